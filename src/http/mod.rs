@@ -1,0 +1,12 @@
+//! The HTTP/1.1 layer: head parsing (httparse), chunked bodies, the server connection loop,
+//! responses and error bodies, and the SSE writer. Later steps add the upstream client here.
+
+pub mod chunked;
+pub mod head;
+pub mod request;
+pub mod response;
+pub mod server;
+pub mod sse_writer;
+
+pub use request::Request;
+pub use response::{Body, ErrorFlavor, Response};

@@ -1,0 +1,341 @@
+//! The per-connection HTTP/1.1 loop: read head -> route -> read body -> handle -> write.
+//!
+//! Key behaviour:
+//! - keep-alive and pipelining: bytes after one request stay in the read buffer and are parsed
+//!   next, so pipelined requests are answered in order;
+//! - limits: head bytes / header count (431), body bytes (413), head read timeout (408),
+//!   body read timeout (408), idle keep-alive timeout (silent close);
+//! - `Expect: 100-continue` is answered only once the route and size are known to be fine;
+//! - a response sent without reading the request body closes the connection (nothing left
+//!   unread can be mistaken for the next request);
+//! - SSE bodies are written chunk by chunk as frames arrive, with heartbeats on idle streams and
+//!   a readiness watch on the socket that notices a client that went away.
+//!
+//! Buffers are owned (`BytesMut` for reads, `Vec<u8>` for writes) and moved through monoio's
+//! rent-style calls, reused across requests on the same connection.
+
+use super::chunked::{self, Chunk, ChunkedDecoder};
+use super::head::{BodyFraming, HeadLimits, RequestHead, parse_request_head};
+use super::request::Request;
+use super::response::{Body, ErrorFlavor, Response, WireFraming, error_body, write_head};
+use crate::runtime::ctx::Worker;
+use bytes::{Bytes, BytesMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+const READ_CHUNK: usize = 8 * 1024;
+/// Coalesce queued SSE frames into one write up to this many bytes.
+const SSE_BATCH: usize = 64 * 1024;
+
+/// A failure that ends the connection after (maybe) an error response.
+enum Stop {
+    /// Peer closed, idle timeout, shutdown, or an io error: close silently.
+    Quiet,
+    /// Answer with this status and message, then close.
+    Reply(u16, &'static str),
+}
+
+/// Serves one client connection until it closes.
+pub async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, worker: &Rc<Worker>) {
+    let _ = stream.set_nodelay(true);
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    loop {
+        let cfg = worker.config();
+        let limits = HeadLimits { max_head_bytes: cfg.limits.max_head_bytes, max_headers: cfg.limits.max_headers };
+        let head = match read_head(&mut stream, &mut rbuf, worker, limits).await {
+            Ok(h) => h,
+            Err(Stop::Quiet) => return,
+            Err(Stop::Reply(status, msg)) => {
+                let flavor = ErrorFlavor::for_path(peek_path(&rbuf));
+                let _ = send_error(&mut stream, out, flavor, status, msg).await;
+                return;
+            }
+        };
+        let _req_guard = worker.request_guard();
+        let flavor = ErrorFlavor::for_path(&head.path);
+        let is_head = head.method == http::Method::HEAD;
+        let keep_alive = head.keep_alive;
+        let minor = head.minor_version;
+        let routed = crate::route::resolve(&head.method, &head.path);
+        let (response, body_consumed) = match routed {
+            crate::route::Resolved::Found(route, params) => {
+                let limit = route.body_limit(&cfg.limits);
+                match read_body(&mut stream, &mut rbuf, &mut out, &head, limit, cfg.timeouts.body_read).await {
+                    Ok(body) => {
+                        let req = Request { head, body, params, peer };
+                        (crate::handlers::handle(worker, route, req).await, true)
+                    }
+                    Err(Stop::Quiet) => return,
+                    Err(Stop::Reply(status, msg)) => (Response::error(flavor, status, msg).closing(), false),
+                }
+            }
+            crate::route::Resolved::MethodNotAllowed(allow) => (
+                Response::error(flavor, 405, "method not allowed for this path").header("allow", allow),
+                head.framing == BodyFraming::None,
+            ),
+            crate::route::Resolved::NotFound => (
+                Response::error(flavor, 404, "no such endpoint"),
+                head.framing == BodyFraming::None,
+            ),
+        };
+        let close = response.close || !keep_alive || !body_consumed || worker.draining();
+        let result = write_response(&mut stream, &mut rbuf, out, response, is_head, close, minor, worker).await;
+        match result {
+            Ok(buf) if !close => out = buf,
+            _ => return,
+        }
+    }
+}
+
+/// Best-effort path of a request that failed before its head parsed (for the error flavor).
+fn peek_path(buf: &[u8]) -> &[u8] {
+    let mut parts = buf.splitn(3, |b| *b == b' ');
+    let _method = parts.next();
+    parts.next().unwrap_or_default()
+}
+
+/// Reads until a full head is parsed. Waiting for the first byte uses the idle keep-alive
+/// timeout (and gives up on shutdown); once a byte arrived, the head must complete within the
+/// head read timeout.
+async fn read_head(
+    stream: &mut TcpStream,
+    rbuf: &mut BytesMut,
+    worker: &Rc<Worker>,
+    limits: HeadLimits,
+) -> Result<RequestHead, Stop> {
+    let cfg = worker.config();
+    let mut head_deadline: Option<Instant> = None;
+    loop {
+        match parse_request_head(rbuf, limits) {
+            Ok(Some(h)) => return Ok(h),
+            Ok(None) => {}
+            Err(e) => return Err(Stop::Reply(e.status(), e.message())),
+        }
+        if rbuf.is_empty() {
+            if worker.draining() {
+                return Err(Stop::Quiet);
+            }
+            // Idle: wait for the first byte of the next request, or shutdown.
+            let buf = std::mem::take(rbuf);
+            let read = monoio::time::timeout(cfg.timeouts.keepalive_idle, read_more(stream, buf));
+            monoio::select! {
+                r = read => match r {
+                    Ok((Ok(n), buf)) if n > 0 => *rbuf = buf,
+                    _ => return Err(Stop::Quiet),
+                },
+                _ = worker.closing.recv() => return Err(Stop::Quiet),
+            }
+        } else {
+            let deadline = *head_deadline.get_or_insert_with(|| Instant::now() + cfg.timeouts.head_read);
+            let buf = std::mem::take(rbuf);
+            match monoio::time::timeout_at(deadline.into(), read_more(stream, buf)).await {
+                Ok((Ok(n), buf)) if n > 0 => *rbuf = buf,
+                Ok(_) => return Err(Stop::Quiet),
+                Err(_) => return Err(Stop::Reply(408, "timed out reading the request head")),
+            }
+        }
+    }
+}
+
+/// One read appending to `buf`'s spare capacity.
+async fn read_more(stream: &mut TcpStream, mut buf: BytesMut) -> (std::io::Result<usize>, BytesMut) {
+    if buf.capacity() - buf.len() < READ_CHUNK / 2 {
+        buf.reserve(READ_CHUNK);
+    }
+    let (r, buf) = stream.read(buf).await;
+    (r, buf)
+}
+
+/// Reads the whole request body under `limit` bytes.
+async fn read_body(
+    stream: &mut TcpStream,
+    rbuf: &mut BytesMut,
+    out: &mut Vec<u8>,
+    head: &RequestHead,
+    limit: usize,
+    idle: Duration,
+) -> Result<Bytes, Stop> {
+    const TOO_BIG: Stop = Stop::Reply(413, "request body too large");
+    match head.framing {
+        BodyFraming::None => Ok(Bytes::new()),
+        BodyFraming::Length(n) => {
+            let n = usize::try_from(n).map_err(|_| TOO_BIG)?;
+            if n > limit {
+                return Err(TOO_BIG);
+            }
+            if head.expect_continue && rbuf.len() < n {
+                send_continue(stream, out).await?;
+            }
+            while rbuf.len() < n {
+                rbuf.reserve(n - rbuf.len());
+                fill(stream, rbuf, idle).await?;
+            }
+            Ok(rbuf.split_to(n).freeze())
+        }
+        BodyFraming::Chunked => {
+            if head.expect_continue && rbuf.is_empty() {
+                send_continue(stream, out).await?;
+            }
+            let mut dec = ChunkedDecoder::new();
+            let mut body = BytesMut::new();
+            loop {
+                match dec.decode(rbuf) {
+                    Ok(Chunk::Data(d)) => {
+                        if body.len() + d.len() > limit {
+                            return Err(TOO_BIG);
+                        }
+                        body.extend_from_slice(&d);
+                    }
+                    Ok(Chunk::Done) => return Ok(body.freeze()),
+                    Ok(Chunk::NeedMore) => fill(stream, rbuf, idle).await?,
+                    Err(e) => return Err(Stop::Reply(400, e.message())),
+                }
+            }
+        }
+    }
+}
+
+async fn fill(stream: &mut TcpStream, rbuf: &mut BytesMut, idle: Duration) -> Result<(), Stop> {
+    let buf = std::mem::take(rbuf);
+    match monoio::time::timeout(idle, read_more(stream, buf)).await {
+        Ok((Ok(n), buf)) if n > 0 => {
+            *rbuf = buf;
+            Ok(())
+        }
+        Ok(_) => Err(Stop::Quiet),
+        Err(_) => Err(Stop::Reply(408, "timed out reading the request body")),
+    }
+}
+
+async fn send_continue(stream: &mut TcpStream, out: &mut Vec<u8>) -> Result<(), Stop> {
+    let mut buf = std::mem::take(out);
+    buf.clear();
+    buf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+    let (r, buf) = stream.write_all(buf).await;
+    *out = buf;
+    r.map(|_| ()).map_err(|_| Stop::Quiet)
+}
+
+async fn send_error(
+    stream: &mut TcpStream,
+    mut out: Vec<u8>,
+    flavor: ErrorFlavor,
+    status: u16,
+    msg: &str,
+) -> std::io::Result<()> {
+    let body = error_body(flavor, status, msg, None);
+    out.clear();
+    let headers = [("content-type", "application/json".into())];
+    write_head(&mut out, status, &headers, WireFraming::Length(body.len()), false);
+    out.extend_from_slice(&body);
+    let (r, _) = stream.write_all(out).await;
+    r.map(|_| ())
+}
+
+/// Writes a response; returns the write buffer for reuse, or `Err` when the connection is done.
+#[expect(clippy::too_many_arguments, reason = "one call site; a struct would only rename the same fields")]
+async fn write_response(
+    stream: &mut TcpStream,
+    rbuf: &mut BytesMut,
+    mut out: Vec<u8>,
+    resp: Response,
+    is_head: bool,
+    close: bool,
+    minor: u8,
+    worker: &Rc<Worker>,
+) -> Result<Vec<u8>, ()> {
+    out.clear();
+    let keep_alive = !close;
+    match resp.body {
+        Body::Empty => {
+            write_head(&mut out, resp.status, &resp.headers, WireFraming::Length(0), keep_alive);
+            write_out(stream, out).await
+        }
+        Body::Full(bytes) => {
+            write_head(&mut out, resp.status, &resp.headers, WireFraming::Length(bytes.len()), keep_alive);
+            if !is_head {
+                out.extend_from_slice(&bytes);
+            }
+            write_out(stream, out).await
+        }
+        Body::Sse(rx) => {
+            let framing = if minor >= 1 { WireFraming::Chunked } else { WireFraming::Close };
+            write_head(&mut out, resp.status, &resp.headers, framing, keep_alive && minor >= 1);
+            if is_head {
+                return write_out(stream, out).await;
+            }
+            let out = write_out(stream, out).await?;
+            let heartbeat = worker.config().timeouts.sse_heartbeat;
+            let max_pending = worker.config().limits.max_head_bytes;
+            let out = stream_sse(stream, rbuf, out, &rx, framing, heartbeat, max_pending).await?;
+            if minor >= 1 { Ok(out) } else { Err(()) }
+        }
+    }
+}
+
+async fn write_out(stream: &mut TcpStream, out: Vec<u8>) -> Result<Vec<u8>, ()> {
+    let (r, out) = stream.write_all(out).await;
+    r.map(|_| out).map_err(|_| ())
+}
+
+/// Pumps SSE frames from the producer to the client until the producer finishes (`Ok`) or the
+/// client goes away (`Err`, and dropping `rx` tells the producer).
+async fn stream_sse(
+    stream: &mut TcpStream,
+    rbuf: &mut BytesMut,
+    mut out: Vec<u8>,
+    rx: &async_channel::Receiver<Bytes>,
+    framing: WireFraming,
+    heartbeat: Duration,
+    max_pending: usize,
+) -> Result<Vec<u8>, ()> {
+    let push = |out: &mut Vec<u8>, frame: &[u8]| match framing {
+        WireFraming::Chunked => chunked::encode_chunk(out, frame),
+        _ => out.extend_from_slice(frame),
+    };
+    let sleep = monoio::time::sleep(heartbeat);
+    let mut sleep = std::pin::pin!(sleep);
+    let mut watch_client = true;
+    loop {
+        out.clear();
+        monoio::select! {
+            frame = rx.recv() => {
+                let Ok(frame) = frame else {
+                    // The producer finished: end the body.
+                    if framing == WireFraming::Chunked {
+                        chunked::encode_last(&mut out);
+                        return write_out(stream, out).await;
+                    }
+                    return Ok(out);
+                };
+                push(&mut out, &frame);
+                // Coalesce whatever else is already queued into the same write.
+                while out.len() < SSE_BATCH {
+                    let Ok(more) = rx.try_recv() else { break };
+                    push(&mut out, &more);
+                }
+            },
+            () = &mut sleep => push(&mut out, b":\n\n"),
+            r = stream.readable(false), if watch_client => {
+                if r.is_err() {
+                    return Err(());
+                }
+                // Either the client closed (read 0) or it pipelined its next request early.
+                let buf = std::mem::take(rbuf);
+                let (r, buf) = read_more(stream, buf).await;
+                *rbuf = buf;
+                match r {
+                    Ok(0) | Err(_) => return Err(()),
+                    Ok(_) => watch_client = rbuf.len() < max_pending,
+                }
+                continue;
+            }
+        }
+        out = write_out(stream, out).await?;
+        sleep.as_mut().reset((Instant::now() + heartbeat).into());
+    }
+}

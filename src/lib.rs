@@ -1,0 +1,12 @@
+//! orchids2api: a thread-per-core streaming LLM gateway.
+//!
+//! The binary (`orchids-server`) is a thin shell over this library; every parser lives here so
+//! tests, benches and fuzz targets reach it. Module map: see `docs/architecture.md`.
+
+pub mod config;
+pub mod handlers;
+pub mod http;
+pub mod logging;
+pub mod route;
+pub mod runtime;
+pub mod util;

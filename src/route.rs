@@ -1,0 +1,154 @@
+//! Method + path -> route. The query string never takes part (the head parser already split it
+//! off); path parameters are percent-decoded. Later steps add their routes to [`TABLE`].
+//!
+//! Matching is a linear scan over a small static table of segment patterns: no allocation for
+//! literal segments, one `String` per captured parameter. A path that matches some pattern with
+//! another method gives 405 with the `Allow` list; no match gives 404.
+
+use crate::config::Limits;
+use http::Method;
+
+/// Every endpoint the server knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteId {
+    Health,
+    /// Diagnostics, answered only when `debug_endpoints` is on (404 otherwise).
+    DebugEcho,
+    DebugSse,
+    DebugSleep,
+}
+
+impl RouteId {
+    /// Largest request body this route accepts.
+    pub fn body_limit(self, limits: &Limits) -> usize {
+        match self {
+            Self::Health | Self::DebugSse | Self::DebugSleep => 0,
+            Self::DebugEcho => limits.max_body_bytes,
+        }
+    }
+}
+
+/// One path segment of a pattern.
+#[derive(Debug, Clone, Copy)]
+enum Seg {
+    Lit(&'static str),
+    /// Captures one decoded segment.
+    Param,
+}
+
+struct Entry {
+    method: Method,
+    pattern: &'static [Seg],
+    route: RouteId,
+}
+
+use Seg::{Lit, Param};
+
+static TABLE: &[Entry] = &[
+    Entry { method: Method::GET, pattern: &[Lit("health")], route: RouteId::Health },
+    Entry { method: Method::POST, pattern: &[Lit("debug"), Lit("echo")], route: RouteId::DebugEcho },
+    Entry { method: Method::GET, pattern: &[Lit("debug"), Lit("sse")], route: RouteId::DebugSse },
+    Entry { method: Method::GET, pattern: &[Lit("debug"), Lit("sleep"), Param], route: RouteId::DebugSleep },
+];
+
+/// The routing outcome.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Resolved {
+    Found(RouteId, Vec<String>),
+    /// The path exists with other methods; the value is the `Allow` header.
+    MethodNotAllowed(String),
+    NotFound,
+}
+
+/// Resolves a raw (still percent-encoded) path. `HEAD` matches `GET` routes.
+pub fn resolve(method: &Method, raw_path: &[u8]) -> Resolved {
+    let lookup = if method == Method::HEAD { &Method::GET } else { method };
+    let mut allowed: Vec<&'static str> = Vec::new();
+    for entry in TABLE {
+        let params = match match_pattern(entry.pattern, raw_path) {
+            PatternMatch::No => continue,
+            PatternMatch::BadParam => None,
+            PatternMatch::Yes(p) => Some(p),
+        };
+        if entry.method == *lookup {
+            return params.map_or(Resolved::NotFound, |p| Resolved::Found(entry.route, p));
+        }
+        allowed.push(entry.method.as_str());
+        if entry.method == Method::GET {
+            allowed.push("HEAD");
+        }
+    }
+    if allowed.is_empty() {
+        Resolved::NotFound
+    } else {
+        allowed.sort_unstable();
+        allowed.dedup();
+        Resolved::MethodNotAllowed(allowed.join(", "))
+    }
+}
+
+enum PatternMatch {
+    No,
+    /// The shape matches but a parameter is not valid percent-encoding (answered 404).
+    BadParam,
+    Yes(Vec<String>),
+}
+
+fn match_pattern(pattern: &[Seg], raw_path: &[u8]) -> PatternMatch {
+    match_shape(pattern, raw_path).unwrap_or(PatternMatch::No)
+}
+
+fn match_shape(pattern: &[Seg], raw_path: &[u8]) -> Option<PatternMatch> {
+    let path = raw_path.strip_prefix(b"/")?;
+    let path = path.strip_suffix(b"/").unwrap_or(path);
+    let mut segs = path.split(|b| *b == b'/');
+    let mut params = Vec::new();
+    let mut bad = false;
+    for seg in pattern {
+        let got = segs.next()?;
+        match seg {
+            Lit(lit) => {
+                if got != lit.as_bytes() {
+                    return None;
+                }
+            }
+            Param => {
+                if got.is_empty() {
+                    return None;
+                }
+                match crate::util::percent::decode(got, false) {
+                    Some(p) => params.push(p),
+                    None => bad = true,
+                }
+            }
+        }
+    }
+    if segs.next().is_some() {
+        return None;
+    }
+    Some(if bad { PatternMatch::BadParam } else { PatternMatch::Yes(params) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_and_methods() {
+        assert_eq!(resolve(&Method::GET, b"/health"), Resolved::Found(RouteId::Health, vec![]));
+        assert_eq!(resolve(&Method::HEAD, b"/health"), Resolved::Found(RouteId::Health, vec![]));
+        assert_eq!(resolve(&Method::GET, b"/health/"), Resolved::Found(RouteId::Health, vec![]));
+        assert_eq!(resolve(&Method::POST, b"/health"), Resolved::MethodNotAllowed("GET, HEAD".into()));
+        assert_eq!(resolve(&Method::GET, b"/nope"), Resolved::NotFound);
+        assert_eq!(resolve(&Method::GET, b"/health/x"), Resolved::NotFound);
+    }
+
+    #[test]
+    fn params_are_percent_decoded() {
+        assert_eq!(
+            resolve(&Method::GET, b"/debug/sleep/a%20b"),
+            Resolved::Found(RouteId::DebugSleep, vec!["a b".into()])
+        );
+        assert_eq!(resolve(&Method::GET, b"/debug/sleep/%zz"), Resolved::NotFound);
+    }
+}

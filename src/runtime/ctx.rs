@@ -1,0 +1,109 @@
+//! `Worker`: the per-core context every connection on one worker thread shares.
+//!
+//! It is `!Send` by construction (`Cell`, `Rc` inside), so per-core state cannot leak to another
+//! thread by accident. Cross-core facts live in [`Shared`] (immutable, `Arc`) or arrive as
+//! [`super::control::Control`] messages.
+
+use crate::config::Config;
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Facts about the whole process, the same on every worker.
+#[derive(Debug)]
+pub struct Shared {
+    pub started: Instant,
+    /// `"io_uring"` or `"epoll"`.
+    pub driver: &'static str,
+    pub workers: usize,
+    pub version: &'static str,
+}
+
+/// One worker thread's context.
+#[derive(Debug)]
+pub struct Worker {
+    pub id: usize,
+    config: RefCell<Arc<Config>>,
+    pub shared: Arc<Shared>,
+    /// Closed (every `recv` returns `Err`) once this worker starts draining; idle connections
+    /// wait on it so shutdown can cut them.
+    pub closing: async_channel::Receiver<()>,
+    draining: Cell<bool>,
+    open_conns: Cell<usize>,
+    in_flight: Cell<usize>,
+}
+
+impl Worker {
+    pub fn new(
+        id: usize,
+        config: Arc<Config>,
+        shared: Arc<Shared>,
+        closing: async_channel::Receiver<()>,
+    ) -> Self {
+        Self {
+            id,
+            config: RefCell::new(config),
+            shared,
+            closing,
+            draining: Cell::new(false),
+            open_conns: Cell::new(0),
+            in_flight: Cell::new(0),
+        }
+    }
+
+    /// The current config snapshot (cheap `Arc` clone; never hold a borrow across `.await`).
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.config.borrow())
+    }
+
+    /// Swaps in a new snapshot; connections pick it up at their next request.
+    pub fn set_config(&self, cfg: Arc<Config>) {
+        *self.config.borrow_mut() = cfg;
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.get()
+    }
+
+    pub fn start_draining(&self) {
+        self.draining.set(true);
+    }
+
+    pub fn open_conns(&self) -> usize {
+        self.open_conns.get()
+    }
+
+    /// Requests being handled or streamed right now on this worker.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.get()
+    }
+
+    /// Counts a connection for as long as the guard lives.
+    pub fn conn_guard(&self) -> CountGuard<'_> {
+        CountGuard::new(&self.open_conns)
+    }
+
+    /// Counts an in-flight request for as long as the guard lives.
+    pub fn request_guard(&self) -> CountGuard<'_> {
+        CountGuard::new(&self.in_flight)
+    }
+}
+
+/// Increments a counter now and decrements it on drop.
+#[derive(Debug)]
+pub struct CountGuard<'a> {
+    cell: &'a Cell<usize>,
+}
+
+impl<'a> CountGuard<'a> {
+    fn new(cell: &'a Cell<usize>) -> Self {
+        cell.set(cell.get() + 1);
+        Self { cell }
+    }
+}
+
+impl Drop for CountGuard<'_> {
+    fn drop(&mut self) {
+        self.cell.set(self.cell.get().saturating_sub(1));
+    }
+}

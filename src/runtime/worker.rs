@@ -1,0 +1,116 @@
+//! One worker thread: pin to a core, build a monoio runtime on the chosen driver, accept on this
+//! worker's own `SO_REUSEPORT` listener, serve connections, and drain on `Control::Shutdown`.
+
+use super::control::Control;
+use super::ctx::{Shared, Worker};
+use super::driver::Driver;
+use crate::config::Config;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Everything a worker thread needs, moved into it at spawn.
+#[derive(Debug)]
+pub struct WorkerSpec {
+    pub id: usize,
+    pub core: Option<usize>,
+    pub driver: Driver,
+    pub listener: std::net::TcpListener,
+    pub config: Arc<Config>,
+    pub shared: Arc<Shared>,
+    pub control: async_channel::Receiver<Control>,
+}
+
+/// Thread body: returns when the worker has drained (or failed to start).
+pub fn run_thread(spec: WorkerSpec) -> Result<(), String> {
+    if let Some(core) = spec.core {
+        if let Err(e) = monoio::utils::bind_to_cpu_set([core]) {
+            log::warn!("worker {} could not be pinned to core {core}: {e:?}; running unpinned", spec.id);
+        }
+    }
+    let entries = 1024;
+    match spec.driver {
+        Driver::Uring => monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .with_entries(entries)
+            .enable_timer()
+            .build()
+            .map_err(|e| format!("worker {}: cannot start io_uring runtime: {e}", spec.id))?
+            .block_on(worker_main(spec)),
+        Driver::Epoll => monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .map_err(|e| format!("worker {}: cannot start epoll runtime: {e}", spec.id))?
+            .block_on(worker_main(spec)),
+    }
+}
+
+async fn worker_main(spec: WorkerSpec) -> Result<(), String> {
+    let WorkerSpec { id, listener, config, shared, control, .. } = spec;
+    let listener = monoio::net::TcpListener::from_std(listener)
+        .map_err(|e| format!("worker {id}: cannot register listener: {e}"))?;
+    let (closing_tx, closing_rx) = async_channel::bounded::<()>(1);
+    let worker = Rc::new(Worker::new(id, config, shared, closing_rx));
+    monoio::spawn(control_loop(Rc::clone(&worker), control, closing_tx));
+
+    let max_conns = worker.config().limits.max_connections_per_worker;
+    let (permit_tx, permit_rx) = async_channel::bounded::<()>(max_conns);
+    loop {
+        // Wait for a connection slot; stop waiting if we start draining.
+        monoio::select! {
+            r = permit_tx.send(()) => { if r.is_err() { break; } }
+            _ = worker.closing.recv() => break,
+        }
+        monoio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let w = Rc::clone(&worker);
+                    let permits = permit_rx.clone();
+                    monoio::spawn(async move {
+                        let _conn = w.conn_guard();
+                        crate::http::server::serve_connection(stream, peer, &w).await;
+                        let _ = permits.try_recv();
+                    });
+                }
+                Err(e) => {
+                    let _ = permit_rx.try_recv();
+                    log::warn!("worker {id}: accept failed: {e}");
+                    monoio::time::sleep(Duration::from_millis(5)).await;
+                }
+            },
+            _ = worker.closing.recv() => break,
+        }
+    }
+    drop(listener);
+    let grace = worker.config().timeouts.shutdown_grace;
+    let deadline = Instant::now() + grace;
+    while worker.open_conns() > 0 && Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if worker.open_conns() > 0 {
+        log::warn!(
+            "worker {id}: grace period of {} ms over; closing {} connection(s)",
+            grace.as_millis(),
+            worker.open_conns()
+        );
+    }
+    Ok(())
+}
+
+async fn control_loop(
+    worker: Rc<Worker>,
+    control: async_channel::Receiver<Control>,
+    closing: async_channel::Sender<()>,
+) {
+    while let Ok(msg) = control.recv().await {
+        match msg {
+            Control::Shutdown => {
+                worker.start_draining();
+                closing.close();
+            }
+            Control::Config(cfg) => worker.set_config(cfg),
+        }
+    }
+    // The main thread went away: drain as well.
+    worker.start_draining();
+    closing.close();
+}

@@ -1,0 +1,4 @@
+//! Small helpers shared across modules: JSON output and percent-decoding.
+
+pub mod json;
+pub mod percent;
