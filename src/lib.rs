@@ -4,6 +4,7 @@
 //! tests, benches and fuzz targets reach it. Module map: see `docs/architecture.md`.
 
 pub mod config;
+pub mod domain;
 pub mod handlers;
 pub mod http;
 pub mod logging;
