@@ -10,4 +10,5 @@ pub mod http;
 pub mod logging;
 pub mod route;
 pub mod runtime;
+pub mod store;
 pub mod util;
