@@ -5,7 +5,8 @@
 //! [`super::control::Control`] messages.
 
 use crate::config::Config;
-use std::cell::{Cell, RefCell};
+use crate::store::{Store, StoreHub};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,6 +18,8 @@ pub struct Shared {
     pub driver: &'static str,
     pub workers: usize,
     pub version: &'static str,
+    /// The store opened at start (`None` only in tests that build a bare runtime).
+    pub store: Option<Arc<StoreHub>>,
 }
 
 /// One worker thread's context.
@@ -31,6 +34,7 @@ pub struct Worker {
     draining: Cell<bool>,
     open_conns: Cell<usize>,
     in_flight: Cell<usize>,
+    store: OnceCell<Store>,
 }
 
 impl Worker {
@@ -48,7 +52,17 @@ impl Worker {
             draining: Cell::new(false),
             open_conns: Cell::new(0),
             in_flight: Cell::new(0),
+            store: OnceCell::new(),
         }
+    }
+
+    /// This worker's store handle (set once at worker start).
+    pub fn store(&self) -> Option<&Store> {
+        self.store.get()
+    }
+
+    pub fn set_store(&self, store: Store) {
+        let _ = self.store.set(store);
     }
 
     /// The current config snapshot (cheap `Arc` clone; never hold a borrow across `.await`).

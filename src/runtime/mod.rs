@@ -52,12 +52,14 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), String> {
         .first()
         .and_then(|l| l.local_addr().ok())
         .unwrap_or(addr);
+    let store = Arc::new(crate::store::StoreHub::open(&config).map_err(|e| format!("store: {e}"))?);
     let config = Arc::new(config);
     let shared = Arc::new(Shared {
         started: Instant::now(),
         driver: driver.name(),
         workers,
         version: env!("CARGO_PKG_VERSION"),
+        store: Some(Arc::clone(&store)),
     });
     banner(&config, bound, workers, driver.name());
 
@@ -85,7 +87,9 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), String> {
             .map_err(|e| format!("cannot spawn worker thread {id}: {e}"))?;
     }
     drop(events_tx);
-    supervise(&events, &plane, workers, config.timeouts.shutdown_grace)
+    let result = supervise(&events, &plane, workers, config.timeouts.shutdown_grace);
+    store.close();
+    result
 }
 
 fn supervise(

@@ -22,10 +22,10 @@
 
 pub mod embedded;
 pub mod feed;
-//pub mod redis;
+pub mod redis;
 pub mod secret;
 pub mod settings;
-//pub mod transfer;
+pub mod transfer;
 pub mod types;
 
 pub use settings::{RedisSettings, StoreSettings};
@@ -91,12 +91,14 @@ pub trait StoreApi {
 #[derive(Debug, Clone)]
 pub enum Store {
     Embedded(embedded::EmbeddedStore),
+    Redis(redis::RedisStore),
 }
 
 macro_rules! dispatch {
     ($self:ident . $m:ident ( $($a:expr),* )) => {
         match $self {
             Store::Embedded(s) => s.$m($($a),*).await,
+            Store::Redis(s) => s.$m($($a),*).await,
         }
     };
 }
@@ -180,6 +182,7 @@ impl StoreApi for Store {
     fn health(&self) -> Health {
         match self {
             Self::Embedded(s) => s.health(),
+            Self::Redis(s) => s.health(),
         }
     }
 }
@@ -188,6 +191,7 @@ impl StoreApi for Store {
 #[derive(Debug)]
 pub enum StoreHub {
     Embedded(embedded::EmbeddedHub),
+    Redis(redis::RedisHub),
 }
 
 impl StoreHub {
@@ -201,7 +205,7 @@ impl StoreHub {
     pub fn open_with(settings: &StoreSettings) -> Result<Self, StoreError> {
         match settings.mode {
             StoreMode::Embedded => Ok(Self::Embedded(embedded::EmbeddedHub::open(settings)?)),
-            StoreMode::Redis => Err(StoreError::Invalid("x".into())),
+            StoreMode::Redis => Ok(Self::Redis(redis::RedisHub::open(settings)?)),
         }
     }
 
@@ -210,6 +214,7 @@ impl StoreHub {
     pub fn handle(&self) -> Store {
         match self {
             Self::Embedded(h) => Store::Embedded(h.handle()),
+            Self::Redis(h) => Store::Redis(h.handle()),
         }
     }
 
@@ -218,18 +223,21 @@ impl StoreHub {
     pub fn events(&self) -> async_channel::Receiver<StoreEvent> {
         match self {
             Self::Embedded(h) => h.events(),
+            Self::Redis(h) => h.events(),
         }
     }
 
     pub fn health(&self) -> Health {
         match self {
             Self::Embedded(h) => h.health(),
+            Self::Redis(h) => h.health(),
         }
     }
 
     pub fn mode(&self) -> StoreMode {
         match self {
             Self::Embedded(_) => StoreMode::Embedded,
+            Self::Redis(_) => StoreMode::Redis,
         }
     }
 
@@ -237,6 +245,7 @@ impl StoreHub {
     pub fn close(&self) {
         match self {
             Self::Embedded(h) => h.close(),
+            Self::Redis(h) => h.close(),
         }
     }
 }

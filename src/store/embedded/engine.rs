@@ -147,6 +147,8 @@ impl Engine {
             }
             if let Some(done) = self.serve(&mut batch) {
                 self.close();
+                // Release the lock before saying we are done.
+                drop(self);
                 let _ = done.send(());
                 return;
             }
