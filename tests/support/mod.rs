@@ -1,4 +1,4 @@
 //! Helpers shared by the integration tests. Each test crate uses a subset.
-#![allow(dead_code, unreachable_pub, reason = "each test crate uses a different subset")]
+#![expect(unreachable_pub, reason = "helpers are shared by several test crates")]
 
 pub mod store;

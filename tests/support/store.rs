@@ -1,4 +1,5 @@
 //! Store test helpers: temp dirs, unique Redis prefixes, a runtime to run async tests on,
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail the test loudly")]
 //! and throwaway redis-server processes.
 
 use orchids2api::store::{RedisSettings, StoreApi, StoreHub};
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
 fn unique(tag: &str) -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     format!("{tag}-{}-{nanos}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -56,6 +57,7 @@ pub struct TempRedis {
 }
 
 impl TempRedis {
+    #[expect(clippy::disallowed_methods, reason = "bounded polling in a test helper, not a worker")]
     pub fn start(port: u16) -> Self {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
@@ -84,6 +86,7 @@ impl Drop for TempRedis {
 }
 
 /// Polls `f` until it is true or `within` passes.
+#[expect(clippy::disallowed_methods, reason = "bounded polling in a test helper, not a worker")]
 pub fn wait_until(within: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;
     loop {
