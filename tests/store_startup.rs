@@ -1,7 +1,7 @@
 //! The real binary opens its store at start: embedded by default (data_dir created), a second
 //! process on the same data_dir refuses with a clear message, refused Redis credentials stop
 //! it, and `/health` reports the store.
-#![expect(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code: failures should be loud")]
+#![expect(clippy::unwrap_used, reason = "test code: failures should be loud")]
 
 #[expect(dead_code, reason = "each test crate uses a subset of the shared helpers")]
 mod support;
