@@ -8,6 +8,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use orchids2api::store::redis::resp::{encode_command, encode_reply, parse_reply, Reply};
 use orchids2api::store::{RedisSettings, Store, StoreHub, StoreSettings};
 use std::hint::black_box;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 const DEPTH: usize = 16;
@@ -45,7 +46,7 @@ fn codec(c: &mut Criterion) {
 fn pipelined(c: &mut Criterion) {
     let settings = RedisSettings { prefix: "orchids-bench:".into(), ..RedisSettings::default() };
     let Ok(hub) = StoreHub::open_with(&StoreSettings::redis(settings)) else {
-        eprintln!("resp bench: no redis on 127.0.0.1:6379, skipping the pipelined benches");
+        let _ = writeln!(std::io::stderr(), "resp bench: no redis on 127.0.0.1:6379, skipping the pipelined benches");
         return;
     };
     let Ok(mut rt) = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build() else { return };
@@ -68,7 +69,7 @@ fn pipelined(c: &mut Criterion) {
                     let start = Instant::now();
                     for _ in 0..iters {
                         let r = store.client().exec(cmds, true).await;
-                        black_box(r.map(|v| v.len()).unwrap_or(0));
+                        black_box(r.map_or(0, |v| v.len()));
                     }
                     start.elapsed()
                 })

@@ -1,6 +1,6 @@
 //! Properties of the RESP codec: encode -> decode round-trips, and decoding gives the same
 //! replies for any split of the input into chunks.
-#![expect(clippy::unwrap_used, reason = "test code: failures should be loud")]
+#![expect(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code: failures should be loud")]
 
 use bytes::{Bytes, BytesMut};
 use orchids2api::store::redis::resp::{encode_command, encode_reply, frame_len, parse_reply, Reply};
