@@ -109,3 +109,24 @@ fn refused_redis_credentials_stop_the_server() {
     assert!(!err.contains("wrong-pw"), "the password leaked into the log: {err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn health_says_degraded_while_redis_is_away() {
+    let port = support::store::free_port();
+    let mut redis = support::store::TempRedis::start(port);
+    let dir = temp_dir("startup-degraded");
+    let extra = format!(r#","store_mode":"redis","redis_addr":"127.0.0.1:{port}","redis_prefix":"orchids-test:health:""#);
+    let mut server = start(&write_config(&dir, &extra));
+    let http = wait_listening(&mut server).unwrap_or_else(|log| panic!("server did not start:\n{log}"));
+    assert!(get_health(http).contains(r#""status":"ok","store":"ok","store_mode":"redis""#));
+    redis.kill();
+    let degraded = support::store::wait_until(Duration::from_secs(10), || get_health(http).contains(r#""status":"degraded""#));
+    assert!(degraded, "{}", get_health(http));
+    assert!(get_health(http).contains("store_reason"));
+    let _back = support::store::TempRedis::start(port);
+    let ok = support::store::wait_until(Duration::from_secs(10), || get_health(http).contains(r#""status":"ok""#));
+    assert!(ok, "{}", get_health(http));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+}

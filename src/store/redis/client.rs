@@ -119,6 +119,15 @@ pub async fn await_all<A: AsRef<[u8]>>(
     Ok(out)
 }
 
+/// Holds the connect permit; returns it on drop.
+struct Permit<'a>(&'a async_channel::Receiver<()>);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.try_recv();
+    }
+}
+
 /// One worker's client.
 #[derive(Debug)]
 pub struct Client {
@@ -156,9 +165,11 @@ impl Client {
         if let Some(c) = self.live() {
             return Ok(c);
         }
-        // Single flight: whoever holds the permit connects; the others then find it live.
+        // Single flight: whoever holds the permit connects; the others then find it live. The
+        // guard gives the permit back even if this future is dropped mid-connect.
         let _ = self.gate.0.send(()).await;
-        let result = match self.live() {
+        let _permit = Permit(&self.gate.1);
+        match self.live() {
             Some(c) => Ok(c),
             None => match open_conn(&self.settings, None).await {
                 Ok(c) => {
@@ -169,9 +180,7 @@ impl Client {
                 }
                 Err(e) => Err(e),
             },
-        };
-        let _ = self.gate.1.try_recv();
-        result
+        }
     }
 
     /// Runs `cmds` as one pipelined batch; see the module doc for the retry rule.
