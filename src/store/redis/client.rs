@@ -140,6 +140,15 @@ pub struct Client {
     pub scripts: Scripts,
 }
 
+impl Drop for Client {
+    /// Closes the connection (its tasks would otherwise keep it open until the runtime ends).
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.get_mut().take() {
+            c.kill("client dropped");
+        }
+    }
+}
+
 impl Client {
     pub fn new(settings: Arc<RedisSettings>, health: Arc<RedisHealth>) -> Self {
         let gate = async_channel::bounded(1);
