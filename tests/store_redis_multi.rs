@@ -8,7 +8,7 @@ mod support;
 use orchids2api::domain::{AccountDef, AccountStatus, ClientKey, ModelDef};
 use orchids2api::store::{CounterDelta, RedisSettings, StoreApi, StoreError, StoreEvent, StoreHub, StoreSettings};
 use std::time::{Duration, Instant};
-use support::store::{free_port, redis_settings, run, TempRedis};
+use support::store::{free_port, redis_settings, run, PurgeOnDrop, TempRedis};
 
 fn account(id: &str) -> AccountDef {
     serde_json::from_str(&format!(r#"{{"id":"{id}","channel":"warp","credentials":{{"refresh_token":"rt-secret-value"}}}}"#)).unwrap()
@@ -42,6 +42,7 @@ async fn eventually(within: Duration, mut f: impl AsyncFnMut() -> bool) -> bool 
 #[test]
 fn changes_reach_the_other_instance_within_a_second_and_caps_are_shared() {
     let settings = redis_settings("multi");
+    let _cleanup = PurgeOnDrop(settings.clone());
     let a = StoreHub::open_with(&StoreSettings::redis(settings.clone())).unwrap();
     let b = StoreHub::open_with(&StoreSettings::redis(settings)).unwrap();
     run(async {
@@ -94,9 +95,6 @@ fn changes_reach_the_other_instance_within_a_second_and_caps_are_shared() {
         assert!(sa.acquire_slot("acc2x", 1, short).await.unwrap().is_some());
         assert_eq!(sb.acquire_slot("acc2x", 1, short).await.unwrap(), None);
         assert!(eventually(Duration::from_secs(5), async || sb.acquire_slot("acc2x", 1, short).await.unwrap().is_some()).await);
-        if let orchids2api::store::Store::Redis(r) = &sa {
-            r.purge().await.unwrap();
-        }
     });
     a.close();
     b.close();

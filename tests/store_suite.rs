@@ -8,7 +8,7 @@ mod support;
 use orchids2api::domain::{AccountDef, AccountStatus, AdminSession, ClientKey, FailureClass, ModelDef, UsageCounters, UsageScope, now_ms};
 use orchids2api::store::{transfer, CounterDelta, Day, StoreApi, StoreError, StoreEvent, StoreHub, StoreSettings};
 use std::time::Duration;
-use support::store::{purge, redis_settings, run, temp_dir};
+use support::store::{redis_settings, run, temp_dir, PurgeOnDrop};
 
 fn account(id: &str, secret: &str) -> AccountDef {
     serde_json::from_value(serde_json::json!({
@@ -189,8 +189,9 @@ fn embedded_backend_passes_the_suite() {
 
 #[test]
 fn redis_backend_passes_the_suite() {
-    let hub = StoreHub::open_with(&StoreSettings::redis(redis_settings("suite"))).unwrap();
+    let settings = redis_settings("suite");
+    let _cleanup = PurgeOnDrop(settings.clone());
+    let hub = StoreHub::open_with(&StoreSettings::redis(settings)).unwrap();
     run(suite(&hub));
-    purge(&hub);
     hub.close();
 }

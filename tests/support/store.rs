@@ -45,6 +45,18 @@ pub fn purge(hub: &StoreHub) {
     });
 }
 
+/// Purges a test prefix when dropped, so a failing test cleans up after itself too.
+pub struct PurgeOnDrop(pub RedisSettings);
+
+impl Drop for PurgeOnDrop {
+    fn drop(&mut self) {
+        if let Ok(hub) = StoreHub::open_with(&orchids2api::store::StoreSettings::redis(self.0.clone())) {
+            purge(&hub);
+            hub.close();
+        }
+    }
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
