@@ -129,6 +129,10 @@ impl Drop for Permit<'_> {
 }
 
 /// One worker's client.
+///
+/// Dropping it does not close its connection: that would wake the connection's tasks, which
+/// must only happen on their own runtime, and a handle may be dropped after its runtime is
+/// gone. The connection ends with its worker's runtime.
 #[derive(Debug)]
 pub struct Client {
     settings: Arc<RedisSettings>,
@@ -138,15 +142,6 @@ pub struct Client {
     gate: (async_channel::Sender<()>, async_channel::Receiver<()>),
     backoff: Cell<Duration>,
     pub scripts: Scripts,
-}
-
-impl Drop for Client {
-    /// Closes the connection (its tasks would otherwise keep it open until the runtime ends).
-    fn drop(&mut self) {
-        if let Some(c) = self.conn.get_mut().take() {
-            c.kill("client dropped");
-        }
-    }
 }
 
 impl Client {
