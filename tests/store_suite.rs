@@ -195,3 +195,28 @@ fn redis_backend_passes_the_suite() {
     run(suite(&hub));
     hub.close();
 }
+
+#[test]
+fn embedded_writes_are_committed_in_groups() {
+    let dir = temp_dir("group");
+    let hub = StoreHub::open_with(&StoreSettings::embedded(&dir)).unwrap();
+    let StoreHub::Embedded(inner) = &hub else { unreachable!() };
+    let store = hub.handle();
+    run(async {
+        let tasks: Vec<_> = (0..400)
+            .map(|i| {
+                let s = store.clone();
+                monoio::spawn(async move { s.set_setting(&format!("k{i}"), "v").await.unwrap() })
+            })
+            .collect();
+        for t in tasks {
+            t.await;
+        }
+        assert_eq!(store.list_settings().await.unwrap().len(), 400);
+    });
+    let (commits, writes) = inner.commit_stats();
+    assert_eq!(writes, 400);
+    assert!(commits * 4 <= writes, "{commits} fsyncs for {writes} concurrent writes: no group commit");
+    hub.close();
+    std::fs::remove_dir_all(&dir).ok();
+}

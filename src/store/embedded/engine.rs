@@ -17,7 +17,7 @@ use crate::store::feed::Feed;
 use crate::store::types::{Day, StoreError, UsageKey};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -72,11 +72,14 @@ pub enum Request {
     Close(std::sync::mpsc::Sender<()>),
 }
 
-/// Shared between the thread and every handle: set once when the store is poisoned.
+/// Shared between the thread and every handle: set once when the store is poisoned; also
+/// counts group commits (one `fdatasync` each) and the writes they carried.
 #[derive(Debug, Default)]
 pub struct Poison {
     pub set: AtomicBool,
     pub reason: OnceLock<String>,
+    pub commits: AtomicU64,
+    pub writes: AtomicU64,
 }
 
 impl Poison {
@@ -179,6 +182,9 @@ impl Engine {
             }
         }
         if !records.is_empty() {
+            self.poison.commits.fetch_add(1, Ordering::Relaxed);
+            let n = answers.iter().filter(|(_, r, w)| *w && r.is_ok()).count() as u64;
+            self.poison.writes.fetch_add(n, Ordering::Relaxed);
             if let Err(e) = self.log.append_sync(&records) {
                 log::error!("store: {e}; refusing further writes until restart");
                 self.poison.poison(&e.to_string());

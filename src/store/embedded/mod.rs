@@ -64,6 +64,12 @@ impl EmbeddedHub {
         health_of(&self.poison, &self.tx)
     }
 
+    /// (group commits, writes they carried) since open: writes / commits is the batching factor.
+    pub fn commit_stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering;
+        (self.poison.commits.load(Ordering::Relaxed), self.poison.writes.load(Ordering::Relaxed))
+    }
+
     /// Writes a final snapshot, releases the lock and stops the thread (blocking). Later calls
     /// on any handle fail with `Unavailable`.
     pub fn close(&self) {
