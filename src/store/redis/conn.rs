@@ -13,6 +13,7 @@
 use super::oneshot;
 use super::resp::{self, Reply};
 use bytes::BytesMut;
+use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf, Splitable};
 use monoio::net::TcpStream;
 use std::cell::RefCell;
@@ -136,12 +137,15 @@ async fn read_loop(
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(16 * 1024);
         }
+        // monoio reads into `write_ptr()`, which for a BytesMut is its start: read into a view
+        // of the spare capacity so a partial reply already buffered is kept.
+        let len = buf.len();
         let read = monoio::select! {
-            res = r.read(buf) => res,
+            res = r.read(IoBufMut::slice_mut(buf, len..)) => res,
             _ = stop.recv() => return,
         };
-        let (res, b) = read;
-        buf = b;
+        let (res, spare) = read;
+        buf = spare.into_inner();
         match res {
             Ok(0) => return conn.kill("redis closed the connection"),
             Ok(_) => {}
