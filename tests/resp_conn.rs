@@ -1,7 +1,7 @@
 //! The pipelined connection against a fake RESP server that dribbles its replies out in tiny
 //! pieces: replies split across reads (and large ones spanning many reads) arrive intact and in
 //! order. Regression test for reads overwriting a buffered partial reply.
-#![expect(clippy::unwrap_used, reason = "test code: failures should be loud")]
+#![expect(clippy::unwrap_used, clippy::indexing_slicing, clippy::cast_possible_truncation, reason = "test code: failures should be loud; payload bytes are taken mod 251")]
 
 use bytes::{Bytes, BytesMut};
 use orchids2api::store::redis::client::{await_all, open_conn};
