@@ -2,6 +2,9 @@
 //! (Content-Length and chunked, also dribbled), `Expect: 100-continue`, HEAD, routing (query,
 //! percent-decoded params, 404/405), error body shapes, `/health`, `--workers`, the epoll driver.
 
+// Test-only crate: `cfg(test)` lets clippy's allow-*-in-tests cover the helpers below too.
+#![cfg(test)]
+
 pub mod support;
 
 use std::time::Duration;

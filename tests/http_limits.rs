@@ -2,6 +2,9 @@
 //! bytes (413, Content-Length and chunked), request-smuggling framing (400 + close), malformed
 //! heads (400), slow clients (408), idle keep-alive close, and max connections per worker.
 
+// Test-only crate: `cfg(test)` lets clippy's allow-*-in-tests cover the helpers below too.
+#![cfg(test)]
+
 pub mod support;
 
 use serde_json::json;
