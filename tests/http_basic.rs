@@ -276,3 +276,45 @@ fn epoll_driver_serves() {
     c.send_slowly(&chunked_body(&[b"ab", b"cd"]), 2, Duration::from_millis(1));
     assert_eq!(c.read_response().text(), "abcd");
 }
+
+#[test]
+fn concurrent_keep_alive_clients_get_their_own_bytes_back() {
+    let s = ServerBuilder::new().workers(2).start();
+    let addr = s.addr;
+    let threads: Vec<_> = (0..16u8)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut c = Conn::connect(addr);
+                for i in 0..15u8 {
+                    let body = vec![t.wrapping_mul(31).wrapping_add(i); usize::from(i) * 997 + usize::from(t)];
+                    if i % 2 == 0 {
+                        c.send(&request_with_body("POST", "/debug/echo", &body, ""));
+                    } else {
+                        c.send(b"POST /debug/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+                        let halves: Vec<&[u8]> = body.chunks(body.len() / 2 + 1).collect();
+                        c.send(&chunked_body(&halves));
+                    }
+                    let r = c.read_response();
+                    assert_eq!(r.status, 200);
+                    assert_eq!(r.body, body, "thread {t} request {i}");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client thread");
+    }
+}
+
+#[test]
+fn large_chunked_body_across_many_reads() {
+    let s = server();
+    let mut c = s.connect();
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i.wrapping_mul(7) % 256) as u8).collect();
+    let pieces: Vec<&[u8]> = data.chunks(65_536 - 7).collect();
+    c.send(b"POST /debug/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+    c.send(&chunked_body(&pieces));
+    let r = c.read_response();
+    assert_eq!(r.status, 200);
+    assert!(r.body == data, "1 MB body came back altered ({} bytes)", r.body.len());
+}
