@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod grok;
 pub mod handlers;
 pub mod http;
 pub mod logging;
