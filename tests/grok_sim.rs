@@ -632,3 +632,36 @@ fn bad_cli_arguments_are_refused() {
         assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
     }
 }
+
+/// The committed NDJSON fixtures (`tests/fixtures/grok/sim_*.ndjson`, decoded by
+/// `tests/grok_fixtures.rs`) are what the simulator answers today, byte for byte: a fresh
+/// simulator gets the same requests in the same order (so the same ids). Set
+/// `GROK_FIXTURES_BLESS=1` to re-record them after a deliberate simulator change.
+#[test]
+fn recorded_fixtures_match_the_simulator() {
+    let sim = Sim::start(&[]);
+    let (tool_prompt_comma, _) = tool_prompt("weather in Paris? sim:tool-comma");
+    let (tool_prompt_clean, _) = tool_prompt("weather in Paris? sim:tool");
+    let cases: [(&str, String, &str); 8] = [
+        ("sim_text", "hi".into(), "fast"),
+        ("sim_thinking", "hi".into(), "expert"),
+        ("sim_markup", "hi sim:markup sim:reasoning".into(), "fast"),
+        ("sim_tool", tool_prompt_clean, "fast"),
+        ("sim_tool_comma", tool_prompt_comma, "fast"),
+        ("sim_malformed", "sim:malformed".into(), "fast"),
+        ("sim_disconnect", "sim:disconnect".into(), "fast"),
+        ("sim_imagelimit", "sim:imagelimit".into(), "fast"),
+    ];
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/grok");
+    let bless = std::env::var_os("GROK_FIXTURES_BLESS").is_some();
+    for (name, prompt, mode) in cases {
+        let r = sim.web(&web_body(&prompt, mode));
+        assert_eq!(r.status, 200, "{name}");
+        let path = dir.join(format!("{name}.ndjson"));
+        if bless {
+            std::fs::write(&path, &r.body).unwrap();
+        }
+        let want = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (record with GROK_FIXTURES_BLESS=1)", path.display()));
+        assert_eq!(String::from_utf8_lossy(&r.body), String::from_utf8_lossy(&want), "{name} drifted from its fixture");
+    }
+}
