@@ -4,8 +4,6 @@
 //! the `.events` file beside it. Set `GROK_FIXTURES_BLESS=1` to rewrite the `.events` files
 //! after a deliberate decoder change (then review the diff).
 
-#![expect(clippy::unwrap_used, reason = "test code: a failed expectation is the test failing")]
-
 use orchids2api::grok::ndjson::{GrokWebEvent, decode_line};
 use orchids2api::grok::tool_markup::{MarkupEvent, ToolMarkupParser, ToolPolicy};
 use orchids2api::grok::web_text::{AnswerAssembler, TextPiece};
@@ -120,7 +118,7 @@ fn fixtures_are_split_safe_at_every_byte() {
         let (a, b) = bytes.split_at(cut);
         let mut buf = a.to_vec();
         let mut lines: Vec<Vec<u8>> = Vec::new();
-        let mut drain = |buf: &mut Vec<u8>, lines: &mut Vec<Vec<u8>>| {
+        let drain = |buf: &mut Vec<u8>, lines: &mut Vec<Vec<u8>>| {
             while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
                 lines.push(buf.drain(..=nl).collect());
             }
