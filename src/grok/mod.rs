@@ -19,6 +19,7 @@
 //! the operator's own `sso` cookie (and any extra cookies they paste) are forwarded verbatim.
 
 pub mod classify;
+mod cow;
 pub mod flatten;
 pub mod ids;
 pub mod ndjson;

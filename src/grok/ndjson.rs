@@ -183,20 +183,20 @@ struct ResultObj<'a> {
 
 #[derive(Deserialize)]
 struct Conversation<'a> {
-    #[serde(borrow, default, deserialize_with = "opt_cow", rename = "conversationId")]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "conversationId")]
     conversation_id: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 #[expect(clippy::struct_field_names, reason = "mirrors the upstream's field names")]
 struct Response<'a> {
-    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow")]
     token: Option<Cow<'a, str>>,
     #[serde(default, rename = "isThinking")]
     is_thinking: Option<bool>,
-    #[serde(borrow, default, deserialize_with = "opt_cow", rename = "messageTag")]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "messageTag")]
     message_tag: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "opt_cow", rename = "responseId")]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "responseId")]
     response_id: Option<Cow<'a, str>>,
     #[serde(borrow, default, rename = "modelResponse")]
     model_response: Option<ModelResponse<'a>>,
@@ -216,9 +216,9 @@ struct Response<'a> {
 
 #[derive(Deserialize)]
 struct ModelResponse<'a> {
-    #[serde(borrow, default, deserialize_with = "opt_cow", rename = "responseId")]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "responseId")]
     response_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow")]
     message: Option<Cow<'a, str>>,
     #[serde(borrow, default, rename = "generatedImageUrls")]
     generated_image_urls: Option<Vec<Cow<'a, str>>>,
@@ -236,7 +236,7 @@ struct Metadata<'a> {
 
 #[derive(Deserialize)]
 struct LlmInfo<'a> {
-    #[serde(borrow, default, deserialize_with = "opt_cow", rename = "modelHash")]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "modelHash")]
     model_hash: Option<Cow<'a, str>>,
 }
 
@@ -252,11 +252,11 @@ struct ImageWire<'a> {
     image_index: Option<f64>,
     #[serde(default)]
     progress: Option<f64>,
-    #[serde(borrow, default, deserialize_with = "opt_cow", rename = "imageUrl")]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "imageUrl")]
     image_url: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "opt_cow", rename = "assetId")]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "assetId")]
     asset_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "opt_cow", rename = "userId")]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "userId")]
     user_id: Option<Cow<'a, str>>,
     #[serde(default)]
     moderated: Option<bool>,
@@ -268,56 +268,18 @@ struct ImageWire<'a> {
 struct VideoWire<'a> {
     #[serde(default)]
     progress: Option<f64>,
-    #[serde(borrow, default, deserialize_with = "opt_cow", rename = "videoUrl")]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "videoUrl")]
     video_url: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "opt_cow", rename = "thumbnailImageUrl")]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "thumbnailImageUrl")]
     thumbnail_image_url: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "opt_cow", rename = "videoPostId")]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "videoPostId")]
     video_post_id: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct Card<'a> {
-    #[serde(borrow, default, deserialize_with = "opt_cow", rename = "jsonData")]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "jsonData")]
     json_data: Option<Cow<'a, str>>,
-}
-
-/// `Option<Cow<str>>` that borrows from the input when the string has no escapes (serde's own
-/// `Cow` impl always allocates unless the field is a bare `Cow`).
-fn opt_cow<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
-    struct Str;
-    impl<'de> serde::de::Visitor<'de> for Str {
-        type Value = Cow<'de, str>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a string")
-        }
-        fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-            Ok(Cow::Borrowed(v))
-        }
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(Cow::Owned(v.to_owned()))
-        }
-        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
-            Ok(Cow::Owned(v))
-        }
-    }
-    struct Opt;
-    impl<'de> serde::de::Visitor<'de> for Opt {
-        type Value = Option<Cow<'de, str>>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a string or null")
-        }
-        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D2: serde::Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
-            d.deserialize_str(Str).map(Some)
-        }
-    }
-    d.deserialize_option(Opt)
 }
 
 #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "clamped to 0..=u32::MAX first")]
