@@ -6,9 +6,11 @@
 pub mod admin;
 pub mod config;
 pub mod domain;
+pub mod grok;
 pub mod handlers;
 pub mod http;
 pub mod logging;
 pub mod route;
 pub mod runtime;
+pub mod sim;
 pub mod util;

@@ -8,9 +8,11 @@
 //! Unknown keys, wrong types and impossible values are all errors; the server never starts on a
 //! config it does not fully understand. Every key is documented in `docs/config.md`.
 
+pub mod channels;
 pub mod model;
 pub mod reader;
 
+pub use channels::{Channels, GrokChannel};
 pub use model::{Config, DriverChoice, Limits, Secret, StoreMode, Timeouts};
 pub use reader::{Problem, Problems};
 
@@ -78,6 +80,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let mut tr = ObjReader::new("timeouts", m);
         read_timeouts(&mut tr, &mut p, &mut cfg.timeouts);
         tr.finish(&mut p);
+    }
+    if let Some(m) = r.object(&mut p, "channels") {
+        let mut cr = ObjReader::new("channels", m);
+        channels::read_channels(&mut cr, &mut p, &mut cfg.channels);
+        cr.finish(&mut p);
     }
     r.finish(&mut p);
     if p.list.is_empty() { Ok(cfg) } else { Err(fail(p.list)) }

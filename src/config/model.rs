@@ -150,6 +150,8 @@ pub struct Config {
     pub debug_endpoints: bool,
     pub limits: Limits,
     pub timeouts: Timeouts,
+    /// Per-channel upstream settings (`channels`).
+    pub channels: super::channels::Channels,
 }
 
 impl Default for Config {
@@ -174,6 +176,7 @@ impl Default for Config {
             debug_endpoints: false,
             limits: Limits::default(),
             timeouts: Timeouts::default(),
+            channels: super::channels::Channels::default(),
         }
     }
 }
