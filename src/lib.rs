@@ -8,6 +8,7 @@ pub mod domain;
 pub mod handlers;
 pub mod http;
 pub mod logging;
+pub mod pool;
 pub mod route;
 pub mod runtime;
 pub mod util;

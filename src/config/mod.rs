@@ -79,6 +79,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         read_timeouts(&mut tr, &mut p, &mut cfg.timeouts);
         tr.finish(&mut p);
     }
+    if let Some(m) = r.object(&mut p, "pool") {
+        let mut pr = ObjReader::new("pool", m);
+        crate::pool::config::read(&mut pr, &mut p, &mut cfg.pool);
+        pr.finish(&mut p);
+    }
     r.finish(&mut p);
     if p.list.is_empty() { Ok(cfg) } else { Err(fail(p.list)) }
 }

@@ -150,6 +150,8 @@ pub struct Config {
     pub debug_endpoints: bool,
     pub limits: Limits,
     pub timeouts: Timeouts,
+    /// Account pool: attempts, cooldown defaults, windows, stickiness (`pool` in the file).
+    pub pool: crate::pool::PoolConfig,
 }
 
 impl Default for Config {
@@ -174,6 +176,7 @@ impl Default for Config {
             debug_endpoints: false,
             limits: Limits::default(),
             timeouts: Timeouts::default(),
+            pool: crate::pool::PoolConfig::default(),
         }
     }
 }
