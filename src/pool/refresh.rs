@@ -126,7 +126,7 @@ impl std::error::Error for RefreshFailure {}
 
 /// A successful refresh: the definition to use, and whether this caller ran it (the leader must
 /// persist `def` and broadcast a snapshot with it; joiners must not).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Refreshed {
     pub def: Arc<AccountDef>,
     pub leader: bool,
