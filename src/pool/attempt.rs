@@ -192,7 +192,7 @@ impl Drop for Notified {
 }
 
 /// Why the pool cannot serve a request now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UnavailableKind {
     /// No account of the channel may serve this model at all (none, all disabled, none allowed).

@@ -345,6 +345,11 @@ impl AccountShared {
         self.disabled.store(0, Relaxed);
     }
 
+    /// When `model` becomes available again on this account, if it is unavailable now.
+    pub fn model_unavailable_until(&self, model: &str, now_ms: u64) -> Option<u64> {
+        self.models.until(model_hash(model), now_ms)
+    }
+
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
@@ -409,6 +414,11 @@ impl ScopeShared {
 
     pub fn cooldown(&self, now_ms: u64) -> Option<(u64, CoolReason)> {
         self.cool.get(now_ms)
+    }
+
+    /// When `model` becomes available again in this scope, if it is unavailable now.
+    pub fn model_unavailable_until(&self, model: &str, now_ms: u64) -> Option<u64> {
+        self.models.until(model_hash(model), now_ms)
     }
 }
 
