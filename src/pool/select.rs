@@ -53,8 +53,8 @@ pub struct SelectRequest<'a> {
     pub channel: Channel,
     /// The model id as the account lists name it (`allowed_models` / `denied_models`).
     pub model: &'a str,
-    /// Extra fit decided by the caller (e.g. credential kind vs. model kinds).
-    pub can_serve: &'a dyn Fn(&AccountDef) -> bool,
+    /// Extra fit decided by the caller (e.g. credential kind vs. model kinds); `None` = any.
+    pub can_serve: Option<&'a dyn Fn(&AccountDef) -> bool>,
     pub session: Option<SessionKey>,
 }
 
@@ -68,14 +68,10 @@ impl std::fmt::Debug for SelectRequest<'_> {
     }
 }
 
-fn serve_any(_: &AccountDef) -> bool {
-    true
-}
-
 impl<'a> SelectRequest<'a> {
     /// Any account of `channel` that allows `model`; no session.
     pub fn new(channel: Channel, model: &'a str) -> Self {
-        Self { channel, model, can_serve: &serve_any, session: None }
+        Self { channel, model, can_serve: None, session: None }
     }
 
     #[must_use]
@@ -86,7 +82,7 @@ impl<'a> SelectRequest<'a> {
 
     #[must_use]
     pub fn with_can_serve(mut self, can_serve: &'a dyn Fn(&AccountDef) -> bool) -> Self {
-        self.can_serve = can_serve;
+        self.can_serve = Some(can_serve);
         self
     }
 }
@@ -134,7 +130,7 @@ impl Observer for Quiet {
 pub(crate) struct Ctx<'r> {
     pub channel: Channel,
     pub model: &'r str,
-    pub can_serve: &'r dyn Fn(&AccountDef) -> bool,
+    pub can_serve: Option<&'r dyn Fn(&AccountDef) -> bool>,
     pub model_hash: u32,
     pub tried: &'r [u64],
     /// Accounts found full by a lost slot race during this call.
@@ -165,18 +161,17 @@ const CREDIT_BOUND: i64 = 8;
 impl Shard {
     /// The checks of rule 2; `Ok` means eligible. Feeds `tally` for the "nothing available" answer.
     pub(crate) fn check(&self, acc: &Account, cx: &Ctx<'_>, tally: &mut Tally) -> Result<(), Skip> {
-        let def = acc.def();
         let sh = acc.shared();
-        if !def.enabled {
+        if !acc.enabled() {
             return Err(Skip::DisabledByOperator);
         }
         if let Some(cause) = sh.disabled() {
             return Err(Skip::Disabled { cause });
         }
-        if !def.allows_model(cx.model) {
+        if acc.has_model_lists() && !acc.def().allows_model(cx.model) {
             return Err(Skip::ModelNotAllowed);
         }
-        if !(cx.can_serve)(def) {
+        if cx.can_serve.is_some_and(|f| !f(acc.def())) {
             return Err(Skip::CannotServe);
         }
         tally.fit += 1;
@@ -208,7 +203,7 @@ impl Shard {
             tally.tried += 1;
             return Err(Skip::Tried);
         }
-        let (in_flight, max_concurrency) = (sh.in_flight(), def.max_concurrency);
+        let (in_flight, max_concurrency) = (sh.in_flight(), acc.max_concurrency());
         if cx.raced.contains(&key) || (max_concurrency != 0 && in_flight >= max_concurrency) {
             tally.busy += 1;
             return Err(Skip::Full { in_flight, max_concurrency });
@@ -315,7 +310,7 @@ impl Shard {
                 let (Some(acc), Some(l)) = (snap.at(idx), local_of(local, idx)) else {
                     return Err(tally.verdict(now));
                 };
-                if acc.shared().try_acquire(acc.def().max_concurrency) {
+                if acc.shared().try_acquire(acc.max_concurrency()) {
                     if let Some(sk) = session {
                         self.sticky.borrow_mut().pin(sk, req.channel, acc.key(), now);
                     }
@@ -344,7 +339,7 @@ impl Shard {
             return None;
         }
         let l = local_of(local, idx)?;
-        if !acc.shared().try_acquire(acc.def().max_concurrency) {
+        if !acc.shared().try_acquire(acc.max_concurrency()) {
             return None;
         }
         Some(self.lease(acc, l, attempt, now, true))

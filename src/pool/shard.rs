@@ -157,7 +157,7 @@ impl Shard {
     /// here; `None` when the snapshot's credentials are stale and no fresher copy is here.
     pub(crate) fn current_def(&self, acc: &Account) -> Option<Arc<AccountDef>> {
         let min = acc.shared().min_revision();
-        if acc.def().revision >= min {
+        if acc.revision() >= min {
             return Some(Arc::clone(acc.def()));
         }
         self.fresh.borrow().get(&acc.key()).filter(|d| d.revision >= min).cloned()
@@ -166,6 +166,6 @@ impl Shard {
     /// Whether `acc`'s snapshot credentials are stale with no fresher copy on this core.
     pub(crate) fn is_stale(&self, acc: &Account) -> bool {
         let min = acc.shared().min_revision();
-        acc.def().revision < min && self.fresh.borrow().get(&acc.key()).is_none_or(|d| d.revision < min)
+        acc.revision() < min && self.fresh.borrow().get(&acc.key()).is_none_or(|d| d.revision < min)
     }
 }

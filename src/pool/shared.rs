@@ -268,20 +268,28 @@ impl Stats {
 }
 
 /// One account's cross-core state (see the module docs).
+///
+/// Layout: the fields every selection reads come first and share one 64-byte line (the struct
+/// is 64-aligned), so checking an account costs one cache line here.
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub struct AccountShared {
-    key: u64,
     pub(crate) cool: Cooldown,
-    disabled: AtomicU8,
-    in_flight: AtomicU32,
-    pub(crate) failures: SlidingWindow,
-    pub(crate) models: ModelSlots,
-    refreshing: AtomicBool,
     min_revision: AtomicU64,
     expires_ms: AtomicU64,
+    pub(crate) models: ModelSlots,
+    in_flight: AtomicU32,
+    disabled: AtomicU8,
+    refreshing: AtomicBool,
+    // Cold from here.
+    key: u64,
+    pub(crate) failures: SlidingWindow,
     last_refresh_ms: AtomicU64,
     pub(crate) stats: Stats,
 }
+
+// The hot fields end inside the first cache line.
+const _: () = assert!(std::mem::offset_of!(AccountShared, key) <= 64);
 
 impl AccountShared {
     pub(crate) fn new(key: u64) -> Self {

@@ -30,7 +30,13 @@ pub struct Account {
     def: Arc<AccountDef>,
     shared: Arc<AccountShared>,
     scope: Option<Arc<ScopeShared>>,
+    // Copies of the definition's fields that every selection reads, so the selection loop does
+    // not chase the definition's pointer for them.
     weight: u32,
+    max_concurrency: u32,
+    revision: u64,
+    enabled: bool,
+    model_lists: bool,
 }
 
 impl Account {
@@ -57,6 +63,24 @@ impl Account {
     /// `def.weight`, at least 1.
     pub fn weight(&self) -> u32 {
         self.weight
+    }
+
+    /// `def.max_concurrency` (0 = unlimited).
+    pub fn max_concurrency(&self) -> u32 {
+        self.max_concurrency
+    }
+
+    pub(crate) fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Whether the definition has allowed or denied model lists to consult.
+    pub(crate) fn has_model_lists(&self) -> bool {
+        self.model_lists
     }
 }
 
@@ -158,8 +182,16 @@ impl Snapshot {
                 scopes.insert(name, Arc::clone(&s));
                 s
             });
-            let weight = def.weight.max(1);
-            accounts.push(Arc::new(Account { def: Arc::new(def), shared, scope, weight }));
+            accounts.push(Arc::new(Account {
+                weight: def.weight.max(1),
+                max_concurrency: def.max_concurrency,
+                revision: def.revision,
+                enabled: def.enabled,
+                model_lists: !def.allowed_models.is_empty() || !def.denied_models.is_empty(),
+                def: Arc::new(def),
+                shared,
+                scope,
+            }));
         }
         let by_key = accounts.iter().zip(0u32..).map(|(a, i)| (a.key(), i)).collect();
         let tiers = Channel::ALL.map(|c| tiers_of(&accounts, c));
