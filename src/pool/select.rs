@@ -7,7 +7,9 @@
 //!
 //! # The rule
 //! 1. **Sticky**: if the request has a session pinned on this core to an account that passes
-//!    every check below, that account is used (no round-robin state moves).
+//!    every check below, and no higher tier than that account's has a usable account, that
+//!    account is used (no round-robin state moves). Otherwise the session is re-pinned to the
+//!    account the rules below choose.
 //! 2. **Checks**, in this order (the first failing one is the skip reason): disabled by the
 //!    operator; disabled by the pool (auth / blocked); model not allowed by the account's lists;
 //!    `can_serve` false (channel kind fit, decided by the caller); account cooling; its scope
@@ -336,6 +338,11 @@ impl Shard {
         let acc = snap.at(idx)?;
         let cx = Ctx::new(req, attempt.tried(), &[], now);
         if acc.def().channel != req.channel || self.check(acc, &cx, &mut Tally::default()).is_err() {
+            return None;
+        }
+        // Stickiness never overrides the tiers: a usable account in a higher tier wins.
+        let higher = snap.tiers(req.channel).iter().take_while(|t| t.priority > acc.def().priority);
+        if higher.flat_map(|t| t.members.iter()).filter_map(|&i| snap.at(i)).any(|o| self.check(o, &cx, &mut Tally::default()).is_ok()) {
             return None;
         }
         let l = local_of(local, idx)?;

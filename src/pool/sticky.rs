@@ -18,8 +18,9 @@
 //!   (second-chance FIFO) order: an entry used since it was queued goes round once more.
 //!
 //! Stickiness rule (applied by [`super::Shard::acquire`]): if the session's account passes every
-//! check for this request it is taken; otherwise the request is placed by the normal selection and
-//! only *this* session is re-pinned to the new account. Other sessions of the old account stay.
+//! check for this request (and no higher priority tier has a usable account) it is taken;
+//! otherwise the request is placed by the normal selection and only *this* session is re-pinned
+//! to the new account. Other sessions of the old account stay.
 //!
 //! Per-core maps: a conversation whose requests land on two workers may pin to two accounts
 //! (one per worker). Clients usually keep one connection, so this is rare and costs only cache

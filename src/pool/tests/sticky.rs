@@ -94,3 +94,14 @@ fn sessions_are_bounded_per_core() {
     }
     assert_eq!(s.sticky_len(), 5);
 }
+
+#[test]
+fn a_session_returns_to_a_recovered_higher_tier() {
+    let (s, clock) = setup(vec![def("primary", 10, 1), def("backup", 0, 1)]);
+    fail(&s, "primary", FailureClass::RateLimit, None, None);
+    assert_eq!(pick_for(&s, "S"), "backup");
+    assert_eq!(pick_for(&s, "S"), "backup");
+    clock.advance(60_000);
+    assert_eq!(pick_for(&s, "S"), "primary", "stickiness does not keep a session on a fallback tier");
+    assert_eq!(pick_for(&s, "S"), "primary");
+}
