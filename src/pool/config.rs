@@ -117,6 +117,12 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_config_shows_the_defaults() {
+        let cfg = parse(Path::new("config.json"), include_str!("../../config.json")).unwrap();
+        assert_eq!(cfg.pool, super::PoolConfig::default());
+    }
+
+    #[test]
     fn every_key_is_read() {
         let cfg = check(
             r#"{"pool":{"max_attempts":5,"ttft_timeout_ms":20000,"cooldown_rate_limit_ms":1000,
