@@ -10,6 +10,7 @@ pub mod grok;
 pub mod handlers;
 pub mod http;
 pub mod logging;
+pub mod pool;
 pub mod route;
 pub mod runtime;
 pub mod sim;

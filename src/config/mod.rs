@@ -85,6 +85,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let mut cr = ObjReader::new("channels", m);
         channels::read_channels(&mut cr, &mut p, &mut cfg.channels);
         cr.finish(&mut p);
+    if let Some(m) = r.object(&mut p, "pool") {
+        let mut pr = ObjReader::new("pool", m);
+        crate::pool::config::read(&mut pr, &mut p, &mut cfg.pool);
+        pr.finish(&mut p);
     }
     r.finish(&mut p);
     if p.list.is_empty() { Ok(cfg) } else { Err(fail(p.list)) }

@@ -152,6 +152,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Per-channel upstream settings (`channels`).
     pub channels: super::channels::Channels,
+    /// Account pool: attempts, cooldown defaults, windows, stickiness (`pool` in the file).
+    pub pool: crate::pool::PoolConfig,
 }
 
 impl Default for Config {
@@ -177,6 +179,7 @@ impl Default for Config {
             limits: Limits::default(),
             timeouts: Timeouts::default(),
             channels: super::channels::Channels::default(),
+            pool: crate::pool::PoolConfig::default(),
         }
     }
 }
