@@ -9,6 +9,7 @@
 //! config it does not fully understand. Every key is documented in `docs/config.md`.
 
 pub mod channels;
+pub mod accounts;
 pub mod model;
 pub mod reader;
 
@@ -85,6 +86,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let mut cr = ObjReader::new("channels", m);
         channels::read_channels(&mut cr, &mut p, &mut cfg.channels);
         cr.finish(&mut p);
+    }
+    if let Some(items) = r.array(&mut p, "accounts") {
+        cfg.accounts = accounts::read_accounts(items, &mut p);
+    }
     if let Some(m) = r.object(&mut p, "pool") {
         let mut pr = ObjReader::new("pool", m);
         crate::pool::config::read(&mut pr, &mut p, &mut cfg.pool);

@@ -150,6 +150,8 @@ pub struct Config {
     pub debug_endpoints: bool,
     pub limits: Limits,
     pub timeouts: Timeouts,
+    /// Accounts declared in the file, imported into the store when absent (`accounts`).
+    pub accounts: Vec<crate::domain::AccountDef>,
     /// Per-channel upstream settings (`channels`).
     pub channels: super::channels::Channels,
     /// Account pool: attempts, cooldown defaults, windows, stickiness (`pool` in the file).
@@ -178,6 +180,7 @@ impl Default for Config {
             debug_endpoints: false,
             limits: Limits::default(),
             timeouts: Timeouts::default(),
+            accounts: Vec::new(),
             channels: super::channels::Channels::default(),
             pool: crate::pool::PoolConfig::default(),
         }
