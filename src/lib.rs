@@ -11,3 +11,5 @@ pub mod logging;
 pub mod route;
 pub mod runtime;
 pub mod util;
+pub mod api;
+pub mod translate;
