@@ -150,6 +150,13 @@ pub struct Config {
     pub debug_endpoints: bool,
     pub limits: Limits,
     pub timeouts: Timeouts,
+    /// Client API keys accepted on the proxy endpoints (`x-api-key` or `Authorization: Bearer`).
+    /// Empty: only loopback clients are served.
+    pub api_keys: Vec<Secret>,
+    /// Model table overrides and additions (see `docs/config.md`, "Models").
+    pub models: Vec<crate::domain::ModelDef>,
+    /// Tests only: serve every channel from the scripted in-process test channel.
+    pub test_channel: bool,
 }
 
 impl Default for Config {
@@ -174,6 +181,9 @@ impl Default for Config {
             debug_endpoints: false,
             limits: Limits::default(),
             timeouts: Timeouts::default(),
+            api_keys: Vec::new(),
+            models: Vec::new(),
+            test_channel: false,
         }
     }
 }

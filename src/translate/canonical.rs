@@ -398,28 +398,28 @@ impl CanonicalRequest {
             f(&t.description);
             f(&t.parameters);
         }
-        fn block(b: &Block, f: &mut dyn FnMut(&str)) {
-            match b {
-                Block::Text(t) => f(t),
-                Block::Image(_) => {}
-                Block::ToolUse { name, input, .. } => {
-                    f(name);
-                    f(input);
-                }
-                Block::ToolResult { content, .. } => {
-                    for c in content {
-                        block(c, f);
-                    }
-                }
-                Block::Thinking { thinking, .. } => f(thinking),
-                Block::RedactedThinking { .. } => {}
-            }
-        }
         for m in &self.messages {
             for b in &m.content {
-                block(b, &mut f);
+                block_text(b, &mut f);
             }
         }
+    }
+}
+
+fn block_text(b: &Block, f: &mut dyn FnMut(&str)) {
+    match b {
+        Block::Text(t) => f(t),
+        Block::Image(_) | Block::RedactedThinking { .. } => {}
+        Block::ToolUse { name, input, .. } => {
+            f(name);
+            f(input);
+        }
+        Block::ToolResult { content, .. } => {
+            for c in content {
+                block_text(c, f);
+            }
+        }
+        Block::Thinking { thinking, .. } => f(thinking),
     }
 }
 

@@ -327,7 +327,7 @@ impl<'a> Scanner<'a> {
         loop {
             // Fast skip over plain ASCII.
             let rest = self.b.get(self.pos..).unwrap_or_default();
-            let plain = rest.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20 || c >= 0x80);
+            let plain = rest.iter().position(|&c| c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c));
             let Some(off) = plain else {
                 self.pos = self.b.len();
                 return if close.is_none() { Ok(()) } else { Err(self.err("unterminated string")) };

@@ -58,7 +58,7 @@ mod tests {
 
     #[test]
     fn integers() {
-        for n in [0u64, 7, 10, 1234567890, u64::MAX] {
+        for n in [0u64, 7, 10, 1_234_567_890, u64::MAX] {
             let mut b = BytesMut::new();
             u64_(&mut b, n);
             assert_eq!(&b[..], n.to_string().as_bytes());
