@@ -1,6 +1,18 @@
 //! Shared helpers for integration tests: start the real binary on 127.0.0.1:0 with a temp config
 //! and talk plain HTTP/1.1 to it. Additive: other suites add their helpers here.
-#![allow(dead_code, clippy::allow_attributes, reason = "each test binary uses a different subset")]
+#![allow(
+    clippy::allow_attributes,
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    clippy::format_push_string,
+    clippy::while_let_loop,
+    unreachable_pub,
+    reason = "test helpers: failing loudly is the point, and each test binary uses a different subset"
+)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
