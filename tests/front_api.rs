@@ -1,5 +1,17 @@
 //! The Claude and OpenAI front-ends end to end: the real binary with `test_channel: true`.
 
+#![allow(
+    clippy::allow_attributes,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::single_match_else,
+    clippy::match_same_arms,
+    clippy::too_many_lines,
+    reason = "test code: failing loudly is the point"
+)]
+
 mod support;
 
 use serde_json::{Value, json};

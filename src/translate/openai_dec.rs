@@ -141,8 +141,16 @@ impl OpenAiDecoder {
     fn tool_call(&mut self, data: &Bytes, call: Raw<'_>, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
         let up_index = num(call.get("index")?).unwrap_or(0);
         let func = call.get("function")?;
-        let id = jstr(data, call.get("id")?).filter(|s| !s.is_empty());
-        if let Some(id) = id {
+        // A fragment with a non-empty id starts a call; so does any fragment for a call that is
+        // not the open one (some upstreams send the first fragment with an empty id).
+        let id = jstr(data, call.get("id")?);
+        let is_open = self.open.map(|(_, k)| k) == Some(Open::Tool(up_index));
+        let starts = match &id {
+            Some(i) => !i.is_empty() || !is_open,
+            None => !is_open,
+        };
+        if starts {
+            let id = id.unwrap_or_default();
             let name = match func {
                 Some(f) => jstr(data, f.get("name")?),
                 None => None,
