@@ -112,3 +112,34 @@ mod tests {
         assert_eq!(n, REPLY_PRIMING + 2 * PER_MESSAGE + count_text("You are terse.") + 2);
     }
 }
+
+#[cfg(test)]
+mod accuracy {
+    //! The measurements quoted in `docs/translation.md` ("Tokenizer accuracy"). The samples
+    //! are fixed so the numbers are reproducible: `cargo test tokens::accuracy -- --nocapture`.
+    use super::{count_text, heuristic};
+
+    pub(super) const SAMPLES: &[(&str, &str)] = &[
+        ("English prose", "The gateway accepts Claude Messages and OpenAI Chat Completions requests, picks an upstream account from a pool for the request's channel, speaks that upstream's own wire protocol, fails over to another account when the first one fails, translates the answer back into the client's format and streams it out with as little added latency as the machine allows."),
+        ("Rust code", "fn main() {\n    let mut v: Vec<u32> = (0..10).collect();\n    v.retain(|x| x % 2 == 0);\n    for (i, x) in v.iter().enumerate() {\n        println!(\"{i}: {x}\");\n    }\n}\n"),
+        ("JSON schema", r#"{"type":"object","properties":{"location":{"type":"string","description":"City and country, e.g. Paris, France"},"unit":{"type":"string","enum":["celsius","fahrenheit"]}},"required":["location"]}"#),
+        ("Chinese", "网关接受两种格式的请求，从账户池中为请求的通道选择一个上游账户，并以尽可能低的延迟把答案流式返回给客户端。"),
+        ("Numbers and ids", "req_01HZX9 2026-11-27T00:22:49Z 127.0.0.1:44887 sha256=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
+    ];
+
+    #[test]
+    #[expect(clippy::print_stderr, reason = "prints the measurement table quoted in the docs")]
+    fn heuristic_vs_bpe_on_samples() {
+        for (name, text) in SAMPLES {
+            let bpe = count_text(text);
+            let h = heuristic(text);
+            #[expect(clippy::cast_precision_loss, reason = "a ratio for a report")]
+            let ratio = h as f64 / bpe as f64;
+            eprintln!("{name}: bpe={bpe} chars/4={h} ratio={ratio:.2}");
+            assert!(bpe > 0);
+            // chars/4 is within a factor of 2.5 of the BPE count on every sample, but never
+            // better than that on CJK text, which is why count_tokens uses the BPE.
+            assert!((0.2..2.5).contains(&ratio), "{name}: {ratio}");
+        }
+    }
+}

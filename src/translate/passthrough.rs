@@ -60,6 +60,10 @@ impl Passthrough {
         if self.ended {
             return Ok(());
         }
+        // A raw CR is a line break to SSE clients: it could split a frame or forge a line.
+        if memchr::memchr(b'\r', data).is_some() {
+            return Err(DecodeError("carriage return in an upstream frame".into()));
+        }
         match self.format {
             WireFormat::OpenAi => self.openai(data, out),
             WireFormat::Claude => self.claude(event, data, out),
@@ -112,6 +116,9 @@ impl Passthrough {
             Some(e) => e,
             None => root.get("type")?.and_then(|t| t.str_content()).unwrap_or_default(),
         };
+        if name.is_empty() || !name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_') {
+            return Err(DecodeError("bad event name in an upstream frame".into()));
+        }
         out.put_slice(b"event: ");
         out.put_slice(name);
         out.put_slice(b"\ndata: ");
