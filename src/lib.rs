@@ -3,6 +3,7 @@
 //! The binary (`orchids-server`) is a thin shell over this library; every parser lives here so
 //! tests, benches and fuzz targets reach it. Module map: see `docs/architecture.md`.
 
+pub mod admin;
 pub mod config;
 pub mod domain;
 pub mod handlers;

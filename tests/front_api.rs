@@ -15,19 +15,19 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{Server, post_json, request, sse_events, start_server};
+use support::{Server, http as request, post_json, sse_events};
 
 const KEY: &str = "sk-test-key-0001";
 
 fn server() -> Server {
-    start_server(json!({"api_keys": [KEY], "test_channel": true}))
+    Server::start(&json!({"api_keys": [KEY], "test_channel": true, "workers": 2}))
 }
 
-fn claude(s: &Server, body: &Value) -> support::Resp {
+fn claude(s: &Server, body: &Value) -> support::Response {
     post_json(s.addr, "/v1/messages?beta=true", &[("x-api-key", KEY), ("anthropic-version", "2023-06-01")], body)
 }
 
-fn openai(s: &Server, path: &str, body: &Value) -> support::Resp {
+fn openai(s: &Server, path: &str, body: &Value) -> support::Response {
     post_json(s.addr, path, &[("authorization", &format!("Bearer {KEY}"))], body)
 }
 
@@ -275,7 +275,7 @@ fn count_tokens_uses_the_tokenizer() {
 
 #[test]
 fn no_keys_serves_loopback_and_no_channel_is_503() {
-    let s = start_server(json!({}));
+    let s = Server::start(&json!({}));
     let r = post_json(s.addr, "/v1/messages", &[], &msg("grok-3", "hi", false));
     assert_eq!(r.status, 529, "no channel configured: {}", r.text());
     assert!(r.json()["error"]["message"].as_str().unwrap().contains("no upstream"));
