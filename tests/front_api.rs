@@ -12,7 +12,7 @@
     reason = "test code: failing loudly is the point"
 )]
 
-mod support;
+pub mod support;
 
 use serde_json::{Value, json};
 use support::{Server, http as request, post_json, sse_events};

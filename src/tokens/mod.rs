@@ -40,6 +40,13 @@ pub fn warm_up() {
     let _ = bpe();
 }
 
+/// Builds the tokenizer on a short-lived background thread at startup.
+pub fn warm_up_in_background() {
+    if let Err(e) = std::thread::Builder::new().name("tokenizer-init".into()).spawn(warm_up) {
+        log::warn!("tokenizer warm-up thread not started ({e}); the first count_tokens builds it");
+    }
+}
+
 /// BPE tokens in `text` (chars/4 if the tokenizer could not load).
 pub fn count_text(text: &str) -> u64 {
     if text.is_empty() {
