@@ -282,3 +282,17 @@ fn no_keys_serves_loopback_and_no_channel_is_503() {
     let r = post_json(s.addr, "/v1/chat/completions", &[], &chat("grok-3", "hi", false));
     assert_eq!(r.status, 503);
 }
+
+#[test]
+fn producer_stops_when_the_client_goes_away() {
+    let s = Server::start(&json!({"api_keys": [KEY], "test_channel": true, "log_level": "debug"}));
+    let body = serde_json::to_vec(&msg("claude-sonnet-4-5", "slow please", true)).unwrap();
+    let mut c = support::Conn::connect(s.addr);
+    c.send(&support::request_with_body("POST", "/v1/messages", &body, &format!("x-api-key: {KEY}\r\n")));
+    let head = c.read_head();
+    assert_eq!(head.status, 200);
+    assert!(c.read_chunk().is_some(), "the first event arrives");
+    drop(c);
+    let line = s.wait_for_line(std::time::Duration::from_secs(20), |l| l.contains("client went away"));
+    assert!(line.is_some(), "the producer noticed the disconnect:\n{}", s.log());
+}
