@@ -24,7 +24,7 @@ use crate::channel::{Attempt, AttemptError, ChannelDriver, ChannelImpl, EventStr
 use crate::domain::{Channel, FailureClass, ModelDef};
 use crate::http::Response;
 use crate::http::sse_writer;
-use crate::translate::canonical::{CanonicalRequest, ErrorKind, JsonStr, WireFormat};
+use crate::translate::canonical::{CanonicalEvent, CanonicalRequest, ErrorKind, JsonStr, WireFormat};
 use crate::translate::collect::Collector;
 use crate::translate::{EncodeOptions, out as wire};
 use bytes::{BufMut, BytesMut};
@@ -77,7 +77,10 @@ async fn run<D: ChannelDriver>(driver: &D, pr: ProxyRequest) -> Response {
         tried.push(Rc::clone(&attempt.account_id));
         let started = match driver.start(&attempt, &pr.req).await {
             Ok(mut stream) => match stream.next().await {
-                Some(Ok(first)) => Ok((stream, first)),
+                Some(Ok(first)) => match error_in_first_item(&first) {
+                    Some(e) => Err(e),
+                    None => Ok((stream, first)),
+                },
                 Some(Err(e)) => Err(e),
                 None => Err(AttemptError::new(FailureClass::Server, "upstream closed the stream before answering")),
             },
@@ -110,6 +113,38 @@ async fn run<D: ChannelDriver>(driver: &D, pr: ProxyRequest) -> Response {
     }
     let e = last_err.unwrap_or_else(|| AttemptError::new(FailureClass::Server, "no upstream account is available"));
     attempt_error_response(pr.format, &e)
+}
+
+/// An upstream whose very first item is an error has written nothing to the client yet: treat
+/// it as a failed attempt (an HTTP error, and a failover candidate), not as a 200 stream.
+fn error_in_first_item(item: &StreamItem) -> Option<AttemptError> {
+    let (kind, message) = match item {
+        StreamItem::Event(CanonicalEvent::Error { kind, message }) => (*kind, message.unescape().into_owned()),
+        StreamItem::Event(_) => return None,
+        StreamItem::Frame { format, event, data } => {
+            let mut events = Vec::new();
+            let _ = crate::translate::StreamDecoder::new(*format).frame(event.as_deref(), data, &mut events);
+            match events.into_iter().find(|e| matches!(e, CanonicalEvent::Error { .. })) {
+                Some(CanonicalEvent::Error { kind, message }) => (kind, message.unescape().into_owned()),
+                _ => return None,
+            }
+        }
+    };
+    Some(AttemptError::new(class_for(kind), message))
+}
+
+/// The failure class an upstream error kind stands for.
+fn class_for(kind: ErrorKind) -> FailureClass {
+    match kind {
+        ErrorKind::InvalidRequest => FailureClass::Client,
+        ErrorKind::NotFound => FailureClass::Model,
+        ErrorKind::RateLimit => FailureClass::RateLimit,
+        ErrorKind::Billing => FailureClass::Quota,
+        ErrorKind::Authentication => FailureClass::Auth,
+        ErrorKind::Permission => FailureClass::Blocked,
+        ErrorKind::Api | ErrorKind::Overloaded => FailureClass::Server,
+        ErrorKind::Timeout => FailureClass::Slow,
+    }
 }
 
 fn encode_options(pr: &ProxyRequest) -> EncodeOptions {

@@ -203,6 +203,13 @@ fn errors_before_the_first_byte_use_the_client_shape() {
     assert_eq!(r.status, 503);
     assert_eq!(r.json()["error"]["type"], "server_overloaded");
 
+    for model in ["grok-3", "claude-sonnet-4-5"] {
+        let r = claude(&s, &msg(model, "error first", true));
+        assert_eq!((r.status, r.json()["error"]["type"].as_str().unwrap()), (429, "rate_limit_error"), "{model}");
+        let r = openai(&s, "/v1/chat/completions", &chat(model, "error first", true));
+        assert_eq!(r.status, 429, "{model}");
+    }
+
     let bad = request(s.addr, "POST", "/v1/messages", &[("x-api-key", KEY)], b"{not json");
     assert_eq!(bad.status, 400);
     assert_eq!(bad.json()["type"], "error");

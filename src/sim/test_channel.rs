@@ -13,6 +13,7 @@
 //! | (a `tool_result` block present) | text quoting the tool result, `end_turn` |
 //! | `fail-stream <class>` | start succeeds, the first item is an error of that class |
 //! | `fail <class>` | error before the first byte: `network`, `auth`, `quota`, `rate_limit`, `rate_limit_shared`, `blocked`, `model`, `client`, `server`, `slow` |
+//! | `error first` | the stream's first event is an error (`rate_limit`): answered as an HTTP 429 |
 //! | `midstream error` | some text, then an in-stream `overloaded` error |
 //! | `cut stream` | some text, then the stream just ends (no stop) |
 //! | `tool` | a tool call (first declared tool, else `get_weather`) whose arguments arrive in many small deltas, `tool_use` |
@@ -132,6 +133,14 @@ impl Script {
             let result = last.trim().to_owned();
             s.text(&["The tool said: ", &result]);
             return s.stop(StopReason::EndTurn, input);
+        }
+        if last.contains("error first") {
+            s.events.clear();
+            s.events.push(CanonicalEvent::Error {
+                kind: ErrorKind::RateLimit,
+                message: JsonStr::from_static("test channel: rate limited before the first token"),
+            });
+            return s;
         }
         if last.contains("midstream error") {
             s.text(&["Partial ", "answer "]);
