@@ -72,25 +72,27 @@ impl ClaudeDecoder {
             return Ok(());
         }
         let root = jscan::parse(data)?;
-        let ty_raw = root.get("type")?;
+        let [ty_raw, index_raw, delta_raw, block_raw, message_raw, usage_raw, error_raw] =
+            root.pick(["type", "index", "delta", "content_block", "message", "usage", "error"])?;
         let name = match event {
             Some(e) => e,
             None => ty_raw.and_then(|t| t.str_content()).unwrap_or_default(),
         };
         match name {
             b"message_start" => {
-                let msg = root.get("message")?.ok_or_else(|| DecodeError("message_start without message".into()))?;
-                if let Some(u) = msg.get("usage")? {
+                let msg = message_raw.ok_or_else(|| DecodeError("message_start without message".into()))?;
+                let [id, model, usage] = msg.pick(["id", "model", "usage"])?;
+                if let Some(u) = usage {
                     merge_usage(&mut self.usage, u)?;
                 }
                 out.push(CanonicalEvent::MessageStart {
-                    id: jstr(data, msg.get("id")?).unwrap_or_default(),
-                    model: jstr(data, msg.get("model")?).unwrap_or_default(),
+                    id: jstr(data, id).unwrap_or_default(),
+                    model: jstr(data, model).unwrap_or_default(),
                 });
             }
             b"content_block_start" => {
-                let index = u32_of(root.get("index")?)?;
-                let block = root.get("content_block")?.ok_or_else(|| DecodeError("no content_block".into()))?;
+                let index = u32_of(index_raw)?;
+                let block = block_raw.ok_or_else(|| DecodeError("no content_block".into()))?;
                 let bty = block.get("type")?.and_then(|t| t.str_content()).unwrap_or_default();
                 match bty {
                     b"text" => {
@@ -114,25 +116,26 @@ impl ClaudeDecoder {
                 }
             }
             b"content_block_delta" => {
-                let index = u32_of(root.get("index")?)?;
+                let index = u32_of(index_raw)?;
                 if self.skipped.contains(&index) {
                     return Ok(());
                 }
-                let delta = root.get("delta")?.ok_or_else(|| DecodeError("no delta".into()))?;
-                let dty = delta.get("type")?.and_then(|t| t.str_content()).unwrap_or_default();
-                let field = |k: &str| -> Result<JsonStr, DecodeError> {
-                    jstr(data, delta.get(k)?).ok_or_else(|| DecodeError(format!("delta without {k}")))
+                let delta = delta_raw.ok_or_else(|| DecodeError("no delta".into()))?;
+                let [dty, text, thinking, signature, partial] =
+                    delta.pick(["type", "text", "thinking", "signature", "partial_json"])?;
+                let field = |v: Option<Raw<'_>>, k: &str| -> Result<JsonStr, DecodeError> {
+                    jstr(data, v).ok_or_else(|| DecodeError(format!("delta without {k}")))
                 };
-                match dty {
-                    b"text_delta" => out.push(CanonicalEvent::TextDelta(field("text")?)),
-                    b"thinking_delta" => out.push(CanonicalEvent::ThinkingDelta(field("thinking")?)),
-                    b"signature_delta" => out.push(CanonicalEvent::ThinkingSignature(field("signature")?)),
-                    b"input_json_delta" => out.push(CanonicalEvent::ToolArgsDelta(field("partial_json")?)),
+                match dty.and_then(|t| t.str_content()).unwrap_or_default() {
+                    b"text_delta" => out.push(CanonicalEvent::TextDelta(field(text, "text")?)),
+                    b"thinking_delta" => out.push(CanonicalEvent::ThinkingDelta(field(thinking, "thinking")?)),
+                    b"signature_delta" => out.push(CanonicalEvent::ThinkingSignature(field(signature, "signature")?)),
+                    b"input_json_delta" => out.push(CanonicalEvent::ToolArgsDelta(field(partial, "partial_json")?)),
                     _ => {}
                 }
             }
             b"content_block_stop" => {
-                let index = u32_of(root.get("index")?)?;
+                let index = u32_of(index_raw)?;
                 if let Some(pos) = self.skipped.iter().position(|i| *i == index) {
                     self.skipped.swap_remove(pos);
                 } else {
@@ -140,11 +143,11 @@ impl ClaudeDecoder {
                 }
             }
             b"message_delta" => {
-                if let Some(u) = root.get("usage")? {
+                if let Some(u) = usage_raw {
                     merge_usage(&mut self.usage, u)?;
                     out.push(CanonicalEvent::Usage(self.usage));
                 }
-                if let Some(d) = root.get("delta")? {
+                if let Some(d) = delta_raw {
                     if let Some(r) = d.get("stop_reason")?.and_then(|r| r.str_content()) {
                         let reason = StopReason::from_claude(r).unwrap_or(StopReason::EndTurn);
                         self.stop = Some((reason, jstr(data, d.get("stop_sequence")?)));
@@ -157,7 +160,7 @@ impl ClaudeDecoder {
                 self.ended = true;
             }
             b"error" => {
-                let err = root.get("error")?;
+                let err = error_raw;
                 let kind = err
                     .and_then(|e| e.get("type").ok().flatten())
                     .and_then(|t| t.str_content())

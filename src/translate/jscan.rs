@@ -77,6 +77,14 @@ impl<'a> Raw<'a> {
         get(self.bytes, key)
     }
 
+    /// Several members of an object value in one pass (`None` for absent keys or non-objects).
+    pub fn pick<const N: usize>(&self, keys: [&str; N]) -> Result<[Option<Raw<'a>>; N], ScanError> {
+        if self.kind != Kind::Object {
+            return Ok([None; N]);
+        }
+        pick(self.bytes, keys)
+    }
+
     /// The `i`th element of an array value.
     pub fn index(&self, i: usize) -> Result<Option<Raw<'a>>, ScanError> {
         if self.kind != Kind::Array {
@@ -112,6 +120,19 @@ pub fn get<'a>(obj: &'a [u8], key: &str) -> Result<Option<Raw<'a>>, ScanError> {
     for_each_field(obj, |k, v| {
         if found.is_none() && k == key.as_bytes() {
             found = Some(v);
+        }
+    })?;
+    Ok(found)
+}
+
+/// Looks up several keys of the object `obj` in one pass (first occurrence wins).
+pub fn pick<'a, const N: usize>(obj: &'a [u8], keys: [&str; N]) -> Result<[Option<Raw<'a>>; N], ScanError> {
+    let mut found: [Option<Raw<'a>>; N] = [None; N];
+    for_each_field(obj, |k, v| {
+        for (slot, key) in found.iter_mut().zip(keys.iter()) {
+            if slot.is_none() && k == key.as_bytes() {
+                *slot = Some(v);
+            }
         }
     })?;
     Ok(found)
@@ -392,6 +413,15 @@ mod tests {
         let text = delta.get("text").unwrap().unwrap();
         assert_eq!(text.str_content().unwrap(), br#"a\"b\n\u00e9"#);
         assert!(root.get("missing").unwrap().is_none());
+    }
+
+    #[test]
+    fn pick_finds_several_keys_in_one_pass() {
+        let root = parse(br#"{"a":1,"b":"x","a":2}"#).unwrap();
+        let [a, b, c] = root.pick(["a", "b", "c"]).unwrap();
+        assert_eq!(a.unwrap().as_u64(), Some(1), "first occurrence wins");
+        assert_eq!(b.unwrap().str_content(), Some(&b"x"[..]));
+        assert!(c.is_none());
     }
 
     #[test]

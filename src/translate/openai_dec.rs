@@ -51,7 +51,8 @@ impl OpenAiDecoder {
             return Ok(());
         }
         let root = jscan::parse(data)?;
-        if let Some(err) = root.get("error")?.filter(|e| !e.is_null()) {
+        let [error, id, model, choices, usage_raw] = root.pick(["error", "id", "model", "choices", "usage"])?;
+        if let Some(err) = error.filter(|e| !e.is_null()) {
             let kind = err.get("type")?.and_then(|t| t.str_content()).map_or(ErrorKind::Api, ErrorKind::parse);
             let message = jstr(data, err.get("message")?).unwrap_or_else(|| JsonStr::from_static("upstream error"));
             out.push(CanonicalEvent::Error { kind, message });
@@ -61,20 +62,21 @@ impl OpenAiDecoder {
         if !self.started {
             self.started = true;
             out.push(CanonicalEvent::MessageStart {
-                id: jstr(data, root.get("id")?).unwrap_or_default(),
-                model: jstr(data, root.get("model")?).unwrap_or_default(),
+                id: jstr(data, id).unwrap_or_default(),
+                model: jstr(data, model).unwrap_or_default(),
             });
         }
-        if let Some(choice) = root.get("choices")?.map(|c| c.index(0)).transpose()?.flatten() {
-            if let Some(delta) = choice.get("delta")?.filter(|d| !d.is_null()) {
+        if let Some(choice) = choices.map(|c| c.index(0)).transpose()?.flatten() {
+            let [delta, finish] = choice.pick(["delta", "finish_reason"])?;
+            if let Some(delta) = delta.filter(|d| !d.is_null()) {
                 self.delta(data, delta, out)?;
             }
-            if let Some(r) = choice.get("finish_reason")?.and_then(|r| r.str_content()) {
+            if let Some(r) = finish.and_then(|r| r.str_content()) {
                 self.close(out);
                 self.stop = Some(StopReason::from_openai(r).unwrap_or(StopReason::EndTurn));
             }
         }
-        if let Some(u) = root.get("usage")?.filter(|u| !u.is_null()) {
+        if let Some(u) = usage_raw.filter(|u| !u.is_null()) {
             out.push(CanonicalEvent::Usage(usage(u)?));
         }
         Ok(())
@@ -108,10 +110,9 @@ impl OpenAiDecoder {
     }
 
     fn delta(&mut self, data: &Bytes, delta: Raw<'_>, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
-        let reasoning = match delta.get("reasoning_content")? {
-            Some(r) => Some(r),
-            None => delta.get("reasoning")?,
-        };
+        let [reasoning_content, reasoning_alt, content, tool_calls] =
+            delta.pick(["reasoning_content", "reasoning", "content", "tool_calls"])?;
+        let reasoning = reasoning_content.or(reasoning_alt);
         if let Some(t) = jstr(data, reasoning).filter(|t| !t.is_empty()) {
             if !matches!(self.open, Some((_, Open::Thinking))) {
                 let index = self.open(Open::Thinking, out);
@@ -119,14 +120,14 @@ impl OpenAiDecoder {
             }
             out.push(CanonicalEvent::ThinkingDelta(t));
         }
-        if let Some(t) = jstr(data, delta.get("content")?).filter(|t| !t.is_empty()) {
+        if let Some(t) = jstr(data, content).filter(|t| !t.is_empty()) {
             if !matches!(self.open, Some((_, Open::Text))) {
                 let index = self.open(Open::Text, out);
                 out.push(CanonicalEvent::BlockStart { index, kind: BlockKind::Text });
             }
             out.push(CanonicalEvent::TextDelta(t));
         }
-        if let Some(calls) = delta.get("tool_calls")?.filter(|c| !c.is_null()) {
+        if let Some(calls) = tool_calls.filter(|c| !c.is_null()) {
             let mut result = Ok(());
             jscan::for_each_element(calls.bytes, |call| {
                 if result.is_ok() {

@@ -77,11 +77,12 @@ impl Passthrough {
             return Ok(());
         }
         let root = jscan::parse(data)?;
-        if root.get("error")?.is_some_and(|e| !e.is_null()) {
+        let [error, choices, usage, model] = root.pick(["error", "choices", "usage", "model"])?;
+        if error.is_some_and(|e| !e.is_null()) {
             self.ended = true;
         }
-        let usage_only = root.get("choices")?.is_some_and(|c| c.bytes == b"[]");
-        if let Some(u) = root.get("usage")?.filter(|u| !u.is_null()) {
+        let usage_only = choices.is_some_and(|c| c.bytes == b"[]");
+        if let Some(u) = usage.filter(|u| !u.is_null()) {
             if let Some(n) = u.get("prompt_tokens")?.and_then(|v| v.as_u64()) {
                 self.usage.input_tokens = n;
             }
@@ -93,7 +94,7 @@ impl Passthrough {
             return Ok(());
         }
         out::data_open(out);
-        match (&self.model, root.get("model")?) {
+        match (&self.model, model) {
             (Some(model), Some(old)) => splice(out, data, old.bytes, model),
             _ => out.put_slice(data),
         }
