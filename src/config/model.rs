@@ -156,6 +156,13 @@ pub struct Config {
     pub channels: super::channels::Channels,
     /// Account pool: attempts, cooldown defaults, windows, stickiness (`pool` in the file).
     pub pool: crate::pool::PoolConfig,
+    /// Client API keys accepted on the proxy endpoints (`x-api-key` or `Authorization: Bearer`).
+    /// Empty: only loopback clients are served.
+    pub api_keys: Vec<Secret>,
+    /// Model table overrides and additions (see `docs/config.md`, "Models").
+    pub models: Vec<crate::domain::ModelDef>,
+    /// Tests only: serve every channel from the scripted in-process test channel.
+    pub test_channel: bool,
 }
 
 impl Default for Config {
@@ -183,6 +190,9 @@ impl Default for Config {
             accounts: Vec::new(),
             channels: super::channels::Channels::default(),
             pool: crate::pool::PoolConfig::default(),
+            api_keys: Vec::new(),
+            models: Vec::new(),
+            test_channel: false,
         }
     }
 }
