@@ -11,4 +11,5 @@ pub mod http;
 pub mod logging;
 pub mod route;
 pub mod runtime;
+pub mod upstream;
 pub mod util;
