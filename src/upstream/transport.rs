@@ -14,6 +14,7 @@
 
 use super::error::{ErrorKind, UpstreamError};
 use bytes::{Buf, Bytes, BytesMut};
+use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller};
 use monoio::net::TcpStream;
 use rustls::ClientConfig;
@@ -235,18 +236,23 @@ async fn read_tcp(tcp: &mut TcpStream, mut buf: BytesMut, deadline: Option<Insta
     if buf.capacity() - buf.len() < READ_CHUNK / 4 {
         buf.reserve(READ_CHUNK);
     }
+    // monoio reads into `write_ptr()`, the *start* of a BytesMut; read into a view of the
+    // spare capacity instead so bytes already buffered are kept.
+    let len = buf.len();
+    let spare = buf.slice_mut(len..);
     let Some(deadline) = deadline else {
-        let (r, buf) = tcp.read(buf).await;
-        return (r.map(Some), buf);
+        let (r, spare) = tcp.read(spare).await;
+        return (r.map(Some), spare.into_inner());
     };
     let canceller = Canceller::new();
-    let fut = tcp.cancelable_read(buf, canceller.handle());
+    let fut = tcp.cancelable_read(spare, canceller.handle());
     let mut fut = std::pin::pin!(fut);
-    if let Ok((r, buf)) = monoio::time::timeout_at(deadline.into(), &mut fut).await {
-        return (r.map(Some), buf);
+    if let Ok((r, spare)) = monoio::time::timeout_at(deadline.into(), &mut fut).await {
+        return (r.map(Some), spare.into_inner());
     }
     let _ = canceller.cancel();
-    let (r, buf) = fut.await;
+    let (r, spare) = fut.await;
+    let buf = spare.into_inner();
     match r {
         Ok(n) => (Ok(Some(n)), buf),
         Err(e) if e.raw_os_error() == Some(ECANCELED) => (Ok(None), buf),
