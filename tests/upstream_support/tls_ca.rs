@@ -14,7 +14,13 @@ pub struct TestCa {
     pub server: Arc<ServerConfig>,
 }
 
+/// A CA and a server certificate for `localhost` and `127.0.0.1`.
 pub fn test_ca() -> TestCa {
+    test_ca_for(&["localhost", "127.0.0.1"])
+}
+
+/// A CA and a server certificate for the given names.
+pub fn test_ca_for(names: &[&str]) -> TestCa {
     let ca_key = KeyPair::generate().expect("ca key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -23,8 +29,8 @@ pub fn test_ca() -> TestCa {
     let issuer = Issuer::new(ca_params, ca_key);
 
     let srv_key = KeyPair::generate().expect("server key");
-    let mut srv_params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("server params");
-    srv_params.distinguished_name.push(DnType::CommonName, "localhost");
+    let mut srv_params = CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>()).expect("server params");
+    srv_params.distinguished_name.push(DnType::CommonName, names.first().copied().unwrap_or("test"));
     let srv_cert = srv_params.signed_by(&srv_key, &issuer).expect("server cert");
 
     let dir = super::temp_dir("ca");
