@@ -2,6 +2,7 @@
 //! body framings, truncated bodies, request bodies, limits, stale pooled connections, DNS
 //! failure and cancellation.
 
+#[cfg(test)]
 pub mod upstream_support;
 
 use bytes::Bytes;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use upstream_support::http_server::{Flow, TestServer, raw, respond};
 use upstream_support::{client, eventually, on_each_driver, run};
 
+#[cfg(test)]
 async fn get_body(c: &UpstreamClient, url: &str) -> (u16, Bytes, bool) {
     let resp = c.send(Request::get(url).unwrap()).await.unwrap();
     let status = resp.status();
@@ -41,12 +43,11 @@ fn keep_alive_reuses_one_connection() {
 #[test]
 fn chunked_and_close_delimited_bodies() {
     on_each_driver(|| async {
-        let server = TestServer::start(|req, w| match req.path.as_str() {
-            "/chunked" => {
+        let server = TestServer::start(|req, w| {
+            if req.path == "/chunked" {
                 raw(w, b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nx-trailer: t\r\n\r\n");
                 Flow::Keep
-            }
-            _ => {
+            } else {
                 raw(w, b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nuntil the end");
                 Flow::Close
             }
@@ -250,6 +251,5 @@ fn dropping_a_streaming_body_closes_the_upstream_connection() {
     });
 }
 
-use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -2,6 +2,7 @@
 //! origins; credential failures are `ProxyAuth`; `no_proxy` goes direct; the per-request proxy
 //! choice overrides the default.
 
+#[cfg(test)]
 pub mod upstream_support;
 
 use orchids2api::upstream::proxy::{NoProxy, ProxyConfig};
@@ -12,10 +13,12 @@ use upstream_support::proxies::{connect_proxy, socks5_proxy};
 use upstream_support::tls_ca::test_ca;
 use upstream_support::{client_with, on_each_driver, settings};
 
+#[cfg(test)]
 fn via(url: &str) -> RequestOptions {
     RequestOptions { proxy: ProxyChoice::Via(Arc::new(ProxyConfig::parse(url).unwrap())), ..RequestOptions::default() }
 }
 
+#[cfg(test)]
 fn origin() -> TestServer {
     TestServer::start(|req, w| {
         respond(w, 200, &[], format!("origin saw {}", req.path).as_bytes());

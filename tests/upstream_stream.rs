@@ -1,10 +1,10 @@
 //! A 1 GiB streamed response body with flat memory: the client hands out chunks and forgets
 //! them, so resident memory must not grow with the body.
 
+#[cfg(test)]
 pub mod upstream_support;
 
 use orchids2api::upstream::{Request, RequestOptions};
-use std::io::Write as _;
 use upstream_support::http_server::{Flow, TestServer, raw};
 use upstream_support::{client, rss_kib, run};
 

@@ -2,6 +2,7 @@
 //! between body bytes, total. The servers here simply never answer (or stop answering), so the
 //! short timeouts fire without any race against real work.
 
+#[cfg(test)]
 pub mod upstream_support;
 
 use orchids2api::upstream::{ErrorKind, Request, RequestOptions, UpstreamTimeouts};
@@ -9,6 +10,7 @@ use std::time::Duration;
 use upstream_support::http_server::{BlackHole, Flow, TestServer, raw};
 use upstream_support::{client, client_with, on_each_driver, settings};
 
+#[cfg(test)]
 fn short(connect: u64, tls: u64, head: u64, idle: u64, total: u64) -> RequestOptions {
     let ms = Duration::from_millis;
     let timeouts = UpstreamTimeouts { connect: ms(connect), tls: ms(tls), head: ms(head), idle: ms(idle), total: ms(total) };
@@ -106,4 +108,3 @@ fn configured_timeouts_apply_without_request_overrides() {
     });
 }
 
-use std::io::Write as _;

@@ -2,6 +2,7 @@
 //! through `extra_ca_file`; SNI by name and by IP; keep-alive over TLS; an untrusted
 //! certificate is a TLS error.
 
+#[cfg(test)]
 pub mod upstream_support;
 
 use orchids2api::upstream::{ErrorKind, Request};

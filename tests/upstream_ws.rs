@@ -2,6 +2,7 @@
 //! text and binary echo, fragmentation both ways, pings both ways, keep-alive pings while
 //! waiting, the close handshake, TLS, a CONNECT proxy, and a refused upgrade.
 
+#[cfg(test)]
 pub mod upstream_support;
 
 use orchids2api::upstream::proxy::ProxyConfig;
@@ -15,6 +16,7 @@ use upstream_support::tls_ca::test_ca;
 use upstream_support::ws_server::{WsCounters, WsServer};
 use upstream_support::{client, client_with, eventually, on_each_driver, settings};
 
+#[cfg(test)]
 fn text(m: &Message) -> &str {
     match m {
         Message::Text(t) => std::str::from_utf8(t).unwrap(),

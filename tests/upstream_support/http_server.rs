@@ -61,6 +61,7 @@ impl Counters {
     }
 }
 
+#[derive(Debug)]
 pub struct TestServer {
     pub addr: SocketAddr,
     pub counters: Counters,
@@ -229,7 +230,7 @@ pub fn read_request<W: Read>(wire: &mut W, buf: &mut Vec<u8>) -> Option<SReq> {
 pub fn respond(wire: &mut dyn Wire, status: u16, extra_headers: &[(&str, &str)], body: &[u8]) {
     let mut out = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n", body.len());
     for (n, v) in extra_headers {
-        out.push_str(&format!("{n}: {v}\r\n"));
+        let _ = std::fmt::Write::write_fmt(&mut out, format_args!("{n}: {v}\r\n"));
     }
     out.push_str("\r\n");
     let mut bytes = out.into_bytes();
@@ -246,6 +247,7 @@ pub fn raw(wire: &mut dyn Wire, bytes: &[u8]) {
 
 /// A listener whose accept queue is full: connecting to it hangs (SYNs are dropped), which is
 /// how the connect-timeout test gets a connect that never completes without leaving loopback.
+#[derive(Debug)]
 pub struct BlackHole {
     pub addr: SocketAddr,
     _listener: socket2::Socket,

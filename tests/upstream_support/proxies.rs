@@ -7,6 +7,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+#[derive(Debug)]
 pub struct ProxyServer {
     pub addr: SocketAddr,
     /// Tunnels opened to a target.
@@ -132,7 +133,7 @@ fn socks_session(mut c: TcpStream, creds: Option<(String, String)>, s: &ProxySer
         return None;
     }
     let methods = read_n(&mut c, usize::from(hello[1]))?;
-    match &creds {
+    match creds {
         None => {
             if !methods.contains(&0) {
                 c.write_all(&[5, 0xff]).ok()?;

@@ -7,6 +7,7 @@ use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+#[derive(Debug)]
 pub struct TestCa {
     /// The CA certificate as a PEM file.
     pub ca_file: PathBuf,

@@ -12,12 +12,12 @@
 
 use super::http_server::{Wire, read_request};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct WsCounters {
     pub accepts: Arc<AtomicUsize>,
     pub pings: Arc<AtomicUsize>,
@@ -32,6 +32,7 @@ impl WsCounters {
     }
 }
 
+#[derive(Debug)]
 pub struct WsServer {
     pub addr: SocketAddr,
     pub counters: WsCounters,
