@@ -9,6 +9,7 @@ use orchids2api::upstream::response_head::parse_response_head;
 use orchids2api::upstream::ws_frame::{Assembler, Frame, FrameDecoder, FrameError, Message, Opcode, encode_frame};
 use orchids2api::upstream::{ndjson, sse};
 use proptest::prelude::*;
+use std::fmt::Write as _;
 
 /// Cuts `input` at the given (sorted, deduplicated, in-range) points.
 #[cfg(test)]
@@ -61,13 +62,13 @@ fn encode_sse(events: &[GenEvent], eol: &str) -> Vec<u8> {
             out.push_str(eol);
         }
         if let Some(n) = &e.name {
-            out.push_str(&format!("event: {n}{eol}"));
+            let _ = write!(out, "event: {n}{eol}");
         }
         for d in &e.data {
-            out.push_str(&format!("data: {d}{eol}"));
+            let _ = write!(out, "data: {d}{eol}");
         }
         if let Some(id) = &e.id {
-            out.push_str(&format!("id:{id}{eol}"));
+            let _ = write!(out, "id:{id}{eol}");
         }
         out.push_str(eol);
     }
