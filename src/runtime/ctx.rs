@@ -17,6 +17,8 @@ pub struct Shared {
     pub driver: &'static str,
     pub workers: usize,
     pub version: &'static str,
+    /// Upstream client settings, the one TLS config and the resolver threads.
+    pub upstream: Arc<crate::upstream::UpstreamShared>,
 }
 
 /// One worker thread's context.
@@ -31,6 +33,8 @@ pub struct Worker {
     draining: Cell<bool>,
     open_conns: Cell<usize>,
     in_flight: Cell<usize>,
+    /// This core's upstream client (pool, DNS cache), made on first use.
+    upstream: std::cell::OnceCell<crate::upstream::UpstreamClient>,
 }
 
 impl Worker {
@@ -48,6 +52,7 @@ impl Worker {
             draining: Cell::new(false),
             open_conns: Cell::new(0),
             in_flight: Cell::new(0),
+            upstream: std::cell::OnceCell::new(),
         }
     }
 
@@ -59,6 +64,11 @@ impl Worker {
     /// Swaps in a new snapshot; connections pick it up at their next request.
     pub fn set_config(&self, cfg: Arc<Config>) {
         *self.config.borrow_mut() = cfg;
+    }
+
+    /// This core's upstream client (its own keep-alive pool and DNS cache).
+    pub fn upstream(&self) -> &crate::upstream::UpstreamClient {
+        self.upstream.get_or_init(|| crate::upstream::UpstreamClient::new(Arc::clone(&self.shared.upstream)))
     }
 
     pub fn draining(&self) -> bool {
