@@ -6,6 +6,8 @@
 pub mod upstream_support;
 
 use bytes::Bytes;
+use orchids2api::upstream::ndjson::NdjsonReader;
+use orchids2api::upstream::sse::SseParser;
 use orchids2api::upstream::{ErrorKind, Request, RequestBody, RequestOptions, UpstreamClient};
 use std::time::Duration;
 use upstream_support::http_server::{Flow, TestServer, raw, respond};
@@ -181,6 +183,56 @@ fn stale_pooled_connection_is_retried_transparently() {
         }
         assert_eq!(server.counters.requests(), 3);
         assert_eq!(server.counters.accepts(), 3);
+    });
+}
+
+#[test]
+fn sse_and_ndjson_bodies_parse_across_reads() {
+    on_each_driver(|| async {
+        let server = TestServer::start(|req, w| {
+            let (ct, body): (&str, &[u8]) = if req.path == "/sse" {
+                ("text/event-stream", "event: delta\r\ndata: {\"t\":\"héllo\"}\r\n\r\n: ping\n\ndata: a\ndata: b\n\ndata: [DONE]\n\n".as_bytes())
+            } else {
+                ("application/x-ndjson", "{\"a\":\"✓\"}\n\n{\"b\":2}\r\n{\"c\":3}".as_bytes())
+            };
+            raw(w, format!("HTTP/1.1 200 OK\r\ncontent-type: {ct}\r\ntransfer-encoding: chunked\r\n\r\n").as_bytes());
+            // Three bytes per chunk: CRLFs and UTF-8 characters straddle reads.
+            for piece in body.chunks(3) {
+                raw(w, format!("{:x}\r\n", piece.len()).as_bytes());
+                raw(w, piece);
+                raw(w, b"\r\n");
+            }
+            raw(w, b"0\r\n\r\n");
+            Flow::Keep
+        });
+        let c = client();
+        let mut resp = c.send(Request::get(&server.url("/sse")).unwrap()).await.unwrap();
+        assert_eq!(resp.header_str("content-type"), Some("text/event-stream"));
+        let mut sse = SseParser::default();
+        let mut events = Vec::new();
+        while let Some(chunk) = resp.body.chunk().await.unwrap() {
+            sse.feed(&chunk);
+            while let Some(e) = sse.next_event().unwrap() {
+                events.push((String::from_utf8(e.event_type().to_vec()).unwrap(), e.data_str().unwrap().to_owned()));
+            }
+        }
+        let want = [("delta", "{\"t\":\"héllo\"}"), ("message", "a\nb"), ("message", "[DONE]")];
+        assert_eq!(events, want.map(|(a, b)| (a.to_owned(), b.to_owned())));
+
+        let mut resp = c.send(Request::get(&server.url("/ndjson")).unwrap()).await.unwrap();
+        let mut nd = NdjsonReader::default();
+        let mut lines = Vec::new();
+        while let Some(chunk) = resp.body.chunk().await.unwrap() {
+            nd.feed(&chunk);
+            while let Some(l) = nd.next_line().unwrap() {
+                lines.push(String::from_utf8(l.to_vec()).unwrap());
+            }
+        }
+        if let Some(l) = nd.finish().unwrap() {
+            lines.push(String::from_utf8(l.to_vec()).unwrap());
+        }
+        assert_eq!(lines, ["{\"a\":\"✓\"}", "{\"b\":2}", "{\"c\":3}"]);
+        assert_eq!(server.counters.accepts(), 1);
     });
 }
 
