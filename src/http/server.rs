@@ -146,8 +146,11 @@ async fn read_more(stream: &mut TcpStream, mut buf: BytesMut) -> (std::io::Resul
     if buf.capacity() - buf.len() < READ_CHUNK / 2 {
         buf.reserve(READ_CHUNK);
     }
-    let (r, buf) = stream.read(buf).await;
-    (r, buf)
+    // monoio reads into `write_ptr()`, which for a BytesMut is its *start*: read into a view of
+    // the spare capacity so bytes already buffered (a partial head, a pipelined request) stay.
+    let len = buf.len();
+    let (r, spare) = stream.read(monoio::buf::IoBufMut::slice_mut(buf, len..)).await;
+    (r, spare.into_inner())
 }
 
 /// Reads the whole request body under `limit` bytes.

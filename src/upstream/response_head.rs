@@ -104,20 +104,25 @@ pub fn parse_response_head(buf: &mut BytesMut, max_head_bytes: usize) -> Result<
     }
     let status = resp.code.ok_or(ResponseHeadError::Malformed("missing status code"))?;
     let minor_version = resp.version.unwrap_or(1);
-    let base = buf.as_ptr() as usize;
-    let reason_range = resp.reason.map_or(0..0, |r| {
-        let s = r.as_ptr() as usize - base;
-        s..s + r.len()
-    });
-    let mut offsets = Vec::with_capacity(resp.headers.len());
-    for h in resp.headers.iter() {
-        let n0 = h.name.as_ptr() as usize - base;
-        let v0 = h.value.as_ptr() as usize - base;
-        offsets.push((n0..n0 + h.name.len(), v0..v0 + h.value.len()));
-    }
+    // Offsets into the buffer, so the frozen head can be sliced without copying. httparse may
+    // hand back a static "" (a missing reason phrase), which lies outside the buffer: that
+    // becomes an empty range.
+    let within = |s: &[u8]| span(buf, s);
+    let reason_range = resp.reason.map_or(0..0, |r| within(r.as_bytes()));
+    let offsets: Vec<_> = resp.headers.iter().map(|h| (within(h.name.as_bytes()), within(h.value))).collect();
     let frozen = buf.split_to(head_len).freeze();
     let headers = offsets.into_iter().map(|(n, v)| Header { name: frozen.slice(n), value: frozen.slice(v) }).collect();
     Ok(Some(ResponseHead { status, reason: frozen.slice(reason_range), minor_version, headers, head_len }))
+}
+
+/// The range `part` occupies inside `whole`, or `0..0` when it is not inside it.
+fn span(whole: &[u8], part: &[u8]) -> std::ops::Range<usize> {
+    let base = whole.as_ptr() as usize;
+    let start = (part.as_ptr() as usize).wrapping_sub(base);
+    match start.checked_add(part.len()) {
+        Some(end) if start <= whole.len() && end <= whole.len() && !part.is_empty() => start..end,
+        _ => 0..0,
+    }
 }
 
 /// How a response body ends.
@@ -252,6 +257,14 @@ mod tests {
             assert_eq!(framing(text), Framing { body, keep_alive: keep }, "{text:?}");
         }
         assert_eq!(response_framing(&head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"), true).unwrap().body, Empty);
+    }
+
+    #[test]
+    fn missing_reason_phrase_is_empty_not_a_panic() {
+        // Found by the http_response_head fuzz target: httparse returns a static "" here.
+        let h = head("HTTP/1.0 101\n\n");
+        assert_eq!((h.status, &h.reason[..]), (101, &b""[..]));
+        assert_eq!(head("HTTP/1.1 204\r\nX-Empty:\r\n\r\n").header("x-empty"), Some(&b""[..]));
     }
 
     #[test]
