@@ -17,6 +17,8 @@ pub struct Shared {
     pub driver: &'static str,
     pub workers: usize,
     pub version: &'static str,
+    /// Upstream client settings, the one TLS config and the resolver threads.
+    pub upstream: Arc<crate::upstream::UpstreamShared>,
 }
 
 /// One worker thread's context.
@@ -33,6 +35,8 @@ pub struct Worker {
     in_flight: Cell<usize>,
     /// Front-end state (models, keys, channels) derived from the current config.
     pub front: crate::proxy::FrontCache,
+    /// This core's upstream client (pool, DNS cache), made on first use.
+    upstream: std::cell::OnceCell<crate::upstream::UpstreamClient>,
 }
 
 impl Worker {
@@ -51,6 +55,7 @@ impl Worker {
             open_conns: Cell::new(0),
             in_flight: Cell::new(0),
             front: crate::proxy::FrontCache::default(),
+            upstream: std::cell::OnceCell::new(),
         }
     }
 
@@ -62,6 +67,11 @@ impl Worker {
     /// Swaps in a new snapshot; connections pick it up at their next request.
     pub fn set_config(&self, cfg: Arc<Config>) {
         *self.config.borrow_mut() = cfg;
+    }
+
+    /// This core's upstream client (its own keep-alive pool and DNS cache).
+    pub fn upstream(&self) -> &crate::upstream::UpstreamClient {
+        self.upstream.get_or_init(|| crate::upstream::UpstreamClient::new(Arc::clone(&self.shared.upstream)))
     }
 
     pub fn draining(&self) -> bool {

@@ -52,12 +52,14 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), String> {
         .first()
         .and_then(|l| l.local_addr().ok())
         .unwrap_or(addr);
+    let upstream = crate::upstream::UpstreamShared::from_config(&config)?;
     let config = Arc::new(config);
     let shared = Arc::new(Shared {
         started: Instant::now(),
         driver: driver.name(),
         workers,
         version: env!("CARGO_PKG_VERSION"),
+        upstream,
     });
     banner(&config, bound, workers, driver.name());
     crate::auth::startup_warnings(&config);
