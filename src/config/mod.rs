@@ -138,6 +138,7 @@ fn read_top(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
     if let Some(s) = r.string(p, "redis_prefix") {
         cfg.redis_prefix = s;
     }
+    read_store_keys(r, p, cfg);
     if let Some(s) = r.string(p, "admin_user") {
         cfg.admin_user = s;
     }
@@ -232,6 +233,30 @@ fn read_front(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
     }
     if let Some(b) = r.boolean(p, "test_channel") {
         cfg.test_channel = b;
+    }
+}
+
+/// Store keys added in step 4 (docs/config.md, "Store").
+fn read_store_keys(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
+    if let Some(s) = r.string(p, "redis_username") {
+        cfg.redis_username = s;
+    }
+    if let Some(b) = r.boolean(p, "redis_tls") {
+        cfg.redis_tls = b;
+    }
+    if let Some(v) = r.uint(p, "redis_timeout_ms", 50, 600_000) {
+        cfg.redis_timeout = Duration::from_millis(v);
+    }
+    if let Some(v) = r.uint(p, "redis_retry_ms", 0, 600_000) {
+        cfg.redis_retry = Duration::from_millis(v);
+    }
+    if let Some(s) = r.string(p, "secret_key") {
+        let ok = s.is_empty() || (s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()));
+        if ok {
+            cfg.secret_key = Secret::new(s);
+        } else {
+            p.push(r.path("secret_key"), "expected 64 hex characters (openssl rand -hex 32), or empty");
+        }
     }
 }
 
@@ -400,6 +425,22 @@ mod tests {
         for want in ["upstream_proxy", "no_proxy", "extra_ca_file", "timeouts.upstream_head_ms"] {
             assert!(paths.contains(&want), "missing {want} in {paths:?}");
         }
+    }
+
+    #[test]
+    fn store_keys_are_read_and_checked() {
+        let cfg = check(
+            r#"{"redis_username":"gw","redis_tls":true,"redis_timeout_ms":500,"redis_retry_ms":0,
+                "secret_key":"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"}"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.redis_username, "gw");
+        assert!(cfg.redis_tls);
+        assert_eq!(cfg.redis_timeout, Duration::from_millis(500));
+        assert!(!format!("{cfg:?}").contains("0102030405"));
+        let err = check(r#"{"secret_key":"short","redis_timeout_ms":1}"#).unwrap_err();
+        let paths: Vec<_> = err.problems.iter().map(|p| p.path.as_str()).collect();
+        assert!(paths.contains(&"secret_key") && paths.contains(&"redis_timeout_ms"), "{paths:?}");
     }
 
     #[test]

@@ -164,6 +164,16 @@ pub struct Config {
     pub redis_password: Secret,
     pub redis_db: u32,
     pub redis_prefix: String,
+    /// ACL user for `AUTH user password` (empty: `AUTH password` when a password is set).
+    pub redis_username: String,
+    /// Connect to Redis over TLS (see docs/storage.md for its status).
+    pub redis_tls: bool,
+    /// Per-command timeout (connect, and each reply).
+    pub redis_timeout: Duration,
+    /// How long a write keeps retrying while Redis is unreachable before it is refused.
+    pub redis_retry: Duration,
+    /// 64 hex characters sealing account credentials at rest (`ORCHIDS_SECRET_KEY` overrides).
+    pub secret_key: Secret,
     pub admin_user: String,
     pub admin_pass: Secret,
     pub admin_path: String,
@@ -211,6 +221,11 @@ impl Default for Config {
             redis_password: Secret::default(),
             redis_db: 0,
             redis_prefix: "orchids:".to_owned(),
+            redis_username: String::new(),
+            redis_tls: false,
+            redis_timeout: Duration::from_secs(2),
+            redis_retry: Duration::from_secs(5),
+            secret_key: Secret::default(),
             admin_user: "admin".to_owned(),
             admin_pass: Secret::default(),
             admin_path: "/admin".to_owned(),

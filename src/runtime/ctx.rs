@@ -5,7 +5,8 @@
 //! [`super::control::Control`] messages.
 
 use crate::config::Config;
-use std::cell::{Cell, RefCell};
+use crate::store::{Store, StoreHub};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,6 +20,8 @@ pub struct Shared {
     pub version: &'static str,
     /// Upstream client settings, the one TLS config and the resolver threads.
     pub upstream: Arc<crate::upstream::UpstreamShared>,
+    /// The store opened at start (`None` only in tests that build a bare runtime).
+    pub store: Option<Arc<StoreHub>>,
 }
 
 /// One worker thread's context.
@@ -37,6 +40,7 @@ pub struct Worker {
     pub front: crate::proxy::FrontCache,
     /// This core's upstream client (pool, DNS cache), made on first use.
     upstream: std::cell::OnceCell<crate::upstream::UpstreamClient>,
+    store: OnceCell<Store>,
 }
 
 impl Worker {
@@ -56,7 +60,17 @@ impl Worker {
             in_flight: Cell::new(0),
             front: crate::proxy::FrontCache::default(),
             upstream: std::cell::OnceCell::new(),
+            store: OnceCell::new(),
         }
+    }
+
+    /// This worker's store handle (set once at worker start).
+    pub fn store(&self) -> Option<&Store> {
+        self.store.get()
+    }
+
+    pub fn set_store(&self, store: Store) {
+        let _ = self.store.set(store);
     }
 
     /// The current config snapshot (cheap `Arc` clone; never hold a borrow across `.await`).
