@@ -5,8 +5,7 @@
 //! snapshot switches happen under the kills too.
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "test code: failures should be loud")]
 
-#[expect(dead_code, reason = "each test crate uses a subset of the shared helpers")]
-mod support;
+pub mod support;
 
 use orchids2api::domain::AccountDef;
 use orchids2api::store::{CounterDelta, StoreApi, StoreHub, StoreSettings};

@@ -3,8 +3,7 @@
 //! exactly the state that produced them (proptest).
 #![expect(clippy::unwrap_used, reason = "test code: failures should be loud")]
 
-#[expect(dead_code, reason = "each test crate uses a subset of the shared helpers")]
-mod support;
+pub mod support;
 
 use orchids2api::domain::{AccountStatus, FailureClass, UsageCounters, UsageScope};
 use orchids2api::store::embedded::files::{decode_records, encode_record};

@@ -2,8 +2,7 @@
 //! concurrency caps, and Redis going away and coming back (a throwaway redis-server).
 #![expect(clippy::unwrap_used, clippy::panic, reason = "test code: failures should be loud")]
 
-#[expect(dead_code, reason = "each test crate uses a subset of the shared helpers")]
-mod support;
+pub mod support;
 
 use orchids2api::domain::{AccountDef, AccountStatus, ClientKey, ModelDef};
 use orchids2api::store::{CounterDelta, RedisSettings, StoreApi, StoreError, StoreEvent, StoreHub, StoreSettings};

@@ -2,8 +2,7 @@
 //! server that never answers.
 #![expect(clippy::unwrap_used, reason = "test code: failures should be loud")]
 
-#[expect(dead_code, reason = "each test crate uses a subset of the shared helpers")]
-mod support;
+pub mod support;
 
 use orchids2api::domain::AccountDef;
 use orchids2api::store::secret::SecretBox;

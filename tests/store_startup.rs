@@ -3,8 +3,7 @@
 //! it, and `/health` reports the store.
 #![expect(clippy::unwrap_used, reason = "test code: failures should be loud")]
 
-#[expect(dead_code, reason = "each test crate uses a subset of the shared helpers")]
-mod support;
+pub mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;

@@ -2,8 +2,7 @@
 //! Redis store against the real server at 127.0.0.1:6379 (unique prefix, purged afterwards).
 #![expect(clippy::unwrap_used, clippy::too_many_lines, clippy::indexing_slicing, reason = "test code: failures should be loud; the suite reads as one story")]
 
-#[expect(dead_code, reason = "each test crate uses a subset of the shared helpers")]
-mod support;
+pub mod support;
 
 use orchids2api::domain::{AccountDef, AccountStatus, AdminSession, ClientKey, FailureClass, ModelDef, UsageCounters, UsageScope, now_ms};
 use orchids2api::store::{transfer, CounterDelta, Day, StoreApi, StoreError, StoreEvent, StoreHub, StoreSettings};

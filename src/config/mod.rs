@@ -8,9 +8,12 @@
 //! Unknown keys, wrong types and impossible values are all errors; the server never starts on a
 //! config it does not fully understand. Every key is documented in `docs/config.md`.
 
+pub mod channels;
+pub mod accounts;
 pub mod model;
 pub mod reader;
 
+pub use channels::{Channels, GrokChannel};
 pub use model::{Config, DriverChoice, Limits, Secret, StoreMode, Timeouts};
 pub use reader::{Problem, Problems};
 
@@ -79,6 +82,20 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         read_timeouts(&mut tr, &mut p, &mut cfg.timeouts);
         tr.finish(&mut p);
     }
+    if let Some(m) = r.object(&mut p, "channels") {
+        let mut cr = ObjReader::new("channels", m);
+        channels::read_channels(&mut cr, &mut p, &mut cfg.channels);
+        cr.finish(&mut p);
+    }
+    if let Some(items) = r.array(&mut p, "accounts") {
+        cfg.accounts = accounts::read_accounts(items, &mut p);
+    }
+    if let Some(m) = r.object(&mut p, "pool") {
+        let mut pr = ObjReader::new("pool", m);
+        crate::pool::config::read(&mut pr, &mut p, &mut cfg.pool);
+        pr.finish(&mut p);
+    }
+    read_front(&mut r, &mut p, &mut cfg);
     r.finish(&mut p);
     if p.list.is_empty() { Ok(cfg) } else { Err(fail(p.list)) }
 }
@@ -162,6 +179,61 @@ fn read_top(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
     if let Some(b) = r.boolean(p, "debug_endpoints") {
         cfg.debug_endpoints = b;
     }
+    read_upstream_top(r, p, cfg);
+}
+
+/// `upstream_proxy`, `no_proxy`, `extra_ca_file` (see docs/upstream-client.md).
+fn read_upstream_top(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
+    if let Some(u) = r.string(p, "upstream_proxy") {
+        if u.trim().is_empty() {
+            cfg.upstream_proxy = None;
+        } else {
+            match crate::upstream::proxy::ProxyConfig::parse(u.trim()) {
+                Ok(_) => cfg.upstream_proxy = Some(Secret::new(u.trim())),
+                Err(e) => p.push(r.path("upstream_proxy"), e),
+            }
+        }
+    }
+    if let Some(list) = r.strings(p, "no_proxy") {
+        match crate::upstream::proxy::NoProxy::parse(&list) {
+            Ok(_) => cfg.no_proxy = list,
+            Err(e) => p.push(r.path("no_proxy"), e),
+        }
+    }
+    if let Some(f) = r.string(p, "extra_ca_file") {
+        if f.trim().is_empty() {
+            cfg.extra_ca_file = None;
+        } else if let Err(e) = crate::upstream::tls::read_pem_certs(Path::new(&f)) {
+            p.push(r.path("extra_ca_file"), e);
+        } else {
+            cfg.extra_ca_file = Some(PathBuf::from(f));
+        }
+    }
+}
+
+/// `api_keys`, `models`, `test_channel` (the client-facing front-ends).
+fn read_front(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
+    if let Some(keys) = r.strings(p, "api_keys") {
+        for (i, k) in keys.into_iter().enumerate() {
+            if k.len() < 8 || k.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                p.push(format!("api_keys[{i}]"), "expected at least 8 characters without spaces");
+            } else {
+                cfg.api_keys.push(Secret::new(k));
+            }
+        }
+    }
+    if let Some(models) = r.array(p, "models") {
+        for (i, m) in models.iter().enumerate() {
+            match serde_json::from_value::<crate::domain::ModelDef>(m.clone()) {
+                Ok(def) if def.id.trim().is_empty() => p.push(format!("models[{i}].id"), "expected a non-empty id"),
+                Ok(def) => cfg.models.push(def),
+                Err(e) => p.push(format!("models[{i}]"), e.to_string()),
+            }
+        }
+    }
+    if let Some(b) = r.boolean(p, "test_channel") {
+        cfg.test_channel = b;
+    }
 }
 
 /// Store keys added in step 4 (docs/config.md, "Store").
@@ -202,6 +274,18 @@ fn read_limits(r: &mut ObjReader<'_>, p: &mut Problems, l: &mut Limits) {
     if let Some(v) = r.uint(p, "max_connections_per_worker", 1, 1_000_000) {
         l.max_connections_per_worker = to_usize(v);
     }
+    if let Some(v) = r.uint(p, "upstream_max_head_bytes", 1024, 1024 * 1024) {
+        l.upstream_max_head_bytes = to_usize(v);
+    }
+    if let Some(v) = r.uint(p, "upstream_max_body_bytes", 1024, 1024 * 1024 * MIB) {
+        l.upstream_max_body_bytes = v;
+    }
+    if let Some(v) = r.uint(p, "upstream_pool_idle_ms", 0, 24 * 3600 * 1000) {
+        l.upstream_pool_idle = Duration::from_millis(v);
+    }
+    if let Some(v) = r.uint(p, "upstream_pool_max_idle_per_origin", 0, 10_000) {
+        l.upstream_pool_max_idle_per_origin = to_usize(v);
+    }
 }
 
 fn read_timeouts(r: &mut ObjReader<'_>, p: &mut Problems, t: &mut Timeouts) {
@@ -216,6 +300,11 @@ fn read_timeouts(r: &mut ObjReader<'_>, p: &mut Problems, t: &mut Timeouts) {
     ms("keepalive_idle_ms", 100, DAY_MS, &mut t.keepalive_idle);
     ms("shutdown_grace_ms", 0, DAY_MS, &mut t.shutdown_grace);
     ms("sse_heartbeat_ms", 100, DAY_MS, &mut t.sse_heartbeat);
+    ms("upstream_connect_ms", 10, DAY_MS, &mut t.upstream_connect);
+    ms("upstream_tls_ms", 10, DAY_MS, &mut t.upstream_tls);
+    ms("upstream_head_ms", 10, DAY_MS, &mut t.upstream_head);
+    ms("upstream_idle_ms", 10, DAY_MS, &mut t.upstream_idle);
+    ms("upstream_total_ms", 10, DAY_MS, &mut t.upstream_total);
 }
 
 fn to_usize(v: u64) -> usize {
@@ -290,6 +379,52 @@ mod tests {
         let dbg = format!("{cfg:?}");
         assert!(!dbg.contains("hunter2"));
         assert!(!dbg.contains("0123456789abcdef"));
+    }
+
+    #[test]
+    fn front_end_keys() {
+        let cfg = check(
+            r#"{"api_keys":["sk-test-123456"],"test_channel":true,
+                "models":[{"id":"m1","channel":"grok","upstream_id":"grok-3","aliases":["m"]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.api_keys[0].expose(), "sk-test-123456");
+        assert!(cfg.test_channel);
+        assert_eq!(cfg.models[0].upstream(), "grok-3");
+        let err = check(r#"{"api_keys":["short", 5],"models":[{"id":"x","channel":"mars"},{"id":"y","channel":"grok","bogus":1}]}"#)
+            .unwrap_err();
+        let paths: Vec<_> = err.problems.iter().map(|p| p.path.as_str()).collect();
+        for want in ["api_keys[0]", "api_keys[1]", "models[0]", "models[1]"] {
+            assert!(paths.contains(&want), "missing {want} in {paths:?}");
+        }
+        assert!(!check(r#"{"api_keys":["sk-secret-value-1"]}"#).unwrap().api_keys.is_empty());
+        assert!(!format!("{:?}", check(r#"{"api_keys":["sk-secret-value-1"]}"#).unwrap()).contains("sk-secret"));
+        assert!(!Config::default().test_channel);
+    }
+
+    #[test]
+    fn upstream_keys_are_read_and_validated() {
+        let cfg = check(
+            r#"{"upstream_proxy":"socks5://u:pw-secret@127.0.0.1:1080","no_proxy":["localhost","10.0.0.0/8"],
+                "timeouts":{"upstream_connect_ms":1500,"upstream_total_ms":60000},
+                "limits":{"upstream_max_body_bytes":2048,"upstream_pool_max_idle_per_origin":0}}"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.timeouts.upstream_connect, Duration::from_millis(1500));
+        assert_eq!(cfg.timeouts.upstream_total, Duration::from_secs(60));
+        assert_eq!(cfg.limits.upstream_max_body_bytes, 2048);
+        assert_eq!(cfg.limits.upstream_pool_max_idle_per_origin, 0);
+        assert_eq!(cfg.no_proxy, vec!["localhost".to_owned(), "10.0.0.0/8".to_owned()]);
+        assert!(!format!("{cfg:?}").contains("pw-secret"));
+        let err = check(
+            r#"{"upstream_proxy":"ftp://x:1","no_proxy":["a b"],"extra_ca_file":"/nonexistent/ca.pem",
+                "timeouts":{"upstream_head_ms":1}}"#,
+        )
+        .unwrap_err();
+        let paths: Vec<_> = err.problems.iter().map(|p| p.path.as_str()).collect();
+        for want in ["upstream_proxy", "no_proxy", "extra_ca_file", "timeouts.upstream_head_ms"] {
+            assert!(paths.contains(&want), "missing {want} in {paths:?}");
+        }
     }
 
     #[test]

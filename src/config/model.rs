@@ -84,6 +84,14 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Open client connections per worker; further accepts wait.
     pub max_connections_per_worker: usize,
+    /// Upstream response status line + headers, bytes.
+    pub upstream_max_head_bytes: usize,
+    /// Upstream response body bytes (after de-chunking); a request may override it.
+    pub upstream_max_body_bytes: u64,
+    /// An idle pooled upstream connection is closed after this.
+    pub upstream_pool_idle: Duration,
+    /// Idle upstream connections kept per (scheme, host, port, proxy) on each core.
+    pub upstream_pool_max_idle_per_origin: usize,
 }
 
 impl Default for Limits {
@@ -93,6 +101,10 @@ impl Default for Limits {
             max_headers: 64,
             max_body_bytes: 8 * 1024 * 1024,
             max_connections_per_worker: 10_000,
+            upstream_max_head_bytes: 64 * 1024,
+            upstream_max_body_bytes: 512 * 1024 * 1024,
+            upstream_pool_idle: Duration::from_secs(90),
+            upstream_pool_max_idle_per_origin: 32,
         }
     }
 }
@@ -110,6 +122,16 @@ pub struct Timeouts {
     pub shutdown_grace: Duration,
     /// An SSE stream with nothing to send gets a heartbeat this often.
     pub sse_heartbeat: Duration,
+    /// Upstream name resolution + TCP connect + proxy handshake.
+    pub upstream_connect: Duration,
+    /// Upstream TLS handshake.
+    pub upstream_tls: Duration,
+    /// From sending an upstream request until its response head is complete.
+    pub upstream_head: Duration,
+    /// Longest silence between two reads of an upstream body (or WebSocket frames).
+    pub upstream_idle: Duration,
+    /// One whole upstream exchange, connect to last byte.
+    pub upstream_total: Duration,
 }
 
 impl Default for Timeouts {
@@ -120,6 +142,11 @@ impl Default for Timeouts {
             keepalive_idle: Duration::from_secs(75),
             shutdown_grace: Duration::from_secs(30),
             sse_heartbeat: Duration::from_secs(15),
+            upstream_connect: Duration::from_secs(10),
+            upstream_tls: Duration::from_secs(10),
+            upstream_head: Duration::from_secs(120),
+            upstream_idle: Duration::from_secs(300),
+            upstream_total: Duration::from_secs(1800),
         }
     }
 }
@@ -160,6 +187,26 @@ pub struct Config {
     pub debug_endpoints: bool,
     pub limits: Limits,
     pub timeouts: Timeouts,
+    /// Accounts declared in the file, imported into the store when absent (`accounts`).
+    pub accounts: Vec<crate::domain::AccountDef>,
+    /// Per-channel upstream settings (`channels`).
+    pub channels: super::channels::Channels,
+    /// Account pool: attempts, cooldown defaults, windows, stickiness (`pool` in the file).
+    pub pool: crate::pool::PoolConfig,
+    /// Client API keys accepted on the proxy endpoints (`x-api-key` or `Authorization: Bearer`).
+    /// Empty: only loopback clients are served.
+    pub api_keys: Vec<Secret>,
+    /// Model table overrides and additions (see `docs/config.md`, "Models").
+    pub models: Vec<crate::domain::ModelDef>,
+    /// Tests only: serve every channel from the scripted in-process test channel.
+    pub test_channel: bool,
+    /// Default outbound proxy for upstream requests (`http://` or `socks5://`, may carry
+    /// credentials, hence a secret).
+    pub upstream_proxy: Option<Secret>,
+    /// Upstream hosts that bypass the proxy.
+    pub no_proxy: Vec<String>,
+    /// Extra trusted CA certificates (PEM) for upstream TLS.
+    pub extra_ca_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -189,6 +236,15 @@ impl Default for Config {
             debug_endpoints: false,
             limits: Limits::default(),
             timeouts: Timeouts::default(),
+            accounts: Vec::new(),
+            channels: super::channels::Channels::default(),
+            pool: crate::pool::PoolConfig::default(),
+            api_keys: Vec::new(),
+            models: Vec::new(),
+            test_channel: false,
+            upstream_proxy: None,
+            no_proxy: Vec::new(),
+            extra_ca_file: None,
         }
     }
 }

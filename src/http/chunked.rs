@@ -78,6 +78,15 @@ impl ChunkedDecoder {
         self.state == State::Done
     }
 
+    /// Bytes of the current chunk that were declared but not handed out yet (0 outside chunk
+    /// data), so a caller can refuse a body whose declared size is already over its limit.
+    pub fn chunk_remaining(&self) -> u64 {
+        match self.state {
+            State::Data(left) => left,
+            _ => 0,
+        }
+    }
+
     /// Consumes what it can from `input`; returns the next piece of body data, `NeedMore`, or
     /// `Done`. Bytes after the end of the body stay in `input` (the next pipelined request).
     pub fn decode(&mut self, input: &mut BytesMut) -> Result<Chunk, ChunkedError> {
@@ -187,8 +196,14 @@ pub fn encode_last(out: &mut Vec<u8>) {
     out.extend_from_slice(b"0\r\n\r\n");
 }
 
-/// Appends a chunk frame into a `BytesMut` (client side request bodies).
+/// Appends a chunk frame into a `BytesMut` (client side request bodies); nothing for empty
+/// `data`, like [`encode_chunk`].
 pub fn encode_chunk_bytes(out: &mut BytesMut, data: &[u8]) {
+    // An empty frame would be `0\r\n\r\n`, the last-chunk marker: it would end the body early
+    // and leave the rest to be read as the next message.
+    if data.is_empty() {
+        return;
+    }
     let mut tmp = Vec::with_capacity(20);
     push_hex(&mut tmp, data.len());
     out.put_slice(&tmp);
@@ -262,6 +277,29 @@ mod tests {
         }
         assert!(dec.is_done());
         assert_eq!(out, b"abc0123456789abcdef");
+    }
+
+    #[test]
+    fn empty_data_never_encodes_a_last_chunk() {
+        let mut out = BytesMut::new();
+        encode_chunk_bytes(&mut out, b"ab");
+        encode_chunk_bytes(&mut out, b"");
+        encode_chunk_bytes(&mut out, b"cd");
+        out.extend_from_slice(b"0\r\n\r\n");
+        let (body, used) = decode_all(&out).unwrap().unwrap();
+        assert_eq!(body, b"abcd");
+        assert_eq!(used, out.len());
+    }
+
+    #[test]
+    fn chunk_remaining_reports_the_declared_rest() {
+        let mut dec = ChunkedDecoder::new();
+        let mut buf = BytesMut::from(&b"10\r\nabc"[..]);
+        assert_eq!(dec.decode(&mut buf), Ok(Chunk::Data(Bytes::from_static(b"abc"))));
+        assert_eq!(dec.chunk_remaining(), 13);
+        buf.extend_from_slice(b"0123456789abc\r\n");
+        assert!(matches!(dec.decode(&mut buf), Ok(Chunk::Data(_))));
+        assert_eq!(dec.chunk_remaining(), 0);
     }
 
     #[test]

@@ -142,7 +142,12 @@ pub fn parse_request_head(
     let max = limits.max_headers.clamp(1, MAX_HEADERS_CAP);
     let slots = storage.get_mut(..max).ok_or(HeadError::TooManyHeaders)?;
     let mut req = httparse::Request::new(&mut []);
-    let parsed = req.parse_with_uninit_headers(buf, slots);
+    // Only the first `max_head_bytes` are ever handed to httparse. Without this window a syntax
+    // error lying past the limit would be reported as `Malformed` when the whole head arrives in
+    // one read but as `TooLarge` when it trickles in: the verdict must not depend on how the
+    // bytes were split (found by the split-invariance proptest).
+    let window = buf.get(..limits.max_head_bytes).unwrap_or(buf);
+    let parsed = req.parse_with_uninit_headers(window, slots);
     let head_len = match parsed {
         Ok(httparse::Status::Partial) => {
             return if buf.len() > limits.max_head_bytes { Err(HeadError::TooLarge) } else { Ok(None) };
@@ -356,6 +361,17 @@ mod tests {
         assert_eq!(err, HeadError::TooManyHeaders);
         let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(9000));
         assert_eq!(parse(&big).unwrap_err(), HeadError::TooLarge);
+    }
+
+    #[test]
+    fn error_past_the_limit_is_too_large_however_split() {
+        let limits = HeadLimits { max_head_bytes: 1024, max_headers: 8 };
+        let mut s = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(1100)).into_bytes();
+        s.extend_from_slice(b"Bad Header\r\n\r\n");
+        let whole = parse_request_head(&mut BytesMut::from(&s[..]), limits);
+        let prefix = parse_request_head(&mut BytesMut::from(&s[..1050]), limits);
+        assert_eq!(whole, Err(HeadError::TooLarge));
+        assert_eq!(prefix, Err(HeadError::TooLarge));
     }
 
     #[test]

@@ -20,6 +20,7 @@ use super::request::Request;
 use super::response::{Body, ErrorFlavor, Response, WireFraming, error_body, write_head};
 use crate::runtime::ctx::Worker;
 use bytes::{Bytes, BytesMut};
+use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use std::net::SocketAddr;
@@ -146,8 +147,13 @@ async fn read_more(stream: &mut TcpStream, mut buf: BytesMut) -> (std::io::Resul
     if buf.capacity() - buf.len() < READ_CHUNK / 2 {
         buf.reserve(READ_CHUNK);
     }
-    let (r, buf) = stream.read(buf).await;
-    (r, buf)
+    // monoio reads into a `BytesMut` from its *start* (its write pointer is the base pointer, and
+    // `set_init` only ever grows `len`), so reading into `buf` itself overwrote whatever was
+    // already buffered: a head or body that arrived in two reads was corrupted. Reading through
+    // a slice that begins at `len` appends instead.
+    let len = buf.len();
+    let (r, slice) = stream.read(buf.slice_mut(len..)).await;
+    (r, slice.into_inner())
 }
 
 /// Reads the whole request body under `limit` bytes.
@@ -183,13 +189,21 @@ async fn read_body(
             let mut dec = ChunkedDecoder::new();
             let mut body = BytesMut::new();
             loop {
-                match dec.decode(rbuf) {
-                    Ok(Chunk::Data(d)) => {
-                        if body.len() + d.len() > limit {
-                            return Err(TOO_BIG);
-                        }
-                        body.extend_from_slice(&d);
-                    }
+                let step = dec.decode(rbuf);
+                // Count the rest of the current chunk as already received: a declared chunk
+                // size over the limit is refused at once, as a too-large Content-Length is,
+                // instead of waiting (up to the body timeout) for data we would refuse anyway.
+                let owed = (body.len() as u64)
+                    .saturating_add(step.as_ref().map_or(0, |c| match c {
+                        Chunk::Data(d) => d.len() as u64,
+                        _ => 0,
+                    }))
+                    .saturating_add(dec.chunk_remaining());
+                if owed > limit as u64 {
+                    return Err(TOO_BIG);
+                }
+                match step {
+                    Ok(Chunk::Data(d)) => body.extend_from_slice(&d),
                     Ok(Chunk::Done) => return Ok(body.freeze()),
                     Ok(Chunk::NeedMore) => fill(stream, rbuf, idle).await?,
                     Err(e) => return Err(Stop::Reply(400, e.message())),
@@ -337,5 +351,32 @@ async fn stream_sse(
         }
         out = write_out(stream, out).await?;
         sleep.as_mut().reset((Instant::now() + heartbeat).into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use monoio::io::AsyncWriteRentExt;
+
+    /// Regression: a second read used to overwrite the bytes of the first one.
+    #[test]
+    fn read_more_appends_to_what_is_buffered() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
+        rt.block_on(async {
+            let listener = monoio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let mut client = TcpStream::connect(addr).await.unwrap();
+            let (mut server, _) = listener.accept().await.unwrap();
+            let mut buf = BytesMut::new();
+            for piece in [&b"GET / HT"[..], b"TP/1.1\r\n", b"\r\n"] {
+                let (r, _) = client.write_all(piece.to_vec()).await;
+                r.unwrap();
+                let (r, b) = read_more(&mut server, buf).await;
+                assert_eq!(r.unwrap(), piece.len());
+                buf = b;
+            }
+            assert_eq!(&buf[..], b"GET / HTTP/1.1\r\n\r\n");
+        });
     }
 }

@@ -18,6 +18,8 @@ pub struct Shared {
     pub driver: &'static str,
     pub workers: usize,
     pub version: &'static str,
+    /// Upstream client settings, the one TLS config and the resolver threads.
+    pub upstream: Arc<crate::upstream::UpstreamShared>,
     /// The store opened at start (`None` only in tests that build a bare runtime).
     pub store: Option<Arc<StoreHub>>,
 }
@@ -34,6 +36,10 @@ pub struct Worker {
     draining: Cell<bool>,
     open_conns: Cell<usize>,
     in_flight: Cell<usize>,
+    /// Front-end state (models, keys, channels) derived from the current config.
+    pub front: crate::proxy::FrontCache,
+    /// This core's upstream client (pool, DNS cache), made on first use.
+    upstream: std::cell::OnceCell<crate::upstream::UpstreamClient>,
     store: OnceCell<Store>,
 }
 
@@ -52,6 +58,8 @@ impl Worker {
             draining: Cell::new(false),
             open_conns: Cell::new(0),
             in_flight: Cell::new(0),
+            front: crate::proxy::FrontCache::default(),
+            upstream: std::cell::OnceCell::new(),
             store: OnceCell::new(),
         }
     }
@@ -73,6 +81,11 @@ impl Worker {
     /// Swaps in a new snapshot; connections pick it up at their next request.
     pub fn set_config(&self, cfg: Arc<Config>) {
         *self.config.borrow_mut() = cfg;
+    }
+
+    /// This core's upstream client (its own keep-alive pool and DNS cache).
+    pub fn upstream(&self) -> &crate::upstream::UpstreamClient {
+        self.upstream.get_or_init(|| crate::upstream::UpstreamClient::new(Arc::clone(&self.shared.upstream)))
     }
 
     pub fn draining(&self) -> bool {

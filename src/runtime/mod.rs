@@ -52,6 +52,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), String> {
         .first()
         .and_then(|l| l.local_addr().ok())
         .unwrap_or(addr);
+    let upstream = crate::upstream::UpstreamShared::from_config(&config)?;
     let store = Arc::new(crate::store::StoreHub::open(&config).map_err(|e| format!("store: {e}"))?);
     let config = Arc::new(config);
     let shared = Arc::new(Shared {
@@ -59,9 +60,12 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), String> {
         driver: driver.name(),
         workers,
         version: env!("CARGO_PKG_VERSION"),
+        upstream,
         store: Some(Arc::clone(&store)),
     });
     banner(&config, bound, workers, driver.name());
+    crate::auth::startup_warnings(&config);
+    crate::tokens::warm_up_in_background();
 
     let (events_tx, events) = mpsc::channel::<Event>();
     spawn_signal_thread(events_tx.clone())?;

@@ -54,7 +54,7 @@ async fn worker_main(spec: WorkerSpec) -> Result<(), String> {
     if let Some(store) = store {
         worker.set_store(store);
     }
-    monoio::spawn(control_loop(Rc::clone(&worker), control, closing_tx));
+    let control_task = monoio::spawn(control_loop(Rc::clone(&worker), control.clone(), closing_tx));
 
     let max_conns = worker.config().limits.max_connections_per_worker;
     let (permit_tx, permit_rx) = async_channel::bounded::<()>(max_conns);
@@ -97,6 +97,13 @@ async fn worker_main(spec: WorkerSpec) -> Result<(), String> {
             worker.open_conns()
         );
     }
+    // End the control task before this runtime goes away. Left pending, its waker stays
+    // registered in the control channel; when the main thread later drops the senders, the
+    // close notification (under the channel's event lock) wakes a task whose runtime is gone,
+    // monoio drops that task right there, and dropping its `recv` future takes the same lock:
+    // the main thread deadlocked and the process never exited after a drain.
+    control.close();
+    control_task.await;
     Ok(())
 }
 

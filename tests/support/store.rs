@@ -1,5 +1,4 @@
 //! Store test helpers: temp dirs, unique Redis prefixes, a runtime to run async tests on,
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail the test loudly")]
 //! and throwaway redis-server processes.
 
 use orchids2api::store::{RedisSettings, StoreApi, StoreHub};
@@ -46,6 +45,7 @@ pub fn purge(hub: &StoreHub) {
 }
 
 /// Purges a test prefix when dropped, so a failing test cleans up after itself too.
+#[derive(Debug)]
 pub struct PurgeOnDrop(pub RedisSettings);
 
 impl Drop for PurgeOnDrop {
@@ -63,6 +63,7 @@ pub fn free_port() -> u16 {
 }
 
 /// A throwaway `redis-server` without persistence on `port`; killed on drop.
+#[derive(Debug)]
 pub struct TempRedis {
     pub port: u16,
     child: Child,

@@ -1,0 +1,9 @@
+//! Simulators of the upstreams, for tests, load benchmarks, demos and try-it mode.
+//!
+//! - [`grok`]: a faithful grok simulator (xAI API + grok.com web surfaces), run as
+//!   `orchids-server simulate grok` on its own thread and runtime, separate from the workers.
+//! - [`test_channel`]: a scripted in-process channel, reachable only when the config opts in
+//!   (`test_channel: true`, documented as tests-only).
+
+pub mod grok;
+pub mod test_channel;
