@@ -122,8 +122,8 @@ impl GrokChannel {
             .find(|a| a.enabled && self.can_serve(&attempt.model, a))
             .cloned()
             .ok_or_else(|| {
-                let msg = format!("no grok account is configured that can serve model {}", attempt.model.id);
-                AttemptError::new(FailureClass::Model, msg)
+                let msg = format!("no upstream account: no grok account is configured that can serve model {}", attempt.model.id);
+                AttemptError::new(FailureClass::Server, msg)
             })
     }
 }
