@@ -330,3 +330,29 @@ fn failover_to_the_second_api_key() {
     assert_eq!(r.json()["choices"][0]["message"]["content"], ANSWER);
     assert_eq!(header(&last_request(&sim, "api"), "authorization"), Some("Bearer xai-b"));
 }
+
+/// The admin quota lookup for a web account (reference B.7), through the real endpoint.
+#[test]
+fn admin_quota_lookup_for_a_web_account() {
+    let sim = Sim::start(&["--web-quota", "5"]);
+    let mut cfg = sim.tryit.clone();
+    cfg["admin_token"] = json!("admin-secret-token-for-tests");
+    let gw = Server::start(&cfg);
+    let auth = [("authorization", "Bearer admin-secret-token-for-tests")];
+    let get = |path: &str, h: &[(&str, &str)]| support::http(gw.addr, "GET", path, h, b"");
+    assert_eq!(get("/api/accounts/sim-grok-web-1/quota", &[]).status, 401);
+    let r = get("/api/accounts/sim-grok-web-1/quota", &auth);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let q = r.json();
+    assert_eq!(q["limit"], 5);
+    assert_eq!(q["remaining"], 5);
+    assert_eq!(q["mode"], "fast");
+    // One chat uses one query of the window.
+    assert_eq!(chat(&gw, "/grok/v1/messages", &claude(WEB_MODEL, "hi", false)).status, 200);
+    let q = get("/api/accounts/sim-grok-web-1/quota?mode=fast", &auth).json();
+    assert_eq!(q["remaining"], 4, "{q}");
+    let up = last_request(&sim, "web");
+    assert_eq!(header(&up, "cookie"), Some("sso=sim-sso-token-0001; sso-rw=sim-sso-token-0001"));
+    assert_eq!(get("/api/accounts/sim-grok-api-1/quota", &auth).status, 400);
+    assert_eq!(get("/api/accounts/nope/quota", &auth).status, 404);
+}
