@@ -356,3 +356,24 @@ fn admin_quota_lookup_for_a_web_account() {
     assert_eq!(get("/api/accounts/sim-grok-api-1/quota", &auth).status, 400);
     assert_eq!(get("/api/accounts/nope/quota", &auth).status, 404);
 }
+
+/// `GET /models` with each API key, fetched in the background on first use, narrows what an
+/// API-key account is offered: a model whose upstream id the key does not list is no longer
+/// sent upstream (here: no other account can serve it, so "no upstream account").
+#[test]
+fn model_listing_narrows_api_accounts() {
+    let sim = Sim::start(&[]);
+    let mut cfg = sim.tryit.clone();
+    cfg["models"].as_array_mut().unwrap().push(json!({"id": "grok-unlisted", "channel": "grok", "upstream_id": "grok-9-unlisted", "kinds": ["api"]}));
+    let gw = Server::start(&cfg);
+    // The first request starts the refresh; the unlisted model then stops reaching the upstream.
+    assert_eq!(chat(&gw, "/grok/v1/chat/completions", &openai(API_MODEL, "hi", false)).status, 200);
+    let settled = support::poll_until(std::time::Duration::from_secs(20), || {
+        let r = chat(&gw, "/grok/v1/chat/completions", &openai("grok-unlisted", "hi", false));
+        (r.status == 503).then_some(r)
+    })
+    .expect("the unlisted model is refused once the listing is in");
+    assert!(settled.text().contains("no grok account"), "{}", settled.text());
+    // Listed models still work.
+    assert_eq!(chat(&gw, "/grok/v1/chat/completions", &openai(API_MODEL, "hi", false)).status, 200);
+}
