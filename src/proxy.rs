@@ -51,6 +51,7 @@ pub async fn serve(front: &Front, pr: ProxyRequest) -> Response {
     };
     match imp {
         ChannelImpl::Test(t) => run(&*t, pr).await,
+        ChannelImpl::Grok(g) => run(&*g, pr).await,
     }
 }
 

@@ -30,6 +30,8 @@ pub enum RouteId {
     /// `GET /v1/models/{id}`.
     Model,
     ChannelModel,
+    /// `GET /api/accounts/{id}/quota` (admin; grok web accounts).
+    AccountQuota,
 }
 
 impl RouteId {
@@ -42,7 +44,8 @@ impl RouteId {
             | Self::Models
             | Self::ChannelModels
             | Self::Model
-            | Self::ChannelModel => 0,
+            | Self::ChannelModel
+            | Self::AccountQuota => 0,
             Self::DebugEcho
             | Self::Messages
             | Self::ChannelMessages
@@ -93,6 +96,7 @@ static TABLE: &[Entry] = &[
     Entry { method: Method::GET, pattern: &[Param, Lit("v1"), Lit("models")], route: RouteId::ChannelModels },
     Entry { method: Method::GET, pattern: &[Lit("v1"), Lit("models"), Param], route: RouteId::Model },
     Entry { method: Method::GET, pattern: &[Param, Lit("v1"), Lit("models"), Param], route: RouteId::ChannelModel },
+    Entry { method: Method::GET, pattern: &[Lit("api"), Lit("accounts"), Param, Lit("quota")], route: RouteId::AccountQuota },
 ];
 
 /// The routing outcome.

@@ -4,6 +4,7 @@ pub mod chat;
 pub mod count_tokens;
 pub mod debug;
 pub mod front;
+pub mod grok_quota;
 pub mod health;
 pub mod messages;
 pub mod models;
@@ -28,5 +29,6 @@ pub async fn handle(worker: &Rc<Worker>, route: RouteId, req: Request) -> Respon
         RouteId::ChannelModels => models::list(worker, &req, true),
         RouteId::Model => models::get(worker, &req, false),
         RouteId::ChannelModel => models::get(worker, &req, true),
+        RouteId::AccountQuota => grok_quota::get(worker, &req).await,
     }
 }
