@@ -18,16 +18,6 @@ use serde_json::{Value, json};
 use support::{Server, http as request, post_json, sse_events};
 
 const KEY: &str = "sk-test-key-0001";
-const ADMIN: &str = "admin-token-0123456789";
-
-/// Scripted failures cool (or disable) the channel's one test account, as the pool policy says;
-/// clear that before the next scripted failure so each answer shows its own class.
-fn reset_test_accounts(s: &Server) {
-    for id in ["orchids-test", "warp-test", "grok-test"] {
-        let r = request(s.addr, "POST", &format!("/api/accounts/{id}/reset"), &[("x-admin-token", ADMIN)], b"");
-        assert_eq!(r.status, 200, "reset {id}: {}", r.text());
-    }
-}
 
 fn server() -> Server {
     Server::start(&json!({"api_keys": [KEY], "test_channel": true, "workers": 2}))
@@ -173,7 +163,7 @@ fn tool_calls_in_both_formats() {
 
 #[test]
 fn errors_before_the_first_byte_use_the_client_shape() {
-    let s = Server::start(&json!({"api_keys": [KEY], "test_channel": true, "workers": 2, "admin_token": ADMIN}));
+    let s = server();
     let r = post_json(s.addr, "/v1/messages", &[], &msg("grok-3", "hi", false));
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["error"]["type"], "authentication_error");
@@ -206,20 +196,16 @@ fn errors_before_the_first_byte_use_the_client_shape() {
         ("blocked", 502, "api_error"),
         ("slow", 504, "timeout_error"),
     ] {
-        reset_test_accounts(&s);
         let r = claude(&s, &msg("claude-sonnet-4-5", &format!("fail {class}"), true));
         assert_eq!((r.status, r.json()["error"]["type"].as_str().unwrap()), (status, ty), "{class}");
     }
-    reset_test_accounts(&s);
     let r = openai(&s, "/v1/chat/completions", &chat("grok-3", "fail-stream server", true));
     assert_eq!(r.status, 503);
     assert_eq!(r.json()["error"]["type"], "server_overloaded");
 
     for model in ["grok-3", "claude-sonnet-4-5"] {
-        reset_test_accounts(&s);
         let r = claude(&s, &msg(model, "error first", true));
         assert_eq!((r.status, r.json()["error"]["type"].as_str().unwrap()), (429, "rate_limit_error"), "{model}");
-        reset_test_accounts(&s);
         let r = openai(&s, "/v1/chat/completions", &chat(model, "error first", true));
         assert_eq!(r.status, 429, "{model}");
     }

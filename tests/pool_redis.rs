@@ -14,7 +14,7 @@
 pub mod support;
 
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::store::{TempRedis, free_port};
 use support::{Server, http, poll_until, post_json};
 
@@ -67,10 +67,8 @@ fn status_and_caps_hold_across_instances() {
     // A 429 on instance 1 cools `a` on instance 2 too.
     let r = claude(s1.addr, "claude-sonnet-4-5");
     assert_eq!(r.status, 200, "{}", r.text());
-    let t = Instant::now();
     poll_until(Duration::from_secs(10), || (picked(&s2) == "b").then_some(()))
         .unwrap_or_else(|| panic!("the cooldown never reached instance 2:\n{}", s2.log()));
-    eprintln!("cooldown propagated in {:?}", t.elapsed());
 
     // A reset on instance 2 clears it on instance 1.
     assert_eq!(admin(&s2, "POST", "/api/accounts/a/reset").status, 200);

@@ -2,7 +2,9 @@
 //!
 //! Test-channel defaults: with `test_channel: true`, a channel that has no account at all gets
 //! one in-memory account `<channel>-test` (never stored), so the scripted channel answers
-//! without any account configuration. Configure accounts for a channel to replace it.
+//! without any account configuration. Its failures are counted but never cool or disable it
+//! (see [`is_test_default`]), so message-scripted failures (`fail <class>`) do not change later
+//! answers. Configure accounts for a channel (with `fail` credentials) to test the pool itself.
 
 use crate::config::Config;
 use crate::domain::{AccountDef, Channel};
@@ -71,13 +73,21 @@ pub fn build(records: Vec<AccountRecord>, prev: Option<&Snapshot>, test_channel:
     Ok(snap)
 }
 
+/// The credential that marks a test-channel default account.
+pub const TEST_DEFAULT_MARK: &str = "test_channel_default";
+
+/// Whether `def` is a test-channel default account (module docs).
+pub fn is_test_default(def: &AccountDef) -> bool {
+    def.credentials.contains_key(TEST_DEFAULT_MARK)
+}
+
 /// The in-memory account a test-channel channel gets when it has none.
 fn test_default(channel: Channel) -> AccountDef {
     AccountDef {
         id: format!("{channel}-test"),
         channel,
         name: "test channel default".to_owned(),
-        credentials: BTreeMap::new(),
+        credentials: BTreeMap::from([(TEST_DEFAULT_MARK.to_owned(), "true".to_owned())]),
         weight: 1,
         priority: 0,
         enabled: true,

@@ -44,6 +44,11 @@ fn hint_deadline(now_ms: u64, e: &AttemptError) -> Option<u64> {
 pub fn record_failure(worker: &Rc<Worker>, lease: &Lease, e: &AttemptError, model: &str) -> Effect {
     let shard = worker.pool();
     let now = shard.now_ms();
+    if crate::accounts::boot::is_test_default(lease.def()) {
+        // The test channel's implicit account only counts (see `accounts::boot`).
+        lease.account().shared().stats().failure(e.class, now);
+        return Effect::None;
+    }
     let effect = shard.on_failure(lease, e.class, Some(model), hint_deadline(now, e));
     if matches!(effect, Effect::Cooled { .. } | Effect::Disabled { .. } | Effect::RefreshNeeded { .. }) {
         persist::status(worker, lease.id(), lease.account().status(now));
