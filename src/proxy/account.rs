@@ -161,3 +161,41 @@ pub fn unavailable_response(format: WireFormat, u: &Unavailable) -> Response {
         None => r,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(kind: UnavailableKind, retry_after_s: Option<u64>) -> Unavailable {
+        Unavailable { kind, until_ms: None, retry_after_s }
+    }
+
+    fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
+        r.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_ref())
+    }
+
+    #[test]
+    fn the_pools_answer_per_format() {
+        let cases = [
+            (WireFormat::Claude, UnavailableKind::Busy, Some(1), 529),
+            (WireFormat::OpenAi, UnavailableKind::Busy, Some(1), 503),
+            (WireFormat::Claude, UnavailableKind::Cooling, Some(42), 429),
+            (WireFormat::OpenAi, UnavailableKind::Cooling, Some(42), 429),
+            (WireFormat::Claude, UnavailableKind::NoAccount, None, 503),
+            (WireFormat::OpenAi, UnavailableKind::AllTried, None, 503),
+        ];
+        for (format, kind, ra, status) in cases {
+            let r = unavailable_response(format, &u(kind, ra));
+            assert_eq!(r.status, status, "{format:?} {kind:?}");
+            assert_eq!(header(&r, "retry-after").map(str::to_owned), ra.map(|s| s.to_string()), "{format:?} {kind:?}");
+        }
+    }
+
+    #[test]
+    fn hints_become_deadlines() {
+        let mut e = AttemptError::new(FailureClass::RateLimit, "x");
+        assert_eq!(hint_deadline(1_000, &e), None);
+        e.retry_after = Some(Duration::from_secs(7));
+        assert_eq!(hint_deadline(1_000, &e), Some(8_000));
+    }
+}
