@@ -32,6 +32,14 @@ pub enum RouteId {
     ChannelModel,
     /// `GET /api/accounts/{id}/quota` (admin; grok web accounts).
     AccountQuota,
+    /// `GET /api/accounts` (admin).
+    AdminAccounts,
+    /// `GET /api/accounts/{id}` (admin).
+    AdminAccount,
+    /// `POST /api/accounts/{id}/reset` (admin).
+    AdminAccountReset,
+    /// `GET /api/pool/explain?channel=…&model=…` (admin).
+    AdminPoolExplain,
 }
 
 impl RouteId {
@@ -45,7 +53,11 @@ impl RouteId {
             | Self::ChannelModels
             | Self::Model
             | Self::ChannelModel
-            | Self::AccountQuota => 0,
+            | Self::AccountQuota
+            | Self::AdminAccounts
+            | Self::AdminAccount
+            | Self::AdminPoolExplain => 0,
+            Self::AdminAccountReset => 1024,
             Self::DebugEcho
             | Self::Messages
             | Self::ChannelMessages
@@ -97,6 +109,10 @@ static TABLE: &[Entry] = &[
     Entry { method: Method::GET, pattern: &[Lit("v1"), Lit("models"), Param], route: RouteId::Model },
     Entry { method: Method::GET, pattern: &[Param, Lit("v1"), Lit("models"), Param], route: RouteId::ChannelModel },
     Entry { method: Method::GET, pattern: &[Lit("api"), Lit("accounts"), Param, Lit("quota")], route: RouteId::AccountQuota },
+    Entry { method: Method::GET, pattern: &[Lit("api"), Lit("accounts")], route: RouteId::AdminAccounts },
+    Entry { method: Method::GET, pattern: &[Lit("api"), Lit("accounts"), Param], route: RouteId::AdminAccount },
+    Entry { method: Method::POST, pattern: &[Lit("api"), Lit("accounts"), Param, Lit("reset")], route: RouteId::AdminAccountReset },
+    Entry { method: Method::GET, pattern: &[Lit("api"), Lit("pool"), Lit("explain")], route: RouteId::AdminPoolExplain },
 ];
 
 /// The routing outcome.

@@ -321,7 +321,6 @@ fn midstream_failures_end_the_stream_with_an_error() {
 /// Needs the account pool wired into the lifecycle (the `wire` branch); before that the
 /// lifecycle makes one attempt on the first account that can serve the model.
 #[test]
-#[ignore = "needs the pool wiring in proxy.rs (failover across accounts)"]
 fn failover_to_the_second_api_key() {
     let sim = Sim::start(&["--api-key", "xai-a", "--api-key", "xai-b", "--behave", "xai-a=sim:429"]);
     let gw = gateway(&sim);

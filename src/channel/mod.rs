@@ -107,6 +107,27 @@ pub enum ChannelImpl {
     Grok(Rc<grok::GrokChannel>),
 }
 
+impl ChannelImpl {
+    /// Whether an account's credential kind can serve `model` (the pool's `can_serve` check,
+    /// shown as `cannot_serve` by explain). Channels with several credential kinds (grok `api`
+    /// / `web`) answer from the model's `kinds`; the default is `true`.
+    pub fn can_serve(&self, account: &crate::domain::AccountDef, model: &ModelDef) -> bool {
+        match self {
+            Self::Test(_) => kind_fits(account.credentials.get("kind").map(String::as_str), model),
+            Self::Grok(g) => g.can_serve(model, account),
+        }
+    }
+}
+
+/// The shared rule for credential kinds: a model with no `kinds` fits every account; otherwise
+/// the account's kind must be listed (an account with no kind fits any model).
+pub fn kind_fits(kind: Option<&str>, model: &ModelDef) -> bool {
+    match kind {
+        Some(k) if !model.kinds.is_empty() => model.kinds.iter().any(|m| m == k),
+        _ => true,
+    }
+}
+
 /// The channels one worker can reach, by [`Channel`].
 #[derive(Debug, Default)]
 pub struct ChannelRegistry {

@@ -1,5 +1,6 @@
 //! Request handlers, one file per endpoint family. [`handle`] dispatches a routed request.
 
+pub mod admin_api;
 pub mod chat;
 pub mod count_tokens;
 pub mod debug;
@@ -30,5 +31,9 @@ pub async fn handle(worker: &Rc<Worker>, route: RouteId, req: Request) -> Respon
         RouteId::Model => models::get(worker, &req, false),
         RouteId::ChannelModel => models::get(worker, &req, true),
         RouteId::AccountQuota => grok_quota::get(worker, &req).await,
+        RouteId::AdminAccounts => admin_api::list(worker, &req),
+        RouteId::AdminAccount => admin_api::get(worker, &req).await,
+        RouteId::AdminAccountReset => admin_api::reset(worker, &req).await,
+        RouteId::AdminPoolExplain => admin_api::explain(worker, &req),
     }
 }
