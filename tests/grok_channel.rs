@@ -27,7 +27,20 @@ const WEB_MODEL: &str = "grok-4.20-fast";
 const WEB_EXPERT: &str = "grok-4.20-expert";
 
 fn gateway(sim: &Sim) -> Server {
-    Server::start(&sim.tryit)
+    let mut cfg = sim.tryit.clone();
+    cfg["admin_token"] = json!("admin-secret-token-for-tests");
+    Server::start(&cfg)
+}
+
+/// Clears every simulator account's cooldown or runtime disable (admin reset), so each case of a
+/// failure table starts from usable accounts: the pool rightly cools or disables an account
+/// after the failures these tests provoke on purpose.
+fn reset_accounts(s: &Server) {
+    let auth = [("authorization", "Bearer admin-secret-token-for-tests")];
+    for id in ["sim-grok-api-1", "sim-grok-web-1"] {
+        let r = support::http(s.addr, "POST", &format!("/api/accounts/{id}/reset"), &auth, b"");
+        assert_eq!(r.status, 200, "reset {id}: {}", r.text());
+    }
 }
 
 fn chat(s: &Server, path: &str, body: &Value) -> Response {
@@ -283,6 +296,7 @@ fn upstream_failures_become_client_errors() {
     ];
     for (model, kw, status, retry) in cases {
         for stream in [false, true] {
+            reset_accounts(&gw);
             let r = chat(&gw, "/grok/v1/chat/completions", &openai(model, &format!("hi {kw}"), stream));
             assert_eq!(r.status, *status, "{model} {kw} stream={stream}: {}", r.text());
             assert_eq!(r.header("retry-after"), *retry, "{model} {kw}");
@@ -290,9 +304,11 @@ fn upstream_failures_become_client_errors() {
         }
     }
     // Claude shape: overloaded is 529, the error body is Claude's.
+    reset_accounts(&gw);
     let r = chat(&gw, "/grok/v1/messages", &claude(WEB_MODEL, "hi sim:503", false));
     assert_eq!(r.status, 529, "{}", r.text());
     assert_eq!(r.json()["type"], "error");
+    reset_accounts(&gw);
     let r = chat(&gw, "/grok/v1/messages", &claude(API_MODEL, "hi sim:429", true));
     assert_eq!(r.status, 429, "{}", r.text());
     assert_eq!(r.json()["error"]["type"], "rate_limit_error");
@@ -305,11 +321,13 @@ fn midstream_failures_end_the_stream_with_an_error() {
     let sim = Sim::start(&[]);
     let gw = gateway(&sim);
     for (model, kw) in [(WEB_MODEL, "sim:disconnect"), (WEB_MODEL, "sim:malformed"), (API_MODEL, "sim:disconnect")] {
+        reset_accounts(&gw);
         let r = chat(&gw, "/grok/v1/messages", &claude(model, &format!("hi {kw}"), true));
         assert_eq!(r.status, 200, "{model} {kw}: {}", r.text());
         let events = sse_events(&r.body);
         assert!(events.iter().any(|(e, _)| e.as_deref() == Some("content_block_delta")), "{model} {kw}: {}", r.text());
         assert_eq!(events.last().unwrap().0.as_deref(), Some("error"), "{model} {kw}: {}", r.text());
+        reset_accounts(&gw);
         let r = chat(&gw, "/grok/v1/chat/completions", &openai(model, &format!("hi {kw}"), true));
         let text = r.text();
         assert!(!text.contains("[DONE]"), "{model} {kw}: {text}");
@@ -372,7 +390,7 @@ fn model_listing_narrows_api_accounts() {
         (r.status == 503).then_some(r)
     })
     .expect("the unlisted model is refused once the listing is in");
-    assert!(settled.text().contains("no grok account"), "{}", settled.text());
+    assert!(settled.text().contains("no upstream account"), "{}", settled.text());
     // Listed models still work.
     assert_eq!(chat(&gw, "/grok/v1/chat/completions", &openai(API_MODEL, "hi", false)).status, 200);
 }
