@@ -291,7 +291,7 @@ fn no_keys_serves_loopback_and_no_channel_is_503() {
     assert_eq!(r.status, 503);
     let r = post_json(s.addr, "/v1/chat/completions", &[], &chat("grok-3", "hi", false));
     assert_eq!(r.status, 503, "{}", r.text());
-    assert!(r.json()["error"]["message"].as_str().unwrap().contains("no grok account"), "{}", r.text());
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("no upstream account"), "{}", r.text());
 }
 
 #[test]
