@@ -48,6 +48,8 @@ struct Live {
     /// RSS when `now` first reached the plan's concurrency.
     rss_all_open: Cell<Option<u64>>,
     rss_peak: Cell<u64>,
+    /// The sampler's RSS reading at the highest open-stream count it saw: (open, rss).
+    rss_at_most_open: Cell<(u64, Option<u64>)>,
     /// Seconds from the start until every stream was open at once.
     all_open_after: Cell<Option<f64>>,
     done: Cell<bool>,
@@ -76,6 +78,10 @@ pub(crate) async fn run(job: Rc<Job>, plan: StreamPlan) -> Value {
             while !open.done.get() {
                 if let Some(r) = job.procs.rss_kib() {
                     open.rss_peak.set(open.rss_peak.get().max(r));
+                    let now = open.now.get();
+                    if now > 0 && now >= open.rss_at_most_open.get().0 {
+                        open.rss_at_most_open.set((now, Some(r)));
+                    }
                 }
                 monoio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -120,6 +126,8 @@ pub(crate) async fn run(job: Rc<Job>, plan: StreamPlan) -> Value {
         "cpu_us_per_chunk": cpu.and_then(|c| stats::per(c, s.chunks)),
         "rss_kib_idle": rss_idle,
         "rss_kib_all_open": open.rss_all_open.get(),
+        "rss_kib_most_open": open.rss_at_most_open.get().1,
+        "most_open_sampled": open.rss_at_most_open.get().0,
         "rss_kib_peak": (open.rss_peak.get() > 0).then(|| open.rss_peak.get()),
         "rss_kib_end": job.procs.rss_kib(),
     })
