@@ -16,14 +16,40 @@ pub enum RouteId {
     DebugEcho,
     DebugSse,
     DebugSleep,
+    /// `POST /v1/messages` (channel from the model table).
+    Messages,
+    /// `POST /{channel}/v1/messages`.
+    ChannelMessages,
+    CountTokens,
+    ChannelCountTokens,
+    ChatCompletions,
+    ChannelChatCompletions,
+    /// `GET /v1/models`.
+    Models,
+    ChannelModels,
+    /// `GET /v1/models/{id}`.
+    Model,
+    ChannelModel,
 }
 
 impl RouteId {
     /// Largest request body this route accepts.
     pub fn body_limit(self, limits: &Limits) -> usize {
         match self {
-            Self::Health | Self::DebugSse | Self::DebugSleep => 0,
-            Self::DebugEcho => limits.max_body_bytes,
+            Self::Health
+            | Self::DebugSse
+            | Self::DebugSleep
+            | Self::Models
+            | Self::ChannelModels
+            | Self::Model
+            | Self::ChannelModel => 0,
+            Self::DebugEcho
+            | Self::Messages
+            | Self::ChannelMessages
+            | Self::CountTokens
+            | Self::ChannelCountTokens
+            | Self::ChatCompletions
+            | Self::ChannelChatCompletions => limits.max_body_bytes,
         }
     }
 }
@@ -49,6 +75,24 @@ static TABLE: &[Entry] = &[
     Entry { method: Method::POST, pattern: &[Lit("debug"), Lit("echo")], route: RouteId::DebugEcho },
     Entry { method: Method::GET, pattern: &[Lit("debug"), Lit("sse")], route: RouteId::DebugSse },
     Entry { method: Method::GET, pattern: &[Lit("debug"), Lit("sleep"), Param], route: RouteId::DebugSleep },
+    Entry { method: Method::POST, pattern: &[Lit("v1"), Lit("messages")], route: RouteId::Messages },
+    Entry { method: Method::POST, pattern: &[Param, Lit("v1"), Lit("messages")], route: RouteId::ChannelMessages },
+    Entry { method: Method::POST, pattern: &[Lit("v1"), Lit("messages"), Lit("count_tokens")], route: RouteId::CountTokens },
+    Entry {
+        method: Method::POST,
+        pattern: &[Param, Lit("v1"), Lit("messages"), Lit("count_tokens")],
+        route: RouteId::ChannelCountTokens,
+    },
+    Entry { method: Method::POST, pattern: &[Lit("v1"), Lit("chat"), Lit("completions")], route: RouteId::ChatCompletions },
+    Entry {
+        method: Method::POST,
+        pattern: &[Param, Lit("v1"), Lit("chat"), Lit("completions")],
+        route: RouteId::ChannelChatCompletions,
+    },
+    Entry { method: Method::GET, pattern: &[Lit("v1"), Lit("models")], route: RouteId::Models },
+    Entry { method: Method::GET, pattern: &[Param, Lit("v1"), Lit("models")], route: RouteId::ChannelModels },
+    Entry { method: Method::GET, pattern: &[Lit("v1"), Lit("models"), Param], route: RouteId::Model },
+    Entry { method: Method::GET, pattern: &[Param, Lit("v1"), Lit("models"), Param], route: RouteId::ChannelModel },
 ];
 
 /// The routing outcome.
@@ -141,6 +185,24 @@ mod tests {
         assert_eq!(resolve(&Method::POST, b"/health"), Resolved::MethodNotAllowed("GET, HEAD".into()));
         assert_eq!(resolve(&Method::GET, b"/nope"), Resolved::NotFound);
         assert_eq!(resolve(&Method::GET, b"/health/x"), Resolved::NotFound);
+    }
+
+    #[test]
+    fn proxy_routes() {
+        use RouteId as R;
+        let post = |p: &[u8]| resolve(&Method::POST, p);
+        let get = |p: &[u8]| resolve(&Method::GET, p);
+        assert_eq!(post(b"/v1/messages"), Resolved::Found(R::Messages, vec![]));
+        assert_eq!(post(b"/grok/v1/messages"), Resolved::Found(R::ChannelMessages, vec!["grok".into()]));
+        assert_eq!(post(b"/v1/messages/count_tokens"), Resolved::Found(R::CountTokens, vec![]));
+        assert_eq!(post(b"/warp/v1/messages/count_tokens"), Resolved::Found(R::ChannelCountTokens, vec!["warp".into()]));
+        assert_eq!(post(b"/v1/chat/completions"), Resolved::Found(R::ChatCompletions, vec![]));
+        assert_eq!(post(b"/orchids/v1/chat/completions"), Resolved::Found(R::ChannelChatCompletions, vec!["orchids".into()]));
+        assert_eq!(get(b"/v1/models"), Resolved::Found(R::Models, vec![]));
+        assert_eq!(get(b"/grok/v1/models"), Resolved::Found(R::ChannelModels, vec!["grok".into()]));
+        assert_eq!(get(b"/v1/models/grok-3"), Resolved::Found(R::Model, vec!["grok-3".into()]));
+        assert_eq!(get(b"/grok/v1/models/grok-3"), Resolved::Found(R::ChannelModel, vec!["grok".into(), "grok-3".into()]));
+        assert!(matches!(get(b"/v1/messages"), Resolved::MethodNotAllowed(_)));
     }
 
     #[test]

@@ -215,13 +215,14 @@ fn wrong_method_is_405_with_allow() {
 #[test]
 fn error_bodies_take_the_clients_shape() {
     let s = server();
-    // Claude clients get Anthropic's error envelope, OpenAI clients OpenAI's.
-    let r = s.get("/v1/messages");
+    // Claude clients get Anthropic's error envelope, OpenAI clients OpenAI's. (Paths that do not
+    // exist under the proxy prefixes; `/v1/messages` itself is a POST route now.)
+    let r = s.get("/v1/messages/nope");
     assert_eq!(r.status, 404);
     let j = r.json();
     assert_eq!(j["type"], "error");
     assert_eq!(j["error"]["type"], "not_found_error");
-    let r = s.get("/v1/chat/completions");
+    let r = s.get("/v1/chat/completions/nope");
     assert_eq!(r.status, 404);
     let j = r.json();
     assert_eq!(j["error"]["type"], "not_found_error");

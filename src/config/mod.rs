@@ -9,6 +9,7 @@
 //! config it does not fully understand. Every key is documented in `docs/config.md`.
 
 pub mod channels;
+pub mod accounts;
 pub mod model;
 pub mod reader;
 
@@ -86,6 +87,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         channels::read_channels(&mut cr, &mut p, &mut cfg.channels);
         cr.finish(&mut p);
     }
+    if let Some(items) = r.array(&mut p, "accounts") {
+        cfg.accounts = accounts::read_accounts(items, &mut p);
+    }
+    if let Some(m) = r.object(&mut p, "pool") {
+        let mut pr = ObjReader::new("pool", m);
+        crate::pool::config::read(&mut pr, &mut p, &mut cfg.pool);
+        pr.finish(&mut p);
+    }
+    read_front(&mut r, &mut p, &mut cfg);
     r.finish(&mut p);
     if p.list.is_empty() { Ok(cfg) } else { Err(fail(p.list)) }
 }
@@ -167,6 +177,31 @@ fn read_top(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
     }
     if let Some(b) = r.boolean(p, "debug_endpoints") {
         cfg.debug_endpoints = b;
+    }
+}
+
+/// `api_keys`, `models`, `test_channel` (the client-facing front-ends).
+fn read_front(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
+    if let Some(keys) = r.strings(p, "api_keys") {
+        for (i, k) in keys.into_iter().enumerate() {
+            if k.len() < 8 || k.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                p.push(format!("api_keys[{i}]"), "expected at least 8 characters without spaces");
+            } else {
+                cfg.api_keys.push(Secret::new(k));
+            }
+        }
+    }
+    if let Some(models) = r.array(p, "models") {
+        for (i, m) in models.iter().enumerate() {
+            match serde_json::from_value::<crate::domain::ModelDef>(m.clone()) {
+                Ok(def) if def.id.trim().is_empty() => p.push(format!("models[{i}].id"), "expected a non-empty id"),
+                Ok(def) => cfg.models.push(def),
+                Err(e) => p.push(format!("models[{i}]"), e.to_string()),
+            }
+        }
+    }
+    if let Some(b) = r.boolean(p, "test_channel") {
+        cfg.test_channel = b;
     }
 }
 
@@ -272,6 +307,27 @@ mod tests {
         let dbg = format!("{cfg:?}");
         assert!(!dbg.contains("hunter2"));
         assert!(!dbg.contains("0123456789abcdef"));
+    }
+
+    #[test]
+    fn front_end_keys() {
+        let cfg = check(
+            r#"{"api_keys":["sk-test-123456"],"test_channel":true,
+                "models":[{"id":"m1","channel":"grok","upstream_id":"grok-3","aliases":["m"]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.api_keys[0].expose(), "sk-test-123456");
+        assert!(cfg.test_channel);
+        assert_eq!(cfg.models[0].upstream(), "grok-3");
+        let err = check(r#"{"api_keys":["short", 5],"models":[{"id":"x","channel":"mars"},{"id":"y","channel":"grok","bogus":1}]}"#)
+            .unwrap_err();
+        let paths: Vec<_> = err.problems.iter().map(|p| p.path.as_str()).collect();
+        for want in ["api_keys[0]", "api_keys[1]", "models[0]", "models[1]"] {
+            assert!(paths.contains(&want), "missing {want} in {paths:?}");
+        }
+        assert!(!check(r#"{"api_keys":["sk-secret-value-1"]}"#).unwrap().api_keys.is_empty());
+        assert!(!format!("{:?}", check(r#"{"api_keys":["sk-secret-value-1"]}"#).unwrap()).contains("sk-secret"));
+        assert!(!Config::default().test_channel);
     }
 
     #[test]

@@ -150,8 +150,19 @@ pub struct Config {
     pub debug_endpoints: bool,
     pub limits: Limits,
     pub timeouts: Timeouts,
+    /// Accounts declared in the file, imported into the store when absent (`accounts`).
+    pub accounts: Vec<crate::domain::AccountDef>,
     /// Per-channel upstream settings (`channels`).
     pub channels: super::channels::Channels,
+    /// Account pool: attempts, cooldown defaults, windows, stickiness (`pool` in the file).
+    pub pool: crate::pool::PoolConfig,
+    /// Client API keys accepted on the proxy endpoints (`x-api-key` or `Authorization: Bearer`).
+    /// Empty: only loopback clients are served.
+    pub api_keys: Vec<Secret>,
+    /// Model table overrides and additions (see `docs/config.md`, "Models").
+    pub models: Vec<crate::domain::ModelDef>,
+    /// Tests only: serve every channel from the scripted in-process test channel.
+    pub test_channel: bool,
 }
 
 impl Default for Config {
@@ -176,7 +187,12 @@ impl Default for Config {
             debug_endpoints: false,
             limits: Limits::default(),
             timeouts: Timeouts::default(),
+            accounts: Vec::new(),
             channels: super::channels::Channels::default(),
+            pool: crate::pool::PoolConfig::default(),
+            api_keys: Vec::new(),
+            models: Vec::new(),
+            test_channel: false,
         }
     }
 }

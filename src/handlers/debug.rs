@@ -49,6 +49,6 @@ pub async fn handle(worker: &Rc<Worker>, route: RouteId, req: Request) -> Respon
             });
             Response::sse(rx)
         }
-        RouteId::Health => Response::error(ErrorFlavor::Plain, 404, "no such endpoint"),
+        _ => Response::error(ErrorFlavor::Plain, 404, "no such endpoint"),
     }
 }

@@ -1,7 +1,12 @@
 //! Request handlers, one file per endpoint family. [`handle`] dispatches a routed request.
 
+pub mod chat;
+pub mod count_tokens;
 pub mod debug;
+pub mod front;
 pub mod health;
+pub mod messages;
+pub mod models;
 
 use crate::http::{Request, Response};
 use crate::route::RouteId;
@@ -13,5 +18,15 @@ pub async fn handle(worker: &Rc<Worker>, route: RouteId, req: Request) -> Respon
     match route {
         RouteId::Health => health::get(worker),
         RouteId::DebugEcho | RouteId::DebugSse | RouteId::DebugSleep => debug::handle(worker, route, req).await,
+        RouteId::Messages => messages::post(worker, req, false).await,
+        RouteId::ChannelMessages => messages::post(worker, req, true).await,
+        RouteId::CountTokens => count_tokens::post(worker, &req, false),
+        RouteId::ChannelCountTokens => count_tokens::post(worker, &req, true),
+        RouteId::ChatCompletions => chat::post(worker, req, false).await,
+        RouteId::ChannelChatCompletions => chat::post(worker, req, true).await,
+        RouteId::Models => models::list(worker, &req, false),
+        RouteId::ChannelModels => models::list(worker, &req, true),
+        RouteId::Model => models::get(worker, &req, false),
+        RouteId::ChannelModel => models::get(worker, &req, true),
     }
 }

@@ -31,6 +31,8 @@ pub struct Worker {
     draining: Cell<bool>,
     open_conns: Cell<usize>,
     in_flight: Cell<usize>,
+    /// Front-end state (models, keys, channels) derived from the current config.
+    pub front: crate::proxy::FrontCache,
 }
 
 impl Worker {
@@ -48,6 +50,7 @@ impl Worker {
             draining: Cell::new(false),
             open_conns: Cell::new(0),
             in_flight: Cell::new(0),
+            front: crate::proxy::FrontCache::default(),
         }
     }
 

@@ -1,5 +1,9 @@
-//! Faithful simulators of the upstreams, used by tests, load benchmarks and try-it mode
-//! (`orchids-server simulate <channel>`). Each runs its own small HTTP server on its own thread
-//! and runtime, separate from the gateway's workers.
+//! Simulators of the upstreams, for tests, load benchmarks, demos and try-it mode.
+//!
+//! - [`grok`]: a faithful grok simulator (xAI API + grok.com web surfaces), run as
+//!   `orchids-server simulate grok` on its own thread and runtime, separate from the workers.
+//! - [`test_channel`]: a scripted in-process channel, reachable only when the config opts in
+//!   (`test_channel: true`, documented as tests-only).
 
 pub mod grok;
+pub mod test_channel;

@@ -5,15 +5,17 @@
 //! including non-ASCII UTF-8, is copied as is. Input that is not valid UTF-8 has each bad byte
 //! replaced by U+FFFD so the output is always valid JSON.
 
+use bytes::BufMut;
+
 /// Appends `s` as a JSON string literal (with quotes).
-pub fn push_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
+pub fn push_str<B: BufMut>(out: &mut B, s: &str) {
+    out.put_u8(b'"');
     escape_into(out, s.as_bytes());
-    out.push(b'"');
+    out.put_u8(b'"');
 }
 
 /// Appends the escaped contents of `bytes` (no quotes). Runs of safe bytes are copied in one go.
-pub fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
+pub fn escape_into<B: BufMut>(out: &mut B, bytes: &[u8]) {
     let mut start = 0;
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
@@ -30,8 +32,8 @@ pub fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
                 // Validate the UTF-8 sequence; replace invalid bytes.
                 let len = utf8_len(bytes.get(i..).unwrap_or_default());
                 if len == 0 {
-                    out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
-                    out.extend_from_slice("\u{fffd}".as_bytes());
+                    out.put_slice(bytes.get(start..i).unwrap_or_default());
+                    out.put_slice("\u{fffd}".as_bytes());
                     i += 1;
                     start = i;
                 } else {
@@ -44,19 +46,19 @@ pub fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
                 continue;
             }
         };
-        out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
+        out.put_slice(bytes.get(start..i).unwrap_or_default());
         if let Some(e) = esc {
-            out.extend_from_slice(e);
+            out.put_slice(e);
         } else {
             const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'));
-            out.push(HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0'));
+            out.put_slice(b"\\u00");
+            out.put_u8(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'));
+            out.put_u8(HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0'));
         }
         i += 1;
         start = i;
     }
-    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
+    out.put_slice(bytes.get(start..).unwrap_or_default());
 }
 
 /// Length of the valid UTF-8 sequence at the start of `s`, or 0 if it is invalid.

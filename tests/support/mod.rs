@@ -669,3 +669,50 @@ pub fn chunked_body(pieces: &[&[u8]]) -> Vec<u8> {
 pub fn sse_frames(text: &str) -> Vec<String> {
     text.split("\n\n").filter(|f| !f.trim().is_empty()).map(str::to_owned).collect()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Front-ends (Claude / OpenAI proxy endpoints)
+// ---------------------------------------------------------------------------------------------
+
+/// One request on a fresh connection (`Connection: close`), whole response read.
+pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    let mut extra = String::from("Connection: close\r\n");
+    for (k, v) in headers {
+        extra.push_str(k);
+        extra.push_str(": ");
+        extra.push_str(v);
+        extra.push_str("\r\n");
+    }
+    let mut c = Conn::connect(addr);
+    c.set_timeout(Duration::from_secs(30));
+    c.send(&request_with_body(method, path, body, &extra));
+    c.read_response()
+}
+
+/// POSTs a JSON body.
+pub fn post_json(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &Value) -> Response {
+    let mut h = vec![("Content-Type", "application/json")];
+    h.extend_from_slice(headers);
+    http(addr, "POST", path, &h, &serde_json::to_vec(body).expect("serialize"))
+}
+
+/// SSE events of a body as `(event name, data)` pairs (data lines joined with `\n`).
+pub fn sse_events(body: &[u8]) -> Vec<(Option<String>, String)> {
+    let text = String::from_utf8_lossy(body);
+    let mut out = Vec::new();
+    for block in sse_frames(&text) {
+        let mut event = None;
+        let mut data = Vec::new();
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("event: ") {
+                event = Some(v.to_owned());
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                data.push(v.to_owned());
+            }
+        }
+        if !data.is_empty() {
+            out.push((event, data.join("\n")));
+        }
+    }
+    out
+}

@@ -1,0 +1,175 @@
+//! Re-framing throughput and allocations per event.
+//!
+//! - MB/s of upstream SSE re-framed: Claude SSE -> canonical -> OpenAI chunks, OpenAI chunks ->
+//!   canonical -> Claude SSE, and the OpenAI -> OpenAI passthrough (model rewritten).
+//! - Allocations per event, counted by a counting global allocator, for the encoders alone, the
+//!   decoders alone, and the whole per-frame path as the proxy runs it (decode, encode, split the
+//!   output off as `Bytes`).
+//!
+//! Run: `cargo bench --bench reframe`. The allocation table is printed before criterion starts.
+
+use bytes::{Bytes, BytesMut};
+use criterion::{Criterion, Throughput, criterion_group};
+use orchids2api::translate::canonical::{BlockKind, CanonicalEvent as E, JsonStr, StopReason, Usage};
+use orchids2api::translate::passthrough::Passthrough;
+use orchids2api::translate::sse::{SseFrame, read_all};
+use orchids2api::translate::{EncodeOptions, StreamDecoder, StreamEncoder, WireFormat, encode_all};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+struct Counting;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+#[expect(unsafe_code, reason = "a global allocator is an unsafe trait; this one only counts and delegates")]
+// SAFETY: every method delegates to `System` with the caller's arguments unchanged, so the
+// GlobalAlloc contract is exactly System's; the counter is a relaxed atomic with no side effects.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged (see above).
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged (see above).
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged (see above).
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const DELTAS: usize = 2_000;
+
+/// A typical answer: a text block of `DELTAS` short deltas (a few words each, some escapes).
+fn events() -> Vec<E> {
+    let mut ev = vec![
+        E::MessageStart { id: JsonStr::from_text("msg_bench"), model: JsonStr::from_text("upstream") },
+        E::BlockStart { index: 0, kind: BlockKind::Text },
+    ];
+    let words = ["Hello", " world", ", this is", " a \"quoted\"", " token\n", " stream 😀"];
+    for i in 0..DELTAS {
+        ev.push(E::TextDelta(JsonStr::from_text(words.get(i % words.len()).copied().unwrap_or(""))));
+    }
+    ev.push(E::BlockStop { index: 0 });
+    ev.push(E::Usage(Usage { input_tokens: 100, output_tokens: 2000, ..Usage::default() }));
+    ev.push(E::Stop { reason: StopReason::EndTurn, stop_sequence: None });
+    ev
+}
+
+fn opts() -> EncodeOptions {
+    EncodeOptions { model: Some(JsonStr::from_text("client-model")), include_usage: true, created: 1, input_tokens: 0 }
+}
+
+/// The recorded upstream stream in `format`, split into frames once (outside the measurement).
+fn recorded(format: WireFormat) -> (usize, Vec<SseFrame>) {
+    let wire = encode_all(format, opts(), &events());
+    (wire.len(), read_all(&wire))
+}
+
+/// The proxy's per-frame path: decode, encode, split off the bytes to send.
+fn reframe(from: WireFormat, to: WireFormat, frames: &[SseFrame], scratch: &mut Vec<E>) -> usize {
+    let mut dec = StreamDecoder::new(from);
+    let mut enc = StreamEncoder::new(to, opts());
+    let mut out = BytesMut::with_capacity(64 * 1024);
+    let mut sent = 0;
+    for f in frames {
+        scratch.clear();
+        let _ = dec.frame(f.event.as_deref(), &f.data, scratch);
+        for ev in scratch.iter() {
+            enc.event(ev, &mut out);
+        }
+        let chunk: Bytes = out.split().freeze();
+        sent += chunk.len();
+        drop(black_box(chunk));
+    }
+    sent
+}
+
+fn passthrough(frames: &[SseFrame]) -> usize {
+    let mut p = Passthrough::new(WireFormat::OpenAi, Some(JsonStr::from_text("client-model")), true);
+    let mut out = BytesMut::with_capacity(64 * 1024);
+    let mut sent = 0;
+    for f in frames {
+        let _ = p.frame(f.event.as_deref(), &f.data, &mut out);
+        let chunk = out.split().freeze();
+        sent += chunk.len();
+        drop(black_box(chunk));
+    }
+    sent
+}
+
+fn count<R>(f: impl FnOnce() -> R) -> (u64, R) {
+    let before = ALLOCS.load(Ordering::Relaxed);
+    let r = f();
+    (ALLOCS.load(Ordering::Relaxed) - before, r)
+}
+
+#[expect(clippy::print_stdout, clippy::cast_precision_loss, reason = "the bench's report")]
+fn report_allocations() {
+    let evs = events();
+    let n = evs.len() as f64;
+    println!("allocations per event ({} events: {DELTAS} text deltas + framing)", evs.len());
+    for format in [WireFormat::Claude, WireFormat::OpenAi] {
+        let mut enc = StreamEncoder::new(format, opts());
+        let mut out = BytesMut::with_capacity(1 << 20);
+        let (a, ()) = count(|| {
+            for e in &evs {
+                enc.event(e, &mut out);
+            }
+        });
+        println!("  encoder {format:?}: {:.4} (total {a})", a as f64 / n);
+    }
+    for format in [WireFormat::Claude, WireFormat::OpenAi] {
+        let (_, frames) = recorded(format);
+        let mut dec = StreamDecoder::new(format);
+        let mut scratch = Vec::with_capacity(16);
+        let (a, ()) = count(|| {
+            for f in &frames {
+                scratch.clear();
+                let _ = dec.frame(f.event.as_deref(), &f.data, &mut scratch);
+            }
+        });
+        println!("  decoder {format:?}: {:.4} per frame (total {a}, {} frames)", a as f64 / frames.len() as f64, frames.len());
+    }
+    let mut scratch = Vec::with_capacity(16);
+    for (from, to) in [(WireFormat::Claude, WireFormat::OpenAi), (WireFormat::OpenAi, WireFormat::Claude)] {
+        let (_, frames) = recorded(from);
+        let (a, _) = count(|| reframe(from, to, &frames, &mut scratch));
+        println!("  full path {from:?} -> {to:?}: {:.4} per frame (total {a})", a as f64 / frames.len() as f64);
+    }
+    let (_, frames) = recorded(WireFormat::OpenAi);
+    let (a, _) = count(|| passthrough(&frames));
+    println!("  passthrough OpenAi -> OpenAi: {:.4} per frame (total {a})", a as f64 / frames.len() as f64);
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("reframe");
+    let mut scratch = Vec::with_capacity(16);
+    for (from, to, name) in [
+        (WireFormat::Claude, WireFormat::OpenAi, "claude_sse_to_openai"),
+        (WireFormat::OpenAi, WireFormat::Claude, "openai_chunks_to_claude"),
+    ] {
+        let (bytes, frames) = recorded(from);
+        g.throughput(Throughput::Bytes(bytes as u64));
+        g.bench_function(name, |b| b.iter(|| reframe(from, to, black_box(&frames), &mut scratch)));
+    }
+    let (bytes, frames) = recorded(WireFormat::OpenAi);
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.bench_function("openai_passthrough", |b| b.iter(|| passthrough(black_box(&frames))));
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+
+fn main() {
+    report_allocations();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

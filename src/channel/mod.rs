@@ -1,0 +1,139 @@
+//! The seam between the request lifecycle and the upstreams.
+//!
+//! A channel implements [`ChannelDriver`]: given one [`Attempt`] (an account chosen by the pool)
+//! and the canonical request, it starts the upstream call and returns an [`EventStream`]. The
+//! stream yields [`StreamItem`]s: canonical events (channels that decode their own protocol) or
+//! raw frames in a client wire format (OpenAI-compatible upstreams), which the proxy forwards
+//! untouched to a client of the same format and decodes for the other.
+//!
+//! Failures are [`AttemptError`]s carrying a [`FailureClass`]; the lifecycle maps them to the
+//! client's error shape, and (once the pool lands) decides failover from the class while nothing
+//! has been written to the client.
+//!
+//! Static dispatch: the per-worker [`ChannelRegistry`] holds a [`ChannelImpl`] enum; adding a
+//! channel adds one variant and one match arm in `proxy::dispatch`.
+
+use crate::domain::{Channel, FailureClass, ModelDef};
+use crate::translate::canonical::{CanonicalEvent, ErrorKind, WireFormat};
+use bytes::Bytes;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// One try against one account.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// The account's id (a fixed pseudo-account until the pool lands).
+    pub account_id: Rc<str>,
+    /// 1 for the first try.
+    pub number: u32,
+    /// The resolved model (its `upstream()` id is what the upstream gets).
+    pub model: Rc<ModelDef>,
+    /// The client's wire format (a channel may pick the matching upstream dialect).
+    pub client_format: WireFormat,
+}
+
+/// An upstream failure, classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptError {
+    pub class: FailureClass,
+    pub message: String,
+    /// From `Retry-After` or a reset hint.
+    pub retry_after: Option<Duration>,
+    /// The upstream's HTTP status, when there was one.
+    pub status: Option<u16>,
+}
+
+impl AttemptError {
+    pub fn new(class: FailureClass, message: impl Into<String>) -> Self {
+        Self { class, message: message.into(), retry_after: None, status: None }
+    }
+
+    /// The error kind the client sees for this class (see `docs/translation.md`).
+    pub fn kind(&self) -> ErrorKind {
+        kind_for(self.class)
+    }
+
+}
+
+/// Client-facing error kind for a failure class.
+pub fn kind_for(class: FailureClass) -> ErrorKind {
+    match class {
+        FailureClass::Client => ErrorKind::InvalidRequest,
+        FailureClass::Model => ErrorKind::NotFound,
+        FailureClass::RateLimit | FailureClass::RateLimitShared | FailureClass::Quota => ErrorKind::RateLimit,
+        FailureClass::Slow => ErrorKind::Timeout,
+        FailureClass::Server => ErrorKind::Overloaded,
+        FailureClass::Network | FailureClass::Auth | FailureClass::Blocked => ErrorKind::Api,
+    }
+}
+
+/// What an upstream stream yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamItem {
+    Event(CanonicalEvent),
+    /// One SSE frame in a client wire format (`event` name, `data`).
+    Frame { format: WireFormat, event: Option<Bytes>, data: Bytes },
+}
+
+/// An upstream answer in progress. `None` = the upstream closed the stream.
+#[expect(async_fn_in_trait, reason = "thread-per-core: these futures never cross threads, so no Send bound is wanted")]
+pub trait EventStream {
+    async fn next(&mut self) -> Option<Result<StreamItem, AttemptError>>;
+}
+
+/// One upstream channel.
+#[expect(async_fn_in_trait, reason = "thread-per-core: these futures never cross threads, so no Send bound is wanted")]
+pub trait ChannelDriver {
+    type Stream: EventStream + 'static;
+
+    /// Starts the upstream call. Errors here happen before anything reaches the client.
+    async fn start(
+        &self,
+        attempt: &Attempt,
+        req: &crate::translate::CanonicalRequest,
+    ) -> Result<Self::Stream, AttemptError>;
+}
+
+/// Every channel implementation the gateway has (static dispatch).
+#[derive(Debug, Clone)]
+pub enum ChannelImpl {
+    /// The scripted test channel (`test_channel: true` only).
+    Test(Rc<crate::sim::test_channel::TestChannel>),
+}
+
+/// The channels one worker can reach, by [`Channel`].
+#[derive(Debug, Default)]
+pub struct ChannelRegistry {
+    slots: [Option<ChannelImpl>; 3],
+}
+
+fn slot(c: Channel) -> usize {
+    match c {
+        Channel::Orchids => 0,
+        Channel::Warp => 1,
+        Channel::Grok => 2,
+    }
+}
+
+impl ChannelRegistry {
+    /// The registry a config asks for. Real channels register here as they land.
+    pub fn from_config(cfg: &crate::config::Config) -> Self {
+        let mut r = Self::default();
+        if cfg.test_channel {
+            for c in Channel::ALL {
+                r.set(c, ChannelImpl::Test(Rc::new(crate::sim::test_channel::TestChannel::new(c))));
+            }
+        }
+        r
+    }
+
+    pub fn set(&mut self, c: Channel, imp: ChannelImpl) {
+        if let Some(s) = self.slots.get_mut(slot(c)) {
+            *s = Some(imp);
+        }
+    }
+
+    pub fn get(&self, c: Channel) -> Option<&ChannelImpl> {
+        self.slots.get(slot(c)).and_then(Option::as_ref)
+    }
+}

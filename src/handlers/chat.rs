@@ -1,0 +1,28 @@
+//! `POST /v1/chat/completions` and `POST /{channel}/v1/chat/completions`: the OpenAI Chat
+//! Completions front-end.
+
+use super::front;
+use crate::http::{Request, Response};
+use crate::proxy::{self, ProxyRequest};
+use crate::runtime::ctx::Worker;
+use crate::translate::canonical::WireFormat;
+use crate::translate::request::decode_openai;
+use std::rc::Rc;
+
+pub async fn post(worker: &Rc<Worker>, req: Request, has_channel: bool) -> Response {
+    let format = WireFormat::OpenAi;
+    let checked = match front::check(worker, &req, format, has_channel) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let mut body = req.body.to_vec();
+    let creq = match decode_openai(&mut body) {
+        Ok(r) => r,
+        Err(e) => return front::bad_request(format, &e),
+    };
+    let Some(model) = checked.front.models.resolve(&creq.model, checked.channel) else {
+        return front::unknown_model(&checked.front, format, &creq.model, checked.channel);
+    };
+    let pr = ProxyRequest { format, channel: model.channel, model: Rc::new(model.clone()), req: creq };
+    proxy::serve(&checked.front, pr).await
+}

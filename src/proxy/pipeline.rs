@@ -1,0 +1,168 @@
+//! The per-response re-framing pipeline: upstream items in, client bytes out.
+//!
+//! - Frames already in the client's format go through [`Passthrough`] (only `model` rewritten).
+//! - Frames in the other format are decoded to canonical events and encoded for the client.
+//! - Canonical events are encoded for the client.
+//!
+//! Output accumulates in one reused `BytesMut`; [`Pipeline::take`] splits off what is ready as a
+//! `Bytes` for the SSE channel (no copy). After a terminal event nothing more is written.
+
+use crate::channel::{AttemptError, StreamItem};
+use crate::translate::canonical::{CanonicalEvent, ErrorKind, JsonStr, WireFormat};
+use crate::translate::passthrough::Passthrough;
+use crate::translate::{EncodeOptions, StreamDecoder, StreamEncoder, claude_enc, openai_enc};
+use bytes::{Bytes, BytesMut};
+
+/// Turns upstream items into canonical events, decoding frames when needed.
+#[derive(Debug, Default)]
+pub struct Canonicalizer {
+    decoder: Option<(WireFormat, StreamDecoder)>,
+    scratch: Vec<CanonicalEvent>,
+}
+
+impl Canonicalizer {
+    /// Feeds one item; calls `f` for each resulting event. A malformed frame becomes an `Error`.
+    pub fn item(&mut self, item: StreamItem, mut f: impl FnMut(&CanonicalEvent)) {
+        match item {
+            StreamItem::Event(ev) => f(&ev),
+            StreamItem::Frame { format, event, data } => {
+                let (_, dec) = self.decoder.get_or_insert_with(|| (format, StreamDecoder::new(format)));
+                self.scratch.clear();
+                let res = dec.frame(event.as_deref(), &data, &mut self.scratch);
+                for ev in &self.scratch {
+                    f(ev);
+                }
+                if let Err(e) = res {
+                    log::warn!("upstream frame could not be decoded: {e}");
+                    f(&CanonicalEvent::Error { kind: ErrorKind::Api, message: JsonStr::from_text(&e.to_string()) });
+                }
+            }
+        }
+    }
+
+    /// End of the upstream stream (a decoder may still hold a `Stop`).
+    pub fn finish(&mut self, mut f: impl FnMut(&CanonicalEvent)) {
+        if let Some((_, dec)) = &mut self.decoder {
+            self.scratch.clear();
+            dec.finish(&mut self.scratch);
+            for ev in &self.scratch {
+                f(ev);
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Mode {
+    /// Not decided until the first item shows what the upstream speaks.
+    Pending,
+    Encode(Canonicalizer, StreamEncoder),
+    Pass(Passthrough),
+}
+
+/// One streaming response.
+#[derive(Debug)]
+pub struct Pipeline {
+    format: WireFormat,
+    opts: EncodeOptions,
+    mode: Mode,
+    out: BytesMut,
+    ended: bool,
+}
+
+impl Pipeline {
+    pub fn new(format: WireFormat, opts: EncodeOptions) -> Self {
+        Self { format, opts, mode: Mode::Pending, out: BytesMut::with_capacity(4096), ended: false }
+    }
+
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Whether frames are being forwarded as they came.
+    pub fn is_passthrough(&self) -> bool {
+        matches!(self.mode, Mode::Pass(_))
+    }
+
+    fn decide(&mut self, item: &StreamItem) {
+        if !matches!(self.mode, Mode::Pending) {
+            return;
+        }
+        self.mode = match item {
+            StreamItem::Frame { format, .. } if *format == self.format => {
+                Mode::Pass(Passthrough::new(self.format, self.opts.model.clone(), self.opts.include_usage))
+            }
+            _ => Mode::Encode(Canonicalizer::default(), StreamEncoder::new(self.format, self.opts.clone())),
+        };
+    }
+
+    /// Re-frames one upstream item into the output buffer.
+    pub fn item(&mut self, item: StreamItem) {
+        if self.ended {
+            return;
+        }
+        self.decide(&item);
+        let out = &mut self.out;
+        match &mut self.mode {
+            Mode::Pass(p) => {
+                let res = match &item {
+                    StreamItem::Frame { event, data, .. } => p.frame(event.as_deref(), data, out),
+                    StreamItem::Event(_) => Ok(()),
+                };
+                if let Err(e) = res {
+                    log::warn!("upstream frame rejected in passthrough: {e}");
+                    write_error(self.format, ErrorKind::Api, &JsonStr::from_text(&e.to_string()), out);
+                    self.ended = true;
+                    return;
+                }
+                self.ended = p.ended();
+            }
+            Mode::Encode(canon, enc) => {
+                canon.item(item, |ev| enc.event(ev, out));
+                self.ended = enc.ended();
+            }
+            Mode::Pending => {}
+        }
+    }
+
+    /// An upstream failure after the first byte: an in-stream error event.
+    pub fn upstream_error(&mut self, e: &AttemptError) {
+        if self.ended {
+            return;
+        }
+        write_error(self.format, e.kind(), &JsonStr::from_text(&e.message), &mut self.out);
+        self.ended = true;
+    }
+
+    /// The upstream closed: flush what a decoder held, and report a cut answer.
+    pub fn finish(&mut self) {
+        if self.ended {
+            return;
+        }
+        let out = &mut self.out;
+        match &mut self.mode {
+            Mode::Encode(canon, enc) => {
+                canon.finish(|ev| enc.event(ev, out));
+                enc.finish(out);
+            }
+            Mode::Pass(_) | Mode::Pending => {
+                let msg = JsonStr::from_static("upstream stream ended before the answer was complete");
+                write_error(self.format, ErrorKind::Api, &msg, out);
+            }
+        }
+        self.ended = true;
+    }
+
+    /// The bytes ready to send (empty when there are none).
+    pub fn take(&mut self) -> Bytes {
+        self.out.split().freeze()
+    }
+}
+
+/// An in-stream error in the client's format.
+pub fn write_error(format: WireFormat, kind: ErrorKind, message: &JsonStr, out: &mut BytesMut) {
+    match format {
+        WireFormat::Claude => claude_enc::write_error(kind, message, out),
+        WireFormat::OpenAi => openai_enc::write_error_chunk(kind, message, out),
+    }
+}

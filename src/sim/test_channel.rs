@@ -1,0 +1,264 @@
+//! The scripted test channel: answers every request from a script chosen by keywords in the last
+//! user message, so the front-ends (and the official SDKs) can be tested before any real channel
+//! exists. Enabled only by the config key `test_channel: true` (default false; tests only).
+//!
+//! The `grok` instance behaves like an OpenAI-compatible upstream (the xAI API): it yields raw
+//! OpenAI chunk frames, exercising the passthrough path for OpenAI clients and the decoder for
+//! Claude clients. The `orchids` and `warp` instances yield canonical events directly.
+//!
+//! Keywords (first match wins; case-insensitive):
+//!
+//! | keyword in the last user message | answer |
+//! |---|---|
+//! | (a `tool_result` block present) | text quoting the tool result, `end_turn` |
+//! | `fail-stream <class>` | start succeeds, the first item is an error of that class |
+//! | `fail <class>` | error before the first byte: `network`, `auth`, `quota`, `rate_limit`, `rate_limit_shared`, `blocked`, `model`, `client`, `server`, `slow` |
+//! | `error first` | the stream's first event is an error (`rate_limit`): answered as an HTTP 429 |
+//! | `midstream error` | some text, then an in-stream `overloaded` error |
+//! | `cut stream` | some text, then the stream just ends (no stop) |
+//! | `tool` | a tool call (first declared tool, else `get_weather`) whose arguments arrive in many small deltas, `tool_use` |
+//! | `think` | a thinking block with a signature, then text |
+//! | `multi` | thinking, text, tool call, in three blocks |
+//! | `max_tokens` | text cut with `max_tokens` |
+//! | `long` | 500 text deltas |
+//! | `slow` | 50 deltas, 20 ms apart |
+//! | `unicode` | text with quotes, backslashes, newlines, emoji and CJK |
+//! | `echo` | a text summary of the canonical request (model, system, tools, limits) |
+//! | anything else | `Hello from the test channel!` in a few deltas, `end_turn` |
+
+use crate::channel::{Attempt, AttemptError, ChannelDriver, EventStream, StreamItem};
+use crate::domain::{Channel, FailureClass};
+use crate::translate::canonical::{
+    Block, BlockKind, CanonicalEvent, CanonicalRequest, ErrorKind, JsonStr, StopReason, Usage, WireFormat,
+};
+use crate::translate::{EncodeOptions, openai_enc::OpenAiSseEncoder, sse};
+use bytes::BytesMut;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// One test channel instance.
+#[derive(Debug)]
+pub struct TestChannel {
+    channel: Channel,
+}
+
+impl TestChannel {
+    pub fn new(channel: Channel) -> Self {
+        Self { channel }
+    }
+}
+
+/// A scripted answer in progress.
+#[derive(Debug)]
+pub struct TestStream {
+    items: VecDeque<Result<StreamItem, AttemptError>>,
+    delay: Option<Duration>,
+}
+
+impl EventStream for TestStream {
+    async fn next(&mut self) -> Option<Result<StreamItem, AttemptError>> {
+        if let Some(d) = self.delay {
+            monoio::time::sleep(d).await;
+        }
+        self.items.pop_front()
+    }
+}
+
+impl ChannelDriver for TestChannel {
+    type Stream = TestStream;
+
+    async fn start(&self, attempt: &Attempt, req: &CanonicalRequest) -> Result<TestStream, AttemptError> {
+        let last = req.last_user_text().to_lowercase();
+        if let Some(class) = keyword_class(&last, "fail ") {
+            let mut e = AttemptError::new(class, format!("test channel: scripted {} failure", class.as_str()));
+            if matches!(class, FailureClass::RateLimit | FailureClass::RateLimitShared) {
+                e.retry_after = Some(Duration::from_secs(7));
+                e.status = Some(429);
+            }
+            return Err(e);
+        }
+        let script = Script::build(req, &last, attempt.model.upstream());
+        let mut items: VecDeque<Result<StreamItem, AttemptError>> = VecDeque::new();
+        if let Some(class) = keyword_class(&last, "fail-stream ") {
+            items.push_back(Err(AttemptError::new(class, format!("test channel: scripted {} failure", class.as_str()))));
+            return Ok(TestStream { items, delay: None });
+        }
+        if self.channel == Channel::Grok {
+            // Behave like an OpenAI-compatible upstream: raw chunk frames.
+            let mut enc = OpenAiSseEncoder::new(EncodeOptions { include_usage: true, ..EncodeOptions::default() });
+            let mut buf = BytesMut::new();
+            for ev in &script.events {
+                enc.event(ev, &mut buf);
+            }
+            for f in sse::read_all(&buf) {
+                items.push_back(Ok(StreamItem::Frame { format: WireFormat::OpenAi, event: f.event, data: f.data }));
+            }
+        } else {
+            items.extend(script.events.into_iter().map(|e| Ok(StreamItem::Event(e))));
+        }
+        Ok(TestStream { items, delay: script.delay })
+    }
+}
+
+/// `"<prefix><class>"` anywhere in `text` -> that class.
+fn keyword_class(text: &str, prefix: &str) -> Option<FailureClass> {
+    let at = text.find(prefix)?;
+    let word: String = text
+        .get(at + prefix.len()..)?
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    FailureClass::ALL.into_iter().find(|c| c.as_str() == word)
+}
+
+struct Script {
+    events: Vec<CanonicalEvent>,
+    delay: Option<Duration>,
+    output: u64,
+    index: u32,
+}
+
+impl Script {
+    fn build(req: &CanonicalRequest, last: &str, upstream_model: &str) -> Self {
+        let mut s = Script { events: Vec::new(), delay: None, output: 0, index: 0 };
+        s.events.push(CanonicalEvent::MessageStart {
+            id: JsonStr::from_text(&crate::translate::new_message_id("msg_test_")),
+            model: JsonStr::from_text(upstream_model),
+        });
+        let has_tool_result = req.messages.last().is_some_and(|m| {
+            m.content.iter().any(|b| matches!(b, Block::ToolResult { .. }))
+        });
+        let input = crate::tokens::quick_estimate(req);
+        if has_tool_result {
+            let result = last.trim().to_owned();
+            s.text(&["The tool said: ", &result]);
+            return s.stop(StopReason::EndTurn, input);
+        }
+        if last.contains("error first") {
+            s.events.clear();
+            s.events.push(CanonicalEvent::Error {
+                kind: ErrorKind::RateLimit,
+                message: JsonStr::from_static("test channel: rate limited before the first token"),
+            });
+            return s;
+        }
+        if last.contains("midstream error") {
+            s.text(&["Partial ", "answer "]);
+            s.events.push(CanonicalEvent::Error {
+                kind: ErrorKind::Overloaded,
+                message: JsonStr::from_static("test channel: overloaded mid-stream"),
+            });
+            return s;
+        }
+        if last.contains("cut stream") {
+            s.text(&["This answer ", "is cut"]);
+            return s;
+        }
+        if last.contains("multi") {
+            s.thinking(&["Plan: ", "answer, then call a tool."], "c2lnbmF0dXJl");
+            s.text(&["Here is the weather:"]);
+            s.tool(req);
+            return s.stop(StopReason::ToolUse, input);
+        }
+        if last.contains("tool") {
+            s.tool(req);
+            return s.stop(StopReason::ToolUse, input);
+        }
+        if last.contains("think") {
+            s.thinking(&["Let me think", " about this", " carefully."], "RXF1aXZhbGVudFNpZ25hdHVyZQ==");
+            s.text(&["The answer ", "is 42."]);
+            return s.stop(StopReason::EndTurn, input);
+        }
+        if last.contains("max_tokens") {
+            s.text(&["This answer is ", "cut short by"]);
+            return s.stop(StopReason::MaxTokens, input);
+        }
+        if last.contains("long") {
+            let words: Vec<String> = (0..500).map(|i| format!("w{i} ")).collect();
+            let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+            s.text(&refs);
+            return s.stop(StopReason::EndTurn, input);
+        }
+        if last.contains("slow") {
+            s.delay = Some(Duration::from_millis(20));
+            let words: Vec<String> = (0..50).map(|i| format!("s{i} ")).collect();
+            let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+            s.text(&refs);
+            return s.stop(StopReason::EndTurn, input);
+        }
+        if last.contains("unicode") {
+            s.text(&["Quotes \"like this\", a back\\slash,\nnew line, tab\t", "emoji 😀, CJK 漢字, ", "control \u{1}."]);
+            return s.stop(StopReason::EndTurn, input);
+        }
+        if last.contains("echo") {
+            let tools: Vec<&str> = req.tools.iter().map(|t| t.name.as_str()).collect();
+            let summary = format!(
+                "model={} system={:?} tools=[{}] max_tokens={:?} stream={} messages={}",
+                req.model,
+                req.system.join(" | "),
+                tools.join(","),
+                req.max_tokens,
+                req.stream,
+                req.messages.len()
+            );
+            s.text(&[&summary]);
+            return s.stop(StopReason::EndTurn, input);
+        }
+        s.text(&["Hello", " from the", " test channel!"]);
+        s.stop(StopReason::EndTurn, input)
+    }
+
+    fn next_index(&mut self) -> u32 {
+        let i = self.index;
+        self.index += 1;
+        i
+    }
+
+    fn text(&mut self, parts: &[&str]) {
+        let index = self.next_index();
+        self.events.push(CanonicalEvent::BlockStart { index, kind: BlockKind::Text });
+        for p in parts {
+            self.output += 1;
+            self.events.push(CanonicalEvent::TextDelta(JsonStr::from_text(p)));
+        }
+        self.events.push(CanonicalEvent::BlockStop { index });
+    }
+
+    fn thinking(&mut self, parts: &[&str], signature: &str) {
+        let index = self.next_index();
+        self.events.push(CanonicalEvent::BlockStart { index, kind: BlockKind::Thinking });
+        for p in parts {
+            self.output += 1;
+            self.events.push(CanonicalEvent::ThinkingDelta(JsonStr::from_text(p)));
+        }
+        self.events.push(CanonicalEvent::ThinkingSignature(JsonStr::from_text(signature)));
+        self.events.push(CanonicalEvent::BlockStop { index });
+    }
+
+    fn tool(&mut self, req: &CanonicalRequest) {
+        let name = req.tools.first().map_or("get_weather", |t| t.name.as_str()).to_owned();
+        let index = self.next_index();
+        self.events.push(CanonicalEvent::ToolCallStart {
+            index,
+            id: JsonStr::from_text(&crate::translate::new_message_id("toolu_")),
+            name: JsonStr::from_text(&name),
+        });
+        let args = r#"{"location": "Paris, France", "unit": "celsius"}"#;
+        let bytes = args.as_bytes();
+        for chunk in bytes.chunks(5) {
+            self.output += 1;
+            self.events.push(CanonicalEvent::ToolArgsDelta(JsonStr::from_text(&String::from_utf8_lossy(chunk))));
+        }
+        self.events.push(CanonicalEvent::BlockStop { index });
+    }
+
+    fn stop(mut self, reason: StopReason, input: u64) -> Self {
+        self.events.push(CanonicalEvent::Usage(Usage {
+            input_tokens: input,
+            output_tokens: self.output.max(1),
+            ..Usage::default()
+        }));
+        self.events.push(CanonicalEvent::Stop { reason, stop_sequence: None });
+        self
+    }
+}

@@ -1,0 +1,210 @@
+//! Anthropic Messages SSE frames -> canonical events (for Claude-format upstreams, the
+//! round-trip tests and the benches). One stateful decoder per response.
+//!
+//! Text, thinking, signatures and tool arguments come out as zero-copy [`JsonStr`] slices of the
+//! frame. `message_start` usage seeds the totals; each `message_delta` merges its usage over them
+//! and emits `Usage`; `message_stop` emits `Stop` with the reason the last `message_delta` gave.
+//! `ping` and `citations_delta` are skipped; blocks of types we do not model (server tools,
+//! `redacted_thinking`'s data) are skipped with their deltas.
+
+use super::canonical::{BlockKind, CanonicalEvent, ErrorKind, JsonStr, StopReason, Usage};
+use super::jscan::{self, Raw};
+use bytes::Bytes;
+
+/// Why a frame could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError(pub String);
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "bad upstream frame: {}", self.0)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+impl From<jscan::ScanError> for DecodeError {
+    fn from(e: jscan::ScanError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// Slices a validated string value out of `frame` (zero-copy).
+pub(crate) fn jstr(frame: &Bytes, v: Option<Raw<'_>>) -> Option<JsonStr> {
+    let content = v?.str_content()?;
+    if content.is_empty() {
+        return Some(JsonStr::default());
+    }
+    Some(JsonStr::from_validated(frame.slice_ref(content)))
+}
+
+pub(crate) fn num(v: Option<Raw<'_>>) -> Option<u64> {
+    v.and_then(|r| r.as_u64())
+}
+
+fn u32_of(v: Option<Raw<'_>>) -> Result<u32, DecodeError> {
+    num(v).and_then(|n| u32::try_from(n).ok()).ok_or_else(|| DecodeError("missing or bad index".into()))
+}
+
+/// The per-response decoder.
+#[derive(Debug, Default)]
+pub struct ClaudeDecoder {
+    usage: Usage,
+    stop: Option<(StopReason, Option<JsonStr>)>,
+    /// Index of a block we skip (unknown type).
+    skipped: Vec<u32>,
+    ended: bool,
+}
+
+impl ClaudeDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Decodes one SSE frame (`event` name, `data`), appending events to `out`.
+    #[expect(clippy::too_many_lines, reason = "one arm per Anthropic event type; the table reads best in one place")]
+    pub fn frame(&mut self, event: Option<&[u8]>, data: &Bytes, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
+        if self.ended {
+            return Ok(());
+        }
+        let root = jscan::parse(data)?;
+        let [ty_raw, index_raw, delta_raw, block_raw, message_raw, usage_raw, error_raw] =
+            root.pick(["type", "index", "delta", "content_block", "message", "usage", "error"])?;
+        let name = match event {
+            Some(e) => e,
+            None => ty_raw.and_then(|t| t.str_content()).unwrap_or_default(),
+        };
+        match name {
+            b"message_start" => {
+                let msg = message_raw.ok_or_else(|| DecodeError("message_start without message".into()))?;
+                let [id, model, usage] = msg.pick(["id", "model", "usage"])?;
+                if let Some(u) = usage {
+                    merge_usage(&mut self.usage, u)?;
+                }
+                out.push(CanonicalEvent::MessageStart {
+                    id: jstr(data, id).unwrap_or_default(),
+                    model: jstr(data, model).unwrap_or_default(),
+                });
+            }
+            b"content_block_start" => {
+                let index = u32_of(index_raw)?;
+                let block = block_raw.ok_or_else(|| DecodeError("no content_block".into()))?;
+                let bty = block.get("type")?.and_then(|t| t.str_content()).unwrap_or_default();
+                match bty {
+                    b"text" => {
+                        out.push(CanonicalEvent::BlockStart { index, kind: BlockKind::Text });
+                        if let Some(t) = jstr(data, block.get("text")?).filter(|t| !t.is_empty()) {
+                            out.push(CanonicalEvent::TextDelta(t));
+                        }
+                    }
+                    b"thinking" => {
+                        out.push(CanonicalEvent::BlockStart { index, kind: BlockKind::Thinking });
+                        if let Some(t) = jstr(data, block.get("thinking")?).filter(|t| !t.is_empty()) {
+                            out.push(CanonicalEvent::ThinkingDelta(t));
+                        }
+                    }
+                    b"tool_use" => out.push(CanonicalEvent::ToolCallStart {
+                        index,
+                        id: jstr(data, block.get("id")?).unwrap_or_default(),
+                        name: jstr(data, block.get("name")?).unwrap_or_default(),
+                    }),
+                    _ => self.skipped.push(index),
+                }
+            }
+            b"content_block_delta" => {
+                let index = u32_of(index_raw)?;
+                if self.skipped.contains(&index) {
+                    return Ok(());
+                }
+                let delta = delta_raw.ok_or_else(|| DecodeError("no delta".into()))?;
+                let [dty, text, thinking, signature, partial] =
+                    delta.pick(["type", "text", "thinking", "signature", "partial_json"])?;
+                let field = |v: Option<Raw<'_>>, k: &str| -> Result<JsonStr, DecodeError> {
+                    jstr(data, v).ok_or_else(|| DecodeError(format!("delta without {k}")))
+                };
+                match dty.and_then(|t| t.str_content()).unwrap_or_default() {
+                    b"text_delta" => out.push(CanonicalEvent::TextDelta(field(text, "text")?)),
+                    b"thinking_delta" => out.push(CanonicalEvent::ThinkingDelta(field(thinking, "thinking")?)),
+                    b"signature_delta" => out.push(CanonicalEvent::ThinkingSignature(field(signature, "signature")?)),
+                    b"input_json_delta" => out.push(CanonicalEvent::ToolArgsDelta(field(partial, "partial_json")?)),
+                    _ => {}
+                }
+            }
+            b"content_block_stop" => {
+                let index = u32_of(index_raw)?;
+                if let Some(pos) = self.skipped.iter().position(|i| *i == index) {
+                    self.skipped.swap_remove(pos);
+                } else {
+                    out.push(CanonicalEvent::BlockStop { index });
+                }
+            }
+            b"message_delta" => {
+                if let Some(u) = usage_raw {
+                    merge_usage(&mut self.usage, u)?;
+                    out.push(CanonicalEvent::Usage(self.usage));
+                }
+                if let Some(d) = delta_raw {
+                    if let Some(r) = d.get("stop_reason")?.and_then(|r| r.str_content()) {
+                        let reason = StopReason::from_claude(r).unwrap_or(StopReason::EndTurn);
+                        self.stop = Some((reason, jstr(data, d.get("stop_sequence")?)));
+                    }
+                }
+            }
+            b"message_stop" => {
+                let (reason, stop_sequence) = self.stop.take().unwrap_or((StopReason::EndTurn, None));
+                out.push(CanonicalEvent::Stop { reason, stop_sequence });
+                self.ended = true;
+            }
+            b"error" => {
+                let err = error_raw;
+                let kind = err
+                    .and_then(|e| e.get("type").ok().flatten())
+                    .and_then(|t| t.str_content())
+                    .map_or(ErrorKind::Api, ErrorKind::parse);
+                let message = match err {
+                    Some(e) => jstr(data, e.get("message")?),
+                    None => None,
+                };
+                out.push(CanonicalEvent::Error {
+                    kind,
+                    message: message.unwrap_or_else(|| JsonStr::from_static("upstream error")),
+                });
+                self.ended = true;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// End of input: a stream cut after `message_delta` still stops with its reason.
+    pub fn finish(&mut self, out: &mut Vec<CanonicalEvent>) {
+        if let (false, Some((reason, stop_sequence))) = (self.ended, self.stop.take()) {
+            out.push(CanonicalEvent::Stop { reason, stop_sequence });
+            self.ended = true;
+        }
+    }
+}
+
+/// Overwrites the totals with every non-null usage field present in `u`.
+fn merge_usage(total: &mut Usage, u: Raw<'_>) -> Result<(), DecodeError> {
+    let set = |key: &str, slot: &mut u64| -> Result<(), DecodeError> {
+        if let Some(n) = num(u.get(key)?) {
+            *slot = n;
+        }
+        Ok(())
+    };
+    set("input_tokens", &mut total.input_tokens)?;
+    set("output_tokens", &mut total.output_tokens)?;
+    set("cache_read_input_tokens", &mut total.cache_read_input_tokens)?;
+    set("cache_creation_input_tokens", &mut total.cache_creation_input_tokens)?;
+    if let Some(d) = u.get("output_tokens_details")? {
+        if let Some(n) = num(d.get("thinking_tokens")?) {
+            total.reasoning_tokens = n;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! Translation between client formats and the canonical model: 2 request decoders, 2 stream
+//! encoders (+ non-streaming collectors), 2 stream decoders and the same-format passthrough.
+//!
+//! Key components:
+//! - [`canonical`]: `CanonicalRequest`, `CanonicalEvent`, `JsonStr` (escaped zero-copy text).
+//! - [`request`]: Claude / OpenAI request bodies -> canonical (simd-json, in place).
+//! - [`claude_enc`], [`openai_enc`]: canonical -> client SSE, written into a reused buffer.
+//! - [`collect`]: canonical -> one JSON body for non-streaming requests.
+//! - [`claude_dec`], [`openai_dec`]: upstream frames -> canonical (zero-copy text).
+//! - [`passthrough`]: same format both sides: forward frames, rewrite only `model`.
+//! - [`jscan`]: the validating raw-span JSON scanner the decoders use; [`sse`]: an SSE reader.
+//!
+//! The mapping tables are in `docs/translation.md`.
+
+pub mod canonical;
+pub mod claude_dec;
+pub mod claude_enc;
+pub mod collect;
+pub mod jscan;
+pub mod openai_dec;
+pub mod openai_enc;
+pub mod out;
+pub mod passthrough;
+pub mod request;
+pub mod sse;
+
+pub use canonical::{CanonicalEvent, CanonicalRequest, JsonStr, WireFormat};
+pub use claude_dec::DecodeError;
+pub use claude_enc::EncodeOptions;
+
+use bytes::{Bytes, BytesMut};
+use std::cell::Cell;
+use std::hash::BuildHasher;
+
+thread_local! {
+    static ID_COUNTER: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A fresh id like `msg_01a2…` (24 hex digits; unique, not secret).
+pub fn new_message_id(prefix: &str) -> String {
+    let n = ID_COUNTER.with(|c| {
+        let v = c.get().wrapping_add(1);
+        c.set(v);
+        v
+    });
+    let a = std::hash::RandomState::new().hash_one((n, unix_now_nanos()));
+    let b = std::hash::RandomState::new().hash_one(a);
+    format!("{prefix}{a:016x}{:08x}", b >> 32)
+}
+
+fn unix_now_nanos() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// A client-format stream encoder.
+#[derive(Debug)]
+pub enum StreamEncoder {
+    Claude(claude_enc::ClaudeSseEncoder),
+    OpenAi(openai_enc::OpenAiSseEncoder),
+}
+
+impl StreamEncoder {
+    pub fn new(format: WireFormat, opts: EncodeOptions) -> Self {
+        match format {
+            WireFormat::Claude => Self::Claude(claude_enc::ClaudeSseEncoder::new(opts)),
+            WireFormat::OpenAi => Self::OpenAi(openai_enc::OpenAiSseEncoder::new(opts)),
+        }
+    }
+
+    pub fn event(&mut self, ev: &CanonicalEvent, out: &mut BytesMut) {
+        match self {
+            Self::Claude(e) => e.event(ev, out),
+            Self::OpenAi(e) => e.event(ev, out),
+        }
+    }
+
+    pub fn finish(&mut self, out: &mut BytesMut) {
+        match self {
+            Self::Claude(e) => e.finish(out),
+            Self::OpenAi(e) => e.finish(out),
+        }
+    }
+
+    pub fn ended(&self) -> bool {
+        match self {
+            Self::Claude(e) => e.ended(),
+            Self::OpenAi(e) => e.ended(),
+        }
+    }
+}
+
+/// An upstream-format stream decoder.
+#[derive(Debug)]
+pub enum StreamDecoder {
+    Claude(claude_dec::ClaudeDecoder),
+    OpenAi(openai_dec::OpenAiDecoder),
+}
+
+impl StreamDecoder {
+    pub fn new(format: WireFormat) -> Self {
+        match format {
+            WireFormat::Claude => Self::Claude(claude_dec::ClaudeDecoder::new()),
+            WireFormat::OpenAi => Self::OpenAi(openai_dec::OpenAiDecoder::new()),
+        }
+    }
+
+    /// Decodes one SSE frame (`event` is ignored for OpenAI).
+    pub fn frame(&mut self, event: Option<&[u8]>, data: &Bytes, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
+        match self {
+            Self::Claude(d) => d.frame(event, data, out),
+            Self::OpenAi(d) => d.frame(data, out),
+        }
+    }
+
+    pub fn finish(&mut self, out: &mut Vec<CanonicalEvent>) {
+        match self {
+            Self::Claude(d) => d.finish(out),
+            Self::OpenAi(d) => d.finish(out),
+        }
+    }
+}
+
+/// Encodes a whole event sequence as one client stream (tests, benches, fixtures).
+pub fn encode_all(format: WireFormat, opts: EncodeOptions, events: &[CanonicalEvent]) -> BytesMut {
+    let mut enc = StreamEncoder::new(format, opts);
+    let mut out = BytesMut::new();
+    for ev in events {
+        enc.event(ev, &mut out);
+    }
+    out
+}
+
+/// Decodes a whole recorded stream in `format` (tests, benches, fuzzing).
+pub fn decode_all(format: WireFormat, stream: &[u8]) -> Result<Vec<CanonicalEvent>, DecodeError> {
+    let mut dec = StreamDecoder::new(format);
+    let mut out = Vec::new();
+    for f in sse::read_all(stream) {
+        dec.frame(f.event.as_deref(), &f.data, &mut out)?;
+    }
+    dec.finish(&mut out);
+    Ok(out)
+}

@@ -1,0 +1,194 @@
+//! OpenAI Chat Completions chunks -> canonical events (for OpenAI-compatible upstreams such as
+//! the xAI API, the round-trip tests and the benches). One stateful decoder per response.
+//!
+//! The chunk format has no explicit blocks, so the decoder makes them: `delta.content` opens a
+//! text block, `delta.reasoning_content` (or `reasoning`) a thinking block, a `tool_calls` entry
+//! with an `id` a tool block; a different kind closes the open block. `finish_reason` closes the
+//! open block and is held until `[DONE]` (or the end of input), so a trailing usage chunk still
+//! comes before `Stop`. Empty strings carry nothing and are skipped. Tool-call fragments for a
+//! call other than the open one (interleaved parallel calls) are refused with an error rather
+//! than silently misattributed.
+
+use super::canonical::{BlockKind, CanonicalEvent, ErrorKind, JsonStr, StopReason, Usage};
+use super::claude_dec::{DecodeError, jstr, num};
+use super::jscan::{self, Raw};
+use bytes::Bytes;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    Text,
+    Thinking,
+    /// The upstream's tool-call index.
+    Tool(u64),
+}
+
+/// The per-response decoder.
+#[derive(Debug, Default)]
+pub struct OpenAiDecoder {
+    started: bool,
+    ended: bool,
+    next_index: u32,
+    open: Option<(u32, Open)>,
+    stop: Option<StopReason>,
+}
+
+impl OpenAiDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Decodes one `data:` payload, appending events to `out`.
+    pub fn frame(&mut self, data: &Bytes, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
+        if self.ended {
+            return Ok(());
+        }
+        if data.trim_ascii() == b"[DONE]" {
+            self.finish(out);
+            return Ok(());
+        }
+        let root = jscan::parse(data)?;
+        let [error, id, model, choices, usage_raw] = root.pick(["error", "id", "model", "choices", "usage"])?;
+        if let Some(err) = error.filter(|e| !e.is_null()) {
+            let kind = err.get("type")?.and_then(|t| t.str_content()).map_or(ErrorKind::Api, ErrorKind::parse);
+            let message = jstr(data, err.get("message")?).unwrap_or_else(|| JsonStr::from_static("upstream error"));
+            out.push(CanonicalEvent::Error { kind, message });
+            self.ended = true;
+            return Ok(());
+        }
+        if !self.started {
+            self.started = true;
+            out.push(CanonicalEvent::MessageStart {
+                id: jstr(data, id).unwrap_or_default(),
+                model: jstr(data, model).unwrap_or_default(),
+            });
+        }
+        if let Some(choice) = choices.map(|c| c.index(0)).transpose()?.flatten() {
+            let [delta, finish] = choice.pick(["delta", "finish_reason"])?;
+            if let Some(delta) = delta.filter(|d| !d.is_null()) {
+                self.delta(data, delta, out)?;
+            }
+            if let Some(r) = finish.and_then(|r| r.str_content()) {
+                self.close(out);
+                self.stop = Some(StopReason::from_openai(r).unwrap_or(StopReason::EndTurn));
+            }
+        }
+        if let Some(u) = usage_raw.filter(|u| !u.is_null()) {
+            out.push(CanonicalEvent::Usage(usage(u)?));
+        }
+        Ok(())
+    }
+
+    /// End of input (or `[DONE]`): emits the held `Stop`. A stream that never gave a
+    /// `finish_reason` emits nothing, and the encoder reports the cut.
+    pub fn finish(&mut self, out: &mut Vec<CanonicalEvent>) {
+        if self.ended {
+            return;
+        }
+        if let Some(reason) = self.stop.take() {
+            self.close(out);
+            out.push(CanonicalEvent::Stop { reason, stop_sequence: None });
+            self.ended = true;
+        }
+    }
+
+    fn close(&mut self, out: &mut Vec<CanonicalEvent>) {
+        if let Some((index, _)) = self.open.take() {
+            out.push(CanonicalEvent::BlockStop { index });
+        }
+    }
+
+    fn open(&mut self, kind: Open, out: &mut Vec<CanonicalEvent>) -> u32 {
+        self.close(out);
+        let index = self.next_index;
+        self.next_index += 1;
+        self.open = Some((index, kind));
+        index
+    }
+
+    fn delta(&mut self, data: &Bytes, delta: Raw<'_>, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
+        let [reasoning_content, reasoning_alt, content, tool_calls] =
+            delta.pick(["reasoning_content", "reasoning", "content", "tool_calls"])?;
+        let reasoning = reasoning_content.or(reasoning_alt);
+        if let Some(t) = jstr(data, reasoning).filter(|t| !t.is_empty()) {
+            if !matches!(self.open, Some((_, Open::Thinking))) {
+                let index = self.open(Open::Thinking, out);
+                out.push(CanonicalEvent::BlockStart { index, kind: BlockKind::Thinking });
+            }
+            out.push(CanonicalEvent::ThinkingDelta(t));
+        }
+        if let Some(t) = jstr(data, content).filter(|t| !t.is_empty()) {
+            if !matches!(self.open, Some((_, Open::Text))) {
+                let index = self.open(Open::Text, out);
+                out.push(CanonicalEvent::BlockStart { index, kind: BlockKind::Text });
+            }
+            out.push(CanonicalEvent::TextDelta(t));
+        }
+        if let Some(calls) = tool_calls.filter(|c| !c.is_null()) {
+            let mut result = Ok(());
+            jscan::for_each_element(calls.bytes, |call| {
+                if result.is_ok() {
+                    result = self.tool_call(data, call, out);
+                }
+            })?;
+            result?;
+        }
+        Ok(())
+    }
+
+    fn tool_call(&mut self, data: &Bytes, call: Raw<'_>, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
+        let up_index = num(call.get("index")?).unwrap_or(0);
+        let func = call.get("function")?;
+        // A fragment with a non-empty id starts a call; so does any fragment for a call that is
+        // not the open one (some upstreams send the first fragment with an empty id).
+        let id = jstr(data, call.get("id")?);
+        let is_open = self.open.map(|(_, k)| k) == Some(Open::Tool(up_index));
+        let starts = match &id {
+            Some(i) => !i.is_empty() || !is_open,
+            None => !is_open,
+        };
+        if starts {
+            let id = id.unwrap_or_default();
+            let name = match func {
+                Some(f) => jstr(data, f.get("name")?),
+                None => None,
+            };
+            let index = self.open(Open::Tool(up_index), out);
+            out.push(CanonicalEvent::ToolCallStart { index, id, name: name.unwrap_or_default() });
+        }
+        let args = match func {
+            Some(f) => jstr(data, f.get("arguments")?),
+            None => None,
+        };
+        if let Some(a) = args.filter(|a| !a.is_empty()) {
+            if self.open.map(|(_, k)| k) != Some(Open::Tool(up_index)) {
+                return Err(DecodeError(format!("arguments for tool call {up_index}, which is not the open call")));
+            }
+            out.push(CanonicalEvent::ToolArgsDelta(a));
+        }
+        Ok(())
+    }
+}
+
+/// OpenAI `CompletionUsage` -> canonical (`input_tokens` = prompt minus cached).
+fn usage(u: Raw<'_>) -> Result<Usage, DecodeError> {
+    let prompt = num(u.get("prompt_tokens")?).unwrap_or(0);
+    let cached = match u.get("prompt_tokens_details")? {
+        Some(d) => num(d.get("cached_tokens")?).unwrap_or(0),
+        None => 0,
+    };
+    let reasoning = match u.get("completion_tokens_details")? {
+        Some(d) => num(d.get("reasoning_tokens")?).unwrap_or(0),
+        None => 0,
+    };
+    Ok(Usage {
+        input_tokens: prompt.saturating_sub(cached),
+        output_tokens: num(u.get("completion_tokens")?).unwrap_or(0),
+        cache_read_input_tokens: cached,
+        cache_creation_input_tokens: 0,
+        reasoning_tokens: reasoning,
+    })
+}

@@ -1,0 +1,232 @@
+//! Canonical events -> OpenAI Chat Completions chunks (`data: {chunk}` lines, `data: [DONE]`),
+//! one stateful encoder per response.
+//!
+//! Every chunk carries the same `id`, `created` and `model`. The first chunk has
+//! `delta.role:"assistant"`; text goes in `delta.content`, thinking in `delta.reasoning_content`
+//! (signatures have no place in this format and are dropped); a tool call's first fragment has
+//! `{index,id,type:"function",function:{name,arguments:""}}` and later ones only
+//! `{index,function:{arguments}}`, with `index` counting tool calls from 0. `Stop` gives a chunk
+//! with an empty delta and the `finish_reason`, then (with `include_usage`) a chunk with
+//! `choices: []` and the usage, then `[DONE]`. With `include_usage` every other chunk carries
+//! `"usage":null`.
+//!
+//! An `Error` after the first byte becomes one `data: {"error":{…}}` chunk and the stream closes
+//! *without* `[DONE]`; the official SDKs raise an `APIError` on such a chunk.
+
+use super::canonical::{CanonicalEvent, ErrorKind, JsonStr, StopReason, Usage};
+use super::claude_enc::EncodeOptions;
+use super::out;
+use bytes::{BufMut, BytesMut};
+
+/// The per-response OpenAI chunk encoder.
+#[derive(Debug)]
+pub struct OpenAiSseEncoder {
+    opts: EncodeOptions,
+    id: JsonStr,
+    model: JsonStr,
+    started: bool,
+    ended: bool,
+    /// Index of the open tool call, if any; tool calls counted so far.
+    tool_open: Option<u32>,
+    tools: u32,
+    usage: Usage,
+}
+
+impl OpenAiSseEncoder {
+    pub fn new(mut opts: EncodeOptions) -> Self {
+        if opts.created == 0 {
+            opts.created = super::unix_now();
+        }
+        Self {
+            opts,
+            id: JsonStr::default(),
+            model: JsonStr::default(),
+            started: false,
+            ended: false,
+            tool_open: None,
+            tools: 0,
+            usage: Usage::default(),
+        }
+    }
+
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    pub fn event(&mut self, ev: &CanonicalEvent, out: &mut BytesMut) {
+        if self.ended {
+            return;
+        }
+        match ev {
+            CanonicalEvent::MessageStart { id, model } => {
+                if !self.started {
+                    self.id = id.clone();
+                    self.model = self.opts.model.clone().unwrap_or_else(|| model.clone());
+                    self.start(out);
+                }
+            }
+            CanonicalEvent::BlockStart { .. } => {
+                self.ensure_started(out);
+                self.tool_open = None;
+            }
+            CanonicalEvent::BlockStop { .. } => self.tool_open = None,
+            CanonicalEvent::TextDelta(t) => {
+                self.ensure_started(out);
+                self.tool_open = None;
+                self.chunk_head(out);
+                out.put_slice(br#"{"content":"#);
+                out::jstr(out, t);
+                out.put_u8(b'}');
+                self.chunk_tail(None, out);
+            }
+            CanonicalEvent::ThinkingDelta(t) => {
+                self.ensure_started(out);
+                self.tool_open = None;
+                self.chunk_head(out);
+                out.put_slice(br#"{"reasoning_content":"#);
+                out::jstr(out, t);
+                out.put_u8(b'}');
+                self.chunk_tail(None, out);
+            }
+            CanonicalEvent::ThinkingSignature(_) => {}
+            CanonicalEvent::ToolCallStart { id, name, .. } => {
+                self.ensure_started(out);
+                let index = self.tools;
+                self.tools += 1;
+                self.tool_open = Some(index);
+                self.chunk_head(out);
+                out.put_slice(br#"{"tool_calls":[{"index":"#);
+                out::u64_(out, u64::from(index));
+                out.put_slice(br#","id":"#);
+                out::jstr(out, id);
+                out.put_slice(br#","type":"function","function":{"name":"#);
+                out::jstr(out, name);
+                out.put_slice(br#","arguments":""}}]}"#);
+                self.chunk_tail(None, out);
+            }
+            CanonicalEvent::ToolArgsDelta(a) => {
+                let Some(index) = self.tool_open else {
+                    log::debug!("openai encoder: tool arguments with no open tool call dropped");
+                    return;
+                };
+                self.chunk_head(out);
+                out.put_slice(br#"{"tool_calls":[{"index":"#);
+                out::u64_(out, u64::from(index));
+                out.put_slice(br#","function":{"arguments":"#);
+                out::jstr(out, a);
+                out.put_slice(b"}}]}");
+                self.chunk_tail(None, out);
+            }
+            CanonicalEvent::Usage(u) => self.usage = *u,
+            CanonicalEvent::Stop { reason, .. } => {
+                self.ensure_started(out);
+                self.chunk_head(out);
+                out.put_slice(b"{}");
+                self.chunk_tail(Some(*reason), out);
+                if self.opts.include_usage {
+                    self.usage_chunk(out);
+                }
+                out.put_slice(b"data: [DONE]\n\n");
+                self.ended = true;
+            }
+            CanonicalEvent::Error { kind, message } => {
+                write_error_chunk(*kind, message, out);
+                self.ended = true;
+            }
+        }
+    }
+
+    /// The source ended without a terminal event: an error chunk, so the cut is visible.
+    pub fn finish(&mut self, out: &mut BytesMut) {
+        if !self.ended {
+            let msg = JsonStr::from_static("upstream stream ended before the answer was complete");
+            self.event(&CanonicalEvent::Error { kind: ErrorKind::Api, message: msg }, out);
+        }
+    }
+
+    fn ensure_started(&mut self, out: &mut BytesMut) {
+        if !self.started {
+            self.id = JsonStr::from_text(&super::new_message_id("chatcmpl-"));
+            if let Some(m) = &self.opts.model {
+                self.model = m.clone();
+            }
+            self.start(out);
+        }
+    }
+
+    fn start(&mut self, out: &mut BytesMut) {
+        self.started = true;
+        self.chunk_head(out);
+        out.put_slice(br#"{"role":"assistant","content":""}"#);
+        self.chunk_tail(None, out);
+    }
+
+    fn prefix(&self, out: &mut BytesMut) {
+        out::data_open(out);
+        out.put_slice(br#"{"id":"#);
+        out::jstr(out, &self.id);
+        out.put_slice(br#","object":"chat.completion.chunk","created":"#);
+        out::u64_(out, self.opts.created);
+        out.put_slice(br#","model":"#);
+        out::jstr(out, &self.model);
+    }
+
+    /// Everything up to and including `"delta":`.
+    fn chunk_head(&self, out: &mut BytesMut) {
+        self.prefix(out);
+        out.put_slice(br#","choices":[{"index":0,"delta":"#);
+    }
+
+    fn chunk_tail(&self, finish: Option<StopReason>, out: &mut BytesMut) {
+        out.put_slice(br#","logprobs":null,"finish_reason":"#);
+        match finish {
+            Some(r) => {
+                out.put_u8(b'"');
+                out.put_slice(r.openai().as_bytes());
+                out.put_u8(b'"');
+            }
+            None => out.put_slice(b"null"),
+        }
+        out.put_slice(b"}]");
+        if self.opts.include_usage {
+            out.put_slice(br#","usage":null"#);
+        }
+        out.put_u8(b'}');
+        out::sse_close(out);
+    }
+
+    fn usage_chunk(&self, out: &mut BytesMut) {
+        self.prefix(out);
+        out.put_slice(br#","choices":[],"usage":"#);
+        write_usage(&self.usage, out);
+        out.put_u8(b'}');
+        out::sse_close(out);
+    }
+}
+
+/// OpenAI `CompletionUsage`: `prompt_tokens` counts cache reads and writes too.
+pub(crate) fn write_usage(u: &Usage, out: &mut BytesMut) {
+    let prompt = u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens;
+    out.put_slice(br#"{"prompt_tokens":"#);
+    out::u64_(out, prompt);
+    out.put_slice(br#","completion_tokens":"#);
+    out::u64_(out, u.output_tokens);
+    out.put_slice(br#","total_tokens":"#);
+    out::u64_(out, prompt + u.output_tokens);
+    out.put_slice(br#","prompt_tokens_details":{"cached_tokens":"#);
+    out::u64_(out, u.cache_read_input_tokens);
+    out.put_slice(br#"},"completion_tokens_details":{"reasoning_tokens":"#);
+    out::u64_(out, u.reasoning_tokens);
+    out.put_slice(b"}}");
+}
+
+/// `data: {"error":{"message","type","param":null,"code":null}}`.
+pub fn write_error_chunk(kind: ErrorKind, message: &JsonStr, out: &mut BytesMut) {
+    out::data_open(out);
+    out.put_slice(br#"{"error":{"message":"#);
+    out::jstr(out, message);
+    out.put_slice(br#","type":""#);
+    out.put_slice(kind.openai().as_bytes());
+    out.put_slice(br#"","param":null,"code":null}}"#);
+    out::sse_close(out);
+}

@@ -1,0 +1,422 @@
+//! Client request bodies -> [`CanonicalRequest`]: Claude Messages and OpenAI Chat Completions.
+//!
+//! Bodies are parsed in place with simd-json (the caller's buffer is mutated: strings are
+//! unescaped into it and borrowed from there). Unknown fields are ignored; what cannot be mapped
+//! is a [`RequestError`] (answered 400 in the client's format) naming the offending parameter.
+//!
+//! OpenAI specifics: `system` and `developer` messages become the system prompt (in order);
+//! consecutive `tool` messages become one user turn of `tool_result` blocks; assistant
+//! `tool_calls` become `tool_use` blocks (their `arguments` text kept as is); an assistant
+//! `reasoning_content` becomes a thinking block; `n` other than 1 is refused;
+//! `max_completion_tokens` wins over `max_tokens`.
+
+use super::canonical::{
+    Block, CanonicalRequest, ImageSource, Message, Role, Thinking, Tool, ToolChoice,
+};
+use crate::api::{claude, openai};
+use std::borrow::Cow;
+
+/// A request that cannot be served as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestError {
+    pub message: String,
+    /// The parameter at fault (OpenAI `param`), when one is.
+    pub param: Option<&'static str>,
+}
+
+impl RequestError {
+    fn new(message: impl Into<String>, param: Option<&'static str>) -> Self {
+        Self { message: message.into(), param }
+    }
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+fn parse_error(e: &simd_json::Error) -> RequestError {
+    RequestError::new(format!("invalid request body: {e}"), None)
+}
+
+fn to_json(v: &crate::api::JsonText) -> String {
+    v.0.clone()
+}
+
+fn u32_param(v: Option<u64>, param: &'static str) -> Result<Option<u32>, RequestError> {
+    v.map(|n| u32::try_from(n).map_err(|_| RequestError::new(format!("{param} is too large"), Some(param))))
+        .transpose()
+}
+
+/// Which Claude endpoint a body is for (count_tokens has no `max_tokens`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaudeEndpoint {
+    Messages,
+    CountTokens,
+}
+
+/// Decodes a Claude Messages body (mutated in place).
+pub fn decode_claude(body: &mut [u8], endpoint: ClaudeEndpoint) -> Result<CanonicalRequest, RequestError> {
+    let req: claude::MessagesRequest<'_> = simd_json::serde::from_slice(body).map_err(|e| parse_error(&e))?;
+    if req.model.trim().is_empty() {
+        return Err(RequestError::new("model: field required", Some("model")));
+    }
+    if endpoint == ClaudeEndpoint::Messages && req.max_tokens.is_none() {
+        return Err(RequestError::new("max_tokens: field required", Some("max_tokens")));
+    }
+    let mut out = CanonicalRequest {
+        model: req.model.into_owned(),
+        max_tokens: u32_param(req.max_tokens, "max_tokens")?,
+        stream: req.stream.unwrap_or(false),
+        temperature: req.temperature,
+        top_p: req.top_p,
+        top_k: u32_param(req.top_k, "top_k")?,
+        stop: req.stop_sequences.unwrap_or_default().into_iter().map(Cow::into_owned).collect(),
+        user: req.metadata.and_then(|m| m.user_id).map(Cow::into_owned),
+        effort: req.output_config.and_then(|o| o.effort).map(Cow::into_owned),
+        ..CanonicalRequest::default()
+    };
+    match req.system {
+        Some(claude::System::Text(t)) => out.system.push(t.into_owned()),
+        Some(claude::System::Blocks(bs)) => {
+            for b in bs {
+                if let claude::ContentBlock::Text { text } = b {
+                    out.system.push(text.into_owned());
+                }
+            }
+        }
+        None => {}
+    }
+    for (i, m) in req.messages.into_iter().enumerate() {
+        let role = match &*m.role {
+            "user" => Role::User,
+            "assistant" => Role::Assistant,
+            "system" => {
+                out.system.extend(claude_blocks(m.content).into_iter().filter_map(|b| match b {
+                    Block::Text(t) => Some(t),
+                    _ => None,
+                }));
+                continue;
+            }
+            other => {
+                return Err(RequestError::new(
+                    format!("messages.{i}.role: unexpected role {other:?} (expected user or assistant)"),
+                    Some("messages"),
+                ));
+            }
+        };
+        out.messages.push(Message { role, content: claude_blocks(m.content) });
+    }
+    for t in req.tools.unwrap_or_default() {
+        let custom = t.kind.as_deref().is_none_or(|k| k == "custom");
+        if !custom {
+            // Server tools (web search, code execution…) have no meaning upstream of a gateway.
+            continue;
+        }
+        out.tools.push(Tool {
+            name: t.name.into_owned(),
+            description: t.description.map(Cow::into_owned).unwrap_or_default(),
+            parameters: t.input_schema.as_ref().map_or_else(|| r#"{"type":"object"}"#.to_owned(), to_json),
+        });
+    }
+    if let Some(tc) = req.tool_choice {
+        let (choice, no_parallel) = match tc {
+            claude::ToolChoice::Auto { disable_parallel_tool_use } => (ToolChoice::Auto, disable_parallel_tool_use),
+            claude::ToolChoice::Any { disable_parallel_tool_use } => (ToolChoice::Any, disable_parallel_tool_use),
+            claude::ToolChoice::Tool { name, disable_parallel_tool_use } => {
+                (ToolChoice::Tool(name.into_owned()), disable_parallel_tool_use)
+            }
+            claude::ToolChoice::None => (ToolChoice::None, None),
+        };
+        out.tool_choice = Some(choice);
+        out.parallel_tool_calls = no_parallel.map(|d| !d);
+    }
+    out.thinking = req.thinking.map(|t| match t {
+        claude::Thinking::Enabled { budget_tokens } => Thinking::Enabled {
+            budget_tokens: budget_tokens.and_then(|b| u32::try_from(b).ok()).unwrap_or(1024),
+        },
+        claude::Thinking::Adaptive => Thinking::Adaptive,
+        claude::Thinking::Disabled => Thinking::Disabled,
+    });
+    Ok(out)
+}
+
+fn claude_blocks(c: claude::Content<'_>) -> Vec<Block> {
+    match c {
+        claude::Content::Text(t) => vec![Block::Text(t.into_owned())],
+        claude::Content::Blocks(bs) => bs.into_iter().filter_map(claude_block).collect(),
+    }
+}
+
+fn claude_block(b: claude::ContentBlock<'_>) -> Option<Block> {
+    Some(match b {
+        claude::ContentBlock::Text { text } => Block::Text(text.into_owned()),
+        claude::ContentBlock::Image { source } => Block::Image(match source {
+            claude::ImageSource::Base64 { media_type, data } => {
+                ImageSource::Base64 { media_type: media_type.into_owned(), data: data.into_owned() }
+            }
+            claude::ImageSource::Url { url } => ImageSource::Url(url.into_owned()),
+            claude::ImageSource::Other => return None,
+        }),
+        claude::ContentBlock::ToolUse { id, name, input } => Block::ToolUse {
+            id: id.into_owned(),
+            name: name.into_owned(),
+            input: input.as_ref().map_or_else(|| "{}".to_owned(), to_json),
+        },
+        claude::ContentBlock::ToolResult { tool_use_id, content, is_error } => Block::ToolResult {
+            tool_use_id: tool_use_id.into_owned(),
+            content: content.map(claude_blocks).unwrap_or_default(),
+            is_error: is_error.unwrap_or(false),
+        },
+        claude::ContentBlock::Thinking { thinking, signature } => Block::Thinking {
+            thinking: thinking.into_owned(),
+            signature: signature.map(Cow::into_owned).unwrap_or_default(),
+        },
+        claude::ContentBlock::RedactedThinking { data } => Block::RedactedThinking { data: data.into_owned() },
+        claude::ContentBlock::Other => return None,
+    })
+}
+
+/// Decodes an OpenAI Chat Completions body (mutated in place).
+pub fn decode_openai(body: &mut [u8]) -> Result<CanonicalRequest, RequestError> {
+    let req: openai::ChatRequest<'_> = simd_json::serde::from_slice(body).map_err(|e| parse_error(&e))?;
+    if req.model.trim().is_empty() {
+        return Err(RequestError::new("you must provide a model parameter", Some("model")));
+    }
+    if let Some(n) = req.n.filter(|n| *n != 1) {
+        return Err(RequestError::new(format!("n={n} is not supported; only n=1 is"), Some("n")));
+    }
+    if req.messages.is_empty() {
+        return Err(RequestError::new("messages must not be empty", Some("messages")));
+    }
+    let stream = req.stream.unwrap_or(false);
+    let mut out = CanonicalRequest {
+        model: req.model.into_owned(),
+        stream,
+        include_usage: stream && req.stream_options.and_then(|o| o.include_usage).unwrap_or(false),
+        max_tokens: u32_param(req.max_completion_tokens.or(req.max_tokens), "max_completion_tokens")?,
+        temperature: req.temperature,
+        top_p: req.top_p,
+        stop: match req.stop {
+            Some(openai::Stop::One(s)) => vec![s.into_owned()],
+            Some(openai::Stop::Many(v)) => v.into_iter().map(Cow::into_owned).collect(),
+            None => Vec::new(),
+        },
+        parallel_tool_calls: req.parallel_tool_calls,
+        user: req.user.map(Cow::into_owned),
+        effort: req.reasoning_effort.map(Cow::into_owned),
+        response_format: req.response_format.as_ref().map(to_json),
+        ..CanonicalRequest::default()
+    };
+    for (i, m) in req.messages.into_iter().enumerate() {
+        openai_message(&mut out, i, m)?;
+    }
+    let defs = req.tools.unwrap_or_default().into_iter().map(|t| t.function).chain(req.functions.unwrap_or_default());
+    for f in defs {
+        out.tools.push(Tool {
+            name: f.name.into_owned(),
+            description: f.description.map(Cow::into_owned).unwrap_or_default(),
+            parameters: f.parameters.as_ref().map_or_else(|| r#"{"type":"object"}"#.to_owned(), to_json),
+        });
+    }
+    out.tool_choice = match req.tool_choice {
+        None => None,
+        Some(openai::ToolChoice::Mode(m)) => Some(match &*m {
+            "none" => ToolChoice::None,
+            "auto" => ToolChoice::Auto,
+            "required" => ToolChoice::Any,
+            other => {
+                return Err(RequestError::new(
+                    format!("tool_choice: expected none, auto, required or a named function, found {other:?}"),
+                    Some("tool_choice"),
+                ));
+            }
+        }),
+        Some(openai::ToolChoice::Named(n)) => Some(ToolChoice::Tool(n.function.name.into_owned())),
+    };
+    Ok(out)
+}
+
+fn text_of(c: Option<openai::MessageContent<'_>>) -> Vec<Block> {
+    match c {
+        None => Vec::new(),
+        Some(openai::MessageContent::Text(t)) if t.is_empty() => Vec::new(),
+        Some(openai::MessageContent::Text(t)) => vec![Block::Text(t.into_owned())],
+        Some(openai::MessageContent::Parts(ps)) => ps
+            .into_iter()
+            .filter_map(|p| match p {
+                openai::Part::Text { text } => Some(Block::Text(text.into_owned())),
+                openai::Part::Refusal { refusal } => Some(Block::Text(refusal.into_owned())),
+                openai::Part::ImageUrl { image_url } => {
+                    let url = match image_url {
+                        openai::ImageUrl::Object { url } | openai::ImageUrl::Bare(url) => url,
+                    };
+                    Some(Block::Image(image_source(&url)))
+                }
+                openai::Part::Other => None,
+            })
+            .collect(),
+    }
+}
+
+/// `data:image/png;base64,…` -> base64 source; anything else is a URL.
+fn image_source(url: &str) -> ImageSource {
+    if let Some(rest) = url.strip_prefix("data:") {
+        if let Some((meta, data)) = rest.split_once(',') {
+            if let Some(media_type) = meta.strip_suffix(";base64") {
+                return ImageSource::Base64 { media_type: media_type.to_owned(), data: data.to_owned() };
+            }
+        }
+    }
+    ImageSource::Url(url.to_owned())
+}
+
+fn openai_message(out: &mut CanonicalRequest, i: usize, m: openai::ChatMessage<'_>) -> Result<(), RequestError> {
+    match &*m.role {
+        "system" | "developer" => {
+            for b in text_of(m.content) {
+                if let Block::Text(t) = b {
+                    out.system.push(t);
+                }
+            }
+        }
+        "user" => out.messages.push(Message { role: Role::User, content: text_of(m.content) }),
+        "assistant" => {
+            let mut content = Vec::new();
+            if let Some(r) = m.reasoning_content.filter(|r| !r.is_empty()) {
+                content.push(Block::Thinking { thinking: r.into_owned(), signature: String::new() });
+            }
+            content.extend(text_of(m.content));
+            for c in m.tool_calls.unwrap_or_default() {
+                content.push(Block::ToolUse {
+                    id: c.id.into_owned(),
+                    name: c.function.name.into_owned(),
+                    input: non_empty_args(c.function.arguments),
+                });
+            }
+            if let Some(f) = m.function_call {
+                content.push(Block::ToolUse {
+                    id: format!("call_{}", f.name),
+                    name: f.name.into_owned(),
+                    input: non_empty_args(f.arguments),
+                });
+            }
+            out.messages.push(Message { role: Role::Assistant, content });
+        }
+        "tool" | "function" => {
+            let id = match (m.tool_call_id, m.name) {
+                (Some(id), _) => id.into_owned(),
+                (None, Some(name)) => format!("call_{name}"),
+                (None, None) => {
+                    return Err(RequestError::new(
+                        format!("messages[{i}].tool_call_id: required for role tool"),
+                        Some("messages"),
+                    ));
+                }
+            };
+            let result = Block::ToolResult { tool_use_id: id, content: text_of(m.content), is_error: false };
+            let merge = out.messages.last().is_some_and(|last| {
+                last.role == Role::User
+                    && !last.content.is_empty()
+                    && last.content.iter().all(|b| matches!(b, Block::ToolResult { .. }))
+            });
+            match out.messages.last_mut() {
+                Some(last) if merge => last.content.push(result),
+                _ => out.messages.push(Message { role: Role::User, content: vec![result] }),
+            }
+        }
+        other => {
+            return Err(RequestError::new(
+                format!("messages[{i}].role: unknown role {other:?}"),
+                Some("messages"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn non_empty_args(a: Option<Cow<'_, str>>) -> String {
+    match a {
+        Some(s) if !s.trim().is_empty() => s.into_owned(),
+        _ => "{}".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claude(s: &str) -> Result<CanonicalRequest, RequestError> {
+        decode_claude(&mut s.as_bytes().to_vec(), ClaudeEndpoint::Messages)
+    }
+
+    fn oai(s: &str) -> Result<CanonicalRequest, RequestError> {
+        decode_openai(&mut s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn claude_code_style_body_is_accepted() {
+        let r = claude(
+            r#"{"model":"claude-sonnet-4-5","max_tokens":32000,"stream":true,
+            "system":[{"type":"text","text":"You are \"CC\"","cache_control":{"type":"ephemeral"}}],
+            "messages":[{"role":"user","content":[{"type":"text","text":"hi\n"},{"type":"document","source":{}}]},
+              {"role":"assistant","content":[{"type":"thinking","thinking":"hm","signature":"sig"},{"type":"tool_use","id":"t1","name":"ls","input":{"p":"/"}}]},
+              {"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"ok"}]}],
+            "tools":[{"name":"ls","input_schema":{"type":"object"},"cache_control":{}},{"type":"web_search_20250305","name":"web_search"}],
+            "metadata":{"user_id":"u"},"thinking":{"type":"enabled","budget_tokens":31999,"display":"omitted"},
+            "context_management":{"edits":[]},"tool_choice":{"type":"auto"},"future_field":42}"#,
+        )
+        .unwrap();
+        assert_eq!(r.system, vec!["You are \"CC\"".to_owned()]);
+        assert_eq!(r.messages.len(), 3);
+        assert_eq!(r.messages[0].content, vec![Block::Text("hi\n".into())]);
+        assert!(matches!(&r.messages[1].content[1], Block::ToolUse { input, .. } if input == r#"{"p":"/"}"#));
+        assert_eq!(r.tools.len(), 1, "server tools are dropped");
+        assert_eq!(r.thinking, Some(Thinking::Enabled { budget_tokens: 31999 }));
+        assert_eq!(r.user.as_deref(), Some("u"));
+        assert!(r.stream);
+        assert_eq!(r.last_user_text(), "ok\n");
+    }
+
+    #[test]
+    fn claude_errors_name_the_field() {
+        assert_eq!(claude(r#"{"model":"m","messages":[]}"#).unwrap_err().param, Some("max_tokens"));
+        assert!(claude(r#"{"model":"m","max_tokens":1,"messages":[{"role":"robot","content":"x"}]}"#).is_err());
+        assert!(claude("{not json").is_err());
+        assert!(decode_claude(&mut br#"{"model":"m","messages":[]}"#.to_vec(), ClaudeEndpoint::CountTokens).is_ok());
+    }
+
+    #[test]
+    fn openai_body_maps() {
+        let r = oai(
+            r#"{"model":"grok-3","messages":[{"role":"developer","content":"be brief"},
+            {"role":"user","content":[{"type":"text","text":"what is this"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]},
+            {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]},
+            {"role":"tool","tool_call_id":"c1","content":"r1"},{"role":"tool","tool_call_id":"c2","content":"r2"}],
+            "stream":true,"stream_options":{"include_usage":true},"max_tokens":5,"max_completion_tokens":9,"stop":"END",
+            "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"tool_choice":"required",
+            "response_format":{"type":"json_object"},"seed":1,"logit_bias":{}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.system, vec!["be brief".to_owned()]);
+        assert_eq!(r.max_tokens, Some(9));
+        assert!(r.include_usage);
+        assert_eq!(r.stop, vec!["END".to_owned()]);
+        assert_eq!(r.tool_choice, Some(ToolChoice::Any));
+        assert_eq!(r.messages.len(), 3, "the two tool results merge into one user turn");
+        assert_eq!(r.messages[2].content.len(), 2);
+        assert!(matches!(&r.messages[0].content[1], Block::Image(ImageSource::Base64 { media_type, .. }) if media_type == "image/png"));
+        assert_eq!(r.response_format.as_deref(), Some(r#"{"type":"json_object"}"#));
+    }
+
+    #[test]
+    fn openai_refusals() {
+        assert_eq!(oai(r#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":2}"#).unwrap_err().param, Some("n"));
+        assert!(oai(r#"{"model":"m","messages":[]}"#).is_err());
+        assert!(oai(r#"{"model":"m","messages":[{"role":"wizard","content":"x"}]}"#).is_err());
+        assert!(oai(r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"maybe"}"#).is_err());
+    }
+}
