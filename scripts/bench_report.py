@@ -141,10 +141,23 @@ def cell(f, fig, lane, conv=None, unit=""):
 
 
 def ratio(a, b):
-    if a is None or b is None or b == 0:
+    """a ÷ b; "—" when either is missing or not positive (an added figure at or below the noise)."""
+    if a is None or b is None or a <= 0 or b <= 0:
         return "—"
     r = a / b
-    return f"{r:.2f}×" if r < 100 else f"{r:,.0f}×"
+    if r >= 100:
+        return f"{r:,.0f}×"
+    if r >= 0.1:
+        return f"{r:.2f}×"
+    return f"{r:.2g}×"
+
+
+def peer_of(f, ours, kind):
+    """The peer lane for a ratio column; the Claude lane falls back to LiteLLM's OpenAI lane."""
+    p = PEERS[ours][kind]
+    if p not in f.avail and kind == "litellm" and "litellm" in f.avail:
+        return "litellm"
+    return p
 
 
 ROWS = [
@@ -216,14 +229,15 @@ def results_md(f, svg_rel):
         out.append(f"| {label} | " + " | ".join(cell(f, fig, n, conv, unit) if n in f.avail else "n/a" for n in names) + " |")
     for lvl in f.hold_levels:
         out.append(f"| RSS with {lvl:,} streams open (MiB) | " + " | ".join(cell(f, f"rss_{lvl}", n, mib) if n in f.avail else "n/a" for n in names) + " |")
-    out += ["", "Ratios (ours ÷ peer; the last column says which way is better):", ""]
-    cols = [(o, p) for o in ("ours-openai", "ours-claude") for p in ("nginx", "litellm")]
-    out.append("| figure | " + " | ".join(f"`{o}` ÷ `{PEERS[o][p]}`" for o, p in cols) + " | better |")
+    out += ["", "Ratios (ours ÷ peer; the last column says which way is better; \"—\" where a figure is missing or an "
+            "added figure is at or below zero, i.e. within the noise):", ""]
+    cols = [(o, peer_of(f, o, p)) for o in ("ours-openai", "ours-claude") for p in ("nginx", "litellm")]
+    out.append("| figure | " + " | ".join(f"`{o}` ÷ `{p}`" for o, p in cols) + " | better |")
     out.append("|---|" + "---|" * len(cols) + "---|")
     for label, fig, better in RATIO_ROWS:
-        out.append(f"| {label} | " + " | ".join(ratio(f.get(fig, o), f.get(fig, PEERS[o][p])) for o, p in cols) + f" | {better} |")
+        out.append(f"| {label} | " + " | ".join(ratio(f.get(fig, o), f.get(fig, p)) for o, p in cols) + f" | {better} |")
     for lvl in f.hold_levels:
-        out.append(f"| RSS with {lvl:,} streams open | " + " | ".join(ratio(f.get(f"rss_{lvl}", o), f.get(f"rss_{lvl}", PEERS[o][p])) for o, p in cols) + " | lower |")
+        out.append(f"| RSS with {lvl:,} streams open | " + " | ".join(ratio(f.get(f"rss_{lvl}", o), f.get(f"rss_{lvl}", p)) for o, p in cols) + " | lower |")
     out += ["", f"![latest benchmark run]({svg_rel})"]
     return "\n".join(out)
 
@@ -266,7 +280,8 @@ def targets_md(f):
         ("throughput at p99 ≤ 5 ms vs nginx, passthrough", "≥ 1.0×", rat("ours-openai", "nginx", 1.0)),
         ("throughput at p99 ≤ 5 ms vs nginx, translation", "≥ 0.8×", rat("ours-claude", "nginx", 0.8)),
         ("throughput at p99 ≤ 5 ms vs LiteLLM", "report (expect hundreds)",
-         f"passthrough {rat('ours-openai', 'litellm', None)}; translation {rat('ours-claude', 'litellm-claude' if f.get('frontier_5ms', 'litellm-claude') else 'litellm', None)}".replace("✅ ", "")),
+         f"passthrough {rat('ours-openai', 'litellm', None)}; translation {rat('ours-claude', peer_of(f, 'ours-claude', 'litellm'), None)} "
+         f"(vs `{peer_of(f, 'ours-claude', 'litellm')}`)".replace("✅ ", "")),
         ("added time to first token", "≤ 100 µs", both("added_ttft_p50", 100, " µs")),
         ("added inter-chunk gap, p99", "≤ 50 µs", both("added_gap_p99", 50, " µs")),
         (f"{hold_max or 10000:,} concurrent streams, gateway RSS", "≤ 150 MiB", "; ".join(rss_parts)),
