@@ -187,6 +187,7 @@ RATIO_ROWS = [
     ("throughput at p99 ≤ 1 ms", "frontier_1ms", "higher"),
     ("throughput at p99 ≤ 5 ms", "frontier_5ms", "higher"),
     ("throughput at p99 ≤ 10 ms", "frontier_10ms", "higher"),
+    ("peak throughput, no errors", "peak_rps", "higher"),
     ("added TTFT p50", "added_ttft_p50", "lower"),
     ("added inter-chunk gap p99", "added_gap_p99", "lower"),
     ("CPU per request", "cpu_req", "lower"),
@@ -262,6 +263,10 @@ def targets_md(f):
 
     def rat(lane, peer, need):
         a, b = f.get("frontier_5ms", lane), f.get("frontier_5ms", peer)
+        if a is not None and b == 0 and need is None:
+            pa, pb = f.get("peak_rps", lane), f.get("peak_rps", peer)
+            peak = f"{pa / pb:,.0f}×" if pa and pb else "—"
+            return f"`{peer}` never kept p99 ≤ 5 ms; peak-throughput ratio {peak}"
         if a is None or b in (None, 0):
             return "not measured"
         r = a / b
