@@ -14,6 +14,8 @@ pub mod pool;
 pub mod route;
 pub mod runtime;
 pub mod sim;
+pub mod upstream;
+pub mod store;
 pub mod util;
 pub mod api;
 pub mod translate;

@@ -61,8 +61,25 @@ fn select_account(pr: &ProxyRequest, tried: &[Rc<str>]) -> Option<Attempt> {
     if !tried.is_empty() {
         return None;
     }
+    let id = format!("{}-default", pr.channel);
     Some(Attempt {
-        account_id: Rc::from(format!("{}-default", pr.channel)),
+        account: std::sync::Arc::new(crate::domain::AccountDef {
+            id: id.clone(),
+            channel: pr.channel,
+            name: String::new(),
+            credentials: std::collections::BTreeMap::new(),
+            weight: 1,
+            priority: 0,
+            enabled: true,
+            max_concurrency: 0,
+            proxy: None,
+            allowed_models: Vec::new(),
+            denied_models: Vec::new(),
+            notes: String::new(),
+            created_ms: 0,
+            revision: 0,
+        }),
+        account_id: Rc::from(id),
         number,
         model: Rc::clone(&pr.model),
         client_format: pr.format,

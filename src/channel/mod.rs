@@ -24,6 +24,8 @@ use std::time::Duration;
 pub struct Attempt {
     /// The account's id (a fixed pseudo-account until the pool lands).
     pub account_id: Rc<str>,
+    /// The account's definition (credentials, proxy) as of this attempt.
+    pub account: std::sync::Arc<crate::domain::AccountDef>,
     /// 1 for the first try.
     pub number: u32,
     /// The resolved model (its `upstream()` id is what the upstream gets).

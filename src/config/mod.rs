@@ -138,6 +138,7 @@ fn read_top(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
     if let Some(s) = r.string(p, "redis_prefix") {
         cfg.redis_prefix = s;
     }
+    read_store_keys(r, p, cfg);
     if let Some(s) = r.string(p, "admin_user") {
         cfg.admin_user = s;
     }
@@ -178,6 +179,36 @@ fn read_top(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
     if let Some(b) = r.boolean(p, "debug_endpoints") {
         cfg.debug_endpoints = b;
     }
+    read_upstream_top(r, p, cfg);
+}
+
+/// `upstream_proxy`, `no_proxy`, `extra_ca_file` (see docs/upstream-client.md).
+fn read_upstream_top(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
+    if let Some(u) = r.string(p, "upstream_proxy") {
+        if u.trim().is_empty() {
+            cfg.upstream_proxy = None;
+        } else {
+            match crate::upstream::proxy::ProxyConfig::parse(u.trim()) {
+                Ok(_) => cfg.upstream_proxy = Some(Secret::new(u.trim())),
+                Err(e) => p.push(r.path("upstream_proxy"), e),
+            }
+        }
+    }
+    if let Some(list) = r.strings(p, "no_proxy") {
+        match crate::upstream::proxy::NoProxy::parse(&list) {
+            Ok(_) => cfg.no_proxy = list,
+            Err(e) => p.push(r.path("no_proxy"), e),
+        }
+    }
+    if let Some(f) = r.string(p, "extra_ca_file") {
+        if f.trim().is_empty() {
+            cfg.extra_ca_file = None;
+        } else if let Err(e) = crate::upstream::tls::read_pem_certs(Path::new(&f)) {
+            p.push(r.path("extra_ca_file"), e);
+        } else {
+            cfg.extra_ca_file = Some(PathBuf::from(f));
+        }
+    }
 }
 
 /// `api_keys`, `models`, `test_channel` (the client-facing front-ends).
@@ -205,6 +236,30 @@ fn read_front(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
     }
 }
 
+/// Store keys added in step 4 (docs/config.md, "Store").
+fn read_store_keys(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
+    if let Some(s) = r.string(p, "redis_username") {
+        cfg.redis_username = s;
+    }
+    if let Some(b) = r.boolean(p, "redis_tls") {
+        cfg.redis_tls = b;
+    }
+    if let Some(v) = r.uint(p, "redis_timeout_ms", 50, 600_000) {
+        cfg.redis_timeout = Duration::from_millis(v);
+    }
+    if let Some(v) = r.uint(p, "redis_retry_ms", 0, 600_000) {
+        cfg.redis_retry = Duration::from_millis(v);
+    }
+    if let Some(s) = r.string(p, "secret_key") {
+        let ok = s.is_empty() || (s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()));
+        if ok {
+            cfg.secret_key = Secret::new(s);
+        } else {
+            p.push(r.path("secret_key"), "expected 64 hex characters (openssl rand -hex 32), or empty");
+        }
+    }
+}
+
 fn read_limits(r: &mut ObjReader<'_>, p: &mut Problems, l: &mut Limits) {
     const MIB: u64 = 1024 * 1024;
     if let Some(v) = r.uint(p, "max_head_bytes", 1024, 1024 * 1024) {
@@ -218,6 +273,18 @@ fn read_limits(r: &mut ObjReader<'_>, p: &mut Problems, l: &mut Limits) {
     }
     if let Some(v) = r.uint(p, "max_connections_per_worker", 1, 1_000_000) {
         l.max_connections_per_worker = to_usize(v);
+    }
+    if let Some(v) = r.uint(p, "upstream_max_head_bytes", 1024, 1024 * 1024) {
+        l.upstream_max_head_bytes = to_usize(v);
+    }
+    if let Some(v) = r.uint(p, "upstream_max_body_bytes", 1024, 1024 * 1024 * MIB) {
+        l.upstream_max_body_bytes = v;
+    }
+    if let Some(v) = r.uint(p, "upstream_pool_idle_ms", 0, 24 * 3600 * 1000) {
+        l.upstream_pool_idle = Duration::from_millis(v);
+    }
+    if let Some(v) = r.uint(p, "upstream_pool_max_idle_per_origin", 0, 10_000) {
+        l.upstream_pool_max_idle_per_origin = to_usize(v);
     }
 }
 
@@ -233,6 +300,11 @@ fn read_timeouts(r: &mut ObjReader<'_>, p: &mut Problems, t: &mut Timeouts) {
     ms("keepalive_idle_ms", 100, DAY_MS, &mut t.keepalive_idle);
     ms("shutdown_grace_ms", 0, DAY_MS, &mut t.shutdown_grace);
     ms("sse_heartbeat_ms", 100, DAY_MS, &mut t.sse_heartbeat);
+    ms("upstream_connect_ms", 10, DAY_MS, &mut t.upstream_connect);
+    ms("upstream_tls_ms", 10, DAY_MS, &mut t.upstream_tls);
+    ms("upstream_head_ms", 10, DAY_MS, &mut t.upstream_head);
+    ms("upstream_idle_ms", 10, DAY_MS, &mut t.upstream_idle);
+    ms("upstream_total_ms", 10, DAY_MS, &mut t.upstream_total);
 }
 
 fn to_usize(v: u64) -> usize {
@@ -328,6 +400,47 @@ mod tests {
         assert!(!check(r#"{"api_keys":["sk-secret-value-1"]}"#).unwrap().api_keys.is_empty());
         assert!(!format!("{:?}", check(r#"{"api_keys":["sk-secret-value-1"]}"#).unwrap()).contains("sk-secret"));
         assert!(!Config::default().test_channel);
+    }
+
+    #[test]
+    fn upstream_keys_are_read_and_validated() {
+        let cfg = check(
+            r#"{"upstream_proxy":"socks5://u:pw-secret@127.0.0.1:1080","no_proxy":["localhost","10.0.0.0/8"],
+                "timeouts":{"upstream_connect_ms":1500,"upstream_total_ms":60000},
+                "limits":{"upstream_max_body_bytes":2048,"upstream_pool_max_idle_per_origin":0}}"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.timeouts.upstream_connect, Duration::from_millis(1500));
+        assert_eq!(cfg.timeouts.upstream_total, Duration::from_secs(60));
+        assert_eq!(cfg.limits.upstream_max_body_bytes, 2048);
+        assert_eq!(cfg.limits.upstream_pool_max_idle_per_origin, 0);
+        assert_eq!(cfg.no_proxy, vec!["localhost".to_owned(), "10.0.0.0/8".to_owned()]);
+        assert!(!format!("{cfg:?}").contains("pw-secret"));
+        let err = check(
+            r#"{"upstream_proxy":"ftp://x:1","no_proxy":["a b"],"extra_ca_file":"/nonexistent/ca.pem",
+                "timeouts":{"upstream_head_ms":1}}"#,
+        )
+        .unwrap_err();
+        let paths: Vec<_> = err.problems.iter().map(|p| p.path.as_str()).collect();
+        for want in ["upstream_proxy", "no_proxy", "extra_ca_file", "timeouts.upstream_head_ms"] {
+            assert!(paths.contains(&want), "missing {want} in {paths:?}");
+        }
+    }
+
+    #[test]
+    fn store_keys_are_read_and_checked() {
+        let cfg = check(
+            r#"{"redis_username":"gw","redis_tls":true,"redis_timeout_ms":500,"redis_retry_ms":0,
+                "secret_key":"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"}"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.redis_username, "gw");
+        assert!(cfg.redis_tls);
+        assert_eq!(cfg.redis_timeout, Duration::from_millis(500));
+        assert!(!format!("{cfg:?}").contains("0102030405"));
+        let err = check(r#"{"secret_key":"short","redis_timeout_ms":1}"#).unwrap_err();
+        let paths: Vec<_> = err.problems.iter().map(|p| p.path.as_str()).collect();
+        assert!(paths.contains(&"secret_key") && paths.contains(&"redis_timeout_ms"), "{paths:?}");
     }
 
     #[test]

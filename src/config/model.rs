@@ -84,6 +84,14 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Open client connections per worker; further accepts wait.
     pub max_connections_per_worker: usize,
+    /// Upstream response status line + headers, bytes.
+    pub upstream_max_head_bytes: usize,
+    /// Upstream response body bytes (after de-chunking); a request may override it.
+    pub upstream_max_body_bytes: u64,
+    /// An idle pooled upstream connection is closed after this.
+    pub upstream_pool_idle: Duration,
+    /// Idle upstream connections kept per (scheme, host, port, proxy) on each core.
+    pub upstream_pool_max_idle_per_origin: usize,
 }
 
 impl Default for Limits {
@@ -93,6 +101,10 @@ impl Default for Limits {
             max_headers: 64,
             max_body_bytes: 8 * 1024 * 1024,
             max_connections_per_worker: 10_000,
+            upstream_max_head_bytes: 64 * 1024,
+            upstream_max_body_bytes: 512 * 1024 * 1024,
+            upstream_pool_idle: Duration::from_secs(90),
+            upstream_pool_max_idle_per_origin: 32,
         }
     }
 }
@@ -110,6 +122,16 @@ pub struct Timeouts {
     pub shutdown_grace: Duration,
     /// An SSE stream with nothing to send gets a heartbeat this often.
     pub sse_heartbeat: Duration,
+    /// Upstream name resolution + TCP connect + proxy handshake.
+    pub upstream_connect: Duration,
+    /// Upstream TLS handshake.
+    pub upstream_tls: Duration,
+    /// From sending an upstream request until its response head is complete.
+    pub upstream_head: Duration,
+    /// Longest silence between two reads of an upstream body (or WebSocket frames).
+    pub upstream_idle: Duration,
+    /// One whole upstream exchange, connect to last byte.
+    pub upstream_total: Duration,
 }
 
 impl Default for Timeouts {
@@ -120,6 +142,11 @@ impl Default for Timeouts {
             keepalive_idle: Duration::from_secs(75),
             shutdown_grace: Duration::from_secs(30),
             sse_heartbeat: Duration::from_secs(15),
+            upstream_connect: Duration::from_secs(10),
+            upstream_tls: Duration::from_secs(10),
+            upstream_head: Duration::from_secs(120),
+            upstream_idle: Duration::from_secs(300),
+            upstream_total: Duration::from_secs(1800),
         }
     }
 }
@@ -137,6 +164,16 @@ pub struct Config {
     pub redis_password: Secret,
     pub redis_db: u32,
     pub redis_prefix: String,
+    /// ACL user for `AUTH user password` (empty: `AUTH password` when a password is set).
+    pub redis_username: String,
+    /// Connect to Redis over TLS (see docs/storage.md for its status).
+    pub redis_tls: bool,
+    /// Per-command timeout (connect, and each reply).
+    pub redis_timeout: Duration,
+    /// How long a write keeps retrying while Redis is unreachable before it is refused.
+    pub redis_retry: Duration,
+    /// 64 hex characters sealing account credentials at rest (`ORCHIDS_SECRET_KEY` overrides).
+    pub secret_key: Secret,
     pub admin_user: String,
     pub admin_pass: Secret,
     pub admin_path: String,
@@ -163,6 +200,13 @@ pub struct Config {
     pub models: Vec<crate::domain::ModelDef>,
     /// Tests only: serve every channel from the scripted in-process test channel.
     pub test_channel: bool,
+    /// Default outbound proxy for upstream requests (`http://` or `socks5://`, may carry
+    /// credentials, hence a secret).
+    pub upstream_proxy: Option<Secret>,
+    /// Upstream hosts that bypass the proxy.
+    pub no_proxy: Vec<String>,
+    /// Extra trusted CA certificates (PEM) for upstream TLS.
+    pub extra_ca_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -177,6 +221,11 @@ impl Default for Config {
             redis_password: Secret::default(),
             redis_db: 0,
             redis_prefix: "orchids:".to_owned(),
+            redis_username: String::new(),
+            redis_tls: false,
+            redis_timeout: Duration::from_secs(2),
+            redis_retry: Duration::from_secs(5),
+            secret_key: Secret::default(),
             admin_user: "admin".to_owned(),
             admin_pass: Secret::default(),
             admin_path: "/admin".to_owned(),
@@ -193,6 +242,9 @@ impl Default for Config {
             api_keys: Vec::new(),
             models: Vec::new(),
             test_channel: false,
+            upstream_proxy: None,
+            no_proxy: Vec::new(),
+            extra_ca_file: None,
         }
     }
 }

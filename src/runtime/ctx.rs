@@ -5,7 +5,8 @@
 //! [`super::control::Control`] messages.
 
 use crate::config::Config;
-use std::cell::{Cell, RefCell};
+use crate::store::{Store, StoreHub};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,6 +18,10 @@ pub struct Shared {
     pub driver: &'static str,
     pub workers: usize,
     pub version: &'static str,
+    /// Upstream client settings, the one TLS config and the resolver threads.
+    pub upstream: Arc<crate::upstream::UpstreamShared>,
+    /// The store opened at start (`None` only in tests that build a bare runtime).
+    pub store: Option<Arc<StoreHub>>,
 }
 
 /// One worker thread's context.
@@ -33,6 +38,9 @@ pub struct Worker {
     in_flight: Cell<usize>,
     /// Front-end state (models, keys, channels) derived from the current config.
     pub front: crate::proxy::FrontCache,
+    /// This core's upstream client (pool, DNS cache), made on first use.
+    upstream: std::cell::OnceCell<crate::upstream::UpstreamClient>,
+    store: OnceCell<Store>,
 }
 
 impl Worker {
@@ -51,7 +59,18 @@ impl Worker {
             open_conns: Cell::new(0),
             in_flight: Cell::new(0),
             front: crate::proxy::FrontCache::default(),
+            upstream: std::cell::OnceCell::new(),
+            store: OnceCell::new(),
         }
+    }
+
+    /// This worker's store handle (set once at worker start).
+    pub fn store(&self) -> Option<&Store> {
+        self.store.get()
+    }
+
+    pub fn set_store(&self, store: Store) {
+        let _ = self.store.set(store);
     }
 
     /// The current config snapshot (cheap `Arc` clone; never hold a borrow across `.await`).
@@ -62,6 +81,11 @@ impl Worker {
     /// Swaps in a new snapshot; connections pick it up at their next request.
     pub fn set_config(&self, cfg: Arc<Config>) {
         *self.config.borrow_mut() = cfg;
+    }
+
+    /// This core's upstream client (its own keep-alive pool and DNS cache).
+    pub fn upstream(&self) -> &crate::upstream::UpstreamClient {
+        self.upstream.get_or_init(|| crate::upstream::UpstreamClient::new(Arc::clone(&self.shared.upstream)))
     }
 
     pub fn draining(&self) -> bool {

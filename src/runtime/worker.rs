@@ -49,7 +49,11 @@ async fn worker_main(spec: WorkerSpec) -> Result<(), String> {
     let listener = monoio::net::TcpListener::from_std(listener)
         .map_err(|e| format!("worker {id}: cannot register listener: {e}"))?;
     let (closing_tx, closing_rx) = async_channel::bounded::<()>(1);
+    let store = shared.store.as_ref().map(|hub| hub.handle());
     let worker = Rc::new(Worker::new(id, config, shared, closing_rx));
+    if let Some(store) = store {
+        worker.set_store(store);
+    }
     let control_task = monoio::spawn(control_loop(Rc::clone(&worker), control.clone(), closing_tx));
 
     let max_conns = worker.config().limits.max_connections_per_worker;

@@ -17,6 +17,9 @@
 // Test-only code: `cfg(test)` lets clippy's allow-*-in-tests cover these helpers too.
 #![cfg(test)]
 
+/// Store test helpers (temp dirs, throwaway Redis servers, prefix purging).
+pub mod store;
+
 use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};

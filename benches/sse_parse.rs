@@ -1,0 +1,62 @@
+//! SSE parse throughput (bytes/s) over a realistic upstream stream (Claude-style text deltas),
+//! fed in 16 KiB reads as the body arrives: single-line data with LF, CRLF line ends, and
+//! multi-line data (joined into the scratch buffer).
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use orchids2api::upstream::sse::SseParser;
+use std::hint::black_box;
+
+fn stream(events: usize, eol: &str, multiline: bool) -> Vec<u8> {
+    let mut out = String::new();
+    for i in 0..events {
+        out.push_str("event: content_block_delta");
+        out.push_str(eol);
+        if multiline {
+            for part in ["{\"type\":\"content_block_delta\",", "\"index\":0,", "\"delta\":{\"type\":\"text_delta\",\"text\":\"tok\"}}"] {
+                out.push_str("data: ");
+                out.push_str(part);
+                out.push_str(eol);
+            }
+        } else {
+            out.push_str("data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"token ");
+            out.push_str(&i.to_string());
+            out.push_str(" with some words\"}}");
+            out.push_str(eol);
+        }
+        out.push_str(eol);
+        if i % 50 == 0 {
+            out.push_str(": ping");
+            out.push_str(eol);
+            out.push_str(eol);
+        }
+    }
+    out.into_bytes()
+}
+
+fn parse(input: &[u8]) -> usize {
+    let mut p = SseParser::default();
+    let mut n = 0;
+    for piece in input.chunks(16 * 1024) {
+        p.feed(piece);
+        while let Ok(Some(e)) = p.next_event() {
+            n += e.data.len();
+        }
+    }
+    n
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sse_parse");
+    for (name, input) in [
+        ("lf_single_line", stream(10_000, "\n", false)),
+        ("crlf_single_line", stream(10_000, "\r\n", false)),
+        ("lf_multi_line", stream(10_000, "\n", true)),
+    ] {
+        g.throughput(Throughput::Bytes(input.len() as u64));
+        g.bench_function(name, |b| b.iter(|| black_box(parse(black_box(&input)))));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,165 @@
+//! One core's keep-alive pool of upstream connections.
+//!
+//! Keyed by (TLS or not, host, port, proxy); LIFO per key (the most recently used connection is
+//! the one least likely to have been closed by the server); at most
+//! `upstream_pool_max_idle_per_origin` idle per key (the oldest is closed first); an idle
+//! connection older than `upstream_pool_idle_ms` is closed instead of reused. A sweeper task
+//! holding only a `Weak` closes expired connections and dies with the pool.
+//!
+//! Only [`super::body::ResponseBody`] puts connections back, and only after the whole response
+//! was read, the server allowed keep-alive, no stray bytes followed and no timeout hit the
+//! connection. Everything else is dropped, which closes it.
+//!
+//! # Concurrency note
+//! Per core (`Rc<RefCell>`); borrows never cross an `.await`.
+
+use super::conn::Connection;
+use super::proxy::ProxyConfig;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What makes two connections interchangeable.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    pub tls: bool,
+    pub host: Box<str>,
+    pub port: u16,
+    pub proxy: Option<Arc<ProxyConfig>>,
+}
+
+#[derive(Debug)]
+struct Idle {
+    conn: Connection,
+    since: Instant,
+}
+
+/// Counters for tests and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections handed out from the pool.
+    pub reused: u64,
+    /// Connections accepted back.
+    pub returned: u64,
+    /// Idle connections closed for age or over the cap.
+    pub evicted: u64,
+}
+
+#[derive(Debug)]
+pub struct Pool {
+    idle: RefCell<HashMap<PoolKey, Vec<Idle>>>,
+    max_per_origin: usize,
+    idle_timeout: Duration,
+    stats: Cell<PoolStats>,
+    sweeper: Cell<bool>,
+}
+
+impl Pool {
+    pub fn new(max_per_origin: usize, idle_timeout: Duration) -> Rc<Self> {
+        Rc::new(Self {
+            idle: RefCell::new(HashMap::new()),
+            max_per_origin,
+            idle_timeout,
+            stats: Cell::new(PoolStats::default()),
+            sweeper: Cell::new(false),
+        })
+    }
+
+    /// The most recently returned live connection for `key`, if any.
+    pub fn take(&self, key: &PoolKey) -> Option<Connection> {
+        let now = Instant::now();
+        let mut map = self.idle.borrow_mut();
+        let list = map.get_mut(key)?;
+        let mut evicted = 0;
+        let found = loop {
+            let Some(idle) = list.pop() else { break None };
+            if now.duration_since(idle.since) < self.idle_timeout {
+                break Some(idle.conn);
+            }
+            evicted += 1;
+        };
+        if list.is_empty() {
+            map.remove(key);
+        }
+        drop(map);
+        self.bump(|s| {
+            s.evicted += evicted;
+            s.reused += u64::from(found.is_some());
+        });
+        found
+    }
+
+    /// Accepts a connection whose exchange finished cleanly.
+    pub fn put(self: &Rc<Self>, key: PoolKey, mut conn: Connection) {
+        if self.max_per_origin == 0 || self.idle_timeout.is_zero() {
+            return;
+        }
+        conn.served += 1;
+        let mut evicted = 0;
+        {
+            let mut map = self.idle.borrow_mut();
+            let list = map.entry(key).or_default();
+            list.push(Idle { conn, since: Instant::now() });
+            while list.len() > self.max_per_origin {
+                list.remove(0);
+                evicted += 1;
+            }
+        }
+        self.bump(|s| {
+            s.returned += 1;
+            s.evicted += evicted;
+        });
+        self.ensure_sweeper();
+    }
+
+    /// Closes every idle connection past its idle timeout.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        let mut evicted = 0;
+        self.idle.borrow_mut().retain(|_, list| {
+            let before = list.len();
+            list.retain(|i| now.duration_since(i.since) < self.idle_timeout);
+            evicted += (before - list.len()) as u64;
+            !list.is_empty()
+        });
+        self.bump(|s| s.evicted += evicted);
+    }
+
+    /// Idle connections held now.
+    pub fn idle_count(&self) -> usize {
+        self.idle.borrow().values().map(Vec::len).sum()
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        self.stats.get()
+    }
+
+    /// Closes every idle connection (shutdown, proxy change).
+    pub fn clear(&self) {
+        self.idle.borrow_mut().clear();
+    }
+
+    fn bump(&self, f: impl FnOnce(&mut PoolStats)) {
+        let mut s = self.stats.get();
+        f(&mut s);
+        self.stats.set(s);
+    }
+
+    /// Starts the sweeper on first use (we are inside the runtime then).
+    fn ensure_sweeper(self: &Rc<Self>) {
+        if self.sweeper.replace(true) {
+            return;
+        }
+        let weak: Weak<Self> = Rc::downgrade(self);
+        let every = (self.idle_timeout / 2).max(Duration::from_millis(500));
+        monoio::spawn(async move {
+            loop {
+                monoio::time::sleep(every).await;
+                let Some(pool) = weak.upgrade() else { return };
+                pool.sweep();
+            }
+        });
+    }
+}

@@ -1,0 +1,279 @@
+//! Response head parsing (httparse) and response body framing (RFC 9112 §6.3), as pure
+//! functions: the upstream client, the proxy CONNECT handshake, the WebSocket upgrade and the
+//! `http_response_head` fuzz target all call these.
+//!
+//! [`parse_response_head`] is incremental: call it after every read with the whole buffer;
+//! `Ok(None)` means "need more bytes". On success the head is split off the buffer and frozen,
+//! and header names/values are zero-copy slices of it.
+//!
+//! Framing ([`response_framing`]): no body for HEAD requests, 1xx, 204 and 304; a final
+//! `chunked` transfer coding wins (and forbids reuse when a Content-Length came along); other
+//! transfer codings, or neither header, mean "until close"; Content-Length values must be valid
+//! and agree.
+
+use crate::http::head::{Header, parse_content_length};
+use bytes::{Bytes, BytesMut};
+use std::mem::MaybeUninit;
+
+/// Most headers a response may carry.
+pub const MAX_RESPONSE_HEADERS: usize = 256;
+
+/// A parsed status line and headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    pub status: u16,
+    pub reason: Bytes,
+    /// `0` for HTTP/1.0, `1` for HTTP/1.1.
+    pub minor_version: u8,
+    pub headers: Vec<Header>,
+    /// Bytes the head occupied on the wire.
+    pub head_len: usize,
+}
+
+impl ResponseHead {
+    /// First value of a header, case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name.as_bytes())).map(|h| h.value.as_ref())
+    }
+
+    /// First value of a header as UTF-8 text.
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        self.header(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// Every value of a header, in order.
+    pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name.as_bytes())).map(|h| h.value.as_ref())
+    }
+
+    /// Whether a comma-separated header (Connection, Upgrade, ...) lists `token`.
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.header_all(name)
+            .flat_map(|v| v.split(|b| *b == b','))
+            .any(|t| trim(t).eq_ignore_ascii_case(token.as_bytes()))
+    }
+}
+
+/// Why a response head (or its framing) is unusable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseHeadError {
+    /// Longer than the head limit.
+    TooLarge,
+    TooManyHeaders,
+    /// Syntax error in the status line or a header.
+    Malformed(&'static str),
+    /// Content-Length invalid or conflicting.
+    BadContentLength,
+}
+
+impl ResponseHeadError {
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::TooLarge => "response head too large",
+            Self::TooManyHeaders => "too many response headers",
+            Self::Malformed(m) => m,
+            Self::BadContentLength => "invalid or conflicting Content-Length in response",
+        }
+    }
+}
+
+/// Parses a response head from the front of `buf` (leading empty lines are skipped).
+pub fn parse_response_head(buf: &mut BytesMut, max_head_bytes: usize) -> Result<Option<ResponseHead>, ResponseHeadError> {
+    let skip = buf.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
+    if skip > 0 {
+        let _ = buf.split_to(skip);
+    }
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_RESPONSE_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let mut config = httparse::ParserConfig::default();
+    config.allow_spaces_after_header_name_in_responses(true);
+    config.allow_multiple_spaces_in_response_status_delimiters(true);
+    let head_len = match config.parse_response_with_uninit_headers(&mut resp, buf, &mut storage) {
+        Ok(httparse::Status::Partial) => {
+            return if buf.len() > max_head_bytes { Err(ResponseHeadError::TooLarge) } else { Ok(None) };
+        }
+        Ok(httparse::Status::Complete(n)) => n,
+        Err(httparse::Error::TooManyHeaders) => return Err(ResponseHeadError::TooManyHeaders),
+        Err(e) => return Err(ResponseHeadError::Malformed(malformed_reason(e))),
+    };
+    if head_len > max_head_bytes {
+        return Err(ResponseHeadError::TooLarge);
+    }
+    let status = resp.code.ok_or(ResponseHeadError::Malformed("missing status code"))?;
+    let minor_version = resp.version.unwrap_or(1);
+    // Offsets into the buffer, so the frozen head can be sliced without copying. httparse may
+    // hand back a static "" (a missing reason phrase), which lies outside the buffer: that
+    // becomes an empty range.
+    let within = |s: &[u8]| span(buf, s);
+    let reason_range = resp.reason.map_or(0..0, |r| within(r.as_bytes()));
+    let offsets: Vec<_> = resp.headers.iter().map(|h| (within(h.name.as_bytes()), within(h.value))).collect();
+    let frozen = buf.split_to(head_len).freeze();
+    let headers = offsets.into_iter().map(|(n, v)| Header { name: frozen.slice(n), value: frozen.slice(v) }).collect();
+    Ok(Some(ResponseHead { status, reason: frozen.slice(reason_range), minor_version, headers, head_len }))
+}
+
+/// The range `part` occupies inside `whole`, or `0..0` when it is not inside it.
+fn span(whole: &[u8], part: &[u8]) -> std::ops::Range<usize> {
+    let base = whole.as_ptr() as usize;
+    let start = (part.as_ptr() as usize).wrapping_sub(base);
+    match start.checked_add(part.len()) {
+        Some(end) if start <= whole.len() && end <= whole.len() && !part.is_empty() => start..end,
+        _ => 0..0,
+    }
+}
+
+/// How a response body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body at all.
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Until the server closes the connection.
+    Close,
+}
+
+/// Framing plus whether the connection may carry another request afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Framing {
+    pub body: BodyFraming,
+    pub keep_alive: bool,
+}
+
+/// Decides body framing and reuse for a response to a request (HEAD or not).
+pub fn response_framing(head: &ResponseHead, request_was_head: bool) -> Result<Framing, ResponseHeadError> {
+    let mut keep_alive = if head.minor_version >= 1 {
+        !head.has_token("connection", "close")
+    } else {
+        head.has_token("connection", "keep-alive")
+    };
+    if request_was_head || (100..200).contains(&head.status) || head.status == 204 || head.status == 304 {
+        return Ok(Framing { body: BodyFraming::Empty, keep_alive });
+    }
+    let mut content_length: Option<u64> = None;
+    for v in head.header_all("content-length") {
+        // Some servers send `Content-Length: 5, 5`; accept identical repeats only.
+        for part in v.split(|b| *b == b',') {
+            let n = parse_content_length(part).ok_or(ResponseHeadError::BadContentLength)?;
+            if content_length.is_some_and(|prev| prev != n) {
+                return Err(ResponseHeadError::BadContentLength);
+            }
+            content_length = Some(n);
+        }
+    }
+    let codings: Vec<&[u8]> = head
+        .header_all("transfer-encoding")
+        .flat_map(|v| v.split(|b| *b == b','))
+        .map(trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    let body = if let Some(last) = codings.last() {
+        // Transfer-Encoding overrides Content-Length; a message with both is suspect, so the
+        // connection is not reused afterwards.
+        if content_length.is_some() {
+            keep_alive = false;
+        }
+        if last.eq_ignore_ascii_case(b"chunked") && head.minor_version >= 1 {
+            BodyFraming::Chunked
+        } else {
+            keep_alive = false;
+            BodyFraming::Close
+        }
+    } else {
+        match content_length {
+            Some(0) => BodyFraming::Empty,
+            Some(n) => BodyFraming::Length(n),
+            None => {
+                keep_alive = false;
+                BodyFraming::Close
+            }
+        }
+    };
+    Ok(Framing { body, keep_alive })
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
+    let end = v.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    v.get(start..end).unwrap_or_default()
+}
+
+fn malformed_reason(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "invalid header name in response",
+        httparse::Error::HeaderValue => "invalid header value in response",
+        httparse::Error::NewLine => "invalid line ending in response",
+        httparse::Error::Status => "invalid response status",
+        httparse::Error::Token => "invalid token in response",
+        httparse::Error::TooManyHeaders => "too many response headers",
+        httparse::Error::Version => "unsupported HTTP version in response",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(s: &str) -> ResponseHead {
+        parse_response_head(&mut BytesMut::from(s), 8192).unwrap().unwrap()
+    }
+
+    fn framing(s: &str) -> Framing {
+        response_framing(&head(s), false).unwrap()
+    }
+
+    #[test]
+    fn parses_status_reason_headers_and_leaves_body() {
+        let mut b = BytesMut::from("HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\nX-A : b\r\n\r\nokNEXT");
+        let h = parse_response_head(&mut b, 8192).unwrap().unwrap();
+        assert_eq!((h.status, &h.reason[..], h.minor_version), (404, &b"Not Found"[..], 1));
+        assert_eq!(h.header_str("x-a"), Some("b"));
+        assert_eq!(&b[..], b"okNEXT");
+        assert_eq!(parse_response_head(&mut BytesMut::from("HTTP/1.1 200 OK\r\nA: b\r\n"), 8192).unwrap(), None);
+    }
+
+    #[test]
+    fn framing_table() {
+        use BodyFraming::*;
+        let cases = [
+            ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", Length(5), true),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", Empty, true),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", Chunked, true),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", Chunked, true),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 9\r\n\r\n", Chunked, false),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", Close, false),
+            ("HTTP/1.1 200 OK\r\n\r\n", Close, false),
+            ("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", Empty, true),
+            ("HTTP/1.1 304 Not Modified\r\n\r\n", Empty, true),
+            ("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n", Length(1), false),
+            ("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", Length(1), false),
+            ("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n", Length(1), true),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\n\r\n", Length(3), true),
+        ];
+        for (text, body, keep) in cases {
+            assert_eq!(framing(text), Framing { body, keep_alive: keep }, "{text:?}");
+        }
+        assert_eq!(response_framing(&head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"), true).unwrap().body, Empty);
+    }
+
+    #[test]
+    fn missing_reason_phrase_is_empty_not_a_panic() {
+        // Found by the http_response_head fuzz target: httparse returns a static "" here.
+        let h = head("HTTP/1.0 101\n\n");
+        assert_eq!((h.status, &h.reason[..]), (101, &b""[..]));
+        assert_eq!(head("HTTP/1.1 204\r\nX-Empty:\r\n\r\n").header("x-empty"), Some(&b""[..]));
+    }
+
+    #[test]
+    fn bad_lengths_and_limits() {
+        for bad in ["HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n"] {
+            assert_eq!(response_framing(&head(bad), false), Err(ResponseHeadError::BadContentLength));
+        }
+        let big = format!("HTTP/1.1 200 OK\r\nX: {}\r\n", "a".repeat(9000));
+        assert_eq!(parse_response_head(&mut BytesMut::from(big.as_str()), 8192), Err(ResponseHeadError::TooLarge));
+        assert!(matches!(parse_response_head(&mut BytesMut::from("HTTP/9 x\r\n\r\n"), 8192), Err(ResponseHeadError::Malformed(_))));
+    }
+}

@@ -1,0 +1,341 @@
+//! Incremental, split-safe `text/event-stream` parser (the WHATWG event-stream rules).
+//!
+//! Feed body chunks as they arrive ([`SseParser::feed`]); pull events ([`SseParser::next_event`])
+//! that *borrow* the parser's buffer: `event`, `id` and a single-line `data` are slices of the
+//! received bytes; multi-line `data` is joined with `\n` into one reused scratch buffer. Nothing
+//! is allocated per event in the steady state and every byte is scanned once, whatever the read
+//! boundaries (a `\r\n` or a UTF-8 character split across reads included: fields stay bytes
+//! until the caller asks for text, by which time the event is complete).
+//!
+//! Rules: lines end in LF, CRLF or CR; a blank line dispatches; `:` starts a comment; a field
+//! without `:` has an empty value; one space after `:` is dropped; `data` lines accumulate;
+//! `id` containing NUL is ignored; `retry` must be all digits; unknown fields are ignored; a
+//! leading UTF-8 BOM is dropped. Blocks with no field at all (comments, heartbeats) produce no
+//! event. An event larger than `max_event_bytes` is an error rather than unbounded growth.
+
+use super::lines::LineBuf;
+use bytes::BytesMut;
+use std::ops::Range;
+
+/// Default cap on one event (all its lines together).
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// Why the stream cannot be parsed further.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SseError {
+    /// One event grew past the limit without a blank line.
+    EventTooLarge { limit: usize },
+}
+
+impl std::fmt::Display for SseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::EventTooLarge { limit } => write!(f, "server-sent event larger than {limit} bytes"),
+        }
+    }
+}
+
+impl std::error::Error for SseError {}
+
+/// One dispatched event, borrowing the parser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SseEvent<'a> {
+    /// The `event` field, if the block had one.
+    pub event: Option<&'a [u8]>,
+    /// All `data` lines joined with `\n` (empty when there were none).
+    pub data: &'a [u8],
+    /// Whether the block had at least one `data` line.
+    pub has_data: bool,
+    pub id: Option<&'a [u8]>,
+    pub retry: Option<u64>,
+}
+
+impl<'a> SseEvent<'a> {
+    /// The event type, `message` when none was given.
+    pub fn event_type(&self) -> &'a [u8] {
+        self.event.unwrap_or(b"message")
+    }
+
+    /// The data as text; `Err` only for invalid UTF-8 in a complete event.
+    pub fn data_str(&self) -> Result<&'a str, std::str::Utf8Error> {
+        std::str::from_utf8(self.data)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bom {
+    /// Still looking at the first bytes of the stream.
+    Pending,
+    Done,
+}
+
+/// The parser; one per response body.
+#[derive(Debug)]
+pub struct SseParser {
+    lines: LineBuf,
+    /// The block of the event last returned (kept so the event can borrow it).
+    block: BytesMut,
+    scratch: Vec<u8>,
+    data: Vec<Range<usize>>,
+    event: Option<Range<usize>>,
+    id: Option<Range<usize>>,
+    retry: Option<u64>,
+    fields: bool,
+    max_event_bytes: usize,
+    bom: Bom,
+    bom_buf: Vec<u8>,
+}
+
+impl Default for SseParser {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_EVENT_BYTES)
+    }
+}
+
+impl SseParser {
+    pub fn new(max_event_bytes: usize) -> Self {
+        Self {
+            lines: LineBuf::new(),
+            block: BytesMut::new(),
+            scratch: Vec::new(),
+            data: Vec::new(),
+            event: None,
+            id: None,
+            retry: None,
+            fields: false,
+            max_event_bytes,
+            bom: Bom::Pending,
+            bom_buf: Vec::new(),
+        }
+    }
+
+    /// Appends a chunk of the body.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        const BOM: &[u8] = b"\xEF\xBB\xBF";
+        if self.bom == Bom::Done {
+            self.lines.feed(chunk);
+            return;
+        }
+        self.bom_buf.extend_from_slice(chunk);
+        if self.bom_buf.len() < BOM.len() && BOM.starts_with(&self.bom_buf) {
+            return;
+        }
+        self.bom = Bom::Done;
+        let head = std::mem::take(&mut self.bom_buf);
+        self.lines.feed(head.strip_prefix(BOM).unwrap_or(&head));
+    }
+
+    /// The next complete event, if the input so far holds one.
+    pub fn next_event(&mut self) -> Result<Option<SseEvent<'_>>, SseError> {
+        loop {
+            let Some(line) = self.lines.next_line() else {
+                if self.lines.buffered() > self.max_event_bytes {
+                    return Err(SseError::EventTooLarge { limit: self.max_event_bytes });
+                }
+                return Ok(None);
+            };
+            if line.is_empty() {
+                if self.fields {
+                    return Ok(Some(self.dispatch()));
+                }
+                // A block of comments only: forget it.
+                let _ = self.lines.take_consumed();
+                continue;
+            }
+            self.field(line);
+        }
+    }
+
+    /// At end of stream: the WHATWG rules discard an event without its blank line; this
+    /// lenient variant dispatches it (servers that close right after their last `data:` line
+    /// exist). Call it once after the last `feed`.
+    pub fn finish(&mut self) -> Option<SseEvent<'_>> {
+        if self.bom == Bom::Pending {
+            self.bom = Bom::Done;
+            let head = std::mem::take(&mut self.bom_buf);
+            self.lines.feed(&head);
+        }
+        while let Some(line) = self.lines.next_line().or_else(|| self.lines.finish_line()) {
+            if line.is_empty() {
+                if self.fields {
+                    return Some(self.dispatch());
+                }
+                continue;
+            }
+            self.field(line);
+        }
+        if self.fields { Some(self.dispatch()) } else { None }
+    }
+
+    /// Bytes buffered and not yet returned as events.
+    pub fn buffered(&self) -> usize {
+        self.lines.buffered()
+    }
+
+    fn field(&mut self, line: Range<usize>) {
+        let bytes = self.lines.bytes();
+        let Some(text) = bytes.get(line.clone()) else { return };
+        if text.first() == Some(&b':') {
+            return;
+        }
+        let (name, value) = match memchr::memchr(b':', text) {
+            Some(c) => {
+                let mut v = line.start + c + 1;
+                if bytes.get(v) == Some(&b' ') && v < line.end {
+                    v += 1;
+                }
+                (text.get(..c).unwrap_or_default(), v..line.end)
+            }
+            None => (text, line.end..line.end),
+        };
+        match name {
+            b"data" => {
+                self.data.push(value);
+                self.fields = true;
+            }
+            b"event" => {
+                self.event = Some(value);
+                self.fields = true;
+            }
+            b"id" if !bytes.get(value.clone()).unwrap_or_default().contains(&0) => {
+                self.id = Some(value);
+                self.fields = true;
+            }
+            b"retry" => {
+                let v = bytes.get(value).unwrap_or_default();
+                if !v.is_empty() && v.len() <= 19 && v.iter().all(u8::is_ascii_digit) {
+                    self.retry = v.iter().try_fold(0u64, |a, d| a.checked_mul(10)?.checked_add(u64::from(d - b'0')));
+                    self.fields = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn dispatch(&mut self) -> SseEvent<'_> {
+        self.block = self.lines.take_consumed();
+        let data_ranges = std::mem::take(&mut self.data);
+        let event = self.event.take();
+        let id = self.id.take();
+        let retry = self.retry.take();
+        self.fields = false;
+        let multi = data_ranges.len() > 1;
+        if multi {
+            self.scratch.clear();
+            for (i, r) in data_ranges.iter().enumerate() {
+                if i > 0 {
+                    self.scratch.push(b'\n');
+                }
+                self.scratch.extend_from_slice(self.block.get(r.clone()).unwrap_or_default());
+            }
+        }
+        let has_data = !data_ranges.is_empty();
+        let single = data_ranges.first().cloned();
+        // Keep the range vector's allocation for the next event.
+        self.data = data_ranges;
+        self.data.clear();
+        let block: &[u8] = &self.block;
+        let data: &[u8] = if multi { &self.scratch } else { single.and_then(|r| block.get(r)).unwrap_or_default() };
+        SseEvent { event: event.and_then(|r| block.get(r)), data, has_data, id: id.and_then(|r| block.get(r)), retry }
+    }
+}
+
+/// An owned copy of an event (tests, fuzzing, the rare caller that must keep one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedEvent {
+    pub event: Option<Vec<u8>>,
+    pub data: Vec<u8>,
+    pub has_data: bool,
+    pub id: Option<Vec<u8>>,
+    pub retry: Option<u64>,
+}
+
+impl From<SseEvent<'_>> for OwnedEvent {
+    fn from(e: SseEvent<'_>) -> Self {
+        Self { event: e.event.map(<[u8]>::to_vec), data: e.data.to_vec(), has_data: e.has_data, id: e.id.map(<[u8]>::to_vec), retry: e.retry }
+    }
+}
+
+/// Parses `input` fed in the given pieces; every event, then the lenient trailing one.
+pub fn parse_all<'a>(pieces: impl IntoIterator<Item = &'a [u8]>, max_event_bytes: usize) -> Result<Vec<OwnedEvent>, SseError> {
+    let mut p = SseParser::new(max_event_bytes);
+    let mut out = Vec::new();
+    for piece in pieces {
+        p.feed(piece);
+        while let Some(e) = p.next_event()? {
+            out.push(e.into());
+        }
+    }
+    if let Some(e) = p.finish() {
+        out.push(e.into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(input: &[u8]) -> Vec<OwnedEvent> {
+        parse_all([input], 1 << 20).unwrap()
+    }
+
+    fn ev(event: Option<&str>, data: &str) -> OwnedEvent {
+        OwnedEvent { event: event.map(|s| s.as_bytes().to_vec()), data: data.as_bytes().to_vec(), has_data: true, id: None, retry: None }
+    }
+
+    #[test]
+    fn fields_comments_and_multiline_data() {
+        let got = events(b": hello\n\nevent: delta\ndata: {\"a\":1}\n\ndata:x\ndata:  y\ndata\n\n");
+        assert_eq!(got, vec![ev(Some("delta"), "{\"a\":1}"), ev(None, "x\n y\n")]);
+    }
+
+    #[test]
+    fn crlf_cr_and_bom() {
+        let got = events(b"\xEF\xBB\xBFdata: a\r\n\r\ndata: b\r\rid: 7\nretry: 1500\ndata: c\n\n");
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].data, b"a");
+        assert_eq!(got[1].data, b"b");
+        assert_eq!((got[2].id.as_deref(), got[2].retry), (Some(&b"7"[..]), Some(1500)));
+    }
+
+    #[test]
+    fn ignores_bad_retry_and_nul_ids_and_unknown_fields() {
+        let got = events(b"retry: 1x\nid: a\0b\nfoo: bar\ndata: z\n\n");
+        assert_eq!(got, vec![ev(None, "z")]);
+    }
+
+    #[test]
+    fn utf8_split_across_reads() {
+        let text = "data: héllo wörld ✓\n\n".as_bytes();
+        for cut in 0..text.len() {
+            let (a, b) = text.split_at(cut);
+            let got = parse_all([a, b], 1024).unwrap();
+            assert_eq!(got.len(), 1, "cut {cut}");
+            assert_eq!(std::str::from_utf8(&got[0].data).unwrap(), "héllo wörld ✓");
+        }
+    }
+
+    #[test]
+    fn borrowed_event_points_into_the_buffer() {
+        let mut p = SseParser::default();
+        p.feed(b"event: e\ndata: payload\n\n");
+        let e = p.next_event().unwrap().unwrap();
+        assert_eq!((e.event_type(), e.data_str().unwrap()), (&b"e"[..], "payload"));
+        assert!(p.next_event().unwrap().is_none());
+    }
+
+    #[test]
+    fn oversized_event_is_an_error_not_growth() {
+        let mut p = SseParser::new(64);
+        p.feed(&[b'a'; 100]);
+        assert_eq!(p.next_event(), Err(SseError::EventTooLarge { limit: 64 }));
+    }
+
+    #[test]
+    fn trailing_event_without_blank_line_is_dispatched_by_finish() {
+        assert_eq!(events(b"data: [DONE]"), vec![ev(None, "[DONE]")]);
+        assert_eq!(events(b"data: last\n"), vec![ev(None, "last")]);
+        assert!(events(b": only a comment").is_empty());
+    }
+}
