@@ -176,7 +176,7 @@ ROWS = [
     ("added inter-chunk gap p99 (µs)", "added_gap_p99", None, ""),
     ("most concurrent streams, no loss", "sustained", None, ""),
     ("RSS idle (MiB)", "rss_idle", mib, ""),
-    ("RSS after the load (MiB)", "rss_after", mib, ""),
+    ("RSS after the load, settled (MiB)", "rss_after", mib, ""),
     ("CPU per request (µs)", "cpu_req", None, ""),
     ("CPU per streamed chunk (µs)", "cpu_chunk", None, ""),
 ]
@@ -397,9 +397,11 @@ def scaling(meta, rows):
              f'<text x="{L - 6}" y="{H - B + 4}" font-size="11" text-anchor="end">0</text>']
     for w, x in xs.items():
         parts.append(f'<text x="{x:.1f}" y="{H - B + 16}" font-size="11" text-anchor="middle">{w}</text>')
+    parts.append(f'<text x="{(L + W - 150) / 2:.0f}" y="{H - 6}" font-size="12" text-anchor="middle">workers</text>')
     for i, lane in enumerate(lanes):
         pts = [(xs[w], y(data[lane][w][0])) for w in workers if w in data[lane]]
         parts.append(f'<polyline fill="none" stroke="{color(lane)}" stroke-width="2" points="' + " ".join(f"{a:.1f},{b:.1f}" for a, b in pts) + '"/>')
+        parts += [f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{color(lane)}"/>' for a, b in pts]
         parts.append(f'<text x="{W - 140}" y="{60 + 18 * i}" font-size="12" fill="{color(lane)}">{esc(lane)}</text>')
     parts.append("</svg>\n")
     return "\n".join(md), "\n".join(parts)
