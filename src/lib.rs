@@ -24,3 +24,4 @@ pub mod models;
 pub mod tokens;
 pub mod channel;
 pub mod proxy;
+pub mod accounts;

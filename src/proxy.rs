@@ -3,9 +3,11 @@
 //! ```text
 //! decode client request -> canonical            (handlers: messages.rs / chat.rs)
 //! -> resolve model (channel)                     (handlers, via the model table)
-//! -> select account                              (select_account: the pool's hook)
-//! -> channel.start -> first item                 (errors here: an error response, and the
-//!                                                  failover seam: try another account)
+//! -> select account + slot                       (the pool: skip tried, cooling, full; sticky)
+//! -> ensure token, channel.start -> first item   (within pool.ttft_timeout_ms; a typed failure
+//!                                                  here applies the account policy and fails
+//!                                                  over to another account, see
+//!                                                  docs/failover.md)
 //! -> stream: items -> Pipeline -> SSE channel    (spawned producer; stops when the client goes)
 //!    or collect: items -> Collector -> one JSON body
 //! -> finish
@@ -15,13 +17,19 @@
 //! the failure class (`docs/translation.md`); after the first byte they become an in-stream error
 //! event (Claude `event: error`; OpenAI an error chunk, then the stream closes without `[DONE]`).
 
+pub mod account;
 pub mod pipeline;
+pub mod session;
 pub mod state;
 
 pub use state::{Front, FrontCache};
 
 use crate::channel::{Attempt, AttemptError, ChannelDriver, ChannelImpl, EventStream, StreamItem};
-use crate::domain::{Channel, FailureClass, ModelDef};
+use crate::domain::{AccountDef, Channel, FailureClass, ModelDef};
+use crate::pool::{Attempt as Tries, Lease, LocalOnly, SelectRequest, SessionKey};
+use crate::runtime::ctx::Worker;
+use crate::translate::canonical::Usage;
+use std::time::Duration;
 use crate::http::Response;
 use crate::http::sse_writer;
 use crate::translate::canonical::{CanonicalEvent, CanonicalRequest, ErrorKind, JsonStr, WireFormat};
@@ -41,95 +49,136 @@ pub struct ProxyRequest {
     pub req: CanonicalRequest,
     pub model: Rc<ModelDef>,
     pub channel: Channel,
+    /// The sticky-session key ([`session::derive`]).
+    pub session: Option<SessionKey>,
 }
 
 /// Runs the lifecycle for one request on the channel it resolved to.
-pub async fn serve(front: &Front, pr: ProxyRequest) -> Response {
+pub async fn serve(worker: &Rc<Worker>, front: &Front, pr: ProxyRequest) -> Response {
     let Some(imp) = front.channels.get(pr.channel).cloned() else {
         let msg = format!("channel {} has no upstream configured on this gateway yet", pr.channel);
         return error_response(pr.format, ErrorKind::Overloaded, &msg, None, None);
     };
+    let model = Rc::clone(&pr.model);
+    let fit_imp = imp.clone();
+    let fit = move |d: &AccountDef| fit_imp.can_serve(d, &model);
     match imp {
-        ChannelImpl::Test(t) => run(&*t, pr).await,
+        ChannelImpl::Test(t) => run(worker, &*t, &fit, pr).await,
+        ChannelImpl::Grok(g) => run(worker, &*g, &fit, pr).await,
     }
 }
 
-/// The account-selection hook. The pool step replaces this with real selection (skipping tried,
-/// cooling and full accounts); until then there is one fixed pseudo-account and one attempt.
-fn select_account(pr: &ProxyRequest, tried: &[Rc<str>]) -> Option<Attempt> {
-    let number = u32::try_from(tried.len()).unwrap_or(u32::MAX).saturating_add(1);
-    if !tried.is_empty() {
-        return None;
-    }
-    let id = format!("{}-default", pr.channel);
-    Some(Attempt {
-        account: std::sync::Arc::new(crate::domain::AccountDef {
-            id: id.clone(),
-            channel: pr.channel,
-            name: String::new(),
-            credentials: std::collections::BTreeMap::new(),
-            weight: 1,
-            priority: 0,
-            enabled: true,
-            max_concurrency: 0,
-            proxy: None,
-            allowed_models: Vec::new(),
-            denied_models: Vec::new(),
-            notes: String::new(),
-            created_ms: 0,
-            revision: 0,
-        }),
-        account_id: Rc::from(id),
-        number,
-        model: Rc::clone(&pr.model),
-        client_format: pr.format,
-    })
-}
-
-async fn run<D: ChannelDriver>(driver: &D, pr: ProxyRequest) -> Response {
-    let mut tried: Vec<Rc<str>> = Vec::new();
-    let mut last_err: Option<AttemptError> = None;
-    // Failover loop: only while nothing has been written to the client.
-    while let Some(attempt) = select_account(&pr, &tried) {
-        tried.push(Rc::clone(&attempt.account_id));
-        let started = match driver.start(&attempt, &pr.req).await {
-            Ok(mut stream) => match stream.next().await {
-                Some(Ok(first)) => match error_in_first_item(&first) {
-                    Some(e) => Err(e),
-                    None => Ok((stream, first)),
-                },
-                Some(Err(e)) => Err(e),
-                None => Err(AttemptError::new(FailureClass::Server, "upstream closed the stream before answering")),
+/// Starts the upstream call and waits for its first item, within the time-to-first-token
+/// deadline. An error as the first item (an upstream that answered 200 with an error) is that
+/// error: nothing has reached the client yet.
+async fn start_first<D: ChannelDriver>(
+    driver: &D,
+    attempt: &Attempt,
+    req: &CanonicalRequest,
+    ttft: Duration,
+) -> Result<(D::Stream, StreamItem), AttemptError> {
+    let first = async {
+        let mut stream = driver.start(attempt, req).await?;
+        match stream.next().await {
+            Some(Ok(first)) => match error_in_first_item(&first) {
+                Some(e) => Err(e),
+                None => Ok((stream, first)),
             },
-            Err(e) => Err(e),
-        };
-        match started {
-            Ok((stream, first)) => {
-                return if pr.req.stream {
-                    stream_response(&pr, stream, first)
-                } else {
-                    collect_response(&pr, stream, first).await
+            Some(Err(e)) => Err(e),
+            None => Err(AttemptError::new(FailureClass::Server, "upstream closed the stream before answering")),
+        }
+    };
+    match monoio::time::timeout(ttft, first).await {
+        Ok(r) => r,
+        Err(_) => Err(AttemptError::new(
+            FailureClass::Slow,
+            format!("upstream sent no first token within {} ms", ttft.as_millis()),
+        )),
+    }
+}
+
+/// The failover loop (`docs/failover.md`): select an account and a slot, refresh its token if
+/// due, start the upstream; on a typed failure apply the account policy and try another account
+/// while the class allows it, nothing was written to the client and attempts are left.
+async fn run<D: ChannelDriver>(worker: &Rc<Worker>, driver: &D, fit: &dyn Fn(&AccountDef) -> bool, pr: ProxyRequest) -> Response {
+    let shard = worker.pool();
+    let cfg = shard.config();
+    let sel = SelectRequest::new(pr.channel, &pr.model.id).with_session(pr.session).with_can_serve(fit);
+    let mut tries = Tries::new(cfg.max_attempts);
+    let mut last_err: Option<AttemptError> = None;
+    loop {
+        let lease = match shard.acquire_wait(&sel, &mut tries, monoio::time::sleep).await {
+            Ok(l) => l,
+            Err(u) => {
+                return match &last_err {
+                    Some(e) => attempt_error_response(pr.format, e),
+                    None => account::unavailable_response(pr.format, &u),
                 };
             }
+        };
+        let slot = match account::cross_instance_slot(worker, &lease).await {
+            Ok(s) => s,
             Err(e) => {
-                log::info!(
-                    "attempt {} on {} account {} failed ({}): {}",
-                    attempt.number,
-                    pr.channel,
-                    attempt.account_id,
-                    e.class.as_str(),
-                    e.message
-                );
-                let retry = e.class.retry_elsewhere();
                 last_err = Some(e);
-                if !retry {
-                    break;
-                }
+                continue;
             }
+        };
+        let def = match shard.ensure_fresh(&lease, &account::NoRefresher, &LocalOnly).await {
+            Ok(d) => d,
+            Err(f) => {
+                log::info!("{} account {}: no usable token ({f}); trying another", pr.channel, lease.id());
+                last_err = Some(AttemptError::new(FailureClass::Auth, "upstream credentials could not be refreshed"));
+                continue;
+            }
+        };
+        let attempt = Attempt {
+            account_id: Rc::from(def.id.as_str()),
+            account: def,
+            number: tries.attempts(),
+            model: Rc::clone(&pr.model),
+            client_format: pr.format,
+        };
+        let outcome = match start_first(driver, &attempt, &pr.req, cfg.ttft_timeout()).await {
+            Ok((stream, first)) if pr.req.stream => {
+                return stream_response(worker, &pr, stream, first, Held { lease, _slot: slot });
+            }
+            Ok((stream, first)) => collect_response(&pr, stream, first).await,
+            Err(e) => Err(e),
+        };
+        let e = match outcome {
+            Ok((response, usage)) => {
+                account::record_success(worker, &lease, &usage);
+                return response;
+            }
+            Err(e) => e,
+        };
+        let effect = account::record_failure(worker, &lease, &e, &pr.model.id);
+        log::info!(
+            "attempt {} on {} account {} failed ({}): {}; account: {effect:?}",
+            attempt.number,
+            pr.channel,
+            attempt.account_id,
+            e.class.as_str(),
+            e.message
+        );
+        let retry = e.class.retry_elsewhere() && tries.can_attempt();
+        last_err = Some(e);
+        drop((lease, slot));
+        if !retry {
+            break;
         }
     }
     let e = last_err.unwrap_or_else(|| AttemptError::new(FailureClass::Server, "no upstream account is available"));
     attempt_error_response(pr.format, &e)
+}
+
+/// What a streaming response holds until it ends: the account's slot (local and, in Redis
+/// mode, cross-instance).
+#[derive(Debug)]
+struct Held {
+    lease: Lease,
+    /// Held for its `Drop` (releases the cross-instance slot).
+    _slot: Option<account::SlotGuard>,
 }
 
 /// An upstream whose very first item is an error has written nothing to the client yet: treat
@@ -151,7 +200,7 @@ fn error_in_first_item(item: &StreamItem) -> Option<AttemptError> {
 }
 
 /// The failure class an upstream error kind stands for.
-fn class_for(kind: ErrorKind) -> FailureClass {
+pub fn class_for(kind: ErrorKind) -> FailureClass {
     match kind {
         ErrorKind::InvalidRequest => FailureClass::Client,
         ErrorKind::NotFound => FailureClass::Model,
@@ -173,10 +222,15 @@ fn encode_options(pr: &ProxyRequest) -> EncodeOptions {
     }
 }
 
-fn stream_response<S: EventStream + 'static>(pr: &ProxyRequest, mut stream: S, first: StreamItem) -> Response {
+fn stream_response<S: EventStream + 'static>(worker: &Rc<Worker>, pr: &ProxyRequest, mut stream: S, first: StreamItem, held: Held) -> Response {
     let (tx, rx) = sse_writer::channel(SSE_QUEUE);
     let mut p = Pipeline::new(pr.format, encode_options(pr));
+    let worker = Rc::clone(worker);
+    let model = pr.model.id.clone();
     monoio::spawn(async move {
+        // After the first byte nothing is retried: a failure ends the stream with an error
+        // event in the client's format and counts against this account.
+        let mut failure: Option<AttemptError> = None;
         p.item(first);
         loop {
             let chunk = p.take();
@@ -185,26 +239,43 @@ fn stream_response<S: EventStream + 'static>(pr: &ProxyRequest, mut stream: S, f
                 return;
             }
             if p.ended() {
-                return;
+                break;
             }
             match stream.next().await {
                 Some(Ok(item)) => p.item(item),
-                Some(Err(e)) => p.upstream_error(&e),
+                Some(Err(e)) => {
+                    p.upstream_error(&e);
+                    failure = Some(e);
+                }
                 None => p.finish(),
             }
         }
+        let failure = failure.or_else(|| p.error().map(|(kind, message)| AttemptError::new(class_for(kind), message)));
+        match failure {
+            Some(e) => {
+                let effect = account::record_failure(&worker, &held.lease, &e, &model);
+                log::info!(
+                    "account {} failed after the first byte ({}): {}; account: {effect:?}",
+                    held.lease.id(),
+                    e.class.as_str(),
+                    e.message
+                );
+            }
+            None => account::record_success(&worker, &held.lease, &p.usage()),
+        }
+        drop(held);
     });
     with_request_id(Response::sse(rx), pr.format)
 }
 
-async fn collect_response<S: EventStream>(pr: &ProxyRequest, mut stream: S, first: StreamItem) -> Response {
+async fn collect_response<S: EventStream>(pr: &ProxyRequest, mut stream: S, first: StreamItem) -> Result<(Response, Usage), AttemptError> {
     let mut canon = Canonicalizer::default();
     let mut col = Collector::new();
     canon.item(first, |ev| col.event(ev.clone()));
     while !col.done() {
         match stream.next().await {
             Some(Ok(item)) => canon.item(item, |ev| col.event(ev.clone())),
-            Some(Err(e)) => return attempt_error_response(pr.format, &e),
+            Some(Err(e)) => return Err(e),
             None => {
                 canon.finish(|ev| col.event(ev.clone()));
                 break;
@@ -213,11 +284,10 @@ async fn collect_response<S: EventStream>(pr: &ProxyRequest, mut stream: S, firs
     }
     let msg = col.msg;
     if let Some((kind, message)) = &msg.error {
-        return error_response(pr.format, *kind, &message.unescape(), None, None);
+        return Err(AttemptError::new(class_for(*kind), message.unescape().into_owned()));
     }
     if msg.stop.is_none() {
-        let m = "upstream stream ended before the answer was complete";
-        return error_response(pr.format, ErrorKind::Api, m, None, None);
+        return Err(AttemptError::new(FailureClass::Server, "upstream stream ended before the answer was complete"));
     }
     let model = JsonStr::from_text(&pr.req.model);
     let mut out = BytesMut::with_capacity(1024);
@@ -225,7 +295,7 @@ async fn collect_response<S: EventStream>(pr: &ProxyRequest, mut stream: S, firs
         WireFormat::Claude => msg.claude_json(Some(&model), &mut out),
         WireFormat::OpenAi => msg.openai_json(Some(&model), crate::translate::unix_now(), &mut out),
     }
-    with_request_id(Response::json(200, out.freeze()), pr.format)
+    Ok((with_request_id(Response::json(200, out.freeze()), pr.format), msg.usage))
 }
 
 fn with_request_id(r: Response, format: WireFormat) -> Response {

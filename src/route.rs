@@ -30,6 +30,16 @@ pub enum RouteId {
     /// `GET /v1/models/{id}`.
     Model,
     ChannelModel,
+    /// `GET /api/accounts/{id}/quota` (admin; grok web accounts).
+    AccountQuota,
+    /// `GET /api/accounts` (admin).
+    AdminAccounts,
+    /// `GET /api/accounts/{id}` (admin).
+    AdminAccount,
+    /// `POST /api/accounts/{id}/reset` (admin).
+    AdminAccountReset,
+    /// `GET /api/pool/explain?channel=…&model=…` (admin).
+    AdminPoolExplain,
 }
 
 impl RouteId {
@@ -42,7 +52,12 @@ impl RouteId {
             | Self::Models
             | Self::ChannelModels
             | Self::Model
-            | Self::ChannelModel => 0,
+            | Self::ChannelModel
+            | Self::AccountQuota
+            | Self::AdminAccounts
+            | Self::AdminAccount
+            | Self::AdminPoolExplain => 0,
+            Self::AdminAccountReset => 1024,
             Self::DebugEcho
             | Self::Messages
             | Self::ChannelMessages
@@ -93,6 +108,11 @@ static TABLE: &[Entry] = &[
     Entry { method: Method::GET, pattern: &[Param, Lit("v1"), Lit("models")], route: RouteId::ChannelModels },
     Entry { method: Method::GET, pattern: &[Lit("v1"), Lit("models"), Param], route: RouteId::Model },
     Entry { method: Method::GET, pattern: &[Param, Lit("v1"), Lit("models"), Param], route: RouteId::ChannelModel },
+    Entry { method: Method::GET, pattern: &[Lit("api"), Lit("accounts"), Param, Lit("quota")], route: RouteId::AccountQuota },
+    Entry { method: Method::GET, pattern: &[Lit("api"), Lit("accounts")], route: RouteId::AdminAccounts },
+    Entry { method: Method::GET, pattern: &[Lit("api"), Lit("accounts"), Param], route: RouteId::AdminAccount },
+    Entry { method: Method::POST, pattern: &[Lit("api"), Lit("accounts"), Param, Lit("reset")], route: RouteId::AdminAccountReset },
+    Entry { method: Method::GET, pattern: &[Lit("api"), Lit("pool"), Lit("explain")], route: RouteId::AdminPoolExplain },
 ];
 
 /// The routing outcome.

@@ -283,11 +283,15 @@ fn count_tokens_uses_the_tokenizer() {
 #[test]
 fn no_keys_serves_loopback_and_no_channel_is_503() {
     let s = Server::start(&json!({}));
-    let r = post_json(s.addr, "/v1/messages", &[], &msg("grok-3", "hi", false));
+    // warp has no driver yet; grok has one but no account in this config.
+    let r = post_json(s.addr, "/v1/messages", &[], &msg("warp-auto", "hi", false));
     assert_eq!(r.status, 529, "no channel configured: {}", r.text());
     assert!(r.json()["error"]["message"].as_str().unwrap().contains("no upstream"));
-    let r = post_json(s.addr, "/v1/chat/completions", &[], &chat("grok-3", "hi", false));
+    let r = post_json(s.addr, "/v1/chat/completions", &[], &chat("warp-auto", "hi", false));
     assert_eq!(r.status, 503);
+    let r = post_json(s.addr, "/v1/chat/completions", &[], &chat("grok-3", "hi", false));
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("no grok account"), "{}", r.text());
 }
 
 #[test]

@@ -98,10 +98,3 @@ fn a_silent_server_times_out_instead_of_hanging() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
-#[test]
-fn redis_tls_is_refused_until_it_is_wired() {
-    let settings = RedisSettings { tls: true, ..redis_settings("tls") };
-    let err = StoreHub::open_with(&StoreSettings::redis(settings)).unwrap_err();
-    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
-    assert!(err.to_string().contains("redis_tls"), "{err}");
-}

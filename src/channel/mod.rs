@@ -13,6 +13,8 @@
 //! Static dispatch: the per-worker [`ChannelRegistry`] holds a [`ChannelImpl`] enum; adding a
 //! channel adds one variant and one match arm in `proxy::dispatch`.
 
+pub mod grok;
+
 use crate::domain::{Channel, FailureClass, ModelDef};
 use crate::translate::canonical::{CanonicalEvent, ErrorKind, WireFormat};
 use bytes::Bytes;
@@ -101,6 +103,29 @@ pub trait ChannelDriver {
 pub enum ChannelImpl {
     /// The scripted test channel (`test_channel: true` only).
     Test(Rc<crate::sim::test_channel::TestChannel>),
+    /// xAI API keys and grok.com web sessions (`channel/grok/`).
+    Grok(Rc<grok::GrokChannel>),
+}
+
+impl ChannelImpl {
+    /// Whether an account's credential kind can serve `model` (the pool's `can_serve` check,
+    /// shown as `cannot_serve` by explain). Channels with several credential kinds (grok `api`
+    /// / `web`) answer from the model's `kinds`; the default is `true`.
+    pub fn can_serve(&self, account: &crate::domain::AccountDef, model: &ModelDef) -> bool {
+        match self {
+            Self::Test(_) => kind_fits(account.credentials.get("kind").map(String::as_str), model),
+            Self::Grok(g) => g.can_serve(model, account),
+        }
+    }
+}
+
+/// The shared rule for credential kinds: a model with no `kinds` fits every account; otherwise
+/// the account's kind must be listed (an account with no kind fits any model).
+pub fn kind_fits(kind: Option<&str>, model: &ModelDef) -> bool {
+    match kind {
+        Some(k) if !model.kinds.is_empty() => model.kinds.iter().any(|m| m == k),
+        _ => true,
+    }
 }
 
 /// The channels one worker can reach, by [`Channel`].
@@ -118,13 +143,16 @@ fn slot(c: Channel) -> usize {
 }
 
 impl ChannelRegistry {
-    /// The registry a config asks for. Real channels register here as they land.
-    pub fn from_config(cfg: &crate::config::Config) -> Self {
+    /// The registry a config asks for. Real channels register here as they land; `upstream` is
+    /// the worker's upstream client (its keep-alive pool), shared by every channel.
+    pub fn from_config(cfg: &crate::config::Config, upstream: &crate::upstream::UpstreamClient) -> Self {
         let mut r = Self::default();
         if cfg.test_channel {
             for c in Channel::ALL {
                 r.set(c, ChannelImpl::Test(Rc::new(crate::sim::test_channel::TestChannel::new(c))));
             }
+        } else {
+            r.set(Channel::Grok, ChannelImpl::Grok(Rc::new(grok::GrokChannel::new(cfg, upstream.clone()))));
         }
         r
     }

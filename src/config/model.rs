@@ -166,7 +166,7 @@ pub struct Config {
     pub redis_prefix: String,
     /// ACL user for `AUTH user password` (empty: `AUTH password` when a password is set).
     pub redis_username: String,
-    /// Connect to Redis over TLS (see docs/storage.md for its status).
+    /// Connect to Redis over TLS (rustls; trust = webpki roots + `extra_ca_file`).
     pub redis_tls: bool,
     /// Per-command timeout (connect, and each reply).
     pub redis_timeout: Duration,

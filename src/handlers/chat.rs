@@ -23,6 +23,7 @@ pub async fn post(worker: &Rc<Worker>, req: Request, has_channel: bool) -> Respo
     let Some(model) = checked.front.models.resolve(&creq.model, checked.channel) else {
         return front::unknown_model(&checked.front, format, &creq.model, checked.channel);
     };
-    let pr = ProxyRequest { format, channel: model.channel, model: Rc::new(model.clone()), req: creq };
-    proxy::serve(&checked.front, pr).await
+    let session = proxy::session::derive(&req.head, format, &creq);
+    let pr = ProxyRequest { format, channel: model.channel, model: Rc::new(model.clone()), req: creq, session };
+    proxy::serve(worker, &checked.front, pr).await
 }

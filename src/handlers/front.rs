@@ -19,7 +19,7 @@ pub struct Checked {
 /// Auth, then the channel prefix (`has_channel`: the route's first parameter is `{channel}`).
 pub fn check(worker: &Worker, req: &Request, format: WireFormat, has_channel: bool) -> Result<Checked, Response> {
     let cfg = worker.config();
-    let front = worker.front.get(&cfg);
+    let front = worker.front.get(&cfg, worker.upstream());
     if let Err(e) = crate::auth::check(&front.keys, &req.head, req.peer) {
         let kind = if e.status() == 401 { ErrorKind::Authentication } else { ErrorKind::Permission };
         let code = (e.status() == 401).then_some("invalid_api_key");

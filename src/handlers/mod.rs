@@ -1,9 +1,11 @@
 //! Request handlers, one file per endpoint family. [`handle`] dispatches a routed request.
 
+pub mod admin_api;
 pub mod chat;
 pub mod count_tokens;
 pub mod debug;
 pub mod front;
+pub mod grok_quota;
 pub mod health;
 pub mod messages;
 pub mod models;
@@ -28,5 +30,10 @@ pub async fn handle(worker: &Rc<Worker>, route: RouteId, req: Request) -> Respon
         RouteId::ChannelModels => models::list(worker, &req, true),
         RouteId::Model => models::get(worker, &req, false),
         RouteId::ChannelModel => models::get(worker, &req, true),
+        RouteId::AccountQuota => grok_quota::get(worker, &req).await,
+        RouteId::AdminAccounts => admin_api::list(worker, &req),
+        RouteId::AdminAccount => admin_api::get(worker, &req).await,
+        RouteId::AdminAccountReset => admin_api::reset(worker, &req).await,
+        RouteId::AdminPoolExplain => admin_api::explain(worker, &req),
     }
 }

@@ -28,6 +28,20 @@ fn def(channel: Channel, id: &str, display: &str, aliases: &[&str], capabilities
     }
 }
 
+/// A grok model served by API-key accounts (`upstream_id` = the xAI model id).
+fn api(mut m: ModelDef) -> ModelDef {
+    m.kinds = vec!["api".to_owned()];
+    m
+}
+
+/// A grok model served by grok.com web accounts (`upstream_id` = the web `modeId`).
+fn web(id: &str, mode: &str, display: &str, capabilities: Capabilities) -> ModelDef {
+    let mut m = def(Channel::Grok, id, display, &[], capabilities);
+    mode.clone_into(&mut m.upstream_id);
+    m.kinds = vec!["web".to_owned()];
+    m
+}
+
 /// Every built-in model, in listing order. For `/v1/...` routes an id served by several
 /// channels resolves to the first one listed.
 pub fn builtin() -> Vec<ModelDef> {
@@ -40,12 +54,20 @@ pub fn builtin() -> Vec<ModelDef> {
         def(Channel::Warp, "gpt-5", "GPT-5 via Warp", &[], chat),
         def(Channel::Warp, "gemini-2.5-pro", "Gemini 2.5 Pro via Warp", &[], chat),
         def(Channel::Warp, "claude-sonnet-4-5", "Claude Sonnet 4.5 via Warp", &[], chat),
-        def(Channel::Grok, "grok-4", "Grok 4", &["grok-4-0709"], chat),
-        def(Channel::Grok, "grok-4-fast-reasoning", "Grok 4 Fast (reasoning)", &[], chat),
-        def(Channel::Grok, "grok-4-fast-non-reasoning", "Grok 4 Fast", &[], VISION_TOOLS),
-        def(Channel::Grok, "grok-code-fast-1", "Grok Code Fast 1", &[], text),
-        def(Channel::Grok, "grok-3", "Grok 3", &[], TOOLS),
-        def(Channel::Grok, "grok-3-mini", "Grok 3 Mini", &[], text),
+        api(def(Channel::Grok, "grok-4", "Grok 4", &["grok-4-0709"], chat)),
+        api(def(Channel::Grok, "grok-4-fast-reasoning", "Grok 4 Fast (reasoning)", &[], chat)),
+        api(def(Channel::Grok, "grok-4-fast-non-reasoning", "Grok 4 Fast", &["grok-4-fast"], VISION_TOOLS)),
+        api(def(Channel::Grok, "grok-code-fast-1", "Grok Code Fast 1", &[], text)),
+        api(def(Channel::Grok, "grok-3", "Grok 3", &[], TOOLS)),
+        api(def(Channel::Grok, "grok-3-mini", "Grok 3 Mini", &[], text)),
         def(Channel::Grok, "grok-imagine-image", "Grok Imagine (image)", &[], IMAGE),
+        web("grok-4.20-0309-non-reasoning", "fast", "Grok 4.20 (grok.com, fast)", TOOLS),
+        web("grok-4.20-0309", "auto", "Grok 4.20 (grok.com, auto)", TOOLS),
+        web("grok-4.20-0309-reasoning", "expert", "Grok 4.20 Reasoning (grok.com, expert)", text),
+        web("grok-4.20-multi-agent-0309", "heavy", "Grok 4.20 Multi-agent (grok.com, heavy)", text),
+        web("grok-4.20-fast", "fast", "Grok 4.20 Fast (grok.com)", TOOLS),
+        web("grok-4.20-auto", "auto", "Grok 4.20 Auto (grok.com)", TOOLS),
+        web("grok-4.20-expert", "expert", "Grok 4.20 Expert (grok.com)", text),
+        web("grok-4.20-heavy", "heavy", "Grok 4.20 Heavy (grok.com)", text),
     ]
 }

@@ -8,7 +8,7 @@
 //! `Bytes` for the SSE channel (no copy). After a terminal event nothing more is written.
 
 use crate::channel::{AttemptError, StreamItem};
-use crate::translate::canonical::{CanonicalEvent, ErrorKind, JsonStr, WireFormat};
+use crate::translate::canonical::{CanonicalEvent, ErrorKind, JsonStr, Usage, WireFormat};
 use crate::translate::passthrough::Passthrough;
 use crate::translate::{EncodeOptions, StreamDecoder, StreamEncoder, claude_enc, openai_enc};
 use bytes::{Bytes, BytesMut};
@@ -68,11 +68,27 @@ pub struct Pipeline {
     mode: Mode,
     out: BytesMut,
     ended: bool,
+    /// The last usage and the in-stream error seen in encode mode (for account accounting).
+    usage: Usage,
+    error: Option<(ErrorKind, String)>,
 }
 
 impl Pipeline {
     pub fn new(format: WireFormat, opts: EncodeOptions) -> Self {
-        Self { format, opts, mode: Mode::Pending, out: BytesMut::with_capacity(4096), ended: false }
+        Self { format, opts, mode: Mode::Pending, out: BytesMut::with_capacity(4096), ended: false, usage: Usage::default(), error: None }
+    }
+
+    /// The upstream's last reported usage.
+    pub fn usage(&self) -> Usage {
+        match &self.mode {
+            Mode::Pass(p) => p.usage(),
+            Mode::Encode(..) | Mode::Pending => self.usage,
+        }
+    }
+
+    /// The in-stream error event the upstream sent, if any (encode mode).
+    pub fn error(&self) -> Option<(ErrorKind, String)> {
+        self.error.clone()
     }
 
     pub fn ended(&self) -> bool {
@@ -118,7 +134,15 @@ impl Pipeline {
                 self.ended = p.ended();
             }
             Mode::Encode(canon, enc) => {
-                canon.item(item, |ev| enc.event(ev, out));
+                let (usage, error) = (&mut self.usage, &mut self.error);
+                canon.item(item, |ev| {
+                    match ev {
+                        CanonicalEvent::Usage(u) => *usage = *u,
+                        CanonicalEvent::Error { kind, message } => *error = Some((*kind, message.unescape().into_owned())),
+                        _ => {}
+                    }
+                    enc.event(ev, out);
+                });
                 self.ended = enc.ended();
             }
             Mode::Pending => {}

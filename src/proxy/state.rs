@@ -18,11 +18,11 @@ pub struct Front {
 }
 
 impl Front {
-    pub fn from_config(cfg: &Config) -> Self {
+    pub fn from_config(cfg: &Config, upstream: &crate::upstream::UpstreamClient) -> Self {
         Self {
             models: ModelTable::new(&cfg.models),
             keys: cfg.api_keys.clone(),
-            channels: ChannelRegistry::from_config(cfg),
+            channels: ChannelRegistry::from_config(cfg, upstream),
         }
     }
 }
@@ -34,14 +34,14 @@ pub struct FrontCache {
 }
 
 impl FrontCache {
-    /// The state for `cfg`, rebuilding it if the snapshot changed.
-    pub fn get(&self, cfg: &Arc<Config>) -> Rc<Front> {
+    /// The state for `cfg`, rebuilding it if the snapshot changed (channels get `upstream`).
+    pub fn get(&self, cfg: &Arc<Config>, upstream: &crate::upstream::UpstreamClient) -> Rc<Front> {
         if let Some((c, f)) = self.slot.borrow().as_ref() {
             if Arc::ptr_eq(c, cfg) {
                 return Rc::clone(f);
             }
         }
-        let front = Rc::new(Front::from_config(cfg));
+        let front = Rc::new(Front::from_config(cfg, upstream));
         *self.slot.borrow_mut() = Some((Arc::clone(cfg), Rc::clone(&front)));
         front
     }

@@ -1,7 +1,8 @@
 //! Control messages from the main thread to each worker.
 //!
-//! Every worker owns one receiving end; the main thread keeps the senders. Today the messages are
-//! `Shutdown` (drain) and `Config` (a new snapshot); later steps add account and model updates.
+//! Every worker owns one receiving end; the main thread keeps the senders (the accounts sync
+//! thread holds a clone). The messages are `Shutdown` (drain), `Config` (a new snapshot) and
+//! `Accounts` (a new account-pool snapshot); later steps add model updates.
 //! Each message is applied by the worker's control task between requests, never under a borrow.
 
 use crate::config::Config;
@@ -14,6 +15,8 @@ pub enum Control {
     Shutdown,
     /// Replace the config snapshot (applies to new connections).
     Config(Arc<Config>),
+    /// Install a new account-pool snapshot (definitions changed; cross-core state carried over).
+    Accounts(Arc<crate::pool::Snapshot>),
 }
 
 /// The main thread's handle on every worker's control channel.

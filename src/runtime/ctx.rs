@@ -22,6 +22,9 @@ pub struct Shared {
     pub upstream: Arc<crate::upstream::UpstreamShared>,
     /// The store opened at start (`None` only in tests that build a bare runtime).
     pub store: Option<Arc<StoreHub>>,
+    /// The account-pool snapshot built at start; each worker's [`crate::pool::Shard`] starts
+    /// from it, later snapshots arrive as `Control::Accounts`.
+    pub pool_init: Arc<crate::pool::Snapshot>,
 }
 
 /// One worker thread's context.
@@ -41,6 +44,8 @@ pub struct Worker {
     /// This core's upstream client (pool, DNS cache), made on first use.
     upstream: std::cell::OnceCell<crate::upstream::UpstreamClient>,
     store: OnceCell<Store>,
+    /// This core's account-pool shard, made on first use from `shared.pool_init`.
+    pool: OnceCell<crate::pool::Shard>,
 }
 
 impl Worker {
@@ -61,6 +66,7 @@ impl Worker {
             front: crate::proxy::FrontCache::default(),
             upstream: std::cell::OnceCell::new(),
             store: OnceCell::new(),
+            pool: OnceCell::new(),
         }
     }
 
@@ -73,6 +79,13 @@ impl Worker {
         let _ = self.store.set(store);
     }
 
+    /// This core's account-pool shard (selection, failure policy, explain).
+    pub fn pool(&self) -> &crate::pool::Shard {
+        self.pool.get_or_init(|| {
+            crate::pool::Shard::new(Arc::clone(&self.shared.pool_init), self.config().pool, crate::pool::Clock::system())
+        })
+    }
+
     /// The current config snapshot (cheap `Arc` clone; never hold a borrow across `.await`).
     pub fn config(&self) -> Arc<Config> {
         Arc::clone(&self.config.borrow())
@@ -80,6 +93,9 @@ impl Worker {
 
     /// Swaps in a new snapshot; connections pick it up at their next request.
     pub fn set_config(&self, cfg: Arc<Config>) {
+        if let Some(shard) = self.pool.get() {
+            shard.set_config(cfg.pool);
+        }
         *self.config.borrow_mut() = cfg;
     }
 

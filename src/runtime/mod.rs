@@ -54,6 +54,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), String> {
         .unwrap_or(addr);
     let upstream = crate::upstream::UpstreamShared::from_config(&config)?;
     let store = Arc::new(crate::store::StoreHub::open(&config).map_err(|e| format!("store: {e}"))?);
+    let pool_init = crate::accounts::boot::load(&store, &config)?;
     let config = Arc::new(config);
     let shared = Arc::new(Shared {
         started: Instant::now(),
@@ -62,6 +63,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), String> {
         version: env!("CARGO_PKG_VERSION"),
         upstream,
         store: Some(Arc::clone(&store)),
+        pool_init: Arc::clone(&pool_init),
     });
     banner(&config, bound, workers, driver.name());
     crate::auth::startup_warnings(&config);
@@ -91,6 +93,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), String> {
             .map_err(|e| format!("cannot spawn worker thread {id}: {e}"))?;
     }
     drop(events_tx);
+    crate::accounts::sync::spawn(&store, plane.clone(), pool_init, config.test_channel)?;
     let result = supervise(&events, &plane, workers, config.timeouts.shutdown_grace);
     store.close();
     result

@@ -119,6 +119,7 @@ async fn control_loop(
                 closing.close();
             }
             Control::Config(cfg) => worker.set_config(cfg),
+            Control::Accounts(snap) => worker.pool().install(snap),
         }
     }
     // The main thread went away: drain as well.

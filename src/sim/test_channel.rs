@@ -24,7 +24,21 @@
 //! | `slow` | 50 deltas, 20 ms apart |
 //! | `unicode` | text with quotes, backslashes, newlines, emoji and CJK |
 //! | `echo` | a text summary of the canonical request (model, system, tools, limits) |
+//! | `whoami` | `account=<id>`: the id of the account the pool chose for this attempt |
 //! | anything else | `Hello from the test channel!` in a few deltas, `end_turn` |
+//!
+//! Per-account scripts (so failover is testable): an account's `credentials` may hold
+//!
+//! | credential | effect on every attempt on that account only |
+//! |---|---|
+//! | `"fail": "<class>"` | fails before the first byte with that class: `network`, `auth`, `quota`, `rate_limit`, `rate_limit_shared`, `blocked`, `model`, `client`, `server` (`rate_limit*` and `quota` carry `Retry-After`) |
+//! | `"fail": "slow"` | the upstream stays silent (the time-to-first-token deadline fires) |
+//! | `"fail": "error_in_200"` | the start succeeds and the first event is a `rate_limit` error |
+//! | `"fail": "after_first_byte"` | some text, then the upstream fails (`server`) mid-stream |
+//! | `"retry_after": "<secs>"` | the `Retry-After` of a scripted failure (default 7) |
+//! | `"hold_ms": "<ms>"` | waits this long before the first item (holds a concurrency slot) |
+//!
+//! Account scripts win over message keywords.
 
 use crate::channel::{Attempt, AttemptError, ChannelDriver, EventStream, StreamItem};
 use crate::domain::{Channel, FailureClass};
@@ -53,10 +67,15 @@ impl TestChannel {
 pub struct TestStream {
     items: VecDeque<Result<StreamItem, AttemptError>>,
     delay: Option<Duration>,
+    /// Waited once, before the first item (`hold_ms`, `fail: slow`).
+    first_delay: Option<Duration>,
 }
 
 impl EventStream for TestStream {
     async fn next(&mut self) -> Option<Result<StreamItem, AttemptError>> {
+        if let Some(d) = self.first_delay.take() {
+            monoio::time::sleep(d).await;
+        }
         if let Some(d) = self.delay {
             monoio::time::sleep(d).await;
         }
@@ -68,6 +87,69 @@ impl ChannelDriver for TestChannel {
     type Stream = TestStream;
 
     async fn start(&self, attempt: &Attempt, req: &CanonicalRequest) -> Result<TestStream, AttemptError> {
+        let creds = &attempt.account.credentials;
+        let hold = creds.get("hold_ms").and_then(|v| v.parse().ok()).map(Duration::from_millis);
+        if let Some(script) = creds.get("fail") {
+            let retry_after = creds.get("retry_after").and_then(|v| v.parse().ok()).unwrap_or(7);
+            return account_script(script, retry_after, attempt);
+        }
+        let mut stream = self.scripted(attempt, req)?;
+        stream.first_delay = hold;
+        Ok(stream)
+    }
+}
+
+/// The per-account failure scripts (module docs).
+fn account_script(script: &str, retry_after: u64, attempt: &Attempt) -> Result<TestStream, AttemptError> {
+    let id = &attempt.account_id;
+    let items = |v: Vec<Result<StreamItem, AttemptError>>| VecDeque::from(v);
+    match script {
+        "slow" => Ok(TestStream {
+            items: items(vec![Ok(StreamItem::Event(CanonicalEvent::MessageStart {
+                id: JsonStr::from_static("msg_test_slow"),
+                model: JsonStr::from_text(attempt.model.upstream()),
+            }))]),
+            delay: None,
+            first_delay: Some(Duration::from_secs(3600)),
+        }),
+        "error_in_200" => Ok(TestStream {
+            items: items(vec![Ok(StreamItem::Event(CanonicalEvent::Error {
+                kind: ErrorKind::RateLimit,
+                message: JsonStr::from_text(&format!("test channel: account {id} answered 200 with an error first")),
+            }))]),
+            delay: None,
+            first_delay: None,
+        }),
+        "after_first_byte" => {
+            let ev = |e| Ok(StreamItem::Event(e));
+            Ok(TestStream {
+                items: items(vec![
+                    ev(CanonicalEvent::MessageStart {
+                        id: JsonStr::from_static("msg_test_cut"),
+                        model: JsonStr::from_text(attempt.model.upstream()),
+                    }),
+                    ev(CanonicalEvent::BlockStart { index: 0, kind: BlockKind::Text }),
+                    ev(CanonicalEvent::TextDelta(JsonStr::from_static("Partial answer "))),
+                    Err(AttemptError::new(FailureClass::Server, format!("test channel: account {id} failed mid-stream"))),
+                ]),
+                delay: None,
+                first_delay: None,
+            })
+        }
+        other => {
+            let class = FailureClass::ALL.into_iter().find(|c| c.as_str() == other).unwrap_or(FailureClass::Server);
+            let mut e = AttemptError::new(class, format!("test channel: account {id} scripted {} failure", class.as_str()));
+            if matches!(class, FailureClass::RateLimit | FailureClass::RateLimitShared | FailureClass::Quota) {
+                e.retry_after = Some(Duration::from_secs(retry_after));
+                e.status = Some(if class == FailureClass::Quota { 402 } else { 429 });
+            }
+            Err(e)
+        }
+    }
+}
+
+impl TestChannel {
+    fn scripted(&self, attempt: &Attempt, req: &CanonicalRequest) -> Result<TestStream, AttemptError> {
         let last = req.last_user_text().to_lowercase();
         if let Some(class) = keyword_class(&last, "fail ") {
             let mut e = AttemptError::new(class, format!("test channel: scripted {} failure", class.as_str()));
@@ -81,8 +163,16 @@ impl ChannelDriver for TestChannel {
         let mut items: VecDeque<Result<StreamItem, AttemptError>> = VecDeque::new();
         if let Some(class) = keyword_class(&last, "fail-stream ") {
             items.push_back(Err(AttemptError::new(class, format!("test channel: scripted {} failure", class.as_str()))));
-            return Ok(TestStream { items, delay: None });
+            return Ok(TestStream { items, delay: None, first_delay: None });
         }
+        let script = if last.contains("whoami") {
+            let mut s = Script { events: script.events, delay: None, output: 0, index: 0 };
+            s.events.truncate(1);
+            s.text(&["account=", &attempt.account_id]);
+            s.stop(StopReason::EndTurn, crate::tokens::quick_estimate(req))
+        } else {
+            script
+        };
         if self.channel == Channel::Grok {
             // Behave like an OpenAI-compatible upstream: raw chunk frames.
             let mut enc = OpenAiSseEncoder::new(EncodeOptions { include_usage: true, ..EncodeOptions::default() });
@@ -96,7 +186,7 @@ impl ChannelDriver for TestChannel {
         } else {
             items.extend(script.events.into_iter().map(|e| Ok(StreamItem::Event(e))));
         }
-        Ok(TestStream { items, delay: script.delay })
+        Ok(TestStream { items, delay: script.delay, first_delay: None })
     }
 }
 

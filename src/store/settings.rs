@@ -5,6 +5,7 @@ use super::secret::SecretBox;
 use super::types::StoreError;
 use crate::config::{Config, Secret, StoreMode};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The env variable that overrides `secret_key` when set and non-empty.
@@ -21,10 +22,30 @@ pub struct RedisSettings {
     /// Prepended to every key and to the `events` channel name.
     pub prefix: String,
     pub tls: bool,
+    /// Extra CA certificates (PEM) trusted for Redis TLS besides the webpki roots: the config's
+    /// `extra_ca_file`.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Built from the two fields above when the store opens (`RedisHub::open`).
+    pub tls_config: Option<Arc<rustls::ClientConfig>>,
     /// Connect timeout and per-reply timeout.
     pub timeout: Duration,
     /// How long writes keep retrying a connection that cannot be made before being refused.
     pub retry: Duration,
+}
+
+impl RedisSettings {
+    /// Builds `tls_config` when `tls` is on: the shared upstream trust (webpki roots +
+    /// `tls_ca_file`), without ALPN (Redis does not negotiate one).
+    pub fn prepare_tls(&mut self) -> Result<(), StoreError> {
+        if self.tls && self.tls_config.is_none() {
+            let base = crate::upstream::tls::client_config(self.tls_ca_file.as_deref())
+                .map_err(|e| StoreError::Invalid(format!("redis_tls: {e}")))?;
+            let mut cfg = (*base).clone();
+            cfg.alpn_protocols.clear();
+            self.tls_config = Some(Arc::new(cfg));
+        }
+        Ok(())
+    }
 }
 
 impl Default for RedisSettings {
@@ -36,6 +57,8 @@ impl Default for RedisSettings {
             db: 0,
             prefix: "orchids:".into(),
             tls: false,
+            tls_ca_file: None,
+            tls_config: None,
             timeout: Duration::from_secs(2),
             retry: Duration::from_secs(5),
         }
@@ -90,6 +113,8 @@ impl StoreSettings {
                 db: cfg.redis_db,
                 prefix: cfg.redis_prefix.clone(),
                 tls: cfg.redis_tls,
+                tls_ca_file: cfg.extra_ca_file.clone(),
+                tls_config: None,
                 timeout: cfg.redis_timeout,
                 retry: cfg.redis_retry,
             },

@@ -60,14 +60,15 @@ impl Passthrough {
         if self.ended {
             return Ok(());
         }
-        // A raw CR is a line break to SSE clients: it could split a frame or forge a line.
-        if memchr::memchr(b'\r', data).is_some() {
-            return Err(DecodeError("carriage return in an upstream frame".into()));
-        }
-        match self.format {
+        let start = out.len();
+        let res = match self.format {
             WireFormat::OpenAi => self.openai(data, out),
             WireFormat::Claude => self.claude(event, data, out),
+        };
+        if res.is_err() {
+            out.truncate(start);
         }
+        res
     }
 
     fn openai(&mut self, data: &Bytes, out: &mut BytesMut) -> Result<(), DecodeError> {
@@ -94,10 +95,7 @@ impl Passthrough {
             return Ok(());
         }
         out::data_open(out);
-        match (&self.model, model) {
-            (Some(model), Some(old)) => splice(out, data, old.bytes, model),
-            _ => out.put_slice(data),
-        }
+        splice(out, data, model.map(|m| m.bytes), self.model.as_ref());
         out::sse_close(out);
         Ok(())
     }
@@ -127,22 +125,34 @@ impl Passthrough {
             (Some(_), b"message_start") => root.get("message")?.map(|m| m.get("model")).transpose()?.flatten(),
             _ => None,
         };
-        match (&self.model, old_model) {
-            (Some(model), Some(old)) => splice(out, data, old.bytes, model),
-            _ => out.put_slice(data),
-        }
+        splice(out, data, old_model.map(|m| m.bytes), self.model.as_ref());
         out::sse_close(out);
         Ok(())
     }
 }
 
-/// Writes `data` with the span `old` (a sub-slice of it) replaced by the JSON string `new`.
-fn splice(out: &mut BytesMut, data: &[u8], old: &[u8], new: &JsonStr) {
-    let start = (old.as_ptr() as usize).saturating_sub(data.as_ptr() as usize);
-    let end = start + old.len();
-    out.put_slice(data.get(..start).unwrap_or_default());
-    out::jstr(out, new);
-    out.put_slice(data.get(end..).unwrap_or_default());
+/// Writes `data` with the span `old` (a sub-slice of it, if any) replaced by the JSON string
+/// `new`. CR and LF become spaces: in validated JSON they can only be whitespace between tokens,
+/// and raw they would end the SSE line (a multi-line `data:` event, or a forged line).
+fn splice(out: &mut BytesMut, data: &[u8], old: Option<&[u8]>, new: Option<&JsonStr>) {
+    let begin = out.len();
+    match (old, new) {
+        (Some(old), Some(new)) => {
+            let start = (old.as_ptr() as usize).saturating_sub(data.as_ptr() as usize);
+            let end = start + old.len();
+            out.put_slice(data.get(..start).unwrap_or_default());
+            out::jstr(out, new);
+            out.put_slice(data.get(end..).unwrap_or_default());
+        }
+        _ => out.put_slice(data),
+    }
+    if memchr::memchr2(b'\n', b'\r', data).is_some() {
+        if let Some(written) = out.get_mut(begin..) {
+            for b in written.iter_mut().filter(|b| **b == b'\n' || **b == b'\r') {
+                *b = b' ';
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -176,5 +186,20 @@ mod tests {
         assert!(s.starts_with("event: message_start\ndata: "));
         assert!(s.contains(r#""model":"claude-x""#));
         assert!(p.frame(Some(b"message_stop"), &Bytes::from_static(b"{not json"), &mut out).is_err());
+    }
+
+    #[test]
+    fn line_breaks_in_json_whitespace_never_reach_the_client() {
+        let mut p = Passthrough::new(WireFormat::OpenAi, Some(JsonStr::from_static("m")), true);
+        let mut out = BytesMut::new();
+        let chunk = Bytes::from_static(b"{\"model\":\r\n\"x\",\n\"choices\":[{\"delta\":{\"content\":\"a\\nb\"}}]}");
+        p.frame(None, &chunk, &mut out).unwrap();
+        let s = String::from_utf8(out.to_vec()).unwrap();
+        assert_eq!(s.matches('\n').count(), 2, "only the frame's own line ends: {s:?}");
+        assert!(!s.contains('\r'));
+        let data = s.strip_prefix("data: ").unwrap().trim_end();
+        let v: serde_json::Value = serde_json::from_str(data).unwrap();
+        assert_eq!(v["choices"][0]["delta"]["content"], "a\nb");
+        assert_eq!(v["model"], "m");
     }
 }

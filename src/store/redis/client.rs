@@ -58,14 +58,12 @@ pub async fn open_conn(
     s: &RedisSettings,
     push: Option<async_channel::Sender<Reply>>,
 ) -> Result<Rc<Conn>, StoreError> {
-    if s.tls {
-        return Err(StoreError::Invalid(
-            "redis_tls: TLS to Redis is not available in this build yet (it waits for the shared rustls client); \
-             use a TLS tunnel (e.g. stunnel) on 127.0.0.1 or set redis_tls to false"
-                .into(),
-        ));
-    }
-    let conn = Conn::connect(&s.addr, s.timeout, push).await.map_err(StoreError::unavailable)?;
+    let tls = if s.tls {
+        Some(s.tls_config.as_ref().ok_or_else(|| StoreError::Invalid("redis_tls: no TLS client config was built".into()))?)
+    } else {
+        None
+    };
+    let conn = Conn::connect(&s.addr, s.timeout, tls, push).await.map_err(StoreError::unavailable)?;
     let mut cmds: Vec<Vec<Vec<u8>>> = Vec::new();
     if !s.password.is_empty() {
         let mut auth = vec![b"AUTH".to_vec()];

@@ -5,6 +5,11 @@
 //! last write goes out in one `write`), a reader task decodes replies and fills the slots
 //! front to back. So requests are written back to back and replies matched in order.
 //!
+//! TLS (`redis_tls`): one task drives both directions of a [`Transport`] (rustls over TCP, with
+//! reads that time out without losing bytes): it flushes queued commands, then reads while
+//! replies are due (with a 1 ms deadline so newly queued commands go out promptly), and while
+//! idle waits for work, probing the socket once a second so a server-side close is noticed.
+//!
 //! A connection that fails in any way (I/O error, malformed reply, a reply timeout) is killed:
 //! every waiting slot gets the error and it is never used again, because after a lost reply the
 //! order no longer tells which reply belongs to whom. In subscribe mode `["message", …]` pushes
@@ -13,12 +18,16 @@
 use super::oneshot;
 use super::resp::{self, Reply};
 use bytes::BytesMut;
+use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf, Splitable};
 use monoio::net::TcpStream;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::time::Duration;
+use crate::upstream::transport::{ReadOutcome, Transport};
+use rustls::ClientConfig;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Replies buffered beyond this many bytes without completing a frame kill the connection.
 const MAX_READ_BUF: usize = 600 * 1024 * 1024;
@@ -46,6 +55,7 @@ impl Conn {
     pub async fn connect(
         addr: &str,
         timeout: Duration,
+        tls: Option<&Arc<ClientConfig>>,
         push: Option<async_channel::Sender<Reply>>,
     ) -> Result<Rc<Self>, String> {
         let stream = match monoio::time::timeout(timeout, TcpStream::connect(addr)).await {
@@ -54,10 +64,20 @@ impl Conn {
             Err(_) => return Err(format!("connecting to redis at {addr} timed out after {} ms", timeout.as_millis())),
         };
         let _ = stream.set_nodelay(true);
-        let (r, w) = stream.into_split();
         let (kick, kick_rx) = async_channel::bounded(1);
         let (stop, stop_rx) = async_channel::bounded(1);
         let conn = Rc::new(Self { inner: RefCell::new(Inner::default()), kick, stop });
+        if let Some(cfg) = tls {
+            let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
+            let t = match monoio::time::timeout(timeout, Transport::tls(stream, cfg, host)).await {
+                Ok(Ok(t)) => t,
+                Ok(Err(e)) => return Err(format!("redis at {addr}: {e}")),
+                Err(_) => return Err(format!("TLS handshake with redis at {addr} timed out")),
+            };
+            monoio::spawn(tls_loop(Rc::clone(&conn), t, kick_rx, push));
+            return Ok(conn);
+        }
+        let (r, w) = stream.into_split();
         monoio::spawn(write_loop(Rc::clone(&conn), w, kick_rx));
         monoio::spawn(read_loop(Rc::clone(&conn), r, stop_rx, push));
         Ok(conn)
@@ -125,6 +145,82 @@ async fn write_loop(conn: Rc<Conn>, mut w: OwnedWriteHalf<TcpStream>, kick: asyn
     }
 }
 
+/// The TLS connection's only task: see the module doc.
+async fn tls_loop(
+    conn: Rc<Conn>,
+    mut t: Transport,
+    kick: async_channel::Receiver<()>,
+    push: Option<async_channel::Sender<Reply>>,
+) {
+    const REPLY_POLL: Duration = Duration::from_millis(1);
+    const PUSH_POLL: Duration = Duration::from_millis(50);
+    const IDLE_PROBE: Duration = Duration::from_secs(1);
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    loop {
+        let (out, due) = {
+            let mut inner = conn.inner.borrow_mut();
+            if inner.dead.is_some() {
+                return;
+            }
+            (inner.out.split(), !inner.pending.is_empty())
+        };
+        if !out.is_empty() {
+            if let Err(e) = t.write_all(&out).await {
+                return conn.kill(&format!("redis write failed: {e}"));
+            }
+            continue;
+        }
+        let wait = if due {
+            REPLY_POLL
+        } else if push.is_some() {
+            PUSH_POLL
+        } else {
+            // Idle: wait for a command, probing the socket now and then.
+            match monoio::time::timeout(IDLE_PROBE, kick.recv()).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(_)) => return,
+                Err(_) => Duration::ZERO,
+            }
+        };
+        let _ = kick.try_recv();
+        match t.read(&mut buf, Some(Instant::now() + wait)).await {
+            Ok(ReadOutcome::Data(_)) => {
+                if let Err(e) = dispatch(&conn, &mut buf, push.as_ref()) {
+                    return conn.kill(&e);
+                }
+            }
+            Ok(ReadOutcome::TimedOut) => {}
+            Ok(ReadOutcome::Eof) => return conn.kill("redis closed the connection"),
+            Err(e) => return conn.kill(&format!("redis read failed: {e}")),
+        }
+    }
+}
+
+/// Hands every complete reply in `buf` to its slot (or the push sink).
+fn dispatch(conn: &Conn, buf: &mut BytesMut, push: Option<&async_channel::Sender<Reply>>) -> Result<(), String> {
+    loop {
+        match resp::parse_reply(buf) {
+            Ok(Some(reply)) => {
+                if let (Some(p), true) = (push, is_message(&reply)) {
+                    let _ = p.try_send(reply);
+                    continue;
+                }
+                let slot = conn.inner.borrow_mut().pending.pop_front();
+                match slot {
+                    Some(tx) => tx.send(Ok(reply)),
+                    None => return Err("redis sent a reply nobody asked for".into()),
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    if buf.len() > MAX_READ_BUF {
+        return Err("redis reply exceeds the read buffer limit".into());
+    }
+    Ok(())
+}
+
 async fn read_loop(
     conn: Rc<Conn>,
     mut r: OwnedReadHalf<TcpStream>,
@@ -136,36 +232,22 @@ async fn read_loop(
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(16 * 1024);
         }
+        // monoio reads into `write_ptr()`, which for a BytesMut is its start: read into a view
+        // of the spare capacity so a partial reply already buffered is kept.
+        let len = buf.len();
         let read = monoio::select! {
-            res = r.read(buf) => res,
+            res = r.read(IoBufMut::slice_mut(buf, len..)) => res,
             _ = stop.recv() => return,
         };
-        let (res, b) = read;
-        buf = b;
+        let (res, spare) = read;
+        buf = spare.into_inner();
         match res {
             Ok(0) => return conn.kill("redis closed the connection"),
             Ok(_) => {}
             Err(e) => return conn.kill(&format!("redis read failed: {e}")),
         }
-        loop {
-            match resp::parse_reply(&mut buf) {
-                Ok(Some(reply)) => {
-                    if let (Some(p), true) = (&push, is_message(&reply)) {
-                        let _ = p.try_send(reply);
-                        continue;
-                    }
-                    let slot = conn.inner.borrow_mut().pending.pop_front();
-                    match slot {
-                        Some(tx) => tx.send(Ok(reply)),
-                        None => return conn.kill("redis sent a reply nobody asked for"),
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => return conn.kill(&e.to_string()),
-            }
-        }
-        if buf.len() > MAX_READ_BUF {
-            return conn.kill("redis reply exceeds the read buffer limit");
+        if let Err(e) = dispatch(&conn, &mut buf, push.as_ref()) {
+            return conn.kill(&e);
         }
     }
 }

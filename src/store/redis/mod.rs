@@ -44,7 +44,9 @@ impl RedisHub {
     /// Starts the subscriber and waits for its first connection: unreachable Redis, refused
     /// credentials or an unsupported option fail here, with the reason.
     pub fn open(settings: &StoreSettings) -> Result<Self, StoreError> {
-        let redis = Arc::new(settings.redis.clone());
+        let mut redis = settings.redis.clone();
+        redis.prepare_tls()?;
+        let redis = Arc::new(redis);
         let origin: Arc<str> = super::random_id().into();
         let feed = Feed::default();
         let health = Arc::new(RedisHealth::default());

@@ -1,0 +1,61 @@
+//! Worker-side writes of account state to the store, off the response path.
+//!
+//! Each write is a spawned task on the worker's runtime with the worker's own store handle, so a
+//! slow store never delays a client. Writes are field-wise (`set_status`, `incr_counters`,
+//! `record_error`), never a rewrite of the account record. Accounts that exist only in memory
+//! (the test-channel defaults) answer `NotFound`, which is ignored.
+
+use crate::domain::{AccountStatus, FailureClass};
+use crate::runtime::ctx::Worker;
+use crate::store::{CounterDelta, StoreApi, StoreError};
+
+fn log_failure(what: &str, id: &str, e: &StoreError) {
+    if !matches!(e, StoreError::NotFound(_)) {
+        log::warn!("accounts: cannot persist {what} of account {id}: {e}");
+    }
+}
+
+/// Persists an account's new status (cooling / disabled / active).
+pub fn status(worker: &Worker, id: &str, status: AccountStatus) {
+    let Some(store) = worker.store().cloned() else { return };
+    let id = id.to_owned();
+    monoio::spawn(async move {
+        if let Err(e) = store.set_status(&id, &status).await {
+            log_failure("the status", &id, &e);
+        }
+    });
+}
+
+/// The outcome of one attempt: counters, and the failure when there was one.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub success: bool,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub failure: Option<(FailureClass, String)>,
+}
+
+/// Persists one attempt's counters (and its error) on the account.
+pub fn outcome(worker: &Worker, id: &str, o: Outcome) {
+    let Some(store) = worker.store().cloned() else { return };
+    let id = id.to_owned();
+    let now = crate::domain::now_ms();
+    monoio::spawn(async move {
+        let delta = CounterDelta {
+            requests: 1,
+            successes: u64::from(o.success),
+            tokens_in: o.tokens_in,
+            tokens_out: o.tokens_out,
+            last_used_ms: Some(now),
+        };
+        if let Err(e) = store.incr_counters(&id, &delta).await {
+            log_failure("the counters", &id, &e);
+            return;
+        }
+        if let Some((class, message)) = o.failure {
+            if let Err(e) = store.record_error(&id, class, &message, now).await {
+                log_failure("the last error", &id, &e);
+            }
+        }
+    });
+}

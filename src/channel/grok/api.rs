@@ -1,0 +1,113 @@
+//! The xAI API surface (reference part A): `POST {api_base_url}/chat/completions` with
+//! `Authorization: Bearer <api_key>`.
+//!
+//! - Streaming clients: the upstream streams (`stream: true`); every SSE `data:` payload is
+//!   yielded as an OpenAI [`StreamItem::Frame`], which the lifecycle forwards to OpenAI clients
+//!   with only `model` rewritten and decodes to canonical events for Claude clients.
+//! - Non-streaming clients: the upstream answers one JSON completion, turned into the same frames
+//!   ([`super::api_body::completion_frames`]) so one decoder path serves both.
+//! - A non-2xx answer is read (bounded) and classified by `classify_api` (A.3) into an
+//!   [`AttemptError`] with its class and reset hint; nothing reached the client yet.
+
+use super::GrokChannel;
+use super::api_body::{chat_body, completion_frames};
+use crate::channel::{AttemptError, StreamItem};
+use crate::domain::{AccountDef, FailureClass, ModelDef};
+use crate::grok::classify::classify_api;
+use crate::translate::CanonicalRequest;
+use crate::translate::canonical::WireFormat;
+use crate::upstream::sse::SseParser;
+use crate::upstream::{Request, ResponseBody};
+use bytes::Bytes;
+use std::collections::VecDeque;
+
+const SURFACE: &str = "xAI API";
+
+/// Starts one chat completion.
+pub async fn start(
+    ch: &GrokChannel,
+    account: &AccountDef,
+    key: &str,
+    model: &ModelDef,
+    req: &CanonicalRequest,
+) -> Result<ApiStream, AttemptError> {
+    let url = format!("{}/chat/completions", ch.api_base_url);
+    let body = chat_body(req, model.upstream(), req.stream);
+    let http = Request::post(&url, body)
+        .map_err(|e| super::transport_error(SURFACE, &e))?
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .header("accept", if req.stream { "text/event-stream" } else { "application/json" })
+        .options(super::request_options(account));
+    let resp = ch.client().send(http).await.map_err(|e| super::transport_error(SURFACE, &e))?;
+    if !(200..300).contains(&resp.status()) {
+        return Err(super::http_error(SURFACE, resp, classify_api).await);
+    }
+    if req.stream {
+        return Ok(ApiStream::streaming(resp.body));
+    }
+    let whole = resp.body.collect().await.map_err(|e| super::transport_error(SURFACE, &e))?;
+    let frames = completion_frames(&whole)
+        .map_err(|m| AttemptError::new(FailureClass::Server, format!("{SURFACE} sent an unusable completion: {m}")))?;
+    Ok(ApiStream::whole(frames))
+}
+
+/// The frames of one answer.
+#[derive(Debug)]
+pub struct ApiStream {
+    body: Option<ResponseBody>,
+    sse: SseParser,
+    queue: VecDeque<Bytes>,
+}
+
+impl ApiStream {
+    fn streaming(body: ResponseBody) -> Self {
+        Self { body: Some(body), sse: SseParser::default(), queue: VecDeque::new() }
+    }
+
+    fn whole(frames: Vec<Bytes>) -> Self {
+        Self { body: None, sse: SseParser::default(), queue: frames.into() }
+    }
+
+    fn frame(data: Bytes) -> StreamItem {
+        StreamItem::Frame { format: WireFormat::OpenAi, event: None, data }
+    }
+
+    /// The next frame; `None` when the upstream closed (a missing `[DONE]` is reported by the
+    /// lifecycle as a cut answer).
+    pub async fn next(&mut self) -> Option<Result<StreamItem, AttemptError>> {
+        loop {
+            if let Some(d) = self.queue.pop_front() {
+                return Some(Ok(Self::frame(d)));
+            }
+            let body = self.body.as_mut()?;
+            match body.chunk().await {
+                Ok(Some(chunk)) => {
+                    self.sse.feed(&chunk);
+                    loop {
+                        match self.sse.next_event() {
+                            Ok(Some(ev)) if ev.has_data => self.queue.push_back(Bytes::copy_from_slice(ev.data)),
+                            Ok(Some(_)) => {}
+                            Ok(None) => break,
+                            Err(e) => {
+                                self.body = None;
+                                let msg = format!("{SURFACE} stream unreadable: {e}");
+                                return Some(Err(AttemptError::new(FailureClass::Server, msg)));
+                            }
+                        }
+                    }
+                }
+                Ok(None) => {
+                    self.body = None;
+                    if let Some(ev) = self.sse.finish().filter(|e| e.has_data) {
+                        self.queue.push_back(Bytes::copy_from_slice(ev.data));
+                    }
+                }
+                Err(e) => {
+                    self.body = None;
+                    return Some(Err(super::transport_error(SURFACE, &e)));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The grok channel driver: one channel, two upstream surfaces chosen per account by its
+//! credentials (see `docs/channels/grok.md`).
+//!
+//! Key components:
+//! - [`creds`]: `api_key` -> the xAI API, `sso` (+ `cookies`) -> the grok.com web chat.
+//! - [`api`] / [`api_body`]: OpenAI-compatible chat completions; SSE frames are forwarded as
+//!   [`StreamItem::Frame`]s (passthrough for OpenAI clients, decoded for Claude clients).
+//! - [`web`] / [`web_decode`]: the flattened-prompt web request and its NDJSON answer decoded
+//!   into canonical events (thinking, text, emulated tool calls, usage estimate).
+//! - [`models`]: which kind serves which model ([`can_serve`]) and the xAI model listing.
+//! - [`quota`]: the grok.com rate-limit lookup (B.7) for quota display.
+//!
+//! Error handling: a non-2xx answer is classified by `crate::grok::classify` into an
+//! [`AttemptError`] (class + reset hint); transport failures use the upstream client's class
+//! (`network`); errors inside a 200 stream end the stream with an `Err` item, which before the
+//! first client byte is a failed attempt (failover) and after it an in-stream error event.
+//!
+//! Per-core: one [`GrokChannel`] per worker and config snapshot; it holds the worker's
+//! upstream client (its keep-alive pool) and the per-worker model listing.
+
+pub mod api;
+pub mod api_body;
+pub mod creds;
+pub mod models;
+pub mod quota;
+pub mod web;
+pub mod web_decode;
+
+pub use models::can_serve;
+
+use crate::channel::{Attempt, AttemptError, ChannelDriver, EventStream, StreamItem};
+use crate::config::Config;
+use crate::domain::{AccountDef, Channel, FailureClass, ModelDef};
+use crate::grok::classify::{Classified, ErrorResponse};
+use crate::translate::CanonicalRequest;
+use crate::upstream::{ProxyChoice, RequestOptions, ResponseBody, UpstreamClient, UpstreamError};
+use bytes::{Bytes, BytesMut};
+use creds::Creds;
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Most bytes of an error body read (the rest is dropped with the connection).
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// The grok driver of one worker.
+#[derive(Debug)]
+pub struct GrokChannel {
+    pub api_base_url: String,
+    pub web_base_url: String,
+    client: UpstreamClient,
+    /// The config's grok accounts (model listing refresh; the pre-pool fallback below).
+    accounts: Vec<Arc<AccountDef>>,
+    api_models: Rc<models::ApiModels>,
+    refresh_started: Cell<bool>,
+    probes: quota::ProbeGate,
+}
+
+impl GrokChannel {
+    pub fn new(cfg: &Config, client: UpstreamClient) -> Self {
+        Self {
+            api_base_url: cfg.channels.grok.api_base_url.clone(),
+            web_base_url: cfg.channels.grok.web_base_url.clone(),
+            client,
+            accounts: cfg.accounts.iter().filter(|a| a.channel == Channel::Grok).map(|a| Arc::new(a.clone())).collect(),
+            api_models: Rc::new(models::ApiModels::default()),
+            refresh_started: Cell::new(false),
+            probes: quota::ProbeGate::default(),
+        }
+    }
+
+    pub fn client(&self) -> &UpstreamClient {
+        &self.client
+    }
+
+    /// Whether `account` may serve `model`: its kind is in the model's `kinds`, and (API keys)
+    /// the key's `GET /models` listing, once fetched, names the model's upstream id.
+    pub fn can_serve(&self, model: &ModelDef, account: &AccountDef) -> bool {
+        models::can_serve(model, account)
+            && (creds::kind_of(account) != Some(creds::Kind::Api)
+                || self.api_models.allows(&account.id, model.upstream()) != Some(false))
+    }
+
+    /// The xAI ids an API-key account listed (if this worker fetched them).
+    pub fn listed_models(&self, account_id: &str) -> Option<Vec<String>> {
+        self.api_models.listed(account_id)
+    }
+
+    /// A web account's quota (B.7), paced per worker; see [`quota::lookup`].
+    pub async fn quota(&self, account: &AccountDef, mode: &str) -> Result<crate::grok::ratelimit::Quota, AttemptError> {
+        quota::lookup(self, &self.probes, account, mode).await
+    }
+
+    /// Starts the background model-listing refresh once per worker (best-effort).
+    fn start_refresh(&self) {
+        if self.refresh_started.replace(true) {
+            return;
+        }
+        let task = models::refresh_all(
+            self.client.clone(),
+            self.api_base_url.clone(),
+            self.accounts.clone(),
+            Rc::clone(&self.api_models),
+        );
+        monoio::spawn(task);
+    }
+
+    /// The account to use. Until the pool hands out real accounts, the lifecycle's placeholder
+    /// attempt carries no credentials: then the first enabled grok account from the config that
+    /// can serve the model is used (a real attempt always has credentials, so this is inert
+    /// once the pool selects accounts).
+    fn account_for(&self, attempt: &Attempt) -> Result<Arc<AccountDef>, AttemptError> {
+        if !attempt.account.credentials.is_empty() {
+            if !models::can_serve(&attempt.model, &attempt.account) {
+                let msg = format!("grok account {} cannot serve model {}", attempt.account.id, attempt.model.id);
+                return Err(AttemptError::new(FailureClass::Model, msg));
+            }
+            return Ok(Arc::clone(&attempt.account));
+        }
+        self.accounts
+            .iter()
+            .find(|a| a.enabled && self.can_serve(&attempt.model, a))
+            .cloned()
+            .ok_or_else(|| {
+                let msg = format!("no upstream account: no grok account is configured that can serve model {}", attempt.model.id);
+                AttemptError::new(FailureClass::Server, msg)
+            })
+    }
+}
+
+/// A grok answer in progress, whichever surface.
+#[derive(Debug)]
+pub enum GrokStream {
+    Api(api::ApiStream),
+    Web(web::WebStream),
+}
+
+impl EventStream for GrokStream {
+    async fn next(&mut self) -> Option<Result<StreamItem, AttemptError>> {
+        match self {
+            Self::Api(s) => s.next().await,
+            Self::Web(s) => s.next().await,
+        }
+    }
+}
+
+impl ChannelDriver for GrokChannel {
+    type Stream = GrokStream;
+
+    async fn start(&self, attempt: &Attempt, req: &CanonicalRequest) -> Result<GrokStream, AttemptError> {
+        self.start_refresh();
+        let account = self.account_for(attempt)?;
+        match Creds::of(&account)? {
+            Creds::Api { key } => api::start(self, &account, key, &attempt.model, req).await.map(GrokStream::Api),
+            Creds::Web { sso, cookies } => {
+                web::start(self, &account, sso, cookies, &attempt.model, req).await.map(GrokStream::Web)
+            }
+        }
+    }
+}
+
+/// Request options for an account: its own proxy when it has one.
+pub fn request_options(account: &AccountDef) -> RequestOptions {
+    let proxy = match account.proxy.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        None => ProxyChoice::Default,
+        Some(p) => match crate::upstream::proxy::ProxyConfig::parse(p) {
+            Ok(cfg) => ProxyChoice::Via(Arc::new(cfg)),
+            Err(e) => {
+                log::warn!("grok account {}: proxy ignored ({e})", account.id);
+                ProxyChoice::Default
+            }
+        },
+    };
+    RequestOptions { proxy, ..RequestOptions::default() }
+}
+
+/// Reads at most `max` bytes of a body (the rest is left unread; the connection is dropped).
+pub async fn read_bounded(mut body: ResponseBody, max: usize) -> Result<Bytes, UpstreamError> {
+    let mut out = BytesMut::new();
+    while let Some(c) = body.chunk().await? {
+        let room = max.saturating_sub(out.len());
+        out.extend_from_slice(c.get(..c.len().min(room)).unwrap_or_default());
+        if out.len() >= max {
+            break;
+        }
+    }
+    Ok(out.freeze())
+}
+
+/// A transport failure as an attempt error (`network` unless the client says otherwise).
+pub fn transport_error(surface: &str, e: &UpstreamError) -> AttemptError {
+    let class = e.failure_class().unwrap_or(FailureClass::Server);
+    AttemptError::new(class, format!("{surface}: {e}"))
+}
+
+/// Reads an error answer and classifies it with `classify` (the API or web table).
+pub async fn http_error(
+    surface: &str,
+    resp: crate::upstream::Response,
+    classify: fn(&ErrorResponse<'_>, u64) -> Classified,
+) -> AttemptError {
+    let status = resp.status();
+    let retry_after = resp.head.header("retry-after").map(<[u8]>::to_vec);
+    let reset = resp.head.header("x-ratelimit-reset").or_else(|| resp.head.header("ratelimit-reset")).map(<[u8]>::to_vec);
+    let cf = resp.head.header("cf-mitigated").map(<[u8]>::to_vec);
+    let body = read_bounded(resp.body, MAX_ERROR_BODY).await.unwrap_or_default();
+    let c = classify(
+        &ErrorResponse {
+            status,
+            retry_after: retry_after.as_deref(),
+            ratelimit_reset: reset.as_deref(),
+            cf_mitigated: cf.as_deref(),
+            body: &body,
+        },
+        now_ms(),
+    );
+    log::debug!("{surface} answered {status}: class {} scope {:?}", c.class.as_str(), c.scope);
+    let detail = if c.message.is_empty() { String::new() } else { format!(": {}", c.message) };
+    let message = if c.class == FailureClass::Client {
+        format!("{surface} rejected the request ({status}){detail}")
+    } else {
+        format!("{surface} answered {status} ({}){detail}", c.class.as_str())
+    };
+    AttemptError { class: c.class, message, retry_after: c.retry_after, status: Some(status) }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
