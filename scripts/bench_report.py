@@ -267,8 +267,11 @@ def targets_md(f):
             pa, pb = f.get("peak_rps", lane), f.get("peak_rps", peer)
             peak = f"{pa / pb:,.0f}×" if pa and pb else "—"
             return f"`{peer}` never kept p99 ≤ 5 ms; peak-throughput ratio {peak}"
-        if a is None or b in (None, 0):
+        if a is None or b is None:
             return "not measured"
+        if b == 0:
+            return (f"✅ `{peer}` never kept p99 ≤ 5 ms in this run; ours {fmt(a)} req/s" if a > 0
+                    else f"❌ neither kept p99 ≤ 5 ms in this run (`{peer}` peak {fmt(f.get('peak_rps', peer))}, ours {fmt(f.get('peak_rps', lane))} req/s)")
         r = a / b
         return ("✅ " if need is None or r >= need else "❌ ") + f"{r:.2f}×"
 
