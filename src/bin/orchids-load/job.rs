@@ -22,6 +22,8 @@ pub(crate) struct Job {
     pub(crate) request: Bytes,
     /// Streaming: the text the stream must carry, in order.
     pub(crate) expected: String,
+    /// Non-streaming: text every answer must contain (the simulator's answer by default).
+    pub(crate) mark: Vec<u8>,
     pub(crate) timeout: Duration,
     pub(crate) procs: Procs,
     /// An empty latency histogram to clone.
@@ -95,7 +97,7 @@ async fn request_inner(job: &Job, slot: &mut Option<Conn>, body: &mut Vec<u8>) -
         return Err(Failure::Status(head.status, String::from_utf8_lossy(body).into_owned()));
     }
     conn.read_body(&mut head.body, body, 1 << 20).await?;
-    if memchr::memmem::find(body, ANSWER_MARK).is_none() {
+    if memchr::memmem::find(body, &job.mark).is_none() {
         let shown = String::from_utf8_lossy(body.get(..200).unwrap_or(body)).into_owned();
         return Err(Failure::BadBody(shown));
     }

@@ -95,6 +95,9 @@ struct Cli {
     /// io driver: auto | uring | epoll
     #[argh(option, default = "String::from(\"auto\")")]
     driver: String,
+    /// text every non-streaming answer must contain (default: the grok simulator's answer)
+    #[argh(option)]
+    expect: Option<String>,
     /// extra text appended to the prompt
     #[argh(option, default = "String::new()")]
     prompt: String,
@@ -148,6 +151,7 @@ fn build(cli: &Cli) -> Result<(Job, Plan), String> {
         target,
         format,
         expected: if stream { sse::expected_text(cli.tokens) } else { String::new() },
+        mark: cli.expect.clone().map_or_else(|| job::ANSWER_MARK.to_vec(), String::into_bytes),
         timeout: secs("timeout", cli.timeout)?,
         procs: Procs { pids: cli.pid.clone(), clk_tck: cli.clk_tck },
         hist: stats::histogram()?,
