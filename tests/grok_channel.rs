@@ -342,10 +342,36 @@ fn midstream_failures_end_the_stream_with_an_error() {
 fn failover_to_the_second_api_key() {
     let sim = Sim::start(&["--api-key", "xai-a", "--api-key", "xai-b", "--behave", "xai-a=sim:429"]);
     let gw = gateway(&sim);
-    let r = chat(&gw, "/grok/v1/chat/completions", &openai(API_MODEL, "hi", false));
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["choices"][0]["message"]["content"], ANSWER);
-    assert_eq!(header(&last_request(&sim, "api"), "authorization"), Some("Bearer xai-b"));
+    // Several requests, so the always-429 key is certainly tried (selection alternates): every
+    // answer still comes from the second key.
+    for _ in 0..3 {
+        let r = chat(&gw, "/grok/v1/chat/completions", &openai(API_MODEL, "hi", false));
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["choices"][0]["message"]["content"], ANSWER);
+        assert_eq!(header(&last_request(&sim, "api"), "authorization"), Some("Bearer xai-b"));
+    }
+    // The 429 cooled the first key, visibly in its account state; the second is active.
+    let auth = [("authorization", "Bearer admin-secret-token-for-tests")];
+    let a = support::http(gw.addr, "GET", "/api/accounts/sim-grok-api-1", &auth, b"").json();
+    assert_eq!(a["status"]["state"], "cooling", "{a}");
+    assert_eq!(a["status"]["reason"], "rate_limit", "{a}");
+    let b = support::http(gw.addr, "GET", "/api/accounts/sim-grok-api-2", &auth, b"").json();
+    assert_eq!(b["status"]["state"], "active", "{b}");
+}
+
+/// A blocked key (403) is disabled with the reason, and the request fails over to the next key.
+#[test]
+fn blocked_api_key_is_disabled_and_failed_over() {
+    let sim = Sim::start(&["--api-key", "xai-a", "--api-key", "xai-b", "--behave", "xai-a=sim:blocked"]);
+    let gw = gateway(&sim);
+    for _ in 0..3 {
+        let r = chat(&gw, "/grok/v1/messages", &claude(API_MODEL, "hi", false));
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let auth = [("authorization", "Bearer admin-secret-token-for-tests")];
+    let a = support::http(gw.addr, "GET", "/api/accounts/sim-grok-api-1", &auth, b"").json();
+    assert_eq!(a["status"]["state"], "disabled", "{a}");
+    assert_eq!(a["status"]["reason"], "blocked", "{a}");
 }
 
 /// The admin quota lookup for a web account (reference B.7), through the real endpoint.
