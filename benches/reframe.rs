@@ -14,33 +14,9 @@ use orchids2api::translate::canonical::{BlockKind, CanonicalEvent as E, JsonStr,
 use orchids2api::translate::passthrough::Passthrough;
 use orchids2api::translate::sse::{SseFrame, read_all};
 use orchids2api::translate::{EncodeOptions, StreamDecoder, StreamEncoder, WireFormat, encode_all};
-use std::alloc::{GlobalAlloc, Layout, System};
+use orchids2api::util::alloc_count::{ALLOCATIONS as ALLOCS, Counting};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-#[expect(unsafe_code, reason = "a global allocator is an unsafe trait; this one only counts and delegates")]
-// SAFETY: every method delegates to `System` with the caller's arguments unchanged, so the
-// GlobalAlloc contract is exactly System's; the counter is a relaxed atomic with no side effects.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged (see above).
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged (see above).
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged (see above).
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use std::sync::atomic::Ordering;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;

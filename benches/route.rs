@@ -8,37 +8,10 @@
 use criterion::{Criterion, Throughput, criterion_group};
 use http::Method;
 use orchids2api::route::resolve;
-use std::alloc::{GlobalAlloc, Layout, System};
+use orchids2api::util::alloc_count::{ALLOCATIONS, Counting};
 use std::hint::black_box;
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-/// Counts allocations (and reallocations), then defers to the system allocator.
-struct Counting;
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so the
-// `GlobalAlloc` contract is exactly `System`'s; the counter is a relaxed atomic add.
-#[expect(unsafe_code, reason = "a counting global allocator must implement the unsafe GlobalAlloc trait")]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged (see the impl's comment).
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use std::sync::atomic::Ordering;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;

@@ -1,4 +1,5 @@
 //! Small helpers shared across modules: JSON output and percent-decoding.
 
+pub mod alloc_count;
 pub mod json;
 pub mod percent;

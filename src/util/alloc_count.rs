@@ -1,0 +1,41 @@
+//! A counting global allocator for benches and allocation tests: counts every allocation and
+//! reallocation, then defers to the system allocator. Install it in a bench or test binary with
+//! `#[global_allocator] static GLOBAL: Counting = Counting;` and read [`allocations`] around the
+//! code under test. The server binary never uses it (it runs on mimalloc).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Allocations (and reallocations) since the process started.
+pub static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// The counting allocator.
+#[derive(Debug, Clone, Copy)]
+pub struct Counting;
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so the
+// `GlobalAlloc` contract is exactly `System`'s; the counter is a relaxed atomic add.
+#[expect(unsafe_code, reason = "a counting global allocator must implement the unsafe GlobalAlloc trait")]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged (see the impl's comment).
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// The current allocation count.
+pub fn allocations() -> u64 {
+    ALLOCATIONS.load(Ordering::Relaxed)
+}
