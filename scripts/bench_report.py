@@ -203,6 +203,10 @@ def header(meta):
         f"Peers: nginx {meta.get('nginx') or '—'}, LiteLLM {meta.get('litellm') or '—'}; throughput tool: {meta.get('frontier_tool')} "
         f"{meta.get('wrk') or ''}; open-files limit {meta.get('fd_limit')}.",
     ]
+    if meta.get("loadavg_start"):
+        lines.append(f"Load average (1/5/15 min) at the start: {meta['loadavg_start']}; at the end: {meta.get('loadavg_end')}.")
+    if meta.get("note"):
+        lines.append(f"Note: {meta['note']}")
     p = meta.get("pinning", {})
     if p.get("pinned"):
         lines.append(f"Pinning: proxy under test on CPU {p.get('proxy_cpu')} (one worker), simulator and load generator on CPU {p.get('load_cpu')}.")
@@ -355,6 +359,7 @@ def results_svg(f):
         ("Added latency at concurrency 1, p50 (µs, log scale; lower is better)", [(n, f.get("added_p50", n), n) for n in proxies]),
         ("Added latency at concurrency 1, p99 (µs, log scale; lower is better)", [(n, f.get("added_p99", n), n) for n in proxies]),
         ("Throughput at p99 ≤ 5 ms (req/s, log scale; higher is better)", [(n, f.get("frontier_5ms", n), n) for n in f.avail]),
+        ("Peak throughput with no errors, any latency (req/s, log scale; higher is better)", [(n, f.get("peak_rps", n), n) for n in f.avail]),
         ("Added time to first token, p50 (µs, log scale; lower is better)", [(n, f.get("added_ttft_p50", n), n) for n in proxies]),
         ("CPU per request (µs, log scale; lower is better)", [(n, f.get("cpu_req", n), n) for n in f.avail]),
     ]

@@ -4,7 +4,8 @@
   bench_tool.py merge-config BASE.json TRYIT_LINE_FILE OUT.json   deep-merge the simulator's try-it JSON
   bench_tool.py wrk2json < wrk-output                            wrk's WRKJSON line -> the load client's shape
   bench_tool.py get FILE_OR_- PATH [DEFAULT]                      print one field (dotted path) of a JSON object
-  bench_tool.py frontier-stop RESULT_JSON BOUND_US                exit 0 when this level is past the bound
+  bench_tool.py frontier-stop RESULT_JSON BOUND_US BEST_RPS       exit 0 when this level is past the bound
+                                                                  or adds under 3 % to the best rate so far
   bench_tool.py machine                                           one JSON object describing the machine
 """
 import json
@@ -106,9 +107,11 @@ def main(argv):
     elif cmd == "frontier-stop":
         r = json.loads(argv[2])
         bound = float(argv[3])
+        best = float(argv[4]) if len(argv) > 4 else 0.0
         p99 = get(r, "latency.p99_us", 0) or 0
         errs = get(r, "errors.total", 0) or 0
-        sys.exit(0 if (errs > 0 or p99 > bound or not r.get("ok")) else 1)
+        no_gain = (r.get("rps") or 0) < best * 1.03
+        sys.exit(0 if (errs > 0 or p99 > bound or not r.get("ok") or no_gain) else 1)
     elif cmd == "machine":
         print(json.dumps(machine()))
     else:
