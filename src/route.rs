@@ -12,6 +12,8 @@ use http::Method;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteId {
     Health,
+    /// `GET {admin_path}`: the admin page (the path is configurable, see [`resolve_with_admin`]).
+    AdminPage,
     /// Diagnostics, answered only when `debug_endpoints` is on (404 otherwise).
     DebugEcho,
     DebugSse,
@@ -47,6 +49,7 @@ impl RouteId {
     pub fn body_limit(self, limits: &Limits) -> usize {
         match self {
             Self::Health
+            | Self::AdminPage
             | Self::DebugSse
             | Self::DebugSleep
             | Self::Models
@@ -122,6 +125,19 @@ pub enum Resolved {
     /// The path exists with other methods; the value is the `Allow` header.
     MethodNotAllowed(String),
     NotFound,
+}
+
+/// [`resolve`], plus the admin page at the configured `admin_path` (GET/HEAD only).
+pub fn resolve_with_admin(method: &Method, raw_path: &[u8], admin_path: &str) -> Resolved {
+    let path = raw_path.strip_suffix(b"/").filter(|p| !p.is_empty()).unwrap_or(raw_path);
+    if path == admin_path.as_bytes() {
+        return if method == Method::GET || method == Method::HEAD {
+            Resolved::Found(RouteId::AdminPage, Vec::new())
+        } else {
+            Resolved::MethodNotAllowed("GET, HEAD".to_owned())
+        };
+    }
+    resolve(method, raw_path)
 }
 
 /// Resolves a raw (still percent-encoded) path. `HEAD` matches `GET` routes.

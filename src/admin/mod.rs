@@ -2,3 +2,4 @@
 //! Sessions, CSRF and the maud pages arrive with the admin step.
 
 pub mod auth;
+pub mod page;

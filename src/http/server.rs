@@ -61,7 +61,7 @@ pub async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, worker: &
         let is_head = head.method == http::Method::HEAD;
         let keep_alive = head.keep_alive;
         let minor = head.minor_version;
-        let routed = crate::route::resolve(&head.method, &head.path);
+        let routed = crate::route::resolve_with_admin(&head.method, &head.path, &cfg.admin_path);
         let (response, body_consumed) = match routed {
             crate::route::Resolved::Found(route, params) => {
                 let limit = route.body_limit(&cfg.limits);
