@@ -4,8 +4,8 @@
 //! Skips the network benches when no Redis answers.
 
 use bytes::BytesMut;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use orchids2api::store::redis::resp::{encode_command, encode_reply, parse_reply, Reply};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use orchids2api::store::redis::resp::{Reply, encode_command, encode_reply, parse_reply};
 use orchids2api::store::{RedisSettings, Store, StoreHub, StoreSettings};
 use std::hint::black_box;
 use std::io::Write;
@@ -21,14 +21,22 @@ fn codec(c: &mut Criterion) {
         b.iter(|| {
             out.clear();
             for i in 0..DEPTH {
-                let _ = encode_command(&mut out, &[b"SET".as_slice(), b"orchids-bench:key", &i.to_le_bytes()]);
+                let _ = encode_command(
+                    &mut out,
+                    &[b"SET".as_slice(), b"orchids-bench:key", &i.to_le_bytes()],
+                );
             }
             black_box(out.len())
         });
     });
     let mut replies = BytesMut::new();
     for _ in 0..DEPTH {
-        let _ = encode_reply(&mut replies, &Reply::Bulk(bytes::Bytes::from_static(b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")));
+        let _ = encode_reply(
+            &mut replies,
+            &Reply::Bulk(bytes::Bytes::from_static(
+                b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            )),
+        );
     }
     g.bench_function("decode_16_bulk", |b| {
         b.iter(|| {
@@ -44,22 +52,60 @@ fn codec(c: &mut Criterion) {
 }
 
 fn pipelined(c: &mut Criterion) {
-    let settings = RedisSettings { prefix: "orchids-bench:".into(), ..RedisSettings::default() };
+    let settings = RedisSettings {
+        prefix: "orchids-bench:".into(),
+        ..RedisSettings::default()
+    };
     let Ok(hub) = StoreHub::open_with(&StoreSettings::redis(settings)) else {
-        let _ = writeln!(std::io::stderr(), "resp bench: no redis on 127.0.0.1:6379, skipping the pipelined benches");
+        let _ = writeln!(
+            std::io::stderr(),
+            "resp bench: no redis on 127.0.0.1:6379, skipping the pipelined benches"
+        );
         return;
     };
-    let Ok(mut rt) = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build() else { return };
-    let Store::Redis(store) = hub.handle() else { return };
+    let Ok(mut rt) = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+    else {
+        return;
+    };
+    let Store::Redis(store) = hub.handle() else {
+        return;
+    };
     let mut g = c.benchmark_group("resp_pipelined_p16");
     g.throughput(Throughput::Elements(DEPTH as u64));
     g.measurement_time(Duration::from_secs(5));
     let cases: [(&str, Vec<Vec<Vec<u8>>>); 3] = [
-        ("set", (0..DEPTH).map(|i| vec![b"SET".to_vec(), format!("orchids-bench:k{i}").into_bytes(), b"xxx".to_vec()]).collect()),
-        ("get", (0..DEPTH).map(|i| vec![b"GET".to_vec(), format!("orchids-bench:k{i}").into_bytes()]).collect()),
+        (
+            "set",
+            (0..DEPTH)
+                .map(|i| {
+                    vec![
+                        b"SET".to_vec(),
+                        format!("orchids-bench:k{i}").into_bytes(),
+                        b"xxx".to_vec(),
+                    ]
+                })
+                .collect(),
+        ),
+        (
+            "get",
+            (0..DEPTH)
+                .map(|i| vec![b"GET".to_vec(), format!("orchids-bench:k{i}").into_bytes()])
+                .collect(),
+        ),
         (
             "hincrby",
-            (0..DEPTH).map(|_| vec![b"HINCRBY".to_vec(), b"orchids-bench:h".to_vec(), b"requests".to_vec(), b"1".to_vec()]).collect(),
+            (0..DEPTH)
+                .map(|_| {
+                    vec![
+                        b"HINCRBY".to_vec(),
+                        b"orchids-bench:h".to_vec(),
+                        b"requests".to_vec(),
+                        b"1".to_vec(),
+                    ]
+                })
+                .collect(),
         ),
     ];
     for (name, cmds) in &cases {

@@ -12,7 +12,11 @@ fn stream(events: usize, eol: &str, multiline: bool) -> Vec<u8> {
         out.push_str("event: content_block_delta");
         out.push_str(eol);
         if multiline {
-            for part in ["{\"type\":\"content_block_delta\",", "\"index\":0,", "\"delta\":{\"type\":\"text_delta\",\"text\":\"tok\"}}"] {
+            for part in [
+                "{\"type\":\"content_block_delta\",",
+                "\"index\":0,",
+                "\"delta\":{\"type\":\"text_delta\",\"text\":\"tok\"}}",
+            ] {
                 out.push_str("data: ");
                 out.push_str(part);
                 out.push_str(eol);

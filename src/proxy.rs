@@ -26,18 +26,20 @@ pub use state::{Front, FrontCache};
 
 use crate::channel::{Attempt, AttemptError, ChannelDriver, ChannelImpl, EventStream, StreamItem};
 use crate::domain::{AccountDef, Channel, FailureClass, ModelDef};
+use crate::http::Response;
+use crate::http::sse_writer;
 use crate::pool::{Attempt as Tries, Lease, LocalOnly, SelectRequest, SessionKey};
 use crate::runtime::ctx::Worker;
 use crate::translate::canonical::Usage;
-use std::time::Duration;
-use crate::http::Response;
-use crate::http::sse_writer;
-use crate::translate::canonical::{CanonicalEvent, CanonicalRequest, ErrorKind, JsonStr, WireFormat};
+use crate::translate::canonical::{
+    CanonicalEvent, CanonicalRequest, ErrorKind, JsonStr, WireFormat,
+};
 use crate::translate::collect::Collector;
 use crate::translate::{EncodeOptions, out as wire};
 use bytes::{BufMut, BytesMut};
 use pipeline::{Canonicalizer, Pipeline};
 use std::rc::Rc;
+use std::time::Duration;
 
 /// SSE frames queued between the producer and the connection before backpressure.
 const SSE_QUEUE: usize = 32;
@@ -56,7 +58,10 @@ pub struct ProxyRequest {
 /// Runs the lifecycle for one request on the channel it resolved to.
 pub async fn serve(worker: &Rc<Worker>, front: &Front, pr: ProxyRequest) -> Response {
     let Some(imp) = front.channels.get(pr.channel).cloned() else {
-        let msg = format!("channel {} has no upstream configured on this gateway yet", pr.channel);
+        let msg = format!(
+            "channel {} has no upstream configured on this gateway yet",
+            pr.channel
+        );
         return error_response(pr.format, ErrorKind::Overloaded, &msg, None, None);
     };
     let model = Rc::clone(&pr.model);
@@ -85,14 +90,20 @@ async fn start_first<D: ChannelDriver>(
                 None => Ok((stream, first)),
             },
             Some(Err(e)) => Err(e),
-            None => Err(AttemptError::new(FailureClass::Server, "upstream closed the stream before answering")),
+            None => Err(AttemptError::new(
+                FailureClass::Server,
+                "upstream closed the stream before answering",
+            )),
         }
     };
     match monoio::time::timeout(ttft, first).await {
         Ok(r) => r,
         Err(_) => Err(AttemptError::new(
             FailureClass::Slow,
-            format!("upstream sent no first token within {} ms", ttft.as_millis()),
+            format!(
+                "upstream sent no first token within {} ms",
+                ttft.as_millis()
+            ),
         )),
     }
 }
@@ -100,14 +111,24 @@ async fn start_first<D: ChannelDriver>(
 /// The failover loop (`docs/failover.md`): select an account and a slot, refresh its token if
 /// due, start the upstream; on a typed failure apply the account policy and try another account
 /// while the class allows it, nothing was written to the client and attempts are left.
-async fn run<D: ChannelDriver>(worker: &Rc<Worker>, driver: &D, fit: &dyn Fn(&AccountDef) -> bool, pr: ProxyRequest) -> Response {
+async fn run<D: ChannelDriver>(
+    worker: &Rc<Worker>,
+    driver: &D,
+    fit: &dyn Fn(&AccountDef) -> bool,
+    pr: ProxyRequest,
+) -> Response {
     let shard = worker.pool();
     let cfg = shard.config();
-    let sel = SelectRequest::new(pr.channel, &pr.model.id).with_session(pr.session).with_can_serve(fit);
+    let sel = SelectRequest::new(pr.channel, &pr.model.id)
+        .with_session(pr.session)
+        .with_can_serve(fit);
     let mut tries = Tries::new(cfg.max_attempts);
     let mut last_err: Option<AttemptError> = None;
     loop {
-        let lease = match shard.acquire_wait(&sel, &mut tries, monoio::time::sleep).await {
+        let lease = match shard
+            .acquire_wait(&sel, &mut tries, monoio::time::sleep)
+            .await
+        {
             Ok(l) => l,
             Err(u) => {
                 return match &last_err {
@@ -123,11 +144,21 @@ async fn run<D: ChannelDriver>(worker: &Rc<Worker>, driver: &D, fit: &dyn Fn(&Ac
                 continue;
             }
         };
-        let def = match shard.ensure_fresh(&lease, &account::NoRefresher, &LocalOnly).await {
+        let def = match shard
+            .ensure_fresh(&lease, &account::NoRefresher, &LocalOnly)
+            .await
+        {
             Ok(d) => d,
             Err(f) => {
-                log::info!("{} account {}: no usable token ({f}); trying another", pr.channel, lease.id());
-                last_err = Some(AttemptError::new(FailureClass::Auth, "upstream credentials could not be refreshed"));
+                log::info!(
+                    "{} account {}: no usable token ({f}); trying another",
+                    pr.channel,
+                    lease.id()
+                );
+                last_err = Some(AttemptError::new(
+                    FailureClass::Auth,
+                    "upstream credentials could not be refreshed",
+                ));
                 continue;
             }
         };
@@ -168,7 +199,9 @@ async fn run<D: ChannelDriver>(worker: &Rc<Worker>, driver: &D, fit: &dyn Fn(&Ac
             break;
         }
     }
-    let e = last_err.unwrap_or_else(|| AttemptError::new(FailureClass::Server, "no upstream account is available"));
+    let e = last_err.unwrap_or_else(|| {
+        AttemptError::new(FailureClass::Server, "no upstream account is available")
+    });
     attempt_error_response(pr.format, &e)
 }
 
@@ -185,13 +218,28 @@ struct Held {
 /// it as a failed attempt (an HTTP error, and a failover candidate), not as a 200 stream.
 fn error_in_first_item(item: &StreamItem) -> Option<AttemptError> {
     let (kind, message) = match item {
-        StreamItem::Event(CanonicalEvent::Error { kind, message }) => (*kind, message.unescape().into_owned()),
+        StreamItem::Event(CanonicalEvent::Error { kind, message }) => {
+            (*kind, message.unescape().into_owned())
+        }
         StreamItem::Event(_) => return None,
-        StreamItem::Frame { format, event, data } => {
+        StreamItem::Frame {
+            format,
+            event,
+            data,
+        } => {
             let mut events = Vec::new();
-            let _ = crate::translate::StreamDecoder::new(*format).frame(event.as_deref(), data, &mut events);
-            match events.into_iter().find(|e| matches!(e, CanonicalEvent::Error { .. })) {
-                Some(CanonicalEvent::Error { kind, message }) => (kind, message.unescape().into_owned()),
+            let _ = crate::translate::StreamDecoder::new(*format).frame(
+                event.as_deref(),
+                data,
+                &mut events,
+            );
+            match events
+                .into_iter()
+                .find(|e| matches!(e, CanonicalEvent::Error { .. }))
+            {
+                Some(CanonicalEvent::Error { kind, message }) => {
+                    (kind, message.unescape().into_owned())
+                }
                 _ => return None,
             }
         }
@@ -222,7 +270,13 @@ fn encode_options(pr: &ProxyRequest) -> EncodeOptions {
     }
 }
 
-fn stream_response<S: EventStream + 'static>(worker: &Rc<Worker>, pr: &ProxyRequest, mut stream: S, first: StreamItem, held: Held) -> Response {
+fn stream_response<S: EventStream + 'static>(
+    worker: &Rc<Worker>,
+    pr: &ProxyRequest,
+    mut stream: S,
+    first: StreamItem,
+    held: Held,
+) -> Response {
     let (tx, rx) = sse_writer::channel(SSE_QUEUE);
     let mut p = Pipeline::new(pr.format, encode_options(pr));
     let worker = Rc::clone(worker);
@@ -250,7 +304,10 @@ fn stream_response<S: EventStream + 'static>(worker: &Rc<Worker>, pr: &ProxyRequ
                 None => p.finish(),
             }
         }
-        let failure = failure.or_else(|| p.error().map(|(kind, message)| AttemptError::new(class_for(kind), message)));
+        let failure = failure.or_else(|| {
+            p.error()
+                .map(|(kind, message)| AttemptError::new(class_for(kind), message))
+        });
         match failure {
             Some(e) => {
                 let effect = account::record_failure(&worker, &held.lease, &e, &model);
@@ -268,7 +325,11 @@ fn stream_response<S: EventStream + 'static>(worker: &Rc<Worker>, pr: &ProxyRequ
     with_request_id(Response::sse(rx), pr.format)
 }
 
-async fn collect_response<S: EventStream>(pr: &ProxyRequest, mut stream: S, first: StreamItem) -> Result<(Response, Usage), AttemptError> {
+async fn collect_response<S: EventStream>(
+    pr: &ProxyRequest,
+    mut stream: S,
+    first: StreamItem,
+) -> Result<(Response, Usage), AttemptError> {
     let mut canon = Canonicalizer::default();
     let mut col = Collector::new();
     canon.item(first, |ev| col.event(ev.clone()));
@@ -284,10 +345,16 @@ async fn collect_response<S: EventStream>(pr: &ProxyRequest, mut stream: S, firs
     }
     let msg = col.msg;
     if let Some((kind, message)) = &msg.error {
-        return Err(AttemptError::new(class_for(*kind), message.unescape().into_owned()));
+        return Err(AttemptError::new(
+            class_for(*kind),
+            message.unescape().into_owned(),
+        ));
     }
     if msg.stop.is_none() {
-        return Err(AttemptError::new(FailureClass::Server, "upstream stream ended before the answer was complete"));
+        return Err(AttemptError::new(
+            FailureClass::Server,
+            "upstream stream ended before the answer was complete",
+        ));
     }
     let model = JsonStr::from_text(&pr.req.model);
     let mut out = BytesMut::with_capacity(1024);
@@ -295,7 +362,10 @@ async fn collect_response<S: EventStream>(pr: &ProxyRequest, mut stream: S, firs
         WireFormat::Claude => msg.claude_json(Some(&model), &mut out),
         WireFormat::OpenAi => msg.openai_json(Some(&model), crate::translate::unix_now(), &mut out),
     }
-    Ok((with_request_id(Response::json(200, out.freeze()), pr.format), msg.usage))
+    Ok((
+        with_request_id(Response::json(200, out.freeze()), pr.format),
+        msg.usage,
+    ))
 }
 
 fn with_request_id(r: Response, format: WireFormat) -> Response {
@@ -361,5 +431,12 @@ pub fn error_response(
     }
     let status = status_for(format, kind);
     let r = Response::json(status, out.freeze());
-    if status >= 500 { r } else { r.header("x-should-retry", if status == 429 { "true" } else { "false" }) }
+    if status >= 500 {
+        r
+    } else {
+        r.header(
+            "x-should-retry",
+            if status == 429 { "true" } else { "false" },
+        )
+    }
 }

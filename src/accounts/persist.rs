@@ -17,7 +17,9 @@ fn log_failure(what: &str, id: &str, e: &StoreError) {
 
 /// Persists an account's new status (cooling / disabled / active).
 pub fn status(worker: &Worker, id: &str, status: AccountStatus) {
-    let Some(store) = worker.store().cloned() else { return };
+    let Some(store) = worker.store().cloned() else {
+        return;
+    };
     let id = id.to_owned();
     monoio::spawn(async move {
         if let Err(e) = store.set_status(&id, &status).await {
@@ -37,7 +39,9 @@ pub struct Outcome {
 
 /// Persists one attempt's counters (and its error) on the account.
 pub fn outcome(worker: &Worker, id: &str, o: Outcome) {
-    let Some(store) = worker.store().cloned() else { return };
+    let Some(store) = worker.store().cloned() else {
+        return;
+    };
     let id = id.to_owned();
     let now = crate::domain::now_ms();
     monoio::spawn(async move {

@@ -23,7 +23,12 @@ use std::time::Duration;
 pub const RETRY_MS: u64 = 1_000;
 
 /// Starts the thread. It runs until the store's feed closes (process exit).
-pub fn spawn(hub: &Arc<StoreHub>, plane: ControlPlane, current: Arc<Snapshot>, test_channel: bool) -> Result<(), String> {
+pub fn spawn(
+    hub: &Arc<StoreHub>,
+    plane: ControlPlane,
+    current: Arc<Snapshot>,
+    test_channel: bool,
+) -> Result<(), String> {
     let hub = Arc::clone(hub);
     std::thread::Builder::new()
         .name("accounts".into())
@@ -76,11 +81,17 @@ async fn run(
                     current = Arc::new(snap);
                     pending = Pending::default();
                     let n = plane.broadcast(&Control::Accounts(Arc::clone(&current)));
-                    log::info!("accounts: snapshot {} ({} accounts) sent to {n} worker(s)", current.generation(), current.len());
+                    log::info!(
+                        "accounts: snapshot {} ({} accounts) sent to {n} worker(s)",
+                        current.generation(),
+                        current.len()
+                    );
                 }
                 Err(e) => {
                     pending = Pending::default();
-                    log::warn!("accounts: stored accounts do not form a valid pool ({e}); keeping the current one");
+                    log::warn!(
+                        "accounts: stored accounts do not form a valid pool ({e}); keeping the current one"
+                    );
                 }
             },
             Err(e) => log::warn!("accounts: cannot reload accounts from the store ({e}); retrying"),

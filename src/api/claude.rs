@@ -5,8 +5,8 @@
 //! Content block types we do not model (`document`, `search_result`, server tool blocks…)
 //! deserialize as [`ContentBlock::Other`] and are skipped by the mapper.
 
-use serde::Deserialize;
 use super::JsonText;
+use serde::Deserialize;
 use std::borrow::Cow;
 
 #[derive(Debug, Deserialize)]

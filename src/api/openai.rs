@@ -4,8 +4,8 @@
 //! `metadata`, `modalities`, `audio`, `prediction`, `web_search_options`, `service_tier`… The
 //! deprecated `functions` / `function_call` are mapped onto tools.
 
-use serde::Deserialize;
 use super::JsonText;
+use serde::Deserialize;
 use std::borrow::Cow;
 
 #[derive(Debug, Deserialize)]

@@ -96,7 +96,14 @@ impl fmt::Debug for AccountDef {
             .field("id", &self.id)
             .field("channel", &self.channel)
             .field("name", &self.name)
-            .field("credentials", &self.credentials.keys().map(|k| (k, "***")).collect::<Vec<_>>())
+            .field(
+                "credentials",
+                &self
+                    .credentials
+                    .keys()
+                    .map(|k| (k, "***"))
+                    .collect::<Vec<_>>(),
+            )
             .field("weight", &self.weight)
             .field("priority", &self.priority)
             .field("enabled", &self.enabled)

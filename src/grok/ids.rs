@@ -27,8 +27,12 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn push_hex(out: &mut String, bytes: &[u8]) {
     for b in bytes {
-        out.push(char::from(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0')));
-        out.push(char::from(HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0')));
+        out.push(char::from(
+            HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'),
+        ));
+        out.push(char::from(
+            HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0'),
+        ));
     }
 }
 
@@ -59,7 +63,10 @@ pub fn call_id() -> String {
     let mut s = String::with_capacity(29);
     s.push_str("call_");
     push_hex(&mut s, &random_u64().to_le_bytes());
-    push_hex(&mut s, random_u64().to_le_bytes().get(..4).unwrap_or_default());
+    push_hex(
+        &mut s,
+        random_u64().to_le_bytes().get(..4).unwrap_or_default(),
+    );
     s
 }
 
@@ -83,7 +90,11 @@ mod tests {
         let c = call_id();
         assert!(c.starts_with("call_"));
         assert_eq!(c.len(), 29);
-        assert!(c[5..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(
+            c[5..]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
         assert_ne!(call_id(), c);
     }
 }

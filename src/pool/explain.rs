@@ -69,10 +69,23 @@ impl Observer for Record {
 
 impl Shard {
     /// Explains the next pick for `channel` / `model` on this core (module docs).
-    pub fn explain(&self, channel: Channel, model: &str, can_serve: &dyn Fn(&AccountDef) -> bool) -> Explanation {
+    pub fn explain(
+        &self,
+        channel: Channel,
+        model: &str,
+        can_serve: &dyn Fn(&AccountDef) -> bool,
+    ) -> Explanation {
         let now = self.clock.now_ms();
         self.with_snapshot(|snap, local| {
-            let cx = Ctx { channel, model, can_serve: Some(can_serve), model_hash: model_hash(model), tried: &[], raced: &[], now };
+            let cx = Ctx {
+                channel,
+                model,
+                can_serve: Some(can_serve),
+                model_hash: model_hash(model),
+                tried: &[],
+                raced: &[],
+                now,
+            };
             let mut rec = Record::default();
             let mut tally = Tally::default();
             let picked = self.choose(snap, local, &cx, &mut rec, &mut tally, true);

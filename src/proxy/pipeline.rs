@@ -25,8 +25,14 @@ impl Canonicalizer {
     pub fn item(&mut self, item: StreamItem, mut f: impl FnMut(&CanonicalEvent)) {
         match item {
             StreamItem::Event(ev) => f(&ev),
-            StreamItem::Frame { format, event, data } => {
-                let (_, dec) = self.decoder.get_or_insert_with(|| (format, StreamDecoder::new(format)));
+            StreamItem::Frame {
+                format,
+                event,
+                data,
+            } => {
+                let (_, dec) = self
+                    .decoder
+                    .get_or_insert_with(|| (format, StreamDecoder::new(format)));
                 self.scratch.clear();
                 let res = dec.frame(event.as_deref(), &data, &mut self.scratch);
                 for ev in &self.scratch {
@@ -34,7 +40,10 @@ impl Canonicalizer {
                 }
                 if let Err(e) = res {
                     log::warn!("upstream frame could not be decoded: {e}");
-                    f(&CanonicalEvent::Error { kind: ErrorKind::Api, message: JsonStr::from_text(&e.to_string()) });
+                    f(&CanonicalEvent::Error {
+                        kind: ErrorKind::Api,
+                        message: JsonStr::from_text(&e.to_string()),
+                    });
                 }
             }
         }
@@ -75,7 +84,15 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn new(format: WireFormat, opts: EncodeOptions) -> Self {
-        Self { format, opts, mode: Mode::Pending, out: BytesMut::with_capacity(4096), ended: false, usage: Usage::default(), error: None }
+        Self {
+            format,
+            opts,
+            mode: Mode::Pending,
+            out: BytesMut::with_capacity(4096),
+            ended: false,
+            usage: Usage::default(),
+            error: None,
+        }
     }
 
     /// The upstream's last reported usage.
@@ -106,9 +123,16 @@ impl Pipeline {
         }
         self.mode = match item {
             StreamItem::Frame { format, .. } if *format == self.format => {
-                Mode::Pass(Passthrough::new(self.format, self.opts.model.clone(), self.opts.include_usage))
+                Mode::Pass(Passthrough::new(
+                    self.format,
+                    self.opts.model.clone(),
+                    self.opts.include_usage,
+                ))
             }
-            _ => Mode::Encode(Canonicalizer::default(), StreamEncoder::new(self.format, self.opts.clone())),
+            _ => Mode::Encode(
+                Canonicalizer::default(),
+                StreamEncoder::new(self.format, self.opts.clone()),
+            ),
         };
     }
 
@@ -127,7 +151,12 @@ impl Pipeline {
                 };
                 if let Err(e) = res {
                     log::warn!("upstream frame rejected in passthrough: {e}");
-                    write_error(self.format, ErrorKind::Api, &JsonStr::from_text(&e.to_string()), out);
+                    write_error(
+                        self.format,
+                        ErrorKind::Api,
+                        &JsonStr::from_text(&e.to_string()),
+                        out,
+                    );
                     self.ended = true;
                     return;
                 }
@@ -138,7 +167,9 @@ impl Pipeline {
                 canon.item(item, |ev| {
                     match ev {
                         CanonicalEvent::Usage(u) => *usage = *u,
-                        CanonicalEvent::Error { kind, message } => *error = Some((*kind, message.unescape().into_owned())),
+                        CanonicalEvent::Error { kind, message } => {
+                            *error = Some((*kind, message.unescape().into_owned()))
+                        }
                         _ => {}
                     }
                     enc.event(ev, out);
@@ -154,7 +185,12 @@ impl Pipeline {
         if self.ended {
             return;
         }
-        write_error(self.format, e.kind(), &JsonStr::from_text(&e.message), &mut self.out);
+        write_error(
+            self.format,
+            e.kind(),
+            &JsonStr::from_text(&e.message),
+            &mut self.out,
+        );
         self.ended = true;
     }
 
@@ -170,7 +206,8 @@ impl Pipeline {
                 enc.finish(out);
             }
             Mode::Pass(_) | Mode::Pending => {
-                let msg = JsonStr::from_static("upstream stream ended before the answer was complete");
+                let msg =
+                    JsonStr::from_static("upstream stream ended before the answer was complete");
                 write_error(self.format, ErrorKind::Api, &msg, out);
             }
         }

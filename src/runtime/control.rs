@@ -35,6 +35,9 @@ impl ControlPlane {
 
     /// Sends a message to every worker; returns how many received it.
     pub fn broadcast(&self, msg: &Control) -> usize {
-        self.senders.iter().filter(|tx| tx.try_send(msg.clone()).is_ok()).count()
+        self.senders
+            .iter()
+            .filter(|tx| tx.try_send(msg.clone()).is_ok())
+            .count()
     }
 }

@@ -82,7 +82,11 @@ impl Worker {
     /// This core's account-pool shard (selection, failure policy, explain).
     pub fn pool(&self) -> &crate::pool::Shard {
         self.pool.get_or_init(|| {
-            crate::pool::Shard::new(Arc::clone(&self.shared.pool_init), self.config().pool, crate::pool::Clock::system())
+            crate::pool::Shard::new(
+                Arc::clone(&self.shared.pool_init),
+                self.config().pool,
+                crate::pool::Clock::system(),
+            )
         })
     }
 
@@ -101,7 +105,8 @@ impl Worker {
 
     /// This core's upstream client (its own keep-alive pool and DNS cache).
     pub fn upstream(&self) -> &crate::upstream::UpstreamClient {
-        self.upstream.get_or_init(|| crate::upstream::UpstreamClient::new(Arc::clone(&self.shared.upstream)))
+        self.upstream
+            .get_or_init(|| crate::upstream::UpstreamClient::new(Arc::clone(&self.shared.upstream)))
     }
 
     pub fn draining(&self) -> bool {

@@ -5,8 +5,8 @@
 //! over real secrets: existing accounts keep their stored credentials, new ones are created
 //! without any and listed in `needs_credentials`.
 
-use super::types::StoreError;
 use super::StoreApi;
+use super::types::StoreError;
 use crate::domain::{AccountDef, ModelDef, now_ms};
 use serde::{Deserialize, Serialize};
 
@@ -40,16 +40,32 @@ pub async fn export<S: StoreApi>(store: &S, with_secrets: bool) -> Result<Export
         .list_accounts()
         .await?
         .into_iter()
-        .map(|a| if with_secrets { a.def } else { a.def.redacted() })
+        .map(|a| {
+            if with_secrets {
+                a.def
+            } else {
+                a.def.redacted()
+            }
+        })
         .collect();
-    Ok(Export { version: 1, exported_ms: now_ms(), secrets: with_secrets, accounts, models: store.list_models().await? })
+    Ok(Export {
+        version: 1,
+        exported_ms: now_ms(),
+        secrets: with_secrets,
+        accounts,
+        models: store.list_models().await?,
+    })
 }
 
 /// Parses a document (unknown fields are errors, with their name).
 pub fn parse(text: &str) -> Result<Export, StoreError> {
-    let doc: Export = serde_json::from_str(text).map_err(|e| StoreError::Invalid(format!("import document: {e}")))?;
+    let doc: Export = serde_json::from_str(text)
+        .map_err(|e| StoreError::Invalid(format!("import document: {e}")))?;
     if doc.version != 1 {
-        return Err(StoreError::Invalid(format!("import document version {} is not supported (expected 1)", doc.version)));
+        return Err(StoreError::Invalid(format!(
+            "import document version {} is not supported (expected 1)",
+            doc.version
+        )));
     }
     Ok(doc)
 }

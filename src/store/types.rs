@@ -49,7 +49,11 @@ impl Day {
         let d = doy - (153 * mp + 2) / 5 + 1;
         let m = if mp < 10 { mp + 3 } else { mp - 9 };
         let y = yoe + era * 400 + i64::from(m <= 2);
-        (y, u32::try_from(m).unwrap_or(1), u32::try_from(d).unwrap_or(1))
+        (
+            y,
+            u32::try_from(m).unwrap_or(1),
+            u32::try_from(d).unwrap_or(1),
+        )
     }
 
     /// `YYYYMMDD`, the form used in key names.
@@ -80,17 +84,35 @@ pub struct SlotLease {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StoreEvent {
     /// An account definition was created or edited (reload it).
-    AccountPut { id: String, revision: u64 },
-    AccountDeleted { id: String },
+    AccountPut {
+        id: String,
+        revision: u64,
+    },
+    AccountDeleted {
+        id: String,
+    },
     /// Status changed: disabled, cooling until a deadline, or active again.
-    AccountStatus { id: String, status: AccountStatus },
-    ModelPut { id: String },
-    ModelDeleted { id: String },
+    AccountStatus {
+        id: String,
+        status: AccountStatus,
+    },
+    ModelPut {
+        id: String,
+    },
+    ModelDeleted {
+        id: String,
+    },
     /// A client key was created or edited (e.g. disabled).
-    KeyPut { id: String },
+    KeyPut {
+        id: String,
+    },
     /// A client key was revoked.
-    KeyDeleted { id: String },
-    SettingChanged { key: String },
+    KeyDeleted {
+        id: String,
+    },
+    SettingChanged {
+        key: String,
+    },
     /// This instance may have missed changes (its subscription was down): reload everything.
     Resync,
 }
@@ -120,7 +142,10 @@ impl Health {
 pub enum StoreError {
     /// The backend cannot be reached (Redis down after retries, store thread gone). The write
     /// was NOT applied, or (`outcome_unknown`) it may or may not have been.
-    Unavailable { reason: String, outcome_unknown: bool },
+    Unavailable {
+        reason: String,
+        outcome_unknown: bool,
+    },
     /// Disk or socket failure.
     Io(String),
     /// Stored bytes could not be decoded.
@@ -141,7 +166,10 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn unavailable(reason: impl Into<String>) -> Self {
-        Self::Unavailable { reason: reason.into(), outcome_unknown: false }
+        Self::Unavailable {
+            reason: reason.into(),
+            outcome_unknown: false,
+        }
     }
 
     /// Low-cardinality label for metrics and logs.
@@ -173,11 +201,20 @@ impl StoreError {
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Unavailable { reason, outcome_unknown: false } => {
+            Self::Unavailable {
+                reason,
+                outcome_unknown: false,
+            } => {
                 write!(f, "store unavailable, write not applied: {reason}")
             }
-            Self::Unavailable { reason, outcome_unknown: true } => {
-                write!(f, "store unavailable, write may or may not have been applied: {reason}")
+            Self::Unavailable {
+                reason,
+                outcome_unknown: true,
+            } => {
+                write!(
+                    f,
+                    "store unavailable, write may or may not have been applied: {reason}"
+                )
             }
             Self::Io(s) => write!(f, "store i/o error: {s}"),
             Self::Corrupt(s) => write!(f, "stored data is corrupt: {s}"),

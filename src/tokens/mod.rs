@@ -42,7 +42,10 @@ pub fn warm_up() {
 
 /// Builds the tokenizer on a short-lived background thread at startup.
 pub fn warm_up_in_background() {
-    if let Err(e) = std::thread::Builder::new().name("tokenizer-init".into()).spawn(warm_up) {
+    if let Err(e) = std::thread::Builder::new()
+        .name("tokenizer-init".into())
+        .spawn(warm_up)
+    {
         log::warn!("tokenizer warm-up thread not started ({e}); the first count_tokens builds it");
     }
 }
@@ -93,7 +96,8 @@ fn images(b: &Block) -> u64 {
 pub fn quick_estimate(req: &CanonicalRequest) -> u64 {
     let mut bytes = 0usize;
     req.for_each_text(|t| bytes += t.len());
-    u64::try_from(bytes.div_ceil(4)).unwrap_or(u64::MAX) + PER_MESSAGE * u64::try_from(req.messages.len()).unwrap_or(0)
+    u64::try_from(bytes.div_ceil(4)).unwrap_or(u64::MAX)
+        + PER_MESSAGE * u64::try_from(req.messages.len()).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -112,11 +116,17 @@ mod tests {
     fn request_count_includes_overheads() {
         let req = CanonicalRequest {
             system: vec!["You are terse.".into()],
-            messages: vec![Message { role: Role::User, content: vec![Block::Text("hello world".into())] }],
+            messages: vec![Message {
+                role: Role::User,
+                content: vec![Block::Text("hello world".into())],
+            }],
             ..CanonicalRequest::default()
         };
         let n = count_request(&req);
-        assert_eq!(n, REPLY_PRIMING + 2 * PER_MESSAGE + count_text("You are terse.") + 2);
+        assert_eq!(
+            n,
+            REPLY_PRIMING + 2 * PER_MESSAGE + count_text("You are terse.") + 2
+        );
     }
 }
 
@@ -127,15 +137,33 @@ mod accuracy {
     use super::{count_text, heuristic};
 
     pub(super) const SAMPLES: &[(&str, &str)] = &[
-        ("English prose", "The gateway accepts Claude Messages and OpenAI Chat Completions requests, picks an upstream account from a pool for the request's channel, speaks that upstream's own wire protocol, fails over to another account when the first one fails, translates the answer back into the client's format and streams it out with as little added latency as the machine allows."),
-        ("Rust code", "fn main() {\n    let mut v: Vec<u32> = (0..10).collect();\n    v.retain(|x| x % 2 == 0);\n    for (i, x) in v.iter().enumerate() {\n        println!(\"{i}: {x}\");\n    }\n}\n"),
-        ("JSON schema", r#"{"type":"object","properties":{"location":{"type":"string","description":"City and country, e.g. Paris, France"},"unit":{"type":"string","enum":["celsius","fahrenheit"]}},"required":["location"]}"#),
-        ("Chinese", "网关接受两种格式的请求，从账户池中为请求的通道选择一个上游账户，并以尽可能低的延迟把答案流式返回给客户端。"),
-        ("Numbers and ids", "req_01HZX9 2026-11-27T00:22:49Z 127.0.0.1:44887 sha256=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
+        (
+            "English prose",
+            "The gateway accepts Claude Messages and OpenAI Chat Completions requests, picks an upstream account from a pool for the request's channel, speaks that upstream's own wire protocol, fails over to another account when the first one fails, translates the answer back into the client's format and streams it out with as little added latency as the machine allows.",
+        ),
+        (
+            "Rust code",
+            "fn main() {\n    let mut v: Vec<u32> = (0..10).collect();\n    v.retain(|x| x % 2 == 0);\n    for (i, x) in v.iter().enumerate() {\n        println!(\"{i}: {x}\");\n    }\n}\n",
+        ),
+        (
+            "JSON schema",
+            r#"{"type":"object","properties":{"location":{"type":"string","description":"City and country, e.g. Paris, France"},"unit":{"type":"string","enum":["celsius","fahrenheit"]}},"required":["location"]}"#,
+        ),
+        (
+            "Chinese",
+            "网关接受两种格式的请求，从账户池中为请求的通道选择一个上游账户，并以尽可能低的延迟把答案流式返回给客户端。",
+        ),
+        (
+            "Numbers and ids",
+            "req_01HZX9 2026-11-27T00:22:49Z 127.0.0.1:44887 sha256=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        ),
     ];
 
     #[test]
-    #[expect(clippy::print_stderr, reason = "prints the measurement table quoted in the docs")]
+    #[expect(
+        clippy::print_stderr,
+        reason = "prints the measurement table quoted in the docs"
+    )]
     fn heuristic_vs_bpe_on_samples() {
         for (name, text) in SAMPLES {
             let bpe = count_text(text);

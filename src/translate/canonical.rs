@@ -249,19 +249,37 @@ pub enum BlockKind {
 /// One step of an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CanonicalEvent {
-    MessageStart { id: JsonStr, model: JsonStr },
-    BlockStart { index: u32, kind: BlockKind },
+    MessageStart {
+        id: JsonStr,
+        model: JsonStr,
+    },
+    BlockStart {
+        index: u32,
+        kind: BlockKind,
+    },
     TextDelta(JsonStr),
     ThinkingDelta(JsonStr),
     /// The signature of the open thinking block (may arrive in pieces; concatenate).
     ThinkingSignature(JsonStr),
-    ToolCallStart { index: u32, id: JsonStr, name: JsonStr },
+    ToolCallStart {
+        index: u32,
+        id: JsonStr,
+        name: JsonStr,
+    },
     /// A fragment of the open tool call's arguments JSON text (as escaped string content).
     ToolArgsDelta(JsonStr),
-    BlockStop { index: u32 },
+    BlockStop {
+        index: u32,
+    },
     Usage(Usage),
-    Stop { reason: StopReason, stop_sequence: Option<JsonStr> },
-    Error { kind: ErrorKind, message: JsonStr },
+    Stop {
+        reason: StopReason,
+        stop_sequence: Option<JsonStr>,
+    },
+    Error {
+        kind: ErrorKind,
+        message: JsonStr,
+    },
 }
 
 impl CanonicalEvent {
@@ -295,11 +313,24 @@ pub enum Block {
     Text(String),
     Image(ImageSource),
     /// An earlier tool call by the assistant; `input` is JSON text (an object).
-    ToolUse { id: String, name: String, input: String },
+    ToolUse {
+        id: String,
+        name: String,
+        input: String,
+    },
     /// The result of a tool call, sent by the user side.
-    ToolResult { tool_use_id: String, content: Vec<Block>, is_error: bool },
-    Thinking { thinking: String, signature: String },
-    RedactedThinking { data: String },
+    ToolResult {
+        tool_use_id: String,
+        content: Vec<Block>,
+        is_error: bool,
+    },
+    Thinking {
+        thinking: String,
+        signature: String,
+    },
+    RedactedThinking {
+        data: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -438,10 +469,18 @@ mod tests {
 
     #[test]
     fn stop_reasons_map_both_ways() {
-        for r in [StopReason::EndTurn, StopReason::MaxTokens, StopReason::ToolUse, StopReason::Refusal] {
+        for r in [
+            StopReason::EndTurn,
+            StopReason::MaxTokens,
+            StopReason::ToolUse,
+            StopReason::Refusal,
+        ] {
             assert_eq!(StopReason::from_openai(r.openai().as_bytes()), Some(r));
         }
-        assert_eq!(StopReason::from_claude(b"pause_turn"), Some(StopReason::PauseTurn));
+        assert_eq!(
+            StopReason::from_claude(b"pause_turn"),
+            Some(StopReason::PauseTurn)
+        );
         for k in ErrorKind::ALL {
             assert_eq!(ErrorKind::parse(k.claude().as_bytes()), k);
             assert_eq!(ErrorKind::parse(k.openai().as_bytes()), k);

@@ -49,12 +49,16 @@ pub fn new_message_id(prefix: &str) -> String {
 }
 
 fn unix_now_nanos() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
 }
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// A client-format stream encoder.
@@ -110,7 +114,12 @@ impl StreamDecoder {
     }
 
     /// Decodes one SSE frame (`event` is ignored for OpenAI).
-    pub fn frame(&mut self, event: Option<&[u8]>, data: &Bytes, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
+    pub fn frame(
+        &mut self,
+        event: Option<&[u8]>,
+        data: &Bytes,
+        out: &mut Vec<CanonicalEvent>,
+    ) -> Result<(), DecodeError> {
         match self {
             Self::Claude(d) => d.frame(event, data, out),
             Self::OpenAi(d) => d.frame(data, out),

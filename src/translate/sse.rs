@@ -31,7 +31,11 @@ pub struct TooLarge;
 
 impl SseReader {
     pub fn new(max_event: usize) -> Self {
-        Self { buf: BytesMut::new(), scanned: 0, max_event }
+        Self {
+            buf: BytesMut::new(),
+            scanned: 0,
+            max_event,
+        }
     }
 
     pub fn feed(&mut self, chunk: &[u8]) {
@@ -95,7 +99,8 @@ fn parse_block(block: &Bytes) -> Option<SseFrame> {
     let mut joined: Option<Vec<u8>> = None;
     let mut start = 0;
     while start < block.len() {
-        let rel = memchr::memchr(b'\n', block.get(start..).unwrap_or_default()).unwrap_or(block.len() - start);
+        let rel = memchr::memchr(b'\n', block.get(start..).unwrap_or_default())
+            .unwrap_or(block.len() - start);
         let mut end = start + rel;
         let next = end + 1;
         if end > start && block.get(end - 1) == Some(&b'\r') {
@@ -108,7 +113,11 @@ fn parse_block(block: &Bytes) -> Option<SseFrame> {
         }
         let (name, value) = match memchr::memchr(b':', &line) {
             Some(c) => {
-                let v = if line.get(c + 1) == Some(&b' ') { c + 2 } else { c + 1 };
+                let v = if line.get(c + 1) == Some(&b' ') {
+                    c + 2
+                } else {
+                    c + 1
+                };
                 (line.slice(..c), line.slice(v.min(line.len())..))
             }
             None => (line.clone(), Bytes::new()),

@@ -50,7 +50,10 @@ pub struct ResponseBody {
 }
 
 impl ResponseBody {
-    #[expect(clippy::too_many_arguments, reason = "one internal call site; fields of the exchange")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one internal call site; fields of the exchange"
+    )]
     pub(crate) fn new(
         framing: BodyFraming,
         keep_alive: bool,
@@ -67,10 +70,23 @@ impl ResponseBody {
             BodyFraming::Chunked => State::Chunked(ChunkedDecoder::new()),
             BodyFraming::Close => State::Close,
         };
-        let mut body = Self { state, conn: Some(conn), ret, keep_alive, idle, total, max_bytes, received: 0, host: host.into() };
+        let mut body = Self {
+            state,
+            conn: Some(conn),
+            ret,
+            keep_alive,
+            idle,
+            total,
+            max_bytes,
+            received: 0,
+            host: host.into(),
+        };
         if let State::Length(n) = body.state {
             if n > max_bytes {
-                body.fail(UpstreamError::new(ErrorKind::BodyTooLarge, format!("{host}: Content-Length {n} is over the {max_bytes}-byte limit")));
+                body.fail(UpstreamError::new(
+                    ErrorKind::BodyTooLarge,
+                    format!("{host}: Content-Length {n} is over the {max_bytes}-byte limit"),
+                ));
             }
         }
         if matches!(body.state, State::Done) {
@@ -101,11 +117,15 @@ impl ResponseBody {
                 State::Done => return Ok(None),
                 State::Failed(e) => return Err(e.clone()),
                 State::Length(left) => {
-                    let Some(conn) = self.conn.as_mut() else { return Ok(None) };
+                    let Some(conn) = self.conn.as_mut() else {
+                        return Ok(None);
+                    };
                     if conn.rbuf.is_empty() {
                         None
                     } else {
-                        let take = usize::try_from(*left).unwrap_or(usize::MAX).min(conn.rbuf.len());
+                        let take = usize::try_from(*left)
+                            .unwrap_or(usize::MAX)
+                            .min(conn.rbuf.len());
                         *left -= take as u64;
                         let data = conn.rbuf.split_to(take).freeze();
                         if *left == 0 {
@@ -115,7 +135,9 @@ impl ResponseBody {
                     }
                 }
                 State::Chunked(dec) => {
-                    let Some(conn) = self.conn.as_mut() else { return Ok(None) };
+                    let Some(conn) = self.conn.as_mut() else {
+                        return Ok(None);
+                    };
                     match dec.decode(&mut conn.rbuf) {
                         Ok(Chunk::Data(d)) => Some(d),
                         Ok(Chunk::NeedMore) => None,
@@ -125,14 +147,23 @@ impl ResponseBody {
                             return Ok(None);
                         }
                         Err(e) => {
-                            let err = UpstreamError::new(ErrorKind::Protocol, format!("{}: {}", self.host, e.message()));
+                            let err = UpstreamError::new(
+                                ErrorKind::Protocol,
+                                format!("{}: {}", self.host, e.message()),
+                            );
                             return Err(self.fail(err));
                         }
                     }
                 }
                 State::Close => {
-                    let Some(conn) = self.conn.as_mut() else { return Ok(None) };
-                    if conn.rbuf.is_empty() { None } else { Some(conn.rbuf.split().freeze()) }
+                    let Some(conn) = self.conn.as_mut() else {
+                        return Ok(None);
+                    };
+                    if conn.rbuf.is_empty() {
+                        None
+                    } else {
+                        Some(conn.rbuf.split().freeze())
+                    }
                 }
             };
             match out {
@@ -141,7 +172,10 @@ impl ResponseBody {
                     if self.received > self.max_bytes {
                         let err = UpstreamError::new(
                             ErrorKind::BodyTooLarge,
-                            format!("{}: response body over the {}-byte limit", self.host, self.max_bytes),
+                            format!(
+                                "{}: response body over the {}-byte limit",
+                                self.host, self.max_bytes
+                            ),
                         );
                         return Err(self.fail(err));
                     }
@@ -179,7 +213,9 @@ impl ResponseBody {
 
     async fn read_more(&mut self) -> Result<(), UpstreamError> {
         let deadline = PhaseDeadline::new(self.idle, self.total);
-        let Some(conn) = self.conn.as_mut() else { return Ok(()) };
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
         let r = conn.t.read(&mut conn.rbuf, Some(deadline.at)).await;
         let err = match r {
             Ok(ReadOutcome::Data(_)) => return Ok(()),
@@ -194,13 +230,22 @@ impl ResponseBody {
                     State::Length(left) => format!(" ({left} bytes missing)"),
                     _ => String::new(),
                 };
-                UpstreamError::new(ErrorKind::Closed, format!("{} closed the connection mid-body{expected}", self.host))
+                UpstreamError::new(
+                    ErrorKind::Closed,
+                    format!("{} closed the connection mid-body{expected}", self.host),
+                )
             }
             Ok(ReadOutcome::TimedOut) => deadline.expired(
                 ErrorKind::IdleTimeout,
-                format!("{}: no body bytes for {} ms", self.host, self.idle.as_millis()),
+                format!(
+                    "{}: no body bytes for {} ms",
+                    self.host,
+                    self.idle.as_millis()
+                ),
             ),
-            Err(e) => UpstreamError::io(&e, &format!("reading the response body from {}", self.host)),
+            Err(e) => {
+                UpstreamError::io(&e, &format!("reading the response body from {}", self.host))
+            }
         };
         Err(self.fail(err))
     }

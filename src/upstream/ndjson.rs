@@ -42,7 +42,11 @@ impl Default for NdjsonReader {
 
 impl NdjsonReader {
     pub fn new(max_line_bytes: usize) -> Self {
-        Self { lines: LineBuf::new(), current: BytesMut::new(), max_line_bytes }
+        Self {
+            lines: LineBuf::new(),
+            current: BytesMut::new(),
+            max_line_bytes,
+        }
     }
 
     pub fn feed(&mut self, chunk: &[u8]) {
@@ -54,12 +58,16 @@ impl NdjsonReader {
         loop {
             let Some(range) = self.lines.next_line() else {
                 if self.lines.partial_len() > self.max_line_bytes {
-                    return Err(NdjsonError::LineTooLong { limit: self.max_line_bytes });
+                    return Err(NdjsonError::LineTooLong {
+                        limit: self.max_line_bytes,
+                    });
                 }
                 return Ok(None);
             };
             if range.len() > self.max_line_bytes {
-                return Err(NdjsonError::LineTooLong { limit: self.max_line_bytes });
+                return Err(NdjsonError::LineTooLong {
+                    limit: self.max_line_bytes,
+                });
             }
             if is_blank(self.lines.bytes().get(range.clone()).unwrap_or_default()) {
                 continue;
@@ -71,9 +79,13 @@ impl NdjsonReader {
 
     /// At end of stream: the last line if it had no newline (and is not blank).
     pub fn finish(&mut self) -> Result<Option<&mut [u8]>, NdjsonError> {
-        let Some(range) = self.lines.finish_line() else { return Ok(None) };
+        let Some(range) = self.lines.finish_line() else {
+            return Ok(None);
+        };
         if range.len() > self.max_line_bytes {
-            return Err(NdjsonError::LineTooLong { limit: self.max_line_bytes });
+            return Err(NdjsonError::LineTooLong {
+                limit: self.max_line_bytes,
+            });
         }
         if is_blank(self.lines.bytes().get(range.clone()).unwrap_or_default()) {
             return Ok(None);
@@ -88,7 +100,10 @@ fn is_blank(line: &[u8]) -> bool {
 }
 
 /// Every line of `pieces` (tests, fuzzing).
-pub fn parse_all<'a>(pieces: impl IntoIterator<Item = &'a [u8]>, max_line_bytes: usize) -> Result<Vec<Vec<u8>>, NdjsonError> {
+pub fn parse_all<'a>(
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+    max_line_bytes: usize,
+) -> Result<Vec<Vec<u8>>, NdjsonError> {
     let mut r = NdjsonReader::new(max_line_bytes);
     let mut out = Vec::new();
     for p in pieces {
@@ -109,8 +124,19 @@ mod tests {
 
     #[test]
     fn lines_blank_skipped_last_without_newline() {
-        let got = parse_all([&b"{\"a\":1}\n\n  \r\n{\"b\":2}\r\n{\"c\":"[..], b"3}"], 1024).unwrap();
-        assert_eq!(got, vec![b"{\"a\":1}".to_vec(), b"{\"b\":2}".to_vec(), b"{\"c\":3}".to_vec()]);
+        let got = parse_all(
+            [&b"{\"a\":1}\n\n  \r\n{\"b\":2}\r\n{\"c\":"[..], b"3}"],
+            1024,
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                b"{\"a\":1}".to_vec(),
+                b"{\"b\":2}".to_vec(),
+                b"{\"c\":3}".to_vec()
+            ]
+        );
     }
 
     #[test]

@@ -30,7 +30,9 @@ pub enum SseError {
 impl std::fmt::Display for SseError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::EventTooLarge { limit } => write!(f, "server-sent event larger than {limit} bytes"),
+            Self::EventTooLarge { limit } => {
+                write!(f, "server-sent event larger than {limit} bytes")
+            }
         }
     }
 }
@@ -130,7 +132,9 @@ impl SseParser {
         loop {
             let Some(line) = self.lines.next_line() else {
                 if self.lines.buffered() > self.max_event_bytes {
-                    return Err(SseError::EventTooLarge { limit: self.max_event_bytes });
+                    return Err(SseError::EventTooLarge {
+                        limit: self.max_event_bytes,
+                    });
                 }
                 return Ok(None);
             };
@@ -164,7 +168,11 @@ impl SseParser {
             }
             self.field(line);
         }
-        if self.fields { Some(self.dispatch()) } else { None }
+        if self.fields {
+            Some(self.dispatch())
+        } else {
+            None
+        }
     }
 
     /// Bytes buffered and not yet returned as events.
@@ -174,7 +182,9 @@ impl SseParser {
 
     fn field(&mut self, line: Range<usize>) {
         let bytes = self.lines.bytes();
-        let Some(text) = bytes.get(line.clone()) else { return };
+        let Some(text) = bytes.get(line.clone()) else {
+            return;
+        };
         if text.first() == Some(&b':') {
             return;
         }
@@ -204,7 +214,9 @@ impl SseParser {
             b"retry" => {
                 let v = bytes.get(value).unwrap_or_default();
                 if !v.is_empty() && v.len() <= 19 && v.iter().all(u8::is_ascii_digit) {
-                    self.retry = v.iter().try_fold(0u64, |a, d| a.checked_mul(10)?.checked_add(u64::from(d - b'0')));
+                    self.retry = v.iter().try_fold(0u64, |a, d| {
+                        a.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+                    });
                     self.fields = true;
                 }
             }
@@ -226,7 +238,8 @@ impl SseParser {
                 if i > 0 {
                     self.scratch.push(b'\n');
                 }
-                self.scratch.extend_from_slice(self.block.get(r.clone()).unwrap_or_default());
+                self.scratch
+                    .extend_from_slice(self.block.get(r.clone()).unwrap_or_default());
             }
         }
         let has_data = !data_ranges.is_empty();
@@ -235,8 +248,18 @@ impl SseParser {
         self.data = data_ranges;
         self.data.clear();
         let block: &[u8] = &self.block;
-        let data: &[u8] = if multi { &self.scratch } else { single.and_then(|r| block.get(r)).unwrap_or_default() };
-        SseEvent { event: event.and_then(|r| block.get(r)), data, has_data, id: id.and_then(|r| block.get(r)), retry }
+        let data: &[u8] = if multi {
+            &self.scratch
+        } else {
+            single.and_then(|r| block.get(r)).unwrap_or_default()
+        };
+        SseEvent {
+            event: event.and_then(|r| block.get(r)),
+            data,
+            has_data,
+            id: id.and_then(|r| block.get(r)),
+            retry,
+        }
     }
 }
 
@@ -252,12 +275,21 @@ pub struct OwnedEvent {
 
 impl From<SseEvent<'_>> for OwnedEvent {
     fn from(e: SseEvent<'_>) -> Self {
-        Self { event: e.event.map(<[u8]>::to_vec), data: e.data.to_vec(), has_data: e.has_data, id: e.id.map(<[u8]>::to_vec), retry: e.retry }
+        Self {
+            event: e.event.map(<[u8]>::to_vec),
+            data: e.data.to_vec(),
+            has_data: e.has_data,
+            id: e.id.map(<[u8]>::to_vec),
+            retry: e.retry,
+        }
     }
 }
 
 /// Parses `input` fed in the given pieces; every event, then the lenient trailing one.
-pub fn parse_all<'a>(pieces: impl IntoIterator<Item = &'a [u8]>, max_event_bytes: usize) -> Result<Vec<OwnedEvent>, SseError> {
+pub fn parse_all<'a>(
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+    max_event_bytes: usize,
+) -> Result<Vec<OwnedEvent>, SseError> {
     let mut p = SseParser::new(max_event_bytes);
     let mut out = Vec::new();
     for piece in pieces {
@@ -281,13 +313,22 @@ mod tests {
     }
 
     fn ev(event: Option<&str>, data: &str) -> OwnedEvent {
-        OwnedEvent { event: event.map(|s| s.as_bytes().to_vec()), data: data.as_bytes().to_vec(), has_data: true, id: None, retry: None }
+        OwnedEvent {
+            event: event.map(|s| s.as_bytes().to_vec()),
+            data: data.as_bytes().to_vec(),
+            has_data: true,
+            id: None,
+            retry: None,
+        }
     }
 
     #[test]
     fn fields_comments_and_multiline_data() {
         let got = events(b": hello\n\nevent: delta\ndata: {\"a\":1}\n\ndata:x\ndata:  y\ndata\n\n");
-        assert_eq!(got, vec![ev(Some("delta"), "{\"a\":1}"), ev(None, "x\n y\n")]);
+        assert_eq!(
+            got,
+            vec![ev(Some("delta"), "{\"a\":1}"), ev(None, "x\n y\n")]
+        );
     }
 
     #[test]
@@ -296,7 +337,10 @@ mod tests {
         assert_eq!(got.len(), 3);
         assert_eq!(got[0].data, b"a");
         assert_eq!(got[1].data, b"b");
-        assert_eq!((got[2].id.as_deref(), got[2].retry), (Some(&b"7"[..]), Some(1500)));
+        assert_eq!(
+            (got[2].id.as_deref(), got[2].retry),
+            (Some(&b"7"[..]), Some(1500))
+        );
     }
 
     #[test]
@@ -321,7 +365,10 @@ mod tests {
         let mut p = SseParser::default();
         p.feed(b"event: e\ndata: payload\n\n");
         let e = p.next_event().unwrap().unwrap();
-        assert_eq!((e.event_type(), e.data_str().unwrap()), (&b"e"[..], "payload"));
+        assert_eq!(
+            (e.event_type(), e.data_str().unwrap()),
+            (&b"e"[..], "payload")
+        );
         assert!(p.next_event().unwrap().is_none());
     }
 

@@ -52,22 +52,45 @@ pub struct Transport {
 impl Transport {
     pub fn plain(tcp: TcpStream) -> Self {
         let _ = tcp.set_nodelay(true);
-        Self { tcp, tls: None, cipher_in: BytesMut::new(), scratch: Vec::new() }
+        Self {
+            tcp,
+            tls: None,
+            cipher_in: BytesMut::new(),
+            scratch: Vec::new(),
+        }
     }
 
     /// Runs the TLS handshake for `host` (SNI; an IP literal is sent without SNI). The caller
     /// bounds it with `upstream_tls_ms`; a dropped handshake just drops the socket.
-    pub async fn tls(tcp: TcpStream, config: &Arc<ClientConfig>, host: &str) -> Result<Self, UpstreamError> {
-        let name = ServerName::try_from(host.to_owned())
-            .map_err(|_| UpstreamError::new(ErrorKind::InvalidRequest, format!("not a valid TLS server name: {host}")))?;
-        let conn = ClientConnection::new(Arc::clone(config), name)
-            .map_err(|e| UpstreamError::new(ErrorKind::Tls, format!("tls setup for {host}: {e}")))?;
+    pub async fn tls(
+        tcp: TcpStream,
+        config: &Arc<ClientConfig>,
+        host: &str,
+    ) -> Result<Self, UpstreamError> {
+        let name = ServerName::try_from(host.to_owned()).map_err(|_| {
+            UpstreamError::new(
+                ErrorKind::InvalidRequest,
+                format!("not a valid TLS server name: {host}"),
+            )
+        })?;
+        let conn = ClientConnection::new(Arc::clone(config), name).map_err(|e| {
+            UpstreamError::new(ErrorKind::Tls, format!("tls setup for {host}: {e}"))
+        })?;
         let _ = tcp.set_nodelay(true);
-        let mut t = Self { tcp, tls: Some(Box::new(conn)), cipher_in: BytesMut::with_capacity(READ_CHUNK), scratch: Vec::new() };
-        let tls_err = |e: &io::Error| UpstreamError::new(ErrorKind::Tls, format!("tls handshake with {host}: {e}"));
+        let mut t = Self {
+            tcp,
+            tls: Some(Box::new(conn)),
+            cipher_in: BytesMut::with_capacity(READ_CHUNK),
+            scratch: Vec::new(),
+        };
+        let tls_err = |e: &io::Error| {
+            UpstreamError::new(ErrorKind::Tls, format!("tls handshake with {host}: {e}"))
+        };
         loop {
             t.flush_tls().await.map_err(|e| tls_err(&e))?;
-            let Some(tls) = t.tls.as_deref_mut() else { break };
+            let Some(tls) = t.tls.as_deref_mut() else {
+                break;
+            };
             if !tls.is_handshaking() {
                 break;
             }
@@ -77,7 +100,10 @@ impl Transport {
                 t.cipher_in = buf;
                 match r {
                     Ok(Some(0)) => {
-                        return Err(UpstreamError::new(ErrorKind::Tls, format!("tls handshake with {host}: connection closed")));
+                        return Err(UpstreamError::new(
+                            ErrorKind::Tls,
+                            format!("tls handshake with {host}: connection closed"),
+                        ));
                     }
                     Ok(_) => {}
                     Err(e) => return Err(tls_err(&e)),
@@ -94,7 +120,11 @@ impl Transport {
 
     /// The TCP stream back, for a plain transport (after a proxy handshake, before TLS).
     pub fn into_plain_tcp(self) -> Option<TcpStream> {
-        if self.tls.is_some() || !self.cipher_in.is_empty() { None } else { Some(self.tcp) }
+        if self.tls.is_some() || !self.cipher_in.is_empty() {
+            None
+        } else {
+            Some(self.tcp)
+        }
     }
 
     pub fn is_tls(&self) -> bool {
@@ -108,7 +138,11 @@ impl Transport {
 
     /// Appends at least one byte of plaintext to `dst`, or reports EOF, or gives up at
     /// `deadline` (`None`: wait as long as it takes).
-    pub async fn read(&mut self, dst: &mut BytesMut, deadline: Option<Instant>) -> io::Result<ReadOutcome> {
+    pub async fn read(
+        &mut self,
+        dst: &mut BytesMut,
+        deadline: Option<Instant>,
+    ) -> io::Result<ReadOutcome> {
         if self.tls.is_none() {
             if dst.capacity() - dst.len() < READ_CHUNK / 4 {
                 dst.reserve(READ_CHUNK);
@@ -123,7 +157,9 @@ impl Transport {
             });
         }
         loop {
-            let Some(tls) = self.tls.as_deref_mut() else { return Ok(ReadOutcome::Eof) };
+            let Some(tls) = self.tls.as_deref_mut() else {
+                return Ok(ReadOutcome::Eof);
+            };
             let mut reader = tls.reader();
             match reader.fill_buf() {
                 Ok([]) => return Ok(ReadOutcome::Eof),
@@ -153,7 +189,8 @@ impl Transport {
                 Some(0) => {
                     // Tell rustls the transport ended; the next fill_buf reports how.
                     tls.read_tls(&mut io::empty())?;
-                    tls.process_new_packets().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                    tls.process_new_packets()
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
                 }
                 Some(_) => {}
             }
@@ -172,12 +209,17 @@ impl Transport {
         }
         let mut rest = data;
         while !rest.is_empty() {
-            let Some(tls) = self.tls.as_deref_mut() else { break };
+            let Some(tls) = self.tls.as_deref_mut() else {
+                break;
+            };
             let n = tls.writer().write(rest)?;
             rest = rest.get(n..).unwrap_or_default();
             let wrote = self.flush_tls().await?;
             if n == 0 && !wrote {
-                return Err(io::Error::new(io::ErrorKind::WriteZero, "tls refused more plaintext"));
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "tls refused more plaintext",
+                ));
             }
         }
         Ok(())
@@ -205,7 +247,9 @@ impl Transport {
     async fn flush_tls(&mut self) -> io::Result<bool> {
         let mut wrote = false;
         loop {
-            let Some(tls) = self.tls.as_deref_mut() else { return Ok(wrote) };
+            let Some(tls) = self.tls.as_deref_mut() else {
+                return Ok(wrote);
+            };
             if !tls.wants_write() {
                 return Ok(wrote);
             }
@@ -225,14 +269,19 @@ fn feed(tls: &mut ClientConnection, cipher_in: &mut BytesMut) -> io::Result<()> 
     let mut slice: &[u8] = cipher_in;
     let n = tls.read_tls(&mut slice)?;
     cipher_in.advance(n);
-    tls.process_new_packets().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    tls.process_new_packets()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     Ok(())
 }
 
 /// One socket read into `buf`'s spare capacity. `Ok(None)`: the deadline passed and nothing
 /// was read. The read is cancelled and then awaited, so bytes the kernel already delivered are
 /// kept even when the deadline wins the race.
-async fn read_tcp(tcp: &mut TcpStream, mut buf: BytesMut, deadline: Option<Instant>) -> (io::Result<Option<usize>>, BytesMut) {
+async fn read_tcp(
+    tcp: &mut TcpStream,
+    mut buf: BytesMut,
+    deadline: Option<Instant>,
+) -> (io::Result<Option<usize>>, BytesMut) {
     if buf.capacity() - buf.len() < READ_CHUNK / 4 {
         buf.reserve(READ_CHUNK);
     }

@@ -24,7 +24,10 @@ pub struct SReq {
 
 impl SReq {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -72,7 +75,10 @@ impl TestServer {
         Self::spawn(Arc::new(handler), None)
     }
 
-    pub fn start_tls(tls: Arc<ServerConfig>, handler: impl Fn(&SReq, &mut dyn Wire) -> Flow + Send + Sync + 'static) -> Self {
+    pub fn start_tls(
+        tls: Arc<ServerConfig>,
+        handler: impl Fn(&SReq, &mut dyn Wire) -> Flow + Send + Sync + 'static,
+    ) -> Self {
         Self::spawn(Arc::new(handler), Some(tls))
     }
 
@@ -111,7 +117,9 @@ impl TestServer {
                     let _ = tcp.set_nodelay(true);
                     match tls {
                         Some(cfg) => {
-                            let Ok(conn) = ServerConnection::new(cfg) else { return };
+                            let Ok(conn) = ServerConnection::new(cfg) else {
+                                return;
+                            };
                             serve(StreamOwned::new(conn, tcp), &h, &c);
                         }
                         None => serve(tcp, &h, &c),
@@ -188,9 +196,17 @@ pub fn read_request<W: Read>(wire: &mut W, buf: &mut Vec<u8>) -> Option<SReq> {
     let method = first.next()?.to_owned();
     let path = first.next()?.to_owned();
     let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':').map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned())))
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        })
         .collect();
-    let get = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+    let get = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.clone())
+    };
     let mut body = Vec::new();
     if let Some(len) = get("content-length").and_then(|v| v.parse::<usize>().ok()) {
         while buf.len() < len {
@@ -209,7 +225,8 @@ pub fn read_request<W: Read>(wire: &mut W, buf: &mut Vec<u8>) -> Option<SReq> {
                     return None;
                 }
             };
-            let size = usize::from_str_radix(String::from_utf8_lossy(&buf[..line_end]).trim(), 16).ok()?;
+            let size =
+                usize::from_str_radix(String::from_utf8_lossy(&buf[..line_end]).trim(), 16).ok()?;
             buf.drain(..line_end + 2);
             while buf.len() < size + 2 {
                 if !fill(wire, buf) {
@@ -223,7 +240,12 @@ pub fn read_request<W: Read>(wire: &mut W, buf: &mut Vec<u8>) -> Option<SReq> {
             }
         }
     }
-    Some(SReq { method, path, headers, body })
+    Some(SReq {
+        method,
+        path,
+        headers,
+        body,
+    })
 }
 
 /// Writes a complete response with Content-Length.
@@ -270,7 +292,11 @@ impl BlackHole {
                 Err(_) => break,
             }
         }
-        Self { addr, _listener: s, _fillers: fillers }
+        Self {
+            addr,
+            _listener: s,
+            _fillers: fillers,
+        }
     }
 }
 

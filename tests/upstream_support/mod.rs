@@ -20,7 +20,11 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = ()>,
 {
-    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().expect("epoll runtime").block_on(make());
+    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+        .expect("epoll runtime")
+        .block_on(make());
     if monoio::utils::detect_uring() {
         monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
             .enable_timer()
@@ -32,7 +36,11 @@ where
 
 /// Runs one future on the epoll driver.
 pub fn run<Fut: Future>(fut: Fut) -> Fut::Output {
-    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().expect("epoll runtime").block_on(fut)
+    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+        .expect("epoll runtime")
+        .block_on(fut)
 }
 
 /// Settings with generous but finite timeouts for tests.

@@ -15,7 +15,10 @@ pub struct ProxyServer {
     /// Handshakes refused (bad or missing credentials).
     pub refused: Arc<AtomicUsize>,
     /// The target each tunnel asked for, as `host:port`.
-    #[expect(clippy::disallowed_types, reason = "test proxy bookkeeping shared by std threads")]
+    #[expect(
+        clippy::disallowed_types,
+        reason = "test proxy bookkeeping shared by std threads"
+    )]
     pub targets: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
@@ -57,7 +60,9 @@ fn start(creds: Option<(&str, &str)>, session: Session) -> ProxyServer {
             let Ok(client) = stream else { continue };
             let (shared, creds) = (Arc::clone(&shared), creds.clone());
             std::thread::spawn(move || {
-                let Ok(client2) = client.try_clone() else { return };
+                let Ok(client2) = client.try_clone() else {
+                    return;
+                };
                 if let Some(target) = session(client, creds, &shared) {
                     shared.tunnels.fetch_add(1, Ordering::SeqCst);
                     pipe(client2, target);
@@ -70,7 +75,9 @@ fn start(creds: Option<(&str, &str)>, session: Session) -> ProxyServer {
 
 /// Copies both ways until either side ends.
 fn pipe(a: TcpStream, b: TcpStream) {
-    let (Ok(mut a2), Ok(mut b2)) = (a.try_clone(), b.try_clone()) else { return };
+    let (Ok(mut a2), Ok(mut b2)) = (a.try_clone(), b.try_clone()) else {
+        return;
+    };
     let t = std::thread::spawn(move || {
         let mut a = a;
         let mut b = b;
@@ -83,7 +90,11 @@ fn pipe(a: TcpStream, b: TcpStream) {
 }
 
 fn connect_target(host: &str, port: u16) -> Option<TcpStream> {
-    let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs().ok()?.filter(|a| a.ip().is_loopback()).collect();
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .ok()?
+        .filter(|a| a.ip().is_loopback())
+        .collect();
     addrs.iter().find_map(|a| TcpStream::connect(a).ok())
 }
 
@@ -91,7 +102,11 @@ pub fn connect_proxy(creds: Option<(&str, &str)>) -> ProxyServer {
     start(creds, http_session)
 }
 
-fn http_session(mut client: TcpStream, creds: Option<(String, String)>, s: &ProxyServer) -> Option<TcpStream> {
+fn http_session(
+    mut client: TcpStream,
+    creds: Option<(String, String)>,
+    s: &ProxyServer,
+) -> Option<TcpStream> {
     let mut buf = Vec::new();
     let req = super::http_server::read_request(&mut client, &mut buf)?;
     if req.method != "CONNECT" {
@@ -99,7 +114,10 @@ fn http_session(mut client: TcpStream, creds: Option<(String, String)>, s: &Prox
         return None;
     }
     if let Some((u, p)) = creds {
-        let want = format!("Basic {}", orchids2api::upstream::b64::encode(format!("{u}:{p}").as_bytes()));
+        let want = format!(
+            "Basic {}",
+            orchids2api::upstream::b64::encode(format!("{u}:{p}").as_bytes())
+        );
         if req.header("proxy-authorization") != Some(want.as_str()) {
             s.refused.fetch_add(1, Ordering::SeqCst);
             let _ = client.write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\nproxy-authenticate: Basic realm=\"t\"\r\ncontent-length: 0\r\n\r\n");
@@ -113,7 +131,9 @@ fn http_session(mut client: TcpStream, creds: Option<(String, String)>, s: &Prox
         let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n");
         return None;
     };
-    client.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n").ok()?;
+    client
+        .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+        .ok()?;
     Some(target)
 }
 
@@ -127,7 +147,11 @@ fn read_n(s: &mut TcpStream, n: usize) -> Option<Vec<u8>> {
     Some(v)
 }
 
-fn socks_session(mut c: TcpStream, creds: Option<(String, String)>, s: &ProxyServer) -> Option<TcpStream> {
+fn socks_session(
+    mut c: TcpStream,
+    creds: Option<(String, String)>,
+    s: &ProxyServer,
+) -> Option<TcpStream> {
     let hello = read_n(&mut c, 2)?;
     if hello[0] != 5 {
         return None;
@@ -184,7 +208,10 @@ fn socks_session(mut c: TcpStream, creds: Option<(String, String)>, s: &ProxySer
     };
     let p = read_n(&mut c, 2)?;
     let port = u16::from_be_bytes([p[0], p[1]]);
-    s.targets.lock().expect("lock").push(format!("{host}:{port}"));
+    s.targets
+        .lock()
+        .expect("lock")
+        .push(format!("{host}:{port}"));
     let Some(target) = connect_target(&host, port) else {
         c.write_all(&[5, 5, 0, 1, 0, 0, 0, 0, 0, 0]).ok()?;
         return None;

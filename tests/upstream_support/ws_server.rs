@@ -51,7 +51,9 @@ impl WsServer {
                 let (c, tls) = (c.clone(), tls.clone());
                 std::thread::spawn(move || match tls {
                     Some(cfg) => {
-                        let Ok(conn) = ServerConnection::new(cfg) else { return };
+                        let Ok(conn) = ServerConnection::new(cfg) else {
+                            return;
+                        };
                         session(StreamOwned::new(conn, tcp), &c);
                     }
                     None => session(tcp, &c),
@@ -105,9 +107,17 @@ fn read_frame<W: Read>(w: &mut W, buf: &mut Vec<u8>) -> Option<Frame> {
     };
     need(w, buf, at + 4 + len)?;
     let key = [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
-    let payload: Vec<u8> = buf[at + 4..at + 4 + len].iter().enumerate().map(|(i, b)| b ^ key[i % 4]).collect();
+    let payload: Vec<u8> = buf[at + 4..at + 4 + len]
+        .iter()
+        .enumerate()
+        .map(|(i, b)| b ^ key[i % 4])
+        .collect();
     buf.drain(..at + 4 + len);
-    Some(Frame { fin: b0 & 0x80 != 0, op: b0 & 0x0f, payload })
+    Some(Frame {
+        fin: b0 & 0x80 != 0,
+        op: b0 & 0x0f,
+        payload,
+    })
 }
 
 fn write_frame(w: &mut dyn Wire, fin: bool, op: u8, payload: &[u8]) {
@@ -130,14 +140,21 @@ fn write_frame(w: &mut dyn Wire, fin: bool, op: u8, payload: &[u8]) {
 
 fn session<W: Wire>(mut w: W, c: &WsCounters) {
     let mut buf = Vec::new();
-    let Some(req) = read_request(&mut w, &mut buf) else { return };
+    let Some(req) = read_request(&mut w, &mut buf) else {
+        return;
+    };
     if req.path.contains("deny") {
         let _ = w.write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n");
         return;
     }
-    let Some(key) = req.header("sec-websocket-key") else { return };
+    let Some(key) = req.header("sec-websocket-key") else {
+        return;
+    };
     let accept = orchids2api::upstream::ws::accept_for(key);
-    let head = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\nX-Origin-Seen: {}\r\n\r\n", req.header("origin").unwrap_or("-"));
+    let head = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\nX-Origin-Seen: {}\r\n\r\n",
+        req.header("origin").unwrap_or("-")
+    );
     if w.write_all(head.as_bytes()).is_err() {
         return;
     }

@@ -45,8 +45,12 @@ impl RequestSpec {
     pub(crate) fn body(&self) -> Vec<u8> {
         let messages = json!([{"role": "user", "content": self.prompt}]);
         let v = match self.format {
-            Format::OpenAi => json!({"model": self.model, "messages": messages, "stream": self.stream}),
-            Format::Claude => json!({"model": self.model, "max_tokens": 4096, "messages": messages, "stream": self.stream}),
+            Format::OpenAi => {
+                json!({"model": self.model, "messages": messages, "stream": self.stream})
+            }
+            Format::Claude => {
+                json!({"model": self.model, "max_tokens": 4096, "messages": messages, "stream": self.stream})
+            }
         };
         v.to_string().into_bytes()
     }
@@ -54,12 +58,21 @@ impl RequestSpec {
     /// The complete request bytes for `target`.
     pub(crate) fn bytes(&self, target: &Target) -> Bytes {
         let bearer = format!("Bearer {}", self.key);
-        let accept = if self.stream { "text/event-stream" } else { "application/json" };
+        let accept = if self.stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
         let body = self.body();
         match self.format {
             Format::OpenAi => target.post(&[("accept", accept), ("authorization", &bearer)], &body),
             Format::Claude => target.post(
-                &[("accept", accept), ("authorization", &bearer), ("x-api-key", &self.key), ("anthropic-version", "2023-06-01")],
+                &[
+                    ("accept", accept),
+                    ("authorization", &bearer),
+                    ("x-api-key", &self.key),
+                    ("anthropic-version", "2023-06-01"),
+                ],
                 &body,
             ),
         }
@@ -79,7 +92,11 @@ pub(crate) async fn ensure_conn(job: &Job, conn: &mut Option<Conn>) -> Result<()
 
 /// One non-streaming request on `conn` (connecting first if needed); `body` is scratch space.
 /// The connection is dropped after any failure.
-pub(crate) async fn request_once(job: &Job, conn: &mut Option<Conn>, body: &mut Vec<u8>) -> Result<(), Failure> {
+pub(crate) async fn request_once(
+    job: &Job,
+    conn: &mut Option<Conn>,
+    body: &mut Vec<u8>,
+) -> Result<(), Failure> {
     let r = request_inner(job, conn, body).await;
     if r.is_err() {
         *conn = None;
@@ -87,14 +104,23 @@ pub(crate) async fn request_once(job: &Job, conn: &mut Option<Conn>, body: &mut 
     r
 }
 
-async fn request_inner(job: &Job, slot: &mut Option<Conn>, body: &mut Vec<u8>) -> Result<(), Failure> {
+async fn request_inner(
+    job: &Job,
+    slot: &mut Option<Conn>,
+    body: &mut Vec<u8>,
+) -> Result<(), Failure> {
     ensure_conn(job, slot).await?;
-    let Some(conn) = slot.as_mut() else { return Err(Failure::Connect("no connection".to_owned())) };
+    let Some(conn) = slot.as_mut() else {
+        return Err(Failure::Connect("no connection".to_owned()));
+    };
     conn.send(job.request.clone()).await?;
     let mut head = conn.read_head().await?;
     if head.status != 200 {
         conn.read_body(&mut head.body, body, 300).await?;
-        return Err(Failure::Status(head.status, String::from_utf8_lossy(body).into_owned()));
+        return Err(Failure::Status(
+            head.status,
+            String::from_utf8_lossy(body).into_owned(),
+        ));
     }
     conn.read_body(&mut head.body, body, 1 << 20).await?;
     if memchr::memmem::find(body, &job.mark).is_none() {
@@ -111,18 +137,30 @@ mod tests {
     #[test]
     fn request_bytes_per_format() {
         let t = Target::parse("http://127.0.0.1:9/grok/v1/messages").unwrap();
-        let spec = RequestSpec { format: Format::Claude, model: "m".into(), key: "k-123".into(), prompt: "hi \"x\"".into(), stream: true };
+        let spec = RequestSpec {
+            format: Format::Claude,
+            model: "m".into(),
+            key: "k-123".into(),
+            prompt: "hi \"x\"".into(),
+            stream: true,
+        };
         let b = spec.bytes(&t);
         let s = std::str::from_utf8(&b).unwrap();
         assert!(s.starts_with("POST /grok/v1/messages HTTP/1.1\r\nhost: 127.0.0.1:9\r\n"));
-        assert!(s.contains("x-api-key: k-123\r\n") && s.contains("anthropic-version: 2023-06-01\r\n"));
+        assert!(
+            s.contains("x-api-key: k-123\r\n") && s.contains("anthropic-version: 2023-06-01\r\n")
+        );
         let (head, body) = s.split_once("\r\n\r\n").unwrap();
         assert!(head.contains(&format!("content-length: {}", body.len())));
         let v: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(v["messages"][0]["content"], "hi \"x\"");
         assert_eq!(v["stream"], true);
         assert_eq!(v["max_tokens"], 4096);
-        let oa = RequestSpec { format: Format::OpenAi, stream: false, ..spec };
+        let oa = RequestSpec {
+            format: Format::OpenAi,
+            stream: false,
+            ..spec
+        };
         let s = String::from_utf8(oa.bytes(&t).to_vec()).unwrap();
         assert!(s.contains("authorization: Bearer k-123\r\n") && !s.contains("x-api-key"));
     }

@@ -113,7 +113,8 @@ fn fail(msg: &str) -> ExitCode {
 }
 
 fn secs(name: &str, v: f64) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(v).map_err(|_| format!("--{name}: expected a non-negative number of seconds, found {v}"))
+    Duration::try_from_secs_f64(v)
+        .map_err(|_| format!("--{name}: expected a non-negative number of seconds, found {v}"))
 }
 
 /// Validated mode + job.
@@ -123,13 +124,21 @@ enum Plan {
     Stream(stream::StreamPlan),
 }
 
-#[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "bounded, non-negative counts from the command line")]
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "bounded, non-negative counts from the command line"
+)]
 fn build(cli: &Cli) -> Result<(Job, Plan), String> {
     let target = client::Target::parse(&cli.url)?;
     let format = match cli.format.as_str() {
         "openai" => Format::OpenAi,
         "claude" => Format::Claude,
-        other => return Err(format!("--format: expected openai or claude, found {other:?}")),
+        other => {
+            return Err(format!(
+                "--format: expected openai or claude, found {other:?}"
+            ));
+        }
     };
     let duration = cli.duration.map(|d| secs("duration", d)).transpose()?;
     let stream = cli.mode == "stream";
@@ -141,35 +150,68 @@ fn build(cli: &Cli) -> Result<(Job, Plan), String> {
         }
     };
     let prompt = if stream {
-        format!("Benchmark stream, please answer. sim:tokens={} {pace_kw} {}", cli.tokens, cli.prompt)
+        format!(
+            "Benchmark stream, please answer. sim:tokens={} {pace_kw} {}",
+            cli.tokens, cli.prompt
+        )
     } else {
         format!("Benchmark request, please answer. {}", cli.prompt)
     };
-    let spec = RequestSpec { format, model: cli.model.clone(), key: cli.key.clone(), prompt: prompt.trim_end().to_owned(), stream };
+    let spec = RequestSpec {
+        format,
+        model: cli.model.clone(),
+        key: cli.key.clone(),
+        prompt: prompt.trim_end().to_owned(),
+        stream,
+    };
     let job = Job {
         request: spec.bytes(&target),
         target,
         format,
-        expected: if stream { sse::expected_text(cli.tokens) } else { String::new() },
-        mark: cli.expect.clone().map_or_else(|| job::ANSWER_MARK.to_vec(), String::into_bytes),
+        expected: if stream {
+            sse::expected_text(cli.tokens)
+        } else {
+            String::new()
+        },
+        mark: cli
+            .expect
+            .clone()
+            .map_or_else(|| job::ANSWER_MARK.to_vec(), String::into_bytes),
         timeout: secs("timeout", cli.timeout)?,
-        procs: Procs { pids: cli.pid.clone(), clk_tck: cli.clk_tck },
+        procs: Procs {
+            pids: cli.pid.clone(),
+            clk_tck: cli.clk_tck,
+        },
         hist: stats::histogram()?,
     };
     let warmup = cli.warmup.max(0.0);
     let plan = match cli.mode.as_str() {
         "load" | "latency" => {
-            let concurrency = if cli.mode == "latency" { 1 } else { cli.concurrency.max(1) };
+            let concurrency = if cli.mode == "latency" {
+                1
+            } else {
+                cli.concurrency.max(1)
+            };
             if duration.is_none() && cli.requests.is_none() {
                 return Err("load/latency: give --duration or --requests".to_owned());
             }
-            Plan::Closed(load::ClosedPlan { concurrency, duration, requests: cli.requests, warmup: warmup as u64 })
+            Plan::Closed(load::ClosedPlan {
+                concurrency,
+                duration,
+                requests: cli.requests,
+                warmup: warmup as u64,
+            })
         }
         "rate" => {
             if !(cli.rate > 0.0 && cli.rate.is_finite()) {
-                return Err(format!("--rate: expected a positive number, found {}", cli.rate));
+                return Err(format!(
+                    "--rate: expected a positive number, found {}",
+                    cli.rate
+                ));
             }
-            let connections = cli.connections.unwrap_or(((cli.rate * 0.02).ceil() as usize).max(4));
+            let connections = cli
+                .connections
+                .unwrap_or(((cli.rate * 0.02).ceil() as usize).max(4));
             Plan::Open(load::OpenPlan {
                 rate: cli.rate,
                 duration: duration.unwrap_or(Duration::from_secs(5)),
@@ -181,12 +223,20 @@ fn build(cli: &Cli) -> Result<(Job, Plan), String> {
             let c = cli.concurrency.max(1);
             Plan::Stream(stream::StreamPlan {
                 concurrency: c,
-                streams: cli.requests.unwrap_or(if duration.is_some() { u64::MAX } else { c as u64 }),
+                streams: cli.requests.unwrap_or(if duration.is_some() {
+                    u64::MAX
+                } else {
+                    c as u64
+                }),
                 duration,
                 ramp_per_s: cli.ramp.max(0.0),
             })
         }
-        other => return Err(format!("--mode: expected load, latency, rate or stream, found {other:?}")),
+        other => {
+            return Err(format!(
+                "--mode: expected load, latency, rate or stream, found {other:?}"
+            ));
+        }
     };
     Ok((job, plan))
 }
@@ -203,7 +253,10 @@ async fn execute(job: Job, plan: Plan) -> Value {
 fn main() -> ExitCode {
     let cli: Cli = argh::from_env();
     let Some(choice) = DriverChoice::parse(&cli.driver) else {
-        return fail(&format!("--driver: expected auto, uring or epoll, found {:?}", cli.driver));
+        return fail(&format!(
+            "--driver: expected auto, uring or epoll, found {:?}",
+            cli.driver
+        ));
     };
     let (job, plan) = match build(&cli) {
         Ok(x) => x,
@@ -220,9 +273,10 @@ fn main() -> ExitCode {
             .enable_timer()
             .build()
             .map(|mut rt| rt.block_on(execute(job, plan))),
-        Driver::Epoll => {
-            monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().map(|mut rt| rt.block_on(execute(job, plan)))
-        }
+        Driver::Epoll => monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .map(|mut rt| rt.block_on(execute(job, plan))),
     };
     match result {
         Ok(mut v) => {

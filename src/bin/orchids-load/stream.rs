@@ -91,7 +91,11 @@ pub(crate) async fn run(job: Rc<Job>, plan: StreamPlan) -> Value {
     let mut tasks = Vec::with_capacity(c);
     for i in 0..c {
         let (job, shared, open) = (Rc::clone(&job), Rc::clone(&shared), Rc::clone(&open));
-        let delay = if plan.ramp_per_s > 0.0 { Duration::from_secs_f64(stats::float(i as u64) / plan.ramp_per_s) } else { Duration::ZERO };
+        let delay = if plan.ramp_per_s > 0.0 {
+            Duration::from_secs_f64(stats::float(i as u64) / plan.ramp_per_s)
+        } else {
+            Duration::ZERO
+        };
         tasks.push(monoio::spawn(async move {
             if !delay.is_zero() {
                 monoio::time::sleep(delay).await;
@@ -103,7 +107,9 @@ pub(crate) async fn run(job: Rc<Job>, plan: StreamPlan) -> Value {
         t.await;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu = cpu_start.zip(job.procs.cpu_us()).map(|(a, b)| b.saturating_sub(a));
+    let cpu = cpu_start
+        .zip(job.procs.cpu_us())
+        .map(|(a, b)| b.saturating_sub(a));
     open.done.set(true);
     sampler.await;
     let s = shared.borrow();
@@ -160,7 +166,16 @@ async fn stream_task(
         }
         gaps.clear();
         parser.reset();
-        let r = one_stream(job, &mut conn, &mut parser, &mut gaps, open, target_open, started).await;
+        let r = one_stream(
+            job,
+            &mut conn,
+            &mut parser,
+            &mut gaps,
+            open,
+            target_open,
+            started,
+        )
+        .await;
         let mut s = shared.borrow_mut();
         match r {
             Ok(t) => {
@@ -211,7 +226,9 @@ async fn one_stream(
     target_open: u64,
     started: Instant,
 ) -> Result<Timings, Failure> {
-    let Some(conn) = slot.as_mut() else { return Err(Failure::Connect("no connection".to_owned())) };
+    let Some(conn) = slot.as_mut() else {
+        return Err(Failure::Connect("no connection".to_owned()));
+    };
     let start = Instant::now();
     conn.send(job.request.clone()).await?;
     let mut head = conn.read_head().await?;
@@ -219,7 +236,10 @@ async fn one_stream(
     if head.status != 200 {
         let mut body = Vec::new();
         conn.read_body(&mut head.body, &mut body, 300).await?;
-        return Err(Failure::Status(head.status, String::from_utf8_lossy(&body).into_owned()));
+        return Err(Failure::Status(
+            head.status,
+            String::from_utf8_lossy(&body).into_owned(),
+        ));
     }
     let n = open.now.get() + 1;
     open.now.set(n);
@@ -228,7 +248,8 @@ async fn one_stream(
         open.max.set(n);
         if n == target_open {
             open.rss_all_open.set(job.procs.rss_kib());
-            open.all_open_after.set(Some(started.elapsed().as_secs_f64()));
+            open.all_open_after
+                .set(Some(started.elapsed().as_secs_f64()));
         }
     }
     let mut verifier = Verifier::new(&job.expected);
@@ -266,7 +287,10 @@ async fn one_stream(
         return Err(Failure::Incomplete);
     }
     if !verifier.complete() {
-        return Err(Failure::BadBody(format!("{} bytes of text missing", verifier.missing())));
+        return Err(Failure::BadBody(format!(
+            "{} bytes of text missing",
+            verifier.missing()
+        )));
     }
     let end = conn.last_read;
     Ok(Timings {

@@ -22,7 +22,9 @@ pub fn can_serve(model: &ModelDef, account: &AccountDef) -> bool {
     if model.channel != Channel::Grok || account.channel != Channel::Grok {
         return false;
     }
-    let Some(kind) = kind_of(account) else { return false };
+    let Some(kind) = kind_of(account) else {
+        return false;
+    };
     model.kinds.is_empty() || model.kinds.iter().any(|k| k == kind.as_str())
 }
 
@@ -35,11 +37,16 @@ pub struct ApiModels {
 impl ApiModels {
     /// `Some(false)` only when the account's listing is known and lacks `upstream_id`.
     pub fn allows(&self, account_id: &str, upstream_id: &str) -> Option<bool> {
-        self.by_account.borrow().get(account_id).map(|ids| ids.contains(upstream_id))
+        self.by_account
+            .borrow()
+            .get(account_id)
+            .map(|ids| ids.contains(upstream_id))
     }
 
     pub fn set(&self, account_id: &str, ids: HashSet<String>) {
-        self.by_account.borrow_mut().insert(account_id.to_owned(), ids);
+        self.by_account
+            .borrow_mut()
+            .insert(account_id.to_owned(), ids);
     }
 
     /// The ids listed for an account (sorted), if fetched.
@@ -66,7 +73,11 @@ pub fn parse_model_list(body: &[u8]) -> Option<HashSet<String>> {
 }
 
 /// Fetches one account's model listing. `Err` is a log line (never holds the key).
-pub async fn fetch(client: &UpstreamClient, api_base_url: &str, account: &AccountDef) -> Result<HashSet<String>, String> {
+pub async fn fetch(
+    client: &UpstreamClient,
+    api_base_url: &str,
+    account: &AccountDef,
+) -> Result<HashSet<String>, String> {
     let Ok(super::creds::Creds::Api { key }) = super::creds::Creds::of(account) else {
         return Err("not an API-key account".to_owned());
     };
@@ -78,7 +89,9 @@ pub async fn fetch(client: &UpstreamClient, api_base_url: &str, account: &Accoun
         .options(super::request_options(account));
     let resp = client.send(req).await.map_err(|e| e.to_string())?;
     let status = resp.status();
-    let body = super::read_bounded(resp.body, super::MAX_ERROR_BODY).await.map_err(|e| e.to_string())?;
+    let body = super::read_bounded(resp.body, super::MAX_ERROR_BODY)
+        .await
+        .map_err(|e| e.to_string())?;
     if status != 200 {
         return Err(format!("GET /models answered {status}"));
     }
@@ -86,14 +99,29 @@ pub async fn fetch(client: &UpstreamClient, api_base_url: &str, account: &Accoun
 }
 
 /// Refreshes the listing of every enabled grok API-key account (sequentially; best-effort).
-pub async fn refresh_all(client: UpstreamClient, api_base_url: String, accounts: Vec<Arc<AccountDef>>, into: std::rc::Rc<ApiModels>) {
-    for a in accounts.iter().filter(|a| a.enabled && a.channel == Channel::Grok && kind_of(a) == Some(Kind::Api)) {
+pub async fn refresh_all(
+    client: UpstreamClient,
+    api_base_url: String,
+    accounts: Vec<Arc<AccountDef>>,
+    into: std::rc::Rc<ApiModels>,
+) {
+    for a in accounts
+        .iter()
+        .filter(|a| a.enabled && a.channel == Channel::Grok && kind_of(a) == Some(Kind::Api))
+    {
         match fetch(&client, &api_base_url, a).await {
             Ok(ids) => {
-                log::debug!("grok account {}: {} models listed by the xAI API", a.id, ids.len());
+                log::debug!(
+                    "grok account {}: {} models listed by the xAI API",
+                    a.id,
+                    ids.len()
+                );
                 into.set(&a.id, ids);
             }
-            Err(e) => log::info!("grok account {}: model listing not refreshed ({e}); it keeps serving every api model", a.id),
+            Err(e) => log::info!(
+                "grok account {}: model listing not refreshed ({e}); it keeps serving every api model",
+                a.id
+            ),
         }
     }
 }
@@ -103,13 +131,17 @@ mod tests {
     use super::*;
 
     fn model(kinds: &[&str]) -> ModelDef {
-        let mut m: ModelDef = serde_json::from_value(serde_json::json!({"id": "m", "channel": "grok"})).unwrap();
+        let mut m: ModelDef =
+            serde_json::from_value(serde_json::json!({"id": "m", "channel": "grok"})).unwrap();
         m.kinds = kinds.iter().map(|k| (*k).to_owned()).collect();
         m
     }
 
     fn acct(key: &str, value: &str) -> AccountDef {
-        serde_json::from_value(serde_json::json!({"id": "a", "channel": "grok", "credentials": {key: value}})).unwrap()
+        serde_json::from_value(
+            serde_json::json!({"id": "a", "channel": "grok", "credentials": {key: value}}),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -125,7 +157,10 @@ mod tests {
 
     #[test]
     fn listing_parses_and_refines() {
-        let ids = parse_model_list(br#"{"object":"list","data":[{"id":"grok-4","object":"model"},{"id":"grok-3"}]}"#).unwrap();
+        let ids = parse_model_list(
+            br#"{"object":"list","data":[{"id":"grok-4","object":"model"},{"id":"grok-3"}]}"#,
+        )
+        .unwrap();
         assert!(ids.contains("grok-4") && ids.len() == 2);
         assert!(parse_model_list(b"[]").is_none());
         let m = ApiModels::default();
@@ -133,6 +168,9 @@ mod tests {
         m.set("a", ids);
         assert_eq!(m.allows("a", "grok-4"), Some(true));
         assert_eq!(m.allows("a", "grok-9"), Some(false));
-        assert_eq!(m.listed("a").unwrap(), vec!["grok-3".to_owned(), "grok-4".to_owned()]);
+        assert_eq!(
+            m.listed("a").unwrap(),
+            vec!["grok-3".to_owned(), "grok-4".to_owned()]
+        );
     }
 }

@@ -13,10 +13,28 @@ fn explains_the_pick_and_every_skip() {
     deny.denied_models = vec!["m".into()];
     let mut full = capped("full", 1);
     full.priority = 5;
-    let (s, _) = setup(vec![def("cool", 5, 1), deny, full, def("hi_a", 5, 3), def("hi_b", 5, 3), def("busy", 5, 3), def("low", 0, 1)]);
+    let (s, _) = setup(vec![
+        def("cool", 5, 1),
+        deny,
+        full,
+        def("hi_a", 5, 3),
+        def("hi_b", 5, 3),
+        def("busy", 5, 3),
+        def("low", 0, 1),
+    ]);
     fail(&s, "cool", FailureClass::RateLimit, None, Some(T0 + 5_000));
-    let _full = s.acquire(&req("m").with_can_serve(&|d| d.id == "full"), &mut Attempt::new(1)).unwrap();
-    let _busy = s.acquire(&req("m").with_can_serve(&|d| d.id == "busy"), &mut Attempt::new(1)).unwrap();
+    let _full = s
+        .acquire(
+            &req("m").with_can_serve(&|d| d.id == "full"),
+            &mut Attempt::new(1),
+        )
+        .unwrap();
+    let _busy = s
+        .acquire(
+            &req("m").with_can_serve(&|d| d.id == "busy"),
+            &mut Attempt::new(1),
+        )
+        .unwrap();
 
     let ex = s.explain(G, "m", &|_| true);
     assert_eq!(ex.picked.as_deref(), Some("hi_a"));
@@ -24,10 +42,28 @@ fn explains_the_pick_and_every_skip() {
     assert_eq!(
         reasons(&ex),
         [
-            ("busy".into(), Some(Skip::Busier { in_flight: 1, weight: 3 })),
-            ("cool".into(), Some(Skip::Cooling { until_ms: T0 + 5_000, cause: CoolReason::RateLimit })),
+            (
+                "busy".into(),
+                Some(Skip::Busier {
+                    in_flight: 1,
+                    weight: 3
+                })
+            ),
+            (
+                "cool".into(),
+                Some(Skip::Cooling {
+                    until_ms: T0 + 5_000,
+                    cause: CoolReason::RateLimit
+                })
+            ),
             ("deny".into(), Some(Skip::ModelNotAllowed)),
-            ("full".into(), Some(Skip::Full { in_flight: 1, max_concurrency: 1 })),
+            (
+                "full".into(),
+                Some(Skip::Full {
+                    in_flight: 1,
+                    max_concurrency: 1
+                })
+            ),
             ("hi_a".into(), None),
             ("hi_b".into(), Some(Skip::LostTieBreak)),
             ("low".into(), Some(Skip::LowerTier)),
@@ -43,7 +79,11 @@ fn explain_is_a_dry_run_that_predicts_the_next_pick() {
     let (s, _) = setup(vec![def("a", 0, 5), def("b", 0, 1), def("c", 0, 1)]);
     for _ in 0..20 {
         let predicted = s.explain(G, "m", &|_| true).picked.unwrap();
-        assert_eq!(s.explain(G, "m", &|_| true).picked.unwrap(), predicted, "explaining moves nothing");
+        assert_eq!(
+            s.explain(G, "m", &|_| true).picked.unwrap(),
+            predicted,
+            "explaining moves nothing"
+        );
         assert_eq!(pick(&s), predicted);
     }
 }
@@ -55,14 +95,18 @@ fn explain_reports_the_answer_when_nothing_can_serve_and_the_can_serve_predicate
     let ex = s.explain(G, "m", &|d| d.id != "b");
     assert_eq!(ex.picked, None);
     let u = ex.unavailable.unwrap();
-    assert_eq!((u.kind, u.until_ms), (UnavailableKind::Cooling, Some(T0 + 86_400_000)));
+    assert_eq!(
+        (u.kind, u.until_ms),
+        (UnavailableKind::Cooling, Some(T0 + 86_400_000))
+    );
     assert_eq!(ex.accounts[1].skip, Some(Skip::CannotServe));
 }
 
 #[test]
 fn json_shape_has_no_secrets() {
     let mut a = def("a", 0, 1);
-    a.credentials.insert("api_key".into(), "xai-SECRET-0123456789".into());
+    a.credentials
+        .insert("api_key".into(), "xai-SECRET-0123456789".into());
     a.name = "main".into();
     let (s, _) = setup(vec![a, def("b", 0, 1)]);
     fail(&s, "b", FailureClass::Blocked, None, None);
@@ -76,6 +120,12 @@ fn json_shape_has_no_secrets() {
     assert_eq!(v["accounts"][0]["name"], "main");
     assert_eq!(v["accounts"][0]["status"]["state"], "active");
     assert!(v["accounts"][0].get("skip").is_none());
-    assert_eq!(v["accounts"][1]["skip"], serde_json::json!({"reason": "disabled", "cause": "blocked"}));
-    assert_eq!(v["accounts"][1]["status"], serde_json::json!({"state": "disabled", "reason": "blocked"}));
+    assert_eq!(
+        v["accounts"][1]["skip"],
+        serde_json::json!({"reason": "disabled", "cause": "blocked"})
+    );
+    assert_eq!(
+        v["accounts"][1]["status"],
+        serde_json::json!({"state": "disabled", "reason": "blocked"})
+    );
 }

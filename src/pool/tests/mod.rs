@@ -74,7 +74,13 @@ pub(super) fn ready<F: Future>(f: F) -> F::Output {
 }
 
 /// Fails `id` with `class` through a fresh lease on it.
-pub(super) fn fail(shard: &Shard, id: &str, class: crate::domain::FailureClass, model: Option<&str>, hint: Option<u64>) -> Effect {
+pub(super) fn fail(
+    shard: &Shard,
+    id: &str,
+    class: crate::domain::FailureClass,
+    model: Option<&str>,
+    hint: Option<u64>,
+) -> Effect {
     let acc = shard.account(id).unwrap();
     acc.on_failure(&shard.config(), class, model, hint, shard.now_ms())
 }

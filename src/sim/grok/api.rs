@@ -11,8 +11,13 @@ use serde_json::{Value, json};
 use std::io;
 
 /// Model ids the simulated API serves (`GET /v1/models`).
-pub const MODELS: [&str; 5] =
-    ["grok-4-fast-non-reasoning", "grok-4-fast-reasoning", "grok-4", "grok-3-mini", "grok-code-fast-1"];
+pub const MODELS: [&str; 5] = [
+    "grok-4-fast-non-reasoning",
+    "grok-4-fast-reasoning",
+    "grok-4",
+    "grok-3-mini",
+    "grok-code-fast-1",
+];
 
 /// Reasoning models answer with `reasoning_content` first.
 pub fn is_reasoning_model(m: &str) -> bool {
@@ -67,9 +72,17 @@ fn content_text(c: Option<&Value>) -> String {
 }
 
 /// xAI's flat error body.
-pub(crate) async fn error(conn: &mut Conn, status: u16, code: &str, msg: &str, extra: &[(&str, &str)], close: bool) -> io::Result<()> {
+pub(crate) async fn error(
+    conn: &mut Conn,
+    status: u16,
+    code: &str,
+    msg: &str,
+    extra: &[(&str, &str)],
+    close: bool,
+) -> io::Result<()> {
     let body = json!({ "code": code, "error": msg }).to_string();
-    conn.respond(status, JSON, extra, body.as_bytes(), close).await
+    conn.respond(status, JSON, extra, body.as_bytes(), close)
+        .await
 }
 
 async fn fail(conn: &mut Conn, f: Fail, model: &str, state: &State, close: bool) -> io::Result<()> {
@@ -106,15 +119,31 @@ pub(crate) fn team_message(team: &str, model: &str) -> String {
 }
 
 /// `Authorization: Bearer <key>` -> the key, or the error already answered.
-async fn auth<'r>(state: &State, conn: &mut Conn, req: &'r Req, close: bool) -> Result<&'r str, KeepOpen> {
+async fn auth<'r>(
+    state: &State,
+    conn: &mut Conn,
+    req: &'r Req,
+    close: bool,
+) -> Result<&'r str, KeepOpen> {
     let key = req
         .head
         .header_str("authorization")
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|k| !k.is_empty());
     let Some(key) = key else {
-        let r = error(conn, 401, "Unauthenticated", "No API key provided. Send it as `Authorization: Bearer <key>`.", &[], close).await;
+        let r = error(
+            conn,
+            401,
+            "Unauthenticated",
+            "No API key provided. Send it as `Authorization: Bearer <key>`.",
+            &[],
+            close,
+        )
+        .await;
         return Err(r.is_ok());
     };
     if !state.opts.api_keys.iter().any(|k| k == key) {
@@ -125,12 +154,19 @@ async fn auth<'r>(state: &State, conn: &mut Conn, req: &'r Req, close: bool) -> 
 }
 
 /// `GET /v1/models`.
-pub(crate) async fn models(state: &State, conn: &mut Conn, req: &Req, close: bool) -> io::Result<()> {
+pub(crate) async fn models(
+    state: &State,
+    conn: &mut Conn,
+    req: &Req,
+    close: bool,
+) -> io::Result<()> {
     if auth(state, conn, req, close).await.is_err() {
         return Ok(());
     }
-    let data: Vec<Value> =
-        MODELS.iter().map(|m| json!({"id": m, "object": "model", "created": 1_735_689_600, "owned_by": "xai"})).collect();
+    let data: Vec<Value> = MODELS
+        .iter()
+        .map(|m| json!({"id": m, "object": "model", "created": 1_735_689_600, "owned_by": "xai"}))
+        .collect();
     let body = json!({"object": "list", "data": data}).to_string();
     conn.respond(200, JSON, &[], body.as_bytes(), close).await
 }
@@ -151,30 +187,87 @@ pub(crate) async fn chat(state: &State, conn: &mut Conn, req: &Req, close: bool)
     };
     *state.last_api.borrow_mut() = Some((req.head.clone(), req.body.clone()));
     state.count(key);
-    let json_ct = req.head.header_str("content-type").is_some_and(|c| c.contains("application/json"));
+    let json_ct = req
+        .head
+        .header_str("content-type")
+        .is_some_and(|c| c.contains("application/json"));
     if !json_ct {
-        return error(conn, 415, "Unsupported media type", "Expected request with `Content-Type: application/json`", &[], close)
-            .await
-            .is_ok();
+        return error(
+            conn,
+            415,
+            "Unsupported media type",
+            "Expected request with `Content-Type: application/json`",
+            &[],
+            close,
+        )
+        .await
+        .is_ok();
     }
     let parsed: ChatReq = match serde_json::from_slice(&req.body) {
         Ok(p) => p,
         Err(e) => {
             let status = if e.is_data() { 422 } else { 400 };
             let msg = format!("Failed to deserialize the JSON body into the target type: {e}");
-            return error(conn, status, "Client specified an invalid argument", &msg, &[], close).await.is_ok();
+            return error(
+                conn,
+                status,
+                "Client specified an invalid argument",
+                &msg,
+                &[],
+                close,
+            )
+            .await
+            .is_ok();
         }
     };
     if !MODELS.contains(&parsed.model.as_str()) {
-        let msg = format!("The model {} does not exist or your team does not have access to it.", parsed.model);
-        return error(conn, 404, "Some requested entity was not found", &msg, &[], close).await.is_ok();
+        let msg = format!(
+            "The model {} does not exist or your team does not have access to it.",
+            parsed.model
+        );
+        return error(
+            conn,
+            404,
+            "Some requested entity was not found",
+            &msg,
+            &[],
+            close,
+        )
+        .await
+        .is_ok();
     }
     if parsed.messages.is_empty() {
-        return error(conn, 400, "Client specified an invalid argument", "messages must not be empty", &[], close).await.is_ok();
+        return error(
+            conn,
+            400,
+            "Client specified an invalid argument",
+            "messages must not be empty",
+            &[],
+            close,
+        )
+        .await
+        .is_ok();
     }
-    if let Some(bad) = parsed.messages.iter().find(|m| !matches!(m.role.as_str(), "system" | "developer" | "user" | "assistant" | "tool")) {
-        let msg = format!("Failed to deserialize the JSON body into the target type: messages: unknown role `{}`", bad.role);
-        return error(conn, 422, "Client specified an invalid argument", &msg, &[], close).await.is_ok();
+    if let Some(bad) = parsed.messages.iter().find(|m| {
+        !matches!(
+            m.role.as_str(),
+            "system" | "developer" | "user" | "assistant" | "tool"
+        )
+    }) {
+        let msg = format!(
+            "Failed to deserialize the JSON body into the target type: messages: unknown role `{}`",
+            bad.role
+        );
+        return error(
+            conn,
+            422,
+            "Client specified an invalid argument",
+            &msg,
+            &[],
+            close,
+        )
+        .await
+        .is_ok();
     }
     let mut script = Script::default();
     if let Some(last_user) = parsed.messages.iter().rev().find(|m| m.role == "user") {
@@ -188,12 +281,36 @@ pub(crate) async fn chat(state: &State, conn: &mut Conn, req: &Req, close: bool)
         return fail(conn, f, &parsed.model, state, close).await.is_ok();
     }
     let answer = plan(&parsed, &script);
-    let prompt_tokens = parsed.messages.iter().map(|m| content_text(m.content.as_ref()).len()).sum::<usize>() / 4 + 1;
+    let prompt_tokens = parsed
+        .messages
+        .iter()
+        .map(|m| content_text(m.content.as_ref()).len())
+        .sum::<usize>()
+        / 4
+        + 1;
     let id = state.next_id();
     if parsed.stream.unwrap_or(false) {
-        stream(conn, &parsed.model, id, &answer, &script, prompt_tokens, close).await
+        stream(
+            conn,
+            &parsed.model,
+            id,
+            &answer,
+            &script,
+            prompt_tokens,
+            close,
+        )
+        .await
     } else {
-        whole(conn, &parsed.model, id, &answer, &script, prompt_tokens, close).await
+        whole(
+            conn,
+            &parsed.model,
+            id,
+            &answer,
+            &script,
+            prompt_tokens,
+            close,
+        )
+        .await
     }
 }
 
@@ -202,14 +319,33 @@ fn plan(parsed: &ChatReq, script: &Script) -> Answer {
     let last = parsed.messages.last();
     if let Some(m) = last.filter(|m| m.role == "tool") {
         let s = text::tool_result_answer(&content_text(m.content.as_ref()));
-        let tokens = text::word_tokens(&s).into_iter().map(|t| std::borrow::Cow::Owned(t.to_owned())).collect();
-        return Answer { thinking, tokens, tool: None };
+        let tokens = text::word_tokens(&s)
+            .into_iter()
+            .map(|t| std::borrow::Cow::Owned(t.to_owned()))
+            .collect();
+        return Answer {
+            thinking,
+            tokens,
+            tool: None,
+        };
     }
-    let tools: Vec<&ToolFn> = parsed.tools.iter().flatten().filter_map(|t| t.function.as_ref()).collect();
-    let forced = parsed.tool_choice.as_ref().and_then(|c| c.get("function")).and_then(|f| f.get("name")).and_then(Value::as_str);
+    let tools: Vec<&ToolFn> = parsed
+        .tools
+        .iter()
+        .flatten()
+        .filter_map(|t| t.function.as_ref())
+        .collect();
+    let forced = parsed
+        .tool_choice
+        .as_ref()
+        .and_then(|c| c.get("function"))
+        .and_then(|f| f.get("name"))
+        .and_then(Value::as_str);
     let choice_none = parsed.tool_choice.as_ref().and_then(Value::as_str) == Some("none");
     if script.tool.is_some() && !choice_none {
-        let pick = forced.and_then(|f| tools.iter().find(|t| t.name == f)).or_else(|| tools.first());
+        let pick = forced
+            .and_then(|f| tools.iter().find(|t| t.name == f))
+            .or_else(|| tools.first());
         if let Some(t) = pick {
             return Answer {
                 thinking,
@@ -219,10 +355,19 @@ fn plan(parsed: &ChatReq, script: &Script) -> Answer {
         }
     }
     let tokens = match script.tokens {
-        Some(n) => (0..n).map(|i| std::borrow::Cow::Borrowed(text::long_token(i))).collect(),
-        None => text::DEFAULT_ANSWER.iter().map(|t| std::borrow::Cow::Borrowed(*t)).collect(),
+        Some(n) => (0..n)
+            .map(|i| std::borrow::Cow::Borrowed(text::long_token(i)))
+            .collect(),
+        None => text::DEFAULT_ANSWER
+            .iter()
+            .map(|t| std::borrow::Cow::Borrowed(*t))
+            .collect(),
     };
-    Answer { thinking, tokens, tool: None }
+    Answer {
+        thinking,
+        tokens,
+        tool: None,
+    }
 }
 
 fn usage_json(prompt: usize, completion: usize, reasoning: usize) -> String {
@@ -232,13 +377,28 @@ fn usage_json(prompt: usize, completion: usize, reasoning: usize) -> String {
     )
 }
 
-async fn stream(conn: &mut Conn, model: &str, id: u64, a: &Answer, script: &Script, prompt: usize, close: bool) -> KeepOpen {
+async fn stream(
+    conn: &mut Conn,
+    model: &str,
+    id: u64,
+    a: &Answer,
+    script: &Script,
+    prompt: usize,
+    close: bool,
+) -> KeepOpen {
     let created = super::now_ms() / 1000;
     let mut prefix = Vec::with_capacity(160);
     prefix.extend_from_slice(format!("data: {{\"id\":\"chatcmpl-sim-{id}\",\"object\":\"chat.completion.chunk\",\"created\":{created},\"model\":").as_bytes());
     push_str(&mut prefix, model);
-    prefix.extend_from_slice(b",\"system_fingerprint\":\"fp_sim\",\"choices\":[{\"index\":0,\"delta\":");
-    let mut w = conn.stream("text/event-stream", &[("cache-control", "no-cache")], close, script.pace);
+    prefix.extend_from_slice(
+        b",\"system_fingerprint\":\"fp_sim\",\"choices\":[{\"index\":0,\"delta\":",
+    );
+    let mut w = conn.stream(
+        "text/event-stream",
+        &[("cache-control", "no-cache")],
+        close,
+        script.pace,
+    );
     if let Some(ms) = script.stall_ms {
         if w.stall(ms).await.is_err() {
             return false;
@@ -248,31 +408,55 @@ async fn stream(conn: &mut Conn, model: &str, id: u64, a: &Answer, script: &Scri
     let mut completion = 0usize;
     let reasoning = if a.thinking { text::THINKING.len() } else { 0 };
     let r: io::Result<bool> = async {
-        frame(&mut w, &prefix, |b| b.extend_from_slice(br#"{"role":"assistant","content":""}"#), "null").await?;
+        frame(
+            &mut w,
+            &prefix,
+            |b| b.extend_from_slice(br#"{"role":"assistant","content":""}"#),
+            "null",
+        )
+        .await?;
         if a.thinking {
             for t in text::THINKING {
-                frame(&mut w, &prefix, |b| delta(b, "reasoning_content", t), "null").await?;
+                frame(
+                    &mut w,
+                    &prefix,
+                    |b| delta(b, "reasoning_content", t),
+                    "null",
+                )
+                .await?;
             }
         }
         if let Some((name, args)) = &a.tool {
             let call_id = crate::grok::ids::call_id();
-            frame(&mut w, &prefix, |b| {
-                b.extend_from_slice(br#"{"tool_calls":[{"index":0,"id":""#);
-                b.extend_from_slice(call_id.as_bytes());
-                b.extend_from_slice(br#"","type":"function","function":{"name":"#);
-                push_str(b, name);
-                b.extend_from_slice(br#","arguments":""}}]}"#);
-            }, "null")
+            frame(
+                &mut w,
+                &prefix,
+                |b| {
+                    b.extend_from_slice(br#"{"tool_calls":[{"index":0,"id":""#);
+                    b.extend_from_slice(call_id.as_bytes());
+                    b.extend_from_slice(br#"","type":"function","function":{"name":"#);
+                    push_str(b, name);
+                    b.extend_from_slice(br#","arguments":""}}]}"#);
+                },
+                "null",
+            )
             .await?;
             for piece in text::pieces(args, 4) {
                 if cut(&mut w, script, &mut emitted).await? {
                     return Ok(false);
                 }
-                frame(&mut w, &prefix, |b| {
-                    b.extend_from_slice(br#"{"tool_calls":[{"index":0,"function":{"arguments":"#);
-                    push_str(b, piece);
-                    b.extend_from_slice(b"}}]}");
-                }, "null")
+                frame(
+                    &mut w,
+                    &prefix,
+                    |b| {
+                        b.extend_from_slice(
+                            br#"{"tool_calls":[{"index":0,"function":{"arguments":"#,
+                        );
+                        push_str(b, piece);
+                        b.extend_from_slice(b"}}]}");
+                    },
+                    "null",
+                )
                 .await?;
                 completion += 1;
             }
@@ -284,7 +468,11 @@ async fn stream(conn: &mut Conn, model: &str, id: u64, a: &Answer, script: &Scri
             frame(&mut w, &prefix, |b| delta(b, "content", t), "null").await?;
             completion += 1;
         }
-        let finish = if a.tool.is_some() { "\"tool_calls\"" } else { "\"stop\"" };
+        let finish = if a.tool.is_some() {
+            "\"tool_calls\""
+        } else {
+            "\"stop\""
+        };
         let usage = usage_json(prompt, completion + reasoning, reasoning);
         let buf = w.buf();
         buf.extend_from_slice(&prefix);
@@ -325,7 +513,12 @@ fn delta(b: &mut Vec<u8>, field: &str, text: &str) {
     b.push(b'}');
 }
 
-async fn frame(w: &mut Streamer<'_>, prefix: &[u8], body: impl FnOnce(&mut Vec<u8>), finish: &str) -> io::Result<()> {
+async fn frame(
+    w: &mut Streamer<'_>,
+    prefix: &[u8],
+    body: impl FnOnce(&mut Vec<u8>),
+    finish: &str,
+) -> io::Result<()> {
     let buf = w.buf();
     buf.extend_from_slice(prefix);
     body(buf);
@@ -335,7 +528,15 @@ async fn frame(w: &mut Streamer<'_>, prefix: &[u8], body: impl FnOnce(&mut Vec<u
     w.end_event().await
 }
 
-async fn whole(conn: &mut Conn, model: &str, id: u64, a: &Answer, script: &Script, prompt: usize, close: bool) -> KeepOpen {
+async fn whole(
+    conn: &mut Conn,
+    model: &str,
+    id: u64,
+    a: &Answer,
+    script: &Script,
+    prompt: usize,
+    close: bool,
+) -> KeepOpen {
     if let Some(ms) = script.stall_ms {
         monoio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
@@ -343,10 +544,17 @@ async fn whole(conn: &mut Conn, model: &str, id: u64, a: &Answer, script: &Scrip
     let reasoning = if a.thinking { text::THINKING.len() } else { 0 };
     let mut message = serde_json::Map::new();
     message.insert("role".into(), "assistant".into());
-    let content = if a.tool.is_some() && content.is_empty() { Value::Null } else { Value::String(content) };
+    let content = if a.tool.is_some() && content.is_empty() {
+        Value::Null
+    } else {
+        Value::String(content)
+    };
     message.insert("content".into(), content);
     if a.thinking {
-        message.insert("reasoning_content".into(), Value::String(text::THINKING.concat()));
+        message.insert(
+            "reasoning_content".into(),
+            Value::String(text::THINKING.concat()),
+        );
     }
     if let Some((name, args)) = &a.tool {
         let call = json!([{
@@ -356,7 +564,8 @@ async fn whole(conn: &mut Conn, model: &str, id: u64, a: &Answer, script: &Scrip
         message.insert("tool_calls".into(), call);
     }
     let completion = a.tokens.len() + reasoning + usize::from(a.tool.is_some());
-    let usage: Value = serde_json::from_str(&usage_json(prompt, completion, reasoning)).unwrap_or(Value::Null);
+    let usage: Value =
+        serde_json::from_str(&usage_json(prompt, completion, reasoning)).unwrap_or(Value::Null);
     let body = json!({
         "id": format!("chatcmpl-sim-{id}"),
         "object": "chat.completion",
@@ -371,10 +580,19 @@ async fn whole(conn: &mut Conn, model: &str, id: u64, a: &Answer, script: &Scrip
         // Half a body, then the connection closes (or a body that is not JSON).
         let half = body.get(..body.len() / 2).unwrap_or_default();
         if script.disconnect {
-            let _ = conn.respond_partial(200, JSON, body.len(), half.as_bytes()).await;
+            let _ = conn
+                .respond_partial(200, JSON, body.len(), half.as_bytes())
+                .await;
             return false;
         }
-        return conn.respond(200, JSON, &[], half.as_bytes(), close).await.is_ok() && !close;
+        return conn
+            .respond(200, JSON, &[], half.as_bytes(), close)
+            .await
+            .is_ok()
+            && !close;
     }
-    conn.respond(200, JSON, &[], body.as_bytes(), close).await.is_ok() && !close
+    conn.respond(200, JSON, &[], body.as_bytes(), close)
+        .await
+        .is_ok()
+        && !close
 }

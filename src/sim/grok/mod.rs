@@ -114,8 +114,12 @@ impl Default for SimOptions {
 /// The `--behave` argument form: `CREDENTIAL=KEYWORDS`.
 pub fn parse_behave(arg: &str) -> Result<(String, String), String> {
     match arg.split_once('=') {
-        Some((cred, kw)) if !cred.is_empty() && !kw.is_empty() => Ok((cred.to_owned(), kw.to_owned())),
-        _ => Err(format!("--behave: expected CREDENTIAL=KEYWORDS (e.g. xai-key=sim:429), found {arg:?}")),
+        Some((cred, kw)) if !cred.is_empty() && !kw.is_empty() => {
+            Ok((cred.to_owned(), kw.to_owned()))
+        }
+        _ => Err(format!(
+            "--behave: expected CREDENTIAL=KEYWORDS (e.g. xai-key=sim:429), found {arg:?}"
+        )),
     }
 }
 
@@ -123,7 +127,8 @@ pub fn parse_behave(arg: &str) -> Result<(String, String), String> {
 pub fn parse_pace(arg: &str) -> Result<(usize, u64), String> {
     let mut s = Script::default();
     s.apply(&format!("pace={arg}"));
-    s.pace.ok_or_else(|| format!("--pace: expected N/M (N chunks every M ms, N >= 1), found {arg:?}"))
+    s.pace
+        .ok_or_else(|| format!("--pace: expected N/M (N chunks every M ms, N >= 1), found {arg:?}"))
 }
 
 /// Per-credential counters (web quota window and request counts).
@@ -182,14 +187,22 @@ impl State {
         if let Some(u) = usage.get_mut(cred) {
             u.requests += 1;
         } else {
-            usage.insert(cred.to_owned(), Usage { requests: 1, ..Usage::default() });
+            usage.insert(
+                cred.to_owned(),
+                Usage {
+                    requests: 1,
+                    ..Usage::default()
+                },
+            );
         }
     }
 
     /// Uses one chat of `cred`'s quota window; returns the window after the use.
     pub(crate) fn use_quota(&self, cred: &str, window_ms: u64, now_ms: u64) -> Usage {
         let mut usage = self.usage.borrow_mut();
-        let Some(u) = usage.get_mut(cred) else { return Usage::default() };
+        let Some(u) = usage.get_mut(cred) else {
+            return Usage::default();
+        };
         if u.window_used == 0 || now_ms.saturating_sub(u.window_start_ms) >= window_ms {
             u.window_start_ms = now_ms;
             u.window_used = 0;
@@ -255,8 +268,15 @@ pub fn bind(opts: SimOptions) -> Result<BoundSim, String> {
         .map_err(|e| format!("simulate grok: cannot listen on {want}: {e}"))?
         .pop()
         .ok_or_else(|| format!("simulate grok: cannot listen on {want}"))?;
-    let addr = listener.local_addr().map_err(|e| format!("simulate grok: {e}"))?;
-    Ok(BoundSim { listener, addr, opts, driver })
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("simulate grok: {e}"))?;
+    Ok(BoundSim {
+        listener,
+        addr,
+        opts,
+        driver,
+    })
 }
 
 impl BoundSim {
@@ -283,11 +303,20 @@ impl BoundSim {
             .name("sim-grok".to_owned())
             .spawn(move || self.run_until(rx))
             .map_err(|e| format!("simulate grok: cannot start thread: {e}"))?;
-        Ok(SimHandle { addr, stop: tx, thread: Some(thread) })
+        Ok(SimHandle {
+            addr,
+            stop: tx,
+            thread: Some(thread),
+        })
     }
 
     fn run_until(self, stop: async_channel::Receiver<()>) -> Result<(), String> {
-        let BoundSim { listener, opts, driver, .. } = self;
+        let BoundSim {
+            listener,
+            opts,
+            driver,
+            ..
+        } = self;
         let state = Rc::new(State::new(opts));
         match driver {
             Driver::Uring => monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
@@ -328,7 +357,8 @@ async fn accept_loop(
     state: Rc<State>,
     stop: async_channel::Receiver<()>,
 ) -> Result<(), String> {
-    let listener = monoio::net::TcpListener::from_std(listener).map_err(|e| format!("simulate grok: {e}"))?;
+    let listener =
+        monoio::net::TcpListener::from_std(listener).map_err(|e| format!("simulate grok: {e}"))?;
     loop {
         monoio::select! {
             accepted = listener.accept() => match accepted {
@@ -352,8 +382,13 @@ async fn serve(mut conn: Conn, state: &State) {
             Ok(r) => r,
             Err(ReadEnd::Closed) => return,
             Err(ReadEnd::Bad(status, msg)) => {
-                let body = format!("{{\"code\":\"bad request\",\"error\":{}}}", serde_json::Value::from(msg));
-                let _ = conn.respond(status, "application/json", &[], body.as_bytes(), true).await;
+                let body = format!(
+                    "{{\"code\":\"bad request\",\"error\":{}}}",
+                    serde_json::Value::from(msg)
+                );
+                let _ = conn
+                    .respond(status, "application/json", &[], body.as_bytes(), true)
+                    .await;
                 return;
             }
         };
@@ -370,35 +405,85 @@ async fn route(state: &State, conn: &mut Conn, req: &Req, close: bool) -> KeepOp
     let path = req.head.path.as_ref();
     let m = &req.head.method;
     let r = match (path, m) {
-        (b"/v1/chat/completions", &Method::POST) => return api::chat(state, conn, req, close).await,
+        (b"/v1/chat/completions", &Method::POST) => {
+            return api::chat(state, conn, req, close).await;
+        }
         (b"/v1/models", &Method::GET) => api::models(state, conn, req, close).await,
-        (b"/rest/app-chat/conversations/new", &Method::POST) => return web::chat(state, conn, req, close).await,
+        (b"/rest/app-chat/conversations/new", &Method::POST) => {
+            return web::chat(state, conn, req, close).await;
+        }
         (b"/rest/rate-limits", &Method::POST) => web::rate_limits(state, conn, req, close).await,
         (b"/sim/last-request", &Method::GET) => last_request(state, conn, req, close).await,
         (b"/sim/stats", &Method::GET) => stats(state, conn, close).await,
-        (b"/health", &Method::GET) => conn.respond(200, "application/json", &[], b"{\"status\":\"ok\"}", close).await,
-        (b"/v1/chat/completions" | b"/v1/models" | b"/rest/app-chat/conversations/new" | b"/rest/rate-limits", _) => {
-            conn.respond(405, "application/json", &[], br#"{"code":"Method not allowed","error":"method not allowed"}"#, close).await
+        (b"/health", &Method::GET) => {
+            conn.respond(200, "application/json", &[], b"{\"status\":\"ok\"}", close)
+                .await
+        }
+        (
+            b"/v1/chat/completions"
+            | b"/v1/models"
+            | b"/rest/app-chat/conversations/new"
+            | b"/rest/rate-limits",
+            _,
+        ) => {
+            conn.respond(
+                405,
+                "application/json",
+                &[],
+                br#"{"code":"Method not allowed","error":"method not allowed"}"#,
+                close,
+            )
+            .await
         }
         _ => {
-            conn.respond(404, "application/json", &[], br#"{"code":"Some requested entity was not found","error":"no such endpoint"}"#, close)
-                .await
+            conn.respond(
+                404,
+                "application/json",
+                &[],
+                br#"{"code":"Some requested entity was not found","error":"no such endpoint"}"#,
+                close,
+            )
+            .await
         }
     };
     r.is_ok()
 }
 
-async fn last_request(state: &State, conn: &mut Conn, req: &Req, close: bool) -> std::io::Result<()> {
-    let web = req.head.query.as_deref().is_some_and(|q| memchr::memmem::find(q, b"surface=web").is_some());
-    let slot = if web { state.last_web.borrow().clone() } else { state.last_api.borrow().clone() };
+async fn last_request(
+    state: &State,
+    conn: &mut Conn,
+    req: &Req,
+    close: bool,
+) -> std::io::Result<()> {
+    let web = req
+        .head
+        .query
+        .as_deref()
+        .is_some_and(|q| memchr::memmem::find(q, b"surface=web").is_some());
+    let slot = if web {
+        state.last_web.borrow().clone()
+    } else {
+        state.last_api.borrow().clone()
+    };
     let Some((head, body)) = slot else {
-        return conn.respond(404, "application/json", &[], br#"{"error":"no request recorded yet"}"#, close).await;
+        return conn
+            .respond(
+                404,
+                "application/json",
+                &[],
+                br#"{"error":"no request recorded yet"}"#,
+                close,
+            )
+            .await;
     };
     let headers: Vec<serde_json::Value> = head
         .headers
         .iter()
         .map(|h| {
-            serde_json::json!([String::from_utf8_lossy(&h.name).to_ascii_lowercase(), String::from_utf8_lossy(&h.value)])
+            serde_json::json!([
+                String::from_utf8_lossy(&h.name).to_ascii_lowercase(),
+                String::from_utf8_lossy(&h.value)
+            ])
         })
         .collect();
     let body_json = serde_json::from_slice::<serde_json::Value>(&body)
@@ -410,7 +495,14 @@ async fn last_request(state: &State, conn: &mut Conn, req: &Req, close: bool) ->
         "headers": headers,
         "body": body_json,
     });
-    conn.respond(200, "application/json", &[], out.to_string().as_bytes(), close).await
+    conn.respond(
+        200,
+        "application/json",
+        &[],
+        out.to_string().as_bytes(),
+        close,
+    )
+    .await
 }
 
 async fn stats(state: &State, conn: &mut Conn, close: bool) -> std::io::Result<()> {
@@ -421,7 +513,14 @@ async fn stats(state: &State, conn: &mut Conn, close: bool) -> std::io::Result<(
         .map(|(k, u)| (k.clone(), serde_json::Value::from(u.requests)))
         .collect();
     let out = serde_json::json!({ "requests": map });
-    conn.respond(200, "application/json", &[], out.to_string().as_bytes(), close).await
+    conn.respond(
+        200,
+        "application/json",
+        &[],
+        out.to_string().as_bytes(),
+        close,
+    )
+    .await
 }
 
 /// Milliseconds since the epoch.

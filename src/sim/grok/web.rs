@@ -5,7 +5,9 @@ use super::script::{Fail, Script, ToolVariant};
 use super::text;
 use super::wire::{Conn, Req, Streamer};
 use super::{KeepOpen, State};
-use crate::grok::flatten::{TOOL_BLOCK_END, TOOL_BLOCK_HEADING, TOOL_NAME_PREFIX, TOOL_PARAMS_PREFIX};
+use crate::grok::flatten::{
+    TOOL_BLOCK_END, TOOL_BLOCK_HEADING, TOOL_NAME_PREFIX, TOOL_PARAMS_PREFIX,
+};
 use crate::util::json::push_str;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -13,7 +15,13 @@ use std::borrow::Cow;
 use std::io;
 
 /// `modeId`s the simulated web app accepts.
-pub const MODES: [&str; 5] = ["fast", "auto", "expert", "heavy", "grok-420-computer-use-sa"];
+pub const MODES: [&str; 5] = [
+    "fast",
+    "auto",
+    "expert",
+    "heavy",
+    "grok-420-computer-use-sa",
+];
 /// The rate-limit window (B.7 example).
 pub const WINDOW_SECONDS: u64 = 72_000;
 const JSON: &str = "application/json";
@@ -65,13 +73,27 @@ struct RateLimitBody {
     model_name: String,
 }
 
-async fn grpc_error(conn: &mut Conn, status: u16, code: u16, msg: &str, extra: &[(&str, &str)], close: bool) -> io::Result<()> {
-    let body = serde_json::json!({"error": {"code": code, "message": msg, "details": []}}).to_string();
-    conn.respond(status, JSON, extra, body.as_bytes(), close).await
+async fn grpc_error(
+    conn: &mut Conn,
+    status: u16,
+    code: u16,
+    msg: &str,
+    extra: &[(&str, &str)],
+    close: bool,
+) -> io::Result<()> {
+    let body =
+        serde_json::json!({"error": {"code": code, "message": msg, "details": []}}).to_string();
+    conn.respond(status, JSON, extra, body.as_bytes(), close)
+        .await
 }
 
 /// The `sso` cookie, checked; `Err` when the 401 was already answered.
-async fn auth<'r>(state: &State, conn: &mut Conn, req: &'r Req, close: bool) -> Result<&'r str, KeepOpen> {
+async fn auth<'r>(
+    state: &State,
+    conn: &mut Conn,
+    req: &'r Req,
+    close: bool,
+) -> Result<&'r str, KeepOpen> {
     let mut sso = None;
     let mut sso_rw = None;
     if let Some(cookie) = req.head.header_str("cookie") {
@@ -83,16 +105,37 @@ async fn auth<'r>(state: &State, conn: &mut Conn, req: &'r Req, close: bool) -> 
             }
         }
     }
-    let ok = sso.filter(|t| state.opts.sso_tokens.iter().any(|k| k == t)).filter(|t| sso_rw.is_none_or(|rw| rw == *t));
+    let ok = sso
+        .filter(|t| state.opts.sso_tokens.iter().any(|k| k == t))
+        .filter(|t| sso_rw.is_none_or(|rw| rw == *t));
     match ok {
         Some(t) => Ok(t),
-        None => Err(grpc_error(conn, 401, 16, "Unauthenticated: missing or invalid session cookie", &[], close).await.is_ok()),
+        None => Err(grpc_error(
+            conn,
+            401,
+            16,
+            "Unauthenticated: missing or invalid session cookie",
+            &[],
+            close,
+        )
+        .await
+        .is_ok()),
     }
 }
 
 async fn fail(conn: &mut Conn, f: Fail, mode: &str, state: &State, close: bool) -> io::Result<()> {
     match f {
-        Fail::Expired | Fail::BadKey => grpc_error(conn, 401, 16, "Unauthenticated: session expired", &[], close).await,
+        Fail::Expired | Fail::BadKey => {
+            grpc_error(
+                conn,
+                401,
+                16,
+                "Unauthenticated: session expired",
+                &[],
+                close,
+            )
+            .await
+        }
         Fail::RateLimit(s) => {
             let secs = s.to_string();
             let msg = format!("Too many requests. Retry after {s} seconds.");
@@ -101,14 +144,29 @@ async fn fail(conn: &mut Conn, f: Fail, mode: &str, state: &State, close: bool) 
         Fail::Credits => grpc_error(conn, 429, 8, "Too many requests", &[], close).await,
         Fail::TeamRateLimit => {
             let body = serde_json::json!({"code": "resource-exhausted", "error": super::api::team_message(&state.opts.team_id, mode)});
-            conn.respond(429, JSON, &[], body.to_string().as_bytes(), close).await
+            conn.respond(429, JSON, &[], body.to_string().as_bytes(), close)
+                .await
         }
         Fail::Blocked => {
-            conn.respond(403, JSON, &[], br#"{"error":{"code":"blocked-user","message":"user is blocked"}}"#, close).await
+            conn.respond(
+                403,
+                JSON,
+                &[],
+                br#"{"error":{"code":"blocked-user","message":"user is blocked"}}"#,
+                close,
+            )
+            .await
         }
         Fail::Challenge => {
             let html = b"<!DOCTYPE html><html><head><title>Just a moment...</title></head><body><script src=\"/cdn-cgi/challenge-platform/h/b/orchestrate/chl_page/v1\"></script></body></html>";
-            conn.respond(403, "text/html; charset=UTF-8", &[("cf-mitigated", "challenge")], html, close).await
+            conn.respond(
+                403,
+                "text/html; charset=UTF-8",
+                &[("cf-mitigated", "challenge")],
+                html,
+                close,
+            )
+            .await
         }
         Fail::Server(s) => grpc_error(conn, s, 13, "internal error", &[], close).await,
     }
@@ -116,27 +174,38 @@ async fn fail(conn: &mut Conn, f: Fail, mode: &str, state: &State, close: bool) 
 
 /// The part of the prompt after the last assistant turn (the newest user input).
 fn newest_part(message: &str) -> &str {
-    message.rfind("\n\nassistant: ").map_or(message, |i| message.get(i..).unwrap_or(message))
+    message
+        .rfind("\n\nassistant: ")
+        .map_or(message, |i| message.get(i..).unwrap_or(message))
 }
 
 /// `tool (name, id): content` in the newest part -> the content.
 fn tool_result(newest: &str) -> Option<&str> {
     newest.split("\n\n").find_map(|msg| {
         let msg = msg.strip_prefix("user: ").unwrap_or(msg);
-        msg.strip_prefix("tool (").and_then(|r| r.split_once("): ")).map(|(_, c)| c)
+        msg.strip_prefix("tool (")
+            .and_then(|r| r.split_once("): "))
+            .map(|(_, c)| c)
     })
 }
 
 /// Declared tools in the instruction block: `(name, schema)`.
 fn declared_tools(message: &str) -> Vec<(&str, Option<Value>)> {
-    let Some(start) = message.find(TOOL_BLOCK_HEADING) else { return Vec::new() };
+    let Some(start) = message.find(TOOL_BLOCK_HEADING) else {
+        return Vec::new();
+    };
     let block = message.get(start..).unwrap_or_default();
-    let block = block.find(TOOL_BLOCK_END).and_then(|e| block.get(..e)).unwrap_or(block);
+    let block = block
+        .find(TOOL_BLOCK_END)
+        .and_then(|e| block.get(..e))
+        .unwrap_or(block);
     let mut out: Vec<(&str, Option<Value>)> = Vec::new();
     for line in block.lines() {
         if let Some(name) = line.strip_prefix(TOOL_NAME_PREFIX) {
             out.push((name.trim(), None));
-        } else if let (Some(params), Some(last)) = (line.strip_prefix(TOOL_PARAMS_PREFIX), out.last_mut()) {
+        } else if let (Some(params), Some(last)) =
+            (line.strip_prefix(TOOL_PARAMS_PREFIX), out.last_mut())
+        {
             last.1 = serde_json::from_str(params).ok();
         }
     }
@@ -148,13 +217,19 @@ fn tool_block(name: &str, args: &str, v: ToolVariant) -> String {
     let name_json = Value::String(name.to_owned()).to_string();
     let inner = match v {
         ToolVariant::Clean => format!("{{\"name\":{name_json},\"arguments\":{args}}}"),
-        ToolVariant::Fenced => format!("```json\n{{\"name\":{name_json},\n\"arguments\":{args}}}\n```"),
+        ToolVariant::Fenced => {
+            format!("```json\n{{\"name\":{name_json},\n\"arguments\":{args}}}\n```")
+        }
         ToolVariant::TrailingComma => {
-            let args = args.strip_suffix('}').map_or_else(|| args.to_owned(), |a| format!("{a},}}"));
+            let args = args
+                .strip_suffix('}')
+                .map_or_else(|| args.to_owned(), |a| format!("{a},}}"));
             format!("{{\"name\":{name_json},\"arguments\":{args},}}")
         }
         ToolVariant::MissingBrace => format!("{{\"name\":{name_json},\"arguments\":{args}"),
-        ToolVariant::Undeclared => format!("{{\"name\":\"undeclared_tool_sim\",\"arguments\":{args}}}"),
+        ToolVariant::Undeclared => {
+            format!("{{\"name\":\"undeclared_tool_sim\",\"arguments\":{args}}}")
+        }
     };
     format!("<tool_call>{inner}</tool_call>")
 }
@@ -167,25 +242,59 @@ pub(crate) async fn chat(state: &State, conn: &mut Conn, req: &Req, close: bool)
     };
     *state.last_web.borrow_mut() = Some((req.head.clone(), req.body.clone()));
     state.count(sso);
-    if !req.head.header_str("content-type").is_some_and(|c| c.contains("application/json")) {
-        return grpc_error(conn, 400, 3, "Invalid argument: expected Content-Type: application/json", &[], close).await.is_ok();
+    if !req
+        .head
+        .header_str("content-type")
+        .is_some_and(|c| c.contains("application/json"))
+    {
+        return grpc_error(
+            conn,
+            400,
+            3,
+            "Invalid argument: expected Content-Type: application/json",
+            &[],
+            close,
+        )
+        .await
+        .is_ok();
     }
     let body: ChatBody<'_> = match serde_json::from_slice(&req.body) {
         Ok(b) => b,
-        Err(e) => return grpc_error(conn, 400, 3, &format!("Invalid argument: {e}"), &[], close).await.is_ok(),
+        Err(e) => {
+            return grpc_error(conn, 400, 3, &format!("Invalid argument: {e}"), &[], close)
+                .await
+                .is_ok();
+        }
     };
     if !MODES.contains(&body.mode_id.as_str()) {
         let msg = format!("Invalid argument: unknown modeId {:?}", body.mode_id);
         return grpc_error(conn, 400, 3, &msg, &[], close).await.is_ok();
     }
     if body.message.trim().is_empty() && body.file_attachments.as_ref().is_none_or(Vec::is_empty) {
-        return grpc_error(conn, 400, 3, "Invalid argument: message must not be empty", &[], close).await.is_ok();
+        return grpc_error(
+            conn,
+            400,
+            3,
+            "Invalid argument: message must not be empty",
+            &[],
+            close,
+        )
+        .await
+        .is_ok();
     }
     let now = super::now_ms();
     let usage = state.use_quota(sso, WINDOW_SECONDS * 1000, now);
     if usage.window_used > state.opts.web_quota {
         let left = (usage.window_start_ms + WINDOW_SECONDS * 1000).saturating_sub(now) / 1000;
-        return fail(conn, Fail::RateLimit(left.max(1)), &body.mode_id, state, close).await.is_ok();
+        return fail(
+            conn,
+            Fail::RateLimit(left.max(1)),
+            &body.mode_id,
+            state,
+            close,
+        )
+        .await
+        .is_ok();
     }
     let newest = newest_part(&body.message);
     let mut script = Script::default();
@@ -237,7 +346,11 @@ impl Lines<'_, '_> {
         let b = self.w.buf();
         b.extend_from_slice(b"{\"result\":{\"response\":{\"token\":");
         push_str(b, t);
-        b.extend_from_slice(if thinking { b",\"isThinking\":true,\"messageTag\":\"header\"" } else { b",\"isThinking\":false,\"messageTag\":\"final\"" });
+        b.extend_from_slice(if thinking {
+            b",\"isThinking\":true,\"messageTag\":\"header\""
+        } else {
+            b",\"isThinking\":false,\"messageTag\":\"final\""
+        });
         b.extend_from_slice(b",\"responseId\":\"");
         b.extend_from_slice(self.rid.as_bytes());
         b.extend_from_slice(b"\"}}}\n");
@@ -246,11 +359,23 @@ impl Lines<'_, '_> {
     }
 }
 
-async fn stream(w: &mut Streamer<'_>, id: u64, message: &str, newest: &str, thinking: bool, script: &Script) -> io::Result<bool> {
+async fn stream(
+    w: &mut Streamer<'_>,
+    id: u64,
+    message: &str,
+    newest: &str,
+    thinking: bool,
+    script: &Script,
+) -> io::Result<bool> {
     if let Some(ms) = script.stall_ms {
         w.stall(ms).await?;
     }
-    let mut l = Lines { w, rid: format!("r-sim-{id}"), answer: String::new(), answer_tokens: 0 };
+    let mut l = Lines {
+        w,
+        rid: format!("r-sim-{id}"),
+        answer: String::new(),
+        answer_tokens: 0,
+    };
     l.raw(format!("{{\"result\":{{\"conversation\":{{\"conversationId\":\"c-sim-{id}\",\"title\":\"New conversation\"}}}}}}").as_bytes())
         .await?;
     let mut echo = Vec::with_capacity(128);
@@ -289,12 +414,18 @@ async fn stream(w: &mut Streamer<'_>, id: u64, message: &str, newest: &str, thin
     fin.extend_from_slice(l.rid.as_bytes());
     fin.extend_from_slice(b"\"}}}");
     l.raw(&fin).await?;
-    l.raw(b"{\"result\":{\"response\":{\"finalMetadata\":{\"followUpSuggestions\":[]}}}}").await?;
+    l.raw(b"{\"result\":{\"response\":{\"finalMetadata\":{\"followUpSuggestions\":[]}}}}")
+        .await?;
     Ok(true)
 }
 
 /// The answer tokens for this request; `Ok(false)` when the connection must close.
-async fn answer(l: &mut Lines<'_, '_>, message: &str, newest: &str, script: &Script) -> io::Result<bool> {
+async fn answer(
+    l: &mut Lines<'_, '_>,
+    message: &str,
+    newest: &str,
+    script: &Script,
+) -> io::Result<bool> {
     if let Some(content) = tool_result(newest) {
         let s = text::tool_result_answer(content);
         for t in text::word_tokens(&s) {
@@ -323,12 +454,20 @@ async fn answer(l: &mut Lines<'_, '_>, message: &str, newest: &str, script: &Scr
     }
     let n = script.tokens.unwrap_or(text::DEFAULT_ANSWER.len());
     for i in 0..n {
-        let t = if script.tokens.is_some() { text::long_token(i) } else { text::DEFAULT_ANSWER.get(i).copied().unwrap_or("") };
+        let t = if script.tokens.is_some() {
+            text::long_token(i)
+        } else {
+            text::DEFAULT_ANSWER.get(i).copied().unwrap_or("")
+        };
         if !l.token(t, false, script).await? {
             return Ok(false);
         }
         if script.markup && i == 2 {
-            for m in ["<grok:render card_id=\"c1\" type=\"render_inline_citation\">", "<argument name=\"citation_id\">0</argument>", "</grok:render>"] {
+            for m in [
+                "<grok:render card_id=\"c1\" type=\"render_inline_citation\">",
+                "<argument name=\"citation_id\">0</argument>",
+                "</grok:render>",
+            ] {
                 if !l.token(m, false, script).await? {
                     return Ok(false);
                 }
@@ -339,17 +478,42 @@ async fn answer(l: &mut Lines<'_, '_>, message: &str, newest: &str, script: &Scr
 }
 
 /// `POST /rest/rate-limits`.
-pub(crate) async fn rate_limits(state: &State, conn: &mut Conn, req: &Req, close: bool) -> io::Result<()> {
-    let Ok(sso) = auth(state, conn, req, close).await else { return Ok(()) };
+pub(crate) async fn rate_limits(
+    state: &State,
+    conn: &mut Conn,
+    req: &Req,
+    close: bool,
+) -> io::Result<()> {
+    let Ok(sso) = auth(state, conn, req, close).await else {
+        return Ok(());
+    };
     if serde_json::from_slice::<RateLimitBody>(&req.body).is_err() {
-        return grpc_error(conn, 400, 3, "Invalid argument: expected {\"requestKind\":…,\"modelName\":…}", &[], close).await;
+        return grpc_error(
+            conn,
+            400,
+            3,
+            "Invalid argument: expected {\"requestKind\":…,\"modelName\":…}",
+            &[],
+            close,
+        )
+        .await;
     }
     let quota = state.opts.web_quota;
     let u = state.peek(sso);
     let now = super::now_ms();
-    let in_window = u.window_used > 0 && now.saturating_sub(u.window_start_ms) < WINDOW_SECONDS * 1000;
-    let forced_out = state.overrides.get(sso).is_some_and(|s| matches!(s.fail, Some(Fail::RateLimit(_))));
-    let remaining = if forced_out { 0 } else if in_window { quota.saturating_sub(u.window_used) } else { quota };
+    let in_window =
+        u.window_used > 0 && now.saturating_sub(u.window_start_ms) < WINDOW_SECONDS * 1000;
+    let forced_out = state
+        .overrides
+        .get(sso)
+        .is_some_and(|s| matches!(s.fail, Some(Fail::RateLimit(_))));
+    let remaining = if forced_out {
+        0
+    } else if in_window {
+        quota.saturating_sub(u.window_used)
+    } else {
+        quota
+    };
     let body = format!(
         "{{\"windowSizeSeconds\":{WINDOW_SECONDS},\"remainingQueries\":{remaining},\"totalQueries\":{quota},\"remainingTokens\":{remaining},\"totalTokens\":{quota},\"lowEffortRateLimits\":{{\"cost\":1,\"remainingQueries\":{remaining}}},\"highEffortRateLimits\":{{\"cost\":4,\"remainingQueries\":{}}}}}",
         remaining / 4
@@ -373,28 +537,57 @@ mod tests {
     fn tools_from_block() {
         use crate::grok::flatten::{Item, Role, ToolChoice, ToolSetup, ToolSpec, Turn, flatten};
         let specs = [
-            ToolSpec { name: "get_weather", description: "d", parameters: r#"{"type":"object","properties":{"city":{"type":"string"}}}"# },
-            ToolSpec { name: "other", description: "", parameters: "" },
+            ToolSpec {
+                name: "get_weather",
+                description: "d",
+                parameters: r#"{"type":"object","properties":{"city":{"type":"string"}}}"#,
+            },
+            ToolSpec {
+                name: "other",
+                description: "",
+                parameters: "",
+            },
         ];
         let f = flatten(
-            &[Turn { role: Role::User, items: vec![Item::Text("hi")] }],
-            &ToolSetup { tools: &specs, choice: ToolChoice::Auto, parallel: true },
+            &[Turn {
+                role: Role::User,
+                items: vec![Item::Text("hi")],
+            }],
+            &ToolSetup {
+                tools: &specs,
+                choice: ToolChoice::Auto,
+                parallel: true,
+            },
         );
         let tools = declared_tools(&f.prompt);
-        assert_eq!(tools.iter().map(|t| t.0).collect::<Vec<_>>(), ["get_weather", "other"]);
+        assert_eq!(
+            tools.iter().map(|t| t.0).collect::<Vec<_>>(),
+            ["get_weather", "other"]
+        );
         assert!(tools[0].1.is_some());
     }
 
     #[test]
     fn tool_variants_parse_as_the_reference_says() {
         use crate::grok::tool_markup::{ToolMarkupError, ToolPolicy, parse_all};
-        let policy = ToolPolicy { declared: vec!["f".into()], forced: None };
-        for v in [ToolVariant::Clean, ToolVariant::Fenced, ToolVariant::TrailingComma, ToolVariant::MissingBrace] {
+        let policy = ToolPolicy {
+            declared: vec!["f".into()],
+            forced: None,
+        };
+        for v in [
+            ToolVariant::Clean,
+            ToolVariant::Fenced,
+            ToolVariant::TrailingComma,
+            ToolVariant::MissingBrace,
+        ] {
             let parsed = parse_all(&tool_block("f", r#"{"a":1}"#, v), &policy);
             assert_eq!(parsed.calls.len(), 1, "{v:?}");
             assert_eq!(parsed.calls[0].arguments, r#"{"a":1}"#, "{v:?}");
         }
         let parsed = parse_all(&tool_block("f", "{}", ToolVariant::Undeclared), &policy);
-        assert_eq!(parsed.invalid, [ToolMarkupError::Undeclared("undeclared_tool_sim".into())]);
+        assert_eq!(
+            parsed.invalid,
+            [ToolMarkupError::Undeclared("undeclared_tool_sim".into())]
+        );
     }
 }

@@ -15,7 +15,10 @@ use monoio::net::TcpStream;
 use std::io;
 use std::time::Duration;
 
-const LIMITS: HeadLimits = HeadLimits { max_head_bytes: 64 * 1024, max_headers: 128 };
+const LIMITS: HeadLimits = HeadLimits {
+    max_head_bytes: 64 * 1024,
+    max_headers: 128,
+};
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 32 * 1024 * 1024;
 /// Unpaced streams flush when this much is pending.
@@ -48,7 +51,11 @@ pub struct Conn {
 impl Conn {
     pub fn new(stream: TcpStream) -> Self {
         let _ = stream.set_nodelay(true);
-        Self { stream, rbuf: BytesMut::with_capacity(16 * 1024), out: Vec::with_capacity(16 * 1024) }
+        Self {
+            stream,
+            rbuf: BytesMut::with_capacity(16 * 1024),
+            out: Vec::with_capacity(16 * 1024),
+        }
     }
 
     async fn fill(&mut self) -> Result<(), ReadEnd> {
@@ -81,7 +88,9 @@ impl Conn {
                     return Err(ReadEnd::Bad(413, "request body too large"));
                 }
                 if head.expect_continue && self.rbuf.len() < n {
-                    self.send_raw(b"HTTP/1.1 100 Continue\r\n\r\n").await.map_err(|_| ReadEnd::Closed)?;
+                    self.send_raw(b"HTTP/1.1 100 Continue\r\n\r\n")
+                        .await
+                        .map_err(|_| ReadEnd::Closed)?;
                 }
                 while self.rbuf.len() < n {
                     self.rbuf.reserve(n - self.rbuf.len());
@@ -91,7 +100,9 @@ impl Conn {
             }
             BodyFraming::Chunked => {
                 if head.expect_continue && self.rbuf.is_empty() {
-                    self.send_raw(b"HTTP/1.1 100 Continue\r\n\r\n").await.map_err(|_| ReadEnd::Closed)?;
+                    self.send_raw(b"HTTP/1.1 100 Continue\r\n\r\n")
+                        .await
+                        .map_err(|_| ReadEnd::Closed)?;
                 }
                 let mut dec = ChunkedDecoder::new();
                 let mut body = BytesMut::new();
@@ -150,7 +161,13 @@ impl Conn {
 
     /// Declares `declared_len` body bytes but sends only `partial` (then the caller closes): a
     /// connection cut mid-body.
-    pub async fn respond_partial(&mut self, status: u16, content_type: &str, declared_len: usize, partial: &[u8]) -> io::Result<()> {
+    pub async fn respond_partial(
+        &mut self,
+        status: u16,
+        content_type: &str,
+        declared_len: usize,
+        partial: &[u8],
+    ) -> io::Result<()> {
         self.out.clear();
         push_head(&mut self.out, status, content_type, &[], false);
         self.out.extend_from_slice(b"content-length: ");
@@ -161,11 +178,23 @@ impl Conn {
     }
 
     /// Starts a chunked streaming response; the head is sent with the first flush.
-    pub fn stream(&mut self, content_type: &str, extra: &[(&str, &str)], close: bool, pace: Option<(usize, u64)>) -> Streamer<'_> {
+    pub fn stream(
+        &mut self,
+        content_type: &str,
+        extra: &[(&str, &str)],
+        close: bool,
+        pace: Option<(usize, u64)>,
+    ) -> Streamer<'_> {
         self.out.clear();
         push_head(&mut self.out, 200, content_type, extra, close);
-        self.out.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
-        Streamer { conn: self, pending: Vec::with_capacity(4096), pace, events: 0 }
+        self.out
+            .extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
+        Streamer {
+            conn: self,
+            pending: Vec::with_capacity(4096),
+            pace,
+            events: 0,
+        }
     }
 }
 
@@ -227,7 +256,13 @@ impl Streamer<'_> {
     }
 }
 
-fn push_head(out: &mut Vec<u8>, status: u16, content_type: &str, extra: &[(&str, &str)], close: bool) {
+fn push_head(
+    out: &mut Vec<u8>,
+    status: u16,
+    content_type: &str,
+    extra: &[(&str, &str)],
+    close: bool,
+) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(itoa(usize::from(status)).as_bytes());
     out.push(b' ');

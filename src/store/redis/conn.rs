@@ -17,15 +17,15 @@
 
 use super::oneshot;
 use super::resp::{self, Reply};
+use crate::upstream::transport::{ReadOutcome, Transport};
 use bytes::BytesMut;
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf, Splitable};
 use monoio::net::TcpStream;
+use rustls::ClientConfig;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
-use crate::upstream::transport::{ReadOutcome, Transport};
-use rustls::ClientConfig;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,14 +61,27 @@ impl Conn {
         let stream = match monoio::time::timeout(timeout, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(format!("cannot connect to redis at {addr}: {e}")),
-            Err(_) => return Err(format!("connecting to redis at {addr} timed out after {} ms", timeout.as_millis())),
+            Err(_) => {
+                return Err(format!(
+                    "connecting to redis at {addr} timed out after {} ms",
+                    timeout.as_millis()
+                ));
+            }
         };
         let _ = stream.set_nodelay(true);
         let (kick, kick_rx) = async_channel::bounded(1);
         let (stop, stop_rx) = async_channel::bounded(1);
-        let conn = Rc::new(Self { inner: RefCell::new(Inner::default()), kick, stop });
+        let conn = Rc::new(Self {
+            inner: RefCell::new(Inner::default()),
+            kick,
+            stop,
+        });
         if let Some(cfg) = tls {
-            let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
+            let host = addr
+                .rsplit_once(':')
+                .map_or(addr, |(h, _)| h)
+                .trim_start_matches('[')
+                .trim_end_matches(']');
             let t = match monoio::time::timeout(timeout, Transport::tls(stream, cfg, host)).await {
                 Ok(Ok(t)) => t,
                 Ok(Err(e)) => return Err(format!("redis at {addr}: {e}")),
@@ -125,7 +138,11 @@ impl Conn {
     }
 }
 
-async fn write_loop(conn: Rc<Conn>, mut w: OwnedWriteHalf<TcpStream>, kick: async_channel::Receiver<()>) {
+async fn write_loop(
+    conn: Rc<Conn>,
+    mut w: OwnedWriteHalf<TcpStream>,
+    kick: async_channel::Receiver<()>,
+) {
     while kick.recv().await.is_ok() {
         let buf = {
             let mut inner = conn.inner.borrow_mut();
@@ -197,7 +214,11 @@ async fn tls_loop(
 }
 
 /// Hands every complete reply in `buf` to its slot (or the push sink).
-fn dispatch(conn: &Conn, buf: &mut BytesMut, push: Option<&async_channel::Sender<Reply>>) -> Result<(), String> {
+fn dispatch(
+    conn: &Conn,
+    buf: &mut BytesMut,
+    push: Option<&async_channel::Sender<Reply>>,
+) -> Result<(), String> {
     loop {
         match resp::parse_reply(buf) {
             Ok(Some(reply)) => {

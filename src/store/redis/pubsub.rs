@@ -37,11 +37,15 @@ enum End {
 impl Subscriber {
     /// Thread body. The first connection's outcome goes to `first` (start-up fails on it).
     pub fn run(self, first: std::sync::mpsc::Sender<Result<(), StoreError>>) {
-        let rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build();
+        let rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build();
         let mut rt = match rt {
             Ok(rt) => rt,
             Err(e) => {
-                let _ = first.send(Err(StoreError::Io(format!("cannot start the redis subscriber runtime: {e}"))));
+                let _ = first.send(Err(StoreError::Io(format!(
+                    "cannot start the redis subscriber runtime: {e}"
+                ))));
                 return;
             }
         };
@@ -56,7 +60,9 @@ impl Subscriber {
             match self.session(&mut first, was_up).await {
                 Ok(End::Stopped) => return,
                 Ok(End::Lost(why)) => {
-                    log::warn!("store: redis subscription lost ({why}); serving from memory, reconnecting");
+                    log::warn!(
+                        "store: redis subscription lost ({why}); serving from memory, reconnecting"
+                    );
                     was_up = true;
                     backoff = Duration::from_millis(50);
                 }
@@ -87,7 +93,9 @@ impl Subscriber {
         let conn = open_conn(&self.settings, Some(push_tx)).await?;
         let channel = format!("{}events", self.settings.prefix);
         let sub = vec![b"SUBSCRIBE".to_vec(), channel.into_bytes()];
-        await_all(&conn, &[sub], self.settings.timeout).await.map_err(|(e, _)| StoreError::unavailable(e))?;
+        await_all(&conn, &[sub], self.settings.timeout)
+            .await
+            .map_err(|(e, _)| StoreError::unavailable(e))?;
         self.health.subscriber_up.store(true, Ordering::Relaxed);
         self.health.ok();
         if let Some(f) = first.take() {
@@ -119,7 +127,9 @@ impl Subscriber {
 
     fn relay(&self, m: &Reply) {
         let Reply::Array(parts) = m else { return };
-        let Some(payload) = parts.get(2).and_then(Reply::as_bytes) else { return };
+        let Some(payload) = parts.get(2).and_then(Reply::as_bytes) else {
+            return;
+        };
         match serde_json::from_slice::<Envelope>(payload) {
             Ok(env) if *env.origin != *self.origin => self.feed.push(env.event),
             Ok(_) => {}
@@ -129,5 +139,9 @@ impl Subscriber {
 }
 
 fn conn_reason(conn: &super::conn::Conn) -> String {
-    if conn.is_dead() { "connection closed".into() } else { "push channel closed".into() }
+    if conn.is_dead() {
+        "connection closed".into()
+    } else {
+        "push channel closed".into()
+    }
 }
