@@ -14,21 +14,12 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("grok_decode");
     g.throughput(Throughput::Bytes(TOKEN_LINE.len() as u64));
     g.bench_function("ndjson_token_line", |b| {
-        b.iter(|| {
-            matches!(
-                decode_line(black_box(TOKEN_LINE)),
-                Ok(GrokWebEvent::Token { .. })
-            )
-        });
+        b.iter(|| matches!(decode_line(black_box(TOKEN_LINE)), Ok(GrokWebEvent::Token { .. })));
     });
     let answer = "Sure, here is the plan. ".repeat(40)
         + "<tool_call>{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Paris\"}}</tool_call>"
         + &" Then we wait.".repeat(20);
-    let pieces: Vec<&str> = answer
-        .as_bytes()
-        .chunks(4)
-        .filter_map(|c| std::str::from_utf8(c).ok())
-        .collect();
+    let pieces: Vec<&str> = answer.as_bytes().chunks(4).filter_map(|c| std::str::from_utf8(c).ok()).collect();
     g.throughput(Throughput::Bytes(answer.len() as u64));
     g.bench_function("markup_chain_4_byte_pieces", |b| {
         b.iter(|| {

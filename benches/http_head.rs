@@ -14,10 +14,7 @@ x-stainless-runtime: node\r\nx-stainless-runtime-version: v20.20.2\r\nx-stainles
 content-length: 12345\r\nconnection: keep-alive\r\n\r\n";
 
 fn bench(c: &mut Criterion) {
-    let limits = HeadLimits {
-        max_head_bytes: 16 * 1024,
-        max_headers: 64,
-    };
+    let limits = HeadLimits { max_head_bytes: 16 * 1024, max_headers: 64 };
     let mut g = c.benchmark_group("http_head");
     g.throughput(Throughput::Bytes(SDK_HEAD.len() as u64));
     g.bench_function("sdk_request_head", |b| {

@@ -5,9 +5,7 @@
 
 use criterion::{Criterion, criterion_group};
 use orchids2api::domain::{AccountDef, Channel};
-use orchids2api::pool::{
-    Attempt, Clock, PoolConfig, SelectRequest, SessionKey, SessionSources, Shard, Snapshot,
-};
+use orchids2api::pool::{Attempt, Clock, PoolConfig, SelectRequest, SessionKey, SessionSources, Shard, Snapshot};
 use orchids2api::util::alloc_count::{ALLOCATIONS, Counting};
 use std::hint::black_box;
 use std::sync::Arc;
@@ -19,10 +17,9 @@ static GLOBAL: Counting = Counting;
 fn pool(n: u32) -> Shard {
     let defs: Vec<AccountDef> = (0..n)
         .map(|i| {
-            let mut d: AccountDef = serde_json::from_value(
-                serde_json::json!({"id": format!("acc{i:04}"), "channel": "grok"}),
-            )
-            .unwrap_or_else(|e| unreachable!("{e}"));
+            let mut d: AccountDef =
+                serde_json::from_value(serde_json::json!({"id": format!("acc{i:04}"), "channel": "grok"}))
+                    .unwrap_or_else(|e| unreachable!("{e}"));
             d.weight = 1 + i % 7;
             d.max_concurrency = if i % 3 == 0 { 4 } else { 0 };
             d
@@ -43,10 +40,7 @@ fn select_once(shard: &Shard, req: &SelectRequest<'_>) -> bool {
     shard.acquire(req, &mut Attempt::new(3)).is_ok()
 }
 
-#[expect(
-    clippy::print_stderr,
-    reason = "the bench reports allocation counts next to criterion's timings"
-)]
+#[expect(clippy::print_stderr, reason = "the bench reports allocation counts next to criterion's timings")]
 fn report_allocations() {
     for n in [10, 100, 1000] {
         for (label, sess) in [("no session", None), ("sticky session", session())] {
@@ -61,9 +55,7 @@ fn report_allocations() {
                 black_box(select_once(&shard, &req));
             }
             let allocs = ALLOCATIONS.load(Ordering::Relaxed) - before;
-            eprintln!(
-                "pool_select: {n:>4} accounts, {label}: {allocs} allocations in {runs} selections"
-            );
+            eprintln!("pool_select: {n:>4} accounts, {label}: {allocs} allocations in {runs} selections");
         }
     }
 }
@@ -74,11 +66,11 @@ fn bench(c: &mut Criterion) {
         let shard = pool(n);
         let req = SelectRequest::new(Channel::Grok, "m");
         g.bench_function(format!("acquire_release/{n}"), |b| {
-            b.iter(|| black_box(select_once(&shard, black_box(&req))))
+            b.iter(|| black_box(select_once(&shard, black_box(&req))));
         });
         let sticky = SelectRequest::new(Channel::Grok, "m").with_session(session());
         g.bench_function(format!("acquire_release_sticky/{n}"), |b| {
-            b.iter(|| black_box(select_once(&shard, black_box(&sticky))))
+            b.iter(|| black_box(select_once(&shard, black_box(&sticky))));
         });
     }
     g.finish();

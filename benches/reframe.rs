@@ -10,9 +10,7 @@
 
 use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group};
-use orchids2api::translate::canonical::{
-    BlockKind, CanonicalEvent as E, JsonStr, StopReason, Usage,
-};
+use orchids2api::translate::canonical::{BlockKind, CanonicalEvent as E, JsonStr, StopReason, Usage};
 use orchids2api::translate::passthrough::Passthrough;
 use orchids2api::translate::sse::{SseFrame, read_all};
 use orchids2api::translate::{EncodeOptions, StreamDecoder, StreamEncoder, WireFormat, encode_all};
@@ -28,48 +26,21 @@ const DELTAS: usize = 2_000;
 /// A typical answer: a text block of `DELTAS` short deltas (a few words each, some escapes).
 fn events() -> Vec<E> {
     let mut ev = vec![
-        E::MessageStart {
-            id: JsonStr::from_text("msg_bench"),
-            model: JsonStr::from_text("upstream"),
-        },
-        E::BlockStart {
-            index: 0,
-            kind: BlockKind::Text,
-        },
+        E::MessageStart { id: JsonStr::from_text("msg_bench"), model: JsonStr::from_text("upstream") },
+        E::BlockStart { index: 0, kind: BlockKind::Text },
     ];
-    let words = [
-        "Hello",
-        " world",
-        ", this is",
-        " a \"quoted\"",
-        " token\n",
-        " stream 😀",
-    ];
+    let words = ["Hello", " world", ", this is", " a \"quoted\"", " token\n", " stream 😀"];
     for i in 0..DELTAS {
-        ev.push(E::TextDelta(JsonStr::from_text(
-            words.get(i % words.len()).copied().unwrap_or(""),
-        )));
+        ev.push(E::TextDelta(JsonStr::from_text(words.get(i % words.len()).copied().unwrap_or(""))));
     }
     ev.push(E::BlockStop { index: 0 });
-    ev.push(E::Usage(Usage {
-        input_tokens: 100,
-        output_tokens: 2000,
-        ..Usage::default()
-    }));
-    ev.push(E::Stop {
-        reason: StopReason::EndTurn,
-        stop_sequence: None,
-    });
+    ev.push(E::Usage(Usage { input_tokens: 100, output_tokens: 2000, ..Usage::default() }));
+    ev.push(E::Stop { reason: StopReason::EndTurn, stop_sequence: None });
     ev
 }
 
 fn opts() -> EncodeOptions {
-    EncodeOptions {
-        model: Some(JsonStr::from_text("client-model")),
-        include_usage: true,
-        created: 1,
-        input_tokens: 0,
-    }
+    EncodeOptions { model: Some(JsonStr::from_text("client-model")), include_usage: true, created: 1, input_tokens: 0 }
 }
 
 /// The recorded upstream stream in `format`, split into frames once (outside the measurement).
@@ -98,11 +69,7 @@ fn reframe(from: WireFormat, to: WireFormat, frames: &[SseFrame], scratch: &mut 
 }
 
 fn passthrough(frames: &[SseFrame]) -> usize {
-    let mut p = Passthrough::new(
-        WireFormat::OpenAi,
-        Some(JsonStr::from_text("client-model")),
-        true,
-    );
+    let mut p = Passthrough::new(WireFormat::OpenAi, Some(JsonStr::from_text("client-model")), true);
     let mut out = BytesMut::with_capacity(64 * 1024);
     let mut sent = 0;
     for f in frames {
@@ -120,18 +87,11 @@ fn count<R>(f: impl FnOnce() -> R) -> (u64, R) {
     (ALLOCS.load(Ordering::Relaxed) - before, r)
 }
 
-#[expect(
-    clippy::print_stdout,
-    clippy::cast_precision_loss,
-    reason = "the bench's report"
-)]
+#[expect(clippy::print_stdout, clippy::cast_precision_loss, reason = "the bench's report")]
 fn report_allocations() {
     let evs = events();
     let n = evs.len() as f64;
-    println!(
-        "allocations per event ({} events: {DELTAS} text deltas + framing)",
-        evs.len()
-    );
+    println!("allocations per event ({} events: {DELTAS} text deltas + framing)", evs.len());
     for format in [WireFormat::Claude, WireFormat::OpenAi] {
         let mut enc = StreamEncoder::new(format, opts());
         let mut out = BytesMut::with_capacity(1 << 20);
@@ -159,50 +119,33 @@ fn report_allocations() {
         );
     }
     let mut scratch = Vec::with_capacity(16);
-    for (from, to) in [
-        (WireFormat::Claude, WireFormat::OpenAi),
-        (WireFormat::OpenAi, WireFormat::Claude),
-    ] {
+    for (from, to) in [(WireFormat::Claude, WireFormat::OpenAi), (WireFormat::OpenAi, WireFormat::Claude)] {
         let (_, frames) = recorded(from);
         let (a, _) = count(|| reframe(from, to, &frames, &mut scratch));
-        println!(
-            "  full path {from:?} -> {to:?}: {:.4} per frame (total {a})",
-            a as f64 / frames.len() as f64
-        );
+        println!("  full path {from:?} -> {to:?}: {:.4} per frame (total {a})", a as f64 / frames.len() as f64);
     }
     let (_, frames) = recorded(WireFormat::OpenAi);
     let (a, _) = count(|| passthrough(&frames));
-    println!(
-        "  passthrough OpenAi -> OpenAi: {:.4} per frame (total {a})",
-        a as f64 / frames.len() as f64
-    );
+    println!("  passthrough OpenAi -> OpenAi: {:.4} per frame (total {a})", a as f64 / frames.len() as f64);
 }
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("reframe");
     let mut scratch = Vec::with_capacity(16);
     for (from, to, name) in [
-        (
-            WireFormat::Claude,
-            WireFormat::OpenAi,
-            "claude_sse_to_openai",
-        ),
-        (
-            WireFormat::OpenAi,
-            WireFormat::Claude,
-            "openai_chunks_to_claude",
-        ),
+        (WireFormat::Claude, WireFormat::OpenAi, "claude_sse_to_openai"),
+        (WireFormat::OpenAi, WireFormat::Claude, "openai_chunks_to_claude"),
     ] {
         let (bytes, frames) = recorded(from);
         g.throughput(Throughput::Bytes(bytes as u64));
         g.bench_function(name, |b| {
-            b.iter(|| reframe(from, to, black_box(&frames), &mut scratch))
+            b.iter(|| reframe(from, to, black_box(&frames), &mut scratch));
         });
     }
     let (bytes, frames) = recorded(WireFormat::OpenAi);
     g.throughput(Throughput::Bytes(bytes as u64));
     g.bench_function("openai_passthrough", |b| {
-        b.iter(|| passthrough(black_box(&frames)))
+        b.iter(|| passthrough(black_box(&frames)));
     });
     g.finish();
 }

@@ -21,22 +21,15 @@ fn codec(c: &mut Criterion) {
         b.iter(|| {
             out.clear();
             for i in 0..DEPTH {
-                let _ = encode_command(
-                    &mut out,
-                    &[b"SET".as_slice(), b"orchids-bench:key", &i.to_le_bytes()],
-                );
+                let _ = encode_command(&mut out, &[b"SET".as_slice(), b"orchids-bench:key", &i.to_le_bytes()]);
             }
             black_box(out.len())
         });
     });
     let mut replies = BytesMut::new();
     for _ in 0..DEPTH {
-        let _ = encode_reply(
-            &mut replies,
-            &Reply::Bulk(bytes::Bytes::from_static(
-                b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-            )),
-        );
+        let _ =
+            encode_reply(&mut replies, &Reply::Bulk(bytes::Bytes::from_static(b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")));
     }
     g.bench_function("decode_16_bulk", |b| {
         b.iter(|| {
@@ -52,21 +45,12 @@ fn codec(c: &mut Criterion) {
 }
 
 fn pipelined(c: &mut Criterion) {
-    let settings = RedisSettings {
-        prefix: "orchids-bench:".into(),
-        ..RedisSettings::default()
-    };
+    let settings = RedisSettings { prefix: "orchids-bench:".into(), ..RedisSettings::default() };
     let Ok(hub) = StoreHub::open_with(&StoreSettings::redis(settings)) else {
-        let _ = writeln!(
-            std::io::stderr(),
-            "resp bench: no redis on 127.0.0.1:6379, skipping the pipelined benches"
-        );
+        let _ = writeln!(std::io::stderr(), "resp bench: no redis on 127.0.0.1:6379, skipping the pipelined benches");
         return;
     };
-    let Ok(mut rt) = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-        .enable_timer()
-        .build()
-    else {
+    let Ok(mut rt) = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build() else {
         return;
     };
     let Store::Redis(store) = hub.handle() else {
@@ -79,32 +63,14 @@ fn pipelined(c: &mut Criterion) {
         (
             "set",
             (0..DEPTH)
-                .map(|i| {
-                    vec![
-                        b"SET".to_vec(),
-                        format!("orchids-bench:k{i}").into_bytes(),
-                        b"xxx".to_vec(),
-                    ]
-                })
+                .map(|i| vec![b"SET".to_vec(), format!("orchids-bench:k{i}").into_bytes(), b"xxx".to_vec()])
                 .collect(),
         ),
-        (
-            "get",
-            (0..DEPTH)
-                .map(|i| vec![b"GET".to_vec(), format!("orchids-bench:k{i}").into_bytes()])
-                .collect(),
-        ),
+        ("get", (0..DEPTH).map(|i| vec![b"GET".to_vec(), format!("orchids-bench:k{i}").into_bytes()]).collect()),
         (
             "hincrby",
             (0..DEPTH)
-                .map(|_| {
-                    vec![
-                        b"HINCRBY".to_vec(),
-                        b"orchids-bench:h".to_vec(),
-                        b"requests".to_vec(),
-                        b"1".to_vec(),
-                    ]
-                })
+                .map(|_| vec![b"HINCRBY".to_vec(), b"orchids-bench:h".to_vec(), b"requests".to_vec(), b"1".to_vec()])
                 .collect(),
         ),
     ];

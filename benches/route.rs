@@ -18,21 +18,9 @@ static GLOBAL: Counting = Counting;
 
 /// (name, method, raw path) — the request line a client sends, query string already split off.
 const CASES: &[(&str, Method, &[u8])] = &[
-    (
-        "openai_chat_channel",
-        Method::POST,
-        b"/grok/v1/chat/completions",
-    ),
-    (
-        "claude_messages_channel",
-        Method::POST,
-        b"/grok/v1/messages",
-    ),
-    (
-        "openai_chat_by_model",
-        Method::POST,
-        b"/v1/chat/completions",
-    ),
+    ("openai_chat_channel", Method::POST, b"/grok/v1/chat/completions"),
+    ("claude_messages_channel", Method::POST, b"/grok/v1/messages"),
+    ("openai_chat_by_model", Method::POST, b"/v1/chat/completions"),
     ("models_list", Method::GET, b"/v1/models"),
     ("health", Method::GET, b"/health"),
     ("param_capture", Method::GET, b"/debug/sleep/250"),
@@ -43,10 +31,7 @@ const CASES: &[(&str, Method, &[u8])] = &[
 fn allocations_per_resolve() {
     const N: u64 = 10_000;
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
-        "route: allocations per resolve (wrapping allocator, {N} calls each)"
-    );
+    let _ = writeln!(out, "route: allocations per resolve (wrapping allocator, {N} calls each)");
     for (name, method, path) in CASES {
         let before = ALLOCATIONS.load(Ordering::Relaxed);
         for _ in 0..N {
@@ -69,7 +54,7 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     for (name, method, path) in CASES {
         g.bench_function(*name, |b| {
-            b.iter(|| black_box(resolve(black_box(method), black_box(path))))
+            b.iter(|| black_box(resolve(black_box(method), black_box(path))));
         });
     }
     g.finish();

@@ -2,11 +2,7 @@
 //! (a std thread answering `200 ok`), each iteration = send + read head + read body. Measures
 //! the client's per-request overhead (request encoding, pool take/put, head parse, framing).
 
-#![expect(
-    clippy::unwrap_used,
-    clippy::indexing_slicing,
-    reason = "benchmark harness: a panic is a failed run"
-)]
+#![expect(clippy::unwrap_used, clippy::indexing_slicing, reason = "benchmark harness: a panic is a failed run")]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use orchids2api::upstream::{ClientSettings, Request, UpstreamClient, UpstreamShared};
@@ -33,9 +29,7 @@ fn origin() -> u16 {
                     have += n;
                     // Requests are GETs without bodies: answer each complete head.
                     while let Some(end) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
-                        if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                            .is_err()
-                        {
+                        if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").is_err() {
                             return;
                         }
                         buf.copy_within(end + 4..have, 0);
@@ -51,19 +45,12 @@ fn origin() -> u16 {
 fn bench(c: &mut Criterion) {
     let port = origin();
     let url = format!("http://127.0.0.1:{port}/v1/ping");
-    let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-        .enable_timer()
-        .build()
-        .unwrap();
-    let client =
-        UpstreamClient::new(UpstreamShared::new(ClientSettings::default_runtime(), None).unwrap());
+    let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new().enable_timer().build().unwrap();
+    let client = UpstreamClient::new(UpstreamShared::new(ClientSettings::default_runtime(), None).unwrap());
     c.bench_function("upstream_roundtrip/pooled_get", |b| {
         b.iter(|| {
             rt.block_on(async {
-                let resp = client
-                    .send(Request::get(&url).unwrap().header("x-api-key", "k"))
-                    .await
-                    .unwrap();
+                let resp = client.send(Request::get(&url).unwrap().header("x-api-key", "k")).await.unwrap();
                 let body = resp.body.collect().await.unwrap();
                 assert_eq!(&body[..], b"ok");
             });

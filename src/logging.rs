@@ -89,11 +89,7 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    (
-        y,
-        u32::try_from(m).unwrap_or(1),
-        u32::try_from(d).unwrap_or(1),
-    )
+    (y, u32::try_from(m).unwrap_or(1), u32::try_from(d).unwrap_or(1))
 }
 
 #[cfg(test)]
@@ -104,30 +100,15 @@ mod tests {
     #[test]
     fn timestamps_are_rfc3339_utc() {
         let mut s = String::new();
-        push_utc_timestamp(
-            &mut s,
-            UNIX_EPOCH + Duration::from_millis(1_795_737_599_123),
-        );
+        push_utc_timestamp(&mut s, UNIX_EPOCH + Duration::from_millis(1_795_737_599_123));
         assert_eq!(s, "2026-11-26T23:59:59.123Z");
     }
 
     #[test]
     fn rust_log_overrides_config_level() {
-        assert_eq!(
-            effective_level(LevelFilter::Info, Some("debug")),
-            LevelFilter::Debug
-        );
-        assert_eq!(
-            effective_level(LevelFilter::Info, Some("hyper=trace,warn")),
-            LevelFilter::Warn
-        );
-        assert_eq!(
-            effective_level(LevelFilter::Info, Some("garbage")),
-            LevelFilter::Info
-        );
-        assert_eq!(
-            effective_level(LevelFilter::Error, None),
-            LevelFilter::Error
-        );
+        assert_eq!(effective_level(LevelFilter::Info, Some("debug")), LevelFilter::Debug);
+        assert_eq!(effective_level(LevelFilter::Info, Some("hyper=trace,warn")), LevelFilter::Warn);
+        assert_eq!(effective_level(LevelFilter::Info, Some("garbage")), LevelFilter::Info);
+        assert_eq!(effective_level(LevelFilter::Error, None), LevelFilter::Error);
     }
 }

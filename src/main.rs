@@ -86,10 +86,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let Some(driver) = DriverChoice::parse(&cli.driver) else {
-        complain(&format!(
-            "--driver: expected auto, uring or epoll, found {:?}",
-            cli.driver
-        ));
+        complain(&format!("--driver: expected auto, uring or epoll, found {:?}", cli.driver));
         return ExitCode::from(2);
     };
     if let Some(Command::Simulate(sim)) = cli.command {
@@ -107,13 +104,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     orchids2api::logging::init(cfg.log_level);
-    match runtime::run(
-        cfg,
-        RunOptions {
-            driver,
-            workers: cli.workers,
-        },
-    ) {
+    match runtime::run(cfg, RunOptions { driver, workers: cli.workers }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");
@@ -125,18 +116,10 @@ fn main() -> ExitCode {
 fn simulate(args: Simulate, driver: DriverChoice) -> ExitCode {
     use orchids2api::sim::grok as sim;
     if args.channel != "grok" {
-        complain(&format!(
-            "simulate: unknown channel {:?} (available: grok)",
-            args.channel
-        ));
+        complain(&format!("simulate: unknown channel {:?} (available: grok)", args.channel));
         return ExitCode::from(2);
     }
-    let mut opts = sim::SimOptions {
-        host: args.host,
-        port: args.port,
-        driver,
-        ..sim::SimOptions::default()
-    };
+    let mut opts = sim::SimOptions { host: args.host, port: args.port, driver, ..sim::SimOptions::default() };
     if !args.api_key.is_empty() {
         opts.api_keys = args.api_key;
     }
@@ -151,12 +134,7 @@ fn simulate(args: Simulate, driver: DriverChoice) -> ExitCode {
         .iter()
         .map(|b| sim::parse_behave(b))
         .collect::<Result<Vec<_>, _>>()
-        .and_then(|behave| {
-            Ok((
-                behave,
-                args.pace.as_deref().map(sim::parse_pace).transpose()?,
-            ))
-        });
+        .and_then(|behave| Ok((behave, args.pace.as_deref().map(sim::parse_pace).transpose()?)));
     match parsed {
         Ok((behave, pace)) => {
             opts.behave = behave;

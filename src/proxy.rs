@@ -31,9 +31,7 @@ use crate::http::sse_writer;
 use crate::pool::{Attempt as Tries, Lease, LocalOnly, SelectRequest, SessionKey};
 use crate::runtime::ctx::Worker;
 use crate::translate::canonical::Usage;
-use crate::translate::canonical::{
-    CanonicalEvent, CanonicalRequest, ErrorKind, JsonStr, WireFormat,
-};
+use crate::translate::canonical::{CanonicalEvent, CanonicalRequest, ErrorKind, JsonStr, WireFormat};
 use crate::translate::collect::Collector;
 use crate::translate::{EncodeOptions, out as wire};
 use bytes::{BufMut, BytesMut};
@@ -58,10 +56,7 @@ pub struct ProxyRequest {
 /// Runs the lifecycle for one request on the channel it resolved to.
 pub async fn serve(worker: &Rc<Worker>, front: &Front, pr: ProxyRequest) -> Response {
     let Some(imp) = front.channels.get(pr.channel).cloned() else {
-        let msg = format!(
-            "channel {} has no upstream configured on this gateway yet",
-            pr.channel
-        );
+        let msg = format!("channel {} has no upstream configured on this gateway yet", pr.channel);
         return error_response(pr.format, ErrorKind::Overloaded, &msg, None, None);
     };
     let model = Rc::clone(&pr.model);
@@ -90,20 +85,14 @@ async fn start_first<D: ChannelDriver>(
                 None => Ok((stream, first)),
             },
             Some(Err(e)) => Err(e),
-            None => Err(AttemptError::new(
-                FailureClass::Server,
-                "upstream closed the stream before answering",
-            )),
+            None => Err(AttemptError::new(FailureClass::Server, "upstream closed the stream before answering")),
         }
     };
     match monoio::time::timeout(ttft, first).await {
         Ok(r) => r,
         Err(_) => Err(AttemptError::new(
             FailureClass::Slow,
-            format!(
-                "upstream sent no first token within {} ms",
-                ttft.as_millis()
-            ),
+            format!("upstream sent no first token within {} ms", ttft.as_millis()),
         )),
     }
 }
@@ -119,16 +108,11 @@ async fn run<D: ChannelDriver>(
 ) -> Response {
     let shard = worker.pool();
     let cfg = shard.config();
-    let sel = SelectRequest::new(pr.channel, &pr.model.id)
-        .with_session(pr.session)
-        .with_can_serve(fit);
+    let sel = SelectRequest::new(pr.channel, &pr.model.id).with_session(pr.session).with_can_serve(fit);
     let mut tries = Tries::new(cfg.max_attempts);
     let mut last_err: Option<AttemptError> = None;
     loop {
-        let lease = match shard
-            .acquire_wait(&sel, &mut tries, monoio::time::sleep)
-            .await
-        {
+        let lease = match shard.acquire_wait(&sel, &mut tries, monoio::time::sleep).await {
             Ok(l) => l,
             Err(u) => {
                 return match &last_err {
@@ -144,21 +128,11 @@ async fn run<D: ChannelDriver>(
                 continue;
             }
         };
-        let def = match shard
-            .ensure_fresh(&lease, &account::NoRefresher, &LocalOnly)
-            .await
-        {
+        let def = match shard.ensure_fresh(&lease, &account::NoRefresher, &LocalOnly).await {
             Ok(d) => d,
             Err(f) => {
-                log::info!(
-                    "{} account {}: no usable token ({f}); trying another",
-                    pr.channel,
-                    lease.id()
-                );
-                last_err = Some(AttemptError::new(
-                    FailureClass::Auth,
-                    "upstream credentials could not be refreshed",
-                ));
+                log::info!("{} account {}: no usable token ({f}); trying another", pr.channel, lease.id());
+                last_err = Some(AttemptError::new(FailureClass::Auth, "upstream credentials could not be refreshed"));
                 continue;
             }
         };
@@ -199,9 +173,7 @@ async fn run<D: ChannelDriver>(
             break;
         }
     }
-    let e = last_err.unwrap_or_else(|| {
-        AttemptError::new(FailureClass::Server, "no upstream account is available")
-    });
+    let e = last_err.unwrap_or_else(|| AttemptError::new(FailureClass::Server, "no upstream account is available"));
     attempt_error_response(pr.format, &e)
 }
 
@@ -218,28 +190,13 @@ struct Held {
 /// it as a failed attempt (an HTTP error, and a failover candidate), not as a 200 stream.
 fn error_in_first_item(item: &StreamItem) -> Option<AttemptError> {
     let (kind, message) = match item {
-        StreamItem::Event(CanonicalEvent::Error { kind, message }) => {
-            (*kind, message.unescape().into_owned())
-        }
+        StreamItem::Event(CanonicalEvent::Error { kind, message }) => (*kind, message.unescape().into_owned()),
         StreamItem::Event(_) => return None,
-        StreamItem::Frame {
-            format,
-            event,
-            data,
-        } => {
+        StreamItem::Frame { format, event, data } => {
             let mut events = Vec::new();
-            let _ = crate::translate::StreamDecoder::new(*format).frame(
-                event.as_deref(),
-                data,
-                &mut events,
-            );
-            match events
-                .into_iter()
-                .find(|e| matches!(e, CanonicalEvent::Error { .. }))
-            {
-                Some(CanonicalEvent::Error { kind, message }) => {
-                    (kind, message.unescape().into_owned())
-                }
+            let _ = crate::translate::StreamDecoder::new(*format).frame(event.as_deref(), data, &mut events);
+            match events.into_iter().find(|e| matches!(e, CanonicalEvent::Error { .. })) {
+                Some(CanonicalEvent::Error { kind, message }) => (kind, message.unescape().into_owned()),
                 _ => return None,
             }
         }
@@ -304,10 +261,7 @@ fn stream_response<S: EventStream + 'static>(
                 None => p.finish(),
             }
         }
-        let failure = failure.or_else(|| {
-            p.error()
-                .map(|(kind, message)| AttemptError::new(class_for(kind), message))
-        });
+        let failure = failure.or_else(|| p.error().map(|(kind, message)| AttemptError::new(class_for(kind), message)));
         match failure {
             Some(e) => {
                 let effect = account::record_failure(&worker, &held.lease, &e, &model);
@@ -345,16 +299,10 @@ async fn collect_response<S: EventStream>(
     }
     let msg = col.msg;
     if let Some((kind, message)) = &msg.error {
-        return Err(AttemptError::new(
-            class_for(*kind),
-            message.unescape().into_owned(),
-        ));
+        return Err(AttemptError::new(class_for(*kind), message.unescape().into_owned()));
     }
     if msg.stop.is_none() {
-        return Err(AttemptError::new(
-            FailureClass::Server,
-            "upstream stream ended before the answer was complete",
-        ));
+        return Err(AttemptError::new(FailureClass::Server, "upstream stream ended before the answer was complete"));
     }
     let model = JsonStr::from_text(&pr.req.model);
     let mut out = BytesMut::with_capacity(1024);
@@ -362,10 +310,7 @@ async fn collect_response<S: EventStream>(
         WireFormat::Claude => msg.claude_json(Some(&model), &mut out),
         WireFormat::OpenAi => msg.openai_json(Some(&model), crate::translate::unix_now(), &mut out),
     }
-    Ok((
-        with_request_id(Response::json(200, out.freeze()), pr.format),
-        msg.usage,
-    ))
+    Ok((with_request_id(Response::json(200, out.freeze()), pr.format), msg.usage))
 }
 
 fn with_request_id(r: Response, format: WireFormat) -> Response {
@@ -431,12 +376,5 @@ pub fn error_response(
     }
     let status = status_for(format, kind);
     let r = Response::json(status, out.freeze());
-    if status >= 500 {
-        r
-    } else {
-        r.header(
-            "x-should-retry",
-            if status == 429 { "true" } else { "false" },
-        )
-    }
+    if status >= 500 { r } else { r.header("x-should-retry", if status == 429 { "true" } else { "false" }) }
 }

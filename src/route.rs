@@ -89,36 +89,12 @@ struct Entry {
 use Seg::{Lit, Param};
 
 static TABLE: &[Entry] = &[
-    Entry {
-        method: Method::GET,
-        pattern: &[Lit("health")],
-        route: RouteId::Health,
-    },
-    Entry {
-        method: Method::POST,
-        pattern: &[Lit("debug"), Lit("echo")],
-        route: RouteId::DebugEcho,
-    },
-    Entry {
-        method: Method::GET,
-        pattern: &[Lit("debug"), Lit("sse")],
-        route: RouteId::DebugSse,
-    },
-    Entry {
-        method: Method::GET,
-        pattern: &[Lit("debug"), Lit("sleep"), Param],
-        route: RouteId::DebugSleep,
-    },
-    Entry {
-        method: Method::POST,
-        pattern: &[Lit("v1"), Lit("messages")],
-        route: RouteId::Messages,
-    },
-    Entry {
-        method: Method::POST,
-        pattern: &[Param, Lit("v1"), Lit("messages")],
-        route: RouteId::ChannelMessages,
-    },
+    Entry { method: Method::GET, pattern: &[Lit("health")], route: RouteId::Health },
+    Entry { method: Method::POST, pattern: &[Lit("debug"), Lit("echo")], route: RouteId::DebugEcho },
+    Entry { method: Method::GET, pattern: &[Lit("debug"), Lit("sse")], route: RouteId::DebugSse },
+    Entry { method: Method::GET, pattern: &[Lit("debug"), Lit("sleep"), Param], route: RouteId::DebugSleep },
+    Entry { method: Method::POST, pattern: &[Lit("v1"), Lit("messages")], route: RouteId::Messages },
+    Entry { method: Method::POST, pattern: &[Param, Lit("v1"), Lit("messages")], route: RouteId::ChannelMessages },
     Entry {
         method: Method::POST,
         pattern: &[Lit("v1"), Lit("messages"), Lit("count_tokens")],
@@ -139,41 +115,17 @@ static TABLE: &[Entry] = &[
         pattern: &[Param, Lit("v1"), Lit("chat"), Lit("completions")],
         route: RouteId::ChannelChatCompletions,
     },
-    Entry {
-        method: Method::GET,
-        pattern: &[Lit("v1"), Lit("models")],
-        route: RouteId::Models,
-    },
-    Entry {
-        method: Method::GET,
-        pattern: &[Param, Lit("v1"), Lit("models")],
-        route: RouteId::ChannelModels,
-    },
-    Entry {
-        method: Method::GET,
-        pattern: &[Lit("v1"), Lit("models"), Param],
-        route: RouteId::Model,
-    },
-    Entry {
-        method: Method::GET,
-        pattern: &[Param, Lit("v1"), Lit("models"), Param],
-        route: RouteId::ChannelModel,
-    },
+    Entry { method: Method::GET, pattern: &[Lit("v1"), Lit("models")], route: RouteId::Models },
+    Entry { method: Method::GET, pattern: &[Param, Lit("v1"), Lit("models")], route: RouteId::ChannelModels },
+    Entry { method: Method::GET, pattern: &[Lit("v1"), Lit("models"), Param], route: RouteId::Model },
+    Entry { method: Method::GET, pattern: &[Param, Lit("v1"), Lit("models"), Param], route: RouteId::ChannelModel },
     Entry {
         method: Method::GET,
         pattern: &[Lit("api"), Lit("accounts"), Param, Lit("quota")],
         route: RouteId::AccountQuota,
     },
-    Entry {
-        method: Method::GET,
-        pattern: &[Lit("api"), Lit("accounts")],
-        route: RouteId::AdminAccounts,
-    },
-    Entry {
-        method: Method::GET,
-        pattern: &[Lit("api"), Lit("accounts"), Param],
-        route: RouteId::AdminAccount,
-    },
+    Entry { method: Method::GET, pattern: &[Lit("api"), Lit("accounts")], route: RouteId::AdminAccounts },
+    Entry { method: Method::GET, pattern: &[Lit("api"), Lit("accounts"), Param], route: RouteId::AdminAccount },
     Entry {
         method: Method::POST,
         pattern: &[Lit("api"), Lit("accounts"), Param, Lit("reset")],
@@ -197,10 +149,7 @@ pub enum Resolved {
 
 /// [`resolve`], plus the admin page at the configured `admin_path` (GET/HEAD only).
 pub fn resolve_with_admin(method: &Method, raw_path: &[u8], admin_path: &str) -> Resolved {
-    let path = raw_path
-        .strip_suffix(b"/")
-        .filter(|p| !p.is_empty())
-        .unwrap_or(raw_path);
+    let path = raw_path.strip_suffix(b"/").filter(|p| !p.is_empty()).unwrap_or(raw_path);
     if path == admin_path.as_bytes() {
         return if method == Method::GET || method == Method::HEAD {
             Resolved::Found(RouteId::AdminPage, Vec::new())
@@ -213,11 +162,7 @@ pub fn resolve_with_admin(method: &Method, raw_path: &[u8], admin_path: &str) ->
 
 /// Resolves a raw (still percent-encoded) path. `HEAD` matches `GET` routes.
 pub fn resolve(method: &Method, raw_path: &[u8]) -> Resolved {
-    let lookup = if method == Method::HEAD {
-        &Method::GET
-    } else {
-        method
-    };
+    let lookup = if method == Method::HEAD { &Method::GET } else { method };
     let mut allowed: Vec<&'static str> = Vec::new();
     for entry in TABLE {
         let params = match match_pattern(entry.pattern, raw_path) {
@@ -281,11 +226,7 @@ fn match_shape(pattern: &[Seg], raw_path: &[u8]) -> Option<PatternMatch> {
     if segs.next().is_some() {
         return None;
     }
-    Some(if bad {
-        PatternMatch::BadParam
-    } else {
-        PatternMatch::Yes(params)
-    })
+    Some(if bad { PatternMatch::BadParam } else { PatternMatch::Yes(params) })
 }
 
 #[cfg(test)]
@@ -294,22 +235,10 @@ mod tests {
 
     #[test]
     fn routes_and_methods() {
-        assert_eq!(
-            resolve(&Method::GET, b"/health"),
-            Resolved::Found(RouteId::Health, vec![])
-        );
-        assert_eq!(
-            resolve(&Method::HEAD, b"/health"),
-            Resolved::Found(RouteId::Health, vec![])
-        );
-        assert_eq!(
-            resolve(&Method::GET, b"/health/"),
-            Resolved::Found(RouteId::Health, vec![])
-        );
-        assert_eq!(
-            resolve(&Method::POST, b"/health"),
-            Resolved::MethodNotAllowed("GET, HEAD".into())
-        );
+        assert_eq!(resolve(&Method::GET, b"/health"), Resolved::Found(RouteId::Health, vec![]));
+        assert_eq!(resolve(&Method::HEAD, b"/health"), Resolved::Found(RouteId::Health, vec![]));
+        assert_eq!(resolve(&Method::GET, b"/health/"), Resolved::Found(RouteId::Health, vec![]));
+        assert_eq!(resolve(&Method::POST, b"/health"), Resolved::MethodNotAllowed("GET, HEAD".into()));
         assert_eq!(resolve(&Method::GET, b"/nope"), Resolved::NotFound);
         assert_eq!(resolve(&Method::GET, b"/health/x"), Resolved::NotFound);
     }
@@ -320,43 +249,25 @@ mod tests {
         let post = |p: &[u8]| resolve(&Method::POST, p);
         let get = |p: &[u8]| resolve(&Method::GET, p);
         assert_eq!(post(b"/v1/messages"), Resolved::Found(R::Messages, vec![]));
-        assert_eq!(
-            post(b"/grok/v1/messages"),
-            Resolved::Found(R::ChannelMessages, vec!["grok".into()])
-        );
-        assert_eq!(
-            post(b"/v1/messages/count_tokens"),
-            Resolved::Found(R::CountTokens, vec![])
-        );
+        assert_eq!(post(b"/grok/v1/messages"), Resolved::Found(R::ChannelMessages, vec!["grok".into()]));
+        assert_eq!(post(b"/v1/messages/count_tokens"), Resolved::Found(R::CountTokens, vec![]));
         assert_eq!(
             post(b"/warp/v1/messages/count_tokens"),
             Resolved::Found(R::ChannelCountTokens, vec!["warp".into()])
         );
-        assert_eq!(
-            post(b"/v1/chat/completions"),
-            Resolved::Found(R::ChatCompletions, vec![])
-        );
+        assert_eq!(post(b"/v1/chat/completions"), Resolved::Found(R::ChatCompletions, vec![]));
         assert_eq!(
             post(b"/orchids/v1/chat/completions"),
             Resolved::Found(R::ChannelChatCompletions, vec!["orchids".into()])
         );
         assert_eq!(get(b"/v1/models"), Resolved::Found(R::Models, vec![]));
-        assert_eq!(
-            get(b"/grok/v1/models"),
-            Resolved::Found(R::ChannelModels, vec!["grok".into()])
-        );
-        assert_eq!(
-            get(b"/v1/models/grok-3"),
-            Resolved::Found(R::Model, vec!["grok-3".into()])
-        );
+        assert_eq!(get(b"/grok/v1/models"), Resolved::Found(R::ChannelModels, vec!["grok".into()]));
+        assert_eq!(get(b"/v1/models/grok-3"), Resolved::Found(R::Model, vec!["grok-3".into()]));
         assert_eq!(
             get(b"/grok/v1/models/grok-3"),
             Resolved::Found(R::ChannelModel, vec!["grok".into(), "grok-3".into()])
         );
-        assert!(matches!(
-            get(b"/v1/messages"),
-            Resolved::MethodNotAllowed(_)
-        ));
+        assert!(matches!(get(b"/v1/messages"), Resolved::MethodNotAllowed(_)));
     }
 
     #[test]
@@ -365,9 +276,6 @@ mod tests {
             resolve(&Method::GET, b"/debug/sleep/a%20b"),
             Resolved::Found(RouteId::DebugSleep, vec!["a b".into()])
         );
-        assert_eq!(
-            resolve(&Method::GET, b"/debug/sleep/%zz"),
-            Resolved::NotFound
-        );
+        assert_eq!(resolve(&Method::GET, b"/debug/sleep/%zz"), Resolved::NotFound);
     }
 }

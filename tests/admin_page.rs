@@ -18,10 +18,7 @@ fn admin_page_is_reachable_and_shows_accounts_without_secrets() {
     assert_eq!(r.status, 200, "{}", r.text());
     let page = r.text();
     assert!(page.contains("orchids-server admin"), "{page}");
-    assert!(
-        page.contains("acct-1") && page.contains("first key"),
-        "{page}"
-    );
+    assert!(page.contains("acct-1") && page.contains("first key"), "{page}");
     assert!(!page.contains("super-secret"), "{page}");
     assert_eq!(http(s.addr, "GET", "/console/", &[], b"").status, 200);
     assert_eq!(http(s.addr, "POST", "/console", &[], b"").status, 405);

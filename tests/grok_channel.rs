@@ -11,10 +11,7 @@
     reason = "test code: a failed expectation is the test failing"
 )]
 
-#[expect(
-    dead_code,
-    reason = "the simulator helpers are shared with grok_sim.rs; this file uses a few"
-)]
+#[expect(dead_code, reason = "the simulator helpers are shared with grok_sim.rs; this file uses a few")]
 mod grok_support;
 pub mod support;
 
@@ -41,13 +38,7 @@ fn gateway(sim: &Sim) -> Server {
 fn reset_accounts(s: &Server) {
     let auth = [("authorization", "Bearer admin-secret-token-for-tests")];
     for id in ["sim-grok-api-1", "sim-grok-web-1"] {
-        let r = support::http(
-            s.addr,
-            "POST",
-            &format!("/api/accounts/{id}/reset"),
-            &auth,
-            b"",
-        );
+        let r = support::http(s.addr, "POST", &format!("/api/accounts/{id}/reset"), &auth, b"");
         assert_eq!(r.status, 200, "reset {id}: {}", r.text());
     }
 }
@@ -65,29 +56,18 @@ fn claude(model: &str, text: &str, stream: bool) -> Value {
 }
 
 fn last_request(sim: &Sim, surface: &str) -> Value {
-    sim.get(&format!("/sim/last-request?surface={surface}"), &[])
-        .json()
+    sim.get(&format!("/sim/last-request?surface={surface}"), &[]).json()
 }
 
 fn header<'a>(req: &'a Value, name: &str) -> Option<&'a str> {
-    req["headers"]
-        .as_array()?
-        .iter()
-        .find(|h| h[0] == name)
-        .and_then(|h| h[1].as_str())
+    req["headers"].as_array()?.iter().find(|h| h[0] == name).and_then(|h| h[1].as_str())
 }
 
 /// OpenAI chunks -> (content, reasoning, tool name, tool args, finish reasons, saw [DONE]).
 fn openai_stream(r: &Response) -> (String, String, String, String, Vec<String>, bool) {
     assert_eq!(r.status, 200, "{}", r.text());
-    let (mut content, mut reasoning, mut name, mut args, mut finish, mut done) = (
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-        Vec::new(),
-        false,
-    );
+    let (mut content, mut reasoning, mut name, mut args, mut finish, mut done) =
+        (String::new(), String::new(), String::new(), String::new(), Vec::new(), false);
     for (_, data) in sse_events(&r.body) {
         if data == "[DONE]" {
             done = true;
@@ -114,22 +94,14 @@ fn openai_stream(r: &Response) -> (String, String, String, String, Vec<String>, 
 /// Claude SSE -> (text, thinking, tool name, tool input json, stop reason).
 fn claude_stream(r: &Response) -> (String, String, String, String, String) {
     assert_eq!(r.status, 200, "{}", r.text());
-    let (mut text, mut thinking, mut name, mut input, mut stop) = (
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-    );
+    let (mut text, mut thinking, mut name, mut input, mut stop) =
+        (String::new(), String::new(), String::new(), String::new(), String::new());
     for (ev, data) in sse_events(&r.body) {
         let v: Value = serde_json::from_str(&data).unwrap();
         assert_ne!(ev.as_deref(), Some("error"), "error event: {data}");
         match v["type"].as_str().unwrap_or("") {
             "content_block_start" if v["content_block"]["type"] == "tool_use" => {
-                v["content_block"]["name"]
-                    .as_str()
-                    .unwrap()
-                    .clone_into(&mut name);
+                v["content_block"]["name"].as_str().unwrap().clone_into(&mut name);
             }
             "content_block_delta" => {
                 let d = &v["delta"];
@@ -137,10 +109,7 @@ fn claude_stream(r: &Response) -> (String, String, String, String, String) {
                 thinking.push_str(d["thinking"].as_str().unwrap_or(""));
                 input.push_str(d["partial_json"].as_str().unwrap_or(""));
             }
-            "message_delta" => v["delta"]["stop_reason"]
-                .as_str()
-                .unwrap_or("")
-                .clone_into(&mut stop),
+            "message_delta" => v["delta"]["stop_reason"].as_str().unwrap_or("").clone_into(&mut stop),
             _ => {}
         }
     }
@@ -161,11 +130,7 @@ fn weather_claude() -> Value {
 fn api_key_account_serves_openai_clients_streaming_and_not() {
     let sim = Sim::start(&[]);
     let gw = gateway(&sim);
-    let r = chat(
-        &gw,
-        "/grok/v1/chat/completions",
-        &openai(API_MODEL, "hi", true),
-    );
+    let r = chat(&gw, "/grok/v1/chat/completions", &openai(API_MODEL, "hi", true));
     let (content, _, _, _, finish, done) = openai_stream(&r);
     assert_eq!(content, ANSWER);
     assert_eq!(finish, ["stop"]);
@@ -173,16 +138,10 @@ fn api_key_account_serves_openai_clients_streaming_and_not() {
     // Passthrough rewrites only the model.
     let first: Value = serde_json::from_str(&sse_events(&r.body)[0].1).unwrap();
     assert_eq!(first["model"], API_MODEL);
-    assert_eq!(
-        first["system_fingerprint"], "fp_sim",
-        "frames are the upstream's own"
-    );
+    assert_eq!(first["system_fingerprint"], "fp_sim", "frames are the upstream's own");
     let up = last_request(&sim, "api");
     assert_eq!(up["path"], "/v1/chat/completions");
-    assert_eq!(
-        header(&up, "authorization"),
-        Some("Bearer xai-simulator-key-0001")
-    );
+    assert_eq!(header(&up, "authorization"), Some("Bearer xai-simulator-key-0001"));
     assert_eq!(up["body"]["model"], "grok-4-fast-non-reasoning");
     assert_eq!(up["body"]["stream"], true);
     assert_eq!(up["body"]["stream_options"]["include_usage"], true);
@@ -228,10 +187,7 @@ fn web_account_serves_both_formats_with_thinking() {
     assert!(v["usage"]["output_tokens"].as_u64().unwrap() > 0);
     let up = last_request(&sim, "web");
     assert_eq!(up["path"], "/rest/app-chat/conversations/new");
-    assert_eq!(
-        header(&up, "cookie"),
-        Some("sso=sim-sso-token-0001; sso-rw=sim-sso-token-0001")
-    );
+    assert_eq!(header(&up, "cookie"), Some("sso=sim-sso-token-0001; sso-rw=sim-sso-token-0001"));
     assert_eq!(up["body"]["modeId"], "fast");
     assert_eq!(up["body"]["message"], "hi");
 
@@ -244,16 +200,9 @@ fn web_account_serves_both_formats_with_thinking() {
     assert!(done);
     assert_eq!(last_request(&sim, "web")["body"]["modeId"], "expert");
 
-    let r = chat(
-        &gw,
-        "/grok/v1/messages",
-        &claude(WEB_MODEL, "hi sim:markup", true),
-    );
+    let r = chat(&gw, "/grok/v1/messages", &claude(WEB_MODEL, "hi sim:markup", true));
     let (text, _, _, _, _) = claude_stream(&r);
-    assert!(
-        !text.contains("grok:render") && !text.contains("xai:tool_usage_card"),
-        "{text}"
-    );
+    assert!(!text.contains("grok:render") && !text.contains("xai:tool_usage_card"), "{text}");
 }
 
 #[test]
@@ -262,8 +211,7 @@ fn api_tool_round_trip_in_both_formats() {
     let gw = gateway(&sim);
     let mut body = openai(API_MODEL, "weather in Paris? sim:tool", true);
     body["tools"] = weather_openai();
-    let (_, _, name, args, finish, _) =
-        openai_stream(&chat(&gw, "/grok/v1/chat/completions", &body));
+    let (_, _, name, args, finish, _) = openai_stream(&chat(&gw, "/grok/v1/chat/completions", &body));
     assert_eq!(name, "get_weather");
     let parsed: Value = serde_json::from_str(&args).unwrap_or_else(|e| panic!("{e}: {args}"));
     assert!(parsed["city"].is_string(), "{args}");
@@ -276,10 +224,7 @@ fn api_tool_round_trip_in_both_formats() {
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny, 21C"}]});
     let r = chat(&gw, "/grok/v1/chat/completions", &follow);
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(
-        r.json()["choices"][0]["message"]["content"],
-        "The tool returned: sunny, 21C"
-    );
+    assert_eq!(r.json()["choices"][0]["message"]["content"], "The tool returned: sunny, 21C");
     let up = last_request(&sim, "api");
     assert_eq!(up["body"]["messages"][2]["role"], "tool");
     assert_eq!(up["body"]["tools"][0]["function"]["name"], "get_weather");
@@ -290,13 +235,7 @@ fn api_tool_round_trip_in_both_formats() {
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
     assert_eq!(v["stop_reason"], "tool_use");
-    let tool = v["content"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["type"] == "tool_use")
-        .unwrap()
-        .clone();
+    let tool = v["content"].as_array().unwrap().iter().find(|b| b["type"] == "tool_use").unwrap().clone();
     assert_eq!(tool["name"], "get_weather");
     assert!(tool["input"]["city"].is_string());
 }
@@ -309,19 +248,11 @@ fn web_tool_round_trip_in_both_formats() {
     body["tools"] = weather_claude();
     let (text, _, name, input, stop) = claude_stream(&chat(&gw, "/grok/v1/messages", &body));
     assert_eq!(name, "get_weather");
-    assert!(
-        serde_json::from_str::<Value>(&input).unwrap()["city"].is_string(),
-        "{input}"
-    );
+    assert!(serde_json::from_str::<Value>(&input).unwrap()["city"].is_string(), "{input}");
     assert_eq!(stop, "tool_use");
     assert!(!text.contains("tool_call"), "markup leaked: {text}");
     let up = last_request(&sim, "web");
-    assert!(
-        up["body"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("# Tool calling")
-    );
+    assert!(up["body"]["message"].as_str().unwrap().starts_with("# Tool calling"));
 
     let follow = json!({"model": WEB_MODEL, "max_tokens": 256, "tools": weather_claude(), "messages": [
         {"role": "user", "content": "weather in Paris?"},
@@ -329,18 +260,9 @@ fn web_tool_round_trip_in_both_formats() {
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny, 21C"}]}]});
     let r = chat(&gw, "/grok/v1/messages", &follow);
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(
-        r.json()["content"][0]["text"],
-        "The tool returned: sunny, 21C"
-    );
-    let prompt = last_request(&sim, "web")["body"]["message"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        prompt.contains("tool (get_weather, toolu_1): sunny, 21C"),
-        "{prompt}"
-    );
+    assert_eq!(r.json()["content"][0]["text"], "The tool returned: sunny, 21C");
+    let prompt = last_request(&sim, "web")["body"]["message"].as_str().unwrap().to_owned();
+    assert!(prompt.contains("tool (get_weather, toolu_1): sunny, 21C"), "{prompt}");
 
     // OpenAI client, repaired markup (trailing comma), non-streaming.
     let mut body = openai(WEB_MODEL, "weather in Paris? sim:tool-comma", false);
@@ -349,10 +271,7 @@ fn web_tool_round_trip_in_both_formats() {
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
     assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
-    assert_eq!(
-        v["choices"][0]["message"]["tool_calls"][0]["function"]["name"],
-        "get_weather"
-    );
+    assert_eq!(v["choices"][0]["message"]["tool_calls"][0]["function"]["name"], "get_weather");
     let content = v["choices"][0]["message"]["content"].as_str().unwrap_or("");
     assert!(!content.contains("tool_call"), "{content}");
 }
@@ -379,36 +298,19 @@ fn upstream_failures_become_client_errors() {
     for (model, kw, status, retry) in cases {
         for stream in [false, true] {
             reset_accounts(&gw);
-            let r = chat(
-                &gw,
-                "/grok/v1/chat/completions",
-                &openai(model, &format!("hi {kw}"), stream),
-            );
-            assert_eq!(
-                r.status,
-                *status,
-                "{model} {kw} stream={stream}: {}",
-                r.text()
-            );
+            let r = chat(&gw, "/grok/v1/chat/completions", &openai(model, &format!("hi {kw}"), stream));
+            assert_eq!(r.status, *status, "{model} {kw} stream={stream}: {}", r.text());
             assert_eq!(r.header("retry-after"), *retry, "{model} {kw}");
             assert!(r.json()["error"]["message"].is_string(), "{}", r.text());
         }
     }
     // Claude shape: overloaded is 529, the error body is Claude's.
     reset_accounts(&gw);
-    let r = chat(
-        &gw,
-        "/grok/v1/messages",
-        &claude(WEB_MODEL, "hi sim:503", false),
-    );
+    let r = chat(&gw, "/grok/v1/messages", &claude(WEB_MODEL, "hi sim:503", false));
     assert_eq!(r.status, 529, "{}", r.text());
     assert_eq!(r.json()["type"], "error");
     reset_accounts(&gw);
-    let r = chat(
-        &gw,
-        "/grok/v1/messages",
-        &claude(API_MODEL, "hi sim:429", true),
-    );
+    let r = chat(&gw, "/grok/v1/messages", &claude(API_MODEL, "hi sim:429", true));
     assert_eq!(r.status, 429, "{}", r.text());
     assert_eq!(r.json()["error"]["type"], "rate_limit_error");
     assert_eq!(r.header("retry-after"), Some("7"));
@@ -419,44 +321,18 @@ fn upstream_failures_become_client_errors() {
 fn midstream_failures_end_the_stream_with_an_error() {
     let sim = Sim::start(&[]);
     let gw = gateway(&sim);
-    for (model, kw) in [
-        (WEB_MODEL, "sim:disconnect"),
-        (WEB_MODEL, "sim:malformed"),
-        (API_MODEL, "sim:disconnect"),
-    ] {
+    for (model, kw) in [(WEB_MODEL, "sim:disconnect"), (WEB_MODEL, "sim:malformed"), (API_MODEL, "sim:disconnect")] {
         reset_accounts(&gw);
-        let r = chat(
-            &gw,
-            "/grok/v1/messages",
-            &claude(model, &format!("hi {kw}"), true),
-        );
+        let r = chat(&gw, "/grok/v1/messages", &claude(model, &format!("hi {kw}"), true));
         assert_eq!(r.status, 200, "{model} {kw}: {}", r.text());
         let events = sse_events(&r.body);
-        assert!(
-            events
-                .iter()
-                .any(|(e, _)| e.as_deref() == Some("content_block_delta")),
-            "{model} {kw}: {}",
-            r.text()
-        );
-        assert_eq!(
-            events.last().unwrap().0.as_deref(),
-            Some("error"),
-            "{model} {kw}: {}",
-            r.text()
-        );
+        assert!(events.iter().any(|(e, _)| e.as_deref() == Some("content_block_delta")), "{model} {kw}: {}", r.text());
+        assert_eq!(events.last().unwrap().0.as_deref(), Some("error"), "{model} {kw}: {}", r.text());
         reset_accounts(&gw);
-        let r = chat(
-            &gw,
-            "/grok/v1/chat/completions",
-            &openai(model, &format!("hi {kw}"), true),
-        );
+        let r = chat(&gw, "/grok/v1/chat/completions", &openai(model, &format!("hi {kw}"), true));
         let text = r.text();
         assert!(!text.contains("[DONE]"), "{model} {kw}: {text}");
-        assert!(
-            sse_events(&r.body).last().unwrap().1.contains("\"error\""),
-            "{model} {kw}: {text}"
-        );
+        assert!(sse_events(&r.body).last().unwrap().1.contains("\"error\""), "{model} {kw}: {text}");
     }
 }
 
@@ -465,29 +341,15 @@ fn midstream_failures_end_the_stream_with_an_error() {
 /// lifecycle makes one attempt on the first account that can serve the model.
 #[test]
 fn failover_to_the_second_api_key() {
-    let sim = Sim::start(&[
-        "--api-key",
-        "xai-a",
-        "--api-key",
-        "xai-b",
-        "--behave",
-        "xai-a=sim:429",
-    ]);
+    let sim = Sim::start(&["--api-key", "xai-a", "--api-key", "xai-b", "--behave", "xai-a=sim:429"]);
     let gw = gateway(&sim);
     // Several requests, so the always-429 key is certainly tried (selection alternates): every
     // answer still comes from the second key.
     for _ in 0..3 {
-        let r = chat(
-            &gw,
-            "/grok/v1/chat/completions",
-            &openai(API_MODEL, "hi", false),
-        );
+        let r = chat(&gw, "/grok/v1/chat/completions", &openai(API_MODEL, "hi", false));
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(r.json()["choices"][0]["message"]["content"], ANSWER);
-        assert_eq!(
-            header(&last_request(&sim, "api"), "authorization"),
-            Some("Bearer xai-b")
-        );
+        assert_eq!(header(&last_request(&sim, "api"), "authorization"), Some("Bearer xai-b"));
     }
     // The 429 cooled the first key, visibly in its account state; the second is active.
     let auth = [("authorization", "Bearer admin-secret-token-for-tests")];
@@ -501,14 +363,7 @@ fn failover_to_the_second_api_key() {
 /// A blocked key (403) is disabled with the reason, and the request fails over to the next key.
 #[test]
 fn blocked_api_key_is_disabled_and_failed_over() {
-    let sim = Sim::start(&[
-        "--api-key",
-        "xai-a",
-        "--api-key",
-        "xai-b",
-        "--behave",
-        "xai-a=sim:blocked",
-    ]);
+    let sim = Sim::start(&["--api-key", "xai-a", "--api-key", "xai-b", "--behave", "xai-a=sim:blocked"]);
     let gw = gateway(&sim);
     for _ in 0..3 {
         let r = chat(&gw, "/grok/v1/messages", &claude(API_MODEL, "hi", false));
@@ -537,17 +392,11 @@ fn admin_quota_lookup_for_a_web_account() {
     assert_eq!(q["remaining"], 5);
     assert_eq!(q["mode"], "fast");
     // One chat uses one query of the window.
-    assert_eq!(
-        chat(&gw, "/grok/v1/messages", &claude(WEB_MODEL, "hi", false)).status,
-        200
-    );
+    assert_eq!(chat(&gw, "/grok/v1/messages", &claude(WEB_MODEL, "hi", false)).status, 200);
     let q = get("/api/accounts/sim-grok-web-1/quota?mode=fast", &auth).json();
     assert_eq!(q["remaining"], 4, "{q}");
     let up = last_request(&sim, "web");
-    assert_eq!(
-        header(&up, "cookie"),
-        Some("sso=sim-sso-token-0001; sso-rw=sim-sso-token-0001")
-    );
+    assert_eq!(header(&up, "cookie"), Some("sso=sim-sso-token-0001; sso-rw=sim-sso-token-0001"));
     assert_eq!(get("/api/accounts/sim-grok-api-1/quota", &auth).status, 400);
     assert_eq!(get("/api/accounts/nope/quota", &auth).status, 404);
 }
@@ -559,40 +408,19 @@ fn admin_quota_lookup_for_a_web_account() {
 fn model_listing_narrows_api_accounts() {
     let sim = Sim::start(&[]);
     let mut cfg = sim.tryit.clone();
-    cfg["models"].as_array_mut().unwrap().push(json!({"id": "grok-unlisted", "channel": "grok", "upstream_id": "grok-9-unlisted", "kinds": ["api"]}));
+    cfg["models"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "grok-unlisted", "channel": "grok", "upstream_id": "grok-9-unlisted", "kinds": ["api"]}));
     let gw = Server::start(&cfg);
     // The first request starts the refresh; the unlisted model then stops reaching the upstream.
-    assert_eq!(
-        chat(
-            &gw,
-            "/grok/v1/chat/completions",
-            &openai(API_MODEL, "hi", false)
-        )
-        .status,
-        200
-    );
+    assert_eq!(chat(&gw, "/grok/v1/chat/completions", &openai(API_MODEL, "hi", false)).status, 200);
     let settled = support::poll_until(std::time::Duration::from_secs(20), || {
-        let r = chat(
-            &gw,
-            "/grok/v1/chat/completions",
-            &openai("grok-unlisted", "hi", false),
-        );
+        let r = chat(&gw, "/grok/v1/chat/completions", &openai("grok-unlisted", "hi", false));
         (r.status == 503).then_some(r)
     })
     .expect("the unlisted model is refused once the listing is in");
-    assert!(
-        settled.text().contains("no upstream account"),
-        "{}",
-        settled.text()
-    );
+    assert!(settled.text().contains("no upstream account"), "{}", settled.text());
     // Listed models still work.
-    assert_eq!(
-        chat(
-            &gw,
-            "/grok/v1/chat/completions",
-            &openai(API_MODEL, "hi", false)
-        )
-        .status,
-        200
-    );
+    assert_eq!(chat(&gw, "/grok/v1/chat/completions", &openai(API_MODEL, "hi", false)).status, 200);
 }

@@ -13,10 +13,7 @@ use std::path::Path;
 fn describe(ndjson: &[u8]) -> String {
     let mut out = String::new();
     let mut asm = AnswerAssembler::new();
-    let mut tools = ToolMarkupParser::new(ToolPolicy {
-        declared: vec!["get_weather".into()],
-        forced: None,
-    });
+    let mut tools = ToolMarkupParser::new(ToolPolicy { declared: vec!["get_weather".into()], forced: None });
     let mut answer = String::new();
     let mut thinking = String::new();
     let mut after = String::new();
@@ -42,12 +39,7 @@ fn describe(ndjson: &[u8]) -> String {
         };
         let _ = match &ev {
             GrokWebEvent::Conversation { id } => writeln!(out, "conversation {id}"),
-            GrokWebEvent::Token {
-                text,
-                is_thinking,
-                message_tag,
-                response_id,
-            } => writeln!(
+            GrokWebEvent::Token { text, is_thinking, message_tag, response_id } => writeln!(
                 out,
                 "{} {text:?} tag={} id={}",
                 if *is_thinking { "thinking" } else { "token" },
@@ -79,15 +71,13 @@ fn describe(ndjson: &[u8]) -> String {
             GrokWebEvent::Ignored => writeln!(out, "ignored"),
         };
         match ev {
-            GrokWebEvent::Token {
-                text, is_thinking, ..
-            } => {
+            GrokWebEvent::Token { text, is_thinking, .. } => {
                 asm.on_token(&text, is_thinking, &mut |p| {
-                    piece(p, &mut tools, &mut after)
+                    piece(p, &mut tools, &mut after);
                 });
             }
             GrokWebEvent::Final(f) => {
-                asm.on_final(&f.message, &mut |p| piece(p, &mut tools, &mut after))
+                asm.on_final(&f.message, &mut |p| piece(p, &mut tools, &mut after));
             }
             _ => {}
         }
@@ -108,27 +98,16 @@ fn fixtures_decode_to_their_expected_events() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/grok");
     let bless = std::env::var_os("GROK_FIXTURES_BLESS").is_some();
     let mut seen = 0;
-    let mut entries: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     entries.sort();
-    for path in entries
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
-    {
+    for path in entries.iter().filter(|p| p.extension().is_some_and(|e| e == "ndjson")) {
         let got = describe(&std::fs::read(path).unwrap());
         let want_path = path.with_extension("events");
         if bless {
             std::fs::write(&want_path, &got).unwrap();
         }
         let want = std::fs::read_to_string(&want_path).unwrap_or_default();
-        assert_eq!(
-            got,
-            want,
-            "{} (bless with GROK_FIXTURES_BLESS=1)",
-            path.display()
-        );
+        assert_eq!(got, want, "{} (bless with GROK_FIXTURES_BLESS=1)", path.display());
         seen += 1;
     }
     assert!(seen >= 10, "expected the fixture set, found {seen}");

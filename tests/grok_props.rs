@@ -2,9 +2,7 @@
 //! text is split into token pieces, and tool markup never leaks into text.
 
 use orchids2api::grok::ndjson::decode_line;
-use orchids2api::grok::tool_markup::{
-    END_TAG, MarkupEvent, START_TAG, ToolMarkupParser, ToolPolicy,
-};
+use orchids2api::grok::tool_markup::{END_TAG, MarkupEvent, START_TAG, ToolMarkupParser, ToolPolicy};
 use orchids2api::grok::web_text::{UiMarkupStripper, strip_ui_markup};
 use proptest::prelude::*;
 
@@ -55,28 +53,18 @@ fn split(s: &str, cuts: &[usize]) -> Vec<String> {
     points.push(s.len());
     points.sort_unstable();
     points.dedup();
-    points
-        .windows(2)
-        .filter_map(|w| s.get(*w.first()?..*w.last()?))
-        .map(str::to_owned)
-        .collect()
+    points.windows(2).filter_map(|w| s.get(*w.first()?..*w.last()?)).map(str::to_owned).collect()
 }
 
 /// Events with adjacent text merged (text boundaries are allowed to move).
 fn markup(pieces: &[String], max_block: usize) -> Vec<String> {
-    let policy = ToolPolicy {
-        declared: vec!["f".into(), "g".into()],
-        forced: None,
-    };
+    let policy = ToolPolicy { declared: vec!["f".into(), "g".into()], forced: None };
     let mut p = ToolMarkupParser::with_max_block(policy, max_block);
     let mut out: Vec<String> = Vec::new();
     let mut sink = |ev: MarkupEvent<'_>| match ev {
         MarkupEvent::Text(t) => {
             assert!(!t.is_empty());
-            assert!(
-                !t.contains(START_TAG) && !t.contains(END_TAG),
-                "markup leaked: {t:?}"
-            );
+            assert!(!t.contains(START_TAG) && !t.contains(END_TAG), "markup leaked: {t:?}");
             match out.last_mut() {
                 Some(last) if last.starts_with("T:") => last.push_str(t),
                 _ => out.push(format!("T:{t}")),

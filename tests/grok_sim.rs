@@ -17,9 +17,7 @@ use orchids2api::domain::{AccountDef, FailureClass, ModelDef};
 use orchids2api::grok::classify::{ErrorResponse, Scope, classify_api, classify_web};
 use orchids2api::grok::flatten::{Item, Role, ToolChoice, ToolSetup, ToolSpec, Turn, flatten};
 use orchids2api::grok::ndjson::{GrokWebEvent, NdjsonError, WebErrorKind, decode_line};
-use orchids2api::grok::tool_markup::{
-    MarkupEvent, ToolCall, ToolMarkupError, ToolMarkupParser, ToolPolicy,
-};
+use orchids2api::grok::tool_markup::{MarkupEvent, ToolCall, ToolMarkupError, ToolMarkupParser, ToolPolicy};
 use orchids2api::grok::web_request::WebChatRequest;
 use orchids2api::grok::web_text::{AnswerAssembler, TextPiece};
 use orchids2api::grok::{ratelimit, web_request};
@@ -45,28 +43,14 @@ fn weather_tool() -> Value {
 
 fn classify_api_resp(r: &Resp) -> orchids2api::grok::classify::Classified {
     let retry = r.header("retry-after").map(str::as_bytes);
-    classify_api(
-        &ErrorResponse {
-            status: r.status,
-            retry_after: retry,
-            body: &r.body,
-            ..Default::default()
-        },
-        0,
-    )
+    classify_api(&ErrorResponse { status: r.status, retry_after: retry, body: &r.body, ..Default::default() }, 0)
 }
 
 fn classify_web_resp(r: &Resp) -> orchids2api::grok::classify::Classified {
     let retry = r.header("retry-after").map(str::as_bytes);
     let cf = r.header("cf-mitigated").map(str::as_bytes);
     classify_web(
-        &ErrorResponse {
-            status: r.status,
-            retry_after: retry,
-            cf_mitigated: cf,
-            body: &r.body,
-            ..Default::default()
-        },
+        &ErrorResponse { status: r.status, retry_after: retry, cf_mitigated: cf, body: &r.body, ..Default::default() },
         0,
     )
 }
@@ -111,19 +95,14 @@ fn api_stream(r: &Resp) -> ApiStream {
         }
         let choice = &v["choices"][0];
         let d = &choice["delta"];
-        s.content
-            .push_str(d["content"].as_str().unwrap_or_default());
-        s.reasoning
-            .push_str(d["reasoning_content"].as_str().unwrap_or_default());
+        s.content.push_str(d["content"].as_str().unwrap_or_default());
+        s.reasoning.push_str(d["reasoning_content"].as_str().unwrap_or_default());
         if let Some(tc) = d["tool_calls"].get(0) {
             if let Some(n) = tc["function"]["name"].as_str() {
                 s.tool_name = Some(n.to_owned());
                 assert!(tc["id"].as_str().unwrap().starts_with("call_"));
             }
-            if let Some(a) = tc["function"]["arguments"]
-                .as_str()
-                .filter(|a| !a.is_empty())
-            {
+            if let Some(a) = tc["function"]["arguments"].as_str().filter(|a| !a.is_empty()) {
                 s.tool_args.push_str(a);
                 s.arg_frames += 1;
             }
@@ -166,11 +145,8 @@ fn web_answer(r: &Resp, policy: &ToolPolicy) -> WebAnswer {
     };
     for line in r.body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         match decode_line(line) {
-            Ok(GrokWebEvent::Token {
-                text, is_thinking, ..
-            }) => {
-                out.events
-                    .push(if is_thinking { "thinking" } else { "token" }.to_owned());
+            Ok(GrokWebEvent::Token { text, is_thinking, .. }) => {
+                out.events.push(if is_thinking { "thinking" } else { "token" }.to_owned());
                 asm.on_token(&text, is_thinking, &mut |p| on_piece(p, &mut tools));
             }
             Ok(GrokWebEvent::Final(f)) => {
@@ -217,27 +193,14 @@ fn try_it_line_points_at_the_bound_port_with_working_accounts() {
     assert_eq!(grok["web_base_url"], format!("http://127.0.0.1:{port}"));
     let accounts: Vec<AccountDef> = serde_json::from_value(sim.tryit["accounts"].clone()).unwrap();
     let models: Vec<ModelDef> = serde_json::from_value(sim.tryit["models"].clone()).unwrap();
-    let key = accounts
-        .iter()
-        .find_map(|a| a.credentials.get("api_key"))
-        .unwrap();
-    let sso = accounts
-        .iter()
-        .find_map(|a| a.credentials.get("sso"))
-        .unwrap();
+    let key = accounts.iter().find_map(|a| a.credentials.get("api_key")).unwrap();
+    let sso = accounts.iter().find_map(|a| a.credentials.get("sso")).unwrap();
     // The API-kind models are served by the simulated API with the printed key.
     for m in models.iter().filter(|m| m.kinds == ["api"]) {
         let auth = format!("Bearer {key}");
-        let body = json!({"model": m.upstream(), "messages": [{"role": "user", "content": "hi"}]})
-            .to_string();
-        let r = sim.post(
-            "/v1/chat/completions",
-            &[
-                ("authorization", &auth),
-                ("content-type", "application/json"),
-            ],
-            &body,
-        );
+        let body = json!({"model": m.upstream(), "messages": [{"role": "user", "content": "hi"}]}).to_string();
+        let r =
+            sim.post("/v1/chat/completions", &[("authorization", &auth), ("content-type", "application/json")], &body);
         assert_eq!(r.status, 200, "{}: {}", m.id, r.text());
     }
     // The web-kind models' upstream ids are modeIds the web surface accepts with the printed sso.
@@ -260,11 +223,7 @@ fn api_models_and_plain_answers() {
     let models = sim.get("/v1/models", &[("authorization", &auth)]).json();
     assert_eq!(models["object"], "list");
     assert!(
-        models["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["id"] == "grok-4-fast-reasoning" && m["object"] == "model")
+        models["data"].as_array().unwrap().iter().any(|m| m["id"] == "grok-4-fast-reasoning" && m["object"] == "model")
     );
 
     let whole = sim.api(&user("hi")).json();
@@ -272,11 +231,7 @@ fn api_models_and_plain_answers() {
     assert_eq!(whole["choices"][0]["message"]["content"], DEFAULT_ANSWER);
     assert_eq!(whole["choices"][0]["finish_reason"], "stop");
     assert!(whole["usage"]["total_tokens"].as_u64().unwrap() > 0);
-    assert!(
-        whole["choices"][0]["message"]
-            .get("reasoning_content")
-            .is_none()
-    );
+    assert!(whole["choices"][0]["message"].get("reasoning_content").is_none());
 
     let r = sim.api(&streamed("hi"));
     assert_eq!(r.header("content-type"), Some("text/event-stream"));
@@ -297,19 +252,11 @@ fn api_long_and_reasoning() {
     let s = api_stream(&sim.api(&body));
     assert_eq!(s.reasoning, "Let me think about this carefully.");
     assert_eq!(s.content, DEFAULT_ANSWER);
-    assert_eq!(
-        s.usage.unwrap()["completion_tokens_details"]["reasoning_tokens"],
-        6
-    );
+    assert_eq!(s.usage.unwrap()["completion_tokens_details"]["reasoning_tokens"], 6);
     let forced = api_stream(&sim.api(&streamed("sim:reasoning")));
     assert!(!forced.reasoning.is_empty());
-    let whole = sim
-        .api(&json!({"model": "grok-3-mini", "messages": [{"role": "user", "content": "x"}]}))
-        .json();
-    assert_eq!(
-        whole["choices"][0]["message"]["reasoning_content"],
-        "Let me think about this carefully."
-    );
+    let whole = sim.api(&json!({"model": "grok-3-mini", "messages": [{"role": "user", "content": "x"}]})).json();
+    assert_eq!(whole["choices"][0]["message"]["reasoning_content"], "Let me think about this carefully.");
 }
 
 #[test]
@@ -319,15 +266,8 @@ fn api_tool_call_arguments_span_many_frames_and_round_trip() {
     body["tools"] = weather_tool();
     let s = api_stream(&sim.api(&body));
     assert_eq!(s.tool_name.as_deref(), Some("get_weather"));
-    assert!(
-        s.arg_frames > 3,
-        "arguments should be split, got {} frames",
-        s.arg_frames
-    );
-    assert_eq!(
-        serde_json::from_str::<Value>(&s.tool_args).unwrap(),
-        json!({"city": "sim-city", "days": 1})
-    );
+    assert!(s.arg_frames > 3, "arguments should be split, got {} frames", s.arg_frames);
+    assert_eq!(serde_json::from_str::<Value>(&s.tool_args).unwrap(), json!({"city": "sim-city", "days": 1}));
     assert_eq!(s.finish, ["tool_calls"]);
     assert!(s.done);
 
@@ -347,73 +287,42 @@ fn api_tool_call_arguments_span_many_frames_and_round_trip() {
     assert_eq!(s.content, "The tool returned: 22C and sunny");
     assert_eq!(s.finish, ["stop"]);
     // Without declared tools the keyword cannot call anything.
-    assert_eq!(
-        api_stream(&sim.api(&streamed("sim:tool"))).content,
-        DEFAULT_ANSWER
-    );
+    assert_eq!(api_stream(&sim.api(&streamed("sim:tool"))).content, DEFAULT_ANSWER);
 }
 
 #[test]
 fn api_auth_and_body_checks() {
     let sim = Sim::start(&[]);
     let body = user("hi").to_string();
-    let none = sim.post(
-        "/v1/chat/completions",
-        &[("content-type", "application/json")],
-        &body,
-    );
+    let none = sim.post("/v1/chat/completions", &[("content-type", "application/json")], &body);
     assert_eq!(none.status, 401);
     assert_eq!(classify_api_resp(&none).class, FailureClass::Auth);
     let wrong = sim.post(
         "/v1/chat/completions",
-        &[
-            ("authorization", "Bearer xai-wrong"),
-            ("content-type", "application/json"),
-        ],
+        &[("authorization", "Bearer xai-wrong"), ("content-type", "application/json")],
         &body,
     );
     assert_eq!(wrong.status, 400);
-    assert!(
-        wrong.json()["error"]
-            .as_str()
-            .unwrap()
-            .contains("Incorrect API key")
-    );
+    assert!(wrong.json()["error"].as_str().unwrap().contains("Incorrect API key"));
     assert_eq!(classify_api_resp(&wrong).class, FailureClass::Auth);
 
     let auth = format!("Bearer {API_KEY}");
-    let h = [
-        ("authorization", auth.as_str()),
-        ("content-type", "application/json"),
-    ];
+    let h = [("authorization", auth.as_str()), ("content-type", "application/json")];
     let cases = [
         ("{not json", 400),
         (r#"{"model":"grok-4"}"#, 422),
         (r#"{"model":"grok-4","messages":[]}"#, 400),
-        (
-            r#"{"model":"grok-9000","messages":[{"role":"user","content":"x"}]}"#,
-            404,
-        ),
-        (
-            r#"{"model":"grok-4","messages":[{"role":"robot","content":"x"}]}"#,
-            422,
-        ),
+        (r#"{"model":"grok-9000","messages":[{"role":"user","content":"x"}]}"#, 404),
+        (r#"{"model":"grok-4","messages":[{"role":"robot","content":"x"}]}"#, 422),
     ];
     for (b, status) in cases {
         let r = sim.post("/v1/chat/completions", &h, b);
         assert_eq!(r.status, status, "{b}: {}", r.text());
         let v = r.json();
-        assert!(
-            v["code"].is_string() && v["error"].is_string(),
-            "flat xAI error shape: {v}"
-        );
+        assert!(v["code"].is_string() && v["error"].is_string(), "flat xAI error shape: {v}");
         assert_eq!(classify_api_resp(&r).class, FailureClass::Client, "{b}");
     }
-    let r = sim.post(
-        "/v1/chat/completions",
-        &[("authorization", &auth), ("content-type", "text/plain")],
-        &body,
-    );
+    let r = sim.post("/v1/chat/completions", &[("authorization", &auth), ("content-type", "text/plain")], &body);
     assert_eq!(r.status, 415);
 }
 
@@ -440,18 +349,10 @@ fn api_failure_keywords_classify_as_the_policy_says() {
     }
     let r = sim.api(&user("sim:429=30"));
     assert_eq!(r.header("retry-after"), Some("30"));
-    assert_eq!(
-        classify_api_resp(&r).retry_after,
-        Some(Duration::from_secs(30))
-    );
+    assert_eq!(classify_api_resp(&r).retry_after, Some(Duration::from_secs(30)));
     let team = classify_api_resp(&sim.api(&user("sim:team429")));
-    let Scope::Team { team, model } = team.scope else {
-        panic!("team scope")
-    };
-    assert_eq!(
-        team.as_deref(),
-        Some("5e1f0c2a-7d4b-4c1e-9a3f-5151a1a1b0b0")
-    );
+    let Scope::Team { team, model } = team.scope else { panic!("team scope") };
+    assert_eq!(team.as_deref(), Some("5e1f0c2a-7d4b-4c1e-9a3f-5151a1a1b0b0"));
     assert_eq!(model.as_deref(), Some("grok-4-fast-non-reasoning"));
 }
 
@@ -462,12 +363,7 @@ fn api_stall_disconnect_and_malformed() {
     assert_eq!(r.status, 200);
     // The stall's length is not asserted (timers on a loaded box are no proof); the head must
     // arrive before the body, which the stall separates.
-    assert!(
-        r.body_after > r.head_after,
-        "head {:?} body {:?}",
-        r.head_after,
-        r.body_after
-    );
+    assert!(r.body_after > r.head_after, "head {:?} body {:?}", r.head_after, r.body_after);
     assert_eq!(api_stream(&r).content, DEFAULT_ANSWER);
     let r = sim.api(&streamed("sim:stall-head=200"));
     assert!(r.head_after > Duration::ZERO);
@@ -503,127 +399,56 @@ fn web_answer_thinking_and_final_reconcile() {
     assert_eq!(a.thinking, "Let me think about this carefully.");
     assert_eq!(a.answer, DEFAULT_ANSWER);
 
-    let a = web_answer(
-        &sim.web(&web_body("hi sim:markup sim:reasoning", "fast")),
-        &ToolPolicy::default(),
-    );
+    let a = web_answer(&sim.web(&web_body("hi sim:markup sim:reasoning", "fast")), &ToolPolicy::default());
     assert_eq!(a.answer, DEFAULT_ANSWER, "UI markup stripped");
-    assert!(
-        a.final_message.unwrap().contains("<grok:render"),
-        "the raw final keeps the markup"
-    );
+    assert!(a.final_message.unwrap().contains("<grok:render"), "the raw final keeps the markup");
     assert_eq!(a.thinking, "Let me think about this carefully.");
 
-    let a = web_answer(
-        &sim.web(&web_body("sim:tokens=50", "fast")),
-        &ToolPolicy::default(),
-    );
+    let a = web_answer(&sim.web(&web_body("sim:tokens=50", "fast")), &ToolPolicy::default());
     assert_eq!(a.answer.split(' ').count(), 50);
 }
 
 fn tool_prompt(keyword: &str) -> (String, ToolPolicy) {
     let params = r#"{"type":"object","properties":{"city":{"type":"string"}}}"#;
-    let specs = [ToolSpec {
-        name: "get_weather",
-        description: "Weather now.",
-        parameters: params,
-    }];
-    let turns = [Turn {
-        role: Role::User,
-        items: vec![Item::Text(keyword)],
-    }];
-    let f = flatten(
-        &turns,
-        &ToolSetup {
-            tools: &specs,
-            choice: ToolChoice::Auto,
-            parallel: true,
-        },
-    );
-    (
-        f.prompt,
-        ToolPolicy {
-            declared: vec!["get_weather".into()],
-            forced: None,
-        },
-    )
+    let specs = [ToolSpec { name: "get_weather", description: "Weather now.", parameters: params }];
+    let turns = [Turn { role: Role::User, items: vec![Item::Text(keyword)] }];
+    let f = flatten(&turns, &ToolSetup { tools: &specs, choice: ToolChoice::Auto, parallel: true });
+    (f.prompt, ToolPolicy { declared: vec!["get_weather".into()], forced: None })
 }
 
 #[test]
 fn web_tool_markup_never_leaks_and_variants_repair() {
     let sim = Sim::start(&[]);
-    for kw in [
-        "sim:tool",
-        "sim:tool-fenced",
-        "sim:tool-comma",
-        "sim:tool-nobrace",
-    ] {
+    for kw in ["sim:tool", "sim:tool-fenced", "sim:tool-comma", "sim:tool-nobrace"] {
         let (prompt, policy) = tool_prompt(&format!("weather in Paris? {kw}"));
         let r = sim.web(&web_body(&prompt, "fast"));
         let a = web_answer(&r, &policy);
         let tokens = a.events.iter().filter(|e| *e == "token").count();
-        assert!(
-            tokens > 10,
-            "{kw}: the markup must be split across many token lines"
-        );
+        assert!(tokens > 10, "{kw}: the markup must be split across many token lines");
         assert_eq!(a.calls.len(), 1, "{kw}: {a:?}");
         assert_eq!(a.calls[0].name, "get_weather");
-        assert_eq!(
-            serde_json::from_str::<Value>(&a.calls[0].arguments).unwrap(),
-            json!({"city": "sim-city"})
-        );
+        assert_eq!(serde_json::from_str::<Value>(&a.calls[0].arguments).unwrap(), json!({"city": "sim-city"}));
         assert_eq!(a.answer, "I'll use a tool for that.  Done.", "{kw}");
         assert!(!a.answer.contains("tool_call"));
     }
     let (prompt, policy) = tool_prompt("sim:tool-undeclared");
     let a = web_answer(&sim.web(&web_body(&prompt, "fast")), &policy);
     assert!(a.calls.is_empty());
-    assert_eq!(
-        a.invalid,
-        [ToolMarkupError::Undeclared("undeclared_tool_sim".into())]
-    );
+    assert_eq!(a.invalid, [ToolMarkupError::Undeclared("undeclared_tool_sim".into())]);
 
     // The round trip: the tool result comes back flattened, and the answer quotes it.
     let params = r#"{"type":"object","properties":{"city":{"type":"string"}}}"#;
-    let specs = [ToolSpec {
-        name: "get_weather",
-        description: "",
-        parameters: params,
-    }];
+    let specs = [ToolSpec { name: "get_weather", description: "", parameters: params }];
     let turns = [
-        Turn {
-            role: Role::User,
-            items: vec![Item::Text("weather? sim:tool")],
-        },
+        Turn { role: Role::User, items: vec![Item::Text("weather? sim:tool")] },
         Turn {
             role: Role::Assistant,
-            items: vec![Item::ToolUse {
-                id: "call_1",
-                name: "get_weather",
-                arguments: r#"{"city":"Paris"}"#,
-            }],
+            items: vec![Item::ToolUse { id: "call_1", name: "get_weather", arguments: r#"{"city":"Paris"}"# }],
         },
-        Turn {
-            role: Role::Tool,
-            items: vec![Item::ToolResult {
-                id: "call_1",
-                name: None,
-                content: "22C",
-            }],
-        },
+        Turn { role: Role::Tool, items: vec![Item::ToolResult { id: "call_1", name: None, content: "22C" }] },
     ];
-    let f = flatten(
-        &turns,
-        &ToolSetup {
-            tools: &specs,
-            choice: ToolChoice::Auto,
-            parallel: true,
-        },
-    );
-    let a = web_answer(
-        &sim.web(&web_body(&f.prompt, "fast")),
-        &ToolPolicy::default(),
-    );
+    let f = flatten(&turns, &ToolSetup { tools: &specs, choice: ToolChoice::Auto, parallel: true });
+    let a = web_answer(&sim.web(&web_body(&f.prompt, "fast")), &ToolPolicy::default());
     assert!(a.calls.is_empty());
     assert_eq!(a.answer, "The tool returned: 22C");
 }
@@ -633,12 +458,7 @@ fn web_auth_and_body_checks() {
     let sim = Sim::start(&[]);
     let body = web_body("hi", "fast").to_string();
     let ct = ("content-type", "application/json");
-    for cookie in [
-        None,
-        Some("sso=nope; sso-rw=nope"),
-        Some(&*format!("sso={SSO}; sso-rw=other")),
-        Some("other=1"),
-    ] {
+    for cookie in [None, Some("sso=nope; sso-rw=nope"), Some(&*format!("sso={SSO}; sso-rw=other")), Some("other=1")] {
         let mut h = vec![ct];
         if let Some(c) = cookie {
             h.push(("cookie", c));
@@ -649,12 +469,7 @@ fn web_auth_and_body_checks() {
     }
     let cookie = format!("sso={SSO}");
     let h = [("cookie", cookie.as_str()), ct];
-    assert_eq!(
-        sim.post("/rest/app-chat/conversations/new", &h, &body)
-            .status,
-        200,
-        "sso alone is enough"
-    );
+    assert_eq!(sim.post("/rest/app-chat/conversations/new", &h, &body).status, 200, "sso alone is enough");
     let cases = [
         "not json",
         r#"{"modeId":"fast"}"#,
@@ -697,26 +512,17 @@ fn web_failure_keywords_classify_as_the_policy_says() {
     }
     let r = sim.web(&web_body("sim:429=12", "fast"));
     assert_eq!(r.header("retry-after"), Some("12"));
-    assert_eq!(
-        classify_web_resp(&r).retry_after,
-        Some(Duration::from_secs(12))
-    );
+    assert_eq!(classify_web_resp(&r).retry_after, Some(Duration::from_secs(12)));
     let c = classify_web_resp(&sim.web(&web_body("sim:team429", "expert")));
     assert_eq!(
         c.scope,
-        Scope::Team {
-            team: Some("5e1f0c2a-7d4b-4c1e-9a3f-5151a1a1b0b0".into()),
-            model: Some("expert".into())
-        }
+        Scope::Team { team: Some("5e1f0c2a-7d4b-4c1e-9a3f-5151a1a1b0b0".into()), model: Some("expert".into()) }
     );
     let ch = sim.web(&web_body("sim:challenge", "fast"));
     assert_eq!(ch.header("cf-mitigated"), Some("challenge"));
     assert_eq!(classify_web_resp(&ch).scope, Scope::Channel);
     // A keyword in an earlier turn does not fire again.
-    let r = sim.web(&web_body(
-        "user: sim:blocked\n\nassistant: no\n\nhi",
-        "fast",
-    ));
+    let r = sim.web(&web_body("user: sim:blocked\n\nassistant: no\n\nhi", "fast"));
     assert_eq!(r.status, 200);
 }
 
@@ -729,65 +535,34 @@ fn web_stream_faults() {
     assert_eq!(a.answer, "Hello! This");
     assert!(a.final_message.is_none());
 
-    let a = web_answer(
-        &sim.web(&web_body("sim:malformed", "fast")),
-        &ToolPolicy::default(),
-    );
+    let a = web_answer(&sim.web(&web_body("sim:malformed", "fast")), &ToolPolicy::default());
     assert!(matches!(a.decode_error, Some(NdjsonError::NotJson { .. })));
     assert_eq!(a.answer, "Hello!");
 
-    let a = web_answer(
-        &sim.web(&web_body("sim:imagelimit", "fast")),
-        &ToolPolicy::default(),
-    );
+    let a = web_answer(&sim.web(&web_body("sim:imagelimit", "fast")), &ToolPolicy::default());
     assert_eq!(a.errors, [WebErrorKind::ImageRateLimited]);
 
     let r = sim.web(&web_body("sim:stall=250", "fast"));
     assert!(r.body_after >= Duration::from_millis(250));
-    assert_eq!(
-        web_answer(&r, &ToolPolicy::default()).answer,
-        DEFAULT_ANSWER
-    );
+    assert_eq!(web_answer(&r, &ToolPolicy::default()).answer, DEFAULT_ANSWER);
 }
 
 #[test]
 fn pacing_by_keyword_header_and_query() {
     let sim = Sim::start(&[]);
     let started = Instant::now();
-    let a = web_answer(
-        &sim.web(&web_body("sim:pace=2/40", "fast")),
-        &ToolPolicy::default(),
-    );
+    let a = web_answer(&sim.web(&web_body("sim:pace=2/40", "fast")), &ToolPolicy::default());
     assert_eq!(a.answer, DEFAULT_ANSWER);
     // 14 lines in groups of 2, 40 ms after each group: at least 6 sleeps.
-    assert!(
-        started.elapsed() >= Duration::from_millis(240),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() >= Duration::from_millis(240), "{:?}", started.elapsed());
 
     let auth = format!("Bearer {API_KEY}");
     let body = streamed("hi").to_string();
-    let h = [
-        ("authorization", auth.as_str()),
-        ("content-type", "application/json"),
-        ("x-sim", "sim:429"),
-    ];
+    let h = [("authorization", auth.as_str()), ("content-type", "application/json"), ("x-sim", "sim:429")];
     assert_eq!(sim.post("/v1/chat/completions", &h, &body).status, 429);
-    let h = [
-        ("authorization", auth.as_str()),
-        ("content-type", "application/json"),
-    ];
-    assert_eq!(
-        sim.post("/v1/chat/completions?sim=sim%3Ablocked", &h, &body)
-            .status,
-        403
-    );
-    let r = sim.post(
-        "/v1/chat/completions?sim=sim:tokens=5+sim:pace=1/0",
-        &h,
-        &body,
-    );
+    let h = [("authorization", auth.as_str()), ("content-type", "application/json")];
+    assert_eq!(sim.post("/v1/chat/completions?sim=sim%3Ablocked", &h, &body).status, 403);
+    let r = sim.post("/v1/chat/completions?sim=sim:tokens=5+sim:pace=1/0", &h, &body);
     assert_eq!(api_stream(&r).content.split(' ').count(), 5);
 }
 
@@ -815,10 +590,7 @@ fn per_credential_overrides_and_web_quota() {
         let auth = format!("Bearer {key}");
         sim.post(
             "/v1/chat/completions",
-            &[
-                ("authorization", &auth),
-                ("content-type", "application/json"),
-            ],
+            &[("authorization", &auth), ("content-type", "application/json")],
             &user("hi").to_string(),
         )
     };
@@ -838,11 +610,7 @@ fn per_credential_overrides_and_web_quota() {
     let probe = |sso: &str| {
         let cookie = web_request::cookie_header(sso, None).unwrap();
         let body = String::from_utf8(ratelimit::request_body("fast")).unwrap();
-        let r = sim.post(
-            "/rest/rate-limits",
-            &[("cookie", &cookie), ("content-type", "application/json")],
-            &body,
-        );
+        let r = sim.post("/rest/rate-limits", &[("cookie", &cookie), ("content-type", "application/json")], &body);
         assert_eq!(r.status, 200);
         ratelimit::parse_response(&r.body, 0).expect("quota")
     };
@@ -860,14 +628,7 @@ fn per_credential_overrides_and_web_quota() {
     let stats = sim.get("/sim/stats", &[]).json();
     assert_eq!(stats["requests"]["xai-bad"], 3);
     assert_eq!(stats["requests"]["sso-good"], 3);
-    let bad = sim.post(
-        "/rest/rate-limits",
-        &[
-            ("cookie", "sso=sso-good"),
-            ("content-type", "application/json"),
-        ],
-        "{}",
-    );
+    let bad = sim.post("/rest/rate-limits", &[("cookie", "sso=sso-good"), ("content-type", "application/json")], "{}");
     assert_eq!(bad.status, 400);
 }
 
@@ -875,48 +636,29 @@ fn per_credential_overrides_and_web_quota() {
 fn keep_alive_and_last_request_introspection() {
     let sim = Sim::start(&[]);
     let mut stream = std::net::TcpStream::connect(sim.addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut buf = Vec::new();
     let cookie = web_request::cookie_header(SSO, Some("cf_clearance=operator-pasted")).unwrap();
     let body = String::from_utf8(WebChatRequest::new("hello there", "fast").to_json()).unwrap();
-    let headers =
-        web_request::headers("http://sim", "/", SSO, Some("cf_clearance=operator-pasted")).unwrap();
+    let headers = web_request::headers("http://sim", "/", SSO, Some("cf_clearance=operator-pasted")).unwrap();
     let hdrs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     for _ in 0..3 {
-        send(
-            &mut stream,
-            "POST",
-            "/rest/app-chat/conversations/new",
-            &hdrs,
-            body.as_bytes(),
-            false,
-        );
+        send(&mut stream, "POST", "/rest/app-chat/conversations/new", &hdrs, body.as_bytes(), false);
         let r = read_response(&mut stream, &mut buf, Instant::now());
         assert_eq!(r.status, 200);
         assert!(r.complete);
-        assert_eq!(
-            web_answer(&r, &ToolPolicy::default()).answer,
-            DEFAULT_ANSWER
-        );
+        assert_eq!(web_answer(&r, &ToolPolicy::default()).answer, DEFAULT_ANSWER);
     }
     let auth = format!("Bearer {API_KEY}");
     send(
         &mut stream,
         "POST",
         "/v1/chat/completions",
-        &[
-            ("authorization", &auth),
-            ("content-type", "application/json"),
-        ],
+        &[("authorization", &auth), ("content-type", "application/json")],
         user("x").to_string().as_bytes(),
         false,
     );
-    assert_eq!(
-        read_response(&mut stream, &mut buf, Instant::now()).status,
-        200
-    );
+    assert_eq!(read_response(&mut stream, &mut buf, Instant::now()).status, 200);
 
     let last = sim.get("/sim/last-request?surface=web", &[]).json();
     assert_eq!(last["path"], "/rest/app-chat/conversations/new");
@@ -940,10 +682,7 @@ fn bad_cli_arguments_are_refused() {
         &["simulate", "grok", "--behave", "nonsense"],
         &["simulate", "grok", "--pace", "0/5"],
     ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_orchids-server"))
-            .args(args)
-            .output()
-            .unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_orchids-server")).args(args).output().unwrap();
         assert!(!out.status.success(), "{args:?}");
         assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
     }
@@ -977,16 +716,8 @@ fn recorded_fixtures_match_the_simulator() {
         if bless {
             std::fs::write(&path, &r.body).unwrap();
         }
-        let want = std::fs::read(&path).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (record with GROK_FIXTURES_BLESS=1)",
-                path.display()
-            )
-        });
-        assert_eq!(
-            String::from_utf8_lossy(&r.body),
-            String::from_utf8_lossy(&want),
-            "{name} drifted from its fixture"
-        );
+        let want = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (record with GROK_FIXTURES_BLESS=1)", path.display()));
+        assert_eq!(String::from_utf8_lossy(&r.body), String::from_utf8_lossy(&want), "{name} drifted from its fixture");
     }
 }

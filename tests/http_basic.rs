@@ -65,10 +65,7 @@ fn pipelined_requests_are_answered_in_order() {
     assert_eq!((r2.status, r2.body.as_slice()), (200, &b"second"[..]));
     let r3 = c.read_response();
     assert_eq!((r3.status, r3.json()["status"].as_str()), (200, Some("ok")));
-    assert!(
-        c.silent_for(Duration::from_millis(100)),
-        "no extra response expected"
-    );
+    assert!(c.silent_for(Duration::from_millis(100)), "no extra response expected");
 }
 
 #[test]
@@ -76,12 +73,7 @@ fn content_length_body_is_echoed() {
     let s = server();
     let mut c = s.connect();
     let body: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
-    c.send(&request_with_body(
-        "POST",
-        "/debug/echo",
-        &body,
-        "Content-Type: application/x-test\r\n",
-    ));
+    c.send(&request_with_body("POST", "/debug/echo", &body, "Content-Type: application/x-test\r\n"));
     let r = c.read_response();
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/x-test"));
@@ -95,27 +87,20 @@ fn content_length_body_is_echoed() {
 fn chunked_body_is_decoded() {
     let s = server();
     let mut c = s.connect();
-    let mut wire =
-        b"POST /debug/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let mut wire = b"POST /debug/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     wire.extend_from_slice(b"4;ext=1\r\nWiki\r\n5\r\npedia\r\n0\r\nX-Trailer: t\r\n\r\n");
     wire.extend_from_slice(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
     c.send(&wire);
     let r = c.read_response();
     assert_eq!((r.status, r.text().as_str()), (200, "Wikipedia"));
-    assert_eq!(
-        c.read_response().status,
-        200,
-        "the request after the trailers is parsed"
-    );
+    assert_eq!(c.read_response().status, 200, "the request after the trailers is parsed");
 }
 
 #[test]
 fn chunked_body_dribbled_across_many_writes() {
     let s = server();
     let mut c = s.connect();
-    let pieces: Vec<Vec<u8>> = (0..12u8)
-        .map(|i| vec![b'a' + i; usize::from(i) * 7 + 1])
-        .collect();
+    let pieces: Vec<Vec<u8>> = (0..12u8).map(|i| vec![b'a' + i; usize::from(i) * 7 + 1]).collect();
     let refs: Vec<&[u8]> = pieces.iter().map(Vec::as_slice).collect();
     let body = chunked_body(&refs);
     c.send(b"POST /debug/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
@@ -130,11 +115,7 @@ fn chunked_body_dribbled_across_many_writes() {
 fn head_dribbled_byte_by_byte() {
     let s = server();
     let mut c = s.connect();
-    c.send_slowly(
-        b"GET /debug/sleep/%31 HTTP/1.1\r\nHost: t\r\n\r\n",
-        1,
-        Duration::from_millis(1),
-    );
+    c.send_slowly(b"GET /debug/sleep/%31 HTTP/1.1\r\nHost: t\r\n\r\n", 1, Duration::from_millis(1));
     let r = c.read_response();
     assert_eq!(r.json()["slept_ms"], 1);
 }
@@ -175,11 +156,7 @@ fn head_request_has_headers_and_no_body() {
     c.send(b"HEAD /health HTTP/1.1\r\nHost: t\r\n\r\n");
     let r = c.read_head_response();
     assert_eq!(r.status, 200);
-    let len: usize = r
-        .header("content-length")
-        .expect("content-length")
-        .parse()
-        .unwrap();
+    let len: usize = r.header("content-length").expect("content-length").parse().unwrap();
     assert!(len > 10, "HEAD reports the GET body length, got {len}");
     // If a body had been sent it would be parsed as the next response and fail here.
     c.send(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -204,16 +181,8 @@ fn path_params_are_percent_decoded() {
     let r = s.get("/debug/sleep/%31%30");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["slept_ms"], 10);
-    assert_eq!(
-        s.get("/debug/sleep/%zz").status,
-        404,
-        "bad escape never reaches the handler"
-    );
-    assert_eq!(
-        s.get("/debug/sleep/abc").status,
-        400,
-        "the handler refuses a non-number"
-    );
+    assert_eq!(s.get("/debug/sleep/%zz").status, 404, "bad escape never reaches the handler");
+    assert_eq!(s.get("/debug/sleep/abc").status, 400, "the handler refuses a non-number");
 }
 
 #[test]
@@ -225,11 +194,7 @@ fn unknown_path_is_404_json() {
     let j = r.json();
     assert_eq!(j["error"]["type"], "not_found");
     assert_eq!(j["error"]["status"], 404);
-    assert!(
-        j["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty())
-    );
+    assert!(j["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
 }
 
 #[test]
@@ -280,20 +245,13 @@ fn health_has_the_documented_shape() {
     assert_eq!(j["status"], "ok");
     assert_eq!(j["version"], env!("CARGO_PKG_VERSION"));
     assert!(j["uptime_s"].is_u64());
-    assert!(
-        matches!(j["driver"].as_str(), Some("io_uring" | "epoll")),
-        "{j}"
-    );
+    assert!(matches!(j["driver"].as_str(), Some("io_uring" | "epoll")), "{j}");
     assert_eq!(j["workers"], 1);
     let r = s.get("/health");
     assert_eq!(r.header("content-type"), Some("application/json"));
     // The banner names the same driver.
     let driver = j["driver"].as_str().unwrap();
-    assert!(
-        s.lines()
-            .iter()
-            .any(|l| l.contains("listening on") && l.contains(&format!("driver={driver}")))
-    );
+    assert!(s.lines().iter().any(|l| l.contains("listening on") && l.contains(&format!("driver={driver}"))));
 }
 
 #[test]
@@ -353,17 +311,11 @@ fn concurrent_keep_alive_clients_get_their_own_bytes_back() {
 fn large_chunked_body_across_many_reads() {
     let s = server();
     let mut c = s.connect();
-    let data: Vec<u8> = (0..1_000_000u32)
-        .map(|i| (i.wrapping_mul(7) % 251) as u8)
-        .collect();
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i.wrapping_mul(7) % 251) as u8).collect();
     let pieces: Vec<&[u8]> = data.chunks(65_536 - 7).collect();
     c.send(b"POST /debug/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
     c.send(&chunked_body(&pieces));
     let r = c.read_response();
     assert_eq!(r.status, 200);
-    assert!(
-        r.body == data,
-        "1 MB body came back altered ({} bytes)",
-        r.body.len()
-    );
+    assert!(r.body == data, "1 MB body came back altered ({} bytes)", r.body.len());
 }

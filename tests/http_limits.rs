@@ -16,10 +16,7 @@ const BOUND: Duration = Duration::from_secs(5);
 
 /// `n` header lines `X-i: v`.
 fn headers(n: usize) -> String {
-    (0..n)
-        .map(|i| format!("X-{i}: v\r\n"))
-        .collect::<Vec<_>>()
-        .concat()
+    (0..n).map(|i| format!("X-{i}: v\r\n")).collect::<Vec<_>>().concat()
 }
 
 fn small_limits() -> Server {
@@ -34,20 +31,9 @@ fn refused(s: &Server, wire: &[u8], status: u16) -> support::Response {
     // The server may answer and close before it read everything we send.
     let _ = c.try_send(wire);
     let r = c.read_response();
-    assert_eq!(
-        r.status,
-        status,
-        "for {:?}: {r:?}",
-        String::from_utf8_lossy(wire)
-    );
-    assert!(
-        r.closes(),
-        "an error that ends the connection says so: {r:?}"
-    );
-    assert!(
-        c.closed_within(BOUND),
-        "connection left open after {status}"
-    );
+    assert_eq!(r.status, status, "for {:?}: {r:?}", String::from_utf8_lossy(wire));
+    assert!(r.closes(), "an error that ends the connection says so: {r:?}");
+    assert!(c.closed_within(BOUND), "connection left open after {status}");
     let _every_error_is_json = r.json();
     r
 }
@@ -55,20 +41,14 @@ fn refused(s: &Server, wire: &[u8], status: u16) -> support::Response {
 #[test]
 fn head_over_max_head_bytes_is_431() {
     let s = small_limits();
-    let big = format!(
-        "GET /health HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
-        "a".repeat(1100)
-    );
+    let big = format!("GET /health HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n", "a".repeat(1100));
     let r = refused(&s, big.as_bytes(), 431);
     assert_eq!(r.json()["error"]["type"], "request_header_fields_too_large");
     // Also when the head never ends: the server must not wait for the rest.
     let endless = format!("GET /health HTTP/1.1\r\nX-Big: {}", "a".repeat(1100));
     refused(&s, endless.as_bytes(), 431);
     // Just under the limit is fine.
-    let ok = format!(
-        "GET /health HTTP/1.1\r\nX-Fits: {}\r\n\r\n",
-        "a".repeat(900)
-    );
+    let ok = format!("GET /health HTTP/1.1\r\nX-Fits: {}\r\n\r\n", "a".repeat(900));
     let mut c = s.connect();
     c.send(ok.as_bytes());
     assert_eq!(c.read_response().status, 200);
@@ -78,19 +58,11 @@ fn head_over_max_head_bytes_is_431() {
 fn too_many_headers_is_431() {
     let s = small_limits();
     let many: String = headers(7);
-    refused(
-        &s,
-        format!("GET /health HTTP/1.1\r\n{many}\r\n").as_bytes(),
-        431,
-    );
+    refused(&s, format!("GET /health HTTP/1.1\r\n{many}\r\n").as_bytes(), 431);
     let six: String = headers(6);
     let mut c = s.connect();
     c.send(format!("GET /health HTTP/1.1\r\n{six}\r\n").as_bytes());
-    assert_eq!(
-        c.read_response().status,
-        200,
-        "exactly max_headers is allowed"
-    );
+    assert_eq!(c.read_response().status, 200, "exactly max_headers is allowed");
 }
 
 #[test]
@@ -98,36 +70,19 @@ fn errors_before_routing_take_the_clients_shape() {
     let s = small_limits();
     let many: String = headers(7);
     // Claude: {"type":"error","error":{"type":…,"message":…}}.
-    let r = refused(
-        &s,
-        format!("POST /v1/messages HTTP/1.1\r\n{many}\r\n").as_bytes(),
-        431,
-    );
+    let r = refused(&s, format!("POST /v1/messages HTTP/1.1\r\n{many}\r\n").as_bytes(), 431);
     let j = r.json();
     assert_eq!(j["type"], "error", "{j}");
     assert_eq!(j["error"]["type"], "invalid_request_error");
-    assert!(
-        j["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("header")),
-        "{j}"
-    );
+    assert!(j["error"]["message"].as_str().is_some_and(|m| m.contains("header")), "{j}");
     // OpenAI: {"error":{"message":…,"type":…,"param":null,"code":…}}.
-    let r = refused(
-        &s,
-        format!("POST /v1/chat/completions HTTP/1.1\r\n{many}\r\n").as_bytes(),
-        431,
-    );
+    let r = refused(&s, format!("POST /v1/chat/completions HTTP/1.1\r\n{many}\r\n").as_bytes(), 431);
     let j = r.json();
     assert_eq!(j["error"]["type"], "invalid_request_error", "{j}");
     assert!(j["error"]["param"].is_null());
     assert!(j.get("type").is_none());
     // Ours: {"error":{"type":…,"message":…,"status":…}}.
-    let r = refused(
-        &s,
-        format!("GET /health HTTP/1.1\r\n{many}\r\n").as_bytes(),
-        431,
-    );
+    let r = refused(&s, format!("GET /health HTTP/1.1\r\n{many}\r\n").as_bytes(), 431);
     assert_eq!(r.json()["error"]["status"], 431);
 }
 
@@ -135,32 +90,22 @@ fn errors_before_routing_take_the_clients_shape() {
 fn body_over_limit_is_413_for_content_length() {
     let s = small_limits();
     let body = vec![b'x'; 1025];
-    let r = refused(
-        &s,
-        &request_with_body("POST", "/debug/echo", &body, ""),
-        413,
-    );
+    let r = refused(&s, &request_with_body("POST", "/debug/echo", &body, ""), 413);
     assert_eq!(r.json()["error"]["type"], "payload_too_large");
     let mut c = s.connect();
     c.send(&request_with_body("POST", "/debug/echo", &body[..1024], ""));
-    assert_eq!(
-        c.read_response().body.len(),
-        1024,
-        "exactly max_body_bytes is allowed"
-    );
+    assert_eq!(c.read_response().body.len(), 1024, "exactly max_body_bytes is allowed");
 }
 
 #[test]
 fn body_over_limit_is_413_for_chunked() {
     let s = small_limits();
     let piece = [b'y'; 300];
-    let mut wire =
-        b"POST /debug/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let mut wire = b"POST /debug/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     wire.extend_from_slice(&chunked_body(&[&piece, &piece, &piece, &piece]));
     refused(&s, &wire, 413);
     // One huge declared chunk is refused too, without waiting for its data.
-    let huge =
-        b"POST /debug/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nfffff\r\nabc";
+    let huge = b"POST /debug/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nfffff\r\nabc";
     refused(&s, huge, 413);
 }
 
@@ -223,10 +168,7 @@ fn slow_head_gets_408_then_close() {
     let r = c.read_response();
     assert_eq!(r.status, 408, "{r:?}");
     assert_eq!(r.json()["error"]["type"], "request_timeout");
-    assert!(
-        t0.elapsed() >= Duration::from_millis(250),
-        "cut off before the timeout"
-    );
+    assert!(t0.elapsed() >= Duration::from_millis(250), "cut off before the timeout");
     assert!(c.closed_within(BOUND));
 }
 
@@ -271,18 +213,11 @@ fn idle_keep_alive_connection_is_closed() {
     let mut c = s.connect();
     c.send(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(c.read_response().status, 200);
-    assert!(
-        c.closed_within(BOUND),
-        "idle keep-alive connection stayed open"
-    );
+    assert!(c.closed_within(BOUND), "idle keep-alive connection stayed open");
     // A connection that never sends anything is closed as well (quietly, no 408).
     let mut quiet = s.connect();
     assert!(quiet.closed_within(BOUND));
-    assert!(
-        quiet.buffered().is_empty(),
-        "an idle close sends nothing: {:?}",
-        quiet.buffered()
-    );
+    assert!(quiet.buffered().is_empty(), "an idle close sends nothing: {:?}", quiet.buffered());
 }
 
 #[test]
@@ -297,10 +232,7 @@ fn max_connections_per_worker_holds_the_third_until_one_closes() {
     // The kernel completes the handshake, but the worker does not take the connection.
     let mut third = s.connect();
     third.send(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
-    assert!(
-        third.silent_for(Duration::from_millis(500)),
-        "third connection served over the limit"
-    );
+    assert!(third.silent_for(Duration::from_millis(500)), "third connection served over the limit");
     drop(a);
     let r = third.read_response();
     assert_eq!(r.status, 200, "third connection served once a slot freed");

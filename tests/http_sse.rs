@@ -16,13 +16,8 @@ fn ticks(frames: &[String]) -> Vec<u64> {
         .iter()
         .filter(|f| f.starts_with("event: tick\n"))
         .map(|f| {
-            let data = f
-                .lines()
-                .find_map(|l| l.strip_prefix("data: "))
-                .expect("data line");
-            serde_json::from_str::<serde_json::Value>(data).expect("data is JSON")["n"]
-                .as_u64()
-                .expect("n")
+            let data = f.lines().find_map(|l| l.strip_prefix("data: ")).expect("data line");
+            serde_json::from_str::<serde_json::Value>(data).expect("data is JSON")["n"].as_u64().expect("n")
         })
         .collect()
 }
@@ -36,10 +31,7 @@ fn frames_arrive_chunked_and_in_order() {
     assert_eq!(r.status, 200);
     assert!(r.chunked, "streams are chunked on HTTP/1.1: {r:?}");
     assert!(r.header("content-length").is_none());
-    assert_eq!(
-        r.header("content-type"),
-        Some("text/event-stream; charset=utf-8")
-    );
+    assert_eq!(r.header("content-type"), Some("text/event-stream; charset=utf-8"));
     assert_eq!(r.header("cache-control"), Some("no-cache"));
     let frames = sse_frames(&r.text());
     for f in &frames {
@@ -76,17 +68,11 @@ fn idle_stream_gets_heartbeats() {
     assert_eq!(r.status, 200);
     let text = r.text();
     let before_first = text.split("event: tick").next().unwrap();
-    assert!(
-        before_first.contains(":\n\n"),
-        "no heartbeat while idle: {text:?}"
-    );
+    assert!(before_first.contains(":\n\n"), "no heartbeat while idle: {text:?}");
     // Heartbeats are comments; the events are still all there, in order.
     assert_eq!(ticks(&sse_frames(&text)), vec![0, 1]);
     for f in sse_frames(&text) {
-        assert!(
-            f == ":" || f.starts_with("event: tick\n"),
-            "unexpected frame {f:?}"
-        );
+        assert!(f == ":" || f.starts_with("event: tick\n"), "unexpected frame {f:?}");
     }
 }
 
@@ -110,17 +96,16 @@ fn head_on_a_stream_sends_only_the_head() {
     assert_eq!(r.status, 200);
     c.send(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
     let r = c.read_response();
-    assert_eq!(
-        r.status, 200,
-        "no stream bytes were left on the connection: {r:?}"
-    );
+    assert_eq!(r.status, 200, "no stream bytes were left on the connection: {r:?}");
 }
 
 #[test]
 fn request_pipelined_behind_a_stream_is_answered_after_it() {
     let s = Server::start(&json!({}));
     let mut c = s.connect();
-    c.send(b"GET /debug/sse?events=4&interval_ms=50 HTTP/1.1\r\nHost: t\r\n\r\nGET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+    c.send(
+        b"GET /debug/sse?events=4&interval_ms=50 HTTP/1.1\r\nHost: t\r\n\r\nGET /health HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
     let r = c.read_response();
     assert_eq!(ticks(&sse_frames(&r.text())), vec![0, 1, 2, 3]);
     let r = c.read_response();

@@ -16,15 +16,8 @@ use support::{Server, TempDir, poll_until, run_cli};
 const BOUND: Duration = Duration::from_secs(10);
 
 fn exits_zero(s: &mut Server, within: Duration) {
-    let status = s
-        .wait_exit(within)
-        .unwrap_or_else(|| panic!("still running; log:\n{}", s.log()));
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "exit status {status:?}; log:\n{}",
-        s.log()
-    );
+    let status = s.wait_exit(within).unwrap_or_else(|| panic!("still running; log:\n{}", s.log()));
+    assert_eq!(status.code(), Some(0), "exit status {status:?}; log:\n{}", s.log());
 }
 
 #[test]
@@ -39,30 +32,17 @@ fn sigterm_lets_an_in_flight_request_finish_and_refuses_new_connections() {
     // that moment (the sleep is 1500 ms, so 300 ms leaves a wide margin on both sides).
     support::pause(Duration::from_millis(300));
     s.sigterm();
-    assert!(
-        s.wait_for_line(BOUND, |l| l.contains("draining")).is_some(),
-        "no drain log line; log:\n{}",
-        s.log()
-    );
+    assert!(s.wait_for_line(BOUND, |l| l.contains("draining")).is_some(), "no drain log line; log:\n{}", s.log());
     let addr = s.addr;
-    let refused = poll_until(BOUND, || {
-        TcpStream::connect_timeout(&addr, Duration::from_millis(200)).err()
-    });
-    assert!(
-        refused.is_some(),
-        "new connections still accepted while draining"
-    );
+    let refused = poll_until(BOUND, || TcpStream::connect_timeout(&addr, Duration::from_millis(200)).err());
+    assert!(refused.is_some(), "new connections still accepted while draining");
     let r = c.read_response();
     assert_eq!(r.status, 200, "in-flight request cut off: {r:?}");
     assert_eq!(r.json()["slept_ms"], 1500);
     assert!(r.closes(), "a response during drain closes its connection");
     assert!(c.closed_within(BOUND));
     exits_zero(&mut s, BOUND);
-    assert!(
-        s.lines().iter().any(|l| l.contains("shutdown complete")),
-        "log:\n{}",
-        s.log()
-    );
+    assert!(s.lines().iter().any(|l| l.contains("shutdown complete")), "log:\n{}", s.log());
 }
 
 #[test]
@@ -80,10 +60,7 @@ fn sigterm_lets_an_open_stream_finish() {
         rest.push_str(&String::from_utf8(chunk).unwrap());
     }
     for n in 1..5 {
-        assert!(
-            rest.contains(&format!("\"n\":{n}")),
-            "event {n} missing after SIGTERM: {rest:?}"
-        );
+        assert!(rest.contains(&format!("\"n\":{n}")), "event {n} missing after SIGTERM: {rest:?}");
     }
     exits_zero(&mut s, BOUND);
 }
@@ -95,10 +72,7 @@ fn idle_connections_are_closed_on_sigterm() {
     c.send(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(c.read_response().status, 200);
     s.sigterm();
-    assert!(
-        c.closed_within(BOUND),
-        "idle keep-alive connection survived the drain"
-    );
+    assert!(c.closed_within(BOUND), "idle keep-alive connection survived the drain");
     exits_zero(&mut s, BOUND);
 }
 
@@ -114,10 +88,7 @@ fn grace_expiry_still_exits_zero_promptly() {
     // Far less than the 60 s sleep: the grace period cut it.
     exits_zero(&mut s, Duration::from_secs(20));
     assert!(c.closed_within(BOUND));
-    assert!(
-        c.buffered().is_empty() || !c.buffered().starts_with(b"HTTP/1.1 200"),
-        "the sleep did not finish"
-    );
+    assert!(c.buffered().is_empty() || !c.buffered().starts_with(b"HTTP/1.1 200"), "the sleep did not finish");
 }
 
 #[test]
@@ -144,12 +115,7 @@ fn shipped_config() -> String {
 fn check_accepts_the_shipped_config_with_a_one_line_summary() {
     let out = run_cli(&["--check", "-c", &shipped_config()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout {stdout:?} stderr {:?}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "stdout {stdout:?} stderr {:?}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout.lines().count(), 1, "{stdout:?}");
     assert!(stdout.starts_with("config ok: "), "{stdout:?}");
     assert!(stdout.contains("config.json"));
@@ -166,16 +132,8 @@ fn check_accepts_the_seed_example() {
     );
     let out = run_cli(&["--check", "--config", p.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout:?} {:?}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("3002") && stdout.contains("redis"),
-        "{stdout:?}"
-    );
+    assert_eq!(out.status.code(), Some(0), "{stdout:?} {:?}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("3002") && stdout.contains("redis"), "{stdout:?}");
     assert!(!stdout.contains("admin123"), "secret printed: {stdout:?}");
 }
 
@@ -192,20 +150,10 @@ fn check_reports_every_problem_with_file_and_key_path() {
     let out = run_cli(&["--check", "-c", path]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for key in [
-        "port",
-        "bogus",
-        "store_mode",
-        "limits.max_body_bytes",
-        "limits.nope",
-        "timeouts.head_read_ms",
-    ] {
+    for key in ["port", "bogus", "store_mode", "limits.max_body_bytes", "limits.nope", "timeouts.head_read_ms"] {
         let line = stderr.lines().find(|l| l.contains(&format!("{key}:")));
         let line = line.unwrap_or_else(|| panic!("no line for {key} in {stderr:?}"));
-        assert!(
-            line.contains(path),
-            "line for {key} does not name the file: {line:?}"
-        );
+        assert!(line.contains(path), "line for {key} does not name the file: {line:?}");
     }
     assert!(out.stdout.is_empty(), "problems go to stderr");
     // Without --check the server refuses to start on it.
@@ -220,11 +168,7 @@ fn check_reports_invalid_json_and_a_missing_file() {
     let p = dir.write("bad.json", "{\n  \"port\": 1,\n  \"host\": \n}");
     let out = run_cli(&["--check", "-c", p.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("line 4"),
-        "{:?}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 4"), "{:?}", String::from_utf8_lossy(&out.stderr));
     let missing = dir.path().join("nope.json");
     let out = run_cli(&["--check", "-c", missing.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
@@ -235,21 +179,14 @@ fn check_reports_invalid_json_and_a_missing_file() {
 fn version_prints_the_crate_version() {
     let out = run_cli(&["--version"]);
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!("orchids-server {}", env!("CARGO_PKG_VERSION"))
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("orchids-server {}", env!("CARGO_PKG_VERSION")));
 }
 
 #[test]
 fn unknown_flag_fails_with_argh_usage() {
     let out = run_cli(&["--frobnicate"]);
     assert_ne!(out.status.code(), Some(0));
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(all.contains("--frobnicate"), "{all:?}");
 }
 

@@ -4,9 +4,7 @@
 #![cfg(test)]
 
 use orchids2api::domain::{AccountDef, Channel};
-use orchids2api::pool::{
-    Attempt, Clock, PoolConfig, SelectRequest, SessionKey, SessionSources, Shard, Snapshot,
-};
+use orchids2api::pool::{Attempt, Clock, PoolConfig, SelectRequest, SessionKey, SessionSources, Shard, Snapshot};
 use orchids2api::util::alloc_count::{ALLOCATIONS, Counting};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -18,10 +16,8 @@ static GLOBAL: Counting = Counting;
 fn selection_allocates_nothing_in_steady_state() {
     let defs: Vec<AccountDef> = (0..100)
         .map(|i| {
-            let mut d: AccountDef = serde_json::from_value(
-                serde_json::json!({"id": format!("a{i}"), "channel": "grok"}),
-            )
-            .unwrap();
+            let mut d: AccountDef =
+                serde_json::from_value(serde_json::json!({"id": format!("a{i}"), "channel": "grok"})).unwrap();
             d.weight = 1 + i % 5;
             d.priority = i32::try_from(i % 3).unwrap();
             d.max_concurrency = i % 4;
@@ -29,15 +25,8 @@ fn selection_allocates_nothing_in_steady_state() {
         })
         .collect();
     let clock = Clock::manual(1_700_000_000_000);
-    let shard = Shard::new(
-        Arc::new(Snapshot::build(defs, None).unwrap()),
-        PoolConfig::default(),
-        clock.clone(),
-    );
-    let session = SessionKey::derive(&SessionSources {
-        x_session_id: Some(b"s-1"),
-        ..SessionSources::default()
-    });
+    let shard = Shard::new(Arc::new(Snapshot::build(defs, None).unwrap()), PoolConfig::default(), clock.clone());
+    let session = SessionKey::derive(&SessionSources { x_session_id: Some(b"s-1"), ..SessionSources::default() });
     let kind = |d: &AccountDef| !d.id.ends_with('7');
     let plain = SelectRequest::new(Channel::Grok, "m").with_can_serve(&kind);
     let sticky = SelectRequest::new(Channel::Grok, "m").with_session(session);

@@ -71,30 +71,19 @@ fn openai(s: &Server, text: &str, stream: bool) -> support::Response {
 
 /// The text of a Claude answer (JSON or SSE).
 fn answer_text(r: &support::Response) -> String {
-    if r.header("content-type")
-        .is_some_and(|c| c.starts_with("text/event-stream"))
-    {
+    if r.header("content-type").is_some_and(|c| c.starts_with("text/event-stream")) {
         sse_events(&r.body)
             .iter()
             .filter_map(|(_, d)| serde_json::from_str::<Value>(d).ok())
             .filter_map(|v| v["delta"]["text"].as_str().map(str::to_owned))
             .collect()
     } else {
-        r.json()["content"][0]["text"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        r.json()["content"][0]["text"].as_str().unwrap_or_default().to_owned()
     }
 }
 
 fn admin(s: &Server, method: &str, path: &str) -> support::Response {
-    http(
-        s.addr,
-        method,
-        path,
-        &[("authorization", &format!("Bearer {ADMIN}"))],
-        b"",
-    )
+    http(s.addr, method, path, &[("authorization", &format!("Bearer {ADMIN}"))], b"")
 }
 
 fn account(s: &Server, id: &str) -> Value {
@@ -110,32 +99,17 @@ fn wait_status(s: &Server, id: &str, state: &str, reason: Option<&str>) -> Value
         let st = &a["status"];
         (st["state"] == state && reason.is_none_or(|r| st["reason"] == r)).then_some(a)
     })
-    .unwrap_or_else(|| {
-        panic!(
-            "{id} never became {state} {reason:?}: {}\n{}",
-            account(s, id),
-            s.log()
-        )
-    })
+    .unwrap_or_else(|| panic!("{id} never became {state} {reason:?}: {}\n{}", account(s, id), s.log()))
 }
 
 fn explain(s: &Server) -> Value {
-    let r = admin(
-        s,
-        "GET",
-        &format!("/api/pool/explain?channel=orchids&model={MODEL}"),
-    );
+    let r = admin(s, "GET", &format!("/api/pool/explain?channel=orchids&model={MODEL}"));
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()
 }
 
 fn skip_of<'a>(ex: &'a Value, id: &str) -> &'a Value {
-    &ex["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["id"] == id)
-        .unwrap()["skip"]
+    &ex["accounts"].as_array().unwrap().iter().find(|a| a["id"] == id).unwrap()["skip"]
 }
 
 #[test]
@@ -143,58 +117,26 @@ fn failover_on_each_retryable_class() {
     // (script, pool overrides, expected status of the failing account: state, reason)
     let cases: [(&str, Value, &str, Option<&str>); 9] = [
         ("rate_limit", json!({}), "cooling", Some("rate_limit")),
-        (
-            "rate_limit_shared",
-            json!({}),
-            "cooling",
-            Some("rate_limit"),
-        ),
+        ("rate_limit_shared", json!({}), "cooling", Some("rate_limit")),
         ("quota", json!({}), "cooling", Some("quota")),
         ("blocked", json!({}), "disabled", Some("blocked")),
         ("auth", json!({}), "disabled", Some("auth")),
-        (
-            "server",
-            json!({"failure_threshold": 1}),
-            "cooling",
-            Some("failures"),
-        ),
-        (
-            "network",
-            json!({"failure_threshold": 1}),
-            "cooling",
-            Some("failures"),
-        ),
+        ("server", json!({"failure_threshold": 1}), "cooling", Some("failures")),
+        ("network", json!({"failure_threshold": 1}), "cooling", Some("failures")),
         ("error_in_200", json!({}), "cooling", Some("rate_limit")),
         ("model", json!({}), "active", None),
     ];
     for (i, (script, pool, state, reason)) in cases.into_iter().enumerate() {
-        let s = server(
-            &[
-                acct("bad", 10, &json!({"fail": script})),
-                acct("good", 0, &json!({})),
-            ],
-            &pool,
-        );
+        let s = server(&[acct("bad", 10, &json!({"fail": script})), acct("good", 0, &json!({}))], &pool);
         let stream = i % 2 == 0;
         let r = claude(&s, "whoami", stream);
         assert_eq!(r.status, 200, "{script}: {}\n{}", r.text(), s.log());
-        assert_eq!(
-            answer_text(&r),
-            "account=good",
-            "{script}: answered by the second account"
-        );
+        assert_eq!(answer_text(&r), "account=good", "{script}: answered by the second account");
         let bad = wait_status(&s, "bad", state, reason);
-        let class = if script == "error_in_200" {
-            "rate_limit"
-        } else {
-            script
-        };
+        let class = if script == "error_in_200" { "rate_limit" } else { script };
         // auth: the 401, then the rejected refresh (counted as auth too).
         let failures = bad["counters"]["failures"][class].as_u64().unwrap_or(0);
-        assert!(
-            failures == 1 || (script == "auth" && failures == 2),
-            "{script}: {bad}"
-        );
+        assert!(failures == 1 || (script == "auth" && failures == 2), "{script}: {bad}");
         assert_eq!(bad["counters"]["successes"], 0);
         let good = account(&s, "good");
         assert_eq!(good["counters"]["successes"], 1, "{script}: {good}");
@@ -206,54 +148,28 @@ fn failover_on_each_retryable_class() {
         if script == "rate_limit" {
             let until = bad["status"]["until_ms"].as_u64().unwrap();
             let now = ex["now_ms"].as_u64().unwrap();
-            assert!(
-                until > now && until <= now + 8_000,
-                "Retry-After 7 s sets the cooldown: {until} vs {now}"
-            );
+            assert!(until > now && until <= now + 8_000, "Retry-After 7 s sets the cooldown: {until} vs {now}");
         }
     }
 }
 
 #[test]
 fn client_errors_are_answered_without_failover() {
-    let s = server(
-        &[
-            acct("bad", 10, &json!({"fail": "client"})),
-            acct("good", 0, &json!({})),
-        ],
-        &json!({}),
-    );
+    let s = server(&[acct("bad", 10, &json!({"fail": "client"})), acct("good", 0, &json!({}))], &json!({}));
     let r = claude(&s, "whoami", false);
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.json()["error"]["type"], "invalid_request_error");
-    assert_eq!(
-        account(&s, "good")["counters"]["requests"],
-        0,
-        "no second account was tried"
-    );
-    assert_eq!(
-        account(&s, "bad")["status"]["state"],
-        "active",
-        "a client error leaves the account alone"
-    );
+    assert_eq!(account(&s, "good")["counters"]["requests"], 0, "no second account was tried");
+    assert_eq!(account(&s, "bad")["status"]["state"], "active", "a client error leaves the account alone");
 }
 
 #[test]
 fn no_retry_after_the_first_byte() {
-    let s = server(
-        &[
-            acct("bad", 10, &json!({"fail": "after_first_byte"})),
-            acct("good", 0, &json!({})),
-        ],
-        &json!({}),
-    );
+    let s = server(&[acct("bad", 10, &json!({"fail": "after_first_byte"})), acct("good", 0, &json!({}))], &json!({}));
     let r = claude(&s, "whoami", true);
     assert_eq!(r.status, 200);
     let events = sse_events(&r.body);
-    let names: Vec<_> = events
-        .iter()
-        .map(|(e, _)| e.clone().unwrap_or_default())
-        .collect();
+    let names: Vec<_> = events.iter().map(|(e, _)| e.clone().unwrap_or_default()).collect();
     assert!(r.text().contains("Partial answer"), "{}", r.text());
     assert_eq!(names.last().map(String::as_str), Some("error"), "{names:?}");
     assert!(!names.iter().any(|n| n == "message_stop"), "{names:?}");
@@ -265,18 +181,9 @@ fn no_retry_after_the_first_byte() {
     assert_eq!(r.status, 200);
     let text = r.text();
     assert!(text.contains("Partial answer"), "{text}");
-    assert!(
-        !text.contains("[DONE]"),
-        "an OpenAI stream cut by an error has no [DONE]: {text}"
-    );
+    assert!(!text.contains("[DONE]"), "an OpenAI stream cut by an error has no [DONE]: {text}");
     let last: Value = serde_json::from_str(&sse_events(&r.body).last().unwrap().1).unwrap();
-    assert!(
-        last["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("mid-stream"),
-        "{last}"
-    );
+    assert!(last["error"]["message"].as_str().unwrap().contains("mid-stream"), "{last}");
 
     let bad = poll_until(Duration::from_secs(10), || {
         let a = account(&s, "bad");
@@ -284,20 +191,13 @@ fn no_retry_after_the_first_byte() {
     })
     .unwrap_or_else(|| panic!("failures not recorded: {}", account(&s, "bad")));
     assert_eq!(bad["counters"]["requests"], 2);
-    assert_eq!(
-        account(&s, "good")["counters"]["requests"],
-        0,
-        "only one account was tried"
-    );
+    assert_eq!(account(&s, "good")["counters"]["requests"], 0, "only one account was tried");
 }
 
 #[test]
 fn a_silent_upstream_fails_over_at_the_ttft_deadline() {
     let s = server(
-        &[
-            acct("bad", 10, &json!({"fail": "slow"})),
-            acct("good", 0, &json!({})),
-        ],
+        &[acct("bad", 10, &json!({"fail": "slow"})), acct("good", 0, &json!({}))],
         &json!({"ttft_timeout_ms": 1000}),
     );
     for stream in [false, true] {
@@ -307,10 +207,7 @@ fn a_silent_upstream_fails_over_at_the_ttft_deadline() {
     }
     let bad = account(&s, "bad");
     assert_eq!(bad["counters"]["failures"]["slow"], 2, "{bad}");
-    assert_eq!(
-        bad["status"]["state"], "active",
-        "slow is counted, not cooled"
-    );
+    assert_eq!(bad["status"]["state"], "active", "slow is counted, not cooled");
 }
 
 #[test]
@@ -330,10 +227,7 @@ fn a_cooling_pool_answers_429_with_retry_after_in_both_formats() {
     let v = r.json();
     assert_eq!(v["type"], "error");
     assert_eq!(v["error"]["type"], "rate_limit_error");
-    assert!(
-        v["error"]["message"].as_str().unwrap().contains("cooling"),
-        "{v}"
-    );
+    assert!(v["error"]["message"].as_str().unwrap().contains("cooling"), "{v}");
     let ra: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=30).contains(&ra), "{ra}");
 
@@ -342,11 +236,7 @@ fn a_cooling_pool_answers_429_with_retry_after_in_both_formats() {
     assert!(r.json()["error"]["message"].is_string());
     let ra: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=30).contains(&ra), "{ra}");
-    assert_eq!(
-        account(&s, "a")["counters"]["requests"],
-        1,
-        "cooling accounts are not called again"
-    );
+    assert_eq!(account(&s, "a")["counters"]["requests"], 1, "cooling accounts are not called again");
 }
 
 /// Sends a request on a thread; the handle yields its response.
@@ -364,10 +254,8 @@ fn background(s: &Server, text: &'static str) -> std::thread::JoinHandle<support
 }
 
 fn wait_in_flight(s: &Server, id: &str, n: u64) {
-    poll_until(Duration::from_secs(10), || {
-        (account(s, id)["in_flight"] == n).then_some(())
-    })
-    .unwrap_or_else(|| panic!("{id} never had {n} in flight: {}", account(s, id)));
+    poll_until(Duration::from_secs(10), || (account(s, id)["in_flight"] == n).then_some(()))
+        .unwrap_or_else(|| panic!("{id} never had {n} in flight: {}", account(s, id)));
 }
 
 #[test]
@@ -378,10 +266,7 @@ fn max_concurrency_moves_to_another_account_waits_or_answers_529() {
         a
     };
     // A full account: the next request goes to another one.
-    let s = server(
-        &[capped("4000"), acct("b", 0, &json!({}))],
-        &json!({"queue_wait_ms": 0}),
-    );
+    let s = server(&[capped("4000"), acct("b", 0, &json!({}))], &json!({"queue_wait_ms": 0}));
     let first = background(&s, "whoami");
     wait_in_flight(&s, "a", 1);
     let r = claude(&s, "whoami", false);
@@ -417,32 +302,13 @@ fn max_concurrency_moves_to_another_account_waits_or_answers_529() {
 #[test]
 fn explain_and_reset() {
     let s = server(
-        &[
-            acct(
-                "a",
-                10,
-                &json!({"fail": "rate_limit", "retry_after": "600"}),
-            ),
-            acct("b", 0, &json!({})),
-        ],
+        &[acct("a", 10, &json!({"fail": "rate_limit", "retry_after": "600"})), acct("b", 0, &json!({}))],
         &json!({}),
     );
     // Admin token required.
-    let r = http(
-        s.addr,
-        "GET",
-        &format!("/api/pool/explain?channel=orchids&model={MODEL}"),
-        &[],
-        b"",
-    );
+    let r = http(s.addr, "GET", &format!("/api/pool/explain?channel=orchids&model={MODEL}"), &[], b"");
     assert_eq!(r.status, 401);
-    let r = http(
-        s.addr,
-        "GET",
-        "/api/accounts",
-        &[("x-admin-token", "wrong-token-0123456789")],
-        b"",
-    );
+    let r = http(s.addr, "GET", "/api/accounts", &[("x-admin-token", "wrong-token-0123456789")], b"");
     assert_eq!(r.status, 401);
 
     let ex = explain(&s);
@@ -463,55 +329,31 @@ fn explain_and_reset() {
     assert_eq!(account(&s, "a")["status"]["state"], "active");
     assert_eq!(admin(&s, "POST", "/api/accounts/nope/reset").status, 404);
     assert_eq!(admin(&s, "GET", "/api/accounts/nope").status, 404);
-    assert_eq!(
-        admin(&s, "GET", "/api/pool/explain?channel=mars&model=x").status,
-        400
-    );
+    assert_eq!(admin(&s, "GET", "/api/pool/explain?channel=mars&model=x").status, 400);
 
     let list = admin(&s, "GET", "/api/accounts");
     assert_eq!(list.status, 200);
     let text = list.text();
-    assert!(
-        !text.contains("k-0123456789abcdefXYZ"),
-        "credentials are redacted: {text}"
-    );
+    assert!(!text.contains("k-0123456789abcdefXYZ"), "credentials are redacted: {text}");
     let ids: Vec<String> = list.json()["accounts"]
         .as_array()
         .unwrap()
         .iter()
         .map(|a| a["account"]["id"].as_str().unwrap().to_owned())
         .collect();
-    assert!(
-        ids.contains(&"a".to_owned()) && ids.contains(&"b".to_owned()),
-        "{ids:?}"
-    );
-    assert!(
-        !account(&s, "a")
-            .to_string()
-            .contains("k-0123456789abcdefXYZ")
-    );
+    assert!(ids.contains(&"a".to_owned()) && ids.contains(&"b".to_owned()), "{ids:?}");
+    assert!(!account(&s, "a").to_string().contains("k-0123456789abcdefXYZ"));
 }
 
 #[test]
 fn sticky_sessions_keep_a_conversation_on_one_account() {
-    let s = server(
-        &[acct("a", 0, &json!({})), acct("b", 0, &json!({}))],
-        &json!({}),
-    );
+    let s = server(&[acct("a", 0, &json!({})), acct("b", 0, &json!({}))], &json!({}));
     let mut seen = Vec::new();
     for _ in 0..6 {
-        let r = claude_with(
-            &s,
-            "whoami",
-            false,
-            &[("x-claude-code-session-id", "6c1f-session-one")],
-        );
+        let r = claude_with(&s, "whoami", false, &[("x-claude-code-session-id", "6c1f-session-one")]);
         seen.push(answer_text(&r));
     }
-    assert!(
-        seen.iter().all(|x| *x == seen[0]),
-        "one session, one account: {seen:?}"
-    );
+    assert!(seen.iter().all(|x| *x == seen[0]), "one session, one account: {seen:?}");
 
     // Distinct sessions are spread by the normal rule (equal weights alternate).
     let mut spread = std::collections::BTreeSet::new();
@@ -523,25 +365,14 @@ fn sticky_sessions_keep_a_conversation_on_one_account() {
     assert_eq!(spread.len(), 2, "{spread:?}");
 
     // Other sessions in between did not move it.
-    let r = claude_with(
-        &s,
-        "whoami",
-        false,
-        &[("x-claude-code-session-id", "6c1f-session-one")],
-    );
+    let r = claude_with(&s, "whoami", false, &[("x-claude-code-session-id", "6c1f-session-one")]);
     assert_eq!(answer_text(&r), seen[0]);
 }
 
 #[test]
 fn a_persisted_cooldown_survives_a_restart() {
     let data = TempDir::new("pool-restart");
-    let mut cfg = config(
-        &[
-            acct("a", 10, &json!({"fail": "quota"})),
-            acct("b", 0, &json!({})),
-        ],
-        &json!({}),
-    );
+    let mut cfg = config(&[acct("a", 10, &json!({"fail": "quota"})), acct("b", 0, &json!({}))], &json!({}));
     cfg["data_dir"] = json!(data.path().join("data").to_string_lossy());
     let mut s = ServerBuilder::new().config(&cfg).start();
     let r = claude(&s, "whoami", false);
@@ -554,10 +385,7 @@ fn a_persisted_cooldown_survives_a_restart() {
     assert_eq!(before["stored"]["status"]["reason"], "quota");
     assert_eq!(before["stored"]["counters"]["requests"], 1);
     s.sigterm();
-    assert!(
-        s.wait_exit(Duration::from_secs(20))
-            .is_some_and(|st| st.success())
-    );
+    assert!(s.wait_exit(Duration::from_secs(20)).is_some_and(|st| st.success()));
 
     let s = ServerBuilder::new().config(&cfg).start();
     let a = account(&s, "a");

@@ -46,11 +46,7 @@ fn admin(s: &Server, method: &str, path: &str) -> support::Response {
 }
 
 fn picked(s: &Server) -> String {
-    let r = admin(
-        s,
-        "GET",
-        "/api/pool/explain?channel=orchids&model=claude-sonnet-4-5",
-    );
+    let r = admin(s, "GET", "/api/pool/explain?channel=orchids&model=claude-sonnet-4-5");
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()["picked"].as_str().unwrap_or_default().to_owned()
 }
@@ -76,17 +72,13 @@ fn status_and_caps_hold_across_instances() {
     // A 429 on instance 1 cools `a` on instance 2 too.
     let r = claude(s1.addr, "claude-sonnet-4-5");
     assert_eq!(r.status, 200, "{}", r.text());
-    poll_until(Duration::from_secs(10), || {
-        (picked(&s2) == "b").then_some(())
-    })
-    .unwrap_or_else(|| panic!("the cooldown never reached instance 2:\n{}", s2.log()));
+    poll_until(Duration::from_secs(10), || (picked(&s2) == "b").then_some(()))
+        .unwrap_or_else(|| panic!("the cooldown never reached instance 2:\n{}", s2.log()));
 
     // A reset on instance 2 clears it on instance 1.
     assert_eq!(admin(&s2, "POST", "/api/accounts/a/reset").status, 200);
-    poll_until(Duration::from_secs(10), || {
-        (picked(&s1) == "a").then_some(())
-    })
-    .unwrap_or_else(|| panic!("the reset never reached instance 1:\n{}", s1.log()));
+    poll_until(Duration::from_secs(10), || (picked(&s1) == "a").then_some(()))
+        .unwrap_or_else(|| panic!("the reset never reached instance 1:\n{}", s1.log()));
 
     // max_concurrency 1 across instances: while instance 1 holds `w`, instance 2 answers 529.
     let addr = s1.addr;

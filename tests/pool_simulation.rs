@@ -5,9 +5,7 @@
 #![cfg(test)]
 
 use orchids2api::domain::{AccountDef, Channel, FailureClass};
-use orchids2api::pool::{
-    Account, Attempt, Clock, Lease, PoolConfig, SelectRequest, Shard, Snapshot, UnavailableKind,
-};
+use orchids2api::pool::{Account, Attempt, Clock, Lease, PoolConfig, SelectRequest, Shard, Snapshot, UnavailableKind};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -35,8 +33,7 @@ impl Rng {
 }
 
 fn account(id: &str, weight: u32, priority: i32) -> AccountDef {
-    let mut d: AccountDef =
-        serde_json::from_value(serde_json::json!({"id": id, "channel": "grok"})).unwrap();
+    let mut d: AccountDef = serde_json::from_value(serde_json::json!({"id": id, "channel": "grok"})).unwrap();
     d.weight = weight;
     d.priority = priority;
     d
@@ -63,8 +60,7 @@ fn random_pool(rng: &mut Rng, n: usize) -> Vec<AccountDef> {
                 d.denied_models = vec!["other".into()];
             }
             if rng.chance(100) {
-                d.credentials
-                    .insert("team".into(), format!("t{}", rng.below(10)));
+                d.credentials.insert("team".into(), format!("t{}", rng.below(10)));
             }
             d
         })
@@ -85,11 +81,9 @@ fn eligibility(a: &Account, model: &str, now: u64) -> Elig {
     if !def.enabled || sh.disabled().is_some() || !def.allows_model(model) {
         return Elig::Unfit;
     }
-    let scope_cool = a.scope().is_some_and(|s| {
-        s.cooldown(now).is_some() || s.model_unavailable_until(model, now).is_some()
-    });
-    if sh.cooldown(now).is_some() || scope_cool || sh.model_unavailable_until(model, now).is_some()
-    {
+    let scope_cool =
+        a.scope().is_some_and(|s| s.cooldown(now).is_some() || s.model_unavailable_until(model, now).is_some());
+    if sh.cooldown(now).is_some() || scope_cool || sh.model_unavailable_until(model, now).is_some() {
         return Elig::Cooling;
     }
     if def.max_concurrency != 0 && sh.in_flight() >= def.max_concurrency {
@@ -115,11 +109,7 @@ fn never_picks_an_unusable_account_and_always_picks_the_best() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let clock = Clock::manual(T0);
     let snap = Arc::new(Snapshot::build(random_pool(&mut rng, 1000), None).unwrap());
-    let cfg = PoolConfig {
-        cooldown_quota_ms: 120_000,
-        cooldown_model_ms: 30_000,
-        ..PoolConfig::default()
-    };
+    let cfg = PoolConfig { cooldown_quota_ms: 120_000, cooldown_model_ms: 30_000, ..PoolConfig::default() };
     let shard = Shard::new(Arc::clone(&snap), cfg, clock.clone());
     let mut held: Vec<Lease> = Vec::new();
     let (mut picked, mut refused) = (0u32, HashMap::<UnavailableKind, u32>::new());
@@ -135,71 +125,30 @@ fn never_picks_an_unusable_account_and_always_picks_the_best() {
             a.on_failure(&cfg, FailureClass::Blocked, None, None, now);
         }
         let full_check = step % 16 == 0;
-        let before: Vec<Elig> = if full_check {
-            snap.accounts()
-                .iter()
-                .map(|a| eligibility(a, model, now))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        match shard.acquire(
-            &SelectRequest::new(Channel::Grok, model),
-            &mut Attempt::new(3),
-        ) {
+        let before: Vec<Elig> =
+            if full_check { snap.accounts().iter().map(|a| eligibility(a, model, now)).collect() } else { Vec::new() };
+        match shard.acquire(&SelectRequest::new(Channel::Grok, model), &mut Attempt::new(3)) {
             Ok(lease) => {
                 picked += 1;
                 let a = lease.account();
                 let cap = a.def().max_concurrency;
                 assert!(
-                    a.def().enabled
-                        && a.shared().disabled().is_none()
-                        && a.def().allows_model(model),
+                    a.def().enabled && a.shared().disabled().is_none() && a.def().allows_model(model),
                     "step {step}: unfit {}",
                     a.id()
                 );
-                assert_ne!(
-                    eligibility(a, model, now),
-                    Elig::Cooling,
-                    "step {step}: cooling {}",
-                    a.id()
-                );
-                assert!(
-                    cap == 0 || a.shared().in_flight() <= cap,
-                    "step {step}: over cap {}",
-                    a.id()
-                );
+                assert_ne!(eligibility(a, model, now), Elig::Cooling, "step {step}: cooling {}", a.id());
+                assert!(cap == 0 || a.shared().in_flight() <= cap, "step {step}: over cap {}", a.id());
                 if full_check {
-                    let i = snap
-                        .accounts()
-                        .iter()
-                        .position(|x| Arc::ptr_eq(x, a))
-                        .unwrap();
-                    assert_eq!(
-                        before[i],
-                        Elig::Ok,
-                        "step {step}: {} was not usable",
-                        a.id()
-                    );
-                    let ok: Vec<&Arc<Account>> = snap
-                        .accounts()
-                        .iter()
-                        .zip(&before)
-                        .filter(|(_, e)| **e == Elig::Ok)
-                        .map(|(a, _)| a)
-                        .collect();
+                    let i = snap.accounts().iter().position(|x| Arc::ptr_eq(x, a)).unwrap();
+                    assert_eq!(before[i], Elig::Ok, "step {step}: {} was not usable", a.id());
+                    let ok: Vec<&Arc<Account>> =
+                        snap.accounts().iter().zip(&before).filter(|(_, e)| **e == Elig::Ok).map(|(a, _)| a).collect();
                     let top = ok.iter().map(|a| a.def().priority).max().unwrap();
-                    assert_eq!(
-                        a.def().priority,
-                        top,
-                        "step {step}: not the highest usable tier"
-                    );
+                    assert_eq!(a.def().priority, top, "step {step}: not the highest usable tier");
                     let ratio = |x: &Account, n: u32| f64::from(n) / f64::from(x.weight());
                     let mine = ratio(a, a.shared().in_flight() - 1);
-                    for o in ok
-                        .iter()
-                        .filter(|o| o.def().priority == top && !Arc::ptr_eq(o, a))
-                    {
+                    for o in ok.iter().filter(|o| o.def().priority == top && !Arc::ptr_eq(o, a)) {
                         assert!(
                             ratio(o, o.shared().in_flight()) >= mine,
                             "step {step}: {} was less loaded than {}",
@@ -222,10 +171,7 @@ fn never_picks_an_unusable_account_and_always_picks_the_best() {
             Err(u) => {
                 *refused.entry(u.kind).or_default() += 1;
                 if full_check {
-                    assert!(
-                        !before.contains(&Elig::Ok),
-                        "step {step}: refused ({u:?}) with a usable account"
-                    );
+                    assert!(!before.contains(&Elig::Ok), "step {step}: refused ({u:?}) with a usable account");
                     let want = if before.contains(&Elig::Full) {
                         UnavailableKind::Busy
                     } else if before.contains(&Elig::Cooling) {
@@ -246,14 +192,8 @@ fn never_picks_an_unusable_account_and_always_picks_the_best() {
         }
     }
     drop(held);
-    assert!(
-        snap.accounts().iter().all(|a| a.shared().in_flight() == 0),
-        "every slot was released"
-    );
-    assert!(
-        picked > 50_000,
-        "the simulation mostly served: {picked}, refused {refused:?}"
-    );
+    assert!(snap.accounts().iter().all(|a| a.shared().in_flight() == 0), "every slot was released");
+    assert!(picked > 50_000, "the simulation mostly served: {picked}, refused {refused:?}");
 }
 
 fn shares(defs: &[AccountDef], held_max: usize, seed: u64) -> (HashMap<String, u32>, u32) {
@@ -264,12 +204,7 @@ fn shares(defs: &[AccountDef], held_max: usize, seed: u64) -> (HashMap<String, u
     let mut count = HashMap::new();
     let n = 100_000;
     for _ in 0..n {
-        let l = shard
-            .acquire(
-                &SelectRequest::new(Channel::Grok, "m"),
-                &mut Attempt::new(3),
-            )
-            .unwrap();
+        let l = shard.acquire(&SelectRequest::new(Channel::Grok, "m"), &mut Attempt::new(3)).unwrap();
         *count.entry(l.id().to_owned()).or_insert(0) += 1;
         held.push(l);
         while held.len() > held_max {
@@ -320,28 +255,14 @@ fn spreads_load_within_five_percent_of_weights_inside_a_tier() {
 #[test]
 fn in_flight_tracks_weights_under_high_concurrency() {
     let mut rng = Rng(0xdead_beef_cafe_f00d);
-    let defs: Vec<AccountDef> = (0..200)
-        .map(|i| {
-            account(
-                &format!("acc{i:03}"),
-                1 + u32::try_from(rng.below(10)).unwrap(),
-                0,
-            )
-        })
-        .collect();
+    let defs: Vec<AccountDef> =
+        (0..200).map(|i| account(&format!("acc{i:03}"), 1 + u32::try_from(rng.below(10)).unwrap(), 0)).collect();
     let snap = Arc::new(Snapshot::build(defs, None).unwrap());
     let shard = Shard::new(Arc::clone(&snap), PoolConfig::default(), Clock::manual(T0));
     let mut held = Vec::new();
     for round in 0..8 {
         for _ in 0..3_000 {
-            held.push(
-                shard
-                    .acquire(
-                        &SelectRequest::new(Channel::Grok, "m"),
-                        &mut Attempt::new(1),
-                    )
-                    .unwrap(),
-            );
+            held.push(shard.acquire(&SelectRequest::new(Channel::Grok, "m"), &mut Attempt::new(1)).unwrap());
         }
         // Weighted least-in-flight: whoever got its last request was the least loaded then, so
         // no account is more than one request above any other's load (per weight).
@@ -353,13 +274,7 @@ fn in_flight_tracks_weights_under_high_concurrency() {
             let over = f64::from(n - 1) / f64::from(a.weight());
             for b in snap.accounts() {
                 let other = f64::from(b.shared().in_flight()) / f64::from(b.weight());
-                assert!(
-                    over <= other + 1e-9,
-                    "round {round}: {} ({n}/{}) vs {} ({other})",
-                    a.id(),
-                    a.weight(),
-                    b.id()
-                );
+                assert!(over <= other + 1e-9, "round {round}: {} ({n}/{}) vs {} ({other})", a.id(), a.weight(), b.id());
             }
         }
         for _ in 0..2_000 {

@@ -11,8 +11,7 @@
 
 use bytes::BytesMut;
 use orchids2api::http::chunked::{
-    self, Chunk, ChunkedDecoder, ChunkedError, decode_all, encode_chunk, encode_chunk_bytes,
-    encode_last,
+    self, Chunk, ChunkedDecoder, ChunkedError, decode_all, encode_chunk, encode_chunk_bytes, encode_last,
 };
 use orchids2api::http::head::{HeadError, HeadLimits, RequestHead, parse_request_head};
 use proptest::prelude::*;
@@ -102,11 +101,8 @@ prop_compose! {
 
 /// A valid-ish head with a few bytes overwritten or inserted.
 fn mutated_head() -> impl Strategy<Value = Vec<u8>> {
-    (
-        valid_ish_head(),
-        proptest::collection::vec((any::<usize>(), any::<u8>(), any::<bool>()), 1..4),
-    )
-        .prop_map(|(mut bytes, edits)| {
+    (valid_ish_head(), proptest::collection::vec((any::<usize>(), any::<u8>(), any::<bool>()), 1..4)).prop_map(
+        |(mut bytes, edits)| {
             for (at, b, insert) in edits {
                 let at = at % (bytes.len() + 1);
                 if insert || at == bytes.len() {
@@ -116,7 +112,8 @@ fn mutated_head() -> impl Strategy<Value = Vec<u8>> {
                 }
             }
             bytes
-        })
+        },
+    )
 }
 
 fn any_head_input() -> impl Strategy<Value = Vec<u8>> {
@@ -128,10 +125,7 @@ fn any_head_input() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn limits() -> impl Strategy<Value = HeadLimits> {
-    (16usize..600, 1usize..12).prop_map(|(max_head_bytes, max_headers)| HeadLimits {
-        max_head_bytes,
-        max_headers,
-    })
+    (16usize..600, 1usize..12).prop_map(|(max_head_bytes, max_headers)| HeadLimits { max_head_bytes, max_headers })
 }
 
 proptest! {
@@ -195,27 +189,15 @@ fn feed_chunked(data: &[u8], cuts: &[usize]) -> Decoded {
                 Ok(Chunk::NeedMore) => break,
                 Ok(Chunk::Done) => {
                     buf.extend_from_slice(&data[from..]);
-                    return Decoded {
-                        body,
-                        verdict: Ok(true),
-                        leftover: buf.to_vec(),
-                    };
+                    return Decoded { body, verdict: Ok(true), leftover: buf.to_vec() };
                 }
                 Err(e) => {
-                    return Decoded {
-                        body,
-                        verdict: Err(e),
-                        leftover: Vec::new(),
-                    };
+                    return Decoded { body, verdict: Err(e), leftover: Vec::new() };
                 }
             }
         }
     }
-    Decoded {
-        body,
-        verdict: Ok(false),
-        leftover: Vec::new(),
-    }
+    Decoded { body, verdict: Ok(false), leftover: Vec::new() }
 }
 
 prop_compose! {
@@ -345,23 +327,10 @@ fn size_line_limit_is_split_invariant_at_the_boundary() {
         wire.resize(chunked::MAX_SIZE_LINE + extra, b'x');
         wire.extend_from_slice(b"\nabc\r\n0\r\n\r\n");
         let whole = feed_chunked(&wire, &[]);
-        for cut in [
-            1,
-            chunked::MAX_SIZE_LINE - 1,
-            chunked::MAX_SIZE_LINE,
-            chunked::MAX_SIZE_LINE + 1,
-        ] {
-            assert_eq!(
-                whole,
-                feed_chunked(&wire, &[cut]),
-                "extra {extra}, cut {cut}"
-            );
+        for cut in [1, chunked::MAX_SIZE_LINE - 1, chunked::MAX_SIZE_LINE, chunked::MAX_SIZE_LINE + 1] {
+            assert_eq!(whole, feed_chunked(&wire, &[cut]), "extra {extra}, cut {cut}");
         }
-        let want = if extra == 0 {
-            Ok(true)
-        } else {
-            Err(ChunkedError::SizeLineTooLong)
-        };
+        let want = if extra == 0 { Ok(true) } else { Err(ChunkedError::SizeLineTooLong) };
         assert_eq!(whole.verdict, want);
     }
 }

@@ -60,41 +60,20 @@ fn fake_server() -> String {
 #[test]
 fn replies_split_across_many_reads_arrive_intact_and_in_order() {
     let addr = fake_server();
-    let settings = RedisSettings {
-        addr,
-        timeout: Duration::from_secs(20),
-        ..RedisSettings::default()
-    };
-    let payloads: Vec<Vec<u8>> = (0..24usize)
-        .map(|i| {
-            (0..(i * i * 61) % 50_000)
-                .map(|j| (j % 251) as u8)
-                .collect()
-        })
-        .collect();
-    let rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-        .enable_timer()
-        .build();
+    let settings = RedisSettings { addr, timeout: Duration::from_secs(20), ..RedisSettings::default() };
+    let payloads: Vec<Vec<u8>> =
+        (0..24usize).map(|i| (0..(i * i * 61) % 50_000).map(|j| (j % 251) as u8).collect()).collect();
+    let rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build();
     rt.unwrap().block_on(async {
         let conn = open_conn(&settings, None).await.unwrap();
-        let cmds: Vec<Vec<Vec<u8>>> = payloads
-            .iter()
-            .map(|p| vec![b"ECHO".to_vec(), p.clone()])
-            .collect();
+        let cmds: Vec<Vec<Vec<u8>>> = payloads.iter().map(|p| vec![b"ECHO".to_vec(), p.clone()]).collect();
         let replies = await_all(&conn, &cmds, settings.timeout).await.unwrap();
         assert_eq!(replies.len(), payloads.len());
         for (i, (r, p)) in replies.iter().zip(&payloads).enumerate() {
-            assert_eq!(
-                r.as_bytes(),
-                Some(p.as_slice()),
-                "reply {i} of {} bytes",
-                p.len()
-            );
+            assert_eq!(r.as_bytes(), Some(p.as_slice()), "reply {i} of {} bytes", p.len());
         }
         // The connection is still healthy for the next batch.
-        let again = await_all(&conn, &[vec![b"PING".to_vec()]], settings.timeout)
-            .await
-            .unwrap();
+        let again = await_all(&conn, &[vec![b"PING".to_vec()]], settings.timeout).await.unwrap();
         assert_eq!(again, vec![Reply::Simple(Bytes::from_static(b"PONG"))]);
     });
 }

@@ -1,15 +1,9 @@
 //! Properties of the RESP codec: encode -> decode round-trips, and decoding gives the same
 //! replies for any split of the input into chunks.
-#![expect(
-    clippy::unwrap_used,
-    clippy::indexing_slicing,
-    reason = "test code: failures should be loud"
-)]
+#![expect(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code: failures should be loud")]
 
 use bytes::{Bytes, BytesMut};
-use orchids2api::store::redis::resp::{
-    Reply, encode_command, encode_reply, frame_len, parse_reply,
-};
+use orchids2api::store::redis::resp::{Reply, encode_command, encode_reply, frame_len, parse_reply};
 use proptest::prelude::*;
 
 fn reply() -> impl Strategy<Value = Reply> {
@@ -20,9 +14,7 @@ fn reply() -> impl Strategy<Value = Reply> {
         proptest::collection::vec(any::<u8>(), 0..64).prop_map(|b| Reply::Bulk(Bytes::from(b))),
         Just(Reply::Nil),
     ];
-    leaf.prop_recursive(4, 64, 8, |inner| {
-        proptest::collection::vec(inner, 0..8).prop_map(Reply::Array)
-    })
+    leaf.prop_recursive(4, 64, 8, |inner| proptest::collection::vec(inner, 0..8).prop_map(Reply::Array))
 }
 
 fn encode_all(replies: &[Reply]) -> BytesMut {

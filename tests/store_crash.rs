@@ -3,11 +3,7 @@
 //! acknowledged write; the parent kills it with SIGKILL at a random moment, reopens the store and
 //! checks that every acknowledged write is there. 60 kill points; a tiny snapshot threshold makes
 //! snapshot switches happen under the kills too.
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "test code: failures should be loud"
-)]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "test code: failures should be loud")]
 
 pub mod support;
 
@@ -43,15 +39,7 @@ fn child(dir: &str, round: usize) {
                 for n in 0u64.. {
                     let key = format!("r{round}-t{t}-{n}");
                     s.set_setting(&key, &n.to_string()).await.unwrap();
-                    s.incr_counters(
-                        "acct",
-                        &CounterDelta {
-                            requests: 1,
-                            ..Default::default()
-                        },
-                    )
-                    .await
-                    .unwrap();
+                    s.incr_counters("acct", &CounterDelta { requests: 1, ..Default::default() }).await.unwrap();
                     let mut out = std::io::stdout().lock();
                     writeln!(out, "ack {key}").unwrap();
                     out.flush().unwrap();
@@ -82,10 +70,7 @@ impl Rng {
 #[test]
 fn every_acknowledged_write_survives_sigkill() {
     if let Ok(dir) = std::env::var(CHILD_ENV) {
-        let round = std::env::var(ROUND_ENV)
-            .ok()
-            .and_then(|r| r.parse().ok())
-            .unwrap_or(0);
+        let round = std::env::var(ROUND_ENV).ok().and_then(|r| r.parse().ok()).unwrap_or(0);
         child(&dir, round);
         return;
     }
@@ -97,11 +82,7 @@ fn every_acknowledged_write_survives_sigkill() {
     hub.close();
     drop(hub);
 
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos()
-        | 1;
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() | 1;
     let mut rng = Rng(u64::from(seed));
     let exe = std::env::current_exe().unwrap();
     let started = Instant::now();
@@ -109,12 +90,7 @@ fn every_acknowledged_write_survives_sigkill() {
     let mut acks_seen = 0usize;
     for round in 0..KILLS {
         let mut child = Command::new(&exe)
-            .args([
-                "every_acknowledged_write_survives_sigkill",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args(["every_acknowledged_write_survives_sigkill", "--exact", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, &dir)
             .env(ROUND_ENV, round.to_string())
             .stdout(Stdio::piped())
@@ -149,40 +125,24 @@ fn every_acknowledged_write_survives_sigkill() {
         child.wait().unwrap();
         reader.join().unwrap();
         lines.extend(lines_rx.try_iter());
-        let acked: BTreeSet<String> = lines
-            .iter()
-            .filter_map(|l| l.strip_prefix("ack ").map(str::to_owned))
-            .collect();
+        let acked: BTreeSet<String> = lines.iter().filter_map(|l| l.strip_prefix("ack ").map(str::to_owned)).collect();
         acks_seen += acked.len();
         let hub = StoreHub::open_with(&settings(&dir))
             .unwrap_or_else(|e| panic!("round {round}: reopen failed: {e} (seed {seed})"));
         let s = hub.handle();
         let (settings_now, counter) = run(async {
             let st = s.list_settings().await.unwrap();
-            let c = s
-                .get_account("acct")
-                .await
-                .unwrap()
-                .unwrap()
-                .state
-                .counters
-                .requests;
+            let c = s.get_account("acct").await.unwrap().unwrap().state.counters.requests;
             (st, c)
         });
         for key in &acked {
-            assert!(
-                settings_now.contains_key(key),
-                "round {round}: acknowledged {key} lost (seed {seed})"
-            );
+            assert!(settings_now.contains_key(key), "round {round}: acknowledged {key} lost (seed {seed})");
         }
         // Per task: the durable keys form a prefix 0..=k with no gaps, and k covers every ack.
         for t in 0..TASKS {
             let prefix = format!("r{round}-t{t}-");
-            let durable: Vec<u64> = settings_now
-                .keys()
-                .filter_map(|k| k.strip_prefix(&prefix))
-                .filter_map(|n| n.parse().ok())
-                .collect();
+            let durable: Vec<u64> =
+                settings_now.keys().filter_map(|k| k.strip_prefix(&prefix)).filter_map(|n| n.parse().ok()).collect();
             let max = durable.iter().max().copied();
             if let Some(max) = max {
                 assert_eq!(
@@ -193,10 +153,7 @@ fn every_acknowledged_write_survives_sigkill() {
             }
             for key in acked.iter().filter(|k| k.starts_with(&prefix)) {
                 let n: u64 = key.strip_prefix(&prefix).unwrap().parse().unwrap();
-                assert!(
-                    max.is_some_and(|m| m >= n),
-                    "round {round}: {key} acked but not durable (seed {seed})"
-                );
+                assert!(max.is_some_and(|m| m >= n), "round {round}: {key} acked but not durable (seed {seed})");
             }
             acked_total += durable.len() as u64;
         }
@@ -209,14 +166,8 @@ fn every_acknowledged_write_survives_sigkill() {
             "round {round}: counter {counter} vs durable settings {acked_total} (seed {seed})"
         );
         hub.close();
-        assert!(
-            started.elapsed() < Duration::from_secs(170),
-            "crash test is too slow"
-        );
+        assert!(started.elapsed() < Duration::from_secs(170), "crash test is too slow");
     }
-    assert!(
-        acks_seen > KILLS,
-        "the children acknowledged almost nothing ({acks_seen} acks): the test proves nothing"
-    );
+    assert!(acks_seen > KILLS, "the children acknowledged almost nothing ({acks_seen} acks): the test proves nothing");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -8,9 +8,7 @@ pub mod support;
 use orchids2api::domain::{AccountStatus, FailureClass, UsageCounters, UsageScope};
 use orchids2api::store::embedded::files::{decode_records, encode_record};
 use orchids2api::store::embedded::state::{Op, State};
-use orchids2api::store::{
-    CounterDelta, Day, StoreApi, StoreError, StoreHub, StoreSettings, UsageKey,
-};
+use orchids2api::store::{CounterDelta, Day, StoreApi, StoreError, StoreHub, StoreSettings, UsageKey};
 use proptest::prelude::*;
 use support::store::{run, temp_dir};
 
@@ -19,34 +17,16 @@ fn a_torn_tail_is_truncated_and_writes_continue_after_it() {
     let dir = temp_dir("torn");
     let mut log = Vec::new();
     for i in 0..3 {
-        encode_record(
-            &mut log,
-            &Op::SetSetting {
-                key: format!("k{i}"),
-                value: "v".into(),
-            },
-        )
-        .unwrap();
+        encode_record(&mut log, &Op::SetSetting { key: format!("k{i}"), value: "v".into() }).unwrap();
     }
     let good = log.len();
     let mut torn = Vec::new();
-    encode_record(
-        &mut torn,
-        &Op::SetSetting {
-            key: "k3".into(),
-            value: "v".into(),
-        },
-    )
-    .unwrap();
+    encode_record(&mut torn, &Op::SetSetting { key: "k3".into(), value: "v".into() }).unwrap();
     log.extend_from_slice(&torn[..torn.len() / 2]);
     std::fs::write(dir.join("log.0"), &log).unwrap();
 
     let hub = StoreHub::open_with(&StoreSettings::embedded(&dir)).unwrap();
-    assert_eq!(
-        std::fs::metadata(dir.join("log.0")).unwrap().len(),
-        good as u64,
-        "torn tail not truncated"
-    );
+    assert_eq!(std::fs::metadata(dir.join("log.0")).unwrap().len(), good as u64, "torn tail not truncated");
     let s = hub.handle();
     run(async {
         let all = s.list_settings().await.unwrap();
@@ -79,11 +59,7 @@ fn a_corrupt_snapshot_refuses_to_start() {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let id = prop_oneof![
-        Just("a".to_owned()),
-        Just("b".to_owned()),
-        Just("c".to_owned())
-    ];
+    let id = prop_oneof![Just("a".to_owned()), Just("b".to_owned()), Just("c".to_owned())];
     prop_oneof![
         id.clone().prop_map(|id| Op::PutAccount {
             def: serde_json::from_str(&format!(r#"{{"id":"{id}","channel":"grok"}}"#)).unwrap(),
@@ -92,19 +68,11 @@ fn op() -> impl Strategy<Value = Op> {
         id.clone().prop_map(|id| Op::DeleteAccount { id }),
         (id.clone(), 0u64..10).prop_map(|(id, n)| Op::IncrCounters {
             id,
-            delta: CounterDelta {
-                requests: n,
-                tokens_out: n * 3,
-                last_used_ms: Some(n),
-                ..CounterDelta::default()
-            }
+            delta: CounterDelta { requests: n, tokens_out: n * 3, last_used_ms: Some(n), ..CounterDelta::default() }
         }),
         (id.clone(), any::<u64>()).prop_map(|(id, until_ms)| Op::SetStatus {
             id,
-            status: AccountStatus::Cooling {
-                until_ms,
-                reason: "r".into()
-            }
+            status: AccountStatus::Cooling { until_ms, reason: "r".into() }
         }),
         (id.clone(), "[a-z ]{0,8}").prop_map(|(id, message)| Op::RecordError {
             id,
@@ -114,15 +82,8 @@ fn op() -> impl Strategy<Value = Op> {
         }),
         (id.clone(), "[a-z]{0,4}").prop_map(|(key, value)| Op::SetSetting { key, value }),
         (id, 0u32..3, 0u64..5).prop_map(|(id, day, n)| Op::IncrUsage {
-            key: UsageKey {
-                scope: UsageScope::Key,
-                day: Day(day),
-                id
-            },
-            delta: UsageCounters {
-                requests: n,
-                ..UsageCounters::default()
-            }
+            key: UsageKey { scope: UsageScope::Key, day: Day(day), id },
+            delta: UsageCounters { requests: n, ..UsageCounters::default() }
         }),
     ]
 }

@@ -1,17 +1,11 @@
 //! Several instances on one Redis: change propagation through pub/sub (< 1 s), shared
 //! concurrency caps, and Redis going away and coming back (a throwaway redis-server).
-#![expect(
-    clippy::unwrap_used,
-    clippy::panic,
-    reason = "test code: failures should be loud"
-)]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "test code: failures should be loud")]
 
 pub mod support;
 
 use orchids2api::domain::{AccountDef, AccountStatus, ClientKey, ModelDef};
-use orchids2api::store::{
-    CounterDelta, RedisSettings, StoreApi, StoreError, StoreEvent, StoreHub, StoreSettings,
-};
+use orchids2api::store::{CounterDelta, RedisSettings, StoreApi, StoreError, StoreEvent, StoreHub, StoreSettings};
 use std::time::{Duration, Instant};
 use support::store::{PurgeOnDrop, TempRedis, free_port, redis_settings, run};
 
@@ -56,43 +50,17 @@ fn changes_reach_the_other_instance_within_a_second_and_caps_are_shared() {
     run(async {
         let (sa, sb) = (a.handle(), b.handle());
         sa.put_account(&account("acc1")).await.unwrap();
-        expect_event(
-            &b,
-            &StoreEvent::AccountPut {
-                id: "acc1".into(),
-                revision: 0,
-            },
-        )
-        .await;
+        expect_event(&b, &StoreEvent::AccountPut { id: "acc1".into(), revision: 0 }).await;
 
         // Account disabled, cooldown set, key revoked, model edited, setting changed.
-        let disabled = AccountStatus::Disabled {
-            reason: "blocked".into(),
-        };
+        let disabled = AccountStatus::Disabled { reason: "blocked".into() };
         sa.set_status("acc1", &disabled).await.unwrap();
-        let took = expect_event(
-            &b,
-            &StoreEvent::AccountStatus {
-                id: "acc1".into(),
-                status: disabled,
-            },
-        )
-        .await;
+        let took = expect_event(&b, &StoreEvent::AccountStatus { id: "acc1".into(), status: disabled }).await;
         assert!(took < Duration::from_secs(1), "disable took {took:?}");
 
         sa.set_cooldown("acc1", 42, "429").await.unwrap();
-        let cooling = AccountStatus::Cooling {
-            until_ms: 42,
-            reason: "429".into(),
-        };
-        let took = expect_event(
-            &b,
-            &StoreEvent::AccountStatus {
-                id: "acc1".into(),
-                status: cooling.clone(),
-            },
-        )
-        .await;
+        let cooling = AccountStatus::Cooling { until_ms: 42, reason: "429".into() };
+        let took = expect_event(&b, &StoreEvent::AccountStatus { id: "acc1".into(), status: cooling.clone() }).await;
         assert!(took < Duration::from_secs(1), "cooldown took {took:?}");
 
         let k: ClientKey = serde_json::from_str(r#"{"id":"k1","hash":"abc"}"#).unwrap();
@@ -103,13 +71,7 @@ fn changes_reach_the_other_instance_within_a_second_and_caps_are_shared() {
 
         let m: ModelDef = serde_json::from_str(r#"{"id":"grok-4","channel":"grok"}"#).unwrap();
         sa.put_model(&m).await.unwrap();
-        let took = expect_event(
-            &b,
-            &StoreEvent::ModelPut {
-                id: "grok-4".into(),
-            },
-        )
-        .await;
+        let took = expect_event(&b, &StoreEvent::ModelPut { id: "grok-4".into() }).await;
         assert!(took < Duration::from_secs(1), "model edit took {took:?}");
 
         sa.set_setting("mode", "strict").await.unwrap();
@@ -117,16 +79,11 @@ fn changes_reach_the_other_instance_within_a_second_and_caps_are_shared() {
         assert!(took < Duration::from_secs(1), "setting took {took:?}");
 
         // The state is shared, too.
-        assert_eq!(
-            sb.get_account("acc1").await.unwrap().unwrap().state.status,
-            cooling
-        );
+        assert_eq!(sb.get_account("acc1").await.unwrap().unwrap().state.status, cooling);
         // Own changes are fed once locally, never echoed back a second time.
         let own: Vec<StoreEvent> = std::iter::from_fn(|| a.events().try_recv().ok()).collect();
         assert_eq!(
-            own.iter()
-                .filter(|e| **e == StoreEvent::SettingChanged { key: "mode".into() })
-                .count(),
+            own.iter().filter(|e| **e == StoreEvent::SettingChanged { key: "mode".into() }).count(),
             1,
             "{own:?}"
         );
@@ -144,12 +101,8 @@ fn changes_reach_the_other_instance_within_a_second_and_caps_are_shared() {
         assert!(sa.acquire_slot("acc2x", 1, short).await.unwrap().is_some());
         assert_eq!(sb.acquire_slot("acc2x", 1, short).await.unwrap(), None);
         assert!(
-            eventually(Duration::from_secs(5), async || sb
-                .acquire_slot("acc2x", 1, short)
+            eventually(Duration::from_secs(5), async || sb.acquire_slot("acc2x", 1, short).await.unwrap().is_some())
                 .await
-                .unwrap()
-                .is_some())
-            .await
         );
     });
     a.close();
@@ -179,25 +132,10 @@ fn redis_going_away_degrades_refuses_writes_and_resumes() {
         // Writes are retried for `retry`, then refused with a typed error; never silently dropped.
         let started = Instant::now();
         let err = s.set_setting("x", "1").await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                StoreError::Unavailable {
-                    outcome_unknown: false,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
-        assert!(
-            started.elapsed() >= Duration::from_millis(300),
-            "refused without retrying"
-        );
+        assert!(matches!(err, StoreError::Unavailable { outcome_unknown: false, .. }), "{err:?}");
+        assert!(started.elapsed() >= Duration::from_millis(300), "refused without retrying");
         assert!(err.to_string().contains("not applied"), "{err}");
-        let err = s
-            .incr_counters("r1", &CounterDelta::default())
-            .await
-            .unwrap_err();
+        let err = s.incr_counters("r1", &CounterDelta::default()).await.unwrap_err();
         assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
 
         // Redis comes back (empty: it had no persistence): health recovers, writes resume, and
@@ -227,15 +165,7 @@ fn bad_credentials_and_unreachable_redis_fail_the_open_clearly() {
             let s = hub.handle();
             if let orchids2api::store::Store::Redis(r) = &s {
                 r.client()
-                    .exec1(
-                        vec![
-                            b"CONFIG".to_vec(),
-                            b"SET".to_vec(),
-                            b"requirepass".to_vec(),
-                            b"pw-123".to_vec(),
-                        ],
-                        true,
-                    )
+                    .exec1(vec![b"CONFIG".to_vec(), b"SET".to_vec(), b"requirepass".to_vec(), b"pw-123".to_vec()], true)
                     .await
                     .unwrap();
             }
@@ -251,10 +181,7 @@ fn bad_credentials_and_unreachable_redis_fail_the_open_clearly() {
     let err = StoreHub::open_with(&StoreSettings::redis(wrong.clone())).unwrap_err();
     assert!(matches!(err, StoreError::Auth(_)), "{err:?}");
     assert!(err.to_string().contains("refused our credentials"), "{err}");
-    let right = RedisSettings {
-        password: orchids2api::config::Secret::new("pw-123"),
-        ..wrong
-    };
+    let right = RedisSettings { password: orchids2api::config::Secret::new("pw-123"), ..wrong };
     assert!(StoreHub::open_with(&StoreSettings::redis(right)).is_ok());
 
     let nowhere = RedisSettings {

@@ -55,8 +55,7 @@ fn wait_listening(child: &mut Child) -> Result<u16, String> {
 
 fn get_health(port: u16) -> String {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        .unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
@@ -67,17 +66,10 @@ fn embedded_store_opens_locks_and_reports_health() {
     let dir = temp_dir("startup");
     let config = write_config(&dir, "");
     let mut first = start(&config);
-    let port =
-        wait_listening(&mut first).unwrap_or_else(|log| panic!("server did not start:\n{log}"));
-    assert!(
-        dir.join("data").join("LOCK").exists(),
-        "data_dir was not created"
-    );
+    let port = wait_listening(&mut first).unwrap_or_else(|log| panic!("server did not start:\n{log}"));
+    assert!(dir.join("data").join("LOCK").exists(), "data_dir was not created");
     let health = get_health(port);
-    assert!(
-        health.contains(r#""status":"ok","store":"ok","store_mode":"embedded""#),
-        "{health}"
-    );
+    assert!(health.contains(r#""status":"ok","store":"ok","store_mode":"embedded""#), "{health}");
 
     // A second process on the same data_dir refuses to start and says why.
     let out = Command::new(env!("CARGO_BIN_EXE_orchids-server"))
@@ -86,10 +78,7 @@ fn embedded_store_opens_locks_and_reports_health() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("is in use by another orchids-server process"),
-        "{err}"
-    );
+    assert!(err.contains("is in use by another orchids-server process"), "{err}");
 
     first.kill().unwrap();
     first.wait().unwrap();
@@ -106,21 +95,12 @@ fn refused_redis_credentials_stop_the_server() {
     let port = support::store::free_port();
     let _redis = support::store::TempRedis::start(port);
     let mut cli = Command::new("redis-cli")
-        .args([
-            "-p",
-            &port.to_string(),
-            "CONFIG",
-            "SET",
-            "requirepass",
-            "right-pw",
-        ])
+        .args(["-p", &port.to_string(), "CONFIG", "SET", "requirepass", "right-pw"])
         .spawn()
         .unwrap();
     assert!(cli.wait().unwrap().success());
     let dir = temp_dir("startup-redis");
-    let extra = format!(
-        r#","store_mode":"redis","redis_addr":"127.0.0.1:{port}","redis_password":"wrong-pw""#
-    );
+    let extra = format!(r#","store_mode":"redis","redis_addr":"127.0.0.1:{port}","redis_password":"wrong-pw""#);
     let out = Command::new(env!("CARGO_BIN_EXE_orchids-server"))
         .args(["--config", write_config(&dir, &extra).to_str().unwrap()])
         .output()
@@ -128,10 +108,7 @@ fn refused_redis_credentials_stop_the_server() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("refused our credentials"), "{err}");
-    assert!(
-        !err.contains("wrong-pw"),
-        "the password leaked into the log: {err}"
-    );
+    assert!(!err.contains("wrong-pw"), "the password leaked into the log: {err}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -140,23 +117,18 @@ fn health_says_degraded_while_redis_is_away() {
     let port = support::store::free_port();
     let mut redis = support::store::TempRedis::start(port);
     let dir = temp_dir("startup-degraded");
-    let extra = format!(
-        r#","store_mode":"redis","redis_addr":"127.0.0.1:{port}","redis_prefix":"orchids-test:health:""#
-    );
+    let extra =
+        format!(r#","store_mode":"redis","redis_addr":"127.0.0.1:{port}","redis_prefix":"orchids-test:health:""#);
     let mut server = start(&write_config(&dir, &extra));
-    let http =
-        wait_listening(&mut server).unwrap_or_else(|log| panic!("server did not start:\n{log}"));
+    let http = wait_listening(&mut server).unwrap_or_else(|log| panic!("server did not start:\n{log}"));
     assert!(get_health(http).contains(r#""status":"ok","store":"ok","store_mode":"redis""#));
     redis.kill();
-    let degraded = support::store::wait_until(Duration::from_secs(10), || {
-        get_health(http).contains(r#""status":"degraded""#)
-    });
+    let degraded =
+        support::store::wait_until(Duration::from_secs(10), || get_health(http).contains(r#""status":"degraded""#));
     assert!(degraded, "{}", get_health(http));
     assert!(get_health(http).contains("store_reason"));
     let _back = support::store::TempRedis::start(port);
-    let ok = support::store::wait_until(Duration::from_secs(10), || {
-        get_health(http).contains(r#""status":"ok""#)
-    });
+    let ok = support::store::wait_until(Duration::from_secs(10), || get_health(http).contains(r#""status":"ok""#));
     assert!(ok, "{}", get_health(http));
     server.kill().unwrap();
     server.wait().unwrap();

@@ -22,9 +22,7 @@
     reason = "test code: failing loudly is the point"
 )]
 
-use orchids2api::translate::canonical::{
-    BlockKind, CanonicalEvent as E, ErrorKind, JsonStr, StopReason, Usage,
-};
+use orchids2api::translate::canonical::{BlockKind, CanonicalEvent as E, ErrorKind, JsonStr, StopReason, Usage};
 use orchids2api::translate::collect::Collector;
 use orchids2api::translate::{EncodeOptions, WireFormat, decode_all, encode_all};
 use std::path::PathBuf;
@@ -34,37 +32,20 @@ fn j(s: &str) -> JsonStr {
 }
 
 fn start() -> E {
-    E::MessageStart {
-        id: j("msg_fixture_01"),
-        model: j("upstream-model"),
-    }
+    E::MessageStart { id: j("msg_fixture_01"), model: j("upstream-model") }
 }
 
 fn usage(i: u64, o: u64) -> E {
-    E::Usage(Usage {
-        input_tokens: i,
-        output_tokens: o,
-        cache_read_input_tokens: 2,
-        ..Usage::default()
-    })
+    E::Usage(Usage { input_tokens: i, output_tokens: o, cache_read_input_tokens: 2, ..Usage::default() })
 }
 
 fn stop(reason: StopReason) -> E {
-    E::Stop {
-        reason,
-        stop_sequence: None,
-    }
+    E::Stop { reason, stop_sequence: None }
 }
 
 fn scenarios() -> Vec<(&'static str, Vec<E>)> {
-    let text = |index| E::BlockStart {
-        index,
-        kind: BlockKind::Text,
-    };
-    let think = |index| E::BlockStart {
-        index,
-        kind: BlockKind::Thinking,
-    };
+    let text = |index| E::BlockStart { index, kind: BlockKind::Text };
+    let think = |index| E::BlockStart { index, kind: BlockKind::Thinking };
     vec![
         (
             "text",
@@ -103,12 +84,7 @@ fn scenarios() -> Vec<(&'static str, Vec<E>)> {
                 text(1),
                 E::TextDelta(j("42")),
                 E::BlockStop { index: 1 },
-                E::Usage(Usage {
-                    input_tokens: 30,
-                    output_tokens: 20,
-                    reasoning_tokens: 12,
-                    ..Usage::default()
-                }),
+                E::Usage(Usage { input_tokens: 30, output_tokens: 20, reasoning_tokens: 12, ..Usage::default() }),
                 stop(StopReason::EndTurn),
             ],
         ),
@@ -116,11 +92,7 @@ fn scenarios() -> Vec<(&'static str, Vec<E>)> {
             "tool_args_split",
             vec![
                 start(),
-                E::ToolCallStart {
-                    index: 0,
-                    id: j("toolu_01ABC"),
-                    name: j("get_weather"),
-                },
+                E::ToolCallStart { index: 0, id: j("toolu_01ABC"), name: j("get_weather") },
                 E::ToolArgsDelta(j("{\"loc")),
                 E::ToolArgsDelta(j("ation\": \"Pa")),
                 E::ToolArgsDelta(j("ris\", \"unit\"")),
@@ -142,18 +114,10 @@ fn scenarios() -> Vec<(&'static str, Vec<E>)> {
                 text(1),
                 E::TextDelta(j("Checking two cities.")),
                 E::BlockStop { index: 1 },
-                E::ToolCallStart {
-                    index: 2,
-                    id: j("toolu_1"),
-                    name: j("get_weather"),
-                },
+                E::ToolCallStart { index: 2, id: j("toolu_1"), name: j("get_weather") },
                 E::ToolArgsDelta(j("{\"location\":\"Paris\"}")),
                 E::BlockStop { index: 2 },
-                E::ToolCallStart {
-                    index: 3,
-                    id: j("toolu_2"),
-                    name: j("get_weather"),
-                },
+                E::ToolCallStart { index: 3, id: j("toolu_2"), name: j("get_weather") },
                 E::ToolArgsDelta(j("{\"location\":")),
                 E::ToolArgsDelta(j("\"Rome\"}")),
                 E::BlockStop { index: 3 },
@@ -178,28 +142,18 @@ fn scenarios() -> Vec<(&'static str, Vec<E>)> {
                 start(),
                 text(0),
                 E::TextDelta(j("Partial ")),
-                E::Error {
-                    kind: ErrorKind::Overloaded,
-                    message: j("Overloaded"),
-                },
+                E::Error { kind: ErrorKind::Overloaded, message: j("Overloaded") },
             ],
         ),
     ]
 }
 
 fn opts() -> EncodeOptions {
-    EncodeOptions {
-        model: Some(j("client-model")),
-        input_tokens: 12,
-        include_usage: true,
-        created: 1_700_000_000,
-    }
+    EncodeOptions { model: Some(j("client-model")), input_tokens: 12, include_usage: true, created: 1_700_000_000 }
 }
 
 fn fixture(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
 }
 
 /// Compares `got` with the fixture, or writes it under `UPDATE_FIXTURES=1`.
@@ -210,13 +164,8 @@ fn golden(rel: &str, got: &[u8]) {
         std::fs::write(&path, got).unwrap();
         return;
     }
-    let want = std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{rel}: {e} (run with UPDATE_FIXTURES=1 to create)"));
-    assert_eq!(
-        String::from_utf8_lossy(got),
-        String::from_utf8_lossy(&want),
-        "{rel} differs from the fixture"
-    );
+    let want = std::fs::read(&path).unwrap_or_else(|e| panic!("{rel}: {e} (run with UPDATE_FIXTURES=1 to create)"));
+    assert_eq!(String::from_utf8_lossy(got), String::from_utf8_lossy(&want), "{rel} differs from the fixture");
 }
 
 fn collected(events: &[E], format: WireFormat) -> Vec<u8> {
@@ -227,9 +176,7 @@ fn collected(events: &[E], format: WireFormat) -> Vec<u8> {
     let mut out = bytes::BytesMut::new();
     match format {
         WireFormat::Claude => c.msg.claude_json(Some(&j("client-model")), &mut out),
-        WireFormat::OpenAi => c
-            .msg
-            .openai_json(Some(&j("client-model")), 1_700_000_000, &mut out),
+        WireFormat::OpenAi => c.msg.openai_json(Some(&j("client-model")), 1_700_000_000, &mut out),
     }
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let mut pretty = serde_json::to_vec_pretty(&v).unwrap();
@@ -240,23 +187,11 @@ fn collected(events: &[E], format: WireFormat) -> Vec<u8> {
 #[test]
 fn encoders_match_the_fixtures() {
     for (name, events) in scenarios() {
-        golden(
-            &format!("claude/{name}.sse"),
-            &encode_all(WireFormat::Claude, opts(), &events),
-        );
-        golden(
-            &format!("openai/{name}.sse"),
-            &encode_all(WireFormat::OpenAi, opts(), &events),
-        );
+        golden(&format!("claude/{name}.sse"), &encode_all(WireFormat::Claude, opts(), &events));
+        golden(&format!("openai/{name}.sse"), &encode_all(WireFormat::OpenAi, opts(), &events));
         if !events.iter().any(|e| matches!(e, E::Error { .. })) {
-            golden(
-                &format!("claude/{name}.json"),
-                &collected(&events, WireFormat::Claude),
-            );
-            golden(
-                &format!("openai/{name}.json"),
-                &collected(&events, WireFormat::OpenAi),
-            );
+            golden(&format!("claude/{name}.json"), &collected(&events, WireFormat::Claude));
+            golden(&format!("openai/{name}.json"), &collected(&events, WireFormat::OpenAi));
         }
     }
 }
@@ -269,11 +204,7 @@ fn decoders_read_the_fixtures_back() {
         if let Some(E::MessageStart { model, .. }) = want.first_mut() {
             *model = j("client-model");
         }
-        assert_eq!(
-            decode_all(WireFormat::Claude, &claude).unwrap(),
-            want,
-            "{name}"
-        );
+        assert_eq!(decode_all(WireFormat::Claude, &claude).unwrap(), want, "{name}");
     }
 }
 
@@ -285,16 +216,9 @@ fn translation_in_both_directions_matches_the_fixtures() {
         // Claude-format upstream -> OpenAI client.
         let canon = decode_all(WireFormat::Claude, &claude).unwrap();
         let as_openai = encode_all(WireFormat::OpenAi, opts(), &canon);
-        assert_eq!(
-            String::from_utf8_lossy(&as_openai),
-            String::from_utf8_lossy(&openai),
-            "{name}: claude -> openai"
-        );
+        assert_eq!(String::from_utf8_lossy(&as_openai), String::from_utf8_lossy(&openai), "{name}: claude -> openai");
         // OpenAI-format upstream -> Claude client.
         let canon = decode_all(WireFormat::OpenAi, &openai).unwrap();
-        golden(
-            &format!("claude/{name}.from_openai.sse"),
-            &encode_all(WireFormat::Claude, opts(), &canon),
-        );
+        golden(&format!("claude/{name}.from_openai.sse"), &encode_all(WireFormat::Claude, opts(), &canon));
     }
 }

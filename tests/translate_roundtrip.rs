@@ -15,9 +15,7 @@
     reason = "test code: failing loudly is the point"
 )]
 
-use orchids2api::translate::canonical::{
-    BlockKind, CanonicalEvent as E, ErrorKind, JsonStr, StopReason, Usage,
-};
+use orchids2api::translate::canonical::{BlockKind, CanonicalEvent as E, ErrorKind, JsonStr, StopReason, Usage};
 use orchids2api::translate::{EncodeOptions, WireFormat, decode_all, encode_all, sse};
 use proptest::prelude::*;
 
@@ -25,10 +23,8 @@ fn js() -> impl Strategy<Value = JsonStr> {
     prop_oneof![
         "[a-zA-Z0-9 ]{0,12}",
         any::<String>(),
-        prop::sample::select(vec![
-            "\"", "\\", "\n", "\u{1}", "😀", "漢字", "{\"a\":", "}", "</s>"
-        ])
-        .prop_map(str::to_owned),
+        prop::sample::select(vec!["\"", "\\", "\n", "\u{1}", "😀", "漢字", "{\"a\":", "}", "</s>"])
+            .prop_map(str::to_owned),
     ]
     .prop_map(|s| JsonStr::from_text(&s))
 }
@@ -47,35 +43,21 @@ enum Blk {
 fn block() -> impl Strategy<Value = Blk> {
     prop_oneof![
         prop::collection::vec(nonempty_js(), 1..5).prop_map(Blk::Text),
-        (
-            prop::collection::vec(nonempty_js(), 1..5),
-            prop::collection::vec(nonempty_js(), 0..3)
-        )
+        (prop::collection::vec(nonempty_js(), 1..5), prop::collection::vec(nonempty_js(), 0..3))
             .prop_map(|(t, s)| Blk::Thinking(t, s)),
-        (
-            nonempty_js(),
-            nonempty_js(),
-            prop::collection::vec(nonempty_js(), 0..6)
-        )
+        (nonempty_js(), nonempty_js(), prop::collection::vec(nonempty_js(), 0..6))
             .prop_map(|(i, n, a)| Blk::Tool(i, n, a)),
     ]
 }
 
 fn usage() -> impl Strategy<Value = Usage> {
-    (
-        0u64..1_000_000,
-        0u64..100_000,
-        0u64..1000,
-        0u64..1000,
-        0u64..1000,
-    )
-        .prop_map(|(i, o, r, c, t)| Usage {
-            input_tokens: i,
-            output_tokens: o,
-            cache_read_input_tokens: r,
-            cache_creation_input_tokens: c,
-            reasoning_tokens: t,
-        })
+    (0u64..1_000_000, 0u64..100_000, 0u64..1000, 0u64..1000, 0u64..1000).prop_map(|(i, o, r, c, t)| Usage {
+        input_tokens: i,
+        output_tokens: o,
+        cache_read_input_tokens: r,
+        cache_creation_input_tokens: c,
+        reasoning_tokens: t,
+    })
 }
 
 fn stop() -> impl Strategy<Value = StopReason> {
@@ -107,17 +89,11 @@ fn sequence() -> impl Strategy<Value = Vec<E>> {
                 let index = u32::try_from(i).unwrap();
                 match b {
                     Blk::Text(ds) => {
-                        ev.push(E::BlockStart {
-                            index,
-                            kind: BlockKind::Text,
-                        });
+                        ev.push(E::BlockStart { index, kind: BlockKind::Text });
                         ev.extend(ds.into_iter().map(E::TextDelta));
                     }
                     Blk::Thinking(ds, sig) => {
-                        ev.push(E::BlockStart {
-                            index,
-                            kind: BlockKind::Thinking,
-                        });
+                        ev.push(E::BlockStart { index, kind: BlockKind::Thinking });
                         ev.extend(ds.into_iter().map(E::ThinkingDelta));
                         ev.extend(sig.into_iter().map(E::ThinkingSignature));
                     }
@@ -132,15 +108,8 @@ fn sequence() -> impl Strategy<Value = Vec<E>> {
                 Some((kind, message)) => ev.push(E::Error { kind, message }),
                 None => {
                     ev.push(E::Usage(u));
-                    let stop_sequence = if reason == StopReason::StopSequence {
-                        seq
-                    } else {
-                        None
-                    };
-                    ev.push(E::Stop {
-                        reason,
-                        stop_sequence,
-                    });
+                    let stop_sequence = if reason == StopReason::StopSequence { seq } else { None };
+                    ev.push(E::Stop { reason, stop_sequence });
                 }
             }
             ev
@@ -162,30 +131,18 @@ fn openai_projection(events: &[E]) -> Vec<E> {
         match ev {
             E::MessageStart { .. } => out.push(ev.clone()),
             E::TextDelta(t) | E::ThinkingDelta(t) => {
-                let kind = if matches!(ev, E::TextDelta(_)) {
-                    BlockKind::Text
-                } else {
-                    BlockKind::Thinking
-                };
+                let kind = if matches!(ev, E::TextDelta(_)) { BlockKind::Text } else { BlockKind::Thinking };
                 if open.map(|(_, k)| k) != Some(Some(kind)) {
                     close(&mut out, &mut open);
                     out.push(E::BlockStart { index: next, kind });
                     open = Some((next, Some(kind)));
                     next += 1;
                 }
-                out.push(if kind == BlockKind::Text {
-                    E::TextDelta(t.clone())
-                } else {
-                    E::ThinkingDelta(t.clone())
-                });
+                out.push(if kind == BlockKind::Text { E::TextDelta(t.clone()) } else { E::ThinkingDelta(t.clone()) });
             }
             E::ToolCallStart { id, name, .. } => {
                 close(&mut out, &mut open);
-                out.push(E::ToolCallStart {
-                    index: next,
-                    id: id.clone(),
-                    name: name.clone(),
-                });
+                out.push(E::ToolCallStart { index: next, id: id.clone(), name: name.clone() });
                 open = Some((next, None));
                 next += 1;
             }
@@ -201,10 +158,7 @@ fn openai_projection(events: &[E]) -> Vec<E> {
             E::Stop { reason, .. } => {
                 close(&mut out, &mut open);
                 let r = StopReason::from_openai(reason.openai().as_bytes()).unwrap();
-                out.push(E::Stop {
-                    reason: r,
-                    stop_sequence: None,
-                });
+                out.push(E::Stop { reason: r, stop_sequence: None });
             }
             E::Error { .. } => out.push(ev.clone()),
             E::BlockStart { .. } | E::BlockStop { .. } | E::ThinkingSignature(_) => {}
@@ -214,11 +168,7 @@ fn openai_projection(events: &[E]) -> Vec<E> {
 }
 
 fn opts() -> EncodeOptions {
-    EncodeOptions {
-        include_usage: true,
-        created: 1_700_000_000,
-        ..EncodeOptions::default()
-    }
+    EncodeOptions { include_usage: true, created: 1_700_000_000, ..EncodeOptions::default() }
 }
 
 fn assert_all_json(stream: &[u8]) {
@@ -236,11 +186,7 @@ fn any_event() -> impl Strategy<Value = E> {
         (js(), js()).prop_map(|(id, model)| E::MessageStart { id, model }),
         (0u32..4, prop::bool::ANY).prop_map(|(index, t)| E::BlockStart {
             index,
-            kind: if t {
-                BlockKind::Text
-            } else {
-                BlockKind::Thinking
-            }
+            kind: if t { BlockKind::Text } else { BlockKind::Thinking }
         }),
         js().prop_map(E::TextDelta),
         js().prop_map(E::ThinkingDelta),
@@ -249,12 +195,8 @@ fn any_event() -> impl Strategy<Value = E> {
         js().prop_map(E::ToolArgsDelta),
         (0u32..4).prop_map(|index| E::BlockStop { index }),
         usage().prop_map(E::Usage),
-        (stop(), prop::option::of(js())).prop_map(|(reason, stop_sequence)| E::Stop {
-            reason,
-            stop_sequence
-        }),
-        (prop::sample::select(ErrorKind::ALL.to_vec()), js())
-            .prop_map(|(kind, message)| E::Error { kind, message }),
+        (stop(), prop::option::of(js())).prop_map(|(reason, stop_sequence)| E::Stop { reason, stop_sequence }),
+        (prop::sample::select(ErrorKind::ALL.to_vec()), js()).prop_map(|(kind, message)| E::Error { kind, message }),
     ]
 }
 

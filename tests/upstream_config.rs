@@ -11,17 +11,8 @@ fn check(config: &str) -> (i32, String) {
     let dir = upstream_support::temp_dir("cfg");
     let path = dir.join("config.json");
     std::fs::write(&path, config).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_orchids-server"))
-        .arg("--check")
-        .arg("-c")
-        .arg(&path)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(env!("CARGO_BIN_EXE_orchids-server")).arg("--check").arg("-c").arg(&path).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -42,16 +33,10 @@ fn check_validates_upstream_keys() {
 
     let (code, text) = check(r#"{"extra_ca_file":"/nonexistent/ca.pem"}"#);
     assert_eq!(code, 2, "{text}");
-    assert!(
-        text.contains("extra_ca_file") && text.contains("/nonexistent/ca.pem"),
-        "{text}"
-    );
+    assert!(text.contains("extra_ca_file") && text.contains("/nonexistent/ca.pem"), "{text}");
 
     let (code, text) = check(r#"{"upstream_proxy":"ftp://u:hunter2@h:1","no_proxy":[3]}"#);
     assert_eq!(code, 2, "{text}");
-    assert!(
-        text.contains("upstream_proxy") && text.contains("no_proxy[0]"),
-        "{text}"
-    );
+    assert!(text.contains("upstream_proxy") && text.contains("no_proxy[0]"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
 }

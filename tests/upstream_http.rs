@@ -35,11 +35,7 @@ fn keep_alive_reuses_one_connection() {
             assert_eq!(body, format!("hello /r{i}").as_bytes());
             assert_eq!(reused, i > 0, "request {i}");
         }
-        assert_eq!(
-            server.counters.accepts(),
-            1,
-            "five requests must share one connection"
-        );
+        assert_eq!(server.counters.accepts(), 1, "five requests must share one connection");
         assert_eq!(server.counters.requests(), 5);
         assert_eq!(c.pool_stats().reused, 4);
         assert_eq!(c.idle_connections(), 1);
@@ -54,10 +50,7 @@ fn chunked_and_close_delimited_bodies() {
                 raw(w, b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nx-trailer: t\r\n\r\n");
                 Flow::Keep
             } else {
-                raw(
-                    w,
-                    b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nuntil the end",
-                );
+                raw(w, b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nuntil the end");
                 Flow::Close
             }
         });
@@ -80,23 +73,14 @@ fn response_cut_mid_body_is_closed_error() {
     on_each_driver(|| async {
         let server = TestServer::start(|req, w| {
             match req.path.as_str() {
-                "/length" => raw(
-                    w,
-                    b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly ten b",
-                ),
-                _ => raw(
-                    w,
-                    b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n10\r\nshort",
-                ),
+                "/length" => raw(w, b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly ten b"),
+                _ => raw(w, b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n10\r\nshort"),
             }
             Flow::Close
         });
         let c = client();
         for path in ["/length", "/chunked"] {
-            let mut resp = c
-                .send(Request::get(&server.url(path)).unwrap())
-                .await
-                .unwrap();
+            let mut resp = c.send(Request::get(&server.url(path)).unwrap()).await.unwrap();
             let mut got = Vec::new();
             let err = loop {
                 match resp.body.chunk().await {
@@ -130,37 +114,20 @@ fn request_bodies_full_chunked_and_streamed() {
         let url = server.url("/echo");
         let resp = c.send(Request::post(&url, "abc").unwrap()).await.unwrap();
         assert_eq!(&resp.body.collect().await.unwrap()[..], b"POST - 3 abc");
-        let parts = vec![
-            Bytes::from_static(b"one "),
-            Bytes::new(),
-            Bytes::from_static(b"two"),
-        ];
-        let req = Request::new(http::Method::PUT, &url)
-            .unwrap()
-            .body(RequestBody::Chunked(parts));
-        assert_eq!(
-            &c.send(req).await.unwrap().body.collect().await.unwrap()[..],
-            b"PUT chunked - one two"
-        );
+        let parts = vec![Bytes::from_static(b"one "), Bytes::new(), Bytes::from_static(b"two")];
+        let req = Request::new(http::Method::PUT, &url).unwrap().body(RequestBody::Chunked(parts));
+        assert_eq!(&c.send(req).await.unwrap().body.collect().await.unwrap()[..], b"PUT chunked - one two");
         let (tx, rx) = async_channel::bounded(4);
         monoio::spawn(async move {
             for p in ["s", "tr", "eam"] {
                 tx.send(Bytes::from(p)).await.unwrap();
             }
         });
-        let req = Request::new(http::Method::POST, &url)
-            .unwrap()
-            .body(RequestBody::Stream(rx));
-        assert_eq!(
-            &c.send(req).await.unwrap().body.collect().await.unwrap()[..],
-            b"POST chunked - stream"
-        );
+        let req = Request::new(http::Method::POST, &url).unwrap().body(RequestBody::Stream(rx));
+        assert_eq!(&c.send(req).await.unwrap().body.collect().await.unwrap()[..], b"POST chunked - stream");
         let big = Bytes::from(vec![b'x'; 300_000]);
         let resp = c.send(Request::post(&url, big).unwrap()).await.unwrap();
-        assert_eq!(
-            resp.body.collect().await.unwrap().len(),
-            "POST - 300000 ".len() + 300_000
-        );
+        assert_eq!(resp.body.collect().await.unwrap().len(), "POST - 300000 ".len() + 300_000);
         assert_eq!(server.counters.accepts(), 1);
     });
 }
@@ -171,10 +138,7 @@ fn limits_on_head_and_body() {
         let server = TestServer::start(|req, w| {
             match req.path.as_str() {
                 "/big-head" => {
-                    let h = format!(
-                        "HTTP/1.1 200 OK\r\nx-big: {}\r\ncontent-length: 0\r\n\r\n",
-                        "a".repeat(100_000)
-                    );
+                    let h = format!("HTTP/1.1 200 OK\r\nx-big: {}\r\ncontent-length: 0\r\n\r\n", "a".repeat(100_000));
                     raw(w, h.as_bytes());
                 }
                 _ => respond(w, 200, &[], &[b'b'; 5000]),
@@ -182,15 +146,9 @@ fn limits_on_head_and_body() {
             Flow::Keep
         });
         let c = client();
-        let err = c
-            .send(Request::get(&server.url("/big-head")).unwrap())
-            .await
-            .unwrap_err();
+        let err = c.send(Request::get(&server.url("/big-head")).unwrap()).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::HeadTooLarge, "{err}");
-        let opts = RequestOptions {
-            max_body_bytes: Some(1000),
-            ..RequestOptions::default()
-        };
+        let opts = RequestOptions { max_body_bytes: Some(1000), ..RequestOptions::default() };
         let req = Request::get(&server.url("/body")).unwrap().options(opts);
         let err = c.send(req).await.unwrap().body.collect().await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::BodyTooLarge, "{err}");
@@ -202,19 +160,11 @@ fn limits_on_head_and_body() {
 fn bad_headers_and_urls_are_invalid_requests() {
     run(async {
         let c = client();
-        let req = Request::get("http://127.0.0.1:9/")
-            .unwrap()
-            .header("x-evil", "a\r\nx-injected: 1");
+        let req = Request::get("http://127.0.0.1:9/").unwrap().header("x-evil", "a\r\nx-injected: 1");
         let err = c.send(req).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::InvalidRequest);
-        assert!(
-            err.context.contains("x-evil") && !err.context.contains("injected"),
-            "{err}"
-        );
-        assert_eq!(
-            Request::get("ftp://x/").unwrap_err().kind,
-            ErrorKind::InvalidRequest
-        );
+        assert!(err.context.contains("x-evil") && !err.context.contains("injected"), "{err}");
+        assert_eq!(Request::get("ftp://x/").unwrap_err().kind, ErrorKind::InvalidRequest);
     });
 }
 
@@ -241,20 +191,15 @@ fn sse_and_ndjson_bodies_parse_across_reads() {
     on_each_driver(|| async {
         let server = TestServer::start(|req, w| {
             let (ct, body): (&str, &[u8]) = if req.path == "/sse" {
-                ("text/event-stream", "event: delta\r\ndata: {\"t\":\"héllo\"}\r\n\r\n: ping\n\ndata: a\ndata: b\n\ndata: [DONE]\n\n".as_bytes())
-            } else {
                 (
-                    "application/x-ndjson",
-                    "{\"a\":\"✓\"}\n\n{\"b\":2}\r\n{\"c\":3}".as_bytes(),
+                    "text/event-stream",
+                    "event: delta\r\ndata: {\"t\":\"héllo\"}\r\n\r\n: ping\n\ndata: a\ndata: b\n\ndata: [DONE]\n\n"
+                        .as_bytes(),
                 )
+            } else {
+                ("application/x-ndjson", "{\"a\":\"✓\"}\n\n{\"b\":2}\r\n{\"c\":3}".as_bytes())
             };
-            raw(
-                w,
-                format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: {ct}\r\ntransfer-encoding: chunked\r\n\r\n"
-                )
-                .as_bytes(),
-            );
+            raw(w, format!("HTTP/1.1 200 OK\r\ncontent-type: {ct}\r\ntransfer-encoding: chunked\r\n\r\n").as_bytes());
             // Three bytes per chunk: CRLFs and UTF-8 characters straddle reads.
             for piece in body.chunks(3) {
                 raw(w, format!("{:x}\r\n", piece.len()).as_bytes());
@@ -265,33 +210,20 @@ fn sse_and_ndjson_bodies_parse_across_reads() {
             Flow::Keep
         });
         let c = client();
-        let mut resp = c
-            .send(Request::get(&server.url("/sse")).unwrap())
-            .await
-            .unwrap();
+        let mut resp = c.send(Request::get(&server.url("/sse")).unwrap()).await.unwrap();
         assert_eq!(resp.header_str("content-type"), Some("text/event-stream"));
         let mut sse = SseParser::default();
         let mut events = Vec::new();
         while let Some(chunk) = resp.body.chunk().await.unwrap() {
             sse.feed(&chunk);
             while let Some(e) = sse.next_event().unwrap() {
-                events.push((
-                    String::from_utf8(e.event_type().to_vec()).unwrap(),
-                    e.data_str().unwrap().to_owned(),
-                ));
+                events.push((String::from_utf8(e.event_type().to_vec()).unwrap(), e.data_str().unwrap().to_owned()));
             }
         }
-        let want = [
-            ("delta", "{\"t\":\"héllo\"}"),
-            ("message", "a\nb"),
-            ("message", "[DONE]"),
-        ];
+        let want = [("delta", "{\"t\":\"héllo\"}"), ("message", "a\nb"), ("message", "[DONE]")];
         assert_eq!(events, want.map(|(a, b)| (a.to_owned(), b.to_owned())));
 
-        let mut resp = c
-            .send(Request::get(&server.url("/ndjson")).unwrap())
-            .await
-            .unwrap();
+        let mut resp = c.send(Request::get(&server.url("/ndjson")).unwrap()).await.unwrap();
         let mut nd = NdjsonReader::default();
         let mut lines = Vec::new();
         while let Some(chunk) = resp.body.chunk().await.unwrap() {
@@ -312,10 +244,7 @@ fn sse_and_ndjson_bodies_parse_across_reads() {
 fn dns_failure_names_the_host() {
     run(async {
         let c = client();
-        let err = c
-            .send(Request::get("http://no-such-upstream.invalid/v1").unwrap())
-            .await
-            .unwrap_err();
+        let err = c.send(Request::get("http://no-such-upstream.invalid/v1").unwrap()).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::Dns, "{err}");
         assert!(err.context.contains("no-such-upstream.invalid"), "{err}");
         assert_eq!(err.status(), 502);
@@ -330,10 +259,7 @@ fn connection_refused_is_connect_error() {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        let err = client()
-            .send(Request::get(&format!("http://127.0.0.1:{port}/")).unwrap())
-            .await
-            .unwrap_err();
+        let err = client().send(Request::get(&format!("http://127.0.0.1:{port}/")).unwrap()).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::Connect, "{err}");
         assert!(err.retryable_before_first_byte);
     });
@@ -345,16 +271,11 @@ fn dropping_the_request_closes_the_upstream_connection() {
         let server = TestServer::start(|_, _| Flow::WaitForClientClose);
         let c = client();
         // The gateway's client goes away while we wait for the head: the future is dropped.
-        let r = monoio::time::timeout(
-            Duration::from_millis(300),
-            c.send(Request::get(&server.url("/slow")).unwrap()),
-        )
-        .await;
+        let r = monoio::time::timeout(Duration::from_millis(300), c.send(Request::get(&server.url("/slow")).unwrap()))
+            .await;
         assert!(r.is_err(), "the server never answers");
         assert!(
-            eventually(Duration::from_secs(10), || server.counters.client_closed()
-                == 1)
-            .await,
+            eventually(Duration::from_secs(10), || server.counters.client_closed() == 1).await,
             "the upstream must see its connection closed"
         );
         assert_eq!(c.idle_connections(), 0);
@@ -375,16 +296,11 @@ fn dropping_a_streaming_body_closes_the_upstream_connection() {
             Flow::Close
         });
         let c = client();
-        let mut resp = c
-            .send(Request::get(&server.url("/stream")).unwrap())
-            .await
-            .unwrap();
+        let mut resp = c.send(Request::get(&server.url("/stream")).unwrap()).await.unwrap();
         assert!(resp.body.chunk().await.unwrap().is_some());
         drop(resp);
         assert!(
-            eventually(Duration::from_secs(10), || stopped.load(Ordering::SeqCst)
-                == 1)
-            .await,
+            eventually(Duration::from_secs(10), || stopped.load(Ordering::SeqCst) == 1).await,
             "the upstream's writes must fail once the body is dropped"
         );
         assert_eq!(c.idle_connections(), 0);

@@ -6,9 +6,7 @@
 use bytes::{Bytes, BytesMut};
 use orchids2api::http::chunked::{Chunk, ChunkedDecoder};
 use orchids2api::upstream::response_head::parse_response_head;
-use orchids2api::upstream::ws_frame::{
-    Assembler, Frame, FrameDecoder, FrameError, Message, Opcode, encode_frame,
-};
+use orchids2api::upstream::ws_frame::{Assembler, Frame, FrameDecoder, FrameError, Message, Opcode, encode_frame};
 use orchids2api::upstream::{ndjson, sse};
 use proptest::prelude::*;
 use std::fmt::Write as _;
@@ -52,12 +50,7 @@ fn gen_event() -> impl Strategy<Value = GenEvent> {
         proptest::option::of(proptest::string::string_regex("[0-9a-f]{1,8}").unwrap()),
         any::<bool>(),
     )
-        .prop_map(|(name, data, id, comment)| GenEvent {
-            name,
-            data,
-            id,
-            comment,
-        })
+        .prop_map(|(name, data, id, comment)| GenEvent { name, data, id, comment })
 }
 
 #[cfg(test)]

@@ -15,10 +15,7 @@ use upstream_support::{client_with, on_each_driver, settings};
 
 #[cfg(test)]
 fn via(url: &str) -> RequestOptions {
-    RequestOptions {
-        proxy: ProxyChoice::Via(Arc::new(ProxyConfig::parse(url).unwrap())),
-        ..RequestOptions::default()
-    }
+    RequestOptions { proxy: ProxyChoice::Via(Arc::new(ProxyConfig::parse(url).unwrap())), ..RequestOptions::default() }
 }
 
 #[cfg(test)]
@@ -40,33 +37,18 @@ fn http_connect_with_credentials_plain_and_tls() {
     let proxy = connect_proxy(Some(("alice", "p@ss:word")));
     on_each_driver(|| async {
         let mut s = settings();
-        s.proxy = Some(Arc::new(
-            ProxyConfig::parse(&proxy.url("http", Some(("alice", "p%40ss%3Aword")))).unwrap(),
-        ));
+        s.proxy = Some(Arc::new(ProxyConfig::parse(&proxy.url("http", Some(("alice", "p%40ss%3Aword")))).unwrap()));
         let c = client_with(s, Some(&ca.ca_file));
         let before = proxy.tunnels();
         for _ in 0..2 {
-            let resp = c
-                .send(Request::get(&plain.url("/a")).unwrap())
-                .await
-                .unwrap();
+            let resp = c.send(Request::get(&plain.url("/a")).unwrap()).await.unwrap();
             assert_eq!(&resp.body.collect().await.unwrap()[..], b"origin saw /a");
         }
-        let resp = c
-            .send(Request::get(&tls.https_url("localhost", "/")).unwrap())
-            .await
-            .unwrap();
+        let resp = c.send(Request::get(&tls.https_url("localhost", "/")).unwrap()).await.unwrap();
         assert_eq!(&resp.body.collect().await.unwrap()[..], b"tls via proxy");
         // One tunnel per origin: the second plain request reused the pooled tunnel.
         assert_eq!(proxy.tunnels() - before, 2);
-        assert!(
-            proxy
-                .targets
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|t| t.starts_with("localhost:"))
-        );
+        assert!(proxy.targets.lock().unwrap().iter().any(|t| t.starts_with("localhost:")));
     });
 }
 
@@ -76,21 +58,12 @@ fn http_connect_bad_credentials_is_proxy_auth() {
     let proxy = connect_proxy(Some(("alice", "right")));
     on_each_driver(|| async {
         let c = client_with(settings(), None);
-        for url in [
-            proxy.url("http", Some(("alice", "wrong"))),
-            proxy.url("http", None),
-        ] {
-            let err = c
-                .send(Request::get(&plain.url("/")).unwrap().options(via(&url)))
-                .await
-                .unwrap_err();
+        for url in [proxy.url("http", Some(("alice", "wrong"))), proxy.url("http", None)] {
+            let err = c.send(Request::get(&plain.url("/")).unwrap().options(via(&url))).await.unwrap_err();
             assert_eq!(err.kind, ErrorKind::ProxyAuth, "{err}");
             assert_eq!(err.side, Side::Proxy);
             assert_eq!(err.http_status, Some(407));
-            assert!(
-                !err.to_string().contains("wrong"),
-                "the password must not leak: {err}"
-            );
+            assert!(!err.to_string().contains("wrong"), "the password must not leak: {err}");
         }
         assert_eq!(plain.counters.accepts(), 0);
     });
@@ -108,34 +81,14 @@ fn socks5_with_and_without_credentials() {
     let authed = socks5_proxy(Some(("bob", "secret")));
     on_each_driver(|| async {
         let c = client_with(settings(), Some(&ca.ca_file));
-        let resp = c
-            .send(
-                Request::get(&plain.url("/s"))
-                    .unwrap()
-                    .options(via(&open.url("socks5", None))),
-            )
-            .await
-            .unwrap();
+        let resp =
+            c.send(Request::get(&plain.url("/s")).unwrap().options(via(&open.url("socks5", None)))).await.unwrap();
         assert_eq!(&resp.body.collect().await.unwrap()[..], b"origin saw /s");
         let opts = via(&authed.url("socks5h", Some(("bob", "secret"))));
-        let resp = c
-            .send(
-                Request::get(&tls.https_url("localhost", "/"))
-                    .unwrap()
-                    .options(opts),
-            )
-            .await
-            .unwrap();
+        let resp = c.send(Request::get(&tls.https_url("localhost", "/")).unwrap().options(opts)).await.unwrap();
         assert_eq!(&resp.body.collect().await.unwrap()[..], b"tls via socks");
         // The proxy got the *name*, so it resolves it (users whose DNS is censored need that).
-        assert!(
-            authed
-                .targets
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|t| t.starts_with("localhost:"))
-        );
+        assert!(authed.targets.lock().unwrap().iter().any(|t| t.starts_with("localhost:")));
     });
     assert!(open.tunnels() >= 1 && authed.tunnels() >= 1);
 }
@@ -146,14 +99,8 @@ fn socks5_bad_credentials_is_proxy_auth() {
     let authed = socks5_proxy(Some(("bob", "secret")));
     on_each_driver(|| async {
         let c = client_with(settings(), None);
-        for url in [
-            authed.url("socks5", Some(("bob", "nope"))),
-            authed.url("socks5", None),
-        ] {
-            let err = c
-                .send(Request::get(&plain.url("/")).unwrap().options(via(&url)))
-                .await
-                .unwrap_err();
+        for url in [authed.url("socks5", Some(("bob", "nope"))), authed.url("socks5", None)] {
+            let err = c.send(Request::get(&plain.url("/")).unwrap().options(via(&url))).await.unwrap_err();
             assert_eq!(err.kind, ErrorKind::ProxyAuth, "{url}: {err}");
             assert_eq!(err.side, Side::Proxy);
         }
@@ -167,36 +114,19 @@ fn no_proxy_and_direct_bypass_the_default_proxy() {
     let proxy = connect_proxy(None);
     on_each_driver(|| async {
         let mut s = settings();
-        s.proxy = Some(Arc::new(
-            ProxyConfig::parse(&proxy.url("http", None)).unwrap(),
-        ));
+        s.proxy = Some(Arc::new(ProxyConfig::parse(&proxy.url("http", None)).unwrap()));
         s.no_proxy = NoProxy::parse(&["127.0.0.0/8"]).unwrap();
         let before = proxy.tunnels();
         let c = client_with(s.clone(), None);
-        let resp = c
-            .send(Request::get(&plain.url("/direct")).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(
-            &resp.body.collect().await.unwrap()[..],
-            b"origin saw /direct"
-        );
+        let resp = c.send(Request::get(&plain.url("/direct")).unwrap()).await.unwrap();
+        assert_eq!(&resp.body.collect().await.unwrap()[..], b"origin saw /direct");
         s.no_proxy = NoProxy::default();
         let c = client_with(s, None);
-        let direct = RequestOptions {
-            proxy: ProxyChoice::Direct,
-            ..RequestOptions::default()
-        };
-        let resp = c
-            .send(Request::get(&plain.url("/d2")).unwrap().options(direct))
-            .await
-            .unwrap();
+        let direct = RequestOptions { proxy: ProxyChoice::Direct, ..RequestOptions::default() };
+        let resp = c.send(Request::get(&plain.url("/d2")).unwrap().options(direct)).await.unwrap();
         assert_eq!(&resp.body.collect().await.unwrap()[..], b"origin saw /d2");
         assert_eq!(proxy.tunnels(), before);
-        let resp = c
-            .send(Request::get(&plain.url("/p")).unwrap())
-            .await
-            .unwrap();
+        let resp = c.send(Request::get(&plain.url("/p")).unwrap()).await.unwrap();
         assert_eq!(&resp.body.collect().await.unwrap()[..], b"origin saw /p");
         assert_eq!(proxy.tunnels(), before + 1);
     });
@@ -211,14 +141,7 @@ fn unreachable_proxy_is_a_proxy_side_connect_error() {
     on_each_driver(|| async {
         let c = client_with(settings(), None);
         let url = format!("http://127.0.0.1:{port}");
-        let err = c
-            .send(
-                Request::get("http://example.invalid/")
-                    .unwrap()
-                    .options(via(&url)),
-            )
-            .await
-            .unwrap_err();
+        let err = c.send(Request::get("http://example.invalid/").unwrap().options(via(&url))).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::Connect, "{err}");
         assert_eq!(err.side, Side::Proxy);
     });

@@ -13,10 +13,7 @@ const GIB: u64 = 1024 * 1024 * 1024;
 #[test]
 fn one_gib_body_streams_in_flat_memory() {
     let server = TestServer::start(|_, w| {
-        raw(
-            w,
-            format!("HTTP/1.1 200 OK\r\ncontent-length: {GIB}\r\n\r\n").as_bytes(),
-        );
+        raw(w, format!("HTTP/1.1 200 OK\r\ncontent-length: {GIB}\r\n\r\n").as_bytes());
         let block = vec![b'g'; 256 * 1024];
         let mut left = GIB;
         while left > 0 {
@@ -30,14 +27,8 @@ fn one_gib_body_streams_in_flat_memory() {
     });
     run(async {
         let c = client();
-        let opts = RequestOptions {
-            max_body_bytes: Some(2 * GIB),
-            ..RequestOptions::default()
-        };
-        let mut resp = c
-            .send(Request::get(&server.url("/gib")).unwrap().options(opts))
-            .await
-            .unwrap();
+        let opts = RequestOptions { max_body_bytes: Some(2 * GIB), ..RequestOptions::default() };
+        let mut resp = c.send(Request::get(&server.url("/gib")).unwrap().options(opts)).await.unwrap();
         let baseline = rss_kib();
         let mut peak = baseline;
         let mut total = 0u64;
@@ -53,10 +44,7 @@ fn one_gib_body_streams_in_flat_memory() {
         assert_eq!(total, GIB);
         assert!(resp.body.is_done());
         let grew_mib = (peak.saturating_sub(baseline)) / 1024;
-        assert!(
-            grew_mib < 64,
-            "resident memory grew by {grew_mib} MiB while streaming 1 GiB"
-        );
+        assert!(grew_mib < 64, "resident memory grew by {grew_mib} MiB while streaming 1 GiB");
         // Fully read and keep-alive: the connection went back to the pool.
         assert_eq!(c.idle_connections(), 1);
     });

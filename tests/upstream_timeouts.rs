@@ -13,17 +13,9 @@ use upstream_support::{client, client_with, on_each_driver, settings};
 #[cfg(test)]
 fn short(connect: u64, tls: u64, head: u64, idle: u64, total: u64) -> RequestOptions {
     let ms = Duration::from_millis;
-    let timeouts = UpstreamTimeouts {
-        connect: ms(connect),
-        tls: ms(tls),
-        head: ms(head),
-        idle: ms(idle),
-        total: ms(total),
-    };
-    RequestOptions {
-        timeouts: Some(timeouts),
-        ..RequestOptions::default()
-    }
+    let timeouts =
+        UpstreamTimeouts { connect: ms(connect), tls: ms(tls), head: ms(head), idle: ms(idle), total: ms(total) };
+    RequestOptions { timeouts: Some(timeouts), ..RequestOptions::default() }
 }
 
 #[test]
@@ -45,9 +37,7 @@ fn tls_handshake_timeout() {
     let server = TestServer::silent();
     on_each_driver(|| async {
         let url = format!("https://127.0.0.1:{}/", server.addr.port());
-        let req = Request::get(&url)
-            .unwrap()
-            .options(short(5_000, 300, 10_000, 10_000, 60_000));
+        let req = Request::get(&url).unwrap().options(short(5_000, 300, 10_000, 10_000, 60_000));
         let err = client().send(req).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::TlsTimeout, "{err}");
     });
@@ -57,9 +47,7 @@ fn tls_handshake_timeout() {
 fn head_timeout() {
     let server = TestServer::start(|_, _| Flow::WaitForClientClose);
     on_each_driver(|| async {
-        let req = Request::get(&server.url("/"))
-            .unwrap()
-            .options(short(5_000, 5_000, 300, 10_000, 60_000));
+        let req = Request::get(&server.url("/")).unwrap().options(short(5_000, 5_000, 300, 10_000, 60_000));
         let err = client().send(req).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::HeadTimeout, "{err}");
         assert_eq!(err.metric_label(), "head_timeout");
@@ -74,9 +62,7 @@ fn idle_timeout_between_body_chunks() {
     });
     on_each_driver(|| async {
         let c = client();
-        let req = Request::get(&server.url("/"))
-            .unwrap()
-            .options(short(5_000, 5_000, 5_000, 300, 60_000));
+        let req = Request::get(&server.url("/")).unwrap().options(short(5_000, 5_000, 5_000, 300, 60_000));
         let mut resp = c.send(req).await.unwrap();
         assert_eq!(&resp.body.chunk().await.unwrap().unwrap()[..], b"first");
         let err = resp.body.chunk().await.unwrap_err();
@@ -101,9 +87,7 @@ fn total_timeout_caps_a_trickling_body() {
         Flow::Close
     });
     on_each_driver(|| async {
-        let req = Request::get(&server.url("/"))
-            .unwrap()
-            .options(short(5_000, 5_000, 5_000, 5_000, 800));
+        let req = Request::get(&server.url("/")).unwrap().options(short(5_000, 5_000, 5_000, 5_000, 800));
         let mut resp = client().send(req).await.unwrap();
         let mut got = 0;
         let err = loop {
@@ -125,10 +109,7 @@ fn configured_timeouts_apply_without_request_overrides() {
     on_each_driver(|| async {
         let mut s = settings();
         s.timeouts.head = Duration::from_millis(200);
-        let err = client_with(s, None)
-            .send(Request::get(&server.url("/")).unwrap())
-            .await
-            .unwrap_err();
+        let err = client_with(s, None).send(Request::get(&server.url("/")).unwrap()).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::HeadTimeout, "{err}");
     });
 }

@@ -21,10 +21,7 @@ fn https_with_extra_ca_file_and_keep_alive() {
         let before = server.counters.accepts();
         let c = client_with(settings(), Some(&ca.ca_file));
         for (i, host) in ["localhost", "localhost", "127.0.0.1"].iter().enumerate() {
-            let resp = c
-                .send(Request::get(&server.https_url(host, &format!("/t{i}"))).unwrap())
-                .await
-                .unwrap();
+            let resp = c.send(Request::get(&server.https_url(host, &format!("/t{i}"))).unwrap()).await.unwrap();
             assert_eq!(resp.status(), 200);
             assert_eq!(resp.header_str("x-path"), Some(format!("/t{i}").as_str()));
             let body = resp.body.collect().await.unwrap();
@@ -44,10 +41,7 @@ fn untrusted_certificate_is_a_tls_error() {
         Flow::Keep
     });
     on_each_driver(|| async {
-        let err = client()
-            .send(Request::get(&server.https_url("localhost", "/")).unwrap())
-            .await
-            .unwrap_err();
+        let err = client().send(Request::get(&server.https_url("localhost", "/")).unwrap()).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::Tls, "{err}");
         assert!(err.context.contains("localhost"), "{err}");
     });
@@ -63,10 +57,7 @@ fn wrong_server_name_is_a_tls_error() {
     on_each_driver(|| async {
         // Trusted CA, but the certificate names other.test, not localhost.
         let c = client_with(settings(), Some(&ca.ca_file));
-        let err = c
-            .send(Request::get(&server.https_url("localhost", "/")).unwrap())
-            .await
-            .unwrap_err();
+        let err = c.send(Request::get(&server.https_url("localhost", "/")).unwrap()).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::Tls, "{err}");
         assert_eq!(server.counters.requests(), 0);
     });

@@ -34,10 +34,7 @@ fn echo_fragmentation_pings_and_close() {
             .header("origin", "https://www.orchids.app");
         let mut ws = c.websocket(req).await.unwrap();
         assert_eq!(ws.handshake().status, 101);
-        assert_eq!(
-            ws.handshake().header_str("x-origin-seen"),
-            Some("https://www.orchids.app")
-        );
+        assert_eq!(ws.handshake().header_str("x-origin-seen"), Some("https://www.orchids.app"));
 
         ws.send_text("hello ✓").await.unwrap();
         assert_eq!(text(&ws.recv().await.unwrap()), "hello ✓");
@@ -46,9 +43,7 @@ fn echo_fragmentation_pings_and_close() {
         assert_eq!(ws.recv().await.unwrap(), Message::Binary(big.into()));
 
         // We fragment; the server reassembles and echoes it whole.
-        ws.send_fragmented(true, &[b"par", b"ts ", "✓".as_bytes()])
-            .await
-            .unwrap();
+        ws.send_fragmented(true, &[b"par", b"ts ", "✓".as_bytes()]).await.unwrap();
         assert_eq!(text(&ws.recv().await.unwrap()), "parts ✓");
         // The server fragments (with a ping in the middle); we reassemble and answer the ping.
         ws.send_text("fragment-me").await.unwrap();
@@ -64,12 +59,7 @@ fn echo_fragmentation_pings_and_close() {
         assert_eq!(text(&ws.recv().await.unwrap()), "pong-received");
 
         ws.close(1000, "done").await.unwrap();
-        assert!(
-            eventually(Duration::from_secs(5), || WsCounters::get(
-                &server.counters.closes
-            ) >= 1)
-            .await
-        );
+        assert!(eventually(Duration::from_secs(5), || WsCounters::get(&server.counters.closes) >= 1).await);
         assert_eq!(ws.recv().await.unwrap_err().kind, ErrorKind::Closed);
         assert!(ws.send_text("late").await.is_err());
     });
@@ -79,25 +69,11 @@ fn echo_fragmentation_pings_and_close() {
 fn server_initiated_close_is_answered() {
     let server = WsServer::start(None);
     on_each_driver(|| async {
-        let mut ws = client()
-            .websocket(WsRequest::new(&server.url("ws", "127.0.0.1", "/")).unwrap())
-            .await
-            .unwrap();
+        let mut ws = client().websocket(WsRequest::new(&server.url("ws", "127.0.0.1", "/")).unwrap()).await.unwrap();
         let closes = WsCounters::get(&server.counters.closes);
         ws.send_text("close-me").await.unwrap();
-        assert_eq!(
-            ws.recv().await.unwrap(),
-            Message::Close(Some(CloseFrame {
-                code: 1000,
-                reason: "bye".into()
-            }))
-        );
-        assert!(
-            eventually(Duration::from_secs(5), || WsCounters::get(
-                &server.counters.closes
-            ) > closes)
-            .await
-        );
+        assert_eq!(ws.recv().await.unwrap(), Message::Close(Some(CloseFrame { code: 1000, reason: "bye".into() })));
+        assert!(eventually(Duration::from_secs(5), || WsCounters::get(&server.counters.closes) > closes).await);
     });
 }
 
@@ -105,16 +81,11 @@ fn server_initiated_close_is_answered() {
 fn keepalive_pings_while_waiting() {
     let server = WsServer::start(None);
     on_each_driver(|| async {
-        let mut ws = client()
-            .websocket(WsRequest::new(&server.url("ws", "127.0.0.1", "/")).unwrap())
-            .await
-            .unwrap();
+        let mut ws = client().websocket(WsRequest::new(&server.url("ws", "127.0.0.1", "/")).unwrap()).await.unwrap();
         let have = WsCounters::get(&server.counters.pings);
         // The server answers only after three more pings; recv_keepalive must send them while
         // it waits, on the same connection, without losing the pongs in between.
-        ws.send_text(&format!("wait-pings:{}", have + 3))
-            .await
-            .unwrap();
+        ws.send_text(&format!("wait-pings:{}", have + 3)).await.unwrap();
         let msg = loop {
             match ws.recv_keepalive(Duration::from_millis(100)).await.unwrap() {
                 Message::Pong(_) => {}
@@ -131,10 +102,8 @@ fn idle_timeout_while_waiting_for_a_frame() {
     on_each_driver(|| async {
         let mut s = settings();
         s.timeouts.idle = Duration::from_millis(300);
-        let mut ws = client_with(s, None)
-            .websocket(WsRequest::new(&server.url("ws", "127.0.0.1", "/")).unwrap())
-            .await
-            .unwrap();
+        let mut ws =
+            client_with(s, None).websocket(WsRequest::new(&server.url("ws", "127.0.0.1", "/")).unwrap()).await.unwrap();
         let err = ws.recv().await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::IdleTimeout, "{err}");
     });
@@ -147,18 +116,13 @@ fn wss_and_through_a_connect_proxy() {
     let proxy = connect_proxy(Some(("u", "p")));
     on_each_driver(|| async {
         let c = client_with(settings(), Some(&ca.ca_file));
-        let mut ws = c
-            .websocket(WsRequest::new(&server.url("wss", "localhost", "/")).unwrap())
-            .await
-            .unwrap();
+        let mut ws = c.websocket(WsRequest::new(&server.url("wss", "localhost", "/")).unwrap()).await.unwrap();
         ws.send_text("over tls").await.unwrap();
         assert_eq!(text(&ws.recv().await.unwrap()), "over tls");
         ws.close(1000, "").await.unwrap();
 
         let mut req = WsRequest::new(&server.url("wss", "localhost", "/")).unwrap();
-        req.proxy = ProxyChoice::Via(Arc::new(
-            ProxyConfig::parse(&proxy.url("http", Some(("u", "p")))).unwrap(),
-        ));
+        req.proxy = ProxyChoice::Via(Arc::new(ProxyConfig::parse(&proxy.url("http", Some(("u", "p")))).unwrap()));
         let before = proxy.tunnels();
         let mut ws = c.websocket(req).await.unwrap();
         ws.send_text("via proxy").await.unwrap();
@@ -171,10 +135,8 @@ fn wss_and_through_a_connect_proxy() {
 fn refused_upgrade_carries_the_status() {
     let server = WsServer::start(None);
     on_each_driver(|| async {
-        let err = client()
-            .websocket(WsRequest::new(&server.url("ws", "127.0.0.1", "/deny")).unwrap())
-            .await
-            .unwrap_err();
+        let err =
+            client().websocket(WsRequest::new(&server.url("ws", "127.0.0.1", "/deny")).unwrap()).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::WsHandshake, "{err}");
         assert_eq!(err.http_status, Some(401));
         assert_eq!(err.failure_class(), None);

@@ -24,42 +24,25 @@ pub fn load(hub: &StoreHub, cfg: &Config) -> Result<Arc<Snapshot>, String> {
 }
 
 async fn load_with(store: Store, cfg: &Config) -> Result<Arc<Snapshot>, String> {
-    let existing = store
-        .list_accounts()
-        .await
-        .map_err(|e| format!("accounts: cannot list stored accounts: {e}"))?;
+    let existing = store.list_accounts().await.map_err(|e| format!("accounts: cannot list stored accounts: {e}"))?;
     let have: HashSet<&str> = existing.iter().map(|r| r.def.id.as_str()).collect();
     let mut imported = 0usize;
-    for def in cfg
-        .accounts
-        .iter()
-        .filter(|d| !have.contains(d.id.as_str()))
-    {
+    for def in cfg.accounts.iter().filter(|d| !have.contains(d.id.as_str())) {
         let mut d = def.clone();
         if d.created_ms == 0 {
             d.created_ms = crate::domain::now_ms();
         }
-        store
-            .put_account(&d)
-            .await
-            .map_err(|e| format!("accounts: cannot import account {:?}: {e}", d.id))?;
+        store.put_account(&d).await.map_err(|e| format!("accounts: cannot import account {:?}: {e}", d.id))?;
         imported += 1;
     }
     let records = if imported > 0 {
-        store
-            .list_accounts()
-            .await
-            .map_err(|e| format!("accounts: cannot list stored accounts: {e}"))?
+        store.list_accounts().await.map_err(|e| format!("accounts: cannot list stored accounts: {e}"))?
     } else {
         existing
     };
     let stored = records.len();
-    let snap =
-        build(records, None, cfg.test_channel, true).map_err(|e| format!("accounts: {e}"))?;
-    log::info!(
-        "accounts: {stored} stored ({imported} imported from the config), {} in the pool",
-        snap.len()
-    );
+    let snap = build(records, None, cfg.test_channel, true).map_err(|e| format!("accounts: {e}"))?;
+    log::info!("accounts: {stored} stored ({imported} imported from the config), {} in the pool", snap.len());
     Ok(Arc::new(snap))
 }
 
@@ -77,10 +60,7 @@ pub fn build(
         .filter(|r| restore_all || prev.is_none_or(|p| p.get(&r.def.id).is_none()))
         .map(|r| r.def.id.clone())
         .collect();
-    let statuses: Vec<_> = records
-        .iter()
-        .map(|r| (r.def.id.clone(), r.state.status.clone()))
-        .collect();
+    let statuses: Vec<_> = records.iter().map(|r| (r.def.id.clone(), r.state.status.clone())).collect();
     let mut defs: Vec<AccountDef> = records.into_iter().map(|r| r.def).collect();
     if test_channel {
         for c in Channel::ALL {

@@ -36,7 +36,9 @@ pub fn spawn(
             let rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build();
             match rt {
                 Ok(mut rt) => rt.block_on(run(hub.handle(), hub.events(), plane, current, test_channel)),
-                Err(e) => log::error!("accounts: cannot start the sync runtime: {e}; account changes will not propagate"),
+                Err(e) => {
+                    log::error!("accounts: cannot start the sync runtime: {e}; account changes will not propagate");
+                }
             }
         })
         .map(|_| ())
@@ -89,9 +91,7 @@ async fn run(
                 }
                 Err(e) => {
                     pending = Pending::default();
-                    log::warn!(
-                        "accounts: stored accounts do not form a valid pool ({e}); keeping the current one"
-                    );
+                    log::warn!("accounts: stored accounts do not form a valid pool ({e}); keeping the current one");
                 }
             },
             Err(e) => log::warn!("accounts: cannot reload accounts from the store ({e}); retrying"),

@@ -18,9 +18,7 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 /// The token the request presents, if any.
 pub fn presented_token(head: &RequestHead) -> Option<&[u8]> {
     if let Some(v) = head.header("authorization") {
-        let v = v
-            .strip_prefix(b"Bearer ")
-            .or_else(|| v.strip_prefix(b"bearer "))?;
+        let v = v.strip_prefix(b"Bearer ").or_else(|| v.strip_prefix(b"bearer "))?;
         return Some(v);
     }
     head.header("x-admin-token")
@@ -37,15 +35,10 @@ pub fn check(head: &RequestHead, admin_token: &str) -> Result<(), Response> {
     }
     match presented_token(head) {
         Some(t) if ct_eq(t, admin_token.as_bytes()) => Ok(()),
-        Some(_) => Err(Response::error(
-            ErrorFlavor::Plain,
-            401,
-            "invalid admin token",
-        )),
-        None => Err(
-            Response::error(ErrorFlavor::Plain, 401, "admin token required")
-                .header("www-authenticate", "Bearer"),
-        ),
+        Some(_) => Err(Response::error(ErrorFlavor::Plain, 401, "invalid admin token")),
+        None => {
+            Err(Response::error(ErrorFlavor::Plain, 401, "admin token required").header("www-authenticate", "Bearer"))
+        }
     }
 }
 
@@ -57,15 +50,7 @@ mod tests {
 
     fn head(extra: &str) -> RequestHead {
         let mut b = BytesMut::from(format!("GET /api/x HTTP/1.1\r\n{extra}\r\n").as_str());
-        parse_request_head(
-            &mut b,
-            HeadLimits {
-                max_head_bytes: 4096,
-                max_headers: 16,
-            },
-        )
-        .unwrap()
-        .unwrap()
+        parse_request_head(&mut b, HeadLimits { max_head_bytes: 4096, max_headers: 16 }).unwrap().unwrap()
     }
 
     #[test]
@@ -73,19 +58,9 @@ mod tests {
         let tok = "0123456789abcdef0123";
         assert!(check(&head(&format!("Authorization: Bearer {tok}\r\n")), tok).is_ok());
         assert!(check(&head(&format!("X-Admin-Token: {tok}\r\n")), tok).is_ok());
-        assert_eq!(
-            check(&head("X-Admin-Token: nope\r\n"), tok)
-                .unwrap_err()
-                .status,
-            401
-        );
+        assert_eq!(check(&head("X-Admin-Token: nope\r\n"), tok).unwrap_err().status, 401);
         assert_eq!(check(&head(""), tok).unwrap_err().status, 401);
-        assert_eq!(
-            check(&head(&format!("X-Admin-Token: {tok}\r\n")), "")
-                .unwrap_err()
-                .status,
-            403
-        );
+        assert_eq!(check(&head(&format!("X-Admin-Token: {tok}\r\n")), "").unwrap_err().status, 403);
     }
 
     #[test]

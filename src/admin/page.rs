@@ -38,11 +38,7 @@ pub fn get(worker: &Worker, req: &Request) -> Response {
     let cfg = worker.config();
     let loopback = req.peer.ip().is_loopback();
     if !loopback && super::auth::check(&req.head, cfg.admin_token.expose()).is_err() {
-        return Response::error(
-            ErrorFlavor::Plain,
-            401,
-            "the admin page needs a loopback client or the admin token",
-        );
+        return Response::error(ErrorFlavor::Plain, 401, "the admin page needs a loopback client or the admin token");
     }
     let shard = worker.pool();
     let now = shard.now_ms();
@@ -64,15 +60,7 @@ pub fn get(worker: &Worker, req: &Request) -> Response {
         .collect();
     let s = &worker.shared;
     let store = match &s.store {
-        Some(hub) => format!(
-            "{} ({})",
-            cfg.store_mode.as_str(),
-            if hub.health().is_ok() {
-                "ok"
-            } else {
-                "degraded"
-            }
-        ),
+        Some(hub) => format!("{} ({})", cfg.store_mode.as_str(), if hub.health().is_ok() { "ok" } else { "degraded" }),
         None => cfg.store_mode.as_str().to_owned(),
     };
     let data = PageData {
@@ -83,17 +71,11 @@ pub fn get(worker: &Worker, req: &Request) -> Response {
         store,
         accounts,
     };
-    Response::new(
-        200,
-        crate::http::Body::Full(render(&data).into_string().into()),
-    )
-    .header("content-type", "text/html; charset=utf-8")
-    .header("cache-control", "no-store")
-    .header("x-frame-options", "DENY")
-    .header(
-        "content-security-policy",
-        "default-src 'none'; style-src 'unsafe-inline'",
-    )
+    Response::new(200, crate::http::Body::Full(render(&data).into_string().into()))
+        .header("content-type", "text/html; charset=utf-8")
+        .header("cache-control", "no-store")
+        .header("x-frame-options", "DENY")
+        .header("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'")
 }
 
 /// Renders the page (pure).
@@ -150,10 +132,7 @@ mod tests {
                 id: "a1".into(),
                 channel: "grok",
                 name: "<script>x</script>".into(),
-                status: AccountStatus::Cooling {
-                    until_ms: 9,
-                    reason: "rate_limit".into(),
-                },
+                status: AccountStatus::Cooling { until_ms: 9, reason: "rate_limit".into() },
                 requests: 3,
                 failures: 1,
             }],

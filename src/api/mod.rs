@@ -15,10 +15,7 @@ pub struct JsonText(pub String);
 impl<'de> Deserialize<'de> for JsonText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let mut out = String::new();
-        d.deserialize_any(TextVisitor {
-            out: &mut out,
-            depth: 0,
-        })?;
+        d.deserialize_any(TextVisitor { out: &mut out, depth: 0 })?;
         Ok(Self(out))
     }
 }
@@ -39,10 +36,7 @@ struct Nested<'o> {
 impl<'de> de::DeserializeSeed<'de> for Nested<'_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(TextVisitor {
-            out: self.out,
-            depth: self.depth,
-        })
+        d.deserialize_any(TextVisitor { out: self.out, depth: self.depth })
     }
 }
 
@@ -112,13 +106,7 @@ impl<'de> Visitor<'de> for TextVisitor<'_> {
                 self.out.push(',');
             }
             let mark = self.out.len();
-            if seq
-                .next_element_seed(Nested {
-                    out: self.out,
-                    depth: self.depth + 1,
-                })?
-                .is_none()
-            {
+            if seq.next_element_seed(Nested { out: self.out, depth: self.depth + 1 })?.is_none() {
                 self.out.truncate(if first { mark } else { mark - 1 });
                 break;
             }
@@ -141,10 +129,7 @@ impl<'de> Visitor<'de> for TextVisitor<'_> {
             first = false;
             push_json_str(self.out, &k);
             self.out.push(':');
-            map.next_value_seed(Nested {
-                out: self.out,
-                depth: self.depth + 1,
-            })?;
+            map.next_value_seed(Nested { out: self.out, depth: self.depth + 1 })?;
         }
         self.out.push('}');
         Ok(())
@@ -160,9 +145,6 @@ mod tests {
         let mut b = br#"{"a":[1,-2,3.5,true,null,"x\"y"],"b":{},"c":[]}"#.to_vec();
         let v: JsonText = simd_json::serde::from_slice(&mut b).unwrap();
         let back: serde_json::Value = serde_json::from_str(&v.0).unwrap();
-        assert_eq!(
-            back,
-            serde_json::json!({"a":[1,-2,3.5,true,null,"x\"y"],"b":{},"c":[]})
-        );
+        assert_eq!(back, serde_json::json!({"a":[1,-2,3.5,true,null,"x\"y"],"b":{},"c":[]}));
     }
 }

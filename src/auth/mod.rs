@@ -42,30 +42,18 @@ impl AuthError {
 
 /// The key a request presents, if any (`x-api-key` first, then `Authorization: Bearer`).
 pub fn presented_key(head: &RequestHead) -> Option<&[u8]> {
-    if let Some(k) = head
-        .header("x-api-key")
-        .map(<[u8]>::trim_ascii)
-        .filter(|k| !k.is_empty())
-    {
+    if let Some(k) = head.header("x-api-key").map(<[u8]>::trim_ascii).filter(|k| !k.is_empty()) {
         return Some(k);
     }
     let auth = head.header("authorization")?.trim_ascii();
     let (scheme, rest) = auth.split_at_checked(7)?;
-    if scheme.eq_ignore_ascii_case(b"bearer ") {
-        Some(rest.trim_ascii()).filter(|k| !k.is_empty())
-    } else {
-        None
-    }
+    if scheme.eq_ignore_ascii_case(b"bearer ") { Some(rest.trim_ascii()).filter(|k| !k.is_empty()) } else { None }
 }
 
 /// Decides whether a proxy request may proceed.
 pub fn check(keys: &[Secret], head: &RequestHead, peer: SocketAddr) -> Result<(), AuthError> {
     if keys.is_empty() {
-        return if peer.ip().is_loopback() {
-            Ok(())
-        } else {
-            Err(AuthError::LoopbackOnly)
-        };
+        return if peer.ip().is_loopback() { Ok(()) } else { Err(AuthError::LoopbackOnly) };
     }
     let key = presented_key(head).ok_or(AuthError::Missing)?;
     // Compare against every key without stopping early.
@@ -97,9 +85,7 @@ pub fn startup_warnings(cfg: &Config) {
         );
     }
     if cfg.test_channel {
-        log::warn!(
-            "test_channel is on: every channel is answered by the scripted test channel (tests only)"
-        );
+        log::warn!("test_channel is on: every channel is answered by the scripted test channel (tests only)");
     }
 }
 
@@ -113,10 +99,7 @@ mod tests {
         let mut buf = BytesMut::from(raw.as_bytes());
         crate::http::head::parse_request_head(
             &mut buf,
-            crate::http::head::HeadLimits {
-                max_head_bytes: 8192,
-                max_headers: 32,
-            },
+            crate::http::head::HeadLimits { max_head_bytes: 8192, max_headers: 32 },
         )
         .unwrap()
         .unwrap()
@@ -126,35 +109,12 @@ mod tests {
     fn keys_in_either_header() {
         let keys = [Secret::new("sk-good-key-1")];
         let remote: SocketAddr = "10.0.0.5:1234".parse().unwrap();
-        assert_eq!(
-            check(&keys, &head("x-api-key: sk-good-key-1\r\n"), remote),
-            Ok(())
-        );
-        assert_eq!(
-            check(
-                &keys,
-                &head("authorization: Bearer sk-good-key-1\r\n"),
-                remote
-            ),
-            Ok(())
-        );
-        assert_eq!(
-            check(
-                &keys,
-                &head("authorization: bearer  sk-good-key-1 \r\n"),
-                remote
-            ),
-            Ok(())
-        );
-        assert_eq!(
-            check(&keys, &head("x-api-key: sk-bad\r\n"), remote),
-            Err(AuthError::Invalid)
-        );
+        assert_eq!(check(&keys, &head("x-api-key: sk-good-key-1\r\n"), remote), Ok(()));
+        assert_eq!(check(&keys, &head("authorization: Bearer sk-good-key-1\r\n"), remote), Ok(()));
+        assert_eq!(check(&keys, &head("authorization: bearer  sk-good-key-1 \r\n"), remote), Ok(()));
+        assert_eq!(check(&keys, &head("x-api-key: sk-bad\r\n"), remote), Err(AuthError::Invalid));
         assert_eq!(check(&keys, &head(""), remote), Err(AuthError::Missing));
-        assert_eq!(
-            check(&keys, &head("authorization: Basic abc\r\n"), remote),
-            Err(AuthError::Missing)
-        );
+        assert_eq!(check(&keys, &head("authorization: Basic abc\r\n"), remote), Err(AuthError::Missing));
     }
 
     #[test]

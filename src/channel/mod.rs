@@ -49,12 +49,7 @@ pub struct AttemptError {
 
 impl AttemptError {
     pub fn new(class: FailureClass, message: impl Into<String>) -> Self {
-        Self {
-            class,
-            message: message.into(),
-            retry_after: None,
-            status: None,
-        }
+        Self { class, message: message.into(), retry_after: None, status: None }
     }
 
     /// The error kind the client sees for this class (see `docs/translation.md`).
@@ -68,9 +63,7 @@ pub fn kind_for(class: FailureClass) -> ErrorKind {
     match class {
         FailureClass::Client => ErrorKind::InvalidRequest,
         FailureClass::Model => ErrorKind::NotFound,
-        FailureClass::RateLimit | FailureClass::RateLimitShared | FailureClass::Quota => {
-            ErrorKind::RateLimit
-        }
+        FailureClass::RateLimit | FailureClass::RateLimitShared | FailureClass::Quota => ErrorKind::RateLimit,
         FailureClass::Slow => ErrorKind::Timeout,
         FailureClass::Server => ErrorKind::Overloaded,
         FailureClass::Network | FailureClass::Auth | FailureClass::Blocked => ErrorKind::Api,
@@ -90,19 +83,13 @@ pub enum StreamItem {
 }
 
 /// An upstream answer in progress. `None` = the upstream closed the stream.
-#[expect(
-    async_fn_in_trait,
-    reason = "thread-per-core: these futures never cross threads, so no Send bound is wanted"
-)]
+#[expect(async_fn_in_trait, reason = "thread-per-core: these futures never cross threads, so no Send bound is wanted")]
 pub trait EventStream {
     async fn next(&mut self) -> Option<Result<StreamItem, AttemptError>>;
 }
 
 /// One upstream channel.
-#[expect(
-    async_fn_in_trait,
-    reason = "thread-per-core: these futures never cross threads, so no Send bound is wanted"
-)]
+#[expect(async_fn_in_trait, reason = "thread-per-core: these futures never cross threads, so no Send bound is wanted")]
 pub trait ChannelDriver {
     type Stream: EventStream + 'static;
 
@@ -161,23 +148,14 @@ fn slot(c: Channel) -> usize {
 impl ChannelRegistry {
     /// The registry a config asks for. Real channels register here as they land; `upstream` is
     /// the worker's upstream client (its keep-alive pool), shared by every channel.
-    pub fn from_config(
-        cfg: &crate::config::Config,
-        upstream: &crate::upstream::UpstreamClient,
-    ) -> Self {
+    pub fn from_config(cfg: &crate::config::Config, upstream: &crate::upstream::UpstreamClient) -> Self {
         let mut r = Self::default();
         if cfg.test_channel {
             for c in Channel::ALL {
-                r.set(
-                    c,
-                    ChannelImpl::Test(Rc::new(crate::sim::test_channel::TestChannel::new(c))),
-                );
+                r.set(c, ChannelImpl::Test(Rc::new(crate::sim::test_channel::TestChannel::new(c))));
             }
         } else {
-            r.set(
-                Channel::Grok,
-                ChannelImpl::Grok(Rc::new(grok::GrokChannel::new(cfg, upstream.clone()))),
-            );
+            r.set(Channel::Grok, ChannelImpl::Grok(Rc::new(grok::GrokChannel::new(cfg, upstream.clone()))));
         }
         r
     }

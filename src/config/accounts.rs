@@ -29,39 +29,24 @@ pub fn read_accounts(items: &[Value], p: &mut Problems) -> Vec<AccountDef> {
         };
         let mut ok = true;
         if def.id.trim().is_empty() || def.id.len() > 128 || def.id.contains(['/', ' ', '?', '#']) {
-            p.push(
-                format!("{path}.id"),
-                "expected a non-empty id without '/', spaces, '?' or '#' (max 128 chars)",
-            );
+            p.push(format!("{path}.id"), "expected a non-empty id without '/', spaces, '?' or '#' (max 128 chars)");
             ok = false;
         }
         if !seen.insert(def.id.clone()) {
-            p.push(
-                format!("{path}.id"),
-                format!("duplicate account id {:?}", def.id),
-            );
+            p.push(format!("{path}.id"), format!("duplicate account id {:?}", def.id));
             ok = false;
         }
         if def.weight == 0 || def.weight > 10_000 {
-            p.push(
-                format!("{path}.weight"),
-                "expected an integer from 1 to 10000",
-            );
+            p.push(format!("{path}.weight"), "expected an integer from 1 to 10000");
             ok = false;
         }
         if def.credentials.is_empty() {
-            p.push(
-                format!("{path}.credentials"),
-                "expected at least one credential (e.g. {\"api_key\": \"…\"})",
-            );
+            p.push(format!("{path}.credentials"), "expected at least one credential (e.g. {\"api_key\": \"…\"})");
             ok = false;
         }
         if let Some(proxy) = &def.proxy {
             if !(proxy.starts_with("http://") || proxy.starts_with("socks5://")) {
-                p.push(
-                    format!("{path}.proxy"),
-                    "expected an http:// or socks5:// proxy URL",
-                );
+                p.push(format!("{path}.proxy"), "expected an http:// or socks5:// proxy URL");
                 ok = false;
             }
         }

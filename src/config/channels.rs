@@ -22,9 +22,7 @@ impl Default for GrokChannel {
         Self {
             api_base_url: "https://api.x.ai/v1".to_owned(),
             web_base_url: "https://grok.com".to_owned(),
-            asset_hosts: ["assets.grok.com", "imgen.x.ai", "files-cdn.x.ai"]
-                .map(str::to_owned)
-                .to_vec(),
+            asset_hosts: ["assets.grok.com", "imgen.x.ai", "files-cdn.x.ai"].map(str::to_owned).to_vec(),
         }
     }
 }
@@ -71,19 +69,13 @@ fn read_grok(r: &mut ObjReader<'_>, p: &mut Problems, g: &mut GrokChannel) {
 fn base_url(r: &mut ObjReader<'_>, p: &mut Problems, key: &'static str) -> Option<String> {
     let raw = r.string(p, key)?;
     let u = raw.trim().trim_end_matches('/');
-    let rest = u
-        .strip_prefix("https://")
-        .or_else(|| u.strip_prefix("http://"));
+    let rest = u.strip_prefix("https://").or_else(|| u.strip_prefix("http://"));
     let host = rest.map(|r| r.split('/').next().unwrap_or_default());
-    let fine = host.is_some_and(|h| !h.is_empty() && !h.contains(['@', ' ', '?', '#']))
-        && !u.contains(['?', '#', ' ']);
+    let fine = host.is_some_and(|h| !h.is_empty() && !h.contains(['@', ' ', '?', '#'])) && !u.contains(['?', '#', ' ']);
     if fine {
         Some(u.to_owned())
     } else {
-        p.push(
-            r.path(key),
-            format!("expected an http(s) base URL like \"https://api.x.ai/v1\", found {raw:?}"),
-        );
+        p.push(r.path(key), format!("expected an http(s) base URL like \"https://api.x.ai/v1\", found {raw:?}"));
         None
     }
 }
@@ -94,9 +86,7 @@ fn valid_host(h: &str) -> bool {
         && h.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -112,10 +102,7 @@ mod tests {
         let cfg = parse(Path::new("t.json"), "{}").unwrap();
         assert_eq!(cfg.channels.grok.api_base_url, "https://api.x.ai/v1");
         assert_eq!(cfg.channels.grok.web_base_url, "https://grok.com");
-        assert_eq!(
-            cfg.channels.grok.asset_hosts,
-            ["assets.grok.com", "imgen.x.ai", "files-cdn.x.ai"]
-        );
+        assert_eq!(cfg.channels.grok.asset_hosts, ["assets.grok.com", "imgen.x.ai", "files-cdn.x.ai"]);
         let cfg = parse(
             Path::new("t.json"),
             r#"{"channels":{"grok":{"api_base_url":"http://127.0.0.1:9000/v1/","web_base_url":"http://127.0.0.1:9000","asset_hosts":["Assets.Example.com"]}}}"#,

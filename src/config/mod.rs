@@ -34,12 +34,7 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.problems.len();
-        write!(
-            f,
-            "{}: {n} problem{}",
-            self.file.display(),
-            if n == 1 { "" } else { "s" }
-        )?;
+        write!(f, "{}: {n} problem{}", self.file.display(), if n == 1 { "" } else { "s" })?;
         for p in &self.problems {
             write!(f, "\n  {}: {p}", self.file.display())?;
         }
@@ -53,20 +48,14 @@ impl std::error::Error for ConfigError {}
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: path.to_path_buf(),
-        problems: vec![Problem {
-            path: "(file)".into(),
-            message: format!("cannot read: {e}"),
-        }],
+        problems: vec![Problem { path: "(file)".into(), message: format!("cannot read: {e}") }],
     })?;
     parse(path, &text)
 }
 
 /// Validates config text; `path` only names the file in messages.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-    let fail = |problems| ConfigError {
-        file: path.to_path_buf(),
-        problems,
-    };
+    let fail = |problems| ConfigError { file: path.to_path_buf(), problems };
     let value: Value = serde_json::from_str(text).map_err(|e| {
         fail(vec![Problem {
             path: format!("(line {}, column {})", e.line(), e.column()),
@@ -80,10 +69,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         }]));
     };
     let mut p = Problems::default();
-    let mut cfg = Config {
-        source: path.to_path_buf(),
-        ..Config::default()
-    };
+    let mut cfg = Config { source: path.to_path_buf(), ..Config::default() };
     let mut r = ObjReader::new("", map);
     read_top(&mut r, &mut p, &mut cfg);
     if let Some(m) = r.object(&mut p, "limits") {
@@ -111,11 +97,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     }
     read_front(&mut r, &mut p, &mut cfg);
     r.finish(&mut p);
-    if p.list.is_empty() {
-        Ok(cfg)
-    } else {
-        Err(fail(p.list))
-    }
+    if p.list.is_empty() { Ok(cfg) } else { Err(fail(p.list)) }
 }
 
 fn read_top(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
@@ -125,10 +107,7 @@ fn read_top(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
     if let Some(host) = r.string(p, "host") {
         match host.parse::<IpAddr>() {
             Ok(ip) => cfg.host = ip,
-            Err(_) => p.push(
-                r.path("host"),
-                format!("expected an IP address, found {host:?}"),
-            ),
+            Err(_) => p.push(r.path("host"), format!("expected an IP address, found {host:?}")),
         }
     }
     match r.choice(p, "store_mode", &["embedded", "redis"]) {
@@ -138,10 +117,7 @@ fn read_top(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
     }
     if let Some(d) = r.string(p, "data_dir") {
         if d.trim().is_empty() {
-            p.push(
-                r.path("data_dir"),
-                "expected a directory path, found an empty string",
-            );
+            p.push(r.path("data_dir"), "expected a directory path, found an empty string");
         } else {
             cfg.data_dir = PathBuf::from(d);
         }
@@ -150,10 +126,7 @@ fn read_top(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
         if valid_host_port(&a) {
             cfg.redis_addr = a;
         } else {
-            p.push(
-                r.path("redis_addr"),
-                format!("expected host:port, found {a:?}"),
-            );
+            p.push(r.path("redis_addr"), format!("expected host:port, found {a:?}"));
         }
     }
     if let Some(s) = r.string(p, "redis_password") {
@@ -176,18 +149,12 @@ fn read_top(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
         if s.starts_with('/') && s.len() > 1 && !s.ends_with('/') && !s.contains(['?', '#', ' ']) {
             cfg.admin_path = s;
         } else {
-            p.push(
-                r.path("admin_path"),
-                format!("expected a path like \"/admin\", found {s:?}"),
-            );
+            p.push(r.path("admin_path"), format!("expected a path like \"/admin\", found {s:?}"));
         }
     }
     if let Some(s) = r.string(p, "admin_token") {
         if !s.is_empty() && s.len() < 16 {
-            p.push(
-                r.path("admin_token"),
-                "expected at least 16 characters (or empty to disable)",
-            );
+            p.push(r.path("admin_token"), "expected at least 16 characters (or empty to disable)");
         }
         cfg.admin_token = Secret::new(s);
     }
@@ -203,17 +170,10 @@ fn read_top(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
         {
             cfg.public_base_url = Some(trimmed.to_owned());
         } else {
-            p.push(
-                r.path("public_base_url"),
-                format!("expected an http(s) URL, found {u:?}"),
-            );
+            p.push(r.path("public_base_url"), format!("expected an http(s) URL, found {u:?}"));
         }
     }
-    if let Some(l) = r.choice(
-        p,
-        "log_level",
-        &["error", "warn", "info", "debug", "trace", "off"],
-    ) {
+    if let Some(l) = r.choice(p, "log_level", &["error", "warn", "info", "debug", "trace", "off"]) {
         cfg.log_level = l.parse().unwrap_or(log::LevelFilter::Info);
     }
     if let Some(b) = r.boolean(p, "debug_endpoints") {
@@ -256,10 +216,7 @@ fn read_front(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
     if let Some(keys) = r.strings(p, "api_keys") {
         for (i, k) in keys.into_iter().enumerate() {
             if k.len() < 8 || k.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                p.push(
-                    format!("api_keys[{i}]"),
-                    "expected at least 8 characters without spaces",
-                );
+                p.push(format!("api_keys[{i}]"), "expected at least 8 characters without spaces");
             } else {
                 cfg.api_keys.push(Secret::new(k));
             }
@@ -269,7 +226,7 @@ fn read_front(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
         for (i, m) in models.iter().enumerate() {
             match serde_json::from_value::<crate::domain::ModelDef>(m.clone()) {
                 Ok(def) if def.id.trim().is_empty() => {
-                    p.push(format!("models[{i}].id"), "expected a non-empty id")
+                    p.push(format!("models[{i}].id"), "expected a non-empty id");
                 }
                 Ok(def) => cfg.models.push(def),
                 Err(e) => p.push(format!("models[{i}]"), e.to_string()),
@@ -300,10 +257,7 @@ fn read_store_keys(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
         if ok {
             cfg.secret_key = Secret::new(s);
         } else {
-            p.push(
-                r.path("secret_key"),
-                "expected 64 hex characters (openssl rand -hex 32), or empty",
-            );
+            p.push(r.path("secret_key"), "expected 64 hex characters (openssl rand -hex 32), or empty");
         }
     }
 }
@@ -374,11 +328,7 @@ pub fn summary(cfg: &Config) -> String {
         cfg.source.display(),
         cfg.host,
         cfg.port,
-        if cfg.workers == 0 {
-            "auto".to_owned()
-        } else {
-            cfg.workers.to_string()
-        },
+        if cfg.workers == 0 { "auto".to_owned() } else { cfg.workers.to_string() },
         cfg.store_mode.as_str(),
         cfg.admin_path,
     )
@@ -421,14 +371,7 @@ mod tests {
         )
         .unwrap_err();
         let paths: Vec<_> = err.problems.iter().map(|p| p.path.as_str()).collect();
-        for want in [
-            "port",
-            "bogus",
-            "limits.max_body_bytes",
-            "limits.nope",
-            "timeouts.head_read_ms",
-            "store_mode",
-        ] {
+        for want in ["port", "bogus", "limits.max_body_bytes", "limits.nope", "timeouts.head_read_ms", "store_mode"] {
             assert!(paths.contains(&want), "missing {want} in {paths:?}");
         }
         assert!(err.to_string().contains("t.json"));
@@ -436,8 +379,7 @@ mod tests {
 
     #[test]
     fn secrets_never_show_in_debug() {
-        let cfg = check(r#"{"admin_pass":"hunter2-secret","admin_token":"0123456789abcdef-tok"}"#)
-            .unwrap();
+        let cfg = check(r#"{"admin_pass":"hunter2-secret","admin_token":"0123456789abcdef-tok"}"#).unwrap();
         let dbg = format!("{cfg:?}");
         assert!(!dbg.contains("hunter2"));
         assert!(!dbg.contains("0123456789abcdef"));
@@ -453,25 +395,16 @@ mod tests {
         assert_eq!(cfg.api_keys[0].expose(), "sk-test-123456");
         assert!(cfg.test_channel);
         assert_eq!(cfg.models[0].upstream(), "grok-3");
-        let err = check(r#"{"api_keys":["short", 5],"models":[{"id":"x","channel":"mars"},{"id":"y","channel":"grok","bogus":1}]}"#)
-            .unwrap_err();
+        let err = check(
+            r#"{"api_keys":["short", 5],"models":[{"id":"x","channel":"mars"},{"id":"y","channel":"grok","bogus":1}]}"#,
+        )
+        .unwrap_err();
         let paths: Vec<_> = err.problems.iter().map(|p| p.path.as_str()).collect();
         for want in ["api_keys[0]", "api_keys[1]", "models[0]", "models[1]"] {
             assert!(paths.contains(&want), "missing {want} in {paths:?}");
         }
-        assert!(
-            !check(r#"{"api_keys":["sk-secret-value-1"]}"#)
-                .unwrap()
-                .api_keys
-                .is_empty()
-        );
-        assert!(
-            !format!(
-                "{:?}",
-                check(r#"{"api_keys":["sk-secret-value-1"]}"#).unwrap()
-            )
-            .contains("sk-secret")
-        );
+        assert!(!check(r#"{"api_keys":["sk-secret-value-1"]}"#).unwrap().api_keys.is_empty());
+        assert!(!format!("{:?}", check(r#"{"api_keys":["sk-secret-value-1"]}"#).unwrap()).contains("sk-secret"));
         assert!(!Config::default().test_channel);
     }
 
@@ -487,10 +420,7 @@ mod tests {
         assert_eq!(cfg.timeouts.upstream_total, Duration::from_secs(60));
         assert_eq!(cfg.limits.upstream_max_body_bytes, 2048);
         assert_eq!(cfg.limits.upstream_pool_max_idle_per_origin, 0);
-        assert_eq!(
-            cfg.no_proxy,
-            vec!["localhost".to_owned(), "10.0.0.0/8".to_owned()]
-        );
+        assert_eq!(cfg.no_proxy, vec!["localhost".to_owned(), "10.0.0.0/8".to_owned()]);
         assert!(!format!("{cfg:?}").contains("pw-secret"));
         let err = check(
             r#"{"upstream_proxy":"ftp://x:1","no_proxy":["a b"],"extra_ca_file":"/nonexistent/ca.pem",
@@ -498,12 +428,7 @@ mod tests {
         )
         .unwrap_err();
         let paths: Vec<_> = err.problems.iter().map(|p| p.path.as_str()).collect();
-        for want in [
-            "upstream_proxy",
-            "no_proxy",
-            "extra_ca_file",
-            "timeouts.upstream_head_ms",
-        ] {
+        for want in ["upstream_proxy", "no_proxy", "extra_ca_file", "timeouts.upstream_head_ms"] {
             assert!(paths.contains(&want), "missing {want} in {paths:?}");
         }
     }
@@ -521,10 +446,7 @@ mod tests {
         assert!(!format!("{cfg:?}").contains("0102030405"));
         let err = check(r#"{"secret_key":"short","redis_timeout_ms":1}"#).unwrap_err();
         let paths: Vec<_> = err.problems.iter().map(|p| p.path.as_str()).collect();
-        assert!(
-            paths.contains(&"secret_key") && paths.contains(&"redis_timeout_ms"),
-            "{paths:?}"
-        );
+        assert!(paths.contains(&"secret_key") && paths.contains(&"redis_timeout_ms"), "{paths:?}");
     }
 
     #[test]

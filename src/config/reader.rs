@@ -32,10 +32,7 @@ pub struct Problems {
 
 impl Problems {
     pub fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.list.push(Problem {
-            path: path.into(),
-            message: message.into(),
-        });
+        self.list.push(Problem { path: path.into(), message: message.into() });
     }
 }
 
@@ -62,20 +59,12 @@ pub struct ObjReader<'a> {
 
 impl<'a> ObjReader<'a> {
     pub fn new(prefix: impl Into<String>, map: &'a Map<String, Value>) -> Self {
-        Self {
-            prefix: prefix.into(),
-            map,
-            taken: BTreeSet::new(),
-        }
+        Self { prefix: prefix.into(), map, taken: BTreeSet::new() }
     }
 
     /// The full dotted path of `key` under this object.
     pub fn path(&self, key: &str) -> String {
-        if self.prefix.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{}.{key}", self.prefix)
-        }
+        if self.prefix.is_empty() { key.to_owned() } else { format!("{}.{key}", self.prefix) }
     }
 
     /// The raw value of `key`, marking it known. `null` counts as absent.
@@ -91,10 +80,7 @@ impl<'a> ObjReader<'a> {
         match self.raw(key)? {
             Value::String(s) => Some(s.clone()),
             other => {
-                p.push(
-                    self.path(key),
-                    format!("expected a string, found {}", kind_of(other)),
-                );
+                p.push(self.path(key), format!("expected a string, found {}", kind_of(other)));
                 None
             }
         }
@@ -104,10 +90,7 @@ impl<'a> ObjReader<'a> {
         match self.raw(key)? {
             Value::Bool(b) => Some(*b),
             other => {
-                p.push(
-                    self.path(key),
-                    format!("expected true or false, found {}", kind_of(other)),
-                );
+                p.push(self.path(key), format!("expected true or false, found {}", kind_of(other)));
                 None
             }
         }
@@ -125,55 +108,31 @@ impl<'a> ObjReader<'a> {
         match parsed {
             Some(n) if (min..=max).contains(&n) => Some(n),
             Some(n) => {
-                p.push(
-                    self.path(key),
-                    format!("expected an integer from {min} to {max}, found {n}"),
-                );
+                p.push(self.path(key), format!("expected an integer from {min} to {max}, found {n}"));
                 None
             }
             None => {
-                p.push(
-                    self.path(key),
-                    format!(
-                        "expected an integer from {min} to {max}, found {}",
-                        describe(v)
-                    ),
-                );
+                p.push(self.path(key), format!("expected an integer from {min} to {max}, found {}", describe(v)));
                 None
             }
         }
     }
 
     /// One of a fixed set of strings.
-    pub fn choice(
-        &mut self,
-        p: &mut Problems,
-        key: &'static str,
-        allowed: &[&'static str],
-    ) -> Option<&'static str> {
+    pub fn choice(&mut self, p: &mut Problems, key: &'static str, allowed: &[&'static str]) -> Option<&'static str> {
         let s = self.string(p, key)?;
         if let Some(found) = allowed.iter().find(|a| **a == s) {
             return Some(found);
         }
-        p.push(
-            self.path(key),
-            format!("expected one of {}, found {s:?}", allowed.join(" | ")),
-        );
+        p.push(self.path(key), format!("expected one of {}, found {s:?}", allowed.join(" | ")));
         None
     }
 
-    pub fn object(
-        &mut self,
-        p: &mut Problems,
-        key: &'static str,
-    ) -> Option<&'a Map<String, Value>> {
+    pub fn object(&mut self, p: &mut Problems, key: &'static str) -> Option<&'a Map<String, Value>> {
         match self.raw(key)? {
             Value::Object(m) => Some(m),
             other => {
-                p.push(
-                    self.path(key),
-                    format!("expected an object, found {}", kind_of(other)),
-                );
+                p.push(self.path(key), format!("expected an object, found {}", kind_of(other)));
                 None
             }
         }
@@ -183,10 +142,7 @@ impl<'a> ObjReader<'a> {
         match self.raw(key)? {
             Value::Array(a) => Some(a),
             other => {
-                p.push(
-                    self.path(key),
-                    format!("expected an array, found {}", kind_of(other)),
-                );
+                p.push(self.path(key), format!("expected an array, found {}", kind_of(other)));
                 None
             }
         }
@@ -199,10 +155,9 @@ impl<'a> ObjReader<'a> {
         for (i, v) in arr.iter().enumerate() {
             match v {
                 Value::String(s) => out.push(s.clone()),
-                other => p.push(
-                    format!("{}[{i}]", self.path(key)),
-                    format!("expected a string, found {}", kind_of(other)),
-                ),
+                other => {
+                    p.push(format!("{}[{i}]", self.path(key)), format!("expected a string, found {}", kind_of(other)));
+                }
             }
         }
         Some(out)

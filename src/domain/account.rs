@@ -96,14 +96,7 @@ impl fmt::Debug for AccountDef {
             .field("id", &self.id)
             .field("channel", &self.channel)
             .field("name", &self.name)
-            .field(
-                "credentials",
-                &self
-                    .credentials
-                    .keys()
-                    .map(|k| (k, "***"))
-                    .collect::<Vec<_>>(),
-            )
+            .field("credentials", &self.credentials.keys().map(|k| (k, "***")).collect::<Vec<_>>())
             .field("weight", &self.weight)
             .field("priority", &self.priority)
             .field("enabled", &self.enabled)
@@ -183,10 +176,9 @@ mod tests {
 
     #[test]
     fn defaults_and_redaction() {
-        let a: AccountDef = serde_json::from_str(
-            r#"{"id":"a1","channel":"grok","credentials":{"api_key":"xai-0123456789abcdefXYZ"}}"#,
-        )
-        .unwrap();
+        let a: AccountDef =
+            serde_json::from_str(r#"{"id":"a1","channel":"grok","credentials":{"api_key":"xai-0123456789abcdefXYZ"}}"#)
+                .unwrap();
         assert_eq!(a.weight, 1);
         assert!(a.enabled);
         assert_eq!(a.redacted().credentials["api_key"], "xai-…fXYZ");

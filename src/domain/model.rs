@@ -5,10 +5,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
-#[expect(
-    clippy::struct_excessive_bools,
-    reason = "independent capability flags, serialised as such"
-)]
+#[expect(clippy::struct_excessive_bools, reason = "independent capability flags, serialised as such")]
 pub struct Capabilities {
     pub vision: bool,
     pub tools: bool,
@@ -51,11 +48,7 @@ pub struct ModelDef {
 impl ModelDef {
     /// The id to send upstream.
     pub fn upstream(&self) -> &str {
-        if self.upstream_id.is_empty() {
-            &self.id
-        } else {
-            &self.upstream_id
-        }
+        if self.upstream_id.is_empty() { &self.id } else { &self.upstream_id }
     }
 
     /// Whether `name` is this model's id or one of its aliases.

@@ -57,10 +57,7 @@ pub enum Scope {
     /// This account, for this model only.
     AccountModel,
     /// Every account of a team, for one model (B.9): cool the pair, do not burn siblings.
-    Team {
-        team: Option<String>,
-        model: Option<String>,
-    },
+    Team { team: Option<String>, model: Option<String> },
     /// The whole web channel (a challenge): surface it to the operator, poison no account.
     Channel,
     /// Nothing to cool (the request itself is wrong).
@@ -95,10 +92,7 @@ pub struct Classified {
 pub fn classify_api(resp: &ErrorResponse<'_>, now_ms: u64) -> Classified {
     let (code, message) = error_text(resp.body);
     let lower = message.to_ascii_lowercase();
-    let code_lower = code
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
+    let code_lower = code.as_deref().map(str::to_ascii_lowercase).unwrap_or_default();
     let hint = reset_hint(resp, &lower, now_ms);
     let (class, scope, retry_after) = match resp.status {
         400 if lower.contains("api key") => (FailureClass::Auth, Scope::Account, None),
@@ -114,54 +108,33 @@ pub fn classify_api(resp: &ErrorResponse<'_>, now_ms: u64) -> Classified {
         }
         429 if is_team_text(&lower, &code_lower) => team(hint, &message),
         429 => (FailureClass::RateLimit, Scope::Account, hint),
-        400 | 404 | 405 | 409 | 411 | 413 | 414 | 415 | 422 => {
-            (FailureClass::Client, Scope::Request, None)
-        }
+        400 | 404 | 405 | 409 | 411 | 413 | 414 | 415 | 422 => (FailureClass::Client, Scope::Request, None),
         _ => (FailureClass::Server, Scope::Account, hint),
     };
-    Classified {
-        class,
-        scope,
-        retry_after,
-        message,
-        code,
-    }
+    Classified { class, scope, retry_after, message, code }
 }
 
 /// Classifies a grok.com web error response.
 pub fn classify_web(resp: &ErrorResponse<'_>, now_ms: u64) -> Classified {
     let (code, message) = error_text(resp.body);
     let lower = message.to_ascii_lowercase();
-    let code_lower = code
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
+    let code_lower = code.as_deref().map(str::to_ascii_lowercase).unwrap_or_default();
     let hint = reset_hint(resp, &lower, now_ms);
     let (class, scope, retry_after) = match resp.status {
         401 => (FailureClass::Auth, Scope::Account, None),
-        403 if resp.cf_mitigated.is_some() || is_challenge_body(resp.body) => (
-            FailureClass::RateLimitShared,
-            Scope::Channel,
-            Some(hint.unwrap_or(CHALLENGE_COOLDOWN)),
-        ),
+        403 if resp.cf_mitigated.is_some() || is_challenge_body(resp.body) => {
+            (FailureClass::RateLimitShared, Scope::Channel, Some(hint.unwrap_or(CHALLENGE_COOLDOWN)))
+        }
         403 if code_lower == "blocked-user" || lower.contains("user is blocked") => {
             (FailureClass::Blocked, Scope::Account, None)
         }
         403 => (FailureClass::Model, Scope::AccountModel, hint),
         429 if is_team_text(&lower, &code_lower) => team(hint, &message),
         429 => (FailureClass::RateLimit, Scope::Account, hint),
-        400 | 404 | 405 | 409 | 411 | 413 | 414 | 415 | 422 => {
-            (FailureClass::Client, Scope::Request, None)
-        }
+        400 | 404 | 405 | 409 | 411 | 413 | 414 | 415 | 422 => (FailureClass::Client, Scope::Request, None),
         _ => (FailureClass::Server, Scope::Account, hint),
     };
-    Classified {
-        class,
-        scope,
-        retry_after,
-        message,
-        code,
-    }
+    Classified { class, scope, retry_after, message, code }
 }
 
 /// Classifies an error reported inside a 200 NDJSON stream.
@@ -170,29 +143,16 @@ pub fn classify_stream_error(err: &WebStreamError) -> Classified {
         WebErrorKind::ImageRateLimited => (FailureClass::RateLimit, Scope::AccountModel),
         WebErrorKind::TopLevel | WebErrorKind::Stream => (FailureClass::Server, Scope::Account),
     };
-    Classified {
-        class,
-        scope,
-        retry_after: None,
-        message: bounded(&err.message),
-        code: err.code.clone(),
-    }
+    Classified { class, scope, retry_after: None, message: bounded(&err.message), code: err.code.clone() }
 }
 
 fn team(hint: Option<Duration>, message: &str) -> (FailureClass, Scope, Option<Duration>) {
     let limit = parse_team_limit(message).unwrap_or_default();
     let over = |p: Option<(u32, u32)>| p.is_some_and(|(a, l)| a >= l);
-    let fallback = if over(limit.per_second) && !over(limit.per_minute) {
-        TEAM_SECOND_COOLDOWN
-    } else {
-        TEAM_COOLDOWN
-    };
+    let fallback = if over(limit.per_second) && !over(limit.per_minute) { TEAM_SECOND_COOLDOWN } else { TEAM_COOLDOWN };
     (
         FailureClass::RateLimitShared,
-        Scope::Team {
-            team: limit.team,
-            model: limit.model,
-        },
+        Scope::Team { team: limit.team, model: limit.model },
         Some(hint.unwrap_or(fallback)),
     )
 }
@@ -208,14 +168,9 @@ fn is_team_text(lower: &str, code_lower: &str) -> bool {
 
 fn is_challenge_body(body: &[u8]) -> bool {
     let probe = body.get(..body.len().min(64 * 1024)).unwrap_or_default();
-    [
-        &b"challenge-platform"[..],
-        b"cf-chl",
-        b"Just a moment...",
-        b"cf_chl_opt",
-    ]
-    .iter()
-    .any(|needle| memchr::memmem::find(probe, needle).is_some())
+    [&b"challenge-platform"[..], b"cf-chl", b"Just a moment...", b"cf_chl_opt"]
+        .iter()
+        .any(|needle| memchr::memmem::find(probe, needle).is_some())
 }
 
 /// `(code, message)` from a flat xAI body, a nested `{"error":{…}}` body, or plain text.
@@ -272,9 +227,7 @@ pub fn parse_retry_after(v: &[u8], now_ms: u64) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let at = parse_http_date(s)?;
-    Some(Duration::from_millis(
-        at.saturating_mul(1000).saturating_sub(now_ms),
-    ))
+    Some(Duration::from_millis(at.saturating_mul(1000).saturating_sub(now_ms)))
 }
 
 /// `x-ratelimit-reset`: seconds (fractional allowed), a Go-style duration (`6m0s`, `250ms`), or
@@ -301,9 +254,7 @@ fn parse_go_duration(s: &str) -> Option<Duration> {
         let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
         let (num, tail) = rest.split_at(num_end);
         let n: f64 = num.parse().ok()?;
-        let unit_end = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
+        let unit_end = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
         let (unit, next) = tail.split_at(unit_end);
         let secs = match unit {
             "ms" => n / 1000.0,
@@ -324,9 +275,7 @@ fn body_hint(lower: &str) -> Option<Duration> {
     for lead in ["retry after ", "try again in ", "retry in "] {
         let Some(at) = lower.find(lead) else { continue };
         let rest = lower.get(at + lead.len()..).unwrap_or_default();
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         let Ok(n) = rest.get(..num_end).unwrap_or_default().parse::<f64>() else {
             continue;
         };
@@ -422,90 +371,37 @@ mod tests {
     use super::*;
 
     fn api(status: u16, body: &str) -> Classified {
-        classify_api(
-            &ErrorResponse {
-                status,
-                body: body.as_bytes(),
-                ..Default::default()
-            },
-            0,
-        )
+        classify_api(&ErrorResponse { status, body: body.as_bytes(), ..Default::default() }, 0)
     }
 
     fn web(status: u16, body: &str) -> Classified {
-        classify_web(
-            &ErrorResponse {
-                status,
-                body: body.as_bytes(),
-                ..Default::default()
-            },
-            0,
-        )
+        classify_web(&ErrorResponse { status, body: body.as_bytes(), ..Default::default() }, 0)
     }
 
     #[test]
     fn api_table() {
-        let c = api(
-            400,
-            r#"{"code":"Client specified an invalid argument","error":"Incorrect API key provided: xa***."}"#,
-        );
-        assert_eq!(
-            (c.class, c.scope.clone()),
-            (FailureClass::Auth, Scope::Account)
-        );
-        assert_eq!(
-            c.code.as_deref(),
-            Some("Client specified an invalid argument")
-        );
+        let c =
+            api(400, r#"{"code":"Client specified an invalid argument","error":"Incorrect API key provided: xa***."}"#);
+        assert_eq!((c.class, c.scope.clone()), (FailureClass::Auth, Scope::Account));
+        assert_eq!(c.code.as_deref(), Some("Client specified an invalid argument"));
         assert!(c.message.starts_with("Incorrect API key"));
         assert_eq!(
-            api(
-                400,
-                r#"{"code":"x","error":"This model's maximum prompt length is 131072"}"#
-            )
-            .class,
+            api(400, r#"{"code":"x","error":"This model's maximum prompt length is 131072"}"#).class,
             FailureClass::Client
         );
         assert_eq!(api(401, "").class, FailureClass::Auth);
         assert_eq!(api(402, "{}").class, FailureClass::Quota);
+        assert_eq!(api(429, r#"{"code":429,"error":"You ran out of credits."}"#).class, FailureClass::Quota);
+        assert_eq!(api(429, r#"{"code":429,"error":"You ran out of credits."}"#).code.as_deref(), Some("429"));
+        assert_eq!(api(429, r#"{"error":"Monthly spending limit reached"}"#).class, FailureClass::Quota);
+        assert_eq!(api(429, r#"{"error":"slow down"}"#).class, FailureClass::RateLimit);
         assert_eq!(
-            api(429, r#"{"code":429,"error":"You ran out of credits."}"#).class,
-            FailureClass::Quota
-        );
-        assert_eq!(
-            api(429, r#"{"code":429,"error":"You ran out of credits."}"#)
-                .code
-                .as_deref(),
-            Some("429")
-        );
-        assert_eq!(
-            api(429, r#"{"error":"Monthly spending limit reached"}"#).class,
-            FailureClass::Quota
-        );
-        assert_eq!(
-            api(429, r#"{"error":"slow down"}"#).class,
-            FailureClass::RateLimit
-        );
-        assert_eq!(
-            api(
-                403,
-                r#"{"error":"The model grok-x is not permitted for your team"}"#
-            )
-            .class,
+            api(403, r#"{"error":"The model grok-x is not permitted for your team"}"#).class,
             FailureClass::Model
         );
-        assert_eq!(
-            api(403, r#"{"error":"Your team is blocked"}"#).class,
-            FailureClass::Blocked
-        );
-        assert_eq!(
-            api(404, r#"{"error":"no such model"}"#).class,
-            FailureClass::Client
-        );
-        assert_eq!(
-            api(422, "missing field `messages`").class,
-            FailureClass::Client
-        );
+        assert_eq!(api(403, r#"{"error":"Your team is blocked"}"#).class, FailureClass::Blocked);
+        assert_eq!(api(404, r#"{"error":"no such model"}"#).class, FailureClass::Client);
+        assert_eq!(api(422, "missing field `messages`").class, FailureClass::Client);
         assert_eq!(api(503, "overloaded").class, FailureClass::Server);
         assert_eq!(api(500, "").scope, Scope::Account);
     }
@@ -513,54 +409,26 @@ mod tests {
     #[test]
     fn web_table() {
         assert_eq!(web(401, "").class, FailureClass::Auth);
+        assert_eq!(web(403, r#"{"code":"blocked-user"}"#).class, FailureClass::Blocked);
         assert_eq!(
-            web(403, r#"{"code":"blocked-user"}"#).class,
-            FailureClass::Blocked
-        );
-        assert_eq!(
-            web(
-                403,
-                r#"{"error":{"code":"blocked-user","message":"user is blocked"}}"#
-            )
-            .class,
+            web(403, r#"{"error":{"code":"blocked-user","message":"user is blocked"}}"#).class,
             FailureClass::Blocked
         );
         let cf = classify_web(
-            &ErrorResponse {
-                status: 403,
-                cf_mitigated: Some(b"challenge"),
-                body: b"<html>",
-                ..Default::default()
-            },
+            &ErrorResponse { status: 403, cf_mitigated: Some(b"challenge"), body: b"<html>", ..Default::default() },
             0,
         );
         assert_eq!(
             (cf.class, cf.scope, cf.retry_after),
-            (
-                FailureClass::RateLimitShared,
-                Scope::Channel,
-                Some(CHALLENGE_COOLDOWN)
-            )
+            (FailureClass::RateLimitShared, Scope::Channel, Some(CHALLENGE_COOLDOWN))
         );
-        let html = web(
-            403,
-            "<html><title>Just a moment...</title><script src=/cdn-cgi/challenge-platform/x></script>",
-        );
+        let html = web(403, "<html><title>Just a moment...</title><script src=/cdn-cgi/challenge-platform/x></script>");
         assert_eq!(html.scope, Scope::Channel);
-        let other = web(
-            403,
-            r#"{"error":{"code":"permission-denied","message":"upgrade required"}}"#,
-        );
-        assert_eq!(
-            (other.class, other.scope),
-            (FailureClass::Model, Scope::AccountModel)
-        );
+        let other = web(403, r#"{"error":{"code":"permission-denied","message":"upgrade required"}}"#);
+        assert_eq!((other.class, other.scope), (FailureClass::Model, Scope::AccountModel));
         assert_eq!(web(429, "").class, FailureClass::RateLimit);
         assert_eq!(web(502, "bad gateway").class, FailureClass::Server);
-        assert_eq!(
-            web(400, r#"{"error":{"message":"bad modeId"}}"#).class,
-            FailureClass::Client
-        );
+        assert_eq!(web(400, r#"{"error":{"message":"bad modeId"}}"#).class, FailureClass::Client);
     }
 
     #[test]
@@ -568,80 +436,42 @@ mod tests {
         let body = r#"{"code":"resource-exhausted","error":"Too many requests for team 0b6f-11aa and model grok-4. Your team's rate limit is — Requests per Second (actual/limit): 2/2, Requests per Minute (actual/limit): 73/60."}"#;
         let c = web(429, body);
         assert_eq!(c.class, FailureClass::RateLimitShared);
-        assert_eq!(
-            c.scope,
-            Scope::Team {
-                team: Some("0b6f-11aa".into()),
-                model: Some("grok-4".into())
-            }
-        );
+        assert_eq!(c.scope, Scope::Team { team: Some("0b6f-11aa".into()), model: Some("grok-4".into()) });
         assert_eq!(c.retry_after, Some(TEAM_COOLDOWN));
         let rps_only = r#"{"code":"resource-exhausted","error":"Too many requests for team t and model m. Your team's rate limit is — Requests per Second (actual/limit): 3/2, Requests per Minute (actual/limit): 10/60."}"#;
         assert_eq!(web(429, rps_only).retry_after, Some(TEAM_SECOND_COOLDOWN));
-        assert_eq!(
-            api(429, r#"{"error":"please try again in a bit"}"#).class,
-            FailureClass::RateLimitShared
-        );
+        assert_eq!(api(429, r#"{"error":"please try again in a bit"}"#).class, FailureClass::RateLimitShared);
         let t = parse_team_limit("Too many requests for team abc and model grok-4.").unwrap();
-        assert_eq!(
-            (t.team.as_deref(), t.model.as_deref(), t.per_second),
-            (Some("abc"), Some("grok-4"), None)
-        );
+        assert_eq!((t.team.as_deref(), t.model.as_deref(), t.per_second), (Some("abc"), Some("grok-4"), None));
     }
 
     #[test]
     fn reset_hints() {
-        let with =
-            |retry: Option<&'static [u8]>, reset: Option<&'static [u8]>, body: &'static str| {
-                classify_web(
-                    &ErrorResponse {
-                        status: 429,
-                        retry_after: retry,
-                        ratelimit_reset: reset,
-                        body: body.as_bytes(),
-                        ..Default::default()
-                    },
-                    784_111_777_000,
-                )
-                .retry_after
-            };
+        let with = |retry: Option<&'static [u8]>, reset: Option<&'static [u8]>, body: &'static str| {
+            classify_web(
+                &ErrorResponse {
+                    status: 429,
+                    retry_after: retry,
+                    ratelimit_reset: reset,
+                    body: body.as_bytes(),
+                    ..Default::default()
+                },
+                784_111_777_000,
+            )
+            .retry_after
+        };
         assert_eq!(with(Some(b"17"), None, ""), Some(Duration::from_secs(17)));
+        assert_eq!(with(Some(b"Sun, 06 Nov 1994 08:49:37 GMT"), None, ""), Some(Duration::from_secs(0)));
+        assert_eq!(with(Some(b"Sun, 06 Nov 1994 08:50:37 GMT"), None, ""), Some(Duration::from_secs(60)));
+        assert_eq!(with(None, Some(b"6m0s"), ""), Some(Duration::from_secs(360)));
+        assert_eq!(with(None, Some(b"1.5"), ""), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_reset(b"1700000010", 1_700_000_000_000), Some(Duration::from_secs(10)));
         assert_eq!(
-            with(Some(b"Sun, 06 Nov 1994 08:49:37 GMT"), None, ""),
-            Some(Duration::from_secs(0))
-        );
-        assert_eq!(
-            with(Some(b"Sun, 06 Nov 1994 08:50:37 GMT"), None, ""),
-            Some(Duration::from_secs(60))
-        );
-        assert_eq!(
-            with(None, Some(b"6m0s"), ""),
-            Some(Duration::from_secs(360))
-        );
-        assert_eq!(
-            with(None, Some(b"1.5"), ""),
-            Some(Duration::from_millis(1500))
-        );
-        assert_eq!(
-            parse_reset(b"1700000010", 1_700_000_000_000),
-            Some(Duration::from_secs(10))
-        );
-        assert_eq!(
-            with(
-                None,
-                None,
-                r#"{"error":"Rate limited, retry after 7 seconds"}"#
-            ),
+            with(None, None, r#"{"error":"Rate limited, retry after 7 seconds"}"#),
             Some(Duration::from_secs(7))
         );
-        assert_eq!(
-            with(None, None, r#"{"error":"try again in 2 minutes"}"#),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(
-            with(None, None, r#"{"error":"retry in 250ms"}"#),
-            Some(Duration::from_millis(250))
-        );
+        assert_eq!(with(None, None, r#"{"error":"try again in 2 minutes"}"#), Some(Duration::from_secs(120)));
+        assert_eq!(with(None, None, r#"{"error":"retry in 250ms"}"#), Some(Duration::from_millis(250)));
         assert_eq!(with(Some(b"soon"), None, "nothing"), None);
         assert_eq!(parse_go_duration("1h2m3s"), Some(Duration::from_secs(3723)));
         assert_eq!(parse_go_duration("5x"), None);
@@ -649,17 +479,9 @@ mod tests {
 
     #[test]
     fn stream_errors() {
-        let e = WebStreamError {
-            kind: WebErrorKind::ImageRateLimited,
-            code: None,
-            message: "limit".into(),
-        };
+        let e = WebStreamError { kind: WebErrorKind::ImageRateLimited, code: None, message: "limit".into() };
         assert_eq!(classify_stream_error(&e).class, FailureClass::RateLimit);
-        let e = WebStreamError {
-            kind: WebErrorKind::Stream,
-            code: None,
-            message: "x".into(),
-        };
+        let e = WebStreamError { kind: WebErrorKind::Stream, code: None, message: "x".into() };
         assert_eq!(classify_stream_error(&e).class, FailureClass::Server);
     }
 

@@ -6,9 +6,7 @@ use std::fmt;
 
 /// `Option<Cow<str>>` that borrows from the input when the string has no escapes (serde's own
 /// `Cow` impl always allocates unless the field is a bare `Cow`).
-pub(crate) fn opt_cow<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Cow<'de, str>>, D::Error> {
+pub(crate) fn opt_cow<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
     struct Str;
     impl<'de> serde::de::Visitor<'de> for Str {
         type Value = Cow<'de, str>;

@@ -133,11 +133,7 @@ pub fn flatten(turns: &[Turn<'_>], tools: &ToolSetup<'_>) -> Flattened {
                     }
                     text.push_str(t);
                 }
-                Item::ToolUse {
-                    id,
-                    name,
-                    arguments,
-                } => {
+                Item::ToolUse { id, name, arguments } => {
                     names.insert(id, name);
                     push_call_line(&mut calls, name, arguments);
                 }
@@ -145,10 +141,7 @@ pub fn flatten(turns: &[Turn<'_>], tools: &ToolSetup<'_>) -> Flattened {
                     // Text gathered so far stays before the result, in order.
                     flush(&mut msgs, role, &mut text, &mut calls);
                     let name = name.or_else(|| names.get(id).copied()).unwrap_or("unknown");
-                    msgs.push(Msg {
-                        role: "user",
-                        text: format!("tool ({name}, {id}): {}", content.trim()),
-                    });
+                    msgs.push(Msg { role: "user", text: format!("tool ({name}, {id}): {}", content.trim()) });
                 }
                 Item::Attachment => attachments += 1,
             }
@@ -173,10 +166,7 @@ pub fn flatten(turns: &[Turn<'_>], tools: &ToolSetup<'_>) -> Flattened {
     if prompt.trim().is_empty() && attachments > 0 {
         ATTACHMENTS_ONLY_PROMPT.clone_into(&mut prompt);
     }
-    Flattened {
-        prompt,
-        attachments,
-    }
+    Flattened { prompt, attachments }
 }
 
 fn flush(msgs: &mut Vec<Msg>, role: &'static str, text: &mut String, calls: &mut String) {
@@ -223,19 +213,13 @@ fn push_tool_block(out: &mut String, setup: &ToolSetup<'_>) {
 containing one JSON object with \"name\" (the tool's name) and \"arguments\" (an object matching \
 the tool's parameters), for example:\n",
     );
-    out.push_str(
-        "<tool_call>{\"name\":\"tool_name\",\"arguments\":{\"param\":\"value\"}}</tool_call>\n",
-    );
+    out.push_str("<tool_call>{\"name\":\"tool_name\",\"arguments\":{\"param\":\"value\"}}</tool_call>\n");
     if setup.parallel {
         out.push_str("You may output several <tool_call> blocks to call several tools at once.\n");
     }
     out.push_str("\nAvailable tools:\n");
     for t in setup.tools {
-        let params = if t.parameters.trim().is_empty() {
-            "{}"
-        } else {
-            t.parameters.trim()
-        };
+        let params = if t.parameters.trim().is_empty() { "{}" } else { t.parameters.trim() };
         let _ = write!(out, "\n{TOOL_NAME_PREFIX}{}\n", t.name);
         if !t.description.trim().is_empty() {
             let _ = writeln!(out, "Description: {}", t.description.trim());
@@ -270,10 +254,7 @@ mod tests {
             t(Role::User, vec![Item::Text("  Hi  ")]),
             t(Role::Assistant, vec![Item::Text("Hello!")]),
             t(Role::Developer, vec![Item::Text("dev note")]),
-            t(
-                Role::User,
-                vec![Item::Text("What is 2+2?"), Item::Text("Answer in words.")],
-            ),
+            t(Role::User, vec![Item::Text("What is 2+2?"), Item::Text("Answer in words.")]),
             t(Role::Assistant, vec![Item::Text("   ")]),
         ];
         let f = flatten(&turns, &ToolSetup::default());
@@ -287,48 +268,24 @@ mod tests {
     #[test]
     fn tool_round_trip_openai_and_claude_shapes() {
         let params = r#"{"type":"object","properties":{"city":{"type":"string"}}}"#;
-        let specs = [ToolSpec {
-            name: "get_weather",
-            description: "Weather now.",
-            parameters: params,
-        }];
-        let setup = ToolSetup {
-            tools: &specs,
-            choice: ToolChoice::Auto,
-            parallel: true,
-        };
+        let specs = [ToolSpec { name: "get_weather", description: "Weather now.", parameters: params }];
+        let setup = ToolSetup { tools: &specs, choice: ToolChoice::Auto, parallel: true };
         let turns = [
             t(Role::User, vec![Item::Text("Weather in Paris?")]),
             t(
                 Role::Assistant,
                 vec![
                     Item::Text("Checking."),
-                    Item::ToolUse {
-                        id: "call_1",
-                        name: "get_weather",
-                        arguments: r#"{"city":"Paris"}"#,
-                    },
+                    Item::ToolUse { id: "call_1", name: "get_weather", arguments: r#"{"city":"Paris"}"# },
                 ],
             ),
             // Claude shape: the result inside a user turn, no name.
-            t(
-                Role::User,
-                vec![Item::ToolResult {
-                    id: "call_1",
-                    name: None,
-                    content: "22C",
-                }],
-            ),
+            t(Role::User, vec![Item::ToolResult { id: "call_1", name: None, content: "22C" }]),
         ];
         let f = flatten(&turns, &setup);
-        let (block, history) = f
-            .prompt
-            .split_once(&format!("{TOOL_BLOCK_END}\n\n"))
-            .unwrap();
+        let (block, history) = f.prompt.split_once(&format!("{TOOL_BLOCK_END}\n\n")).unwrap();
         assert!(block.starts_with(TOOL_BLOCK_HEADING));
-        assert!(
-            block.contains("Tool: get_weather\nDescription: Weather now.\nParameters: {\"type\"")
-        );
+        assert!(block.contains("Tool: get_weather\nDescription: Weather now.\nParameters: {\"type\""));
         assert!(block.contains("several <tool_call> blocks"));
         assert!(block.contains("Decide whether a tool is needed"));
         assert_eq!(
@@ -337,22 +294,8 @@ mod tests {
         );
         // OpenAI shape: a tool-role message with the name; invalid args embedded as a string.
         let turns = [
-            t(
-                Role::Assistant,
-                vec![Item::ToolUse {
-                    id: "c2",
-                    name: "f",
-                    arguments: "not json",
-                }],
-            ),
-            t(
-                Role::Tool,
-                vec![Item::ToolResult {
-                    id: "c2",
-                    name: Some("f"),
-                    content: "ok",
-                }],
-            ),
+            t(Role::Assistant, vec![Item::ToolUse { id: "c2", name: "f", arguments: "not json" }]),
+            t(Role::Tool, vec![Item::ToolResult { id: "c2", name: Some("f"), content: "ok" }]),
             t(Role::User, vec![Item::Text("thanks")]),
         ];
         let f = flatten(&turns, &ToolSetup::default());
@@ -364,62 +307,24 @@ mod tests {
 
     #[test]
     fn choice_lines_and_none() {
-        let specs = [ToolSpec {
-            name: "f",
-            description: "",
-            parameters: "",
-        }];
+        let specs = [ToolSpec { name: "f", description: "", parameters: "" }];
         let turns = [t(Role::User, vec![Item::Text("x")])];
-        let req = flatten(
-            &turns,
-            &ToolSetup {
-                tools: &specs,
-                choice: ToolChoice::Required,
-                parallel: false,
-            },
-        );
+        let req = flatten(&turns, &ToolSetup { tools: &specs, choice: ToolChoice::Required, parallel: false });
         assert!(req.prompt.contains("You MUST call at least one tool."));
         assert!(!req.prompt.contains("several"));
         assert!(req.prompt.contains("Parameters: {}"));
-        let named = flatten(
-            &turns,
-            &ToolSetup {
-                tools: &specs,
-                choice: ToolChoice::Function("f"),
-                parallel: true,
-            },
-        );
+        let named = flatten(&turns, &ToolSetup { tools: &specs, choice: ToolChoice::Function("f"), parallel: true });
         assert!(named.prompt.contains("You MUST call the tool f."));
-        let none = flatten(
-            &turns,
-            &ToolSetup {
-                tools: &specs,
-                choice: ToolChoice::None,
-                parallel: true,
-            },
-        );
+        let none = flatten(&turns, &ToolSetup { tools: &specs, choice: ToolChoice::None, parallel: true });
         assert_eq!(none.prompt, "x");
     }
 
     #[test]
     fn unknown_tool_name_and_attachments_only() {
-        let turns = [t(
-            Role::User,
-            vec![Item::ToolResult {
-                id: "zz",
-                name: None,
-                content: " r ",
-            }],
-        )];
-        assert_eq!(
-            flatten(&turns, &ToolSetup::default()).prompt,
-            "tool (unknown, zz): r"
-        );
+        let turns = [t(Role::User, vec![Item::ToolResult { id: "zz", name: None, content: " r " }])];
+        assert_eq!(flatten(&turns, &ToolSetup::default()).prompt, "tool (unknown, zz): r");
         let turns = [t(Role::User, vec![Item::Attachment, Item::Text("  ")])];
         let f = flatten(&turns, &ToolSetup::default());
-        assert_eq!(
-            (f.prompt.as_str(), f.attachments),
-            (ATTACHMENTS_ONLY_PROMPT, 1)
-        );
+        assert_eq!((f.prompt.as_str(), f.attachments), (ATTACHMENTS_ONLY_PROMPT, 1));
     }
 }

@@ -16,9 +16,7 @@ pub fn random_u64() -> u64 {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut h = RandomState::new().build_hasher();
     h.write_u64(n);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     h.write_u32(nanos);
     h.finish()
 }
@@ -27,12 +25,8 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn push_hex(out: &mut String, bytes: &[u8]) {
     for b in bytes {
-        out.push(char::from(
-            HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'),
-        ));
-        out.push(char::from(
-            HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0'),
-        ));
+        out.push(char::from(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0')));
+        out.push(char::from(HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0')));
     }
 }
 
@@ -63,10 +57,7 @@ pub fn call_id() -> String {
     let mut s = String::with_capacity(29);
     s.push_str("call_");
     push_hex(&mut s, &random_u64().to_le_bytes());
-    push_hex(
-        &mut s,
-        random_u64().to_le_bytes().get(..4).unwrap_or_default(),
-    );
+    push_hex(&mut s, random_u64().to_le_bytes().get(..4).unwrap_or_default());
     s
 }
 
@@ -90,11 +81,7 @@ mod tests {
         let c = call_id();
         assert!(c.starts_with("call_"));
         assert_eq!(c.len(), 29);
-        assert!(
-            c[5..]
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        );
+        assert!(c[5..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         assert_ne!(call_id(), c);
     }
 }

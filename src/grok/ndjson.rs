@@ -93,9 +93,7 @@ impl ImageProgress<'_> {
 
     /// A finished, unmoderated, full-resolution image (not a `-part-0` preview).
     pub fn is_final(&self) -> bool {
-        self.progress >= 100
-            && !self.moderated
-            && self.asset_path().is_some_and(|p| !p.contains("-part-0"))
+        self.progress >= 100 && !self.moderated && self.asset_path().is_some_and(|p| !p.contains("-part-0"))
     }
 }
 
@@ -158,10 +156,7 @@ impl fmt::Display for NdjsonError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NotJson { column, message } => {
-                write!(
-                    f,
-                    "grok NDJSON line is not valid JSON (column {column}): {message}"
-                )
+                write!(f, "grok NDJSON line is not valid JSON (column {column}): {message}")
             }
             Self::NotObject => f.write_str("grok NDJSON line is not a JSON object"),
         }
@@ -190,38 +185,20 @@ struct ResultObj<'a> {
 
 #[derive(Deserialize)]
 struct Conversation<'a> {
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "super::cow::opt_cow",
-        rename = "conversationId"
-    )]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "conversationId")]
     conversation_id: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
-#[expect(
-    clippy::struct_field_names,
-    reason = "mirrors the upstream's field names"
-)]
+#[expect(clippy::struct_field_names, reason = "mirrors the upstream's field names")]
 struct Response<'a> {
     #[serde(borrow, default, deserialize_with = "super::cow::opt_cow")]
     token: Option<Cow<'a, str>>,
     #[serde(default, rename = "isThinking")]
     is_thinking: Option<bool>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "super::cow::opt_cow",
-        rename = "messageTag"
-    )]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "messageTag")]
     message_tag: Option<Cow<'a, str>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "super::cow::opt_cow",
-        rename = "responseId"
-    )]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "responseId")]
     response_id: Option<Cow<'a, str>>,
     #[serde(borrow, default, rename = "modelResponse")]
     model_response: Option<ModelResponse<'a>>,
@@ -241,12 +218,7 @@ struct Response<'a> {
 
 #[derive(Deserialize)]
 struct ModelResponse<'a> {
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "super::cow::opt_cow",
-        rename = "responseId"
-    )]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "responseId")]
     response_id: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "super::cow::opt_cow")]
     message: Option<Cow<'a, str>>,
@@ -266,12 +238,7 @@ struct Metadata<'a> {
 
 #[derive(Deserialize)]
 struct LlmInfo<'a> {
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "super::cow::opt_cow",
-        rename = "modelHash"
-    )]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "modelHash")]
     model_hash: Option<Cow<'a, str>>,
 }
 
@@ -287,26 +254,11 @@ struct ImageWire<'a> {
     image_index: Option<f64>,
     #[serde(default)]
     progress: Option<f64>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "super::cow::opt_cow",
-        rename = "imageUrl"
-    )]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "imageUrl")]
     image_url: Option<Cow<'a, str>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "super::cow::opt_cow",
-        rename = "assetId"
-    )]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "assetId")]
     asset_id: Option<Cow<'a, str>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "super::cow::opt_cow",
-        rename = "userId"
-    )]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "userId")]
     user_id: Option<Cow<'a, str>>,
     #[serde(default)]
     moderated: Option<bool>,
@@ -318,48 +270,23 @@ struct ImageWire<'a> {
 struct VideoWire<'a> {
     #[serde(default)]
     progress: Option<f64>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "super::cow::opt_cow",
-        rename = "videoUrl"
-    )]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "videoUrl")]
     video_url: Option<Cow<'a, str>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "super::cow::opt_cow",
-        rename = "thumbnailImageUrl"
-    )]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "thumbnailImageUrl")]
     thumbnail_image_url: Option<Cow<'a, str>>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "super::cow::opt_cow",
-        rename = "videoPostId"
-    )]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "videoPostId")]
     video_post_id: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct Card<'a> {
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "super::cow::opt_cow",
-        rename = "jsonData"
-    )]
+    #[serde(borrow, default, deserialize_with = "super::cow::opt_cow", rename = "jsonData")]
     json_data: Option<Cow<'a, str>>,
 }
 
-#[expect(
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    reason = "clamped to 0..=u32::MAX first"
-)]
+#[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "clamped to 0..=u32::MAX first")]
 fn to_u32(v: Option<f64>) -> u32 {
-    v.filter(|f| f.is_finite())
-        .map_or(0, |f| f.clamp(0.0, f64::from(u32::MAX)) as u32)
+    v.filter(|f| f.is_finite()).map_or(0, |f| f.clamp(0.0, f64::from(u32::MAX)) as u32)
 }
 
 /// Decodes one NDJSON line (without or with its trailing newline).
@@ -372,16 +299,11 @@ pub fn decode_line(line: &[u8]) -> Result<GrokWebEvent<'_>, NdjsonError> {
         // Tell "some other JSON value" apart from garbage for a clearer message.
         return match serde_json::from_slice::<serde::de::IgnoredAny>(line) {
             Ok(_) => Err(NdjsonError::NotObject),
-            Err(e) => Err(NdjsonError::NotJson {
-                column: e.column(),
-                message: e.to_string(),
-            }),
+            Err(e) => Err(NdjsonError::NotJson { column: e.column(), message: e.to_string() }),
         };
     }
-    let parsed: Line<'_> = serde_json::from_slice(line).map_err(|e| NdjsonError::NotJson {
-        column: e.column(),
-        message: e.to_string(),
-    })?;
+    let parsed: Line<'_> = serde_json::from_slice(line)
+        .map_err(|e| NdjsonError::NotJson { column: e.column(), message: e.to_string() })?;
     if let Some(err) = parsed.error {
         return Ok(GrokWebEvent::Error(top_level_error(&err)));
     }
@@ -398,23 +320,11 @@ pub fn decode_line(line: &[u8]) -> Result<GrokWebEvent<'_>, NdjsonError> {
 }
 
 fn from_response(resp: Response<'_>) -> GrokWebEvent<'_> {
-    if let Some(errs) = resp
-        .user_response
-        .and_then(|u| u.stream_errors)
-        .filter(|e| !e.is_empty())
-    {
+    if let Some(errs) = resp.user_response.and_then(|u| u.stream_errors).filter(|e| !e.is_empty()) {
         let texts: Vec<String> = errs.iter().map(value_text).collect();
         let joined = texts.join("; ");
-        let kind = if is_image_limit_text(&joined) {
-            WebErrorKind::ImageRateLimited
-        } else {
-            WebErrorKind::Stream
-        };
-        return GrokWebEvent::Error(WebStreamError {
-            kind,
-            code: first_code(&errs),
-            message: joined,
-        });
+        let kind = if is_image_limit_text(&joined) { WebErrorKind::ImageRateLimited } else { WebErrorKind::Stream };
+        return GrokWebEvent::Error(WebStreamError { kind, code: first_code(&errs), message: joined });
     }
     if resp.render_tool_rate_limited.as_ref().is_some_and(truthy) {
         return GrokWebEvent::Error(WebStreamError {
@@ -428,16 +338,8 @@ fn from_response(resp: Response<'_>) -> GrokWebEvent<'_> {
             response_id: m.response_id.or(resp.response_id),
             message: m.message.unwrap_or_default(),
             generated_image_urls: m.generated_image_urls.unwrap_or_default(),
-            stream_errors: m
-                .stream_errors
-                .unwrap_or_default()
-                .iter()
-                .map(value_text)
-                .collect(),
-            model_hash: m
-                .metadata
-                .and_then(|md| md.llm_info)
-                .and_then(|l| l.model_hash),
+            stream_errors: m.stream_errors.unwrap_or_default().iter().map(value_text).collect(),
+            model_hash: m.metadata.and_then(|md| md.llm_info).and_then(|l| l.model_hash),
         });
     }
     if let Some(text) = resp.token.filter(|t| !t.is_empty()) {
@@ -466,11 +368,7 @@ fn from_response(resp: Response<'_>) -> GrokWebEvent<'_> {
             video_post_id: v.video_post_id,
         });
     }
-    if let Some(p) = resp
-        .card
-        .and_then(|c| c.json_data)
-        .and_then(|j| card_image_chunk(&j))
-    {
+    if let Some(p) = resp.card.and_then(|c| c.json_data).and_then(|j| card_image_chunk(&j)) {
         return GrokWebEvent::ImageProgress(p);
     }
     if let Some(md) = resp.final_metadata {
@@ -527,28 +425,15 @@ fn top_level_error(err: &Value) -> WebStreamError {
         }
         other => (None, value_text(other)),
     };
-    let kind = if is_image_limit_text(&message) {
-        WebErrorKind::ImageRateLimited
-    } else {
-        WebErrorKind::TopLevel
-    };
-    WebStreamError {
-        kind,
-        code,
-        message,
-    }
+    let kind = if is_image_limit_text(&message) { WebErrorKind::ImageRateLimited } else { WebErrorKind::TopLevel };
+    WebStreamError { kind, code, message }
 }
 
 /// `cardAttachment.jsonData` is JSON in a string; it may hold `image_chunk{…}` (B.4).
 fn card_image_chunk(json: &str) -> Option<ImageProgress<'static>> {
     let v: Value = serde_json::from_str(json).ok()?;
     let chunk = v.get("image_chunk")?;
-    let s = |k: &str| {
-        chunk
-            .get(k)
-            .and_then(Value::as_str)
-            .map(|s| Cow::Owned(s.to_owned()))
-    };
+    let s = |k: &str| chunk.get(k).and_then(Value::as_str).map(|s| Cow::Owned(s.to_owned()));
     let n = |k: &str| chunk.get(k).and_then(Value::as_f64);
     Some(ImageProgress {
         image_index: to_u32(n("imageIndex")),
@@ -556,8 +441,7 @@ fn card_image_chunk(json: &str) -> Option<ImageProgress<'static>> {
         image_url: s("imageUrl"),
         asset_id: s("assetId"),
         user_id: s("userId"),
-        moderated: chunk.get("moderated").is_some_and(truthy)
-            || chunk.get("isModerated").is_some_and(truthy),
+        moderated: chunk.get("moderated").is_some_and(truthy) || chunk.get("isModerated").is_some_and(truthy),
     })
 }
 
@@ -605,24 +489,13 @@ mod tests {
             ev(r#"{"result":{"conversation":{"conversationId":"c-1"}}}"#),
             GrokWebEvent::Conversation { id: "c-1".into() }
         );
-        let GrokWebEvent::Token {
-            text,
-            is_thinking,
-            message_tag,
-            response_id,
-        } = ev(
-            r#"{"result":{"response":{"token":"Let me think","isThinking":true,"responseId":"r-1"}}}"#,
-        )
+        let GrokWebEvent::Token { text, is_thinking, message_tag, response_id } =
+            ev(r#"{"result":{"response":{"token":"Let me think","isThinking":true,"responseId":"r-1"}}}"#)
         else {
             panic!("not a token")
         };
         assert_eq!(
-            (
-                text.as_ref(),
-                is_thinking,
-                message_tag,
-                response_id.as_deref()
-            ),
+            (text.as_ref(), is_thinking, message_tag, response_id.as_deref()),
             ("Let me think", true, None, Some("r-1"))
         );
         let GrokWebEvent::Final(f) = ev(
@@ -639,17 +512,10 @@ mod tests {
     #[test]
     fn plain_tokens_borrow_and_escaped_tokens_own() {
         let line = r#"{"result":{"response":{"token":"Hello","isThinking":false}}}"#;
-        let GrokWebEvent::Token { text, .. } = ev(line) else {
-            panic!()
-        };
+        let GrokWebEvent::Token { text, .. } = ev(line) else { panic!() };
         assert!(matches!(text, Cow::Borrowed("Hello")));
         let line = r#"{"result":{"response":{"token":"a\nb \u00e9"}}}"#;
-        let GrokWebEvent::Token {
-            text, is_thinking, ..
-        } = ev(line)
-        else {
-            panic!()
-        };
+        let GrokWebEvent::Token { text, is_thinking, .. } = ev(line) else { panic!() };
         assert_eq!(text, "a\nb é");
         assert!(!is_thinking);
     }
@@ -660,10 +526,7 @@ mod tests {
             ev(r#"{"result":{"response":{"userResponse":{"message":"hi"},"x":[1,{"y":2}]}}}"#),
             GrokWebEvent::Ignored
         );
-        assert_eq!(
-            ev(r#"{"result":{"response":{"token":""}}}"#),
-            GrokWebEvent::Ignored
-        );
+        assert_eq!(ev(r#"{"result":{"response":{"token":""}}}"#), GrokWebEvent::Ignored);
         assert_eq!(ev(r#"{"other":1}"#), GrokWebEvent::Ignored);
         assert_eq!(ev("   \r\n"), GrokWebEvent::Ignored);
         assert_eq!(
@@ -674,58 +537,35 @@ mod tests {
 
     #[test]
     fn malformed_lines_are_errors() {
-        assert!(matches!(
-            decode_line(b"not json"),
-            Err(NdjsonError::NotJson { .. })
-        ));
-        assert!(matches!(
-            decode_line(br#"{"result":{"response":{"tok"#),
-            Err(NdjsonError::NotJson { .. })
-        ));
+        assert!(matches!(decode_line(b"not json"), Err(NdjsonError::NotJson { .. })));
+        assert!(matches!(decode_line(br#"{"result":{"response":{"tok"#), Err(NdjsonError::NotJson { .. })));
         assert_eq!(decode_line(b"[1,2]"), Err(NdjsonError::NotObject));
         assert_eq!(decode_line(b"42"), Err(NdjsonError::NotObject));
-        assert!(matches!(
-            decode_line(br#"{"result":{"response":{"token":5}}}"#),
-            Err(NdjsonError::NotJson { .. })
-        ));
+        assert!(matches!(decode_line(br#"{"result":{"response":{"token":5}}}"#), Err(NdjsonError::NotJson { .. })));
         let msg = decode_line(b"{oops").unwrap_err().to_string();
         assert!(msg.contains("not valid JSON"), "{msg}");
     }
 
     #[test]
     fn errors_in_stream() {
-        let GrokWebEvent::Error(e) = ev(r#"{"error":{"code":"internal","message":"boom"}}"#) else {
-            panic!()
-        };
-        assert_eq!(
-            (e.kind, e.code.as_deref(), e.message.as_str()),
-            (WebErrorKind::TopLevel, Some("internal"), "boom")
-        );
-        let GrokWebEvent::Error(e) = ev(
-            r#"{"result":{"response":{"userResponse":{"streamErrors":[{"code":"x","message":"bad"}]}}}}"#,
-        ) else {
+        let GrokWebEvent::Error(e) = ev(r#"{"error":{"code":"internal","message":"boom"}}"#) else { panic!() };
+        assert_eq!((e.kind, e.code.as_deref(), e.message.as_str()), (WebErrorKind::TopLevel, Some("internal"), "boom"));
+        let GrokWebEvent::Error(e) =
+            ev(r#"{"result":{"response":{"userResponse":{"streamErrors":[{"code":"x","message":"bad"}]}}}}"#)
+        else {
             panic!()
         };
         assert_eq!((e.kind, e.message.as_str()), (WebErrorKind::Stream, "bad"));
-        let GrokWebEvent::Error(e) =
-            ev(r#"{"result":{"response":{"renderToolRateLimited":true}}}"#)
-        else {
+        let GrokWebEvent::Error(e) = ev(r#"{"result":{"response":{"renderToolRateLimited":true}}}"#) else { panic!() };
+        assert_eq!(e.kind, WebErrorKind::ImageRateLimited);
+        assert_eq!(ev(r#"{"result":{"response":{"renderToolRateLimited":false}}}"#), GrokWebEvent::Ignored);
+        let GrokWebEvent::Error(e) = ev(r#"{"error":"You have reached your image generation limit"}"#) else {
             panic!()
         };
         assert_eq!(e.kind, WebErrorKind::ImageRateLimited);
-        assert_eq!(
-            ev(r#"{"result":{"response":{"renderToolRateLimited":false}}}"#),
-            GrokWebEvent::Ignored
-        );
-        let GrokWebEvent::Error(e) =
-            ev(r#"{"error":"You have reached your image generation limit"}"#)
+        let GrokWebEvent::Final(f) =
+            ev(r#"{"result":{"response":{"modelResponse":{"message":"","streamErrors":["oops",{"message":"m"}]}}}}"#)
         else {
-            panic!()
-        };
-        assert_eq!(e.kind, WebErrorKind::ImageRateLimited);
-        let GrokWebEvent::Final(f) = ev(
-            r#"{"result":{"response":{"modelResponse":{"message":"","streamErrors":["oops",{"message":"m"}]}}}}"#,
-        ) else {
             panic!()
         };
         assert_eq!(f.stream_errors, ["oops", "m"]);
@@ -754,20 +594,13 @@ mod tests {
         };
         assert!(!p.is_final());
         let card = r#"{"result":{"response":{"cardAttachment":{"jsonData":"{\"image_chunk\":{\"imageUrl\":\"users/u/c.jpg\",\"progress\":100}}"}}}}"#;
-        let GrokWebEvent::ImageProgress(p) = ev(card) else {
-            panic!()
-        };
+        let GrokWebEvent::ImageProgress(p) = ev(card) else { panic!() };
         assert_eq!(p.image_url.as_deref(), Some("users/u/c.jpg"));
         let md = r#"{"result":{"response":{"finalMetadata":{"imageGenerationResponse":{"imageUrls":["a.jpg","b.jpg"]},"x":{"image_chunk":{"imageUrl":"a.jpg"}}}}}}"#;
-        assert_eq!(
-            ev(md),
-            GrokWebEvent::Assets {
-                urls: vec!["a.jpg".into(), "b.jpg".into()]
-            }
-        );
-        let GrokWebEvent::VideoProgress(v) = ev(
-            r#"{"result":{"response":{"streamingVideoGenerationResponse":{"progress":100,"videoUrl":"v.mp4"}}}}"#,
-        ) else {
+        assert_eq!(ev(md), GrokWebEvent::Assets { urls: vec!["a.jpg".into(), "b.jpg".into()] });
+        let GrokWebEvent::VideoProgress(v) =
+            ev(r#"{"result":{"response":{"streamingVideoGenerationResponse":{"progress":100,"videoUrl":"v.mp4"}}}}"#)
+        else {
             panic!()
         };
         assert_eq!(v.video_url.as_deref(), Some("v.mp4"));

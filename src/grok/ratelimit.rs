@@ -86,41 +86,24 @@ struct Effort {
     remaining_queries: Option<f64>,
 }
 
-#[expect(
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    reason = "finite, non-negative, clamped"
-)]
+#[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "finite, non-negative, clamped")]
 fn count(v: Option<f64>) -> Option<u64> {
-    v.filter(|f| f.is_finite() && *f >= 0.0)
-        .map(|f| f.min(9.0e15) as u64)
+    v.filter(|f| f.is_finite() && *f >= 0.0).map(|f| f.min(9.0e15) as u64)
 }
 
 /// Reads a `/rest/rate-limits` answer. `None` when it names no usable limit.
 pub fn parse_response(body: &[u8], now_ms: u64) -> Option<Quota> {
     let w: Wire = serde_json::from_slice(body).ok()?;
     let pairs = [
-        (
-            QuotaUnit::Tokens,
-            count(w.total_tokens),
-            count(w.remaining_tokens),
-        ),
-        (
-            QuotaUnit::Queries,
-            count(w.total_queries),
-            count(w.remaining_queries),
-        ),
+        (QuotaUnit::Tokens, count(w.total_tokens), count(w.remaining_tokens)),
+        (QuotaUnit::Queries, count(w.total_queries), count(w.remaining_queries)),
         (QuotaUnit::Generic, count(w.limit), count(w.remaining)),
     ];
     let (unit, limit, remaining) = pairs.into_iter().find_map(|(u, l, r)| match (l, r) {
         (Some(l), Some(r)) if l > 0 => Some((u, l, r)),
         _ => None,
     })?;
-    let resets_in = w
-        .reset_at
-        .as_ref()
-        .or(w.next_reset.as_ref())
-        .and_then(|v| reset_value(v, now_ms));
+    let resets_in = w.reset_at.as_ref().or(w.next_reset.as_ref()).and_then(|v| reset_value(v, now_ms));
     Some(Quota {
         unit,
         limit,
@@ -146,11 +129,8 @@ fn reset_value(v: &Value, now_ms: u64) -> Option<Duration> {
         return None;
     }
     // Milliseconds when it is too large to be seconds.
-    let at = if n > 1e11 {
-        Duration::try_from_secs_f64(n / 1000.0).ok()?
-    } else {
-        Duration::try_from_secs_f64(n).ok()?
-    };
+    let at =
+        if n > 1e11 { Duration::try_from_secs_f64(n / 1000.0).ok()? } else { Duration::try_from_secs_f64(n).ok()? };
     Some(at.saturating_sub(Duration::from_millis(now_ms)))
 }
 
@@ -181,14 +161,8 @@ mod tests {
 
     #[test]
     fn body_shape() {
-        assert_eq!(
-            request_body("expert"),
-            br#"{"requestKind":"DEFAULT","modelName":"expert"}"#
-        );
-        assert_eq!(
-            request_body(""),
-            br#"{"requestKind":"DEFAULT","modelName":"fast"}"#
-        );
+        assert_eq!(request_body("expert"), br#"{"requestKind":"DEFAULT","modelName":"expert"}"#);
+        assert_eq!(request_body(""), br#"{"requestKind":"DEFAULT","modelName":"fast"}"#);
     }
 
     #[test]
@@ -198,34 +172,18 @@ mod tests {
         let q = parse_response(body, 0).unwrap();
         assert_eq!((q.unit, q.limit, q.remaining), (QuotaUnit::Tokens, 80, 80));
         assert_eq!(q.window, Some(Duration::from_secs(72000)));
-        assert_eq!(
-            (q.low_effort_remaining, q.high_effort_remaining),
-            (Some(80), Some(20))
-        );
+        assert_eq!((q.low_effort_remaining, q.high_effort_remaining), (Some(80), Some(20)));
         assert!(!q.exhausted());
     }
 
     #[test]
     fn queries_then_generic_and_reset() {
-        let q = parse_response(
-            br#"{"remainingQueries":0,"totalQueries":25,"resetAt":1000}"#,
-            400_000,
-        )
-        .unwrap();
-        assert_eq!(
-            (q.unit, q.remaining, q.resets_in),
-            (QuotaUnit::Queries, 0, Some(Duration::from_secs(600)))
-        );
+        let q = parse_response(br#"{"remainingQueries":0,"totalQueries":25,"resetAt":1000}"#, 400_000).unwrap();
+        assert_eq!((q.unit, q.remaining, q.resets_in), (QuotaUnit::Queries, 0, Some(Duration::from_secs(600))));
         assert!(q.exhausted());
-        let g = parse_response(
-            br#"{"limit":10,"remaining":3,"nextReset":"2000000000000"}"#,
-            1_999_999_000_000,
-        )
-        .unwrap();
-        assert_eq!(
-            (g.unit, g.remaining, g.resets_in),
-            (QuotaUnit::Generic, 3, Some(Duration::from_secs(1000)))
-        );
+        let g =
+            parse_response(br#"{"limit":10,"remaining":3,"nextReset":"2000000000000"}"#, 1_999_999_000_000).unwrap();
+        assert_eq!((g.unit, g.remaining, g.resets_in), (QuotaUnit::Generic, 3, Some(Duration::from_secs(1000))));
         assert_eq!(parse_response(br#"{"windowSizeSeconds":1}"#, 0), None);
         assert_eq!(parse_response(b"nope", 0), None);
     }
@@ -233,10 +191,7 @@ mod tests {
     #[test]
     fn headers() {
         let q = from_headers(Some(b"100"), Some(b"7"), Some(b"30"), 0).unwrap();
-        assert_eq!(
-            (q.limit, q.remaining, q.resets_in),
-            (100, 7, Some(Duration::from_secs(30)))
-        );
+        assert_eq!((q.limit, q.remaining, q.resets_in), (100, 7, Some(Duration::from_secs(30))));
         assert_eq!(from_headers(Some(b"x"), Some(b"1"), None, 0), None);
     }
 }

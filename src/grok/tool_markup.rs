@@ -72,20 +72,11 @@ impl fmt::Display for ToolMarkupError {
             Self::NotJson(e) => write!(f, "tool call block is not JSON, even after repair: {e}"),
             Self::NotAnObject => f.write_str("tool call block is not a JSON object"),
             Self::MissingName => f.write_str("tool call block has no \"name\""),
-            Self::Undeclared(n) => write!(
-                f,
-                "tool call names {n:?}, which the request did not declare"
-            ),
+            Self::Undeclared(n) => write!(f, "tool call names {n:?}, which the request did not declare"),
             Self::NotForced { name, forced } => {
-                write!(
-                    f,
-                    "tool call names {name:?} but tool_choice requires {forced:?}"
-                )
+                write!(f, "tool call names {name:?} but tool_choice requires {forced:?}")
             }
-            Self::BadArguments(kind) => write!(
-                f,
-                "tool call \"arguments\" is {kind}, not an object or a string"
-            ),
+            Self::BadArguments(kind) => write!(f, "tool call \"arguments\" is {kind}, not an object or a string"),
             Self::TooLarge(max) => write!(f, "tool call block is larger than {max} bytes"),
         }
     }
@@ -130,14 +121,7 @@ impl ToolMarkupParser {
     }
 
     pub fn with_max_block(policy: ToolPolicy, max_block: usize) -> Self {
-        Self {
-            policy,
-            state: State::Text,
-            pending: String::new(),
-            block: String::new(),
-            max_block,
-            calls: 0,
-        }
+        Self { policy, state: State::Text, pending: String::new(), block: String::new(), max_block, calls: 0 }
     }
 
     /// Tool calls emitted so far (the finish reason is `tool_calls` when > 0).
@@ -208,26 +192,17 @@ impl ToolMarkupParser {
                 },
                 State::Inside => {
                     // The end tag may straddle what was buffered and this piece.
-                    let from = floor_boundary(
-                        &self.block,
-                        self.block.len().saturating_sub(END_TAG.len() - 1),
-                    );
+                    let from = floor_boundary(&self.block, self.block.len().saturating_sub(END_TAG.len() - 1));
                     self.block.push_str(rest);
                     let hay = self.block.as_bytes().get(from..).unwrap_or_default();
                     if let Some(i) = memchr::memmem::find(hay, END_TAG.as_bytes()) {
                         let end = from + i;
-                        let after = self
-                            .block
-                            .get(end + END_TAG.len()..)
-                            .unwrap_or_default()
-                            .to_owned();
+                        let after = self.block.get(end + END_TAG.len()..).unwrap_or_default().to_owned();
                         let mut block = std::mem::take(&mut self.block);
                         block.truncate(end);
                         self.state = State::Text;
                         if block.len() > self.max_block {
-                            sink(MarkupEvent::Invalid(ToolMarkupError::TooLarge(
-                                self.max_block,
-                            )));
+                            sink(MarkupEvent::Invalid(ToolMarkupError::TooLarge(self.max_block)));
                         } else {
                             self.emit_block(&block, sink);
                         }
@@ -237,9 +212,7 @@ impl ToolMarkupParser {
                     }
                     // Only bytes that cannot be part of an end tag count toward the limit.
                     if self.block.len().saturating_sub(END_TAG.len() - 1) > self.max_block {
-                        sink(MarkupEvent::Invalid(ToolMarkupError::TooLarge(
-                            self.max_block,
-                        )));
+                        sink(MarkupEvent::Invalid(ToolMarkupError::TooLarge(self.max_block)));
                         let keep = super::web_text::partial_suffix(&self.block, &[END_TAG]);
                         self.pending = self.block.get(keep..).unwrap_or_default().to_owned();
                         self.block = String::new();
@@ -312,17 +285,12 @@ pub fn parse_block(raw: &str, policy: &ToolPolicy) -> Result<ToolCall, ToolMarku
         v
     } else {
         let fixed = repair(trimmed);
-        serde_json::from_str::<Value>(&fixed)
-            .map_err(|e| ToolMarkupError::NotJson(e.to_string()))?
+        serde_json::from_str::<Value>(&fixed).map_err(|e| ToolMarkupError::NotJson(e.to_string()))?
     };
     let Value::Object(obj) = value else {
         return Err(ToolMarkupError::NotAnObject);
     };
-    let name = obj
-        .get("name")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .unwrap_or_default();
+    let name = obj.get("name").and_then(Value::as_str).map(str::trim).unwrap_or_default();
     if name.is_empty() {
         return Err(ToolMarkupError::MissingName);
     }
@@ -330,10 +298,7 @@ pub fn parse_block(raw: &str, policy: &ToolPolicy) -> Result<ToolCall, ToolMarku
         return Err(ToolMarkupError::Undeclared(name.to_owned()));
     }
     if let Some(forced) = policy.forced.as_deref().filter(|f| *f != name) {
-        return Err(ToolMarkupError::NotForced {
-            name: name.to_owned(),
-            forced: forced.to_owned(),
-        });
+        return Err(ToolMarkupError::NotForced { name: name.to_owned(), forced: forced.to_owned() });
     }
     let arguments = match obj.get("arguments") {
         None | Some(Value::Null) => "{}".to_owned(),
@@ -343,10 +308,7 @@ pub fn parse_block(raw: &str, policy: &ToolPolicy) -> Result<ToolCall, ToolMarku
         Some(Value::Bool(_)) => return Err(ToolMarkupError::BadArguments("a boolean")),
         Some(Value::Number(_)) => return Err(ToolMarkupError::BadArguments("a number")),
     };
-    Ok(ToolCall {
-        name: name.to_owned(),
-        arguments,
-    })
+    Ok(ToolCall { name: name.to_owned(), arguments })
 }
 
 /// The reference's repairs, in order: strip a surrounding Markdown code fence; keep from the
@@ -367,10 +329,7 @@ pub fn repair(raw: &str) -> String {
             None => from,
         };
     }
-    let spaced: String = s
-        .chars()
-        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
-        .collect();
+    let spaced: String = s.chars().map(|c| if c == '\n' || c == '\r' { ' ' } else { c }).collect();
     let mut out = String::with_capacity(spaced.len() + 4);
     let mut in_str = false;
     let mut escaped = false;
@@ -439,11 +398,7 @@ pub fn parse_all(text: &str, policy: &ToolPolicy) -> Parsed {
         parser.finish(&mut sink);
     }
     segments.push(segment);
-    let kept: Vec<&str> = segments
-        .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-        .collect();
+    let kept: Vec<&str> = segments.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
     out.content = kept.join("\n");
     out
 }
@@ -453,10 +408,7 @@ mod tests {
     use super::*;
 
     fn declared(names: &[&str]) -> ToolPolicy {
-        ToolPolicy {
-            declared: names.iter().map(|s| (*s).to_owned()).collect(),
-            forced: None,
-        }
+        ToolPolicy { declared: names.iter().map(|s| (*s).to_owned()).collect(), forced: None }
     }
 
     fn run(pieces: &[&str], policy: &ToolPolicy) -> Vec<String> {
@@ -480,47 +432,24 @@ mod tests {
     #[test]
     fn text_call_text() {
         let out = run(
-            &[
-                "Sure. <tool_call>{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Paris\"}}</tool_call> Done.",
-            ],
+            &["Sure. <tool_call>{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Paris\"}}</tool_call> Done."],
             &declared(&["get_weather"]),
         );
-        assert_eq!(
-            out,
-            ["T:Sure. ", "C:get_weather:{\"city\":\"Paris\"}", "T: Done."]
-        );
+        assert_eq!(out, ["T:Sure. ", "C:get_weather:{\"city\":\"Paris\"}", "T: Done."]);
     }
 
     #[test]
     fn split_inside_tags_and_json() {
-        let pieces = [
-            "Hi <to",
-            "ol_c",
-            "all>{\"name\":\"f\",",
-            "\"arguments\":\"{\\\"a\\\":1}\"}</tool",
-            "_call",
-            ">!",
-        ];
-        assert_eq!(
-            run(&pieces, &ToolPolicy::default()),
-            ["T:Hi ", "C:f:{\"a\":1}", "T:!"]
-        );
+        let pieces =
+            ["Hi <to", "ol_c", "all>{\"name\":\"f\",", "\"arguments\":\"{\\\"a\\\":1}\"}</tool", "_call", ">!"];
+        assert_eq!(run(&pieces, &ToolPolicy::default()), ["T:Hi ", "C:f:{\"a\":1}", "T:!"]);
     }
 
     #[test]
     fn lookalikes_are_text_and_stray_end_tags_vanish() {
-        assert_eq!(
-            run(&["a <tool_cal", "x> b"], &ToolPolicy::default()),
-            ["T:a <tool_calx> b"]
-        );
-        assert_eq!(
-            run(&["a </tool_call> b"], &ToolPolicy::default()),
-            ["T:a  b"]
-        );
-        assert_eq!(
-            run(&["ends with <tool_"], &ToolPolicy::default()),
-            ["T:ends with <tool_"]
-        );
+        assert_eq!(run(&["a <tool_cal", "x> b"], &ToolPolicy::default()), ["T:a <tool_calx> b"]);
+        assert_eq!(run(&["a </tool_call> b"], &ToolPolicy::default()), ["T:a  b"]);
+        assert_eq!(run(&["ends with <tool_"], &ToolPolicy::default()), ["T:ends with <tool_"]);
     }
 
     #[test]
@@ -543,40 +472,22 @@ mod tests {
     #[test]
     fn clear_errors() {
         let p = declared(&["f"]);
-        assert!(matches!(
-            parse_block("not json at all", &p),
-            Err(ToolMarkupError::NotJson(_))
-        ));
+        assert!(matches!(parse_block("not json at all", &p), Err(ToolMarkupError::NotJson(_))));
         assert_eq!(parse_block("[1]", &p), Err(ToolMarkupError::NotAnObject));
-        assert_eq!(
-            parse_block("{\"arguments\":{}}", &p),
-            Err(ToolMarkupError::MissingName)
-        );
-        assert_eq!(
-            parse_block("{\"name\":\"g\"}", &p),
-            Err(ToolMarkupError::Undeclared("g".into()))
-        );
+        assert_eq!(parse_block("{\"arguments\":{}}", &p), Err(ToolMarkupError::MissingName));
+        assert_eq!(parse_block("{\"name\":\"g\"}", &p), Err(ToolMarkupError::Undeclared("g".into())));
         assert_eq!(
             parse_block("{\"name\":\"f\",\"arguments\":[1]}", &p),
             Err(ToolMarkupError::BadArguments("an array"))
         );
-        let forced = ToolPolicy {
-            declared: vec!["f".into(), "g".into()],
-            forced: Some("g".into()),
-        };
-        assert!(matches!(
-            parse_block("{\"name\":\"f\"}", &forced),
-            Err(ToolMarkupError::NotForced { .. })
-        ));
+        let forced = ToolPolicy { declared: vec!["f".into(), "g".into()], forced: Some("g".into()) };
+        assert!(matches!(parse_block("{\"name\":\"f\"}", &forced), Err(ToolMarkupError::NotForced { .. })));
         assert!(parse_block("{\"name\":\"g\"}", &forced).is_ok());
     }
 
     #[test]
     fn unterminated_block_is_parsed_at_the_end() {
-        let out = run(
-            &["x <tool_call>{\"name\":\"f\",\"arguments\":{\"a\":1}"],
-            &ToolPolicy::default(),
-        );
+        let out = run(&["x <tool_call>{\"name\":\"f\",\"arguments\":{\"a\":1}"], &ToolPolicy::default());
         assert_eq!(out, ["T:x ", "C:f:{\"a\":1}"]);
     }
 
@@ -585,10 +496,7 @@ mod tests {
         let mut p = ToolMarkupParser::with_max_block(ToolPolicy::default(), 16);
         let mut out = Vec::new();
         let mut sink = |ev: MarkupEvent<'_>| out.push(format!("{ev:?}"));
-        p.push(
-            "a<tool_call>{\"name\":\"f\",\"arguments\":\"0123456789\"}",
-            &mut sink,
-        );
+        p.push("a<tool_call>{\"name\":\"f\",\"arguments\":\"0123456789\"}", &mut sink);
         p.push("more</tool_", &mut sink);
         p.push("call>b", &mut sink);
         p.finish(&mut sink);
@@ -600,13 +508,6 @@ mod tests {
         let text = "Let me check.\n<tool_call>{\"name\":\"a\",\"arguments\":{}}</tool_call>\n<tool_call>{\"name\":\"b\"}</tool_call>\nOK";
         let parsed = parse_all(text, &ToolPolicy::default());
         assert_eq!(parsed.content, "Let me check.\nOK");
-        assert_eq!(
-            parsed
-                .calls
-                .iter()
-                .map(|c| c.name.as_str())
-                .collect::<Vec<_>>(),
-            ["a", "b"]
-        );
+        assert_eq!(parsed.calls.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
     }
 }

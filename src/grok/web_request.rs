@@ -46,10 +46,7 @@ pub fn cookie_header(sso: &str, extra_cookies: Option<&str>) -> Result<String, W
     if sso.is_empty() {
         return Err(WebRequestError::MissingSso);
     }
-    if sso
-        .bytes()
-        .any(|b| b.is_ascii_control() || matches!(b, b';' | b' ' | b'"' | b',' | b'\\'))
-    {
+    if sso.bytes().any(|b| b.is_ascii_control() || matches!(b, b';' | b' ' | b'"' | b',' | b'\\')) {
         return Err(WebRequestError::BadSso);
     }
     let mut out = format!("sso={sso}; sso-rw={sso}");
@@ -77,11 +74,7 @@ pub fn headers(
     extra_cookies: Option<&str>,
 ) -> Result<Vec<(&'static str, String)>, WebRequestError> {
     let origin = web_base_url.trim_end_matches('/');
-    let path = if referer_path.starts_with('/') {
-        referer_path
-    } else {
-        "/"
-    };
+    let path = if referer_path.starts_with('/') { referer_path } else { "/" };
     Ok(vec![
         ("content-type", "application/json".to_owned()),
         ("accept", "*/*".to_owned()),
@@ -120,10 +113,7 @@ pub struct MediaModel<'a> {
 /// What the driver decides for one chat request; [`WebChatRequest::new`] gives the reference's
 /// defaults.
 #[derive(Debug, Clone, PartialEq)]
-#[expect(
-    clippy::struct_excessive_bools,
-    reason = "mirrors the upstream payload's flags"
-)]
+#[expect(clippy::struct_excessive_bools, reason = "mirrors the upstream payload's flags")]
 pub struct WebChatRequest<'a> {
     /// The flattened prompt ([`super::flatten`]).
     pub message: &'a str,
@@ -192,23 +182,15 @@ impl<'a> WebChatRequest<'a> {
             collection_ids: &empty,
             disabled_connector_ids: &empty,
             response_metadata: ResponseMetadata {
-                model_config_override: if media.is_some() {
-                    None
-                } else {
-                    Some(self.overrides)
-                },
+                model_config_override: if media.is_some() { None } else { Some(self.overrides) },
                 model_map: media.map(|_| EmptyObject {}),
-                request_model_details: media.map(|m| RequestModelDetails {
-                    model_id: m.upstream_id,
-                }),
+                request_model_details: media.map(|m| RequestModelDetails { model_id: m.upstream_id }),
             },
             model_name: media.map(|m| m.model_name),
             model_mode: media.map(|m| m.model_mode),
             model_tier: media.map(|m| m.tier),
             prefer_best: media.map(|m| m.prefer_best),
-            tool_overrides: self
-                .force_image_gen
-                .then_some(ToolOverrides { image_gen: true }),
+            tool_overrides: self.force_image_gen.then_some(ToolOverrides { image_gen: true }),
             custom_personality: self.custom_personality,
             device_env_info: self.device_env_info,
         };
@@ -233,26 +215,17 @@ struct ToolOverrides {
 
 #[derive(Serialize)]
 struct ResponseMetadata<'a> {
-    #[serde(
-        rename = "modelConfigOverride",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "modelConfigOverride", skip_serializing_if = "Option::is_none")]
     model_config_override: Option<ModelConfigOverride<'a>>,
     #[serde(rename = "modelMap", skip_serializing_if = "Option::is_none")]
     model_map: Option<EmptyObject>,
-    #[serde(
-        rename = "requestModelDetails",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "requestModelDetails", skip_serializing_if = "Option::is_none")]
     request_model_details: Option<RequestModelDetails<'a>>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-#[expect(
-    clippy::struct_excessive_bools,
-    reason = "the upstream payload's flags"
-)]
+#[expect(clippy::struct_excessive_bools, reason = "the upstream payload's flags")]
 struct Wire<'a> {
     message: &'a str,
     mode_id: &'a str,
@@ -308,37 +281,16 @@ mod tests {
         );
         assert_eq!(cookie_header("", None), Err(WebRequestError::MissingSso));
         assert_eq!(cookie_header("a;b", None), Err(WebRequestError::BadSso));
-        assert_eq!(
-            cookie_header("a\r\nX: y", None),
-            Err(WebRequestError::BadSso)
-        );
-        assert_eq!(
-            cookie_header("a", Some("x=1\r\nEvil: 1")),
-            Err(WebRequestError::BadCookies)
-        );
+        assert_eq!(cookie_header("a\r\nX: y", None), Err(WebRequestError::BadSso));
+        assert_eq!(cookie_header("a", Some("x=1\r\nEvil: 1")), Err(WebRequestError::BadCookies));
     }
 
     #[test]
     fn headers_are_plain_and_honest() {
         let h = headers("https://grok.com/", "/", "tok", None).unwrap();
         let names: Vec<_> = h.iter().map(|(n, _)| *n).collect();
-        assert_eq!(
-            names,
-            [
-                "content-type",
-                "accept",
-                "origin",
-                "referer",
-                "x-xai-request-id",
-                "cookie"
-            ]
-        );
-        let get = |n: &str| {
-            h.iter()
-                .find(|(k, _)| *k == n)
-                .map(|(_, v)| v.as_str())
-                .unwrap()
-        };
+        assert_eq!(names, ["content-type", "accept", "origin", "referer", "x-xai-request-id", "cookie"]);
+        let get = |n: &str| h.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str()).unwrap();
         assert_eq!(get("origin"), "https://grok.com");
         assert_eq!(get("referer"), "https://grok.com/");
         assert_eq!(get("x-xai-request-id").len(), 36);
@@ -351,11 +303,7 @@ mod tests {
         let files = vec!["f1".to_owned()];
         let mut req = WebChatRequest::new("user: hi", "expert");
         req.file_attachments = &files;
-        req.overrides = ModelConfigOverride {
-            temperature: Some(0.5),
-            top_p: None,
-            reasoning_effort: Some("high"),
-        };
+        req.overrides = ModelConfigOverride { temperature: Some(0.5), top_p: None, reasoning_effort: Some("high") };
         let v: Value = serde_json::from_slice(&req.to_json()).unwrap();
         assert_eq!(v["message"], "user: hi");
         assert_eq!(v["modeId"], "expert");
@@ -368,16 +316,8 @@ mod tests {
         assert_eq!(v["sendFinalMetadata"], true);
         assert_eq!(v["enableSideBySide"], true);
         assert_eq!(v["isReasoning"], false);
-        assert_eq!(
-            v["responseMetadata"]["modelConfigOverride"],
-            json!({"temperature":0.5,"reasoningEffort":"high"})
-        );
-        for absent in [
-            "modelName",
-            "toolOverrides",
-            "deviceEnvInfo",
-            "customPersonality",
-        ] {
+        assert_eq!(v["responseMetadata"]["modelConfigOverride"], json!({"temperature":0.5,"reasoningEffort":"high"}));
+        for absent in ["modelName", "toolOverrides", "deviceEnvInfo", "customPersonality"] {
             assert!(v.get(absent).is_none(), "{absent}");
         }
     }

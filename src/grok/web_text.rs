@@ -13,10 +13,8 @@
 //! otherwise the streamed tokens win and the final message adds nothing.
 
 /// The web-UI markup blocks (opener prefix, closer).
-const BLOCKS: [(&str, &str); 2] = [
-    ("<xai:tool_usage_card", "</xai:tool_usage_card>"),
-    ("<grok:render", "</grok:render>"),
-];
+const BLOCKS: [(&str, &str); 2] =
+    [("<xai:tool_usage_card", "</xai:tool_usage_card>"), ("<grok:render", "</grok:render>")];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Strip {
@@ -35,10 +33,7 @@ pub struct UiMarkupStripper {
 
 impl Default for UiMarkupStripper {
     fn default() -> Self {
-        Self {
-            state: Strip::Text,
-            pending: String::new(),
-        }
+        Self { state: Strip::Text, pending: String::new() }
     }
 }
 
@@ -139,10 +134,7 @@ pub(crate) fn partial_suffix(s: &str, tags: &[&str]) -> usize {
     let start = s.len().saturating_sub(longest);
     for i in memchr::memchr_iter(b'<', s.as_bytes().get(start..).unwrap_or_default()) {
         let tail = s.get(start + i..).unwrap_or_default();
-        if tags
-            .iter()
-            .any(|t| tail.len() < t.len() && t.starts_with(tail))
-        {
+        if tags.iter().any(|t| tail.len() < t.len() && t.starts_with(tail)) {
             return start + i;
         }
     }
@@ -173,15 +165,9 @@ impl AnswerAssembler {
     }
 
     /// A `token` line.
-    pub fn on_token(
-        &mut self,
-        text: &str,
-        is_thinking: bool,
-        sink: &mut impl FnMut(TextPiece<'_>),
-    ) {
+    pub fn on_token(&mut self, text: &str, is_thinking: bool, sink: &mut impl FnMut(TextPiece<'_>)) {
         if is_thinking {
-            self.thinking
-                .push(text, &mut |s| sink(TextPiece::Thinking(s)));
+            self.thinking.push(text, &mut |s| sink(TextPiece::Thinking(s)));
         } else if !self.final_seen {
             self.raw_len += text.len();
             self.raw_hash.write(text.as_bytes());
@@ -267,11 +253,7 @@ mod tests {
         assert_eq!(strip_ui_markup(text), "abc");
         for cut in 0..text.len() {
             if text.is_char_boundary(cut) {
-                assert_eq!(
-                    strip_split(&[&text[..cut], &text[cut..]]),
-                    "abc",
-                    "cut at {cut}"
-                );
+                assert_eq!(strip_split(&[&text[..cut], &text[cut..]]), "abc", "cut at {cut}");
             }
         }
         let bytes: Vec<String> = text.chars().map(String::from).collect();
@@ -281,10 +263,7 @@ mod tests {
 
     #[test]
     fn unterminated_trailing_block_is_dropped_and_partial_opener_kept() {
-        assert_eq!(
-            strip_ui_markup("answer<grok:render type=\"x\">half"),
-            "answer"
-        );
+        assert_eq!(strip_ui_markup("answer<grok:render type=\"x\">half"), "answer");
         assert_eq!(strip_split(&["answer <gro"]), "answer <gro");
         assert_eq!(strip_split(&["a < b and <x> ok"]), "a < b and <x> ok");
     }
@@ -308,14 +287,7 @@ mod tests {
         a.on_final("Hello world", &mut sink);
         a.on_token(" late", false, &mut sink);
         a.finish(&mut sink);
-        assert_eq!(
-            out,
-            [
-                "Thinking(\"Let me think\")",
-                "Answer(\"Hello\")",
-                "Answer(\" world\")"
-            ]
-        );
+        assert_eq!(out, ["Thinking(\"Let me think\")", "Answer(\"Hello\")", "Answer(\" world\")"]);
     }
 
     #[test]

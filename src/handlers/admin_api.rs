@@ -24,8 +24,7 @@ fn authorized(worker: &Worker, req: &Request) -> Result<(), Response> {
 }
 
 fn json_response(status: u16, v: &Value) -> Response {
-    Response::json(status, serde_json::to_vec(v).unwrap_or_default())
-        .header("cache-control", "no-store")
+    Response::json(status, serde_json::to_vec(v).unwrap_or_default()).header("cache-control", "no-store")
 }
 
 fn not_found(id: &str) -> Response {
@@ -50,15 +49,8 @@ pub fn list(worker: &Worker, req: &Request) -> Response {
     let shard = worker.pool();
     let now = shard.now_ms();
     let snap = shard.snapshot();
-    let rows: Vec<Value> = snap
-        .accounts()
-        .iter()
-        .map(|a| row(a, now, shard.local_in_flight(a.id())))
-        .collect();
-    json_response(
-        200,
-        &json!({ "generation": snap.generation(), "now_ms": now, "accounts": rows }),
-    )
+    let rows: Vec<Value> = snap.accounts().iter().map(|a| row(a, now, shard.local_in_flight(a.id()))).collect();
+    json_response(200, &json!({ "generation": snap.generation(), "now_ms": now, "accounts": rows }))
 }
 
 /// `GET /api/accounts/{id}`.
@@ -109,10 +101,7 @@ pub async fn reset(worker: &Rc<Worker>, req: &Request) -> Response {
     };
     log::info!("admin: account {id} reset");
     let status = shard.account(id).map(|a| a.status(shard.now_ms()));
-    json_response(
-        200,
-        &json!({ "id": id, "status": status, "persisted": persisted }),
-    )
+    json_response(200, &json!({ "id": id, "status": status, "persisted": persisted }))
 }
 
 /// `GET /api/pool/explain?channel=…&model=…`.
@@ -120,26 +109,13 @@ pub fn explain(worker: &Worker, req: &Request) -> Response {
     if let Err(r) = authorized(worker, req) {
         return r;
     }
-    let pairs = req
-        .head
-        .query
-        .as_deref()
-        .map(crate::util::percent::query_pairs)
-        .unwrap_or_default();
+    let pairs = req.head.query.as_deref().map(crate::util::percent::query_pairs).unwrap_or_default();
     let param = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let (Some(channel), Some(model)) = (param("channel"), param("model")) else {
-        return Response::error(
-            ErrorFlavor::Plain,
-            400,
-            "expected the query parameters channel and model",
-        );
+        return Response::error(ErrorFlavor::Plain, 400, "expected the query parameters channel and model");
     };
     let Some(channel) = Channel::parse(channel) else {
-        return Response::error(
-            ErrorFlavor::Plain,
-            400,
-            "unknown channel: expected orchids, warp or grok",
-        );
+        return Response::error(ErrorFlavor::Plain, 400, "unknown channel: expected orchids, warp or grok");
     };
     let front = worker.front.get(&worker.config(), worker.upstream());
     let resolved = front.models.resolve(model, Some(channel)).cloned();

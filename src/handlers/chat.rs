@@ -24,12 +24,6 @@ pub async fn post(worker: &Rc<Worker>, req: Request, has_channel: bool) -> Respo
         return front::unknown_model(&checked.front, format, &creq.model, checked.channel);
     };
     let session = proxy::session::derive(&req.head, format, &creq);
-    let pr = ProxyRequest {
-        format,
-        channel: model.channel,
-        model: Rc::new(model.clone()),
-        req: creq,
-        session,
-    };
+    let pr = ProxyRequest { format, channel: model.channel, model: Rc::new(model.clone()), req: creq, session };
     proxy::serve(worker, &checked.front, pr).await
 }

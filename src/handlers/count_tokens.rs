@@ -18,12 +18,7 @@ pub fn post(worker: &Worker, req: &Request, has_channel: bool) -> Response {
         Ok(r) => r,
         Err(e) => return front::bad_request(format, &e),
     };
-    if checked
-        .front
-        .models
-        .resolve(&creq.model, checked.channel)
-        .is_none()
-    {
+    if checked.front.models.resolve(&creq.model, checked.channel).is_none() {
         return front::unknown_model(&checked.front, format, &creq.model, checked.channel);
     }
     let n = crate::tokens::count_request(&creq);

@@ -21,39 +21,19 @@ pub async fn handle(worker: &Rc<Worker>, route: RouteId, req: Request) -> Respon
     }
     match route {
         RouteId::DebugEcho => {
-            let ct = req
-                .head
-                .header_str("content-type")
-                .unwrap_or("application/octet-stream")
-                .to_owned();
+            let ct = req.head.header_str("content-type").unwrap_or("application/octet-stream").to_owned();
             Response::new(200, crate::http::Body::Full(req.body)).header("content-type", ct)
         }
         RouteId::DebugSleep => {
-            let Some(ms) = req
-                .param(0)
-                .and_then(|p| p.parse::<u64>().ok())
-                .filter(|ms| *ms <= MAX_MS)
-            else {
-                return Response::error(
-                    ErrorFlavor::Plain,
-                    400,
-                    "sleep takes milliseconds up to 600000",
-                );
+            let Some(ms) = req.param(0).and_then(|p| p.parse::<u64>().ok()).filter(|ms| *ms <= MAX_MS) else {
+                return Response::error(ErrorFlavor::Plain, 400, "sleep takes milliseconds up to 600000");
             };
             monoio::time::sleep(Duration::from_millis(ms)).await;
             Response::json(200, format!("{{\"slept_ms\":{ms}}}"))
         }
         RouteId::DebugSse => {
-            let events = req
-                .query("events")
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(3)
-                .min(1_000_000);
-            let interval = req
-                .query("interval_ms")
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-                .min(MAX_MS);
+            let events = req.query("events").and_then(|v| v.parse::<u64>().ok()).unwrap_or(3).min(1_000_000);
+            let interval = req.query("interval_ms").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0).min(MAX_MS);
             let (tx, rx) = sse_writer::channel(16);
             monoio::spawn(async move {
                 for i in 0..events {

@@ -17,20 +17,11 @@ pub struct Checked {
 }
 
 /// Auth, then the channel prefix (`has_channel`: the route's first parameter is `{channel}`).
-pub fn check(
-    worker: &Worker,
-    req: &Request,
-    format: WireFormat,
-    has_channel: bool,
-) -> Result<Checked, Response> {
+pub fn check(worker: &Worker, req: &Request, format: WireFormat, has_channel: bool) -> Result<Checked, Response> {
     let cfg = worker.config();
     let front = worker.front.get(&cfg, worker.upstream());
     if let Err(e) = crate::auth::check(&front.keys, &req.head, req.peer) {
-        let kind = if e.status() == 401 {
-            ErrorKind::Authentication
-        } else {
-            ErrorKind::Permission
-        };
+        let kind = if e.status() == 401 { ErrorKind::Authentication } else { ErrorKind::Permission };
         let code = (e.status() == 401).then_some("invalid_api_key");
         return Err(error_response(format, kind, e.message(), None, code));
     }
@@ -39,13 +30,7 @@ pub fn check(
         let Some(c) = Channel::parse(name) else {
             let shown: String = name.chars().take(40).collect();
             let msg = format!("unknown channel {shown:?}: expected orchids, warp or grok");
-            return Err(error_response(
-                format,
-                ErrorKind::NotFound,
-                &msg,
-                None,
-                None,
-            ));
+            return Err(error_response(format, ErrorKind::NotFound, &msg, None, None));
         };
         Some(c)
     } else {
@@ -55,20 +40,9 @@ pub fn check(
 }
 
 /// 404 for an unknown model, naming the closest ids.
-pub fn unknown_model(
-    front: &Front,
-    format: WireFormat,
-    name: &str,
-    channel: Option<Channel>,
-) -> Response {
+pub fn unknown_model(front: &Front, format: WireFormat, name: &str, channel: Option<Channel>) -> Response {
     let msg = front.models.not_found_message(name, channel);
-    error_response(
-        format,
-        ErrorKind::NotFound,
-        &msg,
-        Some("model"),
-        Some("model_not_found"),
-    )
+    error_response(format, ErrorKind::NotFound, &msg, Some("model"), Some("model_not_found"))
 }
 
 /// 400 for a body that cannot be mapped.

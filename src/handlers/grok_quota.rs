@@ -28,23 +28,12 @@ pub async fn get(worker: &Rc<Worker>, req: &Request) -> Response {
         return Response::error(ErrorFlavor::Plain, 404, &format!("no account {shown:?}"));
     };
     if account.channel != Channel::Grok {
-        return Response::error(
-            ErrorFlavor::Plain,
-            400,
-            "quota lookup is available for grok web accounts only",
-        );
+        return Response::error(ErrorFlavor::Plain, 400, "quota lookup is available for grok web accounts only");
     }
-    let mode = req
-        .query("mode")
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| "fast".to_owned());
+    let mode = req.query("mode").filter(|m| !m.is_empty()).unwrap_or_else(|| "fast".to_owned());
     let front = worker.front.get(&cfg, worker.upstream());
     let Some(ChannelImpl::Grok(g)) = front.channels.get(Channel::Grok).cloned() else {
-        return Response::error(
-            ErrorFlavor::Plain,
-            503,
-            "the grok channel is not enabled on this gateway",
-        );
+        return Response::error(ErrorFlavor::Plain, 503, "the grok channel is not enabled on this gateway");
     };
     match g.quota(account, &mode).await {
         Ok(q) => {
@@ -67,11 +56,7 @@ pub async fn get(worker: &Rc<Worker>, req: &Request) -> Response {
                 FailureClass::RateLimit if e.status.is_none() => 429,
                 _ => 502,
             };
-            let r = Response::error(
-                ErrorFlavor::Plain,
-                status,
-                &format!("{} ({})", e.message, e.class.as_str()),
-            );
+            let r = Response::error(ErrorFlavor::Plain, status, &format!("{} ({})", e.message, e.class.as_str()));
             match e.retry_after.filter(|_| status == 429) {
                 Some(d) => r.header("retry-after", d.as_secs().max(1).to_string()),
                 None => r,

@@ -29,16 +29,8 @@ pub fn get(worker: &Worker) -> Response {
     }
     out.extend_from_slice(b",\"version\":");
     json::push_str(&mut out, s.version);
-    out.extend_from_slice(
-        format!(
-            ",\"uptime_s\":{},\"driver\":",
-            s.started.elapsed().as_secs()
-        )
-        .as_bytes(),
-    );
+    out.extend_from_slice(format!(",\"uptime_s\":{},\"driver\":", s.started.elapsed().as_secs()).as_bytes());
     json::push_str(&mut out, s.driver);
-    out.extend_from_slice(
-        format!(",\"workers\":{},\"worker\":{}}}", s.workers, worker.id).as_bytes(),
-    );
+    out.extend_from_slice(format!(",\"workers\":{},\"worker\":{}}}", s.workers, worker.id).as_bytes());
     Response::json(200, out).header("cache-control", "no-store")
 }

@@ -20,9 +20,7 @@ pub async fn handle(worker: &Rc<Worker>, route: RouteId, req: Request) -> Respon
     match route {
         RouteId::Health => health::get(worker),
         RouteId::AdminPage => crate::admin::page::get(worker, &req),
-        RouteId::DebugEcho | RouteId::DebugSse | RouteId::DebugSleep => {
-            debug::handle(worker, route, req).await
-        }
+        RouteId::DebugEcho | RouteId::DebugSse | RouteId::DebugSleep => debug::handle(worker, route, req).await,
         RouteId::Messages => messages::post(worker, req, false).await,
         RouteId::ChannelMessages => messages::post(worker, req, true).await,
         RouteId::CountTokens => count_tokens::post(worker, &req, false),

@@ -16,11 +16,7 @@ use crate::util::json;
 
 /// Which shape the caller wants.
 fn format_of(req: &Request) -> WireFormat {
-    if req.head.header("anthropic-version").is_some() {
-        WireFormat::Claude
-    } else {
-        WireFormat::OpenAi
-    }
+    if req.head.header("anthropic-version").is_some() { WireFormat::Claude } else { WireFormat::OpenAi }
 }
 
 /// `GET …/models`.
@@ -54,17 +50,8 @@ pub fn list(worker: &Worker, req: &Request, has_channel: bool) -> Response {
             out.extend_from_slice(b"]}");
         }
         WireFormat::Claude => {
-            let limit = req
-                .query("limit")
-                .and_then(|l| l.parse::<usize>().ok())
-                .unwrap_or(20)
-                .clamp(1, 1000);
-            let (page, has_more) = paginate(
-                &models,
-                req.query("after_id"),
-                req.query("before_id"),
-                limit,
-            );
+            let limit = req.query("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(20).clamp(1, 1000);
+            let (page, has_more) = paginate(&models, req.query("after_id"), req.query("before_id"), limit);
             out.extend_from_slice(br#"{"data":["#);
             for (i, m) in page.iter().enumerate() {
                 if i > 0 {
@@ -74,10 +61,7 @@ pub fn list(worker: &Worker, req: &Request, has_channel: bool) -> Response {
             }
             out.extend_from_slice(br#"],"has_more":"#);
             out.extend_from_slice(if has_more { b"true" } else { b"false" });
-            for (key, m) in [
-                (&br#","first_id":"#[..], page.first()),
-                (&br#","last_id":"#[..], page.last()),
-            ] {
+            for (key, m) in [(&br#","first_id":"#[..], page.first()), (&br#","last_id":"#[..], page.last())] {
                 out.extend_from_slice(key);
                 match m {
                     Some(m) => json::push_str(&mut out, &m.id),
@@ -102,9 +86,7 @@ fn paginate<'a>(
         let start = end.saturating_sub(limit);
         return (all.get(start..end).unwrap_or_default(), start > 0);
     }
-    let start = after
-        .and_then(|a| all.iter().position(|m| m.id == a).map(|p| p + 1))
-        .unwrap_or(0);
+    let start = after.and_then(|a| all.iter().position(|m| m.id == a).map(|p| p + 1)).unwrap_or(0);
     let end = (start + limit).min(all.len());
     (all.get(start..end).unwrap_or_default(), end < all.len())
 }
@@ -119,13 +101,7 @@ pub fn get(worker: &Worker, req: &Request, has_channel: bool) -> Response {
     let id = req.param(usize::from(has_channel)).unwrap_or_default();
     let Some(m) = checked.front.models.resolve(id, checked.channel) else {
         let msg = checked.front.models.not_found_message(id, checked.channel);
-        return error_response(
-            format,
-            ErrorKind::NotFound,
-            &msg,
-            Some("model"),
-            Some("model_not_found"),
-        );
+        return error_response(format, ErrorKind::NotFound, &msg, Some("model"), Some("model_not_found"));
     };
     let mut out = Vec::with_capacity(256);
     match format {
@@ -149,14 +125,7 @@ fn anthropic_model(out: &mut Vec<u8>, m: &ModelDef) {
     out.extend_from_slice(br#"{"type":"model","id":"#);
     json::push_str(out, &m.id);
     out.extend_from_slice(br#","display_name":"#);
-    json::push_str(
-        out,
-        if m.display_name.is_empty() {
-            &m.id
-        } else {
-            &m.display_name
-        },
-    );
+    json::push_str(out, if m.display_name.is_empty() { &m.id } else { &m.display_name });
     out.extend_from_slice(br#","created_at":"#);
     json::push_str(out, &rfc3339(m.created));
     out.push(b'}');
@@ -176,12 +145,7 @@ pub fn rfc3339(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 #[cfg(test)]

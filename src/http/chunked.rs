@@ -105,11 +105,7 @@ impl ChunkedDecoder {
                     }
                     let line = input.split_to(nl + 1);
                     let size = parse_size_line(&line)?;
-                    self.state = if size == 0 {
-                        State::Trailers(0)
-                    } else {
-                        State::Data(size)
-                    };
+                    self.state = if size == 0 { State::Trailers(0) } else { State::Data(size) };
                 }
                 State::Data(left) => {
                     if input.is_empty() {
@@ -118,11 +114,7 @@ impl ChunkedDecoder {
                     let take = usize::try_from(left).unwrap_or(usize::MAX).min(input.len());
                     let data = input.split_to(take).freeze();
                     let left = left - take as u64;
-                    self.state = if left == 0 {
-                        State::DataEnd
-                    } else {
-                        State::Data(left)
-                    };
+                    self.state = if left == 0 { State::DataEnd } else { State::Data(left) };
                     return Ok(Chunk::Data(data));
                 }
                 State::DataEnd => match input.first().copied() {
@@ -154,11 +146,7 @@ impl ChunkedDecoder {
                         return Err(ChunkedError::TrailersTooLarge);
                     }
                     let empty = matches!(&line[..], b"\n" | b"\r\n");
-                    self.state = if empty {
-                        State::Done
-                    } else {
-                        State::Trailers(seen)
-                    };
+                    self.state = if empty { State::Done } else { State::Trailers(seen) };
                 }
             }
         }
@@ -169,19 +157,14 @@ impl ChunkedDecoder {
 fn parse_size_line(line: &[u8]) -> Result<u64, ChunkedError> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let digits_end = line
-        .iter()
-        .position(|b| !b.is_ascii_hexdigit())
-        .unwrap_or(line.len());
+    let digits_end = line.iter().position(|b| !b.is_ascii_hexdigit()).unwrap_or(line.len());
     let (digits, rest) = line.split_at(digits_end);
     if digits.is_empty() || digits.len() > 16 {
         return Err(ChunkedError::BadSize);
     }
     // After the size: optional whitespace then `;ext`, nothing else.
-    let rest_trimmed = rest
-        .iter()
-        .position(|b| *b != b' ' && *b != b'\t')
-        .map_or(&[][..], |i| rest.get(i..).unwrap_or_default());
+    let rest_trimmed =
+        rest.iter().position(|b| *b != b' ' && *b != b'\t').map_or(&[][..], |i| rest.get(i..).unwrap_or_default());
     if !rest_trimmed.is_empty() && rest_trimmed.first() != Some(&b';') {
         return Err(ChunkedError::BadSize);
     }
@@ -192,9 +175,7 @@ fn parse_size_line(line: &[u8]) -> Result<u64, ChunkedError> {
             b'A'..=b'F' => b - b'A' + 10,
             _ => return Err(ChunkedError::BadSize),
         });
-        acc.checked_mul(16)
-            .and_then(|v| v.checked_add(d))
-            .ok_or(ChunkedError::BadSize)
+        acc.checked_mul(16).and_then(|v| v.checked_add(d)).ok_or(ChunkedError::BadSize)
     })
 }
 
@@ -267,8 +248,7 @@ mod tests {
 
     #[test]
     fn decodes_with_extensions_and_trailers() {
-        let body =
-            b"4;name=v\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nX-T: 1\r\n\r\nNEXT";
+        let body = b"4;name=v\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nX-T: 1\r\n\r\nNEXT";
         let (out, used) = decode_all(body).unwrap().unwrap();
         assert_eq!(out, b"Wikipedia in\r\n\r\nchunks.");
         assert_eq!(&body[used..], b"NEXT");
@@ -276,13 +256,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_sizes() {
-        for bad in [
-            &b"x\r\n"[..],
-            b"-1\r\n",
-            b"1 2\r\n",
-            b"11111111111111111\r\n",
-            b"\r\n",
-        ] {
+        for bad in [&b"x\r\n"[..], b"-1\r\n", b"1 2\r\n", b"11111111111111111\r\n", b"\r\n"] {
             assert!(decode_all(bad).is_err(), "{bad:?}");
         }
         assert_eq!(decode_all(b"3\r\nabcX\r\n"), Err(ChunkedError::MissingCrlf));
@@ -320,10 +294,7 @@ mod tests {
     fn chunk_remaining_reports_the_declared_rest() {
         let mut dec = ChunkedDecoder::new();
         let mut buf = BytesMut::from(&b"10\r\nabc"[..]);
-        assert_eq!(
-            dec.decode(&mut buf),
-            Ok(Chunk::Data(Bytes::from_static(b"abc")))
-        );
+        assert_eq!(dec.decode(&mut buf), Ok(Chunk::Data(Bytes::from_static(b"abc"))));
         assert_eq!(dec.chunk_remaining(), 13);
         buf.extend_from_slice(b"0123456789abc\r\n");
         assert!(matches!(dec.decode(&mut buf), Ok(Chunk::Data(_))));

@@ -52,10 +52,7 @@ pub struct RequestHead {
 impl RequestHead {
     /// First value of a header, case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|h| h.value.as_ref())
+        self.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name.as_bytes())).map(|h| h.value.as_ref())
     }
 
     /// First value of a header as UTF-8 text.
@@ -98,9 +95,7 @@ impl HeadError {
             Self::TooManyHeaders => "too many request headers",
             Self::Malformed(what) => what,
             Self::BadContentLength => "invalid or conflicting Content-Length",
-            Self::BadTransferEncoding => {
-                "unsupported Transfer-Encoding (only a final chunked is accepted)"
-            }
+            Self::BadTransferEncoding => "unsupported Transfer-Encoding (only a final chunked is accepted)",
         }
     }
 
@@ -126,26 +121,17 @@ pub struct HeadLimits {
 ///
 /// `Ok(None)`: incomplete, read more (unless the buffer is already over the limit, which is an
 /// error). `Ok(Some(head))`: the head bytes were removed from `buf`; the body (if any) follows.
-pub fn parse_request_head(
-    buf: &mut BytesMut,
-    limits: HeadLimits,
-) -> Result<Option<RequestHead>, HeadError> {
+pub fn parse_request_head(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<RequestHead>, HeadError> {
     // Leading empty lines before a request line are allowed (RFC 9112 §2.2); drop them so they
     // never count toward the next request's head.
-    let skip = buf
-        .iter()
-        .take_while(|b| **b == b'\r' || **b == b'\n')
-        .count();
+    let skip = buf.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
     if skip > 0 {
         let _ = buf.split_to(skip);
     }
     if buf.is_empty() {
         return Ok(None);
     }
-    #[expect(
-        clippy::large_stack_arrays,
-        reason = "uninitialised slots cost nothing; a heap copy per request would"
-    )]
+    #[expect(clippy::large_stack_arrays, reason = "uninitialised slots cost nothing; a heap copy per request would")]
     let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
     let max = limits.max_headers.clamp(1, MAX_HEADERS_CAP);
     let slots = storage.get_mut(..max).ok_or(HeadError::TooManyHeaders)?;
@@ -158,11 +144,7 @@ pub fn parse_request_head(
     let parsed = req.parse_with_uninit_headers(window, slots);
     let head_len = match parsed {
         Ok(httparse::Status::Partial) => {
-            return if buf.len() > limits.max_head_bytes {
-                Err(HeadError::TooLarge)
-            } else {
-                Ok(None)
-            };
+            return if buf.len() > limits.max_head_bytes { Err(HeadError::TooLarge) } else { Ok(None) };
         }
         Ok(httparse::Status::Complete(n)) => n,
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
@@ -171,9 +153,7 @@ pub fn parse_request_head(
     if head_len > limits.max_head_bytes {
         return Err(HeadError::TooLarge);
     }
-    let method = req
-        .method
-        .and_then(|m| http::Method::from_bytes(m.as_bytes()).ok());
+    let method = req.method.and_then(|m| http::Method::from_bytes(m.as_bytes()).ok());
     let method = method.ok_or(HeadError::Malformed("invalid method"))?;
     let minor_version = req.version.unwrap_or(1);
     let target = req.path.unwrap_or("/");
@@ -187,13 +167,8 @@ pub fn parse_request_head(
         offsets.push((n0..n0 + h.name.len(), v0..v0 + h.value.len()));
     }
     let frozen = buf.split_to(head_len).freeze();
-    let headers: Vec<Header> = offsets
-        .into_iter()
-        .map(|(n, v)| Header {
-            name: frozen.slice(n),
-            value: frozen.slice(v),
-        })
-        .collect();
+    let headers: Vec<Header> =
+        offsets.into_iter().map(|(n, v)| Header { name: frozen.slice(n), value: frozen.slice(v) }).collect();
     let path = frozen.slice(path_range);
     let query = query_range.map(|r| frozen.slice(r));
     let (framing, keep_alive, expect_continue) = framing_rules(&headers, minor_version)?;
@@ -218,9 +193,7 @@ fn split_target(base: usize, target: &str) -> Result<(Range, Option<Range>), Hea
         // Absolute-form and authority-form targets are not for an origin server like us; `*`
         // (OPTIONS) is routed as a path and answered 404/405.
         if target != "*" {
-            return Err(HeadError::Malformed(
-                "request target must be an absolute path",
-            ));
+            return Err(HeadError::Malformed("request target must be an absolute path"));
         }
     }
     let start = target.as_ptr() as usize - base;
@@ -295,23 +268,13 @@ pub fn parse_content_length(v: &[u8]) -> Option<u64> {
         return None;
     }
     v.iter().try_fold(0u64, |acc, b| {
-        if b.is_ascii_digit() {
-            acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-        } else {
-            None
-        }
+        if b.is_ascii_digit() { acc.checked_mul(10)?.checked_add(u64::from(b - b'0')) } else { None }
     })
 }
 
 fn trim(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
+    let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
+    let end = v.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
     v.get(start..end).unwrap_or_default()
 }
 
@@ -331,10 +294,7 @@ fn malformed_reason(e: httparse::Error) -> &'static str {
 mod tests {
     use super::*;
 
-    const LIMITS: HeadLimits = HeadLimits {
-        max_head_bytes: 8192,
-        max_headers: 32,
-    };
+    const LIMITS: HeadLimits = HeadLimits { max_head_bytes: 8192, max_headers: 32 };
 
     fn parse(s: &str) -> Result<Option<RequestHead>, HeadError> {
         parse_request_head(&mut BytesMut::from(s), LIMITS)
@@ -342,9 +302,7 @@ mod tests {
 
     #[test]
     fn simple_get_with_query() {
-        let h = parse("GET /a%20b?x=1&y HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap()
-            .unwrap();
+        let h = parse("GET /a%20b?x=1&y HTTP/1.1\r\nHost: x\r\n\r\n").unwrap().unwrap();
         assert_eq!(h.method, http::Method::GET);
         assert_eq!(&h.path[..], b"/a%20b");
         assert_eq!(h.query.as_deref(), Some(&b"x=1&y"[..]));
@@ -390,10 +348,7 @@ mod tests {
 
     #[test]
     fn limits_give_431() {
-        let many: String = (0..40)
-            .map(|i| format!("X-{i}: v\r\n"))
-            .collect::<Vec<_>>()
-            .concat();
+        let many: String = (0..40).map(|i| format!("X-{i}: v\r\n")).collect::<Vec<_>>().concat();
         let err = parse(&format!("GET / HTTP/1.1\r\n{many}\r\n")).unwrap_err();
         assert_eq!(err, HeadError::TooManyHeaders);
         let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(9000));
@@ -402,10 +357,7 @@ mod tests {
 
     #[test]
     fn error_past_the_limit_is_too_large_however_split() {
-        let limits = HeadLimits {
-            max_head_bytes: 1024,
-            max_headers: 8,
-        };
+        let limits = HeadLimits { max_head_bytes: 1024, max_headers: 8 };
         let mut s = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(1100)).into_bytes();
         s.extend_from_slice(b"Bad Header\r\n\r\n");
         let whole = parse_request_head(&mut BytesMut::from(&s[..]), limits);
@@ -417,18 +369,8 @@ mod tests {
     #[test]
     fn http10_defaults_to_close_and_connection_close_is_honoured() {
         assert!(!parse("GET / HTTP/1.0\r\n\r\n").unwrap().unwrap().keep_alive);
-        assert!(
-            parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-                .unwrap()
-                .unwrap()
-                .keep_alive
-        );
-        assert!(
-            !parse("GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
-                .unwrap()
-                .unwrap()
-                .keep_alive
-        );
+        assert!(parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap().unwrap().keep_alive);
+        assert!(!parse("GET / HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap().unwrap().keep_alive);
     }
 
     #[test]
@@ -439,15 +381,7 @@ mod tests {
 
     #[test]
     fn garbage_is_400() {
-        assert_eq!(
-            parse("\x01\x02 / HTTP/1.1\r\n\r\n").unwrap_err().status(),
-            400
-        );
-        assert_eq!(
-            parse("GET http://evil/ HTTP/1.1\r\n\r\n")
-                .unwrap_err()
-                .status(),
-            400
-        );
+        assert_eq!(parse("\x01\x02 / HTTP/1.1\r\n\r\n").unwrap_err().status(), 400);
+        assert_eq!(parse("GET http://evil/ HTTP/1.1\r\n\r\n").unwrap_err().status(), 400);
     }
 }

@@ -17,18 +17,11 @@ pub struct Request {
 impl Request {
     /// Decoded query parameters (routing ignores the query; handlers may read it).
     pub fn query_pairs(&self) -> Vec<(String, String)> {
-        self.head
-            .query
-            .as_deref()
-            .map(crate::util::percent::query_pairs)
-            .unwrap_or_default()
+        self.head.query.as_deref().map(crate::util::percent::query_pairs).unwrap_or_default()
     }
 
     pub fn query(&self, key: &str) -> Option<String> {
-        self.query_pairs()
-            .into_iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
+        self.query_pairs().into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
     pub fn param(&self, i: usize) -> Option<&str> {

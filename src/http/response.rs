@@ -91,12 +91,7 @@ pub struct Response {
 
 impl Response {
     pub fn new(status: u16, body: Body) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body,
-            close: false,
-        }
+        Self { status, headers: Vec::new(), body, close: false }
     }
 
     /// A JSON body from bytes already serialised.
@@ -170,10 +165,7 @@ pub fn error_body(flavor: ErrorFlavor, status: u16, message: &str, code: Option<
 pub fn reason(status: u16) -> &'static str {
     match status {
         529 => "Overloaded",
-        s => http::StatusCode::from_u16(s)
-            .ok()
-            .and_then(|c| c.canonical_reason())
-            .unwrap_or("Unknown"),
+        s => http::StatusCode::from_u16(s).ok().and_then(|c| c.canonical_reason()).unwrap_or("Unknown"),
     }
 }
 
@@ -219,11 +211,7 @@ pub fn write_head(
         WireFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         WireFraming::Close => {}
     }
-    out.extend_from_slice(if keep_alive {
-        b"connection: keep-alive\r\n\r\n"
-    } else {
-        b"connection: close\r\n\r\n"
-    });
+    out.extend_from_slice(if keep_alive { b"connection: keep-alive\r\n\r\n" } else { b"connection: close\r\n\r\n" });
 }
 
 #[cfg(test)]
@@ -232,47 +220,32 @@ mod tests {
 
     #[test]
     fn flavor_from_path() {
-        assert_eq!(
-            ErrorFlavor::for_path(b"/grok/v1/messages"),
-            ErrorFlavor::Claude
-        );
-        assert_eq!(
-            ErrorFlavor::for_path(b"/v1/messages/count_tokens"),
-            ErrorFlavor::Claude
-        );
-        assert_eq!(
-            ErrorFlavor::for_path(b"/v1/chat/completions"),
-            ErrorFlavor::OpenAi
-        );
+        assert_eq!(ErrorFlavor::for_path(b"/grok/v1/messages"), ErrorFlavor::Claude);
+        assert_eq!(ErrorFlavor::for_path(b"/v1/messages/count_tokens"), ErrorFlavor::Claude);
+        assert_eq!(ErrorFlavor::for_path(b"/v1/chat/completions"), ErrorFlavor::OpenAi);
         assert_eq!(ErrorFlavor::for_path(b"/health"), ErrorFlavor::Plain);
     }
 
     #[test]
     fn error_bodies_are_valid_json_in_each_shape() {
         let c: serde_json::Value =
-            serde_json::from_slice(&error_body(ErrorFlavor::Claude, 404, "no \"x\"", None))
-                .unwrap();
+            serde_json::from_slice(&error_body(ErrorFlavor::Claude, 404, "no \"x\"", None)).unwrap();
         assert_eq!(c["type"], "error");
         assert_eq!(c["error"]["type"], "not_found_error");
         assert_eq!(c["error"]["message"], "no \"x\"");
         let o: serde_json::Value =
-            serde_json::from_slice(&error_body(ErrorFlavor::OpenAi, 400, "bad", Some("n")))
-                .unwrap();
+            serde_json::from_slice(&error_body(ErrorFlavor::OpenAi, 400, "bad", Some("n"))).unwrap();
         assert_eq!(o["error"]["type"], "invalid_request_error");
         assert_eq!(o["error"]["code"], "n");
         assert!(o["error"]["param"].is_null());
-        let p: serde_json::Value =
-            serde_json::from_slice(&error_body(ErrorFlavor::Plain, 431, "big", None)).unwrap();
+        let p: serde_json::Value = serde_json::from_slice(&error_body(ErrorFlavor::Plain, 431, "big", None)).unwrap();
         assert_eq!(p["error"]["status"], 431);
     }
 
     #[test]
     fn header_with_newline_is_dropped() {
         let mut out = Vec::new();
-        let headers = vec![
-            ("x-ok", Cow::Borrowed("1")),
-            ("x-bad", Cow::Borrowed("a\r\nset-cookie: x")),
-        ];
+        let headers = vec![("x-ok", Cow::Borrowed("1")), ("x-bad", Cow::Borrowed("a\r\nset-cookie: x"))];
         write_head(&mut out, 200, &headers, WireFraming::Length(0), true);
         let s = String::from_utf8(out).unwrap();
         assert!(s.contains("x-ok: 1"));

@@ -46,10 +46,7 @@ pub async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, worker: &
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     loop {
         let cfg = worker.config();
-        let limits = HeadLimits {
-            max_head_bytes: cfg.limits.max_head_bytes,
-            max_headers: cfg.limits.max_headers,
-        };
+        let limits = HeadLimits { max_head_bytes: cfg.limits.max_head_bytes, max_headers: cfg.limits.max_headers };
         let head = match read_head(&mut stream, &mut rbuf, worker, limits).await {
             Ok(h) => h,
             Err(Stop::Quiet) => return,
@@ -68,53 +65,25 @@ pub async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, worker: &
         let (response, body_consumed) = match routed {
             crate::route::Resolved::Found(route, params) => {
                 let limit = route.body_limit(&cfg.limits);
-                match read_body(
-                    &mut stream,
-                    &mut rbuf,
-                    &mut out,
-                    &head,
-                    limit,
-                    cfg.timeouts.body_read,
-                )
-                .await
-                {
+                match read_body(&mut stream, &mut rbuf, &mut out, &head, limit, cfg.timeouts.body_read).await {
                     Ok(body) => {
-                        let req = Request {
-                            head,
-                            body,
-                            params,
-                            peer,
-                        };
+                        let req = Request { head, body, params, peer };
                         (crate::handlers::handle(worker, route, req).await, true)
                     }
                     Err(Stop::Quiet) => return,
-                    Err(Stop::Reply(status, msg)) => {
-                        (Response::error(flavor, status, msg).closing(), false)
-                    }
+                    Err(Stop::Reply(status, msg)) => (Response::error(flavor, status, msg).closing(), false),
                 }
             }
             crate::route::Resolved::MethodNotAllowed(allow) => (
-                Response::error(flavor, 405, "method not allowed for this path")
-                    .header("allow", allow),
+                Response::error(flavor, 405, "method not allowed for this path").header("allow", allow),
                 head.framing == BodyFraming::None,
             ),
-            crate::route::Resolved::NotFound => (
-                Response::error(flavor, 404, "no such endpoint"),
-                head.framing == BodyFraming::None,
-            ),
+            crate::route::Resolved::NotFound => {
+                (Response::error(flavor, 404, "no such endpoint"), head.framing == BodyFraming::None)
+            }
         };
         let close = response.close || !keep_alive || !body_consumed || worker.draining();
-        let result = write_response(
-            &mut stream,
-            &mut rbuf,
-            out,
-            response,
-            is_head,
-            close,
-            minor,
-            worker,
-        )
-        .await;
+        let result = write_response(&mut stream, &mut rbuf, out, response, is_head, close, minor, worker).await;
         match result {
             Ok(buf) if !close => out = buf,
             _ => return,
@@ -161,8 +130,7 @@ async fn read_head(
                 _ = worker.closing.recv() => return Err(Stop::Quiet),
             }
         } else {
-            let deadline =
-                *head_deadline.get_or_insert_with(|| Instant::now() + cfg.timeouts.head_read);
+            let deadline = *head_deadline.get_or_insert_with(|| Instant::now() + cfg.timeouts.head_read);
             let buf = std::mem::take(rbuf);
             match monoio::time::timeout_at(deadline.into(), read_more(stream, buf)).await {
                 Ok((Ok(n), buf)) if n > 0 => *rbuf = buf,
@@ -174,10 +142,7 @@ async fn read_head(
 }
 
 /// One read appending to `buf`'s spare capacity.
-async fn read_more(
-    stream: &mut TcpStream,
-    mut buf: BytesMut,
-) -> (std::io::Result<usize>, BytesMut) {
+async fn read_more(stream: &mut TcpStream, mut buf: BytesMut) -> (std::io::Result<usize>, BytesMut) {
     if buf.capacity() - buf.len() < READ_CHUNK / 2 {
         buf.reserve(READ_CHUNK);
     }
@@ -278,23 +243,14 @@ async fn send_error(
     let body = error_body(flavor, status, msg, None);
     out.clear();
     let headers = [("content-type", "application/json".into())];
-    write_head(
-        &mut out,
-        status,
-        &headers,
-        WireFraming::Length(body.len()),
-        false,
-    );
+    write_head(&mut out, status, &headers, WireFraming::Length(body.len()), false);
     out.extend_from_slice(&body);
     let (r, _) = stream.write_all(out).await;
     r.map(|_| ())
 }
 
 /// Writes a response; returns the write buffer for reuse, or `Err` when the connection is done.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site; a struct would only rename the same fields"
-)]
+#[expect(clippy::too_many_arguments, reason = "one call site; a struct would only rename the same fields")]
 async fn write_response(
     stream: &mut TcpStream,
     rbuf: &mut BytesMut,
@@ -309,41 +265,19 @@ async fn write_response(
     let keep_alive = !close;
     match resp.body {
         Body::Empty => {
-            write_head(
-                &mut out,
-                resp.status,
-                &resp.headers,
-                WireFraming::Length(0),
-                keep_alive,
-            );
+            write_head(&mut out, resp.status, &resp.headers, WireFraming::Length(0), keep_alive);
             write_out(stream, out).await
         }
         Body::Full(bytes) => {
-            write_head(
-                &mut out,
-                resp.status,
-                &resp.headers,
-                WireFraming::Length(bytes.len()),
-                keep_alive,
-            );
+            write_head(&mut out, resp.status, &resp.headers, WireFraming::Length(bytes.len()), keep_alive);
             if !is_head {
                 out.extend_from_slice(&bytes);
             }
             write_out(stream, out).await
         }
         Body::Sse(rx) => {
-            let framing = if minor >= 1 {
-                WireFraming::Chunked
-            } else {
-                WireFraming::Close
-            };
-            write_head(
-                &mut out,
-                resp.status,
-                &resp.headers,
-                framing,
-                keep_alive && minor >= 1,
-            );
+            let framing = if minor >= 1 { WireFraming::Chunked } else { WireFraming::Close };
+            write_head(&mut out, resp.status, &resp.headers, framing, keep_alive && minor >= 1);
             if is_head {
                 return write_out(stream, out).await;
             }
@@ -427,10 +361,7 @@ mod tests {
     /// Regression: a second read used to overwrite the bytes of the first one.
     #[test]
     fn read_more_appends_to_what_is_buffered() {
-        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build()
-            .unwrap();
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
         rt.block_on(async {
             let listener = monoio::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();

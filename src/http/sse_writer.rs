@@ -67,9 +67,6 @@ mod tests {
         let mut b = BytesMut::new();
         write_event(&mut b, Some("message_start"), b"{\"a\":1}");
         write_event(&mut b, None, b"one\ntwo");
-        assert_eq!(
-            &b[..],
-            b"event: message_start\ndata: {\"a\":1}\n\ndata: one\ndata: two\n\n"
-        );
+        assert_eq!(&b[..], b"event: message_start\ndata: {\"a\":1}\n\ndata: one\ndata: two\n\n");
     }
 }

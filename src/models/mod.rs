@@ -20,10 +20,7 @@ impl ModelTable {
     pub fn new(overrides: &[ModelDef]) -> Self {
         let mut entries = builtin::builtin();
         for o in overrides {
-            match entries
-                .iter_mut()
-                .find(|e| e.channel == o.channel && e.id == o.id)
-            {
+            match entries.iter_mut().find(|e| e.channel == o.channel && e.id == o.id) {
                 Some(slot) => *slot = o.clone(),
                 None => entries.push(o.clone()),
             }
@@ -33,29 +30,23 @@ impl ModelTable {
 
     /// Enabled models, optionally only one channel's, in listing order.
     pub fn list(&self, channel: Option<Channel>) -> impl Iterator<Item = &ModelDef> {
-        self.entries
-            .iter()
-            .filter(move |m| m.enabled && channel.is_none_or(|c| m.channel == c))
+        self.entries.iter().filter(move |m| m.enabled && channel.is_none_or(|c| m.channel == c))
     }
 
     /// The enabled model `name` (id first, then aliases) within `channel` or, with `None`, the
     /// first channel that serves it.
     pub fn resolve(&self, name: &str, channel: Option<Channel>) -> Option<&ModelDef> {
-        self.list(channel).find(|m| m.id == name).or_else(|| {
-            self.list(channel)
-                .find(|m| m.aliases.iter().any(|a| a == name))
-        })
+        self.list(channel)
+            .find(|m| m.id == name)
+            .or_else(|| self.list(channel).find(|m| m.aliases.iter().any(|a| a == name)))
     }
 
     /// Up to three known ids closest to `name` (within an edit distance that scales with length).
     pub fn suggest(&self, name: &str, channel: Option<Channel>) -> Vec<&str> {
         let name = name.get(..name.len().min(128)).unwrap_or(name);
         let limit = (name.chars().count() / 3).max(2);
-        let mut scored: Vec<(usize, &str)> = self
-            .list(channel)
-            .map(|m| (distance(name, &m.id), m.id.as_str()))
-            .filter(|(d, _)| *d <= limit)
-            .collect();
+        let mut scored: Vec<(usize, &str)> =
+            self.list(channel).map(|m| (distance(name, &m.id), m.id.as_str())).filter(|(d, _)| *d <= limit).collect();
         scored.sort_by_key(|(d, id)| (*d, *id));
         scored.dedup_by_key(|(_, id)| *id);
         scored.into_iter().take(3).map(|(_, id)| id).collect()
@@ -64,26 +55,18 @@ impl ModelTable {
     /// The 404 message for an unknown model, with suggestions when there are any.
     pub fn not_found_message(&self, name: &str, channel: Option<Channel>) -> String {
         let shown: String = name.chars().take(100).collect();
-        let scope = channel
-            .map(|c| format!(" on channel {c}"))
-            .unwrap_or_default();
+        let scope = channel.map(|c| format!(" on channel {c}")).unwrap_or_default();
         let ids = self.suggest(name, channel);
         if ids.is_empty() {
             format!("model {shown:?} not found{scope}; GET /v1/models lists the available models")
         } else {
-            format!(
-                "model {shown:?} not found{scope}; did you mean {}?",
-                ids.join(", ")
-            )
+            format!("model {shown:?} not found{scope}; did you mean {}?", ids.join(", "))
         }
     }
 }
 
 /// Optimal-string-alignment distance (a transposition costs 1), case-insensitive.
-#[expect(
-    clippy::many_single_char_names,
-    reason = "the textbook DP names (a, b, d, i, j) read best here"
-)]
+#[expect(clippy::many_single_char_names, reason = "the textbook DP names (a, b, d, i, j) read best here")]
 pub fn distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().flat_map(char::to_lowercase).collect();
     let b: Vec<char> = b.chars().flat_map(char::to_lowercase).collect();
@@ -105,9 +88,7 @@ pub fn distance(a: &str, b: &str) -> usize {
         for (j, cb) in b.iter().enumerate() {
             let (i1, j1) = (i + 1, j + 1);
             let cost = usize::from(ca != cb);
-            let mut v = (get(&d, i, j1) + 1)
-                .min(get(&d, i1, j) + 1)
-                .min(get(&d, i, j) + cost);
+            let mut v = (get(&d, i, j1) + 1).min(get(&d, i1, j) + 1).min(get(&d, i, j) + cost);
             if i > 0 && j > 0 && a.get(i - 1) == Some(cb) && b.get(j - 1) == Some(ca) {
                 v = v.min(get(&d, i - 1, j - 1) + 1);
             }
@@ -127,20 +108,9 @@ mod tests {
     fn resolves_ids_aliases_and_channels() {
         let t = ModelTable::new(&[]);
         assert_eq!(t.resolve("grok-3", None).unwrap().channel, Channel::Grok);
-        assert_eq!(
-            t.resolve("claude-sonnet-4-5", None).unwrap().channel,
-            Channel::Orchids
-        );
-        assert_eq!(
-            t.resolve("claude-sonnet-4-5", Some(Channel::Warp))
-                .unwrap()
-                .channel,
-            Channel::Warp
-        );
-        assert_eq!(
-            t.resolve("claude-sonnet-4-5-20250929", None).unwrap().id,
-            "claude-sonnet-4-5"
-        );
+        assert_eq!(t.resolve("claude-sonnet-4-5", None).unwrap().channel, Channel::Orchids);
+        assert_eq!(t.resolve("claude-sonnet-4-5", Some(Channel::Warp)).unwrap().channel, Channel::Warp);
+        assert_eq!(t.resolve("claude-sonnet-4-5-20250929", None).unwrap().id, "claude-sonnet-4-5");
         assert!(t.resolve("grok-3", Some(Channel::Orchids)).is_none());
     }
 
@@ -148,10 +118,7 @@ mod tests {
     fn suggestions() {
         let t = ModelTable::new(&[]);
         assert_eq!(t.suggest("gork-3", None).first(), Some(&"grok-3"));
-        assert!(
-            t.not_found_message("gork-3", None)
-                .contains("did you mean grok-3")
-        );
+        assert!(t.not_found_message("gork-3", None).contains("did you mean grok-3"));
         assert!(t.suggest("completely-different-thing", None).is_empty());
         assert_eq!(distance("abc", "acb"), 1);
         assert_eq!(distance("", "abc"), 3);
@@ -159,10 +126,7 @@ mod tests {
 
     #[test]
     fn overrides_replace_hide_and_add() {
-        let mut hidden = ModelTable::new(&[])
-            .resolve("grok-3", None)
-            .unwrap()
-            .clone();
+        let mut hidden = ModelTable::new(&[]).resolve("grok-3", None).unwrap().clone();
         hidden.enabled = false;
         let mut added = hidden.clone();
         added.id = "my-model".into();

@@ -41,11 +41,7 @@ pub struct Attempt {
 impl Attempt {
     /// `max_attempts` is clamped to `1..=MAX_ATTEMPTS_LIMIT`.
     pub fn new(max_attempts: u32) -> Self {
-        Self {
-            tried: [0; TRIED_CAP],
-            len: 0,
-            max: max_attempts.clamp(1, MAX_ATTEMPTS_LIMIT),
-        }
+        Self { tried: [0; TRIED_CAP], len: 0, max: max_attempts.clamp(1, MAX_ATTEMPTS_LIMIT) }
     }
 
     /// Accounts leased so far (each lease is one attempt).
@@ -98,13 +94,7 @@ impl Lease {
         notify: Rc<SlotNotify>,
         sticky: bool,
     ) -> Self {
-        Self {
-            account,
-            def,
-            local,
-            notify,
-            sticky,
-        }
+        Self { account, def, local, notify, sticky }
     }
 
     /// The account as the snapshot holds it (cross-core state, scope).
@@ -134,9 +124,7 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.account.shared().release();
-        self.local
-            .in_flight
-            .set(self.local.in_flight.get().saturating_sub(1));
+        self.local.in_flight.set(self.local.in_flight.get().saturating_sub(1));
         self.notify.notify();
     }
 }
@@ -160,11 +148,7 @@ impl SlotNotify {
 
     /// Resolves at the next [`Self::notify`] after this call.
     pub fn notified(self: &Rc<Self>) -> Notified {
-        Notified {
-            notify: Rc::clone(self),
-            seen: self.generation.get(),
-            id: None,
-        }
+        Notified { notify: Rc::clone(self), seen: self.generation.get(), id: None }
     }
 
     /// Waiters registered now.
@@ -239,19 +223,11 @@ pub struct Unavailable {
 
 impl Unavailable {
     pub(crate) fn busy() -> Self {
-        Self {
-            kind: UnavailableKind::Busy,
-            until_ms: None,
-            retry_after_s: Some(1),
-        }
+        Self { kind: UnavailableKind::Busy, until_ms: None, retry_after_s: Some(1) }
     }
 
     pub(crate) fn all_tried() -> Self {
-        Self {
-            kind: UnavailableKind::AllTried,
-            until_ms: None,
-            retry_after_s: None,
-        }
+        Self { kind: UnavailableKind::AllTried, until_ms: None, retry_after_s: None }
     }
 
     /// HTTP status: 529 busy (Anthropic's "overloaded"), 429 cooling, 503 otherwise.
@@ -302,11 +278,7 @@ impl Tally {
 
     pub(crate) fn verdict(&self, now_ms: u64) -> Unavailable {
         if self.fit == 0 {
-            return Unavailable {
-                kind: UnavailableKind::NoAccount,
-                until_ms: None,
-                retry_after_s: None,
-            };
+            return Unavailable { kind: UnavailableKind::NoAccount, until_ms: None, retry_after_s: None };
         }
         if self.busy > 0 {
             return Unavailable::busy();
@@ -338,10 +310,7 @@ impl Shard {
         S: FnMut(Duration) -> F,
         F: Future<Output = ()>,
     {
-        let deadline = self
-            .clock
-            .now_ms()
-            .saturating_add(self.config().queue_wait_ms);
+        let deadline = self.clock.now_ms().saturating_add(self.config().queue_wait_ms);
         loop {
             let notified = self.notify.notified();
             match self.acquire(req, attempt) {
@@ -354,9 +323,7 @@ impl Shard {
                     let mut notified = pin!(notified);
                     let mut timer = pin!(sleep(wait));
                     std::future::poll_fn(|cx| {
-                        if notified.as_mut().poll(cx).is_ready()
-                            || timer.as_mut().poll(cx).is_ready()
-                        {
+                        if notified.as_mut().poll(cx).is_ready() || timer.as_mut().poll(cx).is_ready() {
                             Poll::Ready(())
                         } else {
                             Poll::Pending

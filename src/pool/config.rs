@@ -88,40 +88,15 @@ pub fn read(r: &mut ObjReader<'_>, p: &mut Problems, c: &mut PoolConfig) {
         }
     };
     ms("ttft_timeout_ms", 1_000, 3_600_000, &mut c.ttft_timeout_ms);
-    ms(
-        "cooldown_rate_limit_ms",
-        1_000,
-        WEEK_MS,
-        &mut c.cooldown_rate_limit_ms,
-    );
-    ms(
-        "cooldown_quota_ms",
-        1_000,
-        31 * DAY_MS,
-        &mut c.cooldown_quota_ms,
-    );
-    ms(
-        "cooldown_model_ms",
-        1_000,
-        WEEK_MS,
-        &mut c.cooldown_model_ms,
-    );
+    ms("cooldown_rate_limit_ms", 1_000, WEEK_MS, &mut c.cooldown_rate_limit_ms);
+    ms("cooldown_quota_ms", 1_000, 31 * DAY_MS, &mut c.cooldown_quota_ms);
+    ms("cooldown_model_ms", 1_000, WEEK_MS, &mut c.cooldown_model_ms);
     ms("failure_window_ms", 1_000, DAY_MS, &mut c.failure_window_ms);
-    ms(
-        "cooldown_failures_ms",
-        1_000,
-        DAY_MS,
-        &mut c.cooldown_failures_ms,
-    );
+    ms("cooldown_failures_ms", 1_000, DAY_MS, &mut c.cooldown_failures_ms);
     ms("queue_wait_ms", 0, 60_000, &mut c.queue_wait_ms);
     ms("sticky_ttl_ms", 1_000, 7 * DAY_MS, &mut c.sticky_ttl_ms);
     ms("refresh_ahead_ms", 0, DAY_MS, &mut c.refresh_ahead_ms);
-    ms(
-        "refresh_timeout_ms",
-        1_000,
-        600_000,
-        &mut c.refresh_timeout_ms,
-    );
+    ms("refresh_timeout_ms", 1_000, 600_000, &mut c.refresh_timeout_ms);
 }
 
 #[cfg(test)]
@@ -159,31 +134,15 @@ mod tests {
         .unwrap();
         let p = cfg.pool;
         assert_eq!(
-            (
-                p.max_attempts,
-                p.ttft_timeout_ms,
-                p.cooldown_rate_limit_ms,
-                p.cooldown_quota_ms,
-                p.cooldown_model_ms
-            ),
+            (p.max_attempts, p.ttft_timeout_ms, p.cooldown_rate_limit_ms, p.cooldown_quota_ms, p.cooldown_model_ms),
             (5, 20_000, 1_000, 3_600_000, 2_000)
         );
         assert_eq!(
-            (
-                p.failure_window_ms,
-                p.failure_threshold,
-                p.cooldown_failures_ms,
-                p.queue_wait_ms
-            ),
+            (p.failure_window_ms, p.failure_threshold, p.cooldown_failures_ms, p.queue_wait_ms),
             (10_000, 2, 5_000, 0)
         );
         assert_eq!(
-            (
-                p.sticky_ttl_ms,
-                p.sticky_max_entries,
-                p.refresh_ahead_ms,
-                p.refresh_timeout_ms
-            ),
+            (p.sticky_ttl_ms, p.sticky_max_entries, p.refresh_ahead_ms, p.refresh_timeout_ms),
             (60_000, 0, 0, 3_000)
         );
     }
@@ -193,12 +152,7 @@ mod tests {
         let err = check(r#"{"pool":{"max_attempts":0,"failure_threshold":"x","queue_wait_ms":999999,"retries":2}}"#)
             .unwrap_err();
         let paths: Vec<_> = err.problems.iter().map(|p| p.path.as_str()).collect();
-        for want in [
-            "pool.max_attempts",
-            "pool.failure_threshold",
-            "pool.queue_wait_ms",
-            "pool.retries",
-        ] {
+        for want in ["pool.max_attempts", "pool.failure_threshold", "pool.queue_wait_ms", "pool.retries"] {
             assert!(paths.contains(&want), "missing {want} in {paths:?}");
         }
         let err = check(r#"{"pool":{"max_attempts":17}}"#).unwrap_err();

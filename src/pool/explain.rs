@@ -69,12 +69,7 @@ impl Observer for Record {
 
 impl Shard {
     /// Explains the next pick for `channel` / `model` on this core (module docs).
-    pub fn explain(
-        &self,
-        channel: Channel,
-        model: &str,
-        can_serve: &dyn Fn(&AccountDef) -> bool,
-    ) -> Explanation {
+    pub fn explain(&self, channel: Channel, model: &str, can_serve: &dyn Fn(&AccountDef) -> bool) -> Explanation {
         let now = self.clock.now_ms();
         self.with_snapshot(|snap, local| {
             let cx = Ctx {

@@ -39,9 +39,7 @@ pub use clock::Clock;
 pub use config::PoolConfig;
 pub use explain::{ExplainRow, Explanation};
 pub use policy::Effect;
-pub use refresh::{
-    InstanceLock, LocalOnly, NewCredentials, RefreshError, RefreshFailure, Refreshed, Refresher,
-};
+pub use refresh::{InstanceLock, LocalOnly, NewCredentials, RefreshError, RefreshFailure, Refreshed, Refresher};
 pub use retry_after::{HintParser, deadline_from_headers};
 pub use select::{SelectRequest, Skip};
 pub use shard::Shard;

@@ -40,27 +40,12 @@ pub const AUTH_REPEAT_MS: u64 = 60_000;
 #[serde(tag = "effect", rename_all = "snake_case")]
 pub enum Effect {
     None,
-    Counted {
-        in_window: u32,
-    },
-    Cooled {
-        until_ms: u64,
-        reason: CoolReason,
-    },
-    ScopeCooled {
-        scope: String,
-        until_ms: u64,
-        model_only: bool,
-    },
-    ModelUnavailable {
-        until_ms: u64,
-    },
-    RefreshNeeded {
-        until_ms: u64,
-    },
-    Disabled {
-        reason: DisableReason,
-    },
+    Counted { in_window: u32 },
+    Cooled { until_ms: u64, reason: CoolReason },
+    ScopeCooled { scope: String, until_ms: u64, model_only: bool },
+    ModelUnavailable { until_ms: u64 },
+    RefreshNeeded { until_ms: u64 },
+    Disabled { reason: DisableReason },
 }
 
 impl Effect {
@@ -72,10 +57,7 @@ impl Effect {
 
 fn deadline(hint: Option<u64>, default_ms: u64, now_ms: u64) -> u64 {
     match hint {
-        Some(t) => t.clamp(
-            now_ms.saturating_add(MIN_COOLDOWN_MS),
-            now_ms.saturating_add(MAX_HINT_MS),
-        ),
+        Some(t) => t.clamp(now_ms.saturating_add(MIN_COOLDOWN_MS), now_ms.saturating_add(MAX_HINT_MS)),
         None => now_ms.saturating_add(default_ms),
     }
 }
@@ -94,9 +76,7 @@ impl Account {
         let sh = self.shared();
         sh.stats.failure(class, now_ms);
         let cool = |default_ms, reason| {
-            let until_ms = sh
-                .cool
-                .extend(deadline(retry_at_ms, default_ms, now_ms), reason);
+            let until_ms = sh.cool.extend(deadline(retry_at_ms, default_ms, now_ms), reason);
             Effect::Cooled { until_ms, reason }
         };
         match class {
@@ -104,14 +84,9 @@ impl Account {
                 let in_window = sh.failures.record(now_ms, cfg.failure_window_ms);
                 if in_window >= cfg.failure_threshold {
                     sh.failures.clear();
-                    let until_ms = sh.cool.extend(
-                        now_ms.saturating_add(cfg.cooldown_failures_ms),
-                        CoolReason::Failures,
-                    );
-                    Effect::Cooled {
-                        until_ms,
-                        reason: CoolReason::Failures,
-                    }
+                    let until_ms =
+                        sh.cool.extend(now_ms.saturating_add(cfg.cooldown_failures_ms), CoolReason::Failures);
+                    Effect::Cooled { until_ms, reason: CoolReason::Failures }
                 } else {
                     Effect::Counted { in_window }
                 }
@@ -120,14 +95,9 @@ impl Account {
                 let last = sh.last_refresh_ms();
                 if last != 0 && now_ms.saturating_sub(last) < AUTH_REPEAT_MS {
                     sh.disable(DisableReason::Auth);
-                    return Effect::Disabled {
-                        reason: DisableReason::Auth,
-                    };
+                    return Effect::Disabled { reason: DisableReason::Auth };
                 }
-                let until_ms = sh.cool.extend(
-                    now_ms.saturating_add(cfg.refresh_timeout_ms),
-                    CoolReason::AuthRefresh,
-                );
+                let until_ms = sh.cool.extend(now_ms.saturating_add(cfg.refresh_timeout_ms), CoolReason::AuthRefresh);
                 Effect::RefreshNeeded { until_ms }
             }
             FailureClass::Quota => cool(cfg.cooldown_quota_ms, CoolReason::Quota),
@@ -141,19 +111,13 @@ impl Account {
                             scope.cool.extend(until_ms, CoolReason::ScopeRateLimit);
                         }
                     }
-                    Effect::ScopeCooled {
-                        scope: scope.name().to_string(),
-                        until_ms,
-                        model_only: model.is_some(),
-                    }
+                    Effect::ScopeCooled { scope: scope.name().to_string(), until_ms, model_only: model.is_some() }
                 }
                 None => cool(cfg.cooldown_rate_limit_ms, CoolReason::RateLimit),
             },
             FailureClass::Blocked => {
                 sh.disable(DisableReason::Blocked);
-                Effect::Disabled {
-                    reason: DisableReason::Blocked,
-                }
+                Effect::Disabled { reason: DisableReason::Blocked }
             }
             FailureClass::Model => match model {
                 Some(m) => {
@@ -186,22 +150,15 @@ impl Account {
     pub fn status(&self, now_ms: u64) -> AccountStatus {
         let sh = self.shared();
         if !self.def().enabled {
-            return AccountStatus::Disabled {
-                reason: "operator".to_owned(),
-            };
+            return AccountStatus::Disabled { reason: "operator".to_owned() };
         }
         if let Some(r) = sh.disabled() {
-            return AccountStatus::Disabled {
-                reason: r.as_str().to_owned(),
-            };
+            return AccountStatus::Disabled { reason: r.as_str().to_owned() };
         }
         let own = sh.cooldown(now_ms);
         let scope = self.scope().and_then(|s| s.cooldown(now_ms));
         match own.into_iter().chain(scope).max_by_key(|(until, _)| *until) {
-            Some((until_ms, r)) => AccountStatus::Cooling {
-                until_ms,
-                reason: r.as_str().to_owned(),
-            },
+            Some((until_ms, r)) => AccountStatus::Cooling { until_ms, reason: r.as_str().to_owned() },
             None => AccountStatus::Active,
         }
     }

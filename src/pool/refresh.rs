@@ -53,14 +53,7 @@ pub struct NewCredentials {
 impl fmt::Debug for NewCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NewCredentials")
-            .field(
-                "credentials",
-                &self
-                    .credentials
-                    .keys()
-                    .map(|k| (k, "***"))
-                    .collect::<Vec<_>>(),
-            )
+            .field("credentials", &self.credentials.keys().map(|k| (k, "***")).collect::<Vec<_>>())
             .field("expires_ms", &self.expires_ms)
             .finish()
     }
@@ -76,19 +69,13 @@ pub enum RefreshError {
 }
 
 /// The per-channel refresh hook. Futures are core-local (no `Send`).
-#[expect(
-    async_fn_in_trait,
-    reason = "thread-per-core: futures never leave their core, no Send bound wanted"
-)]
+#[expect(async_fn_in_trait, reason = "thread-per-core: futures never leave their core, no Send bound wanted")]
 pub trait Refresher {
     async fn refresh(&self, account: &AccountDef) -> Result<NewCredentials, RefreshError>;
 }
 
 /// Cross-instance mutual exclusion for one account's refresh (redis mode).
-#[expect(
-    async_fn_in_trait,
-    reason = "thread-per-core: futures never leave their core, no Send bound wanted"
-)]
+#[expect(async_fn_in_trait, reason = "thread-per-core: futures never leave their core, no Send bound wanted")]
 pub trait InstanceLock {
     /// `true` when this instance may refresh `account_id` now.
     async fn try_lock(&self, account_id: &str) -> bool;
@@ -229,10 +216,7 @@ impl Shard {
         let key = acc.key();
         let joined = self.flights.borrow().get(&key).cloned();
         if let Some(flight) = joined {
-            return flight
-                .wait()
-                .await
-                .map(|def| Refreshed { def, leader: false });
+            return flight.wait().await.map(|def| Refreshed { def, leader: false });
         }
         let def = self.current_def(&acc).ok_or(RefreshFailure::Stale)?;
         let sh = Arc::clone(acc.shared());
@@ -241,17 +225,9 @@ impl Shard {
         }
         let flight = Rc::new(Flight::default());
         self.flights.borrow_mut().insert(key, Rc::clone(&flight));
-        let guard = FlightGuard {
-            shard: self,
-            key,
-            shared: Arc::clone(&sh),
-            flight,
-            done: false,
-        };
+        let guard = FlightGuard { shard: self, key, shared: Arc::clone(&sh), flight, done: false };
         if !lock.try_lock(&def.id).await {
-            return guard
-                .finish(Err(RefreshFailure::Busy))
-                .map(|def| Refreshed { def, leader: true });
+            return guard.finish(Err(RefreshFailure::Busy)).map(|def| Refreshed { def, leader: true });
         }
         let res = refresher.refresh(&def).await;
         lock.unlock(&def.id).await;
@@ -278,14 +254,9 @@ impl Shard {
             }
             Err(RefreshError::Transient(m)) => {
                 let expired = sh.expires_ms() != 0 && sh.expires_ms() <= now;
-                let after_401 = sh
-                    .cooldown(now)
-                    .is_some_and(|(_, r)| r == CoolReason::AuthRefresh);
+                let after_401 = sh.cooldown(now).is_some_and(|(_, r)| r == CoolReason::AuthRefresh);
                 if expired || after_401 {
-                    sh.cool.extend(
-                        now.saturating_add(self.config().cooldown_failures_ms),
-                        CoolReason::RefreshFailed,
-                    );
+                    sh.cool.extend(now.saturating_add(self.config().cooldown_failures_ms), CoolReason::RefreshFailed);
                 }
                 Err(RefreshFailure::Transient(m.into()))
             }
@@ -337,13 +308,8 @@ impl Shard {
             .filter(|a| {
                 let sh = a.shared();
                 let expiring = sh.expires_ms() != 0 && now.saturating_add(ahead) >= sh.expires_ms();
-                let after_401 = sh
-                    .cooldown(now)
-                    .is_some_and(|(_, r)| r == CoolReason::AuthRefresh);
-                a.def().enabled
-                    && sh.disabled().is_none()
-                    && !sh.is_refreshing()
-                    && (expiring || after_401)
+                let after_401 = sh.cooldown(now).is_some_and(|(_, r)| r == CoolReason::AuthRefresh);
+                a.def().enabled && sh.disabled().is_none() && !sh.is_refreshing() && (expiring || after_401)
             })
             .cloned()
             .collect()

@@ -39,12 +39,7 @@ pub struct HintParser {
 
 impl HintParser {
     pub fn new(now_ms: u64) -> Self {
-        Self {
-            now_ms,
-            retry_after_ms: None,
-            retry_after: None,
-            reset: None,
-        }
+        Self { now_ms, retry_after_ms: None, retry_after: None, reset: None }
     }
 
     /// Looks at one header (any case); ignores names it does not know.
@@ -85,15 +80,9 @@ where
 
 /// Whether `name` is one of the reset-hint headers listed in the module docs.
 pub fn is_reset_header(name: &[u8]) -> bool {
-    let starts = |prefix: &[u8]| {
-        name.get(..prefix.len())
-            .is_some_and(|h| h.eq_ignore_ascii_case(prefix))
-    };
+    let starts = |prefix: &[u8]| name.get(..prefix.len()).is_some_and(|h| h.eq_ignore_ascii_case(prefix));
     let ends = |suffix: &[u8]| {
-        name.len()
-            .checked_sub(suffix.len())
-            .and_then(|i| name.get(i..))
-            .is_some_and(|t| t.eq_ignore_ascii_case(suffix))
+        name.len().checked_sub(suffix.len()).and_then(|i| name.get(i..)).is_some_and(|t| t.eq_ignore_ascii_case(suffix))
     };
     name.eq_ignore_ascii_case(b"x-ratelimit-reset")
         || starts(b"x-ratelimit-reset-")
@@ -172,19 +161,13 @@ fn plain_number(v: &[u8]) -> Option<Number> {
 }
 
 fn digits(v: &[u8]) -> Option<u64> {
-    v.iter().try_fold(0u64, |acc, &d| {
-        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })
+    v.iter().try_fold(0u64, |acc, &d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
 }
 
 /// A decimal number of `unit_ms` units (fractions allowed), in ms.
 fn parse_decimal_ms(v: &[u8], unit_ms: u64) -> Option<u64> {
     let n = plain_number(v)?;
-    Some(
-        n.whole
-            .saturating_mul(unit_ms)
-            .saturating_add(n.frac_ms.saturating_mul(unit_ms) / 1000),
-    )
+    Some(n.whole.saturating_mul(unit_ms).saturating_add(n.frac_ms.saturating_mul(unit_ms) / 1000))
 }
 
 /// Go `time.Duration` text: one or more `<number><unit>` with units `h`, `m`, `s`, `ms`.
@@ -192,9 +175,7 @@ fn go_duration_ms(v: &[u8]) -> Option<u64> {
     let mut rest = v;
     let mut total: u64 = 0;
     while !rest.is_empty() {
-        let num_len = rest
-            .iter()
-            .position(|b| !(b.is_ascii_digit() || *b == b'.'))?;
+        let num_len = rest.iter().position(|b| !(b.is_ascii_digit() || *b == b'.'))?;
         let (num, after) = rest.split_at_checked(num_len)?;
         let (unit_ms, unit_len) = match after {
             [b'm', b's', ..] => (1, 2),
@@ -220,11 +201,7 @@ fn http_date_ms(v: &[u8]) -> Option<u64> {
 fn rfc3339_ms(v: &[u8]) -> Option<u64> {
     let num = |a: usize, b: usize| -> Option<i64> {
         let s = v.get(a..b)?;
-        if s.iter().all(u8::is_ascii_digit) {
-            digits(s).and_then(|n| i64::try_from(n).ok())
-        } else {
-            None
-        }
+        if s.iter().all(u8::is_ascii_digit) { digits(s).and_then(|n| i64::try_from(n).ok()) } else { None }
     };
     let sep = |i: usize, allowed: &[u8]| v.get(i).is_some_and(|c| allowed.contains(c));
     if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
@@ -232,13 +209,7 @@ fn rfc3339_ms(v: &[u8]) -> Option<u64> {
     }
     let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
     let (hour, min, sec) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || min > 59
-        || sec > 60
-    {
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) || hour > 23 || min > 59 || sec > 60 {
         return None;
     }
     let mut i = 19;
@@ -320,21 +291,8 @@ mod tests {
 
     #[test]
     fn retry_after_garbage_is_none() {
-        for g in [
-            &b""[..],
-            b"soon",
-            b"-5",
-            b"1.5",
-            b"12s",
-            b"Sun, 99 Nov 1994 08:49:37 GMT",
-            b"\xff\xfe",
-        ] {
-            assert_eq!(
-                retry_after(g, NOW),
-                None,
-                "{:?}",
-                String::from_utf8_lossy(g)
-            );
+        for g in [&b""[..], b"soon", b"-5", b"1.5", b"12s", b"Sun, 99 Nov 1994 08:49:37 GMT", b"\xff\xfe"] {
+            assert_eq!(retry_after(g, NOW), None, "{:?}", String::from_utf8_lossy(g));
         }
     }
 
@@ -347,34 +305,12 @@ mod tests {
         assert_eq!(reset_value(b"6m0s", NOW), Some(NOW + 360_000));
         assert_eq!(reset_value(b"20ms", NOW), Some(NOW + 20));
         assert_eq!(reset_value(b"1h2m3.5s", NOW), Some(NOW + 3_723_500));
-        assert_eq!(
-            reset_value(b"2026-09-01T00:00:00Z", NOW),
-            Some(1_788_220_800_000)
-        );
-        assert_eq!(
-            reset_value(b"2026-09-01T02:00:00.5+02:00", NOW),
-            Some(1_788_220_800_500)
-        );
+        assert_eq!(reset_value(b"2026-09-01T00:00:00Z", NOW), Some(1_788_220_800_000));
+        assert_eq!(reset_value(b"2026-09-01T02:00:00.5+02:00", NOW), Some(1_788_220_800_500));
         assert_eq!(reset_value(b"1969-12-31T23:59:59Z", NOW), None);
-        assert_eq!(
-            reset_value(b"Sun, 06 Nov 1994 08:49:37 GMT", NOW),
-            Some(784_111_777_000)
-        );
-        for g in [
-            &b""[..],
-            b"x",
-            b"5q",
-            b"2026-02-30T00:00:00Z",
-            b"2026-09-01T00:00:00",
-            b"1h2",
-            b".",
-        ] {
-            assert_eq!(
-                reset_value(g, NOW),
-                None,
-                "{:?}",
-                String::from_utf8_lossy(g)
-            );
+        assert_eq!(reset_value(b"Sun, 06 Nov 1994 08:49:37 GMT", NOW), Some(784_111_777_000));
+        for g in [&b""[..], b"x", b"5q", b"2026-02-30T00:00:00Z", b"2026-09-01T00:00:00", b"1h2", b"."] {
+            assert_eq!(reset_value(g, NOW), None, "{:?}", String::from_utf8_lossy(g));
         }
     }
 
@@ -387,23 +323,12 @@ mod tests {
             (b"retry-after-ms", b"250"),
         ];
         assert_eq!(deadline_from_headers(hs, NOW), Some(NOW + 250));
-        assert_eq!(
-            deadline_from_headers(hs.into_iter().take(3), NOW),
-            Some(NOW + 7_000)
-        );
-        assert_eq!(
-            deadline_from_headers(hs.into_iter().take(2), NOW),
-            Some(NOW + 360_000)
-        );
-        let anthropic: [(&[u8], &[u8]); 2] = [
-            (b"anthropic-ratelimit-tokens-reset", b"2023-11-14T22:14:20Z"),
-            (b"content-type", b"x"),
-        ];
+        assert_eq!(deadline_from_headers(hs.into_iter().take(3), NOW), Some(NOW + 7_000));
+        assert_eq!(deadline_from_headers(hs.into_iter().take(2), NOW), Some(NOW + 360_000));
+        let anthropic: [(&[u8], &[u8]); 2] =
+            [(b"anthropic-ratelimit-tokens-reset", b"2023-11-14T22:14:20Z"), (b"content-type", b"x")];
         assert_eq!(deadline_from_headers(anthropic, NOW), Some(NOW + 60_000));
-        assert_eq!(
-            deadline_from_headers([(&b"ratelimit-reset"[..], &b"junk"[..])], NOW),
-            None
-        );
+        assert_eq!(deadline_from_headers([(&b"ratelimit-reset"[..], &b"junk"[..])], NOW), None);
     }
 
     #[test]
@@ -429,12 +354,7 @@ mod tests {
         ] {
             assert!(is_reset_header(yes.as_bytes()), "{yes}");
         }
-        for no in [
-            "x-ratelimit-remaining",
-            "anthropic-ratelimit-requests-limit",
-            "reset",
-            "x-ratelimit-resetx",
-        ] {
+        for no in ["x-ratelimit-remaining", "anthropic-ratelimit-requests-limit", "reset", "x-ratelimit-resetx"] {
             assert!(!is_reset_header(no.as_bytes()), "{no}");
         }
     }

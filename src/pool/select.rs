@@ -73,12 +73,7 @@ impl std::fmt::Debug for SelectRequest<'_> {
 impl<'a> SelectRequest<'a> {
     /// Any account of `channel` that allows `model`; no session.
     pub fn new(channel: Channel, model: &'a str) -> Self {
-        Self {
-            channel,
-            model,
-            can_serve: None,
-            session: None,
-        }
+        Self { channel, model, can_serve: None, session: None }
     }
 
     #[must_use]
@@ -163,12 +158,7 @@ pub(crate) struct Ctx<'r> {
 }
 
 impl<'r> Ctx<'r> {
-    pub(crate) fn new(
-        req: &'r SelectRequest<'r>,
-        tried: &'r [u64],
-        raced: &'r [u64],
-        now: u64,
-    ) -> Self {
+    pub(crate) fn new(req: &'r SelectRequest<'r>, tried: &'r [u64], raced: &'r [u64], now: u64) -> Self {
         Self {
             channel: req.channel,
             model: req.model,
@@ -243,10 +233,7 @@ impl Shard {
         let (in_flight, max_concurrency) = (sh.in_flight(), acc.max_concurrency());
         if cx.raced.contains(&key) || (max_concurrency != 0 && in_flight >= max_concurrency) {
             tally.busy += 1;
-            return Err(Skip::Full {
-                in_flight,
-                max_concurrency,
-            });
+            return Err(Skip::Full { in_flight, max_concurrency });
         }
         Ok(())
     }
@@ -270,12 +257,7 @@ impl Shard {
                 }
                 for &i in &tier.members {
                     if let Some(acc) = snap.at(i) {
-                        obs.skip(
-                            i,
-                            self.check(acc, cx, &mut Tally::default())
-                                .err()
-                                .unwrap_or(Skip::LowerTier),
-                        );
+                        obs.skip(i, self.check(acc, cx, &mut Tally::default()).err().unwrap_or(Skip::LowerTier));
                     }
                 }
                 continue;
@@ -288,11 +270,7 @@ impl Shard {
                     obs.skip(idx, why);
                     continue;
                 }
-                let c = Cand {
-                    idx,
-                    in_flight: acc.shared().in_flight(),
-                    weight: acc.weight(),
-                };
+                let c = Cand { idx, in_flight: acc.shared().in_flight(), weight: acc.weight() };
                 if min.is_none_or(|m| lower(c, m)) {
                     min = Some(c);
                 }
@@ -306,22 +284,12 @@ impl Shard {
                 let Some(l) = local_of(local, c.idx) else {
                     continue;
                 };
-                let credit = l
-                    .current
-                    .get()
-                    .saturating_add(i64::from(c.weight))
-                    .clamp(-bound, bound);
+                let credit = l.current.get().saturating_add(i64::from(c.weight)).clamp(-bound, bound);
                 if !dry {
                     l.current.set(credit);
                 }
                 if !same_ratio(*c, min) {
-                    obs.skip(
-                        c.idx,
-                        Skip::Busier {
-                            in_flight: c.in_flight,
-                            weight: c.weight,
-                        },
-                    );
+                    obs.skip(c.idx, Skip::Busier { in_flight: c.in_flight, weight: c.weight });
                 } else if win.is_none_or(|(_, best)| credit > best) {
                     win = Some((c.idx, credit));
                 }
@@ -331,15 +299,11 @@ impl Shard {
             };
             if !dry {
                 if let Some(l) = local_of(local, winner) {
-                    l.current
-                        .set(credit.saturating_sub(total).clamp(-bound, bound));
+                    l.current.set(credit.saturating_sub(total).clamp(-bound, bound));
                 }
             }
             if O::ACTIVE {
-                for c in scratch
-                    .iter()
-                    .filter(|c| c.idx != winner && same_ratio(**c, min))
-                {
+                for c in scratch.iter().filter(|c| c.idx != winner && same_ratio(**c, min)) {
                     obs.skip(c.idx, Skip::LostTieBreak);
                 }
             }
@@ -353,11 +317,7 @@ impl Shard {
     /// Records the account in `attempt`'s tried set and pins the request's session to it. Never
     /// waits: when every usable account is full the answer is `Unavailable { kind: Busy }` and
     /// [`Shard::acquire_wait`] is the variant that waits for a slot.
-    pub fn acquire(
-        &self,
-        req: &SelectRequest<'_>,
-        attempt: &mut Attempt,
-    ) -> Result<Lease, Unavailable> {
+    pub fn acquire(&self, req: &SelectRequest<'_>, attempt: &mut Attempt) -> Result<Lease, Unavailable> {
         let now = self.clock.now_ms();
         if !attempt.can_attempt() {
             return Err(Unavailable::all_tried());
@@ -366,9 +326,7 @@ impl Shard {
             let session = req.session.filter(|_| self.sticky.borrow().enabled());
             if let Some(sk) = session {
                 let pinned = self.sticky.borrow_mut().get(sk, req.channel, now);
-                if let Some(lease) =
-                    pinned.and_then(|key| self.try_sticky(snap, local, req, attempt, key, now))
-                {
+                if let Some(lease) = pinned.and_then(|key| self.try_sticky(snap, local, req, attempt, key, now)) {
                     return Ok(lease);
                 }
             }
@@ -376,12 +334,7 @@ impl Shard {
             let mut n_raced = 0;
             loop {
                 let mut tally = Tally::default();
-                let cx = Ctx::new(
-                    req,
-                    attempt.tried(),
-                    raced.get(..n_raced).unwrap_or(&[]),
-                    now,
-                );
+                let cx = Ctx::new(req, attempt.tried(), raced.get(..n_raced).unwrap_or(&[]), now);
                 let Some(idx) = self.choose(snap, local, &cx, &mut Quiet, &mut tally, false) else {
                     return Err(tally.verdict(now));
                 };
@@ -390,9 +343,7 @@ impl Shard {
                 };
                 if acc.shared().try_acquire(acc.max_concurrency()) {
                     if let Some(sk) = session {
-                        self.sticky
-                            .borrow_mut()
-                            .pin(sk, req.channel, acc.key(), now);
+                        self.sticky.borrow_mut().pin(sk, req.channel, acc.key(), now);
                     }
                     return Ok(self.lease(acc, l, attempt, now, false));
                 }
@@ -417,15 +368,11 @@ impl Shard {
         let idx = snap.index_of_key(key)?;
         let acc = snap.at(idx)?;
         let cx = Ctx::new(req, attempt.tried(), &[], now);
-        if acc.def().channel != req.channel || self.check(acc, &cx, &mut Tally::default()).is_err()
-        {
+        if acc.def().channel != req.channel || self.check(acc, &cx, &mut Tally::default()).is_err() {
             return None;
         }
         // Stickiness never overrides the tiers: a usable account in a higher tier wins.
-        let higher = snap
-            .tiers(req.channel)
-            .iter()
-            .take_while(|t| t.priority > acc.def().priority);
+        let higher = snap.tiers(req.channel).iter().take_while(|t| t.priority > acc.def().priority);
         if higher
             .flat_map(|t| t.members.iter())
             .filter_map(|&i| snap.at(i))
@@ -451,16 +398,8 @@ impl Shard {
         local.in_flight.set(local.in_flight.get().saturating_add(1));
         acc.shared().stats.request(now);
         attempt.record(acc.key());
-        let def = self
-            .current_def(acc)
-            .unwrap_or_else(|| Arc::clone(acc.def()));
-        Lease::new(
-            Arc::clone(acc),
-            def,
-            Rc::clone(local),
-            Rc::clone(&self.notify),
-            sticky,
-        )
+        let def = self.current_def(acc).unwrap_or_else(|| Arc::clone(acc.def()));
+        Lease::new(Arc::clone(acc), def, Rc::clone(local), Rc::clone(&self.notify), sticky)
     }
 }
 

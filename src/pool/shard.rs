@@ -65,8 +65,7 @@ pub struct Shard {
 
 impl Shard {
     pub fn new(snapshot: Arc<Snapshot>, cfg: PoolConfig, clock: Clock) -> Self {
-        let local: Rc<[Rc<LocalAccount>]> =
-            snapshot.accounts().iter().map(|_| Rc::default()).collect();
+        let local: Rc<[Rc<LocalAccount>]> = snapshot.accounts().iter().map(|_| Rc::default()).collect();
         Self {
             clock,
             cfg: Cell::new(cfg),
@@ -96,10 +95,7 @@ impl Shard {
                 .collect()
         };
         self.fresh.borrow_mut().retain(|key, def| {
-            snapshot
-                .index_of_key(*key)
-                .and_then(|i| snapshot.at(i))
-                .is_some_and(|a| a.def().revision < def.revision)
+            snapshot.index_of_key(*key).and_then(|i| snapshot.at(i)).is_some_and(|a| a.def().revision < def.revision)
         });
         *self.local.borrow_mut() = local;
         *self.snap.borrow_mut() = snapshot;
@@ -114,9 +110,7 @@ impl Shard {
     /// Applies new pool settings (sticky limits take effect at once).
     pub fn set_config(&self, cfg: PoolConfig) {
         self.cfg.set(cfg);
-        self.sticky
-            .borrow_mut()
-            .configure(cfg.sticky_max_entries, cfg.sticky_ttl_ms);
+        self.sticky.borrow_mut().configure(cfg.sticky_max_entries, cfg.sticky_ttl_ms);
     }
 
     /// The current snapshot (an `Arc` clone; cheap, and safe to keep across `.await`).
@@ -151,10 +145,7 @@ impl Shard {
         self.sticky.borrow().len()
     }
 
-    pub(crate) fn with_snapshot<R>(
-        &self,
-        f: impl FnOnce(&Snapshot, &[Rc<LocalAccount>]) -> R,
-    ) -> R {
+    pub(crate) fn with_snapshot<R>(&self, f: impl FnOnce(&Snapshot, &[Rc<LocalAccount>]) -> R) -> R {
         let snap = self.snap.borrow();
         let local = Rc::clone(&self.local.borrow());
         f(&snap, &local)
@@ -171,21 +162,12 @@ impl Shard {
         if acc.revision() >= min {
             return Some(Arc::clone(acc.def()));
         }
-        self.fresh
-            .borrow()
-            .get(&acc.key())
-            .filter(|d| d.revision >= min)
-            .cloned()
+        self.fresh.borrow().get(&acc.key()).filter(|d| d.revision >= min).cloned()
     }
 
     /// Whether `acc`'s snapshot credentials are stale with no fresher copy on this core.
     pub(crate) fn is_stale(&self, acc: &Account) -> bool {
         let min = acc.shared().min_revision();
-        acc.revision() < min
-            && self
-                .fresh
-                .borrow()
-                .get(&acc.key())
-                .is_none_or(|d| d.revision < min)
+        acc.revision() < min && self.fresh.borrow().get(&acc.key()).is_none_or(|d| d.revision < min)
     }
 }

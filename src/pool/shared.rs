@@ -80,18 +80,12 @@ impl CoolReason {
 
     /// The reason named by [`Self::as_str`]; anything else is `Restored`.
     pub fn parse(s: &str) -> Self {
-        Self::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .unwrap_or(Self::Restored)
+        Self::ALL.into_iter().find(|r| r.as_str() == s).unwrap_or(Self::Restored)
     }
 
     fn code(self) -> u64 {
         // 1-based so that a packed 0 means "never cooled".
-        Self::ALL
-            .iter()
-            .position(|r| *r == self)
-            .map_or(0, |i| i as u64 + 1)
+        Self::ALL.iter().position(|r| *r == self).map_or(0, |i| i as u64 + 1)
     }
 
     fn from_code(c: u64) -> Self {
@@ -141,10 +135,7 @@ impl Cooldown {
     pub fn extend(&self, until_ms: u64, reason: CoolReason) -> u64 {
         let until = until_ms.min(UNTIL_MAX);
         let new = (until << 8) | reason.code();
-        match self
-            .0
-            .fetch_update(Relaxed, Relaxed, |old| (until > old >> 8).then_some(new))
-        {
+        match self.0.fetch_update(Relaxed, Relaxed, |old| (until > old >> 8).then_some(new)) {
             Ok(_) => until,
             Err(old) => old >> 8,
         }
@@ -164,9 +155,7 @@ impl Cooldown {
     /// Clears the cooldown only if its reason is `reason`.
     pub fn clear_if(&self, reason: CoolReason) {
         // A failed update means the reason differs: nothing to do.
-        let _ = self.0.fetch_update(Relaxed, Relaxed, |v| {
-            (v & 0xff == reason.code()).then_some(0)
-        });
+        let _ = self.0.fetch_update(Relaxed, Relaxed, |v| (v & 0xff == reason.code()).then_some(0));
     }
 }
 
@@ -175,9 +164,7 @@ pub const MODEL_SLOTS: usize = 4;
 
 /// A 32-bit FNV-1a hash of a model id (the key of [`ModelSlots`]).
 pub fn model_hash(model: &str) -> u32 {
-    model.bytes().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
+    model.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
 }
 
 /// (·, model) unavailability deadlines (see the concurrency note).
@@ -185,10 +172,7 @@ pub fn model_hash(model: &str) -> u32 {
 pub struct ModelSlots([AtomicU64; MODEL_SLOTS]);
 
 fn slot_unpack(v: u64) -> (u32, u64) {
-    (
-        u32::try_from(v >> 32).unwrap_or(0),
-        (v & 0xffff_ffff) * 1000,
-    )
+    (u32::try_from(v >> 32).unwrap_or(0), (v & 0xffff_ffff) * 1000)
 }
 
 impl ModelSlots {
@@ -197,27 +181,18 @@ impl ModelSlots {
     pub fn mark(&self, hash: u32, until_ms: u64, now_ms: u64) {
         let secs = u32::try_from(until_ms.div_ceil(1000)).unwrap_or(u32::MAX);
         for _ in 0..8 {
-            let vals: [u64; MODEL_SLOTS] =
-                std::array::from_fn(|i| self.0.get(i).map_or(0, |a| a.load(Relaxed)));
+            let vals: [u64; MODEL_SLOTS] = std::array::from_fn(|i| self.0.get(i).map_or(0, |a| a.load(Relaxed)));
             let live = |v: u64| slot_unpack(v).1 > now_ms;
             let target = vals
                 .iter()
                 .position(|&v| live(v) && slot_unpack(v).0 == hash)
                 .or_else(|| vals.iter().position(|&v| !live(v)))
-                .or_else(|| {
-                    vals.iter()
-                        .enumerate()
-                        .min_by_key(|(_, v)| slot_unpack(**v).1)
-                        .map(|(i, _)| i)
-                })
+                .or_else(|| vals.iter().enumerate().min_by_key(|(_, v)| slot_unpack(**v).1).map(|(i, _)| i))
                 .unwrap_or(0);
             let old = vals.get(target).copied().unwrap_or(0);
             let (old_hash, old_until) = slot_unpack(old);
-            let keep = if old_hash == hash && old_until > now_ms {
-                u32::try_from(old_until / 1000).unwrap_or(0)
-            } else {
-                0
-            };
+            let keep =
+                if old_hash == hash && old_until > now_ms { u32::try_from(old_until / 1000).unwrap_or(0) } else { 0 };
             let new = (u64::from(hash) << 32) | u64::from(secs.max(keep));
             let Some(slot) = self.0.get(target) else {
                 return;
@@ -230,11 +205,7 @@ impl ModelSlots {
 
     /// When the model becomes available again, if it is unavailable at `now_ms`.
     pub fn until(&self, hash: u32, now_ms: u64) -> Option<u64> {
-        self.0
-            .iter()
-            .map(|a| slot_unpack(a.load(Relaxed)))
-            .find(|(h, u)| *h == hash && *u > now_ms)
-            .map(|(_, u)| u)
+        self.0.iter().map(|a| slot_unpack(a.load(Relaxed))).find(|(h, u)| *h == hash && *u > now_ms).map(|(_, u)| u)
     }
 
     pub fn clear(&self) {
@@ -245,10 +216,7 @@ impl ModelSlots {
 
     /// Live `(model_hash, until_ms)` entries.
     pub fn live(&self, now_ms: u64) -> impl Iterator<Item = (u32, u64)> + '_ {
-        self.0
-            .iter()
-            .map(|a| slot_unpack(a.load(Relaxed)))
-            .filter(move |(_, u)| *u > now_ms)
+        self.0.iter().map(|a| slot_unpack(a.load(Relaxed))).filter(move |(_, u)| *u > now_ms)
     }
 }
 
@@ -287,16 +255,13 @@ impl Stats {
         if let Some(f) = self.failures.get(i) {
             f.fetch_add(1, Relaxed);
         }
-        self.last_error
-            .store(u8::try_from(i + 1).unwrap_or(0), Relaxed);
+        self.last_error.store(u8::try_from(i + 1).unwrap_or(0), Relaxed);
         self.last_error_ms.store(now_ms, Relaxed);
     }
 
     /// Failures of one class so far.
     pub fn failures(&self, class: FailureClass) -> u64 {
-        self.failures
-            .get(class_index(class))
-            .map_or(0, |a| a.load(Relaxed))
+        self.failures.get(class_index(class)).map_or(0, |a| a.load(Relaxed))
     }
 
     /// A plain copy in the shape the store persists.
@@ -313,10 +278,7 @@ impl Stats {
             tokens_in: self.tokens_in.load(Relaxed),
             tokens_out: self.tokens_out.load(Relaxed),
             last_used_ms: self.last_used_ms.load(Relaxed),
-            last_error: last
-                .checked_sub(1)
-                .and_then(|i| FailureClass::ALL.get(i))
-                .map(|c| c.as_str().to_owned()),
+            last_error: last.checked_sub(1).and_then(|i| FailureClass::ALL.get(i)).map(|c| c.as_str().to_owned()),
             last_error_ms: self.last_error_ms.load(Relaxed),
         }
     }
@@ -376,20 +338,12 @@ impl AccountShared {
     /// Takes a slot unless `cap` (0 = unlimited) is reached.
     pub(crate) fn try_acquire(&self, cap: u32) -> bool {
         self.in_flight
-            .fetch_update(AcqRel, Relaxed, |n| {
-                if cap == 0 || n < cap {
-                    n.checked_add(1)
-                } else {
-                    None
-                }
-            })
+            .fetch_update(AcqRel, Relaxed, |n| if cap == 0 || n < cap { n.checked_add(1) } else { None })
             .is_ok()
     }
 
     pub(crate) fn release(&self) {
-        let _ = self
-            .in_flight
-            .fetch_update(AcqRel, Relaxed, |n| n.checked_sub(1));
+        let _ = self.in_flight.fetch_update(AcqRel, Relaxed, |n| n.checked_sub(1));
     }
 
     pub fn cooldown(&self, now_ms: u64) -> Option<(u64, CoolReason)> {
@@ -405,8 +359,7 @@ impl AccountShared {
     }
 
     pub(crate) fn disable(&self, r: DisableReason) {
-        self.disabled
-            .store(if r == DisableReason::Auth { 1 } else { 2 }, Relaxed);
+        self.disabled.store(if r == DisableReason::Auth { 1 } else { 2 }, Relaxed);
     }
 
     /// Clears a runtime disable of exactly this reason.
@@ -430,9 +383,7 @@ impl AccountShared {
 
     /// Claims the right to refresh (one core at a time).
     pub(crate) fn begin_refresh(&self) -> bool {
-        self.refreshing
-            .compare_exchange(false, true, AcqRel, Acquire)
-            .is_ok()
+        self.refreshing.compare_exchange(false, true, AcqRel, Acquire).is_ok()
     }
 
     pub(crate) fn end_refresh(&self) {
@@ -480,11 +431,7 @@ pub struct ScopeShared {
 
 impl ScopeShared {
     pub(crate) fn new(name: Arc<str>) -> Self {
-        Self {
-            name,
-            cool: Cooldown::default(),
-            models: ModelSlots::default(),
-        }
+        Self { name, cool: Cooldown::default(), models: ModelSlots::default() }
     }
 
     /// `channel:team`.
@@ -516,11 +463,7 @@ mod tests {
         assert_eq!(c.get(NOW), Some((NOW + 60_000, CoolReason::RateLimit)));
         c.extend(NOW + 86_400_000, CoolReason::Quota);
         assert_eq!(c.get(NOW).map(|x| x.1), Some(CoolReason::Quota));
-        assert_eq!(
-            c.get(NOW + 86_400_000),
-            None,
-            "expires by itself at its deadline"
-        );
+        assert_eq!(c.get(NOW + 86_400_000), None, "expires by itself at its deadline");
         c.clear_if(CoolReason::RateLimit);
         assert!(c.get(NOW).is_some(), "clear_if leaves other reasons");
         c.clear_if(CoolReason::Quota);
@@ -534,10 +477,7 @@ mod tests {
             assert_eq!(CoolReason::parse(r.as_str()), r);
         }
         assert_eq!(CoolReason::parse("what"), CoolReason::Restored);
-        assert_eq!(
-            DisableReason::parse("blocked"),
-            Some(DisableReason::Blocked)
-        );
+        assert_eq!(DisableReason::parse("blocked"), Some(DisableReason::Blocked));
     }
 
     #[test]
@@ -588,10 +528,7 @@ mod tests {
         s.stats.success(10, 20);
         s.stats.failure(FailureClass::RateLimit, NOW + 5);
         let c = s.stats.counters();
-        assert_eq!(
-            (c.requests, c.successes, c.tokens_in, c.tokens_out),
-            (1, 1, 10, 20)
-        );
+        assert_eq!((c.requests, c.successes, c.tokens_in, c.tokens_out), (1, 1, 10, 20));
         assert_eq!(c.failures.get("rate_limit"), Some(&1));
         assert_eq!(c.last_error.as_deref(), Some("rate_limit"));
         assert_eq!(c.last_error_ms, NOW + 5);

@@ -124,11 +124,7 @@ pub struct Snapshot {
 
 /// The default scope rule: `channel:team` from a non-empty `team` credential.
 pub fn team_scope(def: &AccountDef) -> Option<String> {
-    def.credentials
-        .get("team")
-        .map(|t| t.trim())
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
+    def.credentials.get("team").map(|t| t.trim()).filter(|t| !t.is_empty()).map(str::to_owned)
 }
 
 fn channel_slot(c: Channel) -> usize {
@@ -164,8 +160,7 @@ impl Snapshot {
             if def.id.is_empty() {
                 return Err(SnapshotError::EmptyId);
             }
-            let idx = u32::try_from(accounts.len())
-                .map_err(|_| SnapshotError::DuplicateId(def.id.clone()))?;
+            let idx = u32::try_from(accounts.len()).map_err(|_| SnapshotError::DuplicateId(def.id.clone()))?;
             if by_id.insert(def.id.clone(), idx).is_some() {
                 return Err(SnapshotError::DuplicateId(def.id));
             }
@@ -182,10 +177,7 @@ impl Snapshot {
             };
             let scope = scope_of(&def).map(|team| {
                 let name: Arc<str> = Arc::from(format!("{}:{team}", def.channel));
-                let found = scopes
-                    .get(&name)
-                    .cloned()
-                    .or_else(|| prev.and_then(|p| p.scopes.get(&name).cloned()));
+                let found = scopes.get(&name).cloned().or_else(|| prev.and_then(|p| p.scopes.get(&name).cloned()));
                 let s = found.unwrap_or_else(|| Arc::new(ScopeShared::new(Arc::clone(&name))));
                 scopes.insert(name, Arc::clone(&s));
                 s
@@ -201,11 +193,7 @@ impl Snapshot {
                 scope,
             }));
         }
-        let by_key = accounts
-            .iter()
-            .zip(0u32..)
-            .map(|(a, i)| (a.key(), i))
-            .collect();
+        let by_key = accounts.iter().zip(0u32..).map(|(a, i)| (a.key(), i)).collect();
         let tiers = Channel::ALL.map(|c| tiers_of(&accounts, c));
         Ok(Self {
             generation: prev.map_or(1, |p| p.generation + 1),
@@ -259,33 +247,23 @@ impl Snapshot {
 }
 
 fn tiers_of(accounts: &[Arc<Account>], channel: Channel) -> Box<[Tier]> {
-    let mut idx: Vec<u32> = (0u32..)
-        .zip(accounts)
-        .filter(|(_, a)| a.def.channel == channel)
-        .map(|(i, _)| i)
-        .collect();
+    let mut idx: Vec<u32> = (0u32..).zip(accounts).filter(|(_, a)| a.def.channel == channel).map(|(i, _)| i).collect();
     let acc = |i: &u32| accounts.get(usize::try_from(*i).unwrap_or(usize::MAX));
     idx.sort_by(|a, b| {
         let (a, b) = (acc(a), acc(b));
         let pa = a.map_or(0, |x| x.def.priority);
         let pb = b.map_or(0, |x| x.def.priority);
-        pb.cmp(&pa)
-            .then_with(|| a.map(|x| &x.def.id).cmp(&b.map(|x| &x.def.id)))
+        pb.cmp(&pa).then_with(|| a.map(|x| &x.def.id).cmp(&b.map(|x| &x.def.id)))
     });
     let mut tiers: Vec<Tier> = Vec::new();
     let mut start = 0;
     while start < idx.len() {
         let p = idx.get(start).and_then(&acc).map_or(0, |a| a.def.priority);
-        let len = idx.get(start..).map_or(0, |rest| {
-            rest.iter()
-                .take_while(|i| acc(i).map_or(0, |a| a.def.priority) == p)
-                .count()
-        });
+        let len = idx
+            .get(start..)
+            .map_or(0, |rest| rest.iter().take_while(|i| acc(i).map_or(0, |a| a.def.priority) == p).count());
         let members = idx.get(start..start + len).unwrap_or(&[]).into();
-        tiers.push(Tier {
-            priority: p,
-            members,
-        });
+        tiers.push(Tier { priority: p, members });
         start += len.max(1);
     }
     tiers.into_boxed_slice()
@@ -296,8 +274,7 @@ pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn def(id: &str, channel: Channel, priority: i32, weight: u32) -> AccountDef {
-        let mut d: AccountDef =
-            serde_json::from_value(serde_json::json!({"id": id, "channel": channel})).unwrap();
+        let mut d: AccountDef = serde_json::from_value(serde_json::json!({"id": id, "channel": channel})).unwrap();
         d.priority = priority;
         d.weight = weight;
         d
@@ -317,11 +294,7 @@ pub(crate) mod tests {
         .unwrap();
         let grok = s.tiers(Channel::Grok);
         assert_eq!(grok.iter().map(|t| t.priority).collect::<Vec<_>>(), [5, 0]);
-        let ids: Vec<_> = grok[1]
-            .members
-            .iter()
-            .map(|&i| s.at(i).unwrap().id())
-            .collect();
+        let ids: Vec<_> = grok[1].members.iter().map(|&i| s.at(i).unwrap().id()).collect();
         assert_eq!(ids, ["a", "b"]);
         assert_eq!(s.tiers(Channel::Warp).len(), 1);
         assert!(s.tiers(Channel::Orchids).is_empty());
@@ -330,47 +303,24 @@ pub(crate) mod tests {
     #[test]
     fn rebuild_keeps_shared_state_and_keys_and_counts_generations() {
         let s1 = Snapshot::build(vec![def("a", Channel::Grok, 0, 1)], None).unwrap();
-        s1.get("a")
-            .unwrap()
-            .shared()
-            .cool
-            .extend(u64::MAX >> 9, CoolReason::Quota);
-        let s2 = Snapshot::build(
-            vec![def("a", Channel::Grok, 0, 2), def("b", Channel::Grok, 0, 1)],
-            Some(&s1),
-        )
-        .unwrap();
-        assert!(Arc::ptr_eq(
-            s1.get("a").unwrap().shared(),
-            s2.get("a").unwrap().shared()
-        ));
+        s1.get("a").unwrap().shared().cool.extend(u64::MAX >> 9, CoolReason::Quota);
+        let s2 =
+            Snapshot::build(vec![def("a", Channel::Grok, 0, 2), def("b", Channel::Grok, 0, 1)], Some(&s1)).unwrap();
+        assert!(Arc::ptr_eq(s1.get("a").unwrap().shared(), s2.get("a").unwrap().shared()));
         assert_eq!(s2.get("a").unwrap().weight(), 2);
         assert_ne!(s2.get("a").unwrap().key(), s2.get("b").unwrap().key());
         assert_eq!(s2.generation(), 2);
         let s3 = Snapshot::build(vec![def("c", Channel::Grok, 0, 0)], Some(&s2)).unwrap();
-        let keys: Vec<u64> = [&s1, &s2]
-            .iter()
-            .flat_map(|s| s.accounts().iter().map(|a| a.key()))
-            .collect();
-        assert!(
-            !keys.contains(&s3.get("c").unwrap().key()),
-            "keys are never reused"
-        );
+        let keys: Vec<u64> = [&s1, &s2].iter().flat_map(|s| s.accounts().iter().map(|a| a.key())).collect();
+        assert!(!keys.contains(&s3.get("c").unwrap().key()), "keys are never reused");
         assert_eq!(s3.get("c").unwrap().weight(), 1, "weight 0 counts as 1");
     }
 
     #[test]
     fn duplicate_and_empty_ids_are_errors() {
-        let e = Snapshot::build(
-            vec![def("a", Channel::Grok, 0, 1), def("a", Channel::Warp, 0, 1)],
-            None,
-        )
-        .unwrap_err();
+        let e = Snapshot::build(vec![def("a", Channel::Grok, 0, 1), def("a", Channel::Warp, 0, 1)], None).unwrap_err();
         assert_eq!(e, SnapshotError::DuplicateId("a".into()));
-        assert_eq!(
-            Snapshot::build(vec![def("", Channel::Grok, 0, 1)], None).unwrap_err(),
-            SnapshotError::EmptyId
-        );
+        assert_eq!(Snapshot::build(vec![def("", Channel::Grok, 0, 1)], None).unwrap_err(), SnapshotError::EmptyId);
     }
 
     #[test]
@@ -394,10 +344,7 @@ pub(crate) mod tests {
         let s1 = Snapshot::build(vec![def("a", Channel::Grok, 0, 1)], None).unwrap();
         s1.get("a").unwrap().shared().disable(DisableReason::Auth);
         let same = Snapshot::build(vec![def("a", Channel::Grok, 0, 1)], Some(&s1)).unwrap();
-        assert_eq!(
-            same.get("a").unwrap().shared().disabled(),
-            Some(DisableReason::Auth)
-        );
+        assert_eq!(same.get("a").unwrap().shared().disabled(), Some(DisableReason::Auth));
         let mut fresh = def("a", Channel::Grok, 0, 1);
         fresh.credentials.insert("api_key".into(), "new".into());
         let s2 = Snapshot::build(vec![fresh], Some(&same)).unwrap();

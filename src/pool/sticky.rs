@@ -74,20 +74,10 @@ fn non_blank(b: &[u8]) -> Option<&[u8]> {
 impl SessionKey {
     /// The key from the first source present (see the module docs for the order).
     pub fn derive(s: &SessionSources<'_>) -> Option<Self> {
-        let pick = |source, b: Option<&[u8]>| {
-            b.and_then(non_blank).map(|b| Self {
-                source,
-                hash: hash_bytes(b),
-            })
-        };
+        let pick = |source, b: Option<&[u8]>| b.and_then(non_blank).map(|b| Self { source, hash: hash_bytes(b) });
         pick(SessionSource::ClaudeCodeHeader, s.claude_code_session_id)
             .or_else(|| {
-                pick(
-                    SessionSource::MetadataUserId,
-                    s.metadata_user_id
-                        .and_then(session_of_user_id)
-                        .map(str::as_bytes),
-                )
+                pick(SessionSource::MetadataUserId, s.metadata_user_id.and_then(session_of_user_id).map(str::as_bytes))
             })
             .or_else(|| pick(SessionSource::XSessionId, s.x_session_id))
             .or_else(|| pick(SessionSource::FirstTurns, s.first_turns))
@@ -100,9 +90,7 @@ impl SessionKey {
             Channel::Warp => 0xc2b2_ae3d_27d4_eb4f,
             Channel::Grok => 0x1656_67b1_9e37_79f9,
         };
-        (self.hash ^ c)
-            .rotate_left(17)
-            .wrapping_mul(0xff51_afd7_ed55_8ccd)
+        (self.hash ^ c).rotate_left(17).wrapping_mul(0xff51_afd7_ed55_8ccd)
     }
 }
 
@@ -120,11 +108,7 @@ pub fn session_of_user_id(user_id: &str) -> Option<&str> {
 /// The value of `"key": "value"` in flat JSON text, without escapes in the value.
 fn json_string_field<'a>(text: &'a str, quoted_key: &str) -> Option<&'a str> {
     let (_, after) = text.split_once(quoted_key)?;
-    let after = after
-        .trim_start()
-        .strip_prefix(':')?
-        .trim_start()
-        .strip_prefix('"')?;
+    let after = after.trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
     let end = after.find(['"', '\\'])?;
     let v = after.get(..end)?;
     (after.get(end..end + 1) == Some("\"") && !v.trim().is_empty()).then_some(v)
@@ -149,12 +133,7 @@ pub struct StickyMap {
 
 impl StickyMap {
     pub fn new(max_entries: usize, ttl_ms: u64) -> Self {
-        Self {
-            map: HashMap::new(),
-            order: VecDeque::new(),
-            max: max_entries,
-            ttl_ms,
-        }
+        Self { map: HashMap::new(), order: VecDeque::new(), max: max_entries, ttl_ms }
     }
 
     /// Applies new limits; shrinking evicts at the next insert.
@@ -205,19 +184,11 @@ impl StickyMap {
         while self.map.len() >= self.max {
             self.evict_one(now_ms);
         }
-        self.map.insert(
-            slot,
-            Pin {
-                account,
-                last_ms: now_ms,
-                queued_ms: now_ms,
-            },
-        );
+        self.map.insert(slot, Pin { account, last_ms: now_ms, queued_ms: now_ms });
         self.order.push_back((slot, now_ms));
         if self.order.len() > self.max.saturating_mul(2).max(16) {
             let map = &self.map;
-            self.order
-                .retain(|(s, q)| map.get(s).is_some_and(|p| p.queued_ms == *q));
+            self.order.retain(|(s, q)| map.get(s).is_some_and(|p| p.queued_ms == *q));
         }
     }
 
@@ -257,11 +228,7 @@ mod tests {
     use super::*;
 
     fn key(s: &str) -> SessionKey {
-        SessionKey::derive(&SessionSources {
-            x_session_id: Some(s.as_bytes()),
-            ..Default::default()
-        })
-        .unwrap()
+        SessionKey::derive(&SessionSources { x_session_id: Some(s.as_bytes()), ..Default::default() }).unwrap()
     }
 
     #[test]
@@ -272,43 +239,22 @@ mod tests {
             x_session_id: Some(b"x-3"),
             first_turns: Some(b"hello"),
         };
-        assert_eq!(
-            SessionKey::derive(&all).unwrap().source,
-            SessionSource::ClaudeCodeHeader
-        );
-        let no_cc = SessionSources {
-            claude_code_session_id: Some(b"  "),
-            ..all
-        };
+        assert_eq!(SessionKey::derive(&all).unwrap().source, SessionSource::ClaudeCodeHeader);
+        let no_cc = SessionSources { claude_code_session_id: Some(b"  "), ..all };
         let k = SessionKey::derive(&no_cc).unwrap();
         assert_eq!(k.source, SessionSource::MetadataUserId);
         assert_eq!(k.hash, hash_bytes(b"s-2"));
-        let no_meta = SessionSources {
-            metadata_user_id: Some("user_abc"),
-            ..no_cc
-        };
-        assert_eq!(
-            SessionKey::derive(&no_meta).unwrap().source,
-            SessionSource::XSessionId
-        );
-        let only_turns = SessionSources {
-            x_session_id: None,
-            ..no_meta
-        };
-        assert_eq!(
-            SessionKey::derive(&only_turns).unwrap().source,
-            SessionSource::FirstTurns
-        );
+        let no_meta = SessionSources { metadata_user_id: Some("user_abc"), ..no_cc };
+        assert_eq!(SessionKey::derive(&no_meta).unwrap().source, SessionSource::XSessionId);
+        let only_turns = SessionSources { x_session_id: None, ..no_meta };
+        assert_eq!(SessionKey::derive(&only_turns).unwrap().source, SessionSource::FirstTurns);
         assert_eq!(SessionKey::derive(&SessionSources::default()), None);
     }
 
     #[test]
     fn header_and_metadata_with_the_same_uuid_are_one_session() {
-        let a = SessionKey::derive(&SessionSources {
-            claude_code_session_id: Some(b"u-1"),
-            ..Default::default()
-        })
-        .unwrap();
+        let a =
+            SessionKey::derive(&SessionSources { claude_code_session_id: Some(b"u-1"), ..Default::default() }).unwrap();
         let b = SessionKey::derive(&SessionSources {
             metadata_user_id: Some(r#"{"device_id":"d","account_uuid":"","session_id":"u-1"}"#),
             ..Default::default()
@@ -319,14 +265,8 @@ mod tests {
 
     #[test]
     fn user_id_shapes() {
-        assert_eq!(
-            session_of_user_id("user_h_account_a_session_1234"),
-            Some("1234")
-        );
-        assert_eq!(
-            session_of_user_id(r#"{"session_id" : "abc","device_id":"d"}"#),
-            Some("abc")
-        );
+        assert_eq!(session_of_user_id("user_h_account_a_session_1234"), Some("1234"));
+        assert_eq!(session_of_user_id(r#"{"session_id" : "abc","device_id":"d"}"#), Some("abc"));
         for none in [
             "user_h_account_a",
             "user_h_account_a_session_",
@@ -343,11 +283,7 @@ mod tests {
         let mut m = StickyMap::new(10, 1_000);
         m.pin(key("s"), Channel::Grok, 7, 0);
         assert_eq!(m.get(key("s"), Channel::Grok, 900), Some(7));
-        assert_eq!(
-            m.get(key("s"), Channel::Grok, 1_800),
-            Some(7),
-            "the use at 900 extended it"
-        );
+        assert_eq!(m.get(key("s"), Channel::Grok, 1_800), Some(7), "the use at 900 extended it");
         assert_eq!(m.get(key("s"), Channel::Grok, 2_800), None);
         assert!(m.is_empty());
     }
@@ -374,21 +310,13 @@ mod tests {
         m.get(key("a"), Channel::Grok, 10); // a used since queued: survives one round
         m.pin(key("d"), Channel::Grok, 3, 11);
         assert_eq!(m.len(), 3);
-        assert_eq!(
-            m.get(key("b"), Channel::Grok, 12),
-            None,
-            "b was the oldest unused"
-        );
+        assert_eq!(m.get(key("b"), Channel::Grok, 12), None, "b was the oldest unused");
         assert!(m.get(key("a"), Channel::Grok, 12).is_some());
         for i in 0..1000 {
             m.pin(key(&i.to_string()), Channel::Grok, 9, 20 + i);
         }
         assert_eq!(m.len(), 3);
-        assert!(
-            m.order.len() <= 16 + 3,
-            "queue stays bounded, was {}",
-            m.order.len()
-        );
+        assert!(m.order.len() <= 16 + 3, "queue stays bounded, was {}", m.order.len());
     }
 
     #[test]

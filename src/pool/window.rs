@@ -57,11 +57,7 @@ impl SlidingWindow {
         let mut cur = slot.load(Ordering::Relaxed);
         loop {
             let (e, c) = unpack(cur);
-            let next = if e == epoch {
-                pack(epoch, c + 1)
-            } else {
-                pack(epoch, 1)
-            };
+            let next = if e == epoch { pack(epoch, c + 1) } else { pack(epoch, 1) };
             match slot.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(seen) => cur = seen,

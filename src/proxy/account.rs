@@ -17,8 +17,7 @@ use crate::channel::AttemptError;
 use crate::domain::{AccountDef, FailureClass};
 use crate::http::Response;
 use crate::pool::{
-    Effect, Lease, LocalOnly, NewCredentials, RefreshError, RefreshFailure, Refresher, Unavailable,
-    UnavailableKind,
+    Effect, Lease, LocalOnly, NewCredentials, RefreshError, RefreshFailure, Refresher, Unavailable, UnavailableKind,
 };
 use crate::runtime::ctx::Worker;
 use crate::store::{SlotLease, Store, StoreApi};
@@ -42,8 +41,7 @@ impl Refresher for NoRefresher {
 }
 
 fn hint_deadline(now_ms: u64, e: &AttemptError) -> Option<u64> {
-    e.retry_after
-        .map(|d| now_ms.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+    e.retry_after.map(|d| now_ms.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
 }
 
 /// Applies the failure policy to the lease's account and persists what changed.
@@ -56,10 +54,7 @@ pub fn record_failure(worker: &Rc<Worker>, lease: &Lease, e: &AttemptError, mode
         return Effect::None;
     }
     let effect = shard.on_failure(lease, e.class, Some(model), hint_deadline(now, e));
-    if matches!(
-        effect,
-        Effect::Cooled { .. } | Effect::Disabled { .. } | Effect::RefreshNeeded { .. }
-    ) {
+    if matches!(effect, Effect::Cooled { .. } | Effect::Disabled { .. } | Effect::RefreshNeeded { .. }) {
         persist::status(worker, lease.id(), lease.account().status(now));
     }
     if matches!(effect, Effect::RefreshNeeded { .. }) {
@@ -68,30 +63,18 @@ pub fn record_failure(worker: &Rc<Worker>, lease: &Lease, e: &AttemptError, mode
     persist::outcome(
         worker,
         lease.id(),
-        Outcome {
-            success: false,
-            tokens_in: 0,
-            tokens_out: 0,
-            failure: Some((e.class, e.message.clone())),
-        },
+        Outcome { success: false, tokens_in: 0, tokens_out: 0, failure: Some((e.class, e.message.clone())) },
     );
     effect
 }
 
 /// Counts a success with its usage.
 pub fn record_success(worker: &Worker, lease: &Lease, usage: &Usage) {
-    worker
-        .pool()
-        .on_success(lease, usage.input_tokens, usage.output_tokens);
+    worker.pool().on_success(lease, usage.input_tokens, usage.output_tokens);
     persist::outcome(
         worker,
         lease.id(),
-        Outcome {
-            success: true,
-            tokens_in: usage.input_tokens,
-            tokens_out: usage.output_tokens,
-            failure: None,
-        },
+        Outcome { success: true, tokens_in: usage.input_tokens, tokens_out: usage.output_tokens, failure: None },
     );
 }
 
@@ -132,10 +115,7 @@ impl Drop for SlotGuard {
             let store = self.store.clone();
             monoio::spawn(async move {
                 if let Err(e) = store.release_slot(&lease).await {
-                    log::debug!(
-                        "accounts: slot of {} not released ({e}); it expires by its TTL",
-                        lease.account
-                    );
+                    log::debug!("accounts: slot of {} not released ({e}); it expires by its TTL", lease.account);
                 }
             });
         }
@@ -146,10 +126,7 @@ impl Drop for SlotGuard {
 /// `Ok(None)` when no slot is needed (embedded mode, or no cap); `Err` (class `server`, not
 /// counted against the account) when every slot is held elsewhere. A store failure lets the
 /// attempt go ahead (the per-instance cap still holds).
-pub async fn cross_instance_slot(
-    worker: &Worker,
-    lease: &Lease,
-) -> Result<Option<SlotGuard>, AttemptError> {
+pub async fn cross_instance_slot(worker: &Worker, lease: &Lease) -> Result<Option<SlotGuard>, AttemptError> {
     let cap = lease.account().max_concurrency();
     let Some(store @ Store::Redis(_)) = worker.store() else {
         return Ok(None);
@@ -158,23 +135,14 @@ pub async fn cross_instance_slot(
         return Ok(None);
     }
     match store.acquire_slot(lease.id(), cap, SLOT_TTL).await {
-        Ok(Some(l)) => Ok(Some(SlotGuard {
-            store: store.clone(),
-            lease: Some(l),
-        })),
+        Ok(Some(l)) => Ok(Some(SlotGuard { store: store.clone(), lease: Some(l) })),
         Ok(None) => {
-            let mut e = AttemptError::new(
-                FailureClass::Server,
-                "every upstream account is busy; retry shortly",
-            );
+            let mut e = AttemptError::new(FailureClass::Server, "every upstream account is busy; retry shortly");
             e.retry_after = Some(Duration::from_secs(1));
             Err(e)
         }
         Err(e) => {
-            log::warn!(
-                "accounts: cross-instance slot for {} unavailable ({e}); going ahead",
-                lease.id()
-            );
+            log::warn!("accounts: cross-instance slot for {} unavailable ({e}); going ahead", lease.id());
             Ok(None)
         }
     }
@@ -205,18 +173,11 @@ mod tests {
     use super::*;
 
     fn u(kind: UnavailableKind, retry_after_s: Option<u64>) -> Unavailable {
-        Unavailable {
-            kind,
-            until_ms: None,
-            retry_after_s,
-        }
+        Unavailable { kind, until_ms: None, retry_after_s }
     }
 
     fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
-        r.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_ref())
+        r.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_ref())
     }
 
     #[test]
@@ -232,11 +193,7 @@ mod tests {
         for (format, kind, ra, status) in cases {
             let r = unavailable_response(format, &u(kind, ra));
             assert_eq!(r.status, status, "{format:?} {kind:?}");
-            assert_eq!(
-                header(&r, "retry-after").map(str::to_owned),
-                ra.map(|s| s.to_string()),
-                "{format:?} {kind:?}"
-            );
+            assert_eq!(header(&r, "retry-after").map(str::to_owned), ra.map(|s| s.to_string()), "{format:?} {kind:?}");
         }
     }
 

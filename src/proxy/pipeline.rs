@@ -25,14 +25,8 @@ impl Canonicalizer {
     pub fn item(&mut self, item: StreamItem, mut f: impl FnMut(&CanonicalEvent)) {
         match item {
             StreamItem::Event(ev) => f(&ev),
-            StreamItem::Frame {
-                format,
-                event,
-                data,
-            } => {
-                let (_, dec) = self
-                    .decoder
-                    .get_or_insert_with(|| (format, StreamDecoder::new(format)));
+            StreamItem::Frame { format, event, data } => {
+                let (_, dec) = self.decoder.get_or_insert_with(|| (format, StreamDecoder::new(format)));
                 self.scratch.clear();
                 let res = dec.frame(event.as_deref(), &data, &mut self.scratch);
                 for ev in &self.scratch {
@@ -40,10 +34,7 @@ impl Canonicalizer {
                 }
                 if let Err(e) = res {
                     log::warn!("upstream frame could not be decoded: {e}");
-                    f(&CanonicalEvent::Error {
-                        kind: ErrorKind::Api,
-                        message: JsonStr::from_text(&e.to_string()),
-                    });
+                    f(&CanonicalEvent::Error { kind: ErrorKind::Api, message: JsonStr::from_text(&e.to_string()) });
                 }
             }
         }
@@ -123,16 +114,9 @@ impl Pipeline {
         }
         self.mode = match item {
             StreamItem::Frame { format, .. } if *format == self.format => {
-                Mode::Pass(Passthrough::new(
-                    self.format,
-                    self.opts.model.clone(),
-                    self.opts.include_usage,
-                ))
+                Mode::Pass(Passthrough::new(self.format, self.opts.model.clone(), self.opts.include_usage))
             }
-            _ => Mode::Encode(
-                Canonicalizer::default(),
-                StreamEncoder::new(self.format, self.opts.clone()),
-            ),
+            _ => Mode::Encode(Canonicalizer::default(), StreamEncoder::new(self.format, self.opts.clone())),
         };
     }
 
@@ -151,12 +135,7 @@ impl Pipeline {
                 };
                 if let Err(e) = res {
                     log::warn!("upstream frame rejected in passthrough: {e}");
-                    write_error(
-                        self.format,
-                        ErrorKind::Api,
-                        &JsonStr::from_text(&e.to_string()),
-                        out,
-                    );
+                    write_error(self.format, ErrorKind::Api, &JsonStr::from_text(&e.to_string()), out);
                     self.ended = true;
                     return;
                 }
@@ -168,7 +147,7 @@ impl Pipeline {
                     match ev {
                         CanonicalEvent::Usage(u) => *usage = *u,
                         CanonicalEvent::Error { kind, message } => {
-                            *error = Some((*kind, message.unescape().into_owned()))
+                            *error = Some((*kind, message.unescape().into_owned()));
                         }
                         _ => {}
                     }
@@ -185,12 +164,7 @@ impl Pipeline {
         if self.ended {
             return;
         }
-        write_error(
-            self.format,
-            e.kind(),
-            &JsonStr::from_text(&e.message),
-            &mut self.out,
-        );
+        write_error(self.format, e.kind(), &JsonStr::from_text(&e.message), &mut self.out);
         self.ended = true;
     }
 
@@ -206,8 +180,7 @@ impl Pipeline {
                 enc.finish(out);
             }
             Mode::Pass(_) | Mode::Pending => {
-                let msg =
-                    JsonStr::from_static("upstream stream ended before the answer was complete");
+                let msg = JsonStr::from_static("upstream stream ended before the answer was complete");
                 write_error(self.format, ErrorKind::Api, &msg, out);
             }
         }

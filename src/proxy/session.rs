@@ -8,20 +8,12 @@ use crate::pool::{SessionKey, SessionSources};
 use crate::translate::canonical::{Block, CanonicalRequest, WireFormat};
 
 /// Derives the request's session key (`None` only for a request with no turns at all).
-pub fn derive(
-    head: &RequestHead,
-    format: WireFormat,
-    req: &CanonicalRequest,
-) -> Option<SessionKey> {
+pub fn derive(head: &RequestHead, format: WireFormat, req: &CanonicalRequest) -> Option<SessionKey> {
     let first = first_turns(req);
     SessionKey::derive(&SessionSources {
         claude_code_session_id: head.header("x-claude-code-session-id"),
         // OpenAI's `user` is an end-user id, not a conversation: only Claude's metadata counts.
-        metadata_user_id: if format == WireFormat::Claude {
-            req.user.as_deref()
-        } else {
-            None
-        },
+        metadata_user_id: if format == WireFormat::Claude { req.user.as_deref() } else { None },
         x_session_id: head.header("x-session-id"),
         first_turns: (!first.is_empty()).then_some(first.as_bytes()),
     })
@@ -52,25 +44,14 @@ mod tests {
 
     fn head(extra: &str) -> RequestHead {
         let mut b = BytesMut::from(format!("POST /v1/messages HTTP/1.1\r\n{extra}\r\n").as_str());
-        parse_request_head(
-            &mut b,
-            HeadLimits {
-                max_head_bytes: 4096,
-                max_headers: 16,
-            },
-        )
-        .unwrap()
-        .unwrap()
+        parse_request_head(&mut b, HeadLimits { max_head_bytes: 4096, max_headers: 16 }).unwrap().unwrap()
     }
 
     fn req(user: Option<&str>, first: &str) -> CanonicalRequest {
         CanonicalRequest {
             model: "m".into(),
             system: vec!["sys".into()],
-            messages: vec![Message {
-                role: Role::User,
-                content: vec![Block::Text(first.into())],
-            }],
+            messages: vec![Message { role: Role::User, content: vec![Block::Text(first.into())] }],
             tools: Vec::new(),
             tool_choice: None,
             parallel_tool_calls: None,
@@ -98,28 +79,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cc.source, SessionSource::ClaudeCodeHeader);
-        let meta = derive(
-            &head("x-session-id: other\r\n"),
-            WireFormat::Claude,
-            &req(legacy, "hi"),
-        )
-        .unwrap();
+        let meta = derive(&head("x-session-id: other\r\n"), WireFormat::Claude, &req(legacy, "hi")).unwrap();
         assert_eq!(meta.source, SessionSource::MetadataUserId);
-        assert_eq!(
-            meta.hash, cc.hash,
-            "the same id from header or metadata is one session"
-        );
-        let xs = derive(
-            &head("x-session-id: other\r\n"),
-            WireFormat::OpenAi,
-            &req(legacy, "hi"),
-        )
-        .unwrap();
-        assert_eq!(
-            xs.source,
-            SessionSource::XSessionId,
-            "OpenAI `user` is not a session"
-        );
+        assert_eq!(meta.hash, cc.hash, "the same id from header or metadata is one session");
+        let xs = derive(&head("x-session-id: other\r\n"), WireFormat::OpenAi, &req(legacy, "hi")).unwrap();
+        assert_eq!(xs.source, SessionSource::XSessionId, "OpenAI `user` is not a session");
         let t1 = derive(&head(""), WireFormat::Claude, &req(None, "hi")).unwrap();
         let t2 = derive(&head(""), WireFormat::Claude, &req(None, "hello")).unwrap();
         assert_eq!(t1.source, SessionSource::FirstTurns);

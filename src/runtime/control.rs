@@ -35,9 +35,6 @@ impl ControlPlane {
 
     /// Sends a message to every worker; returns how many received it.
     pub fn broadcast(&self, msg: &Control) -> usize {
-        self.senders
-            .iter()
-            .filter(|tx| tx.try_send(msg.clone()).is_ok())
-            .count()
+        self.senders.iter().filter(|tx| tx.try_send(msg.clone()).is_ok()).count()
     }
 }

@@ -49,12 +49,7 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(
-        id: usize,
-        config: Arc<Config>,
-        shared: Arc<Shared>,
-        closing: async_channel::Receiver<()>,
-    ) -> Self {
+    pub fn new(id: usize, config: Arc<Config>, shared: Arc<Shared>, closing: async_channel::Receiver<()>) -> Self {
         Self {
             id,
             config: RefCell::new(config),
@@ -105,8 +100,7 @@ impl Worker {
 
     /// This core's upstream client (its own keep-alive pool and DNS cache).
     pub fn upstream(&self) -> &crate::upstream::UpstreamClient {
-        self.upstream
-            .get_or_init(|| crate::upstream::UpstreamClient::new(Arc::clone(&self.shared.upstream)))
+        self.upstream.get_or_init(|| crate::upstream::UpstreamClient::new(Arc::clone(&self.shared.upstream)))
     }
 
     pub fn draining(&self) -> bool {

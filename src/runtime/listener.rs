@@ -8,11 +8,7 @@ use std::net::SocketAddr;
 
 /// Binds `count` listeners on `addr` with `SO_REUSEPORT`. With port 0, the first bind picks the
 /// port and the rest reuse it.
-pub fn bind_all(
-    addr: SocketAddr,
-    count: usize,
-    backlog: i32,
-) -> io::Result<Vec<std::net::TcpListener>> {
+pub fn bind_all(addr: SocketAddr, count: usize, backlog: i32) -> io::Result<Vec<std::net::TcpListener>> {
     let mut out = Vec::with_capacity(count);
     let mut addr = addr;
     for _ in 0..count.max(1) {

@@ -44,17 +44,10 @@ enum Event {
 /// a worker that died.
 pub fn run(config: Config, opts: RunOptions) -> Result<(), String> {
     let driver = driver::resolve(opts.driver)?;
-    let workers = opts
-        .workers
-        .filter(|n| *n > 0)
-        .unwrap_or_else(|| config.effective_workers());
+    let workers = opts.workers.filter(|n| *n > 0).unwrap_or_else(|| config.effective_workers());
     let addr = SocketAddr::new(config.host, config.port);
-    let listeners = listener::bind_all(addr, workers, 4096)
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let bound = listeners
-        .first()
-        .and_then(|l| l.local_addr().ok())
-        .unwrap_or(addr);
+    let listeners = listener::bind_all(addr, workers, 4096).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = listeners.first().and_then(|l| l.local_addr().ok()).unwrap_or(addr);
     let upstream = crate::upstream::UpstreamShared::from_config(&config)?;
     let store = Arc::new(crate::store::StoreHub::open(&config).map_err(|e| format!("store: {e}"))?);
     let pool_init = crate::accounts::boot::load(&store, &config)?;
@@ -113,12 +106,9 @@ fn supervise(
     let mut deadline: Option<Instant> = None;
     while alive > 0 {
         let ev = match deadline {
-            None => events
-                .recv()
-                .map_err(|_| "worker channel closed".to_owned())?,
+            None => events.recv().map_err(|_| "worker channel closed".to_owned())?,
             Some(d) => {
-                let Ok(ev) = events.recv_timeout(d.saturating_duration_since(Instant::now()))
-                else {
+                let Ok(ev) = events.recv_timeout(d.saturating_duration_since(Instant::now())) else {
                     log::warn!("{alive} worker(s) still busy after the grace period; exiting");
                     break;
                 };
@@ -178,15 +168,8 @@ fn spawn_signal_thread(tx: mpsc::Sender<Event>) -> Result<(), String> {
 }
 
 fn banner(config: &Config, bound: SocketAddr, workers: usize, driver: &str) {
-    let admin_host = if bound.ip().is_unspecified() {
-        "127.0.0.1".to_owned()
-    } else {
-        bound.ip().to_string()
-    };
-    let admin_base = config
-        .public_base_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{admin_host}:{}", bound.port()));
+    let admin_host = if bound.ip().is_unspecified() { "127.0.0.1".to_owned() } else { bound.ip().to_string() };
+    let admin_base = config.public_base_url.clone().unwrap_or_else(|| format!("http://{admin_host}:{}", bound.port()));
     log::info!(
         "orchids-server {} listening on {bound} workers={workers} driver={driver} store={} data_dir={} admin={admin_base}{}",
         env!("CARGO_PKG_VERSION"),

@@ -25,10 +25,7 @@ pub struct WorkerSpec {
 pub fn run_thread(spec: WorkerSpec) -> Result<(), String> {
     if let Some(core) = spec.core {
         if let Err(e) = monoio::utils::bind_to_cpu_set([core]) {
-            log::warn!(
-                "worker {} could not be pinned to core {core}: {e:?}; running unpinned",
-                spec.id
-            );
+            log::warn!("worker {} could not be pinned to core {core}: {e:?}; running unpinned", spec.id);
         }
     }
     let entries = 1024;
@@ -48,14 +45,7 @@ pub fn run_thread(spec: WorkerSpec) -> Result<(), String> {
 }
 
 async fn worker_main(spec: WorkerSpec) -> Result<(), String> {
-    let WorkerSpec {
-        id,
-        listener,
-        config,
-        shared,
-        control,
-        ..
-    } = spec;
+    let WorkerSpec { id, listener, config, shared, control, .. } = spec;
     let listener = monoio::net::TcpListener::from_std(listener)
         .map_err(|e| format!("worker {id}: cannot register listener: {e}"))?;
     let (closing_tx, closing_rx) = async_channel::bounded::<()>(1);
@@ -64,11 +54,7 @@ async fn worker_main(spec: WorkerSpec) -> Result<(), String> {
     if let Some(store) = store {
         worker.set_store(store);
     }
-    let control_task = monoio::spawn(control_loop(
-        Rc::clone(&worker),
-        control.clone(),
-        closing_tx,
-    ));
+    let control_task = monoio::spawn(control_loop(Rc::clone(&worker), control.clone(), closing_tx));
 
     let max_conns = worker.config().limits.max_connections_per_worker;
     let (permit_tx, permit_rx) = async_channel::bounded::<()>(max_conns);

@@ -43,8 +43,7 @@
 use crate::channel::{Attempt, AttemptError, ChannelDriver, EventStream, StreamItem};
 use crate::domain::{Channel, FailureClass};
 use crate::translate::canonical::{
-    Block, BlockKind, CanonicalEvent, CanonicalRequest, ErrorKind, JsonStr, StopReason, Usage,
-    WireFormat,
+    Block, BlockKind, CanonicalEvent, CanonicalRequest, ErrorKind, JsonStr, StopReason, Usage, WireFormat,
 };
 use crate::translate::{EncodeOptions, openai_enc::OpenAiSseEncoder, sse};
 use bytes::BytesMut;
@@ -87,21 +86,11 @@ impl EventStream for TestStream {
 impl ChannelDriver for TestChannel {
     type Stream = TestStream;
 
-    async fn start(
-        &self,
-        attempt: &Attempt,
-        req: &CanonicalRequest,
-    ) -> Result<TestStream, AttemptError> {
+    async fn start(&self, attempt: &Attempt, req: &CanonicalRequest) -> Result<TestStream, AttemptError> {
         let creds = &attempt.account.credentials;
-        let hold = creds
-            .get("hold_ms")
-            .and_then(|v| v.parse().ok())
-            .map(Duration::from_millis);
+        let hold = creds.get("hold_ms").and_then(|v| v.parse().ok()).map(Duration::from_millis);
         if let Some(script) = creds.get("fail") {
-            let retry_after = creds
-                .get("retry_after")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(7);
+            let retry_after = creds.get("retry_after").and_then(|v| v.parse().ok()).unwrap_or(7);
             return account_script(script, retry_after, attempt);
         }
         let mut stream = self.scripted(attempt, req)?;
@@ -111,11 +100,7 @@ impl ChannelDriver for TestChannel {
 }
 
 /// The per-account failure scripts (module docs).
-fn account_script(
-    script: &str,
-    retry_after: u64,
-    attempt: &Attempt,
-) -> Result<TestStream, AttemptError> {
+fn account_script(script: &str, retry_after: u64, attempt: &Attempt) -> Result<TestStream, AttemptError> {
     let id = &attempt.account_id;
     let items = |v: Vec<Result<StreamItem, AttemptError>>| VecDeque::from(v);
     match script {
@@ -130,9 +115,7 @@ fn account_script(
         "error_in_200" => Ok(TestStream {
             items: items(vec![Ok(StreamItem::Event(CanonicalEvent::Error {
                 kind: ErrorKind::RateLimit,
-                message: JsonStr::from_text(&format!(
-                    "test channel: account {id} answered 200 with an error first"
-                )),
+                message: JsonStr::from_text(&format!("test channel: account {id} answered 200 with an error first")),
             }))]),
             delay: None,
             first_delay: None,
@@ -145,13 +128,8 @@ fn account_script(
                         id: JsonStr::from_static("msg_test_cut"),
                         model: JsonStr::from_text(attempt.model.upstream()),
                     }),
-                    ev(CanonicalEvent::BlockStart {
-                        index: 0,
-                        kind: BlockKind::Text,
-                    }),
-                    ev(CanonicalEvent::TextDelta(JsonStr::from_static(
-                        "Partial answer ",
-                    ))),
+                    ev(CanonicalEvent::BlockStart { index: 0, kind: BlockKind::Text }),
+                    ev(CanonicalEvent::TextDelta(JsonStr::from_static("Partial answer "))),
                     Err(AttemptError::new(
                         FailureClass::Server,
                         format!("test channel: account {id} failed mid-stream"),
@@ -162,27 +140,12 @@ fn account_script(
             })
         }
         other => {
-            let class = FailureClass::ALL
-                .into_iter()
-                .find(|c| c.as_str() == other)
-                .unwrap_or(FailureClass::Server);
-            let mut e = AttemptError::new(
-                class,
-                format!(
-                    "test channel: account {id} scripted {} failure",
-                    class.as_str()
-                ),
-            );
-            if matches!(
-                class,
-                FailureClass::RateLimit | FailureClass::RateLimitShared | FailureClass::Quota
-            ) {
+            let class = FailureClass::ALL.into_iter().find(|c| c.as_str() == other).unwrap_or(FailureClass::Server);
+            let mut e =
+                AttemptError::new(class, format!("test channel: account {id} scripted {} failure", class.as_str()));
+            if matches!(class, FailureClass::RateLimit | FailureClass::RateLimitShared | FailureClass::Quota) {
                 e.retry_after = Some(Duration::from_secs(retry_after));
-                e.status = Some(if class == FailureClass::Quota {
-                    402
-                } else {
-                    429
-                });
+                e.status = Some(if class == FailureClass::Quota { 402 } else { 429 });
             }
             Err(e)
         }
@@ -190,21 +153,11 @@ fn account_script(
 }
 
 impl TestChannel {
-    fn scripted(
-        &self,
-        attempt: &Attempt,
-        req: &CanonicalRequest,
-    ) -> Result<TestStream, AttemptError> {
+    fn scripted(&self, attempt: &Attempt, req: &CanonicalRequest) -> Result<TestStream, AttemptError> {
         let last = req.last_user_text().to_lowercase();
         if let Some(class) = keyword_class(&last, "fail ") {
-            let mut e = AttemptError::new(
-                class,
-                format!("test channel: scripted {} failure", class.as_str()),
-            );
-            if matches!(
-                class,
-                FailureClass::RateLimit | FailureClass::RateLimitShared
-            ) {
+            let mut e = AttemptError::new(class, format!("test channel: scripted {} failure", class.as_str()));
+            if matches!(class, FailureClass::RateLimit | FailureClass::RateLimitShared) {
                 e.retry_after = Some(Duration::from_secs(7));
                 e.status = Some(429);
             }
@@ -213,23 +166,12 @@ impl TestChannel {
         let script = Script::build(req, &last, attempt.model.upstream());
         let mut items: VecDeque<Result<StreamItem, AttemptError>> = VecDeque::new();
         if let Some(class) = keyword_class(&last, "fail-stream ") {
-            items.push_back(Err(AttemptError::new(
-                class,
-                format!("test channel: scripted {} failure", class.as_str()),
-            )));
-            return Ok(TestStream {
-                items,
-                delay: None,
-                first_delay: None,
-            });
+            items
+                .push_back(Err(AttemptError::new(class, format!("test channel: scripted {} failure", class.as_str()))));
+            return Ok(TestStream { items, delay: None, first_delay: None });
         }
         let script = if last.contains("whoami") {
-            let mut s = Script {
-                events: script.events,
-                delay: None,
-                output: 0,
-                index: 0,
-            };
+            let mut s = Script { events: script.events, delay: None, output: 0, index: 0 };
             s.events.truncate(1);
             s.text(&["account=", &attempt.account_id]);
             s.stop(StopReason::EndTurn, crate::tokens::quick_estimate(req))
@@ -238,40 +180,26 @@ impl TestChannel {
         };
         if self.channel == Channel::Grok {
             // Behave like an OpenAI-compatible upstream: raw chunk frames.
-            let mut enc = OpenAiSseEncoder::new(EncodeOptions {
-                include_usage: true,
-                ..EncodeOptions::default()
-            });
+            let mut enc = OpenAiSseEncoder::new(EncodeOptions { include_usage: true, ..EncodeOptions::default() });
             let mut buf = BytesMut::new();
             for ev in &script.events {
                 enc.event(ev, &mut buf);
             }
             for f in sse::read_all(&buf) {
-                items.push_back(Ok(StreamItem::Frame {
-                    format: WireFormat::OpenAi,
-                    event: f.event,
-                    data: f.data,
-                }));
+                items.push_back(Ok(StreamItem::Frame { format: WireFormat::OpenAi, event: f.event, data: f.data }));
             }
         } else {
             items.extend(script.events.into_iter().map(|e| Ok(StreamItem::Event(e))));
         }
-        Ok(TestStream {
-            items,
-            delay: script.delay,
-            first_delay: None,
-        })
+        Ok(TestStream { items, delay: script.delay, first_delay: None })
     }
 }
 
 /// `"<prefix><class>"` anywhere in `text` -> that class.
 fn keyword_class(text: &str, prefix: &str) -> Option<FailureClass> {
     let at = text.find(prefix)?;
-    let word: String = text
-        .get(at + prefix.len()..)?
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
+    let word: String =
+        text.get(at + prefix.len()..)?.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
     FailureClass::ALL.into_iter().find(|c| c.as_str() == word)
 }
 
@@ -284,21 +212,13 @@ struct Script {
 
 impl Script {
     fn build(req: &CanonicalRequest, last: &str, upstream_model: &str) -> Self {
-        let mut s = Script {
-            events: Vec::new(),
-            delay: None,
-            output: 0,
-            index: 0,
-        };
+        let mut s = Script { events: Vec::new(), delay: None, output: 0, index: 0 };
         s.events.push(CanonicalEvent::MessageStart {
             id: JsonStr::from_text(&crate::translate::new_message_id("msg_test_")),
             model: JsonStr::from_text(upstream_model),
         });
-        let has_tool_result = req.messages.last().is_some_and(|m| {
-            m.content
-                .iter()
-                .any(|b| matches!(b, Block::ToolResult { .. }))
-        });
+        let has_tool_result =
+            req.messages.last().is_some_and(|m| m.content.iter().any(|b| matches!(b, Block::ToolResult { .. })));
         let input = crate::tokens::quick_estimate(req);
         if has_tool_result {
             let result = last.trim().to_owned();
@@ -336,10 +256,7 @@ impl Script {
             return s.stop(StopReason::ToolUse, input);
         }
         if last.contains("think") {
-            s.thinking(
-                &["Let me think", " about this", " carefully."],
-                "RXF1aXZhbGVudFNpZ25hdHVyZQ==",
-            );
+            s.thinking(&["Let me think", " about this", " carefully."], "RXF1aXZhbGVudFNpZ25hdHVyZQ==");
             s.text(&["The answer ", "is 42."]);
             return s.stop(StopReason::EndTurn, input);
         }
@@ -394,42 +311,27 @@ impl Script {
 
     fn text(&mut self, parts: &[&str]) {
         let index = self.next_index();
-        self.events.push(CanonicalEvent::BlockStart {
-            index,
-            kind: BlockKind::Text,
-        });
+        self.events.push(CanonicalEvent::BlockStart { index, kind: BlockKind::Text });
         for p in parts {
             self.output += 1;
-            self.events
-                .push(CanonicalEvent::TextDelta(JsonStr::from_text(p)));
+            self.events.push(CanonicalEvent::TextDelta(JsonStr::from_text(p)));
         }
         self.events.push(CanonicalEvent::BlockStop { index });
     }
 
     fn thinking(&mut self, parts: &[&str], signature: &str) {
         let index = self.next_index();
-        self.events.push(CanonicalEvent::BlockStart {
-            index,
-            kind: BlockKind::Thinking,
-        });
+        self.events.push(CanonicalEvent::BlockStart { index, kind: BlockKind::Thinking });
         for p in parts {
             self.output += 1;
-            self.events
-                .push(CanonicalEvent::ThinkingDelta(JsonStr::from_text(p)));
+            self.events.push(CanonicalEvent::ThinkingDelta(JsonStr::from_text(p)));
         }
-        self.events
-            .push(CanonicalEvent::ThinkingSignature(JsonStr::from_text(
-                signature,
-            )));
+        self.events.push(CanonicalEvent::ThinkingSignature(JsonStr::from_text(signature)));
         self.events.push(CanonicalEvent::BlockStop { index });
     }
 
     fn tool(&mut self, req: &CanonicalRequest) {
-        let name = req
-            .tools
-            .first()
-            .map_or("get_weather", |t| t.name.as_str())
-            .to_owned();
+        let name = req.tools.first().map_or("get_weather", |t| t.name.as_str()).to_owned();
         let index = self.next_index();
         self.events.push(CanonicalEvent::ToolCallStart {
             index,
@@ -440,10 +342,7 @@ impl Script {
         let bytes = args.as_bytes();
         for chunk in bytes.chunks(5) {
             self.output += 1;
-            self.events
-                .push(CanonicalEvent::ToolArgsDelta(JsonStr::from_text(
-                    &String::from_utf8_lossy(chunk),
-                )));
+            self.events.push(CanonicalEvent::ToolArgsDelta(JsonStr::from_text(&String::from_utf8_lossy(chunk))));
         }
         self.events.push(CanonicalEvent::BlockStop { index });
     }
@@ -454,10 +353,7 @@ impl Script {
             output_tokens: self.output.max(1),
             ..Usage::default()
         }));
-        self.events.push(CanonicalEvent::Stop {
-            reason,
-            stop_sequence: None,
-        });
+        self.events.push(CanonicalEvent::Stop { reason, stop_sequence: None });
         self
     }
 }

@@ -49,12 +49,7 @@ mod tests {
         }
         let rx = f.receiver();
         assert_eq!(rx.try_recv().unwrap(), StoreEvent::Resync);
-        assert_eq!(
-            rx.try_recv().unwrap(),
-            StoreEvent::ModelPut {
-                id: FEED_LEN.to_string()
-            }
-        );
+        assert_eq!(rx.try_recv().unwrap(), StoreEvent::ModelPut { id: FEED_LEN.to_string() });
         assert!(rx.try_recv().is_err());
     }
 }

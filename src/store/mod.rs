@@ -29,23 +29,17 @@ pub mod transfer;
 pub mod types;
 
 pub use settings::{RedisSettings, StoreSettings};
-pub use types::{
-    AccountRecord, CounterDelta, Day, Health, SlotLease, StoreError, StoreEvent, UsageKey,
-};
+pub use types::{AccountRecord, CounterDelta, Day, Health, SlotLease, StoreError, StoreEvent, UsageKey};
 
 use crate::config::{Config, StoreMode};
 use crate::domain::{
-    AccountDef, AccountStatus, AdminSession, ClientKey, FailureClass, ModelDef, UsageCounters,
-    UsageScope,
+    AccountDef, AccountStatus, AdminSession, ClientKey, FailureClass, ModelDef, UsageCounters, UsageScope,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The store API. `async fn` without `Send`: each worker awaits on its own thread.
-#[expect(
-    async_fn_in_trait,
-    reason = "thread-per-core: futures never cross threads, so no Send bound"
-)]
+#[expect(async_fn_in_trait, reason = "thread-per-core: futures never cross threads, so no Send bound")]
 pub trait StoreApi {
     /// Creates or replaces an account definition (secrets included). Runtime state is kept.
     async fn put_account(&self, def: &AccountDef) -> Result<(), StoreError>;
@@ -58,13 +52,7 @@ pub trait StoreApi {
     /// Adds to the hot counters, field-wise. `NotFound` for an unknown account.
     async fn incr_counters(&self, id: &str, delta: &CounterDelta) -> Result<(), StoreError>;
     /// Counts one failure of `class` and records it as the last error.
-    async fn record_error(
-        &self,
-        id: &str,
-        class: FailureClass,
-        message: &str,
-        at_ms: u64,
-    ) -> Result<(), StoreError>;
+    async fn record_error(&self, id: &str, class: FailureClass, message: &str, at_ms: u64) -> Result<(), StoreError>;
 
     async fn put_model(&self, model: &ModelDef) -> Result<(), StoreError>;
     async fn list_models(&self) -> Result<Vec<ModelDef>, StoreError>;
@@ -84,47 +72,20 @@ pub trait StoreApi {
     async fn get_session(&self, id_hash: &str) -> Result<Option<AdminSession>, StoreError>;
     async fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError>;
 
-    async fn incr_usage(
-        &self,
-        scope: UsageScope,
-        id: &str,
-        day: Day,
-        delta: &UsageCounters,
-    ) -> Result<(), StoreError>;
-    async fn get_usage(
-        &self,
-        scope: UsageScope,
-        id: &str,
-        day: Day,
-    ) -> Result<UsageCounters, StoreError>;
-    async fn list_usage(
-        &self,
-        scope: UsageScope,
-        day: Day,
-    ) -> Result<BTreeMap<String, UsageCounters>, StoreError>;
+    async fn incr_usage(&self, scope: UsageScope, id: &str, day: Day, delta: &UsageCounters) -> Result<(), StoreError>;
+    async fn get_usage(&self, scope: UsageScope, id: &str, day: Day) -> Result<UsageCounters, StoreError>;
+    async fn list_usage(&self, scope: UsageScope, day: Day) -> Result<BTreeMap<String, UsageCounters>, StoreError>;
 
     /// Takes one of `cap` concurrency slots on `account` (across every instance in Redis mode);
     /// `None` when all are taken. An unreleased slot frees itself after `ttl`.
-    async fn acquire_slot(
-        &self,
-        account: &str,
-        cap: u32,
-        ttl: Duration,
-    ) -> Result<Option<SlotLease>, StoreError>;
+    async fn acquire_slot(&self, account: &str, cap: u32, ttl: Duration) -> Result<Option<SlotLease>, StoreError>;
     async fn release_slot(&self, lease: &SlotLease) -> Result<(), StoreError>;
 
     fn health(&self) -> Health;
 
     /// Convenience: cool an account until `until_ms`.
     async fn set_cooldown(&self, id: &str, until_ms: u64, reason: &str) -> Result<(), StoreError> {
-        self.set_status(
-            id,
-            &AccountStatus::Cooling {
-                until_ms,
-                reason: reason.to_owned(),
-            },
-        )
-        .await
+        self.set_status(id, &AccountStatus::Cooling { until_ms, reason: reason.to_owned() }).await
     }
 }
 
@@ -163,13 +124,7 @@ impl StoreApi for Store {
     async fn incr_counters(&self, id: &str, delta: &CounterDelta) -> Result<(), StoreError> {
         dispatch!(self.incr_counters(id, delta))
     }
-    async fn record_error(
-        &self,
-        id: &str,
-        class: FailureClass,
-        message: &str,
-        at_ms: u64,
-    ) -> Result<(), StoreError> {
+    async fn record_error(&self, id: &str, class: FailureClass, message: &str, at_ms: u64) -> Result<(), StoreError> {
         dispatch!(self.record_error(id, class, message, at_ms))
     }
     async fn put_model(&self, model: &ModelDef) -> Result<(), StoreError> {
@@ -211,36 +166,16 @@ impl StoreApi for Store {
     async fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError> {
         dispatch!(self.delete_session(id_hash))
     }
-    async fn incr_usage(
-        &self,
-        scope: UsageScope,
-        id: &str,
-        day: Day,
-        delta: &UsageCounters,
-    ) -> Result<(), StoreError> {
+    async fn incr_usage(&self, scope: UsageScope, id: &str, day: Day, delta: &UsageCounters) -> Result<(), StoreError> {
         dispatch!(self.incr_usage(scope, id, day, delta))
     }
-    async fn get_usage(
-        &self,
-        scope: UsageScope,
-        id: &str,
-        day: Day,
-    ) -> Result<UsageCounters, StoreError> {
+    async fn get_usage(&self, scope: UsageScope, id: &str, day: Day) -> Result<UsageCounters, StoreError> {
         dispatch!(self.get_usage(scope, id, day))
     }
-    async fn list_usage(
-        &self,
-        scope: UsageScope,
-        day: Day,
-    ) -> Result<BTreeMap<String, UsageCounters>, StoreError> {
+    async fn list_usage(&self, scope: UsageScope, day: Day) -> Result<BTreeMap<String, UsageCounters>, StoreError> {
         dispatch!(self.list_usage(scope, day))
     }
-    async fn acquire_slot(
-        &self,
-        account: &str,
-        cap: u32,
-        ttl: Duration,
-    ) -> Result<Option<SlotLease>, StoreError> {
+    async fn acquire_slot(&self, account: &str, cap: u32, ttl: Duration) -> Result<Option<SlotLease>, StoreError> {
         dispatch!(self.acquire_slot(account, cap, ttl))
     }
     async fn release_slot(&self, lease: &SlotLease) -> Result<(), StoreError> {

@@ -25,11 +25,7 @@ pub struct SecretBox {
 
 impl fmt::Debug for SecretBox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.cipher.is_some() {
-            "SecretBox(sealing)"
-        } else {
-            "SecretBox(plain)"
-        })
+        f.write_str(if self.cipher.is_some() { "SecretBox(sealing)" } else { "SecretBox(plain)" })
     }
 }
 
@@ -43,14 +39,10 @@ impl SecretBox {
     pub fn from_hex(key_hex: &str) -> Result<Self, StoreError> {
         let key = decode_hex(key_hex.trim())
             .filter(|k| k.len() == 32)
-            .ok_or_else(|| {
-                StoreError::Secret("secret_key must be 64 hex characters (32 bytes)".into())
-            })?;
+            .ok_or_else(|| StoreError::Secret("secret_key must be 64 hex characters (32 bytes)".into()))?;
         let cipher = XChaCha20Poly1305::new_from_slice(&key)
             .map_err(|_| StoreError::Secret("secret_key has the wrong length".into()))?;
-        Ok(Self {
-            cipher: Some(cipher),
-        })
+        Ok(Self { cipher: Some(cipher) })
     }
 
     pub fn is_sealing(&self) -> bool {
@@ -65,13 +57,7 @@ impl SecretBox {
         };
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let ct = cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: &json,
-                    aad: aad(id).as_bytes(),
-                },
-            )
+            .encrypt(&nonce, Payload { msg: &json, aad: aad(id).as_bytes() })
             .map_err(|_| StoreError::Secret("encryption failed".into()))?;
         let mut out = String::with_capacity(SEALED.len() + 2 * (NONCE_LEN + ct.len()));
         out.push_str(SEALED);
@@ -98,21 +84,11 @@ impl SecretBox {
             .filter(|r| r.len() > NONCE_LEN)
             .ok_or_else(|| StoreError::Corrupt(format!("sealed credentials of account {id:?}")))?;
         let (nonce, ct) = raw.split_at(NONCE_LEN);
-        let plain = cipher
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: ct,
-                    aad: aad(id).as_bytes(),
-                },
-            )
-            .map_err(|_| {
-                StoreError::Secret(format!(
-                    "credentials of account {id:?} do not open with the configured secret_key"
-                ))
+        let plain =
+            cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: aad(id).as_bytes() }).map_err(|_| {
+                StoreError::Secret(format!("credentials of account {id:?} do not open with the configured secret_key"))
             })?;
-        serde_json::from_slice(&plain)
-            .map_err(|e| StoreError::Corrupt(format!("credentials of account {id:?}: {e}")))
+        serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("credentials of account {id:?}: {e}")))
     }
 }
 
@@ -137,10 +113,7 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
         b'A'..=b'F' => Some(c - b'A' + 10),
         _ => None,
     };
-    s.as_bytes()
-        .chunks_exact(2)
-        .map(|p| Some(nib(*p.first()?)? << 4 | nib(*p.get(1)?)?))
-        .collect()
+    s.as_bytes().chunks_exact(2).map(|p| Some(nib(*p.first()?)? << 4 | nib(*p.get(1)?)?)).collect()
 }
 
 #[cfg(test)]
@@ -162,10 +135,7 @@ mod tests {
         // Bound to the account id.
         assert!(matches!(b.open("a2", &s), Err(StoreError::Secret(_))));
         // No key / wrong key: typed error, never plaintext.
-        assert!(matches!(
-            SecretBox::plain().open("a1", &s),
-            Err(StoreError::Secret(_))
-        ));
+        assert!(matches!(SecretBox::plain().open("a1", &s), Err(StoreError::Secret(_))));
         let other = SecretBox::from_hex(&KEY.replace("00", "ff")).unwrap();
         assert!(matches!(other.open("a1", &s), Err(StoreError::Secret(_))));
     }
@@ -174,10 +144,7 @@ mod tests {
     fn plain_form_and_migration() {
         let s = SecretBox::plain().seal("a1", &creds()).unwrap();
         assert!(s.contains("very-secret"));
-        assert_eq!(
-            SecretBox::from_hex(KEY).unwrap().open("a1", &s).unwrap(),
-            creds()
-        );
+        assert_eq!(SecretBox::from_hex(KEY).unwrap().open("a1", &s).unwrap(), creds());
     }
 
     #[test]

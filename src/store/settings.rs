@@ -90,27 +90,14 @@ impl StoreSettings {
 
     /// Redis store with `redis`, no secret key.
     pub fn redis(redis: RedisSettings) -> Self {
-        Self {
-            mode: StoreMode::Redis,
-            redis,
-            ..Self::embedded("data")
-        }
+        Self { mode: StoreMode::Redis, redis, ..Self::embedded("data") }
     }
 
     pub fn from_config(cfg: &Config) -> Result<Self, StoreError> {
-        let env_key = std::env::var(SECRET_KEY_ENV)
-            .ok()
-            .filter(|k| !k.trim().is_empty());
-        let secrets = match env_key
-            .as_deref()
-            .or(Some(cfg.secret_key.expose()).filter(|k| !k.is_empty()))
-        {
+        let env_key = std::env::var(SECRET_KEY_ENV).ok().filter(|k| !k.trim().is_empty());
+        let secrets = match env_key.as_deref().or(Some(cfg.secret_key.expose()).filter(|k| !k.is_empty())) {
             Some(k) => SecretBox::from_hex(k).map_err(|e| {
-                let from = if env_key.is_some() {
-                    SECRET_KEY_ENV
-                } else {
-                    "secret_key"
-                };
+                let from = if env_key.is_some() { SECRET_KEY_ENV } else { "secret_key" };
                 StoreError::Secret(format!("{from}: {e}"))
             })?,
             None => SecretBox::plain(),

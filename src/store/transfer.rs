@@ -36,18 +36,8 @@ pub struct ImportReport {
 
 /// Reads every account and model; secrets only when `with_secrets`.
 pub async fn export<S: StoreApi>(store: &S, with_secrets: bool) -> Result<Export, StoreError> {
-    let accounts = store
-        .list_accounts()
-        .await?
-        .into_iter()
-        .map(|a| {
-            if with_secrets {
-                a.def
-            } else {
-                a.def.redacted()
-            }
-        })
-        .collect();
+    let accounts =
+        store.list_accounts().await?.into_iter().map(|a| if with_secrets { a.def } else { a.def.redacted() }).collect();
     Ok(Export {
         version: 1,
         exported_ms: now_ms(),
@@ -59,8 +49,7 @@ pub async fn export<S: StoreApi>(store: &S, with_secrets: bool) -> Result<Export
 
 /// Parses a document (unknown fields are errors, with their name).
 pub fn parse(text: &str) -> Result<Export, StoreError> {
-    let doc: Export = serde_json::from_str(text)
-        .map_err(|e| StoreError::Invalid(format!("import document: {e}")))?;
+    let doc: Export = serde_json::from_str(text).map_err(|e| StoreError::Invalid(format!("import document: {e}")))?;
     if doc.version != 1 {
         return Err(StoreError::Invalid(format!(
             "import document version {} is not supported (expected 1)",

@@ -49,11 +49,7 @@ impl Day {
         let d = doy - (153 * mp + 2) / 5 + 1;
         let m = if mp < 10 { mp + 3 } else { mp - 9 };
         let y = yoe + era * 400 + i64::from(m <= 2);
-        (
-            y,
-            u32::try_from(m).unwrap_or(1),
-            u32::try_from(d).unwrap_or(1),
-        )
+        (y, u32::try_from(m).unwrap_or(1), u32::try_from(d).unwrap_or(1))
     }
 
     /// `YYYYMMDD`, the form used in key names.
@@ -142,10 +138,7 @@ impl Health {
 pub enum StoreError {
     /// The backend cannot be reached (Redis down after retries, store thread gone). The write
     /// was NOT applied, or (`outcome_unknown`) it may or may not have been.
-    Unavailable {
-        reason: String,
-        outcome_unknown: bool,
-    },
+    Unavailable { reason: String, outcome_unknown: bool },
     /// Disk or socket failure.
     Io(String),
     /// Stored bytes could not be decoded.
@@ -166,10 +159,7 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn unavailable(reason: impl Into<String>) -> Self {
-        Self::Unavailable {
-            reason: reason.into(),
-            outcome_unknown: false,
-        }
+        Self::Unavailable { reason: reason.into(), outcome_unknown: false }
     }
 
     /// Low-cardinality label for metrics and logs.
@@ -201,20 +191,11 @@ impl StoreError {
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Unavailable {
-                reason,
-                outcome_unknown: false,
-            } => {
+            Self::Unavailable { reason, outcome_unknown: false } => {
                 write!(f, "store unavailable, write not applied: {reason}")
             }
-            Self::Unavailable {
-                reason,
-                outcome_unknown: true,
-            } => {
-                write!(
-                    f,
-                    "store unavailable, write may or may not have been applied: {reason}"
-                )
+            Self::Unavailable { reason, outcome_unknown: true } => {
+                write!(f, "store unavailable, write may or may not have been applied: {reason}")
             }
             Self::Io(s) => write!(f, "store i/o error: {s}"),
             Self::Corrupt(s) => write!(f, "stored data is corrupt: {s}"),

@@ -42,10 +42,7 @@ pub fn warm_up() {
 
 /// Builds the tokenizer on a short-lived background thread at startup.
 pub fn warm_up_in_background() {
-    if let Err(e) = std::thread::Builder::new()
-        .name("tokenizer-init".into())
-        .spawn(warm_up)
-    {
+    if let Err(e) = std::thread::Builder::new().name("tokenizer-init".into()).spawn(warm_up) {
         log::warn!("tokenizer warm-up thread not started ({e}); the first count_tokens builds it");
     }
 }
@@ -96,8 +93,7 @@ fn images(b: &Block) -> u64 {
 pub fn quick_estimate(req: &CanonicalRequest) -> u64 {
     let mut bytes = 0usize;
     req.for_each_text(|t| bytes += t.len());
-    u64::try_from(bytes.div_ceil(4)).unwrap_or(u64::MAX)
-        + PER_MESSAGE * u64::try_from(req.messages.len()).unwrap_or(0)
+    u64::try_from(bytes.div_ceil(4)).unwrap_or(u64::MAX) + PER_MESSAGE * u64::try_from(req.messages.len()).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -116,17 +112,11 @@ mod tests {
     fn request_count_includes_overheads() {
         let req = CanonicalRequest {
             system: vec!["You are terse.".into()],
-            messages: vec![Message {
-                role: Role::User,
-                content: vec![Block::Text("hello world".into())],
-            }],
+            messages: vec![Message { role: Role::User, content: vec![Block::Text("hello world".into())] }],
             ..CanonicalRequest::default()
         };
         let n = count_request(&req);
-        assert_eq!(
-            n,
-            REPLY_PRIMING + 2 * PER_MESSAGE + count_text("You are terse.") + 2
-        );
+        assert_eq!(n, REPLY_PRIMING + 2 * PER_MESSAGE + count_text("You are terse.") + 2);
     }
 }
 
@@ -160,10 +150,7 @@ mod accuracy {
     ];
 
     #[test]
-    #[expect(
-        clippy::print_stderr,
-        reason = "prints the measurement table quoted in the docs"
-    )]
+    #[expect(clippy::print_stderr, reason = "prints the measurement table quoted in the docs")]
     fn heuristic_vs_bpe_on_samples() {
         for (name, text) in SAMPLES {
             let bpe = count_text(text);

@@ -217,10 +217,7 @@ impl ErrorKind {
 
     /// Reads either format's type string (unknown strings become `Api`).
     pub fn parse(s: &[u8]) -> Self {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.claude().as_bytes() == s || k.openai().as_bytes() == s)
-            .unwrap_or(Self::Api)
+        Self::ALL.into_iter().find(|k| k.claude().as_bytes() == s || k.openai().as_bytes() == s).unwrap_or(Self::Api)
     }
 
     /// The HTTP status this kind answers with before the first byte.
@@ -469,18 +466,10 @@ mod tests {
 
     #[test]
     fn stop_reasons_map_both_ways() {
-        for r in [
-            StopReason::EndTurn,
-            StopReason::MaxTokens,
-            StopReason::ToolUse,
-            StopReason::Refusal,
-        ] {
+        for r in [StopReason::EndTurn, StopReason::MaxTokens, StopReason::ToolUse, StopReason::Refusal] {
             assert_eq!(StopReason::from_openai(r.openai().as_bytes()), Some(r));
         }
-        assert_eq!(
-            StopReason::from_claude(b"pause_turn"),
-            Some(StopReason::PauseTurn)
-        );
+        assert_eq!(StopReason::from_claude(b"pause_turn"), Some(StopReason::PauseTurn));
         for k in ErrorKind::ALL {
             assert_eq!(ErrorKind::parse(k.claude().as_bytes()), k);
             assert_eq!(ErrorKind::parse(k.openai().as_bytes()), k);

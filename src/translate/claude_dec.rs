@@ -43,9 +43,7 @@ pub(crate) fn num(v: Option<Raw<'_>>) -> Option<u64> {
 }
 
 fn u32_of(v: Option<Raw<'_>>) -> Result<u32, DecodeError> {
-    num(v)
-        .and_then(|n| u32::try_from(n).ok())
-        .ok_or_else(|| DecodeError("missing or bad index".into()))
+    num(v).and_then(|n| u32::try_from(n).ok()).ok_or_else(|| DecodeError("missing or bad index".into()))
 }
 
 /// The per-response decoder.
@@ -68,10 +66,7 @@ impl ClaudeDecoder {
     }
 
     /// Decodes one SSE frame (`event` name, `data`), appending events to `out`.
-    #[expect(
-        clippy::too_many_lines,
-        reason = "one arm per Anthropic event type; the table reads best in one place"
-    )]
+    #[expect(clippy::too_many_lines, reason = "one arm per Anthropic event type; the table reads best in one place")]
     pub fn frame(
         &mut self,
         event: Option<&[u8]>,
@@ -82,31 +77,15 @@ impl ClaudeDecoder {
             return Ok(());
         }
         let root = jscan::parse(data)?;
-        let [
-            ty_raw,
-            index_raw,
-            delta_raw,
-            block_raw,
-            message_raw,
-            usage_raw,
-            error_raw,
-        ] = root.pick([
-            "type",
-            "index",
-            "delta",
-            "content_block",
-            "message",
-            "usage",
-            "error",
-        ])?;
+        let [ty_raw, index_raw, delta_raw, block_raw, message_raw, usage_raw, error_raw] =
+            root.pick(["type", "index", "delta", "content_block", "message", "usage", "error"])?;
         let name = match event {
             Some(e) => e,
             None => ty_raw.and_then(|t| t.str_content()).unwrap_or_default(),
         };
         match name {
             b"message_start" => {
-                let msg = message_raw
-                    .ok_or_else(|| DecodeError("message_start without message".into()))?;
+                let msg = message_raw.ok_or_else(|| DecodeError("message_start without message".into()))?;
                 let [id, model, usage] = msg.pick(["id", "model", "usage"])?;
                 if let Some(u) = usage {
                     merge_usage(&mut self.usage, u)?;
@@ -119,28 +98,17 @@ impl ClaudeDecoder {
             b"content_block_start" => {
                 let index = u32_of(index_raw)?;
                 let block = block_raw.ok_or_else(|| DecodeError("no content_block".into()))?;
-                let bty = block
-                    .get("type")?
-                    .and_then(|t| t.str_content())
-                    .unwrap_or_default();
+                let bty = block.get("type")?.and_then(|t| t.str_content()).unwrap_or_default();
                 match bty {
                     b"text" => {
-                        out.push(CanonicalEvent::BlockStart {
-                            index,
-                            kind: BlockKind::Text,
-                        });
+                        out.push(CanonicalEvent::BlockStart { index, kind: BlockKind::Text });
                         if let Some(t) = jstr(data, block.get("text")?).filter(|t| !t.is_empty()) {
                             out.push(CanonicalEvent::TextDelta(t));
                         }
                     }
                     b"thinking" => {
-                        out.push(CanonicalEvent::BlockStart {
-                            index,
-                            kind: BlockKind::Thinking,
-                        });
-                        if let Some(t) =
-                            jstr(data, block.get("thinking")?).filter(|t| !t.is_empty())
-                        {
+                        out.push(CanonicalEvent::BlockStart { index, kind: BlockKind::Thinking });
+                        if let Some(t) = jstr(data, block.get("thinking")?).filter(|t| !t.is_empty()) {
                             out.push(CanonicalEvent::ThinkingDelta(t));
                         }
                     }
@@ -166,16 +134,10 @@ impl ClaudeDecoder {
                 match dty.and_then(|t| t.str_content()).unwrap_or_default() {
                     b"text_delta" => out.push(CanonicalEvent::TextDelta(field(text, "text")?)),
                     b"thinking_delta" => {
-                        out.push(CanonicalEvent::ThinkingDelta(field(thinking, "thinking")?))
+                        out.push(CanonicalEvent::ThinkingDelta(field(thinking, "thinking")?));
                     }
-                    b"signature_delta" => out.push(CanonicalEvent::ThinkingSignature(field(
-                        signature,
-                        "signature",
-                    )?)),
-                    b"input_json_delta" => out.push(CanonicalEvent::ToolArgsDelta(field(
-                        partial,
-                        "partial_json",
-                    )?)),
+                    b"signature_delta" => out.push(CanonicalEvent::ThinkingSignature(field(signature, "signature")?)),
+                    b"input_json_delta" => out.push(CanonicalEvent::ToolArgsDelta(field(partial, "partial_json")?)),
                     _ => {}
                 }
             }
@@ -200,12 +162,8 @@ impl ClaudeDecoder {
                 }
             }
             b"message_stop" => {
-                let (reason, stop_sequence) =
-                    self.stop.take().unwrap_or((StopReason::EndTurn, None));
-                out.push(CanonicalEvent::Stop {
-                    reason,
-                    stop_sequence,
-                });
+                let (reason, stop_sequence) = self.stop.take().unwrap_or((StopReason::EndTurn, None));
+                out.push(CanonicalEvent::Stop { reason, stop_sequence });
                 self.ended = true;
             }
             b"error" => {
@@ -232,10 +190,7 @@ impl ClaudeDecoder {
     /// End of input: a stream cut after `message_delta` still stops with its reason.
     pub fn finish(&mut self, out: &mut Vec<CanonicalEvent>) {
         if let (false, Some((reason, stop_sequence))) = (self.ended, self.stop.take()) {
-            out.push(CanonicalEvent::Stop {
-                reason,
-                stop_sequence,
-            });
+            out.push(CanonicalEvent::Stop { reason, stop_sequence });
             self.ended = true;
         }
     }
@@ -251,14 +206,8 @@ fn merge_usage(total: &mut Usage, u: Raw<'_>) -> Result<(), DecodeError> {
     };
     set("input_tokens", &mut total.input_tokens)?;
     set("output_tokens", &mut total.output_tokens)?;
-    set(
-        "cache_read_input_tokens",
-        &mut total.cache_read_input_tokens,
-    )?;
-    set(
-        "cache_creation_input_tokens",
-        &mut total.cache_creation_input_tokens,
-    )?;
+    set("cache_read_input_tokens", &mut total.cache_read_input_tokens)?;
+    set("cache_creation_input_tokens", &mut total.cache_creation_input_tokens)?;
     if let Some(d) = u.get("output_tokens_details")? {
         if let Some(n) = num(d.get("thinking_tokens")?) {
             total.reasoning_tokens = n;

@@ -48,14 +48,7 @@ pub struct ClaudeSseEncoder {
 
 impl ClaudeSseEncoder {
     pub fn new(opts: EncodeOptions) -> Self {
-        Self {
-            opts,
-            started: false,
-            ended: false,
-            next_index: 0,
-            open: None,
-            usage: Usage::default(),
-        }
+        Self { opts, started: false, ended: false, next_index: 0, open: None, usage: Usage::default() }
     }
 
     /// Whether a terminal event has been written.
@@ -90,7 +83,7 @@ impl ClaudeSseEncoder {
             }
             CanonicalEvent::TextDelta(t) => self.delta(Open::Text, b"text_delta", b"text", t, out),
             CanonicalEvent::ThinkingDelta(t) => {
-                self.delta(Open::Thinking, b"thinking_delta", b"thinking", t, out)
+                self.delta(Open::Thinking, b"thinking_delta", b"thinking", t, out);
             }
             CanonicalEvent::ThinkingSignature(s) => {
                 self.delta(Open::Thinking, b"signature_delta", b"signature", s, out);
@@ -104,10 +97,7 @@ impl ClaudeSseEncoder {
             }
             CanonicalEvent::BlockStop { .. } => self.close_block(out),
             CanonicalEvent::Usage(u) => self.usage = *u,
-            CanonicalEvent::Stop {
-                reason,
-                stop_sequence,
-            } => {
+            CanonicalEvent::Stop { reason, stop_sequence } => {
                 self.ensure_started(out);
                 self.close_block(out);
                 self.message_delta(*reason, stop_sequence.as_ref(), out);
@@ -128,13 +118,7 @@ impl ClaudeSseEncoder {
     pub fn finish(&mut self, out: &mut BytesMut) {
         if !self.ended {
             let msg = JsonStr::from_static("upstream stream ended before the answer was complete");
-            self.event(
-                &CanonicalEvent::Error {
-                    kind: ErrorKind::Api,
-                    message: msg,
-                },
-                out,
-            );
+            self.event(&CanonicalEvent::Error { kind: ErrorKind::Api, message: msg }, out);
         }
     }
 
@@ -152,13 +136,9 @@ impl ClaudeSseEncoder {
         out::jstr(out, id);
         out.put_slice(br#","type":"message","role":"assistant","model":"#);
         out::jstr(out, self.opts.model.as_ref().unwrap_or(model));
-        out.put_slice(
-            br#","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":"#,
-        );
+        out.put_slice(br#","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":"#);
         out::u64_(out, self.opts.input_tokens);
-        out.put_slice(
-            br#","cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":0}}}"#,
-        );
+        out.put_slice(br#","cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":0}}}"#);
         out::sse_close(out);
         out::sse_open(out, "ping");
         out.put_slice(br#"{"type":"ping"}"#);
@@ -180,9 +160,9 @@ impl ClaudeSseEncoder {
                 out::jstr(out, name);
                 out.put_slice(br#","input":{}}}"#);
             }
-            (Open::Thinking, _) => out.put_slice(
-                br#","content_block":{"type":"thinking","thinking":"","signature":""}}"#,
-            ),
+            (Open::Thinking, _) => {
+                out.put_slice(br#","content_block":{"type":"thinking","thinking":"","signature":""}}"#);
+            }
             _ => out.put_slice(br#","content_block":{"type":"text","text":""}}"#),
         }
         out::sse_close(out);

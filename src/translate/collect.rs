@@ -14,15 +14,8 @@ use bytes::{BufMut, BytesMut};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CollectedBlock {
     Text(BytesMut),
-    Thinking {
-        thinking: BytesMut,
-        signature: BytesMut,
-    },
-    Tool {
-        id: JsonStr,
-        name: JsonStr,
-        args: BytesMut,
-    },
+    Thinking { thinking: BytesMut, signature: BytesMut },
+    Tool { id: JsonStr, name: JsonStr, args: BytesMut },
 }
 
 /// A whole answer.
@@ -66,19 +59,14 @@ impl Collector {
             CanonicalEvent::BlockStart { kind, .. } => {
                 m.blocks.push(match kind {
                     super::canonical::BlockKind::Text => CollectedBlock::Text(BytesMut::new()),
-                    super::canonical::BlockKind::Thinking => CollectedBlock::Thinking {
-                        thinking: BytesMut::new(),
-                        signature: BytesMut::new(),
-                    },
+                    super::canonical::BlockKind::Thinking => {
+                        CollectedBlock::Thinking { thinking: BytesMut::new(), signature: BytesMut::new() }
+                    }
                 });
                 self.open = true;
             }
             CanonicalEvent::ToolCallStart { id, name, .. } => {
-                m.blocks.push(CollectedBlock::Tool {
-                    id,
-                    name,
-                    args: BytesMut::new(),
-                });
+                m.blocks.push(CollectedBlock::Tool { id, name, args: BytesMut::new() });
                 self.open = true;
             }
             CanonicalEvent::TextDelta(t) => {
@@ -101,18 +89,13 @@ impl Collector {
                 }
             }
             CanonicalEvent::ToolArgsDelta(a) => {
-                if let (true, Some(CollectedBlock::Tool { args, .. })) =
-                    (self.open, m.blocks.last_mut())
-                {
+                if let (true, Some(CollectedBlock::Tool { args, .. })) = (self.open, m.blocks.last_mut()) {
                     args.put_slice(a.escaped());
                 }
             }
             CanonicalEvent::BlockStop { .. } => self.open = false,
             CanonicalEvent::Usage(u) => m.usage = u,
-            CanonicalEvent::Stop {
-                reason,
-                stop_sequence,
-            } => m.stop = Some((reason, stop_sequence)),
+            CanonicalEvent::Stop { reason, stop_sequence } => m.stop = Some((reason, stop_sequence)),
             CanonicalEvent::Error { kind, message } => m.error = Some((kind, message)),
         }
     }
@@ -120,10 +103,7 @@ impl Collector {
     fn thinking_block(&mut self) -> Option<&mut CollectedBlock> {
         let m = &mut self.msg;
         if !self.open || !matches!(m.blocks.last(), Some(CollectedBlock::Thinking { .. })) {
-            m.blocks.push(CollectedBlock::Thinking {
-                thinking: BytesMut::new(),
-                signature: BytesMut::new(),
-            });
+            m.blocks.push(CollectedBlock::Thinking { thinking: BytesMut::new(), signature: BytesMut::new() });
             self.open = true;
         }
         m.blocks.last_mut()
@@ -151,9 +131,7 @@ fn args_object(escaped: &[u8]) -> Vec<u8> {
 
 impl Collected {
     fn id_or(&self, prefix: &str) -> JsonStr {
-        self.id
-            .clone()
-            .unwrap_or_else(|| JsonStr::from_text(&super::new_message_id(prefix)))
+        self.id.clone().unwrap_or_else(|| JsonStr::from_text(&super::new_message_id(prefix)))
     }
 
     /// Anthropic `Message` JSON.
@@ -161,10 +139,7 @@ impl Collected {
         out.put_slice(br#"{"id":"#);
         out::jstr(out, &self.id_or("msg_"));
         out.put_slice(br#","type":"message","role":"assistant","model":"#);
-        out::jstr(
-            out,
-            model.or(self.model.as_ref()).unwrap_or(&JsonStr::default()),
-        );
+        out::jstr(out, model.or(self.model.as_ref()).unwrap_or(&JsonStr::default()));
         out.put_slice(br#","content":["#);
         for (i, b) in self.blocks.iter().enumerate() {
             if i > 0 {
@@ -176,10 +151,7 @@ impl Collected {
                     out.put_slice(t);
                     out.put_slice(br#""}"#);
                 }
-                CollectedBlock::Thinking {
-                    thinking,
-                    signature,
-                } => {
+                CollectedBlock::Thinking { thinking, signature } => {
                     out.put_slice(br#"{"type":"thinking","thinking":""#);
                     out.put_slice(thinking);
                     out.put_slice(br#"","signature":""#);
@@ -218,10 +190,7 @@ impl Collected {
         out.put_slice(br#","object":"chat.completion","created":"#);
         out::u64_(out, created);
         out.put_slice(br#","model":"#);
-        out::jstr(
-            out,
-            model.or(self.model.as_ref()).unwrap_or(&JsonStr::default()),
-        );
+        out::jstr(out, model.or(self.model.as_ref()).unwrap_or(&JsonStr::default()));
         out.put_slice(br#","choices":[{"index":0,"message":{"role":"assistant","content":"#);
         let mut texts = self.blocks.iter().filter_map(|b| match b {
             CollectedBlock::Text(t) => Some(t),

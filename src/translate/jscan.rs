@@ -126,10 +126,7 @@ pub fn get<'a>(obj: &'a [u8], key: &str) -> Result<Option<Raw<'a>>, ScanError> {
 }
 
 /// Looks up several keys of the object `obj` in one pass (first occurrence wins).
-pub fn pick<'a, const N: usize>(
-    obj: &'a [u8],
-    keys: [&str; N],
-) -> Result<[Option<Raw<'a>>; N], ScanError> {
+pub fn pick<'a, const N: usize>(obj: &'a [u8], keys: [&str; N]) -> Result<[Option<Raw<'a>>; N], ScanError> {
     let mut found: [Option<Raw<'a>>; N] = [None; N];
     for_each_field(obj, |k, v| {
         for (slot, key) in found.iter_mut().zip(keys.iter()) {
@@ -142,10 +139,7 @@ pub fn pick<'a, const N: usize>(
 }
 
 /// Calls `f(escaped_key, value)` for each member of the object `obj`.
-pub fn for_each_field<'a>(
-    obj: &'a [u8],
-    mut f: impl FnMut(&'a [u8], Raw<'a>),
-) -> Result<(), ScanError> {
+pub fn for_each_field<'a>(obj: &'a [u8], mut f: impl FnMut(&'a [u8], Raw<'a>)) -> Result<(), ScanError> {
     let mut s = Scanner { b: obj, pos: 0 };
     s.ws();
     s.expect(b'{')?;
@@ -195,11 +189,7 @@ pub fn for_each_element<'a>(arr: &'a [u8], mut f: impl FnMut(Raw<'a>)) -> Result
 pub fn validate_str_content(content: &[u8]) -> Result<(), ScanError> {
     let mut s = Scanner { b: content, pos: 0 };
     s.string_body(None)?;
-    if s.pos == content.len() {
-        Ok(())
-    } else {
-        Err(s.err("unescaped quote in string content"))
-    }
+    if s.pos == content.len() { Ok(()) } else { Err(s.err("unescaped quote in string content")) }
 }
 
 struct Scanner<'a> {
@@ -226,20 +216,12 @@ impl<'a> Scanner<'a> {
     }
 
     fn expect(&mut self, c: u8) -> Result<(), ScanError> {
-        if self.eat(c) {
-            Ok(())
-        } else {
-            Err(self.err("unexpected byte"))
-        }
+        if self.eat(c) { Ok(()) } else { Err(self.err("unexpected byte")) }
     }
 
     fn end(&mut self) -> Result<(), ScanError> {
         self.ws();
-        if self.pos == self.b.len() {
-            Ok(())
-        } else {
-            Err(self.err("trailing bytes after the value"))
-        }
+        if self.pos == self.b.len() { Ok(()) } else { Err(self.err("trailing bytes after the value")) }
     }
 
     fn ws(&mut self) {
@@ -309,10 +291,7 @@ impl<'a> Scanner<'a> {
             }
             _ => return Err(self.err("expected a value")),
         };
-        Ok(Raw {
-            kind,
-            bytes: self.slice(start),
-        })
+        Ok(Raw { kind, bytes: self.slice(start) })
     }
 
     fn literal(&mut self, word: &[u8], kind: Kind) -> Result<Kind, ScanError> {
@@ -369,31 +348,21 @@ impl<'a> Scanner<'a> {
         loop {
             // Fast skip over plain ASCII.
             let rest = self.b.get(self.pos..).unwrap_or_default();
-            let plain = rest
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c));
+            let plain = rest.iter().position(|&c| c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c));
             let Some(off) = plain else {
                 self.pos = self.b.len();
-                return if close.is_none() {
-                    Ok(())
-                } else {
-                    Err(self.err("unterminated string"))
-                };
+                return if close.is_none() { Ok(()) } else { Err(self.err("unterminated string")) };
             };
             self.pos += off;
             match self.peek() {
                 Some(b'"') => {
-                    return if close.is_some() {
-                        Ok(())
-                    } else {
-                        Err(self.err("raw quote"))
-                    };
+                    return if close.is_some() { Ok(()) } else { Err(self.err("raw quote")) };
                 }
                 Some(b'\\') => {
                     self.pos += 1;
                     match self.peek() {
                         Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
-                            self.pos += 1
+                            self.pos += 1;
                         }
                         Some(b'u') => {
                             self.pos += 1;
@@ -416,11 +385,7 @@ impl<'a> Scanner<'a> {
                     self.pos += n;
                 }
                 None => {
-                    return if close.is_none() {
-                        Ok(())
-                    } else {
-                        Err(self.err("unterminated string"))
-                    };
+                    return if close.is_none() { Ok(()) } else { Err(self.err("unterminated string")) };
                 }
             }
         }
@@ -469,16 +434,7 @@ mod tests {
     fn arrays_index() {
         let root = parse(br#"{"choices":[{"i":0},{"i":1}]}"#).unwrap();
         let c = root.get("choices").unwrap().unwrap();
-        assert_eq!(
-            c.index(1)
-                .unwrap()
-                .unwrap()
-                .get("i")
-                .unwrap()
-                .unwrap()
-                .as_u64(),
-            Some(1)
-        );
+        assert_eq!(c.index(1).unwrap().unwrap().get("i").unwrap().unwrap().as_u64(), Some(1));
         assert!(c.index(2).unwrap().is_none());
     }
 
@@ -505,22 +461,8 @@ mod tests {
 
     #[test]
     fn agrees_with_serde_json_on_validity() {
-        for s in [
-            "{}",
-            "[]",
-            "-0.5e+3",
-            "\"\\ud83d\\ude00\"",
-            "{\"a\":[true,false,null]}",
-            "1e5",
-            "-",
-            "+1",
-            "[,]",
-        ] {
-            assert_eq!(
-                parse(s.as_bytes()).is_ok(),
-                serde_json::from_str::<serde_json::Value>(s).is_ok(),
-                "{s}"
-            );
+        for s in ["{}", "[]", "-0.5e+3", "\"\\ud83d\\ude00\"", "{\"a\":[true,false,null]}", "1e5", "-", "+1", "[,]"] {
+            assert_eq!(parse(s.as_bytes()).is_ok(), serde_json::from_str::<serde_json::Value>(s).is_ok(), "{s}");
         }
     }
 

@@ -42,11 +42,7 @@ impl OpenAiDecoder {
     }
 
     /// Decodes one `data:` payload, appending events to `out`.
-    pub fn frame(
-        &mut self,
-        data: &Bytes,
-        out: &mut Vec<CanonicalEvent>,
-    ) -> Result<(), DecodeError> {
+    pub fn frame(&mut self, data: &Bytes, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
         if self.ended {
             return Ok(());
         }
@@ -55,15 +51,10 @@ impl OpenAiDecoder {
             return Ok(());
         }
         let root = jscan::parse(data)?;
-        let [error, id, model, choices, usage_raw] =
-            root.pick(["error", "id", "model", "choices", "usage"])?;
+        let [error, id, model, choices, usage_raw] = root.pick(["error", "id", "model", "choices", "usage"])?;
         if let Some(err) = error.filter(|e| !e.is_null()) {
-            let kind = err
-                .get("type")?
-                .and_then(|t| t.str_content())
-                .map_or(ErrorKind::Api, ErrorKind::parse);
-            let message = jstr(data, err.get("message")?)
-                .unwrap_or_else(|| JsonStr::from_static("upstream error"));
+            let kind = err.get("type")?.and_then(|t| t.str_content()).map_or(ErrorKind::Api, ErrorKind::parse);
+            let message = jstr(data, err.get("message")?).unwrap_or_else(|| JsonStr::from_static("upstream error"));
             out.push(CanonicalEvent::Error { kind, message });
             self.ended = true;
             return Ok(());
@@ -99,10 +90,7 @@ impl OpenAiDecoder {
         }
         if let Some(reason) = self.stop.take() {
             self.close(out);
-            out.push(CanonicalEvent::Stop {
-                reason,
-                stop_sequence: None,
-            });
+            out.push(CanonicalEvent::Stop { reason, stop_sequence: None });
             self.ended = true;
         }
     }
@@ -121,32 +109,21 @@ impl OpenAiDecoder {
         index
     }
 
-    fn delta(
-        &mut self,
-        data: &Bytes,
-        delta: Raw<'_>,
-        out: &mut Vec<CanonicalEvent>,
-    ) -> Result<(), DecodeError> {
+    fn delta(&mut self, data: &Bytes, delta: Raw<'_>, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
         let [reasoning_content, reasoning_alt, content, tool_calls] =
             delta.pick(["reasoning_content", "reasoning", "content", "tool_calls"])?;
         let reasoning = reasoning_content.or(reasoning_alt);
         if let Some(t) = jstr(data, reasoning).filter(|t| !t.is_empty()) {
             if !matches!(self.open, Some((_, Open::Thinking))) {
                 let index = self.open(Open::Thinking, out);
-                out.push(CanonicalEvent::BlockStart {
-                    index,
-                    kind: BlockKind::Thinking,
-                });
+                out.push(CanonicalEvent::BlockStart { index, kind: BlockKind::Thinking });
             }
             out.push(CanonicalEvent::ThinkingDelta(t));
         }
         if let Some(t) = jstr(data, content).filter(|t| !t.is_empty()) {
             if !matches!(self.open, Some((_, Open::Text))) {
                 let index = self.open(Open::Text, out);
-                out.push(CanonicalEvent::BlockStart {
-                    index,
-                    kind: BlockKind::Text,
-                });
+                out.push(CanonicalEvent::BlockStart { index, kind: BlockKind::Text });
             }
             out.push(CanonicalEvent::TextDelta(t));
         }
@@ -162,12 +139,7 @@ impl OpenAiDecoder {
         Ok(())
     }
 
-    fn tool_call(
-        &mut self,
-        data: &Bytes,
-        call: Raw<'_>,
-        out: &mut Vec<CanonicalEvent>,
-    ) -> Result<(), DecodeError> {
+    fn tool_call(&mut self, data: &Bytes, call: Raw<'_>, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
         let up_index = num(call.get("index")?).unwrap_or(0);
         let func = call.get("function")?;
         // A fragment with a non-empty id starts a call; so does any fragment for a call that is
@@ -185,11 +157,7 @@ impl OpenAiDecoder {
                 None => None,
             };
             let index = self.open(Open::Tool(up_index), out);
-            out.push(CanonicalEvent::ToolCallStart {
-                index,
-                id,
-                name: name.unwrap_or_default(),
-            });
+            out.push(CanonicalEvent::ToolCallStart { index, id, name: name.unwrap_or_default() });
         }
         let args = match func {
             Some(f) => jstr(data, f.get("arguments")?),
@@ -197,9 +165,7 @@ impl OpenAiDecoder {
         };
         if let Some(a) = args.filter(|a| !a.is_empty()) {
             if self.open.map(|(_, k)| k) != Some(Open::Tool(up_index)) {
-                return Err(DecodeError(format!(
-                    "arguments for tool call {up_index}, which is not the open call"
-                )));
+                return Err(DecodeError(format!("arguments for tool call {up_index}, which is not the open call")));
             }
             out.push(CanonicalEvent::ToolArgsDelta(a));
         }

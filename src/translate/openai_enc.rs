@@ -140,13 +140,7 @@ impl OpenAiSseEncoder {
     pub fn finish(&mut self, out: &mut BytesMut) {
         if !self.ended {
             let msg = JsonStr::from_static("upstream stream ended before the answer was complete");
-            self.event(
-                &CanonicalEvent::Error {
-                    kind: ErrorKind::Api,
-                    message: msg,
-                },
-                out,
-            );
+            self.event(&CanonicalEvent::Error { kind: ErrorKind::Api, message: msg }, out);
         }
     }
 

@@ -56,12 +56,7 @@ impl Passthrough {
     }
 
     /// Forwards one upstream frame into `out` (re-framed as SSE).
-    pub fn frame(
-        &mut self,
-        event: Option<&[u8]>,
-        data: &Bytes,
-        out: &mut BytesMut,
-    ) -> Result<(), DecodeError> {
+    pub fn frame(&mut self, event: Option<&[u8]>, data: &Bytes, out: &mut BytesMut) -> Result<(), DecodeError> {
         if self.ended {
             return Ok(());
         }
@@ -105,12 +100,7 @@ impl Passthrough {
         Ok(())
     }
 
-    fn claude(
-        &mut self,
-        event: Option<&[u8]>,
-        data: &Bytes,
-        out: &mut BytesMut,
-    ) -> Result<(), DecodeError> {
+    fn claude(&mut self, event: Option<&[u8]>, data: &Bytes, out: &mut BytesMut) -> Result<(), DecodeError> {
         // The decoder validates the frame and tracks the end and usage.
         self.scratch.clear();
         self.claude.frame(event, data, &mut self.scratch)?;
@@ -123,10 +113,7 @@ impl Passthrough {
         let root = jscan::parse(data)?;
         let name = match event {
             Some(e) => e,
-            None => root
-                .get("type")?
-                .and_then(|t| t.str_content())
-                .unwrap_or_default(),
+            None => root.get("type")?.and_then(|t| t.str_content()).unwrap_or_default(),
         };
         if name.is_empty() || !name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_') {
             return Err(DecodeError("bad event name in an upstream frame".into()));
@@ -135,11 +122,7 @@ impl Passthrough {
         out.put_slice(name);
         out.put_slice(b"\ndata: ");
         let old_model = match (&self.model, name) {
-            (Some(_), b"message_start") => root
-                .get("message")?
-                .map(|m| m.get("model"))
-                .transpose()?
-                .flatten(),
+            (Some(_), b"message_start") => root.get("message")?.map(|m| m.get("model")).transpose()?.flatten(),
             _ => None,
         };
         splice(out, data, old_model.map(|m| m.bytes), self.model.as_ref());
@@ -178,67 +161,47 @@ mod tests {
 
     #[test]
     fn openai_model_is_rewritten_and_usage_chunk_dropped() {
-        let mut p = Passthrough::new(
-            WireFormat::OpenAi,
-            Some(JsonStr::from_static("grok-3")),
-            false,
-        );
+        let mut p = Passthrough::new(WireFormat::OpenAi, Some(JsonStr::from_static("grok-3")), false);
         let mut out = BytesMut::new();
-        let chunk = Bytes::from_static(br#"{"id":"x","model":"grok-3-upstream","choices":[{"index":0,"delta":{"content":"hi"}}]}"#);
+        let chunk = Bytes::from_static(
+            br#"{"id":"x","model":"grok-3-upstream","choices":[{"index":0,"delta":{"content":"hi"}}]}"#,
+        );
         p.frame(None, &chunk, &mut out).unwrap();
         assert_eq!(&out[..], &b"data: {\"id\":\"x\",\"model\":\"grok-3\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n"[..]);
         out.clear();
-        let usage = Bytes::from_static(br#"{"id":"x","model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#);
+        let usage = Bytes::from_static(
+            br#"{"id":"x","model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#,
+        );
         p.frame(None, &usage, &mut out).unwrap();
         assert!(out.is_empty());
         assert_eq!(p.usage().output_tokens, 4);
-        p.frame(None, &Bytes::from_static(b"[DONE]"), &mut out)
-            .unwrap();
+        p.frame(None, &Bytes::from_static(b"[DONE]"), &mut out).unwrap();
         assert!(p.ended());
-        assert!(
-            p.frame(None, &Bytes::from_static(b"{bad"), &mut out)
-                .is_ok(),
-            "frames after the end are ignored"
-        );
+        assert!(p.frame(None, &Bytes::from_static(b"{bad"), &mut out).is_ok(), "frames after the end are ignored");
     }
 
     #[test]
     fn claude_message_start_model_is_rewritten() {
-        let mut p = Passthrough::new(
-            WireFormat::Claude,
-            Some(JsonStr::from_static("claude-x")),
-            false,
-        );
+        let mut p = Passthrough::new(WireFormat::Claude, Some(JsonStr::from_static("claude-x")), false);
         let mut out = BytesMut::new();
-        let f = Bytes::from_static(br#"{"type":"message_start","message":{"id":"m","model":"up","usage":{"input_tokens":2}}}"#);
+        let f = Bytes::from_static(
+            br#"{"type":"message_start","message":{"id":"m","model":"up","usage":{"input_tokens":2}}}"#,
+        );
         p.frame(Some(b"message_start"), &f, &mut out).unwrap();
         let s = String::from_utf8(out.to_vec()).unwrap();
         assert!(s.starts_with("event: message_start\ndata: "));
         assert!(s.contains(r#""model":"claude-x""#));
-        assert!(
-            p.frame(
-                Some(b"message_stop"),
-                &Bytes::from_static(b"{not json"),
-                &mut out
-            )
-            .is_err()
-        );
+        assert!(p.frame(Some(b"message_stop"), &Bytes::from_static(b"{not json"), &mut out).is_err());
     }
 
     #[test]
     fn line_breaks_in_json_whitespace_never_reach_the_client() {
         let mut p = Passthrough::new(WireFormat::OpenAi, Some(JsonStr::from_static("m")), true);
         let mut out = BytesMut::new();
-        let chunk = Bytes::from_static(
-            b"{\"model\":\r\n\"x\",\n\"choices\":[{\"delta\":{\"content\":\"a\\nb\"}}]}",
-        );
+        let chunk = Bytes::from_static(b"{\"model\":\r\n\"x\",\n\"choices\":[{\"delta\":{\"content\":\"a\\nb\"}}]}");
         p.frame(None, &chunk, &mut out).unwrap();
         let s = String::from_utf8(out.to_vec()).unwrap();
-        assert_eq!(
-            s.matches('\n').count(),
-            2,
-            "only the frame's own line ends: {s:?}"
-        );
+        assert_eq!(s.matches('\n').count(), 2, "only the frame's own line ends: {s:?}");
         assert!(!s.contains('\r'));
         let data = s.strip_prefix("data: ").unwrap().trim_end();
         let v: serde_json::Value = serde_json::from_str(data).unwrap();

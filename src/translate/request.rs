@@ -10,9 +10,7 @@
 //! `reasoning_content` becomes a thinking block; `n` other than 1 is refused;
 //! `max_completion_tokens` wins over `max_tokens`.
 
-use super::canonical::{
-    Block, CanonicalRequest, ImageSource, Message, Role, Thinking, Tool, ToolChoice,
-};
+use super::canonical::{Block, CanonicalRequest, ImageSource, Message, Role, Thinking, Tool, ToolChoice};
 use crate::api::{claude, openai};
 use std::borrow::Cow;
 
@@ -26,10 +24,7 @@ pub struct RequestError {
 
 impl RequestError {
     fn new(message: impl Into<String>, param: Option<&'static str>) -> Self {
-        Self {
-            message: message.into(),
-            param,
-        }
+        Self { message: message.into(), param }
     }
 }
 
@@ -50,11 +45,7 @@ fn to_json(v: &crate::api::JsonText) -> String {
 }
 
 fn u32_param(v: Option<u64>, param: &'static str) -> Result<Option<u32>, RequestError> {
-    v.map(|n| {
-        u32::try_from(n)
-            .map_err(|_| RequestError::new(format!("{param} is too large"), Some(param)))
-    })
-    .transpose()
+    v.map(|n| u32::try_from(n).map_err(|_| RequestError::new(format!("{param} is too large"), Some(param)))).transpose()
 }
 
 /// Which Claude endpoint a body is for (count_tokens has no `max_tokens`).
@@ -65,20 +56,13 @@ pub enum ClaudeEndpoint {
 }
 
 /// Decodes a Claude Messages body (mutated in place).
-pub fn decode_claude(
-    body: &mut [u8],
-    endpoint: ClaudeEndpoint,
-) -> Result<CanonicalRequest, RequestError> {
-    let req: claude::MessagesRequest<'_> =
-        simd_json::serde::from_slice(body).map_err(|e| parse_error(&e))?;
+pub fn decode_claude(body: &mut [u8], endpoint: ClaudeEndpoint) -> Result<CanonicalRequest, RequestError> {
+    let req: claude::MessagesRequest<'_> = simd_json::serde::from_slice(body).map_err(|e| parse_error(&e))?;
     if req.model.trim().is_empty() {
         return Err(RequestError::new("model: field required", Some("model")));
     }
     if endpoint == ClaudeEndpoint::Messages && req.max_tokens.is_none() {
-        return Err(RequestError::new(
-            "max_tokens: field required",
-            Some("max_tokens"),
-        ));
+        return Err(RequestError::new("max_tokens: field required", Some("max_tokens")));
     }
     let mut out = CanonicalRequest {
         model: req.model.into_owned(),
@@ -87,17 +71,9 @@ pub fn decode_claude(
         temperature: req.temperature,
         top_p: req.top_p,
         top_k: u32_param(req.top_k, "top_k")?,
-        stop: req
-            .stop_sequences
-            .unwrap_or_default()
-            .into_iter()
-            .map(Cow::into_owned)
-            .collect(),
+        stop: req.stop_sequences.unwrap_or_default().into_iter().map(Cow::into_owned).collect(),
         user: req.metadata.and_then(|m| m.user_id).map(Cow::into_owned),
-        effort: req
-            .output_config
-            .and_then(|o| o.effort)
-            .map(Cow::into_owned),
+        effort: req.output_config.and_then(|o| o.effort).map(Cow::into_owned),
         ..CanonicalRequest::default()
     };
     match req.system {
@@ -116,29 +92,20 @@ pub fn decode_claude(
             "user" => Role::User,
             "assistant" => Role::Assistant,
             "system" => {
-                out.system.extend(
-                    claude_blocks(m.content)
-                        .into_iter()
-                        .filter_map(|b| match b {
-                            Block::Text(t) => Some(t),
-                            _ => None,
-                        }),
-                );
+                out.system.extend(claude_blocks(m.content).into_iter().filter_map(|b| match b {
+                    Block::Text(t) => Some(t),
+                    _ => None,
+                }));
                 continue;
             }
             other => {
                 return Err(RequestError::new(
-                    format!(
-                        "messages.{i}.role: unexpected role {other:?} (expected user or assistant)"
-                    ),
+                    format!("messages.{i}.role: unexpected role {other:?} (expected user or assistant)"),
                     Some("messages"),
                 ));
             }
         };
-        out.messages.push(Message {
-            role,
-            content: claude_blocks(m.content),
-        });
+        out.messages.push(Message { role, content: claude_blocks(m.content) });
     }
     for t in req.tools.unwrap_or_default() {
         let custom = t.kind.as_deref().is_none_or(|k| k == "custom");
@@ -149,38 +116,25 @@ pub fn decode_claude(
         out.tools.push(Tool {
             name: t.name.into_owned(),
             description: t.description.map(Cow::into_owned).unwrap_or_default(),
-            parameters: t
-                .input_schema
-                .as_ref()
-                .map_or_else(|| r#"{"type":"object"}"#.to_owned(), to_json),
+            parameters: t.input_schema.as_ref().map_or_else(|| r#"{"type":"object"}"#.to_owned(), to_json),
         });
     }
     if let Some(tc) = req.tool_choice {
         let (choice, no_parallel) = match tc {
-            claude::ToolChoice::Auto {
-                disable_parallel_tool_use,
-            } => (ToolChoice::Auto, disable_parallel_tool_use),
-            claude::ToolChoice::Any {
-                disable_parallel_tool_use,
-            } => (ToolChoice::Any, disable_parallel_tool_use),
-            claude::ToolChoice::Tool {
-                name,
-                disable_parallel_tool_use,
-            } => (
-                ToolChoice::Tool(name.into_owned()),
-                disable_parallel_tool_use,
-            ),
+            claude::ToolChoice::Auto { disable_parallel_tool_use } => (ToolChoice::Auto, disable_parallel_tool_use),
+            claude::ToolChoice::Any { disable_parallel_tool_use } => (ToolChoice::Any, disable_parallel_tool_use),
+            claude::ToolChoice::Tool { name, disable_parallel_tool_use } => {
+                (ToolChoice::Tool(name.into_owned()), disable_parallel_tool_use)
+            }
             claude::ToolChoice::None => (ToolChoice::None, None),
         };
         out.tool_choice = Some(choice);
         out.parallel_tool_calls = no_parallel.map(|d| !d);
     }
     out.thinking = req.thinking.map(|t| match t {
-        claude::Thinking::Enabled { budget_tokens } => Thinking::Enabled {
-            budget_tokens: budget_tokens
-                .and_then(|b| u32::try_from(b).ok())
-                .unwrap_or(1024),
-        },
+        claude::Thinking::Enabled { budget_tokens } => {
+            Thinking::Enabled { budget_tokens: budget_tokens.and_then(|b| u32::try_from(b).ok()).unwrap_or(1024) }
+        }
         claude::Thinking::Adaptive => Thinking::Adaptive,
         claude::Thinking::Disabled => Thinking::Disabled,
     });
@@ -198,10 +152,9 @@ fn claude_block(b: claude::ContentBlock<'_>) -> Option<Block> {
     Some(match b {
         claude::ContentBlock::Text { text } => Block::Text(text.into_owned()),
         claude::ContentBlock::Image { source } => Block::Image(match source {
-            claude::ImageSource::Base64 { media_type, data } => ImageSource::Base64 {
-                media_type: media_type.into_owned(),
-                data: data.into_owned(),
-            },
+            claude::ImageSource::Base64 { media_type, data } => {
+                ImageSource::Base64 { media_type: media_type.into_owned(), data: data.into_owned() }
+            }
             claude::ImageSource::Url { url } => ImageSource::Url(url.into_owned()),
             claude::ImageSource::Other => return None,
         }),
@@ -210,64 +163,38 @@ fn claude_block(b: claude::ContentBlock<'_>) -> Option<Block> {
             name: name.into_owned(),
             input: input.as_ref().map_or_else(|| "{}".to_owned(), to_json),
         },
-        claude::ContentBlock::ToolResult {
-            tool_use_id,
-            content,
-            is_error,
-        } => Block::ToolResult {
+        claude::ContentBlock::ToolResult { tool_use_id, content, is_error } => Block::ToolResult {
             tool_use_id: tool_use_id.into_owned(),
             content: content.map(claude_blocks).unwrap_or_default(),
             is_error: is_error.unwrap_or(false),
         },
-        claude::ContentBlock::Thinking {
-            thinking,
-            signature,
-        } => Block::Thinking {
+        claude::ContentBlock::Thinking { thinking, signature } => Block::Thinking {
             thinking: thinking.into_owned(),
             signature: signature.map(Cow::into_owned).unwrap_or_default(),
         },
-        claude::ContentBlock::RedactedThinking { data } => Block::RedactedThinking {
-            data: data.into_owned(),
-        },
+        claude::ContentBlock::RedactedThinking { data } => Block::RedactedThinking { data: data.into_owned() },
         claude::ContentBlock::Other => return None,
     })
 }
 
 /// Decodes an OpenAI Chat Completions body (mutated in place).
 pub fn decode_openai(body: &mut [u8]) -> Result<CanonicalRequest, RequestError> {
-    let req: openai::ChatRequest<'_> =
-        simd_json::serde::from_slice(body).map_err(|e| parse_error(&e))?;
+    let req: openai::ChatRequest<'_> = simd_json::serde::from_slice(body).map_err(|e| parse_error(&e))?;
     if req.model.trim().is_empty() {
-        return Err(RequestError::new(
-            "you must provide a model parameter",
-            Some("model"),
-        ));
+        return Err(RequestError::new("you must provide a model parameter", Some("model")));
     }
     if let Some(n) = req.n.filter(|n| *n != 1) {
-        return Err(RequestError::new(
-            format!("n={n} is not supported; only n=1 is"),
-            Some("n"),
-        ));
+        return Err(RequestError::new(format!("n={n} is not supported; only n=1 is"), Some("n")));
     }
     if req.messages.is_empty() {
-        return Err(RequestError::new(
-            "messages must not be empty",
-            Some("messages"),
-        ));
+        return Err(RequestError::new("messages must not be empty", Some("messages")));
     }
     let stream = req.stream.unwrap_or(false);
     let mut out = CanonicalRequest {
         model: req.model.into_owned(),
         stream,
-        include_usage: stream
-            && req
-                .stream_options
-                .and_then(|o| o.include_usage)
-                .unwrap_or(false),
-        max_tokens: u32_param(
-            req.max_completion_tokens.or(req.max_tokens),
-            "max_completion_tokens",
-        )?,
+        include_usage: stream && req.stream_options.and_then(|o| o.include_usage).unwrap_or(false),
+        max_tokens: u32_param(req.max_completion_tokens.or(req.max_tokens), "max_completion_tokens")?,
         temperature: req.temperature,
         top_p: req.top_p,
         stop: match req.stop {
@@ -284,20 +211,12 @@ pub fn decode_openai(body: &mut [u8]) -> Result<CanonicalRequest, RequestError> 
     for (i, m) in req.messages.into_iter().enumerate() {
         openai_message(&mut out, i, m)?;
     }
-    let defs = req
-        .tools
-        .unwrap_or_default()
-        .into_iter()
-        .map(|t| t.function)
-        .chain(req.functions.unwrap_or_default());
+    let defs = req.tools.unwrap_or_default().into_iter().map(|t| t.function).chain(req.functions.unwrap_or_default());
     for f in defs {
         out.tools.push(Tool {
             name: f.name.into_owned(),
             description: f.description.map(Cow::into_owned).unwrap_or_default(),
-            parameters: f
-                .parameters
-                .as_ref()
-                .map_or_else(|| r#"{"type":"object"}"#.to_owned(), to_json),
+            parameters: f.parameters.as_ref().map_or_else(|| r#"{"type":"object"}"#.to_owned(), to_json),
         });
     }
     out.tool_choice = match req.tool_choice {
@@ -308,9 +227,7 @@ pub fn decode_openai(body: &mut [u8]) -> Result<CanonicalRequest, RequestError> 
             "required" => ToolChoice::Any,
             other => {
                 return Err(RequestError::new(
-                    format!(
-                        "tool_choice: expected none, auto, required or a named function, found {other:?}"
-                    ),
+                    format!("tool_choice: expected none, auto, required or a named function, found {other:?}"),
                     Some("tool_choice"),
                 ));
             }
@@ -347,21 +264,14 @@ fn image_source(url: &str) -> ImageSource {
     if let Some(rest) = url.strip_prefix("data:") {
         if let Some((meta, data)) = rest.split_once(',') {
             if let Some(media_type) = meta.strip_suffix(";base64") {
-                return ImageSource::Base64 {
-                    media_type: media_type.to_owned(),
-                    data: data.to_owned(),
-                };
+                return ImageSource::Base64 { media_type: media_type.to_owned(), data: data.to_owned() };
             }
         }
     }
     ImageSource::Url(url.to_owned())
 }
 
-fn openai_message(
-    out: &mut CanonicalRequest,
-    i: usize,
-    m: openai::ChatMessage<'_>,
-) -> Result<(), RequestError> {
+fn openai_message(out: &mut CanonicalRequest, i: usize, m: openai::ChatMessage<'_>) -> Result<(), RequestError> {
     match &*m.role {
         "system" | "developer" => {
             for b in text_of(m.content) {
@@ -370,17 +280,11 @@ fn openai_message(
                 }
             }
         }
-        "user" => out.messages.push(Message {
-            role: Role::User,
-            content: text_of(m.content),
-        }),
+        "user" => out.messages.push(Message { role: Role::User, content: text_of(m.content) }),
         "assistant" => {
             let mut content = Vec::new();
             if let Some(r) = m.reasoning_content.filter(|r| !r.is_empty()) {
-                content.push(Block::Thinking {
-                    thinking: r.into_owned(),
-                    signature: String::new(),
-                });
+                content.push(Block::Thinking { thinking: r.into_owned(), signature: String::new() });
             }
             content.extend(text_of(m.content));
             for c in m.tool_calls.unwrap_or_default() {
@@ -397,10 +301,7 @@ fn openai_message(
                     input: non_empty_args(f.arguments),
                 });
             }
-            out.messages.push(Message {
-                role: Role::Assistant,
-                content,
-            });
+            out.messages.push(Message { role: Role::Assistant, content });
         }
         "tool" | "function" => {
             let id = match (m.tool_call_id, m.name) {
@@ -413,32 +314,19 @@ fn openai_message(
                     ));
                 }
             };
-            let result = Block::ToolResult {
-                tool_use_id: id,
-                content: text_of(m.content),
-                is_error: false,
-            };
+            let result = Block::ToolResult { tool_use_id: id, content: text_of(m.content), is_error: false };
             let merge = out.messages.last().is_some_and(|last| {
                 last.role == Role::User
                     && !last.content.is_empty()
-                    && last
-                        .content
-                        .iter()
-                        .all(|b| matches!(b, Block::ToolResult { .. }))
+                    && last.content.iter().all(|b| matches!(b, Block::ToolResult { .. }))
             });
             match out.messages.last_mut() {
                 Some(last) if merge => last.content.push(result),
-                _ => out.messages.push(Message {
-                    role: Role::User,
-                    content: vec![result],
-                }),
+                _ => out.messages.push(Message { role: Role::User, content: vec![result] }),
             }
         }
         other => {
-            return Err(RequestError::new(
-                format!("messages[{i}].role: unknown role {other:?}"),
-                Some("messages"),
-            ));
+            return Err(RequestError::new(format!("messages[{i}].role: unknown role {other:?}"), Some("messages")));
         }
     }
     Ok(())
@@ -479,16 +367,9 @@ mod tests {
         assert_eq!(r.system, vec!["You are \"CC\"".to_owned()]);
         assert_eq!(r.messages.len(), 3);
         assert_eq!(r.messages[0].content, vec![Block::Text("hi\n".into())]);
-        assert!(
-            matches!(&r.messages[1].content[1], Block::ToolUse { input, .. } if input == r#"{"p":"/"}"#)
-        );
+        assert!(matches!(&r.messages[1].content[1], Block::ToolUse { input, .. } if input == r#"{"p":"/"}"#));
         assert_eq!(r.tools.len(), 1, "server tools are dropped");
-        assert_eq!(
-            r.thinking,
-            Some(Thinking::Enabled {
-                budget_tokens: 31999
-            })
-        );
+        assert_eq!(r.thinking, Some(Thinking::Enabled { budget_tokens: 31999 }));
         assert_eq!(r.user.as_deref(), Some("u"));
         assert!(r.stream);
         assert_eq!(r.last_user_text(), "ok\n");
@@ -496,22 +377,10 @@ mod tests {
 
     #[test]
     fn claude_errors_name_the_field() {
-        assert_eq!(
-            claude(r#"{"model":"m","messages":[]}"#).unwrap_err().param,
-            Some("max_tokens")
-        );
-        assert!(
-            claude(r#"{"model":"m","max_tokens":1,"messages":[{"role":"robot","content":"x"}]}"#)
-                .is_err()
-        );
+        assert_eq!(claude(r#"{"model":"m","messages":[]}"#).unwrap_err().param, Some("max_tokens"));
+        assert!(claude(r#"{"model":"m","max_tokens":1,"messages":[{"role":"robot","content":"x"}]}"#).is_err());
         assert!(claude("{not json").is_err());
-        assert!(
-            decode_claude(
-                &mut br#"{"model":"m","messages":[]}"#.to_vec(),
-                ClaudeEndpoint::CountTokens
-            )
-            .is_ok()
-        );
+        assert!(decode_claude(&mut br#"{"model":"m","messages":[]}"#.to_vec(), ClaudeEndpoint::CountTokens).is_ok());
     }
 
     #[test]
@@ -531,36 +400,22 @@ mod tests {
         assert!(r.include_usage);
         assert_eq!(r.stop, vec!["END".to_owned()]);
         assert_eq!(r.tool_choice, Some(ToolChoice::Any));
-        assert_eq!(
-            r.messages.len(),
-            3,
-            "the two tool results merge into one user turn"
-        );
+        assert_eq!(r.messages.len(), 3, "the two tool results merge into one user turn");
         assert_eq!(r.messages[2].content.len(), 2);
         assert!(
             matches!(&r.messages[0].content[1], Block::Image(ImageSource::Base64 { media_type, .. }) if media_type == "image/png")
         );
-        assert_eq!(
-            r.response_format.as_deref(),
-            Some(r#"{"type":"json_object"}"#)
-        );
+        assert_eq!(r.response_format.as_deref(), Some(r#"{"type":"json_object"}"#));
     }
 
     #[test]
     fn openai_refusals() {
         assert_eq!(
-            oai(r#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":2}"#)
-                .unwrap_err()
-                .param,
+            oai(r#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":2}"#).unwrap_err().param,
             Some("n")
         );
         assert!(oai(r#"{"model":"m","messages":[]}"#).is_err());
         assert!(oai(r#"{"model":"m","messages":[{"role":"wizard","content":"x"}]}"#).is_err());
-        assert!(
-            oai(
-                r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"maybe"}"#
-            )
-            .is_err()
-        );
+        assert!(oai(r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"maybe"}"#).is_err());
     }
 }

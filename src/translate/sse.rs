@@ -31,11 +31,7 @@ pub struct TooLarge;
 
 impl SseReader {
     pub fn new(max_event: usize) -> Self {
-        Self {
-            buf: BytesMut::new(),
-            scanned: 0,
-            max_event,
-        }
+        Self { buf: BytesMut::new(), scanned: 0, max_event }
     }
 
     pub fn feed(&mut self, chunk: &[u8]) {
@@ -99,8 +95,7 @@ fn parse_block(block: &Bytes) -> Option<SseFrame> {
     let mut joined: Option<Vec<u8>> = None;
     let mut start = 0;
     while start < block.len() {
-        let rel = memchr::memchr(b'\n', block.get(start..).unwrap_or_default())
-            .unwrap_or(block.len() - start);
+        let rel = memchr::memchr(b'\n', block.get(start..).unwrap_or_default()).unwrap_or(block.len() - start);
         let mut end = start + rel;
         let next = end + 1;
         if end > start && block.get(end - 1) == Some(&b'\r') {
@@ -113,11 +108,7 @@ fn parse_block(block: &Bytes) -> Option<SseFrame> {
         }
         let (name, value) = match memchr::memchr(b':', &line) {
             Some(c) => {
-                let v = if line.get(c + 1) == Some(&b' ') {
-                    c + 2
-                } else {
-                    c + 1
-                };
+                let v = if line.get(c + 1) == Some(&b' ') { c + 2 } else { c + 1 };
                 (line.slice(..c), line.slice(v.min(line.len())..))
             }
             None => (line.clone(), Bytes::new()),
@@ -166,7 +157,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const STREAM: &[u8] = b"event: a\ndata: {\"x\":1}\n\n: comment\n\nevent: b\r\ndata: one\r\ndata:two\r\n\r\ndata: [DONE]\n\n";
+    const STREAM: &[u8] =
+        b"event: a\ndata: {\"x\":1}\n\n: comment\n\nevent: b\r\ndata: one\r\ndata:two\r\n\r\ndata: [DONE]\n\n";
 
     #[test]
     fn reads_events() {

@@ -50,10 +50,7 @@ pub struct ResponseBody {
 }
 
 impl ResponseBody {
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one internal call site; fields of the exchange"
-    )]
+    #[expect(clippy::too_many_arguments, reason = "one internal call site; fields of the exchange")]
     pub(crate) fn new(
         framing: BodyFraming,
         keep_alive: bool,
@@ -70,17 +67,8 @@ impl ResponseBody {
             BodyFraming::Chunked => State::Chunked(ChunkedDecoder::new()),
             BodyFraming::Close => State::Close,
         };
-        let mut body = Self {
-            state,
-            conn: Some(conn),
-            ret,
-            keep_alive,
-            idle,
-            total,
-            max_bytes,
-            received: 0,
-            host: host.into(),
-        };
+        let mut body =
+            Self { state, conn: Some(conn), ret, keep_alive, idle, total, max_bytes, received: 0, host: host.into() };
         if let State::Length(n) = body.state {
             if n > max_bytes {
                 body.fail(UpstreamError::new(
@@ -123,9 +111,7 @@ impl ResponseBody {
                     if conn.rbuf.is_empty() {
                         None
                     } else {
-                        let take = usize::try_from(*left)
-                            .unwrap_or(usize::MAX)
-                            .min(conn.rbuf.len());
+                        let take = usize::try_from(*left).unwrap_or(usize::MAX).min(conn.rbuf.len());
                         *left -= take as u64;
                         let data = conn.rbuf.split_to(take).freeze();
                         if *left == 0 {
@@ -147,10 +133,8 @@ impl ResponseBody {
                             return Ok(None);
                         }
                         Err(e) => {
-                            let err = UpstreamError::new(
-                                ErrorKind::Protocol,
-                                format!("{}: {}", self.host, e.message()),
-                            );
+                            let err =
+                                UpstreamError::new(ErrorKind::Protocol, format!("{}: {}", self.host, e.message()));
                             return Err(self.fail(err));
                         }
                     }
@@ -159,11 +143,7 @@ impl ResponseBody {
                     let Some(conn) = self.conn.as_mut() else {
                         return Ok(None);
                     };
-                    if conn.rbuf.is_empty() {
-                        None
-                    } else {
-                        Some(conn.rbuf.split().freeze())
-                    }
+                    if conn.rbuf.is_empty() { None } else { Some(conn.rbuf.split().freeze()) }
                 }
             };
             match out {
@@ -172,10 +152,7 @@ impl ResponseBody {
                     if self.received > self.max_bytes {
                         let err = UpstreamError::new(
                             ErrorKind::BodyTooLarge,
-                            format!(
-                                "{}: response body over the {}-byte limit",
-                                self.host, self.max_bytes
-                            ),
+                            format!("{}: response body over the {}-byte limit", self.host, self.max_bytes),
                         );
                         return Err(self.fail(err));
                     }
@@ -230,22 +207,13 @@ impl ResponseBody {
                     State::Length(left) => format!(" ({left} bytes missing)"),
                     _ => String::new(),
                 };
-                UpstreamError::new(
-                    ErrorKind::Closed,
-                    format!("{} closed the connection mid-body{expected}", self.host),
-                )
+                UpstreamError::new(ErrorKind::Closed, format!("{} closed the connection mid-body{expected}", self.host))
             }
             Ok(ReadOutcome::TimedOut) => deadline.expired(
                 ErrorKind::IdleTimeout,
-                format!(
-                    "{}: no body bytes for {} ms",
-                    self.host,
-                    self.idle.as_millis()
-                ),
+                format!("{}: no body bytes for {} ms", self.host, self.idle.as_millis()),
             ),
-            Err(e) => {
-                UpstreamError::io(&e, &format!("reading the response body from {}", self.host))
-            }
+            Err(e) => UpstreamError::io(&e, &format!("reading the response body from {}", self.host)),
         };
         Err(self.fail(err))
     }

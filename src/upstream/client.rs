@@ -94,10 +94,7 @@ impl Request {
     /// `InvalidRequest` naming the header (never its value, which may be a secret).
     #[must_use]
     pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
-        match (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(value.as_ref()),
-        ) {
+        match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(value.as_ref())) {
             (Ok(n), Ok(v)) => self.headers.push((n, v)),
             _ => self.invalid_header = Some(name.chars().take(64).collect()),
         }
@@ -164,9 +161,7 @@ impl UpstreamClient {
         let l = shared.settings.limits;
         let pool = Pool::new(l.pool_max_idle_per_origin, l.pool_idle);
         let dns = DnsCache::new(shared.resolver.clone(), shared.settings.dns_ttl);
-        Self {
-            inner: Rc::new(Inner { shared, pool, dns }),
-        }
+        Self { inner: Rc::new(Inner { shared, pool, dns }) }
     }
 
     pub fn shared(&self) -> &Arc<UpstreamShared> {
@@ -201,10 +196,7 @@ impl UpstreamClient {
         req.check_headers()?;
         let settings = &self.inner.shared.settings;
         let timeouts = req.options.timeouts.unwrap_or(settings.timeouts);
-        let max_body = req
-            .options
-            .max_body_bytes
-            .unwrap_or(settings.limits.max_body_bytes);
+        let max_body = req.options.max_body_bytes.unwrap_or(settings.limits.max_body_bytes);
         let total = Instant::now() + timeouts.total;
         let proxy = self.proxy_for(&req.target.host, &req.options.proxy);
         let key = PoolKey {
@@ -214,55 +206,27 @@ impl UpstreamClient {
             proxy: proxy.clone(),
         };
         let mut head_bytes = Vec::with_capacity(512);
-        encode_request_head(
-            &mut head_bytes,
-            &req.method,
-            &req.target,
-            &req.headers,
-            &req.body,
-        );
+        encode_request_head(&mut head_bytes, &req.method, &req.target, &req.headers, &req.body);
         let use_pool = !req.options.no_pool;
         let mut retried = false;
         loop {
-            let pooled = if use_pool {
-                self.inner.pool.take(&key)
-            } else {
-                None
-            };
+            let pooled = if use_pool { self.inner.pool.take(&key) } else { None };
             let reused = pooled.is_some();
             let mut conn = if let Some(c) = pooled {
                 c
             } else {
-                let dial = Dial {
-                    host: &req.target.host,
-                    port: req.target.port,
-                    tls: key.tls,
-                    proxy: proxy.as_deref(),
-                };
+                let dial =
+                    Dial { host: &req.target.host, port: req.target.port, tls: key.tls, proxy: proxy.as_deref() };
                 establish(&self.inner.shared, &self.inner.dns, dial, &timeouts, total).await?
             };
-            match exchange(
-                &mut conn,
-                head_bytes.clone(),
-                &mut req,
-                &timeouts,
-                total,
-                settings.limits.max_head_bytes,
-            )
-            .await
+            match exchange(&mut conn, head_bytes.clone(), &mut req, &timeouts, total, settings.limits.max_head_bytes)
+                .await
             {
                 Ok(head) => {
-                    let framing =
-                        response_framing(&head, req.method == Method::HEAD).map_err(|e| {
-                            UpstreamError::new(
-                                ErrorKind::Protocol,
-                                format!("{}: {}", req.target.host, e.message()),
-                            )
-                        })?;
-                    let ret = use_pool.then(|| Return {
-                        pool: Rc::clone(&self.inner.pool),
-                        key: key.clone(),
-                    });
+                    let framing = response_framing(&head, req.method == Method::HEAD).map_err(|e| {
+                        UpstreamError::new(ErrorKind::Protocol, format!("{}: {}", req.target.host, e.message()))
+                    })?;
+                    let ret = use_pool.then(|| Return { pool: Rc::clone(&self.inner.pool), key: key.clone() });
                     let body = ResponseBody::new(
                         framing.body,
                         framing.keep_alive,
@@ -273,11 +237,7 @@ impl UpstreamClient {
                         max_body,
                         &req.target.host,
                     );
-                    return Ok(Response {
-                        head,
-                        body,
-                        reused_connection: reused,
-                    });
+                    return Ok(Response { head, body, reused_connection: reused });
                 }
                 Err(e) => {
                     let stale = reused
@@ -312,15 +272,11 @@ async fn exchange(
     let host = req.target.host.clone();
     let io = async {
         conn.send_request(head, &mut req.body, &host).await?;
-        conn.read_response_head(deadline, max_head, false, &host)
-            .await
+        conn.read_response_head(deadline, max_head, false, &host).await
     };
     // The write has no deadline of its own; the head deadline covers write + wait.
     match monoio::time::timeout_at(deadline.at.into(), io).await {
         Ok(r) => r,
-        Err(_) => Err(deadline.expired(
-            ErrorKind::HeadTimeout,
-            format!("no response head from {host} in time"),
-        )),
+        Err(_) => Err(deadline.expired(ErrorKind::HeadTimeout, format!("no response head from {host} in time"))),
     }
 }

@@ -78,7 +78,7 @@ pub fn encode_request_head(
             out.extend_from_slice(b"\r\n");
         }
         RequestBody::Chunked(_) | RequestBody::Stream(_) => {
-            out.extend_from_slice(b"transfer-encoding: chunked\r\n")
+            out.extend_from_slice(b"transfer-encoding: chunked\r\n");
         }
     }
     out.extend_from_slice(b"\r\n");
@@ -110,8 +110,7 @@ impl Connection {
         body: &mut RequestBody,
         host: &str,
     ) -> Result<(), UpstreamError> {
-        let werr =
-            |e: std::io::Error| UpstreamError::io(&e, &format!("sending the request to {host}"));
+        let werr = |e: std::io::Error| UpstreamError::io(&e, &format!("sending the request to {host}"));
         match body {
             RequestBody::Empty => self.t.write_bytes(Bytes::from(head)).await.map_err(werr),
             RequestBody::Full(b) if b.len() <= COALESCE => {
@@ -128,10 +127,7 @@ impl Connection {
                 for p in parts.iter().filter(|p| !p.is_empty()) {
                     chunked::encode_chunk_bytes(&mut out, p);
                     if out.len() >= COALESCE {
-                        self.t
-                            .write_bytes(out.split().freeze())
-                            .await
-                            .map_err(werr)?;
+                        self.t.write_bytes(out.split().freeze()).await.map_err(werr)?;
                     }
                 }
                 out.extend_from_slice(b"0\r\n\r\n");
@@ -145,15 +141,9 @@ impl Connection {
                         continue;
                     }
                     chunked::encode_chunk_bytes(&mut out, &p);
-                    self.t
-                        .write_bytes(out.split().freeze())
-                        .await
-                        .map_err(werr)?;
+                    self.t.write_bytes(out.split().freeze()).await.map_err(werr)?;
                 }
-                self.t
-                    .write_bytes(Bytes::from_static(b"0\r\n\r\n"))
-                    .await
-                    .map_err(werr)
+                self.t.write_bytes(Bytes::from_static(b"0\r\n\r\n")).await.map_err(werr)
             }
         }
     }
@@ -169,9 +159,7 @@ impl Connection {
     ) -> Result<ResponseHead, UpstreamError> {
         loop {
             match parse_response_head(&mut self.rbuf, max_head_bytes) {
-                Ok(Some(head))
-                    if (100..200).contains(&head.status) && !(upgrade && head.status == 101) =>
-                {
+                Ok(Some(head)) if (100..200).contains(&head.status) && !(upgrade && head.status == 101) => {
                     continue;
                 }
                 Ok(Some(head)) => return Ok(head),
@@ -179,9 +167,7 @@ impl Connection {
                 Err(e) => {
                     let kind = match e {
                         super::response_head::ResponseHeadError::TooLarge
-                        | super::response_head::ResponseHeadError::TooManyHeaders => {
-                            ErrorKind::HeadTooLarge
-                        }
+                        | super::response_head::ResponseHeadError::TooManyHeaders => ErrorKind::HeadTooLarge,
                         _ => ErrorKind::Protocol,
                     };
                     return Err(UpstreamError::new(kind, format!("{host}: {}", e.message())));
@@ -196,16 +182,12 @@ impl Connection {
                     ));
                 }
                 Ok(ReadOutcome::TimedOut) => {
-                    return Err(deadline.expired(
-                        ErrorKind::HeadTimeout,
-                        format!("no response head from {host} in time"),
-                    ));
+                    return Err(
+                        deadline.expired(ErrorKind::HeadTimeout, format!("no response head from {host} in time"))
+                    );
                 }
                 Err(e) => {
-                    return Err(UpstreamError::io(
-                        &e,
-                        &format!("reading the response head from {host}"),
-                    ));
+                    return Err(UpstreamError::io(&e, &format!("reading the response head from {host}")));
                 }
             }
         }
@@ -223,39 +205,16 @@ mod tests {
     #[test]
     fn head_has_host_and_exactly_one_framing() {
         let t = Target::parse("http://up.test:8080/v1/x?y=1").unwrap();
-        let headers = vec![
-            (HeaderName::from_static("content-length"), hv("999")),
-            (HeaderName::from_static("x-a"), hv("b")),
-        ];
+        let headers =
+            vec![(HeaderName::from_static("content-length"), hv("999")), (HeaderName::from_static("x-a"), hv("b"))];
         let mut out = Vec::new();
-        encode_request_head(
-            &mut out,
-            &Method::POST,
-            &t,
-            &headers,
-            &RequestBody::Full(Bytes::from_static(b"abc")),
-        );
-        assert_eq!(
-            out,
-            b"POST /v1/x?y=1 HTTP/1.1\r\nhost: up.test:8080\r\nx-a: b\r\ncontent-length: 3\r\n\r\n"
-        );
+        encode_request_head(&mut out, &Method::POST, &t, &headers, &RequestBody::Full(Bytes::from_static(b"abc")));
+        assert_eq!(out, b"POST /v1/x?y=1 HTTP/1.1\r\nhost: up.test:8080\r\nx-a: b\r\ncontent-length: 3\r\n\r\n");
         out.clear();
-        encode_request_head(
-            &mut out,
-            &Method::POST,
-            &t,
-            &[],
-            &RequestBody::Chunked(vec![]),
-        );
+        encode_request_head(&mut out, &Method::POST, &t, &[], &RequestBody::Chunked(vec![]));
         assert!(out.ends_with(b"transfer-encoding: chunked\r\n\r\n"));
         out.clear();
-        encode_request_head(
-            &mut out,
-            &Method::GET,
-            &t,
-            &[(http::header::HOST, hv("other"))],
-            &RequestBody::Empty,
-        );
+        encode_request_head(&mut out, &Method::GET, &t, &[(http::header::HOST, hv("other"))], &RequestBody::Empty);
         assert_eq!(out, b"GET /v1/x?y=1 HTTP/1.1\r\nhost: other\r\n\r\n");
     }
 

@@ -35,26 +35,13 @@ pub struct PhaseDeadline {
 impl PhaseDeadline {
     pub fn new(phase: std::time::Duration, total: Instant) -> Self {
         let own = Instant::now() + phase;
-        if total <= own {
-            Self {
-                at: total,
-                total_binds: true,
-            }
-        } else {
-            Self {
-                at: own,
-                total_binds: false,
-            }
-        }
+        if total <= own { Self { at: total, total_binds: true } } else { Self { at: own, total_binds: false } }
     }
 
     /// The error for running out of this deadline.
     pub fn expired(self, kind: ErrorKind, context: String) -> UpstreamError {
         if self.total_binds {
-            UpstreamError::new(
-                ErrorKind::TotalTimeout,
-                format!("{context} (total time limit)"),
-            )
+            UpstreamError::new(ErrorKind::TotalTimeout, format!("{context} (total time limit)"))
         } else {
             UpstreamError::new(kind, context)
         }
@@ -74,45 +61,22 @@ pub async fn establish(
         Some(p) => (p.host.as_str(), p.port),
         None => (dial.host, dial.port),
     };
-    let side = if dial.proxy.is_some() {
-        Side::Proxy
-    } else {
-        Side::Upstream
-    };
+    let side = if dial.proxy.is_some() { Side::Proxy } else { Side::Upstream };
     let what = match dial.proxy {
         Some(p) => format!("proxy {}", p.redacted()),
         None => format!("{}:{}", dial.host, dial.port),
     };
     let connect = async {
-        let addrs = dns
-            .lookup(hop_host, hop_port)
-            .await
-            .map_err(|e| e.on(side))?;
+        let addrs = dns.lookup(hop_host, hop_port).await.map_err(|e| e.on(side))?;
         connect_any(&addrs, &what).await.map_err(|e| e.on(side))
     };
-    let tcp = monoio::time::timeout_at(connect_deadline.at.into(), connect)
-        .await
-        .map_err(|_| {
-            connect_deadline
-                .expired(
-                    ErrorKind::ConnectTimeout,
-                    format!("connecting to {what} timed out"),
-                )
-                .on(side)
-        })??;
+    let tcp = monoio::time::timeout_at(connect_deadline.at.into(), connect).await.map_err(|_| {
+        connect_deadline.expired(ErrorKind::ConnectTimeout, format!("connecting to {what} timed out")).on(side)
+    })??;
     let mut transport = Transport::plain(tcp);
     let mut rbuf = BytesMut::new();
     if let Some(p) = dial.proxy {
-        proxy::tunnel(
-            p,
-            &mut transport,
-            &mut rbuf,
-            dial.host,
-            dial.port,
-            connect_deadline.at,
-        )
-        .await
-        .map_err(|e| {
+        proxy::tunnel(p, &mut transport, &mut rbuf, dial.host, dial.port, connect_deadline.at).await.map_err(|e| {
             if e.kind == ErrorKind::ConnectTimeout && connect_deadline.total_binds {
                 connect_deadline.expired(ErrorKind::ConnectTimeout, e.context.into_owned())
             } else {
@@ -124,30 +88,18 @@ pub async fn establish(
         return Ok(Connection::new(transport, rbuf));
     }
     if !rbuf.is_empty() {
-        return Err(UpstreamError::new(
-            ErrorKind::Proxy,
-            "proxy sent data before the TLS handshake",
-        )
-        .on(Side::Proxy));
+        return Err(UpstreamError::new(ErrorKind::Proxy, "proxy sent data before the TLS handshake").on(Side::Proxy));
     }
     let Some(tcp) = transport.into_plain_tcp() else {
-        return Err(UpstreamError::new(
-            ErrorKind::InvalidRequest,
-            "TLS requested on a TLS transport",
-        ));
+        return Err(UpstreamError::new(ErrorKind::InvalidRequest, "TLS requested on a TLS transport"));
     };
     let tls_deadline = PhaseDeadline::new(timeouts.tls, total);
-    let transport = monoio::time::timeout_at(
-        tls_deadline.at.into(),
-        Transport::tls(tcp, &shared.tls, dial.host),
-    )
-    .await
-    .map_err(|_| {
-        tls_deadline.expired(
-            ErrorKind::TlsTimeout,
-            format!("tls handshake with {}:{} timed out", dial.host, dial.port),
-        )
-    })??;
+    let transport = monoio::time::timeout_at(tls_deadline.at.into(), Transport::tls(tcp, &shared.tls, dial.host))
+        .await
+        .map_err(|_| {
+            tls_deadline
+                .expired(ErrorKind::TlsTimeout, format!("tls handshake with {}:{} timed out", dial.host, dial.port))
+        })??;
     Ok(Connection::new(transport, rbuf))
 }
 
@@ -161,8 +113,5 @@ async fn connect_any(addrs: &[SocketAddr], what: &str) -> Result<TcpStream, Upst
         }
     }
     let why = last.map_or_else(|| "no addresses".to_owned(), |e| e.to_string());
-    Err(UpstreamError::new(
-        ErrorKind::Connect,
-        format!("cannot connect to {what}: {why}"),
-    ))
+    Err(UpstreamError::new(ErrorKind::Connect, format!("cannot connect to {what}: {why}")))
 }

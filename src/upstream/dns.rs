@@ -37,9 +37,7 @@ pub struct Resolver {
 
 impl std::fmt::Debug for Resolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Resolver")
-            .field("queued", &self.jobs.len())
-            .finish()
+        f.debug_struct("Resolver").field("queued", &self.jobs.len()).finish()
     }
 }
 
@@ -49,15 +47,13 @@ impl Resolver {
         let (tx, rx) = async_channel::bounded::<Job>(1024);
         for i in 0..threads.max(1) {
             let rx = rx.clone();
-            std::thread::Builder::new()
-                .name(format!("dns-{i}"))
-                .spawn(move || {
-                    while let Ok(job) = rx.recv_blocking() {
-                        let answer = lookup_blocking(&job.host);
-                        // The asker may have given up (cancelled request): nothing to do then.
-                        let _ = job.reply.send_blocking(answer);
-                    }
-                })?;
+            std::thread::Builder::new().name(format!("dns-{i}")).spawn(move || {
+                while let Ok(job) = rx.recv_blocking() {
+                    let answer = lookup_blocking(&job.host);
+                    // The asker may have given up (cancelled request): nothing to do then.
+                    let _ = job.reply.send_blocking(answer);
+                }
+            })?;
         }
         Ok(Self { jobs: tx })
     }
@@ -66,25 +62,14 @@ impl Resolver {
     pub async fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, UpstreamError> {
         let (reply, answer) = async_channel::bounded(1);
         self.jobs
-            .send(Job {
-                host: host.to_owned(),
-                reply,
-            })
+            .send(Job { host: host.to_owned(), reply })
             .await
-            .map_err(|_| {
-                UpstreamError::new(
-                    ErrorKind::Dns,
-                    format!("cannot resolve {host}: resolver stopped"),
-                )
-            })?;
-        let answer = answer.recv().await.map_err(|_| {
-            UpstreamError::new(
-                ErrorKind::Dns,
-                format!("cannot resolve {host}: resolver stopped"),
-            )
-        })?;
-        answer
-            .map_err(|e| UpstreamError::new(ErrorKind::Dns, format!("cannot resolve {host}: {e}")))
+            .map_err(|_| UpstreamError::new(ErrorKind::Dns, format!("cannot resolve {host}: resolver stopped")))?;
+        let answer = answer
+            .recv()
+            .await
+            .map_err(|_| UpstreamError::new(ErrorKind::Dns, format!("cannot resolve {host}: resolver stopped")))?;
+        answer.map_err(|e| UpstreamError::new(ErrorKind::Dns, format!("cannot resolve {host}: {e}")))
     }
 }
 
@@ -97,11 +82,7 @@ fn lookup_blocking(host: &str) -> Answer {
                     ips.push(a.ip());
                 }
             }
-            if ips.is_empty() {
-                Err("the name has no addresses".to_owned())
-            } else {
-                Ok(ips)
-            }
+            if ips.is_empty() { Err("the name has no addresses".to_owned()) } else { Ok(ips) }
         }
         Err(e) => Err(e.to_string()),
     }
@@ -123,11 +104,7 @@ pub struct DnsCache {
 
 impl DnsCache {
     pub fn new(resolver: Resolver, ttl: Duration) -> Self {
-        Self {
-            resolver,
-            ttl,
-            entries: RefCell::new(HashMap::new()),
-        }
+        Self { resolver, ttl, entries: RefCell::new(HashMap::new()) }
     }
 
     /// Socket addresses for `host:port`, IPv6 and IPv4 in the system's preference order.
@@ -136,33 +113,16 @@ impl DnsCache {
             return Ok(vec![SocketAddr::new(ip, port)]);
         }
         let now = Instant::now();
-        let cached = self
-            .entries
-            .borrow()
-            .get(host)
-            .filter(|e| e.expires > now)
-            .map(|e| e.answer.clone());
+        let cached = self.entries.borrow().get(host).filter(|e| e.expires > now).map(|e| e.answer.clone());
         let Some(answer) = cached else {
             let fresh = self.resolver.resolve(host).await;
             let answer: Answer = fresh.clone().map_err(|e| e.context.to_string());
-            let ttl = if answer.is_ok() {
-                self.ttl
-            } else {
-                self.ttl.min(NEGATIVE_TTL)
-            };
+            let ttl = if answer.is_ok() { self.ttl } else { self.ttl.min(NEGATIVE_TTL) };
             self.remember(host, answer, now + ttl);
-            return fresh.map(|ips| {
-                ips.into_iter()
-                    .map(|ip| SocketAddr::new(ip, port))
-                    .collect()
-            });
+            return fresh.map(|ips| ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect());
         };
         answer
-            .map(|ips| {
-                ips.into_iter()
-                    .map(|ip| SocketAddr::new(ip, port))
-                    .collect()
-            })
+            .map(|ips| ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect())
             .map_err(|e| UpstreamError::new(ErrorKind::Dns, e))
     }
 
@@ -193,11 +153,7 @@ mod tests {
     use super::*;
 
     fn run<F: std::future::Future>(f: F) -> F::Output {
-        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build()
-            .unwrap()
-            .block_on(f)
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap().block_on(f)
     }
 
     #[test]
@@ -208,10 +164,7 @@ mod tests {
             assert_eq!(a, vec!["[::1]:8".parse().unwrap()]);
             assert!(cache.is_empty());
             let a = cache.lookup("localhost", 80).await.unwrap();
-            assert!(
-                a.iter().all(|s| s.ip().is_loopback() && s.port() == 80),
-                "{a:?}"
-            );
+            assert!(a.iter().all(|s| s.ip().is_loopback() && s.port() == 80), "{a:?}");
             assert_eq!(cache.len(), 1);
             let e = cache.lookup("no-such-host.invalid", 80).await.unwrap_err();
             assert_eq!(e.kind, ErrorKind::Dns);

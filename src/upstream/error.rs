@@ -101,11 +101,7 @@ impl ErrorKind {
     /// 502 for everything the upstream (or the path to it) did.
     pub fn status(self) -> u16 {
         match self {
-            Self::ConnectTimeout
-            | Self::TlsTimeout
-            | Self::HeadTimeout
-            | Self::IdleTimeout
-            | Self::TotalTimeout => 504,
+            Self::ConnectTimeout | Self::TlsTimeout | Self::HeadTimeout | Self::IdleTimeout | Self::TotalTimeout => 504,
             Self::Cancelled => 499,
             Self::InvalidRequest => 500,
             _ => 502,
@@ -118,11 +114,7 @@ impl ErrorKind {
     pub fn default_retryable(self) -> bool {
         !matches!(
             self,
-            Self::Cancelled
-                | Self::InvalidRequest
-                | Self::TotalTimeout
-                | Self::BodyTooLarge
-                | Self::WsHandshake
+            Self::Cancelled | Self::InvalidRequest | Self::TotalTimeout | Self::BodyTooLarge | Self::WsHandshake
         )
     }
 
@@ -240,13 +232,7 @@ impl UpstreamError {
 
 impl fmt::Display for UpstreamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "upstream {} error ({}): {}",
-            self.side.as_str(),
-            self.kind.metric_label(),
-            self.context
-        )?;
+        write!(f, "upstream {} error ({}): {}", self.side.as_str(), self.kind.metric_label(), self.context)?;
         if let Some(s) = self.http_status {
             write!(f, " [status {s}]")?;
         }
@@ -264,11 +250,7 @@ mod tests {
     fn labels_are_unique_and_statuses_sane() {
         let mut seen = std::collections::HashSet::new();
         for k in ErrorKind::ALL {
-            assert!(
-                seen.insert(k.metric_label()),
-                "duplicate label {}",
-                k.metric_label()
-            );
+            assert!(seen.insert(k.metric_label()), "duplicate label {}", k.metric_label());
             assert!(matches!(k.status(), 499 | 500 | 502 | 504));
         }
         assert_eq!(ErrorKind::HeadTimeout.status(), 504);
@@ -281,10 +263,7 @@ mod tests {
         assert_eq!(e.side, Side::Proxy);
         assert!(e.retryable_before_first_byte);
         assert!(!UpstreamError::new(ErrorKind::Cancelled, "x").retryable_before_first_byte);
-        assert_eq!(
-            UpstreamError::new(ErrorKind::Reset, "x").failure_class(),
-            Some(FailureClass::Network)
-        );
+        assert_eq!(UpstreamError::new(ErrorKind::Reset, "x").failure_class(), Some(FailureClass::Network));
         assert!(e.to_string().contains("proxy_auth"));
     }
 }

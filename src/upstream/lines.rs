@@ -122,13 +122,7 @@ mod tests {
 
     #[test]
     fn every_terminator_and_split() {
-        let want: Vec<Vec<u8>> = vec![
-            b"a".to_vec(),
-            b"b".to_vec(),
-            b"".to_vec(),
-            b"c".to_vec(),
-            b"d".to_vec(),
-        ];
+        let want: Vec<Vec<u8>> = vec![b"a".to_vec(), b"b".to_vec(), b"".to_vec(), b"c".to_vec(), b"d".to_vec()];
         assert_eq!(lines_of(&[b"a\nb\r\n\rc\rd"]), want);
         assert_eq!(lines_of(&[b"a\nb\r", b"\n\r", b"c\r", b"d"]), want);
         let bytes = b"a\nb\r\n\rc\rd";

@@ -42,11 +42,7 @@ impl Default for NdjsonReader {
 
 impl NdjsonReader {
     pub fn new(max_line_bytes: usize) -> Self {
-        Self {
-            lines: LineBuf::new(),
-            current: BytesMut::new(),
-            max_line_bytes,
-        }
+        Self { lines: LineBuf::new(), current: BytesMut::new(), max_line_bytes }
     }
 
     pub fn feed(&mut self, chunk: &[u8]) {
@@ -58,16 +54,12 @@ impl NdjsonReader {
         loop {
             let Some(range) = self.lines.next_line() else {
                 if self.lines.partial_len() > self.max_line_bytes {
-                    return Err(NdjsonError::LineTooLong {
-                        limit: self.max_line_bytes,
-                    });
+                    return Err(NdjsonError::LineTooLong { limit: self.max_line_bytes });
                 }
                 return Ok(None);
             };
             if range.len() > self.max_line_bytes {
-                return Err(NdjsonError::LineTooLong {
-                    limit: self.max_line_bytes,
-                });
+                return Err(NdjsonError::LineTooLong { limit: self.max_line_bytes });
             }
             if is_blank(self.lines.bytes().get(range.clone()).unwrap_or_default()) {
                 continue;
@@ -83,9 +75,7 @@ impl NdjsonReader {
             return Ok(None);
         };
         if range.len() > self.max_line_bytes {
-            return Err(NdjsonError::LineTooLong {
-                limit: self.max_line_bytes,
-            });
+            return Err(NdjsonError::LineTooLong { limit: self.max_line_bytes });
         }
         if is_blank(self.lines.bytes().get(range.clone()).unwrap_or_default()) {
             return Ok(None);
@@ -124,19 +114,8 @@ mod tests {
 
     #[test]
     fn lines_blank_skipped_last_without_newline() {
-        let got = parse_all(
-            [&b"{\"a\":1}\n\n  \r\n{\"b\":2}\r\n{\"c\":"[..], b"3}"],
-            1024,
-        )
-        .unwrap();
-        assert_eq!(
-            got,
-            vec![
-                b"{\"a\":1}".to_vec(),
-                b"{\"b\":2}".to_vec(),
-                b"{\"c\":3}".to_vec()
-            ]
-        );
+        let got = parse_all([&b"{\"a\":1}\n\n  \r\n{\"b\":2}\r\n{\"c\":"[..], b"3}"], 1024).unwrap();
+        assert_eq!(got, vec![b"{\"a\":1}".to_vec(), b"{\"b\":2}".to_vec(), b"{\"c\":3}".to_vec()]);
     }
 
     #[test]

@@ -101,10 +101,7 @@ impl Pool {
         {
             let mut map = self.idle.borrow_mut();
             let list = map.entry(key).or_default();
-            list.push(Idle {
-                conn,
-                since: Instant::now(),
-            });
+            list.push(Idle { conn, since: Instant::now() });
             while list.len() > self.max_per_origin {
                 list.remove(0);
                 evicted += 1;

@@ -47,16 +47,12 @@ impl Hash for ProxyConfig {
 impl ProxyConfig {
     /// Parses a proxy URL; the message says what is wrong without echoing credentials.
     pub fn parse(url: &str) -> Result<Self, String> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or("expected http://host:port or socks5://host:port")?;
+        let (scheme, rest) = url.split_once("://").ok_or("expected http://host:port or socks5://host:port")?;
         let (kind, default_port) = match scheme.to_ascii_lowercase().as_str() {
             "http" => (ProxyKind::Http, 8080),
             "socks5" | "socks5h" => (ProxyKind::Socks5, 1080),
             other => {
-                return Err(format!(
-                    "unsupported proxy scheme {other:?} (use http or socks5)"
-                ));
+                return Err(format!("unsupported proxy scheme {other:?} (use http or socks5)"));
             }
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
@@ -82,13 +78,7 @@ impl ProxyConfig {
                 (Some(user), Secret::new(pass))
             }
         };
-        Ok(Self {
-            kind,
-            host,
-            port: port.unwrap_or(default_port),
-            username,
-            password,
-        })
+        Ok(Self { kind, host, port: port.unwrap_or(default_port), username, password })
     }
 
     /// `scheme://host:port`, safe for logs.
@@ -126,9 +116,8 @@ impl NoProxy {
             if e == "*" {
                 out.all = true;
             } else if let Some((ip, bits)) = e.split_once('/') {
-                let ip: IpAddr = ip.parse().map_err(|_| {
-                    format!("no_proxy entry {e:?}: expected a CIDR block like 10.0.0.0/8")
-                })?;
+                let ip: IpAddr =
+                    ip.parse().map_err(|_| format!("no_proxy entry {e:?}: expected a CIDR block like 10.0.0.0/8"))?;
                 let max = if ip.is_ipv4() { 32 } else { 128 };
                 let bits: u8 = bits
                     .parse()
@@ -136,22 +125,12 @@ impl NoProxy {
                     .filter(|b| *b <= max)
                     .ok_or_else(|| format!("no_proxy entry {e:?}: bad prefix length"))?;
                 out.nets.push((ip, bits));
-            } else if let Ok(ip) = e
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<IpAddr>()
-            {
+            } else if let Ok(ip) = e.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
                 out.nets.push((ip, if ip.is_ipv4() { 32 } else { 128 }));
             } else {
                 let name = e.trim_start_matches("*.").trim_start_matches('.');
-                if name.is_empty()
-                    || !name
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-                {
-                    return Err(format!(
-                        "no_proxy entry {e:?}: expected *, a host name, an IP or a CIDR block"
-                    ));
+                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+                    return Err(format!("no_proxy entry {e:?}: expected *, a host name, an IP or a CIDR block"));
                 }
                 out.names.push(name.to_owned());
             }
@@ -219,28 +198,14 @@ async fn fill(
 ) -> Result<(), UpstreamError> {
     match t.read(rbuf, Some(deadline)).await {
         Ok(ReadOutcome::Data(_)) => Ok(()),
-        Ok(ReadOutcome::Eof) => Err(perr(
-            ErrorKind::Proxy,
-            proxy,
-            "closed the connection during the handshake",
-        )),
-        Ok(ReadOutcome::TimedOut) => Err(perr(
-            ErrorKind::ConnectTimeout,
-            proxy,
-            "handshake timed out",
-        )),
-        Err(e) => Err(perr(
-            ErrorKind::Proxy,
-            proxy,
-            &format!("handshake failed: {e}"),
-        )),
+        Ok(ReadOutcome::Eof) => Err(perr(ErrorKind::Proxy, proxy, "closed the connection during the handshake")),
+        Ok(ReadOutcome::TimedOut) => Err(perr(ErrorKind::ConnectTimeout, proxy, "handshake timed out")),
+        Err(e) => Err(perr(ErrorKind::Proxy, proxy, &format!("handshake failed: {e}"))),
     }
 }
 
 async fn send(proxy: &ProxyConfig, t: &mut Transport, data: &[u8]) -> Result<(), UpstreamError> {
-    t.write_all(data)
-        .await
-        .map_err(|e| perr(ErrorKind::Proxy, proxy, &format!("write failed: {e}")))
+    t.write_all(data).await.map_err(|e| perr(ErrorKind::Proxy, proxy, &format!("write failed: {e}")))
 }
 
 async fn http_connect(
@@ -251,11 +216,7 @@ async fn http_connect(
     port: u16,
     deadline: Instant,
 ) -> Result<(), UpstreamError> {
-    let authority = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
+    let authority = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
     let mut req = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
     if let Some(user) = &proxy.username {
         let token = b64::encode(format!("{user}:{}", proxy.password.expose()).as_bytes());
@@ -270,16 +231,9 @@ async fn http_connect(
             Ok(Some(head)) => {
                 return match head.status {
                     200..=299 => Ok(()),
-                    407 => Err(
-                        perr(ErrorKind::ProxyAuth, proxy, "credentials rejected (407)")
-                            .with_status(407),
-                    ),
-                    s => Err(perr(
-                        ErrorKind::Proxy,
-                        proxy,
-                        &format!("CONNECT to {authority} refused with {s}"),
-                    )
-                    .with_status(s)),
+                    407 => Err(perr(ErrorKind::ProxyAuth, proxy, "credentials rejected (407)").with_status(407)),
+                    s => Err(perr(ErrorKind::Proxy, proxy, &format!("CONNECT to {authority} refused with {s}"))
+                        .with_status(s)),
                 };
             }
             Ok(None) => fill(proxy, t, rbuf, deadline).await?,
@@ -313,26 +267,14 @@ async fn socks5_connect(
             send(proxy, t, &msg).await?;
             let status = take(proxy, t, rbuf, 2, deadline).await?;
             if status.get(1) != Some(&0) {
-                return Err(perr(
-                    ErrorKind::ProxyAuth,
-                    proxy,
-                    "socks5 credentials rejected",
-                ));
+                return Err(perr(ErrorKind::ProxyAuth, proxy, "socks5 credentials rejected"));
             }
         }
         [5, 0xff | 2] => {
-            return Err(perr(
-                ErrorKind::ProxyAuth,
-                proxy,
-                "socks5 proxy requires credentials we do not have",
-            ));
+            return Err(perr(ErrorKind::ProxyAuth, proxy, "socks5 proxy requires credentials we do not have"));
         }
         _ => {
-            return Err(perr(
-                ErrorKind::Proxy,
-                proxy,
-                "not a socks5 proxy (bad greeting reply)",
-            ));
+            return Err(perr(ErrorKind::Proxy, proxy, "not a socks5 proxy (bad greeting reply)"));
         }
     }
     let mut req = vec![5, 1, 0];
@@ -346,13 +288,8 @@ async fn socks5_connect(
             req.extend_from_slice(&ip.octets());
         }
         Err(_) => {
-            let len = u8::try_from(host.len()).map_err(|_| {
-                perr(
-                    ErrorKind::InvalidRequest,
-                    proxy,
-                    "host name too long for socks5",
-                )
-            })?;
+            let len = u8::try_from(host.len())
+                .map_err(|_| perr(ErrorKind::InvalidRequest, proxy, "host name too long for socks5"))?;
             req.push(3);
             req.push(len);
             req.extend_from_slice(host.as_bytes());
@@ -361,10 +298,7 @@ async fn socks5_connect(
     req.extend_from_slice(&port.to_be_bytes());
     send(proxy, t, &req).await?;
     let head = take(proxy, t, rbuf, 4, deadline).await?;
-    let (rep, atyp) = (
-        head.get(1).copied().unwrap_or(0xff),
-        head.get(3).copied().unwrap_or(0),
-    );
+    let (rep, atyp) = (head.get(1).copied().unwrap_or(0xff), head.get(3).copied().unwrap_or(0));
     if head.first() != Some(&5) {
         return Err(perr(ErrorKind::Proxy, proxy, "bad socks5 connect reply"));
     }
@@ -372,28 +306,15 @@ async fn socks5_connect(
         return Err(perr(
             ErrorKind::Proxy,
             proxy,
-            &format!(
-                "socks5 connect to {host}:{port} failed: {}",
-                socks5_reply(rep)
-            ),
+            &format!("socks5 connect to {host}:{port} failed: {}", socks5_reply(rep)),
         ));
     }
     let addr_len = match atyp {
         1 => 4,
         4 => 16,
-        3 => usize::from(
-            take(proxy, t, rbuf, 1, deadline)
-                .await?
-                .first()
-                .copied()
-                .unwrap_or(0),
-        ),
+        3 => usize::from(take(proxy, t, rbuf, 1, deadline).await?.first().copied().unwrap_or(0)),
         _ => {
-            return Err(perr(
-                ErrorKind::Proxy,
-                proxy,
-                "bad socks5 address type in reply",
-            ));
+            return Err(perr(ErrorKind::Proxy, proxy, "bad socks5 address type in reply"));
         }
     };
     take(proxy, t, rbuf, addr_len + 2, deadline).await?;
@@ -437,26 +358,14 @@ mod tests {
     #[test]
     fn parses_proxy_urls_without_leaking_passwords() {
         let p = ProxyConfig::parse("http://bob:s%40cret@Proxy.local:3128/").unwrap();
-        assert_eq!(
-            (p.kind, p.host.as_str(), p.port),
-            (ProxyKind::Http, "proxy.local", 3128)
-        );
+        assert_eq!((p.kind, p.host.as_str(), p.port), (ProxyKind::Http, "proxy.local", 3128));
         assert_eq!(p.username.as_deref(), Some("bob"));
         assert_eq!(p.password.expose(), "s@cret");
         assert!(!format!("{p:?}").contains("cret"));
         assert_eq!(p.redacted(), "http://proxy.local:3128");
         let s = ProxyConfig::parse("socks5h://[::1]").unwrap();
-        assert_eq!(
-            (s.kind, s.port, s.redacted()),
-            (ProxyKind::Socks5, 1080, "socks5://[::1]:1080".to_owned())
-        );
-        for bad in [
-            "ftp://x:1",
-            "x:1",
-            "http://x:1/path",
-            "http://:1",
-            "http://a:b@x:0",
-        ] {
+        assert_eq!((s.kind, s.port, s.redacted()), (ProxyKind::Socks5, 1080, "socks5://[::1]:1080".to_owned()));
+        for bad in ["ftp://x:1", "x:1", "http://x:1/path", "http://:1", "http://a:b@x:0"] {
             let e = ProxyConfig::parse(bad).unwrap_err();
             assert!(!e.contains('b') || !bad.contains("a:b"), "{e}");
         }
@@ -464,25 +373,11 @@ mod tests {
 
     #[test]
     fn no_proxy_matching() {
-        let np =
-            NoProxy::parse(&["example.com", ".internal", "10.0.0.0/8", "::1", "*.corp"]).unwrap();
-        for yes in [
-            "example.com",
-            "api.example.com",
-            "x.internal",
-            "10.1.2.3",
-            "::1",
-            "a.b.corp",
-        ] {
+        let np = NoProxy::parse(&["example.com", ".internal", "10.0.0.0/8", "::1", "*.corp"]).unwrap();
+        for yes in ["example.com", "api.example.com", "x.internal", "10.1.2.3", "::1", "a.b.corp"] {
             assert!(np.matches(yes), "{yes}");
         }
-        for no in [
-            "badexample.com",
-            "example.org",
-            "11.0.0.1",
-            "::2",
-            "internal.x",
-        ] {
+        for no in ["badexample.com", "example.org", "11.0.0.1", "::2", "internal.x"] {
             assert!(!np.matches(no), "{no}");
         }
         assert!(NoProxy::parse(&["*"]).unwrap().matches("anything"));

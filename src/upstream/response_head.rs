@@ -33,10 +33,7 @@ pub struct ResponseHead {
 impl ResponseHead {
     /// First value of a header, case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|h| h.value.as_ref())
+        self.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name.as_bytes())).map(|h| h.value.as_ref())
     }
 
     /// First value of a header as UTF-8 text.
@@ -46,10 +43,7 @@ impl ResponseHead {
 
     /// Every value of a header, in order.
     pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.headers
-            .iter()
-            .filter(move |h| h.name.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|h| h.value.as_ref())
+        self.headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name.as_bytes())).map(|h| h.value.as_ref())
     }
 
     /// Whether a comma-separated header (Connection, Upgrade, ...) lists `token`.
@@ -88,29 +82,21 @@ pub fn parse_response_head(
     buf: &mut BytesMut,
     max_head_bytes: usize,
 ) -> Result<Option<ResponseHead>, ResponseHeadError> {
-    let skip = buf
-        .iter()
-        .take_while(|b| **b == b'\r' || **b == b'\n')
-        .count();
+    let skip = buf.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
     if skip > 0 {
         let _ = buf.split_to(skip);
     }
     if buf.is_empty() {
         return Ok(None);
     }
-    let mut storage =
-        [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_RESPONSE_HEADERS];
+    let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_RESPONSE_HEADERS];
     let mut resp = httparse::Response::new(&mut []);
     let mut config = httparse::ParserConfig::default();
     config.allow_spaces_after_header_name_in_responses(true);
     config.allow_multiple_spaces_in_response_status_delimiters(true);
     let head_len = match config.parse_response_with_uninit_headers(&mut resp, buf, &mut storage) {
         Ok(httparse::Status::Partial) => {
-            return if buf.len() > max_head_bytes {
-                Err(ResponseHeadError::TooLarge)
-            } else {
-                Ok(None)
-            };
+            return if buf.len() > max_head_bytes { Err(ResponseHeadError::TooLarge) } else { Ok(None) };
         }
         Ok(httparse::Status::Complete(n)) => n,
         Err(httparse::Error::TooManyHeaders) => return Err(ResponseHeadError::TooManyHeaders),
@@ -119,35 +105,17 @@ pub fn parse_response_head(
     if head_len > max_head_bytes {
         return Err(ResponseHeadError::TooLarge);
     }
-    let status = resp
-        .code
-        .ok_or(ResponseHeadError::Malformed("missing status code"))?;
+    let status = resp.code.ok_or(ResponseHeadError::Malformed("missing status code"))?;
     let minor_version = resp.version.unwrap_or(1);
     // Offsets into the buffer, so the frozen head can be sliced without copying. httparse may
     // hand back a static "" (a missing reason phrase), which lies outside the buffer: that
     // becomes an empty range.
     let within = |s: &[u8]| span(buf, s);
     let reason_range = resp.reason.map_or(0..0, |r| within(r.as_bytes()));
-    let offsets: Vec<_> = resp
-        .headers
-        .iter()
-        .map(|h| (within(h.name.as_bytes()), within(h.value)))
-        .collect();
+    let offsets: Vec<_> = resp.headers.iter().map(|h| (within(h.name.as_bytes()), within(h.value))).collect();
     let frozen = buf.split_to(head_len).freeze();
-    let headers = offsets
-        .into_iter()
-        .map(|(n, v)| Header {
-            name: frozen.slice(n),
-            value: frozen.slice(v),
-        })
-        .collect();
-    Ok(Some(ResponseHead {
-        status,
-        reason: frozen.slice(reason_range),
-        minor_version,
-        headers,
-        head_len,
-    }))
+    let headers = offsets.into_iter().map(|(n, v)| Header { name: frozen.slice(n), value: frozen.slice(v) }).collect();
+    Ok(Some(ResponseHead { status, reason: frozen.slice(reason_range), minor_version, headers, head_len }))
 }
 
 /// The range `part` occupies inside `whole`, or `0..0` when it is not inside it.
@@ -179,24 +147,14 @@ pub struct Framing {
 }
 
 /// Decides body framing and reuse for a response to a request (HEAD or not).
-pub fn response_framing(
-    head: &ResponseHead,
-    request_was_head: bool,
-) -> Result<Framing, ResponseHeadError> {
+pub fn response_framing(head: &ResponseHead, request_was_head: bool) -> Result<Framing, ResponseHeadError> {
     let mut keep_alive = if head.minor_version >= 1 {
         !head.has_token("connection", "close")
     } else {
         head.has_token("connection", "keep-alive")
     };
-    if request_was_head
-        || (100..200).contains(&head.status)
-        || head.status == 204
-        || head.status == 304
-    {
-        return Ok(Framing {
-            body: BodyFraming::Empty,
-            keep_alive,
-        });
+    if request_was_head || (100..200).contains(&head.status) || head.status == 204 || head.status == 304 {
+        return Ok(Framing { body: BodyFraming::Empty, keep_alive });
     }
     let mut content_length: Option<u64> = None;
     for v in head.header_all("content-length") {
@@ -241,14 +199,8 @@ pub fn response_framing(
 }
 
 fn trim(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
+    let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
+    let end = v.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
     v.get(start..end).unwrap_or_default()
 }
 
@@ -269,9 +221,7 @@ mod tests {
     use super::*;
 
     fn head(s: &str) -> ResponseHead {
-        parse_response_head(&mut BytesMut::from(s), 8192)
-            .unwrap()
-            .unwrap()
+        parse_response_head(&mut BytesMut::from(s), 8192).unwrap().unwrap()
     }
 
     fn framing(s: &str) -> Framing {
@@ -280,95 +230,36 @@ mod tests {
 
     #[test]
     fn parses_status_reason_headers_and_leaves_body() {
-        let mut b =
-            BytesMut::from("HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\nX-A : b\r\n\r\nokNEXT");
+        let mut b = BytesMut::from("HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\nX-A : b\r\n\r\nokNEXT");
         let h = parse_response_head(&mut b, 8192).unwrap().unwrap();
-        assert_eq!(
-            (h.status, &h.reason[..], h.minor_version),
-            (404, &b"Not Found"[..], 1)
-        );
+        assert_eq!((h.status, &h.reason[..], h.minor_version), (404, &b"Not Found"[..], 1));
         assert_eq!(h.header_str("x-a"), Some("b"));
         assert_eq!(&b[..], b"okNEXT");
-        assert_eq!(
-            parse_response_head(&mut BytesMut::from("HTTP/1.1 200 OK\r\nA: b\r\n"), 8192).unwrap(),
-            None
-        );
+        assert_eq!(parse_response_head(&mut BytesMut::from("HTTP/1.1 200 OK\r\nA: b\r\n"), 8192).unwrap(), None);
     }
 
     #[test]
     fn framing_table() {
         use BodyFraming::*;
         let cases = [
-            (
-                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
-                Length(5),
-                true,
-            ),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", Length(5), true),
             ("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", Empty, true),
-            (
-                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
-                Chunked,
-                true,
-            ),
-            (
-                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
-                Chunked,
-                true,
-            ),
-            (
-                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 9\r\n\r\n",
-                Chunked,
-                false,
-            ),
-            (
-                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
-                Close,
-                false,
-            ),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", Chunked, true),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", Chunked, true),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 9\r\n\r\n", Chunked, false),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", Close, false),
             ("HTTP/1.1 200 OK\r\n\r\n", Close, false),
-            (
-                "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
-                Empty,
-                true,
-            ),
+            ("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", Empty, true),
             ("HTTP/1.1 304 Not Modified\r\n\r\n", Empty, true),
-            (
-                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n",
-                Length(1),
-                false,
-            ),
-            (
-                "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n",
-                Length(1),
-                false,
-            ),
-            (
-                "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n",
-                Length(1),
-                true,
-            ),
-            (
-                "HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\n\r\n",
-                Length(3),
-                true,
-            ),
+            ("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n", Length(1), false),
+            ("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", Length(1), false),
+            ("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n", Length(1), true),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\n\r\n", Length(3), true),
         ];
         for (text, body, keep) in cases {
-            assert_eq!(
-                framing(text),
-                Framing {
-                    body,
-                    keep_alive: keep
-                },
-                "{text:?}"
-            );
+            assert_eq!(framing(text), Framing { body, keep_alive: keep }, "{text:?}");
         }
-        assert_eq!(
-            response_framing(&head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"), true)
-                .unwrap()
-                .body,
-            Empty
-        );
+        assert_eq!(response_framing(&head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"), true).unwrap().body, Empty);
     }
 
     #[test]
@@ -376,10 +267,7 @@ mod tests {
         // Found by the http_response_head fuzz target: httparse returns a static "" here.
         let h = head("HTTP/1.0 101\n\n");
         assert_eq!((h.status, &h.reason[..]), (101, &b""[..]));
-        assert_eq!(
-            head("HTTP/1.1 204\r\nX-Empty:\r\n\r\n").header("x-empty"),
-            Some(&b""[..])
-        );
+        assert_eq!(head("HTTP/1.1 204\r\nX-Empty:\r\n\r\n").header("x-empty"), Some(&b""[..]));
     }
 
     #[test]
@@ -388,16 +276,10 @@ mod tests {
             "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
             "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
         ] {
-            assert_eq!(
-                response_framing(&head(bad), false),
-                Err(ResponseHeadError::BadContentLength)
-            );
+            assert_eq!(response_framing(&head(bad), false), Err(ResponseHeadError::BadContentLength));
         }
         let big = format!("HTTP/1.1 200 OK\r\nX: {}\r\n", "a".repeat(9000));
-        assert_eq!(
-            parse_response_head(&mut BytesMut::from(big.as_str()), 8192),
-            Err(ResponseHeadError::TooLarge)
-        );
+        assert_eq!(parse_response_head(&mut BytesMut::from(big.as_str()), 8192), Err(ResponseHeadError::TooLarge));
         assert!(matches!(
             parse_response_head(&mut BytesMut::from("HTTP/9 x\r\n\r\n"), 8192),
             Err(ResponseHeadError::Malformed(_))

@@ -86,9 +86,7 @@ impl ClientSettings {
         let t = &cfg.timeouts;
         let l = &cfg.limits;
         let proxy = match &cfg.upstream_proxy {
-            Some(url) => Some(Arc::new(
-                ProxyConfig::parse(url.expose()).map_err(|e| format!("upstream_proxy: {e}"))?,
-            )),
+            Some(url) => Some(Arc::new(ProxyConfig::parse(url.expose()).map_err(|e| format!("upstream_proxy: {e}"))?)),
             None => None,
         };
         Ok(Self {
@@ -113,11 +111,7 @@ impl ClientSettings {
 
     /// Defaults plus the resolver settings (DNS TTL 60 s, 2 threads).
     pub fn default_runtime() -> Self {
-        Self {
-            dns_ttl: Duration::from_secs(60),
-            dns_threads: 2,
-            ..Self::default()
-        }
+        Self { dns_ttl: Duration::from_secs(60), dns_threads: 2, ..Self::default() }
     }
 }
 
@@ -131,25 +125,15 @@ pub struct UpstreamShared {
 
 impl UpstreamShared {
     /// Builds the shared part; `extra_ca_file` is read here (start-up, cold path).
-    pub fn new(
-        settings: ClientSettings,
-        extra_ca_file: Option<&Path>,
-    ) -> Result<Arc<Self>, String> {
+    pub fn new(settings: ClientSettings, extra_ca_file: Option<&Path>) -> Result<Arc<Self>, String> {
         let tls = super::tls::client_config(extra_ca_file)?;
-        let resolver = Resolver::start(settings.dns_threads)
-            .map_err(|e| format!("cannot start resolver threads: {e}"))?;
-        Ok(Arc::new(Self {
-            settings,
-            tls,
-            resolver,
-        }))
+        let resolver =
+            Resolver::start(settings.dns_threads).map_err(|e| format!("cannot start resolver threads: {e}"))?;
+        Ok(Arc::new(Self { settings, tls, resolver }))
     }
 
     /// From a validated config.
     pub fn from_config(cfg: &Config) -> Result<Arc<Self>, String> {
-        Self::new(
-            ClientSettings::from_config(cfg)?,
-            cfg.extra_ca_file.as_deref(),
-        )
+        Self::new(ClientSettings::from_config(cfg)?, cfg.extra_ca_file.as_deref())
     }
 }

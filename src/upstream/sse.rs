@@ -132,9 +132,7 @@ impl SseParser {
         loop {
             let Some(line) = self.lines.next_line() else {
                 if self.lines.buffered() > self.max_event_bytes {
-                    return Err(SseError::EventTooLarge {
-                        limit: self.max_event_bytes,
-                    });
+                    return Err(SseError::EventTooLarge { limit: self.max_event_bytes });
                 }
                 return Ok(None);
             };
@@ -168,11 +166,7 @@ impl SseParser {
             }
             self.field(line);
         }
-        if self.fields {
-            Some(self.dispatch())
-        } else {
-            None
-        }
+        if self.fields { Some(self.dispatch()) } else { None }
     }
 
     /// Bytes buffered and not yet returned as events.
@@ -214,9 +208,7 @@ impl SseParser {
             b"retry" => {
                 let v = bytes.get(value).unwrap_or_default();
                 if !v.is_empty() && v.len() <= 19 && v.iter().all(u8::is_ascii_digit) {
-                    self.retry = v.iter().try_fold(0u64, |a, d| {
-                        a.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-                    });
+                    self.retry = v.iter().try_fold(0u64, |a, d| a.checked_mul(10)?.checked_add(u64::from(d - b'0')));
                     self.fields = true;
                 }
             }
@@ -238,8 +230,7 @@ impl SseParser {
                 if i > 0 {
                     self.scratch.push(b'\n');
                 }
-                self.scratch
-                    .extend_from_slice(self.block.get(r.clone()).unwrap_or_default());
+                self.scratch.extend_from_slice(self.block.get(r.clone()).unwrap_or_default());
             }
         }
         let has_data = !data_ranges.is_empty();
@@ -248,18 +239,8 @@ impl SseParser {
         self.data = data_ranges;
         self.data.clear();
         let block: &[u8] = &self.block;
-        let data: &[u8] = if multi {
-            &self.scratch
-        } else {
-            single.and_then(|r| block.get(r)).unwrap_or_default()
-        };
-        SseEvent {
-            event: event.and_then(|r| block.get(r)),
-            data,
-            has_data,
-            id: id.and_then(|r| block.get(r)),
-            retry,
-        }
+        let data: &[u8] = if multi { &self.scratch } else { single.and_then(|r| block.get(r)).unwrap_or_default() };
+        SseEvent { event: event.and_then(|r| block.get(r)), data, has_data, id: id.and_then(|r| block.get(r)), retry }
     }
 }
 
@@ -325,10 +306,7 @@ mod tests {
     #[test]
     fn fields_comments_and_multiline_data() {
         let got = events(b": hello\n\nevent: delta\ndata: {\"a\":1}\n\ndata:x\ndata:  y\ndata\n\n");
-        assert_eq!(
-            got,
-            vec![ev(Some("delta"), "{\"a\":1}"), ev(None, "x\n y\n")]
-        );
+        assert_eq!(got, vec![ev(Some("delta"), "{\"a\":1}"), ev(None, "x\n y\n")]);
     }
 
     #[test]
@@ -337,10 +315,7 @@ mod tests {
         assert_eq!(got.len(), 3);
         assert_eq!(got[0].data, b"a");
         assert_eq!(got[1].data, b"b");
-        assert_eq!(
-            (got[2].id.as_deref(), got[2].retry),
-            (Some(&b"7"[..]), Some(1500))
-        );
+        assert_eq!((got[2].id.as_deref(), got[2].retry), (Some(&b"7"[..]), Some(1500)));
     }
 
     #[test]
@@ -365,10 +340,7 @@ mod tests {
         let mut p = SseParser::default();
         p.feed(b"event: e\ndata: payload\n\n");
         let e = p.next_event().unwrap().unwrap();
-        assert_eq!(
-            (e.event_type(), e.data_str().unwrap()),
-            (&b"e"[..], "payload")
-        );
+        assert_eq!((e.event_type(), e.data_str().unwrap()), (&b"e"[..], "payload"));
         assert!(p.next_event().unwrap().is_none());
     }
 

@@ -14,17 +14,10 @@ use std::sync::Arc;
 
 /// Builds the shared client config. `Err` names the file and what was wrong with it.
 pub fn client_config(extra_ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
-    let mut roots = RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
+    let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     if let Some(path) = extra_ca_file {
         for cert in read_pem_certs(path)? {
-            roots.add(cert).map_err(|e| {
-                format!(
-                    "extra_ca_file {}: certificate rejected: {e}",
-                    path.display()
-                )
-            })?;
+            roots.add(cert).map_err(|e| format!("extra_ca_file {}: certificate rejected: {e}", path.display()))?;
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -39,17 +32,13 @@ pub fn client_config(extra_ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, 
 
 /// Every certificate in a PEM file; at least one is required.
 pub fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let text = std::fs::read(path)
-        .map_err(|e| format!("extra_ca_file {}: cannot read: {e}", path.display()))?;
+    let text = std::fs::read(path).map_err(|e| format!("extra_ca_file {}: cannot read: {e}", path.display()))?;
     let mut out = Vec::new();
     for item in CertificateDer::pem_slice_iter(&text) {
         out.push(item.map_err(|e| format!("extra_ca_file {}: invalid PEM: {e}", path.display()))?);
     }
     if out.is_empty() {
-        return Err(format!(
-            "extra_ca_file {}: no CERTIFICATE block found",
-            path.display()
-        ));
+        return Err(format!("extra_ca_file {}: no CERTIFICATE block found", path.display()));
     }
     Ok(out)
 }
@@ -71,10 +60,7 @@ mod tests {
         let empty = dir.join("empty.pem");
         std::fs::write(&empty, "nothing here").unwrap();
         let e = client_config(Some(&empty)).unwrap_err();
-        assert!(
-            e.contains("empty.pem") && e.contains("no CERTIFICATE"),
-            "{e}"
-        );
+        assert!(e.contains("empty.pem") && e.contains("no CERTIFICATE"), "{e}");
         let e = client_config(Some(&dir.join("missing.pem"))).unwrap_err();
         assert!(e.contains("cannot read"), "{e}");
         std::fs::remove_dir_all(&dir).ok();

@@ -52,30 +52,17 @@ pub struct Transport {
 impl Transport {
     pub fn plain(tcp: TcpStream) -> Self {
         let _ = tcp.set_nodelay(true);
-        Self {
-            tcp,
-            tls: None,
-            cipher_in: BytesMut::new(),
-            scratch: Vec::new(),
-        }
+        Self { tcp, tls: None, cipher_in: BytesMut::new(), scratch: Vec::new() }
     }
 
     /// Runs the TLS handshake for `host` (SNI; an IP literal is sent without SNI). The caller
     /// bounds it with `upstream_tls_ms`; a dropped handshake just drops the socket.
-    pub async fn tls(
-        tcp: TcpStream,
-        config: &Arc<ClientConfig>,
-        host: &str,
-    ) -> Result<Self, UpstreamError> {
+    pub async fn tls(tcp: TcpStream, config: &Arc<ClientConfig>, host: &str) -> Result<Self, UpstreamError> {
         let name = ServerName::try_from(host.to_owned()).map_err(|_| {
-            UpstreamError::new(
-                ErrorKind::InvalidRequest,
-                format!("not a valid TLS server name: {host}"),
-            )
+            UpstreamError::new(ErrorKind::InvalidRequest, format!("not a valid TLS server name: {host}"))
         })?;
-        let conn = ClientConnection::new(Arc::clone(config), name).map_err(|e| {
-            UpstreamError::new(ErrorKind::Tls, format!("tls setup for {host}: {e}"))
-        })?;
+        let conn = ClientConnection::new(Arc::clone(config), name)
+            .map_err(|e| UpstreamError::new(ErrorKind::Tls, format!("tls setup for {host}: {e}")))?;
         let _ = tcp.set_nodelay(true);
         let mut t = Self {
             tcp,
@@ -83,9 +70,7 @@ impl Transport {
             cipher_in: BytesMut::with_capacity(READ_CHUNK),
             scratch: Vec::new(),
         };
-        let tls_err = |e: &io::Error| {
-            UpstreamError::new(ErrorKind::Tls, format!("tls handshake with {host}: {e}"))
-        };
+        let tls_err = |e: &io::Error| UpstreamError::new(ErrorKind::Tls, format!("tls handshake with {host}: {e}"));
         loop {
             t.flush_tls().await.map_err(|e| tls_err(&e))?;
             let Some(tls) = t.tls.as_deref_mut() else {
@@ -120,11 +105,7 @@ impl Transport {
 
     /// The TCP stream back, for a plain transport (after a proxy handshake, before TLS).
     pub fn into_plain_tcp(self) -> Option<TcpStream> {
-        if self.tls.is_some() || !self.cipher_in.is_empty() {
-            None
-        } else {
-            Some(self.tcp)
-        }
+        if self.tls.is_some() || !self.cipher_in.is_empty() { None } else { Some(self.tcp) }
     }
 
     pub fn is_tls(&self) -> bool {
@@ -138,11 +119,7 @@ impl Transport {
 
     /// Appends at least one byte of plaintext to `dst`, or reports EOF, or gives up at
     /// `deadline` (`None`: wait as long as it takes).
-    pub async fn read(
-        &mut self,
-        dst: &mut BytesMut,
-        deadline: Option<Instant>,
-    ) -> io::Result<ReadOutcome> {
+    pub async fn read(&mut self, dst: &mut BytesMut, deadline: Option<Instant>) -> io::Result<ReadOutcome> {
         if self.tls.is_none() {
             if dst.capacity() - dst.len() < READ_CHUNK / 4 {
                 dst.reserve(READ_CHUNK);
@@ -189,8 +166,7 @@ impl Transport {
                 Some(0) => {
                     // Tell rustls the transport ended; the next fill_buf reports how.
                     tls.read_tls(&mut io::empty())?;
-                    tls.process_new_packets()
-                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                    tls.process_new_packets().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
                 }
                 Some(_) => {}
             }
@@ -216,10 +192,7 @@ impl Transport {
             rest = rest.get(n..).unwrap_or_default();
             let wrote = self.flush_tls().await?;
             if n == 0 && !wrote {
-                return Err(io::Error::new(
-                    io::ErrorKind::WriteZero,
-                    "tls refused more plaintext",
-                ));
+                return Err(io::Error::new(io::ErrorKind::WriteZero, "tls refused more plaintext"));
             }
         }
         Ok(())
@@ -269,8 +242,7 @@ fn feed(tls: &mut ClientConnection, cipher_in: &mut BytesMut) -> io::Result<()> 
     let mut slice: &[u8] = cipher_in;
     let n = tls.read_tls(&mut slice)?;
     cipher_in.advance(n);
-    tls.process_new_packets()
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    tls.process_new_packets().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     Ok(())
 }
 

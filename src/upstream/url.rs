@@ -47,12 +47,7 @@ pub struct Target {
 
 impl Target {
     pub fn parse(url: &str) -> Result<Self, UpstreamError> {
-        let bad = |why: &str| {
-            UpstreamError::new(
-                ErrorKind::InvalidRequest,
-                format!("bad upstream URL: {why}"),
-            )
-        };
+        let bad = |why: &str| UpstreamError::new(ErrorKind::InvalidRequest, format!("bad upstream URL: {why}"));
         let (scheme_str, rest) = url.split_once("://").ok_or_else(|| bad("missing scheme"))?;
         let (scheme, websocket) = match scheme_str.to_ascii_lowercase().as_str() {
             "http" => (Scheme::Http, false),
@@ -65,9 +60,7 @@ impl Target {
         let split_at = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, path) = rest.split_at(split_at);
         if authority.contains('@') {
-            return Err(bad(
-                "credentials in the URL are not supported; send them as headers",
-            ));
+            return Err(bad("credentials in the URL are not supported; send them as headers"));
         }
         let (host, port) = split_host_port(authority).ok_or_else(|| bad("invalid host or port"))?;
         let port = port.unwrap_or_else(|| scheme.default_port());
@@ -81,27 +74,13 @@ impl Target {
         if path_and_query.bytes().any(|b| b <= b' ' || b == 0x7f) {
             return Err(bad("path contains spaces or control characters"));
         }
-        Ok(Self {
-            scheme,
-            websocket,
-            host,
-            port,
-            path_and_query,
-        })
+        Ok(Self { scheme, websocket, host, port, path_and_query })
     }
 
     /// The `Host` header value: the port is omitted when it is the scheme's default.
     pub fn host_header(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        if self.port == self.scheme.default_port() {
-            host
-        } else {
-            format!("{host}:{}", self.port)
-        }
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        if self.port == self.scheme.default_port() { host } else { format!("{host}:{}", self.port) }
     }
 
     /// `host:port` for messages and CONNECT.
@@ -130,11 +109,7 @@ pub fn split_host_port(authority: &str) -> Option<(String, Option<u16>)> {
             None => (authority, None),
         }
     };
-    if host.is_empty()
-        || !host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._:".contains(&b))
-    {
+    if host.is_empty() || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._:".contains(&b)) {
         return None;
     }
     let port = match port {
@@ -161,10 +136,7 @@ mod tests {
         assert_eq!((t.port, t.path_and_query.as_str()), (8080, "/?token=a"));
         assert_eq!(t.host_header(), "127.0.0.1:8080");
         let t = Target::parse("http://[::1]:9/").unwrap();
-        assert_eq!(
-            (t.host.as_str(), t.authority()),
-            ("::1", "[::1]:9".to_owned())
-        );
+        assert_eq!((t.host.as_str(), t.authority()), ("::1", "[::1]:9".to_owned()));
     }
 
     #[test]

@@ -24,9 +24,7 @@ use super::response_head::ResponseHead;
 use super::settings::UpstreamTimeouts;
 use super::transport::ReadOutcome;
 use super::url::Target;
-use super::ws_frame::{
-    Assembler, FrameDecoder, FrameError, Message, Opcode, close_payload, encode_frame,
-};
+use super::ws_frame::{Assembler, FrameDecoder, FrameError, Message, Opcode, close_payload, encode_frame};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue};
 use std::time::{Duration, Instant};
@@ -66,10 +64,7 @@ impl WsRequest {
     /// Adds a handshake header (`Origin`, `Cookie`, ...); an invalid one fails the connect.
     #[must_use]
     pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
-        match (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(value.as_ref()),
-        ) {
+        match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(value.as_ref())) {
             (Ok(n), Ok(v)) => self.headers.push((n, v)),
             _ => self.invalid_header = Some(name.chars().take(64).collect()),
         }
@@ -107,12 +102,7 @@ impl UpstreamClient {
         let total = Instant::now() + timeouts.total;
         let t = &req.target;
         let proxy = self.proxy_for(&t.host, &req.proxy);
-        let dial = Dial {
-            host: &t.host,
-            port: t.port,
-            tls: t.scheme.is_tls(),
-            proxy: proxy.as_deref(),
-        };
+        let dial = Dial { host: &t.host, port: t.port, tls: t.scheme.is_tls(), proxy: proxy.as_deref() };
         let mut conn = establish(self.shared(), self.dns(), dial, &timeouts, total).await?;
         let key = b64::encode(&random_bytes::<16>());
         let mut head = format!(
@@ -130,36 +120,26 @@ impl UpstreamClient {
         head.extend_from_slice(b"\r\n");
         let deadline = PhaseDeadline::new(timeouts.head, total);
         let exchange = async {
-            conn.t.write_all(&head).await.map_err(|e| {
-                UpstreamError::io(&e, &format!("sending the upgrade to {}", t.host))
-            })?;
-            conn.read_response_head(deadline, settings.limits.max_head_bytes, true, &t.host)
+            conn.t
+                .write_all(&head)
                 .await
+                .map_err(|e| UpstreamError::io(&e, &format!("sending the upgrade to {}", t.host)))?;
+            conn.read_response_head(deadline, settings.limits.max_head_bytes, true, &t.host).await
         };
-        let resp = monoio::time::timeout_at(deadline.at.into(), exchange)
-            .await
-            .map_err(|_| {
-                deadline.expired(
-                    ErrorKind::HeadTimeout,
-                    format!("no upgrade answer from {} in time", t.host),
-                )
-            })??;
+        let resp = monoio::time::timeout_at(deadline.at.into(), exchange).await.map_err(|_| {
+            deadline.expired(ErrorKind::HeadTimeout, format!("no upgrade answer from {} in time", t.host))
+        })??;
         if resp.status != 101 {
             return Err(UpstreamError::new(
                 ErrorKind::WsHandshake,
-                format!(
-                    "{} refused the websocket upgrade with {}",
-                    t.host, resp.status
-                ),
+                format!("{} refused the websocket upgrade with {}", t.host, resp.status),
             )
             .with_status(resp.status));
         }
         let expected = accept_for(&key);
         let ok = resp.has_token("upgrade", "websocket")
             && resp.has_token("connection", "upgrade")
-            && resp
-                .header("sec-websocket-accept")
-                .is_some_and(|v| v == expected.as_bytes());
+            && resp.header("sec-websocket-accept").is_some_and(|v| v == expected.as_bytes());
         if !ok {
             return Err(UpstreamError::new(
                 ErrorKind::Protocol,
@@ -196,16 +176,10 @@ impl WebSocket {
     }
 
     /// Sends one message split into the given fragments (text must be valid UTF-8 as a whole).
-    pub async fn send_fragmented(
-        &mut self,
-        text: bool,
-        parts: &[&[u8]],
-    ) -> Result<(), UpstreamError> {
+    pub async fn send_fragmented(&mut self, text: bool, parts: &[&[u8]]) -> Result<(), UpstreamError> {
         let n = parts.len();
         if n == 0 {
-            return self
-                .send_frame(true, if text { Opcode::Text } else { Opcode::Binary }, &[])
-                .await;
+            return self.send_frame(true, if text { Opcode::Text } else { Opcode::Binary }, &[]).await;
         }
         for (i, p) in parts.iter().enumerate() {
             let op = match (i, text) {
@@ -258,10 +232,7 @@ impl WebSocket {
 
     async fn recv_inner(&mut self, ping_every: Option<Duration>) -> Result<Message, UpstreamError> {
         if self.done {
-            return Err(UpstreamError::new(
-                ErrorKind::Closed,
-                format!("websocket to {} is closed", self.host),
-            ));
+            return Err(UpstreamError::new(ErrorKind::Closed, format!("websocket to {} is closed", self.host)));
         }
         let idle_until = Instant::now() + self.idle;
         self.next_message(idle_until, ping_every).await
@@ -275,11 +246,7 @@ impl WebSocket {
         let mut idle_until = idle_until;
         let mut next_ping = ping_every.map(|d| Instant::now() + d);
         loop {
-            match self
-                .decoder
-                .decode(&mut self.conn.rbuf)
-                .and_then(|f| f.map(|f| self.asm.push(f)).transpose())
-            {
+            match self.decoder.decode(&mut self.conn.rbuf).and_then(|f| f.map(|f| self.asm.push(f)).transpose()) {
                 Ok(Some(Some(msg))) => return self.on_message(msg).await,
                 Ok(Some(None)) => continue,
                 Ok(None) => {}
@@ -303,11 +270,7 @@ impl WebSocket {
                         self.done = true;
                         return Err(UpstreamError::new(
                             ErrorKind::IdleTimeout,
-                            format!(
-                                "{}: no websocket frame for {} ms",
-                                self.host,
-                                self.idle.as_millis()
-                            ),
+                            format!("{}: no websocket frame for {} ms", self.host, self.idle.as_millis()),
                         ));
                     }
                     if let (Some(p), Some(every)) = (next_ping, ping_every) {
@@ -319,10 +282,7 @@ impl WebSocket {
                 }
                 Err(e) => {
                     self.done = true;
-                    return Err(UpstreamError::io(
-                        &e,
-                        &format!("reading the websocket from {}", self.host),
-                    ));
+                    return Err(UpstreamError::io(&e, &format!("reading the websocket from {}", self.host)));
                 }
             }
         }
@@ -337,10 +297,7 @@ impl WebSocket {
             Message::Close(c) => {
                 if !self.close_sent {
                     self.close_sent = true;
-                    let payload = c
-                        .as_ref()
-                        .map(|c| close_payload(c.code, ""))
-                        .unwrap_or_default();
+                    let payload = c.as_ref().map(|c| close_payload(c.code, "")).unwrap_or_default();
                     let _ = self.write_frame(Opcode::Close, &payload).await;
                 }
                 self.done = true;
@@ -354,30 +311,16 @@ impl WebSocket {
     async fn protocol_error(&mut self, e: FrameError) -> UpstreamError {
         if !self.close_sent {
             self.close_sent = true;
-            let _ = self
-                .write_frame(Opcode::Close, &close_payload(e.close_code(), ""))
-                .await;
+            let _ = self.write_frame(Opcode::Close, &close_payload(e.close_code(), "")).await;
         }
         self.done = true;
-        let kind = if matches!(e, FrameError::TooLarge { .. }) {
-            ErrorKind::BodyTooLarge
-        } else {
-            ErrorKind::Protocol
-        };
+        let kind = if matches!(e, FrameError::TooLarge { .. }) { ErrorKind::BodyTooLarge } else { ErrorKind::Protocol };
         UpstreamError::new(kind, format!("{}: {}", self.host, e.message()))
     }
 
-    async fn send_frame(
-        &mut self,
-        fin: bool,
-        op: Opcode,
-        payload: &[u8],
-    ) -> Result<(), UpstreamError> {
+    async fn send_frame(&mut self, fin: bool, op: Opcode, payload: &[u8]) -> Result<(), UpstreamError> {
         if self.close_sent || self.done {
-            return Err(UpstreamError::new(
-                ErrorKind::Closed,
-                format!("websocket to {} is closing", self.host),
-            ));
+            return Err(UpstreamError::new(ErrorKind::Closed, format!("websocket to {} is closing", self.host)));
         }
         self.write_frame_fin(fin, op, payload).await
     }
@@ -386,12 +329,7 @@ impl WebSocket {
         self.write_frame_fin(true, op, payload).await
     }
 
-    async fn write_frame_fin(
-        &mut self,
-        fin: bool,
-        op: Opcode,
-        payload: &[u8],
-    ) -> Result<(), UpstreamError> {
+    async fn write_frame_fin(&mut self, fin: bool, op: Opcode, payload: &[u8]) -> Result<(), UpstreamError> {
         self.out.clear();
         let mask = self.rng.next_mask();
         encode_frame(&mut self.out, fin, op, payload, Some(mask));
@@ -417,9 +355,7 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     if ring::rand::SystemRandom::new().fill(&mut out).is_err() {
         // The OS generator failing is not survivable for secrets, but a mask/handshake key only
         // needs to be unpredictable to third parties; fall back to time-derived bits.
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         for (b, t) in out.iter_mut().zip(t.to_le_bytes().iter().cycle()) {
             *b = *t;
         }
@@ -452,9 +388,6 @@ impl MaskRng {
 mod tests {
     #[test]
     fn accept_key_matches_rfc_example() {
-        assert_eq!(
-            super::accept_for("dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
+        assert_eq!(super::accept_for("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     }
 }

@@ -119,13 +119,7 @@ pub fn apply_mask(data: &mut [u8], mask: [u8; 4], offset: usize) {
 }
 
 /// Appends one frame.
-pub fn encode_frame(
-    out: &mut BytesMut,
-    fin: bool,
-    opcode: Opcode,
-    payload: &[u8],
-    mask: Option<[u8; 4]>,
-) {
+pub fn encode_frame(out: &mut BytesMut, fin: bool, opcode: Opcode, payload: &[u8], mask: Option<[u8; 4]>) {
     out.reserve(payload.len() + 14);
     out.put_u8(if fin { 0x80 } else { 0 } | opcode.bits());
     let m = if mask.is_some() { 0x80 } else { 0 };
@@ -170,10 +164,7 @@ pub struct FrameDecoder {
 
 impl FrameDecoder {
     pub fn client(max_frame: u64) -> Self {
-        Self {
-            max_frame,
-            expect_masked: false,
-        }
+        Self { max_frame, expect_masked: false }
     }
 
     /// The next frame at the front of `buf`, consuming it; `Ok(None)` if incomplete.
@@ -215,9 +206,7 @@ impl FrameDecoder {
             return Err(FrameError::BadControlFrame);
         }
         if len > self.max_frame {
-            return Err(FrameError::TooLarge {
-                limit: self.max_frame,
-            });
+            return Err(FrameError::TooLarge { limit: self.max_frame });
         }
         let mask = if masked {
             let Some(&[k0, k1, k2, k3]) = buf.get(at..at + 4) else {
@@ -228,9 +217,7 @@ impl FrameDecoder {
         } else {
             None
         };
-        let len = usize::try_from(len).map_err(|_| FrameError::TooLarge {
-            limit: self.max_frame,
-        })?;
+        let len = usize::try_from(len).map_err(|_| FrameError::TooLarge { limit: self.max_frame })?;
         if buf.len() < at + len {
             return Ok(None);
         }
@@ -239,11 +226,7 @@ impl FrameDecoder {
         if let Some(k) = mask {
             apply_mask(&mut payload, k, 0);
         }
-        Ok(Some(Frame {
-            fin,
-            opcode,
-            payload: payload.freeze(),
-        }))
+        Ok(Some(Frame { fin, opcode, payload: payload.freeze() }))
     }
 }
 
@@ -274,10 +257,7 @@ pub struct Assembler {
 
 impl Assembler {
     pub fn new(max_message: u64) -> Self {
-        Self {
-            max_message,
-            partial: None,
-        }
+        Self { max_message, partial: None }
     }
 
     /// Takes one frame; returns a message when one is complete.
@@ -291,9 +271,7 @@ impl Assembler {
                     return Err(FrameError::ExpectedContinuation);
                 }
                 if frame.payload.len() as u64 > self.max_message {
-                    return Err(FrameError::TooLarge {
-                        limit: self.max_message,
-                    });
+                    return Err(FrameError::TooLarge { limit: self.max_message });
                 }
                 if frame.fin {
                     return finish(frame.opcode, frame.payload).map(Some);
@@ -306,20 +284,14 @@ impl Assembler {
                     return Err(FrameError::UnexpectedContinuation);
                 };
                 if (buf.len() + frame.payload.len()) as u64 > self.max_message {
-                    return Err(FrameError::TooLarge {
-                        limit: self.max_message,
-                    });
+                    return Err(FrameError::TooLarge { limit: self.max_message });
                 }
                 buf.extend_from_slice(&frame.payload);
                 if !frame.fin {
                     return Ok(None);
                 }
                 let op = *op;
-                let data = self
-                    .partial
-                    .take()
-                    .map(|(_, b)| b.freeze())
-                    .unwrap_or_default();
+                let data = self.partial.take().map(|(_, b)| b.freeze()).unwrap_or_default();
                 finish(op, data).map(Some)
             }
         }
@@ -346,10 +318,7 @@ fn parse_close(p: &[u8]) -> Result<Option<CloseFrame>, FrameError> {
                 return Err(FrameError::BadClosePayload);
             }
             let reason = std::str::from_utf8(rest).map_err(|_| FrameError::InvalidUtf8)?;
-            Ok(Some(CloseFrame {
-                code,
-                reason: reason.to_owned(),
-            }))
+            Ok(Some(CloseFrame { code, reason: reason.to_owned() }))
         }
     }
 }
@@ -381,21 +350,12 @@ mod tests {
             let payload: Vec<u8> = (0..len).map(|i| u8::try_from(i % 251).unwrap()).collect();
             let mut b = BytesMut::new();
             encode_frame(&mut b, true, Opcode::Binary, &payload, Some([1, 2, 3, 4]));
-            let dec = FrameDecoder {
-                max_frame: 1 << 20,
-                expect_masked: true,
-            };
+            let dec = FrameDecoder { max_frame: 1 << 20, expect_masked: true };
             let f = dec.decode(&mut b).unwrap().unwrap();
-            assert_eq!(
-                (f.fin, f.opcode, &f.payload[..]),
-                (true, Opcode::Binary, &payload[..])
-            );
+            assert_eq!((f.fin, f.opcode, &f.payload[..]), (true, Opcode::Binary, &payload[..]));
             assert!(b.is_empty());
             let mut b = server_frame(false, Opcode::Text, &payload);
-            let f = FrameDecoder::client(1 << 20)
-                .decode(&mut b)
-                .unwrap()
-                .unwrap();
+            let f = FrameDecoder::client(1 << 20).decode(&mut b).unwrap().unwrap();
             assert_eq!(f.payload.len(), len);
         }
     }
@@ -404,19 +364,8 @@ mod tests {
     fn mask_known_vector() {
         // RFC 6455 §5.7: masked "Hello".
         let mut b = BytesMut::new();
-        encode_frame(
-            &mut b,
-            true,
-            Opcode::Text,
-            b"Hello",
-            Some([0x37, 0xfa, 0x21, 0x3d]),
-        );
-        assert_eq!(
-            &b[..],
-            &[
-                0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58
-            ]
-        );
+        encode_frame(&mut b, true, Opcode::Text, b"Hello", Some([0x37, 0xfa, 0x21, 0x3d]));
+        assert_eq!(&b[..], &[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
         let mut odd = *b"abcdefghijk";
         apply_mask(&mut odd, [9, 8, 7, 6], 3);
         apply_mask(&mut odd, [9, 8, 7, 6], 3);
@@ -431,93 +380,48 @@ mod tests {
             (&[0x83, 0x00], FrameError::UnknownOpcode(3)),
             (&[0x09, 0x00], FrameError::BadControlFrame),
             (&[0x89, 0x7e, 0x00, 0x7e], FrameError::BadControlFrame),
-            (
-                &[0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0],
-                FrameError::BadMasking,
-            ),
-            (
-                &[0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0],
-                FrameError::BadLength,
-            ),
+            (&[0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0], FrameError::BadMasking),
+            (&[0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0], FrameError::BadLength),
         ];
         for (bytes, want) in cases {
-            assert_eq!(
-                dec.decode(&mut BytesMut::from(bytes)),
-                Err(want),
-                "{bytes:?}"
-            );
+            assert_eq!(dec.decode(&mut BytesMut::from(bytes)), Err(want), "{bytes:?}");
         }
         assert_eq!(
             dec.decode(&mut BytesMut::from(&[0x82, 0x7e, 0x10, 0x00][..])),
             Err(FrameError::TooLarge { limit: 1000 })
         );
-        assert_eq!(
-            dec.decode(&mut BytesMut::from(&[0x82, 0x05, b'a'][..])),
-            Ok(None)
-        );
+        assert_eq!(dec.decode(&mut BytesMut::from(&[0x82, 0x05, b'a'][..])), Ok(None));
     }
 
     #[test]
     fn fragmentation_with_interleaved_ping() {
         let mut a = Assembler::new(100);
-        let f = |fin, opcode, p: &'static [u8]| Frame {
-            fin,
-            opcode,
-            payload: Bytes::from_static(p),
-        };
+        let f = |fin, opcode, p: &'static [u8]| Frame { fin, opcode, payload: Bytes::from_static(p) };
         assert_eq!(a.push(f(false, Opcode::Text, b"he")), Ok(None));
-        assert_eq!(
-            a.push(f(true, Opcode::Ping, b"p")),
-            Ok(Some(Message::Ping(Bytes::from_static(b"p"))))
-        );
+        assert_eq!(a.push(f(true, Opcode::Ping, b"p")), Ok(Some(Message::Ping(Bytes::from_static(b"p")))));
         assert_eq!(a.push(f(false, Opcode::Continuation, b"ll")), Ok(None));
-        assert_eq!(
-            a.push(f(true, Opcode::Continuation, b"o")),
-            Ok(Some(Message::Text(Bytes::from_static(b"hello"))))
-        );
-        assert_eq!(
-            a.push(f(true, Opcode::Continuation, b"x")),
-            Err(FrameError::UnexpectedContinuation)
-        );
+        assert_eq!(a.push(f(true, Opcode::Continuation, b"o")), Ok(Some(Message::Text(Bytes::from_static(b"hello")))));
+        assert_eq!(a.push(f(true, Opcode::Continuation, b"x")), Err(FrameError::UnexpectedContinuation));
         assert_eq!(a.push(f(false, Opcode::Binary, b"x")), Ok(None));
-        assert_eq!(
-            a.push(f(true, Opcode::Text, b"x")),
-            Err(FrameError::ExpectedContinuation)
-        );
+        assert_eq!(a.push(f(true, Opcode::Text, b"x")), Err(FrameError::ExpectedContinuation));
         let mut a = Assembler::new(3);
         assert_eq!(a.push(f(false, Opcode::Binary, b"ab")), Ok(None));
-        assert_eq!(
-            a.push(f(true, Opcode::Continuation, b"cd")),
-            Err(FrameError::TooLarge { limit: 3 })
-        );
+        assert_eq!(a.push(f(true, Opcode::Continuation, b"cd")), Err(FrameError::TooLarge { limit: 3 }));
         let mut a = Assembler::new(10);
-        assert_eq!(
-            a.push(f(true, Opcode::Text, b"\xff")),
-            Err(FrameError::InvalidUtf8)
-        );
+        assert_eq!(a.push(f(true, Opcode::Text, b"\xff")), Err(FrameError::InvalidUtf8));
     }
 
     #[test]
     fn close_payloads() {
         let mut a = Assembler::new(10);
-        let close = |p: Vec<u8>| Frame {
-            fin: true,
-            opcode: Opcode::Close,
-            payload: Bytes::from(p),
-        };
+        let close = |p: Vec<u8>| Frame { fin: true, opcode: Opcode::Close, payload: Bytes::from(p) };
         assert_eq!(a.push(close(vec![])), Ok(Some(Message::Close(None))));
         assert_eq!(
             a.push(close(close_payload(1000, "bye"))),
-            Ok(Some(Message::Close(Some(CloseFrame {
-                code: 1000,
-                reason: "bye".into()
-            }))))
+            Ok(Some(Message::Close(Some(CloseFrame { code: 1000, reason: "bye".into() }))))
         );
         assert_eq!(a.push(close(vec![3])), Err(FrameError::BadClosePayload));
-        assert_eq!(
-            a.push(close(close_payload(1005, ""))),
-            Err(FrameError::BadClosePayload)
-        );
+        assert_eq!(a.push(close(close_payload(1005, ""))), Err(FrameError::BadClosePayload));
         assert_eq!(close_payload(1000, &"é".repeat(100)).len(), 2 + 122);
     }
 }

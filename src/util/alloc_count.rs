@@ -15,10 +15,7 @@ pub struct Counting;
 
 // SAFETY: every method forwards to `System` with the caller's arguments unchanged, so the
 // `GlobalAlloc` contract is exactly `System`'s; the counter is a relaxed atomic add.
-#[expect(
-    unsafe_code,
-    reason = "a counting global allocator must implement the unsafe GlobalAlloc trait"
-)]
+#[expect(unsafe_code, reason = "a counting global allocator must implement the unsafe GlobalAlloc trait")]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);

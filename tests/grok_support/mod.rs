@@ -37,19 +37,11 @@ impl Sim {
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = tx.send(line);
         });
-        let line = rx
-            .recv_timeout(DEADLINE)
-            .expect("simulator printed its first line");
-        let tryit: Value = serde_json::from_str(line.trim())
-            .unwrap_or_else(|e| panic!("first line is JSON: {e}: {line:?}"));
-        let web = tryit["channels"]["grok"]["web_base_url"]
-            .as_str()
-            .expect("web_base_url")
-            .to_owned();
-        let addr: SocketAddr = web
-            .trim_start_matches("http://")
-            .parse()
-            .expect("host:port");
+        let line = rx.recv_timeout(DEADLINE).expect("simulator printed its first line");
+        let tryit: Value =
+            serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("first line is JSON: {e}: {line:?}"));
+        let web = tryit["channels"]["grok"]["web_base_url"].as_str().expect("web_base_url").to_owned();
+        let addr: SocketAddr = web.trim_start_matches("http://").parse().expect("host:port");
         Self { child, addr, tryit }
     }
 
@@ -66,10 +58,7 @@ impl Sim {
         let auth = format!("Bearer {API_KEY}");
         self.post(
             "/v1/chat/completions",
-            &[
-                ("authorization", &auth),
-                ("content-type", "application/json"),
-            ],
+            &[("authorization", &auth), ("content-type", "application/json")],
             &body.to_string(),
         )
     }
@@ -106,10 +95,7 @@ pub(crate) struct Resp {
 
 impl Resp {
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub(crate) fn text(&self) -> String {
@@ -117,27 +103,16 @@ impl Resp {
     }
 
     pub(crate) fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("body is JSON: {e}: {}", self.text()))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is JSON: {e}: {}", self.text()))
     }
 
     /// SSE `data:` payloads.
     pub(crate) fn sse_data(&self) -> Vec<String> {
-        self.text()
-            .split("\n\n")
-            .filter_map(|frame| frame.strip_prefix("data: "))
-            .map(str::to_owned)
-            .collect()
+        self.text().split("\n\n").filter_map(|frame| frame.strip_prefix("data: ")).map(str::to_owned).collect()
     }
 }
 
-pub(crate) fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Resp {
+pub(crate) fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
     send(&mut stream, method, path, headers, body, true);
@@ -153,10 +128,7 @@ pub(crate) fn send(
     body: &[u8],
     close: bool,
 ) {
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: sim\r\ncontent-length: {}\r\n",
-        body.len()
-    );
+    let mut req = format!("{method} {path} HTTP/1.1\r\nhost: sim\r\ncontent-length: {}\r\n", body.len());
     for (k, v) in headers {
         let _ = write!(req, "{k}: {v}\r\n");
     }
@@ -174,69 +146,53 @@ pub(crate) fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>, sent: Ins
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break i + 4;
         }
-        assert!(
-            fill(stream, buf),
-            "connection closed before the response head: {:?}",
-            String::from_utf8_lossy(buf)
-        );
+        assert!(fill(stream, buf), "connection closed before the response head: {:?}", String::from_utf8_lossy(buf));
     };
     let head_after = sent.elapsed();
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
     buf.drain(..head_end);
     let mut lines = head.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status");
+    let status: u16 = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("status");
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
     let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-    let (body, complete) =
-        if get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-            let mut dec = ChunkedDecoder::new();
-            let mut out = Vec::new();
-            let mut pending = BytesMut::from(&buf[..]);
-            buf.clear();
-            loop {
-                match dec.decode(&mut pending).expect("valid chunked framing") {
-                    Chunk::Data(d) => out.extend_from_slice(&d),
-                    Chunk::Done => {
-                        buf.extend_from_slice(&pending);
-                        break (out, true);
+    let (body, complete) = if get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        let mut dec = ChunkedDecoder::new();
+        let mut out = Vec::new();
+        let mut pending = BytesMut::from(&buf[..]);
+        buf.clear();
+        loop {
+            match dec.decode(&mut pending).expect("valid chunked framing") {
+                Chunk::Data(d) => out.extend_from_slice(&d),
+                Chunk::Done => {
+                    buf.extend_from_slice(&pending);
+                    break (out, true);
+                }
+                Chunk::NeedMore => {
+                    let mut more = Vec::new();
+                    if !fill(stream, &mut more) {
+                        break (out, false);
                     }
-                    Chunk::NeedMore => {
-                        let mut more = Vec::new();
-                        if !fill(stream, &mut more) {
-                            break (out, false);
-                        }
-                        pending.extend_from_slice(&more);
-                    }
+                    pending.extend_from_slice(&more);
                 }
             }
-        } else if let Some(n) = get("content-length").and_then(|v| v.parse::<usize>().ok()) {
-            while buf.len() < n {
-                if !fill(stream, buf) {
-                    break;
-                }
+        }
+    } else if let Some(n) = get("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        while buf.len() < n {
+            if !fill(stream, buf) {
+                break;
             }
-            let complete = buf.len() >= n;
-            let body: Vec<u8> = buf.drain(..n.min(buf.len())).collect();
-            (body, complete)
-        } else {
-            while fill(stream, buf) {}
-            (std::mem::take(buf), true)
-        };
-    Resp {
-        status,
-        headers,
-        body,
-        complete,
-        head_after,
-        body_after: sent.elapsed(),
-    }
+        }
+        let complete = buf.len() >= n;
+        let body: Vec<u8> = buf.drain(..n.min(buf.len())).collect();
+        (body, complete)
+    } else {
+        while fill(stream, buf) {}
+        (std::mem::take(buf), true)
+    };
+    Resp { status, headers, body, complete, head_after, body_after: sent.elapsed() }
 }
 
 fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> bool {

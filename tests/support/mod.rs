@@ -41,10 +41,7 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sleeps the test thread. Only for pacing what a client sends (a slow client), never to wait
 /// for the server: waiting uses reads with deadlines or [`poll_until`].
-#[expect(
-    clippy::disallowed_methods,
-    reason = "test-side pacing of a simulated slow client"
-)]
+#[expect(clippy::disallowed_methods, reason = "test-side pacing of a simulated slow client")]
 pub fn pause(d: Duration) {
     std::thread::sleep(d);
 }
@@ -77,13 +74,8 @@ impl TempDir {
     pub fn new(tag: &str) -> Self {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let path = std::env::temp_dir().join(format!(
-            "orchids-test-{tag}-{}-{n}-{nanos}",
-            std::process::id()
-        ));
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let path = std::env::temp_dir().join(format!("orchids-test-{tag}-{}-{n}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&path).expect("create temp dir");
         Self { path }
     }
@@ -161,12 +153,7 @@ impl Default for ServerBuilder {
 
 impl ServerBuilder {
     pub fn new() -> Self {
-        Self {
-            overrides: json!({}),
-            raw_config: None,
-            args: Vec::new(),
-            envs: Vec::new(),
-        }
+        Self { overrides: json!({}), raw_config: None, args: Vec::new(), envs: Vec::new() }
     }
 
     /// Merges more JSON into the config (see [`merge`]); may be called several times.
@@ -225,9 +212,7 @@ impl ServerBuilder {
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn orchids-server");
         let stderr = child.stderr.take().expect("stderr pipe");
         let (tx, rx) = mpsc::channel::<String>();
@@ -250,8 +235,7 @@ impl ServerBuilder {
         let line = server
             .wait_for_line(START_TIMEOUT, |l| l.contains("listening on "))
             .unwrap_or_else(|| panic!("server did not report its address; log:\n{}", server.log()));
-        server.addr =
-            parse_listening(&line).unwrap_or_else(|| panic!("cannot parse address from {line:?}"));
+        server.addr = parse_listening(&line).unwrap_or_else(|| panic!("cannot parse address from {line:?}"));
         server
     }
 }
@@ -348,10 +332,7 @@ impl Server {
     }
 
     pub fn signal(&self, name: &str) {
-        let st = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.pid().to_string())
-            .status();
+        let st = Command::new("kill").arg(format!("-{name}")).arg(self.pid().to_string()).status();
         assert!(st.is_ok_and(|s| s.success()), "kill -{name} failed");
     }
 
@@ -413,10 +394,7 @@ pub struct Response {
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -424,14 +402,12 @@ impl Response {
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.text()))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.text()))
     }
 
     /// The server said it will close the connection.
     pub fn closes(&self) -> bool {
-        self.header("connection")
-            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        self.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
     }
 }
 
@@ -455,25 +431,15 @@ pub struct Conn {
 
 impl Conn {
     pub fn connect(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
-            .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-        stream
-            .set_read_timeout(Some(IO_TIMEOUT))
-            .expect("set read timeout");
-        stream
-            .set_write_timeout(Some(IO_TIMEOUT))
-            .expect("set write timeout");
+        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        stream.set_read_timeout(Some(IO_TIMEOUT)).expect("set read timeout");
+        stream.set_write_timeout(Some(IO_TIMEOUT)).expect("set write timeout");
         stream.set_nodelay(true).expect("nodelay");
-        Self {
-            stream,
-            buf: Vec::new(),
-        }
+        Self { stream, buf: Vec::new() }
     }
 
     pub fn set_timeout(&mut self, d: Duration) {
-        self.stream
-            .set_read_timeout(Some(d))
-            .expect("set read timeout");
+        self.stream.set_read_timeout(Some(d)).expect("set read timeout");
     }
 
     /// Writes all of `bytes` (panics on failure).
@@ -509,9 +475,7 @@ impl Conn {
                 self.buf.extend_from_slice(&tmp[..n]);
                 Ok(n)
             }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                Err(ReadError::Timeout)
-            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Err(ReadError::Timeout),
             Err(_) => Err(ReadError::Closed),
         }
     }
@@ -544,17 +508,14 @@ impl Conn {
             }
             self.fill()?;
         };
-        let head = String::from_utf8(self.buf[..end].to_vec())
-            .map_err(|e| ReadError::Invalid(e.to_string()))?;
+        let head = String::from_utf8(self.buf[..end].to_vec()).map_err(|e| ReadError::Invalid(e.to_string()))?;
         self.buf.drain(..end + 4);
         let mut lines = head.split("\r\n");
         let status_line = lines.next().unwrap_or_default();
         let mut parts = status_line.splitn(3, ' ');
         let version = parts.next().unwrap_or_default();
         if version != "HTTP/1.1" {
-            return Err(ReadError::Invalid(format!(
-                "bad status line {status_line:?}"
-            )));
+            return Err(ReadError::Invalid(format!("bad status line {status_line:?}")));
         }
         let status = parts
             .next()
@@ -563,26 +524,15 @@ impl Conn {
         let reason = parts.next().unwrap_or_default().to_owned();
         let mut headers = Vec::new();
         for l in lines {
-            let (k, v) = l
-                .split_once(':')
-                .ok_or_else(|| ReadError::Invalid(format!("bad header {l:?}")))?;
+            let (k, v) = l.split_once(':').ok_or_else(|| ReadError::Invalid(format!("bad header {l:?}")))?;
             headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
         }
-        let chunked = headers
-            .iter()
-            .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-        Ok(Response {
-            status,
-            reason,
-            headers,
-            body: Vec::new(),
-            chunked,
-        })
+        let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+        Ok(Response { status, reason, headers, body: Vec::new(), chunked })
     }
 
     pub fn read_head(&mut self) -> Response {
-        self.try_read_head()
-            .unwrap_or_else(|e| panic!("reading a response head: {e:?}; got {:?}", self.lossy()))
+        self.try_read_head().unwrap_or_else(|e| panic!("reading a response head: {e:?}; got {:?}", self.lossy()))
     }
 
     /// Reads the next chunk of a chunked body: `Some(data)`, or `None` at the last chunk (whose
@@ -607,15 +557,13 @@ impl Conn {
     }
 
     pub fn read_chunk(&mut self) -> Option<Vec<u8>> {
-        self.try_read_chunk()
-            .unwrap_or_else(|e| panic!("reading a chunk: {e:?}; got {:?}", self.lossy()))
+        self.try_read_chunk().unwrap_or_else(|e| panic!("reading a chunk: {e:?}; got {:?}", self.lossy()))
     }
 
     /// Reads the body that belongs to `head` into it. `no_body`: the request was HEAD (or the
     /// status has no body), so only the head is consumed.
     pub fn try_read_body(&mut self, head: &mut Response, no_body: bool) -> Result<(), ReadError> {
-        if no_body || (100..200).contains(&head.status) || head.status == 204 || head.status == 304
-        {
+        if no_body || (100..200).contains(&head.status) || head.status == 204 || head.status == 304 {
             return Ok(());
         }
         if head.chunked {
@@ -623,9 +571,7 @@ impl Conn {
                 head.body.extend_from_slice(&d);
             }
         } else if let Some(len) = head.header("content-length") {
-            let len: usize = len
-                .parse()
-                .map_err(|_| ReadError::Invalid(format!("content-length {len:?}")))?;
+            let len: usize = len.parse().map_err(|_| ReadError::Invalid(format!("content-length {len:?}")))?;
             self.fill_to(len)?;
             head.body = self.buf.drain(..len).collect();
         } else {
@@ -650,8 +596,7 @@ impl Conn {
     }
 
     pub fn read_response(&mut self) -> Response {
-        self.try_read_response()
-            .unwrap_or_else(|e| panic!("reading a response: {e:?}; got {:?}", self.lossy()))
+        self.try_read_response().unwrap_or_else(|e| panic!("reading a response: {e:?}; got {:?}", self.lossy()))
     }
 
     /// Reads the response to a HEAD request (no body follows the head).
@@ -699,11 +644,9 @@ impl Conn {
 
 /// A `Content-Length` request with `body`.
 pub fn request_with_body(method: &str, path: &str, body: &[u8], extra_headers: &str) -> Vec<u8> {
-    let mut out = format!(
-        "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n{extra_headers}\r\n",
-        body.len()
-    )
-    .into_bytes();
+    let mut out =
+        format!("{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n{extra_headers}\r\n", body.len())
+            .into_bytes();
     out.extend_from_slice(body);
     out
 }
@@ -722,10 +665,7 @@ pub fn chunked_body(pieces: &[&[u8]]) -> Vec<u8> {
 
 /// Splits an SSE stream into frames (text between blank lines), dropping empty ones.
 pub fn sse_frames(text: &str) -> Vec<String> {
-    text.split("\n\n")
-        .filter(|f| !f.trim().is_empty())
-        .map(str::to_owned)
-        .collect()
+    text.split("\n\n").filter(|f| !f.trim().is_empty()).map(str::to_owned).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -733,13 +673,7 @@ pub fn sse_frames(text: &str) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 
 /// One request on a fresh connection (`Connection: close`), whole response read.
-pub fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Response {
+pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
     let mut extra = String::from("Connection: close\r\n");
     for (k, v) in headers {
         extra.push_str(k);
@@ -757,13 +691,7 @@ pub fn http(
 pub fn post_json(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &Value) -> Response {
     let mut h = vec![("Content-Type", "application/json")];
     h.extend_from_slice(headers);
-    http(
-        addr,
-        "POST",
-        path,
-        &h,
-        &serde_json::to_vec(body).expect("serialize"),
-    )
+    http(addr, "POST", path, &h, &serde_json::to_vec(body).expect("serialize"))
 }
 
 /// SSE events of a body as `(event name, data)` pairs (data lines joined with `\n`).

@@ -24,10 +24,7 @@ pub struct SReq {
 
 impl SReq {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -195,18 +192,9 @@ pub fn read_request<W: Read>(wire: &mut W, buf: &mut Vec<u8>) -> Option<SReq> {
     let mut first = lines.next()?.split(' ');
     let method = first.next()?.to_owned();
     let path = first.next()?.to_owned();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| {
-            l.split_once(':')
-                .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        })
-        .collect();
-    let get = |n: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(n))
-            .map(|(_, v)| v.clone())
-    };
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':').map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))).collect();
+    let get = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
     let mut body = Vec::new();
     if let Some(len) = get("content-length").and_then(|v| v.parse::<usize>().ok()) {
         while buf.len() < len {
@@ -225,8 +213,7 @@ pub fn read_request<W: Read>(wire: &mut W, buf: &mut Vec<u8>) -> Option<SReq> {
                     return None;
                 }
             };
-            let size =
-                usize::from_str_radix(String::from_utf8_lossy(&buf[..line_end]).trim(), 16).ok()?;
+            let size = usize::from_str_radix(String::from_utf8_lossy(&buf[..line_end]).trim(), 16).ok()?;
             buf.drain(..line_end + 2);
             while buf.len() < size + 2 {
                 if !fill(wire, buf) {
@@ -240,12 +227,7 @@ pub fn read_request<W: Read>(wire: &mut W, buf: &mut Vec<u8>) -> Option<SReq> {
             }
         }
     }
-    Some(SReq {
-        method,
-        path,
-        headers,
-        body,
-    })
+    Some(SReq { method, path, headers, body })
 }
 
 /// Writes a complete response with Content-Length.
@@ -292,11 +274,7 @@ impl BlackHole {
                 Err(_) => break,
             }
         }
-        Self {
-            addr,
-            _listener: s,
-            _fillers: fillers,
-        }
+        Self { addr, _listener: s, _fillers: fillers }
     }
 }
 

@@ -36,11 +36,7 @@ where
 
 /// Runs one future on the epoll driver.
 pub fn run<Fut: Future>(fut: Fut) -> Fut::Output {
-    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-        .enable_timer()
-        .build()
-        .expect("epoll runtime")
-        .block_on(fut)
+    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().expect("epoll runtime").block_on(fut)
 }
 
 /// Settings with generous but finite timeouts for tests.

@@ -15,10 +15,7 @@ pub struct ProxyServer {
     /// Handshakes refused (bad or missing credentials).
     pub refused: Arc<AtomicUsize>,
     /// The target each tunnel asked for, as `host:port`.
-    #[expect(
-        clippy::disallowed_types,
-        reason = "test proxy bookkeeping shared by std threads"
-    )]
+    #[expect(clippy::disallowed_types, reason = "test proxy bookkeeping shared by std threads")]
     pub targets: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
@@ -90,11 +87,7 @@ fn pipe(a: TcpStream, b: TcpStream) {
 }
 
 fn connect_target(host: &str, port: u16) -> Option<TcpStream> {
-    let addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .ok()?
-        .filter(|a| a.ip().is_loopback())
-        .collect();
+    let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs().ok()?.filter(|a| a.ip().is_loopback()).collect();
     addrs.iter().find_map(|a| TcpStream::connect(a).ok())
 }
 
@@ -102,11 +95,7 @@ pub fn connect_proxy(creds: Option<(&str, &str)>) -> ProxyServer {
     start(creds, http_session)
 }
 
-fn http_session(
-    mut client: TcpStream,
-    creds: Option<(String, String)>,
-    s: &ProxyServer,
-) -> Option<TcpStream> {
+fn http_session(mut client: TcpStream, creds: Option<(String, String)>, s: &ProxyServer) -> Option<TcpStream> {
     let mut buf = Vec::new();
     let req = super::http_server::read_request(&mut client, &mut buf)?;
     if req.method != "CONNECT" {
@@ -114,10 +103,7 @@ fn http_session(
         return None;
     }
     if let Some((u, p)) = creds {
-        let want = format!(
-            "Basic {}",
-            orchids2api::upstream::b64::encode(format!("{u}:{p}").as_bytes())
-        );
+        let want = format!("Basic {}", orchids2api::upstream::b64::encode(format!("{u}:{p}").as_bytes()));
         if req.header("proxy-authorization") != Some(want.as_str()) {
             s.refused.fetch_add(1, Ordering::SeqCst);
             let _ = client.write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\nproxy-authenticate: Basic realm=\"t\"\r\ncontent-length: 0\r\n\r\n");
@@ -131,9 +117,7 @@ fn http_session(
         let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n");
         return None;
     };
-    client
-        .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
-        .ok()?;
+    client.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n").ok()?;
     Some(target)
 }
 
@@ -147,11 +131,7 @@ fn read_n(s: &mut TcpStream, n: usize) -> Option<Vec<u8>> {
     Some(v)
 }
 
-fn socks_session(
-    mut c: TcpStream,
-    creds: Option<(String, String)>,
-    s: &ProxyServer,
-) -> Option<TcpStream> {
+fn socks_session(mut c: TcpStream, creds: Option<(String, String)>, s: &ProxyServer) -> Option<TcpStream> {
     let hello = read_n(&mut c, 2)?;
     if hello[0] != 5 {
         return None;
@@ -208,10 +188,7 @@ fn socks_session(
     };
     let p = read_n(&mut c, 2)?;
     let port = u16::from_be_bytes([p[0], p[1]]);
-    s.targets
-        .lock()
-        .expect("lock")
-        .push(format!("{host}:{port}"));
+    s.targets.lock().expect("lock").push(format!("{host}:{port}"));
     let Some(target) = connect_target(&host, port) else {
         c.write_all(&[5, 5, 0, 1, 0, 0, 0, 0, 0, 0]).ok()?;
         return None;

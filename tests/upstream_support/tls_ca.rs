@@ -25,22 +25,15 @@ pub fn test_ca_for(names: &[&str]) -> TestCa {
     let ca_key = KeyPair::generate().expect("ca key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "orchids2api test CA");
+    ca_params.distinguished_name.push(DnType::CommonName, "orchids2api test CA");
     let ca_cert = ca_params.self_signed(&ca_key).expect("ca cert");
     let issuer = Issuer::new(ca_params, ca_key);
 
     let srv_key = KeyPair::generate().expect("server key");
     let mut srv_params =
-        CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
-            .expect("server params");
-    srv_params
-        .distinguished_name
-        .push(DnType::CommonName, names.first().copied().unwrap_or("test"));
-    let srv_cert = srv_params
-        .signed_by(&srv_key, &issuer)
-        .expect("server cert");
+        CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>()).expect("server params");
+    srv_params.distinguished_name.push(DnType::CommonName, names.first().copied().unwrap_or("test"));
+    let srv_cert = srv_params.signed_by(&srv_key, &issuer).expect("server cert");
 
     let dir = super::temp_dir("ca");
     let ca_file = dir.join("ca.pem");
@@ -55,8 +48,5 @@ pub fn test_ca_for(names: &[&str]) -> TestCa {
         .with_single_cert(vec![srv_cert.der().clone()], key)
         .expect("server config");
     server.alpn_protocols = vec![b"http/1.1".to_vec()];
-    TestCa {
-        ca_file,
-        server: Arc::new(server),
-    }
+    TestCa { ca_file, server: Arc::new(server) }
 }

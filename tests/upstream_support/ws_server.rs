@@ -107,17 +107,9 @@ fn read_frame<W: Read>(w: &mut W, buf: &mut Vec<u8>) -> Option<Frame> {
     };
     need(w, buf, at + 4 + len)?;
     let key = [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
-    let payload: Vec<u8> = buf[at + 4..at + 4 + len]
-        .iter()
-        .enumerate()
-        .map(|(i, b)| b ^ key[i % 4])
-        .collect();
+    let payload: Vec<u8> = buf[at + 4..at + 4 + len].iter().enumerate().map(|(i, b)| b ^ key[i % 4]).collect();
     buf.drain(..at + 4 + len);
-    Some(Frame {
-        fin: b0 & 0x80 != 0,
-        op: b0 & 0x0f,
-        payload,
-    })
+    Some(Frame { fin: b0 & 0x80 != 0, op: b0 & 0x0f, payload })
 }
 
 fn write_frame(w: &mut dyn Wire, fin: bool, op: u8, payload: &[u8]) {

@@ -95,8 +95,7 @@ const MAX_HEADERS: usize = 64;
 
 impl Conn {
     pub(crate) async fn connect(addr: SocketAddr, read_timeout: Duration) -> Result<Self, Failure> {
-        let stream = match monoio::time::timeout(read_timeout, TcpStream::connect_addr(addr)).await
-        {
+        let stream = match monoio::time::timeout(read_timeout, TcpStream::connect_addr(addr)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(Failure::Connect(e.to_string())),
             Err(_) => return Err(Failure::Connect("timed out".to_owned())),
@@ -123,8 +122,7 @@ impl Conn {
             self.rbuf.reserve(16 * 1024);
         }
         let buf = std::mem::take(&mut self.rbuf);
-        let Ok((r, buf)) = monoio::time::timeout(self.read_timeout, self.stream.read(buf)).await
-        else {
+        let Ok((r, buf)) = monoio::time::timeout(self.read_timeout, self.stream.read(buf)).await else {
             return Err(Failure::Timeout);
         };
         self.rbuf = buf;
@@ -169,10 +167,7 @@ impl Conn {
     }
 
     /// The next piece of the body, or `None` at its end.
-    pub(crate) async fn body_piece(
-        &mut self,
-        st: &mut BodyState,
-    ) -> Result<Option<Bytes>, Failure> {
+    pub(crate) async fn body_piece(&mut self, st: &mut BodyState) -> Result<Option<Bytes>, Failure> {
         loop {
             match st {
                 BodyState::Done => return Ok(None),
@@ -184,9 +179,7 @@ impl Conn {
                     if self.rbuf.is_empty() && !self.fill().await? {
                         return Err(Failure::Truncated);
                     }
-                    let take = usize::try_from(*left)
-                        .unwrap_or(usize::MAX)
-                        .min(self.rbuf.len());
+                    let take = usize::try_from(*left).unwrap_or(usize::MAX).min(self.rbuf.len());
                     *left -= take as u64;
                     return Ok(Some(self.rbuf.split_to(take).freeze()));
                 }
@@ -218,12 +211,7 @@ impl Conn {
     }
 
     /// Reads the whole body into `out` (cleared first), up to `cap` bytes kept.
-    pub(crate) async fn read_body(
-        &mut self,
-        st: &mut BodyState,
-        out: &mut Vec<u8>,
-        cap: usize,
-    ) -> Result<(), Failure> {
+    pub(crate) async fn read_body(&mut self, st: &mut BodyState, out: &mut Vec<u8>, cap: usize) -> Result<(), Failure> {
         out.clear();
         while let Some(piece) = self.body_piece(st).await? {
             let room = cap.saturating_sub(out.len());
@@ -241,18 +229,9 @@ fn head_of(resp: &httparse::Response<'_, '_>) -> Option<RespHead> {
     let mut chunked = false;
     for h in resp.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
-            length = Some(
-                std::str::from_utf8(h.value)
-                    .ok()?
-                    .trim()
-                    .parse::<u64>()
-                    .ok()?,
-            );
+            length = Some(std::str::from_utf8(h.value).ok()?.trim().parse::<u64>().ok()?);
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = h
-                .value
-                .split(|b| *b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            chunked = h.value.split(|b| *b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"));
         } else if h.name.eq_ignore_ascii_case("connection") {
             let v = h.value.trim_ascii();
             if v.eq_ignore_ascii_case(b"close") {
@@ -271,11 +250,7 @@ fn head_of(resp: &httparse::Response<'_, '_>) -> Option<RespHead> {
     } else {
         BodyState::UntilClose
     };
-    Some(RespHead {
-        status,
-        keep_alive,
-        body,
-    })
+    Some(RespHead { status, keep_alive, body })
 }
 
 /// Everything needed to build requests to one endpoint.
@@ -289,20 +264,14 @@ pub(crate) struct Target {
 impl Target {
     /// Parses `http://HOST:PORT/path` (IP literals only: the bench runs on loopback).
     pub(crate) fn parse(url: &str) -> Result<Self, String> {
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| format!("--url: expected http://IP:PORT/path, found {url:?}"))?;
-        let (authority, path) = rest.find('/').map_or((rest, "/"), |i| {
-            (rest.get(..i).unwrap_or(rest), rest.get(i..).unwrap_or("/"))
-        });
-        let addr: SocketAddr = authority.parse().map_err(|_| {
-            format!("--url: expected an IP:PORT authority (no DNS), found {authority:?}")
-        })?;
-        Ok(Self {
-            addr,
-            host: authority.to_owned(),
-            path: path.to_owned(),
-        })
+        let rest =
+            url.strip_prefix("http://").ok_or_else(|| format!("--url: expected http://IP:PORT/path, found {url:?}"))?;
+        let (authority, path) =
+            rest.find('/').map_or((rest, "/"), |i| (rest.get(..i).unwrap_or(rest), rest.get(i..).unwrap_or("/")));
+        let addr: SocketAddr = authority
+            .parse()
+            .map_err(|_| format!("--url: expected an IP:PORT authority (no DNS), found {authority:?}"))?;
+        Ok(Self { addr, host: authority.to_owned(), path: path.to_owned() })
     }
 
     /// The complete request bytes for a JSON POST with these extra headers.
@@ -345,14 +314,12 @@ mod tests {
     fn heads() {
         let mut headers = [httparse::EMPTY_HEADER; 8];
         let mut r = httparse::Response::new(&mut headers);
-        r.parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-            .unwrap();
+        r.parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
         let h = head_of(&r).unwrap();
         assert!(h.keep_alive && matches!(h.body, BodyState::Chunked(_)));
         let mut headers = [httparse::EMPTY_HEADER; 8];
         let mut r = httparse::Response::new(&mut headers);
-        r.parse(b"HTTP/1.1 404 Not Found\r\ncontent-length: 7\r\nconnection: close\r\n\r\n")
-            .unwrap();
+        r.parse(b"HTTP/1.1 404 Not Found\r\ncontent-length: 7\r\nconnection: close\r\n\r\n").unwrap();
         let h = head_of(&r).unwrap();
         assert!(!h.keep_alive && matches!(h.body, BodyState::Length(7)) && h.status == 404);
         let mut headers = [httparse::EMPTY_HEADER; 8];

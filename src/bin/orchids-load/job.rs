@@ -58,11 +58,7 @@ impl RequestSpec {
     /// The complete request bytes for `target`.
     pub(crate) fn bytes(&self, target: &Target) -> Bytes {
         let bearer = format!("Bearer {}", self.key);
-        let accept = if self.stream {
-            "text/event-stream"
-        } else {
-            "application/json"
-        };
+        let accept = if self.stream { "text/event-stream" } else { "application/json" };
         let body = self.body();
         match self.format {
             Format::OpenAi => target.post(&[("accept", accept), ("authorization", &bearer)], &body),
@@ -92,11 +88,7 @@ pub(crate) async fn ensure_conn(job: &Job, conn: &mut Option<Conn>) -> Result<()
 
 /// One non-streaming request on `conn` (connecting first if needed); `body` is scratch space.
 /// The connection is dropped after any failure.
-pub(crate) async fn request_once(
-    job: &Job,
-    conn: &mut Option<Conn>,
-    body: &mut Vec<u8>,
-) -> Result<(), Failure> {
+pub(crate) async fn request_once(job: &Job, conn: &mut Option<Conn>, body: &mut Vec<u8>) -> Result<(), Failure> {
     let r = request_inner(job, conn, body).await;
     if r.is_err() {
         *conn = None;
@@ -104,11 +96,7 @@ pub(crate) async fn request_once(
     r
 }
 
-async fn request_inner(
-    job: &Job,
-    slot: &mut Option<Conn>,
-    body: &mut Vec<u8>,
-) -> Result<(), Failure> {
+async fn request_inner(job: &Job, slot: &mut Option<Conn>, body: &mut Vec<u8>) -> Result<(), Failure> {
     ensure_conn(job, slot).await?;
     let Some(conn) = slot.as_mut() else {
         return Err(Failure::Connect("no connection".to_owned()));
@@ -117,10 +105,7 @@ async fn request_inner(
     let mut head = conn.read_head().await?;
     if head.status != 200 {
         conn.read_body(&mut head.body, body, 300).await?;
-        return Err(Failure::Status(
-            head.status,
-            String::from_utf8_lossy(body).into_owned(),
-        ));
+        return Err(Failure::Status(head.status, String::from_utf8_lossy(body).into_owned()));
     }
     conn.read_body(&mut head.body, body, 1 << 20).await?;
     if memchr::memmem::find(body, &job.mark).is_none() {
@@ -147,20 +132,14 @@ mod tests {
         let b = spec.bytes(&t);
         let s = std::str::from_utf8(&b).unwrap();
         assert!(s.starts_with("POST /grok/v1/messages HTTP/1.1\r\nhost: 127.0.0.1:9\r\n"));
-        assert!(
-            s.contains("x-api-key: k-123\r\n") && s.contains("anthropic-version: 2023-06-01\r\n")
-        );
+        assert!(s.contains("x-api-key: k-123\r\n") && s.contains("anthropic-version: 2023-06-01\r\n"));
         let (head, body) = s.split_once("\r\n\r\n").unwrap();
         assert!(head.contains(&format!("content-length: {}", body.len())));
         let v: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(v["messages"][0]["content"], "hi \"x\"");
         assert_eq!(v["stream"], true);
         assert_eq!(v["max_tokens"], 4096);
-        let oa = RequestSpec {
-            format: Format::OpenAi,
-            stream: false,
-            ..spec
-        };
+        let oa = RequestSpec { format: Format::OpenAi, stream: false, ..spec };
         let s = String::from_utf8(oa.bytes(&t).to_vec()).unwrap();
         assert!(s.contains("authorization: Bearer k-123\r\n") && !s.contains("x-api-key"));
     }

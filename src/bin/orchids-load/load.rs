@@ -51,7 +51,7 @@ pub(crate) async fn closed(job: Rc<Job>, plan: ClosedPlan) -> Value {
     for _ in 0..plan.concurrency.max(1) {
         let (job, shared) = (Rc::clone(&job), Rc::clone(&shared));
         tasks.push(monoio::spawn(async move {
-            closed_task(&job, &shared, plan, hard_end).await
+            closed_task(&job, &shared, plan, hard_end).await;
         }));
     }
     for t in tasks {
@@ -61,9 +61,7 @@ pub(crate) async fn closed(job: Rc<Job>, plan: ClosedPlan) -> Value {
     let rss = job.procs.rss_kib();
     let s = shared.borrow();
     let (start, cpu_start) = s.measure_start.unwrap_or((Instant::now(), None));
-    let elapsed = s
-        .last_done
-        .map_or(Duration::ZERO, |d| d.saturating_duration_since(start));
+    let elapsed = s.last_done.map_or(Duration::ZERO, |d| d.saturating_duration_since(start));
     let secs = elapsed.as_secs_f64();
     let cpu = cpu_start.zip(cpu_end).map(|(a, b)| b.saturating_sub(a));
     json!({
@@ -80,12 +78,7 @@ pub(crate) async fn closed(job: Rc<Job>, plan: ClosedPlan) -> Value {
     })
 }
 
-async fn closed_task(
-    job: &Job,
-    shared: &RefCell<Shared>,
-    plan: ClosedPlan,
-    hard_end: Option<Instant>,
-) {
+async fn closed_task(job: &Job, shared: &RefCell<Shared>, plan: ClosedPlan, hard_end: Option<Instant>) {
     let mut conn: Option<Conn> = None;
     let mut body = Vec::with_capacity(4096);
     loop {
@@ -160,19 +153,8 @@ pub(crate) async fn open(job: Rc<Job>, plan: OpenPlan) -> Value {
     for first in 0..k {
         let (job, shared) = (Rc::clone(&job), Rc::clone(&shared));
         tasks.push(monoio::spawn(async move {
-            open_task(
-                &job,
-                &shared,
-                Slots {
-                    t0,
-                    interval,
-                    first: first as u64,
-                    step: k as u64,
-                    measure_from,
-                    end,
-                },
-            )
-            .await;
+            open_task(&job, &shared, Slots { t0, interval, first: first as u64, step: k as u64, measure_from, end })
+                .await;
         }));
     }
     // The CPU reading at the start of the measured window.
@@ -184,10 +166,7 @@ pub(crate) async fn open(job: Rc<Job>, plan: OpenPlan) -> Value {
     let cpu_end = job.procs.cpu_us();
     let finished = Instant::now();
     let s = shared.borrow();
-    let secs = finished
-        .saturating_duration_since(measure_from)
-        .as_secs_f64()
-        .max(plan.duration.as_secs_f64());
+    let secs = finished.saturating_duration_since(measure_from).as_secs_f64().max(plan.duration.as_secs_f64());
     let cpu = cpu_start.zip(cpu_end).map(|(a, b)| b.saturating_sub(a));
     json!({
         "mode": "rate",
@@ -221,10 +200,7 @@ async fn open_task(job: &Job, shared: &RefCell<OpenShared>, slots: Slots) {
     let mut body = Vec::with_capacity(4096);
     let mut i = slots.first;
     loop {
-        let Some(intended) = u32::try_from(i)
-            .ok()
-            .and_then(|n| slots.interval.checked_mul(n))
-            .map(|d| slots.t0 + d)
+        let Some(intended) = u32::try_from(i).ok().and_then(|n| slots.interval.checked_mul(n)).map(|d| slots.t0 + d)
         else {
             return;
         };

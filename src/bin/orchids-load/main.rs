@@ -135,9 +135,7 @@ fn build(cli: &Cli) -> Result<(Job, Plan), String> {
         "openai" => Format::OpenAi,
         "claude" => Format::Claude,
         other => {
-            return Err(format!(
-                "--format: expected openai or claude, found {other:?}"
-            ));
+            return Err(format!("--format: expected openai or claude, found {other:?}"));
         }
     };
     let duration = cli.duration.map(|d| secs("duration", d)).transpose()?;
@@ -150,10 +148,7 @@ fn build(cli: &Cli) -> Result<(Job, Plan), String> {
         }
     };
     let prompt = if stream {
-        format!(
-            "Benchmark stream, please answer. sim:tokens={} {pace_kw} {}",
-            cli.tokens, cli.prompt
-        )
+        format!("Benchmark stream, please answer. sim:tokens={} {pace_kw} {}", cli.tokens, cli.prompt)
     } else {
         format!("Benchmark request, please answer. {}", cli.prompt)
     };
@@ -168,50 +163,26 @@ fn build(cli: &Cli) -> Result<(Job, Plan), String> {
         request: spec.bytes(&target),
         target,
         format,
-        expected: if stream {
-            sse::expected_text(cli.tokens)
-        } else {
-            String::new()
-        },
-        mark: cli
-            .expect
-            .clone()
-            .map_or_else(|| job::ANSWER_MARK.to_vec(), String::into_bytes),
+        expected: if stream { sse::expected_text(cli.tokens) } else { String::new() },
+        mark: cli.expect.clone().map_or_else(|| job::ANSWER_MARK.to_vec(), String::into_bytes),
         timeout: secs("timeout", cli.timeout)?,
-        procs: Procs {
-            pids: cli.pid.clone(),
-            clk_tck: cli.clk_tck,
-        },
+        procs: Procs { pids: cli.pid.clone(), clk_tck: cli.clk_tck },
         hist: stats::histogram()?,
     };
     let warmup = cli.warmup.max(0.0);
     let plan = match cli.mode.as_str() {
         "load" | "latency" => {
-            let concurrency = if cli.mode == "latency" {
-                1
-            } else {
-                cli.concurrency.max(1)
-            };
+            let concurrency = if cli.mode == "latency" { 1 } else { cli.concurrency.max(1) };
             if duration.is_none() && cli.requests.is_none() {
                 return Err("load/latency: give --duration or --requests".to_owned());
             }
-            Plan::Closed(load::ClosedPlan {
-                concurrency,
-                duration,
-                requests: cli.requests,
-                warmup: warmup as u64,
-            })
+            Plan::Closed(load::ClosedPlan { concurrency, duration, requests: cli.requests, warmup: warmup as u64 })
         }
         "rate" => {
             if !(cli.rate > 0.0 && cli.rate.is_finite()) {
-                return Err(format!(
-                    "--rate: expected a positive number, found {}",
-                    cli.rate
-                ));
+                return Err(format!("--rate: expected a positive number, found {}", cli.rate));
             }
-            let connections = cli
-                .connections
-                .unwrap_or(((cli.rate * 0.02).ceil() as usize).max(4));
+            let connections = cli.connections.unwrap_or(((cli.rate * 0.02).ceil() as usize).max(4));
             Plan::Open(load::OpenPlan {
                 rate: cli.rate,
                 duration: duration.unwrap_or(Duration::from_secs(5)),
@@ -223,19 +194,13 @@ fn build(cli: &Cli) -> Result<(Job, Plan), String> {
             let c = cli.concurrency.max(1);
             Plan::Stream(stream::StreamPlan {
                 concurrency: c,
-                streams: cli.requests.unwrap_or(if duration.is_some() {
-                    u64::MAX
-                } else {
-                    c as u64
-                }),
+                streams: cli.requests.unwrap_or(if duration.is_some() { u64::MAX } else { c as u64 }),
                 duration,
                 ramp_per_s: cli.ramp.max(0.0),
             })
         }
         other => {
-            return Err(format!(
-                "--mode: expected load, latency, rate or stream, found {other:?}"
-            ));
+            return Err(format!("--mode: expected load, latency, rate or stream, found {other:?}"));
         }
     };
     Ok((job, plan))
@@ -253,10 +218,7 @@ async fn execute(job: Job, plan: Plan) -> Value {
 fn main() -> ExitCode {
     let cli: Cli = argh::from_env();
     let Some(choice) = DriverChoice::parse(&cli.driver) else {
-        return fail(&format!(
-            "--driver: expected auto, uring or epoll, found {:?}",
-            cli.driver
-        ));
+        return fail(&format!("--driver: expected auto, uring or epoll, found {:?}", cli.driver));
     };
     let (job, plan) = match build(&cli) {
         Ok(x) => x,

@@ -76,12 +76,7 @@ pub(crate) fn classify(format: Format, data: &[u8]) -> Frame<'_> {
             match serde_json::from_slice::<OaChunk<'_>>(data) {
                 Ok(c) if c.error.is_some() => Frame::Error(short(data)),
                 Ok(c) => {
-                    let text = c
-                        .choices
-                        .into_iter()
-                        .next()
-                        .and_then(|ch| ch.delta)
-                        .and_then(|d| d.content);
+                    let text = c.choices.into_iter().next().and_then(|ch| ch.delta).and_then(|d| d.content);
                     match text {
                         Some(t) if !t.is_empty() => Frame::Text(t),
                         _ => Frame::Other,
@@ -176,13 +171,7 @@ pub(crate) struct Verifier<'e> {
 
 impl<'e> Verifier<'e> {
     pub(crate) fn new(expected: &'e str) -> Self {
-        Self {
-            expected,
-            pos: 0,
-            frames: 0,
-            ended: false,
-            problem: None,
-        }
+        Self { expected, pos: 0, frames: 0, ended: false, problem: None }
     }
 
     /// Takes one text delta; false once the text diverged (lost, duplicated or reordered).
@@ -202,10 +191,7 @@ impl<'e> Verifier<'e> {
         } else {
             let got: String = t.chars().take(24).collect();
             let exp: String = want.chars().take(24).collect();
-            self.problem = Some(format!(
-                "frame {} at byte {}: got {got:?}, expected {exp:?}",
-                self.frames, self.pos
-            ));
+            self.problem = Some(format!("frame {} at byte {}: got {got:?}, expected {exp:?}", self.frames, self.pos));
             false
         }
     }
@@ -223,9 +209,7 @@ impl<'e> Verifier<'e> {
 
 /// The answer the simulator streams for `sim:tokens=N`.
 pub(crate) fn expected_text(tokens: usize) -> String {
-    (0..tokens)
-        .map(orchids2api::sim::grok::text::long_token)
-        .collect()
+    (0..tokens).map(orchids2api::sim::grok::text::long_token).collect()
 }
 
 #[cfg(test)]
@@ -237,7 +221,7 @@ mod tests {
         let mut out = Vec::new();
         for c in chunks {
             p.feed(c, &mut |d| {
-                out.push(String::from_utf8_lossy(d).into_owned())
+                out.push(String::from_utf8_lossy(d).into_owned());
             });
         }
         out
@@ -245,13 +229,8 @@ mod tests {
 
     #[test]
     fn parser_is_split_safe() {
-        let whole: &[u8] =
-            b"event: a\ndata: {\"x\":1}\n\n: ping\n\ndata: one\ndata: two\r\n\r\ndata: [DONE]\n\n";
-        let want = vec![
-            "{\"x\":1}".to_owned(),
-            "one\ntwo".to_owned(),
-            "[DONE]".to_owned(),
-        ];
+        let whole: &[u8] = b"event: a\ndata: {\"x\":1}\n\n: ping\n\ndata: one\ndata: two\r\n\r\ndata: [DONE]\n\n";
+        let want = vec!["{\"x\":1}".to_owned(), "one\ntwo".to_owned(), "[DONE]".to_owned()];
         assert_eq!(events(&[whole]), want);
         for cut in 1..whole.len() {
             let (a, b) = whole.split_at(cut);
@@ -264,51 +243,25 @@ mod tests {
     #[test]
     fn frames_of_both_formats() {
         let oa = br#"{"id":"x","choices":[{"index":0,"delta":{"content":" lorem"},"finish_reason":null}]}"#;
-        assert_eq!(
-            classify(Format::OpenAi, oa),
-            Frame::Text(Cow::Borrowed(" lorem"))
-        );
+        assert_eq!(classify(Format::OpenAi, oa), Frame::Text(Cow::Borrowed(" lorem")));
         let role = br#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#;
         assert_eq!(classify(Format::OpenAi, role), Frame::Other);
         assert_eq!(classify(Format::OpenAi, b"[DONE]"), Frame::End);
-        assert!(matches!(
-            classify(Format::OpenAi, br#"{"error":{"message":"x"}}"#),
-            Frame::Error(_)
-        ));
-        assert!(matches!(
-            classify(Format::OpenAi, b"{broken"),
-            Frame::Error(_)
-        ));
+        assert!(matches!(classify(Format::OpenAi, br#"{"error":{"message":"x"}}"#), Frame::Error(_)));
+        assert!(matches!(classify(Format::OpenAi, b"{broken"), Frame::Error(_)));
         let esc = br#"{"choices":[{"delta":{"content":"a \"q\""}}]}"#;
-        assert_eq!(
-            classify(Format::OpenAi, esc),
-            Frame::Text(Cow::Owned("a \"q\"".to_owned()))
-        );
+        assert_eq!(classify(Format::OpenAi, esc), Frame::Text(Cow::Owned("a \"q\"".to_owned())));
         let cl = br#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Token"}}"#;
-        assert_eq!(
-            classify(Format::Claude, cl),
-            Frame::Text(Cow::Borrowed("Token"))
-        );
-        assert_eq!(
-            classify(Format::Claude, br#"{"type":"message_stop"}"#),
-            Frame::End
-        );
-        assert_eq!(
-            classify(Format::Claude, br#"{"type":"ping"}"#),
-            Frame::Other
-        );
-        assert!(matches!(
-            classify(Format::Claude, br#"{"type":"error","error":{}}"#),
-            Frame::Error(_)
-        ));
+        assert_eq!(classify(Format::Claude, cl), Frame::Text(Cow::Borrowed("Token")));
+        assert_eq!(classify(Format::Claude, br#"{"type":"message_stop"}"#), Frame::End);
+        assert_eq!(classify(Format::Claude, br#"{"type":"ping"}"#), Frame::Other);
+        assert!(matches!(classify(Format::Claude, br#"{"type":"error","error":{}}"#), Frame::Error(_)));
     }
 
     #[test]
     fn verifier_catches_loss_and_reordering() {
         let exp = expected_text(20);
-        let toks: Vec<&str> = (0..20)
-            .map(orchids2api::sim::grok::text::long_token)
-            .collect();
+        let toks: Vec<&str> = (0..20).map(orchids2api::sim::grok::text::long_token).collect();
         let mut v = Verifier::new(&exp);
         assert!(toks.iter().all(|t| v.text(t)));
         assert!(v.complete());
@@ -317,12 +270,7 @@ mod tests {
         assert!(v.text(&toks[..3].concat()) && toks[3..].iter().all(|t| v.text(t)) && v.complete());
         // A lost frame.
         let mut v = Verifier::new(&exp);
-        let lost: Vec<bool> = toks
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != 5)
-            .map(|(_, t)| v.text(t))
-            .collect();
+        let lost: Vec<bool> = toks.iter().enumerate().filter(|(i, _)| *i != 5).map(|(_, t)| v.text(t)).collect();
         assert!(lost.contains(&false) && !v.complete());
         // Two frames swapped.
         let mut v = Verifier::new(&exp);

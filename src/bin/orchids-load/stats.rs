@@ -38,10 +38,7 @@ pub(crate) fn summary(h: &Histogram<u64>) -> Value {
 }
 
 /// `n` as a float (counts far below 2^52 in practice).
-#[expect(
-    clippy::cast_precision_loss,
-    reason = "request and chunk counts stay far below 2^52"
-)]
+#[expect(clippy::cast_precision_loss, reason = "request and chunk counts stay far below 2^52")]
 pub(crate) fn float(n: u64) -> f64 {
     n as f64
 }
@@ -124,12 +121,7 @@ pub(crate) fn cpu_ticks(stat: &str) -> Option<u64> {
 
 pub(crate) fn vm_rss_kib(status: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.trim_start_matches("VmRSS:")
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
+    line.trim_start_matches("VmRSS:").trim().trim_end_matches("kB").trim().parse().ok()
 }
 
 #[cfg(test)]
@@ -141,15 +133,9 @@ mod tests {
         let stat = "1234 (orchids (x) srv) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0 100 0 0";
         assert_eq!(cpu_ticks(stat), Some(325));
         assert_eq!(cpu_ticks("garbage"), None);
-        assert_eq!(
-            vm_rss_kib("Name:\tx\nVmRSS:\t   12345 kB\nVmSwap: 0 kB\n"),
-            Some(12345)
-        );
+        assert_eq!(vm_rss_kib("Name:\tx\nVmRSS:\t   12345 kB\nVmSwap: 0 kB\n"), Some(12345));
         assert_eq!(vm_rss_kib("Name:\tx\n"), None);
-        let me = Procs {
-            pids: vec![std::process::id()],
-            clk_tck: 100,
-        };
+        let me = Procs { pids: vec![std::process::id()], clk_tck: 100 };
         assert!(me.rss_kib().unwrap() > 0);
         assert!(me.cpu_us().is_some());
     }

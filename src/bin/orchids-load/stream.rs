@@ -107,9 +107,7 @@ pub(crate) async fn run(job: Rc<Job>, plan: StreamPlan) -> Value {
         t.await;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu = cpu_start
-        .zip(job.procs.cpu_us())
-        .map(|(a, b)| b.saturating_sub(a));
+    let cpu = cpu_start.zip(job.procs.cpu_us()).map(|(a, b)| b.saturating_sub(a));
     open.done.set(true);
     sampler.await;
     let s = shared.borrow();
@@ -166,16 +164,7 @@ async fn stream_task(
         }
         gaps.clear();
         parser.reset();
-        let r = one_stream(
-            job,
-            &mut conn,
-            &mut parser,
-            &mut gaps,
-            open,
-            target_open,
-            started,
-        )
-        .await;
+        let r = one_stream(job, &mut conn, &mut parser, &mut gaps, open, target_open, started).await;
         let mut s = shared.borrow_mut();
         match r {
             Ok(t) => {
@@ -236,10 +225,7 @@ async fn one_stream(
     if head.status != 200 {
         let mut body = Vec::new();
         conn.read_body(&mut head.body, &mut body, 300).await?;
-        return Err(Failure::Status(
-            head.status,
-            String::from_utf8_lossy(&body).into_owned(),
-        ));
+        return Err(Failure::Status(head.status, String::from_utf8_lossy(&body).into_owned()));
     }
     let n = open.now.get() + 1;
     open.now.set(n);
@@ -248,8 +234,7 @@ async fn one_stream(
         open.max.set(n);
         if n == target_open {
             open.rss_all_open.set(job.procs.rss_kib());
-            open.all_open_after
-                .set(Some(started.elapsed().as_secs_f64()));
+            open.all_open_after.set(Some(started.elapsed().as_secs_f64()));
         }
     }
     let mut verifier = Verifier::new(&job.expected);
@@ -287,10 +272,7 @@ async fn one_stream(
         return Err(Failure::Incomplete);
     }
     if !verifier.complete() {
-        return Err(Failure::BadBody(format!(
-            "{} bytes of text missing",
-            verifier.missing()
-        )));
+        return Err(Failure::BadBody(format!("{} bytes of text missing", verifier.missing())));
     }
     let end = conn.last_read;
     Ok(Timings {

@@ -37,37 +37,18 @@ pub async fn start(
         .map_err(|e| super::transport_error(SURFACE, &e))?
         .header("authorization", format!("Bearer {key}"))
         .header("content-type", "application/json")
-        .header(
-            "accept",
-            if req.stream {
-                "text/event-stream"
-            } else {
-                "application/json"
-            },
-        )
+        .header("accept", if req.stream { "text/event-stream" } else { "application/json" })
         .options(super::request_options(account));
-    let resp = ch
-        .client()
-        .send(http)
-        .await
-        .map_err(|e| super::transport_error(SURFACE, &e))?;
+    let resp = ch.client().send(http).await.map_err(|e| super::transport_error(SURFACE, &e))?;
     if !(200..300).contains(&resp.status()) {
         return Err(super::http_error(SURFACE, resp, classify_api).await);
     }
     if req.stream {
         return Ok(ApiStream::streaming(resp.body));
     }
-    let whole = resp
-        .body
-        .collect()
-        .await
-        .map_err(|e| super::transport_error(SURFACE, &e))?;
-    let frames = completion_frames(&whole).map_err(|m| {
-        AttemptError::new(
-            FailureClass::Server,
-            format!("{SURFACE} sent an unusable completion: {m}"),
-        )
-    })?;
+    let whole = resp.body.collect().await.map_err(|e| super::transport_error(SURFACE, &e))?;
+    let frames = completion_frames(&whole)
+        .map_err(|m| AttemptError::new(FailureClass::Server, format!("{SURFACE} sent an unusable completion: {m}")))?;
     Ok(ApiStream::whole(frames))
 }
 
@@ -81,27 +62,15 @@ pub struct ApiStream {
 
 impl ApiStream {
     fn streaming(body: ResponseBody) -> Self {
-        Self {
-            body: Some(body),
-            sse: SseParser::default(),
-            queue: VecDeque::new(),
-        }
+        Self { body: Some(body), sse: SseParser::default(), queue: VecDeque::new() }
     }
 
     fn whole(frames: Vec<Bytes>) -> Self {
-        Self {
-            body: None,
-            sse: SseParser::default(),
-            queue: frames.into(),
-        }
+        Self { body: None, sse: SseParser::default(), queue: frames.into() }
     }
 
     fn frame(data: Bytes) -> StreamItem {
-        StreamItem::Frame {
-            format: WireFormat::OpenAi,
-            event: None,
-            data,
-        }
+        StreamItem::Frame { format: WireFormat::OpenAi, event: None, data }
     }
 
     /// The next frame; `None` when the upstream closed (a missing `[DONE]` is reported by the
@@ -118,7 +87,7 @@ impl ApiStream {
                     loop {
                         match self.sse.next_event() {
                             Ok(Some(ev)) if ev.has_data => {
-                                self.queue.push_back(Bytes::copy_from_slice(ev.data))
+                                self.queue.push_back(Bytes::copy_from_slice(ev.data));
                             }
                             Ok(Some(_)) => {}
                             Ok(None) => break,

@@ -41,8 +41,7 @@ pub fn chat_body(req: &CanonicalRequest, model: &str, stream: bool) -> Vec<u8> {
             .tools
             .iter()
             .map(|t| {
-                let params = serde_json::from_str::<Value>(&t.parameters)
-                    .unwrap_or_else(|_| json!({"type": "object"}));
+                let params = serde_json::from_str::<Value>(&t.parameters).unwrap_or_else(|_| json!({"type": "object"}));
                 let mut f = json!({"name": t.name, "parameters": params});
                 if !t.description.is_empty() {
                     set(&mut f, "description", t.description.clone().into());
@@ -79,19 +78,10 @@ pub fn chat_body(req: &CanonicalRequest, model: &str, stream: bool) -> Vec<u8> {
     if let Some(u) = &req.user {
         body.insert("user".into(), u.clone().into());
     }
-    if let Some(e) = req
-        .effort
-        .as_deref()
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-    {
+    if let Some(e) = req.effort.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
         body.insert("reasoning_effort".into(), e.to_ascii_lowercase().into());
     }
-    if let Some(rf) = req
-        .response_format
-        .as_deref()
-        .and_then(|r| serde_json::from_str::<Value>(r).ok())
-    {
+    if let Some(rf) = req.response_format.as_deref().and_then(|r| serde_json::from_str::<Value>(r).ok()) {
         body.insert("response_format".into(), rf);
     }
     serde_json::to_vec(&Value::Object(body)).unwrap_or_default()
@@ -122,11 +112,7 @@ fn user_messages(blocks: &[Block], out: &mut Vec<Value>) {
     let mut plain = true;
     for b in blocks {
         match b {
-            Block::ToolResult {
-                tool_use_id,
-                content,
-                is_error,
-            } => {
+            Block::ToolResult { tool_use_id, content, is_error } => {
                 let mut text = text_of(content);
                 if *is_error && !text.starts_with("Error") {
                     text.insert_str(0, "Error: ");
@@ -150,11 +136,7 @@ fn user_messages(blocks: &[Block], out: &mut Vec<Value>) {
     if parts.is_empty() {
         return;
     }
-    let content = if plain {
-        Value::String(text_of(blocks))
-    } else {
-        Value::Array(parts)
-    };
+    let content = if plain { Value::String(text_of(blocks)) } else { Value::Array(parts) };
     out.push(json!({"role": "user", "content": content}));
 }
 
@@ -180,15 +162,9 @@ fn assistant_message(blocks: &[Block]) -> Value {
 /// A non-streaming completion as the chunk frames (`data:` payloads, ending with `[DONE]`) a
 /// streaming answer would carry, so one decoder path serves both. `Err` names what is missing.
 pub fn completion_frames(body: &[u8]) -> Result<Vec<Bytes>, String> {
-    let v: Value =
-        serde_json::from_slice(body).map_err(|e| format!("the completion is not JSON: {e}"))?;
-    let choice = v
-        .get("choices")
-        .and_then(|c| c.get(0))
-        .ok_or("the completion has no choices")?;
-    let msg = choice
-        .get("message")
-        .ok_or("the completion's choice has no message")?;
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("the completion is not JSON: {e}"))?;
+    let choice = v.get("choices").and_then(|c| c.get(0)).ok_or("the completion has no choices")?;
+    let msg = choice.get("message").ok_or("the completion's choice has no message")?;
     let head = |delta: Value, finish: Value| {
         json!({
             "id": v.get("id").cloned().unwrap_or_else(|| json!("chatcmpl-grok")),
@@ -198,38 +174,20 @@ pub fn completion_frames(body: &[u8]) -> Result<Vec<Bytes>, String> {
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
         })
     };
-    let mut frames: Vec<Value> = vec![head(
-        json!({"role": "assistant", "content": ""}),
-        Value::Null,
-    )];
-    let nonempty = |k: &str| {
-        msg.get(k)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-    };
+    let mut frames: Vec<Value> = vec![head(json!({"role": "assistant", "content": ""}), Value::Null)];
+    let nonempty = |k: &str| msg.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
     if let Some(r) = nonempty("reasoning_content") {
         frames.push(head(json!({"reasoning_content": r}), Value::Null));
     }
     if let Some(c) = nonempty("content") {
         frames.push(head(json!({"content": c}), Value::Null));
     }
-    for (i, tc) in msg
-        .get("tool_calls")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, tc) in msg.get("tool_calls").and_then(Value::as_array).into_iter().flatten().enumerate() {
         let mut call = tc.clone();
         set(&mut call, "index", i.into());
         frames.push(head(json!({"tool_calls": [call]}), Value::Null));
     }
-    let finish = choice
-        .get("finish_reason")
-        .cloned()
-        .filter(|f| !f.is_null())
-        .unwrap_or_else(|| json!("stop"));
+    let finish = choice.get("finish_reason").cloned().filter(|f| !f.is_null()).unwrap_or_else(|| json!("stop"));
     frames.push(head(json!({}), finish));
     if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
         let mut last = head(json!({}), Value::Null);
@@ -237,10 +195,7 @@ pub fn completion_frames(body: &[u8]) -> Result<Vec<Bytes>, String> {
         set(&mut last, "usage", u.clone());
         frames.push(last);
     }
-    let mut out: Vec<Bytes> = frames
-        .iter()
-        .map(|f| Bytes::from(serde_json::to_vec(f).unwrap_or_default()))
-        .collect();
+    let mut out: Vec<Bytes> = frames.iter().map(|f| Bytes::from(serde_json::to_vec(f).unwrap_or_default())).collect();
     out.push(Bytes::from_static(b"[DONE]"));
     Ok(out)
 }
@@ -257,10 +212,7 @@ mod tests {
             model: "grok-4-fast".into(),
             system: vec!["be brief".into()],
             messages: vec![
-                Message {
-                    role: Role::User,
-                    content: vec![Block::Text("weather?".into())],
-                },
+                Message { role: Role::User, content: vec![Block::Text("weather?".into())] },
                 Message {
                     role: Role::Assistant,
                     content: vec![Block::ToolUse {
@@ -288,41 +240,20 @@ mod tests {
             effort: Some("High".into()),
             ..CanonicalRequest::default()
         };
-        let v: Value =
-            serde_json::from_slice(&chat_body(&req, "grok-4-fast-non-reasoning", true)).unwrap();
+        let v: Value = serde_json::from_slice(&chat_body(&req, "grok-4-fast-non-reasoning", true)).unwrap();
         assert_eq!(v["model"], "grok-4-fast-non-reasoning");
         assert_eq!(v["stream_options"]["include_usage"], true);
-        assert_eq!(
-            v["messages"][0],
-            json!({"role": "system", "content": "be brief"})
-        );
-        assert_eq!(
-            v["messages"][1],
-            json!({"role": "user", "content": "weather?"})
-        );
+        assert_eq!(v["messages"][0], json!({"role": "system", "content": "be brief"}));
+        assert_eq!(v["messages"][1], json!({"role": "user", "content": "weather?"}));
         assert_eq!(v["messages"][2]["content"], Value::Null);
-        assert_eq!(
-            v["messages"][2]["tool_calls"][0]["function"]["arguments"],
-            r#"{"city":"Paris"}"#
-        );
-        assert_eq!(
-            v["messages"][3],
-            json!({"role": "tool", "tool_call_id": "call_1", "content": "sunny"})
-        );
-        assert_eq!(
-            v["tools"][0]["function"]["parameters"],
-            json!({"type": "object"})
-        );
+        assert_eq!(v["messages"][2]["tool_calls"][0]["function"]["arguments"], r#"{"city":"Paris"}"#);
+        assert_eq!(v["messages"][3], json!({"role": "tool", "tool_call_id": "call_1", "content": "sunny"}));
+        assert_eq!(v["tools"][0]["function"]["parameters"], json!({"type": "object"}));
         assert_eq!(v["tool_choice"], "required");
         assert_eq!(v["max_tokens"], 100);
         assert_eq!(v["reasoning_effort"], "high");
-        let v: Value =
-            serde_json::from_slice(&chat_body(&CanonicalRequest::default(), "m", false)).unwrap();
-        assert!(
-            v.get("stream_options").is_none()
-                && v.get("reasoning_effort").is_none()
-                && v.get("tools").is_none()
-        );
+        let v: Value = serde_json::from_slice(&chat_body(&CanonicalRequest::default(), "m", false)).unwrap();
+        assert!(v.get("stream_options").is_none() && v.get("reasoning_effort").is_none() && v.get("tools").is_none());
     }
 
     #[test]
@@ -338,21 +269,10 @@ mod tests {
         for f in &frames {
             dec.frame(None, f, &mut evs).unwrap();
         }
-        assert!(
-            evs.iter()
-                .any(|e| matches!(e, CanonicalEvent::ThinkingDelta(t) if t.unescape() == "hmm"))
-        );
-        assert!(
-            evs.iter()
-                .any(|e| matches!(e, CanonicalEvent::TextDelta(t) if t.unescape() == "hi"))
-        );
-        assert!(evs.iter().any(
-            |e| matches!(e, CanonicalEvent::ToolCallStart { name, .. } if name.unescape() == "f")
-        ));
-        assert!(
-            evs.iter()
-                .any(|e| matches!(e, CanonicalEvent::Usage(u) if u.output_tokens == 4))
-        );
+        assert!(evs.iter().any(|e| matches!(e, CanonicalEvent::ThinkingDelta(t) if t.unescape() == "hmm")));
+        assert!(evs.iter().any(|e| matches!(e, CanonicalEvent::TextDelta(t) if t.unescape() == "hi")));
+        assert!(evs.iter().any(|e| matches!(e, CanonicalEvent::ToolCallStart { name, .. } if name.unescape() == "f")));
+        assert!(evs.iter().any(|e| matches!(e, CanonicalEvent::Usage(u) if u.output_tokens == 4)));
         assert!(matches!(evs.last(), Some(CanonicalEvent::Stop { .. })));
         assert!(completion_frames(b"{}").is_err());
         assert!(completion_frames(b"nope").is_err());

@@ -25,44 +25,24 @@ impl Kind {
 /// The credentials of one account, borrowed from its definition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Creds<'a> {
-    Api {
-        key: &'a str,
-    },
-    Web {
-        sso: &'a str,
-        cookies: Option<&'a str>,
-    },
+    Api { key: &'a str },
+    Web { sso: &'a str, cookies: Option<&'a str> },
 }
 
 impl<'a> Creds<'a> {
     /// Reads an account's credentials; a missing or unusable credential is an `auth` failure.
     pub fn of(account: &'a AccountDef) -> Result<Self, AttemptError> {
-        let get = |k: &str| {
-            account
-                .credentials
-                .get(k)
-                .map(|v| v.trim())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |k: &str| account.credentials.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
         if let Some(key) = get("api_key") {
             if key.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-                return Err(bad(
-                    account,
-                    "its api_key contains spaces or control characters",
-                ));
+                return Err(bad(account, "its api_key contains spaces or control characters"));
             }
             return Ok(Self::Api { key });
         }
         if let Some(sso) = get("sso") {
-            return Ok(Self::Web {
-                sso,
-                cookies: get("cookies"),
-            });
+            return Ok(Self::Web { sso, cookies: get("cookies") });
         }
-        Err(bad(
-            account,
-            "it has neither an api_key nor an sso credential",
-        ))
+        Err(bad(account, "it has neither an api_key nor an sso credential"))
     }
 
     pub fn kind(&self) -> Kind {
@@ -79,10 +59,7 @@ pub fn kind_of(account: &AccountDef) -> Option<Kind> {
 }
 
 fn bad(account: &AccountDef, why: &str) -> AttemptError {
-    AttemptError::new(
-        FailureClass::Auth,
-        format!("grok account {} cannot be used: {why}", account.id),
-    )
+    AttemptError::new(FailureClass::Auth, format!("grok account {} cannot be used: {why}", account.id))
 }
 
 #[cfg(test)]
@@ -91,40 +68,22 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn acct(pairs: &[(&str, &str)]) -> AccountDef {
-        let mut a: AccountDef =
-            serde_json::from_value(serde_json::json!({"id": "a1", "channel": "grok"})).unwrap();
-        a.credentials = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect::<BTreeMap<_, _>>();
+        let mut a: AccountDef = serde_json::from_value(serde_json::json!({"id": "a1", "channel": "grok"})).unwrap();
+        a.credentials = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<BTreeMap<_, _>>();
         a
     }
 
     #[test]
     fn kinds_follow_the_credentials() {
-        assert_eq!(
-            Creds::of(&acct(&[("api_key", "xai-1")])).unwrap(),
-            Creds::Api { key: "xai-1" }
-        );
+        assert_eq!(Creds::of(&acct(&[("api_key", "xai-1")])).unwrap(), Creds::Api { key: "xai-1" });
         assert_eq!(
             Creds::of(&acct(&[("sso", "t"), ("cookies", "a=b")])).unwrap(),
-            Creds::Web {
-                sso: "t",
-                cookies: Some("a=b")
-            }
+            Creds::Web { sso: "t", cookies: Some("a=b") }
         );
-        assert_eq!(
-            kind_of(&acct(&[("api_key", "k"), ("sso", "t")])),
-            Some(Kind::Api)
-        );
+        assert_eq!(kind_of(&acct(&[("api_key", "k"), ("sso", "t")])), Some(Kind::Api));
         let e = Creds::of(&acct(&[("sso", "  ")])).unwrap_err();
         assert_eq!(e.class, FailureClass::Auth);
         assert!(!e.message.contains("  "));
-        assert_eq!(
-            Creds::of(&acct(&[("api_key", "xai\nX: y")]))
-                .unwrap_err()
-                .class,
-            FailureClass::Auth
-        );
+        assert_eq!(Creds::of(&acct(&[("api_key", "xai\nX: y")])).unwrap_err().class, FailureClass::Auth);
     }
 }

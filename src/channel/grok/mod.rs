@@ -62,12 +62,7 @@ impl GrokChannel {
             api_base_url: cfg.channels.grok.api_base_url.clone(),
             web_base_url: cfg.channels.grok.web_base_url.clone(),
             client,
-            accounts: cfg
-                .accounts
-                .iter()
-                .filter(|a| a.channel == Channel::Grok)
-                .map(|a| Arc::new(a.clone()))
-                .collect(),
+            accounts: cfg.accounts.iter().filter(|a| a.channel == Channel::Grok).map(|a| Arc::new(a.clone())).collect(),
             api_models: Rc::new(models::ApiModels::default()),
             refresh_started: Cell::new(false),
             probes: quota::ProbeGate::default(),
@@ -92,11 +87,7 @@ impl GrokChannel {
     }
 
     /// A web account's quota (B.7), paced per worker; see [`quota::lookup`].
-    pub async fn quota(
-        &self,
-        account: &AccountDef,
-        mode: &str,
-    ) -> Result<crate::grok::ratelimit::Quota, AttemptError> {
+    pub async fn quota(&self, account: &AccountDef, mode: &str) -> Result<crate::grok::ratelimit::Quota, AttemptError> {
         quota::lookup(self, &self.probes, account, mode).await
     }
 
@@ -121,25 +112,16 @@ impl GrokChannel {
     fn account_for(&self, attempt: &Attempt) -> Result<Arc<AccountDef>, AttemptError> {
         if !attempt.account.credentials.is_empty() {
             if !models::can_serve(&attempt.model, &attempt.account) {
-                let msg = format!(
-                    "grok account {} cannot serve model {}",
-                    attempt.account.id, attempt.model.id
-                );
+                let msg = format!("grok account {} cannot serve model {}", attempt.account.id, attempt.model.id);
                 return Err(AttemptError::new(FailureClass::Model, msg));
             }
             return Ok(Arc::clone(&attempt.account));
         }
-        self.accounts
-            .iter()
-            .find(|a| a.enabled && self.can_serve(&attempt.model, a))
-            .cloned()
-            .ok_or_else(|| {
-                let msg = format!(
-                    "no upstream account: no grok account is configured that can serve model {}",
-                    attempt.model.id
-                );
-                AttemptError::new(FailureClass::Server, msg)
-            })
+        self.accounts.iter().find(|a| a.enabled && self.can_serve(&attempt.model, a)).cloned().ok_or_else(|| {
+            let msg =
+                format!("no upstream account: no grok account is configured that can serve model {}", attempt.model.id);
+            AttemptError::new(FailureClass::Server, msg)
+        })
     }
 }
 
@@ -162,21 +144,13 @@ impl EventStream for GrokStream {
 impl ChannelDriver for GrokChannel {
     type Stream = GrokStream;
 
-    async fn start(
-        &self,
-        attempt: &Attempt,
-        req: &CanonicalRequest,
-    ) -> Result<GrokStream, AttemptError> {
+    async fn start(&self, attempt: &Attempt, req: &CanonicalRequest) -> Result<GrokStream, AttemptError> {
         self.start_refresh();
         let account = self.account_for(attempt)?;
         match Creds::of(&account)? {
-            Creds::Api { key } => api::start(self, &account, key, &attempt.model, req)
-                .await
-                .map(GrokStream::Api),
+            Creds::Api { key } => api::start(self, &account, key, &attempt.model, req).await.map(GrokStream::Api),
             Creds::Web { sso, cookies } => {
-                web::start(self, &account, sso, cookies, &attempt.model, req)
-                    .await
-                    .map(GrokStream::Web)
+                web::start(self, &account, sso, cookies, &attempt.model, req).await.map(GrokStream::Web)
             }
         }
     }
@@ -184,12 +158,7 @@ impl ChannelDriver for GrokChannel {
 
 /// Request options for an account: its own proxy when it has one.
 pub fn request_options(account: &AccountDef) -> RequestOptions {
-    let proxy = match account
-        .proxy
-        .as_deref()
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
+    let proxy = match account.proxy.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
         None => ProxyChoice::Default,
         Some(p) => match crate::upstream::proxy::ProxyConfig::parse(p) {
             Ok(cfg) => ProxyChoice::Via(Arc::new(cfg)),
@@ -199,10 +168,7 @@ pub fn request_options(account: &AccountDef) -> RequestOptions {
             }
         },
     };
-    RequestOptions {
-        proxy,
-        ..RequestOptions::default()
-    }
+    RequestOptions { proxy, ..RequestOptions::default() }
 }
 
 /// Reads at most `max` bytes of a body (the rest is left unread; the connection is dropped).
@@ -232,15 +198,10 @@ pub async fn http_error(
 ) -> AttemptError {
     let status = resp.status();
     let retry_after = resp.head.header("retry-after").map(<[u8]>::to_vec);
-    let reset = resp
-        .head
-        .header("x-ratelimit-reset")
-        .or_else(|| resp.head.header("ratelimit-reset"))
-        .map(<[u8]>::to_vec);
+    let reset =
+        resp.head.header("x-ratelimit-reset").or_else(|| resp.head.header("ratelimit-reset")).map(<[u8]>::to_vec);
     let cf = resp.head.header("cf-mitigated").map(<[u8]>::to_vec);
-    let body = read_bounded(resp.body, MAX_ERROR_BODY)
-        .await
-        .unwrap_or_default();
+    let body = read_bounded(resp.body, MAX_ERROR_BODY).await.unwrap_or_default();
     let c = classify(
         &ErrorResponse {
             status,
@@ -251,27 +212,14 @@ pub async fn http_error(
         },
         now_ms(),
     );
-    log::debug!(
-        "{surface} answered {status}: class {} scope {:?}",
-        c.class.as_str(),
-        c.scope
-    );
-    let detail = if c.message.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", c.message)
-    };
+    log::debug!("{surface} answered {status}: class {} scope {:?}", c.class.as_str(), c.scope);
+    let detail = if c.message.is_empty() { String::new() } else { format!(": {}", c.message) };
     let message = if c.class == FailureClass::Client {
         format!("{surface} rejected the request ({status}){detail}")
     } else {
         format!("{surface} answered {status} ({}){detail}", c.class.as_str())
     };
-    AttemptError {
-        class: c.class,
-        message,
-        retry_after: c.retry_after,
-        status: Some(status),
-    }
+    AttemptError { class: c.class, message, retry_after: c.retry_after, status: Some(status) }
 }
 
 /// Milliseconds since the Unix epoch.

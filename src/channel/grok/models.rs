@@ -37,16 +37,11 @@ pub struct ApiModels {
 impl ApiModels {
     /// `Some(false)` only when the account's listing is known and lacks `upstream_id`.
     pub fn allows(&self, account_id: &str, upstream_id: &str) -> Option<bool> {
-        self.by_account
-            .borrow()
-            .get(account_id)
-            .map(|ids| ids.contains(upstream_id))
+        self.by_account.borrow().get(account_id).map(|ids| ids.contains(upstream_id))
     }
 
     pub fn set(&self, account_id: &str, ids: HashSet<String>) {
-        self.by_account
-            .borrow_mut()
-            .insert(account_id.to_owned(), ids);
+        self.by_account.borrow_mut().insert(account_id.to_owned(), ids);
     }
 
     /// The ids listed for an account (sorted), if fetched.
@@ -89,9 +84,7 @@ pub async fn fetch(
         .options(super::request_options(account));
     let resp = client.send(req).await.map_err(|e| e.to_string())?;
     let status = resp.status();
-    let body = super::read_bounded(resp.body, super::MAX_ERROR_BODY)
-        .await
-        .map_err(|e| e.to_string())?;
+    let body = super::read_bounded(resp.body, super::MAX_ERROR_BODY).await.map_err(|e| e.to_string())?;
     if status != 200 {
         return Err(format!("GET /models answered {status}"));
     }
@@ -105,23 +98,18 @@ pub async fn refresh_all(
     accounts: Vec<Arc<AccountDef>>,
     into: std::rc::Rc<ApiModels>,
 ) {
-    for a in accounts
-        .iter()
-        .filter(|a| a.enabled && a.channel == Channel::Grok && kind_of(a) == Some(Kind::Api))
-    {
+    for a in accounts.iter().filter(|a| a.enabled && a.channel == Channel::Grok && kind_of(a) == Some(Kind::Api)) {
         match fetch(&client, &api_base_url, a).await {
             Ok(ids) => {
-                log::debug!(
-                    "grok account {}: {} models listed by the xAI API",
-                    a.id,
-                    ids.len()
-                );
+                log::debug!("grok account {}: {} models listed by the xAI API", a.id, ids.len());
                 into.set(&a.id, ids);
             }
-            Err(e) => log::info!(
-                "grok account {}: model listing not refreshed ({e}); it keeps serving every api model",
-                a.id
-            ),
+            Err(e) => {
+                log::info!(
+                    "grok account {}: model listing not refreshed ({e}); it keeps serving every api model",
+                    a.id
+                );
+            }
         }
     }
 }
@@ -131,17 +119,13 @@ mod tests {
     use super::*;
 
     fn model(kinds: &[&str]) -> ModelDef {
-        let mut m: ModelDef =
-            serde_json::from_value(serde_json::json!({"id": "m", "channel": "grok"})).unwrap();
+        let mut m: ModelDef = serde_json::from_value(serde_json::json!({"id": "m", "channel": "grok"})).unwrap();
         m.kinds = kinds.iter().map(|k| (*k).to_owned()).collect();
         m
     }
 
     fn acct(key: &str, value: &str) -> AccountDef {
-        serde_json::from_value(
-            serde_json::json!({"id": "a", "channel": "grok", "credentials": {key: value}}),
-        )
-        .unwrap()
+        serde_json::from_value(serde_json::json!({"id": "a", "channel": "grok", "credentials": {key: value}})).unwrap()
     }
 
     #[test]
@@ -157,10 +141,8 @@ mod tests {
 
     #[test]
     fn listing_parses_and_refines() {
-        let ids = parse_model_list(
-            br#"{"object":"list","data":[{"id":"grok-4","object":"model"},{"id":"grok-3"}]}"#,
-        )
-        .unwrap();
+        let ids = parse_model_list(br#"{"object":"list","data":[{"id":"grok-4","object":"model"},{"id":"grok-3"}]}"#)
+            .unwrap();
         assert!(ids.contains("grok-4") && ids.len() == 2);
         assert!(parse_model_list(b"[]").is_none());
         let m = ApiModels::default();
@@ -168,9 +150,6 @@ mod tests {
         m.set("a", ids);
         assert_eq!(m.allows("a", "grok-4"), Some(true));
         assert_eq!(m.allows("a", "grok-9"), Some(false));
-        assert_eq!(
-            m.listed("a").unwrap(),
-            vec!["grok-3".to_owned(), "grok-4".to_owned()]
-        );
+        assert_eq!(m.listed("a").unwrap(), vec!["grok-3".to_owned(), "grok-4".to_owned()]);
     }
 }

@@ -12,9 +12,7 @@ use super::creds::Creds;
 use crate::channel::AttemptError;
 use crate::domain::{AccountDef, FailureClass};
 use crate::grok::classify::classify_web;
-use crate::grok::ratelimit::{
-    PROBE_BACKOFF, PROBES_PER_MINUTE, Quota, parse_response, request_body,
-};
+use crate::grok::ratelimit::{PROBE_BACKOFF, PROBES_PER_MINUTE, Quota, parse_response, request_body};
 use crate::grok::web_request::{self, RATE_LIMITS_PATH};
 use crate::upstream::Request;
 use std::cell::Cell;
@@ -30,11 +28,7 @@ pub struct ProbeGate {
 
 impl Default for ProbeGate {
     fn default() -> Self {
-        Self {
-            window_start: Cell::new(None),
-            used: Cell::new(0),
-            backoff_until: Cell::new(None),
-        }
+        Self { window_start: Cell::new(None), used: Cell::new(0), backoff_until: Cell::new(None) }
     }
 }
 
@@ -81,22 +75,14 @@ pub async fn lookup(
         return Err(AttemptError::new(FailureClass::Client, msg));
     };
     if let Err(wait) = gate.take(Instant::now()) {
-        let mut e = AttemptError::new(
-            FailureClass::RateLimit,
-            "quota probes are paced (5 a minute, 10 minutes after a 429)",
-        );
+        let mut e =
+            AttemptError::new(FailureClass::RateLimit, "quota probes are paced (5 a minute, 10 minutes after a 429)");
         e.retry_after = Some(wait);
         return Err(e);
     }
     let url = format!("{}{RATE_LIMITS_PATH}", ch.web_base_url);
     let headers = web_request::headers(&ch.web_base_url, "/", sso, cookies).map_err(|e| {
-        AttemptError::new(
-            FailureClass::Auth,
-            format!(
-                "grok account {} has unusable web credentials: {e}",
-                account.id
-            ),
-        )
+        AttemptError::new(FailureClass::Auth, format!("grok account {} has unusable web credentials: {e}", account.id))
     })?;
     let mut http = Request::post(&url, request_body(mode))
         .map_err(|e| super::transport_error("grok.com", &e))?
@@ -104,11 +90,7 @@ pub async fn lookup(
     for (name, value) in headers {
         http = http.header(name, value);
     }
-    let resp = ch
-        .client()
-        .send(http)
-        .await
-        .map_err(|e| super::transport_error("grok.com", &e))?;
+    let resp = ch.client().send(http).await.map_err(|e| super::transport_error("grok.com", &e))?;
     if resp.status() == 429 {
         gate.back_off(Instant::now());
     }
@@ -118,12 +100,8 @@ pub async fn lookup(
     let body = super::read_bounded(resp.body, super::MAX_ERROR_BODY)
         .await
         .map_err(|e| super::transport_error("grok.com", &e))?;
-    parse_response(&body, super::now_ms()).ok_or_else(|| {
-        AttemptError::new(
-            FailureClass::Server,
-            "grok.com rate-limits answered without a usable limit",
-        )
-    })
+    parse_response(&body, super::now_ms())
+        .ok_or_else(|| AttemptError::new(FailureClass::Server, "grok.com rate-limits answered without a usable limit"))
 }
 
 #[cfg(test)]

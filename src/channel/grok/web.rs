@@ -46,20 +46,11 @@ pub async fn start(
     let (flat, policy) = prompt(req);
     let effort = req.effort.as_deref().map(str::to_ascii_lowercase);
     let mut chat = WebChatRequest::new(&flat.prompt, model.upstream());
-    chat.overrides = ModelConfigOverride {
-        temperature: req.temperature,
-        top_p: req.top_p,
-        reasoning_effort: effort.as_deref(),
-    };
+    chat.overrides =
+        ModelConfigOverride { temperature: req.temperature, top_p: req.top_p, reasoning_effort: effort.as_deref() };
     let url = format!("{}{CONVERSATIONS_NEW_PATH}", ch.web_base_url);
     let headers = web_request::headers(&ch.web_base_url, "/", sso, cookies).map_err(|e| {
-        AttemptError::new(
-            FailureClass::Auth,
-            format!(
-                "grok account {} has unusable web credentials: {e}",
-                account.id
-            ),
-        )
+        AttemptError::new(FailureClass::Auth, format!("grok account {} has unusable web credentials: {e}", account.id))
     })?;
     let mut http = Request::post(&url, chat.to_json())
         .map_err(|e| super::transport_error(SURFACE, &e))?
@@ -67,11 +58,7 @@ pub async fn start(
     for (name, value) in headers {
         http = http.header(name, value);
     }
-    let resp = ch
-        .client()
-        .send(http)
-        .await
-        .map_err(|e| super::transport_error(SURFACE, &e))?;
+    let resp = ch.client().send(http).await.map_err(|e| super::transport_error(SURFACE, &e))?;
     if !(200..300).contains(&resp.status()) {
         return Err(super::http_error(SURFACE, resp, classify_web).await);
     }
@@ -93,18 +80,10 @@ pub fn prompt(req: &CanonicalRequest) -> (Flattened, ToolPolicy) {
             m.content
                 .iter()
                 .filter_map(|b| match b {
-                    Block::ToolResult {
-                        content, is_error, ..
-                    } => {
+                    Block::ToolResult { content, is_error, .. } => {
                         let mut t = content
                             .iter()
-                            .filter_map(|c| {
-                                if let Block::Text(t) = c {
-                                    Some(t.as_str())
-                                } else {
-                                    None
-                                }
-                            })
+                            .filter_map(|c| if let Block::Text(t) = c { Some(t.as_str()) } else { None })
                             .collect::<Vec<_>>()
                             .join("\n");
                         if *is_error {
@@ -119,10 +98,7 @@ pub fn prompt(req: &CanonicalRequest) -> (Flattened, ToolPolicy) {
         .collect();
     let mut turns: Vec<Turn<'_>> = Vec::with_capacity(req.messages.len() + 1);
     if !req.system.is_empty() {
-        turns.push(Turn {
-            role: flatten::Role::System,
-            items: req.system.iter().map(|s| Item::Text(s)).collect(),
-        });
+        turns.push(Turn { role: flatten::Role::System, items: req.system.iter().map(|s| Item::Text(s)).collect() });
     }
     for (m, texts) in req.messages.iter().zip(&results) {
         let mut texts = texts.iter();
@@ -132,11 +108,7 @@ pub fn prompt(req: &CanonicalRequest) -> (Flattened, ToolPolicy) {
             .filter_map(|b| match b {
                 Block::Text(t) => Some(Item::Text(t)),
                 Block::Image(_) => Some(Item::Attachment),
-                Block::ToolUse { id, name, input } => Some(Item::ToolUse {
-                    id,
-                    name,
-                    arguments: input,
-                }),
+                Block::ToolUse { id, name, input } => Some(Item::ToolUse { id, name, arguments: input }),
                 Block::ToolResult { tool_use_id, .. } => Some(Item::ToolResult {
                     id: tool_use_id,
                     name: None,
@@ -154,11 +126,7 @@ pub fn prompt(req: &CanonicalRequest) -> (Flattened, ToolPolicy) {
     let specs: Vec<ToolSpec<'_>> = req
         .tools
         .iter()
-        .map(|t| ToolSpec {
-            name: &t.name,
-            description: &t.description,
-            parameters: &t.parameters,
-        })
+        .map(|t| ToolSpec { name: &t.name, description: &t.description, parameters: &t.parameters })
         .collect();
     let choice = match &req.tool_choice {
         None | Some(ToolChoice::Auto) => flatten::ToolChoice::Auto,
@@ -166,19 +134,11 @@ pub fn prompt(req: &CanonicalRequest) -> (Flattened, ToolPolicy) {
         Some(ToolChoice::Any) => flatten::ToolChoice::Required,
         Some(ToolChoice::Tool(n)) => flatten::ToolChoice::Function(n),
     };
-    let setup = ToolSetup {
-        tools: &specs,
-        choice,
-        parallel: req.parallel_tool_calls.unwrap_or(true),
-    };
+    let setup = ToolSetup { tools: &specs, choice, parallel: req.parallel_tool_calls.unwrap_or(true) };
     let flat = flatten::flatten(&turns, &setup);
     let tools_on = !req.tools.is_empty() && !matches!(req.tool_choice, Some(ToolChoice::None));
     let policy = ToolPolicy {
-        declared: if tools_on {
-            req.tools.iter().map(|t| t.name.clone()).collect()
-        } else {
-            Vec::new()
-        },
+        declared: if tools_on { req.tools.iter().map(|t| t.name.clone()).collect() } else { Vec::new() },
         forced: match &req.tool_choice {
             Some(ToolChoice::Tool(n)) => Some(n.clone()),
             _ => None,
@@ -215,10 +175,7 @@ impl WebStream {
                     match self.reader.finish() {
                         Ok(Some(line)) => self.dec.line(decode_line(line)),
                         Ok(None) => {}
-                        Err(e) => self.dec.fail(AttemptError::new(
-                            FailureClass::Server,
-                            format!("{SURFACE}: {e}"),
-                        )),
+                        Err(e) => self.dec.fail(AttemptError::new(FailureClass::Server, format!("{SURFACE}: {e}"))),
                     }
                     self.dec.finish();
                 }
@@ -236,10 +193,7 @@ impl WebStream {
                 Ok(Some(line)) => self.dec.line(decode_line(line)),
                 Ok(None) => return,
                 Err(e) => {
-                    self.dec.fail(AttemptError::new(
-                        FailureClass::Server,
-                        format!("{SURFACE}: {e}"),
-                    ));
+                    self.dec.fail(AttemptError::new(FailureClass::Server, format!("{SURFACE}: {e}")));
                     return;
                 }
             }
@@ -257,10 +211,7 @@ mod tests {
         let req = CanonicalRequest {
             system: vec!["be brief".into()],
             messages: vec![
-                Message {
-                    role: Role::User,
-                    content: vec![Block::Text("weather in Paris?".into())],
-                },
+                Message { role: Role::User, content: vec![Block::Text("weather in Paris?".into())] },
                 Message {
                     role: Role::Assistant,
                     content: vec![Block::ToolUse {
@@ -286,29 +237,16 @@ mod tests {
             ..CanonicalRequest::default()
         };
         let (flat, policy) = prompt(&req);
-        assert!(
-            flat.prompt.starts_with(flatten::TOOL_BLOCK_HEADING),
-            "{}",
-            flat.prompt
-        );
+        assert!(flat.prompt.starts_with(flatten::TOOL_BLOCK_HEADING), "{}", flat.prompt);
         assert!(flat.prompt.contains("system: be brief"));
         assert!(
-            flat.prompt.contains(
-                r#"<tool_call>{"name":"get_weather","arguments":{"city":"Paris"}}</tool_call>"#
-            ),
+            flat.prompt.contains(r#"<tool_call>{"name":"get_weather","arguments":{"city":"Paris"}}</tool_call>"#),
             "{}",
             flat.prompt
         );
-        assert!(
-            flat.prompt.contains("tool (get_weather, call_1): sunny"),
-            "{}",
-            flat.prompt
-        );
+        assert!(flat.prompt.contains("tool (get_weather, call_1): sunny"), "{}", flat.prompt);
         assert_eq!(policy.declared, vec!["get_weather".to_owned()]);
-        let none = CanonicalRequest {
-            tool_choice: Some(ToolChoice::None),
-            ..req
-        };
+        let none = CanonicalRequest { tool_choice: Some(ToolChoice::None), ..req };
         let (flat, policy) = prompt(&none);
         assert!(!flat.prompt.contains(flatten::TOOL_BLOCK_HEADING));
         assert!(policy.declared.is_empty());

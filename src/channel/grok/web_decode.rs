@@ -97,28 +97,20 @@ impl WebDecoder {
         };
         let (assembler, markup, em) = (&mut self.assembler, &mut self.markup, &mut self.em);
         match ev {
-            GrokWebEvent::Token {
-                text, is_thinking, ..
-            } => {
+            GrokWebEvent::Token { text, is_thinking, .. } => {
                 assembler.on_token(&text, is_thinking, &mut |p| em.piece(p, markup));
             }
             GrokWebEvent::Final(f) => {
                 if f.stream_errors.is_empty() {
                     assembler.on_final(&f.message, &mut |p| em.piece(p, markup));
                 } else {
-                    let msg = format!(
-                        "grok.com reported an error in the answer: {}",
-                        f.stream_errors.join("; ")
-                    );
+                    let msg = format!("grok.com reported an error in the answer: {}", f.stream_errors.join("; "));
                     self.fail(AttemptError::new(FailureClass::Server, msg));
                 }
             }
             GrokWebEvent::Error(e) => {
                 let c = classify_stream_error(&e);
-                let mut err = AttemptError::new(
-                    c.class,
-                    format!("grok.com reported an error in the stream: {e}"),
-                );
+                let mut err = AttemptError::new(c.class, format!("grok.com reported an error in the stream: {e}"));
                 err.retry_after = c.retry_after;
                 self.fail(err);
             }
@@ -143,21 +135,13 @@ impl WebDecoder {
         em.close();
         let usage = Usage {
             input_tokens: em.input_tokens,
-            output_tokens: u64::try_from((em.answer_bytes + em.thinking_bytes).div_ceil(4))
-                .unwrap_or(u64::MAX),
+            output_tokens: u64::try_from((em.answer_bytes + em.thinking_bytes).div_ceil(4)).unwrap_or(u64::MAX),
             reasoning_tokens: u64::try_from(em.thinking_bytes.div_ceil(4)).unwrap_or(u64::MAX),
             ..Usage::default()
         };
         em.push(CanonicalEvent::Usage(usage));
-        let reason = if em.calls > 0 {
-            StopReason::ToolUse
-        } else {
-            StopReason::EndTurn
-        };
-        em.push(CanonicalEvent::Stop {
-            reason,
-            stop_sequence: None,
-        });
+        let reason = if em.calls > 0 { StopReason::ToolUse } else { StopReason::EndTurn };
+        em.push(CanonicalEvent::Stop { reason, stop_sequence: None });
         em.ended = true;
     }
 
@@ -235,18 +219,12 @@ impl Emitter {
                 self.calls += 1;
                 self.answer_bytes += call.arguments.len() + call.name.len();
                 let id = JsonStr::from_text(&crate::grok::ids::call_id());
-                self.push(CanonicalEvent::ToolCallStart {
-                    index,
-                    id,
-                    name: JsonStr::from_text(&call.name),
-                });
-                self.push(CanonicalEvent::ToolArgsDelta(JsonStr::from_text(
-                    &call.arguments,
-                )));
+                self.push(CanonicalEvent::ToolCallStart { index, id, name: JsonStr::from_text(&call.name) });
+                self.push(CanonicalEvent::ToolArgsDelta(JsonStr::from_text(&call.arguments)));
                 self.push(CanonicalEvent::BlockStop { index });
             }
             MarkupEvent::Invalid(e) => {
-                log::warn!("grok.com answer: dropped an unusable <tool_call> block ({e})")
+                log::warn!("grok.com answer: dropped an unusable <tool_call> block ({e})");
             }
         }
     }
@@ -298,36 +276,18 @@ mod tests {
             ToolPolicy::default(),
         );
         let evs = events(&items);
-        assert!(matches!(
-            evs.first(),
-            Some(CanonicalEvent::MessageStart { .. })
-        ));
+        assert!(matches!(evs.first(), Some(CanonicalEvent::MessageStart { .. })));
         assert_eq!(text(&evs, true), "Let me think");
         assert_eq!(text(&evs, false), "Hello world");
-        assert!(matches!(
-            evs.last(),
-            Some(CanonicalEvent::Stop {
-                reason: StopReason::EndTurn,
-                ..
-            })
-        ));
-        let starts = evs
-            .iter()
-            .filter(|e| matches!(e, CanonicalEvent::BlockStart { .. }))
-            .count();
-        let stops = evs
-            .iter()
-            .filter(|e| matches!(e, CanonicalEvent::BlockStop { .. }))
-            .count();
+        assert!(matches!(evs.last(), Some(CanonicalEvent::Stop { reason: StopReason::EndTurn, .. })));
+        let starts = evs.iter().filter(|e| matches!(e, CanonicalEvent::BlockStart { .. })).count();
+        let stops = evs.iter().filter(|e| matches!(e, CanonicalEvent::BlockStop { .. })).count();
         assert_eq!((starts, stops), (2, 2));
     }
 
     #[test]
     fn tool_markup_split_across_tokens_becomes_a_call() {
-        let policy = ToolPolicy {
-            declared: vec!["get_weather".into()],
-            forced: None,
-        };
+        let policy = ToolPolicy { declared: vec!["get_weather".into()], forced: None };
         let pieces = [
             "Sure. <to",
             "ol_call>{\"name\":\"get_w",
@@ -336,37 +296,27 @@ mod tests {
         ];
         let lines: Vec<String> = pieces
             .iter()
-            .map(|p| {
-                serde_json::json!({"result": {"response": {"token": p, "isThinking": false}}})
-                    .to_string()
-            })
+            .map(|p| serde_json::json!({"result": {"response": {"token": p, "isThinking": false}}}).to_string())
             .collect();
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         let evs = events(&run(&refs, policy));
         assert_eq!(text(&evs, false), "Sure.  done");
-        assert!(evs.iter().any(|e| matches!(e, CanonicalEvent::ToolCallStart { name, .. } if name.unescape() == "get_weather")));
-        assert!(evs.iter().any(|e| matches!(e, CanonicalEvent::ToolArgsDelta(a) if a.unescape() == r#"{"city":"Paris"}"#)));
-        assert!(matches!(
-            evs.last(),
-            Some(CanonicalEvent::Stop {
-                reason: StopReason::ToolUse,
-                ..
-            })
-        ));
+        assert!(
+            evs.iter()
+                .any(|e| matches!(e, CanonicalEvent::ToolCallStart { name, .. } if name.unescape() == "get_weather"))
+        );
+        assert!(
+            evs.iter().any(|e| matches!(e, CanonicalEvent::ToolArgsDelta(a) if a.unescape() == r#"{"city":"Paris"}"#))
+        );
+        assert!(matches!(evs.last(), Some(CanonicalEvent::Stop { reason: StopReason::ToolUse, .. })));
         assert!(!text(&evs, false).contains("tool_call"));
     }
 
     #[test]
     fn errors_end_the_stream() {
-        let items = run(
-            &[r#"{"result":{"response":{"token":"Hi"}}}"#, "not json"],
-            ToolPolicy::default(),
-        );
+        let items = run(&[r#"{"result":{"response":{"token":"Hi"}}}"#, "not json"], ToolPolicy::default());
         assert!(matches!(items.last(), Some(Err(e)) if e.class == FailureClass::Server));
-        let items = run(
-            &[r#"{"error":{"code":"x","message":"boom"}}"#],
-            ToolPolicy::default(),
-        );
+        let items = run(&[r#"{"error":{"code":"x","message":"boom"}}"#], ToolPolicy::default());
         assert_eq!(items.len(), 1, "an error first is the only item: {items:?}");
         assert!(items[0].is_err());
     }

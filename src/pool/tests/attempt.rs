@@ -40,9 +40,7 @@ fn a_release_on_this_core_wakes_the_waiter() {
     assert!(poll_once(wait.as_mut()).is_pending());
     assert_eq!(s.notify.waiters(), 1);
     drop(held);
-    let std::task::Poll::Ready(Ok(lease)) = poll_once(wait.as_mut()) else {
-        panic!("not woken")
-    };
+    let std::task::Poll::Ready(Ok(lease)) = poll_once(wait.as_mut()) else { panic!("not woken") };
     assert_eq!(lease.id(), "a");
     assert_eq!(s.notify.waiters(), 0, "the waiter unregistered");
 }
@@ -64,18 +62,11 @@ fn a_release_on_another_core_is_found_by_the_poll() {
 #[test]
 fn no_wait_when_the_answer_is_not_busy() {
     let (s, clock) = setup(vec![def("a", 0, 1)]);
-    s.account("a").unwrap().on_failure(
-        &s.config(),
-        crate::domain::FailureClass::Quota,
-        None,
-        None,
-        T0,
-    );
-    let r = ready(s.acquire_wait(
-        &req("m"),
-        &mut Attempt::new(3),
-        |_| -> std::future::Pending<()> { panic!("must not sleep") },
-    ));
+    s.account("a").unwrap().on_failure(&s.config(), crate::domain::FailureClass::Quota, None, None, T0);
+    let r =
+        ready(s.acquire_wait(&req("m"), &mut Attempt::new(3), |_| -> std::future::Pending<()> {
+            panic!("must not sleep")
+        }));
     assert_eq!(r.unwrap_err().kind, UnavailableKind::Cooling);
     assert_eq!(clock.now_ms(), T0);
 }
@@ -83,16 +74,12 @@ fn no_wait_when_the_answer_is_not_busy() {
 #[test]
 fn queue_wait_zero_answers_busy_at_once() {
     let (s, _) = setup(vec![capped("a", 1)]);
-    s.set_config(PoolConfig {
-        queue_wait_ms: 0,
-        ..PoolConfig::default()
-    });
+    s.set_config(PoolConfig { queue_wait_ms: 0, ..PoolConfig::default() });
     let _held = take(&s, "m").unwrap();
-    let r = ready(s.acquire_wait(
-        &req("m"),
-        &mut Attempt::new(3),
-        |_| -> std::future::Pending<()> { panic!("must not sleep") },
-    ));
+    let r =
+        ready(s.acquire_wait(&req("m"), &mut Attempt::new(3), |_| -> std::future::Pending<()> {
+            panic!("must not sleep")
+        }));
     assert_eq!(r.unwrap_err().status(), 529);
 }
 
@@ -114,10 +101,7 @@ fn a_dropped_waiter_leaves_no_registration() {
 fn lease_exposes_the_account_and_definition() {
     let (s, _) = setup(vec![def("a", 0, 1)]);
     let l = take(&s, "m").unwrap();
-    assert_eq!(
-        (l.id(), l.def().id.as_str(), l.account().id()),
-        ("a", "a", "a")
-    );
+    assert_eq!((l.id(), l.def().id.as_str(), l.account().id()), ("a", "a", "a"));
     assert_eq!(l.key(), s.account("a").unwrap().key());
     assert!(!l.was_sticky());
 }

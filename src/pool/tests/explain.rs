@@ -23,18 +23,8 @@ fn explains_the_pick_and_every_skip() {
         def("low", 0, 1),
     ]);
     fail(&s, "cool", FailureClass::RateLimit, None, Some(T0 + 5_000));
-    let _full = s
-        .acquire(
-            &req("m").with_can_serve(&|d| d.id == "full"),
-            &mut Attempt::new(1),
-        )
-        .unwrap();
-    let _busy = s
-        .acquire(
-            &req("m").with_can_serve(&|d| d.id == "busy"),
-            &mut Attempt::new(1),
-        )
-        .unwrap();
+    let _full = s.acquire(&req("m").with_can_serve(&|d| d.id == "full"), &mut Attempt::new(1)).unwrap();
+    let _busy = s.acquire(&req("m").with_can_serve(&|d| d.id == "busy"), &mut Attempt::new(1)).unwrap();
 
     let ex = s.explain(G, "m", &|_| true);
     assert_eq!(ex.picked.as_deref(), Some("hi_a"));
@@ -42,28 +32,10 @@ fn explains_the_pick_and_every_skip() {
     assert_eq!(
         reasons(&ex),
         [
-            (
-                "busy".into(),
-                Some(Skip::Busier {
-                    in_flight: 1,
-                    weight: 3
-                })
-            ),
-            (
-                "cool".into(),
-                Some(Skip::Cooling {
-                    until_ms: T0 + 5_000,
-                    cause: CoolReason::RateLimit
-                })
-            ),
+            ("busy".into(), Some(Skip::Busier { in_flight: 1, weight: 3 })),
+            ("cool".into(), Some(Skip::Cooling { until_ms: T0 + 5_000, cause: CoolReason::RateLimit })),
             ("deny".into(), Some(Skip::ModelNotAllowed)),
-            (
-                "full".into(),
-                Some(Skip::Full {
-                    in_flight: 1,
-                    max_concurrency: 1
-                })
-            ),
+            ("full".into(), Some(Skip::Full { in_flight: 1, max_concurrency: 1 })),
             ("hi_a".into(), None),
             ("hi_b".into(), Some(Skip::LostTieBreak)),
             ("low".into(), Some(Skip::LowerTier)),
@@ -79,11 +51,7 @@ fn explain_is_a_dry_run_that_predicts_the_next_pick() {
     let (s, _) = setup(vec![def("a", 0, 5), def("b", 0, 1), def("c", 0, 1)]);
     for _ in 0..20 {
         let predicted = s.explain(G, "m", &|_| true).picked.unwrap();
-        assert_eq!(
-            s.explain(G, "m", &|_| true).picked.unwrap(),
-            predicted,
-            "explaining moves nothing"
-        );
+        assert_eq!(s.explain(G, "m", &|_| true).picked.unwrap(), predicted, "explaining moves nothing");
         assert_eq!(pick(&s), predicted);
     }
 }
@@ -95,18 +63,14 @@ fn explain_reports_the_answer_when_nothing_can_serve_and_the_can_serve_predicate
     let ex = s.explain(G, "m", &|d| d.id != "b");
     assert_eq!(ex.picked, None);
     let u = ex.unavailable.unwrap();
-    assert_eq!(
-        (u.kind, u.until_ms),
-        (UnavailableKind::Cooling, Some(T0 + 86_400_000))
-    );
+    assert_eq!((u.kind, u.until_ms), (UnavailableKind::Cooling, Some(T0 + 86_400_000)));
     assert_eq!(ex.accounts[1].skip, Some(Skip::CannotServe));
 }
 
 #[test]
 fn json_shape_has_no_secrets() {
     let mut a = def("a", 0, 1);
-    a.credentials
-        .insert("api_key".into(), "xai-SECRET-0123456789".into());
+    a.credentials.insert("api_key".into(), "xai-SECRET-0123456789".into());
     a.name = "main".into();
     let (s, _) = setup(vec![a, def("b", 0, 1)]);
     fail(&s, "b", FailureClass::Blocked, None, None);
@@ -120,12 +84,6 @@ fn json_shape_has_no_secrets() {
     assert_eq!(v["accounts"][0]["name"], "main");
     assert_eq!(v["accounts"][0]["status"]["state"], "active");
     assert!(v["accounts"][0].get("skip").is_none());
-    assert_eq!(
-        v["accounts"][1]["skip"],
-        serde_json::json!({"reason": "disabled", "cause": "blocked"})
-    );
-    assert_eq!(
-        v["accounts"][1]["status"],
-        serde_json::json!({"state": "disabled", "reason": "blocked"})
-    );
+    assert_eq!(v["accounts"][1]["skip"], serde_json::json!({"reason": "disabled", "cause": "blocked"}));
+    assert_eq!(v["accounts"][1]["status"], serde_json::json!({"state": "disabled", "reason": "blocked"}));
 }

@@ -6,34 +6,17 @@ use crate::domain::{AccountStatus, FailureClass};
 fn usable(s: &Shard, id: &str, model: &str) -> bool {
     let ex = s.explain(G, model, &|_| true);
     let row = ex.accounts.iter().find(|r| r.id == id).unwrap();
-    row.skip.is_none_or(|s| {
-        matches!(
-            s,
-            Skip::LostTieBreak | Skip::Busier { .. } | Skip::LowerTier
-        )
-    })
+    row.skip.is_none_or(|s| matches!(s, Skip::LostTieBreak | Skip::Busier { .. } | Skip::LowerTier))
 }
 
 #[test]
 fn network_and_server_count_in_a_window_and_cool_at_the_threshold() {
     let (s, clock) = setup(vec![def("a", 0, 1), def("b", 0, 1)]);
-    assert_eq!(
-        fail(&s, "a", FailureClass::Network, None, None),
-        Effect::Counted { in_window: 1 }
-    );
-    assert_eq!(
-        fail(&s, "a", FailureClass::Server, None, None),
-        Effect::Counted { in_window: 2 }
-    );
+    assert_eq!(fail(&s, "a", FailureClass::Network, None, None), Effect::Counted { in_window: 1 });
+    assert_eq!(fail(&s, "a", FailureClass::Server, None, None), Effect::Counted { in_window: 2 });
     assert!(usable(&s, "a", "m"));
     let e = fail(&s, "a", FailureClass::Network, None, None);
-    assert_eq!(
-        e,
-        Effect::Cooled {
-            until_ms: T0 + 30_000,
-            reason: CoolReason::Failures
-        }
-    );
+    assert_eq!(e, Effect::Cooled { until_ms: T0 + 30_000, reason: CoolReason::Failures });
     assert!(!usable(&s, "a", "m"));
     clock.advance(30_000);
     assert!(usable(&s, "a", "m"), "the cooldown ended by itself");
@@ -49,84 +32,42 @@ fn failures_spread_wider_than_the_window_never_cool() {
     let (s, clock) = setup(vec![def("a", 0, 1)]);
     for _ in 0..10 {
         let e = fail(&s, "a", FailureClass::Network, None, None);
-        assert!(
-            matches!(e, Effect::Counted { in_window } if in_window <= 2),
-            "{e:?}"
-        );
+        assert!(matches!(e, Effect::Counted { in_window } if in_window <= 2), "{e:?}");
         clock.advance(40_000);
     }
-    assert_eq!(
-        s.account("a").unwrap().status(s.now_ms()),
-        AccountStatus::Active
-    );
+    assert_eq!(s.account("a").unwrap().status(s.now_ms()), AccountStatus::Active);
 }
 
 #[test]
 fn a_server_retry_hint_does_not_turn_a_count_into_a_cooldown() {
     let (s, _) = setup(vec![def("a", 0, 1)]);
-    assert_eq!(
-        fail(&s, "a", FailureClass::Server, None, Some(T0 + 999_000)),
-        Effect::Counted { in_window: 1 }
-    );
+    assert_eq!(fail(&s, "a", FailureClass::Server, None, Some(T0 + 999_000)), Effect::Counted { in_window: 1 });
 }
 
 #[test]
 fn auth_cools_briefly_and_asks_for_a_refresh() {
     let (s, clock) = setup(vec![def("a", 0, 1), def("b", 0, 1)]);
     let e = fail(&s, "a", FailureClass::Auth, None, None);
-    assert_eq!(
-        e,
-        Effect::RefreshNeeded {
-            until_ms: T0 + 15_000
-        }
-    );
+    assert_eq!(e, Effect::RefreshNeeded { until_ms: T0 + 15_000 });
     assert!(e.changes_status());
     assert!(!usable(&s, "a", "m"));
     let st = s.account("a").unwrap().status(T0);
-    assert_eq!(
-        st,
-        AccountStatus::Cooling {
-            until_ms: T0 + 15_000,
-            reason: "auth_refresh".into()
-        }
-    );
+    assert_eq!(st, AccountStatus::Cooling { until_ms: T0 + 15_000, reason: "auth_refresh".into() });
     clock.advance(15_000);
-    assert!(
-        usable(&s, "a", "m"),
-        "nobody refreshed: the account is tried again"
-    );
+    assert!(usable(&s, "a", "m"), "nobody refreshed: the account is tried again");
 }
 
 #[test]
 fn auth_right_after_a_successful_refresh_disables() {
     let (s, clock) = setup(vec![def("a", 0, 1)]);
-    s.account("a")
-        .unwrap()
-        .shared()
-        .set_last_refresh_ms(T0 - 1_000);
-    assert_eq!(
-        fail(&s, "a", FailureClass::Auth, None, None),
-        Effect::Disabled {
-            reason: DisableReason::Auth
-        }
-    );
-    assert_eq!(
-        s.account("a").unwrap().status(T0),
-        AccountStatus::Disabled {
-            reason: "auth".into()
-        }
-    );
+    s.account("a").unwrap().shared().set_last_refresh_ms(T0 - 1_000);
+    assert_eq!(fail(&s, "a", FailureClass::Auth, None, None), Effect::Disabled { reason: DisableReason::Auth });
+    assert_eq!(s.account("a").unwrap().status(T0), AccountStatus::Disabled { reason: "auth".into() });
     assert_eq!(take(&s, "m").unwrap_err().kind, UnavailableKind::NoAccount);
     s.reset("a");
-    s.account("a")
-        .unwrap()
-        .shared()
-        .set_last_refresh_ms(T0 - crate::pool::policy::AUTH_REPEAT_MS);
+    s.account("a").unwrap().shared().set_last_refresh_ms(T0 - crate::pool::policy::AUTH_REPEAT_MS);
     clock.advance(1);
-    assert!(matches!(
-        fail(&s, "a", FailureClass::Auth, None, None),
-        Effect::RefreshNeeded { .. }
-    ));
+    assert!(matches!(fail(&s, "a", FailureClass::Auth, None, None), Effect::RefreshNeeded { .. }));
 }
 
 #[test]
@@ -134,56 +75,33 @@ fn quota_cools_until_the_hint_else_a_day() {
     let (s, _) = setup(vec![def("a", 0, 1), def("b", 0, 1)]);
     assert_eq!(
         fail(&s, "a", FailureClass::Quota, None, Some(T0 + 3_600_000)),
-        Effect::Cooled {
-            until_ms: T0 + 3_600_000,
-            reason: CoolReason::Quota
-        }
+        Effect::Cooled { until_ms: T0 + 3_600_000, reason: CoolReason::Quota }
     );
     assert_eq!(
         fail(&s, "b", FailureClass::Quota, None, None),
-        Effect::Cooled {
-            until_ms: T0 + 86_400_000,
-            reason: CoolReason::Quota
-        }
+        Effect::Cooled { until_ms: T0 + 86_400_000, reason: CoolReason::Quota }
     );
 }
 
 #[test]
 fn rate_limit_cools_until_retry_after_else_a_minute_with_floor_and_cap() {
-    let (s, _) = setup(vec![
-        def("a", 0, 1),
-        def("b", 0, 1),
-        def("c", 0, 1),
-        def("d", 0, 1),
-    ]);
+    let (s, _) = setup(vec![def("a", 0, 1), def("b", 0, 1), def("c", 0, 1), def("d", 0, 1)]);
     let hint = retry_after::deadline_from_headers([(&b"Retry-After"[..], &b"120"[..])], T0);
     assert_eq!(
         fail(&s, "a", FailureClass::RateLimit, None, hint),
-        Effect::Cooled {
-            until_ms: T0 + 120_000,
-            reason: CoolReason::RateLimit
-        }
+        Effect::Cooled { until_ms: T0 + 120_000, reason: CoolReason::RateLimit }
     );
     assert_eq!(
         fail(&s, "b", FailureClass::RateLimit, None, None),
-        Effect::Cooled {
-            until_ms: T0 + 60_000,
-            reason: CoolReason::RateLimit
-        }
+        Effect::Cooled { until_ms: T0 + 60_000, reason: CoolReason::RateLimit }
     );
     assert_eq!(
         fail(&s, "c", FailureClass::RateLimit, None, Some(T0 - 5)),
-        Effect::Cooled {
-            until_ms: T0 + 1_000,
-            reason: CoolReason::RateLimit
-        }
+        Effect::Cooled { until_ms: T0 + 1_000, reason: CoolReason::RateLimit }
     );
     assert_eq!(
         fail(&s, "d", FailureClass::RateLimit, None, Some(u64::MAX)),
-        Effect::Cooled {
-            until_ms: T0 + retry_after::MAX_HINT_MS,
-            reason: CoolReason::RateLimit
-        }
+        Effect::Cooled { until_ms: T0 + retry_after::MAX_HINT_MS, reason: CoolReason::RateLimit }
     );
 }
 
@@ -194,18 +112,12 @@ fn a_shorter_cooldown_never_shortens_a_longer_one() {
     let e = fail(&s, "a", FailureClass::RateLimit, None, None);
     assert_eq!(
         e,
-        Effect::Cooled {
-            until_ms: T0 + 86_400_000,
-            reason: CoolReason::RateLimit
-        },
+        Effect::Cooled { until_ms: T0 + 86_400_000, reason: CoolReason::RateLimit },
         "the deadline in force is reported"
     );
     assert_eq!(
         s.account("a").unwrap().status(T0),
-        AccountStatus::Cooling {
-            until_ms: T0 + 86_400_000,
-            reason: "quota".into()
-        }
+        AccountStatus::Cooling { until_ms: T0 + 86_400_000, reason: "quota".into() }
     );
 }
 
@@ -217,21 +129,9 @@ fn team(id: &str, t: &str) -> AccountDef {
 
 #[test]
 fn shared_rate_limit_cools_the_scope_for_the_model() {
-    let (s, clock) = setup(vec![
-        team("a", "t1"),
-        team("b", "t1"),
-        team("c", "t2"),
-        def("solo", 0, 1),
-    ]);
+    let (s, clock) = setup(vec![team("a", "t1"), team("b", "t1"), team("c", "t2"), def("solo", 0, 1)]);
     let e = fail(&s, "a", FailureClass::RateLimitShared, Some("m"), None);
-    assert_eq!(
-        e,
-        Effect::ScopeCooled {
-            scope: "grok:t1".into(),
-            until_ms: T0 + 60_000,
-            model_only: true
-        }
-    );
+    assert_eq!(e, Effect::ScopeCooled { scope: "grok:t1".into(), until_ms: T0 + 60_000, model_only: true });
     for id in ["a", "b"] {
         assert!(!usable(&s, id, "m"), "{id} shares the team limit for m");
         assert!(usable(&s, id, "other"), "{id} still serves other models");
@@ -239,73 +139,31 @@ fn shared_rate_limit_cools_the_scope_for_the_model() {
     assert!(usable(&s, "c", "m") && usable(&s, "solo", "m"));
     let ex = s.explain(G, "m", &|_| true);
     let b = ex.accounts.iter().find(|r| r.id == "b").unwrap();
-    assert_eq!(
-        b.skip,
-        Some(Skip::ScopeModelUnavailable {
-            until_ms: T0 + 60_000
-        })
-    );
+    assert_eq!(b.skip, Some(Skip::ScopeModelUnavailable { until_ms: T0 + 60_000 }));
     clock.advance(60_000);
     assert!(usable(&s, "b", "m"));
 }
 
 #[test]
 fn shared_rate_limit_without_a_model_cools_the_whole_scope_and_without_a_scope_the_account() {
-    let (s, _) = setup(vec![
-        team("a", "t1"),
-        team("b", "t1"),
-        def("solo", 0, 1),
-        def("x", 0, 1),
-    ]);
-    let e = fail(
-        &s,
-        "a",
-        FailureClass::RateLimitShared,
-        None,
-        Some(T0 + 5_000),
-    );
-    assert_eq!(
-        e,
-        Effect::ScopeCooled {
-            scope: "grok:t1".into(),
-            until_ms: T0 + 5_000,
-            model_only: false
-        }
-    );
+    let (s, _) = setup(vec![team("a", "t1"), team("b", "t1"), def("solo", 0, 1), def("x", 0, 1)]);
+    let e = fail(&s, "a", FailureClass::RateLimitShared, None, Some(T0 + 5_000));
+    assert_eq!(e, Effect::ScopeCooled { scope: "grok:t1".into(), until_ms: T0 + 5_000, model_only: false });
     assert!(!usable(&s, "b", "anything"));
     assert_eq!(
         s.account("b").unwrap().status(T0),
-        AccountStatus::Cooling {
-            until_ms: T0 + 5_000,
-            reason: "scope_rate_limit".into()
-        }
+        AccountStatus::Cooling { until_ms: T0 + 5_000, reason: "scope_rate_limit".into() }
     );
     let e = fail(&s, "solo", FailureClass::RateLimitShared, Some("m"), None);
-    assert_eq!(
-        e,
-        Effect::Cooled {
-            until_ms: T0 + 60_000,
-            reason: CoolReason::RateLimit
-        }
-    );
+    assert_eq!(e, Effect::Cooled { until_ms: T0 + 60_000, reason: CoolReason::RateLimit });
     assert!(usable(&s, "x", "m"));
 }
 
 #[test]
 fn blocked_disables_until_reset() {
     let (s, _) = setup(vec![def("a", 0, 1), def("b", 0, 1)]);
-    assert_eq!(
-        fail(&s, "a", FailureClass::Blocked, None, None),
-        Effect::Disabled {
-            reason: DisableReason::Blocked
-        }
-    );
-    assert_eq!(
-        s.account("a").unwrap().status(T0),
-        AccountStatus::Disabled {
-            reason: "blocked".into()
-        }
-    );
+    assert_eq!(fail(&s, "a", FailureClass::Blocked, None, None), Effect::Disabled { reason: DisableReason::Blocked });
+    assert_eq!(s.account("a").unwrap().status(T0), AccountStatus::Disabled { reason: "blocked".into() });
     assert_eq!(picks(&s, 3), ["b", "b", "b"]);
     assert!(s.reset("a"));
     assert!(!s.reset("nope"));
@@ -317,17 +175,11 @@ fn model_failure_makes_only_that_pair_unavailable_for_a_while() {
     let (s, clock) = setup(vec![def("a", 0, 1), def("b", 0, 1)]);
     assert_eq!(
         fail(&s, "a", FailureClass::Model, Some("m"), None),
-        Effect::ModelUnavailable {
-            until_ms: T0 + 600_000
-        }
+        Effect::ModelUnavailable { until_ms: T0 + 600_000 }
     );
     assert!(!usable(&s, "a", "m"));
     assert!(usable(&s, "a", "n"));
-    assert_eq!(
-        s.account("a").unwrap().status(T0),
-        AccountStatus::Active,
-        "the account itself is fine"
-    );
+    assert_eq!(s.account("a").unwrap().status(T0), AccountStatus::Active, "the account itself is fine");
     clock.advance(600_000);
     assert!(usable(&s, "a", "m"));
     assert_eq!(fail(&s, "a", FailureClass::Model, None, None), Effect::None);
@@ -337,16 +189,10 @@ fn model_failure_makes_only_that_pair_unavailable_for_a_while() {
 fn client_errors_change_nothing_but_the_counters() {
     let (s, _) = setup(vec![def("a", 0, 1)]);
     for _ in 0..10 {
-        assert_eq!(
-            fail(&s, "a", FailureClass::Client, None, Some(T0 + 60_000)),
-            Effect::None
-        );
+        assert_eq!(fail(&s, "a", FailureClass::Client, None, Some(T0 + 60_000)), Effect::None);
     }
     assert!(usable(&s, "a", "m"));
-    assert_eq!(
-        s.account("a").unwrap().counters().failures.get("client"),
-        Some(&10)
-    );
+    assert_eq!(s.account("a").unwrap().counters().failures.get("client"), Some(&10));
     assert!(!FailureClass::Client.retry_elsewhere());
 }
 
@@ -377,16 +223,7 @@ fn success_counts_requests_and_tokens() {
     let l = take(&s, "m").unwrap();
     s.on_success(&l, 100, 20);
     let c = s.account("a").unwrap().counters();
-    assert_eq!(
-        (
-            c.requests,
-            c.successes,
-            c.tokens_in,
-            c.tokens_out,
-            c.last_used_ms
-        ),
-        (1, 1, 100, 20, T0 + 7)
-    );
+    assert_eq!((c.requests, c.successes, c.tokens_in, c.tokens_out, c.last_used_ms), (1, 1, 100, 20, T0 + 7));
 }
 
 #[test]
@@ -398,39 +235,20 @@ fn reset_clears_cooldown_window_models_and_disable() {
     fail(&s, "a", FailureClass::RateLimit, None, None);
     s.reset("a");
     assert!(usable(&s, "a", "m"));
-    assert_eq!(
-        fail(&s, "a", FailureClass::Network, None, None),
-        Effect::Counted { in_window: 1 }
-    );
+    assert_eq!(fail(&s, "a", FailureClass::Network, None, None), Effect::Counted { in_window: 1 });
 }
 
 #[test]
 fn status_roundtrips_through_restore() {
     let (s, _) = setup(vec![def("a", 0, 1), def("b", 0, 1), def("c", 0, 1)]);
-    let cooling = AccountStatus::Cooling {
-        until_ms: T0 + 5_000,
-        reason: "quota".into(),
-    };
+    let cooling = AccountStatus::Cooling { until_ms: T0 + 5_000, reason: "quota".into() };
     s.account("a").unwrap().restore(&cooling, T0);
     assert_eq!(s.account("a").unwrap().status(T0), cooling);
-    let disabled = AccountStatus::Disabled {
-        reason: "blocked".into(),
-    };
+    let disabled = AccountStatus::Disabled { reason: "blocked".into() };
     s.account("b").unwrap().restore(&disabled, T0);
     assert_eq!(s.account("b").unwrap().status(T0), disabled);
-    s.account("c").unwrap().restore(
-        &AccountStatus::Cooling {
-            until_ms: T0 - 1,
-            reason: "x".into(),
-        },
-        T0,
-    );
-    s.account("c").unwrap().restore(
-        &AccountStatus::Disabled {
-            reason: "operator".into(),
-        },
-        T0,
-    );
+    s.account("c").unwrap().restore(&AccountStatus::Cooling { until_ms: T0 - 1, reason: "x".into() }, T0);
+    s.account("c").unwrap().restore(&AccountStatus::Disabled { reason: "operator".into() }, T0);
     assert_eq!(
         s.account("c").unwrap().status(T0),
         AccountStatus::Active,
@@ -443,12 +261,7 @@ fn operator_disabled_shows_in_status() {
     let mut d = def("a", 0, 1);
     d.enabled = false;
     let (s, _) = setup(vec![d]);
-    assert_eq!(
-        s.account("a").unwrap().status(T0),
-        AccountStatus::Disabled {
-            reason: "operator".into()
-        }
-    );
+    assert_eq!(s.account("a").unwrap().status(T0), AccountStatus::Disabled { reason: "operator".into() });
 }
 
 #[test]
@@ -456,12 +269,6 @@ fn a_401_on_credentials_a_refresh_replaced_does_nothing() {
     let (s, _) = setup(vec![def("a", 0, 1)]);
     let l = take(&s, "m").unwrap();
     s.account("a").unwrap().shared().raise_min_revision(5);
-    assert_eq!(
-        s.on_failure(&l, FailureClass::Auth, None, None),
-        Effect::None
-    );
-    assert_eq!(
-        s.account("a").unwrap().counters().failures.get("auth"),
-        Some(&1)
-    );
+    assert_eq!(s.on_failure(&l, FailureClass::Auth, None, None), Effect::None);
+    assert_eq!(s.account("a").unwrap().counters().failures.get("auth"), Some(&1));
 }

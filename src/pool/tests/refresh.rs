@@ -24,13 +24,7 @@ impl Gate {
 impl Refresher for Gate {
     async fn refresh(&self, account: &AccountDef) -> Result<NewCredentials, RefreshError> {
         self.calls.set(self.calls.get() + 1);
-        self.seen_token.borrow_mut().push(
-            account
-                .credentials
-                .get("token")
-                .cloned()
-                .unwrap_or_default(),
-        );
+        self.seen_token.borrow_mut().push(account.credentials.get("token").cloned().unwrap_or_default());
         std::future::poll_fn(|_| match self.answer.borrow().clone() {
             Some(r) => Poll::Ready(r),
             None => Poll::Pending,
@@ -40,10 +34,7 @@ impl Refresher for Gate {
 }
 
 fn creds(token: &str, expires_ms: Option<u64>) -> NewCredentials {
-    NewCredentials {
-        credentials: [("token".to_owned(), token.to_owned())].into(),
-        expires_ms,
-    }
+    NewCredentials { credentials: [("token".to_owned(), token.to_owned())].into(), expires_ms }
 }
 
 fn with_token(id: &str, token: &str) -> AccountDef {
@@ -63,19 +54,12 @@ fn concurrent_callers_on_one_core_share_one_refresh() {
     assert!(poll_once(second.as_mut()).is_pending());
     assert_eq!(gate.calls.get(), 1);
     gate.open(Ok(creds("new", Some(T0 + 3_600_000))));
-    let Poll::Ready(Ok(a)) = poll_once(first.as_mut()) else {
-        panic!("leader did not finish")
-    };
-    let Poll::Ready(Ok(b)) = poll_once(second.as_mut()) else {
-        panic!("joiner did not finish")
-    };
+    let Poll::Ready(Ok(a)) = poll_once(first.as_mut()) else { panic!("leader did not finish") };
+    let Poll::Ready(Ok(b)) = poll_once(second.as_mut()) else { panic!("joiner did not finish") };
     assert!(a.leader && !b.leader);
     assert!(Arc::ptr_eq(&a.def, &b.def));
     assert_eq!(a.def.credentials["token"], "new");
-    assert_eq!(
-        a.def.credentials["refresh"], "r1",
-        "keys not returned are kept"
-    );
+    assert_eq!(a.def.credentials["refresh"], "r1", "keys not returned are kept");
     assert!(a.def.revision > 0);
     assert_eq!(gate.calls.get(), 1);
     let acc = s.account("a").unwrap();
@@ -92,58 +76,30 @@ fn only_one_core_refreshes_and_the_other_fails_over_then_catches_up_by_snapshot(
     let gate = Gate::default();
     let mut leader = pin!(core1.refresh("a", &gate, &LocalOnly));
     assert!(poll_once(leader.as_mut()).is_pending());
-    assert_eq!(
-        ready(core2.refresh("a", &gate, &LocalOnly)).unwrap_err(),
-        RefreshFailure::Busy
-    );
+    assert_eq!(ready(core2.refresh("a", &gate, &LocalOnly)).unwrap_err(), RefreshFailure::Busy);
     let ex = core2.explain(G, "m", &|_| true);
-    assert_eq!(
-        ex.accounts[0].skip,
-        Some(Skip::RefreshPending),
-        "expired and being refreshed elsewhere"
-    );
+    assert_eq!(ex.accounts[0].skip, Some(Skip::RefreshPending), "expired and being refreshed elsewhere");
     assert_eq!(picks(&core2, 2), ["b", "b"]);
     gate.open(Ok(creds("new", None)));
-    let Poll::Ready(Ok(done)) = poll_once(leader.as_mut()) else {
-        panic!()
-    };
+    let Poll::Ready(Ok(done)) = poll_once(leader.as_mut()) else { panic!() };
     assert_eq!(gate.calls.get(), 1);
     // core1 uses the new credentials at once; core2's snapshot is stale until the new one lands.
     let mut at = Attempt::new(3);
-    let l = core1
-        .acquire(&req("m").with_can_serve(&|d| d.id == "a"), &mut at)
-        .unwrap();
+    let l = core1.acquire(&req("m").with_can_serve(&|d| d.id == "a"), &mut at).unwrap();
     assert_eq!(l.def().credentials["token"], "new");
     drop(l);
-    assert_eq!(
-        core2.explain(G, "m", &|_| true).accounts[0].skip,
-        Some(Skip::RefreshPending)
-    );
+    assert_eq!(core2.explain(G, "m", &|_| true).accounts[0].skip, Some(Skip::RefreshPending));
     assert_eq!(
         ready(core2.refresh("a", &gate, &LocalOnly)).unwrap_err(),
         RefreshFailure::Stale,
         "never replays old credentials"
     );
-    let next = Arc::new(
-        Snapshot::build(
-            vec![AccountDef::clone(&done.def), def("b", 0, 1)],
-            Some(&sn),
-        )
-        .unwrap(),
-    );
+    let next = Arc::new(Snapshot::build(vec![AccountDef::clone(&done.def), def("b", 0, 1)], Some(&sn)).unwrap());
     core2.install(Arc::clone(&next));
     core1.install(next);
-    let l2 = core2
-        .acquire(
-            &req("m").with_can_serve(&|d| d.id == "a"),
-            &mut Attempt::new(1),
-        )
-        .unwrap();
+    let l2 = core2.acquire(&req("m").with_can_serve(&|d| d.id == "a"), &mut Attempt::new(1)).unwrap();
     assert_eq!(l2.def().credentials["token"], "new");
-    assert!(
-        core1.fresh.borrow().is_empty(),
-        "the override is dropped once the snapshot carries it"
-    );
+    assert!(core1.fresh.borrow().is_empty(), "the override is dropped once the snapshot carries it");
 }
 
 #[test]
@@ -191,10 +147,7 @@ fn dropping_the_leader_cancels_waiters_and_frees_the_flag() {
         assert!(poll_once(leader.as_mut()).is_pending());
         assert!(poll_once(joiner.as_mut()).is_pending());
         drop(leader);
-        assert_eq!(
-            poll_once(joiner.as_mut()),
-            Poll::Ready(Err(RefreshFailure::Cancelled))
-        );
+        assert_eq!(poll_once(joiner.as_mut()), Poll::Ready(Err(RefreshFailure::Cancelled)));
     }
     assert!(!s.account("a").unwrap().shared().is_refreshing());
     gate.open(Ok(creds("new", None)));
@@ -215,16 +168,10 @@ impl InstanceLock for Deny {
 fn another_instance_holding_the_lock_means_busy() {
     let (s, _) = setup(vec![with_token("a", "old")]);
     let gate = Gate::default();
-    assert_eq!(
-        ready(s.refresh("a", &gate, &Deny)).unwrap_err(),
-        RefreshFailure::Busy
-    );
+    assert_eq!(ready(s.refresh("a", &gate, &Deny)).unwrap_err(), RefreshFailure::Busy);
     assert_eq!(gate.calls.get(), 0);
     assert!(!s.account("a").unwrap().shared().is_refreshing());
-    assert_eq!(
-        ready(s.refresh("zz", &gate, &LocalOnly)).unwrap_err(),
-        RefreshFailure::UnknownAccount
-    );
+    assert_eq!(ready(s.refresh("zz", &gate, &LocalOnly)).unwrap_err(), RefreshFailure::UnknownAccount);
 }
 
 #[test]
@@ -234,37 +181,17 @@ fn ensure_fresh_refreshes_ahead_of_expiry_and_only_then() {
     gate.open(Ok(creds("new", Some(T0 + 3_600_000))));
     let l = take(&s, "m").unwrap();
     // Unknown expiry: used as is.
-    assert_eq!(
-        ready(s.ensure_fresh(&l, &gate, &LocalOnly))
-            .unwrap()
-            .credentials["token"],
-        "old"
-    );
+    assert_eq!(ready(s.ensure_fresh(&l, &gate, &LocalOnly)).unwrap().credentials["token"], "old");
     // Far from expiry: as is.
     s.account("a").unwrap().set_token_expiry(T0 + 600_000);
-    assert_eq!(
-        ready(s.ensure_fresh(&l, &gate, &LocalOnly))
-            .unwrap()
-            .credentials["token"],
-        "old"
-    );
+    assert_eq!(ready(s.ensure_fresh(&l, &gate, &LocalOnly)).unwrap().credentials["token"], "old");
     assert_eq!(gate.calls.get(), 0);
     // Within refresh_ahead (5 min): refreshed first.
     clock.advance(400_000);
-    assert_eq!(
-        ready(s.ensure_fresh(&l, &gate, &LocalOnly))
-            .unwrap()
-            .credentials["token"],
-        "new"
-    );
+    assert_eq!(ready(s.ensure_fresh(&l, &gate, &LocalOnly)).unwrap().credentials["token"], "new");
     assert_eq!(gate.calls.get(), 1);
     // The same (now stale) lease gets the fresh definition without another refresh.
-    assert_eq!(
-        ready(s.ensure_fresh(&l, &gate, &LocalOnly))
-            .unwrap()
-            .credentials["token"],
-        "new"
-    );
+    assert_eq!(ready(s.ensure_fresh(&l, &gate, &LocalOnly)).unwrap().credentials["token"], "new");
     assert_eq!(gate.calls.get(), 1);
 }
 
@@ -278,12 +205,7 @@ fn ensure_fresh_uses_a_still_valid_token_while_another_core_refreshes() {
     let mut leader = pin!(core1.refresh("a", &gate, &LocalOnly));
     assert!(poll_once(leader.as_mut()).is_pending());
     let l = take(&core2, "m").unwrap();
-    assert_eq!(
-        ready(core2.ensure_fresh(&l, &gate, &LocalOnly))
-            .unwrap()
-            .credentials["token"],
-        "old"
-    );
+    assert_eq!(ready(core2.ensure_fresh(&l, &gate, &LocalOnly)).unwrap().credentials["token"], "old");
     clock.advance(60_000);
     assert_eq!(
         ready(core2.ensure_fresh(&l, &gate, &LocalOnly)).unwrap_err(),
@@ -299,39 +221,19 @@ fn transient_refresh_failure_cools_only_an_unusable_token() {
     let gate = Gate::default();
     gate.open(Err(RefreshError::Transient("503".into())));
     s.account("a").unwrap().set_token_expiry(T0 + 100_000);
-    assert!(matches!(
-        ready(s.refresh("a", &gate, &LocalOnly)),
-        Err(RefreshFailure::Transient(_))
-    ));
-    assert_eq!(
-        s.account("a").unwrap().status(T0),
-        crate::domain::AccountStatus::Active,
-        "token still valid"
-    );
+    assert!(matches!(ready(s.refresh("a", &gate, &LocalOnly)), Err(RefreshFailure::Transient(_))));
+    assert_eq!(s.account("a").unwrap().status(T0), crate::domain::AccountStatus::Active, "token still valid");
     s.account("b").unwrap().set_token_expiry(T0 - 1);
     assert!(ready(s.refresh("b", &gate, &LocalOnly)).is_err());
     let st = s.account("b").unwrap().status(T0);
-    assert_eq!(
-        st,
-        crate::domain::AccountStatus::Cooling {
-            until_ms: T0 + 30_000,
-            reason: "refresh_failed".into()
-        }
-    );
+    assert_eq!(st, crate::domain::AccountStatus::Cooling { until_ms: T0 + 30_000, reason: "refresh_failed".into() });
     clock.advance(30_000);
-    assert_eq!(
-        s.account("b").unwrap().status(s.now_ms()),
-        crate::domain::AccountStatus::Active
-    );
+    assert_eq!(s.account("b").unwrap().status(s.now_ms()), crate::domain::AccountStatus::Active);
 }
 
 #[test]
 fn refresh_due_lists_expiring_tokens_only() {
-    let (s, _) = setup(vec![
-        with_token("soon", "t"),
-        with_token("later", "t"),
-        with_token("unknown", "t"),
-    ]);
+    let (s, _) = setup(vec![with_token("soon", "t"), with_token("later", "t"), with_token("unknown", "t")]);
     s.account("soon").unwrap().set_token_expiry(T0 + 200_000);
     s.account("later").unwrap().set_token_expiry(T0 + 900_000);
     let due: Vec<_> = s.refresh_due().iter().map(|a| a.id().to_owned()).collect();

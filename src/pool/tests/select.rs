@@ -8,20 +8,12 @@ use crate::domain::FailureClass;
 fn smooth_weighted_round_robin_sequence_when_idle() {
     let (s, _) = setup(vec![def("a", 0, 5), def("b", 0, 1), def("c", 0, 1)]);
     assert_eq!(picks(&s, 7), ["a", "a", "b", "a", "c", "a", "a"]);
-    assert_eq!(
-        picks(&s, 7),
-        ["a", "a", "b", "a", "c", "a", "a"],
-        "the cycle repeats exactly"
-    );
+    assert_eq!(picks(&s, 7), ["a", "a", "b", "a", "c", "a", "a"], "the cycle repeats exactly");
 }
 
 #[test]
 fn higher_priority_tier_first_and_lower_tier_only_when_it_cannot_serve() {
-    let (s, clock) = setup(vec![
-        def("low", 0, 100),
-        def("hi1", 10, 1),
-        def("hi2", 10, 1),
-    ]);
+    let (s, clock) = setup(vec![def("low", 0, 100), def("hi1", 10, 1), def("hi2", 10, 1)]);
     assert_eq!(picks(&s, 4), ["hi1", "hi2", "hi1", "hi2"]);
     fail(&s, "hi1", FailureClass::RateLimit, None, None);
     fail(&s, "hi2", FailureClass::Quota, None, None);
@@ -80,24 +72,14 @@ fn every_skip_reason_excludes_the_account() {
         capped("full", 1),
         def("ok", 0, 1),
     ]);
-    s.account("auth")
-        .unwrap()
-        .shared()
-        .disable(DisableReason::Auth);
+    s.account("auth").unwrap().shared().disable(DisableReason::Auth);
     fail(&s, "blocked", FailureClass::Blocked, None, None);
     fail(&s, "cool", FailureClass::RateLimit, None, None);
     fail(&s, "nomodel", FailureClass::Model, Some("m"), None);
     let no_kind = |d: &AccountDef| d.id != "kind";
-    let full = s
-        .acquire(
-            &req("m").with_can_serve(&|d: &AccountDef| d.id == "full"),
-            &mut Attempt::new(1),
-        )
-        .unwrap();
+    let full = s.acquire(&req("m").with_can_serve(&|d: &AccountDef| d.id == "full"), &mut Attempt::new(1)).unwrap();
     for _ in 0..20 {
-        let l = s
-            .acquire(&req("m").with_can_serve(&no_kind), &mut Attempt::new(1))
-            .unwrap();
+        let l = s.acquire(&req("m").with_can_serve(&no_kind), &mut Attempt::new(1)).unwrap();
         assert_eq!(l.id(), "ok");
     }
     drop(full);
@@ -105,12 +87,7 @@ fn every_skip_reason_excludes_the_account() {
 
 #[test]
 fn tried_accounts_are_excluded_and_attempts_are_bounded() {
-    let (s, _) = setup(vec![
-        def("a", 0, 1),
-        def("b", 0, 1),
-        def("c", 0, 1),
-        def("d", 0, 1),
-    ]);
+    let (s, _) = setup(vec![def("a", 0, 1), def("b", 0, 1), def("c", 0, 1), def("d", 0, 1)]);
     let mut at = Attempt::new(3);
     let r = req("m");
     let first = s.acquire(&r, &mut at).unwrap().id().to_owned();
@@ -121,10 +98,7 @@ fn tried_accounts_are_excluded_and_attempts_are_bounded() {
     assert_eq!(seen.len(), 3, "never the same account twice: {seen:?}");
     assert_eq!(at.attempts(), 3);
     assert!(!at.can_attempt());
-    assert_eq!(
-        s.acquire(&r, &mut at).unwrap_err().kind,
-        UnavailableKind::AllTried
-    );
+    assert_eq!(s.acquire(&r, &mut at).unwrap_err().kind, UnavailableKind::AllTried);
 }
 
 #[test]
@@ -149,11 +123,7 @@ fn whole_pool_cooling_is_429_with_the_earliest_cooldown_end() {
     assert_eq!(u.until_ms, Some(T0 + 90_500));
     assert_eq!(u.retry_after_s, Some(91), "rounded up");
     assert_eq!(u.claude_error_type(), "rate_limit_error");
-    assert_eq!(
-        take(&s, "other").unwrap().id(),
-        "c",
-        "the model row cools only (c, m)"
-    );
+    assert_eq!(take(&s, "other").unwrap().id(), "c", "the model row cools only (c, m)");
 }
 
 #[test]
@@ -161,10 +131,7 @@ fn whole_pool_full_is_529_busy() {
     let (s, _) = setup(vec![capped("a", 1), capped("b", 2)]);
     let held: Vec<_> = (0..3).map(|_| take(&s, "m").unwrap()).collect();
     let u = take(&s, "m").unwrap_err();
-    assert_eq!(
-        (u.kind, u.status(), u.retry_after_s),
-        (UnavailableKind::Busy, 529, Some(1))
-    );
+    assert_eq!((u.kind, u.status(), u.retry_after_s), (UnavailableKind::Busy, 529, Some(1)));
     assert_eq!(u.claude_error_type(), "overloaded_error");
     drop(held);
     assert!(take(&s, "m").is_ok());
@@ -176,20 +143,11 @@ fn no_account_for_the_model_is_503() {
     a.allowed_models = vec!["x".into()];
     let (s, _) = setup(vec![a]);
     let u = take(&s, "m").unwrap_err();
-    assert_eq!(
-        (u.kind, u.status(), u.retry_after_s),
-        (UnavailableKind::NoAccount, 503, None)
-    );
+    assert_eq!((u.kind, u.status(), u.retry_after_s), (UnavailableKind::NoAccount, 503, None));
     let (empty, _) = setup(vec![]);
-    assert_eq!(
-        take(&empty, "m").unwrap_err().kind,
-        UnavailableKind::NoAccount
-    );
+    assert_eq!(take(&empty, "m").unwrap_err().kind, UnavailableKind::NoAccount);
     let (other_channel, _) = setup(vec![snapshot::tests::def("w", Channel::Warp, 0, 1)]);
-    assert_eq!(
-        take(&other_channel, "m").unwrap_err().kind,
-        UnavailableKind::NoAccount
-    );
+    assert_eq!(take(&other_channel, "m").unwrap_err().kind, UnavailableKind::NoAccount);
 }
 
 #[test]
@@ -201,10 +159,7 @@ fn caps_hold_across_two_shards_sharing_one_snapshot() {
     let l2 = take(&core2, "m").unwrap();
     assert_eq!(take(&core1, "m").unwrap_err().kind, UnavailableKind::Busy);
     assert_eq!(take(&core2, "m").unwrap_err().kind, UnavailableKind::Busy);
-    assert_eq!(
-        (core1.local_in_flight("a"), core2.local_in_flight("a")),
-        (1, 1)
-    );
+    assert_eq!((core1.local_in_flight("a"), core2.local_in_flight("a")), (1, 1));
     assert_eq!(sn.get("a").unwrap().shared().in_flight(), 2);
     drop(l2);
     let l3 = take(&core1, "m").unwrap();
@@ -221,13 +176,7 @@ fn a_cooldown_set_on_one_core_is_seen_by_the_other_at_once() {
     let l = take(&core1, "m").unwrap();
     assert_eq!(l.id(), "a");
     let e = core1.on_failure(&l, FailureClass::RateLimit, Some("m"), None);
-    assert_eq!(
-        e,
-        Effect::Cooled {
-            until_ms: T0 + 60_000,
-            reason: CoolReason::RateLimit
-        }
-    );
+    assert_eq!(e, Effect::Cooled { until_ms: T0 + 60_000, reason: CoolReason::RateLimit });
     assert_eq!(picks(&core2, 3), ["b", "b", "b"]);
 }
 
@@ -238,19 +187,9 @@ fn install_keeps_local_state_and_leases_release_correctly_across_swaps() {
     let shard = shard_on(&s1, &clock);
     let held = take(&shard, "m").unwrap();
     assert_eq!(held.id(), "a");
-    let s2 = Arc::new(
-        Snapshot::build(
-            vec![def("z", 0, 1), def("a", 0, 1), def("b", 0, 1)],
-            Some(&s1),
-        )
-        .unwrap(),
-    );
+    let s2 = Arc::new(Snapshot::build(vec![def("z", 0, 1), def("a", 0, 1), def("b", 0, 1)], Some(&s1)).unwrap());
     shard.install(Arc::clone(&s2));
-    assert_eq!(
-        shard.local_in_flight("a"),
-        1,
-        "this core's count survived the swap"
-    );
+    assert_eq!(shard.local_in_flight("a"), 1, "this core's count survived the swap");
     assert_eq!(s2.get("a").unwrap().shared().in_flight(), 1);
     drop(held);
     assert_eq!(shard.local_in_flight("a"), 0);
@@ -259,31 +198,16 @@ fn install_keeps_local_state_and_leases_release_correctly_across_swaps() {
     got.sort();
     assert_eq!(got, ["a", "b", "z"]);
     // Removing an account: it is simply no longer offered.
-    shard.install(Arc::new(
-        Snapshot::build(vec![def("b", 0, 1)], Some(&s2)).unwrap(),
-    ));
+    shard.install(Arc::new(Snapshot::build(vec![def("b", 0, 1)], Some(&s2)).unwrap()));
     assert_eq!(picks(&shard, 2), ["b", "b"]);
 }
 
 #[test]
 fn selection_does_not_allocate_state_per_call() {
-    let (s, _) = setup(
-        (0..50)
-            .map(|i| {
-                def(
-                    &format!("a{i:02}"),
-                    i % 3,
-                    1 + u32::try_from(i % 4).unwrap(),
-                )
-            })
-            .collect(),
-    );
+    let (s, _) = setup((0..50).map(|i| def(&format!("a{i:02}"), i % 3, 1 + u32::try_from(i % 4).unwrap())).collect());
     for _ in 0..1000 {
         drop(take(&s, "m").unwrap());
     }
-    assert!(
-        s.scratch.borrow().capacity() <= 64,
-        "scratch is reused, not grown"
-    );
+    assert!(s.scratch.borrow().capacity() <= 64, "scratch is reused, not grown");
     assert_eq!(s.sticky_len(), 0);
 }

@@ -5,18 +5,11 @@ use super::*;
 use crate::domain::FailureClass;
 
 fn session(s: &str) -> Option<SessionKey> {
-    SessionKey::derive(&SessionSources {
-        claude_code_session_id: Some(s.as_bytes()),
-        ..Default::default()
-    })
+    SessionKey::derive(&SessionSources { claude_code_session_id: Some(s.as_bytes()), ..Default::default() })
 }
 
 fn pick_for(shard: &Shard, s: &str) -> String {
-    shard
-        .acquire(&req("m").with_session(session(s)), &mut Attempt::new(3))
-        .unwrap()
-        .id()
-        .to_owned()
+    shard.acquire(&req("m").with_session(session(s)), &mut Attempt::new(3)).unwrap().id().to_owned()
 }
 
 #[test]
@@ -27,9 +20,7 @@ fn a_session_stays_on_its_account_while_round_robin_moves_others() {
         assert_eq!(pick_for(&s, "S"), first);
         pick(&s); // unrelated traffic moves the round-robin
     }
-    let lease = s
-        .acquire(&req("m").with_session(session("S")), &mut Attempt::new(3))
-        .unwrap();
+    let lease = s.acquire(&req("m").with_session(session("S")), &mut Attempt::new(3)).unwrap();
     assert!(lease.was_sticky());
 }
 
@@ -65,11 +56,7 @@ fn failover_inside_a_request_repins_the_session() {
     assert_eq!(l2.id(), "b", "a was tried by this request");
     assert!(!l2.was_sticky());
     drop(l2);
-    assert_eq!(
-        pick_for(&s, "S"),
-        "b",
-        "the session follows where it was last served"
-    );
+    assert_eq!(pick_for(&s, "S"), "b", "the session follows where it was last served");
 }
 
 #[test]
@@ -79,9 +66,7 @@ fn a_full_sticky_account_sends_the_request_elsewhere() {
     let hold = take(&s, "m").unwrap();
     assert_eq!(hold.id(), "b");
     drop(hold);
-    let hold_a = s
-        .acquire(&req("m").with_session(session("S")), &mut Attempt::new(1))
-        .unwrap();
+    let hold_a = s.acquire(&req("m").with_session(session("S")), &mut Attempt::new(1)).unwrap();
     assert_eq!(hold_a.id(), "a");
     assert_eq!(pick_for(&s, "S"), "b");
 }
@@ -92,15 +77,8 @@ fn sticky_pins_expire_and_can_be_turned_off() {
     assert_eq!(pick_for(&s, "S"), "a");
     assert_eq!(s.sticky_len(), 1);
     clock.advance(PoolConfig::default().sticky_ttl_ms);
-    assert_eq!(
-        pick_for(&s, "S"),
-        "b",
-        "the pin expired; the round-robin continues with b"
-    );
-    s.set_config(PoolConfig {
-        sticky_max_entries: 0,
-        ..PoolConfig::default()
-    });
+    assert_eq!(pick_for(&s, "S"), "b", "the pin expired; the round-robin continues with b");
+    s.set_config(PoolConfig { sticky_max_entries: 0, ..PoolConfig::default() });
     assert_eq!(s.sticky_len(), 0);
     let got: Vec<_> = (0..4).map(|_| pick_for(&s, "S")).collect();
     assert_eq!(got, ["a", "b", "a", "b"]);
@@ -110,10 +88,7 @@ fn sticky_pins_expire_and_can_be_turned_off() {
 #[test]
 fn sessions_are_bounded_per_core() {
     let (s, _) = setup(vec![def("a", 0, 1)]);
-    s.set_config(PoolConfig {
-        sticky_max_entries: 5,
-        ..PoolConfig::default()
-    });
+    s.set_config(PoolConfig { sticky_max_entries: 5, ..PoolConfig::default() });
     for i in 0..100 {
         pick_for(&s, &format!("s{i}"));
     }
@@ -127,10 +102,6 @@ fn a_session_returns_to_a_recovered_higher_tier() {
     assert_eq!(pick_for(&s, "S"), "backup");
     assert_eq!(pick_for(&s, "S"), "backup");
     clock.advance(60_000);
-    assert_eq!(
-        pick_for(&s, "S"),
-        "primary",
-        "stickiness does not keep a session on a fallback tier"
-    );
+    assert_eq!(pick_for(&s, "S"), "primary", "stickiness does not keep a session on a fallback tier");
     assert_eq!(pick_for(&s, "S"), "primary");
 }

@@ -11,13 +11,8 @@ use serde_json::{Value, json};
 use std::io;
 
 /// Model ids the simulated API serves (`GET /v1/models`).
-pub const MODELS: [&str; 5] = [
-    "grok-4-fast-non-reasoning",
-    "grok-4-fast-reasoning",
-    "grok-4",
-    "grok-3-mini",
-    "grok-code-fast-1",
-];
+pub const MODELS: [&str; 5] =
+    ["grok-4-fast-non-reasoning", "grok-4-fast-reasoning", "grok-4", "grok-3-mini", "grok-code-fast-1"];
 
 /// Reasoning models answer with `reasoning_content` first.
 pub fn is_reasoning_model(m: &str) -> bool {
@@ -62,11 +57,9 @@ struct ToolFn {
 fn content_text(c: Option<&Value>) -> String {
     match c {
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
+        Some(Value::Array(parts)) => {
+            parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n")
+        }
         _ => String::new(),
     }
 }
@@ -81,15 +74,24 @@ pub(crate) async fn error(
     close: bool,
 ) -> io::Result<()> {
     let body = json!({ "code": code, "error": msg }).to_string();
-    conn.respond(status, JSON, extra, body.as_bytes(), close)
-        .await
+    conn.respond(status, JSON, extra, body.as_bytes(), close).await
 }
 
 async fn fail(conn: &mut Conn, f: Fail, model: &str, state: &State, close: bool) -> io::Result<()> {
     match f {
-        Fail::Expired => error(conn, 401, "Unauthenticated", "The API key has expired or been revoked.", &[], close).await,
+        Fail::Expired => {
+            error(conn, 401, "Unauthenticated", "The API key has expired or been revoked.", &[], close).await
+        }
         Fail::BadKey => {
-            error(conn, 400, "Client specified an invalid argument", "Incorrect API key provided: xa***. You can obtain an API key from https://console.x.ai.", &[], close).await
+            error(
+                conn,
+                400,
+                "Client specified an invalid argument",
+                "Incorrect API key provided: xa***. You can obtain an API key from https://console.x.ai.",
+                &[],
+                close,
+            )
+            .await
         }
         Fail::RateLimit(s) => {
             let secs = s.to_string();
@@ -105,9 +107,19 @@ async fn fail(conn: &mut Conn, f: Fail, model: &str, state: &State, close: bool)
             conn.respond(429, JSON, &[], body, close).await
         }
         Fail::Blocked | Fail::Challenge => {
-            error(conn, 403, "The caller does not have permission to execute the specified operation", "Your team is blocked.", &[], close).await
+            error(
+                conn,
+                403,
+                "The caller does not have permission to execute the specified operation",
+                "Your team is blocked.",
+                &[],
+                close,
+            )
+            .await
         }
-        Fail::Server(s) => error(conn, s, "Internal error", "The service is temporarily unavailable.", &[], close).await,
+        Fail::Server(s) => {
+            error(conn, s, "Internal error", "The service is temporarily unavailable.", &[], close).await
+        }
     }
 }
 
@@ -119,19 +131,11 @@ pub(crate) fn team_message(team: &str, model: &str) -> String {
 }
 
 /// `Authorization: Bearer <key>` -> the key, or the error already answered.
-async fn auth<'r>(
-    state: &State,
-    conn: &mut Conn,
-    req: &'r Req,
-    close: bool,
-) -> Result<&'r str, KeepOpen> {
+async fn auth<'r>(state: &State, conn: &mut Conn, req: &'r Req, close: bool) -> Result<&'r str, KeepOpen> {
     let key = req
         .head
         .header_str("authorization")
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .filter(|k| !k.is_empty());
     let Some(key) = key else {
@@ -154,12 +158,7 @@ async fn auth<'r>(
 }
 
 /// `GET /v1/models`.
-pub(crate) async fn models(
-    state: &State,
-    conn: &mut Conn,
-    req: &Req,
-    close: bool,
-) -> io::Result<()> {
+pub(crate) async fn models(state: &State, conn: &mut Conn, req: &Req, close: bool) -> io::Result<()> {
     if auth(state, conn, req, close).await.is_err() {
         return Ok(());
     }
@@ -187,10 +186,7 @@ pub(crate) async fn chat(state: &State, conn: &mut Conn, req: &Req, close: bool)
     };
     *state.last_api.borrow_mut() = Some((req.head.clone(), req.body.clone()));
     state.count(key);
-    let json_ct = req
-        .head
-        .header_str("content-type")
-        .is_some_and(|c| c.contains("application/json"));
+    let json_ct = req.head.header_str("content-type").is_some_and(|c| c.contains("application/json"));
     if !json_ct {
         return error(
             conn,
@@ -208,66 +204,26 @@ pub(crate) async fn chat(state: &State, conn: &mut Conn, req: &Req, close: bool)
         Err(e) => {
             let status = if e.is_data() { 422 } else { 400 };
             let msg = format!("Failed to deserialize the JSON body into the target type: {e}");
-            return error(
-                conn,
-                status,
-                "Client specified an invalid argument",
-                &msg,
-                &[],
-                close,
-            )
-            .await
-            .is_ok();
+            return error(conn, status, "Client specified an invalid argument", &msg, &[], close).await.is_ok();
         }
     };
     if !MODELS.contains(&parsed.model.as_str()) {
-        let msg = format!(
-            "The model {} does not exist or your team does not have access to it.",
-            parsed.model
-        );
-        return error(
-            conn,
-            404,
-            "Some requested entity was not found",
-            &msg,
-            &[],
-            close,
-        )
-        .await
-        .is_ok();
+        let msg = format!("The model {} does not exist or your team does not have access to it.", parsed.model);
+        return error(conn, 404, "Some requested entity was not found", &msg, &[], close).await.is_ok();
     }
     if parsed.messages.is_empty() {
-        return error(
-            conn,
-            400,
-            "Client specified an invalid argument",
-            "messages must not be empty",
-            &[],
-            close,
-        )
-        .await
-        .is_ok();
+        return error(conn, 400, "Client specified an invalid argument", "messages must not be empty", &[], close)
+            .await
+            .is_ok();
     }
-    if let Some(bad) = parsed.messages.iter().find(|m| {
-        !matches!(
-            m.role.as_str(),
-            "system" | "developer" | "user" | "assistant" | "tool"
-        )
-    }) {
-        let msg = format!(
-            "Failed to deserialize the JSON body into the target type: messages: unknown role `{}`",
-            bad.role
-        );
-        return error(
-            conn,
-            422,
-            "Client specified an invalid argument",
-            &msg,
-            &[],
-            close,
-        )
-        .await
-        .is_ok();
+    if let Some(bad) = parsed
+        .messages
+        .iter()
+        .find(|m| !matches!(m.role.as_str(), "system" | "developer" | "user" | "assistant" | "tool"))
+    {
+        let msg =
+            format!("Failed to deserialize the JSON body into the target type: messages: unknown role `{}`", bad.role);
+        return error(conn, 422, "Client specified an invalid argument", &msg, &[], close).await.is_ok();
     }
     let mut script = Script::default();
     if let Some(last_user) = parsed.messages.iter().rev().find(|m| m.role == "user") {
@@ -281,36 +237,12 @@ pub(crate) async fn chat(state: &State, conn: &mut Conn, req: &Req, close: bool)
         return fail(conn, f, &parsed.model, state, close).await.is_ok();
     }
     let answer = plan(&parsed, &script);
-    let prompt_tokens = parsed
-        .messages
-        .iter()
-        .map(|m| content_text(m.content.as_ref()).len())
-        .sum::<usize>()
-        / 4
-        + 1;
+    let prompt_tokens = parsed.messages.iter().map(|m| content_text(m.content.as_ref()).len()).sum::<usize>() / 4 + 1;
     let id = state.next_id();
     if parsed.stream.unwrap_or(false) {
-        stream(
-            conn,
-            &parsed.model,
-            id,
-            &answer,
-            &script,
-            prompt_tokens,
-            close,
-        )
-        .await
+        stream(conn, &parsed.model, id, &answer, &script, prompt_tokens, close).await
     } else {
-        whole(
-            conn,
-            &parsed.model,
-            id,
-            &answer,
-            &script,
-            prompt_tokens,
-            close,
-        )
-        .await
+        whole(conn, &parsed.model, id, &answer, &script, prompt_tokens, close).await
     }
 }
 
@@ -319,33 +251,15 @@ fn plan(parsed: &ChatReq, script: &Script) -> Answer {
     let last = parsed.messages.last();
     if let Some(m) = last.filter(|m| m.role == "tool") {
         let s = text::tool_result_answer(&content_text(m.content.as_ref()));
-        let tokens = text::word_tokens(&s)
-            .into_iter()
-            .map(|t| std::borrow::Cow::Owned(t.to_owned()))
-            .collect();
-        return Answer {
-            thinking,
-            tokens,
-            tool: None,
-        };
+        let tokens = text::word_tokens(&s).into_iter().map(|t| std::borrow::Cow::Owned(t.to_owned())).collect();
+        return Answer { thinking, tokens, tool: None };
     }
-    let tools: Vec<&ToolFn> = parsed
-        .tools
-        .iter()
-        .flatten()
-        .filter_map(|t| t.function.as_ref())
-        .collect();
-    let forced = parsed
-        .tool_choice
-        .as_ref()
-        .and_then(|c| c.get("function"))
-        .and_then(|f| f.get("name"))
-        .and_then(Value::as_str);
+    let tools: Vec<&ToolFn> = parsed.tools.iter().flatten().filter_map(|t| t.function.as_ref()).collect();
+    let forced =
+        parsed.tool_choice.as_ref().and_then(|c| c.get("function")).and_then(|f| f.get("name")).and_then(Value::as_str);
     let choice_none = parsed.tool_choice.as_ref().and_then(Value::as_str) == Some("none");
     if script.tool.is_some() && !choice_none {
-        let pick = forced
-            .and_then(|f| tools.iter().find(|t| t.name == f))
-            .or_else(|| tools.first());
+        let pick = forced.and_then(|f| tools.iter().find(|t| t.name == f)).or_else(|| tools.first());
         if let Some(t) = pick {
             return Answer {
                 thinking,
@@ -355,19 +269,10 @@ fn plan(parsed: &ChatReq, script: &Script) -> Answer {
         }
     }
     let tokens = match script.tokens {
-        Some(n) => (0..n)
-            .map(|i| std::borrow::Cow::Borrowed(text::long_token(i)))
-            .collect(),
-        None => text::DEFAULT_ANSWER
-            .iter()
-            .map(|t| std::borrow::Cow::Borrowed(*t))
-            .collect(),
+        Some(n) => (0..n).map(|i| std::borrow::Cow::Borrowed(text::long_token(i))).collect(),
+        None => text::DEFAULT_ANSWER.iter().map(|t| std::borrow::Cow::Borrowed(*t)).collect(),
     };
-    Answer {
-        thinking,
-        tokens,
-        tool: None,
-    }
+    Answer { thinking, tokens, tool: None }
 }
 
 fn usage_json(prompt: usize, completion: usize, reasoning: usize) -> String {
@@ -388,17 +293,15 @@ async fn stream(
 ) -> KeepOpen {
     let created = super::now_ms() / 1000;
     let mut prefix = Vec::with_capacity(160);
-    prefix.extend_from_slice(format!("data: {{\"id\":\"chatcmpl-sim-{id}\",\"object\":\"chat.completion.chunk\",\"created\":{created},\"model\":").as_bytes());
-    push_str(&mut prefix, model);
     prefix.extend_from_slice(
-        b",\"system_fingerprint\":\"fp_sim\",\"choices\":[{\"index\":0,\"delta\":",
+        format!(
+            "data: {{\"id\":\"chatcmpl-sim-{id}\",\"object\":\"chat.completion.chunk\",\"created\":{created},\"model\":"
+        )
+        .as_bytes(),
     );
-    let mut w = conn.stream(
-        "text/event-stream",
-        &[("cache-control", "no-cache")],
-        close,
-        script.pace,
-    );
+    push_str(&mut prefix, model);
+    prefix.extend_from_slice(b",\"system_fingerprint\":\"fp_sim\",\"choices\":[{\"index\":0,\"delta\":");
+    let mut w = conn.stream("text/event-stream", &[("cache-control", "no-cache")], close, script.pace);
     if let Some(ms) = script.stall_ms {
         if w.stall(ms).await.is_err() {
             return false;
@@ -408,22 +311,10 @@ async fn stream(
     let mut completion = 0usize;
     let reasoning = if a.thinking { text::THINKING.len() } else { 0 };
     let r: io::Result<bool> = async {
-        frame(
-            &mut w,
-            &prefix,
-            |b| b.extend_from_slice(br#"{"role":"assistant","content":""}"#),
-            "null",
-        )
-        .await?;
+        frame(&mut w, &prefix, |b| b.extend_from_slice(br#"{"role":"assistant","content":""}"#), "null").await?;
         if a.thinking {
             for t in text::THINKING {
-                frame(
-                    &mut w,
-                    &prefix,
-                    |b| delta(b, "reasoning_content", t),
-                    "null",
-                )
-                .await?;
+                frame(&mut w, &prefix, |b| delta(b, "reasoning_content", t), "null").await?;
             }
         }
         if let Some((name, args)) = &a.tool {
@@ -449,9 +340,7 @@ async fn stream(
                     &mut w,
                     &prefix,
                     |b| {
-                        b.extend_from_slice(
-                            br#"{"tool_calls":[{"index":0,"function":{"arguments":"#,
-                        );
+                        b.extend_from_slice(br#"{"tool_calls":[{"index":0,"function":{"arguments":"#);
                         push_str(b, piece);
                         b.extend_from_slice(b"}}]}");
                     },
@@ -468,11 +357,7 @@ async fn stream(
             frame(&mut w, &prefix, |b| delta(b, "content", t), "null").await?;
             completion += 1;
         }
-        let finish = if a.tool.is_some() {
-            "\"tool_calls\""
-        } else {
-            "\"stop\""
-        };
+        let finish = if a.tool.is_some() { "\"tool_calls\"" } else { "\"stop\"" };
         let usage = usage_json(prompt, completion + reasoning, reasoning);
         let buf = w.buf();
         buf.extend_from_slice(&prefix);
@@ -494,7 +379,9 @@ async fn stream(
 /// the connection must close now (after flushing what was sent).
 async fn cut(w: &mut Streamer<'_>, script: &Script, emitted: &mut usize) -> io::Result<bool> {
     if script.malformed && *emitted == 2 {
-        w.buf().extend_from_slice(b"data: {\"id\":\"chatcmpl-sim-broken\",\"choices\":[{\"delta\":{\"content\":\"unterminated\n\n");
+        w.buf().extend_from_slice(
+            b"data: {\"id\":\"chatcmpl-sim-broken\",\"choices\":[{\"delta\":{\"content\":\"unterminated\n\n",
+        );
         w.end_event().await?;
     }
     if script.disconnect && *emitted == 3 {
@@ -513,12 +400,7 @@ fn delta(b: &mut Vec<u8>, field: &str, text: &str) {
     b.push(b'}');
 }
 
-async fn frame(
-    w: &mut Streamer<'_>,
-    prefix: &[u8],
-    body: impl FnOnce(&mut Vec<u8>),
-    finish: &str,
-) -> io::Result<()> {
+async fn frame(w: &mut Streamer<'_>, prefix: &[u8], body: impl FnOnce(&mut Vec<u8>), finish: &str) -> io::Result<()> {
     let buf = w.buf();
     buf.extend_from_slice(prefix);
     body(buf);
@@ -544,17 +426,10 @@ async fn whole(
     let reasoning = if a.thinking { text::THINKING.len() } else { 0 };
     let mut message = serde_json::Map::new();
     message.insert("role".into(), "assistant".into());
-    let content = if a.tool.is_some() && content.is_empty() {
-        Value::Null
-    } else {
-        Value::String(content)
-    };
+    let content = if a.tool.is_some() && content.is_empty() { Value::Null } else { Value::String(content) };
     message.insert("content".into(), content);
     if a.thinking {
-        message.insert(
-            "reasoning_content".into(),
-            Value::String(text::THINKING.concat()),
-        );
+        message.insert("reasoning_content".into(), Value::String(text::THINKING.concat()));
     }
     if let Some((name, args)) = &a.tool {
         let call = json!([{
@@ -564,8 +439,7 @@ async fn whole(
         message.insert("tool_calls".into(), call);
     }
     let completion = a.tokens.len() + reasoning + usize::from(a.tool.is_some());
-    let usage: Value =
-        serde_json::from_str(&usage_json(prompt, completion, reasoning)).unwrap_or(Value::Null);
+    let usage: Value = serde_json::from_str(&usage_json(prompt, completion, reasoning)).unwrap_or(Value::Null);
     let body = json!({
         "id": format!("chatcmpl-sim-{id}"),
         "object": "chat.completion",
@@ -580,19 +454,10 @@ async fn whole(
         // Half a body, then the connection closes (or a body that is not JSON).
         let half = body.get(..body.len() / 2).unwrap_or_default();
         if script.disconnect {
-            let _ = conn
-                .respond_partial(200, JSON, body.len(), half.as_bytes())
-                .await;
+            let _ = conn.respond_partial(200, JSON, body.len(), half.as_bytes()).await;
             return false;
         }
-        return conn
-            .respond(200, JSON, &[], half.as_bytes(), close)
-            .await
-            .is_ok()
-            && !close;
+        return conn.respond(200, JSON, &[], half.as_bytes(), close).await.is_ok() && !close;
     }
-    conn.respond(200, JSON, &[], body.as_bytes(), close)
-        .await
-        .is_ok()
-        && !close
+    conn.respond(200, JSON, &[], body.as_bytes(), close).await.is_ok() && !close
 }

@@ -114,12 +114,8 @@ impl Default for SimOptions {
 /// The `--behave` argument form: `CREDENTIAL=KEYWORDS`.
 pub fn parse_behave(arg: &str) -> Result<(String, String), String> {
     match arg.split_once('=') {
-        Some((cred, kw)) if !cred.is_empty() && !kw.is_empty() => {
-            Ok((cred.to_owned(), kw.to_owned()))
-        }
-        _ => Err(format!(
-            "--behave: expected CREDENTIAL=KEYWORDS (e.g. xai-key=sim:429), found {arg:?}"
-        )),
+        Some((cred, kw)) if !cred.is_empty() && !kw.is_empty() => Ok((cred.to_owned(), kw.to_owned())),
+        _ => Err(format!("--behave: expected CREDENTIAL=KEYWORDS (e.g. xai-key=sim:429), found {arg:?}")),
     }
 }
 
@@ -127,8 +123,7 @@ pub fn parse_behave(arg: &str) -> Result<(String, String), String> {
 pub fn parse_pace(arg: &str) -> Result<(usize, u64), String> {
     let mut s = Script::default();
     s.apply(&format!("pace={arg}"));
-    s.pace
-        .ok_or_else(|| format!("--pace: expected N/M (N chunks every M ms, N >= 1), found {arg:?}"))
+    s.pace.ok_or_else(|| format!("--pace: expected N/M (N chunks every M ms, N >= 1), found {arg:?}"))
 }
 
 /// Per-credential counters (web quota window and request counts).
@@ -187,13 +182,7 @@ impl State {
         if let Some(u) = usage.get_mut(cred) {
             u.requests += 1;
         } else {
-            usage.insert(
-                cred.to_owned(),
-                Usage {
-                    requests: 1,
-                    ..Usage::default()
-                },
-            );
+            usage.insert(cred.to_owned(), Usage { requests: 1, ..Usage::default() });
         }
     }
 
@@ -268,15 +257,8 @@ pub fn bind(opts: SimOptions) -> Result<BoundSim, String> {
         .map_err(|e| format!("simulate grok: cannot listen on {want}: {e}"))?
         .pop()
         .ok_or_else(|| format!("simulate grok: cannot listen on {want}"))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| format!("simulate grok: {e}"))?;
-    Ok(BoundSim {
-        listener,
-        addr,
-        opts,
-        driver,
-    })
+    let addr = listener.local_addr().map_err(|e| format!("simulate grok: {e}"))?;
+    Ok(BoundSim { listener, addr, opts, driver })
 }
 
 impl BoundSim {
@@ -303,20 +285,11 @@ impl BoundSim {
             .name("sim-grok".to_owned())
             .spawn(move || self.run_until(rx))
             .map_err(|e| format!("simulate grok: cannot start thread: {e}"))?;
-        Ok(SimHandle {
-            addr,
-            stop: tx,
-            thread: Some(thread),
-        })
+        Ok(SimHandle { addr, stop: tx, thread: Some(thread) })
     }
 
     fn run_until(self, stop: async_channel::Receiver<()>) -> Result<(), String> {
-        let BoundSim {
-            listener,
-            opts,
-            driver,
-            ..
-        } = self;
+        let BoundSim { listener, opts, driver, .. } = self;
         let state = Rc::new(State::new(opts));
         match driver {
             Driver::Uring => monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
@@ -357,8 +330,7 @@ async fn accept_loop(
     state: Rc<State>,
     stop: async_channel::Receiver<()>,
 ) -> Result<(), String> {
-    let listener =
-        monoio::net::TcpListener::from_std(listener).map_err(|e| format!("simulate grok: {e}"))?;
+    let listener = monoio::net::TcpListener::from_std(listener).map_err(|e| format!("simulate grok: {e}"))?;
     loop {
         monoio::select! {
             accepted = listener.accept() => match accepted {
@@ -382,13 +354,8 @@ async fn serve(mut conn: Conn, state: &State) {
             Ok(r) => r,
             Err(ReadEnd::Closed) => return,
             Err(ReadEnd::Bad(status, msg)) => {
-                let body = format!(
-                    "{{\"code\":\"bad request\",\"error\":{}}}",
-                    serde_json::Value::from(msg)
-                );
-                let _ = conn
-                    .respond(status, "application/json", &[], body.as_bytes(), true)
-                    .await;
+                let body = format!("{{\"code\":\"bad request\",\"error\":{}}}", serde_json::Value::from(msg));
+                let _ = conn.respond(status, "application/json", &[], body.as_bytes(), true).await;
                 return;
             }
         };
@@ -415,17 +382,8 @@ async fn route(state: &State, conn: &mut Conn, req: &Req, close: bool) -> KeepOp
         (b"/rest/rate-limits", &Method::POST) => web::rate_limits(state, conn, req, close).await,
         (b"/sim/last-request", &Method::GET) => last_request(state, conn, req, close).await,
         (b"/sim/stats", &Method::GET) => stats(state, conn, close).await,
-        (b"/health", &Method::GET) => {
-            conn.respond(200, "application/json", &[], b"{\"status\":\"ok\"}", close)
-                .await
-        }
-        (
-            b"/v1/chat/completions"
-            | b"/v1/models"
-            | b"/rest/app-chat/conversations/new"
-            | b"/rest/rate-limits",
-            _,
-        ) => {
+        (b"/health", &Method::GET) => conn.respond(200, "application/json", &[], b"{\"status\":\"ok\"}", close).await,
+        (b"/v1/chat/completions" | b"/v1/models" | b"/rest/app-chat/conversations/new" | b"/rest/rate-limits", _) => {
             conn.respond(
                 405,
                 "application/json",
@@ -449,32 +407,11 @@ async fn route(state: &State, conn: &mut Conn, req: &Req, close: bool) -> KeepOp
     r.is_ok()
 }
 
-async fn last_request(
-    state: &State,
-    conn: &mut Conn,
-    req: &Req,
-    close: bool,
-) -> std::io::Result<()> {
-    let web = req
-        .head
-        .query
-        .as_deref()
-        .is_some_and(|q| memchr::memmem::find(q, b"surface=web").is_some());
-    let slot = if web {
-        state.last_web.borrow().clone()
-    } else {
-        state.last_api.borrow().clone()
-    };
+async fn last_request(state: &State, conn: &mut Conn, req: &Req, close: bool) -> std::io::Result<()> {
+    let web = req.head.query.as_deref().is_some_and(|q| memchr::memmem::find(q, b"surface=web").is_some());
+    let slot = if web { state.last_web.borrow().clone() } else { state.last_api.borrow().clone() };
     let Some((head, body)) = slot else {
-        return conn
-            .respond(
-                404,
-                "application/json",
-                &[],
-                br#"{"error":"no request recorded yet"}"#,
-                close,
-            )
-            .await;
+        return conn.respond(404, "application/json", &[], br#"{"error":"no request recorded yet"}"#, close).await;
     };
     let headers: Vec<serde_json::Value> = head
         .headers
@@ -495,32 +432,14 @@ async fn last_request(
         "headers": headers,
         "body": body_json,
     });
-    conn.respond(
-        200,
-        "application/json",
-        &[],
-        out.to_string().as_bytes(),
-        close,
-    )
-    .await
+    conn.respond(200, "application/json", &[], out.to_string().as_bytes(), close).await
 }
 
 async fn stats(state: &State, conn: &mut Conn, close: bool) -> std::io::Result<()> {
-    let map: serde_json::Map<String, serde_json::Value> = state
-        .usage
-        .borrow()
-        .iter()
-        .map(|(k, u)| (k.clone(), serde_json::Value::from(u.requests)))
-        .collect();
+    let map: serde_json::Map<String, serde_json::Value> =
+        state.usage.borrow().iter().map(|(k, u)| (k.clone(), serde_json::Value::from(u.requests))).collect();
     let out = serde_json::json!({ "requests": map });
-    conn.respond(
-        200,
-        "application/json",
-        &[],
-        out.to_string().as_bytes(),
-        close,
-    )
-    .await
+    conn.respond(200, "application/json", &[], out.to_string().as_bytes(), close).await
 }
 
 /// Milliseconds since the epoch.

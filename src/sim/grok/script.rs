@@ -51,10 +51,7 @@ pub const MAX_TOKENS: usize = 1_000_000;
 
 /// The plan for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[expect(
-    clippy::struct_excessive_bools,
-    reason = "independent switches, each a keyword"
-)]
+#[expect(clippy::struct_excessive_bools, reason = "independent switches, each a keyword")]
 pub struct Script {
     pub fail: Option<Fail>,
     /// Answer tokens (`None`: the short default answer).
@@ -86,8 +83,7 @@ impl Script {
             let end = rest
                 .iter()
                 .position(|b| {
-                    b.is_ascii_whitespace()
-                        || matches!(b, b',' | b';' | b')' | b']' | b'}' | b'"' | b'\'' | b'\\')
+                    b.is_ascii_whitespace() || matches!(b, b',' | b';' | b')' | b']' | b'}' | b'"' | b'\'' | b'\\')
                 })
                 .unwrap_or(rest.len());
             if let Some(word) = rest.get(..end).and_then(|w| std::str::from_utf8(w).ok()) {
@@ -98,9 +94,7 @@ impl Script {
 
     /// Applies one keyword (without `sim:`).
     pub fn apply(&mut self, word: &str) {
-        let (key, value) = word
-            .split_once('=')
-            .map_or((word, None), |(k, v)| (k, Some(v)));
+        let (key, value) = word.split_once('=').map_or((word, None), |(k, v)| (k, Some(v)));
         let num = |v: Option<&str>| v.and_then(|v| v.parse::<u64>().ok());
         match key {
             "long" => self.tokens = Some(LONG_TOKENS),
@@ -117,7 +111,7 @@ impl Script {
             "tool-undeclared" => self.tool = Some(ToolVariant::Undeclared),
             "expired" | "401" => self.fail = Some(Fail::Expired),
             "429" | "ratelimit" => {
-                self.fail = Some(Fail::RateLimit(num(value).unwrap_or(DEFAULT_RETRY_AFTER_S)))
+                self.fail = Some(Fail::RateLimit(num(value).unwrap_or(DEFAULT_RETRY_AFTER_S)));
             }
             "team429" => self.fail = Some(Fail::TeamRateLimit),
             "credits" => self.fail = Some(Fail::Credits),
@@ -167,10 +161,7 @@ mod tests {
         assert_eq!(x.tool, Some(ToolVariant::TrailingComma));
         assert_eq!(x.pace, Some((3, 20)));
         assert_eq!(x.stall_ms, Some(150));
-        assert_eq!(
-            s("sim:429").fail,
-            Some(Fail::RateLimit(DEFAULT_RETRY_AFTER_S))
-        );
+        assert_eq!(s("sim:429").fail, Some(Fail::RateLimit(DEFAULT_RETRY_AFTER_S)));
         assert_eq!(s("sim:429=30").fail, Some(Fail::RateLimit(30)));
         assert_eq!(s("\"sim:team429\"").fail, Some(Fail::TeamRateLimit));
         assert_eq!(s("sim:503").fail, Some(Fail::Server(503)));

@@ -5,18 +5,8 @@
 use serde_json::Value;
 
 /// The short default answer, token by token.
-pub const DEFAULT_ANSWER: [&str; 10] = [
-    "Hello",
-    "!",
-    " This",
-    " is",
-    " the",
-    " grok",
-    " simulator",
-    " answering",
-    " you",
-    ".",
-];
+pub const DEFAULT_ANSWER: [&str; 10] =
+    ["Hello", "!", " This", " is", " the", " grok", " simulator", " answering", " you", "."];
 
 /// Thinking tokens for reasoning answers.
 pub const THINKING: [&str; 6] = ["Let", " me", " think", " about", " this", " carefully."];
@@ -54,10 +44,7 @@ pub fn tool_result_answer(content: &str) -> String {
     while !content.is_char_boundary(end) {
         end -= 1;
     }
-    format!(
-        "The tool returned: {}",
-        content.get(..end).unwrap_or_default().trim()
-    )
+    format!("The tool returned: {}", content.get(..end).unwrap_or_default().trim())
 }
 
 /// Splits `s` into pieces of about `n` bytes, on char boundaries.
@@ -95,10 +82,7 @@ pub fn word_tokens(s: &str) -> Vec<&str> {
 /// Arguments for a tool call, made to fit the schema's `properties` (strings `"sim-<name>"`,
 /// numbers 1, booleans true, arrays/objects empty); `{"query":"simulated"}` without a schema.
 pub fn args_for_schema(schema: Option<&Value>) -> String {
-    let Some(props) = schema
-        .and_then(|s| s.get("properties"))
-        .and_then(Value::as_object)
-    else {
+    let Some(props) = schema.and_then(|s| s.get("properties")).and_then(Value::as_object) else {
         return r#"{"query":"simulated"}"#.to_owned();
     };
     let mut obj = serde_json::Map::new();
@@ -123,14 +107,8 @@ mod tests {
     fn splitting() {
         assert_eq!(pieces("abcdefg", 3), ["abc", "def", "g"]);
         assert_eq!(pieces("héé", 1), ["h", "é", "é"]);
-        assert_eq!(
-            word_tokens("The tool returned: 22C"),
-            ["The", " tool", " returned:", " 22C"]
-        );
-        assert_eq!(
-            DEFAULT_ANSWER.concat(),
-            "Hello! This is the grok simulator answering you."
-        );
+        assert_eq!(word_tokens("The tool returned: 22C"), ["The", " tool", " returned:", " 22C"]);
+        assert_eq!(DEFAULT_ANSWER.concat(), "Hello! This is the grok simulator answering you.");
     }
 
     #[test]
@@ -139,10 +117,7 @@ mod tests {
             r#"{"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer"},"metric":{"type":"boolean"}}}"#,
         )
         .unwrap();
-        assert_eq!(
-            args_for_schema(Some(&schema)),
-            r#"{"city":"sim-city","days":1,"metric":true}"#
-        );
+        assert_eq!(args_for_schema(Some(&schema)), r#"{"city":"sim-city","days":1,"metric":true}"#);
         assert_eq!(args_for_schema(None), r#"{"query":"simulated"}"#);
     }
 }

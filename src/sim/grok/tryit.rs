@@ -36,12 +36,7 @@ fn model(id: &str, upstream: &str, kind: &str, thinking: bool, display: &str) ->
         channel: Channel::Grok,
         upstream_id: upstream.to_owned(),
         aliases: Vec::new(),
-        capabilities: Capabilities {
-            vision: false,
-            tools: true,
-            thinking,
-            image: false,
-        },
+        capabilities: Capabilities { vision: false, tools: true, thinking, image: false },
         kinds: vec![kind.to_owned()],
         enabled: true,
         display_name: display.to_owned(),
@@ -52,20 +47,10 @@ fn model(id: &str, upstream: &str, kind: &str, thinking: bool, display: &str) ->
 /// The accounts the simulator accepts, as `AccountDef`s.
 pub fn accounts(opts: &SimOptions) -> Vec<AccountDef> {
     let api = opts.api_keys.iter().enumerate().map(|(i, k)| {
-        account(
-            format!("sim-grok-api-{}", i + 1),
-            format!("grok simulator API key {}", i + 1),
-            "api_key",
-            k,
-        )
+        account(format!("sim-grok-api-{}", i + 1), format!("grok simulator API key {}", i + 1), "api_key", k)
     });
     let web = opts.sso_tokens.iter().enumerate().map(|(i, t)| {
-        account(
-            format!("sim-grok-web-{}", i + 1),
-            format!("grok simulator web session {}", i + 1),
-            "sso",
-            t,
-        )
+        account(format!("sim-grok-web-{}", i + 1), format!("grok simulator web session {}", i + 1), "sso", t)
     });
     api.chain(web).collect()
 }
@@ -73,34 +58,10 @@ pub fn accounts(opts: &SimOptions) -> Vec<AccountDef> {
 /// The models the gateway can route to the simulator.
 pub fn models() -> Vec<ModelDef> {
     vec![
-        model(
-            "grok-4-fast",
-            "grok-4-fast-non-reasoning",
-            "api",
-            false,
-            "Grok 4 Fast (xAI API)",
-        ),
-        model(
-            "grok-4-fast-reasoning",
-            "grok-4-fast-reasoning",
-            "api",
-            true,
-            "Grok 4 Fast Reasoning (xAI API)",
-        ),
-        model(
-            "grok-4.20-fast",
-            "fast",
-            "web",
-            false,
-            "Grok 4.20 Fast (grok.com)",
-        ),
-        model(
-            "grok-4.20-expert",
-            "expert",
-            "web",
-            true,
-            "Grok 4.20 Expert (grok.com)",
-        ),
+        model("grok-4-fast", "grok-4-fast-non-reasoning", "api", false, "Grok 4 Fast (xAI API)"),
+        model("grok-4-fast-reasoning", "grok-4-fast-reasoning", "api", true, "Grok 4 Fast Reasoning (xAI API)"),
+        model("grok-4.20-fast", "fast", "web", false, "Grok 4.20 Fast (grok.com)"),
+        model("grok-4.20-expert", "expert", "web", true, "Grok 4.20 Expert (grok.com)"),
     ]
 }
 
@@ -108,8 +69,7 @@ pub fn models() -> Vec<ModelDef> {
 pub fn try_it_json(addr: SocketAddr, opts: &SimOptions) -> String {
     let base = format!("http://{addr}");
     // Built by hand so the keys keep this order for people reading it.
-    let channels =
-        serde_json::json!({"grok": {"api_base_url": format!("{base}/v1"), "web_base_url": base}});
+    let channels = serde_json::json!({"grok": {"api_base_url": format!("{base}/v1"), "web_base_url": base}});
     let accounts = serde_json::to_string(&accounts(opts)).unwrap_or_else(|_| "[]".to_owned());
     let models = serde_json::to_string(&models()).unwrap_or_else(|_| "[]".to_owned());
     format!("{{\"channels\":{channels},\"accounts\":{accounts},\"models\":{models}}}")
@@ -125,31 +85,14 @@ mod tests {
         let line = try_it_json("127.0.0.1:4321".parse().unwrap(), &opts);
         assert!(!line.contains('\n'));
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(
-            v["channels"]["grok"]["api_base_url"],
-            "http://127.0.0.1:4321/v1"
-        );
-        assert_eq!(
-            v["channels"]["grok"]["web_base_url"],
-            "http://127.0.0.1:4321"
-        );
+        assert_eq!(v["channels"]["grok"]["api_base_url"], "http://127.0.0.1:4321/v1");
+        assert_eq!(v["channels"]["grok"]["web_base_url"], "http://127.0.0.1:4321");
         let accounts: Vec<AccountDef> = serde_json::from_value(v["accounts"].clone()).unwrap();
         assert_eq!(accounts.len(), 2);
-        assert_eq!(
-            accounts[0].credentials["api_key"],
-            super::super::DEFAULT_API_KEY
-        );
+        assert_eq!(accounts[0].credentials["api_key"], super::super::DEFAULT_API_KEY);
         assert_eq!(accounts[1].credentials["sso"], super::super::DEFAULT_SSO);
         let models: Vec<ModelDef> = serde_json::from_value(v["models"].clone()).unwrap();
-        assert!(
-            models
-                .iter()
-                .any(|m| m.kinds == ["web"] && m.upstream() == "fast")
-        );
-        assert!(
-            models
-                .iter()
-                .any(|m| m.kinds == ["api"] && super::super::api::MODELS.contains(&m.upstream()))
-        );
+        assert!(models.iter().any(|m| m.kinds == ["web"] && m.upstream() == "fast"));
+        assert!(models.iter().any(|m| m.kinds == ["api"] && super::super::api::MODELS.contains(&m.upstream())));
     }
 }

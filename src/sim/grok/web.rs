@@ -5,9 +5,7 @@ use super::script::{Fail, Script, ToolVariant};
 use super::text;
 use super::wire::{Conn, Req, Streamer};
 use super::{KeepOpen, State};
-use crate::grok::flatten::{
-    TOOL_BLOCK_END, TOOL_BLOCK_HEADING, TOOL_NAME_PREFIX, TOOL_PARAMS_PREFIX,
-};
+use crate::grok::flatten::{TOOL_BLOCK_END, TOOL_BLOCK_HEADING, TOOL_NAME_PREFIX, TOOL_PARAMS_PREFIX};
 use crate::util::json::push_str;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -15,13 +13,7 @@ use std::borrow::Cow;
 use std::io;
 
 /// `modeId`s the simulated web app accepts.
-pub const MODES: [&str; 5] = [
-    "fast",
-    "auto",
-    "expert",
-    "heavy",
-    "grok-420-computer-use-sa",
-];
+pub const MODES: [&str; 5] = ["fast", "auto", "expert", "heavy", "grok-420-computer-use-sa"];
 /// The rate-limit window (B.7 example).
 pub const WINDOW_SECONDS: u64 = 72_000;
 const JSON: &str = "application/json";
@@ -81,19 +73,12 @@ async fn grpc_error(
     extra: &[(&str, &str)],
     close: bool,
 ) -> io::Result<()> {
-    let body =
-        serde_json::json!({"error": {"code": code, "message": msg, "details": []}}).to_string();
-    conn.respond(status, JSON, extra, body.as_bytes(), close)
-        .await
+    let body = serde_json::json!({"error": {"code": code, "message": msg, "details": []}}).to_string();
+    conn.respond(status, JSON, extra, body.as_bytes(), close).await
 }
 
 /// The `sso` cookie, checked; `Err` when the 401 was already answered.
-async fn auth<'r>(
-    state: &State,
-    conn: &mut Conn,
-    req: &'r Req,
-    close: bool,
-) -> Result<&'r str, KeepOpen> {
+async fn auth<'r>(state: &State, conn: &mut Conn, req: &'r Req, close: bool) -> Result<&'r str, KeepOpen> {
     let mut sso = None;
     let mut sso_rw = None;
     if let Some(cookie) = req.head.header_str("cookie") {
@@ -105,37 +90,18 @@ async fn auth<'r>(
             }
         }
     }
-    let ok = sso
-        .filter(|t| state.opts.sso_tokens.iter().any(|k| k == t))
-        .filter(|t| sso_rw.is_none_or(|rw| rw == *t));
+    let ok = sso.filter(|t| state.opts.sso_tokens.iter().any(|k| k == t)).filter(|t| sso_rw.is_none_or(|rw| rw == *t));
     match ok {
         Some(t) => Ok(t),
-        None => Err(grpc_error(
-            conn,
-            401,
-            16,
-            "Unauthenticated: missing or invalid session cookie",
-            &[],
-            close,
-        )
-        .await
-        .is_ok()),
+        None => Err(grpc_error(conn, 401, 16, "Unauthenticated: missing or invalid session cookie", &[], close)
+            .await
+            .is_ok()),
     }
 }
 
 async fn fail(conn: &mut Conn, f: Fail, mode: &str, state: &State, close: bool) -> io::Result<()> {
     match f {
-        Fail::Expired | Fail::BadKey => {
-            grpc_error(
-                conn,
-                401,
-                16,
-                "Unauthenticated: session expired",
-                &[],
-                close,
-            )
-            .await
-        }
+        Fail::Expired | Fail::BadKey => grpc_error(conn, 401, 16, "Unauthenticated: session expired", &[], close).await,
         Fail::RateLimit(s) => {
             let secs = s.to_string();
             let msg = format!("Too many requests. Retry after {s} seconds.");
@@ -144,29 +110,15 @@ async fn fail(conn: &mut Conn, f: Fail, mode: &str, state: &State, close: bool) 
         Fail::Credits => grpc_error(conn, 429, 8, "Too many requests", &[], close).await,
         Fail::TeamRateLimit => {
             let body = serde_json::json!({"code": "resource-exhausted", "error": super::api::team_message(&state.opts.team_id, mode)});
-            conn.respond(429, JSON, &[], body.to_string().as_bytes(), close)
-                .await
+            conn.respond(429, JSON, &[], body.to_string().as_bytes(), close).await
         }
         Fail::Blocked => {
-            conn.respond(
-                403,
-                JSON,
-                &[],
-                br#"{"error":{"code":"blocked-user","message":"user is blocked"}}"#,
-                close,
-            )
-            .await
+            conn.respond(403, JSON, &[], br#"{"error":{"code":"blocked-user","message":"user is blocked"}}"#, close)
+                .await
         }
         Fail::Challenge => {
             let html = b"<!DOCTYPE html><html><head><title>Just a moment...</title></head><body><script src=\"/cdn-cgi/challenge-platform/h/b/orchestrate/chl_page/v1\"></script></body></html>";
-            conn.respond(
-                403,
-                "text/html; charset=UTF-8",
-                &[("cf-mitigated", "challenge")],
-                html,
-                close,
-            )
-            .await
+            conn.respond(403, "text/html; charset=UTF-8", &[("cf-mitigated", "challenge")], html, close).await
         }
         Fail::Server(s) => grpc_error(conn, s, 13, "internal error", &[], close).await,
     }
@@ -174,18 +126,14 @@ async fn fail(conn: &mut Conn, f: Fail, mode: &str, state: &State, close: bool) 
 
 /// The part of the prompt after the last assistant turn (the newest user input).
 fn newest_part(message: &str) -> &str {
-    message
-        .rfind("\n\nassistant: ")
-        .map_or(message, |i| message.get(i..).unwrap_or(message))
+    message.rfind("\n\nassistant: ").map_or(message, |i| message.get(i..).unwrap_or(message))
 }
 
 /// `tool (name, id): content` in the newest part -> the content.
 fn tool_result(newest: &str) -> Option<&str> {
     newest.split("\n\n").find_map(|msg| {
         let msg = msg.strip_prefix("user: ").unwrap_or(msg);
-        msg.strip_prefix("tool (")
-            .and_then(|r| r.split_once("): "))
-            .map(|(_, c)| c)
+        msg.strip_prefix("tool (").and_then(|r| r.split_once("): ")).map(|(_, c)| c)
     })
 }
 
@@ -195,17 +143,12 @@ fn declared_tools(message: &str) -> Vec<(&str, Option<Value>)> {
         return Vec::new();
     };
     let block = message.get(start..).unwrap_or_default();
-    let block = block
-        .find(TOOL_BLOCK_END)
-        .and_then(|e| block.get(..e))
-        .unwrap_or(block);
+    let block = block.find(TOOL_BLOCK_END).and_then(|e| block.get(..e)).unwrap_or(block);
     let mut out: Vec<(&str, Option<Value>)> = Vec::new();
     for line in block.lines() {
         if let Some(name) = line.strip_prefix(TOOL_NAME_PREFIX) {
             out.push((name.trim(), None));
-        } else if let (Some(params), Some(last)) =
-            (line.strip_prefix(TOOL_PARAMS_PREFIX), out.last_mut())
-        {
+        } else if let (Some(params), Some(last)) = (line.strip_prefix(TOOL_PARAMS_PREFIX), out.last_mut()) {
             last.1 = serde_json::from_str(params).ok();
         }
     }
@@ -221,9 +164,7 @@ fn tool_block(name: &str, args: &str, v: ToolVariant) -> String {
             format!("```json\n{{\"name\":{name_json},\n\"arguments\":{args}}}\n```")
         }
         ToolVariant::TrailingComma => {
-            let args = args
-                .strip_suffix('}')
-                .map_or_else(|| args.to_owned(), |a| format!("{a},}}"));
+            let args = args.strip_suffix('}').map_or_else(|| args.to_owned(), |a| format!("{a},}}"));
             format!("{{\"name\":{name_json},\"arguments\":{args},}}")
         }
         ToolVariant::MissingBrace => format!("{{\"name\":{name_json},\"arguments\":{args}"),
@@ -242,28 +183,15 @@ pub(crate) async fn chat(state: &State, conn: &mut Conn, req: &Req, close: bool)
     };
     *state.last_web.borrow_mut() = Some((req.head.clone(), req.body.clone()));
     state.count(sso);
-    if !req
-        .head
-        .header_str("content-type")
-        .is_some_and(|c| c.contains("application/json"))
-    {
-        return grpc_error(
-            conn,
-            400,
-            3,
-            "Invalid argument: expected Content-Type: application/json",
-            &[],
-            close,
-        )
-        .await
-        .is_ok();
+    if !req.head.header_str("content-type").is_some_and(|c| c.contains("application/json")) {
+        return grpc_error(conn, 400, 3, "Invalid argument: expected Content-Type: application/json", &[], close)
+            .await
+            .is_ok();
     }
     let body: ChatBody<'_> = match serde_json::from_slice(&req.body) {
         Ok(b) => b,
         Err(e) => {
-            return grpc_error(conn, 400, 3, &format!("Invalid argument: {e}"), &[], close)
-                .await
-                .is_ok();
+            return grpc_error(conn, 400, 3, &format!("Invalid argument: {e}"), &[], close).await.is_ok();
         }
     };
     if !MODES.contains(&body.mode_id.as_str()) {
@@ -271,30 +199,13 @@ pub(crate) async fn chat(state: &State, conn: &mut Conn, req: &Req, close: bool)
         return grpc_error(conn, 400, 3, &msg, &[], close).await.is_ok();
     }
     if body.message.trim().is_empty() && body.file_attachments.as_ref().is_none_or(Vec::is_empty) {
-        return grpc_error(
-            conn,
-            400,
-            3,
-            "Invalid argument: message must not be empty",
-            &[],
-            close,
-        )
-        .await
-        .is_ok();
+        return grpc_error(conn, 400, 3, "Invalid argument: message must not be empty", &[], close).await.is_ok();
     }
     let now = super::now_ms();
     let usage = state.use_quota(sso, WINDOW_SECONDS * 1000, now);
     if usage.window_used > state.opts.web_quota {
         let left = (usage.window_start_ms + WINDOW_SECONDS * 1000).saturating_sub(now) / 1000;
-        return fail(
-            conn,
-            Fail::RateLimit(left.max(1)),
-            &body.mode_id,
-            state,
-            close,
-        )
-        .await
-        .is_ok();
+        return fail(conn, Fail::RateLimit(left.max(1)), &body.mode_id, state, close).await.is_ok();
     }
     let newest = newest_part(&body.message);
     let mut script = Script::default();
@@ -370,14 +281,14 @@ async fn stream(
     if let Some(ms) = script.stall_ms {
         w.stall(ms).await?;
     }
-    let mut l = Lines {
-        w,
-        rid: format!("r-sim-{id}"),
-        answer: String::new(),
-        answer_tokens: 0,
-    };
-    l.raw(format!("{{\"result\":{{\"conversation\":{{\"conversationId\":\"c-sim-{id}\",\"title\":\"New conversation\"}}}}}}").as_bytes())
-        .await?;
+    let mut l = Lines { w, rid: format!("r-sim-{id}"), answer: String::new(), answer_tokens: 0 };
+    l.raw(
+        format!(
+            "{{\"result\":{{\"conversation\":{{\"conversationId\":\"c-sim-{id}\",\"title\":\"New conversation\"}}}}}}"
+        )
+        .as_bytes(),
+    )
+    .await?;
     let mut echo = Vec::with_capacity(128);
     echo.extend_from_slice(b"{\"result\":{\"response\":{\"userResponse\":{\"responseId\":\"u-sim-");
     echo.extend_from_slice(id.to_string().as_bytes());
@@ -390,8 +301,11 @@ async fn stream(
     echo.extend_from_slice(b",\"sender\":\"human\"}}}}");
     l.raw(&echo).await?;
     if script.image_limit {
-        l.raw(format!("{{\"result\":{{\"response\":{{\"renderToolRateLimited\":true,\"responseId\":\"{}\"}}}}}}", l.rid).as_bytes())
-            .await?;
+        l.raw(
+            format!("{{\"result\":{{\"response\":{{\"renderToolRateLimited\":true,\"responseId\":\"{}\"}}}}}}", l.rid)
+                .as_bytes(),
+        )
+        .await?;
         return Ok(true);
     }
     if thinking {
@@ -399,7 +313,12 @@ async fn stream(
             l.token(t, true, script).await?;
         }
         if script.markup {
-            l.token("<xai:tool_usage_card><xai:tool_name>web_search</xai:tool_name></xai:tool_usage_card>", true, script).await?;
+            l.token(
+                "<xai:tool_usage_card><xai:tool_name>web_search</xai:tool_name></xai:tool_usage_card>",
+                true,
+                script,
+            )
+            .await?;
         }
     }
     if !answer(&mut l, message, newest, script).await? {
@@ -414,18 +333,12 @@ async fn stream(
     fin.extend_from_slice(l.rid.as_bytes());
     fin.extend_from_slice(b"\"}}}");
     l.raw(&fin).await?;
-    l.raw(b"{\"result\":{\"response\":{\"finalMetadata\":{\"followUpSuggestions\":[]}}}}")
-        .await?;
+    l.raw(b"{\"result\":{\"response\":{\"finalMetadata\":{\"followUpSuggestions\":[]}}}}").await?;
     Ok(true)
 }
 
 /// The answer tokens for this request; `Ok(false)` when the connection must close.
-async fn answer(
-    l: &mut Lines<'_, '_>,
-    message: &str,
-    newest: &str,
-    script: &Script,
-) -> io::Result<bool> {
+async fn answer(l: &mut Lines<'_, '_>, message: &str, newest: &str, script: &Script) -> io::Result<bool> {
     if let Some(content) = tool_result(newest) {
         let s = text::tool_result_answer(content);
         for t in text::word_tokens(&s) {
@@ -478,35 +391,19 @@ async fn answer(
 }
 
 /// `POST /rest/rate-limits`.
-pub(crate) async fn rate_limits(
-    state: &State,
-    conn: &mut Conn,
-    req: &Req,
-    close: bool,
-) -> io::Result<()> {
+pub(crate) async fn rate_limits(state: &State, conn: &mut Conn, req: &Req, close: bool) -> io::Result<()> {
     let Ok(sso) = auth(state, conn, req, close).await else {
         return Ok(());
     };
     if serde_json::from_slice::<RateLimitBody>(&req.body).is_err() {
-        return grpc_error(
-            conn,
-            400,
-            3,
-            "Invalid argument: expected {\"requestKind\":…,\"modelName\":…}",
-            &[],
-            close,
-        )
-        .await;
+        return grpc_error(conn, 400, 3, "Invalid argument: expected {\"requestKind\":…,\"modelName\":…}", &[], close)
+            .await;
     }
     let quota = state.opts.web_quota;
     let u = state.peek(sso);
     let now = super::now_ms();
-    let in_window =
-        u.window_used > 0 && now.saturating_sub(u.window_start_ms) < WINDOW_SECONDS * 1000;
-    let forced_out = state
-        .overrides
-        .get(sso)
-        .is_some_and(|s| matches!(s.fail, Some(Fail::RateLimit(_))));
+    let in_window = u.window_used > 0 && now.saturating_sub(u.window_start_ms) < WINDOW_SECONDS * 1000;
+    let forced_out = state.overrides.get(sso).is_some_and(|s| matches!(s.fail, Some(Fail::RateLimit(_))));
     let remaining = if forced_out {
         0
     } else if in_window {
@@ -542,52 +439,27 @@ mod tests {
                 description: "d",
                 parameters: r#"{"type":"object","properties":{"city":{"type":"string"}}}"#,
             },
-            ToolSpec {
-                name: "other",
-                description: "",
-                parameters: "",
-            },
+            ToolSpec { name: "other", description: "", parameters: "" },
         ];
         let f = flatten(
-            &[Turn {
-                role: Role::User,
-                items: vec![Item::Text("hi")],
-            }],
-            &ToolSetup {
-                tools: &specs,
-                choice: ToolChoice::Auto,
-                parallel: true,
-            },
+            &[Turn { role: Role::User, items: vec![Item::Text("hi")] }],
+            &ToolSetup { tools: &specs, choice: ToolChoice::Auto, parallel: true },
         );
         let tools = declared_tools(&f.prompt);
-        assert_eq!(
-            tools.iter().map(|t| t.0).collect::<Vec<_>>(),
-            ["get_weather", "other"]
-        );
+        assert_eq!(tools.iter().map(|t| t.0).collect::<Vec<_>>(), ["get_weather", "other"]);
         assert!(tools[0].1.is_some());
     }
 
     #[test]
     fn tool_variants_parse_as_the_reference_says() {
         use crate::grok::tool_markup::{ToolMarkupError, ToolPolicy, parse_all};
-        let policy = ToolPolicy {
-            declared: vec!["f".into()],
-            forced: None,
-        };
-        for v in [
-            ToolVariant::Clean,
-            ToolVariant::Fenced,
-            ToolVariant::TrailingComma,
-            ToolVariant::MissingBrace,
-        ] {
+        let policy = ToolPolicy { declared: vec!["f".into()], forced: None };
+        for v in [ToolVariant::Clean, ToolVariant::Fenced, ToolVariant::TrailingComma, ToolVariant::MissingBrace] {
             let parsed = parse_all(&tool_block("f", r#"{"a":1}"#, v), &policy);
             assert_eq!(parsed.calls.len(), 1, "{v:?}");
             assert_eq!(parsed.calls[0].arguments, r#"{"a":1}"#, "{v:?}");
         }
         let parsed = parse_all(&tool_block("f", "{}", ToolVariant::Undeclared), &policy);
-        assert_eq!(
-            parsed.invalid,
-            [ToolMarkupError::Undeclared("undeclared_tool_sim".into())]
-        );
+        assert_eq!(parsed.invalid, [ToolMarkupError::Undeclared("undeclared_tool_sim".into())]);
     }
 }

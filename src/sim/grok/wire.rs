@@ -15,10 +15,7 @@ use monoio::net::TcpStream;
 use std::io;
 use std::time::Duration;
 
-const LIMITS: HeadLimits = HeadLimits {
-    max_head_bytes: 64 * 1024,
-    max_headers: 128,
-};
+const LIMITS: HeadLimits = HeadLimits { max_head_bytes: 64 * 1024, max_headers: 128 };
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 32 * 1024 * 1024;
 /// Unpaced streams flush when this much is pending.
@@ -51,11 +48,7 @@ pub struct Conn {
 impl Conn {
     pub fn new(stream: TcpStream) -> Self {
         let _ = stream.set_nodelay(true);
-        Self {
-            stream,
-            rbuf: BytesMut::with_capacity(16 * 1024),
-            out: Vec::with_capacity(16 * 1024),
-        }
+        Self { stream, rbuf: BytesMut::with_capacity(16 * 1024), out: Vec::with_capacity(16 * 1024) }
     }
 
     async fn fill(&mut self) -> Result<(), ReadEnd> {
@@ -88,9 +81,7 @@ impl Conn {
                     return Err(ReadEnd::Bad(413, "request body too large"));
                 }
                 if head.expect_continue && self.rbuf.len() < n {
-                    self.send_raw(b"HTTP/1.1 100 Continue\r\n\r\n")
-                        .await
-                        .map_err(|_| ReadEnd::Closed)?;
+                    self.send_raw(b"HTTP/1.1 100 Continue\r\n\r\n").await.map_err(|_| ReadEnd::Closed)?;
                 }
                 while self.rbuf.len() < n {
                     self.rbuf.reserve(n - self.rbuf.len());
@@ -100,9 +91,7 @@ impl Conn {
             }
             BodyFraming::Chunked => {
                 if head.expect_continue && self.rbuf.is_empty() {
-                    self.send_raw(b"HTTP/1.1 100 Continue\r\n\r\n")
-                        .await
-                        .map_err(|_| ReadEnd::Closed)?;
+                    self.send_raw(b"HTTP/1.1 100 Continue\r\n\r\n").await.map_err(|_| ReadEnd::Closed)?;
                 }
                 let mut dec = ChunkedDecoder::new();
                 let mut body = BytesMut::new();
@@ -187,14 +176,8 @@ impl Conn {
     ) -> Streamer<'_> {
         self.out.clear();
         push_head(&mut self.out, 200, content_type, extra, close);
-        self.out
-            .extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
-        Streamer {
-            conn: self,
-            pending: Vec::with_capacity(4096),
-            pace,
-            events: 0,
-        }
+        self.out.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
+        Streamer { conn: self, pending: Vec::with_capacity(4096), pace, events: 0 }
     }
 }
 
@@ -256,13 +239,7 @@ impl Streamer<'_> {
     }
 }
 
-fn push_head(
-    out: &mut Vec<u8>,
-    status: u16,
-    content_type: &str,
-    extra: &[(&str, &str)],
-    close: bool,
-) {
+fn push_head(out: &mut Vec<u8>, status: u16, content_type: &str, extra: &[(&str, &str)], close: bool) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(itoa(usize::from(status)).as_bytes());
     out.push(b' ');

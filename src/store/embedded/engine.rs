@@ -96,9 +96,7 @@ impl Poison {
         self.set.store(true, Ordering::Release);
     }
     pub fn reason(&self) -> Option<String> {
-        self.set
-            .load(Ordering::Acquire)
-            .then(|| self.reason.get().cloned().unwrap_or_default())
+        self.set.load(Ordering::Acquire).then(|| self.reason.get().cloned().unwrap_or_default())
     }
 }
 
@@ -117,15 +115,9 @@ pub struct Engine {
 
 impl Engine {
     /// Locks the directory, loads the snapshot, replays the log (truncating a torn tail).
-    pub fn open(
-        dir: PathBuf,
-        snapshot_bytes: u64,
-        feed: Feed,
-        poison: Arc<Poison>,
-    ) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(&dir).map_err(|e| {
-            StoreError::Io(format!("cannot create data_dir {}: {e}", dir.display()))
-        })?;
+    pub fn open(dir: PathBuf, snapshot_bytes: u64, feed: Feed, poison: Arc<Poison>) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| StoreError::Io(format!("cannot create data_dir {}: {e}", dir.display())))?;
         let lock = files::lock_dir(&dir)?;
         let (mut state, gen_no) = files::read_snapshot(&dir)?;
         let (ops, dropped) = files::replay_log(&dir, gen_no)?;
@@ -150,16 +142,7 @@ impl Engine {
             state.models.len(),
             state.keys.len()
         );
-        Ok(Self {
-            dir,
-            state,
-            log,
-            snapshot_bytes,
-            feed,
-            poison,
-            slots: HashMap::new(),
-            _lock: lock,
-        })
+        Ok(Self { dir, state, log, snapshot_bytes, feed, poison, slots: HashMap::new(), _lock: lock })
     }
 
     /// The thread body: serve until every handle is gone or `Close` arrives.
@@ -187,8 +170,7 @@ impl Engine {
     /// Serves one batch; returns the close notifier if the batch asked to close.
     fn serve(&mut self, batch: &mut Vec<Request>) -> Option<std::sync::mpsc::Sender<()>> {
         let mut records = Vec::new();
-        let mut answers: Vec<(Reply, Result<Answer, StoreError>, bool)> =
-            Vec::with_capacity(batch.len());
+        let mut answers: Vec<(Reply, Result<Answer, StoreError>, bool)> = Vec::with_capacity(batch.len());
         let mut events = Vec::new();
         let mut close = None;
         for req in batch.drain(..) {
@@ -238,9 +220,7 @@ impl Engine {
 
     fn write(&mut self, op: &Op, records: &mut Vec<u8>) -> Result<Answer, StoreError> {
         if let Some(why) = self.poison.reason() {
-            return Err(StoreError::Io(format!(
-                "store is read-only after a disk error: {why}"
-            )));
+            return Err(StoreError::Io(format!("store is read-only after a disk error: {why}")));
         }
         // Encode first: an op that cannot be logged must not be applied.
         let mark = records.len();
@@ -265,20 +245,10 @@ impl Engine {
             Query::FindKey(hash) => Answer::Key(s.keys.values().find(|k| k.hash == hash).cloned()),
             Query::GetSetting(k) => Answer::Setting(s.settings.get(&k).cloned()),
             Query::ListSettings => Answer::Settings(s.settings.clone()),
-            Query::GetSession(id) => Answer::Session(
-                s.sessions
-                    .get(&id)
-                    .filter(|x| x.expires_ms > now_ms())
-                    .cloned(),
-            ),
+            Query::GetSession(id) => Answer::Session(s.sessions.get(&id).filter(|x| x.expires_ms > now_ms()).cloned()),
             Query::GetUsage(key) => Answer::Usage(s.usage.get(&key).copied().unwrap_or_default()),
             Query::ListUsage(scope, day) => Answer::UsageList(s.usage_of(scope, day)),
-            Query::Acquire {
-                account,
-                cap,
-                ttl,
-                token,
-            } => {
+            Query::Acquire { account, cap, ttl, token } => {
                 let now = Instant::now();
                 let held = self.slots.entry(account).or_default();
                 held.retain(|(_, until)| *until > now);

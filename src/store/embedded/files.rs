@@ -48,11 +48,7 @@ pub fn lock_dir(dir: &Path) -> Result<DirLock, StoreError> {
         return Err(StoreError::Locked(format!(
             "data_dir {} is in use by another orchids-server process{}; stop it or choose another data_dir",
             dir.display(),
-            if holder.is_empty() {
-                String::new()
-            } else {
-                format!(" (pid {holder})")
-            }
+            if holder.is_empty() { String::new() } else { format!(" (pid {holder})") }
         )));
     }
     let _ = file.set_len(0);
@@ -61,10 +57,7 @@ pub fn lock_dir(dir: &Path) -> Result<DirLock, StoreError> {
     Ok(DirLock { _file: file })
 }
 
-#[expect(
-    unsafe_code,
-    reason = "flock(2) has no safe std wrapper at our MSRV (File::try_lock is 1.89)"
-)]
+#[expect(unsafe_code, reason = "flock(2) has no safe std wrapper at our MSRV (File::try_lock is 1.89)")]
 fn try_flock(file: &File) -> bool {
     use std::os::fd::AsRawFd;
     // SAFETY: the fd is valid for the duration of the call (borrowed from a live `File`), and
@@ -90,31 +83,16 @@ impl LogWriter {
     /// Opens (creating) `log.<gen>` for appending at `len` (after replay truncation).
     pub fn open(dir: &Path, gen_no: u64) -> Result<Self, StoreError> {
         let path = log_path(dir, gen_no);
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| io("cannot open log", &path, &e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| io("cannot stat log", &path, &e))?
-            .len();
-        Ok(Self {
-            file,
-            path,
-            gen_no,
-            len,
-        })
+        let file =
+            OpenOptions::new().create(true).append(true).open(&path).map_err(|e| io("cannot open log", &path, &e))?;
+        let len = file.metadata().map_err(|e| io("cannot stat log", &path, &e))?.len();
+        Ok(Self { file, path, gen_no, len })
     }
 
     /// One write and one `fdatasync` for a whole batch.
     pub fn append_sync(&mut self, batch: &[u8]) -> Result<(), StoreError> {
-        self.file
-            .write_all(batch)
-            .map_err(|e| io("cannot append to", &self.path, &e))?;
-        self.file
-            .sync_data()
-            .map_err(|e| io("cannot fsync", &self.path, &e))?;
+        self.file.write_all(batch).map_err(|e| io("cannot append to", &self.path, &e))?;
+        self.file.sync_data().map_err(|e| io("cannot fsync", &self.path, &e))?;
         self.len += batch.len() as u64;
         Ok(())
     }
@@ -123,8 +101,7 @@ impl LogWriter {
 /// Appends one framed record for `op` to `buf`.
 pub fn encode_record(buf: &mut Vec<u8>, op: &Op) -> Result<(), StoreError> {
     let payload = serde_json::to_vec(op).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let len =
-        u32::try_from(payload.len()).map_err(|_| StoreError::Invalid("record too large".into()))?;
+    let len = u32::try_from(payload.len()).map_err(|_| StoreError::Invalid("record too large".into()))?;
     buf.extend_from_slice(&len.to_le_bytes());
     buf.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
     buf.extend_from_slice(&payload);
@@ -175,14 +152,9 @@ pub fn replay_log(dir: &Path, gen_no: u64) -> Result<(Vec<Op>, u64), StoreError>
     let (ops, valid) = decode_records(&data);
     let dropped = (data.len() - valid) as u64;
     if dropped > 0 {
-        let f = OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .map_err(|e| io("cannot open log", &path, &e))?;
-        f.set_len(valid as u64)
-            .map_err(|e| io("cannot truncate log", &path, &e))?;
-        f.sync_all()
-            .map_err(|e| io("cannot fsync log", &path, &e))?;
+        let f = OpenOptions::new().write(true).open(&path).map_err(|e| io("cannot open log", &path, &e))?;
+        f.set_len(valid as u64).map_err(|e| io("cannot truncate log", &path, &e))?;
+        f.sync_all().map_err(|e| io("cannot fsync log", &path, &e))?;
     }
     Ok((ops, dropped))
 }
@@ -201,9 +173,7 @@ pub fn read_snapshot(dir: &Path) -> Result<(State, u64), StoreError> {
     let (head, body) = data.split_at(nl);
     let body = body.get(1..).unwrap_or_default();
     let head = std::str::from_utf8(head).map_err(|_| corrupt("header is not UTF-8"))?;
-    let rest = head
-        .strip_prefix(SNAP_MAGIC)
-        .ok_or_else(|| corrupt("unknown format"))?;
+    let rest = head.strip_prefix(SNAP_MAGIC).ok_or_else(|| corrupt("unknown format"))?;
     let mut gen_no = None;
     let mut len = None;
     let mut crc = None;
@@ -230,11 +200,7 @@ pub fn write_snapshot(dir: &Path, state: &State, gen_no: u64) -> Result<(), Stor
     let body = serde_json::to_vec(state).map_err(|e| StoreError::Invalid(e.to_string()))?;
     let tmp = dir.join("snapshot.tmp");
     let mut f = File::create(&tmp).map_err(|e| io("cannot create", &tmp, &e))?;
-    let head = format!(
-        "{SNAP_MAGIC} gen={gen_no} len={} crc={:08x}\n",
-        body.len(),
-        crc32fast::hash(&body)
-    );
+    let head = format!("{SNAP_MAGIC} gen={gen_no} len={} crc={:08x}\n", body.len(), crc32fast::hash(&body));
     f.write_all(head.as_bytes())
         .and_then(|()| f.write_all(&body))
         .and_then(|()| f.sync_all())
@@ -246,9 +212,7 @@ pub fn write_snapshot(dir: &Path, state: &State, gen_no: u64) -> Result<(), Stor
 }
 
 pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io("cannot fsync directory", dir, &e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io("cannot fsync directory", dir, &e))
 }
 
 /// Removes log files of generations other than `keep` (left over from a snapshot switch).
@@ -258,11 +222,7 @@ pub fn remove_stale_logs(dir: &Path, keep: u64) {
     };
     for e in entries.flatten() {
         let name = e.file_name();
-        let Some(g) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("log."))
-            .and_then(|g| g.parse::<u64>().ok())
-        else {
+        let Some(g) = name.to_str().and_then(|n| n.strip_prefix("log.")).and_then(|g| g.parse::<u64>().ok()) else {
             continue;
         };
         if g != keep {
@@ -282,10 +242,7 @@ mod tests {
         encode_record(&mut buf, &op).unwrap();
         encode_record(&mut buf, &op).unwrap();
         let one = buf.len() / 2;
-        assert_eq!(
-            decode_records(&buf),
-            (vec![op.clone(), op.clone()], buf.len())
-        );
+        assert_eq!(decode_records(&buf), (vec![op.clone(), op.clone()], buf.len()));
         for cut in 0..buf.len() {
             let (ops, valid) = decode_records(&buf[..cut]);
             assert_eq!(ops.len(), usize::from(cut >= one));

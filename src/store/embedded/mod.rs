@@ -17,13 +17,10 @@ pub mod state;
 use super::feed::Feed;
 use super::secret::SecretBox;
 use super::settings::StoreSettings;
-use super::types::{
-    AccountRecord, CounterDelta, Day, Health, SlotLease, StoreError, UsageKey, check_id,
-};
+use super::types::{AccountRecord, CounterDelta, Day, Health, SlotLease, StoreError, UsageKey, check_id};
 use super::{StoreApi, random_id};
 use crate::domain::{
-    AccountDef, AccountStatus, AdminSession, ClientKey, FailureClass, ModelDef, UsageCounters,
-    UsageScope,
+    AccountDef, AccountStatus, AdminSession, ClientKey, FailureClass, ModelDef, UsageCounters, UsageScope,
 };
 use engine::{Answer, Engine, Poison, Query, Request};
 use state::{Op, StoredAccount};
@@ -48,31 +45,18 @@ impl EmbeddedHub {
     pub fn open(settings: &StoreSettings) -> Result<Self, StoreError> {
         let feed = Feed::default();
         let poison = Arc::new(Poison::default());
-        let engine = Engine::open(
-            settings.data_dir.clone(),
-            settings.snapshot_bytes,
-            feed.clone(),
-            Arc::clone(&poison),
-        )?;
+        let engine =
+            Engine::open(settings.data_dir.clone(), settings.snapshot_bytes, feed.clone(), Arc::clone(&poison))?;
         let (tx, rx) = async_channel::bounded(QUEUE);
         std::thread::Builder::new()
             .name("store".into())
             .spawn(move || engine.run(&rx))
             .map_err(|e| StoreError::Io(format!("cannot start the store thread: {e}")))?;
-        Ok(Self {
-            tx,
-            feed,
-            poison,
-            secrets: settings.secrets.clone(),
-        })
+        Ok(Self { tx, feed, poison, secrets: settings.secrets.clone() })
     }
 
     pub fn handle(&self) -> EmbeddedStore {
-        EmbeddedStore {
-            tx: self.tx.clone(),
-            secrets: self.secrets.clone(),
-            poison: Arc::clone(&self.poison),
-        }
+        EmbeddedStore { tx: self.tx.clone(), secrets: self.secrets.clone(), poison: Arc::clone(&self.poison) }
     }
 
     pub fn events(&self) -> async_channel::Receiver<super::StoreEvent> {
@@ -86,10 +70,7 @@ impl EmbeddedHub {
     /// (group commits, writes they carried) since open: writes / commits is the batching factor.
     pub fn commit_stats(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering;
-        (
-            self.poison.commits.load(Ordering::Relaxed),
-            self.poison.writes.load(Ordering::Relaxed),
-        )
+        (self.poison.commits.load(Ordering::Relaxed), self.poison.writes.load(Ordering::Relaxed))
     }
 
     /// Writes a final snapshot, releases the lock and stops the thread (blocking). Later calls
@@ -132,19 +113,13 @@ fn unexpected() -> StoreError {
 impl EmbeddedStore {
     async fn write(&self, op: Op) -> Result<Answer, StoreError> {
         let (tx, rx) = async_channel::bounded(1);
-        self.tx
-            .send(Request::Write(op, tx))
-            .await
-            .map_err(|_| gone())?;
+        self.tx.send(Request::Write(op, tx)).await.map_err(|_| gone())?;
         rx.recv().await.map_err(|_| gone())?
     }
 
     async fn read(&self, q: Query) -> Result<Answer, StoreError> {
         let (tx, rx) = async_channel::bounded(1);
-        self.tx
-            .send(Request::Read(q, tx))
-            .await
-            .map_err(|_| gone())?;
+        self.tx.send(Request::Read(q, tx)).await.map_err(|_| gone())?;
         rx.recv().await.map_err(|_| gone())?
     }
 
@@ -162,10 +137,7 @@ impl EmbeddedStore {
     fn open_account(&self, a: StoredAccount) -> Result<AccountRecord, StoreError> {
         let mut def = a.def;
         def.credentials = self.secrets.open(&def.id, &a.creds)?;
-        Ok(AccountRecord {
-            def,
-            state: a.state,
-        })
+        Ok(AccountRecord { def, state: a.state })
     }
 
     /// Folds the log into a snapshot now (tests, admin maintenance).
@@ -202,43 +174,20 @@ impl StoreApi for EmbeddedStore {
     }
 
     async fn set_status(&self, id: &str, status: &AccountStatus) -> Result<(), StoreError> {
-        self.done(Op::SetStatus {
-            id: id.to_owned(),
-            status: status.clone(),
-        })
-        .await
+        self.done(Op::SetStatus { id: id.to_owned(), status: status.clone() }).await
     }
 
     async fn incr_counters(&self, id: &str, delta: &CounterDelta) -> Result<(), StoreError> {
-        self.done(Op::IncrCounters {
-            id: id.to_owned(),
-            delta: *delta,
-        })
-        .await
+        self.done(Op::IncrCounters { id: id.to_owned(), delta: *delta }).await
     }
 
-    async fn record_error(
-        &self,
-        id: &str,
-        class: FailureClass,
-        message: &str,
-        at_ms: u64,
-    ) -> Result<(), StoreError> {
-        self.done(Op::RecordError {
-            id: id.to_owned(),
-            class,
-            message: message.to_owned(),
-            at_ms,
-        })
-        .await
+    async fn record_error(&self, id: &str, class: FailureClass, message: &str, at_ms: u64) -> Result<(), StoreError> {
+        self.done(Op::RecordError { id: id.to_owned(), class, message: message.to_owned(), at_ms }).await
     }
 
     async fn put_model(&self, model: &ModelDef) -> Result<(), StoreError> {
         check_id("model", &model.id)?;
-        self.done(Op::PutModel {
-            model: model.clone(),
-        })
-        .await
+        self.done(Op::PutModel { model: model.clone() }).await
     }
 
     async fn list_models(&self) -> Result<Vec<ModelDef>, StoreError> {
@@ -285,11 +234,7 @@ impl StoreApi for EmbeddedStore {
 
     async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
         check_id("setting", key)?;
-        self.done(Op::SetSetting {
-            key: key.to_owned(),
-            value: value.to_owned(),
-        })
-        .await
+        self.done(Op::SetSetting { key: key.to_owned(), value: value.to_owned() }).await
     }
 
     async fn list_settings(&self) -> Result<BTreeMap<String, String>, StoreError> {
@@ -301,10 +246,7 @@ impl StoreApi for EmbeddedStore {
 
     async fn put_session(&self, session: &AdminSession) -> Result<(), StoreError> {
         check_id("session", &session.id_hash)?;
-        self.done(Op::PutSession {
-            session: session.clone(),
-        })
-        .await
+        self.done(Op::PutSession { session: session.clone() }).await
     }
 
     async fn get_session(&self, id_hash: &str) -> Result<Option<AdminSession>, StoreError> {
@@ -315,91 +257,40 @@ impl StoreApi for EmbeddedStore {
     }
 
     async fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError> {
-        self.existed(Op::DeleteSession {
-            id_hash: id_hash.to_owned(),
-        })
-        .await
+        self.existed(Op::DeleteSession { id_hash: id_hash.to_owned() }).await
     }
 
-    async fn incr_usage(
-        &self,
-        scope: UsageScope,
-        id: &str,
-        day: Day,
-        delta: &UsageCounters,
-    ) -> Result<(), StoreError> {
+    async fn incr_usage(&self, scope: UsageScope, id: &str, day: Day, delta: &UsageCounters) -> Result<(), StoreError> {
         check_id("usage subject", id)?;
-        self.done(Op::IncrUsage {
-            key: UsageKey {
-                scope,
-                day,
-                id: id.to_owned(),
-            },
-            delta: *delta,
-        })
-        .await
+        self.done(Op::IncrUsage { key: UsageKey { scope, day, id: id.to_owned() }, delta: *delta }).await
     }
 
-    async fn get_usage(
-        &self,
-        scope: UsageScope,
-        id: &str,
-        day: Day,
-    ) -> Result<UsageCounters, StoreError> {
-        match self
-            .read(Query::GetUsage(UsageKey {
-                scope,
-                day,
-                id: id.to_owned(),
-            }))
-            .await?
-        {
+    async fn get_usage(&self, scope: UsageScope, id: &str, day: Day) -> Result<UsageCounters, StoreError> {
+        match self.read(Query::GetUsage(UsageKey { scope, day, id: id.to_owned() })).await? {
             Answer::Usage(u) => Ok(u),
             _ => Err(unexpected()),
         }
     }
 
-    async fn list_usage(
-        &self,
-        scope: UsageScope,
-        day: Day,
-    ) -> Result<BTreeMap<String, UsageCounters>, StoreError> {
+    async fn list_usage(&self, scope: UsageScope, day: Day) -> Result<BTreeMap<String, UsageCounters>, StoreError> {
         match self.read(Query::ListUsage(scope, day)).await? {
             Answer::UsageList(u) => Ok(u),
             _ => Err(unexpected()),
         }
     }
 
-    async fn acquire_slot(
-        &self,
-        account: &str,
-        cap: u32,
-        ttl: Duration,
-    ) -> Result<Option<SlotLease>, StoreError> {
+    async fn acquire_slot(&self, account: &str, cap: u32, ttl: Duration) -> Result<Option<SlotLease>, StoreError> {
         let token = random_id();
-        let q = Query::Acquire {
-            account: account.to_owned(),
-            cap,
-            ttl,
-            token: token.clone(),
-        };
+        let q = Query::Acquire { account: account.to_owned(), cap, ttl, token: token.clone() };
         match self.read(q).await? {
-            Answer::Slot(true) => Ok(Some(SlotLease {
-                account: account.to_owned(),
-                token,
-            })),
+            Answer::Slot(true) => Ok(Some(SlotLease { account: account.to_owned(), token })),
             Answer::Slot(false) => Ok(None),
             _ => Err(unexpected()),
         }
     }
 
     async fn release_slot(&self, lease: &SlotLease) -> Result<(), StoreError> {
-        self.read(Query::Release {
-            account: lease.account.clone(),
-            token: lease.token.clone(),
-        })
-        .await
-        .map(|_| ())
+        self.read(Query::Release { account: lease.account.clone(), token: lease.token.clone() }).await.map(|_| ())
     }
 
     fn health(&self) -> Health {

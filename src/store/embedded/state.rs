@@ -5,8 +5,7 @@
 //! deterministic (timestamps travel inside the op, never read from the clock here).
 
 use crate::domain::{
-    AccountDef, AccountState, AccountStatus, AdminSession, ClientKey, FailureClass, ModelDef,
-    UsageCounters, UsageScope,
+    AccountDef, AccountState, AccountStatus, AdminSession, ClientKey, FailureClass, ModelDef, UsageCounters, UsageScope,
 };
 use crate::store::types::{CounterDelta, Day, StoreError, StoreEvent, UsageKey};
 use serde::{Deserialize, Serialize};
@@ -26,71 +25,29 @@ pub struct StoredAccount {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
-    PutAccount {
-        def: AccountDef,
-        creds: String,
-    },
-    DeleteAccount {
-        id: String,
-    },
-    SetStatus {
-        id: String,
-        status: AccountStatus,
-    },
-    IncrCounters {
-        id: String,
-        delta: CounterDelta,
-    },
-    RecordError {
-        id: String,
-        class: FailureClass,
-        message: String,
-        at_ms: u64,
-    },
-    PutModel {
-        model: ModelDef,
-    },
-    DeleteModel {
-        id: String,
-    },
-    PutKey {
-        key: ClientKey,
-    },
-    DeleteKey {
-        id: String,
-    },
-    SetSetting {
-        key: String,
-        value: String,
-    },
-    PutSession {
-        session: AdminSession,
-    },
-    DeleteSession {
-        id_hash: String,
-    },
-    IncrUsage {
-        key: UsageKey,
-        delta: UsageCounters,
-    },
+    PutAccount { def: AccountDef, creds: String },
+    DeleteAccount { id: String },
+    SetStatus { id: String, status: AccountStatus },
+    IncrCounters { id: String, delta: CounterDelta },
+    RecordError { id: String, class: FailureClass, message: String, at_ms: u64 },
+    PutModel { model: ModelDef },
+    DeleteModel { id: String },
+    PutKey { key: ClientKey },
+    DeleteKey { id: String },
+    SetSetting { key: String, value: String },
+    PutSession { session: AdminSession },
+    DeleteSession { id_hash: String },
+    IncrUsage { key: UsageKey, delta: UsageCounters },
 }
 
 impl Op {
     /// The change-feed event this op announces, if any (hot counters announce nothing).
     pub fn event(&self) -> Option<StoreEvent> {
         Some(match self {
-            Self::PutAccount { def, .. } => StoreEvent::AccountPut {
-                id: def.id.clone(),
-                revision: def.revision,
-            },
+            Self::PutAccount { def, .. } => StoreEvent::AccountPut { id: def.id.clone(), revision: def.revision },
             Self::DeleteAccount { id } => StoreEvent::AccountDeleted { id: id.clone() },
-            Self::SetStatus { id, status } => StoreEvent::AccountStatus {
-                id: id.clone(),
-                status: status.clone(),
-            },
-            Self::PutModel { model } => StoreEvent::ModelPut {
-                id: model.id.clone(),
-            },
+            Self::SetStatus { id, status } => StoreEvent::AccountStatus { id: id.clone(), status: status.clone() },
+            Self::PutModel { model } => StoreEvent::ModelPut { id: model.id.clone() },
             Self::DeleteModel { id } => StoreEvent::ModelDeleted { id: id.clone() },
             Self::PutKey { key } => StoreEvent::KeyPut { id: key.id.clone() },
             Self::DeleteKey { id } => StoreEvent::KeyDeleted { id: id.clone() },
@@ -130,14 +87,11 @@ impl State {
     pub fn apply(&mut self, op: &Op) -> Result<Applied, StoreError> {
         match op {
             Op::PutAccount { def, creds } => {
-                let entry = self
-                    .accounts
-                    .entry(def.id.clone())
-                    .or_insert_with(|| StoredAccount {
-                        def: def.clone(),
-                        creds: String::new(),
-                        state: AccountState::default(),
-                    });
+                let entry = self.accounts.entry(def.id.clone()).or_insert_with(|| StoredAccount {
+                    def: def.clone(),
+                    creds: String::new(),
+                    state: AccountState::default(),
+                });
                 entry.def = def.clone();
                 entry.creds.clone_from(creds);
             }
@@ -155,12 +109,7 @@ impl State {
                     c.last_used_ms = t;
                 }
             }
-            Op::RecordError {
-                id,
-                class,
-                message,
-                at_ms,
-            } => {
+            Op::RecordError { id, class, message, at_ms } => {
                 let c = &mut self.account(id)?.state.counters;
                 let n = c.failures.entry(class.as_str().to_owned()).or_insert(0);
                 *n = n.saturating_add(1);
@@ -174,15 +123,8 @@ impl State {
                 return Ok(Applied::Existed(self.models.remove(id).is_some()));
             }
             Op::PutKey { key } => {
-                if let Some(other) = self
-                    .keys
-                    .values()
-                    .find(|k| k.hash == key.hash && k.id != key.id)
-                {
-                    return Err(StoreError::Invalid(format!(
-                        "key hash already belongs to key {:?}",
-                        other.id
-                    )));
+                if let Some(other) = self.keys.values().find(|k| k.hash == key.hash && k.id != key.id) {
+                    return Err(StoreError::Invalid(format!("key hash already belongs to key {:?}", other.id)));
                 }
                 self.keys.insert(key.id.clone(), key.clone());
             }
@@ -191,8 +133,7 @@ impl State {
                 self.settings.insert(key.clone(), value.clone());
             }
             Op::PutSession { session } => {
-                self.sessions
-                    .insert(session.id_hash.clone(), session.clone());
+                self.sessions.insert(session.id_hash.clone(), session.clone());
             }
             Op::DeleteSession { id_hash } => {
                 return Ok(Applied::Existed(self.sessions.remove(id_hash).is_some()));
@@ -209,9 +150,7 @@ impl State {
     }
 
     fn account(&mut self, id: &str) -> Result<&mut StoredAccount, StoreError> {
-        self.accounts
-            .get_mut(id)
-            .ok_or_else(|| StoreError::NotFound(format!("account {id:?}")))
+        self.accounts.get_mut(id).ok_or_else(|| StoreError::NotFound(format!("account {id:?}")))
     }
 
     /// Drops sessions that expired before `now_ms` (done before each snapshot).
@@ -220,11 +159,7 @@ impl State {
     }
 
     pub fn usage_of(&self, scope: UsageScope, day: Day) -> BTreeMap<String, UsageCounters> {
-        self.usage
-            .iter()
-            .filter(|(k, _)| k.scope == scope && k.day == day)
-            .map(|(k, v)| (k.id.clone(), *v))
-            .collect()
+        self.usage.iter().filter(|(k, _)| k.scope == scope && k.day == day).map(|(k, v)| (k.id.clone(), *v)).collect()
     }
 }
 
@@ -233,19 +168,12 @@ mod usage_list {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     use std::collections::BTreeMap;
 
-    pub(super) fn serialize<S: Serializer>(
-        m: &BTreeMap<UsageKey, UsageCounters>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(m: &BTreeMap<UsageKey, UsageCounters>, s: S) -> Result<S::Ok, S::Error> {
         m.iter().collect::<Vec<_>>().serialize(s)
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<UsageKey, UsageCounters>, D::Error> {
-        Ok(Vec::<(UsageKey, UsageCounters)>::deserialize(d)?
-            .into_iter()
-            .collect())
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<UsageKey, UsageCounters>, D::Error> {
+        Ok(Vec::<(UsageKey, UsageCounters)>::deserialize(d)?.into_iter().collect())
     }
 }
 
@@ -260,53 +188,23 @@ mod tests {
     #[test]
     fn field_updates_need_the_account_and_keep_the_rest() {
         let mut s = State::default();
-        let incr = Op::IncrCounters {
-            id: "a".into(),
-            delta: CounterDelta {
-                requests: 2,
-                ..Default::default()
-            },
-        };
+        let incr = Op::IncrCounters { id: "a".into(), delta: CounterDelta { requests: 2, ..Default::default() } };
         assert!(matches!(s.apply(&incr), Err(StoreError::NotFound(_))));
-        s.apply(&Op::PutAccount {
-            def: def("a"),
-            creds: "{}".into(),
-        })
-        .unwrap();
+        s.apply(&Op::PutAccount { def: def("a"), creds: "{}".into() }).unwrap();
         s.apply(&incr).unwrap();
         s.apply(&incr).unwrap();
-        s.apply(&Op::PutAccount {
-            def: def("a"),
-            creds: "{\"k\":\"v\"}".into(),
-        })
-        .unwrap();
-        assert_eq!(
-            s.accounts["a"].state.counters.requests, 4,
-            "a definition put keeps runtime state"
-        );
-        assert_eq!(
-            s.apply(&Op::DeleteAccount { id: "a".into() }).unwrap(),
-            Applied::Existed(true)
-        );
-        assert_eq!(
-            s.apply(&Op::DeleteAccount { id: "a".into() }).unwrap(),
-            Applied::Existed(false)
-        );
+        s.apply(&Op::PutAccount { def: def("a"), creds: "{\"k\":\"v\"}".into() }).unwrap();
+        assert_eq!(s.accounts["a"].state.counters.requests, 4, "a definition put keeps runtime state");
+        assert_eq!(s.apply(&Op::DeleteAccount { id: "a".into() }).unwrap(), Applied::Existed(true));
+        assert_eq!(s.apply(&Op::DeleteAccount { id: "a".into() }).unwrap(), Applied::Existed(false));
     }
 
     #[test]
     fn state_round_trips_through_json() {
         let mut s = State::default();
         s.apply(&Op::IncrUsage {
-            key: UsageKey {
-                scope: UsageScope::Model,
-                day: Day(5),
-                id: "m".into(),
-            },
-            delta: UsageCounters {
-                requests: 1,
-                ..Default::default()
-            },
+            key: UsageKey { scope: UsageScope::Model, day: Day(5), id: "m".into() },
+            delta: UsageCounters { requests: 1, ..Default::default() },
         })
         .unwrap();
         let text = serde_json::to_string(&s).unwrap();

@@ -6,14 +6,12 @@ use super::client::{Client, RedisHealth};
 use super::resp::Reply;
 use super::scripts;
 use crate::domain::{
-    AccountDef, AccountState, AccountStatus, AdminSession, ClientKey, Counters, FailureClass,
-    ModelDef, UsageCounters, UsageScope,
+    AccountDef, AccountState, AccountStatus, AdminSession, ClientKey, Counters, FailureClass, ModelDef, UsageCounters,
+    UsageScope,
 };
 use crate::store::feed::Feed;
 use crate::store::secret::SecretBox;
-use crate::store::types::{
-    AccountRecord, CounterDelta, Day, Health, SlotLease, StoreError, StoreEvent, check_id,
-};
+use crate::store::types::{AccountRecord, CounterDelta, Day, Health, SlotLease, StoreError, StoreEvent, check_id};
 use crate::store::{StoreApi, random_id};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -70,11 +68,7 @@ fn pairs(r: Reply) -> Result<BTreeMap<String, Vec<u8>>, StoreError> {
 
 fn members(r: Reply) -> Result<Vec<String>, StoreError> {
     match redis_err(r)? {
-        Reply::Array(items) => Ok(items
-            .iter()
-            .filter_map(Reply::as_str)
-            .map(str::to_owned)
-            .collect()),
+        Reply::Array(items) => Ok(items.iter().filter_map(Reply::as_str).map(str::to_owned).collect()),
         _ => Ok(Vec::new()),
     }
 }
@@ -87,10 +81,7 @@ fn num(m: &BTreeMap<String, Vec<u8>>, k: &str) -> u64 {
 }
 
 fn incr_arg(n: u64) -> Vec<u8> {
-    i64::try_from(n)
-        .unwrap_or(i64::MAX)
-        .to_string()
-        .into_bytes()
+    i64::try_from(n).unwrap_or(i64::MAX).to_string().into_bytes()
 }
 
 /// A worker's handle on the Redis store.
@@ -105,22 +96,9 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
-    pub fn new(
-        client: Client,
-        origin: Arc<str>,
-        secrets: SecretBox,
-        feed: Feed,
-        health: Arc<RedisHealth>,
-    ) -> Self {
+    pub fn new(client: Client, origin: Arc<str>, secrets: SecretBox, feed: Feed, health: Arc<RedisHealth>) -> Self {
         let prefix: Rc<str> = client.settings().prefix.as_str().into();
-        Self {
-            client: Rc::new(client),
-            prefix,
-            origin,
-            secrets,
-            feed,
-            health,
-        }
+        Self { client: Rc::new(client), prefix, origin, secrets, feed, health }
     }
 
     fn key(&self, parts: &[&str]) -> Vec<u8> {
@@ -140,18 +118,11 @@ impl RedisStore {
     }
 
     fn message(&self, event: &StoreEvent) -> Result<Vec<u8>, StoreError> {
-        json(&Envelope {
-            origin: self.origin.to_string(),
-            event: event.clone(),
-        })
+        json(&Envelope { origin: self.origin.to_string(), event: event.clone() })
     }
 
     fn publish(&self, event: &StoreEvent) -> Result<Cmd, StoreError> {
-        Ok(vec![
-            b"PUBLISH".to_vec(),
-            self.channel(),
-            self.message(event)?,
-        ])
+        Ok(vec![b"PUBLISH".to_vec(), self.channel(), self.message(event)?])
     }
 
     /// Runs `script` (EVALSHA when its SHA is known, else SCRIPT LOAD + EVAL).
@@ -175,14 +146,8 @@ impl RedisStore {
         }
         let mut eval = vec![b"EVAL".to_vec(), script.as_bytes().to_vec()];
         eval.extend(tail);
-        let mut r = self
-            .client
-            .exec(
-                &[cmd([b"SCRIPT", b"LOAD", script.as_bytes()]), eval],
-                idempotent,
-            )
-            .await?
-            .into_iter();
+        let mut r =
+            self.client.exec(&[cmd([b"SCRIPT", b"LOAD", script.as_bytes()]), eval], idempotent).await?.into_iter();
         if let Some(sha) = r.next().as_ref().and_then(Reply::as_str) {
             self.client.scripts.learn(script, sha.to_owned());
         }
@@ -202,12 +167,7 @@ impl RedisStore {
             Some(ev) => (self.channel(), self.message(ev)?),
             None => (Vec::new(), Vec::new()),
         };
-        let mut args = vec![
-            set.len().to_string().into_bytes(),
-            incr.len().to_string().into_bytes(),
-            chan,
-            msg,
-        ];
+        let mut args = vec![set.len().to_string().into_bytes(), incr.len().to_string().into_bytes(), chan, msg];
         for (f, v) in set {
             args.push(f.as_bytes().to_vec());
             args.push(v.clone());
@@ -216,14 +176,7 @@ impl RedisStore {
             args.push(f.as_bytes().to_vec());
             args.push(incr_arg(*n));
         }
-        let r = self
-            .eval(
-                scripts::UPDATE_IF_EXISTS,
-                &[self.key(&["account", id])],
-                args,
-                idempotent,
-            )
-            .await?;
+        let r = self.eval(scripts::UPDATE_IF_EXISTS, &[self.key(&["account", id])], args, idempotent).await?;
         if r.as_int() != Some(1) {
             return Err(StoreError::NotFound(format!("account {id:?}")));
         }
@@ -233,28 +186,18 @@ impl RedisStore {
         Ok(())
     }
 
-    fn account_from(
-        &self,
-        id: &str,
-        m: &BTreeMap<String, Vec<u8>>,
-    ) -> Result<Option<AccountRecord>, StoreError> {
+    fn account_from(&self, id: &str, m: &BTreeMap<String, Vec<u8>>) -> Result<Option<AccountRecord>, StoreError> {
         let Some(def) = m.get("def") else {
             return Ok(None);
         };
         let mut def: AccountDef = parse(&format!("account {id:?}"), def)?;
-        let creds = m
-            .get("creds")
-            .map(|c| String::from_utf8_lossy(c).into_owned())
-            .unwrap_or_default();
+        let creds = m.get("creds").map(|c| String::from_utf8_lossy(c).into_owned()).unwrap_or_default();
         def.credentials = self.secrets.open(id, &creds)?;
         let status = match m.get("status") {
             Some(s) => parse(&format!("status of account {id:?}"), s)?,
             None => AccountStatus::default(),
         };
-        let failures = m
-            .keys()
-            .filter_map(|k| k.strip_prefix("fail:").map(|c| (c.to_owned(), num(m, k))))
-            .collect();
+        let failures = m.keys().filter_map(|k| k.strip_prefix("fail:").map(|c| (c.to_owned(), num(m, k)))).collect();
         let counters = Counters {
             requests: num(m, "requests"),
             successes: num(m, "successes"),
@@ -262,28 +205,15 @@ impl RedisStore {
             tokens_in: num(m, "tokens_in"),
             tokens_out: num(m, "tokens_out"),
             last_used_ms: num(m, "last_used_ms"),
-            last_error: m
-                .get("last_error")
-                .map(|e| String::from_utf8_lossy(e).into_owned()),
+            last_error: m.get("last_error").map(|e| String::from_utf8_lossy(e).into_owned()),
             last_error_ms: num(m, "last_error_ms"),
         };
-        Ok(Some(AccountRecord {
-            def,
-            state: AccountState { status, counters },
-        }))
+        Ok(Some(AccountRecord { def, state: AccountState { status, counters } }))
     }
 
     /// Reads every member of an index set with one pipelined command each.
-    async fn each(
-        &self,
-        index: &[&str],
-        per: impl Fn(&str) -> Cmd,
-    ) -> Result<Vec<(String, Reply)>, StoreError> {
-        let ids = members(
-            self.client
-                .exec1(vec![b"SMEMBERS".to_vec(), self.key(index)], true)
-                .await?,
-        )?;
+    async fn each(&self, index: &[&str], per: impl Fn(&str) -> Cmd) -> Result<Vec<(String, Reply)>, StoreError> {
+        let ids = members(self.client.exec1(vec![b"SMEMBERS".to_vec(), self.key(index)], true).await?)?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -334,16 +264,9 @@ impl StoreApi for RedisStore {
         let creds = self.secrets.seal(&def.id, &def.credentials)?;
         let mut bare = def.clone();
         bare.credentials.clear();
-        let event = StoreEvent::AccountPut {
-            id: def.id.clone(),
-            revision: def.revision,
-        };
+        let event = StoreEvent::AccountPut { id: def.id.clone(), revision: def.revision };
         let cmds = vec![
-            vec![
-                b"SADD".to_vec(),
-                self.key(&["accounts"]),
-                def.id.as_bytes().to_vec(),
-            ],
+            vec![b"SADD".to_vec(), self.key(&["accounts"]), def.id.as_bytes().to_vec()],
             vec![
                 b"HSET".to_vec(),
                 self.key(&["account", &def.id]),
@@ -362,19 +285,12 @@ impl StoreApi for RedisStore {
     }
 
     async fn get_account(&self, id: &str) -> Result<Option<AccountRecord>, StoreError> {
-        let r = self
-            .client
-            .exec1(vec![b"HGETALL".to_vec(), self.key(&["account", id])], true)
-            .await?;
+        let r = self.client.exec1(vec![b"HGETALL".to_vec(), self.key(&["account", id])], true).await?;
         self.account_from(id, &pairs(r)?)
     }
 
     async fn list_accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
-        let rows = self
-            .each(&["accounts"], |id| {
-                vec![b"HGETALL".to_vec(), self.key(&["account", id])]
-            })
-            .await?;
+        let rows = self.each(&["accounts"], |id| vec![b"HGETALL".to_vec(), self.key(&["account", id])]).await?;
         let mut out = Vec::with_capacity(rows.len());
         for (id, r) in rows {
             out.extend(self.account_from(&id, &pairs(r)?)?);
@@ -384,26 +300,13 @@ impl StoreApi for RedisStore {
     }
 
     async fn delete_account(&self, id: &str) -> Result<bool, StoreError> {
-        let _ = self
-            .client
-            .exec1(vec![b"DEL".to_vec(), self.key(&["slots", id])], true)
-            .await?;
-        self.delete_with_index(
-            "accounts",
-            &["account", id],
-            id,
-            StoreEvent::AccountDeleted { id: id.to_owned() },
-        )
-        .await
+        let _ = self.client.exec1(vec![b"DEL".to_vec(), self.key(&["slots", id])], true).await?;
+        self.delete_with_index("accounts", &["account", id], id, StoreEvent::AccountDeleted { id: id.to_owned() }).await
     }
 
     async fn set_status(&self, id: &str, status: &AccountStatus) -> Result<(), StoreError> {
-        let event = StoreEvent::AccountStatus {
-            id: id.to_owned(),
-            status: status.clone(),
-        };
-        self.update(id, &[("status", json(status)?)], &[], Some(event), true)
-            .await
+        let event = StoreEvent::AccountStatus { id: id.to_owned(), status: status.clone() };
+        self.update(id, &[("status", json(status)?)], &[], Some(event), true).await
     }
 
     async fn incr_counters(&self, id: &str, d: &CounterDelta) -> Result<(), StoreError> {
@@ -424,44 +327,17 @@ impl StoreApi for RedisStore {
         self.update(id, &set, &incr, None, false).await
     }
 
-    async fn record_error(
-        &self,
-        id: &str,
-        class: FailureClass,
-        message: &str,
-        at_ms: u64,
-    ) -> Result<(), StoreError> {
-        let set = [
-            ("last_error", message.as_bytes().to_vec()),
-            ("last_error_ms", at_ms.to_string().into_bytes()),
-        ];
-        self.update(
-            id,
-            &set,
-            &[(format!("fail:{}", class.as_str()), 1)],
-            None,
-            false,
-        )
-        .await
+    async fn record_error(&self, id: &str, class: FailureClass, message: &str, at_ms: u64) -> Result<(), StoreError> {
+        let set = [("last_error", message.as_bytes().to_vec()), ("last_error_ms", at_ms.to_string().into_bytes())];
+        self.update(id, &set, &[(format!("fail:{}", class.as_str()), 1)], None, false).await
     }
 
     async fn put_model(&self, model: &ModelDef) -> Result<(), StoreError> {
         check_id("model", &model.id)?;
-        let event = StoreEvent::ModelPut {
-            id: model.id.clone(),
-        };
+        let event = StoreEvent::ModelPut { id: model.id.clone() };
         let cmds = vec![
-            vec![
-                b"SADD".to_vec(),
-                self.key(&["models"]),
-                model.id.as_bytes().to_vec(),
-            ],
-            vec![
-                b"HSET".to_vec(),
-                self.key(&["model", &model.id]),
-                b"def".to_vec(),
-                json(model)?,
-            ],
+            vec![b"SADD".to_vec(), self.key(&["models"]), model.id.as_bytes().to_vec()],
+            vec![b"HSET".to_vec(), self.key(&["model", &model.id]), b"def".to_vec(), json(model)?],
             self.publish(&event)?,
         ];
         for r in self.client.exec(&cmds, true).await? {
@@ -472,11 +348,8 @@ impl StoreApi for RedisStore {
     }
 
     async fn list_models(&self) -> Result<Vec<ModelDef>, StoreError> {
-        let rows = self
-            .each(&["models"], |id| {
-                vec![b"HGET".to_vec(), self.key(&["model", id]), b"def".to_vec()]
-            })
-            .await?;
+        let rows =
+            self.each(&["models"], |id| vec![b"HGET".to_vec(), self.key(&["model", id]), b"def".to_vec()]).await?;
         let mut out = Vec::new();
         for (id, r) in rows {
             if let Some(b) = redis_err(r)?.as_bytes() {
@@ -488,24 +361,14 @@ impl StoreApi for RedisStore {
     }
 
     async fn delete_model(&self, id: &str) -> Result<bool, StoreError> {
-        self.delete_with_index(
-            "models",
-            &["model", id],
-            id,
-            StoreEvent::ModelDeleted { id: id.to_owned() },
-        )
-        .await
+        self.delete_with_index("models", &["model", id], id, StoreEvent::ModelDeleted { id: id.to_owned() }).await
     }
 
     async fn put_key(&self, key: &ClientKey) -> Result<(), StoreError> {
         check_id("key", &key.id)?;
         check_id("key hash", &key.hash)?;
         let event = StoreEvent::KeyPut { id: key.id.clone() };
-        let keys = [
-            self.key(&["key", &key.id]),
-            self.key(&["keyhash", &key.hash]),
-            self.key(&["keys"]),
-        ];
+        let keys = [self.key(&["key", &key.id]), self.key(&["keyhash", &key.hash]), self.key(&["keys"])];
         let args = vec![
             key.id.as_bytes().to_vec(),
             json(key)?,
@@ -514,24 +377,18 @@ impl StoreApi for RedisStore {
             self.channel(),
             self.message(&event)?,
         ];
-        self.eval(scripts::PUT_KEY, &keys, args, true)
-            .await
-            .map_err(|e| match e {
-                StoreError::Redis(m) if m.contains("already belongs") => {
-                    StoreError::Invalid(m.trim_start_matches("ERR ").to_owned())
-                }
-                other => other,
-            })?;
+        self.eval(scripts::PUT_KEY, &keys, args, true).await.map_err(|e| match e {
+            StoreError::Redis(m) if m.contains("already belongs") => {
+                StoreError::Invalid(m.trim_start_matches("ERR ").to_owned())
+            }
+            other => other,
+        })?;
         self.feed.push(event);
         Ok(())
     }
 
     async fn list_keys(&self) -> Result<Vec<ClientKey>, StoreError> {
-        let rows = self
-            .each(&["keys"], |id| {
-                vec![b"HGET".to_vec(), self.key(&["key", id]), b"def".to_vec()]
-            })
-            .await?;
+        let rows = self.each(&["keys"], |id| vec![b"HGET".to_vec(), self.key(&["key", id]), b"def".to_vec()]).await?;
         let mut out = Vec::new();
         for (id, r) in rows {
             if let Some(b) = redis_err(r)?.as_bytes() {
@@ -544,78 +401,36 @@ impl StoreApi for RedisStore {
 
     async fn delete_key(&self, id: &str) -> Result<bool, StoreError> {
         let hash = redis_err(
-            self.client
-                .exec1(
-                    vec![b"HGET".to_vec(), self.key(&["key", id]), b"hash".to_vec()],
-                    true,
-                )
-                .await?,
+            self.client.exec1(vec![b"HGET".to_vec(), self.key(&["key", id]), b"hash".to_vec()], true).await?,
         )?;
         if let Some(h) = hash.as_str() {
-            self.client
-                .exec1(vec![b"DEL".to_vec(), self.key(&["keyhash", h])], true)
-                .await?;
+            self.client.exec1(vec![b"DEL".to_vec(), self.key(&["keyhash", h])], true).await?;
         }
-        self.delete_with_index(
-            "keys",
-            &["key", id],
-            id,
-            StoreEvent::KeyDeleted { id: id.to_owned() },
-        )
-        .await
+        self.delete_with_index("keys", &["key", id], id, StoreEvent::KeyDeleted { id: id.to_owned() }).await
     }
 
     async fn find_key_by_hash(&self, hash: &str) -> Result<Option<ClientKey>, StoreError> {
-        let owner = redis_err(
-            self.client
-                .exec1(vec![b"GET".to_vec(), self.key(&["keyhash", hash])], true)
-                .await?,
-        )?;
+        let owner = redis_err(self.client.exec1(vec![b"GET".to_vec(), self.key(&["keyhash", hash])], true).await?)?;
         let Some(id) = owner.as_str() else {
             return Ok(None);
         };
-        let def = redis_err(
-            self.client
-                .exec1(
-                    vec![b"HGET".to_vec(), self.key(&["key", id]), b"def".to_vec()],
-                    true,
-                )
-                .await?,
-        )?;
-        def.as_bytes()
-            .map(|b| parse::<ClientKey>(&format!("key {id:?}"), b))
-            .transpose()
+        let def =
+            redis_err(self.client.exec1(vec![b"HGET".to_vec(), self.key(&["key", id]), b"def".to_vec()], true).await?)?;
+        def.as_bytes().map(|b| parse::<ClientKey>(&format!("key {id:?}"), b)).transpose()
     }
 
     async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         let r = redis_err(
-            self.client
-                .exec1(
-                    vec![
-                        b"HGET".to_vec(),
-                        self.key(&["settings"]),
-                        key.as_bytes().to_vec(),
-                    ],
-                    true,
-                )
-                .await?,
+            self.client.exec1(vec![b"HGET".to_vec(), self.key(&["settings"]), key.as_bytes().to_vec()], true).await?,
         )?;
-        Ok(r.as_bytes()
-            .map(|b| String::from_utf8_lossy(b).into_owned()))
+        Ok(r.as_bytes().map(|b| String::from_utf8_lossy(b).into_owned()))
     }
 
     async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
         check_id("setting", key)?;
-        let event = StoreEvent::SettingChanged {
-            key: key.to_owned(),
-        };
+        let event = StoreEvent::SettingChanged { key: key.to_owned() };
         let cmds = vec![
-            vec![
-                b"HSET".to_vec(),
-                self.key(&["settings"]),
-                key.as_bytes().to_vec(),
-                value.as_bytes().to_vec(),
-            ],
+            vec![b"HSET".to_vec(), self.key(&["settings"]), key.as_bytes().to_vec(), value.as_bytes().to_vec()],
             self.publish(&event)?,
         ];
         for r in self.client.exec(&cmds, true).await? {
@@ -626,14 +441,8 @@ impl StoreApi for RedisStore {
     }
 
     async fn list_settings(&self) -> Result<BTreeMap<String, String>, StoreError> {
-        let m = pairs(
-            self.client
-                .exec1(vec![b"HGETALL".to_vec(), self.key(&["settings"])], true)
-                .await?,
-        )?;
-        Ok(m.into_iter()
-            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
-            .collect())
+        let m = pairs(self.client.exec1(vec![b"HGETALL".to_vec(), self.key(&["settings"])], true).await?)?;
+        Ok(m.into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect())
     }
 
     async fn put_session(&self, s: &AdminSession) -> Result<(), StoreError> {
@@ -649,11 +458,7 @@ impl StoreApi for RedisStore {
     }
 
     async fn get_session(&self, id_hash: &str) -> Result<Option<AdminSession>, StoreError> {
-        let r = redis_err(
-            self.client
-                .exec1(vec![b"GET".to_vec(), self.key(&["session", id_hash])], true)
-                .await?,
-        )?;
+        let r = redis_err(self.client.exec1(vec![b"GET".to_vec(), self.key(&["session", id_hash])], true).await?)?;
         let Some(b) = r.as_bytes() else {
             return Ok(None);
         };
@@ -662,46 +467,24 @@ impl StoreApi for RedisStore {
     }
 
     async fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError> {
-        let r = redis_err(
-            self.client
-                .exec1(vec![b"DEL".to_vec(), self.key(&["session", id_hash])], true)
-                .await?,
-        )?;
+        let r = redis_err(self.client.exec1(vec![b"DEL".to_vec(), self.key(&["session", id_hash])], true).await?)?;
         Ok(r.as_int() == Some(1))
     }
 
-    async fn incr_usage(
-        &self,
-        scope: UsageScope,
-        id: &str,
-        day: Day,
-        d: &UsageCounters,
-    ) -> Result<(), StoreError> {
+    async fn incr_usage(&self, scope: UsageScope, id: &str, day: Day, d: &UsageCounters) -> Result<(), StoreError> {
         check_id("usage subject", id)?;
         let row = self.usage_key(scope, day, Some(id));
         let index = self.usage_key(scope, day, None);
         let ttl = USAGE_TTL_MS.to_string().into_bytes();
         let mut cmds = Vec::new();
-        for (f, n) in [
-            ("requests", d.requests),
-            ("tokens_in", d.tokens_in),
-            ("tokens_out", d.tokens_out),
-            ("errors", d.errors),
-        ] {
+        for (f, n) in
+            [("requests", d.requests), ("tokens_in", d.tokens_in), ("tokens_out", d.tokens_out), ("errors", d.errors)]
+        {
             if n > 0 {
-                cmds.push(vec![
-                    b"HINCRBY".to_vec(),
-                    row.clone(),
-                    f.as_bytes().to_vec(),
-                    incr_arg(n),
-                ]);
+                cmds.push(vec![b"HINCRBY".to_vec(), row.clone(), f.as_bytes().to_vec(), incr_arg(n)]);
             }
         }
-        cmds.push(vec![
-            b"SADD".to_vec(),
-            index.clone(),
-            id.as_bytes().to_vec(),
-        ]);
+        cmds.push(vec![b"SADD".to_vec(), index.clone(), id.as_bytes().to_vec()]);
         cmds.push(vec![b"PEXPIRE".to_vec(), row, ttl.clone()]);
         cmds.push(vec![b"PEXPIRE".to_vec(), index, ttl]);
         for r in self.client.exec(&cmds, false).await? {
@@ -710,42 +493,17 @@ impl StoreApi for RedisStore {
         Ok(())
     }
 
-    async fn get_usage(
-        &self,
-        scope: UsageScope,
-        id: &str,
-        day: Day,
-    ) -> Result<UsageCounters, StoreError> {
-        let r = self
-            .client
-            .exec1(
-                vec![b"HGETALL".to_vec(), self.usage_key(scope, day, Some(id))],
-                true,
-            )
-            .await?;
+    async fn get_usage(&self, scope: UsageScope, id: &str, day: Day) -> Result<UsageCounters, StoreError> {
+        let r = self.client.exec1(vec![b"HGETALL".to_vec(), self.usage_key(scope, day, Some(id))], true).await?;
         Ok(usage_from(&pairs(r)?))
     }
 
-    async fn list_usage(
-        &self,
-        scope: UsageScope,
-        day: Day,
-    ) -> Result<BTreeMap<String, UsageCounters>, StoreError> {
+    async fn list_usage(&self, scope: UsageScope, day: Day) -> Result<BTreeMap<String, UsageCounters>, StoreError> {
         let index = self.usage_key(scope, day, None);
-        let ids = members(
-            self.client
-                .exec1(vec![b"SMEMBERS".to_vec(), index], true)
-                .await?,
-        )?;
-        let cmds: Vec<Cmd> = ids
-            .iter()
-            .map(|id| vec![b"HGETALL".to_vec(), self.usage_key(scope, day, Some(id))])
-            .collect();
-        let replies = if cmds.is_empty() {
-            Vec::new()
-        } else {
-            self.client.exec(&cmds, true).await?
-        };
+        let ids = members(self.client.exec1(vec![b"SMEMBERS".to_vec(), index], true).await?)?;
+        let cmds: Vec<Cmd> =
+            ids.iter().map(|id| vec![b"HGETALL".to_vec(), self.usage_key(scope, day, Some(id))]).collect();
+        let replies = if cmds.is_empty() { Vec::new() } else { self.client.exec(&cmds, true).await? };
         let mut out = BTreeMap::new();
         for (id, r) in ids.into_iter().zip(replies) {
             out.insert(id, usage_from(&pairs(r)?));
@@ -753,41 +511,18 @@ impl StoreApi for RedisStore {
         Ok(out)
     }
 
-    async fn acquire_slot(
-        &self,
-        account: &str,
-        cap: u32,
-        ttl: Duration,
-    ) -> Result<Option<SlotLease>, StoreError> {
+    async fn acquire_slot(&self, account: &str, cap: u32, ttl: Duration) -> Result<Option<SlotLease>, StoreError> {
         check_id("account", account)?;
         let token = random_id();
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let args = vec![
-            cap.to_string().into_bytes(),
-            ttl_ms.to_string().into_bytes(),
-            token.as_bytes().to_vec(),
-        ];
+        let args = vec![cap.to_string().into_bytes(), ttl_ms.to_string().into_bytes(), token.as_bytes().to_vec()];
         // Not idempotent: a lost reply may have taken a slot; the TTL frees it.
-        let r = self
-            .eval(
-                scripts::ACQUIRE_SLOT,
-                &[self.key(&["slots", account])],
-                args,
-                false,
-            )
-            .await?;
-        Ok((r.as_int() == Some(1)).then(|| SlotLease {
-            account: account.to_owned(),
-            token,
-        }))
+        let r = self.eval(scripts::ACQUIRE_SLOT, &[self.key(&["slots", account])], args, false).await?;
+        Ok((r.as_int() == Some(1)).then(|| SlotLease { account: account.to_owned(), token }))
     }
 
     async fn release_slot(&self, lease: &SlotLease) -> Result<(), StoreError> {
-        let c = vec![
-            b"ZREM".to_vec(),
-            self.key(&["slots", &lease.account]),
-            lease.token.as_bytes().to_vec(),
-        ];
+        let c = vec![b"ZREM".to_vec(), self.key(&["slots", &lease.account]), lease.token.as_bytes().to_vec()];
         redis_err(self.client.exec1(c, true).await?).map(|_| ())
     }
 
@@ -833,10 +568,7 @@ impl RedisStore {
                 return Err(StoreError::Redis("SCAN answered oddly".into()));
             };
             let keys = parts.pop().map(members).transpose()?.unwrap_or_default();
-            cursor = parts
-                .pop()
-                .and_then(|c| c.as_bytes().map(<[u8]>::to_vec))
-                .unwrap_or_else(|| b"0".to_vec());
+            cursor = parts.pop().and_then(|c| c.as_bytes().map(<[u8]>::to_vec)).unwrap_or_else(|| b"0".to_vec());
             if !keys.is_empty() {
                 let mut del = vec![b"DEL".to_vec()];
                 del.extend(keys.into_iter().map(String::into_bytes));

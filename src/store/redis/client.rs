@@ -48,27 +48,23 @@ impl RedisHealth {
         }
         let fail = self.last_fail_ms.load(Ordering::Relaxed);
         let ok = self.last_ok_ms.load(Ordering::Relaxed);
-        (fail > ok && now_ms().saturating_sub(fail) < FAILURE_WINDOW_MS)
-            .then_some("redis commands are failing")
+        (fail > ok && now_ms().saturating_sub(fail) < FAILURE_WINDOW_MS).then_some("redis commands are failing")
     }
 }
 
 /// Opens a connection and runs the handshake (AUTH, SELECT, PING). Auth problems are
 /// `StoreError::Auth`; anything else is a plain message.
-pub async fn open_conn(
-    s: &RedisSettings,
-    push: Option<async_channel::Sender<Reply>>,
-) -> Result<Rc<Conn>, StoreError> {
+pub async fn open_conn(s: &RedisSettings, push: Option<async_channel::Sender<Reply>>) -> Result<Rc<Conn>, StoreError> {
     let tls = if s.tls {
-        Some(s.tls_config.as_ref().ok_or_else(|| {
-            StoreError::Invalid("redis_tls: no TLS client config was built".into())
-        })?)
+        Some(
+            s.tls_config
+                .as_ref()
+                .ok_or_else(|| StoreError::Invalid("redis_tls: no TLS client config was built".into()))?,
+        )
     } else {
         None
     };
-    let conn = Conn::connect(&s.addr, s.timeout, tls, push)
-        .await
-        .map_err(StoreError::unavailable)?;
+    let conn = Conn::connect(&s.addr, s.timeout, tls, push).await.map_err(StoreError::unavailable)?;
     let mut cmds: Vec<Vec<Vec<u8>>> = Vec::new();
     if !s.password.is_empty() {
         let mut auth = vec![b"AUTH".to_vec()];
@@ -82,18 +78,13 @@ pub async fn open_conn(
         cmds.push(vec![b"SELECT".to_vec(), s.db.to_string().into_bytes()]);
     }
     cmds.push(vec![b"PING".to_vec()]);
-    let replies = await_all(&conn, &cmds, s.timeout)
-        .await
-        .map_err(|(e, _)| StoreError::unavailable(e))?;
+    let replies = await_all(&conn, &cmds, s.timeout).await.map_err(|(e, _)| StoreError::unavailable(e))?;
     for (cmd, reply) in cmds.iter().zip(&replies) {
         if let Reply::Error(e) = reply {
             conn.kill("handshake failed");
-            let what =
-                String::from_utf8_lossy(cmd.first().map_or(&[][..], Vec::as_slice)).into_owned();
-            let auth_like = what == "AUTH"
-                || e.starts_with("NOAUTH")
-                || e.starts_with("WRONGPASS")
-                || e.contains("AUTH");
+            let what = String::from_utf8_lossy(cmd.first().map_or(&[][..], Vec::as_slice)).into_owned();
+            let auth_like =
+                what == "AUTH" || e.starts_with("NOAUTH") || e.starts_with("WRONGPASS") || e.contains("AUTH");
             return Err(if auth_like {
                 StoreError::Auth(format!("redis at {} refused our credentials: {e}", s.addr))
             } else {
@@ -171,11 +162,7 @@ impl Client {
     }
 
     fn live(&self) -> Option<Rc<Conn>> {
-        self.conn
-            .borrow()
-            .as_ref()
-            .filter(|c| !c.is_dead())
-            .cloned()
+        self.conn.borrow().as_ref().filter(|c| !c.is_dead()).cloned()
     }
 
     async fn connection(&self) -> Result<Rc<Conn>, StoreError> {
@@ -201,11 +188,7 @@ impl Client {
     }
 
     /// Runs `cmds` as one pipelined batch; see the module doc for the retry rule.
-    pub async fn exec<A: AsRef<[u8]>>(
-        &self,
-        cmds: &[Vec<A>],
-        idempotent: bool,
-    ) -> Result<Vec<Reply>, StoreError> {
+    pub async fn exec<A: AsRef<[u8]>>(&self, cmds: &[Vec<A>], idempotent: bool) -> Result<Vec<Reply>, StoreError> {
         let deadline = Instant::now() + self.settings.retry;
         loop {
             let why = match self.connection().await {
@@ -216,10 +199,7 @@ impl Client {
                     }
                     Err((why, true)) if !idempotent => {
                         self.health.fail();
-                        return Err(StoreError::Unavailable {
-                            reason: why,
-                            outcome_unknown: true,
-                        });
+                        return Err(StoreError::Unavailable { reason: why, outcome_unknown: true });
                     }
                     Err((why, _)) => why,
                 },
@@ -241,11 +221,7 @@ impl Client {
     }
 
     /// One command.
-    pub async fn exec1<A: AsRef<[u8]>>(
-        &self,
-        cmd: Vec<A>,
-        idempotent: bool,
-    ) -> Result<Reply, StoreError> {
+    pub async fn exec1<A: AsRef<[u8]>>(&self, cmd: Vec<A>, idempotent: bool) -> Result<Reply, StoreError> {
         let mut r = self.exec(&[cmd], idempotent).await?;
         r.pop().ok_or_else(|| StoreError::Redis("no reply".into()))
     }

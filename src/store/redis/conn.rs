@@ -62,26 +62,15 @@ impl Conn {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(format!("cannot connect to redis at {addr}: {e}")),
             Err(_) => {
-                return Err(format!(
-                    "connecting to redis at {addr} timed out after {} ms",
-                    timeout.as_millis()
-                ));
+                return Err(format!("connecting to redis at {addr} timed out after {} ms", timeout.as_millis()));
             }
         };
         let _ = stream.set_nodelay(true);
         let (kick, kick_rx) = async_channel::bounded(1);
         let (stop, stop_rx) = async_channel::bounded(1);
-        let conn = Rc::new(Self {
-            inner: RefCell::new(Inner::default()),
-            kick,
-            stop,
-        });
+        let conn = Rc::new(Self { inner: RefCell::new(Inner::default()), kick, stop });
         if let Some(cfg) = tls {
-            let host = addr
-                .rsplit_once(':')
-                .map_or(addr, |(h, _)| h)
-                .trim_start_matches('[')
-                .trim_end_matches(']');
+            let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
             let t = match monoio::time::timeout(timeout, Transport::tls(stream, cfg, host)).await {
                 Ok(Ok(t)) => t,
                 Ok(Err(e)) => return Err(format!("redis at {addr}: {e}")),
@@ -138,11 +127,7 @@ impl Conn {
     }
 }
 
-async fn write_loop(
-    conn: Rc<Conn>,
-    mut w: OwnedWriteHalf<TcpStream>,
-    kick: async_channel::Receiver<()>,
-) {
+async fn write_loop(conn: Rc<Conn>, mut w: OwnedWriteHalf<TcpStream>, kick: async_channel::Receiver<()>) {
     while kick.recv().await.is_ok() {
         let buf = {
             let mut inner = conn.inner.borrow_mut();
@@ -214,11 +199,7 @@ async fn tls_loop(
 }
 
 /// Hands every complete reply in `buf` to its slot (or the push sink).
-fn dispatch(
-    conn: &Conn,
-    buf: &mut BytesMut,
-    push: Option<&async_channel::Sender<Reply>>,
-) -> Result<(), String> {
+fn dispatch(conn: &Conn, buf: &mut BytesMut, push: Option<&async_channel::Sender<Reply>>) -> Result<(), String> {
     loop {
         match resp::parse_reply(buf) {
             Ok(Some(reply)) => {

@@ -62,35 +62,18 @@ impl RedisHub {
         std::thread::Builder::new()
             .name("store-sub".into())
             .spawn(move || sub.run(first_tx))
-            .map_err(|e| {
-                StoreError::Io(format!("cannot start the redis subscriber thread: {e}"))
-            })?;
+            .map_err(|e| StoreError::Io(format!("cannot start the redis subscriber thread: {e}")))?;
         let wait = redis.timeout * 3 + Duration::from_secs(1);
         match first_rx.recv_timeout(wait) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e),
             Err(_) => {
                 stop.close();
-                return Err(StoreError::unavailable(format!(
-                    "redis at {} did not answer in time",
-                    redis.addr
-                )));
+                return Err(StoreError::unavailable(format!("redis at {} did not answer in time", redis.addr)));
             }
         }
-        log::info!(
-            "store: redis at {} db {} prefix {:?}",
-            redis.addr,
-            redis.db,
-            redis.prefix
-        );
-        Ok(Self {
-            settings: redis,
-            origin,
-            secrets: settings.secrets.clone(),
-            feed,
-            health,
-            stop,
-        })
+        log::info!("store: redis at {} db {} prefix {:?}", redis.addr, redis.db, redis.prefix);
+        Ok(Self { settings: redis, origin, secrets: settings.secrets.clone(), feed, health, stop })
     }
 
     pub fn handle(&self) -> RedisStore {

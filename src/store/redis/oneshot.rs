@@ -27,11 +27,7 @@ pub struct Receiver<T>(Rc<RefCell<Slot<T>>>);
 pub struct Closed;
 
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
-    let slot = Rc::new(RefCell::new(Slot {
-        value: None,
-        waker: None,
-        closed: false,
-    }));
+    let slot = Rc::new(RefCell::new(Slot { value: None, waker: None, closed: false }));
     (Sender(Rc::clone(&slot)), Receiver(slot))
 }
 

@@ -37,15 +37,11 @@ enum End {
 impl Subscriber {
     /// Thread body. The first connection's outcome goes to `first` (start-up fails on it).
     pub fn run(self, first: std::sync::mpsc::Sender<Result<(), StoreError>>) {
-        let rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build();
+        let rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build();
         let mut rt = match rt {
             Ok(rt) => rt,
             Err(e) => {
-                let _ = first.send(Err(StoreError::Io(format!(
-                    "cannot start the redis subscriber runtime: {e}"
-                ))));
+                let _ = first.send(Err(StoreError::Io(format!("cannot start the redis subscriber runtime: {e}"))));
                 return;
             }
         };
@@ -60,9 +56,7 @@ impl Subscriber {
             match self.session(&mut first, was_up).await {
                 Ok(End::Stopped) => return,
                 Ok(End::Lost(why)) => {
-                    log::warn!(
-                        "store: redis subscription lost ({why}); serving from memory, reconnecting"
-                    );
+                    log::warn!("store: redis subscription lost ({why}); serving from memory, reconnecting");
                     was_up = true;
                     backoff = Duration::from_millis(50);
                 }
@@ -93,9 +87,7 @@ impl Subscriber {
         let conn = open_conn(&self.settings, Some(push_tx)).await?;
         let channel = format!("{}events", self.settings.prefix);
         let sub = vec![b"SUBSCRIBE".to_vec(), channel.into_bytes()];
-        await_all(&conn, &[sub], self.settings.timeout)
-            .await
-            .map_err(|(e, _)| StoreError::unavailable(e))?;
+        await_all(&conn, &[sub], self.settings.timeout).await.map_err(|(e, _)| StoreError::unavailable(e))?;
         self.health.subscriber_up.store(true, Ordering::Relaxed);
         self.health.ok();
         if let Some(f) = first.take() {
@@ -139,9 +131,5 @@ impl Subscriber {
 }
 
 fn conn_reason(conn: &super::conn::Conn) -> String {
-    if conn.is_dead() {
-        "connection closed".into()
-    } else {
-        "push channel closed".into()
-    }
+    if conn.is_dead() { "connection closed".into() } else { "push channel closed".into() }
 }

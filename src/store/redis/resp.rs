@@ -81,10 +81,7 @@ impl std::error::Error for RespError {}
 
 /// Appends `args` as one command (an array of bulk strings).
 pub fn encode_command<A: AsRef<[u8]>>(out: &mut BytesMut, args: &[A]) -> Result<(), RespError> {
-    let frames: Vec<BorrowedFrame<'_>> = args
-        .iter()
-        .map(|a| BorrowedFrame::BulkString(a.as_ref()))
-        .collect();
+    let frames: Vec<BorrowedFrame<'_>> = args.iter().map(|a| BorrowedFrame::BulkString(a.as_ref())).collect();
     extend_encode_borrowed(out, &BorrowedFrame::Array(&frames), false)
         .map(|_| ())
         .map_err(|e| RespError::Protocol(e.to_string()))
@@ -92,9 +89,7 @@ pub fn encode_command<A: AsRef<[u8]>>(out: &mut BytesMut, args: &[A]) -> Result<
 
 /// Appends `reply` in RESP2 (server side).
 pub fn encode_reply(out: &mut BytesMut, reply: &Reply) -> Result<(), RespError> {
-    extend_encode(out, &to_frame(reply), false)
-        .map(|_| ())
-        .map_err(|e| RespError::Protocol(e.to_string()))
+    extend_encode(out, &to_frame(reply), false).map(|_| ()).map_err(|e| RespError::Protocol(e.to_string()))
 }
 
 fn to_frame(r: &Reply) -> BytesFrame {
@@ -126,12 +121,8 @@ pub fn parse_reply(buf: &mut BytesMut) -> Result<Option<Reply>, RespError> {
     };
     match decode_bytes_mut(buf) {
         Ok(Some((frame, used, _))) if used == len => Ok(Some(from_frame(frame))),
-        Ok(Some((_, used, _))) => Err(RespError::Protocol(format!(
-            "frame length mismatch ({used} vs {len})"
-        ))),
-        Ok(None) => Err(RespError::Protocol(
-            "decoder wants more bytes for a complete frame".into(),
-        )),
+        Ok(Some((_, used, _))) => Err(RespError::Protocol(format!("frame length mismatch ({used} vs {len})"))),
+        Ok(None) => Err(RespError::Protocol("decoder wants more bytes for a complete frame".into())),
         Err(e) => Err(RespError::Protocol(e.to_string())),
     }
 }
@@ -173,9 +164,7 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, RespError> {
                         None => return Ok(None),
                         Some(b"\r\n") => pos = end + 2,
                         Some(_) => {
-                            return Err(RespError::Protocol(
-                                "bulk string not followed by CRLF".into(),
-                            ));
+                            return Err(RespError::Protocol("bulk string not followed by CRLF".into()));
                         }
                     }
                 }
@@ -196,9 +185,7 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, RespError> {
                 }
             }
             other => {
-                return Err(RespError::Protocol(format!(
-                    "unknown type byte {other:#04x}"
-                )));
+                return Err(RespError::Protocol(format!("unknown type byte {other:#04x}")));
             }
         }
         if !opened {
@@ -228,9 +215,7 @@ fn int(line: &[u8]) -> Result<i64, RespError> {
     std::str::from_utf8(line)
         .ok()
         .and_then(|s| s.parse::<i64>().ok())
-        .ok_or_else(|| {
-            RespError::Protocol(format!("bad integer {:?}", String::from_utf8_lossy(line)))
-        })
+        .ok_or_else(|| RespError::Protocol(format!("bad integer {:?}", String::from_utf8_lossy(line))))
 }
 
 #[cfg(test)]
@@ -248,9 +233,7 @@ mod tests {
 
     #[test]
     fn replies_decode() {
-        let got =
-            parse_all(b"+OK\r\n-ERR x\r\n:-5\r\n$3\r\nabc\r\n$-1\r\n*2\r\n*0\r\n$0\r\n\r\n*-1\r\n")
-                .unwrap();
+        let got = parse_all(b"+OK\r\n-ERR x\r\n:-5\r\n$3\r\nabc\r\n$-1\r\n*2\r\n*0\r\n$0\r\n\r\n*-1\r\n").unwrap();
         assert_eq!(
             got,
             vec![
@@ -268,18 +251,10 @@ mod tests {
     #[test]
     fn incomplete_is_none_and_hostile_is_error() {
         assert_eq!(parse_all(b"*2\r\n$3\r\nab").unwrap(), vec![]);
-        assert_eq!(
-            parse_all(b"$3\r\nabcXY"),
-            Err(RespError::Protocol(
-                "bulk string not followed by CRLF".into()
-            ))
-        );
+        assert_eq!(parse_all(b"$3\r\nabcXY"), Err(RespError::Protocol("bulk string not followed by CRLF".into())));
         let deep = "*1\r\n".repeat(MAX_DEPTH + 2) + ":1\r\n";
         assert_eq!(parse_all(deep.as_bytes()), Err(RespError::TooDeep));
-        assert!(matches!(
-            parse_all(b"$99999999999\r\n"),
-            Err(RespError::TooLarge(_))
-        ));
+        assert!(matches!(parse_all(b"$99999999999\r\n"), Err(RespError::TooLarge(_))));
         assert!(matches!(parse_all(b"!x\r\n"), Err(RespError::Protocol(_))));
         assert!(matches!(parse_all(b":x\r\n"), Err(RespError::Protocol(_))));
     }

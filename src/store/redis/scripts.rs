@@ -61,11 +61,7 @@ pub struct Scripts {
 
 impl Scripts {
     pub fn sha(&self, script: &'static str) -> Option<String> {
-        self.shas
-            .borrow()
-            .iter()
-            .find(|(s, _)| std::ptr::eq(*s, script))
-            .map(|(_, h)| h.clone())
+        self.shas.borrow().iter().find(|(s, _)| std::ptr::eq(*s, script)).map(|(_, h)| h.clone())
     }
 
     pub fn learn(&self, script: &'static str, sha: String) {
