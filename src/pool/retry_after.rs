@@ -242,7 +242,7 @@ fn rfc3339_ms(v: &[u8]) -> Option<u64> {
         }
         _ => return None,
     };
-    let days = days_from_civil(year, month, day);
+    let days = crate::util::civil::days_from_civil(year, month, day);
     let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset_min * 60;
     u64::try_from(secs.checked_mul(1000)?.checked_add(frac_ms)?).ok()
 }
@@ -254,17 +254,6 @@ fn days_in_month(y: i64, m: i64) -> i64 {
         4 | 6 | 9 | 11 => 30,
         _ => 31,
     }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -361,9 +350,9 @@ mod tests {
 
     #[test]
     fn civil_days_agree_with_known_dates() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(2024, 2, 29), 19_782);
+        assert_eq!(crate::util::civil::days_from_civil(1970, 1, 1), 0);
+        assert_eq!(crate::util::civil::days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(crate::util::civil::days_from_civil(2024, 2, 29), 19_782);
     }
 
     proptest! {

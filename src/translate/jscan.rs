@@ -378,7 +378,7 @@ impl<'a> Scanner<'a> {
                 Some(c) if c < 0x20 => return Err(self.err("raw control character in string")),
                 Some(_) => {
                     let tail = self.b.get(self.pos..).unwrap_or_default();
-                    let n = utf8_seq_len(tail);
+                    let n = crate::util::json::utf8_len(tail);
                     if n == 0 {
                         return Err(self.err("invalid UTF-8 in string"));
                     }
@@ -389,20 +389,6 @@ impl<'a> Scanner<'a> {
                 }
             }
         }
-    }
-}
-
-/// Length of the valid multi-byte UTF-8 sequence at the start of `s`, or 0.
-fn utf8_seq_len(s: &[u8]) -> usize {
-    let n = match s.first() {
-        Some(0xc2..=0xdf) => 2,
-        Some(0xe0..=0xef) => 3,
-        Some(0xf0..=0xf4) => 4,
-        _ => return 0,
-    };
-    match s.get(..n) {
-        Some(seq) if std::str::from_utf8(seq).is_ok() => n,
-        _ => 0,
     }
 }
 

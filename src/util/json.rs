@@ -61,8 +61,9 @@ pub fn escape_into<B: BufMut>(out: &mut B, bytes: &[u8]) {
     out.put_slice(bytes.get(start..).unwrap_or_default());
 }
 
-/// Length of the valid UTF-8 sequence at the start of `s`, or 0 if it is invalid.
-fn utf8_len(s: &[u8]) -> usize {
+/// Length of the valid multi-byte UTF-8 sequence at the start of `s`, or 0 if it is invalid
+/// (ASCII included: callers handle single bytes themselves).
+pub fn utf8_len(s: &[u8]) -> usize {
     let n = match s.first() {
         Some(0xc2..=0xdf) => 2,
         Some(0xe0..=0xef) => 3,
