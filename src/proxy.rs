@@ -42,6 +42,15 @@ use std::time::Duration;
 /// SSE frames queued between the producer and the connection before backpressure.
 const SSE_QUEUE: usize = 32;
 
+/// How long, after the answer is complete, the upstream's framing tail (`[DONE]`'s chunked
+/// terminator, a trailing newline) may take to arrive before the connection is given up rather
+/// than returned to the keep-alive pool.
+const DRAIN_TAIL: Duration = Duration::from_millis(250);
+
+/// Items read past the end of the answer while draining (a misbehaving upstream that keeps
+/// talking after its terminal event loses its connection instead of holding the task).
+const DRAIN_MAX_ITEMS: usize = 16;
+
 /// A decoded, resolved client request, ready for a channel.
 #[derive(Debug)]
 pub struct ProxyRequest {
@@ -275,11 +284,14 @@ fn stream_response<S: EventStream + 'static>(
             None => account::record_success(&worker, &held.lease, &p.usage()),
         }
         drop(held);
+        if p.ended() {
+            drain_tail(&mut stream).await;
+        }
     });
     with_request_id(Response::sse(rx), pr.format)
 }
 
-async fn collect_response<S: EventStream>(
+async fn collect_response<S: EventStream + 'static>(
     pr: &ProxyRequest,
     mut stream: S,
     first: StreamItem,
@@ -297,6 +309,7 @@ async fn collect_response<S: EventStream>(
             }
         }
     }
+    monoio::spawn(async move { drain_tail(&mut stream).await });
     let msg = col.msg;
     if let Some((kind, message)) = &msg.error {
         return Err(AttemptError::new(class_for(*kind), message.unescape().into_owned()));
@@ -311,6 +324,23 @@ async fn collect_response<S: EventStream>(
         WireFormat::OpenAi => msg.openai_json(Some(&model), crate::translate::unix_now(), &mut out),
     }
     Ok((with_request_id(Response::json(200, out.freeze()), pr.format), msg.usage))
+}
+
+/// Reads the upstream past the end of a complete answer so its connection ends cleanly and goes
+/// back to the keep-alive pool (only a fully read body is pooled). The client has its last byte
+/// already; this costs it nothing. Bounded by [`DRAIN_TAIL`] and [`DRAIN_MAX_ITEMS`].
+async fn drain_tail<S: EventStream>(stream: &mut S) {
+    let drain = async {
+        for _ in 0..DRAIN_MAX_ITEMS {
+            match stream.next().await {
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return,
+            }
+        }
+    };
+    if monoio::time::timeout(DRAIN_TAIL, drain).await.is_err() {
+        log::debug!("upstream sent no end of stream within {} ms after the answer", DRAIN_TAIL.as_millis());
+    }
 }
 
 fn with_request_id(r: Response, format: WireFormat) -> Response {

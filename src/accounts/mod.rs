@@ -9,11 +9,13 @@
 //!   snapshot and send it to every worker as `Control::Accounts`; status changes from other
 //!   instances are applied to the shared atomics directly.
 //! - [`persist`]: what a worker writes back, field-wise and off the response path (spawned):
-//!   status changes (cooling, disabled, active again) and per-attempt counters.
+//!   status changes (cooling, disabled, active again) and per-attempt counters (summed per
+//!   worker by [`counters`] and written every 250 ms).
 //!
 //! Error handling: a store that cannot be read at start stops the server with the reason; later
 //! store failures are logged and never fail a request (the pool serves from memory).
 
 pub mod boot;
+pub mod counters;
 pub mod persist;
 pub mod sync;

@@ -7,7 +7,9 @@
 
 use crate::domain::{AccountStatus, FailureClass};
 use crate::runtime::ctx::Worker;
+use super::counters::FLUSH_INTERVAL;
 use crate::store::{CounterDelta, StoreApi, StoreError};
+use std::rc::Rc;
 
 fn log_failure(what: &str, id: &str, e: &StoreError) {
     if !matches!(e, StoreError::NotFound(_)) {
@@ -37,29 +39,33 @@ pub struct Outcome {
     pub failure: Option<(FailureClass, String)>,
 }
 
-/// Persists one attempt's counters (and its error) on the account.
+/// Persists one attempt's counters (batched per worker, see [`super::counters`]) and, at once,
+/// its error when there was one.
 pub fn outcome(worker: &Worker, id: &str, o: Outcome) {
-    let Some(store) = worker.store().cloned() else {
+    let Some(store) = worker.store() else {
         return;
     };
-    let id = id.to_owned();
     let now = crate::domain::now_ms();
-    monoio::spawn(async move {
-        let delta = CounterDelta {
-            requests: 1,
-            successes: u64::from(o.success),
-            tokens_in: o.tokens_in,
-            tokens_out: o.tokens_out,
-            last_used_ms: Some(now),
-        };
-        if let Err(e) = store.incr_counters(&id, &delta).await {
-            log_failure("the counters", &id, &e);
-            return;
-        }
-        if let Some((class, message)) = o.failure {
+    let delta = CounterDelta {
+        requests: 1,
+        successes: u64::from(o.success),
+        tokens_in: o.tokens_in,
+        tokens_out: o.tokens_out,
+        last_used_ms: Some(now),
+    };
+    if worker.counters.add(id, &delta) {
+        let (store, batch) = (store.clone(), Rc::clone(&worker.counters));
+        monoio::spawn(async move {
+            monoio::time::sleep(FLUSH_INTERVAL).await;
+            batch.flush(&store).await;
+        });
+    }
+    if let Some((class, message)) = o.failure {
+        let (store, id) = (store.clone(), id.to_owned());
+        monoio::spawn(async move {
             if let Err(e) = store.record_error(&id, class, &message, now).await {
                 log_failure("the last error", &id, &e);
             }
-        }
-    });
+        });
+    }
 }

@@ -46,6 +46,8 @@ pub struct Worker {
     store: OnceCell<Store>,
     /// This core's account-pool shard, made on first use from `shared.pool_init`.
     pool: OnceCell<crate::pool::Shard>,
+    /// Account counters not yet written to the store (`accounts::counters`).
+    pub counters: std::rc::Rc<crate::accounts::counters::CounterBatch>,
 }
 
 impl Worker {
@@ -62,6 +64,7 @@ impl Worker {
             upstream: std::cell::OnceCell::new(),
             store: OnceCell::new(),
             pool: OnceCell::new(),
+            counters: std::rc::Rc::default(),
         }
     }
 

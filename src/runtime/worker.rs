@@ -97,6 +97,10 @@ async fn worker_main(spec: WorkerSpec) -> Result<(), String> {
             worker.open_conns()
         );
     }
+    // Counters still batched in memory reach the store before the worker exits.
+    if let Some(store) = worker.store() {
+        worker.counters.flush(store).await;
+    }
     // End the control task before this runtime goes away. Left pending, its waker stays
     // registered in the control channel; when the main thread later drops the senders, the
     // close notification (under the channel's event lock) wakes a task whose runtime is gone,
