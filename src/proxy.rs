@@ -285,7 +285,7 @@ fn stream_response<S: EventStream + 'static>(
         }
         drop(held);
         if p.ended() {
-            drain_tail(&mut stream).await;
+            Box::pin(drain_tail(&mut stream)).await;
         }
     });
     with_request_id(Response::sse(rx), pr.format)

@@ -7,7 +7,7 @@ use crate::runtime::ctx::Worker;
 use crate::translate::canonical::WireFormat;
 use crate::translate::request::{ClaudeEndpoint, decode_claude};
 
-pub fn post(worker: &Worker, req: &Request, has_channel: bool) -> Response {
+pub async fn post(worker: &Worker, req: &Request, has_channel: bool) -> Response {
     let format = WireFormat::Claude;
     let checked = match front::check(worker, req, format, has_channel) {
         Ok(c) => c,
@@ -21,6 +21,7 @@ pub fn post(worker: &Worker, req: &Request, has_channel: bool) -> Response {
     if checked.front.models.resolve(&creq.model, checked.channel).is_none() {
         return front::unknown_model(&checked.front, format, &creq.model, checked.channel);
     }
+    crate::tokens::ready().await;
     let n = crate::tokens::count_request(&creq);
     Response::json(200, format!("{{\"input_tokens\":{n}}}"))
 }

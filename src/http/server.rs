@@ -68,7 +68,10 @@ pub async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, worker: &
                 match read_body(&mut stream, &mut rbuf, &mut out, &head, limit, cfg.timeouts.body_read).await {
                     Ok(body) => {
                         let req = Request { head, body, params, peer };
-                        (crate::handlers::handle(worker, route, req).await, true)
+                        // Boxed: the handler future (the whole proxy lifecycle) is large and is
+                        // done once the response starts; boxing keeps it out of the connection
+                        // future, which lives as long as the connection (a stream: minutes).
+                        (Box::pin(crate::handlers::handle(worker, route, req)).await, true)
                     }
                     Err(Stop::Quiet) => return,
                     Err(Stop::Reply(status, msg)) => (Response::error(flavor, status, msg).closing(), false),
@@ -281,7 +284,14 @@ async fn write_response(
             if is_head {
                 return write_out(stream, out).await;
             }
-            let out = write_out(stream, out).await?;
+            // A stream may stay open for minutes: keep no idle buffers for it. The head buffer
+            // goes back to the allocator (frames are written from a small buffer that grows only
+            // as large as the batches it carries), and an empty read buffer is released.
+            let _ = write_out(stream, out).await?;
+            let out = Vec::new();
+            if rbuf.is_empty() {
+                *rbuf = BytesMut::new();
+            }
             let heartbeat = worker.config().timeouts.sse_heartbeat;
             let max_pending = worker.config().limits.max_head_bytes;
             let out = stream_sse(stream, rbuf, out, &rx, framing, heartbeat, max_pending).await?;

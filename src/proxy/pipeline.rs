@@ -79,7 +79,7 @@ impl Pipeline {
             format,
             opts,
             mode: Mode::Pending,
-            out: BytesMut::with_capacity(4096),
+            out: BytesMut::new(),
             ended: false,
             usage: Usage::default(),
             error: None,

@@ -63,7 +63,6 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), String> {
     });
     banner(&config, bound, workers, driver.name());
     crate::auth::startup_warnings(&config);
-    crate::tokens::warm_up_in_background();
 
     let (events_tx, events) = mpsc::channel::<Event>();
     spawn_signal_thread(events_tx.clone())?;

@@ -11,6 +11,8 @@
 
 use crate::translate::canonical::{Block, CanonicalRequest};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use tiktoken_rs::CoreBPE;
 
 /// Framing overhead per message (role marker and separators, as in OpenAI's chat format).
@@ -35,15 +37,33 @@ fn bpe() -> Option<&'static CoreBPE> {
     .as_ref()
 }
 
-/// Builds the tokenizer now (so the first `count_tokens` request does not pay for it).
+/// Builds the tokenizer now (blocking the calling thread).
 pub fn warm_up() {
     let _ = bpe();
 }
 
-/// Builds the tokenizer on a short-lived background thread at startup.
-pub fn warm_up_in_background() {
-    if let Err(e) = std::thread::Builder::new().name("tokenizer-init".into()).spawn(warm_up) {
-        log::warn!("tokenizer warm-up thread not started ({e}); the first count_tokens builds it");
+/// Set once a build of the tokenizer has been started.
+static BUILD_STARTED: AtomicBool = AtomicBool::new(false);
+
+/// How often a request waiting for the tokenizer checks whether it is built.
+const READY_POLL: Duration = Duration::from_millis(5);
+
+/// Waits, without blocking the worker's event loop, until the tokenizer is built. The first
+/// caller starts the build on a short-lived thread. The tokenizer takes about 60 MB, so it is
+/// built on first use (the first `count_tokens` request waits for it once) rather than at
+/// start: a gateway that never counts tokens never pays for it.
+pub async fn ready() {
+    if BPE.get().is_some() {
+        return;
+    }
+    if !BUILD_STARTED.swap(true, Ordering::AcqRel) {
+        if let Err(e) = std::thread::Builder::new().name("tokenizer-init".into()).spawn(warm_up) {
+            log::warn!("tokenizer build thread not started ({e}); building it on the worker");
+            warm_up();
+        }
+    }
+    while BPE.get().is_none() {
+        monoio::time::sleep(READY_POLL).await;
     }
 }
 

@@ -24,8 +24,16 @@ use std::io::{self, BufRead, Write};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Ciphertext / plain read size.
-const READ_CHUNK: usize = 16 * 1024;
+/// The least spare room a socket read gets. Small on purpose: a streamed answer keeps one read
+/// in flight per upstream connection for its whole life (with io_uring the buffer is lent to
+/// the kernel), so this is per-stream memory. A body that accumulates grows the room with
+/// what is buffered (see [`read_room`]), so large bodies still take few reads.
+const READ_CHUNK: usize = 4 * 1024;
+
+/// Spare room to make before a read into a buffer holding `buffered` bytes.
+fn read_room(buffered: usize) -> usize {
+    READ_CHUNK.max(buffered)
+}
 
 /// What one [`Transport::read`] produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +130,7 @@ impl Transport {
     pub async fn read(&mut self, dst: &mut BytesMut, deadline: Option<Instant>) -> io::Result<ReadOutcome> {
         if self.tls.is_none() {
             if dst.capacity() - dst.len() < READ_CHUNK / 4 {
-                dst.reserve(READ_CHUNK);
+                dst.reserve(read_room(dst.len()));
             }
             let buf = std::mem::take(dst);
             let (r, buf) = read_tcp(&mut self.tcp, buf, deadline).await;
@@ -255,7 +263,7 @@ async fn read_tcp(
     deadline: Option<Instant>,
 ) -> (io::Result<Option<usize>>, BytesMut) {
     if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-        buf.reserve(READ_CHUNK);
+        buf.reserve(read_room(buf.len()));
     }
     // monoio reads into `write_ptr()`, the *start* of a BytesMut; read into a view of the
     // spare capacity instead so bytes already buffered are kept.
