@@ -84,3 +84,17 @@ pub(super) fn fail(
     let acc = shard.account(id).unwrap();
     acc.on_failure(&shard.config(), class, model, hint, shard.now_ms())
 }
+
+/// Fails `id` with `class` in `scope`, resolving a named team as [`Shard::fail`] does.
+pub(super) fn fail_in(
+    shard: &Shard,
+    id: &str,
+    class: crate::domain::FailureClass,
+    scope: &FailureScope,
+    model: Option<&str>,
+    hint: Option<u64>,
+) -> Effect {
+    let acc = shard.account(id).unwrap();
+    let named = shard.named_scope(&acc, scope);
+    acc.apply(&shard.config(), &Failure { class, scope, model, retry_at_ms: hint }, named.as_ref(), shard.now_ms())
+}
