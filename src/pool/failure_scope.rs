@@ -19,8 +19,7 @@
 use crate::domain::FailureClass;
 
 /// See the module docs.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(tag = "scope", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum FailureScope {
     /// The account that made the call.
     #[default]

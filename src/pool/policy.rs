@@ -128,15 +128,14 @@ impl Account {
                 Effect::RefreshNeeded { until_ms }
             }
             FailureClass::Quota => cool(deadline(f.retry_at_ms, cfg.cooldown_quota_ms, now_ms), CoolReason::Quota),
-            FailureClass::RateLimit => match (f.scope, f.model) {
-                (FailureScope::AccountModel, Some(m)) => {
+            FailureClass::RateLimit => {
+                if let (FailureScope::AccountModel, Some(m)) = (f.scope, f.model) {
                     mark_model(m, deadline(f.retry_at_ms, cfg.cooldown_rate_limit_ms, now_ms))
-                }
-                _ => {
+                } else {
                     let hint = f.retry_at_ms.or_else(|| sh.rate_limits.reset_deadline(now_ms));
                     cool(deadline(hint, cfg.cooldown_rate_limit_ms, now_ms), CoolReason::RateLimit)
                 }
-            },
+            }
             FailureClass::RateLimitShared => {
                 let until_ms = deadline(f.retry_at_ms, cfg.cooldown_rate_limit_ms, now_ms);
                 if *f.scope == FailureScope::Channel {

@@ -22,6 +22,13 @@ pub(super) fn def(id: &str, priority: i32, weight: u32) -> AccountDef {
     snapshot::tests::def(id, G, priority, weight)
 }
 
+/// An account with one credential `key` (e.g. `sso` or `api_key`, which set its grok surface).
+pub(super) fn cred(id: &str, key: &str) -> AccountDef {
+    let mut d = def(id, 0, 1);
+    d.credentials.insert(key.into(), "secret-value".into());
+    d
+}
+
 pub(super) fn capped(id: &str, cap: u32) -> AccountDef {
     let mut d = def(id, 0, 1);
     d.max_concurrency = cap;

@@ -186,11 +186,6 @@ fn a_team_named_by_the_upstream_cools_every_account_carrying_it() {
 
 #[test]
 fn a_channel_scope_pauses_the_accounts_surface_only() {
-    let cred = |id: &str, k: &str| {
-        let mut d = def(id, 0, 1);
-        d.credentials.insert(k.into(), "secret-value".into());
-        d
-    };
     let (s, clock) = setup(vec![cred("w1", "sso"), cred("w2", "sso"), cred("k", "api_key")]);
     let e = fail_in(&s, "w1", FailureClass::RateLimitShared, &FailureScope::Channel, Some("m"), Some(T0 + 600_000));
     assert_eq!(e, Effect::ScopeCooled { scope: "grok/web".into(), until_ms: T0 + 600_000, model_only: false });

@@ -172,11 +172,6 @@ fn every_fitting_account_disabled_says_so() {
 
 #[test]
 fn a_paused_channel_surface_skips_all_its_accounts_but_not_other_surfaces() {
-    let cred = |id: &str, k: &str| {
-        let mut d = def(id, 0, 1);
-        d.credentials.insert(k.into(), "secret-value".into());
-        d
-    };
     let (s, clock) = setup(vec![cred("w1", "sso"), cred("w2", "sso"), cred("k", "api_key")]);
     s.account("w1").unwrap().surface().cool.extend(T0 + 600_000, CoolReason::ChannelPaused);
     let ex = s.explain(G, "m", &|_| true);

@@ -160,26 +160,51 @@ pub fn parse_pace(arg: &str) -> Result<(usize, u64), String> {
     s.pace.ok_or_else(|| format!("--pace: expected N/M (N chunks every M ms, N >= 1), found {arg:?}"))
 }
 
+/// One fixed rate window: it starts at its first use and lasts `len_ms`.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Window {
+    pub(crate) start_ms: u64,
+    /// Requests in the window.
+    pub(crate) used: u64,
+    /// Tokens in the window.
+    pub(crate) tokens: u64,
+}
+
+impl Window {
+    /// Counts one request of `tokens` (a new window once the old one is over).
+    fn take(&mut self, len_ms: u64, tokens: u64, now_ms: u64) {
+        if self.used == 0 || now_ms.saturating_sub(self.start_ms) >= len_ms {
+            *self = Self { start_ms: now_ms, used: 0, tokens: 0 };
+        }
+        self.used += 1;
+        self.tokens += tokens;
+    }
+
+    /// Whole seconds until the window of `len_ms` ends (at least 1).
+    pub(crate) fn reset_s(&self, len_ms: u64, now_ms: u64) -> u64 {
+        (self.start_ms + len_ms).saturating_sub(now_ms).div_ceil(1000).max(1)
+    }
+}
+
 /// Per-credential counters (web quota window, API rate window and request counts).
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Usage {
     pub(crate) requests: u64,
-    pub(crate) window_start_ms: u64,
-    pub(crate) window_used: u64,
-    pub(crate) api_window_start_ms: u64,
-    pub(crate) api_requests: u64,
-    pub(crate) api_tokens: u64,
+    /// The web chat quota window (`--web-quota` chats per [`web::WINDOW_SECONDS`]).
+    pub(crate) web: Window,
+    /// The API key's one-minute window.
+    pub(crate) api: Window,
 }
 
 /// The API key's one-minute window after one request, as `x-ratelimit-*` headers.
 pub(crate) fn api_limit_headers(u: &Usage, now_ms: u64) -> Vec<(&'static str, String)> {
-    let reset_s = (u.api_window_start_ms + API_WINDOW_MS).saturating_sub(now_ms).div_ceil(1000).max(1);
+    let reset_s = u.api.reset_s(API_WINDOW_MS, now_ms);
     vec![
         ("x-ratelimit-limit-requests", API_RPM.to_string()),
-        ("x-ratelimit-remaining-requests", API_RPM.saturating_sub(u.api_requests).to_string()),
+        ("x-ratelimit-remaining-requests", API_RPM.saturating_sub(u.api.used).to_string()),
         ("x-ratelimit-reset-requests", format!("{reset_s}s")),
         ("x-ratelimit-limit-tokens", API_TPM.to_string()),
-        ("x-ratelimit-remaining-tokens", API_TPM.saturating_sub(u.api_tokens).to_string()),
+        ("x-ratelimit-remaining-tokens", API_TPM.saturating_sub(u.api.tokens).to_string()),
         ("x-ratelimit-reset-tokens", format!("{reset_s}s")),
     ]
 }
@@ -241,34 +266,23 @@ impl State {
         }
     }
 
-    /// Uses one chat of `cred`'s quota window; returns the window after the use.
+    /// Uses one chat of `cred`'s web quota window; returns the counters after the use.
     pub(crate) fn use_quota(&self, cred: &str, window_ms: u64, now_ms: u64) -> Usage {
+        self.take(cred, |u| u.web.take(window_ms, 0, now_ms))
+    }
+
+    /// Counts one API request of `tokens` prompt tokens in `key`'s one-minute window; returns
+    /// the counters after it.
+    pub(crate) fn use_api_window(&self, key: &str, tokens: u64, now_ms: u64) -> Usage {
+        self.take(key, |u| u.api.take(API_WINDOW_MS, tokens, now_ms))
+    }
+
+    fn take(&self, cred: &str, f: impl FnOnce(&mut Usage)) -> Usage {
         let mut usage = self.usage.borrow_mut();
         let Some(u) = usage.get_mut(cred) else {
             return Usage::default();
         };
-        if u.window_used == 0 || now_ms.saturating_sub(u.window_start_ms) >= window_ms {
-            u.window_start_ms = now_ms;
-            u.window_used = 0;
-        }
-        u.window_used += 1;
-        *u
-    }
-
-    /// Counts one API request of `tokens` prompt tokens in `key`'s one-minute window; returns
-    /// the window after it.
-    pub(crate) fn use_api_window(&self, key: &str, tokens: u64, now_ms: u64) -> Usage {
-        let mut usage = self.usage.borrow_mut();
-        let Some(u) = usage.get_mut(key) else {
-            return Usage::default();
-        };
-        if u.api_requests == 0 || now_ms.saturating_sub(u.api_window_start_ms) >= API_WINDOW_MS {
-            u.api_window_start_ms = now_ms;
-            u.api_requests = 0;
-            u.api_tokens = 0;
-        }
-        u.api_requests += 1;
-        u.api_tokens += tokens;
+        f(u);
         *u
     }
 

@@ -218,14 +218,14 @@ pub(crate) async fn chat(state: &State, conn: &mut Conn, req: &Req, close: bool)
     }
     let now = super::now_ms();
     let usage = state.use_quota(sso, WINDOW_SECONDS * 1000, now);
-    if usage.window_used > state.opts.web_quota {
+    if usage.web.used > state.opts.web_quota {
         return fail(conn, Fail::WindowExhausted, &body.mode_id, sso, state, close).await.is_ok();
     }
     let quota = state.opts.web_quota;
-    let reset_s = (usage.window_start_ms + WINDOW_SECONDS * 1000).saturating_sub(now).div_ceil(1000).max(1);
+    let reset_s = usage.web.reset_s(WINDOW_SECONDS * 1000, now);
     let limits = [
         ("x-ratelimit-limit", quota.to_string()),
-        ("x-ratelimit-remaining", quota.saturating_sub(usage.window_used).to_string()),
+        ("x-ratelimit-remaining", quota.saturating_sub(usage.web.used).to_string()),
         ("x-ratelimit-reset", reset_s.to_string()),
     ];
     let newest = newest_part(&body.message);
@@ -424,13 +424,13 @@ pub(crate) async fn rate_limits(state: &State, conn: &mut Conn, req: &Req, close
     let quota = state.opts.web_quota;
     let u = state.peek(sso);
     let now = super::now_ms();
-    let in_window = u.window_used > 0 && now.saturating_sub(u.window_start_ms) < WINDOW_SECONDS * 1000;
+    let in_window = u.web.used > 0 && now.saturating_sub(u.web.start_ms) < WINDOW_SECONDS * 1000;
     let forced_out =
         state.overrides.get(sso).is_some_and(|s| matches!(s.fail, Some(Fail::RateLimit(_) | Fail::RateLimitReset(_))));
     let remaining = if forced_out {
         0
     } else if in_window {
-        quota.saturating_sub(u.window_used)
+        quota.saturating_sub(u.web.used)
     } else {
         quota
     };
