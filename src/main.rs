@@ -63,6 +63,9 @@ struct Simulate {
     /// CREDENTIAL=KEYWORDS: behaviour forced for one credential, e.g. xai-b=sim:429 (repeatable)
     #[argh(option)]
     behave: Vec<String>,
+    /// CREDENTIAL=TEAM: the team one credential belongs to (repeatable; default one shared team)
+    #[argh(option)]
+    team: Vec<String>,
     /// pace every stream: N/M writes N chunks every M ms (default: no delay)
     #[argh(option)]
     pace: Option<String>,
@@ -134,11 +137,15 @@ fn simulate(args: Simulate, driver: DriverChoice) -> ExitCode {
         .iter()
         .map(|b| sim::parse_behave(b))
         .collect::<Result<Vec<_>, _>>()
-        .and_then(|behave| Ok((behave, args.pace.as_deref().map(sim::parse_pace).transpose()?)));
+        .and_then(|behave| Ok((behave, args.pace.as_deref().map(sim::parse_pace).transpose()?)))
+        .and_then(|(behave, pace)| {
+            Ok((behave, pace, args.team.iter().map(|t| sim::parse_team(t)).collect::<Result<Vec<_>, _>>()?))
+        });
     match parsed {
-        Ok((behave, pace)) => {
+        Ok((behave, pace, teams)) => {
             opts.behave = behave;
             opts.pace = pace;
+            opts.teams = teams;
         }
         Err(e) => {
             complain(&e);

@@ -13,15 +13,18 @@
 //! -> finish
 //! ```
 //!
-//! Errors before the first byte become an HTTP error in the client's format with the status for
-//! the failure class (`docs/translation.md`); after the first byte they become an in-stream error
-//! event (Claude `event: error`; OpenAI an error chunk, then the stream closes without `[DONE]`).
+//! Errors before the first byte become an HTTP error in the client's format, from the one table
+//! in [`answer`] (`docs/failover.md`); after the first byte they become an in-stream error event
+//! (Claude `event: error`; OpenAI an error chunk, then the stream closes without `[DONE]`) with
+//! the same table's error type.
 
 pub mod account;
+pub mod answer;
 pub mod pipeline;
 pub mod session;
 pub mod state;
 
+pub use answer::{error_response, status_for};
 pub use state::{Front, FrontCache};
 
 use crate::channel::{Attempt, AttemptError, ChannelDriver, ChannelImpl, EventStream, StreamItem};
@@ -30,11 +33,11 @@ use crate::http::Response;
 use crate::http::sse_writer;
 use crate::pool::{Attempt as Tries, Lease, LocalOnly, SelectRequest, SessionKey};
 use crate::runtime::ctx::Worker;
+use crate::translate::EncodeOptions;
 use crate::translate::canonical::Usage;
 use crate::translate::canonical::{CanonicalEvent, CanonicalRequest, ErrorKind, JsonStr, WireFormat};
 use crate::translate::collect::Collector;
-use crate::translate::{EncodeOptions, out as wire};
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use pipeline::{Canonicalizer, Pipeline};
 use std::rc::Rc;
 use std::time::Duration;
@@ -125,8 +128,8 @@ async fn run<D: ChannelDriver>(
             Ok(l) => l,
             Err(u) => {
                 return match &last_err {
-                    Some(e) => attempt_error_response(pr.format, e),
-                    None => account::unavailable_response(pr.format, &u),
+                    Some(e) => answer::failed(pr.format, e, tries.attempts(), Some(&u)),
+                    None => answer::unavailable(pr.format, &u),
                 };
             }
         };
@@ -148,6 +151,7 @@ async fn run<D: ChannelDriver>(
         let attempt = Attempt {
             account_id: Rc::from(def.id.as_str()),
             account: def,
+            state: Some(std::sync::Arc::clone(lease.account().shared())),
             number: tries.attempts(),
             model: Rc::clone(&pr.model),
             client_format: pr.format,
@@ -168,11 +172,12 @@ async fn run<D: ChannelDriver>(
         };
         let effect = account::record_failure(worker, &lease, &e, &pr.model.id);
         log::info!(
-            "attempt {} on {} account {} failed ({}): {}; account: {effect:?}",
+            "attempt {} on {} account {} failed ({}, scope {}): {}; account: {effect:?}",
             attempt.number,
             pr.channel,
             attempt.account_id,
             e.class.as_str(),
+            e.scope.label(),
             e.message
         );
         let retry = e.class.retry_elsewhere() && tries.can_attempt();
@@ -183,7 +188,7 @@ async fn run<D: ChannelDriver>(
         }
     }
     let e = last_err.unwrap_or_else(|| AttemptError::new(FailureClass::Server, "no upstream account is available"));
-    attempt_error_response(pr.format, &e)
+    answer::failed(pr.format, &e, tries.attempts(), None)
 }
 
 /// What a streaming response holds until it ends: the account's slot (local and, in Redis
@@ -348,63 +353,4 @@ fn with_request_id(r: Response, format: WireFormat) -> Response {
         WireFormat::Claude => r.header("request-id", crate::translate::new_message_id("req_")),
         WireFormat::OpenAi => r.header("x-request-id", crate::translate::new_message_id("req_")),
     }
-}
-
-/// The HTTP status for an error kind in a format (OpenAI has no 529).
-pub fn status_for(format: WireFormat, kind: ErrorKind) -> u16 {
-    match (format, kind) {
-        (WireFormat::OpenAi, ErrorKind::Overloaded) => 503,
-        _ => kind.status(),
-    }
-}
-
-/// A failed attempt as the client sees it before the first byte.
-pub fn attempt_error_response(format: WireFormat, e: &AttemptError) -> Response {
-    let r = error_response(format, e.kind(), &e.message, None, None);
-    match e.retry_after {
-        Some(d) => r.header("retry-after", d.as_secs().max(1).to_string()),
-        None => r,
-    }
-}
-
-/// An error body in the client's format:
-/// Claude `{"type":"error","error":{"type","message"}}`,
-/// OpenAI `{"error":{"message","type","param","code"}}`.
-pub fn error_response(
-    format: WireFormat,
-    kind: ErrorKind,
-    message: &str,
-    param: Option<&str>,
-    code: Option<&str>,
-) -> Response {
-    let mut out = BytesMut::with_capacity(128 + message.len());
-    match format {
-        WireFormat::Claude => {
-            out.put_slice(br#"{"type":"error","error":{"type":""#);
-            out.put_slice(kind.claude().as_bytes());
-            out.put_slice(br#"","message":"#);
-            wire::text(&mut out, message);
-            out.put_slice(b"}}");
-        }
-        WireFormat::OpenAi => {
-            out.put_slice(br#"{"error":{"message":"#);
-            wire::text(&mut out, message);
-            out.put_slice(br#","type":""#);
-            out.put_slice(kind.openai().as_bytes());
-            out.put_slice(br#"","param":"#);
-            match param {
-                Some(p) => wire::text(&mut out, p),
-                None => out.put_slice(b"null"),
-            }
-            out.put_slice(br#","code":"#);
-            match code {
-                Some(c) => wire::text(&mut out, c),
-                None => out.put_slice(b"null"),
-            }
-            out.put_slice(b"}}");
-        }
-    }
-    let status = status_for(format, kind);
-    let r = Response::json(status, out.freeze());
-    if status >= 500 { r } else { r.header("x-should-retry", if status == 429 { "true" } else { "false" }) }
 }

@@ -198,8 +198,8 @@ fn errors_before_the_first_byte_use_the_client_shape() {
         ("quota", 429, "rate_limit_error"),
         ("server", 529, "overloaded_error"),
         ("network", 502, "api_error"),
-        ("auth", 502, "api_error"),
-        ("blocked", 502, "api_error"),
+        ("auth", 503, "api_error"),
+        ("blocked", 503, "api_error"),
         ("slow", 504, "timeout_error"),
     ] {
         let r = claude(&s, &msg("claude-sonnet-4-5", &format!("fail {class}"), true));

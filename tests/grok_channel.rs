@@ -276,44 +276,49 @@ fn web_tool_round_trip_in_both_formats() {
     assert!(!content.contains("tool_call"), "{content}");
 }
 
-/// Each upstream failure before the first byte, as the client sees it.
+/// (model, keyword, OpenAI status, OpenAI type, Claude status, Claude type, Retry-After, the
+/// message names)
+type FailureCase =
+    (&'static str, &'static str, u16, &'static str, u16, &'static str, Option<&'static str>, &'static str);
+
+/// Each upstream failure before the first byte, as the client sees it (one account of each
+/// kind, so each is also the last attempt): the status, error type and `Retry-After` of the
+/// table in `proxy::answer`, in both formats. Shared-scope failures (team 429, challenge) are in
+/// `grok_failover.rs`: they pause more than the one account these cases reset.
 #[test]
 fn upstream_failures_become_client_errors() {
     let sim = Sim::start(&[]);
     let gw = gateway(&sim);
-    let cases: &[(&str, &str, u16, Option<&str>)] = &[
-        (API_MODEL, "sim:expired", 502, None),
-        (API_MODEL, "sim:badkey", 502, None),
-        (API_MODEL, "sim:429=9", 429, Some("9")),
-        (API_MODEL, "sim:credits", 429, None),
-        (API_MODEL, "sim:team429", 429, Some("60")),
-        (API_MODEL, "sim:blocked", 502, None),
-        (API_MODEL, "sim:500", 503, None),
-        (WEB_MODEL, "sim:expired", 502, None),
-        (WEB_MODEL, "sim:429", 429, Some("7")),
-        (WEB_MODEL, "sim:blocked", 502, None),
-        (WEB_MODEL, "sim:challenge", 429, Some("600")),
-        (WEB_MODEL, "sim:502", 503, None),
+    let cases: &[FailureCase] = &[
+        (API_MODEL, "sim:expired", 503, "server_error", 503, "api_error", None, "credentials"),
+        (API_MODEL, "sim:badkey", 503, "server_error", 503, "api_error", None, "operator"),
+        (API_MODEL, "sim:429=9", 429, "rate_limit_exceeded", 429, "rate_limit_error", Some("9"), "rate limited"),
+        (API_MODEL, "sim:credits", 429, "rate_limit_exceeded", 429, "rate_limit_error", Some("86400"), "credits"),
+        (API_MODEL, "sim:blocked", 503, "server_error", 503, "api_error", None, "blocked"),
+        (API_MODEL, "sim:500", 503, "server_overloaded", 529, "overloaded_error", None, "overloaded"),
+        (WEB_MODEL, "sim:expired", 503, "server_error", 503, "api_error", None, "credentials"),
+        (WEB_MODEL, "sim:429", 429, "rate_limit_exceeded", 429, "rate_limit_error", Some("7"), "rate limited"),
+        (WEB_MODEL, "sim:blocked", 503, "server_error", 503, "api_error", None, "blocked"),
+        (WEB_MODEL, "sim:502", 503, "server_overloaded", 529, "overloaded_error", None, "overloaded"),
+        (WEB_MODEL, "sim:503", 503, "server_overloaded", 529, "overloaded_error", None, "overloaded"),
     ];
-    for (model, kw, status, retry) in cases {
+    for (model, kw, status, ty, c_status, c_ty, retry, says) in cases {
         for stream in [false, true] {
             reset_accounts(&gw);
             let r = chat(&gw, "/grok/v1/chat/completions", &openai(model, &format!("hi {kw}"), stream));
             assert_eq!(r.status, *status, "{model} {kw} stream={stream}: {}", r.text());
             assert_eq!(r.header("retry-after"), *retry, "{model} {kw}");
-            assert!(r.json()["error"]["message"].is_string(), "{}", r.text());
+            let e = &r.json()["error"];
+            assert_eq!(e["type"], *ty, "{model} {kw}: {e}");
+            assert!(e["message"].as_str().unwrap().contains(says), "{model} {kw}: {e}");
+            reset_accounts(&gw);
+            let r = chat(&gw, "/grok/v1/messages", &claude(model, &format!("hi {kw}"), stream));
+            assert_eq!(r.status, *c_status, "{model} {kw} stream={stream}: {}", r.text());
+            assert_eq!(r.header("retry-after"), *retry, "{model} {kw}");
+            let v = r.json();
+            assert_eq!((v["type"].as_str(), v["error"]["type"].as_str()), (Some("error"), Some(*c_ty)), "{v}");
         }
     }
-    // Claude shape: overloaded is 529, the error body is Claude's.
-    reset_accounts(&gw);
-    let r = chat(&gw, "/grok/v1/messages", &claude(WEB_MODEL, "hi sim:503", false));
-    assert_eq!(r.status, 529, "{}", r.text());
-    assert_eq!(r.json()["type"], "error");
-    reset_accounts(&gw);
-    let r = chat(&gw, "/grok/v1/messages", &claude(API_MODEL, "hi sim:429", true));
-    assert_eq!(r.status, 429, "{}", r.text());
-    assert_eq!(r.json()["error"]["type"], "rate_limit_error");
-    assert_eq!(r.header("retry-after"), Some("7"));
 }
 
 /// Failures after the answer started end the stream with an in-stream error.

@@ -14,13 +14,14 @@ mod grok_support;
 
 use grok_support::{API_KEY, Resp, SSO, Sim, read_response, send};
 use orchids2api::domain::{AccountDef, FailureClass, ModelDef};
-use orchids2api::grok::classify::{ErrorResponse, Scope, classify_api, classify_web};
+use orchids2api::grok::classify::{ErrorResponse, classify_api, classify_web};
 use orchids2api::grok::flatten::{Item, Role, ToolChoice, ToolSetup, ToolSpec, Turn, flatten};
 use orchids2api::grok::ndjson::{GrokWebEvent, NdjsonError, WebErrorKind, decode_line};
 use orchids2api::grok::tool_markup::{MarkupEvent, ToolCall, ToolMarkupError, ToolMarkupParser, ToolPolicy};
 use orchids2api::grok::web_request::WebChatRequest;
 use orchids2api::grok::web_text::{AnswerAssembler, TextPiece};
 use orchids2api::grok::{ratelimit, web_request};
+use orchids2api::pool::FailureScope;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -41,18 +42,18 @@ fn weather_tool() -> Value {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}}}])
 }
 
+/// The reset deadline the gateway reads from a response's headers (at time 0).
+fn hint_at(r: &Resp) -> Option<u64> {
+    orchids2api::pool::deadline_from_headers(r.headers.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())), 0)
+}
+
 fn classify_api_resp(r: &Resp) -> orchids2api::grok::classify::Classified {
-    let retry = r.header("retry-after").map(str::as_bytes);
-    classify_api(&ErrorResponse { status: r.status, retry_after: retry, body: &r.body, ..Default::default() }, 0)
+    classify_api(&ErrorResponse { status: r.status, hint_at_ms: hint_at(r), body: &r.body, ..Default::default() }, 0)
 }
 
 fn classify_web_resp(r: &Resp) -> orchids2api::grok::classify::Classified {
-    let retry = r.header("retry-after").map(str::as_bytes);
     let cf = r.header("cf-mitigated").map(str::as_bytes);
-    classify_web(
-        &ErrorResponse { status: r.status, retry_after: retry, cf_mitigated: cf, body: &r.body, ..Default::default() },
-        0,
-    )
+    classify_web(&ErrorResponse { status: r.status, hint_at_ms: hint_at(r), cf_mitigated: cf, body: &r.body }, 0)
 }
 
 /// Chunks of an OpenAI stream: (content, reasoning, tool args, finish reasons, usage seen, done).
@@ -351,9 +352,42 @@ fn api_failure_keywords_classify_as_the_policy_says() {
     assert_eq!(r.header("retry-after"), Some("30"));
     assert_eq!(classify_api_resp(&r).retry_after, Some(Duration::from_secs(30)));
     let team = classify_api_resp(&sim.api(&user("sim:team429")));
-    let Scope::Team { team, model } = team.scope else { panic!("team scope") };
-    assert_eq!(team.as_deref(), Some("5e1f0c2a-7d4b-4c1e-9a3f-5151a1a1b0b0"));
-    assert_eq!(model.as_deref(), Some("grok-4-fast-non-reasoning"));
+    assert_eq!(team.scope, FailureScope::Team { team: Some("5e1f0c2a-7d4b-4c1e-9a3f-5151a1a1b0b0".into()) });
+    assert!(team.message.contains("and model grok-4-fast-non-reasoning"), "{}", team.message);
+    // No Retry-After: the used-up window's reset header is the hint.
+    let r = sim.api(&user("sim:429-reset=20"));
+    assert_eq!((r.status, r.header("retry-after")), (429, None));
+    assert_eq!(r.header("x-ratelimit-remaining-requests"), Some("0"));
+    let c = classify_api_resp(&r);
+    assert_eq!((c.class, c.retry_after), (FailureClass::RateLimit, Some(Duration::from_secs(20))));
+    // A denied model is a 403 about that model only.
+    let denied = sim.api(&user("sim:deny=grok-4-fast-non-reasoning"));
+    assert_eq!(denied.status, 403, "{}", denied.text());
+    let c = classify_api_resp(&denied);
+    assert_eq!((c.class, c.scope), (FailureClass::Model, FailureScope::AccountModel));
+    let mut other = user("sim:deny=grok-4-fast-non-reasoning");
+    other["model"] = json!("grok-4-fast-reasoning");
+    assert_eq!(sim.api(&other).status, 200);
+}
+
+#[test]
+fn api_answers_carry_rate_limit_windows_per_key() {
+    let sim = Sim::start(&[]);
+    for (stream, remaining) in [(false, "479"), (true, "478")] {
+        let r = sim.api(&if stream { streamed("hi") } else { user("hi") });
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("x-ratelimit-limit-requests"), Some("480"));
+        assert_eq!(r.header("x-ratelimit-remaining-requests"), Some(remaining), "stream={stream}");
+        assert_eq!(r.header("x-ratelimit-limit-tokens"), Some("2000000"));
+        let tokens: u64 = r.header("x-ratelimit-remaining-tokens").unwrap().parse().unwrap();
+        assert!(tokens < 2_000_000, "{tokens}");
+        let reset = r.header("x-ratelimit-reset-requests").unwrap();
+        assert!(reset.ends_with('s') && reset.trim_end_matches('s').parse::<u64>().unwrap() <= 60, "{reset}");
+        let o =
+            orchids2api::pool::Observed::from_headers(r.headers.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())), 0);
+        assert_eq!(o.requests.limit, Some(480));
+        assert!(o.tokens.reset_at_ms.is_some());
+    }
 }
 
 #[test]
@@ -514,13 +548,18 @@ fn web_failure_keywords_classify_as_the_policy_says() {
     assert_eq!(r.header("retry-after"), Some("12"));
     assert_eq!(classify_web_resp(&r).retry_after, Some(Duration::from_secs(12)));
     let c = classify_web_resp(&sim.web(&web_body("sim:team429", "expert")));
-    assert_eq!(
-        c.scope,
-        Scope::Team { team: Some("5e1f0c2a-7d4b-4c1e-9a3f-5151a1a1b0b0".into()), model: Some("expert".into()) }
-    );
+    assert_eq!(c.scope, FailureScope::Team { team: Some("5e1f0c2a-7d4b-4c1e-9a3f-5151a1a1b0b0".into()) });
+    assert!(c.message.contains("and model expert"), "{}", c.message);
     let ch = sim.web(&web_body("sim:challenge", "fast"));
     assert_eq!(ch.header("cf-mitigated"), Some("challenge"));
-    assert_eq!(classify_web_resp(&ch).scope, Scope::Channel);
+    assert_eq!(classify_web_resp(&ch).scope, FailureScope::Channel);
+    let denied = sim.web(&web_body("sim:deny=expert", "expert"));
+    let c = classify_web_resp(&denied);
+    assert_eq!((denied.status, c.class, c.scope), (403, FailureClass::Model, FailureScope::AccountModel));
+    assert_eq!(sim.web(&web_body("sim:deny=expert", "fast")).status, 200);
+    let r = sim.web(&web_body("sim:429-reset=30", "fast"));
+    assert_eq!((r.status, r.header("retry-after"), r.header("x-ratelimit-remaining")), (429, None, Some("0")));
+    assert_eq!(classify_web_resp(&r).retry_after, Some(Duration::from_secs(30)));
     // A keyword in an earlier turn does not fire again.
     let r = sim.web(&web_body("user: sim:blocked\n\nassistant: no\n\nhi", "fast"));
     assert_eq!(r.status, 200);
@@ -617,14 +656,20 @@ fn per_credential_overrides_and_web_quota() {
     assert_eq!(probe("sso-good").remaining, 2);
     assert_eq!(web("sso-good").status, 200);
     assert_eq!(probe("sso-good").remaining, 1);
-    assert_eq!(web("sso-good").status, 200);
+    let last = web("sso-good");
+    assert_eq!(last.status, 200);
+    // B.7: the answer carries the window, now used up, and when it resets.
+    assert_eq!((last.header("x-ratelimit-limit"), last.header("x-ratelimit-remaining")), (Some("2"), Some("0")));
+    let reset: u64 = last.header("x-ratelimit-reset").unwrap().parse().unwrap();
+    assert!((71_000..=72_000).contains(&reset), "{reset}");
     let q = probe("sso-good");
     assert!(q.exhausted());
     assert_eq!(q.window, Some(Duration::from_secs(72000)));
     let r = web("sso-good");
     assert_eq!(r.status, 429);
-    assert_eq!(classify_web_resp(&r).class, FailureClass::RateLimit);
-    assert!(r.header("retry-after").is_some());
+    let c = classify_web_resp(&r);
+    assert_eq!((c.class, c.retry_after), (FailureClass::RateLimit, None), "a plain 429: no hint of its own");
+    assert!(r.header("retry-after").is_none() && r.header("x-ratelimit-reset").is_none());
     let stats = sim.get("/sim/stats", &[]).json();
     assert_eq!(stats["requests"]["xai-bad"], 3);
     assert_eq!(stats["requests"]["sso-good"], 3);
@@ -681,6 +726,7 @@ fn bad_cli_arguments_are_refused() {
         &["simulate", "warp", "--port", "0"][..],
         &["simulate", "grok", "--behave", "nonsense"],
         &["simulate", "grok", "--pace", "0/5"],
+        &["simulate", "grok", "--team", "xai-key="],
     ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_orchids-server")).args(args).output().unwrap();
         assert!(!out.status.success(), "{args:?}");

@@ -82,7 +82,8 @@ fn eligibility(a: &Account, model: &str, now: u64) -> Elig {
         return Elig::Unfit;
     }
     let scope_cool =
-        a.scope().is_some_and(|s| s.cooldown(now).is_some() || s.model_unavailable_until(model, now).is_some());
+        a.scope().is_some_and(|s| s.cooldown(now).is_some() || s.model_unavailable_until(model, now).is_some())
+            || a.surface().cooldown(now).is_some();
     if sh.cooldown(now).is_some() || scope_cool || sh.model_unavailable_until(model, now).is_some() {
         return Elig::Cooling;
     }
@@ -127,6 +128,11 @@ fn never_picks_an_unusable_account_and_always_picks_the_best() {
         let full_check = step % 16 == 0;
         let before: Vec<Elig> =
             if full_check { snap.accounts().iter().map(|a| eligibility(a, model, now)).collect() } else { Vec::new() };
+        let any_disabled = full_check
+            && snap
+                .accounts()
+                .iter()
+                .any(|a| a.def().enabled && a.shared().disabled().is_some() && a.def().allows_model(model));
         match shard.acquire(&SelectRequest::new(Channel::Grok, model), &mut Attempt::new(3)) {
             Ok(lease) => {
                 picked += 1;
@@ -176,6 +182,8 @@ fn never_picks_an_unusable_account_and_always_picks_the_best() {
                         UnavailableKind::Busy
                     } else if before.contains(&Elig::Cooling) {
                         UnavailableKind::Cooling
+                    } else if any_disabled {
+                        UnavailableKind::Disabled
                     } else {
                         UnavailableKind::NoAccount
                     };

@@ -6,19 +6,22 @@
 //! raw frames in a client wire format (OpenAI-compatible upstreams), which the proxy forwards
 //! untouched to a client of the same format and decodes for the other.
 //!
-//! Failures are [`AttemptError`]s carrying a [`FailureClass`]; the lifecycle maps them to the
-//! client's error shape, and (once the pool lands) decides failover from the class while nothing
-//! has been written to the client.
+//! Failures are [`AttemptError`]s carrying a [`FailureClass`] and the [`FailureScope`] it applies
+//! to; the pool applies the policy for both, the lifecycle decides failover from the class while
+//! nothing has been written to the client, and `proxy::answer` maps the last one to the client's
+//! error (`docs/failover.md`).
 //!
 //! Static dispatch: the per-worker [`ChannelRegistry`] holds a [`ChannelImpl`] enum; adding a
 //! channel adds one variant and one match arm in `proxy::dispatch`.
 
 pub mod grok;
 
-use crate::domain::{Channel, FailureClass, ModelDef};
-use crate::translate::canonical::{CanonicalEvent, ErrorKind, WireFormat};
+use crate::domain::{AccountDef, Channel, FailureClass, ModelDef};
+use crate::pool::{AccountShared, FailureScope};
+use crate::translate::canonical::{CanonicalEvent, WireFormat};
 use bytes::Bytes;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One try against one account.
@@ -27,7 +30,10 @@ pub struct Attempt {
     /// The account's id (a fixed pseudo-account until the pool lands).
     pub account_id: Rc<str>,
     /// The account's definition (credentials, proxy) as of this attempt.
-    pub account: std::sync::Arc<crate::domain::AccountDef>,
+    pub account: Arc<AccountDef>,
+    /// The account's cross-core pool state, where a channel records the upstream's rate-limit
+    /// headers (`pool::rate_limits`); `None` outside the pool.
+    pub state: Option<Arc<AccountShared>>,
     /// 1 for the first try.
     pub number: u32,
     /// The resolved model (its `upstream()` id is what the upstream gets).
@@ -40,6 +46,9 @@ pub struct Attempt {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptError {
     pub class: FailureClass,
+    /// What the failure applies to (the pool cools that); [`FailureScope::default_for`] the
+    /// class unless the channel knows better.
+    pub scope: FailureScope,
     pub message: String,
     /// From `Retry-After` or a reset hint.
     pub retry_after: Option<Duration>,
@@ -48,25 +57,24 @@ pub struct AttemptError {
 }
 
 impl AttemptError {
+    /// A failure of `class` with the class's default scope.
     pub fn new(class: FailureClass, message: impl Into<String>) -> Self {
-        Self { class, message: message.into(), retry_after: None, status: None }
-    }
-
-    /// The error kind the client sees for this class (see `docs/translation.md`).
-    pub fn kind(&self) -> ErrorKind {
-        kind_for(self.class)
+        Self {
+            class,
+            scope: FailureScope::default_for(class),
+            message: message.into(),
+            retry_after: None,
+            status: None,
+        }
     }
 }
 
-/// Client-facing error kind for a failure class.
-pub fn kind_for(class: FailureClass) -> ErrorKind {
-    match class {
-        FailureClass::Client => ErrorKind::InvalidRequest,
-        FailureClass::Model => ErrorKind::NotFound,
-        FailureClass::RateLimit | FailureClass::RateLimitShared | FailureClass::Quota => ErrorKind::RateLimit,
-        FailureClass::Slow => ErrorKind::Timeout,
-        FailureClass::Server => ErrorKind::Overloaded,
-        FailureClass::Network | FailureClass::Auth | FailureClass::Blocked => ErrorKind::Api,
+/// The credential kind of an account, for channels with several (grok: `api` / `web`); `None`
+/// for channels with one. The pool groups accounts into channel surfaces by it.
+pub fn credential_kind(account: &AccountDef) -> Option<&'static str> {
+    match account.channel {
+        Channel::Grok => grok::creds::kind_of(account).map(grok::creds::Kind::as_str),
+        Channel::Orchids | Channel::Warp => None,
     }
 }
 
@@ -114,7 +122,7 @@ impl ChannelImpl {
     /// Whether an account's credential kind can serve `model` (the pool's `can_serve` check,
     /// shown as `cannot_serve` by explain). Channels with several credential kinds (grok `api`
     /// / `web`) answer from the model's `kinds`; the default is `true`.
-    pub fn can_serve(&self, account: &crate::domain::AccountDef, model: &ModelDef) -> bool {
+    pub fn can_serve(&self, account: &AccountDef, model: &ModelDef) -> bool {
         match self {
             Self::Test(_) => kind_fits(account.credentials.get("kind").map(String::as_str), model),
             Self::Grok(g) => g.can_serve(model, account),

@@ -3,15 +3,16 @@
 //!
 //! This is the one place where grok's error *texts* are read (xAI reports some key errors as
 //! 400, credits exhaustion as 429, and team limits only in prose); everything downstream works
-//! on the typed result. Reset hints, first found wins: `Retry-After` (seconds or an HTTP date),
-//! `x-ratelimit-reset` / `ratelimit-reset` (seconds, a duration like `6m0s`, or epoch seconds),
-//! then a phrase in the body ("retry after 7 seconds", "try again in 2 minutes"). No hint means
-//! the pool's default for the class.
+//! on the typed result. Reset hints: the caller reads the response headers once with
+//! `pool::retry_after::HintParser` (`Retry-After`, then the reset of a used-up `x-ratelimit-*`
+//! window, then any reset header) and passes the deadline in [`ErrorResponse::hint_at_ms`]; when
+//! the headers name none, a phrase in the body counts ("retry after 7 seconds", "try again in 2
+//! minutes"). No hint means the pool's default for the class.
 //!
 //! | surface | signal | class | scope |
 //! |---|---|---|---|
 //! | api | 400 mentioning an API key | auth | account |
-//! | api | 400 other, 404, 405, 409, 413, 415, 422 | client | - |
+//! | api | 400 other, 404, 405, 409, 413, 415, 422 | client | request |
 //! | api/web | 401 | auth | account |
 //! | api | 402; 429 "ran out of credits" / "spending limit" | quota | account |
 //! | api | 403 mentioning a model | model | account+model |
@@ -19,12 +20,15 @@
 //! | web | 403 + `CF-Mitigated` or challenge HTML | rate_limit_shared | channel (10 min) |
 //! | web | 403 `blocked-user` | blocked | account |
 //! | web | 403 other | model | account+model |
-//! | api/web | 429 team text (`resource-exhausted`, "too many requests for team", …) | rate_limit_shared | team+model |
+//! | api/web | 429 team text (`resource-exhausted`, "too many requests for team", …) | rate_limit_shared | team (named in the text) |
 //! | api/web | 429 other | rate_limit | account |
 //! | api/web | 408, 425, 5xx, anything else | server | account |
+//!
+//! The scope is the pool's [`FailureScope`]: the pool cools exactly what it names.
 
 use super::ndjson::{WebErrorKind, WebStreamError};
 use crate::domain::FailureClass;
+use crate::pool::FailureScope;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -41,28 +45,16 @@ const MAX_MESSAGE: usize = 500;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ErrorResponse<'a> {
     pub status: u16,
-    pub retry_after: Option<&'a [u8]>,
-    /// `x-ratelimit-reset` or `ratelimit-reset`.
-    pub ratelimit_reset: Option<&'a [u8]>,
+    /// The reset deadline (epoch ms) the response headers named (`pool::retry_after`).
+    pub hint_at_ms: Option<u64>,
     /// `CF-Mitigated` (web only).
     pub cf_mitigated: Option<&'a [u8]>,
     pub body: &'a [u8],
 }
 
-/// What the failure applies to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
-    /// The account that made the call.
-    Account,
-    /// This account, for this model only.
-    AccountModel,
-    /// Every account of a team, for one model (B.9): cool the pair, do not burn siblings.
-    Team { team: Option<String>, model: Option<String> },
-    /// The whole web channel (a challenge): surface it to the operator, poison no account.
-    Channel,
-    /// Nothing to cool (the request itself is wrong).
-    Request,
-}
+/// The message a challenge gets instead of the challenge page's HTML.
+pub const CHALLENGE_MESSAGE: &str = "grok.com refused the gateway's request context with a challenge page \
+(an operator must check the accounts' cookies and the gateway's egress); the web channel is paused";
 
 /// A parsed team limit message.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -79,7 +71,7 @@ pub struct TeamLimit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classified {
     pub class: FailureClass,
-    pub scope: Scope,
+    pub scope: FailureScope,
     /// How long to cool down; `None` = the pool's default for the class.
     pub retry_after: Option<Duration>,
     /// The upstream's own message (trimmed, bounded), for logs and relayed client errors.
@@ -95,21 +87,21 @@ pub fn classify_api(resp: &ErrorResponse<'_>, now_ms: u64) -> Classified {
     let code_lower = code.as_deref().map(str::to_ascii_lowercase).unwrap_or_default();
     let hint = reset_hint(resp, &lower, now_ms);
     let (class, scope, retry_after) = match resp.status {
-        400 if lower.contains("api key") => (FailureClass::Auth, Scope::Account, None),
-        401 => (FailureClass::Auth, Scope::Account, None),
-        402 => (FailureClass::Quota, Scope::Account, hint),
-        403 if lower.contains("model") => (FailureClass::Model, Scope::AccountModel, hint),
-        403 => (FailureClass::Blocked, Scope::Account, None),
+        400 if lower.contains("api key") => (FailureClass::Auth, FailureScope::Account, None),
+        401 => (FailureClass::Auth, FailureScope::Account, None),
+        402 => (FailureClass::Quota, FailureScope::Account, hint),
+        403 if lower.contains("model") => (FailureClass::Model, FailureScope::AccountModel, hint),
+        403 => (FailureClass::Blocked, FailureScope::Account, None),
         429 if lower.contains("ran out of credits")
             || lower.contains("spending limit")
             || lower.contains("credits") =>
         {
-            (FailureClass::Quota, Scope::Account, hint)
+            (FailureClass::Quota, FailureScope::Account, hint)
         }
         429 if is_team_text(&lower, &code_lower) => team(hint, &message),
-        429 => (FailureClass::RateLimit, Scope::Account, hint),
-        400 | 404 | 405 | 409 | 411 | 413 | 414 | 415 | 422 => (FailureClass::Client, Scope::Request, None),
-        _ => (FailureClass::Server, Scope::Account, hint),
+        429 => (FailureClass::RateLimit, FailureScope::Account, hint),
+        400 | 404 | 405 | 409 | 411 | 413 | 414 | 415 | 422 => (FailureClass::Client, FailureScope::Request, None),
+        _ => (FailureClass::Server, FailureScope::Account, hint),
     };
     Classified { class, scope, retry_after, message, code }
 }
@@ -120,19 +112,25 @@ pub fn classify_web(resp: &ErrorResponse<'_>, now_ms: u64) -> Classified {
     let lower = message.to_ascii_lowercase();
     let code_lower = code.as_deref().map(str::to_ascii_lowercase).unwrap_or_default();
     let hint = reset_hint(resp, &lower, now_ms);
+    if resp.status == 403 && (resp.cf_mitigated.is_some() || is_challenge_body(resp.body)) {
+        return Classified {
+            class: FailureClass::RateLimitShared,
+            scope: FailureScope::Channel,
+            retry_after: Some(hint.unwrap_or(CHALLENGE_COOLDOWN)),
+            message: CHALLENGE_MESSAGE.to_owned(),
+            code: None,
+        };
+    }
     let (class, scope, retry_after) = match resp.status {
-        401 => (FailureClass::Auth, Scope::Account, None),
-        403 if resp.cf_mitigated.is_some() || is_challenge_body(resp.body) => {
-            (FailureClass::RateLimitShared, Scope::Channel, Some(hint.unwrap_or(CHALLENGE_COOLDOWN)))
-        }
+        401 => (FailureClass::Auth, FailureScope::Account, None),
         403 if code_lower == "blocked-user" || lower.contains("user is blocked") => {
-            (FailureClass::Blocked, Scope::Account, None)
+            (FailureClass::Blocked, FailureScope::Account, None)
         }
-        403 => (FailureClass::Model, Scope::AccountModel, hint),
+        403 => (FailureClass::Model, FailureScope::AccountModel, hint),
         429 if is_team_text(&lower, &code_lower) => team(hint, &message),
-        429 => (FailureClass::RateLimit, Scope::Account, hint),
-        400 | 404 | 405 | 409 | 411 | 413 | 414 | 415 | 422 => (FailureClass::Client, Scope::Request, None),
-        _ => (FailureClass::Server, Scope::Account, hint),
+        429 => (FailureClass::RateLimit, FailureScope::Account, hint),
+        400 | 404 | 405 | 409 | 411 | 413 | 414 | 415 | 422 => (FailureClass::Client, FailureScope::Request, None),
+        _ => (FailureClass::Server, FailureScope::Account, hint),
     };
     Classified { class, scope, retry_after, message, code }
 }
@@ -140,21 +138,17 @@ pub fn classify_web(resp: &ErrorResponse<'_>, now_ms: u64) -> Classified {
 /// Classifies an error reported inside a 200 NDJSON stream.
 pub fn classify_stream_error(err: &WebStreamError) -> Classified {
     let (class, scope) = match err.kind {
-        WebErrorKind::ImageRateLimited => (FailureClass::RateLimit, Scope::AccountModel),
-        WebErrorKind::TopLevel | WebErrorKind::Stream => (FailureClass::Server, Scope::Account),
+        WebErrorKind::ImageRateLimited => (FailureClass::RateLimit, FailureScope::AccountModel),
+        WebErrorKind::TopLevel | WebErrorKind::Stream => (FailureClass::Server, FailureScope::Account),
     };
     Classified { class, scope, retry_after: None, message: bounded(&err.message), code: err.code.clone() }
 }
 
-fn team(hint: Option<Duration>, message: &str) -> (FailureClass, Scope, Option<Duration>) {
+fn team(hint: Option<Duration>, message: &str) -> (FailureClass, FailureScope, Option<Duration>) {
     let limit = parse_team_limit(message).unwrap_or_default();
     let over = |p: Option<(u32, u32)>| p.is_some_and(|(a, l)| a >= l);
     let fallback = if over(limit.per_second) && !over(limit.per_minute) { TEAM_SECOND_COOLDOWN } else { TEAM_COOLDOWN };
-    (
-        FailureClass::RateLimitShared,
-        Scope::Team { team: limit.team, model: limit.model },
-        Some(hint.unwrap_or(fallback)),
-    )
+    (FailureClass::RateLimitShared, FailureScope::Team { team: limit.team }, Some(hint.unwrap_or(fallback)))
 }
 
 fn is_team_text(lower: &str, code_lower: &str) -> bool {
@@ -214,60 +208,7 @@ fn bounded(s: &str) -> String {
 }
 
 fn reset_hint(resp: &ErrorResponse<'_>, lower_message: &str, now_ms: u64) -> Option<Duration> {
-    resp.retry_after
-        .and_then(|v| parse_retry_after(v, now_ms))
-        .or_else(|| resp.ratelimit_reset.and_then(|v| parse_reset(v, now_ms)))
-        .or_else(|| body_hint(lower_message))
-}
-
-/// `Retry-After`: delta-seconds or an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
-pub fn parse_retry_after(v: &[u8], now_ms: u64) -> Option<Duration> {
-    let s = std::str::from_utf8(v).ok()?.trim();
-    if let Ok(secs) = s.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = parse_http_date(s)?;
-    Some(Duration::from_millis(at.saturating_mul(1000).saturating_sub(now_ms)))
-}
-
-/// `x-ratelimit-reset`: seconds (fractional allowed), a Go-style duration (`6m0s`, `250ms`), or
-/// epoch seconds (values above 10^9).
-pub fn parse_reset(v: &[u8], now_ms: u64) -> Option<Duration> {
-    let s = std::str::from_utf8(v).ok()?.trim();
-    if let Ok(n) = s.parse::<f64>() {
-        if !n.is_finite() || n < 0.0 {
-            return None;
-        }
-        if n > 1e9 {
-            return Some(Duration::from_secs_f64(n).saturating_sub(Duration::from_millis(now_ms)));
-        }
-        return Duration::try_from_secs_f64(n).ok();
-    }
-    parse_go_duration(s)
-}
-
-fn parse_go_duration(s: &str) -> Option<Duration> {
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    let mut any = false;
-    while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let (num, tail) = rest.split_at(num_end);
-        let n: f64 = num.parse().ok()?;
-        let unit_end = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
-        let (unit, next) = tail.split_at(unit_end);
-        let secs = match unit {
-            "ms" => n / 1000.0,
-            "s" => n,
-            "m" => n * 60.0,
-            "h" => n * 3600.0,
-            _ => return None,
-        };
-        total = total.checked_add(Duration::try_from_secs_f64(secs).ok()?)?;
-        rest = next;
-        any = true;
-    }
-    any.then_some(total)
+    resp.hint_at_ms.map(|at| Duration::from_millis(at.saturating_sub(now_ms))).or_else(|| body_hint(lower_message))
 }
 
 /// "retry after 7 seconds", "try again in 2 minutes", "retry in 500ms" (lower-case input).
@@ -322,39 +263,6 @@ pub fn parse_team_limit(message: &str) -> Option<TeamLimit> {
     (out != TeamLimit::default()).then_some(out)
 }
 
-/// Seconds since the epoch of an IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
-fn parse_http_date(s: &str) -> Option<u64> {
-    let (_, rest) = s.split_once(", ")?;
-    let mut parts = rest.split(' ');
-    let day: u64 = parts.next()?.parse().ok()?;
-    let month = match parts.next()? {
-        "Jan" => 1,
-        "Feb" => 2,
-        "Mar" => 3,
-        "Apr" => 4,
-        "May" => 5,
-        "Jun" => 6,
-        "Jul" => 7,
-        "Aug" => 8,
-        "Sep" => 9,
-        "Oct" => 10,
-        "Nov" => 11,
-        "Dec" => 12,
-        _ => return None,
-    };
-    let year: i64 = parts.next()?.parse().ok()?;
-    let mut hms = parts.next()?.split(':');
-    let h: u64 = hms.next()?.parse().ok()?;
-    let m: u64 = hms.next()?.parse().ok()?;
-    let sec: u64 = hms.next()?.parse().ok()?;
-    if parts.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
-        return None;
-    }
-    let days = crate::util::civil::days_from_civil(year, month, i64::try_from(day).ok()?);
-    let days = u64::try_from(days).ok()?;
-    Some(days * 86_400 + h * 3600 + m * 60 + sec)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,7 +279,7 @@ mod tests {
     fn api_table() {
         let c =
             api(400, r#"{"code":"Client specified an invalid argument","error":"Incorrect API key provided: xa***."}"#);
-        assert_eq!((c.class, c.scope.clone()), (FailureClass::Auth, Scope::Account));
+        assert_eq!((c.class, c.scope.clone()), (FailureClass::Auth, FailureScope::Account));
         assert_eq!(c.code.as_deref(), Some("Client specified an invalid argument"));
         assert!(c.message.starts_with("Incorrect API key"));
         assert_eq!(
@@ -392,7 +300,12 @@ mod tests {
         assert_eq!(api(404, r#"{"error":"no such model"}"#).class, FailureClass::Client);
         assert_eq!(api(422, "missing field `messages`").class, FailureClass::Client);
         assert_eq!(api(503, "overloaded").class, FailureClass::Server);
-        assert_eq!(api(500, "").scope, Scope::Account);
+        assert_eq!(api(500, "").scope, FailureScope::Account);
+        assert_eq!(api(422, "x").scope, FailureScope::Request);
+        assert_eq!(
+            api(403, r#"{"error":"The model grok-x is not permitted for your team"}"#).scope,
+            FailureScope::AccountModel
+        );
     }
 
     #[test]
@@ -409,12 +322,13 @@ mod tests {
         );
         assert_eq!(
             (cf.class, cf.scope, cf.retry_after),
-            (FailureClass::RateLimitShared, Scope::Channel, Some(CHALLENGE_COOLDOWN))
+            (FailureClass::RateLimitShared, FailureScope::Channel, Some(CHALLENGE_COOLDOWN))
         );
+        assert_eq!(cf.message, CHALLENGE_MESSAGE, "no HTML in the message");
         let html = web(403, "<html><title>Just a moment...</title><script src=/cdn-cgi/challenge-platform/x></script>");
-        assert_eq!(html.scope, Scope::Channel);
+        assert_eq!(html.scope, FailureScope::Channel);
         let other = web(403, r#"{"error":{"code":"permission-denied","message":"upgrade required"}}"#);
-        assert_eq!((other.class, other.scope), (FailureClass::Model, Scope::AccountModel));
+        assert_eq!((other.class, other.scope), (FailureClass::Model, FailureScope::AccountModel));
         assert_eq!(web(429, "").class, FailureClass::RateLimit);
         assert_eq!(web(502, "bad gateway").class, FailureClass::Server);
         assert_eq!(web(400, r#"{"error":{"message":"bad modeId"}}"#).class, FailureClass::Client);
@@ -425,7 +339,7 @@ mod tests {
         let body = r#"{"code":"resource-exhausted","error":"Too many requests for team 0b6f-11aa and model grok-4. Your team's rate limit is — Requests per Second (actual/limit): 2/2, Requests per Minute (actual/limit): 73/60."}"#;
         let c = web(429, body);
         assert_eq!(c.class, FailureClass::RateLimitShared);
-        assert_eq!(c.scope, Scope::Team { team: Some("0b6f-11aa".into()), model: Some("grok-4".into()) });
+        assert_eq!(c.scope, FailureScope::Team { team: Some("0b6f-11aa".into()) });
         assert_eq!(c.retry_after, Some(TEAM_COOLDOWN));
         let rps_only = r#"{"code":"resource-exhausted","error":"Too many requests for team t and model m. Your team's rate limit is — Requests per Second (actual/limit): 3/2, Requests per Minute (actual/limit): 10/60."}"#;
         assert_eq!(web(429, rps_only).retry_after, Some(TEAM_SECOND_COOLDOWN));
@@ -435,41 +349,32 @@ mod tests {
     }
 
     #[test]
-    fn reset_hints() {
-        let with = |retry: Option<&'static [u8]>, reset: Option<&'static [u8]>, body: &'static str| {
-            classify_web(
-                &ErrorResponse {
-                    status: 429,
-                    retry_after: retry,
-                    ratelimit_reset: reset,
-                    body: body.as_bytes(),
-                    ..Default::default()
-                },
-                784_111_777_000,
-            )
-            .retry_after
+    fn reset_hints_come_from_the_headers_then_the_body() {
+        const NOW: u64 = 784_111_777_000; // Sun, 06 Nov 1994 08:49:37 GMT
+        let with = |headers: &[(&str, &str)], body: &'static str| {
+            let hint_at_ms =
+                crate::pool::deadline_from_headers(headers.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())), NOW);
+            classify_web(&ErrorResponse { status: 429, hint_at_ms, body: body.as_bytes(), ..Default::default() }, NOW)
+                .retry_after
         };
-        assert_eq!(with(Some(b"17"), None, ""), Some(Duration::from_secs(17)));
-        assert_eq!(with(Some(b"Sun, 06 Nov 1994 08:49:37 GMT"), None, ""), Some(Duration::from_secs(0)));
-        assert_eq!(with(Some(b"Sun, 06 Nov 1994 08:50:37 GMT"), None, ""), Some(Duration::from_secs(60)));
-        assert_eq!(with(None, Some(b"6m0s"), ""), Some(Duration::from_secs(360)));
-        assert_eq!(with(None, Some(b"1.5"), ""), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_reset(b"1700000010", 1_700_000_000_000), Some(Duration::from_secs(10)));
-        assert_eq!(
-            with(None, None, r#"{"error":"Rate limited, retry after 7 seconds"}"#),
-            Some(Duration::from_secs(7))
-        );
-        assert_eq!(with(None, None, r#"{"error":"try again in 2 minutes"}"#), Some(Duration::from_secs(120)));
-        assert_eq!(with(None, None, r#"{"error":"retry in 250ms"}"#), Some(Duration::from_millis(250)));
-        assert_eq!(with(Some(b"soon"), None, "nothing"), None);
-        assert_eq!(parse_go_duration("1h2m3s"), Some(Duration::from_secs(3723)));
-        assert_eq!(parse_go_duration("5x"), None);
+        assert_eq!(with(&[("retry-after", "17")], ""), Some(Duration::from_secs(17)));
+        assert_eq!(with(&[("Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT")], ""), Some(Duration::ZERO));
+        assert_eq!(with(&[("retry-after", "Sun, 06 Nov 1994 08:50:37 GMT")], ""), Some(Duration::from_secs(60)));
+        assert_eq!(with(&[("x-ratelimit-reset", "6m0s")], ""), Some(Duration::from_secs(360)));
+        assert_eq!(with(&[("ratelimit-reset", "1.5")], ""), Some(Duration::from_millis(1500)));
+        let used_up = [("x-ratelimit-remaining-requests", "0"), ("x-ratelimit-reset-requests", "20s")];
+        assert_eq!(with(&used_up, "try again in 2 minutes"), Some(Duration::from_secs(20)), "headers first");
+        assert_eq!(with(&[], r#"{"error":"Rate limited, retry after 7 seconds"}"#), Some(Duration::from_secs(7)));
+        assert_eq!(with(&[], r#"{"error":"try again in 2 minutes"}"#), Some(Duration::from_secs(120)));
+        assert_eq!(with(&[], r#"{"error":"retry in 250ms"}"#), Some(Duration::from_millis(250)));
+        assert_eq!(with(&[("retry-after", "soon")], "nothing"), None);
     }
 
     #[test]
     fn stream_errors() {
         let e = WebStreamError { kind: WebErrorKind::ImageRateLimited, code: None, message: "limit".into() };
-        assert_eq!(classify_stream_error(&e).class, FailureClass::RateLimit);
+        let c = classify_stream_error(&e);
+        assert_eq!((c.class, c.scope), (FailureClass::RateLimit, FailureScope::AccountModel));
         let e = WebStreamError { kind: WebErrorKind::Stream, code: None, message: "x".into() };
         assert_eq!(classify_stream_error(&e).class, FailureClass::Server);
     }

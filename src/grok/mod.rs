@@ -10,8 +10,10 @@
 //! - [`flatten`]: chat history -> the one prompt string the web protocol takes, with the tool
 //!   instruction block.
 //! - [`web_request`]: the `conversations/new` JSON payload and the honest request headers.
-//! - [`classify`]: upstream status + body -> [`crate::domain::FailureClass`] + reset hint.
-//! - [`ratelimit`]: the `/rest/rate-limits` quota probe and the `x-ratelimit-*` headers.
+//! - [`classify`]: upstream status + body (+ the header hint) -> [`crate::domain::FailureClass`],
+//!   the [`crate::pool::FailureScope`] it applies to, and a reset hint.
+//! - [`ratelimit`]: the `/rest/rate-limits` quota probe (the `x-ratelimit-*` headers are read by
+//!   `pool::rate_limits`).
 //! - [`ids`]: request ids (UUID v4) and tool-call ids (`call_<24 hex>`).
 //!
 //! Facts come from `shared/reference/upstreams/grok.md`; the section numbers (A.3, B.4, …) in

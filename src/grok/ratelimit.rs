@@ -1,5 +1,6 @@
-//! Quota for display (reference B.7): the grok.com `POST /rest/rate-limits` probe and the
-//! `x-ratelimit-*` / `ratelimit-*` headers a chat response may carry.
+//! Quota for display (reference B.7): the grok.com `POST /rest/rate-limits` probe. (The
+//! `x-ratelimit-*` / `ratelimit-*` headers a chat response may carry are read by
+//! `pool::rate_limits` and kept on the account, for both grok surfaces.)
 //!
 //! [`request_body`] builds the probe body; [`parse_response`] reads the answer, preferring the
 //! pair that has both a limit and a remaining value in the order tokens, queries, generic
@@ -31,7 +32,7 @@ pub struct Quota {
     pub remaining: u64,
     /// `windowSizeSeconds`.
     pub window: Option<Duration>,
-    /// Time until reset when the upstream said (`resetAt`/`nextReset`, or a reset header).
+    /// Time until reset when the upstream said (`resetAt`/`nextReset`).
     pub resets_in: Option<Duration>,
     /// `lowEffortRateLimits.remainingQueries` / `highEffortRateLimits.remainingQueries`.
     pub low_effort_remaining: Option<u64>,
@@ -134,27 +135,6 @@ fn reset_value(v: &Value, now_ms: u64) -> Option<Duration> {
     Some(at.saturating_sub(Duration::from_millis(now_ms)))
 }
 
-/// Quota from response headers (`x-ratelimit-limit`/`-remaining`/`-reset`, or without `x-`).
-pub fn from_headers(
-    limit: Option<&[u8]>,
-    remaining: Option<&[u8]>,
-    reset: Option<&[u8]>,
-    now_ms: u64,
-) -> Option<Quota> {
-    let num = |v: Option<&[u8]>| std::str::from_utf8(v?).ok()?.trim().parse::<u64>().ok();
-    let limit = num(limit)?;
-    let remaining = num(remaining)?;
-    Some(Quota {
-        unit: QuotaUnit::Generic,
-        limit,
-        remaining: remaining.min(limit),
-        window: None,
-        resets_in: reset.and_then(|r| super::classify::parse_reset(r, now_ms)),
-        low_effort_remaining: None,
-        high_effort_remaining: None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,12 +166,5 @@ mod tests {
         assert_eq!((g.unit, g.remaining, g.resets_in), (QuotaUnit::Generic, 3, Some(Duration::from_secs(1000))));
         assert_eq!(parse_response(br#"{"windowSizeSeconds":1}"#, 0), None);
         assert_eq!(parse_response(b"nope", 0), None);
-    }
-
-    #[test]
-    fn headers() {
-        let q = from_headers(Some(b"100"), Some(b"7"), Some(b"30"), 0).unwrap();
-        assert_eq!((q.limit, q.remaining, q.resets_in), (100, 7, Some(Duration::from_secs(30))));
-        assert_eq!(from_headers(Some(b"x"), Some(b"1"), None, 0), None);
     }
 }

@@ -1,7 +1,8 @@
 //! The first admin JSON endpoints (admin token required; `docs/api.md` has curl examples):
 //!
 //! - `GET /api/accounts`: every account of the pool: definition with credentials redacted,
-//!   status, counters since start on this instance, in-flight count.
+//!   status, counters since start on this instance, in-flight count, and the upstream's
+//!   last-reported rate-limit windows (`upstream_limits`, `pool::rate_limits`).
 //! - `GET /api/accounts/{id}`: the same for one account, plus `stored` (status and counters as
 //!   the store holds them: durable, summed over restarts and instances).
 //! - `POST /api/accounts/{id}/reset`: clears cooldown, failure window, model unavailability and
@@ -38,6 +39,7 @@ fn row(acc: &Account, now_ms: u64, in_flight_here: u32) -> Value {
         "counters": acc.counters(),
         "in_flight": acc.shared().in_flight(),
         "in_flight_here": in_flight_here,
+        "upstream_limits": acc.shared().rate_limits().view(),
     })
 }
 

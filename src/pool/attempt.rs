@@ -9,8 +9,9 @@
 //! - [`Shard::acquire_wait`]: [`Shard::acquire`] plus a bounded wait (`queue_wait_ms`) while every
 //!   usable account is full. Waiters wake on a release on this core, and otherwise re-check every
 //!   [`SLOT_POLL_MS`] (a release on another core sends no message here).
-//! - [`Unavailable`]: the typed "the whole pool is busy or cooling" answer: the kind, the HTTP
-//!   status to send and the `Retry-After` seconds (the earliest cooldown end).
+//! - [`Unavailable`]: the typed "the whole pool is busy, cooling or disabled" answer: the kind and
+//!   the `Retry-After` seconds (the earliest cooldown end). What the client gets for it (status,
+//!   error type, message) is `proxy::answer`'s business.
 
 use super::config::MAX_ATTEMPTS_LIMIT;
 use super::select::SelectRequest;
@@ -201,8 +202,11 @@ impl Drop for Notified {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UnavailableKind {
-    /// No account of the channel may serve this model at all (none, all disabled, none allowed).
+    /// No account of the channel may serve this model at all (none configured, none allowed).
     NoAccount,
+    /// Every account that could serve this model is disabled by the pool (credentials
+    /// rejected, or blocked): an operator must act.
+    Disabled,
     /// Usable accounts exist but all are at `max_concurrency` (or mid-refresh).
     Busy,
     /// Every account that could serve is cooling (or the model is unavailable on it).
@@ -230,32 +234,8 @@ impl Unavailable {
         Self { kind: UnavailableKind::AllTried, until_ms: None, retry_after_s: None }
     }
 
-    /// HTTP status: 529 busy (Anthropic's "overloaded"), 429 cooling, 503 otherwise.
-    pub fn status(&self) -> u16 {
-        match self.kind {
-            UnavailableKind::Busy => 529,
-            UnavailableKind::Cooling => 429,
-            UnavailableKind::NoAccount | UnavailableKind::AllTried => 503,
-        }
-    }
-
-    /// The Claude error `type` for this answer.
-    pub fn claude_error_type(&self) -> &'static str {
-        match self.kind {
-            UnavailableKind::Busy => "overloaded_error",
-            UnavailableKind::Cooling => "rate_limit_error",
-            UnavailableKind::NoAccount | UnavailableKind::AllTried => "api_error",
-        }
-    }
-
-    /// A client-facing message (no account names).
-    pub fn message(&self) -> &'static str {
-        match self.kind {
-            UnavailableKind::NoAccount => "no upstream account can serve this model",
-            UnavailableKind::Busy => "every upstream account is busy; retry shortly",
-            UnavailableKind::Cooling => "every upstream account is rate limited or cooling down",
-            UnavailableKind::AllTried => "every upstream account failed for this request",
-        }
+    fn plain(kind: UnavailableKind) -> Self {
+        Self { kind, until_ms: None, retry_after_s: None }
     }
 }
 
@@ -264,6 +244,8 @@ impl Unavailable {
 pub(crate) struct Tally {
     /// Accounts that could serve the model at all (enabled, allowed, fit).
     pub fit: u32,
+    /// Accounts that would fit but are disabled by the pool (auth / blocked).
+    pub disabled: u32,
     /// Full or mid-refresh.
     pub busy: u32,
     pub tried: u32,
@@ -278,7 +260,8 @@ impl Tally {
 
     pub(crate) fn verdict(&self, now_ms: u64) -> Unavailable {
         if self.fit == 0 {
-            return Unavailable { kind: UnavailableKind::NoAccount, until_ms: None, retry_after_s: None };
+            let kind = if self.disabled > 0 { UnavailableKind::Disabled } else { UnavailableKind::NoAccount };
+            return Unavailable::plain(kind);
         }
         if self.busy > 0 {
             return Unavailable::busy();

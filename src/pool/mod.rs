@@ -4,11 +4,13 @@
 //! Key components:
 //! - [`Snapshot`] (immutable, `Arc`, built on a cold path, sent to every core) of [`Account`]s,
 //!   each with its cross-core [`AccountShared`] atomics (cooldown, disable, global in-flight,
-//!   failure window, model unavailability, refresh flag, counters) and optional [`ScopeShared`].
+//!   failure window, model unavailability, refresh flag, counters, [`RateLimits`]), an
+//!   optional team [`ScopeShared`] and its channel surface (also a [`ScopeShared`]).
 //! - [`Shard`] (one per core, `!Send`): the current snapshot, this core's in-flight counts and
 //!   round-robin credit, the sticky-session map and refresh flights. All request-path calls are
 //!   methods on it: [`Shard::acquire`] / [`Shard::acquire_wait`] -> [`Lease`];
-//!   [`Shard::ensure_fresh`]; [`Shard::on_failure`] -> [`Effect`]; [`Shard::on_success`];
+//!   [`Shard::ensure_fresh`]; [`Shard::on_failure`] / [`Shard::fail`] (with a [`FailureScope`])
+//!   -> [`Effect`]; [`Shard::on_success`];
 //!   [`Shard::explain`]; [`Shard::reset`]; [`Shard::refresh`] / [`Shard::refresh_due`].
 //! - [`Attempt`] (per request: tried set, attempt count), [`Unavailable`] (the 429/529/503
 //!   answer data), [`SessionKey`] (stickiness), [`HintParser`] (`Retry-After` and reset hints),
@@ -24,7 +26,9 @@ pub mod attempt;
 pub mod clock;
 pub mod config;
 pub mod explain;
+pub mod failure_scope;
 pub mod policy;
+pub mod rate_limits;
 pub mod refresh;
 pub mod retry_after;
 pub mod select;
@@ -38,13 +42,15 @@ pub use attempt::{Attempt, Lease, Unavailable, UnavailableKind};
 pub use clock::Clock;
 pub use config::PoolConfig;
 pub use explain::{ExplainRow, Explanation};
-pub use policy::Effect;
+pub use failure_scope::FailureScope;
+pub use policy::{Effect, Failure};
+pub use rate_limits::{LimitsView, Observed, RateLimits};
 pub use refresh::{InstanceLock, LocalOnly, NewCredentials, RefreshError, RefreshFailure, Refreshed, Refresher};
 pub use retry_after::{HintParser, deadline_from_headers};
 pub use select::{SelectRequest, Skip};
 pub use shard::Shard;
 pub use shared::{AccountShared, CoolReason, DisableReason, ScopeShared};
-pub use snapshot::{Account, Snapshot, SnapshotError, team_scope};
+pub use snapshot::{Account, Snapshot, SnapshotError, surface_name, team_scope};
 pub use sticky::{SessionKey, SessionSource, SessionSources};
 
 #[cfg(test)]

@@ -10,9 +10,13 @@
 //! 1. `retry-after-ms` — delta milliseconds (what the Anthropic SDK honours first);
 //! 2. `retry-after` — delta seconds or an HTTP date (RFC 9110: IMF-fixdate, RFC 850, asctime);
 //! 3. reset hints — `x-ratelimit-reset`, `x-ratelimit-reset-*` (e.g. `-requests`, `-tokens`),
-//!    `x-rate-limit-reset`, `ratelimit-reset`, `anthropic-ratelimit-*-reset`. When several are
-//!    present the **latest** deadline wins (we cannot tell which limit was hit, and being early
-//!    only earns another 429).
+//!    `x-rate-limit-reset`, `ratelimit-reset`, `anthropic-ratelimit-*-reset`. When the response
+//!    also says which window is used up (its `…-remaining…` is 0, see [`super::rate_limits`]), that
+//!    window's reset wins; otherwise, with several present, the **latest** deadline wins (we
+//!    cannot tell which limit was hit, and being early only earns another 429).
+//!
+//! The same pass collects the response's rate-limit windows ([`HintParser::observed`]) so the
+//! caller can record them on the account.
 //!
 //! A reset value may be: a plain number — below 10^9 it is delta seconds (fractions allowed),
 //! below 10^12 epoch seconds, else epoch milliseconds; a Go-style duration (`1s`, `6m0s`,
@@ -23,6 +27,7 @@
 //! [`MAX_HINT_MS`] from now so a broken upstream cannot park an account for years. A deadline in
 //! the past is returned as is; the policy applies its own floor.
 
+use super::rate_limits::Observed;
 use std::time::{Duration, UNIX_EPOCH};
 
 /// The furthest a hint may push a deadline: 30 days.
@@ -35,15 +40,22 @@ pub struct HintParser {
     retry_after_ms: Option<u64>,
     retry_after: Option<u64>,
     reset: Option<u64>,
+    windows: Observed,
 }
 
 impl HintParser {
     pub fn new(now_ms: u64) -> Self {
-        Self { now_ms, retry_after_ms: None, retry_after: None, reset: None }
+        Self { now_ms, retry_after_ms: None, retry_after: None, reset: None, windows: Observed::default() }
+    }
+
+    /// The rate-limit windows the headers reported (for `RateLimits::record`).
+    pub fn observed(&self) -> &Observed {
+        &self.windows
     }
 
     /// Looks at one header (any case); ignores names it does not know.
     pub fn header(&mut self, name: &[u8], value: &[u8]) {
+        self.windows.header(name, value, self.now_ms);
         if name.eq_ignore_ascii_case(b"retry-after-ms") {
             if let Some(ms) = parse_decimal_ms(trim(value), 1) {
                 self.retry_after_ms = Some(self.now_ms.saturating_add(ms));
@@ -61,7 +73,7 @@ impl HintParser {
 
     /// The deadline by precedence, capped at `now + MAX_HINT_MS`.
     pub fn deadline(&self) -> Option<u64> {
-        let t = self.retry_after_ms.or(self.retry_after).or(self.reset)?;
+        let t = self.retry_after_ms.or(self.retry_after).or_else(|| self.windows.exhausted_reset()).or(self.reset)?;
         Some(t.min(self.now_ms.saturating_add(MAX_HINT_MS)))
     }
 }
@@ -318,6 +330,23 @@ mod tests {
             [(b"anthropic-ratelimit-tokens-reset", b"2023-11-14T22:14:20Z"), (b"content-type", b"x")];
         assert_eq!(deadline_from_headers(anthropic, NOW), Some(NOW + 60_000));
         assert_eq!(deadline_from_headers([(&b"ratelimit-reset"[..], &b"junk"[..])], NOW), None);
+    }
+
+    #[test]
+    fn the_used_up_window_names_the_reset() {
+        let hs: [(&[u8], &[u8]); 4] = [
+            (b"x-ratelimit-remaining-requests", b"0"),
+            (b"x-ratelimit-reset-requests", b"20s"),
+            (b"x-ratelimit-remaining-tokens", b"9000"),
+            (b"x-ratelimit-reset-tokens", b"6m0s"),
+        ];
+        assert_eq!(deadline_from_headers(hs, NOW), Some(NOW + 20_000), "requests ran out: not the latest");
+        let mut p = HintParser::new(NOW);
+        for (n, v) in hs {
+            p.header(n, v);
+        }
+        assert_eq!(p.observed().requests.remaining, Some(0));
+        assert_eq!(p.observed().tokens.reset_at_ms, Some(NOW + 360_000));
     }
 
     #[test]

@@ -12,8 +12,8 @@
 //!    account the rules below choose.
 //! 2. **Checks**, in this order (the first failing one is the skip reason): disabled by the
 //!    operator; disabled by the pool (auth / blocked); model not allowed by the account's lists;
-//!    `can_serve` false (channel kind fit, decided by the caller); account cooling; its scope
-//!    cooling; (scope, model) unavailable; (account, model) unavailable; credentials stale or
+//!    `can_serve` false (channel kind fit, decided by the caller); its channel surface paused;
+//!    account cooling; its scope cooling; (scope, model) unavailable; (account, model) unavailable; credentials stale or
 //!    being refreshed after expiry; already tried by this request; at `max_concurrency`
 //!    (the global in-flight count across cores).
 //! 3. **Tiers**: the channel's accounts grouped by `priority`, highest first. The first tier with
@@ -99,6 +99,10 @@ pub enum Skip {
     },
     ModelNotAllowed,
     CannotServe,
+    /// The account's channel surface is paused (e.g. the upstream refused the gateway).
+    ChannelPaused {
+        until_ms: u64,
+    },
     Cooling {
         until_ms: u64,
         cause: CoolReason,
@@ -193,6 +197,9 @@ impl Shard {
             return Err(Skip::DisabledByOperator);
         }
         if let Some(cause) = sh.disabled() {
+            if Self::fits(acc, cx) {
+                tally.disabled += 1;
+            }
             return Err(Skip::Disabled { cause });
         }
         if acc.has_model_lists() && !acc.def().allows_model(cx.model) {
@@ -202,6 +209,10 @@ impl Shard {
             return Err(Skip::CannotServe);
         }
         tally.fit += 1;
+        if let Some((until_ms, _)) = acc.surface().cooldown(cx.now) {
+            tally.cooling(until_ms);
+            return Err(Skip::ChannelPaused { until_ms });
+        }
         if let Some((until_ms, cause)) = sh.cooldown(cx.now) {
             tally.cooling(until_ms);
             return Err(Skip::Cooling { until_ms, cause });
@@ -236,6 +247,12 @@ impl Shard {
             return Err(Skip::Full { in_flight, max_concurrency });
         }
         Ok(())
+    }
+
+    /// Whether the account's lists and the caller's fit allow the model (the checks after the
+    /// disable checks, for telling "disabled" from "cannot serve" in the pool's answer).
+    fn fits(acc: &Account, cx: &Ctx<'_>) -> bool {
+        (!acc.has_model_lists() || acc.def().allows_model(cx.model)) && cx.can_serve.is_none_or(|f| f(acc.def()))
     }
 
     /// Rules 3–5 over the channel's tiers. `dry` leaves the round-robin credit untouched.

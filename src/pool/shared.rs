@@ -4,7 +4,8 @@
 //! - [`AccountShared`]: one per account, created when a definitions snapshot is first built with
 //!   that account and carried over (same `Arc`) by every later snapshot. It holds the cooldown
 //!   deadline, runtime disable, global in-flight count (so `max_concurrency` holds across cores),
-//!   the failure window, (account, model) unavailability, refresh coordination and counters.
+//!   the failure window, (account, model) unavailability, refresh coordination, counters and the
+//!   upstream's last-reported rate-limit windows ([`super::rate_limits`]).
 //! - [`ScopeShared`]: one per shared scope (a team whose accounts share a rate limit): the scope's
 //!   cooldown and its (scope, model) unavailability.
 //! - [`Cooldown`], [`ModelSlots`]: the packed atomics they are made of.
@@ -33,6 +34,7 @@ use std::sync::atomic::{
     Ordering::{AcqRel, Acquire, Relaxed, Release},
 };
 
+use super::rate_limits::RateLimits;
 use super::window::SlidingWindow;
 
 /// Why an account (or scope) is cooling.
@@ -53,10 +55,13 @@ pub enum CoolReason {
     Restored,
     /// 429 for the account's shared scope (team).
     ScopeRateLimit,
+    /// The account's channel surface refused the gateway (e.g. a challenge page): every account
+    /// of that surface pauses.
+    ChannelPaused,
 }
 
 impl CoolReason {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 8] = [
         Self::RateLimit,
         Self::Quota,
         Self::Failures,
@@ -64,6 +69,7 @@ impl CoolReason {
         Self::RefreshFailed,
         Self::Restored,
         Self::ScopeRateLimit,
+        Self::ChannelPaused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +81,7 @@ impl CoolReason {
             Self::RefreshFailed => "refresh_failed",
             Self::Restored => "restored",
             Self::ScopeRateLimit => "scope_rate_limit",
+            Self::ChannelPaused => "channel_paused",
         }
     }
 
@@ -303,6 +310,7 @@ pub struct AccountShared {
     pub(crate) failures: SlidingWindow,
     last_refresh_ms: AtomicU64,
     pub(crate) stats: Stats,
+    pub(crate) rate_limits: RateLimits,
 }
 
 // The hot fields end inside the first cache line.
@@ -322,6 +330,7 @@ impl AccountShared {
             expires_ms: AtomicU64::new(0),
             last_refresh_ms: AtomicU64::new(0),
             stats: Stats::default(),
+            rate_limits: RateLimits::default(),
         }
     }
 
@@ -379,6 +388,11 @@ impl AccountShared {
 
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// The upstream's rate-limit windows for this account, as its responses last reported them.
+    pub fn rate_limits(&self) -> &RateLimits {
+        &self.rate_limits
     }
 
     /// Claims the right to refresh (one core at a time).

@@ -10,7 +10,9 @@
 //!
 //! Scopes: an account belongs to the shared scope `channel:team` when its credentials hold a
 //! non-empty `team` value (the default [`team_scope`]); [`Snapshot::build_with`] takes another
-//! rule. Accounts of one scope share one scope cooldown (a team-wide 429).
+//! rule. Accounts of one scope share one scope cooldown (a team-wide 429). Every account also
+//! belongs to its channel *surface* ([`surface_name`]: `channel/kind`, e.g. `grok/web`), whose
+//! cooldown pauses all of them at once (a challenge that refuses the gateway, not an account).
 //!
 //! When a definition's credentials differ from the previous snapshot's (an operator pasted new
 //! ones), a runtime `disabled(auth)` and an `auth_refresh` cooldown are lifted: new credentials
@@ -30,6 +32,7 @@ pub struct Account {
     def: Arc<AccountDef>,
     shared: Arc<AccountShared>,
     scope: Option<Arc<ScopeShared>>,
+    surface: Arc<ScopeShared>,
     // Copies of the definition's fields that every selection reads, so the selection loop does
     // not chase the definition's pointer for them.
     weight: u32,
@@ -54,6 +57,11 @@ impl Account {
 
     pub fn scope(&self) -> Option<&Arc<ScopeShared>> {
         self.scope.as_ref()
+    }
+
+    /// The channel surface the account belongs to ([`surface_name`]).
+    pub fn surface(&self) -> &Arc<ScopeShared> {
+        &self.surface
     }
 
     pub fn key(&self) -> u64 {
@@ -120,6 +128,29 @@ pub struct Snapshot {
     by_key: HashMap<u64, u32>,
     tiers: [Box<[Tier]>; 3],
     scopes: HashMap<Arc<str>, Arc<ScopeShared>>,
+    surfaces: HashMap<Arc<str>, Arc<ScopeShared>>,
+}
+
+/// The surface of an account: `channel/kind` when its channel tells credential kinds apart
+/// (`crate::channel::credential_kind`, e.g. `grok/api`, `grok/web`), else the channel.
+pub fn surface_name(def: &AccountDef) -> String {
+    match crate::channel::credential_kind(def) {
+        Some(kind) => format!("{}/{kind}", def.channel),
+        None => def.channel.to_string(),
+    }
+}
+
+/// A shared-state record of `map`, else of `prev`'s same-named one, else a new one.
+fn shared_named(
+    map: &mut HashMap<Arc<str>, Arc<ScopeShared>>,
+    prev: Option<&HashMap<Arc<str>, Arc<ScopeShared>>>,
+    name: String,
+) -> Arc<ScopeShared> {
+    let name: Arc<str> = Arc::from(name);
+    let found = map.get(&name).cloned().or_else(|| prev.and_then(|p| p.get(&name).cloned()));
+    let s = found.unwrap_or_else(|| Arc::new(ScopeShared::new(Arc::clone(&name))));
+    map.insert(name, Arc::clone(&s));
+    s
 }
 
 /// The default scope rule: `channel:team` from a non-empty `team` credential.
@@ -155,6 +186,7 @@ impl Snapshot {
         let mut next_key = prev.map_or(1, |p| p.next_key.max(1));
         let mut by_id = HashMap::with_capacity(defs.len());
         let mut scopes: HashMap<Arc<str>, Arc<ScopeShared>> = HashMap::new();
+        let mut surfaces: HashMap<Arc<str>, Arc<ScopeShared>> = HashMap::new();
         let mut accounts = Vec::with_capacity(defs.len());
         for def in defs {
             if def.id.is_empty() {
@@ -175,13 +207,9 @@ impl Snapshot {
                 next_key += 1;
                 Arc::new(AccountShared::new(next_key - 1))
             };
-            let scope = scope_of(&def).map(|team| {
-                let name: Arc<str> = Arc::from(format!("{}:{team}", def.channel));
-                let found = scopes.get(&name).cloned().or_else(|| prev.and_then(|p| p.scopes.get(&name).cloned()));
-                let s = found.unwrap_or_else(|| Arc::new(ScopeShared::new(Arc::clone(&name))));
-                scopes.insert(name, Arc::clone(&s));
-                s
-            });
+            let scope = scope_of(&def)
+                .map(|team| shared_named(&mut scopes, prev.map(|p| &p.scopes), format!("{}:{team}", def.channel)));
+            let surface = shared_named(&mut surfaces, prev.map(|p| &p.surfaces), surface_name(&def));
             accounts.push(Arc::new(Account {
                 weight: def.weight.max(1),
                 max_concurrency: def.max_concurrency,
@@ -191,6 +219,7 @@ impl Snapshot {
                 def: Arc::new(def),
                 shared,
                 scope,
+                surface,
             }));
         }
         let by_key = accounts.iter().zip(0u32..).map(|(a, i)| (a.key(), i)).collect();
@@ -203,6 +232,7 @@ impl Snapshot {
             by_key,
             tiers,
             scopes,
+            surfaces,
         })
     }
 
@@ -243,6 +273,11 @@ impl Snapshot {
     /// Every scope in this snapshot.
     pub fn scopes(&self) -> impl Iterator<Item = &Arc<ScopeShared>> {
         self.scopes.values()
+    }
+
+    /// The scope named `channel:team`, if an account carries that team.
+    pub fn scope(&self, name: &str) -> Option<&Arc<ScopeShared>> {
+        self.scopes.get(name)
     }
 }
 
@@ -337,6 +372,34 @@ pub(crate) mod tests {
         assert_eq!(&**sa.name(), "grok:t1");
         assert_eq!(&**s.get("w").unwrap().scope().unwrap().name(), "warp:t1");
         assert!(s.get("solo").unwrap().scope().is_none());
+        assert!(Arc::ptr_eq(s.scope("grok:t1").unwrap(), sa));
+        assert!(s.scope("grok:t2").is_none());
+    }
+
+    #[test]
+    fn surfaces_group_accounts_by_channel_and_credential_kind_across_rebuilds() {
+        let cred = |id: &str, k: &str, v: &str| {
+            let mut d = def(id, Channel::Grok, 0, 1);
+            d.credentials.insert(k.into(), v.into());
+            d
+        };
+        let defs = || {
+            vec![
+                cred("w1", "sso", "a"),
+                cred("w2", "sso", "b"),
+                cred("k", "api_key", "x"),
+                def("w", Channel::Warp, 0, 1),
+            ]
+        };
+        let s1 = Snapshot::build(defs(), None).unwrap();
+        let w1 = s1.get("w1").unwrap().surface();
+        assert_eq!(&**w1.name(), "grok/web");
+        assert!(Arc::ptr_eq(w1, s1.get("w2").unwrap().surface()));
+        assert_eq!(&**s1.get("k").unwrap().surface().name(), "grok/api");
+        assert_eq!(&**s1.get("w").unwrap().surface().name(), "warp");
+        w1.cool.extend(u64::MAX >> 9, CoolReason::ChannelPaused);
+        let s2 = Snapshot::build(defs(), Some(&s1)).unwrap();
+        assert!(Arc::ptr_eq(w1, s2.get("w2").unwrap().surface()), "a rebuild keeps the pause");
     }
 
     #[test]

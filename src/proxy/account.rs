@@ -6,22 +6,21 @@
 //! - [`NoRefresher`]: the token-refresh hook of channels that have no refresher yet (every
 //!   channel today). It rejects, so per `docs/failover.md` a 401 disables the account
 //!   (`disabled(auth)`) once the background refresh has run; new credentials revive it.
-//! - [`record_failure`] / [`record_success`]: apply the pool policy and persist, off the path.
+//! - [`record_failure`] / [`record_success`]: apply the pool policy (class and scope) and
+//!   persist, off the path.
 //! - [`SlotGuard`] / [`cross_instance_slot`]: in Redis mode an account with `max_concurrency`
 //!   also takes one of its slots in the store (`acquire_slot`), so the cap holds across
 //!   instances; released (spawned) when the attempt ends, or expires after [`SLOT_TTL`].
-//! - [`unavailable_response`]: the pool's `Unavailable` in the client's format.
+//!
+//! What the client gets when the pool cannot serve is `super::answer`'s table.
 
 use crate::accounts::persist::{self, Outcome};
 use crate::channel::AttemptError;
 use crate::domain::{AccountDef, FailureClass};
-use crate::http::Response;
-use crate::pool::{
-    Effect, Lease, LocalOnly, NewCredentials, RefreshError, RefreshFailure, Refresher, Unavailable, UnavailableKind,
-};
+use crate::pool::{Effect, Failure, Lease, LocalOnly, NewCredentials, RefreshError, RefreshFailure, Refresher};
 use crate::runtime::ctx::Worker;
 use crate::store::{SlotLease, Store, StoreApi};
-use crate::translate::canonical::{ErrorKind, Usage, WireFormat};
+use crate::translate::canonical::Usage;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -44,7 +43,8 @@ fn hint_deadline(now_ms: u64, e: &AttemptError) -> Option<u64> {
     e.retry_after.map(|d| now_ms.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
 }
 
-/// Applies the failure policy to the lease's account and persists what changed.
+/// Applies the failure policy (the error's class and scope) to the lease's account and persists
+/// what changed.
 pub fn record_failure(worker: &Rc<Worker>, lease: &Lease, e: &AttemptError, model: &str) -> Effect {
     let shard = worker.pool();
     let now = shard.now_ms();
@@ -53,7 +53,8 @@ pub fn record_failure(worker: &Rc<Worker>, lease: &Lease, e: &AttemptError, mode
         lease.account().shared().stats().failure(e.class, now);
         return Effect::None;
     }
-    let effect = shard.on_failure(lease, e.class, Some(model), hint_deadline(now, e));
+    let failure = Failure { class: e.class, scope: &e.scope, model: Some(model), retry_at_ms: hint_deadline(now, e) };
+    let effect = shard.fail(lease, &failure);
     if matches!(effect, Effect::Cooled { .. } | Effect::Disabled { .. } | Effect::RefreshNeeded { .. }) {
         persist::status(worker, lease.id(), lease.account().status(now));
     }
@@ -148,54 +149,9 @@ pub async fn cross_instance_slot(worker: &Worker, lease: &Lease) -> Result<Optio
     }
 }
 
-/// The pool's "nothing can serve" answer in the client's format: Claude 529 / 429 / 503,
-/// OpenAI 503 / 429 / 503, with `Retry-After` when the pool knows one.
-pub fn unavailable_response(format: WireFormat, u: &Unavailable) -> Response {
-    let kind = match u.kind {
-        UnavailableKind::Busy => ErrorKind::Overloaded,
-        UnavailableKind::Cooling => ErrorKind::RateLimit,
-        UnavailableKind::NoAccount | UnavailableKind::AllTried => ErrorKind::Api,
-    };
-    let status = match (format, u.kind) {
-        (WireFormat::OpenAi, UnavailableKind::Busy) => 503,
-        _ => u.status(),
-    };
-    let mut r = super::error_response(format, kind, u.message(), None, None);
-    r.status = status;
-    match u.retry_after_s {
-        Some(s) => r.header("retry-after", s.max(1).to_string()),
-        None => r,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn u(kind: UnavailableKind, retry_after_s: Option<u64>) -> Unavailable {
-        Unavailable { kind, until_ms: None, retry_after_s }
-    }
-
-    fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
-        r.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_ref())
-    }
-
-    #[test]
-    fn the_pools_answer_per_format() {
-        let cases = [
-            (WireFormat::Claude, UnavailableKind::Busy, Some(1), 529),
-            (WireFormat::OpenAi, UnavailableKind::Busy, Some(1), 503),
-            (WireFormat::Claude, UnavailableKind::Cooling, Some(42), 429),
-            (WireFormat::OpenAi, UnavailableKind::Cooling, Some(42), 429),
-            (WireFormat::Claude, UnavailableKind::NoAccount, None, 503),
-            (WireFormat::OpenAi, UnavailableKind::AllTried, None, 503),
-        ];
-        for (format, kind, ra, status) in cases {
-            let r = unavailable_response(format, &u(kind, ra));
-            assert_eq!(r.status, status, "{format:?} {kind:?}");
-            assert_eq!(header(&r, "retry-after").map(str::to_owned), ra.map(|s| s.to_string()), "{format:?} {kind:?}");
-        }
-    }
 
     #[test]
     fn hints_become_deadlines() {

@@ -164,7 +164,8 @@ impl Pipeline {
         if self.ended {
             return;
         }
-        write_error(self.format, e.kind(), &JsonStr::from_text(&e.message), &mut self.out);
+        let kind = super::answer::for_class(e.class).kind;
+        write_error(self.format, kind, &JsonStr::from_text(&e.message), &mut self.out);
         self.ended = true;
     }
 

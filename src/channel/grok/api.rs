@@ -7,12 +7,14 @@
 //! - Non-streaming clients: the upstream answers one JSON completion, turned into the same frames
 //!   ([`super::api_body::completion_frames`]) so one decoder path serves both.
 //! - A non-2xx answer is read (bounded) and classified by `classify_api` (A.3) into an
-//!   [`AttemptError`] with its class and reset hint; nothing reached the client yet.
+//!   [`AttemptError`] with its class, scope and reset hint; nothing reached the client yet.
+//! - Every response head's `x-ratelimit-*` windows are recorded on the account
+//!   ([`super::read_head`]).
 
-use super::GrokChannel;
 use super::api_body::{chat_body, completion_frames};
+use super::{GrokChannel, Target};
 use crate::channel::{AttemptError, StreamItem};
-use crate::domain::{AccountDef, FailureClass, ModelDef};
+use crate::domain::FailureClass;
 use crate::grok::classify::classify_api;
 use crate::translate::CanonicalRequest;
 use crate::translate::canonical::WireFormat;
@@ -26,22 +28,22 @@ const SURFACE: &str = "xAI API";
 /// Starts one chat completion.
 pub async fn start(
     ch: &GrokChannel,
-    account: &AccountDef,
+    target: &Target<'_>,
     key: &str,
-    model: &ModelDef,
     req: &CanonicalRequest,
 ) -> Result<ApiStream, AttemptError> {
     let url = format!("{}/chat/completions", ch.api_base_url);
-    let body = chat_body(req, model.upstream(), req.stream);
+    let body = chat_body(req, target.model.upstream(), req.stream);
     let http = Request::post(&url, body)
         .map_err(|e| super::transport_error(SURFACE, &e))?
         .header("authorization", format!("Bearer {key}"))
         .header("content-type", "application/json")
         .header("accept", if req.stream { "text/event-stream" } else { "application/json" })
-        .options(super::request_options(account));
+        .options(super::request_options(target.account));
     let resp = ch.client().send(http).await.map_err(|e| super::transport_error(SURFACE, &e))?;
+    let hints = super::read_head(&resp.head, target.state);
     if !(200..300).contains(&resp.status()) {
-        return Err(super::http_error(SURFACE, resp, classify_api).await);
+        return Err(super::http_error(SURFACE, resp, &hints, classify_api).await);
     }
     if req.stream {
         return Ok(ApiStream::streaming(resp.body));

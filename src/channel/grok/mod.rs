@@ -11,9 +11,13 @@
 //! - [`quota`]: the grok.com rate-limit lookup (B.7) for quota display.
 //!
 //! Error handling: a non-2xx answer is classified by `crate::grok::classify` into an
-//! [`AttemptError`] (class + reset hint); transport failures use the upstream client's class
-//! (`network`); errors inside a 200 stream end the stream with an `Err` item, which before the
-//! first client byte is a failed attempt (failover) and after it an in-stream error event.
+//! [`AttemptError`] (class, scope, reset hint); transport failures use the upstream client's
+//! class (`network`); errors inside a 200 stream end the stream with an `Err` item, which before
+//! the first client byte is a failed attempt (failover) and after it an in-stream error event.
+//!
+//! Rate-limit headers: every upstream response head (success or error, both surfaces) is read
+//! once by [`read_head`]: its `x-ratelimit-*` windows are recorded on the account
+//! (`pool::rate_limits`, shown by the admin API) and its reset hints become the error's deadline.
 //!
 //! Per-core: one [`GrokChannel`] per worker and config snapshot; it holds the worker's
 //! upstream client (its keep-alive pool) and the per-worker model listing.
@@ -32,6 +36,7 @@ use crate::channel::{Attempt, AttemptError, ChannelDriver, EventStream, StreamIt
 use crate::config::Config;
 use crate::domain::{AccountDef, Channel, FailureClass, ModelDef};
 use crate::grok::classify::{Classified, ErrorResponse};
+use crate::pool::{AccountShared, HintParser};
 use crate::translate::CanonicalRequest;
 use crate::upstream::{ProxyChoice, RequestOptions, ResponseBody, UpstreamClient, UpstreamError};
 use bytes::{Bytes, BytesMut};
@@ -147,13 +152,35 @@ impl ChannelDriver for GrokChannel {
     async fn start(&self, attempt: &Attempt, req: &CanonicalRequest) -> Result<GrokStream, AttemptError> {
         self.start_refresh();
         let account = self.account_for(attempt)?;
+        let target = Target { account: &account, model: &attempt.model, state: attempt.state.as_deref() };
         match Creds::of(&account)? {
-            Creds::Api { key } => api::start(self, &account, key, &attempt.model, req).await.map(GrokStream::Api),
-            Creds::Web { sso, cookies } => {
-                web::start(self, &account, sso, cookies, &attempt.model, req).await.map(GrokStream::Web)
-            }
+            Creds::Api { key } => api::start(self, &target, key, req).await.map(GrokStream::Api),
+            Creds::Web { sso, cookies } => web::start(self, &target, sso, cookies, req).await.map(GrokStream::Web),
         }
     }
+}
+
+/// Who one upstream call is for: the account, the resolved model, and the account's pool state
+/// (where the response's rate-limit windows are recorded; `None` outside the pool).
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub account: &'a AccountDef,
+    pub model: &'a ModelDef,
+    pub state: Option<&'a AccountShared>,
+}
+
+/// Reads a response head once: records its rate-limit windows on the account and returns the
+/// reset-hint parser (its deadline is the error's hint).
+pub fn read_head(head: &crate::upstream::response_head::ResponseHead, state: Option<&AccountShared>) -> HintParser {
+    let now = now_ms();
+    let mut hints = HintParser::new(now);
+    for h in &head.headers {
+        hints.header(&h.name, &h.value);
+    }
+    if let Some(st) = state {
+        st.rate_limits().record(hints.observed(), now);
+    }
+    hints
 }
 
 /// Request options for an account: its own proxy when it has one.
@@ -190,26 +217,19 @@ pub fn transport_error(surface: &str, e: &UpstreamError) -> AttemptError {
     AttemptError::new(class, format!("{surface}: {e}"))
 }
 
-/// Reads an error answer and classifies it with `classify` (the API or web table).
+/// Reads an error answer (its head already read by [`read_head`] into `hints`) and classifies
+/// it with `classify` (the API or web table).
 pub async fn http_error(
     surface: &str,
     resp: crate::upstream::Response,
+    hints: &HintParser,
     classify: fn(&ErrorResponse<'_>, u64) -> Classified,
 ) -> AttemptError {
     let status = resp.status();
-    let retry_after = resp.head.header("retry-after").map(<[u8]>::to_vec);
-    let reset =
-        resp.head.header("x-ratelimit-reset").or_else(|| resp.head.header("ratelimit-reset")).map(<[u8]>::to_vec);
     let cf = resp.head.header("cf-mitigated").map(<[u8]>::to_vec);
     let body = read_bounded(resp.body, MAX_ERROR_BODY).await.unwrap_or_default();
     let c = classify(
-        &ErrorResponse {
-            status,
-            retry_after: retry_after.as_deref(),
-            ratelimit_reset: reset.as_deref(),
-            cf_mitigated: cf.as_deref(),
-            body: &body,
-        },
+        &ErrorResponse { status, hint_at_ms: hints.deadline(), cf_mitigated: cf.as_deref(), body: &body },
         now_ms(),
     );
     log::debug!("{surface} answered {status}: class {} scope {:?}", c.class.as_str(), c.scope);
@@ -219,7 +239,7 @@ pub async fn http_error(
     } else {
         format!("{surface} answered {status} ({}){detail}", c.class.as_str())
     };
-    AttemptError { class: c.class, message, retry_after: c.retry_after, status: Some(status) }
+    AttemptError { class: c.class, scope: c.scope, message, retry_after: c.retry_after, status: Some(status) }
 }
 
 /// Milliseconds since the Unix epoch.

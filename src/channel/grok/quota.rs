@@ -69,7 +69,7 @@ pub async fn lookup(
 ) -> Result<Quota, AttemptError> {
     let Creds::Web { sso, cookies } = Creds::of(account)? else {
         let msg = format!(
-            "grok account {} uses an API key: its quota shows in the x-ratelimit-* headers of chat answers",
+            "grok account {} uses an API key: its rate-limit windows come from the x-ratelimit-* headers of its answers (`upstream_limits` in GET /api/accounts/{{id}})",
             account.id
         );
         return Err(AttemptError::new(FailureClass::Client, msg));
@@ -95,7 +95,8 @@ pub async fn lookup(
         gate.back_off(Instant::now());
     }
     if resp.status() != 200 {
-        return Err(super::http_error("grok.com rate-limits", resp, classify_web).await);
+        let hints = super::read_head(&resp.head, None);
+        return Err(super::http_error("grok.com rate-limits", resp, &hints, classify_web).await);
     }
     let body = super::read_bounded(resp.body, super::MAX_ERROR_BODY)
         .await

@@ -9,7 +9,9 @@
 //! - The answer is read with the upstream client's NDJSON reader and decoded by
 //!   [`super::web_decode::WebDecoder`].
 //! - A non-2xx answer is classified by `classify_web` (B.9): 401 auth, 403 blocked / challenge /
-//!   model, 429 per-account or team, 5xx server.
+//!   model, 429 per-account or team, 5xx server. The response head's `x-ratelimit-*` windows
+//!   (B.7) are recorded on the account ([`super::read_head`]); a plain 429 then cools the account
+//!   until its window resets.
 //! - A body that breaks off (reset, idle timeout) ends the answer with a `network` error: before
 //!   anything reached the client the lifecycle may try another account; after, the client gets
 //!   an in-stream error. A body that ends cleanly without the final message is taken as complete
@@ -18,10 +20,10 @@
 //! Not done here: image/file attachments (upload-file, B.2) are not uploaded; image parts only
 //! count as attachments in the prompt rules. Generated images belong to the images step.
 
-use super::GrokChannel;
 use super::web_decode::WebDecoder;
+use super::{GrokChannel, Target};
 use crate::channel::{AttemptError, StreamItem};
-use crate::domain::{AccountDef, FailureClass, ModelDef};
+use crate::domain::FailureClass;
 use crate::grok::classify::classify_web;
 use crate::grok::flatten::{self, Flattened, Item, ToolSetup, ToolSpec, Turn};
 use crate::grok::ndjson::decode_line;
@@ -37,12 +39,12 @@ const SURFACE: &str = "grok.com";
 /// Starts one web chat.
 pub async fn start(
     ch: &GrokChannel,
-    account: &AccountDef,
+    target: &Target<'_>,
     sso: &str,
     cookies: Option<&str>,
-    model: &ModelDef,
     req: &CanonicalRequest,
 ) -> Result<WebStream, AttemptError> {
+    let (account, model) = (target.account, target.model);
     let (flat, policy) = prompt(req);
     let effort = req.effort.as_deref().map(str::to_ascii_lowercase);
     let mut chat = WebChatRequest::new(&flat.prompt, model.upstream());
@@ -59,8 +61,9 @@ pub async fn start(
         http = http.header(name, value);
     }
     let resp = ch.client().send(http).await.map_err(|e| super::transport_error(SURFACE, &e))?;
+    let hints = super::read_head(&resp.head, target.state);
     if !(200..300).contains(&resp.status()) {
-        return Err(super::http_error(SURFACE, resp, classify_web).await);
+        return Err(super::http_error(SURFACE, resp, &hints, classify_web).await);
     }
     let input = u64::try_from(flat.prompt.len().div_ceil(4)).unwrap_or(u64::MAX);
     Ok(WebStream {

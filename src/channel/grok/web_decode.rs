@@ -111,6 +111,7 @@ impl WebDecoder {
             GrokWebEvent::Error(e) => {
                 let c = classify_stream_error(&e);
                 let mut err = AttemptError::new(c.class, format!("grok.com reported an error in the stream: {e}"));
+                err.scope = c.scope;
                 err.retry_after = c.retry_after;
                 self.fail(err);
             }
@@ -319,5 +320,12 @@ mod tests {
         let items = run(&[r#"{"error":{"code":"x","message":"boom"}}"#], ToolPolicy::default());
         assert_eq!(items.len(), 1, "an error first is the only item: {items:?}");
         assert!(items[0].is_err());
+    }
+
+    #[test]
+    fn an_image_limit_in_the_stream_applies_to_the_account_and_model_only() {
+        let items = run(&[r#"{"result":{"response":{"renderToolRateLimited":true}}}"#], ToolPolicy::default());
+        let Some(Err(e)) = items.last() else { panic!("an error item: {items:?}") };
+        assert_eq!((e.class, &e.scope), (FailureClass::RateLimit, &crate::pool::FailureScope::AccountModel));
     }
 }

@@ -22,6 +22,13 @@ pub(super) fn def(id: &str, priority: i32, weight: u32) -> AccountDef {
     snapshot::tests::def(id, G, priority, weight)
 }
 
+/// An account with one credential `key` (e.g. `sso` or `api_key`, which set its grok surface).
+pub(super) fn cred(id: &str, key: &str) -> AccountDef {
+    let mut d = def(id, 0, 1);
+    d.credentials.insert(key.into(), "secret-value".into());
+    d
+}
+
 pub(super) fn capped(id: &str, cap: u32) -> AccountDef {
     let mut d = def(id, 0, 1);
     d.max_concurrency = cap;
@@ -83,4 +90,18 @@ pub(super) fn fail(
 ) -> Effect {
     let acc = shard.account(id).unwrap();
     acc.on_failure(&shard.config(), class, model, hint, shard.now_ms())
+}
+
+/// Fails `id` with `class` in `scope`, resolving a named team as [`Shard::fail`] does.
+pub(super) fn fail_in(
+    shard: &Shard,
+    id: &str,
+    class: crate::domain::FailureClass,
+    scope: &FailureScope,
+    model: Option<&str>,
+    hint: Option<u64>,
+) -> Effect {
+    let acc = shard.account(id).unwrap();
+    let named = shard.named_scope(&acc, scope);
+    acc.apply(&shard.config(), &Failure { class, scope, model, retry_at_ms: hint }, named.as_ref(), shard.now_ms())
 }

@@ -63,7 +63,7 @@ fn auth_right_after_a_successful_refresh_disables() {
     s.account("a").unwrap().shared().set_last_refresh_ms(T0 - 1_000);
     assert_eq!(fail(&s, "a", FailureClass::Auth, None, None), Effect::Disabled { reason: DisableReason::Auth });
     assert_eq!(s.account("a").unwrap().status(T0), AccountStatus::Disabled { reason: "auth".into() });
-    assert_eq!(take(&s, "m").unwrap_err().kind, UnavailableKind::NoAccount);
+    assert_eq!(take(&s, "m").unwrap_err().kind, UnavailableKind::Disabled);
     s.reset("a");
     s.account("a").unwrap().shared().set_last_refresh_ms(T0 - crate::pool::policy::AUTH_REPEAT_MS);
     clock.advance(1);
@@ -155,8 +155,78 @@ fn shared_rate_limit_without_a_model_cools_the_whole_scope_and_without_a_scope_t
         AccountStatus::Cooling { until_ms: T0 + 5_000, reason: "scope_rate_limit".into() }
     );
     let e = fail(&s, "solo", FailureClass::RateLimitShared, Some("m"), None);
-    assert_eq!(e, Effect::Cooled { until_ms: T0 + 60_000, reason: CoolReason::RateLimit });
-    assert!(usable(&s, "x", "m"));
+    assert_eq!(e, Effect::ModelUnavailable { until_ms: T0 + 60_000 }, "team limits are per model");
+    assert!(!usable(&s, "solo", "m") && usable(&s, "solo", "other"));
+    let e = fail(&s, "x", FailureClass::RateLimitShared, None, None);
+    assert_eq!(e, Effect::Cooled { until_ms: T0 + 60_000, reason: CoolReason::RateLimit }, "no model: the account");
+}
+
+#[test]
+fn a_team_named_by_the_upstream_cools_every_account_carrying_it() {
+    let (s, _) = setup(vec![def("plain", 0, 1), team("b", "t1"), team("c", "t1"), team("d", "t2"), def("e", 0, 1)]);
+    let named = FailureScope::Team { team: Some("t1".into()) };
+    let e = fail_in(&s, "plain", FailureClass::RateLimitShared, &named, Some("m"), Some(T0 + 30_000));
+    assert_eq!(e, Effect::ScopeCooled { scope: "grok:t1".into(), until_ms: T0 + 30_000, model_only: true });
+    for id in ["plain", "b", "c"] {
+        assert!(!usable(&s, id, "m"), "{id}: in the named team (plain: the account that hit it)");
+        assert!(usable(&s, id, "other"), "{id}: other models are fine");
+    }
+    assert!(usable(&s, "d", "m") && usable(&s, "e", "m"), "other teams and unknown accounts are untouched");
+    assert_eq!(s.account("plain").unwrap().status(T0), AccountStatus::Active);
+
+    // The upstream's team wins over a different `team` credential; an unknown team cools only the pair.
+    let e = fail_in(&s, "d", FailureClass::RateLimitShared, &named, Some("n"), None);
+    assert_eq!(e, Effect::ScopeCooled { scope: "grok:t1".into(), until_ms: T0 + 60_000, model_only: true });
+    assert!(!usable(&s, "d", "n") && !usable(&s, "b", "n"));
+    let unknown = FailureScope::Team { team: Some("t9".into()) };
+    let e = fail_in(&s, "e", FailureClass::RateLimitShared, &unknown, Some("k"), None);
+    assert_eq!(e, Effect::ModelUnavailable { until_ms: T0 + 60_000 });
+    assert!(!usable(&s, "e", "k") && usable(&s, "plain", "k"));
+}
+
+#[test]
+fn a_channel_scope_pauses_the_accounts_surface_only() {
+    let (s, clock) = setup(vec![cred("w1", "sso"), cred("w2", "sso"), cred("k", "api_key")]);
+    let e = fail_in(&s, "w1", FailureClass::RateLimitShared, &FailureScope::Channel, Some("m"), Some(T0 + 600_000));
+    assert_eq!(e, Effect::ScopeCooled { scope: "grok/web".into(), until_ms: T0 + 600_000, model_only: false });
+    assert!(!usable(&s, "w2", "m") && !usable(&s, "w2", "other"), "every web account pauses, every model");
+    assert!(usable(&s, "k", "m"), "the API surface is not paused");
+    assert_eq!(s.account("w1").unwrap().shared().cooldown(T0), None, "no account is poisoned");
+    assert!(s.reset("w1"));
+    assert!(!usable(&s, "w1", "m"), "an account reset does not lift the channel's pause");
+    clock.advance(600_000);
+    assert!(usable(&s, "w1", "m"), "the pause ends by itself");
+}
+
+#[test]
+fn an_account_model_rate_limit_leaves_other_models_and_request_scope_does_nothing() {
+    let (s, _) = setup(vec![def("a", 0, 1)]);
+    let e = fail_in(&s, "a", FailureClass::RateLimit, &FailureScope::AccountModel, Some("img"), Some(T0 + 9_000));
+    assert_eq!(e, Effect::ModelUnavailable { until_ms: T0 + 9_000 });
+    assert!(!usable(&s, "a", "img") && usable(&s, "a", "m"));
+    let e = fail_in(&s, "a", FailureClass::RateLimit, &FailureScope::Request, Some("m"), None);
+    assert_eq!(e, Effect::None);
+    assert!(usable(&s, "a", "m"));
+    assert_eq!(s.account("a").unwrap().counters().failures.get("rate_limit"), Some(&2), "both were counted");
+}
+
+#[test]
+fn a_rate_limit_without_a_hint_waits_for_the_recorded_upstream_window() {
+    let (s, _) = setup(vec![def("a", 0, 1), def("b", 0, 1)]);
+    let o = crate::pool::Observed::from_headers(
+        [(&b"x-ratelimit-remaining-requests"[..], &b"0"[..]), (b"x-ratelimit-reset-requests", b"17m0s")],
+        T0,
+    );
+    s.account("a").unwrap().shared().rate_limits().record(&o, T0);
+    assert_eq!(
+        fail(&s, "a", FailureClass::RateLimit, None, None),
+        Effect::Cooled { until_ms: T0 + 1_020_000, reason: CoolReason::RateLimit }
+    );
+    assert_eq!(
+        fail(&s, "b", FailureClass::RateLimit, None, None),
+        Effect::Cooled { until_ms: T0 + 60_000, reason: CoolReason::RateLimit },
+        "nothing recorded: the default"
+    );
 }
 
 #[test]

@@ -108,46 +108,87 @@ fn all_tried_answer_when_the_pool_is_smaller_than_max_attempts() {
     s.acquire(&req("m"), &mut at).unwrap();
     s.acquire(&req("m"), &mut at).unwrap();
     let u = s.acquire(&req("m"), &mut at).unwrap_err();
-    assert_eq!((u.kind, u.status()), (UnavailableKind::AllTried, 503));
+    assert_eq!(u.kind, UnavailableKind::AllTried);
 }
 
 #[test]
-fn whole_pool_cooling_is_429_with_the_earliest_cooldown_end() {
+fn whole_pool_cooling_gives_the_earliest_cooldown_end() {
     let (s, _) = setup(vec![def("a", 0, 1), def("b", 0, 1), def("c", 0, 1)]);
     fail(&s, "a", FailureClass::RateLimit, None, Some(T0 + 90_500));
     fail(&s, "b", FailureClass::Quota, None, None);
     fail(&s, "c", FailureClass::Model, Some("m"), None);
     let u = take(&s, "m").unwrap_err();
     assert_eq!(u.kind, UnavailableKind::Cooling);
-    assert_eq!(u.status(), 429);
     assert_eq!(u.until_ms, Some(T0 + 90_500));
     assert_eq!(u.retry_after_s, Some(91), "rounded up");
-    assert_eq!(u.claude_error_type(), "rate_limit_error");
     assert_eq!(take(&s, "other").unwrap().id(), "c", "the model row cools only (c, m)");
 }
 
 #[test]
-fn whole_pool_full_is_529_busy() {
+fn whole_pool_full_is_busy() {
     let (s, _) = setup(vec![capped("a", 1), capped("b", 2)]);
     let held: Vec<_> = (0..3).map(|_| take(&s, "m").unwrap()).collect();
     let u = take(&s, "m").unwrap_err();
-    assert_eq!((u.kind, u.status(), u.retry_after_s), (UnavailableKind::Busy, 529, Some(1)));
-    assert_eq!(u.claude_error_type(), "overloaded_error");
+    assert_eq!((u.kind, u.retry_after_s), (UnavailableKind::Busy, Some(1)));
     drop(held);
     assert!(take(&s, "m").is_ok());
 }
 
 #[test]
-fn no_account_for_the_model_is_503() {
+fn no_account_for_the_model() {
     let mut a = def("a", 0, 1);
     a.allowed_models = vec!["x".into()];
     let (s, _) = setup(vec![a]);
     let u = take(&s, "m").unwrap_err();
-    assert_eq!((u.kind, u.status(), u.retry_after_s), (UnavailableKind::NoAccount, 503, None));
+    assert_eq!((u.kind, u.retry_after_s), (UnavailableKind::NoAccount, None));
     let (empty, _) = setup(vec![]);
     assert_eq!(take(&empty, "m").unwrap_err().kind, UnavailableKind::NoAccount);
     let (other_channel, _) = setup(vec![snapshot::tests::def("w", Channel::Warp, 0, 1)]);
     assert_eq!(take(&other_channel, "m").unwrap_err().kind, UnavailableKind::NoAccount);
+}
+
+#[test]
+fn every_fitting_account_disabled_says_so() {
+    let mut other = def("other", 0, 1);
+    other.allowed_models = vec!["x".into()];
+    let (s, _) = setup(vec![def("a", 0, 1), def("b", 0, 1), other]);
+    fail(&s, "a", FailureClass::Blocked, None, None);
+    assert_eq!(take(&s, "m").unwrap().id(), "b");
+    s.account("b").unwrap().shared().disable(DisableReason::Auth);
+    let u = take(&s, "m").unwrap_err();
+    assert_eq!((u.kind, u.retry_after_s), (UnavailableKind::Disabled, None));
+    let fit = |d: &AccountDef| d.id != "a";
+    let only_b = SelectRequest::new(G, "m").with_can_serve(&fit);
+    assert_eq!(s.acquire(&only_b, &mut Attempt::new(3)).unwrap_err().kind, UnavailableKind::Disabled);
+    let none_fit = |_: &AccountDef| false;
+    let nobody = SelectRequest::new(G, "m").with_can_serve(&none_fit);
+    assert_eq!(
+        s.acquire(&nobody, &mut Attempt::new(3)).unwrap_err().kind,
+        UnavailableKind::NoAccount,
+        "disabled accounts that could not serve anyway are not the reason"
+    );
+    assert_eq!(take(&s, "x").unwrap().id(), "other");
+}
+
+#[test]
+fn a_paused_channel_surface_skips_all_its_accounts_but_not_other_surfaces() {
+    let (s, clock) = setup(vec![cred("w1", "sso"), cred("w2", "sso"), cred("k", "api_key")]);
+    s.account("w1").unwrap().surface().cool.extend(T0 + 600_000, CoolReason::ChannelPaused);
+    let ex = s.explain(G, "m", &|_| true);
+    for id in ["w1", "w2"] {
+        let row = ex.accounts.iter().find(|r| r.id == id).unwrap();
+        assert_eq!(row.skip, Some(Skip::ChannelPaused { until_ms: T0 + 600_000 }), "{id}");
+    }
+    assert_eq!(ex.picked.as_deref(), Some("k"));
+    let web_only = |d: &AccountDef| d.credentials.contains_key("sso");
+    let u = s.acquire(&SelectRequest::new(G, "m").with_can_serve(&web_only), &mut Attempt::new(3)).unwrap_err();
+    assert_eq!((u.kind, u.retry_after_s), (UnavailableKind::Cooling, Some(600)));
+    assert_eq!(
+        s.account("w2").unwrap().status(T0),
+        crate::domain::AccountStatus::Cooling { until_ms: T0 + 600_000, reason: "channel_paused".into() }
+    );
+    clock.advance(600_000);
+    assert!(s.acquire(&SelectRequest::new(G, "m").with_can_serve(&web_only), &mut Attempt::new(3)).is_ok());
 }
 
 #[test]

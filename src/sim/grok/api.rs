@@ -77,7 +77,7 @@ pub(crate) async fn error(
     conn.respond(status, JSON, extra, body.as_bytes(), close).await
 }
 
-async fn fail(conn: &mut Conn, f: Fail, model: &str, state: &State, close: bool) -> io::Result<()> {
+async fn fail(conn: &mut Conn, f: Fail, model: &str, cred: &str, state: &State, close: bool) -> io::Result<()> {
     match f {
         Fail::Expired => {
             error(conn, 401, "Unauthenticated", "The API key has expired or been revoked.", &[], close).await
@@ -98,9 +98,26 @@ async fn fail(conn: &mut Conn, f: Fail, model: &str, state: &State, close: bool)
             let msg = format!("Rate limit exceeded for this API key. Please retry after {s} seconds.");
             error(conn, 429, "Some resource has been exhausted", &msg, &[("retry-after", &secs)], close).await
         }
+        Fail::RateLimitReset(_) | Fail::WindowExhausted => {
+            let s = if let Fail::RateLimitReset(s) = f { s } else { 60 };
+            let reset = format!("{s}s");
+            let limit = super::API_RPM.to_string();
+            let headers = [
+                ("x-ratelimit-limit-requests", limit.as_str()),
+                ("x-ratelimit-remaining-requests", "0"),
+                ("x-ratelimit-reset-requests", reset.as_str()),
+            ];
+            let msg = "Rate limit exceeded for this API key.";
+            error(conn, 429, "Some resource has been exhausted", msg, &headers, close).await
+        }
         Fail::TeamRateLimit => {
-            let msg = team_message(&state.opts.team_id, model);
+            let msg = team_message(state.opts.team_of(cred), model);
             error(conn, 429, "resource-exhausted", &msg, &[], close).await
+        }
+        Fail::ModelDenied => {
+            let msg = format!("The model {model} is not permitted for team {}.", state.opts.team_of(cred));
+            let code = "The caller does not have permission to execute the specified operation";
+            error(conn, 403, code, &msg, &[], close).await
         }
         Fail::Credits => {
             let body = br#"{"code":429,"error":"You ran out of credits."}"#;
@@ -151,7 +168,7 @@ async fn auth<'r>(state: &State, conn: &mut Conn, req: &'r Req, close: bool) -> 
         return Err(r.is_ok());
     };
     if !state.opts.api_keys.iter().any(|k| k == key) {
-        let r = fail(conn, Fail::BadKey, "", state, close).await;
+        let r = fail(conn, Fail::BadKey, "", "", state, close).await;
         return Err(r.is_ok());
     }
     Ok(key)
@@ -233,17 +250,31 @@ pub(crate) async fn chat(state: &State, conn: &mut Conn, req: &Req, close: bool)
     if let Some(ms) = script.stall_head_ms {
         monoio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
-    if let Some(f) = script.fail {
-        return fail(conn, f, &parsed.model, state, close).await.is_ok();
+    if let Some(f) = script.failure_for(&parsed.model) {
+        return fail(conn, f, &parsed.model, key, state, close).await.is_ok();
     }
     let answer = plan(&parsed, &script);
     let prompt_tokens = parsed.messages.iter().map(|m| content_text(m.content.as_ref()).len()).sum::<usize>() / 4 + 1;
     let id = state.next_id();
+    let now = super::now_ms();
+    let window = state.use_api_window(key, u64::try_from(prompt_tokens).unwrap_or(u64::MAX), now);
+    let limits = super::api_limit_headers(&window, now);
+    let out = Out { model: &parsed.model, id, prompt: prompt_tokens, headers: &super::pairs(&limits), close };
     if parsed.stream.unwrap_or(false) {
-        stream(conn, &parsed.model, id, &answer, &script, prompt_tokens, close).await
+        stream(conn, &out, &answer, &script).await
     } else {
-        whole(conn, &parsed.model, id, &answer, &script, prompt_tokens, close).await
+        whole(conn, &out, &answer, &script).await
     }
+}
+
+/// What every chat answer of one request shares.
+struct Out<'a> {
+    model: &'a str,
+    id: u64,
+    prompt: usize,
+    /// The `x-ratelimit-*` headers of this answer.
+    headers: &'a [(&'a str, &'a str)],
+    close: bool,
 }
 
 fn plan(parsed: &ChatReq, script: &Script) -> Answer {
@@ -282,15 +313,8 @@ fn usage_json(prompt: usize, completion: usize, reasoning: usize) -> String {
     )
 }
 
-async fn stream(
-    conn: &mut Conn,
-    model: &str,
-    id: u64,
-    a: &Answer,
-    script: &Script,
-    prompt: usize,
-    close: bool,
-) -> KeepOpen {
+async fn stream(conn: &mut Conn, out: &Out<'_>, a: &Answer, script: &Script) -> KeepOpen {
+    let Out { model, id, prompt, close, .. } = *out;
     let created = super::now_ms() / 1000;
     let mut prefix = Vec::with_capacity(160);
     prefix.extend_from_slice(
@@ -301,7 +325,9 @@ async fn stream(
     );
     push_str(&mut prefix, model);
     prefix.extend_from_slice(b",\"system_fingerprint\":\"fp_sim\",\"choices\":[{\"index\":0,\"delta\":");
-    let mut w = conn.stream("text/event-stream", &[("cache-control", "no-cache")], close, script.pace);
+    let mut headers = vec![("cache-control", "no-cache")];
+    headers.extend_from_slice(out.headers);
+    let mut w = conn.stream("text/event-stream", &headers, close, script.pace);
     if let Some(ms) = script.stall_ms {
         if w.stall(ms).await.is_err() {
             return false;
@@ -410,15 +436,8 @@ async fn frame(w: &mut Streamer<'_>, prefix: &[u8], body: impl FnOnce(&mut Vec<u
     w.end_event().await
 }
 
-async fn whole(
-    conn: &mut Conn,
-    model: &str,
-    id: u64,
-    a: &Answer,
-    script: &Script,
-    prompt: usize,
-    close: bool,
-) -> KeepOpen {
+async fn whole(conn: &mut Conn, out: &Out<'_>, a: &Answer, script: &Script) -> KeepOpen {
+    let Out { model, id, prompt, close, .. } = *out;
     if let Some(ms) = script.stall_ms {
         monoio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
@@ -457,7 +476,7 @@ async fn whole(
             let _ = conn.respond_partial(200, JSON, body.len(), half.as_bytes()).await;
             return false;
         }
-        return conn.respond(200, JSON, &[], half.as_bytes(), close).await.is_ok() && !close;
+        return conn.respond(200, JSON, out.headers, half.as_bytes(), close).await.is_ok() && !close;
     }
-    conn.respond(200, JSON, &[], body.as_bytes(), close).await.is_ok() && !close
+    conn.respond(200, JSON, out.headers, body.as_bytes(), close).await.is_ok() && !close
 }

@@ -15,7 +15,14 @@
 //!   window). Auth `Cookie: sso=<t>; sso-rw=<t>` against the `--sso` tokens (missing/unknown ->
 //!   401; `sso-rw`, when sent, must equal `sso`). The body must have the B.3 shape (`message`
 //!   string, `modeId` one of fast/auto/expert/heavy, flags of the right types), else 400.
-//!   Past `--web-quota` chats in a window an account gets a per-account 429.
+//!   Past `--web-quota` chats in a window an account gets a plain per-account 429 (no
+//!   `Retry-After`); every web chat answer carries `x-ratelimit-limit` / `-remaining` / `-reset`
+//!   for that window (B.7).
+//! - **Rate-limit headers** (API): every chat answer carries `x-ratelimit-{limit,remaining,reset}-
+//!   {requests,tokens}` for a per-key one-minute window of [`API_RPM`] requests and [`API_TPM`]
+//!   tokens (OpenAI-style names, as xAI's OpenAI-compatible API; values not enforced).
+//! - **Teams**: each credential belongs to a team (`--team CRED=TEAM`, default [`DEFAULT_TEAM`]);
+//!   team 429s name it, and the try-it accounts carry it as their `team` credential.
 //! - **Introspection**: `GET /sim/last-request?surface=api|web` (the last request's method,
 //!   path, headers and body, so tests can check what the gateway sent), `GET /sim/stats`
 //!   (requests per credential), `GET /health`.
@@ -34,7 +41,9 @@
 //! | `sim:expired` | 401 |
 //! | `sim:429` / `sim:429=S` | per-account 429, `Retry-After: S` (default 7) and "retry after S seconds" in the body |
 //! | `sim:team429` | 429 `resource-exhausted` "Too many requests for team …" (same team for every credential) |
+//! | `sim:429-reset=S` | per-account 429 without `Retry-After`: `x-ratelimit-remaining-requests: 0` (web: `x-ratelimit-remaining: 0`) and a reset in S s (default 7) |
 //! | `sim:credits` | API 429 "You ran out of credits." |
+//! | `sim:deny=MODEL` | 403 for that upstream model id (API) / mode (web) only: "not permitted for your team" / "your plan does not include" |
 //! | `sim:blocked` | 403 (API: team blocked; web: `blocked-user`) |
 //! | `sim:challenge` | web 403 with `cf-mitigated: challenge` and an HTML page |
 //! | `sim:badkey` | API 400 "Incorrect API key provided" |
@@ -76,6 +85,11 @@ use wire::{Conn, ReadEnd, Req};
 pub const DEFAULT_API_KEY: &str = "xai-simulator-key-0001";
 pub const DEFAULT_SSO: &str = "sim-sso-token-0001";
 pub const DEFAULT_TEAM: &str = "5e1f0c2a-7d4b-4c1e-9a3f-5151a1a1b0b0";
+/// The simulated API's per-key requests per minute (reported in `x-ratelimit-*`).
+pub const API_RPM: u64 = 480;
+/// The simulated API's per-key tokens per minute (reported in `x-ratelimit-*`).
+pub const API_TPM: u64 = 2_000_000;
+const API_WINDOW_MS: u64 = 60_000;
 
 /// Everything the simulator is started with.
 #[derive(Debug, Clone)]
@@ -86,8 +100,10 @@ pub struct SimOptions {
     pub sso_tokens: Vec<String>,
     /// `(credential, keywords)`: behaviour forced for every request with that credential.
     pub behave: Vec<(String, String)>,
-    /// The team every credential belongs to (team 429 text).
+    /// The team of every credential not in `teams` (team 429 text, try-it `team` credential).
     pub team_id: String,
+    /// `(credential, team)`: a credential's own team.
+    pub teams: Vec<(String, String)>,
     /// Web chats allowed per account per window before a per-account 429.
     pub web_quota: u64,
     /// Default pacing for every stream.
@@ -104,6 +120,7 @@ impl Default for SimOptions {
             sso_tokens: vec![DEFAULT_SSO.to_owned()],
             behave: Vec::new(),
             team_id: DEFAULT_TEAM.to_owned(),
+            teams: Vec::new(),
             web_quota: 1_000_000,
             pace: None,
             driver: DriverChoice::Auto,
@@ -119,6 +136,23 @@ pub fn parse_behave(arg: &str) -> Result<(String, String), String> {
     }
 }
 
+impl SimOptions {
+    /// The team `cred` belongs to.
+    pub fn team_of(&self, cred: &str) -> &str {
+        self.teams.iter().find(|(c, _)| c == cred).map_or(self.team_id.as_str(), |(_, t)| t.as_str())
+    }
+}
+
+/// The `--team` argument form: `CREDENTIAL=TEAM`.
+pub fn parse_team(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some((cred, team)) if !cred.is_empty() && !team.trim().is_empty() => {
+            Ok((cred.to_owned(), team.trim().to_owned()))
+        }
+        _ => Err(format!("--team: expected CREDENTIAL=TEAM (e.g. xai-key=team-a), found {arg:?}")),
+    }
+}
+
 /// The `--pace` argument form: `N/M`.
 pub fn parse_pace(arg: &str) -> Result<(usize, u64), String> {
     let mut s = Script::default();
@@ -126,12 +160,58 @@ pub fn parse_pace(arg: &str) -> Result<(usize, u64), String> {
     s.pace.ok_or_else(|| format!("--pace: expected N/M (N chunks every M ms, N >= 1), found {arg:?}"))
 }
 
-/// Per-credential counters (web quota window and request counts).
+/// One fixed rate window: it starts at its first use and lasts `len_ms`.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Window {
+    pub(crate) start_ms: u64,
+    /// Requests in the window.
+    pub(crate) used: u64,
+    /// Tokens in the window.
+    pub(crate) tokens: u64,
+}
+
+impl Window {
+    /// Counts one request of `tokens` (a new window once the old one is over).
+    fn take(&mut self, len_ms: u64, tokens: u64, now_ms: u64) {
+        if self.used == 0 || now_ms.saturating_sub(self.start_ms) >= len_ms {
+            *self = Self { start_ms: now_ms, used: 0, tokens: 0 };
+        }
+        self.used += 1;
+        self.tokens += tokens;
+    }
+
+    /// Whole seconds until the window of `len_ms` ends (at least 1).
+    pub(crate) fn reset_s(&self, len_ms: u64, now_ms: u64) -> u64 {
+        (self.start_ms + len_ms).saturating_sub(now_ms).div_ceil(1000).max(1)
+    }
+}
+
+/// Per-credential counters (web quota window, API rate window and request counts).
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Usage {
     pub(crate) requests: u64,
-    pub(crate) window_start_ms: u64,
-    pub(crate) window_used: u64,
+    /// The web chat quota window (`--web-quota` chats per [`web::WINDOW_SECONDS`]).
+    pub(crate) web: Window,
+    /// The API key's one-minute window.
+    pub(crate) api: Window,
+}
+
+/// The API key's one-minute window after one request, as `x-ratelimit-*` headers.
+pub(crate) fn api_limit_headers(u: &Usage, now_ms: u64) -> Vec<(&'static str, String)> {
+    let reset_s = u.api.reset_s(API_WINDOW_MS, now_ms);
+    vec![
+        ("x-ratelimit-limit-requests", API_RPM.to_string()),
+        ("x-ratelimit-remaining-requests", API_RPM.saturating_sub(u.api.used).to_string()),
+        ("x-ratelimit-reset-requests", format!("{reset_s}s")),
+        ("x-ratelimit-limit-tokens", API_TPM.to_string()),
+        ("x-ratelimit-remaining-tokens", API_TPM.saturating_sub(u.api.tokens).to_string()),
+        ("x-ratelimit-reset-tokens", format!("{reset_s}s")),
+    ]
+}
+
+/// Borrowed `(name, value)` pairs for [`wire::Conn`]'s header lists.
+pub(crate) fn pairs<'a>(owned: &'a [(&'static str, String)]) -> Vec<(&'a str, &'a str)> {
+    owned.iter().map(|(n, v)| (*n, v.as_str())).collect()
 }
 
 /// The simulator's state on its one thread.
@@ -186,17 +266,23 @@ impl State {
         }
     }
 
-    /// Uses one chat of `cred`'s quota window; returns the window after the use.
+    /// Uses one chat of `cred`'s web quota window; returns the counters after the use.
     pub(crate) fn use_quota(&self, cred: &str, window_ms: u64, now_ms: u64) -> Usage {
+        self.take(cred, |u| u.web.take(window_ms, 0, now_ms))
+    }
+
+    /// Counts one API request of `tokens` prompt tokens in `key`'s one-minute window; returns
+    /// the counters after it.
+    pub(crate) fn use_api_window(&self, key: &str, tokens: u64, now_ms: u64) -> Usage {
+        self.take(key, |u| u.api.take(API_WINDOW_MS, tokens, now_ms))
+    }
+
+    fn take(&self, cred: &str, f: impl FnOnce(&mut Usage)) -> Usage {
         let mut usage = self.usage.borrow_mut();
         let Some(u) = usage.get_mut(cred) else {
             return Usage::default();
         };
-        if u.window_used == 0 || now_ms.saturating_sub(u.window_start_ms) >= window_ms {
-            u.window_start_ms = now_ms;
-            u.window_used = 0;
-        }
-        u.window_used += 1;
+        f(u);
         *u
     }
 
@@ -238,6 +324,7 @@ fn merge(into: &mut Script, o: &Script) {
     into.markup |= o.markup;
     into.image_limit |= o.image_limit;
     into.pace = o.pace.or(into.pace);
+    into.deny = o.deny.or(into.deny);
 }
 
 /// A bound, not yet running simulator.

@@ -12,6 +12,14 @@ pub enum Fail {
     Expired,
     /// 429 for this account, with a reset hint of this many seconds.
     RateLimit(u64),
+    /// 429 for this account with no `Retry-After`: only the `x-ratelimit-*` headers say the
+    /// window is used up and when it resets (in this many seconds).
+    RateLimitReset(u64),
+    /// Web: a plain 429 once the account's `--web-quota` window is used up (no `Retry-After`,
+    /// no reset headers: the reset is in the earlier answers' `x-ratelimit-*` headers).
+    WindowExhausted,
+    /// 403: the account (its team or plan) may not use the requested model.
+    ModelDenied,
     /// 429 for the whole team (the `resource-exhausted` body).
     TeamRateLimit,
     /// API: 429 "You ran out of credits."
@@ -72,6 +80,9 @@ pub struct Script {
     pub image_limit: bool,
     /// Write `N` chunks, then sleep `M` ms.
     pub pace: Option<(usize, u64)>,
+    /// `sim:deny=MODEL`: the FNV hash of the one upstream model / web mode answered with a 403
+    /// [`Fail::ModelDenied`] (others are served).
+    pub deny: Option<u32>,
 }
 
 impl Script {
@@ -113,6 +124,8 @@ impl Script {
             "429" | "ratelimit" => {
                 self.fail = Some(Fail::RateLimit(num(value).unwrap_or(DEFAULT_RETRY_AFTER_S)));
             }
+            "429-reset" => self.fail = Some(Fail::RateLimitReset(num(value).unwrap_or(DEFAULT_RETRY_AFTER_S))),
+            "deny" => self.deny = value.filter(|v| !v.is_empty()).map(crate::pool::shared::model_hash),
             "team429" => self.fail = Some(Fail::TeamRateLimit),
             "credits" => self.fail = Some(Fail::Credits),
             "blocked" | "403" => self.fail = Some(Fail::Blocked),
@@ -131,6 +144,12 @@ impl Script {
             "fast" => self.pace = None,
             _ => {}
         }
+    }
+
+    /// The failure for a request for `model` (an upstream model id or web mode): the scripted
+    /// one, else a 403 when `model` is the denied one.
+    pub fn failure_for(&self, model: &str) -> Option<Fail> {
+        self.fail.or_else(|| (self.deny == Some(crate::pool::shared::model_hash(model))).then_some(Fail::ModelDenied))
     }
 }
 
@@ -169,5 +188,9 @@ mod tests {
         assert_eq!(s("sim:tokens=99999999999").tokens, Some(MAX_TOKENS));
         assert_eq!(s("sim:pace=0/5").pace, None);
         assert_eq!(s("sim:nonsense sim: sim:").fail, None);
+        assert_eq!(s("sim:429-reset=20").fail, Some(Fail::RateLimitReset(20)));
+        let d = s("sim:deny=grok-4");
+        assert_eq!((d.failure_for("grok-4"), d.failure_for("grok-3")), (Some(Fail::ModelDenied), None));
+        assert_eq!(s("sim:deny=").deny, None);
     }
 }

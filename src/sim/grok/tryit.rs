@@ -2,7 +2,8 @@
 //! merged into `config.json`, points the gateway at this simulator with working accounts:
 //! `{"channels":{"grok":{…}},"accounts":[AccountDef…],"models":[ModelDef…]}`.
 //!
-//! Accounts: one API-key account per `--api-key` and one web account per `--sso`. Models: two
+//! Accounts: one API-key account per `--api-key` and one web account per `--sso`, each with its
+//! simulated team as the `team` credential (so a team 429 cools the whole team). Models: two
 //! served by API-key accounts (`upstream_id` is the xAI model id) and two by web accounts
 //! (`upstream_id` is the web `modeId`), told apart by `kinds` (`api` / `web`).
 
@@ -11,12 +12,12 @@ use crate::domain::{AccountDef, Capabilities, Channel, ModelDef};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-fn account(id: String, name: String, key: &str, value: &str) -> AccountDef {
+fn account(id: String, name: String, key: &str, value: &str, team: &str) -> AccountDef {
     AccountDef {
         id,
         channel: Channel::Grok,
         name,
-        credentials: BTreeMap::from([(key.to_owned(), value.to_owned())]),
+        credentials: BTreeMap::from([(key.to_owned(), value.to_owned()), ("team".to_owned(), team.to_owned())]),
         weight: 1,
         priority: 0,
         enabled: true,
@@ -47,10 +48,12 @@ fn model(id: &str, upstream: &str, kind: &str, thinking: bool, display: &str) ->
 /// The accounts the simulator accepts, as `AccountDef`s.
 pub fn accounts(opts: &SimOptions) -> Vec<AccountDef> {
     let api = opts.api_keys.iter().enumerate().map(|(i, k)| {
-        account(format!("sim-grok-api-{}", i + 1), format!("grok simulator API key {}", i + 1), "api_key", k)
+        let name = format!("grok simulator API key {}", i + 1);
+        account(format!("sim-grok-api-{}", i + 1), name, "api_key", k, opts.team_of(k))
     });
     let web = opts.sso_tokens.iter().enumerate().map(|(i, t)| {
-        account(format!("sim-grok-web-{}", i + 1), format!("grok simulator web session {}", i + 1), "sso", t)
+        let name = format!("grok simulator web session {}", i + 1);
+        account(format!("sim-grok-web-{}", i + 1), name, "sso", t, opts.team_of(t))
     });
     api.chain(web).collect()
 }
@@ -91,6 +94,10 @@ mod tests {
         assert_eq!(accounts.len(), 2);
         assert_eq!(accounts[0].credentials["api_key"], super::super::DEFAULT_API_KEY);
         assert_eq!(accounts[1].credentials["sso"], super::super::DEFAULT_SSO);
+        assert_eq!(accounts[1].credentials["team"], super::super::DEFAULT_TEAM);
+        let mut opts = SimOptions::default();
+        opts.teams.push((super::super::DEFAULT_API_KEY.to_owned(), "team-b".to_owned()));
+        assert_eq!(super::accounts(&opts)[0].credentials["team"], "team-b");
         let models: Vec<ModelDef> = serde_json::from_value(v["models"].clone()).unwrap();
         assert!(models.iter().any(|m| m.kinds == ["web"] && m.upstream() == "fast"));
         assert!(models.iter().any(|m| m.kinds == ["api"] && super::super::api::MODELS.contains(&m.upstream())));

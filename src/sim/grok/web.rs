@@ -99,7 +99,7 @@ async fn auth<'r>(state: &State, conn: &mut Conn, req: &'r Req, close: bool) -> 
     }
 }
 
-async fn fail(conn: &mut Conn, f: Fail, mode: &str, state: &State, close: bool) -> io::Result<()> {
+async fn fail(conn: &mut Conn, f: Fail, mode: &str, sso: &str, state: &State, close: bool) -> io::Result<()> {
     match f {
         Fail::Expired | Fail::BadKey => grpc_error(conn, 401, 16, "Unauthenticated: session expired", &[], close).await,
         Fail::RateLimit(s) => {
@@ -107,10 +107,25 @@ async fn fail(conn: &mut Conn, f: Fail, mode: &str, state: &State, close: bool) 
             let msg = format!("Too many requests. Retry after {s} seconds.");
             grpc_error(conn, 429, 8, &msg, &[("retry-after", &secs)], close).await
         }
-        Fail::Credits => grpc_error(conn, 429, 8, "Too many requests", &[], close).await,
+        Fail::Credits | Fail::WindowExhausted => grpc_error(conn, 429, 8, "Too many requests", &[], close).await,
+        Fail::RateLimitReset(s) => {
+            let (limit, reset) = (state.opts.web_quota.to_string(), s.to_string());
+            let headers = [
+                ("x-ratelimit-limit", limit.as_str()),
+                ("x-ratelimit-remaining", "0"),
+                ("x-ratelimit-reset", reset.as_str()),
+            ];
+            grpc_error(conn, 429, 8, "Too many requests", &headers, close).await
+        }
         Fail::TeamRateLimit => {
-            let body = serde_json::json!({"code": "resource-exhausted", "error": super::api::team_message(&state.opts.team_id, mode)});
+            let msg = super::api::team_message(state.opts.team_of(sso), mode);
+            let body = serde_json::json!({"code": "resource-exhausted", "error": msg});
             conn.respond(429, JSON, &[], body.to_string().as_bytes(), close).await
+        }
+        Fail::ModelDenied => {
+            let msg = format!("Your plan does not include the {mode} mode");
+            let body = serde_json::json!({"error": {"code": "permission-denied", "message": msg}});
+            conn.respond(403, JSON, &[], body.to_string().as_bytes(), close).await
         }
         Fail::Blocked => {
             conn.respond(403, JSON, &[], br#"{"error":{"code":"blocked-user","message":"user is blocked"}}"#, close)
@@ -203,10 +218,16 @@ pub(crate) async fn chat(state: &State, conn: &mut Conn, req: &Req, close: bool)
     }
     let now = super::now_ms();
     let usage = state.use_quota(sso, WINDOW_SECONDS * 1000, now);
-    if usage.window_used > state.opts.web_quota {
-        let left = (usage.window_start_ms + WINDOW_SECONDS * 1000).saturating_sub(now) / 1000;
-        return fail(conn, Fail::RateLimit(left.max(1)), &body.mode_id, state, close).await.is_ok();
+    if usage.web.used > state.opts.web_quota {
+        return fail(conn, Fail::WindowExhausted, &body.mode_id, sso, state, close).await.is_ok();
     }
+    let quota = state.opts.web_quota;
+    let reset_s = usage.web.reset_s(WINDOW_SECONDS * 1000, now);
+    let limits = [
+        ("x-ratelimit-limit", quota.to_string()),
+        ("x-ratelimit-remaining", quota.saturating_sub(usage.web.used).to_string()),
+        ("x-ratelimit-reset", reset_s.to_string()),
+    ];
     let newest = newest_part(&body.message);
     let mut script = Script::default();
     script.scan(newest.as_bytes());
@@ -214,12 +235,13 @@ pub(crate) async fn chat(state: &State, conn: &mut Conn, req: &Req, close: bool)
     if let Some(ms) = script.stall_head_ms {
         monoio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
-    if let Some(f) = script.fail {
-        return fail(conn, f, &body.mode_id, state, close).await.is_ok();
+    if let Some(f) = script.failure_for(&body.mode_id) {
+        return fail(conn, f, &body.mode_id, sso, state, close).await.is_ok();
     }
     let thinking = script.reasoning || matches!(body.mode_id.as_str(), "expert" | "heavy");
     let id = state.next_id();
-    let mut w = conn.stream(JSON, &[], close, script.pace);
+    let headers: Vec<(&str, &str)> = limits.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let mut w = conn.stream(JSON, &headers, close, script.pace);
     let r = stream(&mut w, id, &body.message, newest, thinking, &script).await;
     match r {
         Ok(true) => w.finish().await.is_ok() && !close,
@@ -402,12 +424,13 @@ pub(crate) async fn rate_limits(state: &State, conn: &mut Conn, req: &Req, close
     let quota = state.opts.web_quota;
     let u = state.peek(sso);
     let now = super::now_ms();
-    let in_window = u.window_used > 0 && now.saturating_sub(u.window_start_ms) < WINDOW_SECONDS * 1000;
-    let forced_out = state.overrides.get(sso).is_some_and(|s| matches!(s.fail, Some(Fail::RateLimit(_))));
+    let in_window = u.web.used > 0 && now.saturating_sub(u.web.start_ms) < WINDOW_SECONDS * 1000;
+    let forced_out =
+        state.overrides.get(sso).is_some_and(|s| matches!(s.fail, Some(Fail::RateLimit(_) | Fail::RateLimitReset(_))));
     let remaining = if forced_out {
         0
     } else if in_window {
-        quota.saturating_sub(u.window_used)
+        quota.saturating_sub(u.web.used)
     } else {
         quota
     };
