@@ -206,7 +206,14 @@ fn error_in_first_item(item: &StreamItem) -> Option<AttemptError> {
     let (kind, message) = match item {
         StreamItem::Event(CanonicalEvent::Error { kind, message }) => (*kind, message.unescape().into_owned()),
         StreamItem::Event(_) => return None,
+        StreamItem::Whole { format, body } => crate::channel::whole::error_of(*format, body)?,
         StreamItem::Frame { format, event, data } => {
+            // Only a frame that names an error can be one (every decoder keys on the word):
+            // most first frames skip the decode. An escaped key (`\u0065rror`) still decodes.
+            let named = |b: &[u8]| memchr::memmem::find(b, b"error").is_some();
+            if !named(data) && !event.as_deref().is_some_and(named) && memchr::memmem::find(data, b"\\u").is_none() {
+                return None;
+            }
             let mut events = Vec::new();
             let _ = crate::translate::StreamDecoder::new(*format).frame(event.as_deref(), data, &mut events);
             match events.into_iter().find(|e| matches!(e, CanonicalEvent::Error { .. })) {
@@ -301,6 +308,14 @@ async fn collect_response<S: EventStream + 'static>(
     mut stream: S,
     first: StreamItem,
 ) -> Result<(Response, Usage), AttemptError> {
+    if let StreamItem::Whole { format, body } = &first {
+        let model = JsonStr::from_text(&pr.req.model);
+        if let Some((out, usage)) =
+            crate::channel::whole::passthrough(*format, body, Some(&model)).filter(|_| *format == pr.format)
+        {
+            return Ok((with_request_id(Response::json(200, out), pr.format), usage));
+        }
+    }
     let mut canon = Canonicalizer::default();
     let mut col = Collector::new();
     canon.item(first, |ev| col.event(ev.clone()));

@@ -15,6 +15,7 @@
 //! channel adds one variant and one match arm in `proxy::dispatch`.
 
 pub mod grok;
+pub mod whole;
 
 use crate::domain::{AccountDef, Channel, FailureClass, ModelDef};
 use crate::pool::{AccountShared, FailureScope};
@@ -87,6 +88,13 @@ pub enum StreamItem {
         format: WireFormat,
         event: Option<Bytes>,
         data: Bytes,
+    },
+    /// A whole non-streaming answer in a wire format (an OpenAI `chat.completion`), the only
+    /// item of its stream: forwarded as is to a client of the same format, re-framed otherwise
+    /// (`proxy::whole`).
+    Whole {
+        format: WireFormat,
+        body: Bytes,
     },
 }
 

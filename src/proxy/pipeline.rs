@@ -7,7 +7,7 @@
 //! Output accumulates in one reused `BytesMut`; [`Pipeline::take`] splits off what is ready as a
 //! `Bytes` for the SSE channel (no copy). After a terminal event nothing more is written.
 
-use crate::channel::{AttemptError, StreamItem};
+use crate::channel::{AttemptError, StreamItem, whole};
 use crate::translate::canonical::{CanonicalEvent, ErrorKind, JsonStr, Usage, WireFormat};
 use crate::translate::passthrough::Passthrough;
 use crate::translate::{EncodeOptions, StreamDecoder, StreamEncoder, claude_enc, openai_enc};
@@ -25,18 +25,30 @@ impl Canonicalizer {
     pub fn item(&mut self, item: StreamItem, mut f: impl FnMut(&CanonicalEvent)) {
         match item {
             StreamItem::Event(ev) => f(&ev),
-            StreamItem::Frame { format, event, data } => {
-                let (_, dec) = self.decoder.get_or_insert_with(|| (format, StreamDecoder::new(format)));
-                self.scratch.clear();
-                let res = dec.frame(event.as_deref(), &data, &mut self.scratch);
-                for ev in &self.scratch {
-                    f(ev);
+            StreamItem::Whole { format, body } => match whole::frames(format, &body) {
+                Ok(frames) => {
+                    for frame in frames {
+                        if let StreamItem::Frame { format, event, data } = frame {
+                            self.frame(format, event.as_deref(), &data, &mut f);
+                        }
+                    }
                 }
-                if let Err(e) = res {
-                    log::warn!("upstream frame could not be decoded: {e}");
-                    f(&CanonicalEvent::Error { kind: ErrorKind::Api, message: JsonStr::from_text(&e.to_string()) });
-                }
-            }
+                Err(m) => f(&CanonicalEvent::Error { kind: ErrorKind::Api, message: JsonStr::from_text(&m) }),
+            },
+            StreamItem::Frame { format, event, data } => self.frame(format, event.as_deref(), &data, &mut f),
+        }
+    }
+
+    fn frame(&mut self, format: WireFormat, event: Option<&[u8]>, data: &Bytes, f: &mut impl FnMut(&CanonicalEvent)) {
+        let (_, dec) = self.decoder.get_or_insert_with(|| (format, StreamDecoder::new(format)));
+        self.scratch.clear();
+        let res = dec.frame(event, data, &mut self.scratch);
+        for ev in &self.scratch {
+            f(ev);
+        }
+        if let Err(e) = res {
+            log::warn!("upstream frame could not be decoded: {e}");
+            f(&CanonicalEvent::Error { kind: ErrorKind::Api, message: JsonStr::from_text(&e.to_string()) });
         }
     }
 
@@ -131,7 +143,7 @@ impl Pipeline {
             Mode::Pass(p) => {
                 let res = match &item {
                     StreamItem::Frame { event, data, .. } => p.frame(event.as_deref(), data, out),
-                    StreamItem::Event(_) => Ok(()),
+                    StreamItem::Event(_) | StreamItem::Whole { .. } => Ok(()),
                 };
                 if let Err(e) = res {
                     log::warn!("upstream frame rejected in passthrough: {e}");

@@ -134,7 +134,7 @@ impl Passthrough {
 /// Writes `data` with the span `old` (a sub-slice of it, if any) replaced by the JSON string
 /// `new`. CR and LF become spaces: in validated JSON they can only be whitespace between tokens,
 /// and raw they would end the SSE line (a multi-line `data:` event, or a forged line).
-fn splice(out: &mut BytesMut, data: &[u8], old: Option<&[u8]>, new: Option<&JsonStr>) {
+pub(crate) fn splice(out: &mut BytesMut, data: &[u8], old: Option<&[u8]>, new: Option<&JsonStr>) {
     let begin = out.len();
     match (old, new) {
         (Some(old), Some(new)) => {

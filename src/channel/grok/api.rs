@@ -4,14 +4,15 @@
 //! - Streaming clients: the upstream streams (`stream: true`); every SSE `data:` payload is
 //!   yielded as an OpenAI [`StreamItem::Frame`], which the lifecycle forwards to OpenAI clients
 //!   with only `model` rewritten and decodes to canonical events for Claude clients.
-//! - Non-streaming clients: the upstream answers one JSON completion, turned into the same frames
-//!   ([`super::api_body::completion_frames`]) so one decoder path serves both.
+//! - Non-streaming clients: the upstream answers one JSON completion, yielded whole
+//!   ([`StreamItem::Whole`]): an OpenAI client gets it as it came (model rewritten), a Claude
+//!   client gets it decoded (`proxy::whole`).
 //! - A non-2xx answer is read (bounded) and classified by `classify_api` (A.3) into an
 //!   [`AttemptError`] with its class, scope and reset hint; nothing reached the client yet.
 //! - Every response head's `x-ratelimit-*` windows are recorded on the account
 //!   ([`super::read_head`]).
 
-use super::api_body::{chat_body, completion_frames};
+use super::api_body::chat_body;
 use super::{GrokChannel, Target};
 use crate::channel::{AttemptError, StreamItem};
 use crate::domain::FailureClass;
@@ -49,9 +50,9 @@ pub async fn start(
         return Ok(ApiStream::streaming(resp.body));
     }
     let whole = resp.body.collect().await.map_err(|e| super::transport_error(SURFACE, &e))?;
-    let frames = completion_frames(&whole)
+    crate::channel::whole::check(WireFormat::OpenAi, &whole)
         .map_err(|m| AttemptError::new(FailureClass::Server, format!("{SURFACE} sent an unusable completion: {m}")))?;
-    Ok(ApiStream::whole(frames))
+    Ok(ApiStream::whole(whole))
 }
 
 /// The frames of one answer.
@@ -60,15 +61,17 @@ pub struct ApiStream {
     body: Option<ResponseBody>,
     sse: SseParser,
     queue: VecDeque<Bytes>,
+    /// A non-streaming answer, yielded once as [`StreamItem::Whole`].
+    whole: Option<Bytes>,
 }
 
 impl ApiStream {
     fn streaming(body: ResponseBody) -> Self {
-        Self { body: Some(body), sse: SseParser::default(), queue: VecDeque::new() }
+        Self { body: Some(body), sse: SseParser::default(), queue: VecDeque::new(), whole: None }
     }
 
-    fn whole(frames: Vec<Bytes>) -> Self {
-        Self { body: None, sse: SseParser::default(), queue: frames.into() }
+    fn whole(body: Bytes) -> Self {
+        Self { body: None, sse: SseParser::default(), queue: VecDeque::new(), whole: Some(body) }
     }
 
     fn frame(data: Bytes) -> StreamItem {
@@ -78,6 +81,9 @@ impl ApiStream {
     /// The next frame; `None` when the upstream closed (a missing `[DONE]` is reported by the
     /// lifecycle as a cut answer).
     pub async fn next(&mut self) -> Option<Result<StreamItem, AttemptError>> {
+        if let Some(body) = self.whole.take() {
+            return Some(Ok(StreamItem::Whole { format: WireFormat::OpenAi, body }));
+        }
         loop {
             if let Some(d) = self.queue.pop_front() {
                 return Some(Ok(Self::frame(d)));

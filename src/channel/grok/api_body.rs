@@ -1,5 +1,4 @@
-//! The xAI API request body (OpenAI Chat Completions) from a canonical request, and a
-//! non-streaming completion turned into the chunk frames a streaming one would have sent.
+//! The xAI API request body (OpenAI Chat Completions) from a canonical request.
 //!
 //! Mapping (reference A.2): system prompt pieces -> `system` messages; a user turn's
 //! `tool_result` blocks -> `tool` messages (before the turn's other content); text and images ->
@@ -11,87 +10,164 @@
 //! Streaming asks for usage (`stream_options.include_usage`) for the gateway's accounting; the
 //! passthrough drops the usage chunk unless the client asked for it.
 //!
-//! Built with `serde_json::Value`: once per request, small next to the answer.
+//! Written straight into the body buffer (no `serde_json::Value` tree): strings escaped by
+//! `util::json`, the client's tool schemas and `response_format` copied as the JSON they are.
 
 use crate::translate::canonical::{Block, CanonicalRequest, ImageSource, Role, ToolChoice};
-use bytes::Bytes;
-use serde_json::{Map, Value, json};
+use crate::translate::jscan;
+use crate::util::json::{escape_into, push_str};
+use std::io::Write as _;
 
 /// The JSON body for `POST /chat/completions` with `model` = the upstream id.
 pub fn chat_body(req: &CanonicalRequest, model: &str, stream: bool) -> Vec<u8> {
-    let mut messages: Vec<Value> = Vec::with_capacity(req.messages.len() + req.system.len());
+    let mut w = Obj::new(Vec::with_capacity(256 + req.messages.len() * 128));
+    w.key("model");
+    push_str(w.out(), model);
+    w.key("messages");
+    w.out().push(b'[');
+    let mut first = true;
     for s in &req.system {
-        messages.push(json!({"role": "system", "content": s}));
+        let m = begin_element(w.out(), &mut first);
+        message(m, "system", s);
     }
     for m in &req.messages {
         match m.role {
-            Role::User => user_messages(&m.content, &mut messages),
-            Role::Assistant => messages.push(assistant_message(&m.content)),
+            Role::User => user_messages(&m.content, w.out(), &mut first),
+            Role::Assistant => assistant_message(&m.content, begin_element(w.out(), &mut first)),
         }
     }
-    let mut body = Map::new();
-    body.insert("model".into(), model.into());
-    body.insert("messages".into(), Value::Array(messages));
-    body.insert("stream".into(), stream.into());
+    w.out().push(b']');
+    w.raw("stream", if stream { b"true" } else { b"false" });
     if stream {
-        body.insert("stream_options".into(), json!({"include_usage": true}));
+        w.raw("stream_options", br#"{"include_usage":true}"#);
     }
     if !req.tools.is_empty() {
-        let tools: Vec<Value> = req
-            .tools
-            .iter()
-            .map(|t| {
-                let params = serde_json::from_str::<Value>(&t.parameters).unwrap_or_else(|_| json!({"type": "object"}));
-                let mut f = json!({"name": t.name, "parameters": params});
-                if !t.description.is_empty() {
-                    set(&mut f, "description", t.description.clone().into());
-                }
-                json!({"type": "function", "function": f})
-            })
-            .collect();
-        body.insert("tools".into(), Value::Array(tools));
+        w.key("tools");
+        w.out().push(b'[');
+        let mut first = true;
+        for t in &req.tools {
+            let out = begin_element(w.out(), &mut first);
+            out.extend_from_slice(br#"{"type":"function","function":"#);
+            let mut f = Obj::new(std::mem::take(out));
+            f.key("name");
+            push_str(f.out(), &t.name);
+            // The client's schema as it came, when it is one JSON value (it always is after
+            // decoding; the fallback keeps the body valid whatever happens upstream of here).
+            let params = t.parameters.trim();
+            let valid = !params.is_empty() && jscan::parse(params.as_bytes()).is_ok();
+            f.raw("parameters", if valid { params.as_bytes() } else { br#"{"type":"object"}"# });
+            if !t.description.is_empty() {
+                f.key("description");
+                push_str(f.out(), &t.description);
+            }
+            *out = f.finish();
+            out.push(b'}');
+        }
+        w.out().push(b']');
         if let Some(p) = req.parallel_tool_calls {
-            body.insert("parallel_tool_calls".into(), p.into());
+            w.raw("parallel_tool_calls", if p { b"true" } else { b"false" });
         }
     }
     if let Some(tc) = &req.tool_choice {
-        let v = match tc {
-            ToolChoice::Auto => json!("auto"),
-            ToolChoice::None => json!("none"),
-            ToolChoice::Any => json!("required"),
-            ToolChoice::Tool(name) => json!({"type": "function", "function": {"name": name}}),
-        };
-        body.insert("tool_choice".into(), v);
+        match tc {
+            ToolChoice::Auto => w.raw("tool_choice", br#""auto""#),
+            ToolChoice::None => w.raw("tool_choice", br#""none""#),
+            ToolChoice::Any => w.raw("tool_choice", br#""required""#),
+            ToolChoice::Tool(name) => {
+                w.key("tool_choice");
+                w.out().extend_from_slice(br#"{"type":"function","function":{"name":"#);
+                push_str(w.out(), name);
+                w.out().extend_from_slice(b"}}");
+            }
+        }
     }
     if let Some(n) = req.max_tokens {
-        body.insert("max_tokens".into(), n.into());
+        w.key("max_tokens");
+        let _ = write!(w.out(), "{n}");
     }
-    if let Some(t) = req.temperature {
-        body.insert("temperature".into(), t.into());
-    }
-    if let Some(p) = req.top_p {
-        body.insert("top_p".into(), p.into());
+    for (key, v) in [("temperature", req.temperature), ("top_p", req.top_p)] {
+        if let Some(x) = v.filter(|x| x.is_finite()) {
+            w.key(key);
+            let _ = write!(w.out(), "{x}");
+        }
     }
     if !req.stop.is_empty() {
-        body.insert("stop".into(), req.stop.clone().into());
+        w.key("stop");
+        w.out().push(b'[');
+        let mut first = true;
+        for s in &req.stop {
+            push_str(begin_element(w.out(), &mut first), s);
+        }
+        w.out().push(b']');
     }
     if let Some(u) = &req.user {
-        body.insert("user".into(), u.clone().into());
+        w.key("user");
+        push_str(w.out(), u);
     }
     if let Some(e) = req.effort.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
-        body.insert("reasoning_effort".into(), e.to_ascii_lowercase().into());
+        w.key("reasoning_effort");
+        push_str(w.out(), &e.to_ascii_lowercase());
     }
-    if let Some(rf) = req.response_format.as_deref().and_then(|r| serde_json::from_str::<Value>(r).ok()) {
-        body.insert("response_format".into(), rf);
+    if let Some(rf) = req.response_format.as_deref().map(str::trim).filter(|r| jscan::parse(r.as_bytes()).is_ok()) {
+        w.raw("response_format", rf.as_bytes());
     }
-    serde_json::to_vec(&Value::Object(body)).unwrap_or_default()
+    w.finish()
 }
 
-/// Sets `key` on an object (a no-op on anything else).
-fn set(v: &mut Value, key: &str, x: Value) {
-    if let Some(o) = v.as_object_mut() {
-        o.insert(key.to_owned(), x);
+/// Writes one JSON object field by field (keys are plain ASCII names).
+struct Obj {
+    out: Vec<u8>,
+    fields: usize,
+}
+
+impl Obj {
+    fn new(mut out: Vec<u8>) -> Self {
+        out.push(b'{');
+        Self { out, fields: 0 }
     }
+
+    /// Starts the field `name`; the caller writes its value.
+    fn key(&mut self, name: &str) {
+        if self.fields > 0 {
+            self.out.push(b',');
+        }
+        self.fields += 1;
+        self.out.push(b'"');
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    /// A field whose value is already JSON.
+    fn raw(&mut self, name: &str, value: &[u8]) {
+        self.key(name);
+        self.out.extend_from_slice(value);
+    }
+
+    fn out(&mut self) -> &mut Vec<u8> {
+        &mut self.out
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.out.push(b'}');
+        self.out
+    }
+}
+
+/// Writes the comma before an array element (none before the first).
+fn begin_element<'a>(out: &'a mut Vec<u8>, first: &mut bool) -> &'a mut Vec<u8> {
+    if !std::mem::replace(first, false) {
+        out.push(b',');
+    }
+    out
+}
+
+/// `{"role": role, "content": text}`.
+fn message(out: &mut Vec<u8>, role: &str, text: &str) {
+    out.extend_from_slice(b"{\"role\":\"");
+    out.extend_from_slice(role.as_bytes());
+    out.extend_from_slice(b"\",\"content\":");
+    push_str(out, text);
+    out.push(b'}');
 }
 
 fn text_of(blocks: &[Block]) -> String {
@@ -107,8 +183,10 @@ fn text_of(blocks: &[Block]) -> String {
     out
 }
 
-fn user_messages(blocks: &[Block], out: &mut Vec<Value>) {
-    let mut parts: Vec<Value> = Vec::new();
+/// A user turn: its tool results as `tool` messages first, then its text and images as one
+/// `user` message (a plain string when it is text only).
+fn user_messages(blocks: &[Block], out: &mut Vec<u8>, first: &mut bool) {
+    let mut has_parts = false;
     let mut plain = true;
     for b in blocks {
         match b {
@@ -117,87 +195,84 @@ fn user_messages(blocks: &[Block], out: &mut Vec<Value>) {
                 if *is_error && !text.starts_with("Error") {
                     text.insert_str(0, "Error: ");
                 }
-                out.push(json!({"role": "tool", "tool_call_id": tool_use_id, "content": text}));
+                let o = begin_element(out, first);
+                o.extend_from_slice(br#"{"role":"tool","tool_call_id":"#);
+                push_str(o, tool_use_id);
+                o.extend_from_slice(br#","content":"#);
+                push_str(o, &text);
+                o.push(b'}');
             }
-            Block::Text(t) => parts.push(json!({"type": "text", "text": t})),
-            Block::Image(src) => {
-                plain = false;
-                let url = match src {
-                    ImageSource::Url(u) => u.clone(),
-                    ImageSource::Base64 { media_type, data } => {
-                        format!("data:{media_type};base64,{data}")
-                    }
-                };
-                parts.push(json!({"type": "image_url", "image_url": {"url": url}}));
-            }
+            Block::Text(_) => has_parts = true,
+            Block::Image(_) => (has_parts, plain) = (true, false),
             Block::ToolUse { .. } | Block::Thinking { .. } | Block::RedactedThinking { .. } => {}
         }
     }
-    if parts.is_empty() {
+    if !has_parts {
         return;
     }
-    let content = if plain { Value::String(text_of(blocks)) } else { Value::Array(parts) };
-    out.push(json!({"role": "user", "content": content}));
+    let o = begin_element(out, first);
+    if plain {
+        message(o, "user", &text_of(blocks));
+        return;
+    }
+    o.extend_from_slice(br#"{"role":"user","content":["#);
+    let mut first_part = true;
+    for b in blocks {
+        match b {
+            Block::Text(t) => {
+                let p = begin_element(o, &mut first_part);
+                p.extend_from_slice(br#"{"type":"text","text":"#);
+                push_str(p, t);
+                p.push(b'}');
+            }
+            Block::Image(src) => {
+                let p = begin_element(o, &mut first_part);
+                p.extend_from_slice(br#"{"type":"image_url","image_url":{"url":""#);
+                match src {
+                    ImageSource::Url(u) => escape_into(p, u.as_bytes()),
+                    ImageSource::Base64 { media_type, data } => {
+                        p.extend_from_slice(b"data:");
+                        escape_into(p, media_type.as_bytes());
+                        p.extend_from_slice(b";base64,");
+                        escape_into(p, data.as_bytes());
+                    }
+                }
+                p.extend_from_slice(b"\"}}");
+            }
+            _ => {}
+        }
+    }
+    o.extend_from_slice(b"]}");
 }
 
-fn assistant_message(blocks: &[Block]) -> Value {
+/// An assistant turn: its text (null when it only calls tools) and its tool calls.
+fn assistant_message(blocks: &[Block], out: &mut Vec<u8>) {
     let text = text_of(blocks);
-    let calls: Vec<Value> = blocks
-        .iter()
-        .filter_map(|b| match b {
-            Block::ToolUse { id, name, input } => Some(json!({
-                "id": id, "type": "function",
-                "function": {"name": name, "arguments": if input.is_empty() { "{}" } else { input.as_str() }}
-            })),
-            _ => None,
-        })
-        .collect();
-    let mut m = json!({"role": "assistant", "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { text.into() }});
-    if !calls.is_empty() {
-        set(&mut m, "tool_calls", Value::Array(calls));
+    let has_calls = blocks.iter().any(|b| matches!(b, Block::ToolUse { .. }));
+    out.extend_from_slice(br#"{"role":"assistant","content":"#);
+    if text.is_empty() && has_calls {
+        out.extend_from_slice(b"null");
+    } else {
+        push_str(out, &text);
     }
-    m
-}
-
-/// A non-streaming completion as the chunk frames (`data:` payloads, ending with `[DONE]`) a
-/// streaming answer would carry, so one decoder path serves both. `Err` names what is missing.
-pub fn completion_frames(body: &[u8]) -> Result<Vec<Bytes>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("the completion is not JSON: {e}"))?;
-    let choice = v.get("choices").and_then(|c| c.get(0)).ok_or("the completion has no choices")?;
-    let msg = choice.get("message").ok_or("the completion's choice has no message")?;
-    let head = |delta: Value, finish: Value| {
-        json!({
-            "id": v.get("id").cloned().unwrap_or_else(|| json!("chatcmpl-grok")),
-            "object": "chat.completion.chunk",
-            "created": v.get("created").cloned().unwrap_or_else(|| json!(0)),
-            "model": v.get("model").cloned().unwrap_or(Value::Null),
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        })
-    };
-    let mut frames: Vec<Value> = vec![head(json!({"role": "assistant", "content": ""}), Value::Null)];
-    let nonempty = |k: &str| msg.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
-    if let Some(r) = nonempty("reasoning_content") {
-        frames.push(head(json!({"reasoning_content": r}), Value::Null));
+    if has_calls {
+        out.extend_from_slice(br#","tool_calls":["#);
+        let mut first = true;
+        for b in blocks {
+            if let Block::ToolUse { id, name, input } = b {
+                let o = begin_element(out, &mut first);
+                o.extend_from_slice(br#"{"id":"#);
+                push_str(o, id);
+                o.extend_from_slice(br#","type":"function","function":{"name":"#);
+                push_str(o, name);
+                o.extend_from_slice(br#","arguments":"#);
+                push_str(o, if input.is_empty() { "{}" } else { input.as_str() });
+                o.extend_from_slice(b"}}");
+            }
+        }
+        out.push(b']');
     }
-    if let Some(c) = nonempty("content") {
-        frames.push(head(json!({"content": c}), Value::Null));
-    }
-    for (i, tc) in msg.get("tool_calls").and_then(Value::as_array).into_iter().flatten().enumerate() {
-        let mut call = tc.clone();
-        set(&mut call, "index", i.into());
-        frames.push(head(json!({"tool_calls": [call]}), Value::Null));
-    }
-    let finish = choice.get("finish_reason").cloned().filter(|f| !f.is_null()).unwrap_or_else(|| json!("stop"));
-    frames.push(head(json!({}), finish));
-    if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-        let mut last = head(json!({}), Value::Null);
-        set(&mut last, "choices", json!([]));
-        set(&mut last, "usage", u.clone());
-        frames.push(last);
-    }
-    let mut out: Vec<Bytes> = frames.iter().map(|f| Bytes::from(serde_json::to_vec(f).unwrap_or_default())).collect();
-    out.push(Bytes::from_static(b"[DONE]"));
-    Ok(out)
+    out.push(b'}');
 }
 
 #[cfg(test)]
@@ -205,6 +280,7 @@ mod tests {
     use super::*;
     use crate::translate::canonical::{Message, Tool, WireFormat};
     use crate::translate::{CanonicalEvent, StreamDecoder};
+    use serde_json::{Value, json};
 
     #[test]
     fn body_maps_history_tools_and_options() {
@@ -254,27 +330,5 @@ mod tests {
         assert_eq!(v["reasoning_effort"], "high");
         let v: Value = serde_json::from_slice(&chat_body(&CanonicalRequest::default(), "m", false)).unwrap();
         assert!(v.get("stream_options").is_none() && v.get("reasoning_effort").is_none() && v.get("tools").is_none());
-    }
-
-    #[test]
-    fn completion_becomes_decodable_frames() {
-        let body = br#"{"id":"c1","object":"chat.completion","created":5,"model":"grok-4","choices":[{"index":0,
-            "message":{"role":"assistant","content":"hi","reasoning_content":"hmm","tool_calls":[{"id":"call_9","type":"function",
-            "function":{"name":"f","arguments":"{\"a\":1}"}}]},"finish_reason":"tool_calls"}],
-            "usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#;
-        let frames = completion_frames(body).unwrap();
-        assert_eq!(frames.last().unwrap().as_ref(), b"[DONE]");
-        let mut dec = StreamDecoder::new(WireFormat::OpenAi);
-        let mut evs = Vec::new();
-        for f in &frames {
-            dec.frame(None, f, &mut evs).unwrap();
-        }
-        assert!(evs.iter().any(|e| matches!(e, CanonicalEvent::ThinkingDelta(t) if t.unescape() == "hmm")));
-        assert!(evs.iter().any(|e| matches!(e, CanonicalEvent::TextDelta(t) if t.unescape() == "hi")));
-        assert!(evs.iter().any(|e| matches!(e, CanonicalEvent::ToolCallStart { name, .. } if name.unescape() == "f")));
-        assert!(evs.iter().any(|e| matches!(e, CanonicalEvent::Usage(u) if u.output_tokens == 4)));
-        assert!(matches!(evs.last(), Some(CanonicalEvent::Stop { .. })));
-        assert!(completion_frames(b"{}").is_err());
-        assert!(completion_frames(b"nope").is_err());
     }
 }
