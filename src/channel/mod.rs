@@ -11,9 +11,11 @@
 //! has been written to the client.
 //!
 //! Static dispatch: the per-worker [`ChannelRegistry`] holds a [`ChannelImpl`] enum; adding a
-//! channel adds one variant and one match arm in `proxy::dispatch`.
+//! channel adds one variant and one match arm in `proxy::dispatch`. Token refreshers are
+//! dispatched the same way by [`refresh::ChannelRefresher`].
 
 pub mod grok;
+pub mod refresh;
 
 use crate::domain::{Channel, FailureClass, ModelDef};
 use crate::translate::canonical::{CanonicalEvent, ErrorKind, WireFormat};

@@ -24,7 +24,7 @@ use super::attempt::Lease;
 use super::config::PoolConfig;
 use super::retry_after::MAX_HINT_MS;
 use super::shard::Shard;
-use super::shared::{CoolReason, DisableReason, model_hash};
+use super::shared::{CoolReason, DisableReason};
 use super::snapshot::Account;
 use crate::domain::{AccountStatus, Counters, FailureClass};
 
@@ -105,10 +105,13 @@ impl Account {
             FailureClass::RateLimitShared => match self.scope() {
                 Some(scope) => {
                     let until_ms = deadline(retry_at_ms, cfg.cooldown_rate_limit_ms, now_ms);
+                    // Through the setters: they also report the hold for persistence.
                     match model {
-                        Some(m) => scope.models.mark(model_hash(m), until_ms, now_ms),
+                        Some(m) => {
+                            scope.mark_model_unavailable(m, until_ms, now_ms);
+                        }
                         None => {
-                            scope.cool.extend(until_ms, CoolReason::ScopeRateLimit);
+                            scope.cool_scope(until_ms, CoolReason::ScopeRateLimit);
                         }
                     }
                     Effect::ScopeCooled { scope: scope.name().to_string(), until_ms, model_only: model.is_some() }
@@ -122,7 +125,7 @@ impl Account {
             FailureClass::Model => match model {
                 Some(m) => {
                     let until_ms = deadline(retry_at_ms, cfg.cooldown_model_ms, now_ms);
-                    sh.models.mark(model_hash(m), until_ms, now_ms);
+                    sh.mark_model_unavailable(m, until_ms, now_ms);
                     Effect::ModelUnavailable { until_ms }
                 }
                 None => Effect::None,

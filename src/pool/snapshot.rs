@@ -18,6 +18,7 @@
 //!
 //! Error handling: a duplicate or empty id is a typed [`SnapshotError`]; weight 0 counts as 1.
 
+use super::holds::HoldSink;
 use super::shared::{AccountShared, CoolReason, DisableReason, ScopeShared};
 use crate::domain::{AccountDef, Channel};
 use std::collections::HashMap;
@@ -120,6 +121,8 @@ pub struct Snapshot {
     by_key: HashMap<u64, u32>,
     tiers: [Box<[Tier]>; 3],
     scopes: HashMap<Arc<str>, Arc<ScopeShared>>,
+    /// Where the shared-state setters report holds to persist (the same from build to build).
+    holds: Arc<HoldSink>,
 }
 
 /// The default scope rule: `channel:team` from a non-empty `team` credential.
@@ -153,6 +156,7 @@ impl Snapshot {
         scope_of: &dyn Fn(&AccountDef) -> Option<String>,
     ) -> Result<Self, SnapshotError> {
         let mut next_key = prev.map_or(1, |p| p.next_key.max(1));
+        let holds = prev.map_or_else(|| Arc::new(HoldSink::default()), |p| Arc::clone(&p.holds));
         let mut by_id = HashMap::with_capacity(defs.len());
         let mut scopes: HashMap<Arc<str>, Arc<ScopeShared>> = HashMap::new();
         let mut accounts = Vec::with_capacity(defs.len());
@@ -173,12 +177,12 @@ impl Snapshot {
                 Arc::clone(&o.shared)
             } else {
                 next_key += 1;
-                Arc::new(AccountShared::new(next_key - 1))
+                Arc::new(AccountShared::with_sink(next_key - 1, Arc::clone(&holds)))
             };
             let scope = scope_of(&def).map(|team| {
                 let name: Arc<str> = Arc::from(format!("{}:{team}", def.channel));
                 let found = scopes.get(&name).cloned().or_else(|| prev.and_then(|p| p.scopes.get(&name).cloned()));
-                let s = found.unwrap_or_else(|| Arc::new(ScopeShared::new(Arc::clone(&name))));
+                let s = found.unwrap_or_else(|| Arc::new(ScopeShared::new(Arc::clone(&name), Arc::clone(&holds))));
                 scopes.insert(name, Arc::clone(&s));
                 s
             });
@@ -203,6 +207,7 @@ impl Snapshot {
             by_key,
             tiers,
             scopes,
+            holds,
         })
     }
 
@@ -243,6 +248,21 @@ impl Snapshot {
     /// Every scope in this snapshot.
     pub fn scopes(&self) -> impl Iterator<Item = &Arc<ScopeShared>> {
         self.scopes.values()
+    }
+
+    /// The scope named `channel:team`.
+    pub fn scope(&self, name: &str) -> Option<&Arc<ScopeShared>> {
+        self.scopes.get(name)
+    }
+
+    /// The account with this process-unique key (see [`AccountShared::key`]).
+    pub fn by_key(&self, key: u64) -> Option<&Arc<Account>> {
+        self.index_of_key(key).and_then(|i| self.at(i))
+    }
+
+    /// The queue of holds to persist, shared by every snapshot of this pool.
+    pub fn holds(&self) -> &Arc<HoldSink> {
+        &self.holds
     }
 }
 

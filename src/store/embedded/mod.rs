@@ -17,7 +17,7 @@ pub mod state;
 use super::feed::Feed;
 use super::secret::SecretBox;
 use super::settings::StoreSettings;
-use super::types::{AccountRecord, CounterDelta, Day, Health, SlotLease, StoreError, UsageKey, check_id};
+use super::types::{AccountRecord, CounterDelta, Day, Health, Hold, SlotLease, StoreError, UsageKey, check_id};
 use super::{StoreApi, random_id};
 use crate::domain::{
     AccountDef, AccountStatus, AdminSession, ClientKey, FailureClass, ModelDef, UsageCounters, UsageScope,
@@ -291,6 +291,33 @@ impl StoreApi for EmbeddedStore {
 
     async fn release_slot(&self, lease: &SlotLease) -> Result<(), StoreError> {
         self.read(Query::Release { account: lease.account.clone(), token: lease.token.clone() }).await.map(|_| ())
+    }
+
+    async fn try_lock(&self, name: &str, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
+        check_id("lock", name)?;
+        match self.read(Query::Lock { name: name.to_owned(), owner: owner.to_owned(), ttl }).await? {
+            Answer::Slot(b) => Ok(b),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn unlock(&self, name: &str, owner: &str) -> Result<bool, StoreError> {
+        match self.read(Query::Unlock { name: name.to_owned(), owner: owner.to_owned() }).await? {
+            Answer::Slot(b) => Ok(b),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn put_hold(&self, hold: &Hold) -> Result<(), StoreError> {
+        hold.check()?;
+        self.done(Op::PutHold { hold: hold.clone() }).await
+    }
+
+    async fn list_holds(&self, now_ms: u64) -> Result<Vec<Hold>, StoreError> {
+        match self.read(Query::ListHolds(now_ms)).await? {
+            Answer::Holds(h) => Ok(h),
+            _ => Err(unexpected()),
+        }
     }
 
     fn health(&self) -> Health {
