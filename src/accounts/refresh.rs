@@ -28,12 +28,28 @@ pub fn lock_for(store: Option<Store>, refresh_timeout_ms: u64) -> StoreLock {
     StoreLock::new(store, Duration::from_millis(refresh_timeout_ms))
 }
 
-/// The definition a request holding `lease` should send (see the module docs).
+/// The definition a request holding `lease` should send (see the module docs). A refresh it
+/// ran that changed the account's status (rejected: `disabled(auth)`; transient on an expired
+/// token: `refresh_failed`) is persisted like a background one, off the response path.
 pub async fn ensure_fresh(worker: &Worker, lease: &Lease) -> Result<Arc<AccountDef>, RefreshFailure> {
     let cfg = worker.config();
     let refresher = ChannelRefresher::for_channel(&cfg, lease.def().channel);
     let lock = lock_for(worker.store().cloned(), cfg.pool.refresh_timeout_ms);
-    worker.pool().ensure_fresh(lease, &refresher, &lock).await
+    let shard = worker.pool();
+    let before = lease.account().status(shard.now_ms());
+    let out = shard.ensure_fresh(lease, &refresher, &lock).await;
+    if let Err(e) = &out {
+        let after = lease.account().status(shard.now_ms());
+        if after != before {
+            persist::status(worker, lease.id(), after);
+        }
+        if let (RefreshFailure::Rejected(m), Some(store)) = (e, worker.store()) {
+            log::warn!("account {} disabled (auth): token refresh rejected: {m}", lease.id());
+            let (store, id, msg) = (store.clone(), lease.id().to_owned(), format!("token refresh rejected: {m}"));
+            monoio::spawn(async move { persist::write_error(&store, &id, FailureClass::Auth, &msg).await });
+        }
+    }
+    out
 }
 
 /// Runs the single-flight refresh a 401 asked for, in the background on this worker.

@@ -421,3 +421,40 @@ impl Script {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(creds: &[(&str, &str)]) -> AccountDef {
+        let mut d: AccountDef =
+            serde_json::from_value(serde_json::json!({"id": "a", "channel": Channel::Orchids})).unwrap();
+        d.credentials = creds.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        d
+    }
+
+    fn refresh(d: &AccountDef) -> Result<NewCredentials, RefreshError> {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
+        rt.block_on(TestRefresher.refresh(d))
+    }
+
+    #[test]
+    fn the_refresher_follows_the_credentials() {
+        let d = account(&[("expires_at", "1234"), ("refresh_count", "2"), ("fail", "auth")]);
+        assert_eq!(TestRefresher.expires_ms(&d), Some(1234));
+        assert_eq!(TestRefresher.expires_ms(&account(&[])), None);
+        let before = crate::domain::now_ms();
+        let new = refresh(&d).unwrap();
+        assert_eq!(new.credentials["token"], "test-token-3");
+        assert_eq!(new.credentials["refresh_count"], "3");
+        assert_eq!(new.credentials["fail"], "", "the refreshed token works");
+        let exp = new.expires_ms.unwrap();
+        assert!(exp >= before + 3_600_000, "{exp}");
+        assert_eq!(new.credentials["expires_at"], exp.to_string());
+        assert!(!refresh(&account(&[("fail", "quota")])).unwrap().credentials.contains_key("fail"));
+        let lifetime = refresh(&account(&[("refresh_lifetime_ms", "10")])).unwrap();
+        assert!(lifetime.expires_ms.unwrap() < before + 60_000);
+        assert!(matches!(refresh(&account(&[("refresh_fail", "rejected")])), Err(RefreshError::Rejected(_))));
+        assert!(matches!(refresh(&account(&[("refresh_fail", "transient")])), Err(RefreshError::Transient(_))));
+    }
+}
