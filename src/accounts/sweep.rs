@@ -13,8 +13,7 @@
 
 use super::boot::is_test_default;
 use super::lock::StoreLock;
-use super::refresh::{lock_for, refresh_and_settle};
-use crate::channel::refresh::ChannelRefresher;
+use super::refresh::{Limited, lock_for, refresh_and_settle};
 use crate::config::Config;
 use crate::pool::{Clock, Shard, Snapshot};
 use crate::store::Store;
@@ -52,8 +51,8 @@ impl Sweeper {
     pub fn sweep(&self) -> usize {
         let mut started = 0;
         for acc in self.shard.refresh_due() {
-            let refresher = ChannelRefresher::for_channel(&self.cfg, acc.def().channel);
-            if !refresher.can_refresh() || is_test_default(acc.def()) {
+            let refresher = Limited::for_channel(&self.cfg, acc.def().channel);
+            if !refresher.inner.can_refresh() || is_test_default(acc.def()) {
                 continue;
             }
             let (shard, store, lock) = (Rc::clone(&self.shard), self.store.clone(), Rc::clone(&self.lock));
