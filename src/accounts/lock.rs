@@ -3,7 +3,8 @@
 //!
 //! - `try_lock`: the store lock `refresh:<account id>` with a fresh random owner token for
 //!   `pool.refresh_timeout_ms` (a holder that dies frees it by expiry). Without a store (tests
-//!   with a bare runtime) it is always granted. While the store is degraded it answers `Failed`
+//!   with a bare runtime, and channels that cannot refresh: nothing to coordinate) it is always
+//!   granted and nothing is read or saved. While the store is degraded it answers `Failed`
 //!   at once instead of waiting out `redis_retry_ms`: no refresh is better than one whose new
 //!   credentials cannot be saved (a rotated refresh token would be lost).
 //! - `stored`: the account as stored now (read under the lock; see the pool's protocol).

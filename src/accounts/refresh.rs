@@ -26,9 +26,16 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The store lock a worker uses (TTL `pool.refresh_timeout_ms`).
+/// The store lock for refreshes (TTL `pool.refresh_timeout_ms`).
 pub fn lock_for(store: Option<Store>, refresh_timeout_ms: u64) -> StoreLock {
     StoreLock::new(store, Duration::from_millis(refresh_timeout_ms))
+}
+
+/// The lock for one refresh with `refresher`: the store lock when the channel can refresh; none
+/// (always granted, no store round trip) when it cannot — a static rejection has nothing to
+/// coordinate, and the 401 then disables the account at once.
+fn lock_with(refresher: &Limited<ChannelRefresher>, store: Option<&Store>, refresh_timeout_ms: u64) -> StoreLock {
+    lock_for(store.filter(|_| refresher.inner.can_refresh()).cloned(), refresh_timeout_ms)
 }
 
 /// A refresher whose calls end within `limit` (module docs).
@@ -70,7 +77,7 @@ impl<R: Refresher> Refresher for Limited<R> {
 pub async fn ensure_fresh(worker: &Worker, lease: &Lease) -> Result<Arc<AccountDef>, RefreshFailure> {
     let cfg = worker.config();
     let refresher = Limited::for_channel(&cfg, lease.def().channel);
-    let lock = lock_for(worker.store().cloned(), cfg.pool.refresh_timeout_ms);
+    let lock = lock_with(&refresher, worker.store(), cfg.pool.refresh_timeout_ms);
     let shard = worker.pool();
     let before = lease.account().status(shard.now_ms());
     let out = shard.ensure_fresh(lease, &refresher, &lock).await;
@@ -97,7 +104,7 @@ pub fn after_401(worker: &Rc<Worker>, id: &str) {
         let Some(acc) = shard.account(&id) else { return };
         let cfg = w.config();
         let refresher = Limited::for_channel(&cfg, acc.def().channel);
-        let lock = lock_for(w.store().cloned(), cfg.pool.refresh_timeout_ms);
+        let lock = lock_with(&refresher, w.store(), cfg.pool.refresh_timeout_ms);
         refresh_and_settle(shard, w.store(), &refresher, &lock, &id, "after a 401").await;
     });
 }
