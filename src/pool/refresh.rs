@@ -394,7 +394,8 @@ impl Shard {
     /// The definition a request holding `lease` should send: refreshed first when its token
     /// expires within `refresh_ahead_ms`. While the token is still valid and a refresh already
     /// runs (here or on another core), the current definition is returned without waiting; a
-    /// refresh held by another instance is never waited for.
+    /// refresh held by another instance is never waited for; and a transient refresh failure
+    /// (or a store that cannot lock) still returns the valid token.
     pub async fn ensure_fresh<R: Refresher, L: InstanceLock>(
         &self,
         lease: &Lease,
@@ -420,7 +421,8 @@ impl Shard {
         }
         match self.refresh(acc.id(), refresher, &NoWait(lock)).await {
             Ok(r) => Ok(r.def),
-            Err(RefreshFailure::Busy) if valid => Ok(def),
+            // The token still works: use it; the sweeper or a later request tries again.
+            Err(RefreshFailure::Busy | RefreshFailure::Transient(_)) if valid => Ok(def),
             Err(e) => Err(e),
         }
     }

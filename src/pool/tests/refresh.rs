@@ -295,6 +295,14 @@ fn a_request_never_waits_for_another_instance() {
     let l = take(&s, "m").unwrap();
     assert_eq!(ready(s.ensure_fresh(&l, &gate, &other)).unwrap().credentials["token"], "old", "still valid");
     assert_eq!(*other.log.borrow(), ["held"]);
+    // A store that cannot lock, or a token endpoint that is down, does not cost a valid token.
+    other.fail.set(true);
+    assert_eq!(ready(s.ensure_fresh(&l, &gate, &other)).unwrap().credentials["token"], "old");
+    other.fail.set(false);
+    other.held.set(0);
+    gate.open(Err(RefreshError::Transient("503".into())));
+    assert_eq!(ready(s.ensure_fresh(&l, &gate, &other)).unwrap().credentials["token"], "old");
+    assert_eq!(gate.calls.get(), 1);
 }
 
 #[test]
