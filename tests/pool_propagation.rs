@@ -171,8 +171,21 @@ fn scope_and_model_holds_survive_a_restart() {
     let dir = data.path().join("data");
     poll_until(Duration::from_secs(10), || (logged_holds(&dir) >= 2).then_some(()))
         .unwrap_or_else(|| panic!("the holds never reached the store's log:\n{}", s.log()));
+    // Also let the attempts' counters land, so nothing is in flight at shutdown.
+    poll_until(Duration::from_secs(10), || {
+        let stored = |id: &str| {
+            let r = http(s.addr, "GET", &format!("/api/accounts/{id}"), &[("x-admin-token", ADMIN)], b"");
+            r.json()["stored"]["counters"].clone()
+        };
+        (stored("t1")["last_error"].is_string()
+            && stored("m")["last_error"].is_string()
+            && stored("z")["successes"] == 1)
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("the counters were never persisted:\n{}", s.log()));
     s.sigterm();
-    assert!(s.wait_exit(Duration::from_secs(20)).is_some_and(|st| st.success()));
+    let exit = s.wait_exit(Duration::from_secs(30));
+    assert!(exit.is_some_and(|st| st.success()), "{exit:?}\n{}", s.log());
 
     let s = ServerBuilder::new().config(&cfg).start();
     assert!(s.log().contains("2 hold(s) restored"), "{}", s.log());
