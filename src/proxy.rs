@@ -31,7 +31,7 @@ use crate::channel::{Attempt, AttemptError, ChannelDriver, ChannelImpl, EventStr
 use crate::domain::{AccountDef, Channel, FailureClass, ModelDef};
 use crate::http::Response;
 use crate::http::sse_writer;
-use crate::pool::{Attempt as Tries, Lease, LocalOnly, SelectRequest, SessionKey};
+use crate::pool::{Attempt as Tries, Lease, SelectRequest, SessionKey};
 use crate::runtime::ctx::Worker;
 use crate::translate::EncodeOptions;
 use crate::translate::canonical::Usage;
@@ -140,7 +140,7 @@ async fn run<D: ChannelDriver>(
                 continue;
             }
         };
-        let def = match shard.ensure_fresh(&lease, &account::NoRefresher, &LocalOnly).await {
+        let def = match crate::accounts::refresh::ensure_fresh(worker, &lease).await {
             Ok(d) => d,
             Err(f) => {
                 log::info!("{} account {}: no usable token ({f}); trying another", pr.channel, lease.id());

@@ -127,7 +127,13 @@ fn failover_on_each_retryable_class() {
         ("model", json!({}), "active", None),
     ];
     for (i, (script, pool, state, reason)) in cases.into_iter().enumerate() {
-        let s = server(&[acct("bad", 10, &json!({"fail": script})), acct("good", 0, &json!({}))], &pool);
+        // auth: the test channel's refresher would bring the account back; make it reject.
+        let creds = if script == "auth" {
+            json!({"fail": script, "refresh_fail": "rejected"})
+        } else {
+            json!({"fail": script})
+        };
+        let s = server(&[acct("bad", 10, &creds), acct("good", 0, &json!({}))], &pool);
         let stream = i % 2 == 0;
         let r = claude(&s, "whoami", stream);
         assert_eq!(r.status, 200, "{script}: {}\n{}", r.text(), s.log());

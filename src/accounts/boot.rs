@@ -6,8 +6,10 @@
 //! (see [`is_test_default`]), so message-scripted failures (`fail <class>`) do not change later
 //! answers. Configure accounts for a channel (with `fail` credentials) to test the pool itself.
 
+use crate::channel::refresh::ChannelRefresher;
 use crate::config::Config;
 use crate::domain::{AccountDef, Channel};
+use crate::pool::Refresher;
 use crate::pool::{Snapshot, SnapshotError};
 use crate::store::{AccountRecord, Store, StoreApi, StoreHub};
 use std::collections::{BTreeMap, HashSet};
@@ -41,19 +43,26 @@ async fn load_with(store: Store, cfg: &Config) -> Result<Arc<Snapshot>, String> 
         existing
     };
     let stored = records.len();
-    let snap = build(records, None, cfg.test_channel, true).map_err(|e| format!("accounts: {e}"))?;
-    log::info!("accounts: {stored} stored ({imported} imported from the config), {} in the pool", snap.len());
+    let snap = build(records, None, cfg, true).map_err(|e| format!("accounts: {e}"))?;
+    let holds = super::holds::restore_all(&store, &snap).await;
+    log::info!(
+        "accounts: {stored} stored ({imported} imported from the config), {} in the pool, {holds} hold(s) restored",
+        snap.len()
+    );
     Ok(Arc::new(snap))
 }
 
 /// Builds a snapshot from stored records, carrying state over from `prev`. Persisted statuses
-/// are restored for accounts new to the pool, and for all of them when `restore_all`.
+/// are restored for accounts new to the pool, and for all of them when `restore_all`. Token
+/// expiries the channels' refreshers read from the credentials are applied (see
+/// [`apply_expiries`]).
 pub fn build(
     records: Vec<AccountRecord>,
     prev: Option<&Snapshot>,
-    test_channel: bool,
+    cfg: &Config,
     restore_all: bool,
 ) -> Result<Snapshot, SnapshotError> {
+    let test_channel = cfg.test_channel;
     let now = crate::domain::now_ms();
     let fresh: HashSet<String> = records
         .iter()
@@ -75,7 +84,23 @@ pub fn build(
             acc.restore(status, now);
         }
     }
+    apply_expiries(&snap, cfg);
     Ok(snap)
+}
+
+/// Tells the pool when each account's token expires, where its channel's refresher can read it
+/// from the credentials. Definitions already replaced by a refresh (older than the account's
+/// `min_revision`) are skipped: their expiry is the old token's.
+pub fn apply_expiries(snap: &Snapshot, cfg: &Config) {
+    for acc in snap.accounts() {
+        let refresher = ChannelRefresher::for_channel(cfg, acc.def().channel);
+        if acc.def().revision < acc.shared().min_revision() {
+            continue;
+        }
+        if let Some(ms) = refresher.expires_ms(acc.def()) {
+            acc.set_token_expiry(ms);
+        }
+    }
 }
 
 /// The credential that marks a test-channel default account.

@@ -11,11 +11,21 @@
 //! - [`persist`]: what a worker writes back, field-wise and off the response path (spawned):
 //!   status changes (cooling, disabled, active again) and per-attempt counters (summed per
 //!   worker by [`counters`] and written every 250 ms).
+//!   status changes (cooling, disabled, active again) and per-attempt counters.
+//! - [`holds`]: scope cooldowns and (account|scope, model) unavailability between the pool and
+//!   the store (persisted by the sync thread, applied from any instance).
+//! - [`lock`]: [`lock::StoreLock`], the pool's cross-instance refresh lock over the store.
+//! - [`refresh`]: running refreshes (request path, after a 401, background) and persisting their
+//!   outcome; [`sweep`]: the background refresh sweeper (one per process, on the sync thread).
 //!
 //! Error handling: a store that cannot be read at start stops the server with the reason; later
 //! store failures are logged and never fail a request (the pool serves from memory).
 
 pub mod boot;
 pub mod counters;
+pub mod holds;
+pub mod lock;
 pub mod persist;
+pub mod refresh;
+pub mod sweep;
 pub mod sync;

@@ -8,7 +8,7 @@
 use super::counters::FLUSH_INTERVAL;
 use crate::domain::{AccountStatus, FailureClass};
 use crate::runtime::ctx::Worker;
-use crate::store::{CounterDelta, StoreApi, StoreError};
+use crate::store::{CounterDelta, Store, StoreApi, StoreError};
 use std::rc::Rc;
 
 fn log_failure(what: &str, id: &str, e: &StoreError) {
@@ -23,11 +23,21 @@ pub fn status(worker: &Worker, id: &str, status: AccountStatus) {
         return;
     };
     let id = id.to_owned();
-    monoio::spawn(async move {
-        if let Err(e) = store.set_status(&id, &status).await {
-            log_failure("the status", &id, &e);
-        }
-    });
+    monoio::spawn(async move { write_status(&store, &id, &status).await });
+}
+
+/// Writes an account's status now (callers already off the response path), logging a failure.
+pub async fn write_status(store: &Store, id: &str, status: &AccountStatus) {
+    if let Err(e) = store.set_status(id, status).await {
+        log_failure("the status", id, &e);
+    }
+}
+
+/// Records a failure of `class` with `message` as the account's last error now.
+pub async fn write_error(store: &Store, id: &str, class: FailureClass, message: &str) {
+    if let Err(e) = store.record_error(id, class, message, crate::domain::now_ms()).await {
+        log_failure("the last error", id, &e);
+    }
 }
 
 /// The outcome of one attempt: counters, and the failure when there was one.

@@ -12,9 +12,11 @@
 //! error (`docs/failover.md`).
 //!
 //! Static dispatch: the per-worker [`ChannelRegistry`] holds a [`ChannelImpl`] enum; adding a
-//! channel adds one variant and one match arm in `proxy::dispatch`.
+//! channel adds one variant and one match arm in `proxy::dispatch`. Token refreshers are
+//! dispatched the same way by [`refresh::ChannelRefresher`].
 
 pub mod grok;
+pub mod refresh;
 pub mod whole;
 
 use crate::domain::{AccountDef, Channel, FailureClass, ModelDef};

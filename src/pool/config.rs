@@ -40,8 +40,12 @@ pub struct PoolConfig {
     pub sticky_max_entries: usize,
     /// Refresh a token this long before it expires.
     pub refresh_ahead_ms: u64,
-    /// After a 401 the account is skipped this long while its refresh runs.
+    /// After a 401 the account is skipped this long while its refresh runs; also the TTL of the
+    /// cross-instance refresh lock and the longest a background refresh waits for it.
     pub refresh_timeout_ms: u64,
+    /// How often the background sweeper looks for tokens expiring within `refresh_ahead_ms`
+    /// (one sweeper per process); 0 turns it off.
+    pub refresh_sweep_ms: u64,
 }
 
 impl Default for PoolConfig {
@@ -60,6 +64,7 @@ impl Default for PoolConfig {
             sticky_max_entries: 10_000,
             refresh_ahead_ms: 300_000,
             refresh_timeout_ms: 15_000,
+            refresh_sweep_ms: 30_000,
         }
     }
 }
@@ -97,6 +102,13 @@ pub fn read(r: &mut ObjReader<'_>, p: &mut Problems, c: &mut PoolConfig) {
     ms("sticky_ttl_ms", 1_000, 7 * DAY_MS, &mut c.sticky_ttl_ms);
     ms("refresh_ahead_ms", 0, DAY_MS, &mut c.refresh_ahead_ms);
     ms("refresh_timeout_ms", 1_000, 600_000, &mut c.refresh_timeout_ms);
+    if let Some(v) = r.uint(p, "refresh_sweep_ms", 0, 3_600_000) {
+        if (1..100).contains(&v) {
+            p.push(r.path("refresh_sweep_ms"), "must be 0 (off) or from 100 to 3600000");
+        } else {
+            c.refresh_sweep_ms = v;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -129,7 +141,7 @@ mod tests {
                 "cooldown_quota_ms":3600000,"cooldown_model_ms":2000,"failure_window_ms":10000,
                 "failure_threshold":2,"cooldown_failures_ms":5000,"queue_wait_ms":0,
                 "sticky_ttl_ms":60000,"sticky_max_entries":0,"refresh_ahead_ms":0,
-                "refresh_timeout_ms":3000}}"#,
+                "refresh_timeout_ms":3000,"refresh_sweep_ms":0}}"#,
         )
         .unwrap();
         let p = cfg.pool;
@@ -145,6 +157,9 @@ mod tests {
             (p.sticky_ttl_ms, p.sticky_max_entries, p.refresh_ahead_ms, p.refresh_timeout_ms),
             (60_000, 0, 0, 3_000)
         );
+        assert_eq!(p.refresh_sweep_ms, 0);
+        assert!(check(r#"{"pool":{"refresh_sweep_ms":50}}"#).is_err(), "0 or at least 100");
+        assert_eq!(check(r#"{"pool":{"refresh_sweep_ms":100}}"#).unwrap().pool.refresh_sweep_ms, 100);
     }
 
     #[test]

@@ -11,7 +11,10 @@
 //!   methods on it: [`Shard::acquire`] / [`Shard::acquire_wait`] -> [`Lease`];
 //!   [`Shard::ensure_fresh`]; [`Shard::on_failure`] / [`Shard::fail`] (with a [`FailureScope`])
 //!   -> [`Effect`]; [`Shard::on_success`];
-//!   [`Shard::explain`]; [`Shard::reset`]; [`Shard::refresh`] / [`Shard::refresh_due`].
+//!   [`Shard::explain`]; [`Shard::reset`]; [`Shard::refresh`] / [`Shard::refresh_due`] (with a
+//!   channel's [`Refresher`] and an [`InstanceLock`] for single flight across instances).
+//! - [`HoldSink`]: where the shared-state setters report scope cooldowns and (account|scope,
+//!   model) unavailability so the accounts layer persists them and other instances apply them.
 //! - [`Attempt`] (per request: tried set, attempt count), [`Unavailable`] (the 429/529/503
 //!   answer data), [`SessionKey`] (stickiness), [`HintParser`] (`Retry-After` and reset hints),
 //!   [`Clock`] (real or manual), [`PoolConfig`] (the `pool` config object).
@@ -27,6 +30,7 @@ pub mod clock;
 pub mod config;
 pub mod explain;
 pub mod failure_scope;
+pub mod holds;
 pub mod policy;
 pub mod rate_limits;
 pub mod refresh;
@@ -43,9 +47,12 @@ pub use clock::Clock;
 pub use config::PoolConfig;
 pub use explain::{ExplainRow, Explanation};
 pub use failure_scope::FailureScope;
+pub use holds::{HoldChange, HoldSink};
 pub use policy::{Effect, Failure};
 pub use rate_limits::{LimitsView, Observed, RateLimits};
-pub use refresh::{InstanceLock, LocalOnly, NewCredentials, RefreshError, RefreshFailure, Refreshed, Refresher};
+pub use refresh::{
+    InstanceLock, LocalOnly, LockAttempt, NewCredentials, RefreshError, RefreshFailure, Refreshed, Refresher,
+};
 pub use retry_after::{HintParser, deadline_from_headers};
 pub use select::{SelectRequest, Skip};
 pub use shard::Shard;

@@ -28,7 +28,7 @@ use super::config::PoolConfig;
 use super::failure_scope::FailureScope;
 use super::retry_after::MAX_HINT_MS;
 use super::shard::Shard;
-use super::shared::{CoolReason, DisableReason, ScopeShared, model_hash};
+use super::shared::{CoolReason, DisableReason, ScopeShared};
 use super::snapshot::Account;
 use crate::domain::{AccountStatus, Counters, FailureClass};
 use std::sync::Arc;
@@ -104,8 +104,9 @@ impl Account {
             return Effect::None;
         }
         let cool = |until_ms: u64, reason| Effect::Cooled { until_ms: sh.cool.extend(until_ms, reason), reason };
+        // Holds go through the setters: they also report the hold for persistence.
         let mark_model = |m: &str, until_ms: u64| {
-            sh.models.mark(model_hash(m), until_ms, now_ms);
+            sh.mark_model_unavailable(m, until_ms, now_ms);
             Effect::ModelUnavailable { until_ms }
         };
         match f.class {
@@ -140,7 +141,7 @@ impl Account {
                 let until_ms = deadline(f.retry_at_ms, cfg.cooldown_rate_limit_ms, now_ms);
                 if *f.scope == FailureScope::Channel {
                     let surface = self.surface();
-                    let until_ms = surface.cool.extend(until_ms, CoolReason::ChannelPaused);
+                    let until_ms = surface.cool_scope(until_ms, CoolReason::ChannelPaused);
                     return Effect::ScopeCooled { scope: surface.name().to_string(), until_ms, model_only: false };
                 }
                 let team = match f.scope {
@@ -160,9 +161,11 @@ impl Account {
                     return own;
                 };
                 match f.model {
-                    Some(m) => team.models.mark(model_hash(m), until_ms, now_ms),
+                    Some(m) => {
+                        team.mark_model_unavailable(m, until_ms, now_ms);
+                    }
                     None => {
-                        team.cool.extend(until_ms, CoolReason::ScopeRateLimit);
+                        team.cool_scope(until_ms, CoolReason::ScopeRateLimit);
                     }
                 }
                 Effect::ScopeCooled { scope: team.name().to_string(), until_ms, model_only: f.model.is_some() }

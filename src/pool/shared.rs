@@ -26,6 +26,15 @@
 //!   is raised with `fetch_max` *before* `refreshing` is released (Release/Acquire), so a core that
 //!   sees the flag clear also sees which definitions are stale.
 //! - Counters are independent relaxed adds; a reader may see `requests` one ahead of `successes`.
+//!
+//! # Persisted holds
+//! A scope's cooldown and (account|scope, model) unavailability are written through the setters
+//! [`ScopeShared::cool_scope`], [`ScopeShared::mark_model_unavailable`] and
+//! [`AccountShared::mark_model_unavailable`]: besides the atomics, each reports the change to the
+//! pool's [`HoldSink`] when it moved a deadline later, so the accounts thread persists it and
+//! every instance applies it (`docs/failover.md`). Whoever sets these (the failure policy, a
+//! channel) must use the setters; the `restore_*` twins apply a hold that came from the store
+//! without reporting it again.
 
 use crate::domain::{Counters, FailureClass};
 use std::sync::Arc;
@@ -34,6 +43,7 @@ use std::sync::atomic::{
     Ordering::{AcqRel, Acquire, Relaxed, Release},
 };
 
+use super::holds::{HoldChange, HoldSink};
 use super::rate_limits::RateLimits;
 use super::window::SlidingWindow;
 
@@ -140,11 +150,16 @@ pub struct Cooldown(AtomicU64);
 impl Cooldown {
     /// Cools until `until_ms` unless already cooling longer; returns the deadline now in force.
     pub fn extend(&self, until_ms: u64, reason: CoolReason) -> u64 {
+        self.raise(until_ms, reason).0
+    }
+
+    /// [`Self::extend`], also saying whether the deadline moved.
+    pub fn raise(&self, until_ms: u64, reason: CoolReason) -> (u64, bool) {
         let until = until_ms.min(UNTIL_MAX);
         let new = (until << 8) | reason.code();
         match self.0.fetch_update(Relaxed, Relaxed, |old| (until > old >> 8).then_some(new)) {
-            Ok(_) => until,
-            Err(old) => old >> 8,
+            Ok(_) => (until, true),
+            Err(old) => (old >> 8, false),
         }
     }
 
@@ -184,8 +199,8 @@ fn slot_unpack(v: u64) -> (u32, u64) {
 
 impl ModelSlots {
     /// Marks the model unavailable until `until_ms` (rounded up to a whole second), keeping a
-    /// later deadline already set for it.
-    pub fn mark(&self, hash: u32, until_ms: u64, now_ms: u64) {
+    /// later deadline already set for it. `true` when its deadline moved later.
+    pub fn mark(&self, hash: u32, until_ms: u64, now_ms: u64) -> bool {
         let secs = u32::try_from(until_ms.div_ceil(1000)).unwrap_or(u32::MAX);
         for _ in 0..8 {
             let vals: [u64; MODEL_SLOTS] = std::array::from_fn(|i| self.0.get(i).map_or(0, |a| a.load(Relaxed)));
@@ -202,12 +217,13 @@ impl ModelSlots {
                 if old_hash == hash && old_until > now_ms { u32::try_from(old_until / 1000).unwrap_or(0) } else { 0 };
             let new = (u64::from(hash) << 32) | u64::from(secs.max(keep));
             let Some(slot) = self.0.get(target) else {
-                return;
+                return false;
             };
             if slot.compare_exchange(old, new, Relaxed, Relaxed).is_ok() {
-                return;
+                return secs > keep;
             }
         }
+        false
     }
 
     /// When the model becomes available again, if it is unavailable at `now_ms`.
@@ -311,14 +327,23 @@ pub struct AccountShared {
     last_refresh_ms: AtomicU64,
     pub(crate) stats: Stats,
     pub(crate) rate_limits: RateLimits,
+    sink: Arc<HoldSink>,
 }
 
 // The hot fields end inside the first cache line.
 const _: () = assert!(std::mem::offset_of!(AccountShared, key) <= 64);
 
 impl AccountShared {
+    /// With a sink of its own (tests; nothing drains it).
+    #[cfg(test)]
     pub(crate) fn new(key: u64) -> Self {
+        Self::with_sink(key, Arc::new(HoldSink::default()))
+    }
+
+    /// Reporting persisted holds to `sink` (the pool's).
+    pub(crate) fn with_sink(key: u64, sink: Arc<HoldSink>) -> Self {
         Self {
+            sink,
             key,
             cool: Cooldown::default(),
             disabled: AtomicU8::new(0),
@@ -433,6 +458,23 @@ impl AccountShared {
     pub(crate) fn set_last_refresh_ms(&self, ms: u64) {
         self.last_refresh_ms.store(ms, Relaxed);
     }
+
+    /// Marks `model` unavailable on this account until `until_ms` (a later deadline already set
+    /// is kept) and, when that moved its deadline, reports it for persistence. `true` if moved.
+    pub fn mark_model_unavailable(&self, model: &str, until_ms: u64, now_ms: u64) -> bool {
+        let moved = self.models.mark(model_hash(model), until_ms, now_ms);
+        if moved {
+            self.sink.report(HoldChange::AccountModel { key: self.key, model: model.to_owned(), until_ms });
+        }
+        moved
+    }
+
+    /// Applies an (account, model) hold from the store (not reported again).
+    pub fn restore_model_unavailable(&self, model: &str, until_ms: u64, now_ms: u64) {
+        if until_ms > now_ms {
+            self.models.mark(model_hash(model), until_ms, now_ms);
+        }
+    }
 }
 
 /// A shared scope's (team's) cross-core state.
@@ -441,11 +483,48 @@ pub struct ScopeShared {
     name: Arc<str>,
     pub(crate) cool: Cooldown,
     pub(crate) models: ModelSlots,
+    sink: Arc<HoldSink>,
 }
 
 impl ScopeShared {
-    pub(crate) fn new(name: Arc<str>) -> Self {
-        Self { name, cool: Cooldown::default(), models: ModelSlots::default() }
+    pub(crate) fn new(name: Arc<str>, sink: Arc<HoldSink>) -> Self {
+        Self { name, cool: Cooldown::default(), models: ModelSlots::default(), sink }
+    }
+
+    /// Cools the whole scope until `until_ms` unless it already cools longer, reporting it for
+    /// persistence when the deadline moved. Returns the deadline in force.
+    pub fn cool_scope(&self, until_ms: u64, reason: CoolReason) -> u64 {
+        let (until, moved) = self.cool.raise(until_ms, reason);
+        if moved {
+            self.sink.report(HoldChange::ScopeCooling { scope: Arc::clone(&self.name), until_ms: until, reason });
+        }
+        until
+    }
+
+    /// Marks `model` unavailable in this scope until `until_ms` (keeping a later deadline),
+    /// reporting it for persistence when it moved. `true` if moved.
+    pub fn mark_model_unavailable(&self, model: &str, until_ms: u64, now_ms: u64) -> bool {
+        let moved = self.models.mark(model_hash(model), until_ms, now_ms);
+        if moved {
+            self.sink.report(HoldChange::ScopeModel {
+                scope: Arc::clone(&self.name),
+                model: model.to_owned(),
+                until_ms,
+            });
+        }
+        moved
+    }
+
+    /// Applies a scope cooldown from the store (not reported again).
+    pub fn restore_cooldown(&self, until_ms: u64, reason: CoolReason) {
+        self.cool.extend(until_ms, reason);
+    }
+
+    /// Applies a (scope, model) hold from the store (not reported again).
+    pub fn restore_model_unavailable(&self, model: &str, until_ms: u64, now_ms: u64) {
+        if until_ms > now_ms {
+            self.models.mark(model_hash(model), until_ms, now_ms);
+        }
     }
 
     /// `channel:team`.
@@ -512,6 +591,42 @@ mod tests {
         assert_eq!(m.live(NOW).count(), MODEL_SLOTS);
         m.clear();
         assert_eq!(m.live(NOW).count(), 0);
+    }
+
+    #[test]
+    fn setters_report_only_when_a_deadline_moves_and_restores_never() {
+        let sink = Arc::new(HoldSink::default());
+        let rx = sink.receiver();
+        let acc = AccountShared::with_sink(7, Arc::clone(&sink));
+        assert!(acc.mark_model_unavailable("m", NOW + 10_000, NOW));
+        assert!(!acc.mark_model_unavailable("m", NOW + 5_000, NOW), "earlier: kept, not reported");
+        assert_eq!(acc.model_unavailable_until("m", NOW), Some(NOW + 10_000));
+        let scope = ScopeShared::new("grok:t".into(), Arc::clone(&sink));
+        assert_eq!(scope.cool_scope(NOW + 60_000, CoolReason::ScopeRateLimit), NOW + 60_000);
+        assert_eq!(scope.cool_scope(NOW + 1_000, CoolReason::ScopeRateLimit), NOW + 60_000);
+        assert!(scope.mark_model_unavailable("m", NOW + 20_000, NOW));
+        let got: Vec<HoldChange> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        assert_eq!(
+            got,
+            [
+                HoldChange::AccountModel { key: 7, model: "m".into(), until_ms: NOW + 10_000 },
+                HoldChange::ScopeCooling {
+                    scope: "grok:t".into(),
+                    until_ms: NOW + 60_000,
+                    reason: CoolReason::ScopeRateLimit
+                },
+                HoldChange::ScopeModel { scope: "grok:t".into(), model: "m".into(), until_ms: NOW + 20_000 },
+            ]
+        );
+        acc.restore_model_unavailable("n", NOW + 9_000, NOW);
+        scope.restore_cooldown(NOW + 90_000, CoolReason::ScopeRateLimit);
+        scope.restore_model_unavailable("n", NOW + 9_000, NOW);
+        acc.restore_model_unavailable("old", NOW - 1, NOW);
+        assert!(rx.try_recv().is_err(), "restores report nothing");
+        assert_eq!(acc.model_unavailable_until("n", NOW), Some(NOW + 9_000));
+        assert_eq!(acc.model_unavailable_until("old", NOW - 2), None, "an expired hold is not applied");
+        assert_eq!(scope.cooldown(NOW), Some((NOW + 90_000, CoolReason::ScopeRateLimit)));
+        assert_eq!(scope.model_unavailable_until("n", NOW), Some(NOW + 9_000));
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //!
 //! Error handling: a duplicate or empty id is a typed [`SnapshotError`]; weight 0 counts as 1.
 
+use super::holds::HoldSink;
 use super::shared::{AccountShared, CoolReason, DisableReason, ScopeShared};
 use crate::domain::{AccountDef, Channel};
 use std::collections::HashMap;
@@ -129,6 +130,8 @@ pub struct Snapshot {
     tiers: [Box<[Tier]>; 3],
     scopes: HashMap<Arc<str>, Arc<ScopeShared>>,
     surfaces: HashMap<Arc<str>, Arc<ScopeShared>>,
+    /// Where the shared-state setters report holds to persist (the same from build to build).
+    holds: Arc<HoldSink>,
 }
 
 /// The surface of an account: `channel/kind` when its channel tells credential kinds apart
@@ -140,15 +143,17 @@ pub fn surface_name(def: &AccountDef) -> String {
     }
 }
 
-/// A shared-state record of `map`, else of `prev`'s same-named one, else a new one.
+/// A shared-state record of `map`, else of `prev`'s same-named one, else a new one reporting
+/// its holds to `holds`.
 fn shared_named(
     map: &mut HashMap<Arc<str>, Arc<ScopeShared>>,
     prev: Option<&HashMap<Arc<str>, Arc<ScopeShared>>>,
     name: String,
+    holds: &Arc<HoldSink>,
 ) -> Arc<ScopeShared> {
     let name: Arc<str> = Arc::from(name);
     let found = map.get(&name).cloned().or_else(|| prev.and_then(|p| p.get(&name).cloned()));
-    let s = found.unwrap_or_else(|| Arc::new(ScopeShared::new(Arc::clone(&name))));
+    let s = found.unwrap_or_else(|| Arc::new(ScopeShared::new(Arc::clone(&name), Arc::clone(holds))));
     map.insert(name, Arc::clone(&s));
     s
 }
@@ -184,6 +189,7 @@ impl Snapshot {
         scope_of: &dyn Fn(&AccountDef) -> Option<String>,
     ) -> Result<Self, SnapshotError> {
         let mut next_key = prev.map_or(1, |p| p.next_key.max(1));
+        let holds = prev.map_or_else(|| Arc::new(HoldSink::default()), |p| Arc::clone(&p.holds));
         let mut by_id = HashMap::with_capacity(defs.len());
         let mut scopes: HashMap<Arc<str>, Arc<ScopeShared>> = HashMap::new();
         let mut surfaces: HashMap<Arc<str>, Arc<ScopeShared>> = HashMap::new();
@@ -205,11 +211,12 @@ impl Snapshot {
                 Arc::clone(&o.shared)
             } else {
                 next_key += 1;
-                Arc::new(AccountShared::new(next_key - 1))
+                Arc::new(AccountShared::with_sink(next_key - 1, Arc::clone(&holds)))
             };
-            let scope = scope_of(&def)
-                .map(|team| shared_named(&mut scopes, prev.map(|p| &p.scopes), format!("{}:{team}", def.channel)));
-            let surface = shared_named(&mut surfaces, prev.map(|p| &p.surfaces), surface_name(&def));
+            let scope = scope_of(&def).map(|team| {
+                shared_named(&mut scopes, prev.map(|p| &p.scopes), format!("{}:{team}", def.channel), &holds)
+            });
+            let surface = shared_named(&mut surfaces, prev.map(|p| &p.surfaces), surface_name(&def), &holds);
             accounts.push(Arc::new(Account {
                 weight: def.weight.max(1),
                 max_concurrency: def.max_concurrency,
@@ -233,6 +240,7 @@ impl Snapshot {
             tiers,
             scopes,
             surfaces,
+            holds,
         })
     }
 
@@ -275,9 +283,20 @@ impl Snapshot {
         self.scopes.values()
     }
 
-    /// The scope named `channel:team`, if an account carries that team.
+    /// The scope named `channel:team` (if an account carries that team), or the channel
+    /// surface of that name (`grok/web`).
     pub fn scope(&self, name: &str) -> Option<&Arc<ScopeShared>> {
-        self.scopes.get(name)
+        self.scopes.get(name).or_else(|| self.surfaces.get(name))
+    }
+
+    /// The account with this process-unique key (see [`AccountShared::key`]).
+    pub fn by_key(&self, key: u64) -> Option<&Arc<Account>> {
+        self.index_of_key(key).and_then(|i| self.at(i))
+    }
+
+    /// The queue of holds to persist, shared by every snapshot of this pool.
+    pub fn holds(&self) -> &Arc<HoldSink> {
+        &self.holds
     }
 }
 

@@ -3,11 +3,9 @@
 //! and the answer when the whole pool is busy or cooling.
 //!
 //! Key components:
-//! - [`NoRefresher`]: the token-refresh hook of channels that have no refresher yet (every
-//!   channel today). It rejects, so per `docs/failover.md` a 401 disables the account
-//!   (`disabled(auth)`) once the background refresh has run; new credentials revive it.
-//! - [`record_failure`] / [`record_success`]: apply the pool policy (class and scope) and
-//!   persist, off the path.
+//! - [`record_failure`] / [`record_success`]: apply the pool policy and persist, off the path;
+//!   a 401 starts the background refresh (`accounts::refresh::after_401`, with the channel's
+//!   refresher and the cross-instance lock).
 //! - [`SlotGuard`] / [`cross_instance_slot`]: in Redis mode an account with `max_concurrency`
 //!   also takes one of its slots in the store (`acquire_slot`), so the cap holds across
 //!   instances; released (spawned) when the attempt ends, or expires after [`SLOT_TTL`].
@@ -16,8 +14,8 @@
 
 use crate::accounts::persist::{self, Outcome};
 use crate::channel::AttemptError;
-use crate::domain::{AccountDef, FailureClass};
-use crate::pool::{Effect, Failure, Lease, LocalOnly, NewCredentials, RefreshError, RefreshFailure, Refresher};
+use crate::domain::FailureClass;
+use crate::pool::{Effect, Failure, Lease};
 use crate::runtime::ctx::Worker;
 use crate::store::{SlotLease, Store, StoreApi};
 use crate::translate::canonical::Usage;
@@ -26,18 +24,6 @@ use std::time::Duration;
 
 /// How long a cross-instance slot lives if its holder dies without releasing it.
 pub const SLOT_TTL: Duration = Duration::from_secs(900);
-
-/// The refresher of channels without one (module docs).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoRefresher;
-
-impl Refresher for NoRefresher {
-    async fn refresh(&self, _: &AccountDef) -> Result<NewCredentials, RefreshError> {
-        Err(RefreshError::Rejected(
-            "this channel cannot refresh tokens; save new credentials for the account".to_owned(),
-        ))
-    }
-}
 
 fn hint_deadline(now_ms: u64, e: &AttemptError) -> Option<u64> {
     e.retry_after.map(|d| now_ms.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
@@ -59,7 +45,7 @@ pub fn record_failure(worker: &Rc<Worker>, lease: &Lease, e: &AttemptError, mode
         persist::status(worker, lease.id(), lease.account().status(now));
     }
     if matches!(effect, Effect::RefreshNeeded { .. }) {
-        spawn_refresh(worker, lease.id());
+        crate::accounts::refresh::after_401(worker, lease.id());
     }
     persist::outcome(
         worker,
@@ -77,30 +63,6 @@ pub fn record_success(worker: &Worker, lease: &Lease, usage: &Usage) {
         lease.id(),
         Outcome { success: true, tokens_in: usage.input_tokens, tokens_out: usage.output_tokens, failure: None },
     );
-}
-
-/// Runs the single-flight refresh after a 401 in the background, then persists the outcome.
-fn spawn_refresh(worker: &Rc<Worker>, id: &str) {
-    let w = Rc::clone(worker);
-    let id = id.to_owned();
-    monoio::spawn(async move {
-        let shard = w.pool();
-        match shard.refresh(&id, &NoRefresher, &LocalOnly).await {
-            Ok(r) if r.leader => {
-                if let Some(store) = w.store() {
-                    if let Err(e) = store.put_account(&r.def).await {
-                        log::warn!("accounts: cannot persist refreshed credentials of {id}: {e}");
-                    }
-                }
-            }
-            Ok(_) => {}
-            Err(RefreshFailure::Rejected(m)) => log::warn!("account {id} disabled (auth): {m}"),
-            Err(e) => log::info!("account {id}: {e}"),
-        }
-        if let Some(acc) = shard.account(&id) {
-            persist::status(&w, &id, acc.status(shard.now_ms()));
-        }
-    });
 }
 
 /// A cross-instance slot, released (in the background) when dropped.

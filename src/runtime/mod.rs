@@ -88,7 +88,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), String> {
             .map_err(|e| format!("cannot spawn worker thread {id}: {e}"))?;
     }
     drop(events_tx);
-    crate::accounts::sync::spawn(&store, plane.clone(), pool_init, config.test_channel)?;
+    crate::accounts::sync::spawn(&store, plane.clone(), pool_init, Arc::clone(&config))?;
     let result = supervise(&events, &plane, workers, config.timeouts.shutdown_grace);
     store.close();
     result

@@ -25,6 +25,7 @@
 //! | `unicode` | text with quotes, backslashes, newlines, emoji and CJK |
 //! | `echo` | a text summary of the canonical request (model, system, tools, limits) |
 //! | `whoami` | `account=<id>`: the id of the account the pool chose for this attempt |
+//! | `refreshes` | `account=<id> refreshes=<n>`: how often that account's token was refreshed (its `refresh_count`) |
 //! | anything else | `Hello from the test channel!` in a few deltas, `end_turn` |
 //!
 //! Per-account scripts (so failover is testable): an account's `credentials` may hold
@@ -38,16 +39,31 @@
 //! | `"retry_after": "<secs>"` | the `Retry-After` of a scripted failure (default 7) |
 //! | `"hold_ms": "<ms>"` | waits this long before the first item (holds a concurrency slot) |
 //!
-//! Account scripts win over message keywords.
+//! Account scripts win over message keywords. An empty `fail` is no script.
+//!
+//! Token refresh ([`TestRefresher`], the refresher of every channel when `test_channel: true`),
+//! driven by the account's credentials too:
+//!
+//! | credential | meaning |
+//! |---|---|
+//! | `"expires_at": "<epoch ms>"` | when the current token expires (the pool refreshes it `pool.refresh_ahead_ms` before) |
+//! | `"refresh_fail": "rejected"` / `"transient"` | the refresh fails that way (`rejected`: the account is disabled `auth`) |
+//! | `"refresh_lifetime_ms": "<ms>"` | lifetime of a refreshed token (default 1 h) |
+//! | `"refresh_delay_ms": "<ms>"` | the token endpoint takes this long |
+//!
+//! A successful refresh returns `token` = `test-token-<n>`, `refresh_count` = `<n>` (one more
+//! than before), `expires_at` = now + lifetime, and, when the account's script is `fail: auth`,
+//! `fail` = `""`: the refreshed token works.
 
 use crate::channel::{Attempt, AttemptError, ChannelDriver, EventStream, StreamItem};
-use crate::domain::{Channel, FailureClass};
+use crate::domain::{AccountDef, Channel, FailureClass};
+use crate::pool::{NewCredentials, RefreshError, Refresher};
 use crate::translate::canonical::{
     Block, BlockKind, CanonicalEvent, CanonicalRequest, ErrorKind, JsonStr, StopReason, Usage, WireFormat,
 };
 use crate::translate::{EncodeOptions, openai_enc::OpenAiSseEncoder, sse};
 use bytes::BytesMut;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 /// One test channel instance.
@@ -89,13 +105,55 @@ impl ChannelDriver for TestChannel {
     async fn start(&self, attempt: &Attempt, req: &CanonicalRequest) -> Result<TestStream, AttemptError> {
         let creds = &attempt.account.credentials;
         let hold = creds.get("hold_ms").and_then(|v| v.parse().ok()).map(Duration::from_millis);
-        if let Some(script) = creds.get("fail") {
+        if let Some(script) = creds.get("fail").filter(|s| !s.is_empty()) {
             let retry_after = creds.get("retry_after").and_then(|v| v.parse().ok()).unwrap_or(7);
             return account_script(script, retry_after, attempt);
         }
         let mut stream = self.scripted(attempt, req)?;
         stream.first_delay = hold;
         Ok(stream)
+    }
+}
+
+/// The test channel's token refresher (module docs).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TestRefresher;
+
+fn cred_u64(account: &AccountDef, key: &str) -> Option<u64> {
+    account.credentials.get(key).and_then(|v| v.trim().parse().ok())
+}
+
+impl Refresher for TestRefresher {
+    async fn refresh(&self, account: &AccountDef) -> Result<NewCredentials, RefreshError> {
+        if let Some(ms) = cred_u64(account, "refresh_delay_ms") {
+            monoio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        let id = &account.id;
+        match account.credentials.get("refresh_fail").map(String::as_str) {
+            Some("rejected") => {
+                return Err(RefreshError::Rejected(format!("test channel: refresh token of {id} rejected")));
+            }
+            Some("transient") => {
+                return Err(RefreshError::Transient(format!("test channel: token endpoint unavailable for {id}")));
+            }
+            _ => {}
+        }
+        let n = cred_u64(account, "refresh_count").unwrap_or(0).saturating_add(1);
+        let lifetime = cred_u64(account, "refresh_lifetime_ms").unwrap_or(3_600_000);
+        let expires = crate::domain::now_ms().saturating_add(lifetime);
+        let mut credentials = BTreeMap::from([
+            ("token".to_owned(), format!("test-token-{n}")),
+            ("refresh_count".to_owned(), n.to_string()),
+            ("expires_at".to_owned(), expires.to_string()),
+        ]);
+        if account.credentials.get("fail").is_some_and(|f| f == "auth") {
+            credentials.insert("fail".to_owned(), String::new());
+        }
+        Ok(NewCredentials { credentials, expires_ms: Some(expires) })
+    }
+
+    fn expires_ms(&self, account: &AccountDef) -> Option<u64> {
+        cred_u64(account, "expires_at")
     }
 }
 
@@ -170,7 +228,13 @@ impl TestChannel {
                 .push_back(Err(AttemptError::new(class, format!("test channel: scripted {} failure", class.as_str()))));
             return Ok(TestStream { items, delay: None, first_delay: None });
         }
-        let script = if last.contains("whoami") {
+        let script = if last.contains("refreshes") {
+            let n = attempt.account.credentials.get("refresh_count").map_or("0", String::as_str);
+            let mut s = Script { events: script.events, delay: None, output: 0, index: 0 };
+            s.events.truncate(1);
+            s.text(&["account=", &attempt.account_id, " refreshes=", n]);
+            s.stop(StopReason::EndTurn, crate::tokens::quick_estimate(req))
+        } else if last.contains("whoami") {
             let mut s = Script { events: script.events, delay: None, output: 0, index: 0 };
             s.events.truncate(1);
             s.text(&["account=", &attempt.account_id]);
@@ -355,5 +419,42 @@ impl Script {
         }));
         self.events.push(CanonicalEvent::Stop { reason, stop_sequence: None });
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(creds: &[(&str, &str)]) -> AccountDef {
+        let mut d: AccountDef =
+            serde_json::from_value(serde_json::json!({"id": "a", "channel": Channel::Orchids})).unwrap();
+        d.credentials = creds.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        d
+    }
+
+    fn refresh(d: &AccountDef) -> Result<NewCredentials, RefreshError> {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
+        rt.block_on(TestRefresher.refresh(d))
+    }
+
+    #[test]
+    fn the_refresher_follows_the_credentials() {
+        let d = account(&[("expires_at", "1234"), ("refresh_count", "2"), ("fail", "auth")]);
+        assert_eq!(TestRefresher.expires_ms(&d), Some(1234));
+        assert_eq!(TestRefresher.expires_ms(&account(&[])), None);
+        let before = crate::domain::now_ms();
+        let new = refresh(&d).unwrap();
+        assert_eq!(new.credentials["token"], "test-token-3");
+        assert_eq!(new.credentials["refresh_count"], "3");
+        assert_eq!(new.credentials["fail"], "", "the refreshed token works");
+        let exp = new.expires_ms.unwrap();
+        assert!(exp >= before + 3_600_000, "{exp}");
+        assert_eq!(new.credentials["expires_at"], exp.to_string());
+        assert!(!refresh(&account(&[("fail", "quota")])).unwrap().credentials.contains_key("fail"));
+        let lifetime = refresh(&account(&[("refresh_lifetime_ms", "10")])).unwrap();
+        assert!(lifetime.expires_ms.unwrap() < before + 60_000);
+        assert!(matches!(refresh(&account(&[("refresh_fail", "rejected")])), Err(RefreshError::Rejected(_))));
+        assert!(matches!(refresh(&account(&[("refresh_fail", "transient")])), Err(RefreshError::Transient(_))));
     }
 }

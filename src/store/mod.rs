@@ -13,6 +13,9 @@
 //! - [`embedded`]: one data directory, append-only log + snapshot, group commit on a store thread.
 //! - [`redis`]: our RESP client on monoio (one pipelined connection per worker), hashes + sets,
 //!   pub/sub change propagation, cross-instance concurrency slots.
+//! - Short locks ([`StoreApi::try_lock`] / [`StoreApi::unlock`]): one owner at a time per name
+//!   with a TTL (token refresh single-flight across instances), and [`Hold`]s: scope cooldowns and
+//!   (account|scope, model) unavailability, kept so they survive restarts and reach every instance.
 //! - [`secret`]: credentials sealed at rest when a key is configured.
 //! - [`transfer`]: JSON import/export of accounts and models.
 //!
@@ -29,7 +32,9 @@ pub mod transfer;
 pub mod types;
 
 pub use settings::{RedisSettings, StoreSettings};
-pub use types::{AccountRecord, CounterDelta, Day, Health, SlotLease, StoreError, StoreEvent, UsageKey};
+pub use types::{
+    AccountRecord, CounterDelta, Day, Health, Hold, HoldSubject, SlotLease, StoreError, StoreEvent, UsageKey,
+};
 
 use crate::config::{Config, StoreMode};
 use crate::domain::{
@@ -80,6 +85,19 @@ pub trait StoreApi {
     /// `None` when all are taken. An unreleased slot frees itself after `ttl`.
     async fn acquire_slot(&self, account: &str, cap: u32, ttl: Duration) -> Result<Option<SlotLease>, StoreError>;
     async fn release_slot(&self, lease: &SlotLease) -> Result<(), StoreError>;
+
+    /// Takes the short lock `name` for `owner` (a random token) for `ttl`, unless another owner
+    /// holds it. `true` when `owner` holds it now (asking again as its holder answers `true` and
+    /// leaves the TTL alone). Redis: `SET NX PX`, shared by every instance; embedded: in memory.
+    async fn try_lock(&self, name: &str, owner: &str, ttl: Duration) -> Result<bool, StoreError>;
+    /// Releases `name` only if `owner` holds it (compare-and-delete); `true` when it did.
+    async fn unlock(&self, name: &str, owner: &str) -> Result<bool, StoreError>;
+
+    /// Stores a [`Hold`], keeping a later deadline already stored for the same subject and
+    /// model; announced (`StoreEvent::Hold`) only when the stored deadline moved.
+    async fn put_hold(&self, hold: &Hold) -> Result<(), StoreError>;
+    /// Every hold still running at `now_ms` (expired ones are dropped on the way).
+    async fn list_holds(&self, now_ms: u64) -> Result<Vec<Hold>, StoreError>;
 
     fn health(&self) -> Health;
 
@@ -180,6 +198,18 @@ impl StoreApi for Store {
     }
     async fn release_slot(&self, lease: &SlotLease) -> Result<(), StoreError> {
         dispatch!(self.release_slot(lease))
+    }
+    async fn try_lock(&self, name: &str, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
+        dispatch!(self.try_lock(name, owner, ttl))
+    }
+    async fn unlock(&self, name: &str, owner: &str) -> Result<bool, StoreError> {
+        dispatch!(self.unlock(name, owner))
+    }
+    async fn put_hold(&self, hold: &Hold) -> Result<(), StoreError> {
+        dispatch!(self.put_hold(hold))
+    }
+    async fn list_holds(&self, now_ms: u64) -> Result<Vec<Hold>, StoreError> {
+        dispatch!(self.list_holds(now_ms))
     }
     fn health(&self) -> Health {
         match self {

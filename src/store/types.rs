@@ -74,6 +74,66 @@ pub struct SlotLease {
     pub token: String,
 }
 
+/// What a [`Hold`] applies to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldSubject {
+    /// One account (with a model: that (account, model) pair).
+    Account(String),
+    /// A shared scope (`channel:team`): its whole cooldown, or one (scope, model) pair.
+    Scope(String),
+}
+
+/// A deadline the pool keeps outside the account status: a scope's cooldown, or the
+/// unavailability of one model on an account or a scope. Stored so it survives a restart and
+/// reaches every instance (`StoreEvent::Hold`); a hold only ever moves later and is dropped once
+/// `until_ms` has passed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub subject: HoldSubject,
+    /// `None`: the whole subject (a scope cooldown). `Some`: only this model.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Epoch ms.
+    pub until_ms: u64,
+    /// The pool's reason (`scope_rate_limit`, `model`, …).
+    #[serde(default)]
+    pub reason: String,
+}
+
+impl Hold {
+    /// The hold's address: one live deadline per (subject, model). A JSON array, so names with
+    /// any characters stay unambiguous.
+    pub fn key(&self) -> String {
+        let (kind, name) = match &self.subject {
+            HoldSubject::Account(id) => ("account", id),
+            HoldSubject::Scope(s) => ("scope", s),
+        };
+        serde_json::json!([kind, name, self.model]).to_string()
+    }
+
+    /// The prefix every [`Self::key`] of account `id` starts with.
+    pub fn account_key_prefix(id: &str) -> String {
+        let full = serde_json::json!(["account", id]).to_string();
+        format!("{},", full.trim_end_matches(']'))
+    }
+
+    /// Checks the names used in the key.
+    pub fn check(&self) -> Result<(), StoreError> {
+        match &self.subject {
+            HoldSubject::Account(id) => check_id("account", id)?,
+            HoldSubject::Scope(s) if s.is_empty() || s.len() > 400 => {
+                return Err(StoreError::Invalid(format!("a hold's scope must be 1-400 bytes, found {s:?}")));
+            }
+            HoldSubject::Scope(_) => {}
+        }
+        if self.model.as_ref().is_some_and(|m| m.is_empty() || m.len() > 400) {
+            return Err(StoreError::Invalid("a hold's model must be 1-400 bytes".into()));
+        }
+        Ok(())
+    }
+}
+
 /// One change, announced to every instance (`{prefix}events` in Redis mode) and delivered to
 /// each instance's change feed ([`super::StoreHub::events`]) exactly once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,6 +168,10 @@ pub enum StoreEvent {
     },
     SettingChanged {
         key: String,
+    },
+    /// A hold was set or moved later (scope cooldown, (account|scope, model) unavailability).
+    Hold {
+        hold: Hold,
     },
     /// This instance may have missed changes (its subscription was down): reload everything.
     Resync,
@@ -238,6 +302,26 @@ mod tests {
         assert_eq!(Day(19_723).to_string(), "2024-01-01");
         assert_eq!(Day(19_782).compact(), "20240229");
         assert_eq!(Day::of_ms(86_400_000 * 3 + 5), Day(3));
+    }
+
+    #[test]
+    fn hold_keys_are_unambiguous_and_prefixed_per_account() {
+        let h = |subject, model: Option<&str>| Hold {
+            subject,
+            model: model.map(str::to_owned),
+            until_ms: 1,
+            reason: String::new(),
+        };
+        let a = h(HoldSubject::Account("a1".into()), Some("m:x"));
+        assert_eq!(a.key(), r#"["account","a1","m:x"]"#);
+        assert!(a.key().starts_with(&Hold::account_key_prefix("a1")));
+        assert!(!h(HoldSubject::Account("a10".into()), Some("m")).key().starts_with(&Hold::account_key_prefix("a1")));
+        assert_eq!(h(HoldSubject::Scope("grok:t 1".into()), None).key(), r#"["scope","grok:t 1",null]"#);
+        assert!(h(HoldSubject::Account("a b".into()), None).check().is_err());
+        assert!(h(HoldSubject::Scope(String::new()), None).check().is_err());
+        let ev = StoreEvent::Hold { hold: a };
+        let text = serde_json::to_string(&ev).unwrap();
+        assert_eq!(serde_json::from_str::<StoreEvent>(&text).unwrap(), ev);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use super::*;
 use crate::domain::FailureClass;
 use std::cell::{Cell, RefCell};
 use std::pin::pin;
+use std::rc::Rc;
 use std::task::Poll;
 
 /// A refresher whose answer is released by hand.
@@ -155,13 +156,153 @@ fn dropping_the_leader_cancels_waiters_and_frees_the_flag() {
     assert_eq!(gate.calls.get(), 2);
 }
 
+/// Another instance holds the lock and never lets go; requests never wait.
 struct Deny;
 
 impl InstanceLock for Deny {
-    async fn try_lock(&self, _: &str) -> bool {
-        false
+    async fn try_lock(&self, _: &str) -> LockAttempt {
+        LockAttempt::HeldElsewhere
     }
     async fn unlock(&self, _: &str) {}
+    async fn stored(&self, _: &str) -> Option<AccountDef> {
+        None
+    }
+    async fn save(&self, _: &AccountDef) {}
+    async fn pause(&self) -> bool {
+        false
+    }
+}
+
+/// A scripted other instance: holds the lock for `held` more tries, has `stored` in the store,
+/// and records what happens.
+#[derive(Default)]
+struct Other {
+    held: Cell<u32>,
+    stored: RefCell<Option<AccountDef>>,
+    saved: RefCell<Vec<AccountDef>>,
+    log: RefCell<Vec<&'static str>>,
+    /// Run at each pause (e.g. a snapshot arriving).
+    on_pause: RefCell<Option<Box<dyn Fn()>>>,
+    fail: Cell<bool>,
+}
+
+impl InstanceLock for Other {
+    async fn try_lock(&self, _: &str) -> LockAttempt {
+        if self.fail.get() {
+            return LockAttempt::Failed("store down".into());
+        }
+        if self.held.get() > 0 {
+            self.held.set(self.held.get() - 1);
+            self.log.borrow_mut().push("held");
+            return LockAttempt::HeldElsewhere;
+        }
+        self.log.borrow_mut().push("lock");
+        LockAttempt::Acquired
+    }
+    async fn unlock(&self, _: &str) {
+        self.log.borrow_mut().push("unlock");
+    }
+    async fn stored(&self, _: &str) -> Option<AccountDef> {
+        self.log.borrow_mut().push("read");
+        self.stored.borrow().clone()
+    }
+    async fn save(&self, def: &AccountDef) {
+        self.log.borrow_mut().push("save");
+        self.saved.borrow_mut().push(def.clone());
+    }
+    async fn pause(&self) -> bool {
+        if let Some(f) = self.on_pause.borrow().as_ref() {
+            f();
+        }
+        true
+    }
+}
+
+#[test]
+fn the_refresh_is_saved_under_the_lock_before_it_is_released() {
+    let (s, _) = setup(vec![with_token("a", "old")]);
+    let gate = Gate::default();
+    gate.open(Ok(creds("new", Some(T0 + 1))));
+    let other = Other::default();
+    let r = ready(s.refresh("a", &gate, &other)).unwrap();
+    assert!(r.leader);
+    assert_eq!(*other.log.borrow(), ["lock", "read", "save", "unlock"]);
+    assert_eq!(other.saved.borrow()[0].credentials["token"], "new");
+    assert_eq!(other.saved.borrow()[0].revision, r.def.revision);
+}
+
+#[test]
+fn a_refresh_another_instance_stored_is_adopted_not_repeated() {
+    let (s, _) = setup(vec![with_token("a", "old")]);
+    let gate = Gate::default();
+    let other = Other::default();
+    let mut theirs = with_token("a", "theirs");
+    theirs.revision = 5;
+    *other.stored.borrow_mut() = Some(theirs);
+    other.held.set(2);
+    let r = ready(s.refresh("a", &gate, &other)).unwrap();
+    assert_eq!(gate.calls.get(), 0, "the old credentials never reach the token endpoint");
+    assert!(!r.leader, "adopted, not refreshed here");
+    assert_eq!(r.def.credentials["token"], "theirs");
+    assert_eq!(*other.log.borrow(), ["held", "held", "lock", "read", "unlock"]);
+    assert!(other.saved.borrow().is_empty());
+    let l = take(&s, "m").unwrap();
+    assert_eq!(l.def().credentials["token"], "theirs", "requests use the adopted definition");
+}
+
+#[test]
+fn a_waiting_refresh_adopts_the_winners_definition_when_its_snapshot_arrives() {
+    let (s, _) = setup(vec![with_token("a", "old")]);
+    let s = Rc::new(s);
+    let gate = Gate::default();
+    let other = Other::default();
+    other.held.set(u32::MAX);
+    let first = s.snapshot();
+    let shard = Rc::clone(&s);
+    *other.on_pause.borrow_mut() = Some(Box::new(move || {
+        // The winner's saved definition reaches this instance through the change feed.
+        let mut d = with_token("a", "winner");
+        d.revision = 3;
+        shard.install(Arc::new(Snapshot::build(vec![d], Some(&first)).unwrap()));
+    }));
+    let r = ready(s.refresh("a", &gate, &other)).unwrap();
+    assert_eq!((gate.calls.get(), r.leader), (0, false));
+    assert_eq!(r.def.credentials["token"], "winner");
+    assert_eq!(*other.log.borrow(), ["held"], "never took the lock, never read the store");
+    assert!(!s.account("a").unwrap().shared().is_refreshing());
+}
+
+#[test]
+fn a_store_that_cannot_lock_means_no_refresh() {
+    let (s, _) = setup(vec![with_token("a", "old")]);
+    s.account("a").unwrap().set_token_expiry(T0 - 1);
+    let gate = Gate::default();
+    let other = Other::default();
+    other.fail.set(true);
+    assert!(matches!(ready(s.refresh("a", &gate, &other)), Err(RefreshFailure::Transient(_))));
+    assert_eq!(gate.calls.get(), 0);
+    let st = s.account("a").unwrap().status(T0);
+    assert_eq!(st, crate::domain::AccountStatus::Cooling { until_ms: T0 + 30_000, reason: "refresh_failed".into() });
+}
+
+#[test]
+fn a_request_never_waits_for_another_instance() {
+    let (s, _) = setup(vec![with_token("a", "old")]);
+    s.account("a").unwrap().set_token_expiry(T0 + 1_000);
+    let gate = Gate::default();
+    let other = Other::default();
+    other.held.set(u32::MAX);
+    let l = take(&s, "m").unwrap();
+    assert_eq!(ready(s.ensure_fresh(&l, &gate, &other)).unwrap().credentials["token"], "old", "still valid");
+    assert_eq!(*other.log.borrow(), ["held"]);
+    // A store that cannot lock, or a token endpoint that is down, does not cost a valid token.
+    other.fail.set(true);
+    assert_eq!(ready(s.ensure_fresh(&l, &gate, &other)).unwrap().credentials["token"], "old");
+    other.fail.set(false);
+    other.held.set(0);
+    gate.open(Err(RefreshError::Transient("503".into())));
+    assert_eq!(ready(s.ensure_fresh(&l, &gate, &other)).unwrap().credentials["token"], "old");
+    assert_eq!(gate.calls.get(), 1);
 }
 
 #[test]

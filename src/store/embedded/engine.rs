@@ -47,6 +47,19 @@ pub enum Query {
         account: String,
         token: String,
     },
+    /// A short lock: taken when free, expired, or already `owner`'s.
+    Lock {
+        name: String,
+        owner: String,
+        ttl: Duration,
+    },
+    /// Released only if `owner` holds it.
+    Unlock {
+        name: String,
+        owner: String,
+    },
+    /// Live holds at `now_ms`.
+    ListHolds(u64),
     /// Fold the log into a snapshot now.
     Snapshot,
 }
@@ -55,6 +68,8 @@ pub enum Query {
 #[derive(Debug)]
 pub enum Answer {
     Done,
+    /// A write that changed nothing (not logged, not announced).
+    Unchanged,
     Existed(bool),
     Account(Option<StoredAccount>),
     Accounts(Vec<StoredAccount>),
@@ -67,6 +82,7 @@ pub enum Answer {
     Usage(UsageCounters),
     UsageList(BTreeMap<String, UsageCounters>),
     Slot(bool),
+    Holds(Vec<crate::store::types::Hold>),
 }
 
 pub type Reply = async_channel::Sender<Result<Answer, StoreError>>;
@@ -110,6 +126,8 @@ pub struct Engine {
     feed: Feed,
     poison: Arc<Poison>,
     slots: HashMap<String, Vec<(String, Instant)>>,
+    /// Short locks: name -> (owner, expiry). In memory: one process owns the directory.
+    locks: HashMap<String, (String, Instant)>,
     _lock: DirLock,
 }
 
@@ -142,7 +160,17 @@ impl Engine {
             state.models.len(),
             state.keys.len()
         );
-        Ok(Self { dir, state, log, snapshot_bytes, feed, poison, slots: HashMap::new(), _lock: lock })
+        Ok(Self {
+            dir,
+            state,
+            log,
+            snapshot_bytes,
+            feed,
+            poison,
+            slots: HashMap::new(),
+            locks: HashMap::new(),
+            _lock: lock,
+        })
     }
 
     /// The thread body: serve until every handle is gone or `Close` arrives.
@@ -177,7 +205,7 @@ impl Engine {
             match req {
                 Request::Write(op, reply) => {
                     let result = self.write(&op, &mut records);
-                    if result.is_ok() {
+                    if matches!(result, Ok(Answer::Done | Answer::Existed(_))) {
                         events.extend(op.event());
                     }
                     answers.push((reply, result, true));
@@ -228,6 +256,10 @@ impl Engine {
         match self.state.apply(op) {
             Ok(Applied::Done) => Ok(Answer::Done),
             Ok(Applied::Existed(b)) => Ok(Answer::Existed(b)),
+            Ok(Applied::Unchanged) => {
+                records.truncate(mark);
+                Ok(Answer::Unchanged)
+            }
             Err(e) => {
                 records.truncate(mark);
                 Err(e)
@@ -266,6 +298,27 @@ impl Engine {
                     }
                 }
                 Answer::Done
+            }
+            Query::Lock { name, owner, ttl } => {
+                let now = Instant::now();
+                let ok = match self.locks.get(&name) {
+                    Some((held, until)) if *until > now => *held == owner,
+                    _ => {
+                        self.locks.insert(name, (owner, now + ttl));
+                        true
+                    }
+                };
+                Answer::Slot(ok)
+            }
+            Query::Unlock { name, owner } => {
+                let mine = self.locks.get(&name).is_some_and(|(held, until)| *held == owner && *until > Instant::now());
+                if mine {
+                    self.locks.remove(&name);
+                }
+                Answer::Slot(mine)
+            }
+            Query::ListHolds(now_ms) => {
+                Answer::Holds(s.holds.values().filter(|h| h.until_ms > now_ms).cloned().collect())
             }
             Query::Snapshot => {
                 self.snapshot()?;

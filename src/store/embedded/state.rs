@@ -7,7 +7,7 @@
 use crate::domain::{
     AccountDef, AccountState, AccountStatus, AdminSession, ClientKey, FailureClass, ModelDef, UsageCounters, UsageScope,
 };
-use crate::store::types::{CounterDelta, Day, StoreError, StoreEvent, UsageKey};
+use crate::store::types::{CounterDelta, Day, Hold, HoldSubject, StoreError, StoreEvent, UsageKey};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -38,6 +38,7 @@ pub enum Op {
     PutSession { session: AdminSession },
     DeleteSession { id_hash: String },
     IncrUsage { key: UsageKey, delta: UsageCounters },
+    PutHold { hold: Hold },
 }
 
 impl Op {
@@ -52,6 +53,7 @@ impl Op {
             Self::PutKey { key } => StoreEvent::KeyPut { id: key.id.clone() },
             Self::DeleteKey { id } => StoreEvent::KeyDeleted { id: id.clone() },
             Self::SetSetting { key, .. } => StoreEvent::SettingChanged { key: key.clone() },
+            Self::PutHold { hold } => StoreEvent::Hold { hold: hold.clone() },
             Self::IncrCounters { .. }
             | Self::RecordError { .. }
             | Self::PutSession { .. }
@@ -67,6 +69,8 @@ pub enum Applied {
     Done,
     /// For deletes: whether there was something to delete.
     Existed(bool),
+    /// Nothing changed (a hold no later than the stored one): not logged, not announced.
+    Unchanged,
 }
 
 /// Everything the embedded store holds.
@@ -80,6 +84,9 @@ pub struct State {
     /// Serialised as a list: JSON object keys must be strings.
     #[serde(with = "usage_list")]
     pub usage: BTreeMap<UsageKey, UsageCounters>,
+    /// Holds by [`Hold::key`] (absent in snapshots written before holds existed).
+    #[serde(default)]
+    pub holds: BTreeMap<String, Hold>,
 }
 
 impl State {
@@ -96,9 +103,16 @@ impl State {
                 entry.creds.clone_from(creds);
             }
             Op::DeleteAccount { id } => {
+                self.clear_account_holds(id);
                 return Ok(Applied::Existed(self.accounts.remove(id).is_some()));
             }
-            Op::SetStatus { id, status } => self.account(id)?.state.status = status.clone(),
+            Op::SetStatus { id, status } => {
+                self.account(id)?.state.status = status.clone();
+                // Active again (an admin reset) also ends the account's model holds.
+                if *status == AccountStatus::Active {
+                    self.clear_account_holds(id);
+                }
+            }
             Op::IncrCounters { id, delta } => {
                 let c = &mut self.account(id)?.state.counters;
                 c.requests = c.requests.saturating_add(delta.requests);
@@ -145,17 +159,29 @@ impl State {
                 u.tokens_out = u.tokens_out.saturating_add(delta.tokens_out);
                 u.errors = u.errors.saturating_add(delta.errors);
             }
+            Op::PutHold { hold } => {
+                let key = hold.key();
+                if self.holds.get(&key).is_some_and(|h| h.until_ms >= hold.until_ms) {
+                    return Ok(Applied::Unchanged);
+                }
+                self.holds.insert(key, hold.clone());
+            }
         }
         Ok(Applied::Done)
+    }
+
+    fn clear_account_holds(&mut self, id: &str) {
+        self.holds.retain(|_, h| h.subject != HoldSubject::Account(id.to_owned()));
     }
 
     fn account(&mut self, id: &str) -> Result<&mut StoredAccount, StoreError> {
         self.accounts.get_mut(id).ok_or_else(|| StoreError::NotFound(format!("account {id:?}")))
     }
 
-    /// Drops sessions that expired before `now_ms` (done before each snapshot).
+    /// Drops sessions and holds that expired before `now_ms` (done before each snapshot).
     pub fn purge_expired(&mut self, now_ms: u64) {
         self.sessions.retain(|_, s| s.expires_ms > now_ms);
+        self.holds.retain(|_, h| h.until_ms > now_ms);
     }
 
     pub fn usage_of(&self, scope: UsageScope, day: Day) -> BTreeMap<String, UsageCounters> {
@@ -197,6 +223,29 @@ mod tests {
         assert_eq!(s.accounts["a"].state.counters.requests, 4, "a definition put keeps runtime state");
         assert_eq!(s.apply(&Op::DeleteAccount { id: "a".into() }).unwrap(), Applied::Existed(true));
         assert_eq!(s.apply(&Op::DeleteAccount { id: "a".into() }).unwrap(), Applied::Existed(false));
+    }
+
+    #[test]
+    fn holds_only_move_later_and_end_with_a_reset() {
+        let mut s = State::default();
+        s.apply(&Op::PutAccount { def: def("a"), creds: "{}".into() }).unwrap();
+        let hold = |subject, until_ms| Op::PutHold {
+            hold: Hold { subject, model: Some("m".into()), until_ms, reason: "model".into() },
+        };
+        let acc = || HoldSubject::Account("a".into());
+        assert_eq!(s.apply(&hold(acc(), 100)).unwrap(), Applied::Done);
+        assert_eq!(s.apply(&hold(acc(), 50)).unwrap(), Applied::Unchanged);
+        assert_eq!(s.apply(&hold(HoldSubject::Scope("grok:t".into()), 70)).unwrap(), Applied::Done);
+        assert_eq!(s.holds.values().map(|h| h.until_ms).collect::<Vec<_>>(), [100, 70]);
+        s.purge_expired(80);
+        assert_eq!(s.holds.len(), 1, "the scope hold ended at 70");
+        s.apply(&Op::SetStatus { id: "a".into(), status: AccountStatus::Active }).unwrap();
+        assert!(s.holds.is_empty(), "active again clears the account's holds");
+        // Old snapshots without holds still load.
+        let old: State =
+            serde_json::from_str(r#"{"accounts":{},"models":{},"keys":{},"settings":{},"sessions":{},"usage":[]}"#)
+                .unwrap();
+        assert!(old.holds.is_empty());
     }
 
     #[test]

@@ -11,7 +11,9 @@ use crate::domain::{
 };
 use crate::store::feed::Feed;
 use crate::store::secret::SecretBox;
-use crate::store::types::{AccountRecord, CounterDelta, Day, Health, SlotLease, StoreError, StoreEvent, check_id};
+use crate::store::types::{
+    AccountRecord, CounterDelta, Day, Health, Hold, SlotLease, StoreError, StoreEvent, check_id,
+};
 use crate::store::{StoreApi, random_id};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -301,12 +303,18 @@ impl StoreApi for RedisStore {
 
     async fn delete_account(&self, id: &str) -> Result<bool, StoreError> {
         let _ = self.client.exec1(vec![b"DEL".to_vec(), self.key(&["slots", id])], true).await?;
+        self.clear_account_holds(id).await?;
         self.delete_with_index("accounts", &["account", id], id, StoreEvent::AccountDeleted { id: id.to_owned() }).await
     }
 
     async fn set_status(&self, id: &str, status: &AccountStatus) -> Result<(), StoreError> {
         let event = StoreEvent::AccountStatus { id: id.to_owned(), status: status.clone() };
-        self.update(id, &[("status", json(status)?)], &[], Some(event), true).await
+        self.update(id, &[("status", json(status)?)], &[], Some(event), true).await?;
+        // Active again (an admin reset) also ends the account's model holds.
+        if *status == AccountStatus::Active {
+            self.clear_account_holds(id).await?;
+        }
+        Ok(())
     }
 
     async fn incr_counters(&self, id: &str, d: &CounterDelta) -> Result<(), StoreError> {
@@ -526,6 +534,66 @@ impl StoreApi for RedisStore {
         redis_err(self.client.exec1(c, true).await?).map(|_| ())
     }
 
+    async fn try_lock(&self, name: &str, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
+        check_id("lock", name)?;
+        let key = self.key(&["lock", name]);
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        // SET NX PX takes it when free; the GET in the same pipeline says who holds it, so a
+        // retry after a lost reply (our own token there) still answers `true`: idempotent.
+        let cmds = vec![
+            vec![
+                b"SET".to_vec(),
+                key.clone(),
+                owner.as_bytes().to_vec(),
+                b"NX".to_vec(),
+                b"PX".to_vec(),
+                ttl_ms.to_string().into_bytes(),
+            ],
+            vec![b"GET".to_vec(), key],
+        ];
+        let mut r = self.client.exec(&cmds, true).await?.into_iter();
+        redis_err(r.next().unwrap_or(Reply::Nil))?;
+        let holder = redis_err(r.next().unwrap_or(Reply::Nil))?;
+        Ok(holder.as_bytes() == Some(owner.as_bytes()))
+    }
+
+    async fn unlock(&self, name: &str, owner: &str) -> Result<bool, StoreError> {
+        let key = self.key(&["lock", name]);
+        let r = self.eval(scripts::UNLOCK, &[key], vec![owner.as_bytes().to_vec()], true).await?;
+        Ok(r.as_int() == Some(1))
+    }
+
+    async fn put_hold(&self, hold: &Hold) -> Result<(), StoreError> {
+        hold.check()?;
+        let event = StoreEvent::Hold { hold: hold.clone() };
+        let args = vec![
+            hold.key().into_bytes(),
+            hold.until_ms.to_string().into_bytes(),
+            json(hold)?,
+            self.channel(),
+            self.message(&event)?,
+            crate::domain::now_ms().to_string().into_bytes(),
+        ];
+        // Idempotent: a replay finds the same deadline stored and changes nothing.
+        let r = self.eval(scripts::PUT_HOLD, &[self.key(&["holds"])], args, true).await?;
+        if r.as_int() == Some(1) {
+            self.feed.push(event);
+        }
+        Ok(())
+    }
+
+    async fn list_holds(&self, now_ms: u64) -> Result<Vec<Hold>, StoreError> {
+        let args = vec![now_ms.to_string().into_bytes()];
+        let r = self.eval(scripts::LIST_HOLDS, &[self.key(&["holds"])], args, true).await?;
+        let Reply::Array(items) = r else {
+            return Ok(Vec::new());
+        };
+        let mut out: Vec<Hold> =
+            items.iter().filter_map(Reply::as_bytes).map(|b| parse::<Hold>("hold", b)).collect::<Result<_, _>>()?;
+        out.sort_by_key(Hold::key);
+        Ok(out)
+    }
+
     fn health(&self) -> Health {
         match self.health.problem() {
             None => Health::Ok,
@@ -535,6 +603,12 @@ impl StoreApi for RedisStore {
 }
 
 impl RedisStore {
+    /// Deletes every hold of account `id` (its (account, model) unavailability).
+    async fn clear_account_holds(&self, id: &str) -> Result<(), StoreError> {
+        let prefix = Hold::account_key_prefix(id).into_bytes();
+        self.eval(scripts::CLEAR_HOLDS, &[self.key(&["holds"])], vec![prefix], true).await.map(|_| ())
+    }
+
     /// Deletes every key under this store's prefix (SCAN + DEL, never KEYS). For tests and
     /// operators retiring a prefix; returns how many keys were deleted.
     pub async fn purge(&self) -> Result<u64, StoreError> {
