@@ -1,7 +1,8 @@
 //! Worker-side writes of account state to the store, off the response path.
 //!
-//! Each write is a spawned task on the worker's runtime with the worker's own store handle, so a
-//! slow store never delays a client. Writes are field-wise (`set_status`, `incr_counters`,
+//! Each write is a spawned task on the worker's runtime with the worker's own store handle
+//! (`Worker::spawn_write`, counted so a draining worker waits for it), so a slow store never
+//! delays a client. Writes are field-wise (`set_status`, `incr_counters`,
 //! `record_error`), never a rewrite of the account record. Accounts that exist only in memory
 //! (the test-channel defaults) answer `NotFound`, which is ignored.
 
@@ -23,7 +24,7 @@ pub fn status(worker: &Worker, id: &str, status: AccountStatus) {
         return;
     };
     let id = id.to_owned();
-    monoio::spawn(async move { write_status(&store, &id, &status).await });
+    worker.spawn_write(async move { write_status(&store, &id, &status).await });
 }
 
 /// Writes an account's status now (callers already off the response path), logging a failure.
@@ -65,14 +66,14 @@ pub fn outcome(worker: &Worker, id: &str, o: Outcome) {
     };
     if worker.counters.add(id, &delta) {
         let (store, batch) = (store.clone(), Rc::clone(&worker.counters));
-        monoio::spawn(async move {
+        worker.spawn_write(async move {
             monoio::time::sleep(FLUSH_INTERVAL).await;
             batch.flush(&store).await;
         });
     }
     if let Some((class, message)) = o.failure {
         let (store, id) = (store.clone(), id.to_owned());
-        monoio::spawn(async move {
+        worker.spawn_write(async move {
             if let Err(e) = store.record_error(&id, class, &message, now).await {
                 log_failure("the last error", &id, &e);
             }

@@ -89,7 +89,7 @@ pub async fn ensure_fresh(worker: &Worker, lease: &Lease) -> Result<Arc<AccountD
         if let (RefreshFailure::Rejected(m), Some(store)) = (e, worker.store()) {
             log::warn!("account {} disabled (auth): token refresh rejected: {m}", lease.id());
             let (store, id, msg) = (store.clone(), lease.id().to_owned(), format!("token refresh rejected: {m}"));
-            monoio::spawn(async move { persist::write_error(&store, &id, FailureClass::Auth, &msg).await });
+            worker.spawn_write(async move { persist::write_error(&store, &id, FailureClass::Auth, &msg).await });
         }
     }
     out

@@ -48,6 +48,17 @@ pub struct Worker {
     pool: OnceCell<crate::pool::Shard>,
     /// Account counters not yet written to the store (`accounts::counters`).
     pub counters: std::rc::Rc<crate::accounts::counters::CounterBatch>,
+    /// Store writes spawned off the response path and not finished yet ([`Worker::spawn_write`]).
+    writes: std::rc::Rc<Cell<usize>>,
+}
+
+/// Counts one spawned store write while it lives (also when the task is dropped unfinished).
+struct WriteGuard(std::rc::Rc<Cell<usize>>);
+
+impl Drop for WriteGuard {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
 }
 
 impl Worker {
@@ -65,7 +76,26 @@ impl Worker {
             store: OnceCell::new(),
             pool: OnceCell::new(),
             counters: std::rc::Rc::default(),
+            writes: std::rc::Rc::default(),
         }
+    }
+
+    /// Spawns a store write off the response path, counted so a draining worker can wait for
+    /// its writes to finish before its runtime ends (a store reply to a task whose runtime is
+    /// gone can hang the store's thread).
+    pub fn spawn_write(&self, write: impl std::future::Future<Output = ()> + 'static) {
+        let counter = std::rc::Rc::clone(&self.writes);
+        counter.set(counter.get() + 1);
+        let guard = WriteGuard(counter);
+        monoio::spawn(async move {
+            let _guard = guard;
+            write.await;
+        });
+    }
+
+    /// Store writes still running.
+    pub fn pending_writes(&self) -> usize {
+        self.writes.get()
     }
 
     /// This worker's store handle (set once at worker start).

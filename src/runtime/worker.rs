@@ -21,6 +21,9 @@ pub struct WorkerSpec {
     pub control: async_channel::Receiver<Control>,
 }
 
+/// How long a draining worker waits for its spawned store writes.
+const WRITES_GRACE: Duration = Duration::from_secs(5);
+
 /// Thread body: returns when the worker has drained (or failed to start).
 pub fn run_thread(spec: WorkerSpec) -> Result<(), String> {
     if let Some(core) = spec.core {
@@ -97,9 +100,18 @@ async fn worker_main(spec: WorkerSpec) -> Result<(), String> {
             worker.open_conns()
         );
     }
-    // Counters still batched in memory reach the store before the worker exits.
+    // Counters still batched in memory reach the store before the worker exits, and spawned
+    // store writes finish (bounded): a store reply to a task whose runtime is gone could hang
+    // the store's thread.
     if let Some(store) = worker.store() {
         worker.counters.flush(store).await;
+    }
+    let writes_deadline = Instant::now() + WRITES_GRACE;
+    while worker.pending_writes() > 0 && Instant::now() < writes_deadline {
+        monoio::time::sleep(Duration::from_millis(5)).await;
+    }
+    if worker.pending_writes() > 0 {
+        log::warn!("worker {id}: {} store write(s) still running at exit", worker.pending_writes());
     }
     // End the control task before this runtime goes away. Left pending, its waker stays
     // registered in the control channel; when the main thread later drops the senders, the

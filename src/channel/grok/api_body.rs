@@ -278,8 +278,7 @@ fn assistant_message(blocks: &[Block], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::translate::canonical::{Message, Tool, WireFormat};
-    use crate::translate::{CanonicalEvent, StreamDecoder};
+    use crate::translate::canonical::{Message, Tool};
     use serde_json::{Value, json};
 
     #[test]
