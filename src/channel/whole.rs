@@ -16,7 +16,6 @@ use crate::translate::canonical::{CanonicalEvent, ErrorKind, JsonStr, Usage, Wir
 use crate::translate::jscan;
 use crate::translate::passthrough::splice;
 use bytes::{Bytes, BytesMut};
-use serde_json::{Value, json};
 
 /// Whether `body` is a usable whole answer: JSON with `choices` (or with an `error`, which
 /// [`error_of`] types). `Err` says what is wrong.
@@ -84,54 +83,93 @@ pub fn frames(format: WireFormat, body: &[u8]) -> Result<Vec<StreamItem>, String
     }
 }
 
-fn set(v: &mut Value, key: &str, x: Value) {
-    if let Some(o) = v.as_object_mut() {
-        o.insert(key.into(), x);
-    }
+/// `v` when it is a non-empty string.
+fn nonempty(v: Option<jscan::Raw<'_>>) -> Option<jscan::Raw<'_>> {
+    v.filter(|v| v.str_content().is_some_and(|c| !c.is_empty()))
 }
 
 /// A non-streaming OpenAI completion as the chunk frames (`data:` payloads, ending with
 /// `[DONE]`) a streaming answer would carry. `Err` names what is missing.
+///
+/// Written by splicing the completion's own JSON values (each one validated by the scan) into
+/// the chunk skeletons: no value tree, no re-serialisation.
 pub fn openai_completion_frames(body: &[u8]) -> Result<Vec<Bytes>, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("the completion is not JSON: {e}"))?;
-    if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
+    let not_json = |e: jscan::ScanError| format!("the completion is not JSON: {e}");
+    let root = jscan::parse(body).map_err(not_json)?;
+    let [error, id, created, model, choices, usage] =
+        root.pick(["error", "id", "created", "model", "choices", "usage"]).map_err(not_json)?;
+    if let Some(err) = error.filter(|e| !e.is_null()) {
         // An error answered with 200: one error chunk, which the decoder types.
-        let chunk = json!({"error": err});
-        return Ok(vec![Bytes::from(serde_json::to_vec(&chunk).unwrap_or_default())]);
+        let mut chunk = BytesMut::with_capacity(err.bytes.len() + 10);
+        chunk.extend_from_slice(b"{\"error\":");
+        chunk.extend_from_slice(err.bytes);
+        chunk.extend_from_slice(b"}");
+        return Ok(vec![chunk.freeze()]);
     }
-    let choice = v.get("choices").and_then(|c| c.get(0)).ok_or("the completion has no choices")?;
-    let msg = choice.get("message").ok_or("the completion's choice has no message")?;
-    let head = |delta: Value, finish: Value| {
-        json!({
-            "id": v.get("id").cloned().unwrap_or_else(|| json!("chatcmpl-upstream")),
-            "object": "chat.completion.chunk",
-            "created": v.get("created").cloned().unwrap_or_else(|| json!(0)),
-            "model": v.get("model").cloned().unwrap_or(Value::Null),
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        })
+    let choice = choices.and_then(|c| c.index(0).ok().flatten()).ok_or("the completion has no choices")?;
+    let [message, finish] = choice.pick(["message", "finish_reason"]).map_err(not_json)?;
+    let message = message.filter(|m| m.bytes.first() == Some(&b'{')).ok_or("the completion's choice has no message")?;
+    let [reasoning, content, calls] = message.pick(["reasoning_content", "content", "tool_calls"]).map_err(not_json)?;
+
+    // `{"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":[` — shared.
+    let mut head = BytesMut::with_capacity(128);
+    head.extend_from_slice(b"{\"id\":");
+    head.extend_from_slice(id.map_or(&b"\"chatcmpl-upstream\""[..], |v| v.bytes));
+    head.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
+    head.extend_from_slice(created.map_or(&b"0"[..], |v| v.bytes));
+    head.extend_from_slice(b",\"model\":");
+    head.extend_from_slice(model.map_or(&b"null"[..], |v| v.bytes));
+    head.extend_from_slice(b",\"choices\":");
+    let frame = |delta: &[&[u8]], finish: &[u8]| {
+        let mut f = BytesMut::with_capacity(head.len() + delta.iter().map(|d| d.len()).sum::<usize>() + 64);
+        f.extend_from_slice(&head);
+        f.extend_from_slice(b"[{\"index\":0,\"delta\":");
+        for d in delta {
+            f.extend_from_slice(d);
+        }
+        f.extend_from_slice(b",\"finish_reason\":");
+        f.extend_from_slice(finish);
+        f.extend_from_slice(b"}]}");
+        f.freeze()
     };
-    let mut frames: Vec<Value> = vec![head(json!({"role": "assistant", "content": ""}), Value::Null)];
-    let nonempty = |k: &str| msg.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
-    if let Some(r) = nonempty("reasoning_content") {
-        frames.push(head(json!({"reasoning_content": r}), Value::Null));
+
+    let mut out = vec![frame(&[b"{\"role\":\"assistant\",\"content\":\"\"}"], b"null")];
+    if let Some(r) = nonempty(reasoning) {
+        out.push(frame(&[b"{\"reasoning_content\":", r.bytes, b"}"], b"null"));
     }
-    if let Some(c) = nonempty("content") {
-        frames.push(head(json!({"content": c}), Value::Null));
+    if let Some(c) = nonempty(content) {
+        out.push(frame(&[b"{\"content\":", c.bytes, b"}"], b"null"));
     }
-    for (i, tc) in msg.get("tool_calls").and_then(Value::as_array).into_iter().flatten().enumerate() {
-        let mut call = tc.clone();
-        set(&mut call, "index", i.into());
-        frames.push(head(json!({"tool_calls": [call]}), Value::Null));
+    if let Some(calls) = calls.filter(|c| c.bytes.first() == Some(&b'[')) {
+        let mut i = 0usize;
+        let mut bad = None;
+        jscan::for_each_element(calls.bytes, |call| {
+            if call.bytes.first() != Some(&b'{') {
+                bad = Some("a tool call that is not an object");
+                return;
+            }
+            // The call as it came, with its position prepended as `index`.
+            let inner = call.bytes.get(1..).unwrap_or_default();
+            let sep = if inner.trim_ascii_start().starts_with(b"}") { "" } else { "," };
+            let prefix = format!("{{\"tool_calls\":[{{\"index\":{i}{sep}");
+            out.push(frame(&[prefix.as_bytes(), inner, b"]}"], b"null"));
+            i += 1;
+        })
+        .map_err(not_json)?;
+        if let Some(m) = bad {
+            return Err(m.into());
+        }
     }
-    let finish = choice.get("finish_reason").cloned().filter(|f| !f.is_null()).unwrap_or_else(|| json!("stop"));
-    frames.push(head(json!({}), finish));
-    if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-        let mut last = head(json!({}), Value::Null);
-        set(&mut last, "choices", json!([]));
-        set(&mut last, "usage", u.clone());
-        frames.push(last);
+    let finish = finish.filter(|f| !f.is_null()).map_or(&b"\"stop\""[..], |f| f.bytes);
+    out.push(frame(&[b"{}"], finish));
+    if let Some(u) = usage.filter(|u| u.bytes.first() == Some(&b'{')) {
+        let mut last = BytesMut::with_capacity(head.len() + u.bytes.len() + 16);
+        last.extend_from_slice(&head);
+        last.extend_from_slice(b"[],\"usage\":");
+        last.extend_from_slice(u.bytes);
+        last.extend_from_slice(b"}");
+        out.push(last.freeze());
     }
-    let mut out: Vec<Bytes> = frames.iter().map(|f| Bytes::from(serde_json::to_vec(f).unwrap_or_default())).collect();
     out.push(Bytes::from_static(b"[DONE]"));
     Ok(out)
 }
@@ -139,6 +177,7 @@ pub fn openai_completion_frames(body: &[u8]) -> Result<Vec<Bytes>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     const COMPLETION: &[u8] = br#"{"id":"c1","object":"chat.completion","created":5,"model":"grok-4","choices":[{"index":0,
         "message":{"role":"assistant","content":"hi","reasoning_content":"hmm","tool_calls":[{"id":"call_9","type":"function",
@@ -161,6 +200,33 @@ mod tests {
         assert!(matches!(evs.last(), Some(CanonicalEvent::Stop { .. })));
         assert!(openai_completion_frames(b"{}").is_err());
         assert!(openai_completion_frames(b"nope").is_err());
+    }
+
+    #[test]
+    fn frames_are_json_and_keep_the_completion_values() {
+        let frames = openai_completion_frames(COMPLETION).unwrap();
+        let parsed: Vec<Value> =
+            frames[..frames.len() - 1].iter().map(|f| serde_json::from_slice(f).unwrap()).collect();
+        assert!(parsed.iter().all(|v| v["id"] == "c1" && v["created"] == 5 && v["model"] == "grok-4"));
+        let call = parsed.iter().find_map(|v| v["choices"][0]["delta"]["tool_calls"].get(0).cloned()).unwrap();
+        assert_eq!(call["index"], 0);
+        assert_eq!(call["id"], "call_9");
+        assert_eq!(call["function"]["arguments"], "{\"a\":1}");
+        assert_eq!(parsed.iter().rev().nth(1).unwrap()["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(parsed.last().unwrap()["usage"]["completion_tokens"], 4);
+        // Odd but valid shapes: an empty call object, no finish reason, no usage, no id.
+        let odd = br#"{"choices":[{"message":{"content":"x","tool_calls":[{} , {"id":"b"}]}}]}"#;
+        let frames = openai_completion_frames(odd).unwrap();
+        let parsed: Vec<Value> =
+            frames[..frames.len() - 1].iter().map(|f| serde_json::from_slice(f).unwrap()).collect();
+        let calls: Vec<&Value> = parsed.iter().filter_map(|v| v["choices"][0]["delta"]["tool_calls"].get(0)).collect();
+        assert_eq!(
+            (calls[0]["index"].clone(), calls[1]["index"].clone(), calls[1]["id"].clone()),
+            (0.into(), 1.into(), "b".into())
+        );
+        assert_eq!(parsed.last().unwrap()["choices"][0]["finish_reason"], "stop");
+        assert!(openai_completion_frames(br#"{"choices":[{"message":{"tool_calls":[1]}}]}"#).is_err());
+        assert!(openai_completion_frames(br#"{"choices":[{"message":"no"}]}"#).is_err());
     }
 
     #[test]
