@@ -206,12 +206,12 @@ fn error_in_first_item(item: &StreamItem) -> Option<AttemptError> {
     let (kind, message) = match item {
         StreamItem::Event(CanonicalEvent::Error { kind, message }) => (*kind, message.unescape().into_owned()),
         StreamItem::Event(_) => return None,
-        StreamItem::Whole { format, body } => crate::channel::whole::error_of(*format, body)?,
+        StreamItem::Whole { format, body } if may_name_error(body, None) => {
+            crate::channel::whole::error_of(*format, body)?
+        }
+        StreamItem::Whole { .. } => return None,
         StreamItem::Frame { format, event, data } => {
-            // Only a frame that names an error can be one (every decoder keys on the word):
-            // most first frames skip the decode. An escaped key (`\u0065rror`) still decodes.
-            let named = |b: &[u8]| memchr::memmem::find(b, b"error").is_some();
-            if !named(data) && !event.as_deref().is_some_and(named) && memchr::memmem::find(data, b"\\u").is_none() {
+            if !may_name_error(data, event.as_deref()) {
                 return None;
             }
             let mut events = Vec::new();
@@ -223,6 +223,14 @@ fn error_in_first_item(item: &StreamItem) -> Option<AttemptError> {
         }
     };
     Some(AttemptError::new(class_for(kind), message))
+}
+
+/// Whether an upstream payload can be an error at all: every decoder keys on the word `error`
+/// (a key or an event name), so most first frames skip the decode. An escaped key
+/// (`\u0065rror`) still decodes.
+fn may_name_error(data: &[u8], event: Option<&[u8]>) -> bool {
+    let named = |b: &[u8]| memchr::memmem::find(b, b"error").is_some();
+    named(data) || event.is_some_and(named) || memchr::memmem::find(data, b"\\u").is_some()
 }
 
 /// The failure class an upstream error kind stands for.
@@ -309,11 +317,11 @@ async fn collect_response<S: EventStream + 'static>(
     first: StreamItem,
 ) -> Result<(Response, Usage), AttemptError> {
     if let StreamItem::Whole { format, body } = &first {
-        let model = JsonStr::from_text(&pr.req.model);
-        if let Some((out, usage)) =
-            crate::channel::whole::passthrough(*format, body, Some(&model)).filter(|_| *format == pr.format)
-        {
-            return Ok((with_request_id(Response::json(200, out), pr.format), usage));
+        if *format == pr.format {
+            let model = JsonStr::from_text(&pr.req.model);
+            if let Some((out, usage)) = crate::channel::whole::passthrough(*format, body, Some(&model)) {
+                return Ok((with_request_id(Response::json(200, out), pr.format), usage));
+            }
         }
     }
     let mut canon = Canonicalizer::default();
@@ -367,5 +375,42 @@ fn with_request_id(r: Response, format: WireFormat) -> Response {
     match format {
         WireFormat::Claude => r.header("request-id", crate::translate::new_message_id("req_")),
         WireFormat::OpenAi => r.header("x-request-id", crate::translate::new_message_id("req_")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn frame(format: WireFormat, event: Option<&'static [u8]>, data: &'static [u8]) -> StreamItem {
+        StreamItem::Frame { format, event: event.map(Bytes::from_static), data: Bytes::from_static(data) }
+    }
+
+    #[test]
+    fn first_item_errors_are_found_and_plain_frames_skip_the_decode() {
+        let openai_err =
+            frame(WireFormat::OpenAi, None, br#"{"error":{"message":"slow down","type":"rate_limit_error"}}"#);
+        assert_eq!(error_in_first_item(&openai_err).map(|e| e.class), Some(FailureClass::RateLimit));
+        let claude_err = frame(
+            WireFormat::Claude,
+            Some(b"error"),
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"busy"}}"#,
+        );
+        assert_eq!(error_in_first_item(&claude_err).map(|e| e.class), Some(FailureClass::Server));
+        let escaped = frame(WireFormat::OpenAi, None, br#"{"\u0065rror":{"message":"x","type":"rate_limit_error"}}"#);
+        assert!(may_name_error(br#"{"\u0065rror":1}"#, None));
+        let _ = error_in_first_item(&escaped); // decoded, whatever the decoder makes of it
+        let text = frame(WireFormat::OpenAi, None, br#"{"choices":[{"index":0,"delta":{"content":"hi"}}]}"#);
+        assert!(!may_name_error(br#"{"choices":[{"index":0,"delta":{"content":"hi"}}]}"#, None));
+        assert!(error_in_first_item(&text).is_none());
+        // A text that merely mentions the word is decoded and found to be no error.
+        let mention = frame(WireFormat::OpenAi, None, br#"{"choices":[{"index":0,"delta":{"content":"an error"}}]}"#);
+        assert!(error_in_first_item(&mention).is_none());
+        let whole = StreamItem::Whole {
+            format: WireFormat::OpenAi,
+            body: Bytes::from_static(br#"{"error":{"message":"no key","type":"authentication_error"}}"#),
+        };
+        assert_eq!(error_in_first_item(&whole).map(|e| e.class), Some(FailureClass::Auth));
     }
 }
