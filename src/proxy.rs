@@ -205,11 +205,10 @@ struct Held {
 fn error_in_first_item(item: &StreamItem) -> Option<AttemptError> {
     let (kind, message) = match item {
         StreamItem::Event(CanonicalEvent::Error { kind, message }) => (*kind, message.unescape().into_owned()),
-        StreamItem::Event(_) => return None,
         StreamItem::Whole { format, body } if may_name_error(body, None) => {
             crate::channel::whole::error_of(*format, body)?
         }
-        StreamItem::Whole { .. } => return None,
+        StreamItem::Event(_) | StreamItem::Whole { .. } => return None,
         StreamItem::Frame { format, event, data } => {
             if !may_name_error(data, event.as_deref()) {
                 return None;
