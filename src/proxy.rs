@@ -43,7 +43,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 /// SSE frames queued between the producer and the connection before backpressure.
-const SSE_QUEUE: usize = 32;
+const SSE_QUEUE: usize = 8;
 
 /// How long, after the answer is complete, the upstream's framing tail (`[DONE]`'s chunked
 /// terminator, a trailing newline) may take to arrive before the connection is given up rather

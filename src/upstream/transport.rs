@@ -28,7 +28,7 @@ use std::time::Instant;
 /// in flight per upstream connection for its whole life (with io_uring the buffer is lent to
 /// the kernel), so this is per-stream memory. A body that accumulates grows the room with
 /// what is buffered (see [`read_room`]), so large bodies still take few reads.
-const READ_CHUNK: usize = 4 * 1024;
+const READ_CHUNK: usize = 2 * 1024;
 
 /// Spare room to make before a read into a buffer holding `buffered` bytes.
 fn read_room(buffered: usize) -> usize {
