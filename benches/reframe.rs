@@ -1,7 +1,13 @@
 //! Re-framing throughput and allocations per event.
 //!
-//! - MB/s of upstream SSE re-framed: Claude SSE -> canonical -> OpenAI chunks, OpenAI chunks ->
-//!   canonical -> Claude SSE, and the OpenAI -> OpenAI passthrough (model rewritten).
+//! - Bytes/s of upstream SSE re-framed: Claude SSE -> canonical -> OpenAI chunks, OpenAI chunks ->
+//!   canonical -> Claude SSE, and the OpenAI -> OpenAI passthrough (model rewritten). The
+//!   throughput unit is always the upstream SSE bytes (`event:` lines, `data:` prefixes and blank
+//!   lines included).
+//! - Two variants of each: `wire_*` starts from the raw upstream bytes, fed to the upstream SSE
+//!   parser (`upstream::sse::SseParser`) in 16 KiB reads as they come off the socket, so the SSE
+//!   parse is measured too (the whole per-core path but the socket); the other starts from
+//!   frames split once outside the measurement (decode + encode only).
 //! - Allocations per event, counted by a counting global allocator, for the encoders alone, the
 //!   decoders alone, and the whole per-frame path as the proxy runs it (decode, encode, split the
 //!   output off as `Bytes`).
@@ -14,6 +20,7 @@ use orchids2api::translate::canonical::{BlockKind, CanonicalEvent as E, JsonStr,
 use orchids2api::translate::passthrough::Passthrough;
 use orchids2api::translate::sse::{SseFrame, read_all};
 use orchids2api::translate::{EncodeOptions, StreamDecoder, StreamEncoder, WireFormat, encode_all};
+use orchids2api::upstream::sse::SseParser;
 use orchids2api::util::alloc_count::{ALLOCATIONS as ALLOCS, Counting};
 use std::hint::black_box;
 use std::sync::atomic::Ordering;
@@ -64,6 +71,46 @@ fn reframe(from: WireFormat, to: WireFormat, frames: &[SseFrame], scratch: &mut 
         let chunk: Bytes = out.split().freeze();
         sent += chunk.len();
         drop(black_box(chunk));
+    }
+    sent
+}
+
+/// Size of one upstream read.
+const READ: usize = 16 * 1024;
+
+/// The proxy's whole per-read path: SSE parse of raw upstream bytes in 16 KiB reads, then decode
+/// and encode each frame as [`reframe`] does, or pass it through.
+fn wire(from: WireFormat, to: Option<WireFormat>, input: &[u8], scratch: &mut Vec<E>) -> usize {
+    let mut parser = SseParser::default();
+    let mut dec = StreamDecoder::new(from);
+    let mut enc = to.map(|to| StreamEncoder::new(to, opts()));
+    let mut pass = Passthrough::new(from, Some(JsonStr::from_text("client-model")), true);
+    let mut out = BytesMut::with_capacity(64 * 1024);
+    let mut sent = 0;
+    for read in input.chunks(READ) {
+        parser.feed(read);
+        while let Ok(Some(ev)) = parser.next_event() {
+            if !ev.has_data {
+                continue;
+            }
+            // What the channel hands the pipeline today (`channel/grok/api.rs`).
+            let data = Bytes::copy_from_slice(ev.data);
+            match &mut enc {
+                Some(enc) => {
+                    scratch.clear();
+                    let _ = dec.frame(ev.event, &data, scratch);
+                    for e in scratch.iter() {
+                        enc.event(e, &mut out);
+                    }
+                }
+                None => {
+                    let _ = pass.frame(ev.event, &data, &mut out);
+                }
+            }
+            let chunk: Bytes = out.split().freeze();
+            sent += chunk.len();
+            drop(black_box(chunk));
+        }
     }
     sent
 }
@@ -127,6 +174,21 @@ fn report_allocations() {
     let (_, frames) = recorded(WireFormat::OpenAi);
     let (a, _) = count(|| passthrough(&frames));
     println!("  passthrough OpenAi -> OpenAi: {:.4} per frame (total {a})", a as f64 / frames.len() as f64);
+    for (from, to) in [
+        (WireFormat::Claude, Some(WireFormat::OpenAi)),
+        (WireFormat::OpenAi, Some(WireFormat::Claude)),
+        (WireFormat::OpenAi, None),
+    ] {
+        let (_, frames) = recorded(from);
+        let input = encode_all(from, opts(), &events());
+        let (a, _) = count(|| wire(from, to, &input, &mut scratch));
+        println!(
+            "  wire (SSE parse included) {from:?} -> {}: {:.4} per frame (total {a}, {} reads)",
+            to.map_or("passthrough".to_owned(), |t| format!("{t:?}")),
+            a as f64 / frames.len() as f64,
+            input.len().div_ceil(READ)
+        );
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -147,6 +209,17 @@ fn bench(c: &mut Criterion) {
     g.bench_function("openai_passthrough", |b| {
         b.iter(|| passthrough(black_box(&frames)));
     });
+    for (from, to, name) in [
+        (WireFormat::Claude, Some(WireFormat::OpenAi), "wire_claude_sse_to_openai"),
+        (WireFormat::OpenAi, Some(WireFormat::Claude), "wire_openai_chunks_to_claude"),
+        (WireFormat::OpenAi, None, "wire_openai_passthrough"),
+    ] {
+        let input = encode_all(from, opts(), &events());
+        g.throughput(Throughput::Bytes(input.len() as u64));
+        g.bench_function(name, |b| {
+            b.iter(|| wire(from, to, black_box(&input), &mut scratch));
+        });
+    }
     g.finish();
 }
 
