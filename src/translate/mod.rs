@@ -17,6 +17,8 @@ pub mod claude_dec;
 pub mod claude_enc;
 pub mod collect;
 pub mod jscan;
+#[cfg(test)]
+mod jscan_reference;
 pub mod openai_dec;
 pub mod openai_enc;
 pub mod out;

@@ -77,57 +77,62 @@ impl Passthrough {
             self.ended = true;
             return Ok(());
         }
-        let root = jscan::parse(data)?;
-        let [error, choices, usage, model] = root.pick(["error", "choices", "usage", "model"])?;
-        if error.is_some_and(|e| !e.is_null()) {
-            self.ended = true;
-        }
-        let usage_only = choices.is_some_and(|c| c.bytes == b"[]");
-        if let Some(u) = usage.filter(|u| !u.is_null()) {
-            if let Some(n) = u.get("prompt_tokens")?.and_then(|v| v.as_u64()) {
-                self.usage.input_tokens = n;
+        jscan::with_tape(|tape| {
+            let root = tape.parse(data)?;
+            let [error, choices, usage, model] = root.pick(["error", "choices", "usage", "model"]);
+            if error.is_some_and(|e| !e.is_null()) {
+                self.ended = true;
             }
-            if let Some(n) = u.get("completion_tokens")?.and_then(|v| v.as_u64()) {
-                self.usage.output_tokens = n;
+            let usage_only = choices.is_some_and(|c| c.bytes() == b"[]");
+            if let Some(u) = usage.filter(|u| !u.is_null()) {
+                let [prompt, completion] = u.pick(["prompt_tokens", "completion_tokens"]);
+                if let Some(n) = prompt.and_then(|v| v.as_u64()) {
+                    self.usage.input_tokens = n;
+                }
+                if let Some(n) = completion.and_then(|v| v.as_u64()) {
+                    self.usage.output_tokens = n;
+                }
             }
-        }
-        if usage_only && !self.include_usage {
-            return Ok(());
-        }
-        out::data_open(out);
-        splice(out, data, model.map(|m| m.bytes), self.model.as_ref());
-        out::sse_close(out);
-        Ok(())
+            if usage_only && !self.include_usage {
+                return Ok(());
+            }
+            out::data_open(out);
+            splice(out, data, model.map(|m| m.bytes()), self.model.as_ref());
+            out::sse_close(out);
+            Ok(())
+        })
     }
 
     fn claude(&mut self, event: Option<&[u8]>, data: &Bytes, out: &mut BytesMut) -> Result<(), DecodeError> {
-        // The decoder validates the frame and tracks the end and usage.
-        self.scratch.clear();
-        self.claude.frame(event, data, &mut self.scratch)?;
-        for ev in &self.scratch {
-            if let super::CanonicalEvent::Usage(u) = ev {
-                self.usage = *u;
+        jscan::with_tape(|tape| {
+            // One parse: the decoder checks the frame and tracks the end and usage on it.
+            let root = tape.parse(data)?;
+            self.scratch.clear();
+            self.claude.frame_parsed(event, data, root, &mut self.scratch)?;
+            for ev in &self.scratch {
+                if let super::CanonicalEvent::Usage(u) = ev {
+                    self.usage = *u;
+                }
             }
-        }
-        self.ended = self.claude.ended();
-        let root = jscan::parse(data)?;
-        let name = match event {
-            Some(e) => e,
-            None => root.get("type")?.and_then(|t| t.str_content()).unwrap_or_default(),
-        };
-        if name.is_empty() || !name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_') {
-            return Err(DecodeError("bad event name in an upstream frame".into()));
-        }
-        out.put_slice(b"event: ");
-        out.put_slice(name);
-        out.put_slice(b"\ndata: ");
-        let old_model = match (&self.model, name) {
-            (Some(_), b"message_start") => root.get("message")?.map(|m| m.get("model")).transpose()?.flatten(),
-            _ => None,
-        };
-        splice(out, data, old_model.map(|m| m.bytes), self.model.as_ref());
-        out::sse_close(out);
-        Ok(())
+            self.ended = self.claude.ended();
+            let name = match event {
+                Some(e) => e,
+                None => root.get("type").and_then(|t| t.str_content()).unwrap_or_default(),
+            };
+            if name.is_empty() || !name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_') {
+                return Err(DecodeError("bad event name in an upstream frame".into()));
+            }
+            out.put_slice(b"event: ");
+            out.put_slice(name);
+            out.put_slice(b"\ndata: ");
+            let old_model = match (&self.model, name) {
+                (Some(_), b"message_start") => root.get("message").and_then(|m| m.get("model")),
+                _ => None,
+            };
+            splice(out, data, old_model.map(|m| m.bytes()), self.model.as_ref());
+            out::sse_close(out);
+            Ok(())
+        })
     }
 }
 
