@@ -9,6 +9,7 @@
 
 use super::canonical::{BlockKind, CanonicalEvent, ErrorKind, JsonStr, StopReason, Usage};
 use super::jscan::{self, Val};
+use super::shape::{DeltaKind, Shape};
 use bytes::Bytes;
 
 /// Why a frame could not be decoded.
@@ -54,6 +55,10 @@ pub struct ClaudeDecoder {
     /// Index of a block we skip (unknown type).
     skipped: Vec<u32>,
     ended: bool,
+    /// The last frame's shape when it was a plain delta (the fast path, see `shape`), and
+    /// whether its `type` named it (so a frame without an `event:` line is a delta too).
+    shape: Shape,
+    typed_delta: bool,
 }
 
 impl ClaudeDecoder {
@@ -75,10 +80,36 @@ impl ClaudeDecoder {
         if self.ended {
             return Ok(());
         }
+        if let Some(ev) = self.fast(event, data) {
+            out.push(ev);
+            return Ok(());
+        }
+        self.frame_full(event, data, out)
+    }
+
+    /// [`ClaudeDecoder::frame`] without the fast path: parse, then decode.
+    pub(crate) fn frame_full(
+        &mut self,
+        event: Option<&[u8]>,
+        data: &Bytes,
+        out: &mut Vec<CanonicalEvent>,
+    ) -> Result<(), DecodeError> {
+        if self.ended {
+            return Ok(());
+        }
         jscan::with_tape(|tape| {
             let root = tape.parse(data)?;
             self.frame_parsed(event, data, root, out)
         })
+    }
+
+    /// The delta a frame with the last delta frame's shape carries, without parsing it.
+    pub(crate) fn fast(&self, event: Option<&[u8]>, data: &Bytes) -> Option<CanonicalEvent> {
+        let delta = match event {
+            Some(e) => e == b"content_block_delta",
+            None => self.typed_delta,
+        };
+        if delta { self.shape.matches(data) } else { None }
     }
 
     /// [`ClaudeDecoder::frame`] for a frame already parsed (`root` is `data`'s root value).
@@ -93,6 +124,7 @@ impl ClaudeDecoder {
         if self.ended {
             return Ok(());
         }
+        self.shape.forget();
         let [ty_raw, index_raw, delta_raw, block_raw, message_raw, usage_raw, error_raw] =
             root.pick(["type", "index", "delta", "content_block", "message", "usage", "error"]);
         let name = match event {
@@ -145,18 +177,20 @@ impl ClaudeDecoder {
                 let delta = delta_raw.ok_or_else(|| DecodeError("no delta".into()))?;
                 let [dty, text, thinking, signature, partial] =
                     delta.pick(["type", "text", "thinking", "signature", "partial_json"]);
-                let field = |v: Option<Val<'_>>, k: &str| -> Result<JsonStr, DecodeError> {
-                    jstr(data, v).ok_or_else(|| DecodeError(format!("delta without {k}")))
+                let (kind, v, key) = match dty.and_then(|t| t.str_content()).unwrap_or_default() {
+                    b"text_delta" => (DeltaKind::Text, text, "text"),
+                    b"thinking_delta" => (DeltaKind::Thinking, thinking, "thinking"),
+                    b"signature_delta" => (DeltaKind::Signature, signature, "signature"),
+                    b"input_json_delta" => (DeltaKind::ToolArgs, partial, "partial_json"),
+                    _ => return Ok(()),
                 };
-                match dty.and_then(|t| t.str_content()).unwrap_or_default() {
-                    b"text_delta" => out.push(CanonicalEvent::TextDelta(field(text, "text")?)),
-                    b"thinking_delta" => {
-                        out.push(CanonicalEvent::ThinkingDelta(field(thinking, "thinking")?));
-                    }
-                    b"signature_delta" => out.push(CanonicalEvent::ThinkingSignature(field(signature, "signature")?)),
-                    b"input_json_delta" => out.push(CanonicalEvent::ToolArgsDelta(field(partial, "partial_json")?)),
-                    _ => {}
+                let s = jstr(data, v).ok_or_else(|| DecodeError(format!("delta without {key}")))?;
+                // A delta changes no state: remember the frame's shape for the fast path.
+                if let Some(content) = v.and_then(|v| v.str_content()) {
+                    self.shape.learn(data, content, kind);
+                    self.typed_delta = ty_raw.and_then(|t| t.str_content()) == Some(b"content_block_delta");
                 }
+                out.push(kind.event(s));
             }
             b"content_block_stop" => {
                 let index = u32_of(index_raw)?;

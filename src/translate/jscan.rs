@@ -211,7 +211,7 @@ impl<'t> Val<'t> {
 
     /// The member `key` of an object (first occurrence).
     pub fn get(&self, key: &str) -> Option<Val<'t>> {
-        self.fields().find(|(k, _)| *k == key.as_bytes()).map(|(_, v)| v)
+        self.fields().find(|(k, _)| same(k, key.as_bytes())).map(|(_, v)| v)
     }
 
     /// Several members of an object in one walk (first occurrence of each wins).
@@ -219,7 +219,7 @@ impl<'t> Val<'t> {
         let mut found: [Option<Val<'t>>; N] = [None; N];
         for (k, v) in self.fields() {
             for (slot, key) in found.iter_mut().zip(keys.iter()) {
-                if slot.is_none() && k == key.as_bytes() {
+                if slot.is_none() && same(k, key.as_bytes()) {
                     *slot = Some(v);
                 }
             }
@@ -231,6 +231,12 @@ impl<'t> Val<'t> {
     pub fn index(&self, i: usize) -> Option<Val<'t>> {
         self.elements().nth(i)
     }
+}
+
+/// Key equality; the length and first byte settle most comparisons without a `memcmp` call.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.first() == b.first() && a == b
 }
 
 /// Iterator over an object's members ([`Val::fields`]).
@@ -749,6 +755,7 @@ mod tests {
         assert_eq!(r.bytes, v.bytes());
         assert_eq!(r.str_content(), v.str_content());
         assert_eq!(r.as_u64(), v.as_u64());
+        assert_eq!(r.is_null(), v.is_null());
         if depth > 4 {
             return;
         }
@@ -793,9 +800,36 @@ mod tests {
     fn piece() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
             prop::sample::select(vec![
-                "{", "}", "[", "]", ",", ":", "\"", "\"a\"", "\"type\"", "\"b\\n\"", "\"\"", " ", "\n", "\\", "\\n",
-                "\\u00e9", "\\u12", "\\x", "1", "-0.5e+3", "01", "1.", "true", "null", "fals", "é", "😀", "漢",
-                "abcdefghijklmnop", "\t",
+                "{",
+                "}",
+                "[",
+                "]",
+                ",",
+                ":",
+                "\"",
+                "\"a\"",
+                "\"type\"",
+                "\"b\\n\"",
+                "\"\"",
+                " ",
+                "\n",
+                "\\",
+                "\\n",
+                "\\u00e9",
+                "\\u12",
+                "\\x",
+                "1",
+                "-0.5e+3",
+                "01",
+                "1.",
+                "true",
+                "null",
+                "fals",
+                "é",
+                "😀",
+                "漢",
+                "abcdefghijklmnop",
+                "\t",
             ])
             .prop_map(|s| s.as_bytes().to_vec()),
             prop::sample::select(vec![&b"\xe2\x82"[..], b"\xff", b"\xc3", b"\x01", b"\x1f", b"\x7f", b"\xed\xa0\x80"])
@@ -818,11 +852,8 @@ mod tests {
         leaf.prop_recursive(5, 64, 6, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
-                prop::collection::vec(
-                    (prop::sample::select(vec!["a", "type", "b\n", "", "c", "a"]), inner),
-                    0..6
-                )
-                .prop_map(|kv| serde_json::Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
+                prop::collection::vec((prop::sample::select(vec!["a", "type", "b\n", "", "c", "a"]), inner), 0..6)
+                    .prop_map(|kv| serde_json::Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
             ]
         })
     }

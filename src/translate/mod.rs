@@ -24,6 +24,7 @@ pub mod openai_enc;
 pub mod out;
 pub mod passthrough;
 pub mod request;
+mod shape;
 pub mod sse;
 
 pub use canonical::{CanonicalEvent, CanonicalRequest, JsonStr, WireFormat};

@@ -12,6 +12,7 @@
 use super::canonical::{BlockKind, CanonicalEvent, ErrorKind, JsonStr, StopReason, Usage};
 use super::claude_dec::{DecodeError, jstr, num};
 use super::jscan::{self, Val};
+use super::shape::{DeltaKind, Shape};
 use bytes::Bytes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,8 @@ pub struct OpenAiDecoder {
     next_index: u32,
     open: Option<(u32, Open)>,
     stop: Option<StopReason>,
+    /// The last chunk's shape when it was a plain delta (the fast path, see `shape`).
+    shape: Shape,
 }
 
 impl OpenAiDecoder {
@@ -46,14 +49,39 @@ impl OpenAiDecoder {
         if self.ended {
             return Ok(());
         }
+        if let Some(ev) = self.shape.matches(data) {
+            out.push(ev);
+            return Ok(());
+        }
+        self.frame_full(data, out)
+    }
+
+    /// [`OpenAiDecoder::frame`] without the fast path.
+    pub(crate) fn frame_full(&mut self, data: &Bytes, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
+        if self.ended {
+            return Ok(());
+        }
         if data.trim_ascii() == b"[DONE]" {
             self.finish(out);
             return Ok(());
         }
-        jscan::with_tape(|tape| {
+        let (before, n) = (self.state(), out.len());
+        let res = jscan::with_tape(|tape| {
             let root = tape.parse(data)?;
             self.frame_parsed(data, root, out)
-        })
+        });
+        // A chunk that gave exactly one delta and changed no state: remember its shape.
+        self.shape.forget();
+        if res.is_ok() && out.len() == n + 1 && self.state() == before {
+            if let Some((kind, s)) = out.last().and_then(DeltaKind::of) {
+                self.shape.learn(data, s.escaped(), kind);
+            }
+        }
+        res
+    }
+
+    fn state(&self) -> (bool, bool, u32, Option<(u32, Open)>, Option<StopReason>) {
+        (self.started, self.ended, self.next_index, self.open, self.stop)
     }
 
     fn frame_parsed(&mut self, data: &Bytes, root: Val<'_>, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
