@@ -6,9 +6,11 @@
 //!   `obfuscation`) -> Claude SSE. The throughput unit is always the upstream SSE bytes
 //!   (`event:` lines, `data:` prefixes and blank lines included).
 //! - Two variants of each: `wire_*` starts from the raw upstream bytes, fed to the upstream SSE
-//!   parser (`upstream::sse::SseParser`) in 16 KiB reads as they come off the socket, so the SSE
-//!   parse is measured too (the whole per-core path but the socket); the other starts from
-//!   frames split once outside the measurement (decode + encode only).
+//!   parser (`upstream::sse::SseParser`) in 16 KiB reads as they come off the socket, frames
+//!   taken as shared slices of the read buffer (`next_shared`), so the SSE parse is measured too
+//!   (the whole per-core path but the socket); the other starts from frames split once outside
+//!   the measurement (decode + encode only). The on-CPU table adds `wire+copy`: each frame
+//!   copied out of the parser into its own `Bytes`, as `channel/grok/api.rs` still does.
 //! - Allocations per event, counted by a counting global allocator, for the encoders alone, the
 //!   decoders alone, and the whole per-frame path as the proxy runs it (decode, encode, split the
 //!   output off as `Bytes`).
@@ -130,6 +132,8 @@ impl Path {
                 for e in scratch.iter() {
                     enc.event(e, &mut self.out);
                 }
+                // Events are slices of the frame: keeping them would pin the read buffer.
+                scratch.clear();
             }
             None => {
                 let _ = self.pass.frame(event, data, &mut self.out);
@@ -156,9 +160,23 @@ fn run_wire(case: &Case, scratch: &mut Vec<E>) -> usize {
     let mut p = Path::new(case);
     for read in case.wire.chunks(READ) {
         parser.feed(read);
+        while let Ok(Some(ev)) = parser.next_shared() {
+            if ev.has_data {
+                p.frame(ev.event.as_deref(), &ev.data, scratch);
+            }
+        }
+    }
+    p.sent
+}
+
+/// [`run_wire`] with each frame copied out of the parser, as `channel/grok/api.rs` does today.
+fn run_wire_copy(case: &Case, scratch: &mut Vec<E>) -> usize {
+    let mut parser = SseParser::default();
+    let mut p = Path::new(case);
+    for read in case.wire.chunks(READ) {
+        parser.feed(read);
         while let Ok(Some(ev)) = parser.next_event() {
             if ev.has_data {
-                // What the channel hands the pipeline today (`channel/grok/api.rs`).
                 let data = Bytes::copy_from_slice(ev.data);
                 p.frame(ev.event, &data, scratch);
             }
@@ -209,12 +227,15 @@ fn report_allocations(cases: &[Case]) {
         let frames = c.frames.len() as f64;
         let (a, _) = count(|| run_frames(c, &mut scratch));
         let (w, _) = count(|| run_wire(c, &mut scratch));
+        let (wc, _) = count(|| run_wire_copy(c, &mut scratch));
         println!(
-            "  {}: {:.4} per frame (total {a}); wire (SSE parse included, {} reads): {:.4} per frame (total {w})",
+            "  {}: {:.4} per frame (total {a}); wire (SSE parse included, {} reads): {:.4} per frame (total {w}); \
+             wire+copy: {:.4} per frame (total {wc})",
             c.name,
             a as f64 / frames,
             c.wire.len().div_ceil(READ),
             w as f64 / frames,
+            wc as f64 / frames,
         );
     }
 }
@@ -258,10 +279,13 @@ fn report_on_cpu(cases: &[Case]) {
         let wire = on_cpu(c.wire.len(), || {
             black_box(run_wire(c, &mut scratch));
         });
+        let copy = on_cpu(c.wire.len(), || {
+            black_box(run_wire_copy(c, &mut scratch));
+        });
         let show = |r: Option<(f64, f64)>| {
             r.map_or("n/a".to_owned(), |(m, b)| format!("{:.0} / {:.0} MiB/s ({:.2} GB/s)", m / MIB, b / MIB, m / 1e9))
         };
-        println!("  {:<26} frames: {:<36} wire: {}", c.name, show(frames), show(wire));
+        println!("  {:<26} frames: {:<36} wire: {:<36} wire+copy: {}", c.name, show(frames), show(wire), show(copy));
     }
 }
 

@@ -105,11 +105,20 @@ impl ClaudeDecoder {
 
     /// The delta a frame with the last delta frame's shape carries, without parsing it.
     pub(crate) fn fast(&self, event: Option<&[u8]>, data: &Bytes) -> Option<CanonicalEvent> {
-        let delta = match event {
+        if self.named_delta(event) { self.shape.matches(data) } else { None }
+    }
+
+    /// Whether the frame has the last delta frame's shape: decoding it would give one delta
+    /// and change nothing (the passthrough's fast path).
+    pub(crate) fn fits(&self, event: Option<&[u8]>, data: &[u8]) -> bool {
+        self.named_delta(event) && self.shape.content(data).is_some()
+    }
+
+    fn named_delta(&self, event: Option<&[u8]>) -> bool {
+        match event {
             Some(e) => e == b"content_block_delta",
             None => self.typed_delta,
-        };
-        if delta { self.shape.matches(data) } else { None }
+        }
     }
 
     /// [`ClaudeDecoder::frame`] for a frame already parsed (`root` is `data`'s root value).

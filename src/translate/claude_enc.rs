@@ -82,7 +82,7 @@ impl ClaudeSseEncoder {
                 self.open_block(Open::Tool, Some((id, name)), out);
             }
             CanonicalEvent::TextDelta(t) => {
-                self.delta(Open::Text, br#","delta":{"type":"text_delta","text":""#, t, out)
+                self.delta(Open::Text, br#","delta":{"type":"text_delta","text":""#, t, out);
             }
             CanonicalEvent::ThinkingDelta(t) => {
                 self.delta(Open::Thinking, br#","delta":{"type":"thinking_delta","thinking":""#, t, out);

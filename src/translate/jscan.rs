@@ -636,7 +636,7 @@ mod tests {
     #[test]
     fn numbers() {
         let mut tape = Tape::new();
-        let root = root_get(&mut tape, br#"[0,18446744073709551615,18446744073709551616,-1,1.0,1e3,-0]"#);
+        let root = root_get(&mut tape, b"[0,18446744073709551615,18446744073709551616,-1,1.0,1e3,-0]");
         let got: Vec<Option<u64>> = root.elements().map(|v| v.as_u64()).collect();
         assert_eq!(got, [Some(0), Some(u64::MAX), None, None, None, None, None]);
     }

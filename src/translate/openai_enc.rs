@@ -27,8 +27,6 @@ const TAIL_USAGE: &[u8] = b",\"logprobs\":null,\"finish_reason\":null}],\"usage\
 #[derive(Debug)]
 pub struct OpenAiSseEncoder {
     opts: EncodeOptions,
-    id: JsonStr,
-    model: JsonStr,
     started: bool,
     ended: bool,
     /// Index of the open tool call, if any; tool calls counted so far.
@@ -49,8 +47,6 @@ impl OpenAiSseEncoder {
         }
         Self {
             opts,
-            id: JsonStr::default(),
-            model: JsonStr::default(),
             started: false,
             ended: false,
             tool_open: None,
@@ -72,9 +68,8 @@ impl OpenAiSseEncoder {
         match ev {
             CanonicalEvent::MessageStart { id, model } => {
                 if !self.started {
-                    self.id = id.clone();
-                    self.model = self.opts.model.clone().unwrap_or_else(|| model.clone());
-                    self.start(out);
+                    let model = self.opts.model.clone().unwrap_or_else(|| model.clone());
+                    self.start(id, &model, out);
                 }
             }
             CanonicalEvent::BlockStart { .. } => {
@@ -155,24 +150,24 @@ impl OpenAiSseEncoder {
 
     fn ensure_started(&mut self, out: &mut BytesMut) {
         if !self.started {
-            self.id = JsonStr::from_text(&super::new_message_id("chatcmpl-"));
-            if let Some(m) = &self.opts.model {
-                self.model = m.clone();
-            }
-            self.start(out);
+            let id = JsonStr::from_text(&super::new_message_id("chatcmpl-"));
+            let model = self.opts.model.clone().unwrap_or_default();
+            self.start(&id, &model, out);
         }
     }
 
-    fn start(&mut self, out: &mut BytesMut) {
+    /// The first chunk. `id` and `model` are copied into the chunk head, never kept: they may be
+    /// slices of an upstream frame, whose read buffer must not stay pinned for the whole answer.
+    fn start(&mut self, id: &JsonStr, model: &JsonStr, out: &mut BytesMut) {
         self.started = true;
-        let mut head = Vec::with_capacity(128 + self.id.escaped().len() + self.model.escaped().len());
+        let mut head = Vec::with_capacity(128 + id.escaped().len() + model.escaped().len());
         out::data_open(&mut head);
         head.put_slice(br#"{"id":"#);
-        out::jstr(&mut head, &self.id);
+        out::jstr(&mut head, id);
         head.put_slice(br#","object":"chat.completion.chunk","created":"#);
         out::u64_(&mut head, self.opts.created);
         head.put_slice(br#","model":"#);
-        out::jstr(&mut head, &self.model);
+        out::jstr(&mut head, model);
         self.prefix = head.len();
         head.put_slice(br#","choices":[{"index":0,"delta":"#);
         self.head = head;

@@ -55,7 +55,7 @@ pub fn data_open<B: BufMut>(out: &mut B) {
 }
 
 /// Ends the current `data:` line and the event.
-pub fn sse_close(out: &mut BytesMut) {
+pub fn sse_close<B: BufMut>(out: &mut B) {
     out.put_slice(b"\n\n");
 }
 

@@ -15,6 +15,7 @@
 use super::canonical::{CanonicalEvent, JsonStr};
 use super::jscan;
 use bytes::Bytes;
+use std::ops::Range;
 
 /// Which delta event a shape produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,19 +85,25 @@ impl Shape {
     /// The delta `data` carries, if it has the remembered shape.
     pub(crate) fn matches(&self, data: &Bytes) -> Option<CanonicalEvent> {
         let kind = self.kind?;
+        let content = self.content(data)?;
+        Some(kind.event(JsonStr::from_validated(data.slice(content))))
+    }
+
+    /// Where the new string content of `data` lies, if `data` has the remembered shape.
+    pub(crate) fn content(&self, data: &[u8]) -> Option<Range<usize>> {
+        self.kind?;
         let (before, after) = self.bytes.split_at_checked(self.prefix)?;
         let end = data.len().checked_sub(after.len())?;
         if end <= before.len() || !data.starts_with(before) || !data.ends_with(after) {
             return None;
         }
-        let content = data.get(before.len()..end)?;
-        jscan::validate_str_content(content).ok()?;
-        Some(kind.event(JsonStr::from_validated(data.slice(before.len()..end))))
+        jscan::validate_str_content(data.get(before.len()..end)?).ok()?;
+        Some(before.len()..end)
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::translate::claude_dec::ClaudeDecoder;
     use crate::translate::openai_dec::OpenAiDecoder;
@@ -141,7 +148,7 @@ mod tests {
     // ---- the fast path decodes exactly like the full path ----
 
     /// Raw string content as it may appear between two quotes in an upstream frame: valid or not.
-    fn content() -> impl Strategy<Value = Vec<u8>> {
+    pub(crate) fn content() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
             "[a-zA-Z0-9 ,.]{0,24}".prop_map(String::into_bytes),
             any::<String>().prop_map(|t| JsonStr::from_text(&t).escaped().to_vec()),
@@ -162,7 +169,7 @@ mod tests {
         ]
     }
 
-    fn claude_frame() -> impl Strategy<Value = (Option<&'static [u8]>, Vec<u8>)> {
+    pub(crate) fn claude_frame() -> impl Strategy<Value = (Option<&'static [u8]>, Vec<u8>)> {
         let delta = (
             prop::sample::select(vec![
                 "text_delta",
@@ -224,7 +231,7 @@ mod tests {
         prop_oneof![4 => delta, 1 => other]
     }
 
-    fn openai_frame() -> impl Strategy<Value = Vec<u8>> {
+    pub(crate) fn openai_frame() -> impl Strategy<Value = Vec<u8>> {
         let chunk = (
             prop::sample::select(vec!["content", "reasoning_content", "reasoning", "role"]),
             content(),
@@ -237,13 +244,15 @@ mod tests {
             ]),
             0usize..3,
             0usize..3,
+            (any::<bool>(), prop::sample::select(vec!["", "\r\n", " \n"])),
         )
-            .prop_map(|(field, text, finish, usage, tools, id, n)| {
+            .prop_map(|(field, text, finish, usage, tools, id, n, (model_first, ws))| {
+                let (m0, m1) = if model_first { (r#""model":"m","#, "") } else { ("", r#","model":"m""#) };
                 let mut f =
-                    format!(r#"{{"id":"c{id}","model":"m","choices":[{{"index":0,"delta":{{"{field}":""#).into_bytes();
+                    format!(r#"{{"id":"c{id}",{ws}{m0}"choices":[{{"index":0,"delta":{{"{field}":""#).into_bytes();
                 f.extend_from_slice(&text);
                 f.extend_from_slice(
-                    format!(r#""{tools}}},"finish_reason":{finish}}}],"usage":{usage},"n":{n}}}"#).as_bytes(),
+                    format!(r#""{tools}}},"finish_reason":{finish}}}],{ws}"usage":{usage},"n":{n}{m1}}}"#).as_bytes(),
                 );
                 f
             });
@@ -263,7 +272,9 @@ mod tests {
     }
 
     /// Frames repeat, so shapes are learned and then met with other content.
-    fn repeated<T: Clone + std::fmt::Debug>(frame: impl Strategy<Value = T>) -> impl Strategy<Value = Vec<T>> {
+    pub(crate) fn repeated<T: Clone + std::fmt::Debug>(
+        frame: impl Strategy<Value = T>,
+    ) -> impl Strategy<Value = Vec<T>> {
         prop::collection::vec((frame, 1usize..4), 0..40)
             .prop_map(|v| v.into_iter().flat_map(|(f, n)| std::iter::repeat_n(f, n)).collect())
     }
