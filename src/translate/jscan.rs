@@ -97,6 +97,15 @@ pub fn validate_str_content(content: &[u8]) -> Result<(), ScanError> {
     if s.pos == content.len() { Ok(()) } else { Err(s.err("unescaped quote in string content")) }
 }
 
+/// The length of the string content at the start of `rest` (what follows an opening quote), if
+/// it is valid and closed by a quote: the same checks as [`validate_str_content`] on the
+/// content, but the scan may read past its end, so even a short string goes eight bytes at a time.
+pub fn str_content_len(rest: &[u8]) -> Option<usize> {
+    let mut s = Scanner { b: rest, pos: 0, sink: NoTape };
+    s.string_body(true).ok()?;
+    Some(s.pos)
+}
+
 // ---------------------------------------------------------------------------------------------
 // The tape
 // ---------------------------------------------------------------------------------------------
@@ -716,6 +725,22 @@ mod tests {
         let doc = format!(r#"{{"text":"{huge}"}}"#);
         let root = tape.parse(doc.as_bytes()).unwrap();
         assert_eq!(root.get("text").unwrap().str_content().unwrap().len(), huge.len());
+    }
+
+    #[test]
+    fn content_length_up_to_the_closing_quote() {
+        assert_eq!(str_content_len(br#"abc", more"#), Some(3));
+        assert_eq!(str_content_len(br#"a\"b\\"}"#), Some(6));
+        assert_eq!(str_content_len(br#"""#), Some(0));
+        assert_eq!(str_content_len(b"abc"), None, "unterminated");
+        assert_eq!(str_content_len(br#"a\x""#), None, "bad escape");
+        assert_eq!(str_content_len(b"a\n\""), None, "raw line feed");
+        assert_eq!(str_content_len(b"\xff\""), None);
+        for content in ["", "plain", r#"esc \" \\ \u00e9"#, "héllo 😀 a long run of text past a word"] {
+            let rest = format!("{content}\",\"x\":1}}");
+            assert_eq!(str_content_len(rest.as_bytes()), Some(content.len()), "{content}");
+            assert!(validate_str_content(content.as_bytes()).is_ok());
+        }
     }
 
     #[test]

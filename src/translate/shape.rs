@@ -97,8 +97,9 @@ impl Shape {
         if end <= before.len() || !data.starts_with(before) || !data.ends_with(after) {
             return None;
         }
-        jscan::validate_str_content(data.get(before.len()..end)?).ok()?;
-        Some(before.len()..end)
+        // The content is valid and ends exactly where the remembered end starts (a closing quote).
+        let len = jscan::str_content_len(data.get(before.len()..)?)?;
+        (before.len() + len == end).then_some(before.len()..end)
     }
 }
 

@@ -25,16 +25,19 @@ use std::ops::Range;
 
 /// Event names handed out as static `Bytes` by [`SseParser::next_shared`] (every Anthropic
 /// Messages event): no reference on the read buffer to take and drop per event.
-const KNOWN_EVENTS: [&[u8]; 8] = [
-    b"content_block_delta",
-    b"content_block_start",
-    b"content_block_stop",
-    b"message_start",
-    b"message_delta",
-    b"message_stop",
-    b"ping",
-    b"error",
-];
+fn known_event(name: &[u8]) -> Option<&'static [u8]> {
+    Some(match name {
+        b"content_block_delta" => b"content_block_delta",
+        b"content_block_start" => b"content_block_start",
+        b"content_block_stop" => b"content_block_stop",
+        b"message_start" => b"message_start",
+        b"message_delta" => b"message_delta",
+        b"message_stop" => b"message_stop",
+        b"ping" => b"ping",
+        b"error" => b"error",
+        _ => return None,
+    })
+}
 
 /// Default cap on one event (all its lines together).
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
@@ -167,7 +170,34 @@ impl SseParser {
     /// [`SseParser::next_event`] as shared slices of the received bytes, for a caller that
     /// keeps the event (no copy; the parser keeps no reference to it).
     pub fn next_shared(&mut self) -> Result<Option<SharedEvent>, SseError> {
+        if let Some(e) = self.quick_shared() {
+            return Ok(Some(e));
+        }
         Ok(if self.complete()? { Some(self.dispatch_shared()) } else { None })
+    }
+
+    /// The common block, `event: NAME\n` (optional) `data: PAYLOAD\n\n`, recognised whole
+    /// at a block boundary without the line-by-line machinery. Anything else (other fields,
+    /// comments, CR line ends, several data lines, an incomplete block) is left to it.
+    fn quick_shared(&mut self) -> Option<SharedEvent> {
+        if self.fields {
+            return None;
+        }
+        let unread = self.lines.unread()?;
+        let (event, data, len) = quick_block(unread)?;
+        // Finished lines before the block (comments) go with it.
+        let lead = self.lines.bytes().len() - unread.len();
+        self.block = BytesMut::new();
+        let block = self.lines.take_unread(len).freeze();
+        let event = event.map(|r| {
+            let r = lead + r.start..lead + r.end;
+            let name = block.get(r.clone()).unwrap_or_default();
+            known_event(name).map_or_else(|| block.slice(r), Bytes::from_static)
+        });
+        let mut payload = block;
+        payload.truncate(lead + data.end);
+        payload.advance(lead + data.start);
+        Some(SharedEvent { event, data: payload, has_data: true, id: None, retry: None })
     }
 
     /// Reads lines up to the end of the next event with fields; `false` when the input so far
@@ -321,7 +351,7 @@ impl SseParser {
             |r: Range<usize>| if r.end <= block.len() && r.start <= r.end { block.slice(r) } else { Bytes::new() };
         let event = event.map(|r| {
             let name = block.get(r.clone()).unwrap_or_default();
-            KNOWN_EVENTS.iter().find(|k| **k == name).map_or_else(|| slice(r), |k| Bytes::from_static(k))
+            known_event(name).map_or_else(|| slice(r), Bytes::from_static)
         });
         let id = id.map(slice);
         let data = match single {
@@ -338,6 +368,30 @@ impl SseParser {
         };
         SharedEvent { event, data, has_data, id, retry }
     }
+}
+
+/// `event: NAME\n` (optional) then `data: PAYLOAD\n` and a blank `\n` at the start of `b`: the
+/// name's and the payload's ranges and the block's length. `None` for any other layout or an
+/// incomplete block (no CR anywhere in it: CR line ends take the general path).
+fn quick_block(b: &[u8]) -> Option<(Option<Range<usize>>, Range<usize>, usize)> {
+    const EVENT: &[u8] = b"event: ";
+    const DATA: &[u8] = b"data: ";
+    let line_end = |from: usize| -> Option<usize> {
+        let end = from + memchr::memchr2(b'\r', b'\n', b.get(from..)?)?;
+        (b.get(end) == Some(&b'\n')).then_some(end)
+    };
+    let (event, at) = if b.starts_with(EVENT) {
+        let end = line_end(EVENT.len())?;
+        (Some(EVENT.len()..end), end + 1)
+    } else {
+        (None, 0)
+    };
+    if !b.get(at..)?.starts_with(DATA) {
+        return None;
+    }
+    let start = at + DATA.len();
+    let end = line_end(start)?;
+    (b.get(end + 1) == Some(&b'\n')).then_some((event, start..end, end + 2))
 }
 
 /// An owned copy of an event (tests, fuzzing, the rare caller that must keep one).
@@ -440,35 +494,80 @@ mod tests {
         assert!(p.next_event().unwrap().is_none());
     }
 
-    /// The shared form gives the same events as the borrowed one, for any split of the input,
-    /// and they stay valid while the parser reads on.
+    fn shared_all(pieces: &[&[u8]], max: usize) -> Result<Vec<OwnedEvent>, SseError> {
+        let mut p = SseParser::new(max);
+        let mut got: Vec<SharedEvent> = Vec::new();
+        for piece in pieces {
+            p.feed(piece);
+            while let Some(e) = p.next_shared()? {
+                got.push(e);
+            }
+        }
+        got.extend(p.finish_shared());
+        Ok(got
+            .into_iter()
+            .map(|e| OwnedEvent {
+                event: e.event.map(|b| b.to_vec()),
+                data: e.data.to_vec(),
+                has_data: e.has_data,
+                id: e.id.map(|b| b.to_vec()),
+                retry: e.retry,
+            })
+            .collect())
+    }
+
+    /// The shared form (and its quick path for the common block) gives the same events as the
+    /// borrowed one, for any split of the input, and they stay valid while the parser reads on.
     #[test]
     fn shared_events_match_borrowed_ones_for_any_split() {
-        let input: &[u8] =
-            b"\xEF\xBB\xBFevent: a\r\ndata: {\"x\":1}\r\n\r\n: c\n\ndata: one\ndata:two\nid: 9\nretry: 5\n\n\
-            event: e\ndata\n\nevent: only\n\ndata: h\xc3\xa9llo \xe2\x9c\x93\n\ndata: [DONE]";
+        let input: &[u8] = b"\xEF\xBB\xBFevent: a\r\ndata: {\"x\":1}\r\n\r\n: c\n\ndata: one\ndata:two\nid: 9\nretry: 5\n\n\
+            event: e\ndata\n\nevent: only\n\ndata: h\xc3\xa9llo \xe2\x9c\x93\n\n: c\ndata: q\n\n\
+            event: content_block_delta\ndata: {\"t\":\"x\"}\n\nevent: ping\ndata: {}\n\nevent: x\ndata: \n\ndata: [DONE]";
         let want = parse_all([input], 1024).unwrap();
         for step in 1..input.len() {
-            let mut p = SseParser::new(1024);
-            let mut got: Vec<SharedEvent> = Vec::new();
-            for piece in input.chunks(step) {
-                p.feed(piece);
-                while let Some(e) = p.next_shared().unwrap() {
-                    got.push(e);
-                }
-            }
-            got.extend(p.finish_shared());
-            let got: Vec<OwnedEvent> = got
-                .into_iter()
-                .map(|e| OwnedEvent {
-                    event: e.event.map(|b| b.to_vec()),
-                    data: e.data.to_vec(),
-                    has_data: e.has_data,
-                    id: e.id.map(|b| b.to_vec()),
-                    retry: e.retry,
-                })
-                .collect();
-            assert_eq!(got, want, "step {step}");
+            let pieces: Vec<&[u8]> = input.chunks(step).collect();
+            assert_eq!(shared_all(&pieces, 1024).unwrap(), want, "step {step}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn shared_and_borrowed_agree_on_any_stream(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "event: ", "data: ", "data:", "id: ", "retry: 7", ": c", "\n", "\n\n", "\r", "\r\n", "x", "y z",
+                    "content_block_delta", "ping", "{\"a\":1}", "\u{feff}",
+                ]),
+                0..40,
+            ),
+            step in 1usize..9,
+        ) {
+            let input = parts.concat();
+            let pieces: Vec<&[u8]> = input.as_bytes().chunks(step).collect();
+            proptest::prop_assert_eq!(shared_all(&pieces, 64), parse_all(pieces.iter().copied(), 64));
+        }
+    }
+
+    #[test]
+    fn quick_blocks() {
+        assert_eq!(quick_block(b"event: e\ndata: d\n\nmore"), Some((Some(7..8), 15..16, 18)));
+        assert_eq!(quick_block(b"data: {\"a\":1}\n\n"), Some((None, 6..13, 15)));
+        assert_eq!(quick_block(b"data: \n\n"), Some((None, 6..6, 8)));
+        for other in [
+            &b"data: d\n"[..],
+            b"data: d\ndata: e\n\n",
+            b"data: d\r\n\r\n",
+            b"data: d\n\r",
+            b"event: e\r\ndata: d\n\n",
+            b"data:d\n\n",
+            b"id: 1\ndata: d\n\n",
+            b": c\ndata: d\n\n",
+            b"event: e\n\n",
+            b"event: e",
+        ] {
+            assert_eq!(quick_block(other), None, "{:?}", String::from_utf8_lossy(other));
         }
     }
 
