@@ -18,7 +18,8 @@
 //!   thread spent on a CPU (`/proc/thread-self/schedstat`), so time the shared machine gave to
 //!   other processes does not count (criterion's wall-clock figures do include it).
 //!
-//! Run: `cargo bench --bench reframe`. The two tables are printed before criterion starts.
+//! Run: `cargo bench --bench reframe`. The two tables are printed before criterion starts
+//! (`REFRAME_CASES=varying` limits the on-CPU table to the cases whose name contains it).
 
 use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group};
@@ -272,7 +273,9 @@ fn report_on_cpu(cases: &[Case]) {
     const MIB: f64 = 1024.0 * 1024.0;
     println!("on-CPU throughput (upstream bytes per second this thread ran; median / best of 5 rounds)");
     let mut scratch = Vec::with_capacity(16);
-    for c in cases {
+    // `REFRAME_CASES=substring` limits the table to matching cases (quick A/B runs).
+    let only = std::env::var("REFRAME_CASES").unwrap_or_default();
+    for c in cases.iter().filter(|c| c.name.contains(only.as_str())) {
         let frames = on_cpu(c.wire.len(), || {
             black_box(run_frames(c, &mut scratch));
         });

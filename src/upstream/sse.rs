@@ -187,17 +187,25 @@ impl SseParser {
         let (event, data, len) = quick_block(unread)?;
         // Finished lines before the block (comments) go with it.
         let lead = self.lines.bytes().len() - unread.len();
+        let known = event.as_ref().map(|r| known_event(unread.get(r.clone()).unwrap_or_default()));
         self.block = BytesMut::new();
-        let block = self.lines.take_unread(len).freeze();
-        let event = event.map(|r| {
-            let r = lead + r.start..lead + r.end;
-            let name = block.get(r.clone()).unwrap_or_default();
-            known_event(name).map_or_else(|| block.slice(r), Bytes::from_static)
-        });
-        let mut payload = block;
-        payload.truncate(lead + data.end);
-        payload.advance(lead + data.start);
-        Some(SharedEvent { event, data: payload, has_data: true, id: None, retry: None })
+        let mut block = self.lines.take_unread(len);
+        let event = match (known, event) {
+            (Some(Some(name)), _) => Some(Bytes::from_static(name)),
+            (_, Some(r)) => {
+                // Another name: a second reference to the block.
+                let mut payload = block.freeze();
+                let name = payload.slice(lead + r.start..lead + r.end);
+                payload.truncate(lead + data.end);
+                payload.advance(lead + data.start);
+                return Some(SharedEvent { event: Some(name), data: payload, has_data: true, id: None, retry: None });
+            }
+            _ => None,
+        };
+        // Narrowed before it is frozen: cheaper than narrowing the frozen `Bytes`.
+        block.truncate(lead + data.end);
+        block.advance(lead + data.start);
+        Some(SharedEvent { event, data: block.freeze(), has_data: true, id: None, retry: None })
     }
 
     /// Reads lines up to the end of the next event with fields; `false` when the input so far
@@ -370,19 +378,25 @@ impl SseParser {
     }
 }
 
-/// `event: NAME\n` (optional) then `data: PAYLOAD\n` and a blank `\n` at the start of `b`: the
-/// name's and the payload's ranges and the block's length. `None` for any other layout or an
-/// incomplete block (no CR anywhere in it: CR line ends take the general path).
+/// `event: NAME` (optional) then `data: PAYLOAD` and a blank line at the start of `b`, lines
+/// ending in LF or CRLF: the name's and the payload's ranges and the block's length. `None` for
+/// any other layout or an incomplete block (a lone CR, or a CR that may be half of a CRLF, takes
+/// the general path).
 fn quick_block(b: &[u8]) -> Option<(Option<Range<usize>>, Range<usize>, usize)> {
     const EVENT: &[u8] = b"event: ";
     const DATA: &[u8] = b"data: ";
-    let line_end = |from: usize| -> Option<usize> {
+    // The line end at or after `from`: where the line's content ends and the next line starts.
+    let line_end = |from: usize| -> Option<(usize, usize)> {
         let end = from + memchr::memchr2(b'\r', b'\n', b.get(from..)?)?;
-        (b.get(end) == Some(&b'\n')).then_some(end)
+        match b.get(end..end + 2)? {
+            [b'\n', _] => Some((end, end + 1)),
+            [b'\r', b'\n'] => Some((end, end + 2)),
+            _ => None,
+        }
     };
     let (event, at) = if b.starts_with(EVENT) {
-        let end = line_end(EVENT.len())?;
-        (Some(EVENT.len()..end), end + 1)
+        let (end, next) = line_end(EVENT.len())?;
+        (Some(EVENT.len()..end), next)
     } else {
         (None, 0)
     };
@@ -390,8 +404,12 @@ fn quick_block(b: &[u8]) -> Option<(Option<Range<usize>>, Range<usize>, usize)> 
         return None;
     }
     let start = at + DATA.len();
-    let end = line_end(start)?;
-    (b.get(end + 1) == Some(&b'\n')).then_some((event, start..end, end + 2))
+    let (end, next) = line_end(start)?;
+    match b.get(next..)? {
+        [b'\n', ..] => Some((event, start..end, next + 1)),
+        [b'\r', b'\n', ..] => Some((event, start..end, next + 2)),
+        _ => None,
+    }
 }
 
 /// An owned copy of an event (tests, fuzzing, the rare caller that must keep one).
@@ -555,12 +573,16 @@ mod tests {
         assert_eq!(quick_block(b"event: e\ndata: d\n\nmore"), Some((Some(7..8), 15..16, 18)));
         assert_eq!(quick_block(b"data: {\"a\":1}\n\n"), Some((None, 6..13, 15)));
         assert_eq!(quick_block(b"data: \n\n"), Some((None, 6..6, 8)));
+        assert_eq!(quick_block(b"data: d\r\n\r\n"), Some((None, 6..7, 11)));
+        assert_eq!(quick_block(b"event: e\r\ndata: d\n\r\nx"), Some((Some(7..8), 16..17, 20)));
         for other in [
             &b"data: d\n"[..],
             b"data: d\ndata: e\n\n",
-            b"data: d\r\n\r\n",
             b"data: d\n\r",
-            b"event: e\r\ndata: d\n\n",
+            b"data: d\r\n\r",
+            b"data: d\r\r\n",
+            b"data: d\r",
+            b"event: e\rdata: d\n\n",
             b"data:d\n\n",
             b"id: 1\ndata: d\n\n",
             b": c\ndata: d\n\n",
