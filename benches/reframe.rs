@@ -230,9 +230,11 @@ fn report_allocations(cases: &[Case]) {
         let (w, _) = count(|| run_wire(c, &mut scratch));
         let (wc, _) = count(|| run_wire_copy(c, &mut scratch));
         println!(
-            "  {}: {:.4} per frame (total {a}); wire (SSE parse included, {} reads): {:.4} per frame (total {w}); \
-             wire+copy: {:.4} per frame (total {wc})",
+            "  {} ({} bytes, {} frames): {:.4} per frame (total {a}); wire (SSE parse included, {} reads): \
+             {:.4} per frame (total {w}); wire+copy: {:.4} per frame (total {wc})",
             c.name,
+            c.wire.len(),
+            c.frames.len(),
             a as f64 / frames,
             c.wire.len().div_ceil(READ),
             w as f64 / frames,
