@@ -1,12 +1,25 @@
 //! Re-framing throughput and allocations per event.
 //!
-//! - MB/s of upstream SSE re-framed: Claude SSE -> canonical -> OpenAI chunks, OpenAI chunks ->
-//!   canonical -> Claude SSE, and the OpenAI -> OpenAI passthrough (model rewritten).
+//! - Bytes/s of upstream SSE re-framed: Claude SSE -> canonical -> OpenAI chunks, OpenAI chunks ->
+//!   canonical -> Claude SSE, the OpenAI -> OpenAI passthrough (model rewritten), and OpenAI
+//!   chunks whose shape changes from chunk to chunk (a field of varying length, like OpenAI's
+//!   `obfuscation`) -> Claude SSE. The throughput unit is always the upstream SSE bytes
+//!   (`event:` lines, `data:` prefixes and blank lines included).
+//! - Two variants of each: `wire_*` starts from the raw upstream bytes, fed to the upstream SSE
+//!   parser (`upstream::sse::SseParser`) in 16 KiB reads as they come off the socket, frames
+//!   taken as shared slices of the read buffer (`next_shared`), so the SSE parse is measured too
+//!   (the whole per-core path but the socket); the other starts from frames split once outside
+//!   the measurement (decode + encode only). The on-CPU table adds `wire+copy`: each frame
+//!   copied out of the parser into its own `Bytes`, as `channel/grok/api.rs` still does.
 //! - Allocations per event, counted by a counting global allocator, for the encoders alone, the
 //!   decoders alone, and the whole per-frame path as the proxy runs it (decode, encode, split the
 //!   output off as `Bytes`).
+//! - On-CPU throughput: each path run in a loop for a while, divided by the nanoseconds this
+//!   thread spent on a CPU (`/proc/thread-self/schedstat`), so time the shared machine gave to
+//!   other processes does not count (criterion's wall-clock figures do include it).
 //!
-//! Run: `cargo bench --bench reframe`. The allocation table is printed before criterion starts.
+//! Run: `cargo bench --bench reframe`. The two tables are printed before criterion starts
+//! (`REFRAME_CASES=varying` limits the on-CPU table to the cases whose name contains it).
 
 use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group};
@@ -14,14 +27,19 @@ use orchids2api::translate::canonical::{BlockKind, CanonicalEvent as E, JsonStr,
 use orchids2api::translate::passthrough::Passthrough;
 use orchids2api::translate::sse::{SseFrame, read_all};
 use orchids2api::translate::{EncodeOptions, StreamDecoder, StreamEncoder, WireFormat, encode_all};
+use orchids2api::upstream::sse::SseParser;
 use orchids2api::util::alloc_count::{ALLOCATIONS as ALLOCS, Counting};
 use std::hint::black_box;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
 const DELTAS: usize = 2_000;
+
+/// Size of one upstream read.
+const READ: usize = 16 * 1024;
 
 /// A typical answer: a text block of `DELTAS` short deltas (a few words each, some escapes).
 fn events() -> Vec<E> {
@@ -43,42 +61,129 @@ fn opts() -> EncodeOptions {
     EncodeOptions { model: Some(JsonStr::from_text("client-model")), include_usage: true, created: 1, input_tokens: 0 }
 }
 
-/// The recorded upstream stream in `format`, split into frames once (outside the measurement).
-fn recorded(format: WireFormat) -> (usize, Vec<SseFrame>) {
-    let wire = encode_all(format, opts(), &events());
-    (wire.len(), read_all(&wire))
-}
-
-/// The proxy's per-frame path: decode, encode, split off the bytes to send.
-fn reframe(from: WireFormat, to: WireFormat, frames: &[SseFrame], scratch: &mut Vec<E>) -> usize {
-    let mut dec = StreamDecoder::new(from);
-    let mut enc = StreamEncoder::new(to, opts());
-    let mut out = BytesMut::with_capacity(64 * 1024);
-    let mut sent = 0;
-    for f in frames {
-        scratch.clear();
-        let _ = dec.frame(f.event.as_deref(), &f.data, scratch);
-        for ev in scratch.iter() {
-            enc.event(ev, &mut out);
+/// The OpenAI recording with a field of varying length in front of every chunk, so no two
+/// neighbouring chunks have the same shape.
+fn varying(wire: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(wire.len() * 2);
+    for (i, f) in read_all(wire).iter().enumerate() {
+        out.extend_from_slice(b"data: ");
+        match f.data.strip_prefix(b"{") {
+            Some(rest) => {
+                out.extend_from_slice(br#"{"obfuscation":""#);
+                out.extend(std::iter::repeat_n(b'x', i % 7 + 1));
+                out.extend_from_slice(br#"","#);
+                out.extend_from_slice(rest);
+            }
+            None => out.extend_from_slice(&f.data),
         }
-        let chunk: Bytes = out.split().freeze();
-        sent += chunk.len();
-        drop(black_box(chunk));
+        out.extend_from_slice(b"\n\n");
     }
-    sent
+    out
 }
 
-fn passthrough(frames: &[SseFrame]) -> usize {
-    let mut p = Passthrough::new(WireFormat::OpenAi, Some(JsonStr::from_text("client-model")), true);
-    let mut out = BytesMut::with_capacity(64 * 1024);
-    let mut sent = 0;
-    for f in frames {
-        let _ = p.frame(f.event.as_deref(), &f.data, &mut out);
-        let chunk = out.split().freeze();
-        sent += chunk.len();
+/// One measured path: upstream format, client format (`None`: passthrough), the recorded
+/// upstream bytes and the same split into frames (once, outside any measurement).
+struct Case {
+    name: &'static str,
+    from: WireFormat,
+    to: Option<WireFormat>,
+    wire: Vec<u8>,
+    frames: Vec<SseFrame>,
+}
+
+fn cases() -> Vec<Case> {
+    let claude = encode_all(WireFormat::Claude, opts(), &events()).to_vec();
+    let openai = encode_all(WireFormat::OpenAi, opts(), &events()).to_vec();
+    let case = |name, from, to, wire: Vec<u8>| Case { name, from, to, frames: read_all(&wire), wire };
+    vec![
+        case("claude_sse_to_openai", WireFormat::Claude, Some(WireFormat::OpenAi), claude),
+        case("openai_chunks_to_claude", WireFormat::OpenAi, Some(WireFormat::Claude), openai.clone()),
+        case("openai_passthrough", WireFormat::OpenAi, None, openai.clone()),
+        case("openai_varying_to_claude", WireFormat::OpenAi, Some(WireFormat::Claude), varying(&openai)),
+    ]
+}
+
+/// Per-response state of one path.
+struct Path {
+    dec: StreamDecoder,
+    enc: Option<StreamEncoder>,
+    pass: Passthrough,
+    out: BytesMut,
+    sent: usize,
+}
+
+impl Path {
+    fn new(case: &Case) -> Self {
+        Self {
+            dec: StreamDecoder::new(case.from),
+            enc: case.to.map(|to| StreamEncoder::new(to, opts())),
+            pass: Passthrough::new(case.from, Some(JsonStr::from_text("client-model")), true),
+            out: BytesMut::with_capacity(64 * 1024),
+            sent: 0,
+        }
+    }
+
+    /// The proxy's per-frame step: decode + encode (or pass through), then split off the
+    /// bytes to send.
+    fn frame(&mut self, event: Option<&[u8]>, data: &Bytes, scratch: &mut Vec<E>) {
+        match &mut self.enc {
+            Some(enc) => {
+                scratch.clear();
+                let _ = self.dec.frame(event, data, scratch);
+                for e in scratch.iter() {
+                    enc.event(e, &mut self.out);
+                }
+                // Events are slices of the frame: keeping them would pin the read buffer.
+                scratch.clear();
+            }
+            None => {
+                let _ = self.pass.frame(event, data, &mut self.out);
+            }
+        }
+        let chunk: Bytes = self.out.split().freeze();
+        self.sent += chunk.len();
         drop(black_box(chunk));
     }
-    sent
+}
+
+/// From frames split beforehand.
+fn run_frames(case: &Case, scratch: &mut Vec<E>) -> usize {
+    let mut p = Path::new(case);
+    for f in &case.frames {
+        p.frame(f.event.as_deref(), &f.data, scratch);
+    }
+    p.sent
+}
+
+/// From the raw upstream bytes: SSE parse in 16 KiB reads, then the per-frame step.
+fn run_wire(case: &Case, scratch: &mut Vec<E>) -> usize {
+    let mut parser = SseParser::default();
+    let mut p = Path::new(case);
+    for read in case.wire.chunks(READ) {
+        parser.feed(read);
+        while let Ok(Some(ev)) = parser.next_shared() {
+            if ev.has_data {
+                p.frame(ev.event.as_deref(), &ev.data, scratch);
+            }
+        }
+    }
+    p.sent
+}
+
+/// [`run_wire`] with each frame copied out of the parser, as `channel/grok/api.rs` does today.
+fn run_wire_copy(case: &Case, scratch: &mut Vec<E>) -> usize {
+    let mut parser = SseParser::default();
+    let mut p = Path::new(case);
+    for read in case.wire.chunks(READ) {
+        parser.feed(read);
+        while let Ok(Some(ev)) = parser.next_event() {
+            if ev.has_data {
+                let data = Bytes::copy_from_slice(ev.data);
+                p.frame(ev.event, &data, scratch);
+            }
+        }
+    }
+    p.sent
 }
 
 fn count<R>(f: impl FnOnce() -> R) -> (u64, R) {
@@ -88,7 +193,7 @@ fn count<R>(f: impl FnOnce() -> R) -> (u64, R) {
 }
 
 #[expect(clippy::print_stdout, clippy::cast_precision_loss, reason = "the bench's report")]
-fn report_allocations() {
+fn report_allocations(cases: &[Case]) {
     let evs = events();
     let n = evs.len() as f64;
     println!("allocations per event ({} events: {DELTAS} text deltas + framing)", evs.len());
@@ -103,7 +208,7 @@ fn report_allocations() {
         println!("  encoder {format:?}: {:.4} (total {a})", a as f64 / n);
     }
     for format in [WireFormat::Claude, WireFormat::OpenAi] {
-        let (_, frames) = recorded(format);
+        let frames = read_all(&encode_all(format, opts(), &evs));
         let mut dec = StreamDecoder::new(format);
         let mut scratch = Vec::with_capacity(16);
         let (a, ()) = count(|| {
@@ -119,41 +224,98 @@ fn report_allocations() {
         );
     }
     let mut scratch = Vec::with_capacity(16);
-    for (from, to) in [(WireFormat::Claude, WireFormat::OpenAi), (WireFormat::OpenAi, WireFormat::Claude)] {
-        let (_, frames) = recorded(from);
-        let (a, _) = count(|| reframe(from, to, &frames, &mut scratch));
-        println!("  full path {from:?} -> {to:?}: {:.4} per frame (total {a})", a as f64 / frames.len() as f64);
+    for c in cases {
+        let frames = c.frames.len() as f64;
+        let (a, _) = count(|| run_frames(c, &mut scratch));
+        let (w, _) = count(|| run_wire(c, &mut scratch));
+        let (wc, _) = count(|| run_wire_copy(c, &mut scratch));
+        println!(
+            "  {} ({} bytes, {} frames): {:.4} per frame (total {a}); wire (SSE parse included, {} reads): \
+             {:.4} per frame (total {w}); wire+copy: {:.4} per frame (total {wc})",
+            c.name,
+            c.wire.len(),
+            c.frames.len(),
+            a as f64 / frames,
+            c.wire.len().div_ceil(READ),
+            w as f64 / frames,
+            wc as f64 / frames,
+        );
     }
-    let (_, frames) = recorded(WireFormat::OpenAi);
-    let (a, _) = count(|| passthrough(&frames));
-    println!("  passthrough OpenAi -> OpenAi: {:.4} per frame (total {a})", a as f64 / frames.len() as f64);
+}
+
+/// Nanoseconds this thread has spent on a CPU.
+fn cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Upstream bytes per on-CPU second of `f` (one run = `bytes`): median and best of 5 rounds.
+#[expect(clippy::cast_precision_loss, reason = "a throughput figure")]
+fn on_cpu(bytes: usize, mut f: impl FnMut()) -> Option<(f64, f64)> {
+    for _ in 0..20 {
+        f();
+    }
+    let mut rates = Vec::new();
+    for _ in 0..5 {
+        let (start, wall) = (cpu_ns()?, Instant::now());
+        let mut runs = 0u64;
+        while wall.elapsed() < Duration::from_millis(300) {
+            f();
+            runs += 1;
+        }
+        let ns = cpu_ns()?.saturating_sub(start).max(1);
+        rates.push(bytes as f64 * runs as f64 * 1e9 / ns as f64);
+    }
+    rates.sort_by(f64::total_cmp);
+    Some((*rates.get(2)?, *rates.last()?))
+}
+
+#[expect(clippy::print_stdout, reason = "the bench's report")]
+fn report_on_cpu(cases: &[Case]) {
+    const MIB: f64 = 1024.0 * 1024.0;
+    println!("on-CPU throughput (upstream bytes per second this thread ran; median / best of 5 rounds)");
+    let mut scratch = Vec::with_capacity(16);
+    // `REFRAME_CASES=substring` limits the table to matching cases (quick A/B runs).
+    let only = std::env::var("REFRAME_CASES").unwrap_or_default();
+    for c in cases.iter().filter(|c| c.name.contains(only.as_str())) {
+        let frames = on_cpu(c.wire.len(), || {
+            black_box(run_frames(c, &mut scratch));
+        });
+        let wire = on_cpu(c.wire.len(), || {
+            black_box(run_wire(c, &mut scratch));
+        });
+        let copy = on_cpu(c.wire.len(), || {
+            black_box(run_wire_copy(c, &mut scratch));
+        });
+        let show = |r: Option<(f64, f64)>| {
+            r.map_or("n/a".to_owned(), |(m, b)| format!("{:.0} / {:.0} MiB/s ({:.2} GB/s)", m / MIB, b / MIB, m / 1e9))
+        };
+        println!("  {:<26} frames: {:<36} wire: {:<36} wire+copy: {}", c.name, show(frames), show(wire), show(copy));
+    }
 }
 
 fn bench(c: &mut Criterion) {
+    let cases = cases();
     let mut g = c.benchmark_group("reframe");
     let mut scratch = Vec::with_capacity(16);
-    for (from, to, name) in [
-        (WireFormat::Claude, WireFormat::OpenAi, "claude_sse_to_openai"),
-        (WireFormat::OpenAi, WireFormat::Claude, "openai_chunks_to_claude"),
-    ] {
-        let (bytes, frames) = recorded(from);
-        g.throughput(Throughput::Bytes(bytes as u64));
-        g.bench_function(name, |b| {
-            b.iter(|| reframe(from, to, black_box(&frames), &mut scratch));
-        });
+    for case in &cases {
+        g.throughput(Throughput::Bytes(case.wire.len() as u64));
+        g.bench_function(case.name, |b| b.iter(|| run_frames(black_box(case), &mut scratch)));
+        g.bench_function(format!("wire_{}", case.name), |b| b.iter(|| run_wire(black_box(case), &mut scratch)));
     }
-    let (bytes, frames) = recorded(WireFormat::OpenAi);
-    g.throughput(Throughput::Bytes(bytes as u64));
-    g.bench_function("openai_passthrough", |b| {
-        b.iter(|| passthrough(black_box(&frames)));
-    });
     g.finish();
 }
 
 criterion_group!(benches, bench);
 
 fn main() {
-    report_allocations();
+    let cases = cases();
+    report_allocations(&cases);
+    // Only for a real run (`cargo bench`), not under `cargo test` or `--profile-time`.
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--profile-time") {
+        report_on_cpu(&cases);
+    }
     benches();
     Criterion::default().configure_from_args().final_summary();
 }

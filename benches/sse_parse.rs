@@ -1,6 +1,8 @@
 //! SSE parse throughput (bytes/s) over a realistic upstream stream (Claude-style text deltas),
 //! fed in 16 KiB reads as the body arrives: single-line data with LF, CRLF line ends, and
-//! multi-line data (joined into the scratch buffer).
+//! multi-line data (joined into the scratch buffer). Each input is read both ways: borrowed
+//! events (`next_event`) and shared `Bytes` events (`next_shared`, what a caller that keeps the
+//! frames uses; `shared_*`).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use orchids2api::upstream::sse::SseParser;
@@ -49,6 +51,18 @@ fn parse(input: &[u8]) -> usize {
     n
 }
 
+fn parse_shared(input: &[u8]) -> usize {
+    let mut p = SseParser::default();
+    let mut n = 0;
+    for piece in input.chunks(16 * 1024) {
+        p.feed(piece);
+        while let Ok(Some(e)) = p.next_shared() {
+            n += e.data.len();
+        }
+    }
+    n
+}
+
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("sse_parse");
     for (name, input) in [
@@ -58,6 +72,7 @@ fn bench(c: &mut Criterion) {
     ] {
         g.throughput(Throughput::Bytes(input.len() as u64));
         g.bench_function(name, |b| b.iter(|| black_box(parse(black_box(&input)))));
+        g.bench_function(format!("shared_{name}"), |b| b.iter(|| black_box(parse_shared(black_box(&input)))));
     }
     g.finish();
 }

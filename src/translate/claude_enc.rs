@@ -81,16 +81,18 @@ impl ClaudeSseEncoder {
                 self.close_block(out);
                 self.open_block(Open::Tool, Some((id, name)), out);
             }
-            CanonicalEvent::TextDelta(t) => self.delta(Open::Text, b"text_delta", b"text", t, out),
+            CanonicalEvent::TextDelta(t) => {
+                self.delta(Open::Text, br#","delta":{"type":"text_delta","text":""#, t, out);
+            }
             CanonicalEvent::ThinkingDelta(t) => {
-                self.delta(Open::Thinking, b"thinking_delta", b"thinking", t, out);
+                self.delta(Open::Thinking, br#","delta":{"type":"thinking_delta","thinking":""#, t, out);
             }
             CanonicalEvent::ThinkingSignature(s) => {
-                self.delta(Open::Thinking, b"signature_delta", b"signature", s, out);
+                self.delta(Open::Thinking, br#","delta":{"type":"signature_delta","signature":""#, s, out);
             }
             CanonicalEvent::ToolArgsDelta(a) => {
                 if matches!(self.open, Some((_, Open::Tool))) {
-                    self.delta(Open::Tool, b"input_json_delta", b"partial_json", a, out);
+                    self.delta(Open::Tool, br#","delta":{"type":"input_json_delta","partial_json":""#, a, out);
                 } else {
                     log::debug!("claude encoder: tool arguments with no open tool block dropped");
                 }
@@ -178,7 +180,10 @@ impl ClaudeSseEncoder {
         }
     }
 
-    fn delta(&mut self, kind: Open, ty: &[u8], field: &[u8], s: &JsonStr, out: &mut BytesMut) {
+    /// A `content_block_delta`; `open` is its `,"delta":{"type":…,"field":"` part.
+    fn delta(&mut self, kind: Open, open: &[u8], s: &JsonStr, out: &mut BytesMut) {
+        const HEAD: &[u8] = b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":";
+        const TAIL: &[u8] = b"\"}}\n\n";
         self.ensure_started(out);
         match self.open {
             Some((_, k)) if k == kind => {}
@@ -188,17 +193,12 @@ impl ClaudeSseEncoder {
             }
         }
         let index = self.open.map_or(0, |(i, _)| i);
-        out::sse_open(out, "content_block_delta");
-        out.put_slice(br#"{"type":"content_block_delta","index":"#);
+        out.reserve(HEAD.len() + 10 + open.len() + s.escaped().len() + TAIL.len());
+        out.put_slice(HEAD);
         out::u64_(out, u64::from(index));
-        out.put_slice(br#","delta":{"type":""#);
-        out.put_slice(ty);
-        out.put_slice(br#"",""#);
-        out.put_slice(field);
-        out.put_slice(br#"":"#);
-        out::jstr(out, s);
-        out.put_slice(b"}}");
-        out::sse_close(out);
+        out.put_slice(open);
+        out.put_slice(s.escaped());
+        out.put_slice(TAIL);
     }
 
     fn message_delta(&self, reason: StopReason, seq: Option<&JsonStr>, out: &mut BytesMut) {

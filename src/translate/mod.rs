@@ -17,11 +17,14 @@ pub mod claude_dec;
 pub mod claude_enc;
 pub mod collect;
 pub mod jscan;
+#[cfg(test)]
+mod jscan_reference;
 pub mod openai_dec;
 pub mod openai_enc;
 pub mod out;
 pub mod passthrough;
 pub mod request;
+mod shape;
 pub mod sse;
 
 pub use canonical::{CanonicalEvent, CanonicalRequest, JsonStr, WireFormat};

@@ -11,7 +11,8 @@
 
 use super::canonical::{BlockKind, CanonicalEvent, ErrorKind, JsonStr, StopReason, Usage};
 use super::claude_dec::{DecodeError, jstr, num};
-use super::jscan::{self, Raw};
+use super::jscan::{self, Val};
+use super::shape::{DeltaKind, Shape};
 use bytes::Bytes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,8 @@ pub struct OpenAiDecoder {
     next_index: u32,
     open: Option<(u32, Open)>,
     stop: Option<StopReason>,
+    /// The last chunk's shape when it was a plain delta (the fast path, see `shape`).
+    shape: Shape,
 }
 
 impl OpenAiDecoder {
@@ -46,15 +49,47 @@ impl OpenAiDecoder {
         if self.ended {
             return Ok(());
         }
+        if let Some(ev) = self.shape.matches(data) {
+            out.push(ev);
+            return Ok(());
+        }
+        self.frame_full(data, out)
+    }
+
+    /// [`OpenAiDecoder::frame`] without the fast path.
+    pub(crate) fn frame_full(&mut self, data: &Bytes, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
+        if self.ended {
+            return Ok(());
+        }
         if data.trim_ascii() == b"[DONE]" {
             self.finish(out);
             return Ok(());
         }
-        let root = jscan::parse(data)?;
-        let [error, id, model, choices, usage_raw] = root.pick(["error", "id", "model", "choices", "usage"])?;
+        let (before, n) = (self.state(), out.len());
+        let res = jscan::with_tape(|tape| {
+            let root = tape.parse(data)?;
+            self.frame_parsed(data, root, out)
+        });
+        // A chunk that gave exactly one delta and changed no state: remember its shape.
+        self.shape.forget();
+        if res.is_ok() && out.len() == n + 1 && self.state() == before {
+            if let Some((kind, s)) = out.last().and_then(DeltaKind::of) {
+                self.shape.learn(data, s.escaped(), kind);
+            }
+        }
+        res
+    }
+
+    fn state(&self) -> (bool, bool, u32, Option<(u32, Open)>, Option<StopReason>) {
+        (self.started, self.ended, self.next_index, self.open, self.stop)
+    }
+
+    fn frame_parsed(&mut self, data: &Bytes, root: Val<'_>, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
+        let [error, id, model, choices, usage_raw] = root.pick(["error", "id", "model", "choices", "usage"]);
         if let Some(err) = error.filter(|e| !e.is_null()) {
-            let kind = err.get("type")?.and_then(|t| t.str_content()).map_or(ErrorKind::Api, ErrorKind::parse);
-            let message = jstr(data, err.get("message")?).unwrap_or_else(|| JsonStr::from_static("upstream error"));
+            let [ty, message] = err.pick(["type", "message"]);
+            let kind = ty.and_then(|t| t.str_content()).map_or(ErrorKind::Api, ErrorKind::parse);
+            let message = jstr(data, message).unwrap_or_else(|| JsonStr::from_static("upstream error"));
             out.push(CanonicalEvent::Error { kind, message });
             self.ended = true;
             return Ok(());
@@ -66,8 +101,8 @@ impl OpenAiDecoder {
                 model: jstr(data, model).unwrap_or_default(),
             });
         }
-        if let Some(choice) = choices.map(|c| c.index(0)).transpose()?.flatten() {
-            let [delta, finish] = choice.pick(["delta", "finish_reason"])?;
+        if let Some(choice) = choices.and_then(|c| c.index(0)) {
+            let [delta, finish] = choice.pick(["delta", "finish_reason"]);
             if let Some(delta) = delta.filter(|d| !d.is_null()) {
                 self.delta(data, delta, out)?;
             }
@@ -77,7 +112,7 @@ impl OpenAiDecoder {
             }
         }
         if let Some(u) = usage_raw.filter(|u| !u.is_null()) {
-            out.push(CanonicalEvent::Usage(usage(u)?));
+            out.push(CanonicalEvent::Usage(usage(u)));
         }
         Ok(())
     }
@@ -109,9 +144,9 @@ impl OpenAiDecoder {
         index
     }
 
-    fn delta(&mut self, data: &Bytes, delta: Raw<'_>, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
+    fn delta(&mut self, data: &Bytes, delta: Val<'_>, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
         let [reasoning_content, reasoning_alt, content, tool_calls] =
-            delta.pick(["reasoning_content", "reasoning", "content", "tool_calls"])?;
+            delta.pick(["reasoning_content", "reasoning", "content", "tool_calls"]);
         let reasoning = reasoning_content.or(reasoning_alt);
         if let Some(t) = jstr(data, reasoning).filter(|t| !t.is_empty()) {
             if !matches!(self.open, Some((_, Open::Thinking))) {
@@ -128,23 +163,24 @@ impl OpenAiDecoder {
             out.push(CanonicalEvent::TextDelta(t));
         }
         if let Some(calls) = tool_calls.filter(|c| !c.is_null()) {
-            let mut result = Ok(());
-            jscan::for_each_element(calls.bytes, |call| {
-                if result.is_ok() {
-                    result = self.tool_call(data, call, out);
-                }
-            })?;
-            result?;
+            if calls.kind() != jscan::Kind::Array {
+                // What walking a non-array as an array always said.
+                return Err(jscan::ScanError { at: 0, what: "unexpected byte" }.into());
+            }
+            for call in calls.elements() {
+                self.tool_call(data, call, out)?;
+            }
         }
         Ok(())
     }
 
-    fn tool_call(&mut self, data: &Bytes, call: Raw<'_>, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
-        let up_index = num(call.get("index")?).unwrap_or(0);
-        let func = call.get("function")?;
+    fn tool_call(&mut self, data: &Bytes, call: Val<'_>, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
+        let [index, id, func] = call.pick(["index", "id", "function"]);
+        let up_index = num(index).unwrap_or(0);
+        let [name, args] = func.map_or([None; 2], |f| f.pick(["name", "arguments"]));
         // A fragment with a non-empty id starts a call; so does any fragment for a call that is
         // not the open one (some upstreams send the first fragment with an empty id).
-        let id = jstr(data, call.get("id")?);
+        let id = jstr(data, id);
         let is_open = self.open.map(|(_, k)| k) == Some(Open::Tool(up_index));
         let starts = match &id {
             Some(i) => !i.is_empty() || !is_open,
@@ -152,18 +188,10 @@ impl OpenAiDecoder {
         };
         if starts {
             let id = id.unwrap_or_default();
-            let name = match func {
-                Some(f) => jstr(data, f.get("name")?),
-                None => None,
-            };
             let index = self.open(Open::Tool(up_index), out);
-            out.push(CanonicalEvent::ToolCallStart { index, id, name: name.unwrap_or_default() });
+            out.push(CanonicalEvent::ToolCallStart { index, id, name: jstr(data, name).unwrap_or_default() });
         }
-        let args = match func {
-            Some(f) => jstr(data, f.get("arguments")?),
-            None => None,
-        };
-        if let Some(a) = args.filter(|a| !a.is_empty()) {
+        if let Some(a) = jstr(data, args).filter(|a| !a.is_empty()) {
             if self.open.map(|(_, k)| k) != Some(Open::Tool(up_index)) {
                 return Err(DecodeError(format!("arguments for tool call {up_index}, which is not the open call")));
             }
@@ -174,21 +202,17 @@ impl OpenAiDecoder {
 }
 
 /// OpenAI `CompletionUsage` -> canonical (`input_tokens` = prompt minus cached).
-fn usage(u: Raw<'_>) -> Result<Usage, DecodeError> {
-    let prompt = num(u.get("prompt_tokens")?).unwrap_or(0);
-    let cached = match u.get("prompt_tokens_details")? {
-        Some(d) => num(d.get("cached_tokens")?).unwrap_or(0),
-        None => 0,
-    };
-    let reasoning = match u.get("completion_tokens_details")? {
-        Some(d) => num(d.get("reasoning_tokens")?).unwrap_or(0),
-        None => 0,
-    };
-    Ok(Usage {
+fn usage(u: Val<'_>) -> Usage {
+    let [prompt, completion, prompt_details, completion_details] =
+        u.pick(["prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"]);
+    let prompt = num(prompt).unwrap_or(0);
+    let cached = num(prompt_details.and_then(|d| d.get("cached_tokens"))).unwrap_or(0);
+    let reasoning = num(completion_details.and_then(|d| d.get("reasoning_tokens"))).unwrap_or(0);
+    Usage {
         input_tokens: prompt.saturating_sub(cached),
-        output_tokens: num(u.get("completion_tokens")?).unwrap_or(0),
+        output_tokens: num(completion).unwrap_or(0),
         cache_read_input_tokens: cached,
         cache_creation_input_tokens: 0,
         reasoning_tokens: reasoning,
-    })
+    }
 }

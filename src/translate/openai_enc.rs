@@ -18,18 +18,26 @@ use super::claude_enc::EncodeOptions;
 use super::out;
 use bytes::{BufMut, BytesMut};
 
+/// How a chunk without a finish reason ends, after the delta object.
+const TAIL: &[u8] = b",\"logprobs\":null,\"finish_reason\":null}]}\n\n";
+/// The same with `include_usage` (every chunk but the last carries `"usage":null`).
+const TAIL_USAGE: &[u8] = b",\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n";
+
 /// The per-response OpenAI chunk encoder.
 #[derive(Debug)]
 pub struct OpenAiSseEncoder {
     opts: EncodeOptions,
-    id: JsonStr,
-    model: JsonStr,
     started: bool,
     ended: bool,
     /// Index of the open tool call, if any; tool calls counted so far.
     tool_open: Option<u32>,
     tools: u32,
     usage: Usage,
+    /// What every chunk starts with, built once at the start (`id`, `created` and `model` never
+    /// change): `data: {"id":…,"object":"chat.completion.chunk","created":…,"model":…` then
+    /// `,"choices":[{"index":0,"delta":`, the first `prefix` bytes being the part before `choices`.
+    head: Vec<u8>,
+    prefix: usize,
 }
 
 impl OpenAiSseEncoder {
@@ -39,13 +47,13 @@ impl OpenAiSseEncoder {
         }
         Self {
             opts,
-            id: JsonStr::default(),
-            model: JsonStr::default(),
             started: false,
             ended: false,
             tool_open: None,
             tools: 0,
             usage: Usage::default(),
+            head: Vec::new(),
+            prefix: 0,
         }
     }
 
@@ -60,9 +68,8 @@ impl OpenAiSseEncoder {
         match ev {
             CanonicalEvent::MessageStart { id, model } => {
                 if !self.started {
-                    self.id = id.clone();
-                    self.model = self.opts.model.clone().unwrap_or_else(|| model.clone());
-                    self.start(out);
+                    let model = self.opts.model.clone().unwrap_or_else(|| model.clone());
+                    self.start(id, &model, out);
                 }
             }
             CanonicalEvent::BlockStart { .. } => {
@@ -70,24 +77,8 @@ impl OpenAiSseEncoder {
                 self.tool_open = None;
             }
             CanonicalEvent::BlockStop { .. } => self.tool_open = None,
-            CanonicalEvent::TextDelta(t) => {
-                self.ensure_started(out);
-                self.tool_open = None;
-                self.chunk_head(out);
-                out.put_slice(br#"{"content":"#);
-                out::jstr(out, t);
-                out.put_u8(b'}');
-                self.chunk_tail(None, out);
-            }
-            CanonicalEvent::ThinkingDelta(t) => {
-                self.ensure_started(out);
-                self.tool_open = None;
-                self.chunk_head(out);
-                out.put_slice(br#"{"reasoning_content":"#);
-                out::jstr(out, t);
-                out.put_u8(b'}');
-                self.chunk_tail(None, out);
-            }
+            CanonicalEvent::TextDelta(t) => self.text_chunk(br#"{"content":""#, t, out),
+            CanonicalEvent::ThinkingDelta(t) => self.text_chunk(br#"{"reasoning_content":""#, t, out),
             CanonicalEvent::ThinkingSignature(_) => {}
             CanonicalEvent::ToolCallStart { id, name, .. } => {
                 self.ensure_started(out);
@@ -144,50 +135,60 @@ impl OpenAiSseEncoder {
         }
     }
 
+    /// A chunk whose delta is one string field (`open` is `{"field":"`).
+    fn text_chunk(&mut self, open: &[u8], t: &JsonStr, out: &mut BytesMut) {
+        self.ensure_started(out);
+        self.tool_open = None;
+        let tail = if self.opts.include_usage { TAIL_USAGE } else { TAIL };
+        out.reserve(self.head.len() + open.len() + t.escaped().len() + 2 + tail.len());
+        out.put_slice(&self.head);
+        out.put_slice(open);
+        out.put_slice(t.escaped());
+        out.put_slice(b"\"}");
+        out.put_slice(tail);
+    }
+
     fn ensure_started(&mut self, out: &mut BytesMut) {
         if !self.started {
-            self.id = JsonStr::from_text(&super::new_message_id("chatcmpl-"));
-            if let Some(m) = &self.opts.model {
-                self.model = m.clone();
-            }
-            self.start(out);
+            let id = JsonStr::from_text(&super::new_message_id("chatcmpl-"));
+            let model = self.opts.model.clone().unwrap_or_default();
+            self.start(&id, &model, out);
         }
     }
 
-    fn start(&mut self, out: &mut BytesMut) {
+    /// The first chunk. `id` and `model` are copied into the chunk head, never kept: they may be
+    /// slices of an upstream frame, whose read buffer must not stay pinned for the whole answer.
+    fn start(&mut self, id: &JsonStr, model: &JsonStr, out: &mut BytesMut) {
         self.started = true;
+        let mut head = Vec::with_capacity(128 + id.escaped().len() + model.escaped().len());
+        out::data_open(&mut head);
+        head.put_slice(br#"{"id":"#);
+        out::jstr(&mut head, id);
+        head.put_slice(br#","object":"chat.completion.chunk","created":"#);
+        out::u64_(&mut head, self.opts.created);
+        head.put_slice(br#","model":"#);
+        out::jstr(&mut head, model);
+        self.prefix = head.len();
+        head.put_slice(br#","choices":[{"index":0,"delta":"#);
+        self.head = head;
         self.chunk_head(out);
         out.put_slice(br#"{"role":"assistant","content":""}"#);
         self.chunk_tail(None, out);
     }
 
-    fn prefix(&self, out: &mut BytesMut) {
-        out::data_open(out);
-        out.put_slice(br#"{"id":"#);
-        out::jstr(out, &self.id);
-        out.put_slice(br#","object":"chat.completion.chunk","created":"#);
-        out::u64_(out, self.opts.created);
-        out.put_slice(br#","model":"#);
-        out::jstr(out, &self.model);
-    }
-
     /// Everything up to and including `"delta":`.
     fn chunk_head(&self, out: &mut BytesMut) {
-        self.prefix(out);
-        out.put_slice(br#","choices":[{"index":0,"delta":"#);
+        out.put_slice(&self.head);
     }
 
     fn chunk_tail(&self, finish: Option<StopReason>, out: &mut BytesMut) {
-        out.put_slice(br#","logprobs":null,"finish_reason":"#);
-        match finish {
-            Some(r) => {
-                out.put_u8(b'"');
-                out.put_slice(r.openai().as_bytes());
-                out.put_u8(b'"');
-            }
-            None => out.put_slice(b"null"),
-        }
-        out.put_slice(b"}]");
+        let Some(r) = finish else {
+            out.put_slice(if self.opts.include_usage { TAIL_USAGE } else { TAIL });
+            return;
+        };
+        out.put_slice(br#","logprobs":null,"finish_reason":""#);
+        out.put_slice(r.openai().as_bytes());
+        out.put_slice(br#""}]"#);
         if self.opts.include_usage {
             out.put_slice(br#","usage":null"#);
         }
@@ -196,7 +197,7 @@ impl OpenAiSseEncoder {
     }
 
     fn usage_chunk(&self, out: &mut BytesMut) {
-        self.prefix(out);
+        out.put_slice(self.head.get(..self.prefix).unwrap_or_default());
         out.put_slice(br#","choices":[],"usage":"#);
         write_usage(&self.usage, out);
         out.put_u8(b'}');

@@ -6,7 +6,14 @@ use super::canonical::JsonStr;
 use bytes::{BufMut, BytesMut};
 
 /// Appends a decimal integer.
-pub fn u64_(out: &mut BytesMut, mut n: u64) {
+pub fn u64_<B: BufMut>(out: &mut B, mut n: u64) {
+    if let Ok(d) = u8::try_from(n) {
+        if d < 10 {
+            // Block and tool indices: almost always one digit.
+            out.put_u8(b'0' + d);
+            return;
+        }
+    }
     let mut tmp = [0u8; 20];
     let mut i = tmp.len();
     loop {
@@ -24,7 +31,7 @@ pub fn u64_(out: &mut BytesMut, mut n: u64) {
 }
 
 /// Appends `"…"` from already-escaped content.
-pub fn jstr(out: &mut BytesMut, s: &JsonStr) {
+pub fn jstr<B: BufMut>(out: &mut B, s: &JsonStr) {
     out.put_u8(b'"');
     out.put_slice(s.escaped());
     out.put_u8(b'"');
@@ -43,12 +50,12 @@ pub fn sse_open(out: &mut BytesMut, event: &str) {
 }
 
 /// Opens a bare `data:` line.
-pub fn data_open(out: &mut BytesMut) {
+pub fn data_open<B: BufMut>(out: &mut B) {
     out.put_slice(b"data: ");
 }
 
 /// Ends the current `data:` line and the event.
-pub fn sse_close(out: &mut BytesMut) {
+pub fn sse_close<B: BufMut>(out: &mut B) {
     out.put_slice(b"\n\n");
 }
 

@@ -10,12 +10,19 @@
 //! stream with an error event instead of reaching the client), the end of the answer is tracked
 //! (`[DONE]` / `message_stop` / an error) so a cut stream is reported, and usage is read for
 //! accounting.
+//!
+//! Fast path (see `shape`): a frame that differs from the last text-delta frame only in the
+//! delta's string is valid, changes nothing, and is forwarded as the bytes written for the last
+//! one around its new string (for OpenAI the rewritten parts before and after it are kept), with
+//! no parse.
 
 use super::canonical::{JsonStr, Usage, WireFormat};
 use super::claude_dec::{ClaudeDecoder, DecodeError};
-use super::jscan;
+use super::jscan::{self, Val};
 use super::out;
+use super::shape::{DeltaKind, Shape};
 use bytes::{BufMut, Bytes, BytesMut};
+use std::ops::DerefMut;
 
 /// Per-response passthrough state.
 #[derive(Debug)]
@@ -27,6 +34,11 @@ pub struct Passthrough {
     usage: Usage,
     scratch: Vec<super::CanonicalEvent>,
     claude: ClaudeDecoder,
+    /// OpenAI: the last text-delta chunk's shape, and what was written before and after its
+    /// string (`data: `, the rewritten `model`, the line end).
+    shape: Shape,
+    out_before: Vec<u8>,
+    out_after: Vec<u8>,
 }
 
 impl Passthrough {
@@ -39,6 +51,9 @@ impl Passthrough {
             usage: Usage::default(),
             scratch: Vec::new(),
             claude: ClaudeDecoder::new(),
+            shape: Shape::default(),
+            out_before: Vec::new(),
+            out_after: Vec::new(),
         }
     }
 
@@ -57,6 +72,45 @@ impl Passthrough {
 
     /// Forwards one upstream frame into `out` (re-framed as SSE).
     pub fn frame(&mut self, event: Option<&[u8]>, data: &Bytes, out: &mut BytesMut) -> Result<(), DecodeError> {
+        if self.ended || self.fast(event, data, out) {
+            return Ok(());
+        }
+        self.frame_full(event, data, out)
+    }
+
+    /// The fast path: `true` when the frame had the last delta frame's shape and was written.
+    fn fast(&mut self, event: Option<&[u8]>, data: &Bytes, out: &mut BytesMut) -> bool {
+        match self.format {
+            WireFormat::OpenAi => {
+                let Some(content) = self.shape.content(data) else {
+                    return false;
+                };
+                out.reserve(self.out_before.len() + content.len() + self.out_after.len());
+                out.put_slice(&self.out_before);
+                out.put_slice(data.get(content).unwrap_or_default());
+                out.put_slice(&self.out_after);
+            }
+            WireFormat::Claude => {
+                if !self.claude.fits(event, data) {
+                    return false;
+                }
+                out.put_slice(b"event: ");
+                out.put_slice(event.unwrap_or(b"content_block_delta"));
+                out.put_slice(b"\ndata: ");
+                splice(out, data, None, None);
+                out::sse_close(out);
+            }
+        }
+        true
+    }
+
+    /// [`Passthrough::frame`] without the fast path.
+    pub(crate) fn frame_full(
+        &mut self,
+        event: Option<&[u8]>,
+        data: &Bytes,
+        out: &mut BytesMut,
+    ) -> Result<(), DecodeError> {
         if self.ended {
             return Ok(());
         }
@@ -72,69 +126,114 @@ impl Passthrough {
     }
 
     fn openai(&mut self, data: &Bytes, out: &mut BytesMut) -> Result<(), DecodeError> {
+        self.shape.forget();
         if data.trim_ascii() == b"[DONE]" {
             out.put_slice(b"data: [DONE]\n\n");
             self.ended = true;
             return Ok(());
         }
-        let root = jscan::parse(data)?;
-        let [error, choices, usage, model] = root.pick(["error", "choices", "usage", "model"])?;
-        if error.is_some_and(|e| !e.is_null()) {
-            self.ended = true;
-        }
-        let usage_only = choices.is_some_and(|c| c.bytes == b"[]");
-        if let Some(u) = usage.filter(|u| !u.is_null()) {
-            if let Some(n) = u.get("prompt_tokens")?.and_then(|v| v.as_u64()) {
-                self.usage.input_tokens = n;
+        jscan::with_tape(|tape| {
+            let root = tape.parse(data)?;
+            let [error, choices, usage, model] = root.pick(["error", "choices", "usage", "model"]);
+            if error.is_some_and(|e| !e.is_null()) {
+                self.ended = true;
             }
-            if let Some(n) = u.get("completion_tokens")?.and_then(|v| v.as_u64()) {
-                self.usage.output_tokens = n;
+            let usage_only = choices.is_some_and(|c| c.bytes() == b"[]");
+            if let Some(u) = usage.filter(|u| !u.is_null()) {
+                let [prompt, completion] = u.pick(["prompt_tokens", "completion_tokens"]);
+                if let Some(n) = prompt.and_then(|v| v.as_u64()) {
+                    self.usage.input_tokens = n;
+                }
+                if let Some(n) = completion.and_then(|v| v.as_u64()) {
+                    self.usage.output_tokens = n;
+                }
             }
-        }
-        if usage_only && !self.include_usage {
-            return Ok(());
-        }
-        out::data_open(out);
-        splice(out, data, model.map(|m| m.bytes), self.model.as_ref());
-        out::sse_close(out);
-        Ok(())
+            if usage_only && !self.include_usage {
+                return Ok(());
+            }
+            out::data_open(out);
+            splice(out, data, model.map(|m| m.bytes()), self.model.as_ref());
+            out::sse_close(out);
+            if !self.ended {
+                self.learn(data, root, model.map(|m| m.bytes()));
+            }
+            Ok(())
+        })
+    }
+
+    /// Remembers a chunk with a non-empty text (or reasoning) delta as the fast path's shape,
+    /// with the bytes written before and after that string.
+    fn learn(&mut self, data: &[u8], root: Val<'_>, model: Option<&[u8]>) {
+        let Some(delta) = root.get("choices").and_then(|c| c.index(0)).and_then(|c| c.get("delta")) else {
+            return;
+        };
+        let Some(text) = delta
+            .pick(["content", "reasoning_content", "reasoning"])
+            .into_iter()
+            .flatten()
+            .find_map(|v| v.str_content().filter(|t| !t.is_empty()))
+        else {
+            return;
+        };
+        let start = (text.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
+        let (Some(before), Some(after)) = (data.get(..start), data.get(start + text.len()..)) else {
+            return;
+        };
+        let within = |part: &[u8], m: &[u8]| {
+            let (p, m0) = (part.as_ptr() as usize, m.as_ptr() as usize);
+            m0 >= p && m0 + m.len() <= p + part.len()
+        };
+        self.out_before.clear();
+        out::data_open(&mut self.out_before);
+        splice(&mut self.out_before, before, model.filter(|m| within(before, m)), self.model.as_ref());
+        self.out_after.clear();
+        splice(&mut self.out_after, after, model.filter(|m| within(after, m)), self.model.as_ref());
+        out::sse_close(&mut self.out_after);
+        self.shape.learn(data, text, DeltaKind::Text);
     }
 
     fn claude(&mut self, event: Option<&[u8]>, data: &Bytes, out: &mut BytesMut) -> Result<(), DecodeError> {
-        // The decoder validates the frame and tracks the end and usage.
-        self.scratch.clear();
-        self.claude.frame(event, data, &mut self.scratch)?;
-        for ev in &self.scratch {
-            if let super::CanonicalEvent::Usage(u) = ev {
-                self.usage = *u;
+        jscan::with_tape(|tape| {
+            // One parse: the decoder checks the frame and tracks the end and usage on it.
+            let root = tape.parse(data)?;
+            self.scratch.clear();
+            self.claude.frame_parsed(event, data, root, &mut self.scratch)?;
+            for ev in &self.scratch {
+                if let super::CanonicalEvent::Usage(u) = ev {
+                    self.usage = *u;
+                }
             }
-        }
-        self.ended = self.claude.ended();
-        let root = jscan::parse(data)?;
-        let name = match event {
-            Some(e) => e,
-            None => root.get("type")?.and_then(|t| t.str_content()).unwrap_or_default(),
-        };
-        if name.is_empty() || !name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_') {
-            return Err(DecodeError("bad event name in an upstream frame".into()));
-        }
-        out.put_slice(b"event: ");
-        out.put_slice(name);
-        out.put_slice(b"\ndata: ");
-        let old_model = match (&self.model, name) {
-            (Some(_), b"message_start") => root.get("message")?.map(|m| m.get("model")).transpose()?.flatten(),
-            _ => None,
-        };
-        splice(out, data, old_model.map(|m| m.bytes), self.model.as_ref());
-        out::sse_close(out);
-        Ok(())
+            self.ended = self.claude.ended();
+            let name = match event {
+                Some(e) => e,
+                None => root.get("type").and_then(|t| t.str_content()).unwrap_or_default(),
+            };
+            if name.is_empty() || !name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_') {
+                return Err(DecodeError("bad event name in an upstream frame".into()));
+            }
+            out.put_slice(b"event: ");
+            out.put_slice(name);
+            out.put_slice(b"\ndata: ");
+            let old_model = match (&self.model, name) {
+                (Some(_), b"message_start") => root.get("message").and_then(|m| m.get("model")),
+                _ => None,
+            };
+            splice(out, data, old_model.map(|m| m.bytes()), self.model.as_ref());
+            out::sse_close(out);
+            Ok(())
+        })
     }
 }
 
 /// Writes `data` with the span `old` (a sub-slice of it, if any) replaced by the JSON string
 /// `new`. CR and LF become spaces: in validated JSON they can only be whitespace between tokens,
 /// and raw they would end the SSE line (a multi-line `data:` event, or a forged line).
-pub(crate) fn splice(out: &mut BytesMut, data: &[u8], old: Option<&[u8]>, new: Option<&JsonStr>) {
+pub(crate) fn splice<B: BufMut + DerefMut<Target = [u8]>>(
+    out: &mut B,
+    data: &[u8],
+    old: Option<&[u8]>,
+    new: Option<&JsonStr>,
+) {
     let begin = out.len();
     match (old, new) {
         (Some(old), Some(new)) => {
@@ -158,6 +257,72 @@ pub(crate) fn splice(out: &mut BytesMut, data: &[u8], old: Option<&[u8]>, new: O
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::translate::shape::tests::{claude_frame, content, openai_frame, repeated};
+    use proptest::prelude::*;
+
+    /// Runs the same frames through the fast path and the full one: same result, same bytes,
+    /// same usage and end, frame after frame.
+    fn same_as_full(format: WireFormat, frames: Vec<(Option<&'static [u8]>, Vec<u8>)>, tweak: &[Vec<u8>], usage: bool) {
+        let model = Some(JsonStr::from_static("client-model"));
+        let (mut fast, mut full) =
+            (Passthrough::new(format, model.clone(), usage), Passthrough::new(format, model, usage));
+        for (i, (event, mut data)) in frames.into_iter().enumerate() {
+            let event = if i % 3 == 2 { None } else { event };
+            if i % 2 == 1 {
+                if let Some(at) = data.windows(2).position(|w| w == b"\"}") {
+                    let head = data[..at].iter().rposition(|&b| b == b'"').unwrap_or(at);
+                    data.splice(head + 1..at, tweak[i % tweak.len()].iter().copied());
+                }
+            }
+            let data = Bytes::from(data);
+            let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+            let ra = fast.frame(event, &data, &mut a);
+            let rb = full.frame_full(event, &data, &mut b);
+            let at = format!("frame {i} {:?}", String::from_utf8_lossy(&data));
+            assert_eq!(ra, rb, "{at}");
+            assert_eq!(a, b, "{at}");
+            assert_eq!((fast.usage(), fast.ended()), (full.usage(), full.ended()), "{at}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn openai_fast_path_forwards_like_the_full_path(
+            frames in repeated(openai_frame()),
+            tweak in prop::collection::vec(content(), 40),
+            usage in any::<bool>(),
+        ) {
+            same_as_full(WireFormat::OpenAi, frames.into_iter().map(|f| (None, f)).collect(), &tweak, usage);
+        }
+
+        #[test]
+        fn claude_fast_path_forwards_like_the_full_path(
+            frames in repeated(claude_frame()),
+            tweak in prop::collection::vec(content(), 40),
+        ) {
+            same_as_full(WireFormat::Claude, frames, &tweak, false);
+        }
+    }
+
+    #[test]
+    fn openai_text_chunks_take_the_fast_path() {
+        let mut p = Passthrough::new(WireFormat::OpenAi, Some(JsonStr::from_static("mine")), false);
+        let chunk = |t: &str| {
+            Bytes::from(format!(
+                r#"{{"id":"c",{}"model":"up","choices":[{{"index":0,"delta":{{"content":"{t}"}}}}]}}"#,
+                "\r\n"
+            ))
+        };
+        let mut out = BytesMut::new();
+        p.frame(None, &chunk("one"), &mut out).unwrap();
+        assert!(p.shape.content(&chunk("two")).is_some());
+        out.clear();
+        p.frame(None, &chunk(r#"t\"w\"o"#), &mut out).unwrap();
+        let want = r#"data: {"id":"c",  "model":"mine","choices":[{"index":0,"delta":{"content":"t\"w\"o"}}]}"#;
+        assert_eq!(String::from_utf8_lossy(&out), format!("{want}\n\n"));
+    }
 
     #[test]
     fn openai_model_is_rewritten_and_usage_chunk_dropped() {

@@ -89,6 +89,21 @@ impl LineBuf {
         self.buf.split_to(n)
     }
 
+    /// The bytes from the start of the line being assembled (not yet returned as a line), when
+    /// no `\n` is pending to be skipped; for a caller that recognises whole lines itself.
+    pub fn unread(&self) -> Option<&[u8]> {
+        if self.skip_lf { None } else { self.buf.get(self.line_start..) }
+    }
+
+    /// Splits off every finished line and the next `n` bytes of [`LineBuf::unread`] (which the
+    /// caller recognised as whole lines, the last ending in `\n`).
+    pub fn take_unread(&mut self, n: usize) -> BytesMut {
+        let total = (self.line_start + n).min(self.buf.len());
+        self.pos = self.pos.saturating_sub(total);
+        self.line_start = 0;
+        self.buf.split_to(total)
+    }
+
     /// Bytes held: finished lines not yet taken plus the partial line.
     pub fn buffered(&self) -> usize {
         self.buf.len()
@@ -118,6 +133,21 @@ mod tests {
             out.push(lb.bytes()[r].to_vec());
         }
         out
+    }
+
+    #[test]
+    fn unread_lines_can_be_taken_whole() {
+        let mut lb = LineBuf::new();
+        lb.feed(b"a\nbc\nde");
+        assert_eq!(lb.next_line(), Some(0..1));
+        assert_eq!(lb.unread(), Some(&b"bc\nde"[..]));
+        assert_eq!(&lb.take_unread(3)[..], b"a\nbc\n");
+        assert_eq!(lb.next_line(), None);
+        lb.feed(b"\n");
+        assert_eq!(lb.next_line().map(|r| lb.bytes()[r].to_vec()), Some(b"de".to_vec()));
+        lb.feed(b"x\r");
+        assert_eq!(lb.next_line().map(|r| lb.bytes()[r].to_vec()), Some(b"x".to_vec()));
+        assert_eq!(lb.unread(), None, "a \\n after that \\r belongs to it");
     }
 
     #[test]

@@ -7,6 +7,12 @@
 //! boundaries (a `\r\n` or a UTF-8 character split across reads included: fields stay bytes
 //! until the caller asks for text, by which time the event is complete).
 //!
+//! A caller that keeps events past the next call (the proxy queues frames for the re-framing
+//! pipeline) takes them with [`SseParser::next_shared`] instead: the same fields as [`Bytes`]
+//! that share the received buffer (no copy; only multi-line `data` is joined into a new one).
+//! Once those are dropped the buffer is reclaimed for the next reads, so a steady stream
+//! allocates nothing per event or per read either.
+//!
 //! Rules: lines end in LF, CRLF or CR; a blank line dispatches; `:` starts a comment; a field
 //! without `:` has an empty value; one space after `:` is dropped; `data` lines accumulate;
 //! `id` containing NUL is ignored; `retry` must be all digits; unknown fields are ignored; a
@@ -14,8 +20,24 @@
 //! event. An event larger than `max_event_bytes` is an error rather than unbounded growth.
 
 use super::lines::LineBuf;
-use bytes::BytesMut;
+use bytes::{Buf, Bytes, BytesMut};
 use std::ops::Range;
+
+/// Event names handed out as static `Bytes` by [`SseParser::next_shared`] (every Anthropic
+/// Messages event): no reference on the read buffer to take and drop per event.
+fn known_event(name: &[u8]) -> Option<&'static [u8]> {
+    Some(match name {
+        b"content_block_delta" => b"content_block_delta",
+        b"content_block_start" => b"content_block_start",
+        b"content_block_stop" => b"content_block_stop",
+        b"message_start" => b"message_start",
+        b"message_delta" => b"message_delta",
+        b"message_stop" => b"message_stop",
+        b"ping" => b"ping",
+        b"error" => b"error",
+        _ => return None,
+    })
+}
 
 /// Default cap on one event (all its lines together).
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
@@ -62,6 +84,19 @@ impl<'a> SseEvent<'a> {
     pub fn data_str(&self) -> Result<&'a str, std::str::Utf8Error> {
         std::str::from_utf8(self.data)
     }
+}
+
+/// One dispatched event as shared slices of the received bytes ([`SseParser::next_shared`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SharedEvent {
+    /// The `event` field, if the block had one.
+    pub event: Option<Bytes>,
+    /// All `data` lines joined with `\n` (empty when there were none).
+    pub data: Bytes,
+    /// Whether the block had at least one `data` line.
+    pub has_data: bool,
+    pub id: Option<Bytes>,
+    pub retry: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,16 +164,63 @@ impl SseParser {
 
     /// The next complete event, if the input so far holds one.
     pub fn next_event(&mut self) -> Result<Option<SseEvent<'_>>, SseError> {
+        Ok(if self.complete()? { Some(self.dispatch()) } else { None })
+    }
+
+    /// [`SseParser::next_event`] as shared slices of the received bytes, for a caller that
+    /// keeps the event (no copy; the parser keeps no reference to it).
+    pub fn next_shared(&mut self) -> Result<Option<SharedEvent>, SseError> {
+        if let Some(e) = self.quick_shared() {
+            return Ok(Some(e));
+        }
+        Ok(if self.complete()? { Some(self.dispatch_shared()) } else { None })
+    }
+
+    /// The common block, `event: NAME\n` (optional) `data: PAYLOAD\n\n`, recognised whole
+    /// at a block boundary without the line-by-line machinery. Anything else (other fields,
+    /// comments, CR line ends, several data lines, an incomplete block) is left to it.
+    fn quick_shared(&mut self) -> Option<SharedEvent> {
+        if self.fields {
+            return None;
+        }
+        let unread = self.lines.unread()?;
+        let (event, data, len) = quick_block(unread)?;
+        // Finished lines before the block (comments) go with it.
+        let lead = self.lines.bytes().len() - unread.len();
+        let known = event.as_ref().map(|r| known_event(unread.get(r.clone()).unwrap_or_default()));
+        self.block = BytesMut::new();
+        let mut block = self.lines.take_unread(len);
+        let event = match (known, event) {
+            (Some(Some(name)), _) => Some(Bytes::from_static(name)),
+            (_, Some(r)) => {
+                // Another name: a second reference to the block.
+                let mut payload = block.freeze();
+                let name = payload.slice(lead + r.start..lead + r.end);
+                payload.truncate(lead + data.end);
+                payload.advance(lead + data.start);
+                return Some(SharedEvent { event: Some(name), data: payload, has_data: true, id: None, retry: None });
+            }
+            _ => None,
+        };
+        // Narrowed before it is frozen: cheaper than narrowing the frozen `Bytes`.
+        block.truncate(lead + data.end);
+        block.advance(lead + data.start);
+        Some(SharedEvent { event, data: block.freeze(), has_data: true, id: None, retry: None })
+    }
+
+    /// Reads lines up to the end of the next event with fields; `false` when the input so far
+    /// holds none.
+    fn complete(&mut self) -> Result<bool, SseError> {
         loop {
             let Some(line) = self.lines.next_line() else {
                 if self.lines.buffered() > self.max_event_bytes {
                     return Err(SseError::EventTooLarge { limit: self.max_event_bytes });
                 }
-                return Ok(None);
+                return Ok(false);
             };
             if line.is_empty() {
                 if self.fields {
-                    return Ok(Some(self.dispatch()));
+                    return Ok(true);
                 }
                 // A block of comments only: forget it.
                 let _ = self.lines.take_consumed();
@@ -152,6 +234,15 @@ impl SseParser {
     /// lenient variant dispatches it (servers that close right after their last `data:` line
     /// exist). Call it once after the last `feed`.
     pub fn finish(&mut self) -> Option<SseEvent<'_>> {
+        if self.complete_at_end() { Some(self.dispatch()) } else { None }
+    }
+
+    /// [`SseParser::finish`] as shared slices ([`SseParser::next_shared`]).
+    pub fn finish_shared(&mut self) -> Option<SharedEvent> {
+        if self.complete_at_end() { Some(self.dispatch_shared()) } else { None }
+    }
+
+    fn complete_at_end(&mut self) -> bool {
         if self.bom == Bom::Pending {
             self.bom = Bom::Done;
             let head = std::mem::take(&mut self.bom_buf);
@@ -160,13 +251,13 @@ impl SseParser {
         while let Some(line) = self.lines.next_line().or_else(|| self.lines.finish_line()) {
             if line.is_empty() {
                 if self.fields {
-                    return Some(self.dispatch());
+                    return true;
                 }
                 continue;
             }
             self.field(line);
         }
-        if self.fields { Some(self.dispatch()) } else { None }
+        self.fields
     }
 
     /// Bytes buffered and not yet returned as events.
@@ -216,31 +307,108 @@ impl SseParser {
         }
     }
 
-    fn dispatch(&mut self) -> SseEvent<'_> {
-        self.block = self.lines.take_consumed();
-        let data_ranges = std::mem::take(&mut self.data);
+    /// Ends the event whose fields were read: its data as one range into `block` (`None` for
+    /// multi-line data, joined into `scratch`), its other fields, and `has_data`.
+    #[expect(clippy::type_complexity, reason = "one private hand-off between the two dispatch forms")]
+    fn end_event(
+        &mut self,
+        block: &[u8],
+    ) -> (Option<Range<usize>>, Option<Range<usize>>, Option<Range<usize>>, Option<u64>, bool) {
         let event = self.event.take();
         let id = self.id.take();
         let retry = self.retry.take();
         self.fields = false;
-        let multi = data_ranges.len() > 1;
-        if multi {
-            self.scratch.clear();
-            for (i, r) in data_ranges.iter().enumerate() {
-                if i > 0 {
-                    self.scratch.push(b'\n');
+        let has_data = !self.data.is_empty();
+        let single = match self.data.as_slice() {
+            [] => Some(0..0),
+            [one] => Some(one.clone()),
+            many => {
+                self.scratch.clear();
+                for (i, r) in many.iter().enumerate() {
+                    if i > 0 {
+                        self.scratch.push(b'\n');
+                    }
+                    self.scratch.extend_from_slice(block.get(r.clone()).unwrap_or_default());
                 }
-                self.scratch.extend_from_slice(self.block.get(r.clone()).unwrap_or_default());
+                None
             }
-        }
-        let has_data = !data_ranges.is_empty();
-        let single = data_ranges.first().cloned();
-        // Keep the range vector's allocation for the next event.
-        self.data = data_ranges;
+        };
+        // The range vector keeps its allocation for the next event.
         self.data.clear();
+        (single, event, id, retry, has_data)
+    }
+
+    fn dispatch(&mut self) -> SseEvent<'_> {
+        let block = self.lines.take_consumed();
+        let (single, event, id, retry, has_data) = self.end_event(&block);
+        self.block = block;
         let block: &[u8] = &self.block;
-        let data: &[u8] = if multi { &self.scratch } else { single.and_then(|r| block.get(r)).unwrap_or_default() };
+        let data: &[u8] = match single {
+            Some(r) => block.get(r).unwrap_or_default(),
+            None => &self.scratch,
+        };
         SseEvent { event: event.and_then(|r| block.get(r)), data, has_data, id: id.and_then(|r| block.get(r)), retry }
+    }
+
+    fn dispatch_shared(&mut self) -> SharedEvent {
+        // Drop the block a borrowed event may have kept, so the buffer can be reclaimed.
+        self.block = BytesMut::new();
+        let block = self.lines.take_consumed().freeze();
+        let (single, event, id, retry, has_data) = self.end_event(&block);
+        let slice =
+            |r: Range<usize>| if r.end <= block.len() && r.start <= r.end { block.slice(r) } else { Bytes::new() };
+        let event = event.map(|r| {
+            let name = block.get(r.clone()).unwrap_or_default();
+            known_event(name).map_or_else(|| slice(r), Bytes::from_static)
+        });
+        let id = id.map(slice);
+        let data = match single {
+            Some(r) if r.is_empty() => Bytes::new(),
+            // The data is the block itself, narrowed (no reference count taken).
+            Some(r) if r.end <= block.len() => {
+                let mut data = block;
+                data.truncate(r.end);
+                data.advance(r.start);
+                data
+            }
+            Some(_) => Bytes::new(),
+            None => Bytes::copy_from_slice(&self.scratch),
+        };
+        SharedEvent { event, data, has_data, id, retry }
+    }
+}
+
+/// `event: NAME` (optional) then `data: PAYLOAD` and a blank line at the start of `b`, lines
+/// ending in LF or CRLF: the name's and the payload's ranges and the block's length. `None` for
+/// any other layout or an incomplete block (a lone CR, or a CR that may be half of a CRLF, takes
+/// the general path).
+fn quick_block(b: &[u8]) -> Option<(Option<Range<usize>>, Range<usize>, usize)> {
+    const EVENT: &[u8] = b"event: ";
+    const DATA: &[u8] = b"data: ";
+    // The line end at or after `from`: where the line's content ends and the next line starts.
+    let line_end = |from: usize| -> Option<(usize, usize)> {
+        let end = from + memchr::memchr2(b'\r', b'\n', b.get(from..)?)?;
+        match b.get(end..end + 2)? {
+            [b'\n', _] => Some((end, end + 1)),
+            [b'\r', b'\n'] => Some((end, end + 2)),
+            _ => None,
+        }
+    };
+    let (event, at) = if b.starts_with(EVENT) {
+        let (end, next) = line_end(EVENT.len())?;
+        (Some(EVENT.len()..end), next)
+    } else {
+        (None, 0)
+    };
+    if !b.get(at..)?.starts_with(DATA) {
+        return None;
+    }
+    let start = at + DATA.len();
+    let (end, next) = line_end(start)?;
+    match b.get(next..)? {
+        [b'\n', ..] => Some((event, start..end, next + 1)),
+        [b'\r', b'\n', ..] => Some((event, start..end, next + 2)),
+        _ => None,
     }
 }
 
@@ -342,6 +510,99 @@ mod tests {
         let e = p.next_event().unwrap().unwrap();
         assert_eq!((e.event_type(), e.data_str().unwrap()), (&b"e"[..], "payload"));
         assert!(p.next_event().unwrap().is_none());
+    }
+
+    fn shared_all(pieces: &[&[u8]], max: usize) -> Result<Vec<OwnedEvent>, SseError> {
+        let mut p = SseParser::new(max);
+        let mut got: Vec<SharedEvent> = Vec::new();
+        for piece in pieces {
+            p.feed(piece);
+            while let Some(e) = p.next_shared()? {
+                got.push(e);
+            }
+        }
+        got.extend(p.finish_shared());
+        Ok(got
+            .into_iter()
+            .map(|e| OwnedEvent {
+                event: e.event.map(|b| b.to_vec()),
+                data: e.data.to_vec(),
+                has_data: e.has_data,
+                id: e.id.map(|b| b.to_vec()),
+                retry: e.retry,
+            })
+            .collect())
+    }
+
+    /// The shared form (and its quick path for the common block) gives the same events as the
+    /// borrowed one, for any split of the input, and they stay valid while the parser reads on.
+    #[test]
+    fn shared_events_match_borrowed_ones_for_any_split() {
+        let input: &[u8] = b"\xEF\xBB\xBFevent: a\r\ndata: {\"x\":1}\r\n\r\n: c\n\ndata: one\ndata:two\nid: 9\nretry: 5\n\n\
+            event: e\ndata\n\nevent: only\n\ndata: h\xc3\xa9llo \xe2\x9c\x93\n\n: c\ndata: q\n\n\
+            event: content_block_delta\ndata: {\"t\":\"x\"}\n\nevent: ping\ndata: {}\n\nevent: x\ndata: \n\ndata: [DONE]";
+        let want = parse_all([input], 1024).unwrap();
+        for step in 1..input.len() {
+            let pieces: Vec<&[u8]> = input.chunks(step).collect();
+            assert_eq!(shared_all(&pieces, 1024).unwrap(), want, "step {step}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn shared_and_borrowed_agree_on_any_stream(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "event: ", "data: ", "data:", "id: ", "retry: 7", ": c", "\n", "\n\n", "\r", "\r\n", "x", "y z",
+                    "content_block_delta", "ping", "{\"a\":1}", "\u{feff}",
+                ]),
+                0..40,
+            ),
+            step in 1usize..9,
+        ) {
+            let input = parts.concat();
+            let pieces: Vec<&[u8]> = input.as_bytes().chunks(step).collect();
+            proptest::prop_assert_eq!(shared_all(&pieces, 64), parse_all(pieces.iter().copied(), 64));
+        }
+    }
+
+    #[test]
+    fn quick_blocks() {
+        assert_eq!(quick_block(b"event: e\ndata: d\n\nmore"), Some((Some(7..8), 15..16, 18)));
+        assert_eq!(quick_block(b"data: {\"a\":1}\n\n"), Some((None, 6..13, 15)));
+        assert_eq!(quick_block(b"data: \n\n"), Some((None, 6..6, 8)));
+        assert_eq!(quick_block(b"data: d\r\n\r\n"), Some((None, 6..7, 11)));
+        assert_eq!(quick_block(b"event: e\r\ndata: d\n\r\nx"), Some((Some(7..8), 16..17, 20)));
+        for other in [
+            &b"data: d\n"[..],
+            b"data: d\ndata: e\n\n",
+            b"data: d\n\r",
+            b"data: d\r\n\r",
+            b"data: d\r\r\n",
+            b"data: d\r",
+            b"event: e\rdata: d\n\n",
+            b"data:d\n\n",
+            b"id: 1\ndata: d\n\n",
+            b": c\ndata: d\n\n",
+            b"event: e\n\n",
+            b"event: e",
+        ] {
+            assert_eq!(quick_block(other), None, "{:?}", String::from_utf8_lossy(other));
+        }
+    }
+
+    #[test]
+    fn shared_and_borrowed_calls_mix() {
+        let mut p = SseParser::default();
+        p.feed(b"data: a\n\ndata: b\n\ndata: c\n\n");
+        let a = p.next_shared().unwrap().unwrap();
+        assert_eq!(p.next_event().unwrap().unwrap().data, b"b");
+        let c = p.next_shared().unwrap().unwrap();
+        p.feed(b"data: d\n\n");
+        assert_eq!(p.next_event().unwrap().unwrap().data, b"d");
+        assert_eq!((&a.data[..], &c.data[..]), (&b"a"[..], &b"c"[..]));
     }
 
     #[test]

@@ -1,0 +1,357 @@
+//! The shape of the last frame, when it was a plain delta: the fast path of the stream decoders.
+//!
+//! A streamed answer is mostly frames that differ from the one before only in the text of the
+//! delta, e.g. `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"…"}}`
+//! or an OpenAI chunk whose `id`, `created`, `model` and every other field repeat. When a frame was
+//! decoded in full into exactly one delta event and left the decoder's state as it was, its bytes
+//! before and after that delta's string are remembered. A later frame that starts and ends with
+//! exactly those bytes, with valid non-empty string content between them, is the same JSON
+//! document with another string in that one place: it is valid, it has the same structure, and
+//! decoding it in full would give the same kind of delta with the new text and again leave the
+//! state as it was. So it is answered with a `memcmp` of the two ends and a check of the new
+//! string, never a parse. Any frame that does not match is decoded in full, which learns or
+//! forgets the shape.
+
+use super::canonical::{CanonicalEvent, JsonStr};
+use super::jscan;
+use bytes::Bytes;
+use std::ops::Range;
+
+/// Which delta event a shape produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeltaKind {
+    Text,
+    Thinking,
+    Signature,
+    ToolArgs,
+}
+
+impl DeltaKind {
+    /// The kind of a delta event (`None` for any other event).
+    pub(crate) fn of(ev: &CanonicalEvent) -> Option<(Self, &JsonStr)> {
+        match ev {
+            CanonicalEvent::TextDelta(s) => Some((Self::Text, s)),
+            CanonicalEvent::ThinkingDelta(s) => Some((Self::Thinking, s)),
+            CanonicalEvent::ThinkingSignature(s) => Some((Self::Signature, s)),
+            CanonicalEvent::ToolArgsDelta(s) => Some((Self::ToolArgs, s)),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn event(self, s: JsonStr) -> CanonicalEvent {
+        match self {
+            Self::Text => CanonicalEvent::TextDelta(s),
+            Self::Thinking => CanonicalEvent::ThinkingDelta(s),
+            Self::Signature => CanonicalEvent::ThinkingSignature(s),
+            Self::ToolArgs => CanonicalEvent::ToolArgsDelta(s),
+        }
+    }
+}
+
+/// The remembered shape (none until a delta frame was decoded in full).
+#[derive(Debug, Default)]
+pub(crate) struct Shape {
+    /// The frame without its delta string's content: `bytes[..prefix]` came before it (ending
+    /// with the opening quote), `bytes[prefix..]` after it (starting with the closing quote).
+    bytes: Vec<u8>,
+    prefix: usize,
+    kind: Option<DeltaKind>,
+}
+
+impl Shape {
+    pub(crate) fn forget(&mut self) {
+        self.kind = None;
+    }
+
+    /// Remembers `data` as the shape of a delta of `kind` whose escaped content is `content`, a
+    /// non-empty sub-slice of `data`. Anything else forgets the shape.
+    pub(crate) fn learn(&mut self, data: &[u8], content: &[u8], kind: DeltaKind) {
+        self.kind = None;
+        let start = (content.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
+        let end = start.wrapping_add(content.len());
+        let (Some(before), Some(after)) = (data.get(..start), data.get(end..)) else {
+            return;
+        };
+        if content.is_empty() || end > data.len() || before.last() != Some(&b'"') || after.first() != Some(&b'"') {
+            return;
+        }
+        self.bytes.clear();
+        self.bytes.extend_from_slice(before);
+        self.bytes.extend_from_slice(after);
+        self.prefix = before.len();
+        self.kind = Some(kind);
+    }
+
+    /// The delta `data` carries, if it has the remembered shape.
+    pub(crate) fn matches(&self, data: &Bytes) -> Option<CanonicalEvent> {
+        let kind = self.kind?;
+        let content = self.content(data)?;
+        Some(kind.event(JsonStr::from_validated(data.slice(content))))
+    }
+
+    /// Where the new string content of `data` lies, if `data` has the remembered shape.
+    pub(crate) fn content(&self, data: &[u8]) -> Option<Range<usize>> {
+        self.kind?;
+        let (before, after) = self.bytes.split_at_checked(self.prefix)?;
+        let end = data.len().checked_sub(after.len())?;
+        if end <= before.len() || !data.starts_with(before) || !data.ends_with(after) {
+            return None;
+        }
+        // The content is valid and ends exactly where the remembered end starts (a closing quote).
+        let len = jscan::str_content_len(data.get(before.len()..)?)?;
+        (before.len() + len == end).then_some(before.len()..end)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::translate::claude_dec::ClaudeDecoder;
+    use crate::translate::openai_dec::OpenAiDecoder;
+    use proptest::prelude::*;
+
+    fn learned(frame: &'static [u8], content: &str) -> Shape {
+        let mut s = Shape::default();
+        let at = frame.windows(content.len()).position(|w| w == content.as_bytes()).unwrap();
+        s.learn(frame, &frame[at..at + content.len()], DeltaKind::Text);
+        s
+    }
+
+    #[test]
+    fn same_ends_and_valid_content_match() {
+        let s = learned(br#"{"delta":{"text":"Hello"},"n":1}"#, "Hello");
+        let m = |f: &'static [u8]| s.matches(&Bytes::from_static(f));
+        let hit = s.matches(&Bytes::from(r#"{"delta":{"text":"a \"quoted\" \u00e9 😀 longer text"},"n":1}"#)).unwrap();
+        let CanonicalEvent::TextDelta(t) = hit else { panic!("{hit:?}") };
+        assert_eq!(t.unescape(), "a \"quoted\" é 😀 longer text");
+        assert!(m(br#"{"delta":{"text":""},"n":1}"#).is_none(), "empty content goes the full way");
+        assert!(m(br#"{"delta":{"text":"a"b"},"n":1}"#).is_none(), "a raw quote changes the structure");
+        assert!(m(br#"{"delta":{"text":"a\"},"n":1}"#).is_none(), "a trailing backslash eats the quote");
+        assert!(m(b"{\"delta\":{\"text\":\"a\nb\"},\"n\":1}").is_none(), "raw control byte");
+        assert!(m(b"{\"delta\":{\"text\":\"\xff\"},\"n\":1}").is_none(), "invalid UTF-8");
+        assert!(m(br#"{"delta":{"text":"x"},"n":2}"#).is_none(), "another value elsewhere");
+        assert!(m(br#"{"delta":{"text":"x"}}"#).is_none());
+        assert!(m(br#"{"delta":{"text":"},"n":1}"#).is_none(), "ends overlap");
+    }
+
+    #[test]
+    fn forgets_and_refuses_bad_spans() {
+        let mut s = learned(br#"{"t":"abc"}"#, "abc");
+        s.forget();
+        assert!(s.matches(&Bytes::from_static(br#"{"t":"abd"}"#)).is_none());
+        let frame = br#"{"t":"abc"}"#;
+        s.learn(frame, b"abc", DeltaKind::Text);
+        assert!(s.matches(&Bytes::from_static(br#"{"t":"abd"}"#)).is_none(), "not a sub-slice: nothing learned");
+        s.learn(frame, &frame[6..8], DeltaKind::Text);
+        assert!(s.matches(&Bytes::from_static(br#"{"t":"xyc"}"#)).is_none(), "not a whole string: nothing learned");
+    }
+
+    // ---- the fast path decodes exactly like the full path ----
+
+    /// Raw string content as it may appear between two quotes in an upstream frame: valid or not.
+    pub(crate) fn content() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            "[a-zA-Z0-9 ,.]{0,24}".prop_map(String::into_bytes),
+            any::<String>().prop_map(|t| JsonStr::from_text(&t).escaped().to_vec()),
+            prop::sample::select(vec![
+                &b""[..],
+                b"a\"b",
+                b"x\\",
+                b"\\",
+                b"\\u00e9 \\n \\\"",
+                b"\\u12",
+                b"raw\nline",
+                b"\xff\xfe",
+                b"\xe2\x82",
+                b"\xf0\x9f\x98\x80",
+                b"\"},\"x\":{\"y\":\"",
+            ])
+            .prop_map(<[u8]>::to_vec),
+        ]
+    }
+
+    pub(crate) fn claude_frame() -> impl Strategy<Value = (Option<&'static [u8]>, Vec<u8>)> {
+        let delta = (
+            prop::sample::select(vec![
+                "text_delta",
+                "thinking_delta",
+                "signature_delta",
+                "input_json_delta",
+                "citations_delta",
+            ]),
+            prop::sample::select(vec!["text", "thinking", "signature", "partial_json", "other"]),
+            0u32..3,
+            content(),
+            prop::sample::select(vec![Some(&b"content_block_delta"[..]), None, Some(b"ping")]),
+            prop::sample::select(vec!["content_block_delta", "content_block_start", "x"]),
+            prop::option::of(0u32..3),
+        )
+            .prop_map(|(ty, field, index, text, event, top, extra)| {
+                let mut f =
+                    format!(r#"{{"type":"{top}","index":{index},"delta":{{"type":"{ty}","{field}":""#).into_bytes();
+                f.extend_from_slice(&text);
+                match extra {
+                    // Same length, another value: only the end tells them apart.
+                    Some(n) => f.extend_from_slice(format!(r#"","x":{n}}}}}"#).as_bytes()),
+                    None => f.extend_from_slice(br#""}}"#),
+                }
+                (event, f)
+            });
+        let other = prop::sample::select(vec![
+            (
+                Some(&b"message_start"[..]),
+                &br#"{"type":"message_start","message":{"id":"m","model":"x","usage":{"input_tokens":3}}}"#[..],
+            ),
+            (
+                Some(b"content_block_start"),
+                br#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+            ),
+            (
+                Some(b"content_block_start"),
+                br#"{"type":"content_block_start","index":1,"content_block":{"type":"server_tool_use"}}"#,
+            ),
+            (
+                Some(b"content_block_start"),
+                br#"{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"t","name":"n"}}"#,
+            ),
+            (Some(b"content_block_stop"), br#"{"type":"content_block_stop","index":1}"#),
+            (Some(b"content_block_stop"), br#"{"type":"content_block_stop","index":0}"#),
+            (
+                Some(b"message_delta"),
+                br#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":5}}"#,
+            ),
+            (Some(b"ping"), br#"{"type":"ping"}"#),
+            (None, br#"{"type":"message_stop"}"#),
+            (Some(b"error"), br#"{"type":"error","error":{"type":"overloaded_error","message":"busy"}}"#),
+            (
+                Some(b"content_block_delta"),
+                br#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}"#,
+            ),
+        ])
+        .prop_map(|(e, f)| (e, f.to_vec()));
+        prop_oneof![4 => delta, 1 => other]
+    }
+
+    pub(crate) fn openai_frame() -> impl Strategy<Value = Vec<u8>> {
+        let chunk = (
+            prop::sample::select(vec!["content", "reasoning_content", "reasoning", "role"]),
+            content(),
+            prop::sample::select(vec!["null", r#""stop""#, r#""tool_calls""#]),
+            prop::sample::select(vec!["null", r#"{"prompt_tokens":4,"completion_tokens":2}"#]),
+            prop::sample::select(vec![
+                "",
+                r#","tool_calls":[]"#,
+                r#","tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"{}"}}]"#,
+            ]),
+            0usize..3,
+            0usize..3,
+            (any::<bool>(), prop::sample::select(vec!["", "\r\n", " \n"])),
+        )
+            .prop_map(|(field, text, finish, usage, tools, id, n, (model_first, ws))| {
+                let (m0, m1) = if model_first { (r#""model":"m","#, "") } else { ("", r#","model":"m""#) };
+                let mut f =
+                    format!(r#"{{"id":"c{id}",{ws}{m0}"choices":[{{"index":0,"delta":{{"{field}":""#).into_bytes();
+                f.extend_from_slice(&text);
+                f.extend_from_slice(
+                    format!(r#""{tools}}},"finish_reason":{finish}}}],{ws}"usage":{usage},"n":{n}{m1}}}"#).as_bytes(),
+                );
+                f
+            });
+        let args = content().prop_map(|a| {
+            let mut f = br#"{"id":"c0","model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":""#.to_vec();
+            f.extend_from_slice(&a);
+            f.extend_from_slice(br#""}}]},"finish_reason":null}]}"#);
+            f
+        });
+        let other = prop::sample::select(vec![
+            &b"[DONE]"[..],
+            br#"{"error":{"type":"rate_limit_exceeded","message":"slow"}}"#,
+            b"{bad",
+        ])
+        .prop_map(<[u8]>::to_vec);
+        prop_oneof![6 => chunk, 2 => args, 1 => other]
+    }
+
+    /// Frames repeat, so shapes are learned and then met with other content.
+    pub(crate) fn repeated<T: Clone + std::fmt::Debug>(
+        frame: impl Strategy<Value = T>,
+    ) -> impl Strategy<Value = Vec<T>> {
+        prop::collection::vec((frame, 1usize..4), 0..40)
+            .prop_map(|v| v.into_iter().flat_map(|(f, n)| std::iter::repeat_n(f, n)).collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn claude_fast_path_decodes_like_the_full_path(frames in repeated(claude_frame()), tweak in prop::collection::vec(content(), 40)) {
+            let (mut fast, mut full) = (ClaudeDecoder::new(), ClaudeDecoder::new());
+            for (i, (event, mut data)) in frames.into_iter().enumerate() {
+                // Some frames lose their `event:` line (named by their `type` then).
+                let event = if i % 3 == 2 { None } else { event };
+                // Every other frame gets new content in the same place.
+                if i % 2 == 1 {
+                    if let Some(at) = data.windows(2).rposition(|w| w == b"\"}") {
+                        let head = data[..at].iter().rposition(|&b| b == b'"').unwrap_or(at);
+                        data.splice(head + 1..at, tweak[i % tweak.len()].iter().copied());
+                    }
+                }
+                let data = Bytes::from(data);
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                let ra = fast.frame(event, &data, &mut a);
+                let rb = full.frame_full(event, &data, &mut b);
+                prop_assert_eq!(&ra, &rb, "frame {} {:?}", i, String::from_utf8_lossy(&data));
+                prop_assert_eq!(&a, &b, "frame {} {:?}", i, String::from_utf8_lossy(&data));
+            }
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            fast.finish(&mut a);
+            full.finish(&mut b);
+            prop_assert_eq!(a, b);
+        }
+
+        #[test]
+        fn openai_fast_path_decodes_like_the_full_path(frames in repeated(openai_frame()), tweak in prop::collection::vec(content(), 40)) {
+            let (mut fast, mut full) = (OpenAiDecoder::new(), OpenAiDecoder::new());
+            for (i, mut data) in frames.into_iter().enumerate() {
+                if i % 2 == 1 {
+                    if let Some(at) = data.windows(2).position(|w| w == b"\"}") {
+                        let head = data[..at].iter().rposition(|&b| b == b'"').unwrap_or(at);
+                        data.splice(head + 1..at, tweak[i % tweak.len()].iter().copied());
+                    }
+                }
+                let data = Bytes::from(data);
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                let ra = fast.frame(&data, &mut a);
+                let rb = full.frame_full(&data, &mut b);
+                prop_assert_eq!(&ra, &rb, "frame {} {:?}", i, String::from_utf8_lossy(&data));
+                prop_assert_eq!(&a, &b, "frame {} {:?}", i, String::from_utf8_lossy(&data));
+            }
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            fast.finish(&mut a);
+            full.finish(&mut b);
+            prop_assert_eq!(a, b);
+        }
+    }
+
+    /// The fast path is taken: a long answer decodes with one full parse per shape.
+    #[test]
+    fn repeated_deltas_take_the_fast_path() {
+        let mut dec = ClaudeDecoder::new();
+        let mut out = Vec::new();
+        let frame = |t: &str| {
+            Bytes::from(format!(
+                r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{t}"}}}}"#
+            ))
+        };
+        dec.frame(Some(b"content_block_delta"), &frame("first"), &mut out).unwrap();
+        assert!(dec.fast(Some(b"content_block_delta"), &frame(r#"second \"q\""#)).is_some());
+        assert!(dec.fast(None, &frame("typed")).is_some(), "the type names it");
+        assert!(dec.fast(Some(b"ping"), &frame("x")).is_none());
+        for t in ["a", "b", "c"] {
+            dec.frame(Some(b"content_block_delta"), &frame(t), &mut out).unwrap();
+        }
+        let texts: Vec<_> = out.iter().map(|e| format!("{e:?}")).collect();
+        assert_eq!(texts.len(), 4);
+        assert!(texts[3].contains("\"c\""), "{texts:?}");
+    }
+}
