@@ -13,7 +13,7 @@
 use crate::channel::StreamItem;
 use crate::translate::StreamDecoder;
 use crate::translate::canonical::{CanonicalEvent, ErrorKind, JsonStr, Usage, WireFormat};
-use crate::translate::jscan;
+use crate::translate::jscan::{self, Kind, Val};
 use crate::translate::passthrough::splice;
 use bytes::{Bytes, BytesMut};
 
@@ -23,22 +23,27 @@ pub fn check(format: WireFormat, body: &[u8]) -> Result<(), String> {
     if format != WireFormat::OpenAi {
         return Err("only OpenAI completions are taken whole".into());
     }
-    let root = jscan::parse(body).map_err(|e| format!("the completion is not JSON: {e}"))?;
-    let [error, choices] = root.pick(["error", "choices"]).map_err(|e| format!("the completion is not JSON: {e}"))?;
-    if error.is_some_and(|e| !e.is_null()) {
-        return Ok(());
-    }
-    match choices {
-        Some(c) if c.bytes.first() == Some(&b'[') => Ok(()),
-        _ => Err("the completion has no choices".into()),
-    }
+    jscan::with_tape(|tape| {
+        let root = tape.parse(body).map_err(|e| format!("the completion is not JSON: {e}"))?;
+        let [error, choices] = root.pick(["error", "choices"]);
+        if error.is_some_and(|e| !e.is_null()) {
+            return Ok(());
+        }
+        match choices {
+            Some(c) if c.kind() == Kind::Array => Ok(()),
+            _ => Err("the completion has no choices".into()),
+        }
+    })
 }
 
 /// The error a whole answer carries instead of an answer (an error answered with 200), typed
 /// by the format's decoder.
 pub fn error_of(format: WireFormat, body: &[u8]) -> Option<(ErrorKind, String)> {
-    let root = jscan::parse(body).ok()?;
-    root.get("error").ok().flatten().filter(|e| !e.is_null())?;
+    let has_error =
+        jscan::with_tape(|tape| tape.parse(body).ok().and_then(|root| root.get("error")).is_some_and(|e| !e.is_null()));
+    if !has_error {
+        return None;
+    }
     let mut events = Vec::new();
     for item in frames(format, body).ok()? {
         if let StreamItem::Frame { event, data, .. } = item {
@@ -56,19 +61,22 @@ pub fn passthrough(format: WireFormat, body: &[u8], model: Option<&JsonStr>) -> 
     if format != WireFormat::OpenAi {
         return None;
     }
-    let root = jscan::parse(body).ok()?;
-    let [error, choices, usage, old_model] = root.pick(["error", "choices", "usage", "model"]).ok()?;
-    if error.is_some_and(|e| !e.is_null()) || choices.is_none_or(|c| c.bytes.first() != Some(&b'[')) {
-        return None;
-    }
-    let mut u = Usage::default();
-    if let Some(obj) = usage.filter(|u| !u.is_null()) {
-        let [input, output] = obj.pick(["prompt_tokens", "completion_tokens"]).ok()?;
-        u.input_tokens = input.and_then(|v| v.as_u64()).unwrap_or(0);
-        u.output_tokens = output.and_then(|v| v.as_u64()).unwrap_or(0);
-    }
     let mut out = BytesMut::with_capacity(body.len() + 32);
-    splice(&mut out, body, old_model.map(|m| m.bytes), model);
+    let u = jscan::with_tape(|tape| {
+        let root = tape.parse(body).ok()?;
+        let [error, choices, usage, old_model] = root.pick(["error", "choices", "usage", "model"]);
+        if error.is_some_and(|e| !e.is_null()) || choices.is_none_or(|c| c.kind() != Kind::Array) {
+            return None;
+        }
+        let mut u = Usage::default();
+        if let Some(obj) = usage.filter(|u| !u.is_null()) {
+            let [input, output] = obj.pick(["prompt_tokens", "completion_tokens"]);
+            u.input_tokens = input.and_then(|v| v.as_u64()).unwrap_or(0);
+            u.output_tokens = output.and_then(|v| v.as_u64()).unwrap_or(0);
+        }
+        splice(&mut out, body, old_model.map(|m| m.bytes()), model);
+        Some(u)
+    })?;
     Some((out.freeze(), u))
 }
 
@@ -84,7 +92,7 @@ pub fn frames(format: WireFormat, body: &[u8]) -> Result<Vec<StreamItem>, String
 }
 
 /// `v` when it is a non-empty string.
-fn nonempty(v: Option<jscan::Raw<'_>>) -> Option<jscan::Raw<'_>> {
+fn nonempty(v: Option<Val<'_>>) -> Option<Val<'_>> {
     v.filter(|v| v.str_content().is_some_and(|c| !c.is_empty()))
 }
 
@@ -94,31 +102,34 @@ fn nonempty(v: Option<jscan::Raw<'_>>) -> Option<jscan::Raw<'_>> {
 /// Written by splicing the completion's own JSON values (each one validated by the scan) into
 /// the chunk skeletons: no value tree, no re-serialisation.
 pub fn openai_completion_frames(body: &[u8]) -> Result<Vec<Bytes>, String> {
-    let not_json = |e: jscan::ScanError| format!("the completion is not JSON: {e}");
-    let root = jscan::parse(body).map_err(not_json)?;
+    jscan::with_tape(|tape| frames_on(tape, body))
+}
+
+fn frames_on(tape: &mut jscan::Tape, body: &[u8]) -> Result<Vec<Bytes>, String> {
+    let root = tape.parse(body).map_err(|e| format!("the completion is not JSON: {e}"))?;
     let [error, id, created, model, choices, usage] =
-        root.pick(["error", "id", "created", "model", "choices", "usage"]).map_err(not_json)?;
+        root.pick(["error", "id", "created", "model", "choices", "usage"]);
     if let Some(err) = error.filter(|e| !e.is_null()) {
         // An error answered with 200: one error chunk, which the decoder types.
-        let mut chunk = BytesMut::with_capacity(err.bytes.len() + 10);
+        let mut chunk = BytesMut::with_capacity(err.bytes().len() + 10);
         chunk.extend_from_slice(b"{\"error\":");
-        chunk.extend_from_slice(err.bytes);
+        chunk.extend_from_slice(err.bytes());
         chunk.extend_from_slice(b"}");
         return Ok(vec![chunk.freeze()]);
     }
-    let choice = choices.and_then(|c| c.index(0).ok().flatten()).ok_or("the completion has no choices")?;
-    let [message, finish] = choice.pick(["message", "finish_reason"]).map_err(not_json)?;
-    let message = message.filter(|m| m.bytes.first() == Some(&b'{')).ok_or("the completion's choice has no message")?;
-    let [reasoning, content, calls] = message.pick(["reasoning_content", "content", "tool_calls"]).map_err(not_json)?;
+    let choice = choices.and_then(|c| c.index(0)).ok_or("the completion has no choices")?;
+    let [message, finish] = choice.pick(["message", "finish_reason"]);
+    let message = message.filter(|m| m.kind() == Kind::Object).ok_or("the completion's choice has no message")?;
+    let [reasoning, content, calls] = message.pick(["reasoning_content", "content", "tool_calls"]);
 
     // `{"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":[` — shared.
     let mut head = BytesMut::with_capacity(128);
     head.extend_from_slice(b"{\"id\":");
-    head.extend_from_slice(id.map_or(&b"\"chatcmpl-upstream\""[..], |v| v.bytes));
+    head.extend_from_slice(id.map_or(&b"\"chatcmpl-upstream\""[..], |v| v.bytes()));
     head.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
-    head.extend_from_slice(created.map_or(&b"0"[..], |v| v.bytes));
+    head.extend_from_slice(created.map_or(&b"0"[..], |v| v.bytes()));
     head.extend_from_slice(b",\"model\":");
-    head.extend_from_slice(model.map_or(&b"null"[..], |v| v.bytes));
+    head.extend_from_slice(model.map_or(&b"null"[..], |v| v.bytes()));
     head.extend_from_slice(b",\"choices\":");
     let frame = |delta: &[&[u8]], finish: &[u8]| {
         let mut f = BytesMut::with_capacity(head.len() + delta.iter().map(|d| d.len()).sum::<usize>() + 64);
@@ -135,38 +146,30 @@ pub fn openai_completion_frames(body: &[u8]) -> Result<Vec<Bytes>, String> {
 
     let mut out = vec![frame(&[b"{\"role\":\"assistant\",\"content\":\"\"}"], b"null")];
     if let Some(r) = nonempty(reasoning) {
-        out.push(frame(&[b"{\"reasoning_content\":", r.bytes, b"}"], b"null"));
+        out.push(frame(&[b"{\"reasoning_content\":", r.bytes(), b"}"], b"null"));
     }
     if let Some(c) = nonempty(content) {
-        out.push(frame(&[b"{\"content\":", c.bytes, b"}"], b"null"));
+        out.push(frame(&[b"{\"content\":", c.bytes(), b"}"], b"null"));
     }
-    if let Some(calls) = calls.filter(|c| c.bytes.first() == Some(&b'[')) {
-        let mut i = 0usize;
-        let mut bad = None;
-        jscan::for_each_element(calls.bytes, |call| {
-            if call.bytes.first() != Some(&b'{') {
-                bad = Some("a tool call that is not an object");
-                return;
+    if let Some(calls) = calls.filter(|c| c.kind() == Kind::Array) {
+        for (i, call) in calls.elements().enumerate() {
+            if call.kind() != Kind::Object {
+                return Err("a tool call that is not an object".into());
             }
             // The call as it came, with its position prepended as `index`.
-            let inner = call.bytes.get(1..).unwrap_or_default();
+            let inner = call.bytes().get(1..).unwrap_or_default();
             let sep = if inner.trim_ascii_start().starts_with(b"}") { "" } else { "," };
             let prefix = format!("{{\"tool_calls\":[{{\"index\":{i}{sep}");
             out.push(frame(&[prefix.as_bytes(), inner, b"]}"], b"null"));
-            i += 1;
-        })
-        .map_err(not_json)?;
-        if let Some(m) = bad {
-            return Err(m.into());
         }
     }
-    let finish = finish.filter(|f| !f.is_null()).map_or(&b"\"stop\""[..], |f| f.bytes);
+    let finish = finish.filter(|f| !f.is_null()).map_or(&b"\"stop\""[..], |f| f.bytes());
     out.push(frame(&[b"{}"], finish));
-    if let Some(u) = usage.filter(|u| u.bytes.first() == Some(&b'{')) {
-        let mut last = BytesMut::with_capacity(head.len() + u.bytes.len() + 16);
+    if let Some(u) = usage.filter(|u| u.kind() == Kind::Object) {
+        let mut last = BytesMut::with_capacity(head.len() + u.bytes().len() + 16);
         last.extend_from_slice(&head);
         last.extend_from_slice(b"[],\"usage\":");
-        last.extend_from_slice(u.bytes);
+        last.extend_from_slice(u.bytes());
         last.extend_from_slice(b"}");
         out.push(last.freeze());
     }
