@@ -5,9 +5,9 @@
 //! `record_error`), never a rewrite of the account record. Accounts that exist only in memory
 //! (the test-channel defaults) answer `NotFound`, which is ignored.
 
-use super::counters::FLUSH_INTERVAL;
 use crate::domain::{AccountStatus, FailureClass};
 use crate::runtime::ctx::Worker;
+use super::counters::FLUSH_INTERVAL;
 use crate::store::{CounterDelta, StoreApi, StoreError};
 use std::rc::Rc;
 
