@@ -8,7 +8,9 @@
 //! - [`collect`]: canonical -> one JSON body for non-streaming requests.
 //! - [`claude_dec`], [`openai_dec`]: upstream frames -> canonical (zero-copy text).
 //! - [`passthrough`]: same format both sides: forward frames, rewrite only `model`.
-//! - [`jscan`]: the validating raw-span JSON scanner the decoders use; [`sse`]: an SSE reader.
+//! - [`jscan`]: the validating raw-span JSON scanner the decoders use (one pass per frame onto a
+//!   reused tape); `shape`: the decoders' and the passthrough's fast path for frames that differ
+//!   from the last delta frame only in the delta's text; [`sse`]: an SSE reader.
 //!
 //! The mapping tables are in `docs/translation.md`.
 
