@@ -6,6 +6,7 @@
 //! `record_error`), never a rewrite of the account record. Accounts that exist only in memory
 //! (the test-channel defaults) answer `NotFound`, which is ignored.
 
+use super::counters::FLUSH_INTERVAL;
 use crate::domain::{AccountStatus, FailureClass};
 use crate::runtime::ctx::Worker;
 use crate::store::{CounterDelta, Store, StoreApi, StoreError};

@@ -46,6 +46,9 @@ impl Canonicalizer {
         for ev in &self.scratch {
             f(ev);
         }
+        // The events hold slices of the upstream's read buffer: let it go now, not at the
+        // next frame, so the reader can reuse it instead of allocating another.
+        self.scratch.clear();
         if let Err(e) = res {
             log::warn!("upstream frame could not be decoded: {e}");
             f(&CanonicalEvent::Error { kind: ErrorKind::Api, message: JsonStr::from_text(&e.to_string()) });

@@ -93,10 +93,9 @@ impl ApiStream {
                 Ok(Some(chunk)) => {
                     self.sse.feed(&chunk);
                     loop {
-                        match self.sse.next_event() {
-                            Ok(Some(ev)) if ev.has_data => {
-                                self.queue.push_back(Bytes::copy_from_slice(ev.data));
-                            }
+                        // Frames are slices of the read buffer (no copy per frame).
+                        match self.sse.next_shared() {
+                            Ok(Some(ev)) if ev.has_data => self.queue.push_back(ev.data),
                             Ok(Some(_)) => {}
                             Ok(None) => break,
                             Err(e) => {
@@ -109,8 +108,8 @@ impl ApiStream {
                 }
                 Ok(None) => {
                     self.body = None;
-                    if let Some(ev) = self.sse.finish().filter(|e| e.has_data) {
-                        self.queue.push_back(Bytes::copy_from_slice(ev.data));
+                    if let Some(ev) = self.sse.finish_shared().filter(|e| e.has_data) {
+                        self.queue.push_back(ev.data);
                     }
                 }
                 Err(e) => {
