@@ -1,6 +1,6 @@
 //! The admin page at `admin_path` (default `/admin`): a read-only status page rendered with maud
 //! as a pure function of a snapshot — version, uptime, driver, workers, store health and every
-//! account with its status and counters. Credentials never appear (not even masked).
+//! account with its status, counters and the upstream's last reported rate-limit windows. Credentials never appear (not even masked).
 //!
 //! Access: loopback clients, or any client presenting the admin token
 //! (`Authorization: Bearer` / `X-Admin-Token`). Login sessions, CSRF-protected forms and editing
@@ -20,6 +20,31 @@ pub struct AccountRow {
     pub status: AccountStatus,
     pub requests: u64,
     pub failures: u64,
+    /// The upstream's last reported rate-limit windows (`x-ratelimit-*`), if any.
+    pub limits: Option<crate::pool::LimitsView>,
+}
+
+/// `remaining/limit` of a window, with what is known (e.g. `479/480`, `?/480`, `479`).
+fn window_text(w: &crate::pool::rate_limits::Window) -> String {
+    match (w.remaining, w.limit) {
+        (Some(r), Some(l)) => format!("{r}/{l}"),
+        (None, Some(l)) => format!("?/{l}"),
+        (Some(r), None) => r.to_string(),
+        (None, None) => "?".into(),
+    }
+}
+
+/// The limits cell: requests and tokens windows left, or a dash when none was reported.
+fn limits_text(l: Option<&crate::pool::LimitsView>) -> String {
+    let Some(l) = l else { return "—".into() };
+    let mut parts = Vec::new();
+    if let Some(w) = &l.requests {
+        parts.push(format!("requests {}", window_text(w)));
+    }
+    if let Some(w) = &l.tokens {
+        parts.push(format!("tokens {}", window_text(w)));
+    }
+    if parts.is_empty() { "—".into() } else { parts.join(", ") }
 }
 
 /// Everything the page shows.
@@ -55,6 +80,7 @@ pub fn get(worker: &Worker, req: &Request) -> Response {
                 status: a.status(now),
                 requests: c.requests,
                 failures: c.failures.values().sum(),
+                limits: a.shared().rate_limits().view(),
             }
         })
         .collect();
@@ -96,7 +122,7 @@ pub fn render(d: &PageData) -> Markup {
                     p { "No accounts yet: declare them under " code { "accounts" } " in the config (see docs/config.md)." }
                 } @else {
                     table {
-                        tr { th { "id" } th { "channel" } th { "name" } th { "status" } th { "requests" } th { "failures" } }
+                        tr { th { "id" } th { "channel" } th { "name" } th { "status" } th { "requests" } th { "failures" } th { "upstream limits left" } }
                         @for a in &d.accounts {
                             tr {
                                 td { (a.id) } td { (a.channel) } td { (a.name) }
@@ -105,7 +131,7 @@ pub fn render(d: &PageData) -> Markup {
                                     AccountStatus::Cooling { until_ms, reason } => td class="cooling" { "cooling (" (reason) ") until " (until_ms) },
                                     AccountStatus::Disabled { reason } => td class="disabled" { "disabled (" (reason) ")" },
                                 }
-                                td { (a.requests) } td { (a.failures) }
+                                td { (a.requests) } td { (a.failures) } td { (limits_text(a.limits.as_ref())) }
                             }
                         }
                     }
@@ -135,10 +161,20 @@ mod tests {
                 status: AccountStatus::Cooling { until_ms: 9, reason: "rate_limit".into() },
                 requests: 3,
                 failures: 1,
+                limits: Some(crate::pool::LimitsView {
+                    requests: Some(crate::pool::rate_limits::Window {
+                        limit: Some(480),
+                        remaining: Some(479),
+                        reset_at_ms: None,
+                    }),
+                    tokens: None,
+                    observed_ms: 1,
+                }),
             }],
         };
         let html = render(&d).into_string();
         assert!(html.contains("cooling (rate_limit)"));
+        assert!(html.contains("requests 479/480"), "{html}");
         assert!(html.contains("&lt;script&gt;"));
         assert!(!html.contains("<script>x"));
     }
