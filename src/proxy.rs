@@ -280,7 +280,16 @@ fn stream_response<S: EventStream + 'static>(
             if p.ended() {
                 break;
             }
-            match stream.next().await {
+            // A client that leaves while the upstream is silent is noticed at once: the upstream
+            // request is dropped here, not at its next event or idle timeout.
+            let next = monoio::select! {
+                next = stream.next() => next,
+                () = tx.closed() => {
+                    log::debug!("client went away while the upstream was silent; dropping the upstream stream");
+                    return;
+                }
+            };
+            match next {
                 Some(Ok(item)) => p.item(item),
                 Some(Err(e)) => {
                     p.upstream_error(&e);

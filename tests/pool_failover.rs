@@ -404,3 +404,34 @@ fn a_persisted_cooldown_survives_a_restart() {
     let r = claude(&s, "whoami", false);
     assert_eq!(answer_text(&r), "account=b");
 }
+
+#[test]
+fn a_client_that_leaves_a_silent_stream_frees_its_account_at_once() {
+    use std::io::{Read, Write};
+    let s = server(&[acct("a", 0, &json!({}))], &json!({}));
+    let body = json!({"model": MODEL, "max_tokens": 50, "stream": true,
+        "messages": [{"role": "user", "content": "stall"}]})
+    .to_string();
+    let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        c,
+        "POST /v1/messages HTTP/1.1\r\nhost: t\r\nx-api-key: {KEY}\r\nanthropic-version: 2023-06-01\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    // The text arrives, then the upstream stays silent (60 s).
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("stalls") {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0, "stream ended early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(account(&s, "a")["in_flight"], 1, "the stream holds its account");
+    drop(c);
+    // Only dropping the upstream at once frees the slot before the 60 s silence ends.
+    let freed = poll_until(Duration::from_secs(10), || (account(&s, "a")["in_flight"] == 0).then_some(()));
+    assert!(freed.is_some(), "the silent upstream still holds the account: {}", account(&s, "a"));
+}

@@ -3,8 +3,9 @@
 //! A handler that streams creates [`channel`], returns `Response::sse(rx)`, and spawns a task
 //! that writes frames with [`SseSender::send`]. The connection loop writes each frame as it comes
 //! (one flush per event), so the producer never touches the socket. When the client goes away the
-//! receiver is dropped and the next `send` fails with [`ClientGone`]: the producer stops and drops
-//! its upstream request with it.
+//! receiver is dropped: the next `send` fails with [`ClientGone`], and [`SseSender::closed`]
+//! completes (a producer waiting on a silent upstream selects on it). Either way the producer
+//! stops and drops its upstream request with it.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -35,6 +36,13 @@ impl SseSender {
         let mut buf = BytesMut::with_capacity(data.len() + 32);
         write_event(&mut buf, event, data);
         self.send(buf.freeze()).await
+    }
+
+    /// Completes once the client side is gone (the connection dropped its receiver). A producer
+    /// waiting on a silent upstream races this, so a client that leaves is noticed at once,
+    /// not at the next frame.
+    pub async fn closed(&self) {
+        self.tx.closed().await;
     }
 
     /// True once the client side is gone.

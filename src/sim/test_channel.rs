@@ -16,6 +16,7 @@
 //! | `error first` | the stream's first event is an error (`rate_limit`): answered as an HTTP 429 |
 //! | `midstream error` | some text, then an in-stream `overloaded` error |
 //! | `cut stream` | some text, then the stream just ends (no stop) |
+//! | `stall` | some text, then the upstream stays silent for 60 s, then ends (no stop) |
 //! | `tool` | a tool call (first declared tool, else `get_weather`) whose arguments arrive in many small deltas, `tool_use` |
 //! | `think` | a thinking block with a signature, then text |
 //! | `multi` | thinking, text, tool call, in three blocks |
@@ -85,7 +86,12 @@ pub struct TestStream {
     delay: Option<Duration>,
     /// Waited once, before the first item (`hold_ms`, `fail: slow`).
     first_delay: Option<Duration>,
+    /// Waited once, after the last item (`stall`).
+    stall: Option<Duration>,
 }
+
+/// How long a `stall` stream stays silent after its text.
+const STALL: Duration = Duration::from_secs(60);
 
 impl EventStream for TestStream {
     async fn next(&mut self) -> Option<Result<StreamItem, AttemptError>> {
@@ -94,6 +100,11 @@ impl EventStream for TestStream {
         }
         if let Some(d) = self.delay {
             monoio::time::sleep(d).await;
+        }
+        if self.items.is_empty() {
+            if let Some(d) = self.stall.take() {
+                monoio::time::sleep(d).await;
+            }
         }
         self.items.pop_front()
     }
@@ -169,6 +180,7 @@ fn account_script(script: &str, retry_after: u64, attempt: &Attempt) -> Result<T
             }))]),
             delay: None,
             first_delay: Some(Duration::from_secs(3600)),
+            stall: None,
         }),
         "error_in_200" => Ok(TestStream {
             items: items(vec![Ok(StreamItem::Event(CanonicalEvent::Error {
@@ -177,6 +189,7 @@ fn account_script(script: &str, retry_after: u64, attempt: &Attempt) -> Result<T
             }))]),
             delay: None,
             first_delay: None,
+            stall: None,
         }),
         "after_first_byte" => {
             let ev = |e| Ok(StreamItem::Event(e));
@@ -195,6 +208,7 @@ fn account_script(script: &str, retry_after: u64, attempt: &Attempt) -> Result<T
                 ]),
                 delay: None,
                 first_delay: None,
+                stall: None,
             })
         }
         other => {
@@ -226,7 +240,7 @@ impl TestChannel {
         if let Some(class) = keyword_class(&last, "fail-stream ") {
             items
                 .push_back(Err(AttemptError::new(class, format!("test channel: scripted {} failure", class.as_str()))));
-            return Ok(TestStream { items, delay: None, first_delay: None });
+            return Ok(TestStream { items, delay: None, first_delay: None, stall: None });
         }
         let script = if last.contains("refreshes") {
             let n = attempt.account.credentials.get("refresh_count").map_or("0", String::as_str);
@@ -255,7 +269,8 @@ impl TestChannel {
         } else {
             items.extend(script.events.into_iter().map(|e| Ok(StreamItem::Event(e))));
         }
-        Ok(TestStream { items, delay: script.delay, first_delay: None })
+        let stall = last.contains("stall").then_some(STALL);
+        Ok(TestStream { items, delay: script.delay, first_delay: None, stall })
     }
 }
 
@@ -303,6 +318,10 @@ impl Script {
                 kind: ErrorKind::Overloaded,
                 message: JsonStr::from_static("test channel: overloaded mid-stream"),
             });
+            return s;
+        }
+        if last.contains("stall") {
+            s.text(&["This answer ", "stalls"]);
             return s;
         }
         if last.contains("cut stream") {
