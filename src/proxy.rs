@@ -351,7 +351,7 @@ async fn collect_response<S: EventStream + 'static>(
         return Err(AttemptError::new(class_for(*kind), message.unescape().into_owned()));
     }
     if msg.stop.is_none() {
-        return Err(AttemptError::new(FailureClass::Server, "upstream stream ended before the answer was complete"));
+        return Err(AttemptError::new(FailureClass::Server, crate::translate::canonical::CUT_STREAM_MESSAGE));
     }
     let model = JsonStr::from_text(&pr.req.model);
     let mut out = BytesMut::with_capacity(1024);

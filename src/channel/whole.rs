@@ -1,4 +1,4 @@
-//! Whole (non-streaming) upstream answers, [`StreamItem::Whole`].
+//! Whole (non-streaming) upstream answers, [`super::StreamItem::Whole`].
 //!
 //! - Same format as the client (an OpenAI client, an OpenAI-compatible upstream): the body is
 //!   forwarded as it came, validated, with only the top-level `model` rewritten to the id the
@@ -10,7 +10,6 @@
 //! the channel) refuses one without `choices`, [`error_of`] (before anything reaches the client)
 //! types an error answered with 200.
 
-use crate::channel::StreamItem;
 use crate::translate::StreamDecoder;
 use crate::translate::canonical::{CanonicalEvent, ErrorKind, JsonStr, Usage, WireFormat};
 use crate::translate::jscan::{self, Kind, Val};
@@ -45,10 +44,9 @@ pub fn error_of(format: WireFormat, body: &[u8]) -> Option<(ErrorKind, String)> 
         return None;
     }
     let mut events = Vec::new();
-    for item in frames(format, body).ok()? {
-        if let StreamItem::Frame { event, data, .. } = item {
-            let _ = StreamDecoder::new(format).frame(event.as_deref(), &data, &mut events);
-        }
+    let mut decoder = StreamDecoder::new(format);
+    for data in frames(format, body).ok()? {
+        let _ = decoder.frame(None, &data, &mut events);
     }
     events.into_iter().find_map(|e| match e {
         CanonicalEvent::Error { kind, message } => Some((kind, message.unescape().into_owned())),
@@ -80,13 +78,11 @@ pub fn passthrough(format: WireFormat, body: &[u8], model: Option<&JsonStr>) -> 
     Some((out.freeze(), u))
 }
 
-/// The frames of a whole answer, in the answer's format (for the decoders).
-pub fn frames(format: WireFormat, body: &[u8]) -> Result<Vec<StreamItem>, String> {
+/// The frames of a whole answer, in the answer's format, for the decoders (`data:` payloads;
+/// whole answers carry no event names).
+pub fn frames(format: WireFormat, body: &[u8]) -> Result<Vec<Bytes>, String> {
     match format {
-        WireFormat::OpenAi => Ok(openai_completion_frames(body)?
-            .into_iter()
-            .map(|data| StreamItem::Frame { format, event: None, data })
-            .collect()),
+        WireFormat::OpenAi => openai_completion_frames(body),
         WireFormat::Claude => Err("a whole Claude answer cannot be re-framed yet".into()),
     }
 }

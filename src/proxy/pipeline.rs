@@ -8,7 +8,7 @@
 //! `Bytes` for the SSE channel (no copy). After a terminal event nothing more is written.
 
 use crate::channel::{AttemptError, StreamItem, whole};
-use crate::translate::canonical::{CanonicalEvent, ErrorKind, JsonStr, Usage, WireFormat};
+use crate::translate::canonical::{CUT_STREAM_MESSAGE, CanonicalEvent, ErrorKind, JsonStr, Usage, WireFormat};
 use crate::translate::passthrough::Passthrough;
 use crate::translate::{EncodeOptions, StreamDecoder, StreamEncoder, claude_enc, openai_enc};
 use bytes::{Bytes, BytesMut};
@@ -27,10 +27,8 @@ impl Canonicalizer {
             StreamItem::Event(ev) => f(&ev),
             StreamItem::Whole { format, body } => match whole::frames(format, &body) {
                 Ok(frames) => {
-                    for frame in frames {
-                        if let StreamItem::Frame { format, event, data } = frame {
-                            self.frame(format, event.as_deref(), &data, &mut f);
-                        }
+                    for data in frames {
+                        self.frame(format, None, &data, &mut f);
                     }
                 }
                 Err(m) => f(&CanonicalEvent::Error { kind: ErrorKind::Api, message: JsonStr::from_text(&m) }),
@@ -196,7 +194,7 @@ impl Pipeline {
                 enc.finish(out);
             }
             Mode::Pass(_) | Mode::Pending => {
-                let msg = JsonStr::from_static("upstream stream ended before the answer was complete");
+                let msg = JsonStr::from_static(CUT_STREAM_MESSAGE);
                 write_error(self.format, ErrorKind::Api, &msg, out);
             }
         }

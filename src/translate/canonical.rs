@@ -279,7 +279,17 @@ pub enum CanonicalEvent {
     },
 }
 
+/// What a stream that ended without a terminal event says to the client (every encoder, the
+/// passthrough and the non-streaming collector use it, so a cut answer reads the same everywhere).
+pub const CUT_STREAM_MESSAGE: &str = "upstream stream ended before the answer was complete";
+
 impl CanonicalEvent {
+    /// The error event that closes a stream which ended without a terminal event, so the client
+    /// never mistakes a cut answer for a complete one.
+    pub fn cut_stream() -> Self {
+        Self::Error { kind: ErrorKind::Api, message: JsonStr::from_static(CUT_STREAM_MESSAGE) }
+    }
+
     /// Whether this event ends the stream.
     pub fn is_terminal(&self) -> bool {
         matches!(self, Self::Stop { .. } | Self::Error { .. })

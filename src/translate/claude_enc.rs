@@ -119,8 +119,7 @@ impl ClaudeSseEncoder {
     /// error event so the client never mistakes a cut answer for a complete one.
     pub fn finish(&mut self, out: &mut BytesMut) {
         if !self.ended {
-            let msg = JsonStr::from_static("upstream stream ended before the answer was complete");
-            self.event(&CanonicalEvent::Error { kind: ErrorKind::Api, message: msg }, out);
+            self.event(&CanonicalEvent::cut_stream(), out);
         }
     }
 

@@ -130,8 +130,7 @@ impl OpenAiSseEncoder {
     /// The source ended without a terminal event: an error chunk, so the cut is visible.
     pub fn finish(&mut self, out: &mut BytesMut) {
         if !self.ended {
-            let msg = JsonStr::from_static("upstream stream ended before the answer was complete");
-            self.event(&CanonicalEvent::Error { kind: ErrorKind::Api, message: msg }, out);
+            self.event(&CanonicalEvent::cut_stream(), out);
         }
     }
 
