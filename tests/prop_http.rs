@@ -10,35 +10,13 @@
 #![cfg(test)]
 
 use bytes::BytesMut;
-use orchids2api::http::chunked::{
-    self, Chunk, ChunkedDecoder, ChunkedError, decode_all, encode_chunk, encode_chunk_bytes, encode_last,
-};
-use orchids2api::http::head::{HeadError, HeadLimits, RequestHead, parse_request_head};
+use orchids2api::http::chunked::{self, ChunkedError, decode_all, encode_chunk, encode_chunk_bytes, encode_last};
+use orchids2api::http::head::HeadLimits;
 use proptest::prelude::*;
 
 // --- request heads ---------------------------------------------------------------------------
 
-type Verdict = Result<Option<RequestHead>, HeadError>;
-
-/// Feeds `data` in pieces ending at `cuts`, parsing after each piece until a verdict, as the
-/// server does. For a parsed head, also returns what is left once every byte is in.
-fn feed_head(data: &[u8], cuts: &[usize], limits: HeadLimits) -> (Verdict, Option<Vec<u8>>) {
-    let mut buf = BytesMut::new();
-    let mut from = 0;
-    for &cut in cuts.iter().chain(std::iter::once(&data.len())) {
-        buf.extend_from_slice(&data[from..cut]);
-        from = cut;
-        match parse_request_head(&mut buf, limits) {
-            Ok(None) => {}
-            Ok(Some(head)) => {
-                buf.extend_from_slice(&data[from..]);
-                return (Ok(Some(head)), Some(buf.to_vec()));
-            }
-            Err(e) => return (Err(e), None),
-        }
-    }
-    (Ok(None), None)
-}
+use orchids2api::http::split_feed::{Decoded, feed_head};
 
 /// Sorted cut points inside `0..=len` from raw numbers.
 fn cuts_for(len: usize, raw: &[usize]) -> Vec<usize> {
@@ -163,41 +141,11 @@ proptest! {
 
 // --- chunked bodies --------------------------------------------------------------------------
 
-#[derive(Debug, PartialEq, Eq)]
-struct Decoded {
-    body: Vec<u8>,
-    /// `Ok(true)`: complete; `Ok(false)`: needs more.
-    verdict: Result<bool, ChunkedError>,
-    /// Bytes after the body (only once complete).
-    leftover: Vec<u8>,
-}
-
+/// The shared split feed, plus the decoder invariant that a `Data` chunk is never empty.
 fn feed_chunked(data: &[u8], cuts: &[usize]) -> Decoded {
-    let mut dec = ChunkedDecoder::new();
-    let mut buf = BytesMut::new();
-    let mut body = Vec::new();
-    let mut from = 0;
-    for &cut in cuts.iter().chain(std::iter::once(&data.len())) {
-        buf.extend_from_slice(&data[from..cut]);
-        from = cut;
-        loop {
-            match dec.decode(&mut buf) {
-                Ok(Chunk::Data(d)) => {
-                    assert!(!d.is_empty(), "Data is never empty");
-                    body.extend_from_slice(&d);
-                }
-                Ok(Chunk::NeedMore) => break,
-                Ok(Chunk::Done) => {
-                    buf.extend_from_slice(&data[from..]);
-                    return Decoded { body, verdict: Ok(true), leftover: buf.to_vec() };
-                }
-                Err(e) => {
-                    return Decoded { body, verdict: Err(e), leftover: Vec::new() };
-                }
-            }
-        }
-    }
-    Decoded { body, verdict: Ok(false), leftover: Vec::new() }
+    let d = orchids2api::http::split_feed::feed_chunked(data, cuts);
+    assert!(!d.empty_data, "Data is never empty");
+    d
 }
 
 prop_compose! {

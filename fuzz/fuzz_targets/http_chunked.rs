@@ -6,42 +6,15 @@
 
 #![no_main]
 
-use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use orchids2api::http::chunked::{Chunk, ChunkedDecoder, ChunkedError, decode_all, encode_chunk, encode_last};
+use orchids2api::http::chunked::{decode_all, encode_chunk, encode_last};
+use orchids2api::http::split_feed::{Decoded, feed_chunked};
 
-#[derive(Debug, PartialEq, Eq)]
-struct Outcome {
-    body: Vec<u8>,
-    verdict: Result<bool, ChunkedError>,
-    leftover: Vec<u8>,
-}
-
-/// Feeds `data` in pieces ending at `cuts` (sorted), draining the decoder after each piece.
-fn feed(data: &[u8], cuts: &[usize]) -> Outcome {
-    let mut dec = ChunkedDecoder::new();
-    let mut buf = BytesMut::new();
-    let mut body = Vec::new();
-    let mut from = 0;
-    for &cut in cuts.iter().chain(std::iter::once(&data.len())) {
-        buf.extend_from_slice(&data[from..cut]);
-        from = cut;
-        loop {
-            match dec.decode(&mut buf) {
-                Ok(Chunk::Data(d)) => {
-                    assert!(!d.is_empty(), "empty Data chunk");
-                    body.extend_from_slice(&d);
-                }
-                Ok(Chunk::NeedMore) => break,
-                Ok(Chunk::Done) => {
-                    buf.extend_from_slice(&data[from..]);
-                    return Outcome { body, verdict: Ok(true), leftover: buf.to_vec() };
-                }
-                Err(e) => return Outcome { body, verdict: Err(e), leftover: Vec::new() },
-            }
-        }
-    }
-    Outcome { body, verdict: Ok(false), leftover: Vec::new() }
+/// The shared split feed, plus the decoder invariant that a `Data` chunk is never empty.
+fn feed(data: &[u8], cuts: &[usize]) -> Decoded {
+    let d = feed_chunked(data, cuts);
+    assert!(!d.empty_data, "empty Data chunk");
+    d
 }
 
 fuzz_target!(|input: &[u8]| {

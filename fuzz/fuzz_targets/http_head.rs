@@ -7,31 +7,9 @@
 
 #![no_main]
 
-use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use orchids2api::http::head::{HeadError, HeadLimits, RequestHead, parse_request_head};
-
-type Verdict = Result<Option<RequestHead>, HeadError>;
-
-/// Feeds `data` in pieces ending at `cuts` (sorted), parsing after each piece as a server does.
-/// Returns the verdict and, for a parsed head, what is left in the buffer once all bytes are in.
-fn feed(data: &[u8], cuts: &[usize], limits: HeadLimits) -> (Verdict, Option<Vec<u8>>) {
-    let mut buf = BytesMut::new();
-    let mut from = 0;
-    for &cut in cuts.iter().chain(std::iter::once(&data.len())) {
-        buf.extend_from_slice(&data[from..cut]);
-        from = cut;
-        match parse_request_head(&mut buf, limits) {
-            Ok(None) => {}
-            Ok(Some(head)) => {
-                buf.extend_from_slice(&data[from..]);
-                return (Ok(Some(head)), Some(buf.to_vec()));
-            }
-            Err(e) => return (Err(e), None),
-        }
-    }
-    (Ok(None), None)
-}
+use orchids2api::http::head::HeadLimits;
+use orchids2api::http::split_feed::feed_head as feed;
 
 fuzz_target!(|input: &[u8]| {
     if input.len() < 5 {

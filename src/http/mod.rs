@@ -6,6 +6,7 @@ pub mod head;
 pub mod request;
 pub mod response;
 pub mod server;
+pub mod split_feed;
 pub mod sse_writer;
 
 pub use request::Request;
