@@ -16,10 +16,8 @@ fuzz_target!(|input: &[u8]| {
         return;
     }
     let (params, data) = input.split_at(5);
-    let limits = HeadLimits {
-        max_headers: 1 + usize::from(params[0] % 80),
-        max_head_bytes: 16 + usize::from(params[1]) * 8,
-    };
+    let limits =
+        HeadLimits { max_headers: 1 + usize::from(params[0] % 80), max_head_bytes: 16 + usize::from(params[1]) * 8 };
     let mut cuts: Vec<usize> =
         params[2..5].iter().map(|b| if data.is_empty() { 0 } else { usize::from(*b) % (data.len() + 1) }).collect();
     cuts.sort_unstable();

@@ -22,7 +22,11 @@ fuzz_target!(|data: &[u8]| {
     // Feed in two pieces at a data-chosen split, like network reads.
     let cut = usize::from(sel >> 2).min(stream.len());
     let mut reader = sse::SseReader::new(1 << 20);
-    let opts = EncodeOptions { model: Some(JsonStr::from_static("m")), include_usage: sel & 4 != 0, ..EncodeOptions::default() };
+    let opts = EncodeOptions {
+        model: Some(JsonStr::from_static("m")),
+        include_usage: sel & 4 != 0,
+        ..EncodeOptions::default()
+    };
     let mut dec = StreamDecoder::new(from);
     let mut enc = StreamEncoder::new(to, opts);
     let mut pass = Passthrough::new(from, Some(JsonStr::from_static("m")), true);

@@ -4,7 +4,7 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use orchids2api::store::redis::resp::{parse_reply, Reply};
+use orchids2api::store::redis::resp::{Reply, parse_reply};
 
 fn parse_all(chunks: &[&[u8]]) -> (Vec<Reply>, bool) {
     let mut buf = BytesMut::new();
