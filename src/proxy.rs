@@ -312,7 +312,7 @@ fn stream_response<S: EventStream + 'static>(
             None => account::record_success(&worker, &held.lease, &p.usage()),
         }
         drop(held);
-        if p.ended() {
+        if p.ended() && !stream.is_exhausted() {
             Box::pin(drain_tail(&mut stream)).await;
         }
     });
@@ -345,7 +345,9 @@ async fn collect_response<S: EventStream + 'static>(
             }
         }
     }
-    monoio::spawn(async move { drain_tail(&mut stream).await });
+    if !stream.is_exhausted() {
+        monoio::spawn(async move { drain_tail(&mut stream).await });
+    }
     let msg = col.msg;
     if let Some((kind, message)) = &msg.error {
         return Err(AttemptError::new(class_for(*kind), message.unescape().into_owned()));

@@ -104,6 +104,12 @@ pub enum StreamItem {
 #[expect(async_fn_in_trait, reason = "thread-per-core: these futures never cross threads, so no Send bound is wanted")]
 pub trait EventStream {
     async fn next(&mut self) -> Option<Result<StreamItem, AttemptError>>;
+
+    /// True when `next` can only answer `None`: nothing is buffered and no upstream body is
+    /// left to read. The lifecycle then skips draining the framing tail (no task, no timer).
+    fn is_exhausted(&self) -> bool {
+        false
+    }
 }
 
 /// One upstream channel.

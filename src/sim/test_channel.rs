@@ -108,6 +108,10 @@ impl EventStream for TestStream {
         }
         self.items.pop_front()
     }
+
+    fn is_exhausted(&self) -> bool {
+        self.items.is_empty() && self.stall.is_none()
+    }
 }
 
 impl ChannelDriver for TestChannel {

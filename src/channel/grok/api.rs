@@ -74,6 +74,11 @@ impl ApiStream {
         Self { body: None, sse: SseParser::default(), queue: VecDeque::new(), whole: Some(body) }
     }
 
+    /// Nothing left: no body to read, nothing queued (a whole answer once it was taken).
+    pub fn is_exhausted(&self) -> bool {
+        self.body.is_none() && self.queue.is_empty() && self.whole.is_none()
+    }
+
     fn frame(data: Bytes) -> StreamItem {
         StreamItem::Frame { format: WireFormat::OpenAi, event: None, data }
     }
@@ -118,5 +123,22 @@ impl ApiStream {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_whole_answer_is_exhausted_once_taken() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().build().unwrap();
+        rt.block_on(async {
+            let mut s = ApiStream::whole(Bytes::from_static(br#"{"choices":[]}"#));
+            assert!(!s.is_exhausted());
+            assert!(matches!(s.next().await, Some(Ok(StreamItem::Whole { .. }))));
+            assert!(s.is_exhausted(), "nothing is left to drain");
+            assert!(s.next().await.is_none());
+        });
     }
 }

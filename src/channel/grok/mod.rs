@@ -144,6 +144,13 @@ impl EventStream for GrokStream {
             Self::Web(s) => s.next().await,
         }
     }
+
+    fn is_exhausted(&self) -> bool {
+        match self {
+            Self::Api(s) => s.is_exhausted(),
+            Self::Web(_) => false,
+        }
+    }
 }
 
 impl ChannelDriver for GrokChannel {
