@@ -5,6 +5,7 @@
 //! - [`driver`]: io_uring vs epoll detection.
 //! - [`listener`]: per-worker listeners, bound up front on the main thread.
 //! - [`worker`]: the thread body (accept loop, drain).
+//! - [`cores`]: which CPU each worker is pinned to (the process's allowed CPUs, in turn).
 //! - [`ctx`]: the per-core `Worker` context (`!Send`).
 //! - [`control`]: main -> worker messages.
 //!
@@ -13,6 +14,7 @@
 //! `timeouts.shutdown_grace` to finish, then the process exits 0. A second signal exits at once.
 
 pub mod control;
+pub mod cores;
 pub mod ctx;
 pub mod driver;
 pub mod listener;
@@ -66,12 +68,12 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), String> {
 
     let (events_tx, events) = mpsc::channel::<Event>();
     spawn_signal_thread(events_tx.clone())?;
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let cpus = cores::allowed();
     let mut plane = ControlPlane::default();
     for (id, listener) in listeners.into_iter().enumerate() {
         let spec = WorkerSpec {
             id,
-            core: Some(id % cores),
+            core: cores::for_worker(&cpus, id),
             driver,
             listener,
             config: Arc::clone(&config),
