@@ -25,3 +25,6 @@ pub mod tokens;
 pub mod translate;
 pub mod upstream;
 pub mod util;
+
+#[allow(missing_docs, clippy::print_stderr)]
+pub fn sz<F>(f: F, name: &str) -> F { eprintln!("SIZE {name} {}", std::mem::size_of_val(&f)); f }

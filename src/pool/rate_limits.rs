@@ -59,40 +59,50 @@ enum Field {
     Reset,
 }
 
-fn ends_with(name: &[u8], suffix: &[u8]) -> bool {
-    name.len().checked_sub(suffix.len()).and_then(|i| name.get(i..)).is_some_and(|t| t.eq_ignore_ascii_case(suffix))
-}
-
 fn starts_with(name: &[u8], prefix: &[u8]) -> bool {
     name.get(..prefix.len()).is_some_and(|h| h.eq_ignore_ascii_case(prefix))
 }
 
-/// `(tokens window?, field)` for a header name this module reads.
+/// `name` without `prefix` (compared in any case), if it starts with it.
+fn strip_ci<'a>(name: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
+    starts_with(name, prefix).then(|| name.get(prefix.len()..)).flatten()
+}
+
+/// The field a name part starts with, and what follows it.
+fn field_of(rest: &[u8]) -> Option<(Field, &[u8])> {
+    [(Field::Limit, &b"limit"[..]), (Field::Remaining, b"remaining"), (Field::Reset, b"reset")]
+        .into_iter()
+        .find_map(|(field, word)| strip_ci(rest, word).map(|tail| (field, tail)))
+}
+
+/// `(tokens window?, field)` for a header name this module reads. Runs on every header of every
+/// upstream response, so it rejects most names on their first byte and walks a name once.
 fn classify(name: &[u8]) -> Option<(bool, Field)> {
-    for (field, word) in [(Field::Limit, &b"limit"[..]), (Field::Remaining, b"remaining"), (Field::Reset, b"reset")] {
-        for prefix in [&b"x-ratelimit-"[..], b"ratelimit-", b"x-rate-limit-"] {
-            let rest = name.get(prefix.len()..).filter(|_| starts_with(name, prefix)).unwrap_or_default();
-            if rest.eq_ignore_ascii_case(word) {
-                return Some((false, field));
-            }
-            if starts_with(rest, word) {
-                let tail = rest.get(word.len()..).unwrap_or_default();
-                if tail.eq_ignore_ascii_case(b"-requests") {
-                    return Some((false, field));
-                }
-                if tail.eq_ignore_ascii_case(b"-tokens") {
-                    return Some((true, field));
-                }
+    match name.first().map(u8::to_ascii_lowercase) {
+        Some(b'x' | b'r') => {
+            let rest = strip_ci(name, b"x-ratelimit-")
+                .or_else(|| strip_ci(name, b"ratelimit-"))
+                .or_else(|| strip_ci(name, b"x-rate-limit-"))?;
+            let (field, tail) = field_of(rest)?;
+            if tail.is_empty() || tail.eq_ignore_ascii_case(b"-requests") {
+                Some((false, field))
+            } else if tail.eq_ignore_ascii_case(b"-tokens") {
+                Some((true, field))
+            } else {
+                None
             }
         }
-        for (tokens, prefix) in [(false, &b"anthropic-ratelimit-requests-"[..]), (true, b"anthropic-ratelimit-tokens-")]
-        {
-            if starts_with(name, prefix) && ends_with(name, word) && name.len() == prefix.len() + word.len() {
-                return Some((tokens, field));
-            }
+        Some(b'a') => {
+            let rest = strip_ci(name, b"anthropic-ratelimit-")?;
+            let (tokens, rest) = match strip_ci(rest, b"requests-") {
+                Some(r) => (false, r),
+                None => (true, strip_ci(rest, b"tokens-")?),
+            };
+            let (field, tail) = field_of(rest)?;
+            tail.is_empty().then_some((tokens, field))
         }
+        _ => None,
     }
-    None
 }
 
 /// The leading decimal integer of a count value.
@@ -253,6 +263,30 @@ mod tests {
             Window { limit: Some(2_000_000), remaining: Some(1_999_000), reset_at_ms: Some(NOW + 360_000) }
         );
         assert_eq!(o.exhausted_reset(), None);
+    }
+
+    #[test]
+    fn every_spelling_of_every_name_is_classified() {
+        let cases: [(&str, Option<(bool, u8)>); 14] = [
+            ("x-ratelimit-limit-requests", Some((false, 0))),
+            ("X-RateLimit-Remaining-Tokens", Some((true, 1))),
+            ("x-ratelimit-reset", Some((false, 2))),
+            ("RATELIMIT-LIMIT", Some((false, 0))),
+            ("x-rate-limit-reset-tokens", Some((true, 2))),
+            ("anthropic-ratelimit-requests-limit", Some((false, 0))),
+            ("Anthropic-RateLimit-Tokens-Remaining", Some((true, 1))),
+            ("anthropic-ratelimit-tokens-reset", Some((true, 2))),
+            ("anthropic-ratelimit-input-tokens-reset", None),
+            ("anthropic-ratelimit-tokens-resetx", None),
+            ("x-ratelimit-resets", None),
+            ("retry-after", None),
+            ("content-type", None),
+            ("", None),
+        ];
+        for (name, want) in cases {
+            let got = super::classify(name.as_bytes()).map(|(t, f)| (t, f as u8));
+            assert_eq!(got, want, "{name}");
+        }
     }
 
     #[test]

@@ -55,6 +55,11 @@ impl HintParser {
 
     /// Looks at one header (any case); ignores names it does not know.
     pub fn header(&mut self, name: &[u8], value: &[u8]) {
+        // Every name this parser (and the window parser) reads starts with `r`, `x` or `a`; this
+        // runs on every header of every upstream response, so the rest go on their first byte.
+        if !matches!(name.first().map(u8::to_ascii_lowercase), Some(b'r' | b'x' | b'a')) {
+            return;
+        }
         self.windows.header(name, value, self.now_ms);
         if name.eq_ignore_ascii_case(b"retry-after-ms") {
             if let Some(ms) = parse_decimal_ms(trim(value), 1) {
