@@ -25,6 +25,3 @@ pub mod tokens;
 pub mod translate;
 pub mod upstream;
 pub mod util;
-
-#[allow(missing_docs, clippy::print_stderr)]
-pub fn sz<F>(f: F, name: &str) -> F { eprintln!("SIZE {name} {}", std::mem::size_of_val(&f)); f }

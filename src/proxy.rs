@@ -76,7 +76,7 @@ pub async fn serve(worker: &Rc<Worker>, front: &Front, pr: ProxyRequest) -> Resp
     let fit = move |d: &AccountDef| fit_imp.can_serve(d, &model);
     match imp {
         ChannelImpl::Test(t) => run(worker, &*t, &fit, pr).await,
-        ChannelImpl::Grok(g) => crate::sz(run(worker, &*g, &fit, pr), "run").await,
+        ChannelImpl::Grok(g) => run(worker, &*g, &fit, pr).await,
     }
 }
 
@@ -89,8 +89,9 @@ async fn start_first<D: ChannelDriver>(
     req: &CanonicalRequest,
     ttft: Duration,
 ) -> Result<(D::Stream, StreamItem), AttemptError> {
-    let first = async {
-        let mut stream = crate::sz(driver.start(attempt, req), "driver_start").await?;
+    // Written inline into `timeout` (not bound to a local first) so the future holds one copy.
+    let first = monoio::time::timeout(ttft, async {
+        let mut stream = driver.start(attempt, req).await?;
         match stream.next().await {
             Some(Ok(first)) => match error_in_first_item(&first) {
                 Some(e) => Err(e),
@@ -99,8 +100,8 @@ async fn start_first<D: ChannelDriver>(
             Some(Err(e)) => Err(e),
             None => Err(AttemptError::new(FailureClass::Server, "upstream closed the stream before answering")),
         }
-    };
-    match monoio::time::timeout(ttft, first).await {
+    });
+    match first.await {
         Ok(r) => r,
         Err(_) => Err(AttemptError::new(
             FailureClass::Slow,
@@ -124,7 +125,7 @@ async fn run<D: ChannelDriver>(
     let mut tries = Tries::new(cfg.max_attempts);
     let mut last_err: Option<AttemptError> = None;
     loop {
-        let lease = match crate::sz(shard.acquire_wait(&sel, &mut tries, monoio::time::sleep), "acquire").await {
+        let lease = match shard.acquire_wait(&sel, &mut tries, monoio::time::sleep).await {
             Ok(l) => l,
             Err(u) => {
                 return match &last_err {
@@ -133,14 +134,14 @@ async fn run<D: ChannelDriver>(
                 };
             }
         };
-        let slot = match crate::sz(account::cross_instance_slot(worker, &lease), "xslot").await {
+        let slot = match account::cross_instance_slot(worker, &lease).await {
             Ok(s) => s,
             Err(e) => {
                 last_err = Some(e);
                 continue;
             }
         };
-        let def = match crate::sz(crate::accounts::refresh::ensure_fresh(worker, &lease), "fresh").await {
+        let def = match crate::accounts::refresh::ensure_fresh(worker, &lease).await {
             Ok(d) => d,
             Err(f) => {
                 log::info!("{} account {}: no usable token ({f}); trying another", pr.channel, lease.id());
@@ -156,11 +157,11 @@ async fn run<D: ChannelDriver>(
             model: Rc::clone(&pr.model),
             client_format: pr.format,
         };
-        let outcome = match crate::sz(start_first(driver, &attempt, &pr.req, cfg.ttft_timeout()), "start_first").await {
+        let outcome = match start_first(driver, &attempt, &pr.req, cfg.ttft_timeout()).await {
             Ok((stream, first)) if pr.req.stream => {
                 return stream_response(worker, &pr, stream, first, Held { lease, _slot: slot });
             }
-            Ok((stream, first)) => crate::sz(collect_response(&pr, stream, first), "collect").await,
+            Ok((stream, first)) => collect_response(&pr, stream, first).await,
             Err(e) => Err(e),
         };
         let e = match outcome {

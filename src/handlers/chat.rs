@@ -25,5 +25,5 @@ pub async fn post(worker: &Rc<Worker>, req: Request, has_channel: bool) -> Respo
     };
     let session = proxy::session::derive(&req.head, format, &creq);
     let pr = ProxyRequest { format, channel: model.channel, model: Rc::new(model.clone()), req: creq, session };
-    crate::sz(proxy::serve(worker, &checked.front, pr), "serve").await
+    proxy::serve(worker, &checked.front, pr).await
 }

@@ -71,7 +71,7 @@ pub async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, worker: &
                         // Boxed: the handler future (the whole proxy lifecycle) is large and is
                         // done once the response starts; boxing keeps it out of the connection
                         // future, which lives as long as the connection (a stream: minutes).
-                        (Box::pin(crate::sz(crate::handlers::handle(worker, route, req), "handle")).await, true)
+                        (Box::pin(crate::handlers::handle(worker, route, req)).await, true)
                     }
                     Err(Stop::Quiet) => return,
                     Err(Stop::Reply(status, msg)) => (Response::error(flavor, status, msg).closing(), false),

@@ -419,7 +419,9 @@ impl Shard {
         if valid && running {
             return Ok(def);
         }
-        match self.refresh(acc.id(), refresher, &NoWait(lock)).await {
+        // Boxed: a refresh is rare, and its future is large; inline it would size every
+        // request's future (see docs/benchmarks.md, "future sizes").
+        match Box::pin(self.refresh(acc.id(), refresher, &NoWait(lock))).await {
             Ok(r) => Ok(r.def),
             // The token still works: use it; the sweeper or a later request tries again.
             Err(RefreshFailure::Busy | RefreshFailure::Transient(_)) if valid => Ok(def),

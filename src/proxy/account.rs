@@ -97,7 +97,8 @@ pub async fn cross_instance_slot(worker: &Worker, lease: &Lease) -> Result<Optio
     if cap == 0 {
         return Ok(None);
     }
-    match store.acquire_slot(lease.id(), cap, SLOT_TTL).await {
+    // Boxed: Redis mode only, and its future would size every request's future.
+    match Box::pin(store.acquire_slot(lease.id(), cap, SLOT_TTL)).await {
         Ok(Some(l)) => Ok(Some(SlotGuard { store: store.clone(), lease: Some(l) })),
         Ok(None) => {
             let mut e = AttemptError::new(FailureClass::Server, "every upstream account is busy; retry shortly");

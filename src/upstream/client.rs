@@ -217,7 +217,9 @@ impl UpstreamClient {
             } else {
                 let dial =
                     Dial { host: &req.target.host, port: req.target.port, tls: key.tls, proxy: proxy.as_deref() };
-                establish(&self.inner.shared, &self.inner.dns, dial, &timeouts, total).await?
+                // Boxed: a new connection is the cold path, and its future (DNS, TCP, TLS,
+                // proxy tunnel) would otherwise size every request's future.
+                Box::pin(establish(&self.inner.shared, &self.inner.dns, dial, &timeouts, total)).await?
             };
             match exchange(&mut conn, head_bytes.clone(), &mut req, &timeouts, total, settings.limits.max_head_bytes)
                 .await
@@ -270,12 +272,13 @@ async fn exchange(
 ) -> Result<ResponseHead, UpstreamError> {
     let deadline = PhaseDeadline::new(timeouts.head, total);
     let host = req.target.host.clone();
-    let io = async {
+    // The write has no deadline of its own; the head deadline covers write + wait. The block is
+    // written inline (not bound to a local first) so the future holds one copy of it.
+    let io = monoio::time::timeout_at(deadline.at.into(), async {
         conn.send_request(head, &mut req.body, &host).await?;
         conn.read_response_head(deadline, max_head, false, &host).await
-    };
-    // The write has no deadline of its own; the head deadline covers write + wait.
-    match monoio::time::timeout_at(deadline.at.into(), io).await {
+    });
+    match io.await {
         Ok(r) => r,
         Err(_) => Err(deadline.expired(ErrorKind::HeadTimeout, format!("no response head from {host} in time"))),
     }

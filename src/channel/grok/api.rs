@@ -41,7 +41,7 @@ pub async fn start(
         .header("content-type", "application/json")
         .header("accept", if req.stream { "text/event-stream" } else { "application/json" })
         .options(super::request_options(target.account));
-    let resp = crate::sz(ch.client().send(http), "send").await.map_err(|e| super::transport_error(SURFACE, &e))?;
+    let resp = ch.client().send(http).await.map_err(|e| super::transport_error(SURFACE, &e))?;
     let hints = super::read_head(&resp.head, target.state);
     if !(200..300).contains(&resp.status()) {
         return Err(super::http_error(SURFACE, resp, &hints, classify_api).await);

@@ -161,7 +161,7 @@ impl ChannelDriver for GrokChannel {
         let account = self.account_for(attempt)?;
         let target = Target { account: &account, model: &attempt.model, state: attempt.state.as_deref() };
         match Creds::of(&account)? {
-            Creds::Api { key } => crate::sz(api::start(self, &target, key, req), "api_start").await.map(GrokStream::Api),
+            Creds::Api { key } => api::start(self, &target, key, req).await.map(GrokStream::Api),
             Creds::Web { sso, cookies } => web::start(self, &target, sso, cookies, req).await.map(GrokStream::Web),
         }
     }
