@@ -184,6 +184,7 @@ pub fn encode_chunk(out: &mut Vec<u8>, data: &[u8]) {
     if data.is_empty() {
         return;
     }
+    out.reserve(data.len() + 20);
     push_hex(out, data.len());
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(data);

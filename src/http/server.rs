@@ -320,8 +320,8 @@ async fn stream_sse(
         WireFraming::Chunked => chunked::encode_chunk(out, frame),
         _ => out.extend_from_slice(frame),
     };
-    let sleep = monoio::time::sleep(heartbeat);
-    let mut sleep = std::pin::pin!(sleep);
+    // A coarse deadline (`runtime::coarse_timer`): every open stream has one.
+    let mut sleep = crate::runtime::coarse_timer::at(Instant::now() + heartbeat);
     let mut watch_client = true;
     loop {
         out.clear();
@@ -358,8 +358,12 @@ async fn stream_sse(
                 continue;
             }
         }
-        out = write_out(stream, out).await?;
-        sleep.as_mut().reset((Instant::now() + heartbeat).into());
+        write_out(stream, out).await?;
+        // A stream waits far longer between frames than it takes to fill the next write: keep
+        // no buffer while it waits (10k open streams would hold 10k of them). The next batch
+        // allocates what it needs.
+        out = Vec::new();
+        sleep.reset(Instant::now() + heartbeat);
     }
 }
 

@@ -5,6 +5,7 @@
 //! - [`driver`]: io_uring vs epoll detection.
 //! - [`listener`]: per-worker listeners, bound up front on the main thread.
 //! - [`worker`]: the thread body (accept loop, drain).
+//! - [`coarse_timer`]: small per-thread deadlines for what every open stream waits on.
 //! - [`cores`]: which CPU each worker is pinned to (the process's allowed CPUs, in turn).
 //! - [`ctx`]: the per-core `Worker` context (`!Send`).
 //! - [`control`]: main -> worker messages.
@@ -13,6 +14,7 @@
 //! idle keep-alive connections close, in-flight requests and open streams get
 //! `timeouts.shutdown_grace` to finish, then the process exits 0. A second signal exits at once.
 
+pub mod coarse_timer;
 pub mod control;
 pub mod cores;
 pub mod ctx;

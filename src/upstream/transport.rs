@@ -28,7 +28,7 @@ use std::time::Instant;
 /// in flight per upstream connection for its whole life (with io_uring the buffer is lent to
 /// the kernel), so this is per-stream memory. A body that accumulates grows the room with
 /// what is buffered (see [`read_room`]), so large bodies still take few reads.
-const READ_CHUNK: usize = 2 * 1024;
+const READ_CHUNK: usize = 1024;
 
 /// Spare room to make before a read into a buffer holding `buffered` bytes.
 fn read_room(buffered: usize) -> usize {
@@ -276,8 +276,15 @@ async fn read_tcp(
     let canceller = Canceller::new();
     let fut = tcp.cancelable_read(spare, canceller.handle());
     let mut fut = std::pin::pin!(fut);
-    if let Ok((r, spare)) = monoio::time::timeout_at(deadline.into(), &mut fut).await {
-        return (r.map(Some), spare.into_inner());
+    // A coarse deadline (24 bytes, `runtime::coarse_timer`), not a monoio `Sleep` (640): a
+    // stream keeps this read in flight for its whole life.
+    let mut expiry = crate::runtime::coarse_timer::at(deadline);
+    monoio::select! {
+        done = &mut fut => {
+            let (r, spare) = done;
+            return (r.map(Some), spare.into_inner());
+        }
+        () = &mut expiry => {}
     }
     let _ = canceller.cancel();
     let (r, spare) = fut.await;

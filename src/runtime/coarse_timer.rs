@@ -1,0 +1,295 @@
+//! Per-thread timers for the deadlines every open stream carries and almost never reaches (the
+//! upstream read idle deadline, the SSE heartbeat).
+//!
+//! A monoio `Sleep` is 640 bytes and sits inside the future that waits on it; a stream holds
+//! two (one in the producer's upstream read, one in the connection's heartbeat), so at 10k
+//! streams they are 12 MiB. A [`Deadline`] is 24 bytes: its deadline lives in one table per
+//! thread, and one driver task per thread sleeps until the earliest entry, wakes whatever is due
+//! and sleeps again. Re-arming a deadline (every read, every frame) is a table write, not a
+//! timer-wheel removal and insertion.
+//!
+//! Precision: a deadline never fires early; it fires when the driver next wakes at or after it
+//! (monoio's timer granularity, about a millisecond). The driver scans the table on each wake
+//! (O(entries)); it wakes when the earliest entry is due, and entries are re-armed forward long
+//! before that, so with idle deadlines of seconds it wakes seldom.
+//!
+//! The table is a thread-local and the driver a task of the runtime running on the thread. A
+//! driver that dies with its runtime (tests build one runtime per test) clears its flag, so the
+//! next runtime on the thread starts its own.
+
+use std::cell::{Cell, RefCell};
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// The shortest sleep of the driver, so a burst of due entries never spins it.
+const MIN_SLEEP: Duration = Duration::from_millis(1);
+
+struct Entry {
+    at: Instant,
+    waker: Option<Waker>,
+    fired: bool,
+}
+
+#[derive(Default)]
+struct Table {
+    entries: RefCell<Vec<Option<Entry>>>,
+    free: RefCell<Vec<usize>>,
+    /// The driver's waker while it sleeps, to wake it for an earlier entry.
+    driver: Cell<Option<Waker>>,
+    /// When the driver plans to wake (`None`: it waits for the first entry).
+    next_wake: Cell<Option<Instant>>,
+    driver_running: Cell<bool>,
+    poked: Cell<bool>,
+}
+
+thread_local! {
+    static TABLE: Rc<Table> = Rc::default();
+}
+
+/// A future that completes at `at` (or up to the driver's granularity later). Dropping it frees
+/// its entry. Re-arm it with [`Deadline::reset`].
+#[derive(Debug)]
+pub struct Deadline {
+    at: Instant,
+    slot: Option<usize>,
+}
+
+/// A deadline at `at`; nothing is registered until it is first polled.
+pub fn at(at: Instant) -> Deadline {
+    Deadline { at, slot: None }
+}
+
+impl Deadline {
+    /// Moves the deadline (also after it fired: it waits again).
+    pub fn reset(&mut self, at: Instant) {
+        self.at = at;
+        if let Some(i) = self.slot {
+            TABLE.with(|t| {
+                if let Some(Some(e)) = t.entries.borrow_mut().get_mut(i) {
+                    e.at = at;
+                    e.fired = false;
+                }
+                t.earlier(at);
+            });
+        }
+    }
+}
+
+impl Future for Deadline {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.at {
+            return Poll::Ready(());
+        }
+        let at = self.at;
+        let slot = self.slot;
+        let slot = TABLE.with(|t| {
+            let slot = match slot {
+                Some(i) => {
+                    if let Some(Some(e)) = t.entries.borrow_mut().get_mut(i) {
+                        if e.fired {
+                            return None;
+                        }
+                        if !e.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                            e.waker = Some(cx.waker().clone());
+                        }
+                    }
+                    i
+                }
+                None => t.insert(at, cx.waker().clone()),
+            };
+            t.ensure_driver();
+            Some(slot)
+        });
+        match slot {
+            Some(i) => {
+                self.slot = Some(i);
+                Poll::Pending
+            }
+            None => Poll::Ready(()),
+        }
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        if let Some(i) = self.slot.take() {
+            // `try_with`: a deadline dropped during thread teardown finds no table; nothing to do.
+            let _ = TABLE.try_with(|t| {
+                if let Some(e) = t.entries.borrow_mut().get_mut(i) {
+                    *e = None;
+                }
+                t.free.borrow_mut().push(i);
+            });
+        }
+    }
+}
+
+impl Table {
+    fn insert(&self, at: Instant, waker: Waker) -> usize {
+        let entry = Some(Entry { at, waker: Some(waker), fired: false });
+        let mut entries = self.entries.borrow_mut();
+        let reused = self.free.borrow_mut().pop();
+        let i = if let Some(i) = reused {
+            if let Some(e) = entries.get_mut(i) {
+                *e = entry;
+            }
+            i
+        } else {
+            entries.push(entry);
+            entries.len() - 1
+        };
+        drop(entries);
+        self.earlier(at);
+        i
+    }
+
+    /// A new or moved entry at `at`: wake the driver if it plans to wake later than that.
+    fn earlier(&self, at: Instant) {
+        if self.next_wake.get().is_none_or(|w| at < w) {
+            self.next_wake.set(Some(at));
+            self.poked.set(true);
+            if let Some(w) = self.driver.take() {
+                w.wake();
+            }
+        }
+    }
+
+    fn ensure_driver(&self) {
+        if !self.driver_running.get() {
+            self.driver_running.set(true);
+            monoio::spawn(drive());
+        }
+    }
+
+    /// Wakes every due entry; returns the earliest entry still waiting.
+    fn fire_due(&self, now: Instant) -> Option<Instant> {
+        let mut earliest: Option<Instant> = None;
+        let mut due = Vec::new();
+        for e in self.entries.borrow_mut().iter_mut().flatten() {
+            if e.fired {
+                continue;
+            }
+            if e.at <= now {
+                e.fired = true;
+                if let Some(w) = e.waker.take() {
+                    due.push(w);
+                }
+            } else if earliest.is_none_or(|x| e.at < x) {
+                earliest = Some(e.at);
+            }
+        }
+        // Woken outside the borrow: a woken task never runs inside `wake` on monoio, but a
+        // waker of another runtime might.
+        for w in due {
+            w.wake();
+        }
+        earliest
+    }
+}
+
+/// Clears the running flag when the driver task ends (its runtime dropped it).
+struct DriverGuard(Rc<Table>);
+
+impl Drop for DriverGuard {
+    fn drop(&mut self) {
+        self.0.driver_running.set(false);
+        self.0.next_wake.set(None);
+        self.0.driver.set(None);
+    }
+}
+
+async fn drive() {
+    let table = TABLE.with(Rc::clone);
+    let _guard = DriverGuard(Rc::clone(&table));
+    loop {
+        table.poked.set(false);
+        let now = Instant::now();
+        let next = table.fire_due(now);
+        table.next_wake.set(next);
+        let poked = poll_fn(|cx| {
+            if table.poked.get() {
+                Poll::Ready(())
+            } else {
+                table.driver.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        });
+        match next {
+            Some(at) => {
+                let sleep = monoio::time::sleep_until(at.max(now + MIN_SLEEP).into());
+                monoio::select! {
+                    () = sleep => {}
+                    () = poked => {}
+                }
+            }
+            None => poked.await,
+        }
+        table.driver.set(None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> monoio::Runtime<monoio::time::TimeDriver<monoio::LegacyDriver>> {
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap()
+    }
+
+    #[test]
+    fn fires_not_before_its_deadline() {
+        runtime().block_on(async {
+            let start = Instant::now();
+            at(start + Duration::from_millis(30)).await;
+            assert!(start.elapsed() >= Duration::from_millis(30));
+        });
+    }
+
+    #[test]
+    fn an_earlier_deadline_registered_later_still_fires_first() {
+        runtime().block_on(async {
+            let start = Instant::now();
+            let far = monoio::spawn(at(start + Duration::from_secs(30)));
+            // Let the far one register and the driver go to sleep until it.
+            monoio::time::sleep(Duration::from_millis(5)).await;
+            at(start + Duration::from_millis(20)).await;
+            assert!(start.elapsed() < Duration::from_secs(30), "the near deadline waited for the far one");
+            drop(far);
+        });
+    }
+
+    #[test]
+    fn reset_moves_a_waiting_deadline() {
+        runtime().block_on(async {
+            let start = Instant::now();
+            let mut d = at(start + Duration::from_secs(60));
+            let polled = poll_fn(|cx| Poll::Ready(Pin::new(&mut d).poll(cx))).await;
+            assert!(polled.is_pending());
+            d.reset(start + Duration::from_millis(10));
+            d.await;
+            assert!(start.elapsed() >= Duration::from_millis(10));
+        });
+    }
+
+    #[test]
+    fn a_dropped_deadline_frees_its_entry_and_a_new_runtime_gets_a_driver() {
+        runtime().block_on(async {
+            let mut d = at(Instant::now() + Duration::from_secs(60));
+            let _ = poll_fn(|cx| Poll::Ready(Pin::new(&mut d).poll(cx))).await;
+            drop(d);
+            let live = TABLE.with(|t| t.entries.borrow().iter().flatten().count());
+            assert_eq!(live, 0);
+        });
+        // The first runtime is gone with its driver; this one must start another.
+        runtime().block_on(async {
+            let start = Instant::now();
+            at(start + Duration::from_millis(5)).await;
+            assert!(start.elapsed() >= Duration::from_millis(5));
+        });
+    }
+}
