@@ -38,19 +38,48 @@ use std::cell::Cell;
 use std::hash::BuildHasher;
 
 thread_local! {
-    static ID_COUNTER: Cell<u64> = const { Cell::new(0) };
+    /// Per thread: a random seed (from the std hasher's per-process keys and the clock) and a
+    /// counter; an id is the counter mixed with the seed, so ids never repeat on a thread and
+    /// threads start far apart.
+    static ID_STATE: Cell<(u64, u64)> = Cell::new((
+        std::hash::RandomState::new().hash_one((std::thread::current().id(), unix_now_nanos())),
+        0,
+    ));
 }
 
-/// A fresh id like `msg_01a2…` (24 hex digits; unique, not secret).
+/// A fresh id like `msg_01a2…` (24 hex digits; unique, not secret). Runs on every response
+/// (the request id header, the message id), so it is a counter through a bijective 64-bit mix
+/// written as hex by hand: no hashing of the clock, no `format!`.
 pub fn new_message_id(prefix: &str) -> String {
-    let n = ID_COUNTER.with(|c| {
-        let v = c.get().wrapping_add(1);
-        c.set(v);
-        v
+    let (seed, n) = ID_STATE.with(|c| {
+        let (seed, n) = c.get();
+        let n = n.wrapping_add(1);
+        c.set((seed, n));
+        (seed, n)
     });
-    let a = std::hash::RandomState::new().hash_one((n, unix_now_nanos()));
-    let b = std::hash::RandomState::new().hash_one(a);
-    format!("{prefix}{a:016x}{:08x}", b >> 32)
+    let a = mix64(seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+    let b = mix64(a ^ seed.rotate_left(32));
+    let mut id = String::with_capacity(prefix.len() + 24);
+    id.push_str(prefix);
+    push_hex(&mut id, a, 16);
+    push_hex(&mut id, b >> 32, 8);
+    id
+}
+
+/// splitmix64's finaliser: a bijection on u64 with good avalanche.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The low `digits` hex digits of `v`, most significant first.
+fn push_hex(out: &mut String, v: u64, digits: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..digits).rev() {
+        let nibble = usize::try_from((v >> (i * 4)) & 0xf).unwrap_or(0);
+        out.push(char::from(HEX.get(nibble).copied().unwrap_or(b'0')));
+    }
 }
 
 fn unix_now_nanos() -> u128 {
@@ -154,4 +183,30 @@ pub fn decode_all(format: WireFormat, stream: &[u8]) -> Result<Vec<CanonicalEven
     }
     dec.finish(&mut out);
     Ok(out)
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::new_message_id;
+    use std::collections::HashSet;
+
+    #[test]
+    fn ids_are_prefix_and_24_hex_digits_and_never_repeat() {
+        let mut seen = HashSet::new();
+        for _ in 0..10_000 {
+            let id = new_message_id("msg_");
+            let hex = id.strip_prefix("msg_").unwrap();
+            assert_eq!(hex.len(), 24, "{id}");
+            assert!(hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{id}");
+            assert!(seen.insert(id));
+        }
+    }
+
+    #[test]
+    fn threads_do_not_share_ids() {
+        let a: HashSet<String> =
+            std::thread::spawn(|| (0..1000).map(|_| new_message_id("x")).collect()).join().unwrap();
+        let b: HashSet<String> = (0..1000).map(|_| new_message_id("x")).collect();
+        assert!(a.is_disjoint(&b));
+    }
 }

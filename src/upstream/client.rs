@@ -65,7 +65,12 @@ pub struct Request {
 impl Request {
     /// A request to an absolute `http(s)://` URL.
     pub fn new(method: Method, url: &str) -> Result<Self, UpstreamError> {
-        let target = Target::parse(url)?;
+        Self::to(method, Target::parse(url)?)
+    }
+
+    /// A request to a target parsed beforehand (a channel parses its fixed URLs once, not per
+    /// request).
+    pub fn to(method: Method, target: Target) -> Result<Self, UpstreamError> {
         if target.websocket {
             return Err(UpstreamError::new(
                 ErrorKind::InvalidRequest,
@@ -88,6 +93,11 @@ impl Request {
 
     pub fn post(url: &str, body: impl Into<bytes::Bytes>) -> Result<Self, UpstreamError> {
         Ok(Self::new(Method::POST, url)?.body(RequestBody::Full(body.into())))
+    }
+
+    /// [`Request::post`] to a parsed target.
+    pub fn post_to(target: Target, body: impl Into<bytes::Bytes>) -> Result<Self, UpstreamError> {
+        Ok(Self::to(Method::POST, target)?.body(RequestBody::Full(body.into())))
     }
 
     /// Adds a header. An invalid name or value (CR, LF, NUL, ...) makes `send` fail with

@@ -54,7 +54,7 @@ pub fn encode_request_head(
     out.extend_from_slice(b" HTTP/1.1\r\n");
     if !headers.iter().any(|(n, _)| n == http::header::HOST) {
         out.extend_from_slice(b"host: ");
-        out.extend_from_slice(target.host_header().as_bytes());
+        target.write_host_header(out);
         out.extend_from_slice(b"\r\n");
     }
     for (name, value) in headers {

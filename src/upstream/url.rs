@@ -79,8 +79,38 @@ impl Target {
 
     /// The `Host` header value: the port is omitted when it is the scheme's default.
     pub fn host_header(&self) -> String {
-        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
-        if self.port == self.scheme.default_port() { host } else { format!("{host}:{}", self.port) }
+        let mut out = Vec::with_capacity(self.host.len() + 8);
+        self.write_host_header(&mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Appends the `Host` header value to a request head being written (no allocation).
+    pub fn write_host_header(&self, out: &mut Vec<u8>) {
+        let v6 = self.host.contains(':');
+        if v6 {
+            out.push(b'[');
+        }
+        out.extend_from_slice(self.host.as_bytes());
+        if v6 {
+            out.push(b']');
+        }
+        if self.port != self.scheme.default_port() {
+            out.push(b':');
+            let mut digits = [0u8; 5];
+            let mut n = self.port;
+            let mut i = digits.len();
+            loop {
+                i -= 1;
+                if let Some(d) = digits.get_mut(i) {
+                    *d = b'0' + (n % 10) as u8;
+                }
+                n /= 10;
+                if n == 0 || i == 0 {
+                    break;
+                }
+            }
+            out.extend_from_slice(digits.get(i..).unwrap_or_default());
+        }
     }
 
     /// `host:port` for messages and CONNECT.
@@ -137,6 +167,10 @@ mod tests {
         assert_eq!(t.host_header(), "127.0.0.1:8080");
         let t = Target::parse("http://[::1]:9/").unwrap();
         assert_eq!((t.host.as_str(), t.authority()), ("::1", "[::1]:9".to_owned()));
+        assert_eq!(t.host_header(), "[::1]:9");
+        for (url, want) in [("http://h:80/", "h"), ("https://h:80/", "h:80"), ("http://h:65535", "h:65535"), ("http://h:1/", "h:1")] {
+            assert_eq!(Target::parse(url).unwrap().host_header(), want, "{url}");
+        }
     }
 
     #[test]

@@ -26,6 +26,11 @@ use std::collections::VecDeque;
 
 const SURFACE: &str = "xAI API";
 
+/// The chat completions URL under an API base URL.
+pub fn chat_url(api_base_url: &str) -> String {
+    format!("{api_base_url}/chat/completions")
+}
+
 /// Starts one chat completion.
 pub async fn start(
     ch: &GrokChannel,
@@ -33,9 +38,12 @@ pub async fn start(
     key: &str,
     req: &CanonicalRequest,
 ) -> Result<ApiStream, AttemptError> {
-    let url = format!("{}/chat/completions", ch.api_base_url);
     let body = chat_body(req, target.model.upstream(), req.stream);
-    let http = Request::post(&url, body)
+    let http = match ch.chat_target() {
+        Some(t) => Request::post_to(t.clone(), body),
+        None => Request::post(&chat_url(&ch.api_base_url), body),
+    };
+    let http = http
         .map_err(|e| super::transport_error(SURFACE, &e))?
         .header("authorization", format!("Bearer {key}"))
         .header("content-type", "application/json")

@@ -52,6 +52,9 @@ pub const MAX_ERROR_BODY: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct GrokChannel {
     pub api_base_url: String,
+    /// `{api_base_url}/chat/completions`, parsed once (`None` when it does not parse: each
+    /// request then reports the parse error).
+    chat_target: Option<crate::upstream::url::Target>,
     pub web_base_url: String,
     client: UpstreamClient,
     /// The config's grok accounts (model listing refresh; the pre-pool fallback below).
@@ -62,9 +65,15 @@ pub struct GrokChannel {
 }
 
 impl GrokChannel {
+    /// The parsed chat completions target (see the field).
+    pub fn chat_target(&self) -> Option<&crate::upstream::url::Target> {
+        self.chat_target.as_ref()
+    }
+
     pub fn new(cfg: &Config, client: UpstreamClient) -> Self {
         Self {
             api_base_url: cfg.channels.grok.api_base_url.clone(),
+            chat_target: crate::upstream::url::Target::parse(&api::chat_url(&cfg.channels.grok.api_base_url)).ok(),
             web_base_url: cfg.channels.grok.web_base_url.clone(),
             client,
             accounts: cfg.accounts.iter().filter(|a| a.channel == Channel::Grok).map(|a| Arc::new(a.clone())).collect(),
