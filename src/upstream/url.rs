@@ -168,7 +168,9 @@ mod tests {
         let t = Target::parse("http://[::1]:9/").unwrap();
         assert_eq!((t.host.as_str(), t.authority()), ("::1", "[::1]:9".to_owned()));
         assert_eq!(t.host_header(), "[::1]:9");
-        for (url, want) in [("http://h:80/", "h"), ("https://h:80/", "h:80"), ("http://h:65535", "h:65535"), ("http://h:1/", "h:1")] {
+        for (url, want) in
+            [("http://h:80/", "h"), ("https://h:80/", "h:80"), ("http://h:65535", "h:65535"), ("http://h:1/", "h:1")]
+        {
             assert_eq!(Target::parse(url).unwrap().host_header(), want, "{url}");
         }
     }
