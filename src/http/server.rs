@@ -321,7 +321,7 @@ async fn stream_sse(
         _ => out.extend_from_slice(frame),
     };
     // A coarse deadline (`runtime::coarse_timer`): every open stream has one.
-    let mut sleep = crate::runtime::coarse_timer::at(Instant::now() + heartbeat);
+    let mut sleep = crate::runtime::coarse_timer::timer_at(Instant::now() + heartbeat);
     let mut watch_client = true;
     loop {
         out.clear();

@@ -13,9 +13,11 @@
 //! (O(entries)); it wakes when the earliest entry is due, and entries are re-armed forward long
 //! before that, so with idle deadlines of seconds it wakes seldom.
 //!
-//! The table is a thread-local and the driver a task of the runtime running on the thread. A
-//! driver that dies with its runtime (tests build one runtime per test) clears its flag, so the
-//! next runtime on the thread starts its own.
+//! The table is a thread-local and the driver a task that [`install`] spawns on the runtime of
+//! a gateway worker, which lives as long as its thread. [`timer_at`] gives a coarse deadline
+//! where a driver is installed and a boxed monoio `Sleep` elsewhere (the simulator, the load
+//! client, tests that build one runtime after another on a thread: a driver parked by a finished
+//! runtime would never wake again, since monoio does not drop parked tasks).
 
 use std::cell::{Cell, RefCell};
 use std::future::{Future, poll_fn};
@@ -41,7 +43,8 @@ struct Table {
     driver: Cell<Option<Waker>>,
     /// When the driver plans to wake (`None`: it waits for the first entry).
     next_wake: Cell<Option<Instant>>,
-    driver_running: Cell<bool>,
+    /// Which [`install`] the running driver belongs to (0: none installed).
+    generation: Cell<u64>,
     poked: Cell<bool>,
 }
 
@@ -102,7 +105,6 @@ impl Future for Deadline {
                 }
                 None => t.insert(at, cx.waker().clone()),
             };
-            t.ensure_driver();
             Some(slot)
         });
         match slot {
@@ -159,13 +161,6 @@ impl Table {
         }
     }
 
-    fn ensure_driver(&self) {
-        if !self.driver_running.get() {
-            self.driver_running.set(true);
-            monoio::spawn(drive());
-        }
-    }
-
     /// Wakes every due entry; returns the earliest entry still waiting.
     fn fire_due(&self, now: Instant) -> Option<Instant> {
         let mut earliest: Option<Instant> = None;
@@ -192,21 +187,47 @@ impl Table {
     }
 }
 
-/// Clears the running flag when the driver task ends (its runtime dropped it).
-struct DriverGuard(Rc<Table>);
+/// Starts this thread's driver on the current runtime (a gateway worker calls it once at
+/// start). From then on [`timer_at`] gives coarse deadlines on this thread. Calling it again
+/// replaces the driver.
+pub fn install() {
+    TABLE.with(|t| {
+        let generation = t.generation.get() + 1;
+        t.generation.set(generation);
+        t.next_wake.set(None);
+        t.poked.set(true);
+        if let Some(w) = t.driver.take() {
+            w.wake();
+        }
+        monoio::spawn(drive(generation));
+    });
+}
+
+/// Whether this thread has a driver ([`install`]).
+pub fn installed() -> bool {
+    TABLE.with(|t| t.generation.get() > 0)
+}
+
+/// Forgets this thread's driver when the driver task is dropped (its runtime ended).
+struct DriverGuard(Rc<Table>, u64);
 
 impl Drop for DriverGuard {
     fn drop(&mut self) {
-        self.0.driver_running.set(false);
-        self.0.next_wake.set(None);
-        self.0.driver.set(None);
+        if self.0.generation.get() == self.1 {
+            self.0.generation.set(0);
+            self.0.next_wake.set(None);
+            self.0.driver.set(None);
+        }
     }
 }
 
-async fn drive() {
+async fn drive(generation: u64) {
     let table = TABLE.with(Rc::clone);
-    let _guard = DriverGuard(Rc::clone(&table));
+    let _guard = DriverGuard(Rc::clone(&table), generation);
     loop {
+        if table.generation.get() != generation {
+            return;
+        }
         table.poked.set(false);
         let now = Instant::now();
         let next = table.fire_due(now);
@@ -233,6 +254,40 @@ async fn drive() {
     }
 }
 
+/// A deadline for what every open stream waits on: coarse ([`Deadline`]) on a thread with an
+/// installed driver, a boxed monoio `Sleep` elsewhere. Either way a few dozen bytes inline.
+#[derive(Debug)]
+pub enum Timer {
+    Coarse(Deadline),
+    Fine(Pin<Box<monoio::time::Sleep>>),
+}
+
+/// A [`Timer`] at `at`.
+pub fn timer_at(at: Instant) -> Timer {
+    if installed() { Timer::Coarse(self::at(at)) } else { Timer::Fine(Box::pin(monoio::time::sleep_until(at.into()))) }
+}
+
+impl Timer {
+    /// Moves the deadline (also after it fired).
+    pub fn reset(&mut self, at: Instant) {
+        match self {
+            Self::Coarse(d) => d.reset(at),
+            Self::Fine(s) => s.as_mut().reset(at.into()),
+        }
+    }
+}
+
+impl Future for Timer {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.get_mut() {
+            Self::Coarse(d) => Pin::new(d).poll(cx),
+            Self::Fine(s) => s.as_mut().poll(cx),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,9 +296,17 @@ mod tests {
         monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap()
     }
 
+    /// Runs `f` on a fresh runtime with this thread's driver installed on it.
+    fn with_driver<F: Future<Output = ()>>(f: F) {
+        runtime().block_on(async {
+            install();
+            f.await;
+        });
+    }
+
     #[test]
     fn fires_not_before_its_deadline() {
-        runtime().block_on(async {
+        with_driver(async {
             let start = Instant::now();
             at(start + Duration::from_millis(30)).await;
             assert!(start.elapsed() >= Duration::from_millis(30));
@@ -252,7 +315,7 @@ mod tests {
 
     #[test]
     fn an_earlier_deadline_registered_later_still_fires_first() {
-        runtime().block_on(async {
+        with_driver(async {
             let start = Instant::now();
             let far = monoio::spawn(at(start + Duration::from_secs(30)));
             // Let the far one register and the driver go to sleep until it.
@@ -265,7 +328,7 @@ mod tests {
 
     #[test]
     fn reset_moves_a_waiting_deadline() {
-        runtime().block_on(async {
+        with_driver(async {
             let start = Instant::now();
             let mut d = at(start + Duration::from_secs(60));
             let polled = poll_fn(|cx| Poll::Ready(Pin::new(&mut d).poll(cx))).await;
@@ -276,17 +339,37 @@ mod tests {
         });
     }
 
+    /// What `tests/upstream_ws.rs` does: one runtime after another on a thread. A thread
+    /// without an installed driver gets monoio sleeps, which work on any runtime.
     #[test]
-    fn a_dropped_deadline_frees_its_entry_and_a_new_runtime_gets_a_driver() {
-        runtime().block_on(async {
+    fn without_a_driver_timers_are_plain_sleeps() {
+        std::thread::spawn(|| {
+            runtime().block_on(async {
+                assert!(!installed());
+                let mut t = timer_at(Instant::now() + Duration::from_secs(60));
+                assert!(matches!(t, Timer::Fine(_)));
+                let start = Instant::now();
+                t.reset(start + Duration::from_millis(10));
+                t.await;
+                assert!(start.elapsed() >= Duration::from_millis(10));
+            });
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_dropped_deadline_frees_its_entry_and_a_reinstalled_driver_serves_a_new_runtime() {
+        with_driver(async {
             let mut d = at(Instant::now() + Duration::from_secs(60));
             let _ = poll_fn(|cx| Poll::Ready(Pin::new(&mut d).poll(cx))).await;
             drop(d);
             let live = TABLE.with(|t| t.entries.borrow().iter().flatten().count());
             assert_eq!(live, 0);
         });
-        // The first runtime is gone with its driver; this one must start another.
-        runtime().block_on(async {
+        // The first runtime is gone with its driver; a new install serves the next one.
+        with_driver(async {
+            assert!(matches!(timer_at(Instant::now()), Timer::Coarse(_)));
             let start = Instant::now();
             at(start + Duration::from_millis(5)).await;
             assert!(start.elapsed() >= Duration::from_millis(5));

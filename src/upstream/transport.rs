@@ -276,9 +276,9 @@ async fn read_tcp(
     let canceller = Canceller::new();
     let fut = tcp.cancelable_read(spare, canceller.handle());
     let mut fut = std::pin::pin!(fut);
-    // A coarse deadline (24 bytes, `runtime::coarse_timer`), not a monoio `Sleep` (640): a
-    // stream keeps this read in flight for its whole life.
-    let mut expiry = crate::runtime::coarse_timer::at(deadline);
+    // A coarse deadline on a gateway worker (`runtime::coarse_timer`), not a 640-byte monoio
+    // `Sleep` inline: a stream keeps this read in flight for its whole life.
+    let mut expiry = crate::runtime::coarse_timer::timer_at(deadline);
     monoio::select! {
         done = &mut fut => {
             let (r, spare) = done;
