@@ -341,6 +341,27 @@ fn midstream_failures_end_the_stream_with_an_error() {
     }
 }
 
+/// A non-streaming API answer that is not a completion (half a JSON body) is a failed attempt:
+/// the client gets an error in its own format, never a 200 with a broken body.
+#[test]
+fn an_unusable_whole_answer_is_an_error_in_the_clients_format() {
+    let sim = Sim::start(&[]);
+    let gw = gateway(&sim);
+    reset_accounts(&gw);
+    let r = chat(&gw, "/grok/v1/chat/completions", &openai(API_MODEL, "hi sim:malformed", false));
+    assert!(r.status >= 500, "{}: {}", r.status, r.text());
+    assert!(r.json()["error"]["message"].is_string(), "{}", r.text());
+    reset_accounts(&gw);
+    let r = chat(&gw, "/grok/v1/messages", &claude(API_MODEL, "hi sim:malformed", false));
+    assert!(r.status >= 500, "{}: {}", r.status, r.text());
+    assert_eq!(r.json()["type"], "error", "{}", r.text());
+    reset_accounts(&gw);
+    // The account is usable again for a good answer.
+    let r = chat(&gw, "/grok/v1/chat/completions", &openai(API_MODEL, "hi", false));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["choices"][0]["message"]["content"], ANSWER);
+}
+
 /// Two API-key accounts, the first always answering 429: the pool must fail over to the second.
 /// Needs the account pool wired into the lifecycle (the `wire` branch); before that the
 /// lifecycle makes one attempt on the first account that can serve the model.

@@ -16,25 +16,6 @@ use crate::translate::jscan::{self, Kind, Val};
 use crate::translate::passthrough::splice;
 use bytes::{Bytes, BytesMut};
 
-/// Whether `body` is a usable whole answer: JSON with `choices` (or with an `error`, which
-/// [`error_of`] types). `Err` says what is wrong.
-pub fn check(format: WireFormat, body: &[u8]) -> Result<(), String> {
-    if format != WireFormat::OpenAi {
-        return Err("only OpenAI completions are taken whole".into());
-    }
-    jscan::with_tape(|tape| {
-        let root = tape.parse(body).map_err(|e| format!("the completion is not JSON: {e}"))?;
-        let [error, choices] = root.pick(["error", "choices"]);
-        if error.is_some_and(|e| !e.is_null()) {
-            return Ok(());
-        }
-        match choices {
-            Some(c) if c.kind() == Kind::Array => Ok(()),
-            _ => Err("the completion has no choices".into()),
-        }
-    })
-}
-
 /// The error a whole answer carries instead of an answer (an error answered with 200), typed
 /// by the format's decoder.
 pub fn error_of(format: WireFormat, body: &[u8]) -> Option<(ErrorKind, String)> {
@@ -239,12 +220,8 @@ mod tests {
     }
 
     #[test]
-    fn check_and_error_of() {
-        assert!(check(WireFormat::OpenAi, COMPLETION).is_ok());
-        assert!(check(WireFormat::OpenAi, br#"{"id":"x"}"#).unwrap_err().contains("no choices"));
-        assert!(check(WireFormat::OpenAi, b"nope").unwrap_err().contains("not JSON"));
+    fn error_of_types_an_error_answer() {
         let err = br#"{"error":{"message":"slow down","type":"rate_limit_error"}}"#;
-        assert!(check(WireFormat::OpenAi, err).is_ok());
         let (kind, msg) = error_of(WireFormat::OpenAi, err).unwrap();
         assert_eq!((kind, msg.as_str()), (ErrorKind::RateLimit, "slow down"));
         assert!(error_of(WireFormat::OpenAi, COMPLETION).is_none());
