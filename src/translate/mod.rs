@@ -28,6 +28,8 @@ pub mod passthrough;
 pub mod request;
 mod shape;
 pub mod sse;
+#[cfg(test)]
+mod test_support;
 
 pub use canonical::{CanonicalEvent, CanonicalRequest, JsonStr, WireFormat};
 pub use claude_dec::DecodeError;

@@ -269,10 +269,7 @@ mod tests {
         for (i, (event, mut data)) in frames.into_iter().enumerate() {
             let event = if i % 3 == 2 { None } else { event };
             if i % 2 == 1 {
-                if let Some(at) = data.windows(2).position(|w| w == b"\"}") {
-                    let head = data[..at].iter().rposition(|&b| b == b'"').unwrap_or(at);
-                    data.splice(head + 1..at, tweak[i % tweak.len()].iter().copied());
-                }
+                crate::translate::test_support::retext(&mut data, &tweak[i % tweak.len()], false);
             }
             let data = Bytes::from(data);
             let (mut a, mut b) = (BytesMut::new(), BytesMut::new());

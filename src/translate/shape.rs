@@ -291,10 +291,7 @@ pub(crate) mod tests {
                 let event = if i % 3 == 2 { None } else { event };
                 // Every other frame gets new content in the same place.
                 if i % 2 == 1 {
-                    if let Some(at) = data.windows(2).rposition(|w| w == b"\"}") {
-                        let head = data[..at].iter().rposition(|&b| b == b'"').unwrap_or(at);
-                        data.splice(head + 1..at, tweak[i % tweak.len()].iter().copied());
-                    }
+                    crate::translate::test_support::retext(&mut data, &tweak[i % tweak.len()], true);
                 }
                 let data = Bytes::from(data);
                 let (mut a, mut b) = (Vec::new(), Vec::new());
@@ -314,10 +311,7 @@ pub(crate) mod tests {
             let (mut fast, mut full) = (OpenAiDecoder::new(), OpenAiDecoder::new());
             for (i, mut data) in frames.into_iter().enumerate() {
                 if i % 2 == 1 {
-                    if let Some(at) = data.windows(2).position(|w| w == b"\"}") {
-                        let head = data[..at].iter().rposition(|&b| b == b'"').unwrap_or(at);
-                        data.splice(head + 1..at, tweak[i % tweak.len()].iter().copied());
-                    }
+                    crate::translate::test_support::retext(&mut data, &tweak[i % tweak.len()], false);
                 }
                 let data = Bytes::from(data);
                 let (mut a, mut b) = (Vec::new(), Vec::new());

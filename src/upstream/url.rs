@@ -96,20 +96,7 @@ impl Target {
         }
         if self.port != self.scheme.default_port() {
             out.push(b':');
-            let mut digits = [0u8; 5];
-            let mut n = self.port;
-            let mut i = digits.len();
-            loop {
-                i -= 1;
-                if let Some(d) = digits.get_mut(i) {
-                    *d = b'0' + (n % 10) as u8;
-                }
-                n /= 10;
-                if n == 0 || i == 0 {
-                    break;
-                }
-            }
-            out.extend_from_slice(digits.get(i..).unwrap_or_default());
+            crate::translate::out::u64_(out, u64::from(self.port));
         }
     }
 
