@@ -2,11 +2,17 @@
 //! fed in 16 KiB reads as the body arrives: single-line data with LF, CRLF line ends, and
 //! multi-line data (joined into the scratch buffer). Each input is read both ways: borrowed
 //! events (`next_event`) and shared `Bytes` events (`next_shared`, what a caller that keeps the
-//! frames uses; `shared_*`).
+//! frames uses; `shared_*`). Allocations per event are counted by a wrapping global allocator
+//! and printed first.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use orchids2api::upstream::sse::SseParser;
+use orchids2api::util::alloc_count::{Counting, per_call};
 use std::hint::black_box;
+use std::io::Write;
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 fn stream(events: usize, eol: &str, multiline: bool) -> Vec<u8> {
     let mut out = String::new();
@@ -64,12 +70,29 @@ fn parse_shared(input: &[u8]) -> usize {
 }
 
 fn bench(c: &mut Criterion) {
-    let mut g = c.benchmark_group("sse_parse");
-    for (name, input) in [
+    let inputs = [
         ("lf_single_line", stream(10_000, "\n", false)),
         ("crlf_single_line", stream(10_000, "\r\n", false)),
         ("lf_multi_line", stream(10_000, "\n", true)),
-    ] {
+    ];
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "sse_parse: allocations per whole stream (10,000 events and their pings, fed in 16 KiB reads)"
+        );
+        for (name, input) in &inputs {
+            let borrowed = per_call(10, || {
+                black_box(parse(input));
+            });
+            let shared = per_call(10, || {
+                black_box(parse_shared(input));
+            });
+            let _ = writeln!(out, "  {name:<18} borrowed {borrowed}  shared {shared}");
+        }
+    }
+    let mut g = c.benchmark_group("sse_parse");
+    for (name, input) in inputs {
         g.throughput(Throughput::Bytes(input.len() as u64));
         g.bench_function(name, |b| b.iter(|| black_box(parse(black_box(&input)))));
         g.bench_function(format!("shared_{name}"), |b| b.iter(|| black_box(parse_shared(black_box(&input)))));

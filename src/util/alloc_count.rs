@@ -39,3 +39,15 @@ unsafe impl GlobalAlloc for Counting {
 pub fn allocations() -> u64 {
     ALLOCATIONS.load(Ordering::Relaxed)
 }
+
+/// Allocations per call of `f` over `calls` calls, as `"W.HH"` (two decimals), for the benches'
+/// allocation tables. Needs [`Counting`] installed as the global allocator.
+pub fn per_call(calls: u64, mut f: impl FnMut()) -> String {
+    let before = allocations();
+    for _ in 0..calls {
+        f();
+    }
+    let n = allocations() - before;
+    let calls = calls.max(1);
+    format!("{}.{:02}", n / calls, n * 100 / calls % 100)
+}
