@@ -6,10 +6,9 @@
 use criterion::{Criterion, criterion_group};
 use orchids2api::domain::{AccountDef, Channel};
 use orchids2api::pool::{Attempt, Clock, PoolConfig, SelectRequest, SessionKey, SessionSources, Shard, Snapshot};
-use orchids2api::util::alloc_count::{ALLOCATIONS, Counting};
+use orchids2api::util::alloc_count::{Counting, per_call};
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -49,13 +48,10 @@ fn report_allocations() {
             for _ in 0..1000 {
                 select_once(&shard, &req);
             }
-            let runs = 10_000u32;
-            let before = ALLOCATIONS.load(Ordering::Relaxed);
-            for _ in 0..runs {
+            let per = per_call(10_000, || {
                 black_box(select_once(&shard, &req));
-            }
-            let allocs = ALLOCATIONS.load(Ordering::Relaxed) - before;
-            eprintln!("pool_select: {n:>4} accounts, {label}: {allocs} allocations in {runs} selections");
+            });
+            eprintln!("pool_select: {n:>4} accounts, {label}: {per} allocations per selection");
         }
     }
 }

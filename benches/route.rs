@@ -8,10 +8,9 @@
 use criterion::{Criterion, Throughput, criterion_group};
 use http::Method;
 use orchids2api::route::resolve;
-use orchids2api::util::alloc_count::{ALLOCATIONS, Counting};
+use orchids2api::util::alloc_count::{Counting, per_call};
 use std::hint::black_box;
 use std::io::Write;
-use std::sync::atomic::Ordering;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -33,15 +32,12 @@ fn allocations_per_resolve() {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "route: allocations per resolve (wrapping allocator, {N} calls each)");
     for (name, method, path) in CASES {
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
-        for _ in 0..N {
+        let per = per_call(N, || {
             black_box(resolve(black_box(method), black_box(path)));
-        }
-        let allocs = ALLOCATIONS.load(Ordering::Relaxed) - before;
-        let (whole, hundredths) = (allocs / N, allocs * 100 / N % 100);
+        });
         let _ = writeln!(
             out,
-            "  {name:<26} {:<6} {:<28} {whole}.{hundredths:02}",
+            "  {name:<26} {:<6} {:<28} {per}",
             method.as_str(),
             String::from_utf8_lossy(path)
         );

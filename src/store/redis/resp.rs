@@ -1,6 +1,7 @@
 //! RESP2 framing on top of the `redis-protocol` crate: commands out, replies in.
 //!
-//! - [`encode_command`]: an array of bulk strings, encoded with `extend_encode_borrowed`.
+//! - [`encode_command`]: an array of bulk strings, written straight into the output buffer (no
+//!   intermediate frame vector: zero allocations once the buffer has room).
 //! - [`parse_reply`]: one reply from the front of a read buffer, or `Ok(None)` when more bytes
 //!   are needed ("need more bytes" is never an error). Before handing a frame to the crate's
 //!   recursive decoder, an iterative scan checks that it is complete, at most [`MAX_DEPTH`]
@@ -12,8 +13,10 @@
 
 use bytes::{Bytes, BytesMut};
 use redis_protocol::resp2::decode::decode_bytes_mut;
-use redis_protocol::resp2::encode::{extend_encode, extend_encode_borrowed};
-use redis_protocol::resp2::types::{BorrowedFrame, BytesFrame};
+use crate::translate::out::u64_;
+use bytes::BufMut;
+use redis_protocol::resp2::encode::extend_encode;
+use redis_protocol::resp2::types::BytesFrame;
 use std::fmt;
 
 /// Deepest array nesting accepted in a reply.
@@ -81,10 +84,20 @@ impl std::error::Error for RespError {}
 
 /// Appends `args` as one command (an array of bulk strings).
 pub fn encode_command<A: AsRef<[u8]>>(out: &mut BytesMut, args: &[A]) -> Result<(), RespError> {
-    let frames: Vec<BorrowedFrame<'_>> = args.iter().map(|a| BorrowedFrame::BulkString(a.as_ref())).collect();
-    extend_encode_borrowed(out, &BorrowedFrame::Array(&frames), false)
-        .map(|_| ())
-        .map_err(|e| RespError::Protocol(e.to_string()))
+    let body: usize = args.iter().map(|a| a.as_ref().len() + 16).sum();
+    out.reserve(body + 16);
+    out.put_u8(b'*');
+    u64_(out, args.len() as u64);
+    out.put_slice(b"\r\n");
+    for arg in args {
+        let arg = arg.as_ref();
+        out.put_u8(b'$');
+        u64_(out, arg.len() as u64);
+        out.put_slice(b"\r\n");
+        out.put_slice(arg);
+        out.put_slice(b"\r\n");
+    }
+    Ok(())
 }
 
 /// Appends `reply` in RESP2 (server side).
@@ -131,8 +144,11 @@ pub fn parse_reply(buf: &mut BytesMut) -> Result<Option<Reply>, RespError> {
 /// recursion. `Ok(None)`: incomplete.
 pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, RespError> {
     let mut pos = 0usize;
-    // Elements still expected at each open array level; the bottom is the frame itself.
-    let mut remaining: Vec<i64> = vec![1];
+    // Elements still expected at each open array level; the bottom is the frame itself. A fixed
+    // stack (the depth is capped anyway), so the scan never allocates.
+    let mut remaining = [0i64; MAX_DEPTH + 2];
+    remaining[0] = 1;
+    let mut depth = 1usize;
     loop {
         let Some(&kind) = buf.get(pos) else {
             return Ok(None);
@@ -175,10 +191,11 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, RespError> {
                 if n > MAX_ARRAY {
                     return Err(RespError::TooLarge(n));
                 } else if n > 0 {
-                    if remaining.len() > MAX_DEPTH {
+                    let Some(slot) = remaining.get_mut(depth).filter(|_| depth <= MAX_DEPTH) else {
                         return Err(RespError::TooDeep);
-                    }
-                    remaining.push(n);
+                    };
+                    *slot = n;
+                    depth += 1;
                     opened = true;
                 } else if n < -1 {
                     return Err(RespError::Protocol(format!("array length {n}")));
@@ -190,14 +207,14 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, RespError> {
         }
         if !opened {
             // One element done; close every array it completes.
-            while let Some(top) = remaining.last_mut() {
+            while let Some(top) = depth.checked_sub(1).and_then(|i| remaining.get_mut(i)) {
                 *top -= 1;
                 if *top > 0 {
                     break;
                 }
-                remaining.pop();
+                depth -= 1;
             }
-            if remaining.is_empty() {
+            if depth == 0 {
                 return Ok(Some(pos));
             }
         }
