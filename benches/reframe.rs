@@ -2,8 +2,10 @@
 //!
 //! - Bytes/s of upstream SSE re-framed: Claude SSE -> canonical -> OpenAI chunks, OpenAI chunks ->
 //!   canonical -> Claude SSE, the OpenAI -> OpenAI passthrough (model rewritten), and OpenAI
-//!   chunks whose shape changes from chunk to chunk (a field of varying length, like OpenAI's
-//!   `obfuscation`) -> Claude SSE. The throughput unit is always the upstream SSE bytes
+//!   chunks padded with a field of varying length that the decoder never reads (like OpenAI's
+//!   `obfuscation`) -> Claude SSE, and OpenAI chunks that each carry running usage (as some
+//!   OpenAI-compatible servers send it) -> Claude SSE: every chunk then says something new
+//!   besides its text, so every chunk takes the full parse (the worst case). The throughput unit is always the upstream SSE bytes
 //!   (`event:` lines, `data:` prefixes and blank lines included).
 //! - Two variants of each: `wire_*` starts from the raw upstream bytes, fed to the upstream SSE
 //!   parser (`upstream::sse::SseParser`) in 16 KiB reads as they come off the socket, frames
@@ -19,7 +21,7 @@
 //!   other processes does not count (criterion's wall-clock figures do include it).
 //!
 //! Run: `cargo bench --bench reframe`. The two tables are printed before criterion starts
-//! (`REFRAME_CASES=varying` limits the on-CPU table to the cases whose name contains it).
+//! (`REFRAME_CASES=padded` limits the on-CPU table to the cases whose name contains it).
 
 use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group};
@@ -62,8 +64,8 @@ fn opts() -> EncodeOptions {
 }
 
 /// The OpenAI recording with a field of varying length in front of every chunk, so no two
-/// neighbouring chunks have the same shape.
-fn varying(wire: &[u8]) -> Vec<u8> {
+/// neighbouring chunks have the same bytes around their text.
+fn padded(wire: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(wire.len() * 2);
     for (i, f) in read_all(wire).iter().enumerate() {
         out.extend_from_slice(b"data: ");
@@ -73,6 +75,27 @@ fn varying(wire: &[u8]) -> Vec<u8> {
                 out.extend(std::iter::repeat_n(b'x', i % 7 + 1));
                 out.extend_from_slice(br#"","#);
                 out.extend_from_slice(rest);
+            }
+            None => out.extend_from_slice(&f.data),
+        }
+        out.extend_from_slice(b"\n\n");
+    }
+    out
+}
+
+/// The OpenAI recording with running usage in every text chunk: each chunk's usage differs from
+/// the one before, so no chunk can be answered from the last one's shape.
+fn running_usage(wire: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(wire.len() * 2);
+    for (i, f) in read_all(wire).iter().enumerate() {
+        out.extend_from_slice(b"data: ");
+        let has_usage = f.data.windows(8).any(|w| w == br#""usage""#);
+        match f.data.strip_suffix(b"}").filter(|_| !has_usage) {
+            Some(head) => {
+                out.extend_from_slice(head);
+                let usage =
+                    format!(r#","usage":{{"prompt_tokens":12,"completion_tokens":{i},"total_tokens":{}}}}}"#, i + 12);
+                out.extend_from_slice(usage.as_bytes());
             }
             None => out.extend_from_slice(&f.data),
         }
@@ -99,7 +122,8 @@ fn cases() -> Vec<Case> {
         case("claude_sse_to_openai", WireFormat::Claude, Some(WireFormat::OpenAi), claude),
         case("openai_chunks_to_claude", WireFormat::OpenAi, Some(WireFormat::Claude), openai.clone()),
         case("openai_passthrough", WireFormat::OpenAi, None, openai.clone()),
-        case("openai_varying_to_claude", WireFormat::OpenAi, Some(WireFormat::Claude), varying(&openai)),
+        case("openai_padded_to_claude", WireFormat::OpenAi, Some(WireFormat::Claude), padded(&openai)),
+        case("openai_usage_to_claude", WireFormat::OpenAi, Some(WireFormat::Claude), running_usage(&openai)),
     ]
 }
 

@@ -35,12 +35,7 @@ fn allocations_per_resolve() {
         let per = per_call(N, || {
             black_box(resolve(black_box(method), black_box(path)));
         });
-        let _ = writeln!(
-            out,
-            "  {name:<26} {:<6} {:<28} {per}",
-            method.as_str(),
-            String::from_utf8_lossy(path)
-        );
+        let _ = writeln!(out, "  {name:<26} {:<6} {:<28} {per}", method.as_str(), String::from_utf8_lossy(path));
     }
 }
 

@@ -15,6 +15,9 @@ use super::jscan::{self, Val};
 use super::shape::{DeltaKind, Shape};
 use bytes::Bytes;
 
+/// The members of a chunk this decoder reads; any other top-level string is free in a shape.
+const ROOT_KEYS: [&str; 5] = ["error", "id", "model", "choices", "usage"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Open {
     Text,
@@ -32,7 +35,7 @@ pub struct OpenAiDecoder {
     open: Option<(u32, Open)>,
     stop: Option<StopReason>,
     /// The last chunk's shape when it was a plain delta (the fast path, see `shape`).
-    shape: Shape,
+    pub(super) shape: Shape,
 }
 
 impl OpenAiDecoder {
@@ -66,15 +69,28 @@ impl OpenAiDecoder {
             return Ok(());
         }
         let (before, n) = (self.state(), out.len());
+        // Top-level strings this decoder never reads (offsets into `data`): free in the shape.
+        let mut free = [0..0, 0..0];
+        let mut n_free = 0;
         let res = jscan::with_tape(|tape| {
             let root = tape.parse(data)?;
-            self.frame_parsed(data, root, out)
+            self.frame_parsed(data, root, out)?;
+            if out.len() == n + 1 {
+                let unread = root.fields().filter(|(k, _)| !ROOT_KEYS.iter().any(|r| r.as_bytes() == *k));
+                for (slot, s) in free.iter_mut().zip(unread.filter_map(|(_, v)| v.str_content())) {
+                    let start = (s.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
+                    *slot = start..start + s.len();
+                    n_free += 1;
+                }
+            }
+            Ok(())
         });
         // A chunk that gave exactly one delta and changed no state: remember its shape.
         self.shape.forget();
         if res.is_ok() && out.len() == n + 1 && self.state() == before {
             if let Some((kind, s)) = out.last().and_then(DeltaKind::of) {
-                self.shape.learn(data, s.escaped(), kind);
+                let free = free.map(|r| data.get(r).unwrap_or_default());
+                self.shape.learn_with_free(data, s.escaped(), free.get(..n_free).unwrap_or_default(), kind);
             }
         }
         res
@@ -85,7 +101,7 @@ impl OpenAiDecoder {
     }
 
     fn frame_parsed(&mut self, data: &Bytes, root: Val<'_>, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
-        let [error, id, model, choices, usage_raw] = root.pick(["error", "id", "model", "choices", "usage"]);
+        let [error, id, model, choices, usage_raw] = root.pick(ROOT_KEYS);
         if let Some(err) = error.filter(|e| !e.is_null()) {
             let [ty, message] = err.pick(["type", "message"]);
             let kind = ty.and_then(|t| t.str_content()).map_or(ErrorKind::Api, ErrorKind::parse);

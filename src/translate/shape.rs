@@ -11,6 +11,11 @@
 //! state as it was. So it is answered with a `memcmp` of the two ends and a check of the new
 //! string, never a parse. Any frame that does not match is decoded in full, which learns or
 //! forgets the shape.
+//!
+//! A decoder may also name free strings: values of members it never reads (OpenAI's
+//! `obfuscation` padding changes length from chunk to chunk). Their content may differ too, as
+//! long as it is a valid string: the document keeps its structure and decodes to the same
+//! events. The passthrough, which copies the frame's bytes, learns no free strings.
 
 use super::canonical::{CanonicalEvent, JsonStr};
 use super::jscan;
@@ -48,13 +53,21 @@ impl DeltaKind {
     }
 }
 
+/// Most string holes a shape has: the delta's and up to two the decoder never reads.
+const MAX_HOLES: usize = 3;
+
 /// The remembered shape (none until a delta frame was decoded in full).
 #[derive(Debug, Default)]
 pub(crate) struct Shape {
-    /// The frame without its delta string's content: `bytes[..prefix]` came before it (ending
-    /// with the opening quote), `bytes[prefix..]` after it (starting with the closing quote).
+    /// The frame with the content of each hole cut out: every hole sits just after an opening
+    /// quote and just before a closing one.
     bytes: Vec<u8>,
-    prefix: usize,
+    /// Where each hole is in `bytes`, ascending.
+    holes: [usize; MAX_HOLES],
+    /// How many holes (0: no shape).
+    n: usize,
+    /// Which hole is the delta's string; the others are free (any valid content).
+    delta: usize,
     kind: Option<DeltaKind>,
 }
 
@@ -66,40 +79,93 @@ impl Shape {
     /// Remembers `data` as the shape of a delta of `kind` whose escaped content is `content`, a
     /// non-empty sub-slice of `data`. Anything else forgets the shape.
     pub(crate) fn learn(&mut self, data: &[u8], content: &[u8], kind: DeltaKind) {
+        self.learn_with_free(data, content, &[], kind);
+    }
+
+    /// [`Shape::learn`], with `free` string contents (sub-slices of `data`) that may differ in a
+    /// frame of this shape: strings whose members the decoder never reads, so their value cannot
+    /// change what the frame decodes to (OpenAI's `obfuscation` padding, say). A free hole may
+    /// be empty; a shape with free holes answers [`Shape::matches`], never [`Shape::content`].
+    pub(crate) fn learn_with_free(&mut self, data: &[u8], content: &[u8], free: &[&[u8]], kind: DeltaKind) {
         self.kind = None;
-        let start = (content.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
-        let end = start.wrapping_add(content.len());
-        let (Some(before), Some(after)) = (data.get(..start), data.get(end..)) else {
+        if content.is_empty() || free.len() >= MAX_HOLES {
             return;
-        };
-        if content.is_empty() || end > data.len() || before.last() != Some(&b'"') || after.first() != Some(&b'"') {
+        }
+        // (start, end, is the delta) of every hole, as offsets into `data`.
+        let mut spans = [(0usize, 0usize, false); MAX_HOLES];
+        let n = free.len() + 1;
+        for (slot, (part, is_delta)) in
+            spans.iter_mut().zip(std::iter::once((content, true)).chain(free.iter().map(|f| (*f, false))))
+        {
+            let start = (part.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
+            let end = start.wrapping_add(part.len());
+            let quoted = start > 0 && data.get(start - 1) == Some(&b'"') && data.get(end) == Some(&b'"');
+            if end > data.len() || start > end || !quoted {
+                return;
+            }
+            *slot = (start, end, is_delta);
+        }
+        let spans = spans.get_mut(..n).unwrap_or_default();
+        spans.sort_unstable_by_key(|s| s.0);
+        // Distinct strings: each hole's closing quote comes before the next one's opening quote.
+        if spans.windows(2).any(|w| matches!(w, [a, b] if a.1 + 2 > b.0)) {
             return;
         }
         self.bytes.clear();
-        self.bytes.extend_from_slice(before);
-        self.bytes.extend_from_slice(after);
-        self.prefix = before.len();
+        let mut from = 0;
+        for (i, (&(start, end, is_delta), hole)) in spans.iter().zip(self.holes.iter_mut()).enumerate() {
+            self.bytes.extend_from_slice(data.get(from..start).unwrap_or_default());
+            *hole = self.bytes.len();
+            if is_delta {
+                self.delta = i;
+            }
+            from = end;
+        }
+        self.bytes.extend_from_slice(data.get(from..).unwrap_or_default());
+        self.n = n;
         self.kind = Some(kind);
     }
 
     /// The delta `data` carries, if it has the remembered shape.
     pub(crate) fn matches(&self, data: &Bytes) -> Option<CanonicalEvent> {
         let kind = self.kind?;
-        let content = self.content(data)?;
+        let content = self.walk(data)?;
         Some(kind.event(JsonStr::from_validated(data.slice(content))))
     }
 
-    /// Where the new string content of `data` lies, if `data` has the remembered shape.
+    /// Where the new string content of `data` lies, if `data` has the remembered shape and the
+    /// shape has no free holes (so everything but that content is byte-for-byte the old frame).
     pub(crate) fn content(&self, data: &[u8]) -> Option<Range<usize>> {
-        self.kind?;
-        let (before, after) = self.bytes.split_at_checked(self.prefix)?;
-        let end = data.len().checked_sub(after.len())?;
-        if end <= before.len() || !data.starts_with(before) || !data.ends_with(after) {
+        if self.n != 1 {
             return None;
         }
-        // The content is valid and ends exactly where the remembered end starts (a closing quote).
-        let len = jscan::str_content_len(data.get(before.len()..)?)?;
-        (before.len() + len == end).then_some(before.len()..end)
+        self.walk(data)
+    }
+
+    /// Walks `data` along the shape: each fixed part must be there byte for byte, each hole
+    /// must hold valid string content ending at a quote, the delta's non-empty, and nothing may
+    /// follow the last fixed part. Returns the delta's content.
+    fn walk(&self, data: &[u8]) -> Option<Range<usize>> {
+        self.kind?;
+        let (mut at, mut from, mut delta) = (0, 0, None);
+        for (i, &hole) in self.holes.get(..self.n)?.iter().enumerate() {
+            let fixed = self.bytes.get(from..hole)?;
+            let rest = data.get(at..)?;
+            if !rest.starts_with(fixed) {
+                return None;
+            }
+            at += fixed.len();
+            let len = jscan::str_content_len(data.get(at..)?)?;
+            if i == self.delta {
+                if len == 0 {
+                    return None;
+                }
+                delta = Some(at..at + len);
+            }
+            at += len;
+            from = hole;
+        }
+        (data.get(at..)? == self.bytes.get(from..)?).then_some(delta?)
     }
 }
 
@@ -246,14 +312,21 @@ pub(crate) mod tests {
             0usize..3,
             0usize..3,
             (any::<bool>(), prop::sample::select(vec!["", "\r\n", " \n"])),
+            // Unread padding (free in the shape): none, in front, at the end, or both.
+            prop::sample::select(vec![("", ""), (PAD, ""), ("", PAD), (PAD, PAD)]),
         )
-            .prop_map(|(field, text, finish, usage, tools, id, n, (model_first, ws))| {
+            .prop_map(|(field, text, finish, usage, tools, id, n, (model_first, ws), (p0, p1))| {
                 let (m0, m1) = if model_first { (r#""model":"m","#, "") } else { ("", r#","model":"m""#) };
+                let (p0, p1) = (
+                    if p0.is_empty() { String::new() } else { format!("{p0},") },
+                    if p1.is_empty() { String::new() } else { format!(",{p1}") },
+                );
                 let mut f =
-                    format!(r#"{{"id":"c{id}",{ws}{m0}"choices":[{{"index":0,"delta":{{"{field}":""#).into_bytes();
+                    format!(r#"{{{p0}"id":"c{id}",{ws}{m0}"choices":[{{"index":0,"delta":{{"{field}":""#).into_bytes();
                 f.extend_from_slice(&text);
                 f.extend_from_slice(
-                    format!(r#""{tools}}},"finish_reason":{finish}}}],{ws}"usage":{usage},"n":{n}{m1}}}"#).as_bytes(),
+                    format!(r#""{tools}}},"finish_reason":{finish}}}],{ws}"usage":{usage},"n":{n}{m1}{p1}}}"#)
+                        .as_bytes(),
                 );
                 f
             });
@@ -270,6 +343,23 @@ pub(crate) mod tests {
         ])
         .prop_map(<[u8]>::to_vec);
         prop_oneof![6 => chunk, 2 => args, 1 => other]
+    }
+
+    /// An unread member whose string the tests vary ([`repad`]).
+    const PAD: &str = r#""obfuscation":"pad""#;
+
+    /// Replaces the content of every `PAD` string in `data` with `text`.
+    fn repad(data: &mut Vec<u8>, text: &[u8]) {
+        let marker = br#""obfuscation":""#;
+        let mut from = 0;
+        while let Some(at) = data.get(from..).and_then(|d| d.windows(marker.len()).position(|w| w == marker)) {
+            let start = from + at + marker.len();
+            if data.get(start..start + 4) != Some(b"pad\"") {
+                break;
+            }
+            data.splice(start..start + 3, text.iter().copied());
+            from = start + text.len();
+        }
     }
 
     /// Frames repeat, so shapes are learned and then met with other content.
@@ -313,6 +403,10 @@ pub(crate) mod tests {
                 if i % 2 == 1 {
                     crate::translate::test_support::retext(&mut data, &tweak[i % tweak.len()], false);
                 }
+                // The padding changes on two frames in three (any content, valid or not).
+                if i % 3 != 0 {
+                    repad(&mut data, &tweak[(i * 7 + 3) % tweak.len()]);
+                }
                 let data = Bytes::from(data);
                 let (mut a, mut b) = (Vec::new(), Vec::new());
                 let ra = fast.frame(&data, &mut a);
@@ -347,5 +441,36 @@ pub(crate) mod tests {
         let texts: Vec<_> = out.iter().map(|e| format!("{e:?}")).collect();
         assert_eq!(texts.len(), 4);
         assert!(texts[3].contains("\"c\""), "{texts:?}");
+    }
+
+    /// Unread padding of changing length (OpenAI's `obfuscation`) keeps the fast path.
+    #[test]
+    fn padded_chunks_take_the_fast_path() {
+        let chunk = |pad: &str, t: &str| {
+            Bytes::from(format!(
+                r#"{{"obfuscation":"{pad}","id":"c","model":"m","choices":[{{"index":0,"delta":{{"content":"{t}"}},"finish_reason":null}}],"system_fingerprint":"fp","usage":null}}"#
+            ))
+        };
+        let mut dec = OpenAiDecoder::new();
+        let mut out = Vec::new();
+        dec.frame(&chunk("x", "first"), &mut out).unwrap();
+        dec.frame(&chunk("xy", "second"), &mut out).unwrap();
+        assert!(dec.shape.n == 3, "the delta, the padding and the fingerprint are holes");
+        let hit = dec.shape.matches(&chunk(r#"a longer \"pad\""#, "third")).unwrap();
+        assert_eq!(hit, CanonicalEvent::TextDelta(JsonStr::from_text("third")));
+        assert!(dec.shape.matches(&chunk("", "fourth")).is_some(), "empty padding is valid");
+        assert!(dec.shape.matches(&chunk(r"x\\", "fifth")).is_some(), "an escaped backslash");
+        assert!(dec.shape.matches(&chunk(r"x\", "t")).is_none(), "padding whose quote is escaped");
+        assert!(dec.shape.matches(&chunk("\u{1}", "t")).is_none(), "a raw control byte in the padding");
+        assert!(dec.shape.content(&chunk("x", "t")).is_none(), "a shape with free holes gives no raw content");
+        let mut p = Shape::default();
+        let frame = br#"{"a":"pad","t":"text"}"#;
+        p.learn_with_free(frame, &frame[16..20], &[&frame[6..9]], DeltaKind::Text);
+        assert!(p.matches(&Bytes::from_static(br#"{"a":"","t":"new"}"#)).is_some());
+        p.learn_with_free(frame, &frame[16..20], &[&frame[16..20]], DeltaKind::Text);
+        assert!(
+            p.matches(&Bytes::from_static(br#"{"a":"pad","t":"new"}"#)).is_none(),
+            "overlapping holes: nothing learned"
+        );
     }
 }

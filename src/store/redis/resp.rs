@@ -11,10 +11,10 @@
 //!
 //! Any split of the input gives the same replies (proptest in `tests/resp_props.rs`).
 
-use bytes::{Bytes, BytesMut};
-use redis_protocol::resp2::decode::decode_bytes_mut;
 use crate::translate::out::u64_;
 use bytes::BufMut;
+use bytes::{Bytes, BytesMut};
+use redis_protocol::resp2::decode::decode_bytes_mut;
 use redis_protocol::resp2::encode::extend_encode;
 use redis_protocol::resp2::types::BytesFrame;
 use std::fmt;
