@@ -40,6 +40,7 @@ use crate::translate::collect::Collector;
 use bytes::BytesMut;
 use pipeline::{Canonicalizer, Pipeline};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// SSE frames queued between the producer and the connection before backpressure.
@@ -59,7 +60,7 @@ const DRAIN_MAX_ITEMS: usize = 16;
 pub struct ProxyRequest {
     pub format: WireFormat,
     pub req: CanonicalRequest,
-    pub model: Rc<ModelDef>,
+    pub model: Arc<ModelDef>,
     pub channel: Channel,
     /// The sticky-session key ([`session::derive`]).
     pub session: Option<SessionKey>,
@@ -71,7 +72,7 @@ pub async fn serve(worker: &Rc<Worker>, front: &Front, pr: ProxyRequest) -> Resp
         let msg = format!("channel {} has no upstream configured on this gateway yet", pr.channel);
         return error_response(pr.format, ErrorKind::Overloaded, &msg, None, None);
     };
-    let model = Rc::clone(&pr.model);
+    let model = Arc::clone(&pr.model);
     let fit_imp = imp.clone();
     let fit = move |d: &AccountDef| fit_imp.can_serve(d, &model);
     match imp {
@@ -89,8 +90,8 @@ async fn start_first<D: ChannelDriver>(
     req: &CanonicalRequest,
     ttft: Duration,
 ) -> Result<(D::Stream, StreamItem), AttemptError> {
-    // Written inline into `timeout` (not bound to a local first) so the future holds one copy.
-    let first = monoio::time::timeout(ttft, async {
+    // Pinned inline (not bound to a local first) so the future holds one copy.
+    let first = std::pin::pin!(async {
         let mut stream = driver.start(attempt, req).await?;
         match stream.next().await {
             Some(Ok(first)) => match error_in_first_item(&first) {
@@ -101,7 +102,7 @@ async fn start_first<D: ChannelDriver>(
             None => Err(AttemptError::new(FailureClass::Server, "upstream closed the stream before answering")),
         }
     });
-    match first.await {
+    match crate::runtime::coarse_timer::timeout(ttft, first).await {
         Ok(r) => r,
         Err(_) => Err(AttemptError::new(
             FailureClass::Slow,
@@ -154,7 +155,7 @@ async fn run<D: ChannelDriver>(
             account: def,
             state: Some(std::sync::Arc::clone(lease.account().shared())),
             number: tries.attempts(),
-            model: Rc::clone(&pr.model),
+            model: Arc::clone(&pr.model),
             client_format: pr.format,
         };
         let outcome = match start_first(driver, &attempt, &pr.req, cfg.ttft_timeout()).await {

@@ -201,32 +201,33 @@ fn match_pattern(pattern: &[Seg], raw_path: &[u8]) -> PatternMatch {
 fn match_shape(pattern: &[Seg], raw_path: &[u8]) -> Option<PatternMatch> {
     let path = raw_path.strip_prefix(b"/")?;
     let path = path.strip_suffix(b"/").unwrap_or(path);
+    // First the shape alone (literals, segment count, non-empty parameters), so a path is
+    // decoded only for the pattern it matches: no allocation for the patterns it does not.
     let mut segs = path.split(|b| *b == b'/');
-    let mut params = Vec::new();
-    let mut bad = false;
     for seg in pattern {
         let got = segs.next()?;
-        match seg {
-            Lit(lit) => {
-                if got != lit.as_bytes() {
-                    return None;
-                }
-            }
-            Param => {
-                if got.is_empty() {
-                    return None;
-                }
-                match crate::util::percent::decode(got, false) {
-                    Some(p) => params.push(p),
-                    None => bad = true,
-                }
-            }
+        let fits = match seg {
+            Lit(lit) => got == lit.as_bytes(),
+            Param => !got.is_empty(),
+        };
+        if !fits {
+            return None;
         }
     }
     if segs.next().is_some() {
         return None;
     }
-    Some(if bad { PatternMatch::BadParam } else { PatternMatch::Yes(params) })
+    let wanted = pattern.iter().filter(|s| matches!(s, Param)).count();
+    let mut params = Vec::with_capacity(wanted);
+    for (seg, got) in pattern.iter().zip(path.split(|b| *b == b'/')) {
+        if matches!(seg, Param) {
+            match crate::util::percent::decode(got, false) {
+                Some(p) => params.push(p),
+                None => return Some(PatternMatch::BadParam),
+            }
+        }
+    }
+    Some(PatternMatch::Yes(params))
 }
 
 #[cfg(test)]

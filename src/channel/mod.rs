@@ -40,7 +40,7 @@ pub struct Attempt {
     /// 1 for the first try.
     pub number: u32,
     /// The resolved model (its `upstream()` id is what the upstream gets).
-    pub model: Rc<ModelDef>,
+    pub model: Arc<ModelDef>,
     /// The client's wire format (a channel may pick the matching upstream dialect).
     pub client_format: WireFormat,
 }

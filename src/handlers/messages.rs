@@ -8,6 +8,7 @@ use crate::runtime::ctx::Worker;
 use crate::translate::canonical::WireFormat;
 use crate::translate::request::{ClaudeEndpoint, decode_claude};
 use std::rc::Rc;
+use std::sync::Arc;
 
 pub async fn post(worker: &Rc<Worker>, req: Request, has_channel: bool) -> Response {
     let format = WireFormat::Claude;
@@ -24,6 +25,6 @@ pub async fn post(worker: &Rc<Worker>, req: Request, has_channel: bool) -> Respo
         return front::unknown_model(&checked.front, format, &creq.model, checked.channel);
     };
     let session = proxy::session::derive(&req.head, format, &creq);
-    let pr = ProxyRequest { format, channel: model.channel, model: Rc::new(model.clone()), req: creq, session };
+    let pr = ProxyRequest { format, channel: model.channel, model: Arc::clone(model), req: creq, session };
     proxy::serve(worker, &checked.front, pr).await
 }

@@ -124,7 +124,8 @@ async fn read_head(
             }
             // Idle: wait for the first byte of the next request, or shutdown.
             let buf = std::mem::take(rbuf);
-            let read = monoio::time::timeout(cfg.timeouts.keepalive_idle, read_more(stream, buf));
+            let more = std::pin::pin!(read_more(stream, buf));
+            let read = crate::runtime::coarse_timer::timeout(cfg.timeouts.keepalive_idle, more);
             monoio::select! {
                 r = read => match r {
                     Ok((Ok(n), buf)) if n > 0 => *rbuf = buf,
@@ -135,7 +136,7 @@ async fn read_head(
         } else {
             let deadline = *head_deadline.get_or_insert_with(|| Instant::now() + cfg.timeouts.head_read);
             let buf = std::mem::take(rbuf);
-            match monoio::time::timeout_at(deadline.into(), read_more(stream, buf)).await {
+            match crate::runtime::coarse_timer::timeout_at(deadline, std::pin::pin!(read_more(stream, buf))).await {
                 Ok((Ok(n), buf)) if n > 0 => *rbuf = buf,
                 Ok(_) => return Err(Stop::Quiet),
                 Err(_) => return Err(Stop::Reply(408, "timed out reading the request head")),
@@ -217,7 +218,7 @@ async fn read_body(
 
 async fn fill(stream: &mut TcpStream, rbuf: &mut BytesMut, idle: Duration) -> Result<(), Stop> {
     let buf = std::mem::take(rbuf);
-    match monoio::time::timeout(idle, read_more(stream, buf)).await {
+    match crate::runtime::coarse_timer::timeout(idle, std::pin::pin!(read_more(stream, buf))).await {
         Ok((Ok(n), buf)) if n > 0 => {
             *rbuf = buf;
             Ok(())

@@ -7,22 +7,24 @@
 pub mod builtin;
 
 use crate::domain::{Channel, ModelDef};
+use std::sync::Arc;
 
 /// The resolved table.
 #[derive(Debug, Clone, Default)]
 pub struct ModelTable {
-    entries: Vec<ModelDef>,
+    /// Shared, so a request takes its model with a reference count, not a deep copy.
+    entries: Vec<Arc<ModelDef>>,
 }
 
 impl ModelTable {
     /// Built-ins with `overrides` applied: an override with the same channel and id replaces the
     /// built-in (a disabled one hides it); any other is added after the built-ins.
     pub fn new(overrides: &[ModelDef]) -> Self {
-        let mut entries = builtin::builtin();
+        let mut entries: Vec<Arc<ModelDef>> = builtin::builtin().into_iter().map(Arc::new).collect();
         for o in overrides {
             match entries.iter_mut().find(|e| e.channel == o.channel && e.id == o.id) {
-                Some(slot) => *slot = o.clone(),
-                None => entries.push(o.clone()),
+                Some(slot) => *slot = Arc::new(o.clone()),
+                None => entries.push(Arc::new(o.clone())),
             }
         }
         Self { entries }
@@ -30,15 +32,19 @@ impl ModelTable {
 
     /// Enabled models, optionally only one channel's, in listing order.
     pub fn list(&self, channel: Option<Channel>) -> impl Iterator<Item = &ModelDef> {
+        self.shared(channel).map(|m| &**m)
+    }
+
+    fn shared(&self, channel: Option<Channel>) -> impl Iterator<Item = &Arc<ModelDef>> {
         self.entries.iter().filter(move |m| m.enabled && channel.is_none_or(|c| m.channel == c))
     }
 
     /// The enabled model `name` (id first, then aliases) within `channel` or, with `None`, the
     /// first channel that serves it.
-    pub fn resolve(&self, name: &str, channel: Option<Channel>) -> Option<&ModelDef> {
-        self.list(channel)
+    pub fn resolve(&self, name: &str, channel: Option<Channel>) -> Option<&Arc<ModelDef>> {
+        self.shared(channel)
             .find(|m| m.id == name)
-            .or_else(|| self.list(channel).find(|m| m.aliases.iter().any(|a| a == name)))
+            .or_else(|| self.shared(channel).find(|m| m.aliases.iter().any(|a| a == name)))
     }
 
     /// Up to three known ids closest to `name` (within an edit distance that scales with length).
@@ -126,7 +132,7 @@ mod tests {
 
     #[test]
     fn overrides_replace_hide_and_add() {
-        let mut hidden = ModelTable::new(&[]).resolve("grok-3", None).unwrap().clone();
+        let mut hidden = ModelTable::new(&[]).resolve("grok-3", None).unwrap().as_ref().clone();
         hidden.enabled = false;
         let mut added = hidden.clone();
         added.id = "my-model".into();

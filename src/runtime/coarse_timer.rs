@@ -288,6 +288,39 @@ impl Future for Timer {
     }
 }
 
+/// The error of [`timeout_at`] / [`timeout`]: the deadline came first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed;
+
+impl std::fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("deadline elapsed")
+    }
+}
+
+/// Runs `fut` until `at`: its output, or [`Elapsed`] when the deadline came first (then `fut`
+/// is dropped). The request path's timeouts (keep-alive idle, head read, time to first token,
+/// upstream head) use this rather than `monoio::time::timeout`, whose timer-wheel entry costs
+/// an allocation and about 640 bytes of future per wait. A future that is ready when polled
+/// wins over a deadline that passed at the same time.
+///
+/// `fut` comes pinned by the caller (`timeout(d, pin!(async { … }))`): taken by value, it would
+/// sit in this future twice (the argument and the pinned local), which doubles the size of every
+/// request future above it.
+pub async fn timeout_at<F: Future>(at: Instant, mut fut: Pin<&mut F>) -> Result<F::Output, Elapsed> {
+    let mut timer = timer_at(at);
+    monoio::select! {
+        biased;
+        out = &mut fut => Ok(out),
+        () = &mut timer => Err(Elapsed),
+    }
+}
+
+/// [`timeout_at`] `after` from now.
+pub async fn timeout<F: Future>(after: Duration, fut: Pin<&mut F>) -> Result<F::Output, Elapsed> {
+    timeout_at(Instant::now() + after, fut).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +369,22 @@ mod tests {
             d.reset(start + Duration::from_millis(10));
             d.await;
             assert!(start.elapsed() >= Duration::from_millis(10));
+        });
+    }
+
+    #[test]
+    fn timeout_gives_the_output_or_elapsed_and_frees_its_entry() {
+        with_driver(async {
+            assert_eq!(timeout(Duration::from_secs(60), std::pin::pin!(async { 7 })).await, Ok(7));
+            let start = Instant::now();
+            let slow = std::pin::pin!(monoio::time::sleep(Duration::from_secs(60)));
+            assert_eq!(timeout(Duration::from_millis(20), slow).await, Err(Elapsed));
+            assert!(start.elapsed() >= Duration::from_millis(20));
+            assert!(start.elapsed() < Duration::from_secs(60));
+            let past = Instant::now().checked_sub(Duration::from_secs(1)).unwrap();
+            assert_eq!(timeout_at(past, std::pin::pin!(async { "ready" })).await, Ok("ready"), "a ready future wins");
+            let live = TABLE.with(|t| t.entries.borrow().iter().flatten().count());
+            assert_eq!(live, 0, "every timeout freed its deadline");
         });
     }
 

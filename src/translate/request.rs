@@ -36,6 +36,28 @@ impl std::fmt::Display for RequestError {
 
 impl std::error::Error for RequestError {}
 
+/// Bodies up to this size are parsed with the thread's reused parser buffers.
+const SHARED_BUFFERS_MAX: usize = 64 * 1024;
+
+thread_local! {
+    /// simd-json's scratch (structural indexes, string buffer, padded input copy), kept per
+    /// thread so a request body parse does not allocate it anew. Only bodies up to
+    /// [`SHARED_BUFFERS_MAX`] use it, so it never grows past that size.
+    static PARSER_BUFFERS: std::cell::RefCell<simd_json::Buffers> =
+        std::cell::RefCell::new(simd_json::Buffers::new(SHARED_BUFFERS_MAX));
+}
+
+/// Deserialises a request body (mutated in place), with the thread's parser buffers when it fits.
+fn from_body<'a, T: serde::Deserialize<'a>>(body: &'a mut [u8]) -> Result<T, simd_json::Error> {
+    if body.len() > SHARED_BUFFERS_MAX {
+        return simd_json::serde::from_slice(body);
+    }
+    PARSER_BUFFERS.with(|b| match b.try_borrow_mut() {
+        Ok(mut buffers) => simd_json::serde::from_slice_with_buffers(body, &mut buffers),
+        Err(_) => simd_json::serde::from_slice(body),
+    })
+}
+
 fn parse_error(e: &simd_json::Error) -> RequestError {
     RequestError::new(format!("invalid request body: {e}"), None)
 }
@@ -57,7 +79,7 @@ pub enum ClaudeEndpoint {
 
 /// Decodes a Claude Messages body (mutated in place).
 pub fn decode_claude(body: &mut [u8], endpoint: ClaudeEndpoint) -> Result<CanonicalRequest, RequestError> {
-    let req: claude::MessagesRequest<'_> = simd_json::serde::from_slice(body).map_err(|e| parse_error(&e))?;
+    let req: claude::MessagesRequest<'_> = from_body(body).map_err(|e| parse_error(&e))?;
     if req.model.trim().is_empty() {
         return Err(RequestError::new("model: field required", Some("model")));
     }
@@ -179,7 +201,7 @@ fn claude_block(b: claude::ContentBlock<'_>) -> Option<Block> {
 
 /// Decodes an OpenAI Chat Completions body (mutated in place).
 pub fn decode_openai(body: &mut [u8]) -> Result<CanonicalRequest, RequestError> {
-    let req: openai::ChatRequest<'_> = simd_json::serde::from_slice(body).map_err(|e| parse_error(&e))?;
+    let req: openai::ChatRequest<'_> = from_body(body).map_err(|e| parse_error(&e))?;
     if req.model.trim().is_empty() {
         return Err(RequestError::new("you must provide a model parameter", Some("model")));
     }
@@ -406,6 +428,25 @@ mod tests {
             matches!(&r.messages[0].content[1], Block::Image(ImageSource::Base64 { media_type, .. }) if media_type == "image/png")
         );
         assert_eq!(r.response_format.as_deref(), Some(r#"{"type":"json_object"}"#));
+    }
+
+    /// The thread's reused parser buffers give the same result as fresh ones, after a failed
+    /// parse, after a larger body and for a body over the reuse limit.
+    #[test]
+    fn reused_parser_buffers_change_nothing() {
+        let body = |text: &str| format!(r#"{{"model":"m","messages":[{{"role":"user","content":"{text}"}}]}}"#);
+        let text_of = |r: &CanonicalRequest| match r.messages.first().and_then(|m| m.content.first()) {
+            Some(Block::Text(t)) => t.clone(),
+            other => panic!("{other:?}"),
+        };
+        let long = r"x\\y".repeat(6_000);
+        let huge = "z".repeat(SHARED_BUFFERS_MAX + 10);
+        for text in ["a", long.as_str(), r#"b \"q\""#, huge.as_str(), "c"] {
+            assert!(oai(r#"{"model":"m","messages":[{"role":"user","content":"x"#).is_err());
+            let got = oai(&body(text)).unwrap();
+            let want: String = simd_json::serde::from_slice::<String>(&mut format!("\"{text}\"").into_bytes()).unwrap();
+            assert_eq!(text_of(&got), want);
+        }
     }
 
     #[test]

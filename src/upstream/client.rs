@@ -13,7 +13,7 @@
 //! Cancellation: dropping the `send` future or the body drops the connection, which closes it.
 
 use super::body::{ResponseBody, Return};
-use super::conn::{Connection, RequestBody, encode_request_head};
+use super::conn::{COALESCE, Connection, RequestBody, Wire, encode_request_head};
 use super::connect::{Dial, PhaseDeadline, establish};
 use super::dns::DnsCache;
 use super::error::{ErrorKind, UpstreamError};
@@ -22,6 +22,7 @@ use super::proxy::ProxyConfig;
 use super::response_head::{ResponseHead, response_framing};
 use super::settings::{UpstreamShared, UpstreamTimeouts};
 use super::url::Target;
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -80,7 +81,8 @@ impl Request {
         Ok(Self {
             method,
             target,
-            headers: Vec::new(),
+            // Room for what a channel sets (auth, content type, accept, a few more) in one go.
+            headers: Vec::with_capacity(8),
             body: RequestBody::Empty,
             options: RequestOptions::default(),
             invalid_header: None,
@@ -107,6 +109,17 @@ impl Request {
         match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(value.as_ref())) {
             (Ok(n), Ok(v)) => self.headers.push((n, v)),
             _ => self.invalid_header = Some(name.chars().take(64).collect()),
+        }
+        self
+    }
+
+    /// [`Request::header`] for a known name and a value already in a `Bytes` (a static string,
+    /// or a formatted one handed over): no name lookup and no copy of the value.
+    #[must_use]
+    pub fn header_bytes(mut self, name: HeaderName, value: bytes::Bytes) -> Self {
+        match HeaderValue::from_maybe_shared(value) {
+            Ok(v) => self.headers.push((name, v)),
+            Err(_) => self.invalid_header = Some(name.as_str().chars().take(64).collect()),
         }
         self
     }
@@ -211,12 +224,22 @@ impl UpstreamClient {
         let proxy = self.proxy_for(&req.target.host, &req.options.proxy);
         let key = PoolKey {
             tls: req.target.scheme.is_tls(),
-            host: req.target.host.as_str().into(),
+            host: Arc::clone(&req.target.host),
             port: req.target.port,
             proxy: proxy.clone(),
         };
-        let mut head_bytes = Vec::with_capacity(512);
+        // The head, with a small whole body appended (one write, and shared by a retry).
+        let inline_body = match &req.body {
+            RequestBody::Full(b) if b.len() <= COALESCE => Some(b.clone()),
+            _ => None,
+        };
+        let mut head_bytes = Vec::with_capacity(512 + inline_body.as_ref().map_or(0, Bytes::len));
         encode_request_head(&mut head_bytes, &req.method, &req.target, &req.headers, &req.body);
+        if let Some(b) = &inline_body {
+            head_bytes.extend_from_slice(b);
+        }
+        let head_bytes = Bytes::from(head_bytes);
+        let body_inline = inline_body.is_some();
         let use_pool = !req.options.no_pool;
         let mut retried = false;
         loop {
@@ -231,9 +254,8 @@ impl UpstreamClient {
                 // proxy tunnel) would otherwise size every request's future.
                 Box::pin(establish(&self.inner.shared, &self.inner.dns, dial, &timeouts, total)).await?
             };
-            match exchange(&mut conn, head_bytes.clone(), &mut req, &timeouts, total, settings.limits.max_head_bytes)
-                .await
-            {
+            let wire = Wire { head: head_bytes.clone(), body_inline };
+            match exchange(&mut conn, wire, &mut req, &timeouts, total, settings.limits.max_head_bytes).await {
                 Ok(head) => {
                     let framing = response_framing(&head, req.method == Method::HEAD).map_err(|e| {
                         UpstreamError::new(ErrorKind::Protocol, format!("{}: {}", req.target.host, e.message()))
@@ -274,7 +296,7 @@ impl UpstreamClient {
 /// Writes the request and reads the response head.
 async fn exchange(
     conn: &mut Connection,
-    head: Vec<u8>,
+    head: Wire,
     req: &mut Request,
     timeouts: &UpstreamTimeouts,
     total: Instant,
@@ -284,11 +306,11 @@ async fn exchange(
     let host = req.target.host.clone();
     // The write has no deadline of its own; the head deadline covers write + wait. The block is
     // written inline (not bound to a local first) so the future holds one copy of it.
-    let io = monoio::time::timeout_at(deadline.at.into(), async {
+    let io = std::pin::pin!(async {
         conn.send_request(head, &mut req.body, &host).await?;
         conn.read_response_head(deadline, max_head, false, &host).await
     });
-    match io.await {
+    match crate::runtime::coarse_timer::timeout_at(deadline.at, io).await {
         Ok(r) => r,
         Err(_) => Err(deadline.expired(ErrorKind::HeadTimeout, format!("no response head from {host} in time"))),
     }

@@ -17,7 +17,15 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, Method};
 
 /// Bodies up to this size are written in the same write as the head.
-const COALESCE: usize = 64 * 1024;
+pub(crate) const COALESCE: usize = 64 * 1024;
+
+/// An encoded request head, ready to write; `body_inline`: the (small, whole) body is appended
+/// to it already.
+#[derive(Debug, Clone)]
+pub struct Wire {
+    pub head: Bytes,
+    pub body_inline: bool,
+}
 
 /// What a request carries.
 #[derive(Debug, Default)]
@@ -74,7 +82,7 @@ pub fn encode_request_head(
         }
         RequestBody::Full(b) => {
             out.extend_from_slice(b"content-length: ");
-            out.extend_from_slice(b.len().to_string().as_bytes());
+            crate::translate::out::u64_(out, b.len() as u64);
             out.extend_from_slice(b"\r\n");
         }
         RequestBody::Chunked(_) | RequestBody::Stream(_) => {
@@ -103,23 +111,17 @@ impl Connection {
         self.served > 0
     }
 
-    /// Writes the head and the body.
-    pub async fn send_request(
-        &mut self,
-        head: Vec<u8>,
-        body: &mut RequestBody,
-        host: &str,
-    ) -> Result<(), UpstreamError> {
+    /// Writes the head and the body (the body only when it is not already in `wire.head`).
+    pub async fn send_request(&mut self, wire: Wire, body: &mut RequestBody, host: &str) -> Result<(), UpstreamError> {
         let werr = |e: std::io::Error| UpstreamError::io(&e, &format!("sending the request to {host}"));
+        let head = wire.head;
+        if wire.body_inline {
+            return self.t.write_bytes(head).await.map_err(werr);
+        }
         match body {
-            RequestBody::Empty => self.t.write_bytes(Bytes::from(head)).await.map_err(werr),
-            RequestBody::Full(b) if b.len() <= COALESCE => {
-                let mut all = head;
-                all.extend_from_slice(b);
-                self.t.write_bytes(Bytes::from(all)).await.map_err(werr)
-            }
+            RequestBody::Empty => self.t.write_bytes(head).await.map_err(werr),
             RequestBody::Full(b) => {
-                self.t.write_bytes(Bytes::from(head)).await.map_err(werr)?;
+                self.t.write_bytes(head).await.map_err(werr)?;
                 self.t.write_bytes(b.clone()).await.map_err(werr)
             }
             RequestBody::Chunked(parts) => {
@@ -134,7 +136,7 @@ impl Connection {
                 self.t.write_bytes(out.freeze()).await.map_err(werr)
             }
             RequestBody::Stream(rx) => {
-                self.t.write_bytes(Bytes::from(head)).await.map_err(werr)?;
+                self.t.write_bytes(head).await.map_err(werr)?;
                 let mut out = BytesMut::new();
                 while let Ok(p) = rx.recv().await {
                     if p.is_empty() {

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PoolKey {
     pub tls: bool,
-    pub host: Box<str>,
+    pub host: Arc<str>,
     pub port: u16,
     pub proxy: Option<Arc<ProxyConfig>>,
 }

@@ -5,6 +5,7 @@
 //! ASCII). Hosts are lower-cased so pool keys and SNI agree.
 
 use super::error::{ErrorKind, UpstreamError};
+use std::sync::Arc;
 
 /// The transport a URL asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -38,11 +39,12 @@ pub struct Target {
     pub scheme: Scheme,
     /// Whether the URL said `ws`/`wss`.
     pub websocket: bool,
-    /// Lower-case host name or IP literal (IPv6 without brackets).
-    pub host: String,
+    /// Lower-case host name or IP literal (IPv6 without brackets). Shared text, so a target
+    /// parsed once is cloned per request without copying its strings.
+    pub host: Arc<str>,
     pub port: u16,
     /// Path and query as sent on the request line; `/` when the URL had none.
-    pub path_and_query: String,
+    pub path_and_query: Arc<str>,
 }
 
 impl Target {
@@ -74,7 +76,7 @@ impl Target {
         if path_and_query.bytes().any(|b| b <= b' ' || b == 0x7f) {
             return Err(bad("path contains spaces or control characters"));
         }
-        Ok(Self { scheme, websocket, host, port, path_and_query })
+        Ok(Self { scheme, websocket, host: host.into(), port, path_and_query: path_and_query.into() })
     }
 
     /// The `Host` header value: the port is omitted when it is the scheme's default.
@@ -143,17 +145,14 @@ mod tests {
     #[test]
     fn parses_the_shapes_we_use() {
         let t = Target::parse("https://API.x.ai/v1/chat?x=1#frag").unwrap();
-        assert_eq!(
-            (t.scheme, t.host.as_str(), t.port, t.path_and_query.as_str()),
-            (Scheme::Https, "api.x.ai", 443, "/v1/chat?x=1")
-        );
+        assert_eq!((t.scheme, &*t.host, t.port, &*t.path_and_query), (Scheme::Https, "api.x.ai", 443, "/v1/chat?x=1"));
         assert_eq!(t.host_header(), "api.x.ai");
         let t = Target::parse("ws://127.0.0.1:8080?token=a").unwrap();
         assert!(t.websocket);
-        assert_eq!((t.port, t.path_and_query.as_str()), (8080, "/?token=a"));
+        assert_eq!((t.port, &*t.path_and_query), (8080, "/?token=a"));
         assert_eq!(t.host_header(), "127.0.0.1:8080");
         let t = Target::parse("http://[::1]:9/").unwrap();
-        assert_eq!((t.host.as_str(), t.authority()), ("::1", "[::1]:9".to_owned()));
+        assert_eq!((&*t.host, t.authority()), ("::1", "[::1]:9".to_owned()));
         assert_eq!(t.host_header(), "[::1]:9");
         for (url, want) in
             [("http://h:80/", "h"), ("https://h:80/", "h:80"), ("http://h:65535", "h:65535"), ("http://h:1/", "h:1")]

@@ -153,7 +153,7 @@ impl UpstreamClient {
             rng: MaskRng::new(),
             out: BytesMut::new(),
             idle: timeouts.idle,
-            host: t.host.as_str().into(),
+            host: Box::from(&*t.host),
             handshake: resp,
             close_sent: false,
             done: false,

@@ -22,6 +22,7 @@ use crate::translate::canonical::WireFormat;
 use crate::upstream::sse::SseParser;
 use crate::upstream::{Request, ResponseBody};
 use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use std::collections::VecDeque;
 
 const SURFACE: &str = "xAI API";
@@ -45,9 +46,9 @@ pub async fn start(
     };
     let http = http
         .map_err(|e| super::transport_error(SURFACE, &e))?
-        .header("authorization", format!("Bearer {key}"))
-        .header("content-type", "application/json")
-        .header("accept", if req.stream { "text/event-stream" } else { "application/json" })
+        .header_bytes(AUTHORIZATION, Bytes::from(format!("Bearer {key}")))
+        .header_bytes(CONTENT_TYPE, Bytes::from_static(b"application/json"))
+        .header_bytes(ACCEPT, Bytes::from_static(if req.stream { b"text/event-stream" } else { b"application/json" }))
         .options(super::request_options(target.account));
     let resp = ch.client().send(http).await.map_err(|e| super::transport_error(SURFACE, &e))?;
     let hints = super::read_head(&resp.head, target.state);
