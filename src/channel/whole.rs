@@ -99,7 +99,9 @@ fn frames_on(tape: &mut jscan::Tape, body: &[u8]) -> Result<Vec<Bytes>, String> 
     let message = message.filter(|m| m.kind() == Kind::Object).ok_or("the completion's choice has no message")?;
     let [reasoning, content, calls] = message.pick(["reasoning_content", "content", "tool_calls"]);
 
-    // `{"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":[` — shared.
+    // `{"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":` opens the
+    // first frame only: the decoder reads `id` and `model` once, at the start, so the later
+    // frames are just `{"choices":…}` (less to scan again).
     let mut head = BytesMut::with_capacity(128);
     head.extend_from_slice(b"{\"id\":");
     head.extend_from_slice(id.map_or(&b"\"chatcmpl-upstream\""[..], |v| v.bytes()));
@@ -108,9 +110,10 @@ fn frames_on(tape: &mut jscan::Tape, body: &[u8]) -> Result<Vec<Bytes>, String> 
     head.extend_from_slice(b",\"model\":");
     head.extend_from_slice(model.map_or(&b"null"[..], |v| v.bytes()));
     head.extend_from_slice(b",\"choices\":");
+    let short: &[u8] = b"{\"choices\":";
     let frame = |delta: &[&[u8]], finish: &[u8]| {
         let mut f = BytesMut::with_capacity(head.len() + delta.iter().map(|d| d.len()).sum::<usize>() + 64);
-        f.extend_from_slice(&head);
+        f.extend_from_slice(short);
         f.extend_from_slice(b"[{\"index\":0,\"delta\":");
         for d in delta {
             f.extend_from_slice(d);
@@ -121,7 +124,10 @@ fn frames_on(tape: &mut jscan::Tape, body: &[u8]) -> Result<Vec<Bytes>, String> 
         f.freeze()
     };
 
-    let mut out = vec![frame(&[b"{\"role\":\"assistant\",\"content\":\"\"}"], b"null")];
+    let mut first = BytesMut::with_capacity(head.len() + 96);
+    first.extend_from_slice(&head);
+    first.extend_from_slice(b"[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}");
+    let mut out = vec![first.freeze()];
     if let Some(r) = nonempty(reasoning) {
         out.push(frame(&[b"{\"reasoning_content\":", r.bytes(), b"}"], b"null"));
     }
@@ -143,8 +149,8 @@ fn frames_on(tape: &mut jscan::Tape, body: &[u8]) -> Result<Vec<Bytes>, String> 
     let finish = finish.filter(|f| !f.is_null()).map_or(&b"\"stop\""[..], |f| f.bytes());
     out.push(frame(&[b"{}"], finish));
     if let Some(u) = usage.filter(|u| u.kind() == Kind::Object) {
-        let mut last = BytesMut::with_capacity(head.len() + u.bytes().len() + 16);
-        last.extend_from_slice(&head);
+        let mut last = BytesMut::with_capacity(u.bytes().len() + 32);
+        last.extend_from_slice(short);
         last.extend_from_slice(b"[],\"usage\":");
         last.extend_from_slice(u.bytes());
         last.extend_from_slice(b"}");
@@ -187,7 +193,9 @@ mod tests {
         let frames = openai_completion_frames(COMPLETION).unwrap();
         let parsed: Vec<Value> =
             frames[..frames.len() - 1].iter().map(|f| serde_json::from_slice(f).unwrap()).collect();
-        assert!(parsed.iter().all(|v| v["id"] == "c1" && v["created"] == 5 && v["model"] == "grok-4"));
+        // The first frame carries the completion's id, created and model; the rest only choices.
+        assert!(parsed[0]["id"] == "c1" && parsed[0]["created"] == 5 && parsed[0]["model"] == "grok-4");
+        assert!(parsed[1..].iter().all(|v| v.get("id").is_none() && v.get("model").is_none()));
         let call = parsed.iter().find_map(|v| v["choices"][0]["delta"]["tool_calls"].get(0).cloned()).unwrap();
         assert_eq!(call["index"], 0);
         assert_eq!(call["id"], "call_9");
