@@ -7,10 +7,10 @@
 //! Output accumulates in one reused `BytesMut`; [`Pipeline::take`] splits off what is ready as a
 //! `Bytes` for the SSE channel (no copy). After a terminal event nothing more is written.
 
-use crate::channel::{AttemptError, StreamItem, whole};
+use crate::channel::{AttemptError, StreamItem};
 use crate::translate::canonical::{CUT_STREAM_MESSAGE, CanonicalEvent, ErrorKind, JsonStr, Usage, WireFormat};
 use crate::translate::passthrough::Passthrough;
-use crate::translate::{EncodeOptions, StreamDecoder, StreamEncoder, claude_enc, openai_enc};
+use crate::translate::{DecodeError, EncodeOptions, StreamDecoder, StreamEncoder, claude_enc, openai_enc};
 use bytes::{Bytes, BytesMut};
 
 /// Turns upstream items into canonical events, decoding frames when needed.
@@ -25,22 +25,23 @@ impl Canonicalizer {
     pub fn item(&mut self, item: StreamItem, mut f: impl FnMut(&CanonicalEvent)) {
         match item {
             StreamItem::Event(ev) => f(&ev),
-            StreamItem::Whole { format, body } => match whole::frames(format, &body) {
-                Ok(frames) => {
-                    for data in frames {
-                        self.frame(format, None, &data, &mut f);
-                    }
-                }
-                Err(m) => f(&CanonicalEvent::Error { kind: ErrorKind::Api, message: JsonStr::from_text(&m) }),
-            },
-            StreamItem::Frame { format, event, data } => self.frame(format, event.as_deref(), &data, &mut f),
+            StreamItem::Whole { format, body } => self.decode(format, &mut f, |dec, out| dec.whole(&body, out)),
+            StreamItem::Frame { format, event, data } => {
+                self.decode(format, &mut f, |dec, out| dec.frame(event.as_deref(), &data, out));
+            }
         }
     }
 
-    fn frame(&mut self, format: WireFormat, event: Option<&[u8]>, data: &Bytes, f: &mut impl FnMut(&CanonicalEvent)) {
+    /// Runs `step` on this response's decoder and hands its events to `f`.
+    fn decode(
+        &mut self,
+        format: WireFormat,
+        f: &mut impl FnMut(&CanonicalEvent),
+        step: impl FnOnce(&mut StreamDecoder, &mut Vec<CanonicalEvent>) -> Result<(), DecodeError>,
+    ) {
         let (_, dec) = self.decoder.get_or_insert_with(|| (format, StreamDecoder::new(format)));
         self.scratch.clear();
-        let res = dec.frame(event, data, &mut self.scratch);
+        let res = step(dec, &mut self.scratch);
         for ev in &self.scratch {
             f(ev);
         }

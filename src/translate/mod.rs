@@ -158,6 +158,14 @@ impl StreamDecoder {
         }
     }
 
+    /// Decodes a whole (non-streaming) answer in the decoder's format, start to end.
+    pub fn whole(&mut self, data: &Bytes, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
+        match self {
+            Self::Claude(_) => Err(DecodeError("a whole Claude answer cannot be re-framed yet".into())),
+            Self::OpenAi(d) => d.completion(data, out),
+        }
+    }
+
     pub fn finish(&mut self, out: &mut Vec<CanonicalEvent>) {
         match self {
             Self::Claude(d) => d.finish(out),

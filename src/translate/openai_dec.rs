@@ -103,24 +103,14 @@ impl OpenAiDecoder {
     fn frame_parsed(&mut self, data: &Bytes, root: Val<'_>, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
         let [error, id, model, choices, usage_raw] = root.pick(ROOT_KEYS);
         if let Some(err) = error.filter(|e| !e.is_null()) {
-            let [ty, message] = err.pick(["type", "message"]);
-            let kind = ty.and_then(|t| t.str_content()).map_or(ErrorKind::Api, ErrorKind::parse);
-            let message = jstr(data, message).unwrap_or_else(|| JsonStr::from_static("upstream error"));
-            out.push(CanonicalEvent::Error { kind, message });
-            self.ended = true;
+            self.error(data, err, out);
             return Ok(());
         }
-        if !self.started {
-            self.started = true;
-            out.push(CanonicalEvent::MessageStart {
-                id: jstr(data, id).unwrap_or_default(),
-                model: jstr(data, model).unwrap_or_default(),
-            });
-        }
+        self.start(data, id, model, "", out);
         if let Some(choice) = choices.and_then(|c| c.index(0)) {
             let [delta, finish] = choice.pick(["delta", "finish_reason"]);
             if let Some(delta) = delta.filter(|d| !d.is_null()) {
-                self.delta(data, delta, out)?;
+                self.delta(data, delta, false, out)?;
             }
             if let Some(r) = finish.and_then(|r| r.str_content()) {
                 self.close(out);
@@ -130,6 +120,80 @@ impl OpenAiDecoder {
         if let Some(u) = usage_raw.filter(|u| !u.is_null()) {
             out.push(CanonicalEvent::Usage(usage(u)));
         }
+        Ok(())
+    }
+
+    /// An error object (answered in place of a chunk or a completion): the typed error; the end.
+    fn error(&mut self, data: &Bytes, err: Val<'_>, out: &mut Vec<CanonicalEvent>) {
+        let [ty, message] = err.pick(["type", "message"]);
+        let kind = ty.and_then(|t| t.str_content()).map_or(ErrorKind::Api, ErrorKind::parse);
+        let message = jstr(data, message).unwrap_or_else(|| JsonStr::from_static("upstream error"));
+        out.push(CanonicalEvent::Error { kind, message });
+        self.ended = true;
+    }
+
+    /// `MessageStart` from the first chunk (or the completion; `fallback_id` when it has none).
+    fn start(
+        &mut self,
+        data: &Bytes,
+        id: Option<Val<'_>>,
+        model: Option<Val<'_>>,
+        fallback_id: &'static str,
+        out: &mut Vec<CanonicalEvent>,
+    ) {
+        if !self.started {
+            self.started = true;
+            out.push(CanonicalEvent::MessageStart {
+                id: jstr(data, id).unwrap_or_else(|| JsonStr::from_static(fallback_id)),
+                model: jstr(data, model).unwrap_or_default(),
+            });
+        }
+    }
+
+    /// A whole (non-streaming) chat completion, in one parse, as the events its chunks would
+    /// have given: the choice's `message` read as one delta (its tool calls indexed by
+    /// position), then `finish_reason` (`stop` when absent), `usage`, and the end. An error
+    /// answered with 200 gives the typed error. `Err` (and no events) for a completion that is
+    /// not JSON, has no choice, or whose message or a tool call is not an object.
+    pub fn completion(&mut self, data: &Bytes, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
+        if self.ended {
+            return Ok(());
+        }
+        let n = out.len();
+        let res = jscan::with_tape(|tape| {
+            let root = tape.parse(data).map_err(|e| DecodeError(format!("the completion is not JSON: {e}")))?;
+            self.completion_parsed(data, root, out)
+        });
+        if res.is_err() {
+            out.truncate(n);
+        }
+        res
+    }
+
+    fn completion_parsed(&mut self, data: &Bytes, root: Val<'_>, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
+        let [error, id, model, choices, usage_raw] = root.pick(ROOT_KEYS);
+        if let Some(err) = error.filter(|e| !e.is_null()) {
+            self.error(data, err, out);
+            return Ok(());
+        }
+        let choice = choices.and_then(|c| c.index(0)).ok_or_else(|| DecodeError("the completion has no choices".into()))?;
+        let [message, finish] = choice.pick(["message", "finish_reason"]);
+        let message = message
+            .filter(|m| m.kind() == jscan::Kind::Object)
+            .ok_or_else(|| DecodeError("the completion's choice has no message".into()))?;
+        let calls = message.get("tool_calls").filter(|c| c.kind() == jscan::Kind::Array);
+        if calls.is_some_and(|c| c.elements().any(|call| call.kind() != jscan::Kind::Object)) {
+            return Err(DecodeError("a tool call that is not an object".into()));
+        }
+        self.start(data, id, model, "chatcmpl-upstream", out);
+        self.delta(data, message, true, out)?;
+        self.close(out);
+        let reason = finish.and_then(|f| f.str_content()).unwrap_or(b"stop");
+        self.stop = Some(StopReason::from_openai(reason).unwrap_or(StopReason::EndTurn));
+        if let Some(u) = usage_raw.filter(|u| u.kind() == jscan::Kind::Object) {
+            out.push(CanonicalEvent::Usage(usage(u)));
+        }
+        self.finish(out);
         Ok(())
     }
 
@@ -160,7 +224,15 @@ impl OpenAiDecoder {
         index
     }
 
-    fn delta(&mut self, data: &Bytes, delta: Val<'_>, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
+    /// One delta (a chunk's, or with `whole` a completion's message: tool calls indexed by
+    /// position, a `tool_calls` that is not an array ignored).
+    fn delta(
+        &mut self,
+        data: &Bytes,
+        delta: Val<'_>,
+        whole: bool,
+        out: &mut Vec<CanonicalEvent>,
+    ) -> Result<(), DecodeError> {
         let [reasoning_content, reasoning_alt, content, tool_calls] =
             delta.pick(["reasoning_content", "reasoning", "content", "tool_calls"]);
         let reasoning = reasoning_content.or(reasoning_alt);
@@ -180,19 +252,29 @@ impl OpenAiDecoder {
         }
         if let Some(calls) = tool_calls.filter(|c| !c.is_null()) {
             if calls.kind() != jscan::Kind::Array {
+                if whole {
+                    return Ok(());
+                }
                 // What walking a non-array as an array always said.
                 return Err(jscan::ScanError { at: 0, what: "unexpected byte" }.into());
             }
-            for call in calls.elements() {
-                self.tool_call(data, call, out)?;
+            for (position, call) in calls.elements().enumerate() {
+                self.tool_call(data, call, whole.then_some(position as u64), out)?;
             }
         }
         Ok(())
     }
 
-    fn tool_call(&mut self, data: &Bytes, call: Val<'_>, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
+    /// One tool-call fragment; `position` (a whole message's call) replaces its `index`.
+    fn tool_call(
+        &mut self,
+        data: &Bytes,
+        call: Val<'_>,
+        position: Option<u64>,
+        out: &mut Vec<CanonicalEvent>,
+    ) -> Result<(), DecodeError> {
         let [index, id, func] = call.pick(["index", "id", "function"]);
-        let up_index = num(index).unwrap_or(0);
+        let up_index = position.or_else(|| num(index)).unwrap_or(0);
         let [name, args] = func.map_or([None; 2], |f| f.pick(["name", "arguments"]));
         // A fragment with a non-empty id starts a call; so does any fragment for a call that is
         // not the open one (some upstreams send the first fragment with an empty id).
