@@ -13,9 +13,9 @@
 //! # Concurrency note
 //! Per core (`RefCell`); the map is taken out whole before any `.await`.
 
+use crate::util::fast_hash::FastMap;
 use crate::store::{CounterDelta, Store, StoreApi, StoreError};
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::time::Duration;
 
 /// How long counters may wait in memory before they are written.
@@ -24,7 +24,7 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_millis(250);
 /// One worker's unwritten counter deltas, per account id.
 #[derive(Debug, Default)]
 pub struct CounterBatch {
-    pending: RefCell<HashMap<Box<str>, CounterDelta>>,
+    pending: RefCell<FastMap<Box<str>, CounterDelta>>,
     scheduled: Cell<bool>,
 }
 
@@ -63,7 +63,7 @@ impl CounterBatch {
     }
 
     /// Takes everything waiting (and clears the "flush scheduled" mark).
-    fn take(&self) -> HashMap<Box<str>, CounterDelta> {
+    fn take(&self) -> FastMap<Box<str>, CounterDelta> {
         self.scheduled.set(false);
         std::mem::take(&mut *self.pending.borrow_mut())
     }

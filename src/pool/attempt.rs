@@ -293,12 +293,14 @@ impl Shard {
         S: FnMut(Duration) -> F,
         F: Future<Output = ()>,
     {
-        let deadline = self.clock.now_ms().saturating_add(self.config().queue_wait_ms);
+        // Read the clock for the deadline only when a first try finds the pool busy.
+        let mut deadline = None;
         loop {
             let notified = self.notify.notified();
             match self.acquire(req, attempt) {
                 Err(u) if u.kind == UnavailableKind::Busy => {
                     let now = self.clock.now_ms();
+                    let deadline = *deadline.get_or_insert_with(|| now.saturating_add(self.config().queue_wait_ms));
                     if now >= deadline {
                         return Err(u);
                     }

@@ -13,6 +13,7 @@
 //! Nothing here takes a lock: `RefCell` borrows are short, never held across `.await`, and the
 //! cross-core facts are the atomics in [`super::shared`].
 
+use crate::util::fast_hash::FastMap;
 use super::attempt::SlotNotify;
 use super::clock::Clock;
 use super::config::PoolConfig;
@@ -21,7 +22,6 @@ use super::snapshot::{Account, Snapshot};
 use super::sticky::StickyMap;
 use crate::domain::AccountDef;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -57,9 +57,9 @@ pub struct Shard {
     local: RefCell<Rc<[Rc<LocalAccount>]>>,
     pub(crate) scratch: RefCell<Vec<Cand>>,
     pub(crate) sticky: RefCell<StickyMap>,
-    pub(crate) flights: RefCell<HashMap<u64, Rc<Flight>>>,
+    pub(crate) flights: RefCell<FastMap<u64, Rc<Flight>>>,
     /// Definitions refreshed on this core, used until a snapshot carrying them arrives.
-    pub(crate) fresh: RefCell<HashMap<u64, Arc<AccountDef>>>,
+    pub(crate) fresh: RefCell<FastMap<u64, Arc<AccountDef>>>,
     pub(crate) notify: Rc<SlotNotify>,
 }
 
@@ -73,8 +73,8 @@ impl Shard {
             snap: RefCell::new(snapshot),
             local: RefCell::new(local),
             scratch: RefCell::new(Vec::new()),
-            flights: RefCell::new(HashMap::new()),
-            fresh: RefCell::new(HashMap::new()),
+            flights: RefCell::new(FastMap::default()),
+            fresh: RefCell::new(FastMap::default()),
             notify: Rc::new(SlotNotify::default()),
         }
     }

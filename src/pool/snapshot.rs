@@ -20,10 +20,10 @@
 //!
 //! Error handling: a duplicate or empty id is a typed [`SnapshotError`]; weight 0 counts as 1.
 
+use crate::util::fast_hash::FastMap;
 use super::holds::HoldSink;
 use super::shared::{AccountShared, CoolReason, DisableReason, ScopeShared};
 use crate::domain::{AccountDef, Channel};
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -125,11 +125,11 @@ pub struct Snapshot {
     generation: u64,
     next_key: u64,
     accounts: Box<[Arc<Account>]>,
-    by_id: HashMap<String, u32>,
-    by_key: HashMap<u64, u32>,
+    by_id: FastMap<String, u32>,
+    by_key: FastMap<u64, u32>,
     tiers: [Box<[Tier]>; 3],
-    scopes: HashMap<Arc<str>, Arc<ScopeShared>>,
-    surfaces: HashMap<Arc<str>, Arc<ScopeShared>>,
+    scopes: FastMap<Arc<str>, Arc<ScopeShared>>,
+    surfaces: FastMap<Arc<str>, Arc<ScopeShared>>,
     /// Where the shared-state setters report holds to persist (the same from build to build).
     holds: Arc<HoldSink>,
 }
@@ -146,8 +146,8 @@ pub fn surface_name(def: &AccountDef) -> String {
 /// A shared-state record of `map`, else of `prev`'s same-named one, else a new one reporting
 /// its holds to `holds`.
 fn shared_named(
-    map: &mut HashMap<Arc<str>, Arc<ScopeShared>>,
-    prev: Option<&HashMap<Arc<str>, Arc<ScopeShared>>>,
+    map: &mut FastMap<Arc<str>, Arc<ScopeShared>>,
+    prev: Option<&FastMap<Arc<str>, Arc<ScopeShared>>>,
     name: String,
     holds: &Arc<HoldSink>,
 ) -> Arc<ScopeShared> {
@@ -190,9 +190,9 @@ impl Snapshot {
     ) -> Result<Self, SnapshotError> {
         let mut next_key = prev.map_or(1, |p| p.next_key.max(1));
         let holds = prev.map_or_else(|| Arc::new(HoldSink::default()), |p| Arc::clone(&p.holds));
-        let mut by_id = HashMap::with_capacity(defs.len());
-        let mut scopes: HashMap<Arc<str>, Arc<ScopeShared>> = HashMap::new();
-        let mut surfaces: HashMap<Arc<str>, Arc<ScopeShared>> = HashMap::new();
+        let mut by_id = FastMap::with_capacity_and_hasher(defs.len(), std::hash::BuildHasherDefault::default());
+        let mut scopes: FastMap<Arc<str>, Arc<ScopeShared>> = FastMap::default();
+        let mut surfaces: FastMap<Arc<str>, Arc<ScopeShared>> = FastMap::default();
         let mut accounts = Vec::with_capacity(defs.len());
         for def in defs {
             if def.id.is_empty() {

@@ -26,8 +26,9 @@
 //! (one per worker). Clients usually keep one connection, so this is rare and costs only cache
 //! locality upstream, never correctness.
 
+use crate::util::fast_hash::FastMap;
 use crate::domain::Channel;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::{DefaultHasher, Hasher};
 
 /// Where a session key came from (for logs and explain).
@@ -125,7 +126,7 @@ struct Pin {
 /// This core's session -> account map (see the module docs).
 #[derive(Debug, Default)]
 pub struct StickyMap {
-    map: HashMap<u64, Pin>,
+    map: FastMap<u64, Pin>,
     order: VecDeque<(u64, u64)>,
     max: usize,
     ttl_ms: u64,
@@ -133,7 +134,7 @@ pub struct StickyMap {
 
 impl StickyMap {
     pub fn new(max_entries: usize, ttl_ms: u64) -> Self {
-        Self { map: HashMap::new(), order: VecDeque::new(), max: max_entries, ttl_ms }
+        Self { map: FastMap::default(), order: VecDeque::new(), max: max_entries, ttl_ms }
     }
 
     /// Applies new limits; shrinking evicts at the next insert.

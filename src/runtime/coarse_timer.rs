@@ -85,7 +85,9 @@ impl Future for Deadline {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.at {
+        // The clock is read once, before registering; a registered deadline is told by the
+        // driver (`fired`), so polling it again (every wake of a `timeout_at` race) costs no read.
+        if self.slot.is_none() && Instant::now() >= self.at {
             return Poll::Ready(());
         }
         let at = self.at;

@@ -13,10 +13,10 @@
 //! # Concurrency note
 //! Per core (`Rc<RefCell>`); borrows never cross an `.await`.
 
+use crate::util::fast_hash::FastMap;
 use super::conn::Connection;
 use super::proxy::ProxyConfig;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,7 +49,7 @@ pub struct PoolStats {
 
 #[derive(Debug)]
 pub struct Pool {
-    idle: RefCell<HashMap<PoolKey, Vec<Idle>>>,
+    idle: RefCell<FastMap<PoolKey, Vec<Idle>>>,
     max_per_origin: usize,
     idle_timeout: Duration,
     stats: Cell<PoolStats>,
@@ -59,7 +59,7 @@ pub struct Pool {
 impl Pool {
     pub fn new(max_per_origin: usize, idle_timeout: Duration) -> Rc<Self> {
         Rc::new(Self {
-            idle: RefCell::new(HashMap::new()),
+            idle: RefCell::new(FastMap::default()),
             max_per_origin,
             idle_timeout,
             stats: Cell::new(PoolStats::default()),

@@ -1,6 +1,8 @@
-//! Small helpers shared across modules: JSON output and percent-decoding.
+//! Small helpers shared across modules: JSON output, percent-decoding, a fast hasher for
+//! per-core maps, allocation counting for benches.
 
 pub mod alloc_count;
 pub mod civil;
+pub mod fast_hash;
 pub mod json;
 pub mod percent;

@@ -10,11 +10,12 @@
 //!   The listing is per worker (per-core state, no locks) and is fetched again when the config
 //!   changes (the channel is rebuilt with the new snapshot).
 
+use crate::util::fast_hash::FastMap;
 use super::creds::{Kind, kind_of};
 use crate::domain::{AccountDef, Channel, ModelDef};
 use crate::upstream::{Request, UpstreamClient};
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// Whether `account`'s credential kind may serve `model` (the model table's `kinds`).
@@ -31,7 +32,7 @@ pub fn can_serve(model: &ModelDef, account: &AccountDef) -> bool {
 /// The xAI model ids each API-key account may use, as far as this worker knows.
 #[derive(Debug, Default)]
 pub struct ApiModels {
-    by_account: RefCell<HashMap<String, HashSet<String>>>,
+    by_account: RefCell<FastMap<String, HashSet<String>>>,
 }
 
 impl ApiModels {
