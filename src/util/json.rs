@@ -98,4 +98,23 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&format!("\"{s}\"")).unwrap();
         assert_eq!(v.as_str().unwrap(), "ok\u{fffd}\u{fffd}\u{fffd}");
     }
+
+    proptest::proptest! {
+        /// Any text escapes to a JSON string that reads back as the same text, whatever its
+        /// length and wherever the special bytes fall relative to the 8-byte steps.
+        #[test]
+        fn escaped_text_reads_back(text in "(.|\n|\t|\x00|\x1f|\"|\\\\){0,40}", pad in 0usize..9) {
+            let text = format!("{}{text}", "p".repeat(pad));
+            let v: serde_json::Value = serde_json::from_str(&format!("\"{}\"", esc(text.as_bytes()))).unwrap();
+            proptest::prop_assert_eq!(v.as_str().unwrap(), text.as_str());
+        }
+
+        /// Any bytes escape to a valid JSON string.
+        #[test]
+        fn any_bytes_escape_to_valid_json(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            let quoted = format!("\"{}\"", esc(&bytes));
+            let parsed = serde_json::from_str::<serde_json::Value>(&quoted);
+            proptest::prop_assert!(parsed.is_ok(), "{}", quoted);
+        }
+    }
 }
