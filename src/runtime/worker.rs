@@ -1,5 +1,12 @@
 //! One worker thread: pin to a core, build a monoio runtime on the chosen driver, accept on this
 //! worker's own `SO_REUSEPORT` listener, serve connections, and drain on `Control::Shutdown`.
+//!
+//! The io_uring ring is set up with `IORING_SETUP_COOP_TASKRUN` (Linux 5.19+; without it where
+//! the kernel refuses it): a completion that arrives while the worker runs is queued for its
+//! next entry into the kernel (the next submit or wait, which a busy worker makes every loop
+//! turn) instead of interrupting it. Measured on the 2-core box: no change at saturation or at
+//! concurrency 1, about a fifth less CPU per request at moderate load (20k req/s open loop:
+//! 28-29 -> 22-24 µs).
 
 use super::control::Control;
 use super::ctx::{Shared, Worker};
@@ -33,12 +40,24 @@ pub fn run_thread(spec: WorkerSpec) -> Result<(), String> {
     }
     let entries = 1024;
     match spec.driver {
-        Driver::Uring => monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-            .with_entries(entries)
-            .enable_timer()
-            .build()
-            .map_err(|e| format!("worker {}: cannot start io_uring runtime: {e}", spec.id))?
-            .block_on(worker_main(spec)),
+        Driver::Uring => {
+            let build = |coop: bool| {
+                let mut setup = io_uring::IoUring::builder();
+                if coop {
+                    setup.setup_coop_taskrun();
+                }
+                monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+                    .uring_builder(setup)
+                    .with_entries(entries)
+                    .enable_timer()
+                    .build()
+            };
+            // Kernels before 5.19 refuse the flag: then the ring goes without it.
+            build(true)
+                .or_else(|_| build(false))
+                .map_err(|e| format!("worker {}: cannot start io_uring runtime: {e}", spec.id))?
+                .block_on(worker_main(spec))
+        }
         Driver::Epoll => monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
             .enable_timer()
             .build()
