@@ -13,8 +13,8 @@
 //! # Concurrency note
 //! Per core (`RefCell`); the map is taken out whole before any `.await`.
 
-use crate::util::fast_hash::FastMap;
 use crate::store::{CounterDelta, Store, StoreApi, StoreError};
+use crate::util::fast_hash::FastMap;
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 

@@ -115,7 +115,9 @@ mod tests {
             })
             .collect();
         assert_eq!(starts, vec![(1, String::new()), (2, "b".to_owned())]);
-        assert!(matches!(evs.first(), Some(CanonicalEvent::MessageStart { id, .. }) if id.unescape() == "chatcmpl-upstream"));
+        assert!(
+            matches!(evs.first(), Some(CanonicalEvent::MessageStart { id, .. }) if id.unescape() == "chatcmpl-upstream")
+        );
         assert!(matches!(evs.last(), Some(CanonicalEvent::Stop { reason: StopReason::EndTurn, .. })));
         // A second call without an id still gets its own block and its own arguments.
         let evs = decode(

@@ -13,7 +13,6 @@
 //! Nothing here takes a lock: `RefCell` borrows are short, never held across `.await`, and the
 //! cross-core facts are the atomics in [`super::shared`].
 
-use crate::util::fast_hash::FastMap;
 use super::attempt::SlotNotify;
 use super::clock::Clock;
 use super::config::PoolConfig;
@@ -21,6 +20,7 @@ use super::refresh::Flight;
 use super::snapshot::{Account, Snapshot};
 use super::sticky::StickyMap;
 use crate::domain::AccountDef;
+use crate::util::fast_hash::FastMap;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;

@@ -20,10 +20,10 @@
 //!
 //! Error handling: a duplicate or empty id is a typed [`SnapshotError`]; weight 0 counts as 1.
 
-use crate::util::fast_hash::FastMap;
 use super::holds::HoldSink;
 use super::shared::{AccountShared, CoolReason, DisableReason, ScopeShared};
 use crate::domain::{AccountDef, Channel};
+use crate::util::fast_hash::FastMap;
 use std::fmt;
 use std::sync::Arc;
 

@@ -26,8 +26,8 @@
 //! (one per worker). Clients usually keep one connection, so this is rare and costs only cache
 //! locality upstream, never correctness.
 
-use crate::util::fast_hash::FastMap;
 use crate::domain::Channel;
+use crate::util::fast_hash::FastMap;
 use std::collections::VecDeque;
 use std::hash::{DefaultHasher, Hasher};
 

@@ -170,13 +170,19 @@ impl OpenAiDecoder {
         res
     }
 
-    fn completion_parsed(&mut self, data: &Bytes, root: Val<'_>, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
+    fn completion_parsed(
+        &mut self,
+        data: &Bytes,
+        root: Val<'_>,
+        out: &mut Vec<CanonicalEvent>,
+    ) -> Result<(), DecodeError> {
         let [error, id, model, choices, usage_raw] = root.pick(ROOT_KEYS);
         if let Some(err) = error.filter(|e| !e.is_null()) {
             self.error(data, err, out);
             return Ok(());
         }
-        let choice = choices.and_then(|c| c.index(0)).ok_or_else(|| DecodeError("the completion has no choices".into()))?;
+        let choice =
+            choices.and_then(|c| c.index(0)).ok_or_else(|| DecodeError("the completion has no choices".into()))?;
         let [message, finish] = choice.pick(["message", "finish_reason"]);
         let message = message
             .filter(|m| m.kind() == jscan::Kind::Object)

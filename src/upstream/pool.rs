@@ -13,9 +13,9 @@
 //! # Concurrency note
 //! Per core (`Rc<RefCell>`); borrows never cross an `.await`.
 
-use crate::util::fast_hash::FastMap;
 use super::conn::Connection;
 use super::proxy::ProxyConfig;
+use crate::util::fast_hash::FastMap;
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;

@@ -10,10 +10,10 @@
 //!   The listing is per worker (per-core state, no locks) and is fetched again when the config
 //!   changes (the channel is rebuilt with the new snapshot).
 
-use crate::util::fast_hash::FastMap;
 use super::creds::{Kind, kind_of};
 use crate::domain::{AccountDef, Channel, ModelDef};
 use crate::upstream::{Request, UpstreamClient};
+use crate::util::fast_hash::FastMap;
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::Arc;
