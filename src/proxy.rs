@@ -230,8 +230,13 @@ fn error_in_first_item(item: &StreamItem) -> Option<AttemptError> {
 /// (a key or an event name), so most first frames skip the decode. An escaped key
 /// (`\u0065rror`) still decodes.
 fn may_name_error(data: &[u8], event: Option<&[u8]>) -> bool {
-    let named = |b: &[u8]| memchr::memmem::find(b, b"error").is_some();
-    named(data) || event.is_some_and(named) || memchr::memmem::find(data, b"\\u").is_some()
+    // Built once per thread: `memmem::find` would build a searcher on every call.
+    thread_local! {
+        static ERROR: memchr::memmem::Finder<'static> = memchr::memmem::Finder::new(b"error");
+        static ESCAPE: memchr::memmem::Finder<'static> = memchr::memmem::Finder::new(b"\\u");
+    }
+    let named = |b: &[u8]| ERROR.with(|f| f.find(b).is_some());
+    named(data) || event.is_some_and(named) || ESCAPE.with(|f| f.find(data).is_some())
 }
 
 /// The failure class an upstream error kind stands for.
