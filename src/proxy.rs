@@ -90,7 +90,7 @@ async fn start_first<D: ChannelDriver>(
     req: &CanonicalRequest,
     ttft: Duration,
 ) -> Result<(D::Stream, StreamItem), AttemptError> {
-    // Pinned inline (not bound to a local first) so the future holds one copy.
+    // Pinned in place (`pin!`, not moved into the timeout), so the future holds one copy.
     let first = std::pin::pin!(async {
         let mut stream = driver.start(attempt, req).await?;
         match stream.next().await {
@@ -217,10 +217,7 @@ fn error_in_first_item(item: &StreamItem) -> Option<AttemptError> {
             }
             let mut events = Vec::new();
             let _ = crate::translate::StreamDecoder::new(*format).frame(event.as_deref(), data, &mut events);
-            match events.into_iter().find(|e| matches!(e, CanonicalEvent::Error { .. })) {
-                Some(CanonicalEvent::Error { kind, message }) => (kind, message.unescape().into_owned()),
-                _ => return None,
-            }
+            crate::translate::first_error(events)?
         }
     };
     Some(AttemptError::new(class_for(kind), message))

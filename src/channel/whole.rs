@@ -7,31 +7,30 @@
 //!   (`StreamDecoder::whole`, `OpenAiDecoder::completion`): its message as one delta, then the
 //!   finish reason, usage and end, the same events its chunks would have given.
 //!
-//! A body with a non-null `error`, or without `choices`, is never passed through: [`check`] (at
-//! the channel) refuses one without `choices`, [`error_of`] (before anything reaches the client)
-//! types an error answered with 200.
+//! A body with a non-null `error`, or without `choices`, is never passed through
+//! ([`passthrough`] refuses it; the decoder fails one without `choices`), and [`error_of`]
+//! (before anything reaches the client) types an error answered with 200.
 
-use crate::translate::StreamDecoder;
-use crate::translate::canonical::{CanonicalEvent, ErrorKind, JsonStr, Usage, WireFormat};
+use crate::translate::canonical::{ErrorKind, JsonStr, Usage, WireFormat};
 use crate::translate::jscan::{self, Kind};
 use crate::translate::passthrough::splice;
+use crate::translate::{StreamDecoder, first_error};
 use bytes::{Bytes, BytesMut};
 
 /// The error a whole answer carries instead of an answer (an error answered with 200), typed
 /// by the format's decoder.
-pub fn error_of(format: WireFormat, body: &[u8]) -> Option<(ErrorKind, String)> {
+///
+/// A scan for a non-null top-level `error` comes first, so a completion that merely mentions
+/// the word is not decoded twice (here and in the pipeline).
+pub fn error_of(format: WireFormat, body: &Bytes) -> Option<(ErrorKind, String)> {
     let has_error =
         jscan::with_tape(|tape| tape.parse(body).ok().and_then(|root| root.get("error")).is_some_and(|e| !e.is_null()));
     if !has_error {
         return None;
     }
     let mut events = Vec::new();
-    let mut decoder = StreamDecoder::new(format);
-    decoder.whole(&Bytes::copy_from_slice(body), &mut events).ok()?;
-    events.into_iter().find_map(|e| match e {
-        CanonicalEvent::Error { kind, message } => Some((kind, message.unescape().into_owned())),
-        _ => None,
-    })
+    StreamDecoder::new(format).whole(body, &mut events).ok()?;
+    first_error(events)
 }
 
 /// The body to send as is (model rewritten) and its usage, when `body` can be forwarded.
@@ -61,7 +60,7 @@ pub fn passthrough(format: WireFormat, body: &[u8], model: Option<&JsonStr>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::translate::canonical::{BlockKind, StopReason};
+    use crate::translate::canonical::{BlockKind, CanonicalEvent, StopReason};
     use serde_json::Value;
 
     const COMPLETION: &[u8] = br#"{"id":"c1","object":"chat.completion","created":5,"model":"grok-4","choices":[{"index":0,
@@ -151,9 +150,9 @@ mod tests {
     #[test]
     fn error_of_types_an_error_answer() {
         let err = br#"{"error":{"message":"slow down","type":"rate_limit_error"}}"#;
-        let (kind, msg) = error_of(WireFormat::OpenAi, err).unwrap();
+        let (kind, msg) = error_of(WireFormat::OpenAi, &Bytes::from_static(err)).unwrap();
         assert_eq!((kind, msg.as_str()), (ErrorKind::RateLimit, "slow down"));
-        assert!(error_of(WireFormat::OpenAi, COMPLETION).is_none());
+        assert!(error_of(WireFormat::OpenAi, &Bytes::from_static(COMPLETION)).is_none());
     }
 
     #[test]

@@ -154,7 +154,7 @@ pub fn error_body(flavor: ErrorFlavor, status: u16, message: &str, code: Option<
             out.extend_from_slice(b",\"message\":");
             json::push_str(&mut out, message);
             out.extend_from_slice(b",\"status\":");
-            crate::translate::out::u64_(&mut out, u64::from(status));
+            crate::util::decimal::push_u64(&mut out, u64::from(status));
             out.extend_from_slice(b"}}");
         }
     }
@@ -188,7 +188,7 @@ pub fn write_head(
     keep_alive: bool,
 ) {
     out.extend_from_slice(b"HTTP/1.1 ");
-    crate::translate::out::u64_(out, u64::from(status));
+    crate::util::decimal::push_u64(out, u64::from(status));
     out.push(b' ');
     out.extend_from_slice(reason(status).as_bytes());
     out.extend_from_slice(b"\r\nserver: orchids-server\r\n");
@@ -205,7 +205,7 @@ pub fn write_head(
     match framing {
         WireFraming::Length(n) => {
             out.extend_from_slice(b"content-length: ");
-            crate::translate::out::u64_(out, n as u64);
+            crate::util::decimal::push_u64(out, n as u64);
             out.extend_from_slice(b"\r\n");
         }
         WireFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),

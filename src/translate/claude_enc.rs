@@ -138,7 +138,7 @@ impl ClaudeSseEncoder {
         out.put_slice(br#","type":"message","role":"assistant","model":"#);
         out::jstr(out, self.opts.model.as_ref().unwrap_or(model));
         out.put_slice(br#","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":"#);
-        out::u64_(out, self.opts.input_tokens);
+        crate::util::decimal::push_u64(out, self.opts.input_tokens);
         out.put_slice(br#","cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":0}}}"#);
         out::sse_close(out);
         out::sse_open(out, "ping");
@@ -152,7 +152,7 @@ impl ClaudeSseEncoder {
         self.open = Some((index, kind));
         out::sse_open(out, "content_block_start");
         out.put_slice(br#"{"type":"content_block_start","index":"#);
-        out::u64_(out, u64::from(index));
+        crate::util::decimal::push_u64(out, u64::from(index));
         match (kind, tool) {
             (Open::Tool, Some((id, name))) => {
                 out.put_slice(br#","content_block":{"type":"tool_use","id":"#);
@@ -173,7 +173,7 @@ impl ClaudeSseEncoder {
         if let Some((index, _)) = self.open.take() {
             out::sse_open(out, "content_block_stop");
             out.put_slice(br#"{"type":"content_block_stop","index":"#);
-            out::u64_(out, u64::from(index));
+            crate::util::decimal::push_u64(out, u64::from(index));
             out.put_u8(b'}');
             out::sse_close(out);
         }
@@ -194,7 +194,7 @@ impl ClaudeSseEncoder {
         let index = self.open.map_or(0, |(i, _)| i);
         out.reserve(HEAD.len() + 10 + open.len() + s.escaped().len() + TAIL.len());
         out.put_slice(HEAD);
-        out::u64_(out, u64::from(index));
+        crate::util::decimal::push_u64(out, u64::from(index));
         out.put_slice(open);
         out.put_slice(s.escaped());
         out.put_slice(TAIL);
@@ -220,16 +220,16 @@ impl ClaudeSseEncoder {
 /// plus `output_tokens_details` when thinking tokens are known.
 pub(crate) fn write_usage(u: &Usage, out: &mut BytesMut) {
     out.put_slice(br#"{"input_tokens":"#);
-    out::u64_(out, u.input_tokens);
+    crate::util::decimal::push_u64(out, u.input_tokens);
     out.put_slice(br#","cache_creation_input_tokens":"#);
-    out::u64_(out, u.cache_creation_input_tokens);
+    crate::util::decimal::push_u64(out, u.cache_creation_input_tokens);
     out.put_slice(br#","cache_read_input_tokens":"#);
-    out::u64_(out, u.cache_read_input_tokens);
+    crate::util::decimal::push_u64(out, u.cache_read_input_tokens);
     out.put_slice(br#","output_tokens":"#);
-    out::u64_(out, u.output_tokens);
+    crate::util::decimal::push_u64(out, u.output_tokens);
     if u.reasoning_tokens > 0 {
         out.put_slice(br#","output_tokens_details":{"thinking_tokens":"#);
-        out::u64_(out, u.reasoning_tokens);
+        crate::util::decimal::push_u64(out, u.reasoning_tokens);
         out.put_u8(b'}');
     }
     out.put_u8(b'}');

@@ -188,7 +188,7 @@ impl Collected {
         out.put_slice(br#"{"id":"#);
         out::jstr(out, &self.id_or("chatcmpl-"));
         out.put_slice(br#","object":"chat.completion","created":"#);
-        out::u64_(out, created);
+        crate::util::decimal::push_u64(out, created);
         out.put_slice(br#","model":"#);
         out::jstr(out, model.or(self.model.as_ref()).unwrap_or(&JsonStr::default()));
         out.put_slice(br#","choices":[{"index":0,"message":{"role":"assistant","content":"#);

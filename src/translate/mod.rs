@@ -184,6 +184,14 @@ pub fn encode_all(format: WireFormat, opts: EncodeOptions, events: &[CanonicalEv
     out
 }
 
+/// The first error among decoded events, as (kind, plain message): what a failed attempt reports.
+pub fn first_error(events: Vec<CanonicalEvent>) -> Option<(canonical::ErrorKind, String)> {
+    events.into_iter().find_map(|e| match e {
+        CanonicalEvent::Error { kind, message } => Some((kind, message.unescape().into_owned())),
+        _ => None,
+    })
+}
+
 /// Decodes a whole recorded stream in `format` (tests, benches, fuzzing).
 pub fn decode_all(format: WireFormat, stream: &[u8]) -> Result<Vec<CanonicalEvent>, DecodeError> {
     let mut dec = StreamDecoder::new(format);

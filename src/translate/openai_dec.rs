@@ -12,7 +12,7 @@
 use super::canonical::{BlockKind, CanonicalEvent, ErrorKind, JsonStr, StopReason, Usage};
 use super::claude_dec::{DecodeError, jstr, num};
 use super::jscan::{self, Val};
-use super::shape::{DeltaKind, Shape};
+use super::shape::{DeltaKind, MAX_FREE, Shape};
 use bytes::Bytes;
 
 /// The members of a chunk this decoder reads; any other top-level string is free in a shape.
@@ -70,12 +70,13 @@ impl OpenAiDecoder {
         }
         let (before, n) = (self.state(), out.len());
         // Top-level strings this decoder never reads (offsets into `data`): free in the shape.
-        let mut free = [0..0, 0..0];
+        let mut free: [std::ops::Range<usize>; MAX_FREE] = std::array::from_fn(|_| 0..0);
         let mut n_free = 0;
         let res = jscan::with_tape(|tape| {
             let root = tape.parse(data)?;
             self.frame_parsed(data, root, out)?;
-            if out.len() == n + 1 {
+            // Only for a chunk whose shape will be learned (below), while the tape is at hand.
+            if out.len() == n + 1 && self.state() == before {
                 let unread = root.fields().filter(|(k, _)| !ROOT_KEYS.iter().any(|r| r.as_bytes() == *k));
                 for (slot, s) in free.iter_mut().zip(unread.filter_map(|(_, v)| v.str_content())) {
                     let start = (s.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);

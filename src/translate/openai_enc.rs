@@ -87,7 +87,7 @@ impl OpenAiSseEncoder {
                 self.tool_open = Some(index);
                 self.chunk_head(out);
                 out.put_slice(br#"{"tool_calls":[{"index":"#);
-                out::u64_(out, u64::from(index));
+                crate::util::decimal::push_u64(out, u64::from(index));
                 out.put_slice(br#","id":"#);
                 out::jstr(out, id);
                 out.put_slice(br#","type":"function","function":{"name":"#);
@@ -102,7 +102,7 @@ impl OpenAiSseEncoder {
                 };
                 self.chunk_head(out);
                 out.put_slice(br#"{"tool_calls":[{"index":"#);
-                out::u64_(out, u64::from(index));
+                crate::util::decimal::push_u64(out, u64::from(index));
                 out.put_slice(br#","function":{"arguments":"#);
                 out::jstr(out, a);
                 out.put_slice(b"}}]}");
@@ -164,7 +164,7 @@ impl OpenAiSseEncoder {
         head.put_slice(br#"{"id":"#);
         out::jstr(&mut head, id);
         head.put_slice(br#","object":"chat.completion.chunk","created":"#);
-        out::u64_(&mut head, self.opts.created);
+        crate::util::decimal::push_u64(&mut head, self.opts.created);
         head.put_slice(br#","model":"#);
         out::jstr(&mut head, model);
         self.prefix = head.len();
@@ -208,15 +208,15 @@ impl OpenAiSseEncoder {
 pub(crate) fn write_usage(u: &Usage, out: &mut BytesMut) {
     let prompt = u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens;
     out.put_slice(br#"{"prompt_tokens":"#);
-    out::u64_(out, prompt);
+    crate::util::decimal::push_u64(out, prompt);
     out.put_slice(br#","completion_tokens":"#);
-    out::u64_(out, u.output_tokens);
+    crate::util::decimal::push_u64(out, u.output_tokens);
     out.put_slice(br#","total_tokens":"#);
-    out::u64_(out, prompt + u.output_tokens);
+    crate::util::decimal::push_u64(out, prompt + u.output_tokens);
     out.put_slice(br#","prompt_tokens_details":{"cached_tokens":"#);
-    out::u64_(out, u.cache_read_input_tokens);
+    crate::util::decimal::push_u64(out, u.cache_read_input_tokens);
     out.put_slice(br#"},"completion_tokens_details":{"reasoning_tokens":"#);
-    out::u64_(out, u.reasoning_tokens);
+    crate::util::decimal::push_u64(out, u.reasoning_tokens);
     out.put_slice(b"}}");
 }
 

@@ -53,8 +53,10 @@ impl DeltaKind {
     }
 }
 
-/// Most string holes a shape has: the delta's and up to two the decoder never reads.
-const MAX_HOLES: usize = 3;
+/// Most free strings a shape has (members the decoder never reads).
+pub(crate) const MAX_FREE: usize = 2;
+/// Most string holes a shape has: the delta's and the free ones.
+const MAX_HOLES: usize = MAX_FREE + 1;
 
 /// The remembered shape (none until a delta frame was decoded in full).
 #[derive(Debug, Default)]
@@ -88,7 +90,7 @@ impl Shape {
     /// be empty; a shape with free holes answers [`Shape::matches`], never [`Shape::content`].
     pub(crate) fn learn_with_free(&mut self, data: &[u8], content: &[u8], free: &[&[u8]], kind: DeltaKind) {
         self.kind = None;
-        if content.is_empty() || free.len() >= MAX_HOLES {
+        if content.is_empty() || free.len() > MAX_FREE {
             return;
         }
         // (start, end, is the delta) of every hole, as offsets into `data`.

@@ -13,7 +13,7 @@
 //! Cancellation: dropping the `send` future or the body drops the connection, which closes it.
 
 use super::body::{ResponseBody, Return};
-use super::conn::{COALESCE, Connection, RequestBody, Wire, encode_request_head};
+use super::conn::{Connection, RequestBody, Wire, encode_request};
 use super::connect::{Dial, PhaseDeadline, establish};
 use super::dns::DnsCache;
 use super::error::{ErrorKind, UpstreamError};
@@ -22,7 +22,6 @@ use super::proxy::ProxyConfig;
 use super::response_head::{ResponseHead, response_framing};
 use super::settings::{UpstreamShared, UpstreamTimeouts};
 use super::url::Target;
-use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -228,18 +227,8 @@ impl UpstreamClient {
             port: req.target.port,
             proxy: proxy.clone(),
         };
-        // The head, with a small whole body appended (one write, and shared by a retry).
-        let inline_body = match &req.body {
-            RequestBody::Full(b) if b.len() <= COALESCE => Some(b.clone()),
-            _ => None,
-        };
-        let mut head_bytes = Vec::with_capacity(512 + inline_body.as_ref().map_or(0, Bytes::len));
-        encode_request_head(&mut head_bytes, &req.method, &req.target, &req.headers, &req.body);
-        if let Some(b) = &inline_body {
-            head_bytes.extend_from_slice(b);
-        }
-        let head_bytes = Bytes::from(head_bytes);
-        let body_inline = inline_body.is_some();
+        // Encoded once (a small whole body appended: one write); a retry resends the same bytes.
+        let wire = encode_request(&req.method, &req.target, &req.headers, &req.body);
         let use_pool = !req.options.no_pool;
         let mut retried = false;
         loop {
@@ -254,8 +243,7 @@ impl UpstreamClient {
                 // proxy tunnel) would otherwise size every request's future.
                 Box::pin(establish(&self.inner.shared, &self.inner.dns, dial, &timeouts, total)).await?
             };
-            let wire = Wire { head: head_bytes.clone(), body_inline };
-            match exchange(&mut conn, wire, &mut req, &timeouts, total, settings.limits.max_head_bytes).await {
+            match exchange(&mut conn, wire.clone(), &mut req, &timeouts, total, settings.limits.max_head_bytes).await {
                 Ok(head) => {
                     let framing = response_framing(&head, req.method == Method::HEAD).map_err(|e| {
                         UpstreamError::new(ErrorKind::Protocol, format!("{}: {}", req.target.host, e.message()))
@@ -305,7 +293,7 @@ async fn exchange(
     let deadline = PhaseDeadline::new(timeouts.head, total);
     let host = req.target.host.clone();
     // The write has no deadline of its own; the head deadline covers write + wait. The block is
-    // written inline (not bound to a local first) so the future holds one copy of it.
+    // pinned in place (`pin!`), so the future holds one copy of it.
     let io = std::pin::pin!(async {
         conn.send_request(head, &mut req.body, &host).await?;
         conn.read_response_head(deadline, max_head, false, &host).await

@@ -17,14 +17,34 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, Method};
 
 /// Bodies up to this size are written in the same write as the head.
-pub(crate) const COALESCE: usize = 64 * 1024;
+const COALESCE: usize = 64 * 1024;
 
 /// An encoded request head, ready to write; `body_inline`: the (small, whole) body is appended
-/// to it already.
+/// to it already. Cloning shares the bytes (a retry on a fresh connection resends them).
 #[derive(Debug, Clone)]
 pub struct Wire {
     pub head: Bytes,
     pub body_inline: bool,
+}
+
+/// The request's head ([`encode_request_head`]) with a whole body of up to [`COALESCE`] bytes
+/// appended, encoded once.
+pub fn encode_request(
+    method: &Method,
+    target: &Target,
+    headers: &[(HeaderName, HeaderValue)],
+    body: &RequestBody,
+) -> Wire {
+    let inline = match body {
+        RequestBody::Full(b) if b.len() <= COALESCE => Some(b),
+        _ => None,
+    };
+    let mut head = Vec::with_capacity(512 + inline.map_or(0, Bytes::len));
+    encode_request_head(&mut head, method, target, headers, body);
+    if let Some(b) = inline {
+        head.extend_from_slice(b);
+    }
+    Wire { head: Bytes::from(head), body_inline: inline.is_some() }
 }
 
 /// What a request carries.
@@ -82,7 +102,7 @@ pub fn encode_request_head(
         }
         RequestBody::Full(b) => {
             out.extend_from_slice(b"content-length: ");
-            crate::translate::out::u64_(out, b.len() as u64);
+            crate::util::decimal::push_u64(out, b.len() as u64);
             out.extend_from_slice(b"\r\n");
         }
         RequestBody::Chunked(_) | RequestBody::Stream(_) => {

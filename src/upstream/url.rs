@@ -98,7 +98,7 @@ impl Target {
         }
         if self.port != self.scheme.default_port() {
             out.push(b':');
-            crate::translate::out::u64_(out, u64::from(self.port));
+            crate::util::decimal::push_u64(out, u64::from(self.port));
         }
     }
 

@@ -1,8 +1,9 @@
-//! Small helpers shared across modules: JSON output, percent-decoding, a fast hasher for
+//! Small helpers shared across modules: JSON output, decimal integers, percent-decoding, a fast hasher for
 //! per-core maps, allocation counting for benches.
 
 pub mod alloc_count;
 pub mod civil;
+pub mod decimal;
 pub mod fast_hash;
 pub mod json;
 pub mod percent;

@@ -59,7 +59,7 @@ pub async fn start(
         return Ok(ApiStream::streaming(resp.body));
     }
     let whole = resp.body.collect().await.map_err(|e| super::transport_error(SURFACE, &e))?;
-    // Not validated here: the lifecycle scans it once anyway (the passthrough, or the frames
+    // Not validated here: the lifecycle scans it once anyway (the passthrough, or the decoder
     // for a translation), and one that is not a completion fails that attempt there, as a
     // server failure that may go to another account (`docs/failover.md`).
     Ok(ApiStream::whole(whole))

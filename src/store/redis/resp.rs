@@ -11,7 +11,7 @@
 //!
 //! Any split of the input gives the same replies (proptest in `tests/resp_props.rs`).
 
-use crate::translate::out::u64_;
+use crate::util::decimal::push_u64;
 use bytes::BufMut;
 use bytes::{Bytes, BytesMut};
 use redis_protocol::resp2::decode::decode_bytes_mut;
@@ -87,12 +87,12 @@ pub fn encode_command<A: AsRef<[u8]>>(out: &mut BytesMut, args: &[A]) -> Result<
     let body: usize = args.iter().map(|a| a.as_ref().len() + 16).sum();
     out.reserve(body + 16);
     out.put_u8(b'*');
-    u64_(out, args.len() as u64);
+    push_u64(out, args.len() as u64);
     out.put_slice(b"\r\n");
     for arg in args {
         let arg = arg.as_ref();
         out.put_u8(b'$');
-        u64_(out, arg.len() as u64);
+        push_u64(out, arg.len() as u64);
         out.put_slice(b"\r\n");
         out.put_slice(arg);
         out.put_slice(b"\r\n");
