@@ -83,19 +83,21 @@ fn padded(wire: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The OpenAI recording with running usage in every text chunk: each chunk's usage differs from
-/// the one before, so no chunk can be answered from the last one's shape.
+/// The OpenAI recording with running usage in every chunk (as upstreams that stream continuous
+/// usage send it): each chunk's `"usage":null` becomes counts that differ from the chunk
+/// before, so a chunk is never byte-for-byte the last one's shape.
 fn running_usage(wire: &[u8]) -> Vec<u8> {
+    let null = br#""usage":null"#;
     let mut out = Vec::with_capacity(wire.len() * 2);
     for (i, f) in read_all(wire).iter().enumerate() {
         out.extend_from_slice(b"data: ");
-        let has_usage = f.data.windows(8).any(|w| w == br#""usage""#);
-        match f.data.strip_suffix(b"}").filter(|_| !has_usage) {
-            Some(head) => {
+        let usage = format!(r#""usage":{{"prompt_tokens":12,"completion_tokens":{i},"total_tokens":{}}}"#, i + 12);
+        let at = f.data.windows(null.len()).position(|w| w == null);
+        match at.and_then(|at| Some((f.data.get(..at)?, f.data.get(at + null.len()..)?))) {
+            Some((head, tail)) => {
                 out.extend_from_slice(head);
-                let usage =
-                    format!(r#","usage":{{"prompt_tokens":12,"completion_tokens":{i},"total_tokens":{}}}}}"#, i + 12);
                 out.extend_from_slice(usage.as_bytes());
+                out.extend_from_slice(tail);
             }
             None => out.extend_from_slice(&f.data),
         }

@@ -12,7 +12,7 @@
 use super::canonical::{BlockKind, CanonicalEvent, ErrorKind, JsonStr, StopReason, Usage};
 use super::claude_dec::{DecodeError, jstr, num};
 use super::jscan::{self, Val};
-use super::shape::{DeltaKind, MAX_FREE, Shape};
+use super::shape::{COUNTS, Counts, DeltaKind, Holes, MAX_FREE, MAX_NUMBERS, Shape};
 use bytes::Bytes;
 
 /// The members of a chunk this decoder reads; any other top-level string is free in a shape.
@@ -52,8 +52,11 @@ impl OpenAiDecoder {
         if self.ended {
             return Ok(());
         }
-        if let Some(ev) = self.shape.matches(data) {
-            out.push(ev);
+        if let Some(hit) = self.shape.matches(data) {
+            out.push(hit.event);
+            if let Some(counts) = hit.counts {
+                out.push(CanonicalEvent::Usage(usage_of(counts)));
+            }
             return Ok(());
         }
         self.frame_full(data, out)
@@ -69,32 +72,70 @@ impl OpenAiDecoder {
             return Ok(());
         }
         let (before, n) = (self.state(), out.len());
-        // Top-level strings this decoder never reads (offsets into `data`): free in the shape.
-        let mut free: [std::ops::Range<usize>; MAX_FREE] = std::array::from_fn(|_| 0..0);
-        let mut n_free = 0;
+        self.shape.forget();
         let res = jscan::with_tape(|tape| {
             let root = tape.parse(data)?;
             self.frame_parsed(data, root, out)?;
-            // Only for a chunk whose shape will be learned (below), while the tape is at hand.
-            if out.len() == n + 1 && self.state() == before {
-                let unread = root.fields().filter(|(k, _)| !ROOT_KEYS.iter().any(|r| r.as_bytes() == *k));
-                for (slot, s) in free.iter_mut().zip(unread.filter_map(|(_, v)| v.str_content())) {
-                    let start = (s.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
-                    *slot = start..start + s.len();
-                    n_free += 1;
-                }
+            // A chunk that gave one delta (and maybe its usage) and changed no state: remember
+            // its shape, while the tape is at hand.
+            if self.state() == before {
+                self.learn(data, root, out.get(n..).unwrap_or_default());
             }
             Ok(())
         });
-        // A chunk that gave exactly one delta and changed no state: remember its shape.
-        self.shape.forget();
-        if res.is_ok() && out.len() == n + 1 && self.state() == before {
-            if let Some((kind, s)) = out.last().and_then(DeltaKind::of) {
-                let free = free.map(|r| data.get(r).unwrap_or_default());
-                self.shape.learn_with_free(data, s.escaped(), free.get(..n_free).unwrap_or_default(), kind);
-            }
+        if res.is_err() {
+            self.shape.forget();
         }
         res
+    }
+
+    /// Learns the shape of a chunk that decoded to `events` (one delta, or one delta and its
+    /// usage): top-level strings this decoder never reads are free, and so are the integers of
+    /// `usage`, each read one filling its count.
+    fn learn(&mut self, data: &[u8], root: Val<'_>, events: &[CanonicalEvent]) {
+        let (delta, counts) = match events {
+            [delta] => (delta, None),
+            [delta, CanonicalEvent::Usage(_)] => (delta, Some(())),
+            _ => return,
+        };
+        let Some((kind, s)) = DeltaKind::of(delta) else {
+            return;
+        };
+        let mut free: [&[u8]; MAX_FREE] = [&[]; MAX_FREE];
+        let unread = root.fields().filter(|(k, _)| !ROOT_KEYS.iter().any(|r| r.as_bytes() == *k));
+        let mut n_free = 0;
+        for (slot, s) in free.iter_mut().zip(unread.filter_map(|(_, v)| v.str_content())) {
+            *slot = s;
+            n_free += 1;
+        }
+        let mut numbers: [(&[u8], Option<usize>); MAX_NUMBERS] = [(&[], None); MAX_NUMBERS];
+        let mut n_numbers = 0;
+        let mut learned = None;
+        if counts.is_some() {
+            let Some(u) = root.get("usage") else {
+                return;
+            };
+            let read = read_counts(u);
+            learned = Some(read.map(|v| num(v).unwrap_or(0)));
+            let integer = |v: &Val<'_>| v.kind() == jscan::Kind::Number && v.as_u64().is_some();
+            let read_holes =
+                read.into_iter().enumerate().filter_map(|(slot, v)| Some((v.filter(integer)?, Some(slot))));
+            let unread = u
+                .fields()
+                .map(|(_, v)| v)
+                .filter(|v| integer(v) && !read.iter().flatten().any(|r| r.bytes().as_ptr() == v.bytes().as_ptr()))
+                .map(|v| (v, None));
+            for (slot, (v, count)) in numbers.iter_mut().zip(read_holes.chain(unread)) {
+                *slot = (v.bytes(), count);
+                n_numbers += 1;
+            }
+        }
+        let holes = Holes {
+            free: free.get(..n_free).unwrap_or_default(),
+            numbers: numbers.get(..n_numbers).unwrap_or_default(),
+            counts: learned,
+        };
+        self.shape.learn_with(data, s.escaped(), holes, kind);
     }
 
     fn state(&self) -> (bool, bool, u32, Option<(u32, Open)>, Option<StopReason>) {
@@ -306,16 +347,29 @@ impl OpenAiDecoder {
     }
 }
 
-/// OpenAI `CompletionUsage` -> canonical (`input_tokens` = prompt minus cached).
-fn usage(u: Val<'_>) -> Usage {
+/// The usage members this decoder reads, in count-slot order: prompt, completion, cached
+/// prompt and reasoning tokens.
+fn read_counts(u: Val<'_>) -> [Option<Val<'_>>; COUNTS] {
     let [prompt, completion, prompt_details, completion_details] =
         u.pick(["prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"]);
-    let prompt = num(prompt).unwrap_or(0);
-    let cached = num(prompt_details.and_then(|d| d.get("cached_tokens"))).unwrap_or(0);
-    let reasoning = num(completion_details.and_then(|d| d.get("reasoning_tokens"))).unwrap_or(0);
+    [
+        prompt,
+        completion,
+        prompt_details.and_then(|d| d.get("cached_tokens")),
+        completion_details.and_then(|d| d.get("reasoning_tokens")),
+    ]
+}
+
+/// OpenAI `CompletionUsage` -> canonical.
+fn usage(u: Val<'_>) -> Usage {
+    usage_of(read_counts(u).map(|v| num(v).unwrap_or(0)))
+}
+
+/// The counts of [`read_counts`] -> canonical usage (`input_tokens` = prompt minus cached).
+fn usage_of([prompt, completion, cached, reasoning]: Counts) -> Usage {
     Usage {
         input_tokens: prompt.saturating_sub(cached),
-        output_tokens: num(completion).unwrap_or(0),
+        output_tokens: completion,
         cache_read_input_tokens: cached,
         cache_creation_input_tokens: 0,
         reasoning_tokens: reasoning,

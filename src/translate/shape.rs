@@ -55,22 +55,62 @@ impl DeltaKind {
 
 /// Most free strings a shape has (members the decoder never reads).
 pub(crate) const MAX_FREE: usize = 2;
-/// Most string holes a shape has: the delta's and the free ones.
-const MAX_HOLES: usize = MAX_FREE + 1;
+/// Most number holes a shape has (the usage counts a chunk may carry).
+pub(crate) const MAX_NUMBERS: usize = 6;
+/// Most holes a shape has: the delta's string, the free strings and the numbers.
+const MAX_HOLES: usize = 1 + MAX_FREE + MAX_NUMBERS;
+/// How many counts a shape can read out of its number holes.
+pub(crate) const COUNTS: usize = 4;
+/// Counts a frame carries besides its delta (the OpenAI decoder's usage numbers), by slot.
+pub(crate) type Counts = [u64; COUNTS];
+
+/// What a frame's bytes may hold differently in a frame of the same shape, besides the delta's
+/// string content: all sub-slices of the frame.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Holes<'a> {
+    /// String contents whose members the decoder never reads.
+    pub free: &'a [&'a [u8]],
+    /// Non-negative integers (their digits), each with the count slot it fills (`None`: a
+    /// number the decoder never reads).
+    pub numbers: &'a [(&'a [u8], Option<usize>)],
+    /// The counts the frame gave (`Some`: decoding it gave a second event made of counts); a
+    /// slot whose number is not a hole keeps its value here.
+    pub counts: Option<Counts>,
+}
+
+/// What one hole in a shape is.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Hole {
+    /// The delta's string content.
+    #[default]
+    Delta,
+    /// A string content the decoder never reads.
+    Free,
+    /// A non-negative integer: the count slot it fills, or `None` when never read.
+    Number(Option<u8>),
+}
+
+/// A frame that has the remembered shape: its delta, and the counts it carries (if the shape
+/// was learned with counts).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Hit {
+    pub event: CanonicalEvent,
+    pub counts: Option<Counts>,
+}
 
 /// The remembered shape (none until a delta frame was decoded in full).
 #[derive(Debug, Default)]
 pub(crate) struct Shape {
-    /// The frame with the content of each hole cut out: every hole sits just after an opening
-    /// quote and just before a closing one.
+    /// The frame with the content of each hole cut out: every string hole sits just after an
+    /// opening quote and just before a closing one, every number hole between two non-digits.
     bytes: Vec<u8>,
-    /// Where each hole is in `bytes`, ascending.
-    holes: [usize; MAX_HOLES],
+    /// Where each hole is in `bytes`, ascending, and what it holds.
+    holes: [(u32, Hole); MAX_HOLES],
     /// How many holes (0: no shape).
-    n: usize,
-    /// Which hole is the delta's string; the others are free (any valid content).
-    delta: usize,
+    n: u8,
     kind: Option<DeltaKind>,
+    /// The counts of the learned frame, when it carried some.
+    counts: Option<Counts>,
 }
 
 impl Shape {
@@ -81,99 +121,147 @@ impl Shape {
     /// Remembers `data` as the shape of a delta of `kind` whose escaped content is `content`, a
     /// non-empty sub-slice of `data`. Anything else forgets the shape.
     pub(crate) fn learn(&mut self, data: &[u8], content: &[u8], kind: DeltaKind) {
-        self.learn_with_free(data, content, &[], kind);
+        self.learn_with(data, content, Holes::default(), kind);
     }
 
-    /// [`Shape::learn`], with `free` string contents (sub-slices of `data`) that may differ in a
-    /// frame of this shape: strings whose members the decoder never reads, so their value cannot
-    /// change what the frame decodes to (OpenAI's `obfuscation` padding, say). A free hole may
-    /// be empty; a shape with free holes answers [`Shape::matches`], never [`Shape::content`].
-    pub(crate) fn learn_with_free(&mut self, data: &[u8], content: &[u8], free: &[&[u8]], kind: DeltaKind) {
+    /// [`Shape::learn`], with `holes`: strings whose members the decoder never reads, so their
+    /// value cannot change what the frame decodes to (OpenAI's `obfuscation` padding, say), and
+    /// integers that are either never read or read only into counts (running usage). A free
+    /// string may be empty; a shape with holes besides the delta answers [`Shape::matches`],
+    /// never [`Shape::content`].
+    pub(crate) fn learn_with(&mut self, data: &[u8], content: &[u8], holes: Holes<'_>, kind: DeltaKind) {
         self.kind = None;
-        if content.is_empty() || free.len() > MAX_FREE {
+        if content.is_empty()
+            || holes.free.len() > MAX_FREE
+            || holes.numbers.len() > MAX_NUMBERS
+            || holes.numbers.iter().any(|&(_, slot)| slot.is_some_and(|s| s >= COUNTS || holes.counts.is_none()))
+            || u32::try_from(data.len()).is_err()
+        {
             return;
         }
-        // (start, end, is the delta) of every hole, as offsets into `data`.
-        let mut spans = [(0usize, 0usize, false); MAX_HOLES];
-        let n = free.len() + 1;
-        for (slot, (part, is_delta)) in
-            spans.iter_mut().zip(std::iter::once((content, true)).chain(free.iter().map(|f| (*f, false))))
-        {
+        // (start, end, what) of every hole, as offsets into `data`.
+        let mut spans = [(0usize, 0usize, Hole::Delta); MAX_HOLES];
+        let n = 1 + holes.free.len() + holes.numbers.len();
+        let all = std::iter::once((content, Hole::Delta)).chain(holes.free.iter().map(|f| (*f, Hole::Free))).chain(
+            holes.numbers.iter().map(|&(digits, slot)| (digits, Hole::Number(slot.and_then(|s| u8::try_from(s).ok())))),
+        );
+        for (slot, (part, what)) in spans.iter_mut().zip(all) {
             let start = (part.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
             let end = start.wrapping_add(part.len());
-            let quoted = start > 0 && data.get(start - 1) == Some(&b'"') && data.get(end) == Some(&b'"');
-            if end > data.len() || start > end || !quoted {
+            if end > data.len() || start > end {
                 return;
             }
-            *slot = (start, end, is_delta);
+            let fits = match what {
+                Hole::Number(_) => {
+                    number_len(data.get(start..).unwrap_or_default()) == Some(part.len())
+                        && !data.get(start.wrapping_sub(1)).is_some_and(u8::is_ascii_digit)
+                }
+                _ => start > 0 && data.get(start - 1) == Some(&b'"') && data.get(end) == Some(&b'"'),
+            };
+            if !fits {
+                return;
+            }
+            *slot = (start, end, what);
         }
         let spans = spans.get_mut(..n).unwrap_or_default();
         spans.sort_unstable_by_key(|s| s.0);
-        // Distinct strings: each hole's closing quote comes before the next one's opening quote.
-        if spans.windows(2).any(|w| matches!(w, [a, b] if a.1 + 2 > b.0)) {
+        // Distinct values: something lies between two holes (both quotes, between strings).
+        let strings = |a: Hole, b: Hole| usize::from(!matches!(a, Hole::Number(_)) && !matches!(b, Hole::Number(_)));
+        if spans.windows(2).any(|w| matches!(w, [a, b] if a.1 + 1 + strings(a.2, b.2) > b.0)) {
             return;
         }
         self.bytes.clear();
         let mut from = 0;
-        for (i, (&(start, end, is_delta), hole)) in spans.iter().zip(self.holes.iter_mut()).enumerate() {
+        for (&(start, end, what), hole) in spans.iter().zip(self.holes.iter_mut()) {
             self.bytes.extend_from_slice(data.get(from..start).unwrap_or_default());
-            *hole = self.bytes.len();
-            if is_delta {
-                self.delta = i;
-            }
+            *hole = (u32::try_from(self.bytes.len()).unwrap_or(u32::MAX), what);
             from = end;
         }
         self.bytes.extend_from_slice(data.get(from..).unwrap_or_default());
-        self.n = n;
+        self.n = u8::try_from(n).unwrap_or(0);
+        self.counts = holes.counts;
         self.kind = Some(kind);
     }
 
-    /// The delta `data` carries, if it has the remembered shape.
-    pub(crate) fn matches(&self, data: &Bytes) -> Option<CanonicalEvent> {
+    /// The delta (and counts) `data` carries, if it has the remembered shape.
+    pub(crate) fn matches(&self, data: &Bytes) -> Option<Hit> {
         let kind = self.kind?;
-        let content = self.walk(data)?;
-        Some(kind.event(JsonStr::from_validated(data.slice(content))))
+        let (content, counts) = self.walk(data)?;
+        Some(Hit { event: kind.event(JsonStr::from_validated(data.slice(content))), counts })
     }
 
     /// Where the new string content of `data` lies, if `data` has the remembered shape and the
-    /// shape has no free holes (so everything but that content is byte-for-byte the old frame).
+    /// shape has no other holes and no counts (so everything but that content is byte-for-byte
+    /// the old frame, and it decodes to the delta alone).
     pub(crate) fn content(&self, data: &[u8]) -> Option<Range<usize>> {
-        if self.n != 1 {
+        if self.n != 1 || self.counts.is_some() {
             return None;
         }
-        self.walk(data)
+        self.walk(data).map(|(content, _)| content)
     }
 
-    /// Walks `data` along the shape: each fixed part must be there byte for byte, each hole
-    /// must hold valid string content ending at a quote, the delta's non-empty, and nothing may
-    /// follow the last fixed part. Returns the delta's content.
-    fn walk(&self, data: &[u8]) -> Option<Range<usize>> {
+    /// Walks `data` along the shape: each fixed part must be there byte for byte, each string
+    /// hole must hold valid string content ending at a quote, the delta's non-empty, each
+    /// number hole a non-negative integer, and nothing may follow the last fixed part. Returns
+    /// the delta's content and the counts.
+    fn walk(&self, data: &[u8]) -> Option<(Range<usize>, Option<Counts>)> {
         self.kind?;
         let (mut at, mut from, mut delta) = (0, 0, None);
-        for (i, &hole) in self.holes.get(..self.n)?.iter().enumerate() {
+        let mut counts = self.counts;
+        for &(hole, what) in self.holes.get(..usize::from(self.n))? {
+            let hole = hole as usize;
             let fixed = self.bytes.get(from..hole)?;
             let rest = data.get(at..)?;
             if !rest.starts_with(fixed) {
                 return None;
             }
             at += fixed.len();
-            let len = jscan::str_content_len(data.get(at..)?)?;
-            if i == self.delta {
-                if len == 0 {
-                    return None;
+            let rest = data.get(at..)?;
+            let len = match what {
+                Hole::Number(slot) => {
+                    let len = number_len(rest)?;
+                    if let (Some(slot), Some(counts)) = (slot, counts.as_mut()) {
+                        *counts.get_mut(usize::from(slot))? = digits_value(rest.get(..len)?)?;
+                    }
+                    len
                 }
-                delta = Some(at..at + len);
-            }
+                Hole::Delta => {
+                    let len = jscan::str_content_len(rest)?;
+                    if len == 0 {
+                        return None;
+                    }
+                    delta = Some(at..at + len);
+                    len
+                }
+                Hole::Free => jscan::str_content_len(rest)?,
+            };
             at += len;
             from = hole;
         }
-        (data.get(at..)? == self.bytes.get(from..)?).then_some(delta?)
+        (data.get(at..)? == self.bytes.get(from..)?).then_some((delta?, counts))
     }
+}
+
+/// Most digits a number hole holds: any 19-digit integer fits in a `u64`.
+const MAX_DIGITS: usize = 19;
+
+/// The length of the JSON non-negative integer at the start of `rest` (digits, no leading zero,
+/// at most [`MAX_DIGITS`]), if there is one.
+fn number_len(rest: &[u8]) -> Option<usize> {
+    let len = rest.iter().take(MAX_DIGITS + 1).take_while(|b| b.is_ascii_digit()).count();
+    let leading_zero = len > 1 && rest.first() == Some(&b'0');
+    (len > 0 && len <= MAX_DIGITS && !leading_zero).then_some(len)
+}
+
+/// The value of at most [`MAX_DIGITS`] ASCII digits.
+fn digits_value(digits: &[u8]) -> Option<u64> {
+    digits.iter().try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d.checked_sub(b'0')?)))
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::translate::canonical::Usage;
     use crate::translate::claude_dec::ClaudeDecoder;
     use crate::translate::openai_dec::OpenAiDecoder;
     use proptest::prelude::*;
@@ -190,7 +278,8 @@ pub(crate) mod tests {
         let s = learned(br#"{"delta":{"text":"Hello"},"n":1}"#, "Hello");
         let m = |f: &'static [u8]| s.matches(&Bytes::from_static(f));
         let hit = s.matches(&Bytes::from(r#"{"delta":{"text":"a \"quoted\" \u00e9 😀 longer text"},"n":1}"#)).unwrap();
-        let CanonicalEvent::TextDelta(t) = hit else { panic!("{hit:?}") };
+        assert_eq!(hit.counts, None);
+        let CanonicalEvent::TextDelta(t) = hit.event else { panic!("{hit:?}") };
         assert_eq!(t.unescape(), "a \"quoted\" é 😀 longer text");
         assert!(m(br#"{"delta":{"text":""},"n":1}"#).is_none(), "empty content goes the full way");
         assert!(m(br#"{"delta":{"text":"a"b"},"n":1}"#).is_none(), "a raw quote changes the structure");
@@ -305,7 +394,15 @@ pub(crate) mod tests {
             prop::sample::select(vec!["content", "reasoning_content", "reasoning", "role"]),
             content(),
             prop::sample::select(vec!["null", r#""stop""#, r#""tool_calls""#]),
-            prop::sample::select(vec!["null", r#"{"prompt_tokens":4,"completion_tokens":2}"#]),
+            prop::sample::select(vec![
+                "null",
+                r#"{"prompt_tokens":4,"completion_tokens":2}"#,
+                r#"{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}"#,
+                r#"{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15,"prompt_tokens_details":{"cached_tokens":5},"completion_tokens_details":{"reasoning_tokens":1}}"#,
+                r#"{"prompt_tokens":1,"prompt_tokens":2,"completion_tokens":1.5,"x_tokens":4,"y_tokens":5,"z_tokens":6,"w_tokens":7,"v_tokens":8}"#,
+                "{}",
+                "5",
+            ]),
             prop::sample::select(vec![
                 "",
                 r#","tool_calls":[]"#,
@@ -364,6 +461,37 @@ pub(crate) mod tests {
         }
     }
 
+    /// Number tokens, valid or not, for [`renumber`].
+    const NUMBERS: [&str; 12] = [
+        "0",
+        "7",
+        "123456",
+        "007",
+        "1.5",
+        "-3",
+        "1e2",
+        "18446744073709551615",
+        "9999999999999999999",
+        "18446744073709551616",
+        r#""5""#,
+        "null",
+    ];
+
+    /// Replaces the value of every `…_tokens` member in `data` with a token of [`NUMBERS`],
+    /// the `k`-th from `pick + k`.
+    fn renumber(data: &mut Vec<u8>, pick: usize) {
+        let marker = br#"_tokens":"#;
+        let (mut from, mut k) = (0, 0);
+        while let Some(at) = data.get(from..).and_then(|d| d.windows(marker.len()).position(|w| w == marker)) {
+            let start = from + at + marker.len();
+            let len = data[start..].iter().position(|&b| b == b',' || b == b'}').unwrap_or(data.len() - start);
+            let token = NUMBERS[(pick + k) % NUMBERS.len()].as_bytes();
+            data.splice(start..start + len, token.iter().copied());
+            from = start + token.len();
+            k += 1;
+        }
+    }
+
     /// Frames repeat, so shapes are learned and then met with other content.
     pub(crate) fn repeated<T: Clone + std::fmt::Debug>(
         frame: impl Strategy<Value = T>,
@@ -409,6 +537,11 @@ pub(crate) mod tests {
                 if i % 3 != 0 {
                     repad(&mut data, &tweak[(i * 7 + 3) % tweak.len()]);
                 }
+                // The usage counts change on frames that are not a multiple of four (mostly
+                // to integers, sometimes to what is no integer or no number).
+                if i % 4 != 0 {
+                    renumber(&mut data, if i % 5 == 0 { i } else { i % 3 });
+                }
                 let data = Bytes::from(data);
                 let (mut a, mut b) = (Vec::new(), Vec::new());
                 let ra = fast.frame(&data, &mut a);
@@ -445,6 +578,46 @@ pub(crate) mod tests {
         assert!(texts[3].contains("\"c\""), "{texts:?}");
     }
 
+    /// Running usage in every chunk keeps the fast path: the counts are number holes, read
+    /// into the usage the hit carries; anything but a plain integer goes the full way.
+    #[test]
+    fn running_usage_takes_the_fast_path() {
+        let chunk = |t: &str, completion: &str, total: &str| {
+            Bytes::from(format!(
+                r#"{{"id":"c","choices":[{{"index":0,"delta":{{"content":"{t}"}}}}],"usage":{{"prompt_tokens":12,"completion_tokens":{completion},"total_tokens":{total},"prompt_tokens_details":{{"cached_tokens":2}}}}}}"#
+            ))
+        };
+        let mut dec = OpenAiDecoder::new();
+        let mut out = Vec::new();
+        dec.frame(&chunk("first", "1", "13"), &mut out).unwrap();
+        dec.frame(&chunk("second", "2", "14"), &mut out).unwrap();
+        assert_eq!(dec.shape.n, 5, "the delta, three read counts and the unread total");
+        let hit = dec.shape.matches(&chunk("third", "40", "52")).unwrap();
+        assert_eq!(hit.event, CanonicalEvent::TextDelta(JsonStr::from_text("third")));
+        assert_eq!(hit.counts, Some([12, 40, 2, 0]));
+        out.clear();
+        dec.frame(&chunk("fourth", "41", "53"), &mut out).unwrap();
+        let usage = Usage { input_tokens: 10, output_tokens: 41, cache_read_input_tokens: 2, ..Usage::default() };
+        assert_eq!(out, [CanonicalEvent::TextDelta(JsonStr::from_text("fourth")), CanonicalEvent::Usage(usage)]);
+        for (completion, total) in [("4.5", "1"), ("04", "1"), ("-4", "1"), ("4", "1e3"), ("\"4\"", "1")] {
+            assert!(dec.shape.matches(&chunk("t", completion, total)).is_none(), "{completion} {total}");
+        }
+        assert!(dec.shape.matches(&chunk("t", "18446744073709551615", "1")).is_none(), "20 digits go the full way");
+        assert!(dec.shape.content(&chunk("t", "1", "13")).is_none(), "a shape with counts gives no raw content");
+        let mut p = Shape::default();
+        let frame = br#"{"t":"text","n":12}"#;
+        let numbers = [(&frame[16..18], Some(0))];
+        p.learn_with(frame, &frame[6..10], Holes { numbers: &numbers, ..Holes::default() }, DeltaKind::Text);
+        assert!(p.matches(&Bytes::from_static(br#"{"t":"new","n":3}"#)).is_none(), "a read number needs counts");
+        let numbers = [(&frame[16..17], Some(0))];
+        let holes = Holes { numbers: &numbers, counts: Some([0; COUNTS]), ..Holes::default() };
+        p.learn_with(frame, &frame[6..10], holes, DeltaKind::Text);
+        assert!(
+            p.matches(&Bytes::from_static(br#"{"t":"new","n":32}"#)).is_none(),
+            "part of a number: nothing learned"
+        );
+    }
+
     /// Unread padding of changing length (OpenAI's `obfuscation`) keeps the fast path.
     #[test]
     fn padded_chunks_take_the_fast_path() {
@@ -459,7 +632,7 @@ pub(crate) mod tests {
         dec.frame(&chunk("xy", "second"), &mut out).unwrap();
         assert!(dec.shape.n == 3, "the delta, the padding and the fingerprint are holes");
         let hit = dec.shape.matches(&chunk(r#"a longer \"pad\""#, "third")).unwrap();
-        assert_eq!(hit, CanonicalEvent::TextDelta(JsonStr::from_text("third")));
+        assert_eq!(hit.event, CanonicalEvent::TextDelta(JsonStr::from_text("third")));
         assert!(dec.shape.matches(&chunk("", "fourth")).is_some(), "empty padding is valid");
         assert!(dec.shape.matches(&chunk(r"x\\", "fifth")).is_some(), "an escaped backslash");
         assert!(dec.shape.matches(&chunk(r"x\", "t")).is_none(), "padding whose quote is escaped");
@@ -467,9 +640,9 @@ pub(crate) mod tests {
         assert!(dec.shape.content(&chunk("x", "t")).is_none(), "a shape with free holes gives no raw content");
         let mut p = Shape::default();
         let frame = br#"{"a":"pad","t":"text"}"#;
-        p.learn_with_free(frame, &frame[16..20], &[&frame[6..9]], DeltaKind::Text);
+        p.learn_with(frame, &frame[16..20], Holes { free: &[&frame[6..9]], ..Holes::default() }, DeltaKind::Text);
         assert!(p.matches(&Bytes::from_static(br#"{"a":"","t":"new"}"#)).is_some());
-        p.learn_with_free(frame, &frame[16..20], &[&frame[16..20]], DeltaKind::Text);
+        p.learn_with(frame, &frame[16..20], Holes { free: &[&frame[16..20]], ..Holes::default() }, DeltaKind::Text);
         assert!(
             p.matches(&Bytes::from_static(br#"{"a":"pad","t":"new"}"#)).is_none(),
             "overlapping holes: nothing learned"
