@@ -126,7 +126,9 @@ async fn run<D: ChannelDriver>(
     let mut tries = Tries::new(cfg.max_attempts);
     let mut last_err: Option<AttemptError> = None;
     loop {
-        let lease = match shard.acquire_wait(&sel, &mut tries, monoio::time::sleep).await {
+        // A coarse timer for the queue wait: a monoio `Sleep` would make this future (and every
+        // one holding it, up to the per-request box) 128-byte aligned and 640 bytes larger.
+        let lease = match shard.acquire_wait(&sel, &mut tries, crate::runtime::coarse_timer::sleep).await {
             Ok(l) => l,
             Err(u) => {
                 return match &last_err {

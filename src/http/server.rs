@@ -57,7 +57,8 @@ pub async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, worker: &
             }
         };
         let _req_guard = worker.request_guard();
-        let flavor = ErrorFlavor::for_path(&head.path);
+        // The error flavor is worked out only for an error (a substring search of the path).
+        let flavor = |head: &RequestHead| ErrorFlavor::for_path(&head.path);
         let is_head = head.method == http::Method::HEAD;
         let keep_alive = head.keep_alive;
         let minor = head.minor_version;
@@ -74,15 +75,15 @@ pub async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, worker: &
                         (Box::pin(crate::handlers::handle(worker, route, req)).await, true)
                     }
                     Err(Stop::Quiet) => return,
-                    Err(Stop::Reply(status, msg)) => (Response::error(flavor, status, msg).closing(), false),
+                    Err(Stop::Reply(status, msg)) => (Response::error(flavor(&head), status, msg).closing(), false),
                 }
             }
             crate::route::Resolved::MethodNotAllowed(allow) => (
-                Response::error(flavor, 405, "method not allowed for this path").header("allow", allow),
+                Response::error(flavor(&head), 405, "method not allowed for this path").header("allow", allow),
                 head.framing == BodyFraming::None,
             ),
             crate::route::Resolved::NotFound => {
-                (Response::error(flavor, 404, "no such endpoint"), head.framing == BodyFraming::None)
+                (Response::error(flavor(&head), 404, "no such endpoint"), head.framing == BodyFraming::None)
             }
         };
         let close = response.close || !keep_alive || !body_consumed || worker.draining();

@@ -52,6 +52,17 @@ pub struct Observed {
     pub tokens: Window,
 }
 
+/// What [`Observed::header`] made of a header name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// Not a window's header.
+    Other,
+    /// A window's limit or remaining count.
+    Count,
+    /// A window's reset, with the deadline its value gave (`None`: unreadable).
+    Reset(Option<u64>),
+}
+
 #[derive(Clone, Copy)]
 enum Field {
     Limit,
@@ -115,16 +126,23 @@ fn count(value: &[u8]) -> Option<u64> {
 
 impl Observed {
     /// Looks at one response header; ignores names it does not know and values it cannot read.
-    pub fn header(&mut self, name: &[u8], value: &[u8], now_ms: u64) {
+    /// Says what the name was, with the reset it read, so the caller need not classify or
+    /// parse it again.
+    pub fn header(&mut self, name: &[u8], value: &[u8], now_ms: u64) -> Seen {
         let Some((tokens, field)) = classify(name) else {
-            return;
+            return Seen::Other;
         };
         let w = if tokens { &mut self.tokens } else { &mut self.requests };
         match field {
             Field::Limit => w.limit = count(value).or(w.limit),
             Field::Remaining => w.remaining = count(value).or(w.remaining),
-            Field::Reset => w.reset_at_ms = reset_value(value, now_ms).or(w.reset_at_ms),
+            Field::Reset => {
+                let at = reset_value(value, now_ms);
+                w.reset_at_ms = at.or(w.reset_at_ms);
+                return Seen::Reset(at);
+            }
         }
+        Seen::Count
     }
 
     /// Reads every header of a response.
@@ -134,7 +152,7 @@ impl Observed {
     {
         let mut o = Self::default();
         for (n, v) in headers {
-            o.header(n, v, now_ms);
+            let _ = o.header(n, v, now_ms);
         }
         o
     }

@@ -27,7 +27,7 @@
 //! [`MAX_HINT_MS`] from now so a broken upstream cannot park an account for years. A deadline in
 //! the past is returned as is; the policy applies its own floor.
 
-use super::rate_limits::Observed;
+use super::rate_limits::{Observed, Seen};
 use std::time::{Duration, UNIX_EPOCH};
 
 /// The furthest a hint may push a deadline: 30 days.
@@ -60,7 +60,18 @@ impl HintParser {
         if !matches!(name.first().map(u8::to_ascii_lowercase), Some(b'r' | b'x' | b'a')) {
             return;
         }
-        self.windows.header(name, value, self.now_ms);
+        match self.windows.header(name, value, self.now_ms) {
+            // A window's limit or remaining count is no other hint.
+            Seen::Count => return,
+            // A window's reset, already read: a reset hint too when the name is one.
+            Seen::Reset(at) => {
+                if let Some(t) = at.filter(|_| is_reset_header(name)) {
+                    self.reset = Some(self.reset.map_or(t, |r| r.max(t)));
+                }
+                return;
+            }
+            Seen::Other => {}
+        }
         if name.eq_ignore_ascii_case(b"retry-after-ms") {
             if let Some(ms) = parse_decimal_ms(trim(value), 1) {
                 self.retry_after_ms = Some(self.now_ms.saturating_add(ms));
@@ -279,6 +290,53 @@ mod tests {
     use proptest::prelude::*;
 
     const NOW: u64 = 1_700_000_000_000; // 2023-11-14T22:13:20Z
+
+    /// What the parser computed when it classified and parsed every header twice (the window
+    /// parser, then its own checks), before it reused the window parser's verdict.
+    fn two_pass_deadline(headers: &[(&str, &str)]) -> Option<u64> {
+        let (mut windows, mut ms, mut ra, mut reset) = (Observed::default(), None, None, None::<u64>);
+        for (n, v) in headers {
+            let (n, v) = (n.as_bytes(), v.as_bytes());
+            let _ = windows.header(n, v, NOW);
+            if !matches!(n.first().map(u8::to_ascii_lowercase), Some(b'r' | b'x' | b'a')) {
+                continue;
+            }
+            if n.eq_ignore_ascii_case(b"retry-after-ms") {
+                ms = parse_decimal_ms(trim(v), 1).map(|m| NOW.saturating_add(m)).or(ms);
+            } else if n.eq_ignore_ascii_case(b"retry-after") {
+                ra = retry_after(v, NOW).or(ra);
+            } else if is_reset_header(n) {
+                if let Some(t) = reset_value(v, NOW) {
+                    reset = Some(reset.map_or(t, |r| r.max(t)));
+                }
+            }
+        }
+        let t = ms.or(ra).or_else(|| windows.exhausted_reset()).or(reset)?;
+        Some(t.min(NOW.saturating_add(MAX_HINT_MS)))
+    }
+
+    proptest! {
+        /// One classification per header gives what two did, for every name either parser
+        /// reads (and some it does not), in any case, with readable and unreadable values.
+        #[test]
+        fn one_pass_reads_like_two(headers in prop::collection::vec((
+            prop::sample::select(vec![
+                "x-ratelimit-reset", "X-RateLimit-Reset-Requests", "x-ratelimit-reset-tokens",
+                "x-ratelimit-reset-other", "ratelimit-reset", "ratelimit-reset-requests",
+                "x-rate-limit-reset", "x-rate-limit-reset-tokens", "anthropic-ratelimit-requests-reset",
+                "anthropic-ratelimit-input-tokens-reset", "anthropic-ratelimit-tokens-remaining",
+                "x-ratelimit-remaining-requests", "x-ratelimit-limit-tokens", "ratelimit-remaining",
+                "retry-after", "Retry-After-Ms", "content-type", "x-request-id",
+            ]),
+            prop::sample::select(vec!["0", "30", "1.5", "60s", "1700000100", "6m0s", "soon", "", "Sun, 06 Nov 1994 08:49:37 GMT"]),
+        ), 0..8)) {
+            let mut p = HintParser::new(NOW);
+            for (n, v) in &headers {
+                p.header(n.as_bytes(), v.as_bytes());
+            }
+            prop_assert_eq!(p.deadline(), two_pass_deadline(&headers));
+        }
+    }
 
     #[test]
     fn retry_after_delta_seconds() {

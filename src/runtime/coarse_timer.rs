@@ -269,6 +269,12 @@ pub fn timer_at(at: Instant) -> Timer {
     if installed() { Timer::Coarse(self::at(at)) } else { Timer::Fine(Box::pin(monoio::time::sleep_until(at.into()))) }
 }
 
+/// A [`Timer`] `d` from now: a sleep that keeps the awaiting future small and 8-byte aligned
+/// (a monoio `Sleep` inline makes it 128-byte aligned, and so every future that holds it).
+pub fn sleep(d: Duration) -> Timer {
+    timer_at(Instant::now() + d)
+}
+
 impl Timer {
     /// Moves the deadline (also after it fired).
     pub fn reset(&mut self, at: Instant) {

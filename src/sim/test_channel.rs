@@ -96,14 +96,14 @@ const STALL: Duration = Duration::from_secs(60);
 impl EventStream for TestStream {
     async fn next(&mut self) -> Option<Result<StreamItem, AttemptError>> {
         if let Some(d) = self.first_delay.take() {
-            monoio::time::sleep(d).await;
+            crate::runtime::coarse_timer::sleep(d).await;
         }
         if let Some(d) = self.delay {
-            monoio::time::sleep(d).await;
+            crate::runtime::coarse_timer::sleep(d).await;
         }
         if self.items.is_empty() {
             if let Some(d) = self.stall.take() {
-                monoio::time::sleep(d).await;
+                crate::runtime::coarse_timer::sleep(d).await;
             }
         }
         self.items.pop_front()
@@ -141,7 +141,7 @@ fn cred_u64(account: &AccountDef, key: &str) -> Option<u64> {
 impl Refresher for TestRefresher {
     async fn refresh(&self, account: &AccountDef) -> Result<NewCredentials, RefreshError> {
         if let Some(ms) = cred_u64(account, "refresh_delay_ms") {
-            monoio::time::sleep(Duration::from_millis(ms)).await;
+            crate::runtime::coarse_timer::sleep(Duration::from_millis(ms)).await;
         }
         let id = &account.id;
         match account.credentials.get("refresh_fail").map(String::as_str) {

@@ -55,12 +55,25 @@ pub struct Transport {
     cipher_in: BytesMut,
     /// Owned write buffer for monoio's rent-style writes.
     scratch: Vec<u8>,
+    /// Cancels a read whose deadline passed; kept for the connection's life, so a read with a
+    /// deadline does not allocate a fresh one (an `Rc` and a hash set) every time.
+    canceller: ReadCanceller,
+}
+
+/// monoio's [`Canceller`], reused by every deadline read of one connection.
+#[derive(Default)]
+struct ReadCanceller(Canceller);
+
+impl std::fmt::Debug for ReadCanceller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadCanceller")
+    }
 }
 
 impl Transport {
     pub fn plain(tcp: TcpStream) -> Self {
         let _ = tcp.set_nodelay(true);
-        Self { tcp, tls: None, cipher_in: BytesMut::new(), scratch: Vec::new() }
+        Self { tcp, tls: None, cipher_in: BytesMut::new(), scratch: Vec::new(), canceller: ReadCanceller::default() }
     }
 
     /// Runs the TLS handshake for `host` (SNI; an IP literal is sent without SNI). The caller
@@ -77,6 +90,7 @@ impl Transport {
             tls: Some(Box::new(conn)),
             cipher_in: BytesMut::with_capacity(READ_CHUNK),
             scratch: Vec::new(),
+            canceller: ReadCanceller::default(),
         };
         let tls_err = |e: &io::Error| UpstreamError::new(ErrorKind::Tls, format!("tls handshake with {host}: {e}"));
         loop {
@@ -89,7 +103,7 @@ impl Transport {
             }
             if t.cipher_in.is_empty() {
                 let buf = std::mem::take(&mut t.cipher_in);
-                let (r, buf) = read_tcp(&mut t.tcp, buf, None).await;
+                let (r, buf) = read_tcp(&mut t.tcp, &mut t.canceller, buf, None).await;
                 t.cipher_in = buf;
                 match r {
                     Ok(Some(0)) => {
@@ -133,7 +147,7 @@ impl Transport {
                 dst.reserve(read_room(dst.len()));
             }
             let buf = std::mem::take(dst);
-            let (r, buf) = read_tcp(&mut self.tcp, buf, deadline).await;
+            let (r, buf) = read_tcp(&mut self.tcp, &mut self.canceller, buf, deadline).await;
             *dst = buf;
             return Ok(match r? {
                 None => ReadOutcome::TimedOut,
@@ -167,7 +181,7 @@ impl Transport {
                 continue;
             }
             let buf = std::mem::take(&mut self.cipher_in);
-            let (r, buf) = read_tcp(&mut self.tcp, buf, deadline).await;
+            let (r, buf) = read_tcp(&mut self.tcp, &mut self.canceller, buf, deadline).await;
             self.cipher_in = buf;
             match r? {
                 None => return Ok(ReadOutcome::TimedOut),
@@ -259,6 +273,7 @@ fn feed(tls: &mut ClientConnection, cipher_in: &mut BytesMut) -> io::Result<()> 
 /// kept even when the deadline wins the race.
 async fn read_tcp(
     tcp: &mut TcpStream,
+    canceller: &mut ReadCanceller,
     mut buf: BytesMut,
     deadline: Option<Instant>,
 ) -> (io::Result<Option<usize>>, BytesMut) {
@@ -273,8 +288,7 @@ async fn read_tcp(
         let (r, spare) = tcp.read(spare).await;
         return (r.map(Some), spare.into_inner());
     };
-    let canceller = Canceller::new();
-    let fut = tcp.cancelable_read(spare, canceller.handle());
+    let fut = tcp.cancelable_read(spare, canceller.0.handle());
     let mut fut = std::pin::pin!(fut);
     // A coarse deadline on a gateway worker (`runtime::coarse_timer`), not a 640-byte monoio
     // `Sleep` inline: a stream keeps this read in flight for its whole life.
@@ -286,7 +300,8 @@ async fn read_tcp(
         }
         () = &mut expiry => {}
     }
-    let _ = canceller.cancel();
+    // A cancelled canceller stays cancelled: the next read gets the fresh one `cancel` gives.
+    canceller.0 = std::mem::take(&mut canceller.0).cancel();
     let (r, spare) = fut.await;
     let buf = spare.into_inner();
     match r {

@@ -90,9 +90,15 @@ impl GrokChannel {
     /// Whether `account` may serve `model`: its kind is in the model's `kinds`, and (API keys)
     /// the key's `GET /models` listing, once fetched, names the model's upstream id.
     pub fn can_serve(&self, model: &ModelDef, account: &AccountDef) -> bool {
-        models::can_serve(model, account)
-            && (creds::kind_of(account) != Some(creds::Kind::Api)
-                || self.api_models.allows(&account.id, model.upstream()) != Some(false))
+        if account.channel != Channel::Grok {
+            return false;
+        }
+        // The credential is read once: this runs for every account a selection looks at.
+        let Some(kind) = creds::kind_of(account) else {
+            return false;
+        };
+        models::kind_serves(model, kind)
+            && (kind != creds::Kind::Api || self.api_models.allows(&account.id, model.upstream()) != Some(false))
     }
 
     /// The xAI ids an API-key account listed (if this worker fetched them).
@@ -123,12 +129,9 @@ impl GrokChannel {
     /// attempt carries no credentials: then the first enabled grok account from the config that
     /// can serve the model is used (a real attempt always has credentials, so this is inert
     /// once the pool selects accounts).
+    /// A real attempt's account is checked against the model by [`serves`] in `start`.
     fn account_for(&self, attempt: &Attempt) -> Result<Arc<AccountDef>, AttemptError> {
         if !attempt.account.credentials.is_empty() {
-            if !models::can_serve(&attempt.model, &attempt.account) {
-                let msg = format!("grok account {} cannot serve model {}", attempt.account.id, attempt.model.id);
-                return Err(AttemptError::new(FailureClass::Model, msg));
-            }
             return Ok(Arc::clone(&attempt.account));
         }
         self.accounts.iter().find(|a| a.enabled && self.can_serve(&attempt.model, a)).cloned().ok_or_else(|| {
@@ -168,12 +171,23 @@ impl ChannelDriver for GrokChannel {
     async fn start(&self, attempt: &Attempt, req: &CanonicalRequest) -> Result<GrokStream, AttemptError> {
         self.start_refresh();
         let account = self.account_for(attempt)?;
+        // One read of the credential serves the model check and the call.
+        let creds = Creds::of(&account);
+        if !serves(&attempt.model, &account, creds.as_ref().ok()) {
+            let msg = format!("grok account {} cannot serve model {}", account.id, attempt.model.id);
+            return Err(AttemptError::new(FailureClass::Model, msg));
+        }
         let target = Target { account: &account, model: &attempt.model, state: attempt.state.as_deref() };
-        match Creds::of(&account)? {
+        match creds? {
             Creds::Api { key } => api::start(self, &target, key, req).await.map(GrokStream::Api),
             Creds::Web { sso, cookies } => web::start(self, &target, sso, cookies, req).await.map(GrokStream::Web),
         }
     }
+}
+
+/// [`models::can_serve`] with the account's credential already read (`None`: unusable).
+fn serves(model: &ModelDef, account: &AccountDef, creds: Option<&Creds<'_>>) -> bool {
+    account.channel == Channel::Grok && creds.is_some_and(|c| models::kind_serves(model, c.kind()))
 }
 
 /// Who one upstream call is for: the account, the resolved model, and the account's pool state

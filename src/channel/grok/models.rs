@@ -20,13 +20,12 @@ use std::sync::Arc;
 
 /// Whether `account`'s credential kind may serve `model` (the model table's `kinds`).
 pub fn can_serve(model: &ModelDef, account: &AccountDef) -> bool {
-    if model.channel != Channel::Grok || account.channel != Channel::Grok {
-        return false;
-    }
-    let Some(kind) = kind_of(account) else {
-        return false;
-    };
-    model.kinds.is_empty() || model.kinds.iter().any(|k| k == kind.as_str())
+    account.channel == Channel::Grok && kind_of(account).is_some_and(|kind| kind_serves(model, kind))
+}
+
+/// Whether a grok account whose credential is of `kind` may serve `model`.
+pub fn kind_serves(model: &ModelDef, kind: Kind) -> bool {
+    model.channel == Channel::Grok && (model.kinds.is_empty() || model.kinds.iter().any(|k| k == kind.as_str()))
 }
 
 /// The xAI model ids each API-key account may use, as far as this worker knows.
