@@ -2,13 +2,15 @@
 //!
 //! [`parse_request_head`] is incremental and pure: call it after every read with the whole
 //! buffer; `Ok(None)` means "need more bytes". On success the head is split off the buffer and
-//! frozen, and header names/values are zero-copy `Bytes` slices of it (the pingora/hyper idea).
+//! frozen; path and query are zero-copy `Bytes` slices of it and the headers offsets into it
+//! ([`Headers`]; the pingora/hyper idea).
 //!
 //! Framing decisions made here, so no later code can get them wrong:
 //! - `Transfer-Encoding` must be exactly one final `chunked` (HTTP/1.1 only), else 400.
 //! - `Content-Length` must be one valid decimal; duplicates must agree, else 400.
 //! - both present -> 400 (we close instead of guessing).
 
+pub use super::headers::Headers;
 use bytes::{Bytes, BytesMut};
 use std::mem::MaybeUninit;
 
@@ -23,13 +25,6 @@ pub enum BodyFraming {
     Chunked,
 }
 
-/// One header, sliced out of the frozen head.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    pub name: Bytes,
-    pub value: Bytes,
-}
-
 /// A parsed request head.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestHead {
@@ -40,7 +35,7 @@ pub struct RequestHead {
     pub query: Option<Bytes>,
     /// `0` for HTTP/1.0, `1` for HTTP/1.1.
     pub minor_version: u8,
-    pub headers: Vec<Header>,
+    pub headers: Headers,
     pub framing: BodyFraming,
     /// The connection may be reused after this request.
     pub keep_alive: bool,
@@ -52,7 +47,7 @@ pub struct RequestHead {
 impl RequestHead {
     /// First value of a header, case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name.as_bytes())).map(|h| h.value.as_ref())
+        self.headers.get(name)
     }
 
     /// First value of a header as UTF-8 text.
@@ -167,10 +162,9 @@ pub fn parse_request_head(buf: &mut BytesMut, limits: HeadLimits) -> Result<Opti
         offsets.push((n0..n0 + h.name.len(), v0..v0 + h.value.len()));
     }
     let frozen = buf.split_to(head_len).freeze();
-    let headers: Vec<Header> =
-        offsets.into_iter().map(|(n, v)| Header { name: frozen.slice(n), value: frozen.slice(v) }).collect();
     let path = frozen.slice(path_range);
     let query = query_range.map(|r| frozen.slice(r));
+    let headers = Headers::new(frozen, offsets);
     let (framing, keep_alive, expect_continue) = framing_rules(&headers, minor_version)?;
     Ok(Some(RequestHead {
         method,
@@ -203,16 +197,15 @@ fn split_target(base: usize, target: &str) -> Result<(Range, Option<Range>), Hea
     })
 }
 
-fn framing_rules(headers: &[Header], minor: u8) -> Result<(BodyFraming, bool, bool), HeadError> {
+fn framing_rules(headers: &Headers, minor: u8) -> Result<(BodyFraming, bool, bool), HeadError> {
     let mut content_length: Option<u64> = None;
     let mut chunked = false;
     let mut saw_te = false;
     let mut keep_alive = minor >= 1;
     let mut expect_continue = false;
-    for h in headers {
-        let name = h.name.as_ref();
+    for (name, value) in headers.iter() {
         if name.eq_ignore_ascii_case(b"content-length") {
-            let v = parse_content_length(&h.value).ok_or(HeadError::BadContentLength)?;
+            let v = parse_content_length(value).ok_or(HeadError::BadContentLength)?;
             if content_length.is_some_and(|prev| prev != v) {
                 return Err(HeadError::BadContentLength);
             }
@@ -222,7 +215,7 @@ fn framing_rules(headers: &[Header], minor: u8) -> Result<(BodyFraming, bool, bo
                 return Err(HeadError::BadTransferEncoding);
             }
             // Every listed coding, across repeated headers, must end in exactly one chunked.
-            for coding in h.value.split(|b| *b == b',') {
+            for coding in value.split(|b| *b == b',') {
                 let coding = trim(coding);
                 if coding.is_empty() {
                     continue;
@@ -234,7 +227,7 @@ fn framing_rules(headers: &[Header], minor: u8) -> Result<(BodyFraming, bool, bo
             }
             saw_te = true;
         } else if name.eq_ignore_ascii_case(b"connection") {
-            for token in h.value.split(|b| *b == b',') {
+            for token in value.split(|b| *b == b',') {
                 let token = trim(token);
                 if token.eq_ignore_ascii_case(b"close") {
                     keep_alive = false;
@@ -243,7 +236,7 @@ fn framing_rules(headers: &[Header], minor: u8) -> Result<(BodyFraming, bool, bo
                 }
             }
         } else if name.eq_ignore_ascii_case(b"expect")
-            && trim(&h.value).eq_ignore_ascii_case(b"100-continue")
+            && trim(value).eq_ignore_ascii_case(b"100-continue")
             && minor >= 1
         {
             expect_continue = true;

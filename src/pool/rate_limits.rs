@@ -70,44 +70,34 @@ enum Field {
     Reset,
 }
 
-fn starts_with(name: &[u8], prefix: &[u8]) -> bool {
-    name.get(..prefix.len()).is_some_and(|h| h.eq_ignore_ascii_case(prefix))
-}
-
-/// `name` without `prefix` (compared in any case), if it starts with it.
-fn strip_ci<'a>(name: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
-    starts_with(name, prefix).then(|| name.get(prefix.len()..)).flatten()
-}
-
-/// The field a name part starts with, and what follows it.
+/// The field a (lowercase) name part starts with, and what follows it.
 fn field_of(rest: &[u8]) -> Option<(Field, &[u8])> {
     [(Field::Limit, &b"limit"[..]), (Field::Remaining, b"remaining"), (Field::Reset, b"reset")]
         .into_iter()
-        .find_map(|(field, word)| strip_ci(rest, word).map(|tail| (field, tail)))
+        .find_map(|(field, word)| rest.strip_prefix(word).map(|tail| (field, tail)))
 }
 
-/// `(tokens window?, field)` for a header name this module reads. Runs on every header of every
-/// upstream response, so it rejects most names on their first byte and walks a name once.
+/// `(tokens window?, field)` for a lowercase header name this module reads. Runs on every
+/// header of every upstream response, so it rejects most names on their first byte.
 fn classify(name: &[u8]) -> Option<(bool, Field)> {
-    match name.first().map(u8::to_ascii_lowercase) {
+    match name.first() {
         Some(b'x' | b'r') => {
-            let rest = strip_ci(name, b"x-ratelimit-")
-                .or_else(|| strip_ci(name, b"ratelimit-"))
-                .or_else(|| strip_ci(name, b"x-rate-limit-"))?;
+            let rest = name
+                .strip_prefix(b"x-ratelimit-")
+                .or_else(|| name.strip_prefix(b"ratelimit-"))
+                .or_else(|| name.strip_prefix(b"x-rate-limit-"))?;
             let (field, tail) = field_of(rest)?;
-            if tail.is_empty() || tail.eq_ignore_ascii_case(b"-requests") {
-                Some((false, field))
-            } else if tail.eq_ignore_ascii_case(b"-tokens") {
-                Some((true, field))
-            } else {
-                None
+            match tail {
+                b"" | b"-requests" => Some((false, field)),
+                b"-tokens" => Some((true, field)),
+                _ => None,
             }
         }
         Some(b'a') => {
-            let rest = strip_ci(name, b"anthropic-ratelimit-")?;
-            let (tokens, rest) = match strip_ci(rest, b"requests-") {
+            let rest = name.strip_prefix(b"anthropic-ratelimit-")?;
+            let (tokens, rest) = match rest.strip_prefix(b"requests-") {
                 Some(r) => (false, r),
-                None => (true, strip_ci(rest, b"tokens-")?),
+                None => (true, rest.strip_prefix(b"tokens-")?),
             };
             let (field, tail) = field_of(rest)?;
             tail.is_empty().then_some((tokens, field))
@@ -129,6 +119,11 @@ impl Observed {
     /// Says what the name was, with the reset it read, so the caller need not classify or
     /// parse it again.
     pub fn header(&mut self, name: &[u8], value: &[u8], now_ms: u64) -> Seen {
+        crate::util::lower::with_lower(name, |lower| self.header_lower(lower, value, now_ms))
+    }
+
+    /// [`Observed::header`] for a name already in lowercase.
+    pub fn header_lower(&mut self, name: &[u8], value: &[u8], now_ms: u64) -> Seen {
         let Some((tokens, field)) = classify(name) else {
             return Seen::Other;
         };
@@ -302,7 +297,7 @@ mod tests {
             ("", None),
         ];
         for (name, want) in cases {
-            let got = super::classify(name.as_bytes()).map(|(t, f)| (t, f as u8));
+            let got = crate::util::lower::with_lower(name.as_bytes(), super::classify).map(|(t, f)| (t, f as u8));
             assert_eq!(got, want, "{name}");
         }
     }

@@ -60,27 +60,32 @@ impl HintParser {
         if !matches!(name.first().map(u8::to_ascii_lowercase), Some(b'r' | b'x' | b'a')) {
             return;
         }
-        match self.windows.header(name, value, self.now_ms) {
+        // Lowered once, so every comparison below is exact.
+        crate::util::lower::with_lower(name, |lower| self.header_lower(lower, value));
+    }
+
+    fn header_lower(&mut self, name: &[u8], value: &[u8]) {
+        match self.windows.header_lower(name, value, self.now_ms) {
             // A window's limit or remaining count is no other hint.
             Seen::Count => return,
             // A window's reset, already read: a reset hint too when the name is one.
             Seen::Reset(at) => {
-                if let Some(t) = at.filter(|_| is_reset_header(name)) {
+                if let Some(t) = at.filter(|_| is_reset_header_lower(name)) {
                     self.reset = Some(self.reset.map_or(t, |r| r.max(t)));
                 }
                 return;
             }
             Seen::Other => {}
         }
-        if name.eq_ignore_ascii_case(b"retry-after-ms") {
+        if name == b"retry-after-ms" {
             if let Some(ms) = parse_decimal_ms(trim(value), 1) {
                 self.retry_after_ms = Some(self.now_ms.saturating_add(ms));
             }
-        } else if name.eq_ignore_ascii_case(b"retry-after") {
+        } else if name == b"retry-after" {
             if let Some(t) = retry_after(value, self.now_ms) {
                 self.retry_after = Some(t);
             }
-        } else if is_reset_header(name) {
+        } else if is_reset_header_lower(name) {
             if let Some(t) = reset_value(value, self.now_ms) {
                 self.reset = Some(self.reset.map_or(t, |r| r.max(t)));
             }
@@ -106,17 +111,16 @@ where
     p.deadline()
 }
 
-/// Whether `name` is one of the reset-hint headers listed in the module docs.
+/// Whether `name` is one of the reset-hint headers listed in the module docs (any case).
 pub fn is_reset_header(name: &[u8]) -> bool {
-    let starts = |prefix: &[u8]| name.get(..prefix.len()).is_some_and(|h| h.eq_ignore_ascii_case(prefix));
-    let ends = |suffix: &[u8]| {
-        name.len().checked_sub(suffix.len()).and_then(|i| name.get(i..)).is_some_and(|t| t.eq_ignore_ascii_case(suffix))
-    };
-    name.eq_ignore_ascii_case(b"x-ratelimit-reset")
-        || starts(b"x-ratelimit-reset-")
-        || name.eq_ignore_ascii_case(b"x-rate-limit-reset")
-        || name.eq_ignore_ascii_case(b"ratelimit-reset")
-        || (starts(b"anthropic-ratelimit-") && ends(b"-reset"))
+    crate::util::lower::with_lower(name, is_reset_header_lower)
+}
+
+/// [`is_reset_header`] for a lowercase name.
+fn is_reset_header_lower(name: &[u8]) -> bool {
+    matches!(name, b"x-ratelimit-reset" | b"x-rate-limit-reset" | b"ratelimit-reset")
+        || name.starts_with(b"x-ratelimit-reset-")
+        || (name.starts_with(b"anthropic-ratelimit-") && name.ends_with(b"-reset"))
 }
 
 /// One `Retry-After` value: delta seconds or an HTTP date, as an absolute deadline.

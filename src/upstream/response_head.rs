@@ -4,14 +4,14 @@
 //!
 //! [`parse_response_head`] is incremental: call it after every read with the whole buffer;
 //! `Ok(None)` means "need more bytes". On success the head is split off the buffer and frozen,
-//! and header names/values are zero-copy slices of it.
+//! and header names/values are offsets into it ([`Headers`]).
 //!
 //! Framing ([`response_framing`]): no body for HEAD requests, 1xx, 204 and 304; a final
 //! `chunked` transfer coding wins (and forbids reuse when a Content-Length came along); other
 //! transfer codings, or neither header, mean "until close"; Content-Length values must be valid
 //! and agree.
 
-use crate::http::head::{Header, parse_content_length};
+use crate::http::head::{Headers, parse_content_length};
 use bytes::{Bytes, BytesMut};
 use std::mem::MaybeUninit;
 
@@ -25,7 +25,7 @@ pub struct ResponseHead {
     pub reason: Bytes,
     /// `0` for HTTP/1.0, `1` for HTTP/1.1.
     pub minor_version: u8,
-    pub headers: Vec<Header>,
+    pub headers: Headers,
     /// Bytes the head occupied on the wire.
     pub head_len: usize,
 }
@@ -33,7 +33,7 @@ pub struct ResponseHead {
 impl ResponseHead {
     /// First value of a header, case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name.as_bytes())).map(|h| h.value.as_ref())
+        self.headers.get(name)
     }
 
     /// First value of a header as UTF-8 text.
@@ -43,7 +43,7 @@ impl ResponseHead {
 
     /// Every value of a header, in order.
     pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name.as_bytes())).map(|h| h.value.as_ref())
+        self.headers.get_all(name)
     }
 
     /// Whether a comma-separated header (Connection, Upgrade, ...) lists `token`.
@@ -114,8 +114,8 @@ pub fn parse_response_head(
     let reason_range = resp.reason.map_or(0..0, |r| within(r.as_bytes()));
     let offsets: Vec<_> = resp.headers.iter().map(|h| (within(h.name.as_bytes()), within(h.value))).collect();
     let frozen = buf.split_to(head_len).freeze();
-    let headers = offsets.into_iter().map(|(n, v)| Header { name: frozen.slice(n), value: frozen.slice(v) }).collect();
-    Ok(Some(ResponseHead { status, reason: frozen.slice(reason_range), minor_version, headers, head_len }))
+    let reason = frozen.slice(reason_range);
+    Ok(Some(ResponseHead { status, reason, minor_version, headers: Headers::new(frozen, offsets), head_len }))
 }
 
 /// The range `part` occupies inside `whole`, or `0..0` when it is not inside it.

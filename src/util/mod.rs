@@ -1,9 +1,10 @@
 //! Small helpers shared across modules: JSON output, decimal integers, percent-decoding, a fast hasher for
-//! per-core maps, allocation counting for benches.
+//! per-core maps, lowercased header names, allocation counting for benches.
 
 pub mod alloc_count;
 pub mod civil;
 pub mod decimal;
 pub mod fast_hash;
 pub mod json;
+pub mod lower;
 pub mod percent;

@@ -204,8 +204,8 @@ pub struct Target<'a> {
 pub fn read_head(head: &crate::upstream::response_head::ResponseHead, state: Option<&AccountShared>) -> HintParser {
     let now = now_ms();
     let mut hints = HintParser::new(now);
-    for h in &head.headers {
-        hints.header(&h.name, &h.value);
+    for (name, value) in head.headers.iter() {
+        hints.header(name, value);
     }
     if let Some(st) = state {
         st.rate_limits().record(hints.observed(), now);

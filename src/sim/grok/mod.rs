@@ -503,11 +503,8 @@ async fn last_request(state: &State, conn: &mut Conn, req: &Req, close: bool) ->
     let headers: Vec<serde_json::Value> = head
         .headers
         .iter()
-        .map(|h| {
-            serde_json::json!([
-                String::from_utf8_lossy(&h.name).to_ascii_lowercase(),
-                String::from_utf8_lossy(&h.value)
-            ])
+        .map(|(name, value)| {
+            serde_json::json!([String::from_utf8_lossy(name).to_ascii_lowercase(), String::from_utf8_lossy(value)])
         })
         .collect();
     let body_json = serde_json::from_slice::<serde_json::Value>(&body)
