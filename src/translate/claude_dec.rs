@@ -105,7 +105,7 @@ impl ClaudeDecoder {
 
     /// The delta a frame with the last delta frame's shape carries, without parsing it.
     pub(crate) fn fast(&self, event: Option<&[u8]>, data: &Bytes) -> Option<CanonicalEvent> {
-        if self.named_delta(event) { self.shape.matches(data).map(|hit| hit.event) } else { None }
+        if self.named_delta(event) { self.shape.matches(data) } else { None }
     }
 
     /// Whether the frame has the last delta frame's shape: decoding it would give one delta

@@ -52,11 +52,14 @@ impl OpenAiDecoder {
         if self.ended {
             return Ok(());
         }
-        if let Some(hit) = self.shape.matches(data) {
-            out.push(hit.event);
-            if let Some(counts) = hit.counts {
+        if self.shape.has_counts() {
+            if let Some((delta, counts)) = self.shape.matches_counted(data) {
+                out.push(delta);
                 out.push(CanonicalEvent::Usage(usage_of(counts)));
+                return Ok(());
             }
+        } else if let Some(delta) = self.shape.matches(data) {
+            out.push(delta);
             return Ok(());
         }
         self.frame_full(data, out)

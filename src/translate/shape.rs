@@ -90,14 +90,6 @@ enum Hole {
     Number(Option<u8>),
 }
 
-/// A frame that has the remembered shape: its delta, and the counts it carries (if the shape
-/// was learned with counts).
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Hit {
-    pub event: CanonicalEvent,
-    pub counts: Option<Counts>,
-}
-
 /// The remembered shape (none until a delta frame was decoded in full).
 #[derive(Debug, Default)]
 pub(crate) struct Shape {
@@ -183,11 +175,30 @@ impl Shape {
         self.kind = Some(kind);
     }
 
-    /// The delta (and counts) `data` carries, if it has the remembered shape.
-    pub(crate) fn matches(&self, data: &Bytes) -> Option<Hit> {
+    /// The delta `data` carries, if it has the remembered shape and the shape carries no counts
+    /// (for one with counts, [`Shape::matches_counted`]).
+    #[inline]
+    pub(crate) fn matches(&self, data: &Bytes) -> Option<CanonicalEvent> {
+        let kind = self.kind?;
+        if self.counts.is_some() {
+            return None;
+        }
+        // The common shape, the delta's string alone, without the general walk.
+        let content = if self.n == 1 { self.walk_delta(data)? } else { self.walk(data)?.0 };
+        Some(kind.event(JsonStr::from_validated(data.slice(content))))
+    }
+
+    /// Whether the shape was learned with counts (a delta and its usage).
+    pub(crate) fn has_counts(&self) -> bool {
+        self.kind.is_some() && self.counts.is_some()
+    }
+
+    /// The delta and the counts `data` carries, if it has the remembered shape and the shape
+    /// carries counts.
+    pub(crate) fn matches_counted(&self, data: &Bytes) -> Option<(CanonicalEvent, Counts)> {
         let kind = self.kind?;
         let (content, counts) = self.walk(data)?;
-        Some(Hit { event: kind.event(JsonStr::from_validated(data.slice(content))), counts })
+        Some((kind.event(JsonStr::from_validated(data.slice(content))), counts?))
     }
 
     /// Where the new string content of `data` lies, if `data` has the remembered shape and the
@@ -197,7 +208,8 @@ impl Shape {
         if self.n != 1 || self.counts.is_some() {
             return None;
         }
-        self.walk(data).map(|(content, _)| content)
+        self.kind?;
+        self.walk_delta(data)
     }
 
     /// Walks `data` along the shape: each fixed part must be there byte for byte, each string
@@ -240,6 +252,16 @@ impl Shape {
         }
         (data.get(at..)? == self.bytes.get(from..)?).then_some((delta?, counts))
     }
+
+    /// [`Shape::walk`] for the common shape, the delta's string alone: the bytes before it, a
+    /// valid non-empty string, the bytes after it.
+    #[inline]
+    fn walk_delta(&self, data: &[u8]) -> Option<Range<usize>> {
+        let (head, tail) = self.bytes.split_at_checked(self.holes.first()?.0 as usize)?;
+        let rest = data.strip_prefix(head)?;
+        let len = jscan::str_content_len(rest)?;
+        (len > 0 && rest.get(len..)? == tail).then_some(head.len()..head.len() + len)
+    }
 }
 
 /// Most digits a number hole holds: any 19-digit integer fits in a `u64`.
@@ -278,8 +300,7 @@ pub(crate) mod tests {
         let s = learned(br#"{"delta":{"text":"Hello"},"n":1}"#, "Hello");
         let m = |f: &'static [u8]| s.matches(&Bytes::from_static(f));
         let hit = s.matches(&Bytes::from(r#"{"delta":{"text":"a \"quoted\" \u00e9 😀 longer text"},"n":1}"#)).unwrap();
-        assert_eq!(hit.counts, None);
-        let CanonicalEvent::TextDelta(t) = hit.event else { panic!("{hit:?}") };
+        let CanonicalEvent::TextDelta(t) = hit else { panic!("{hit:?}") };
         assert_eq!(t.unescape(), "a \"quoted\" é 😀 longer text");
         assert!(m(br#"{"delta":{"text":""},"n":1}"#).is_none(), "empty content goes the full way");
         assert!(m(br#"{"delta":{"text":"a"b"},"n":1}"#).is_none(), "a raw quote changes the structure");
@@ -592,17 +613,22 @@ pub(crate) mod tests {
         dec.frame(&chunk("first", "1", "13"), &mut out).unwrap();
         dec.frame(&chunk("second", "2", "14"), &mut out).unwrap();
         assert_eq!(dec.shape.n, 5, "the delta, three read counts and the unread total");
-        let hit = dec.shape.matches(&chunk("third", "40", "52")).unwrap();
-        assert_eq!(hit.event, CanonicalEvent::TextDelta(JsonStr::from_text("third")));
-        assert_eq!(hit.counts, Some([12, 40, 2, 0]));
+        assert!(dec.shape.has_counts());
+        assert!(dec.shape.matches(&chunk("third", "40", "52")).is_none(), "a shape with counts needs matches_counted");
+        let (delta, counts) = dec.shape.matches_counted(&chunk("third", "40", "52")).unwrap();
+        assert_eq!(delta, CanonicalEvent::TextDelta(JsonStr::from_text("third")));
+        assert_eq!(counts, [12, 40, 2, 0]);
         out.clear();
         dec.frame(&chunk("fourth", "41", "53"), &mut out).unwrap();
         let usage = Usage { input_tokens: 10, output_tokens: 41, cache_read_input_tokens: 2, ..Usage::default() };
         assert_eq!(out, [CanonicalEvent::TextDelta(JsonStr::from_text("fourth")), CanonicalEvent::Usage(usage)]);
         for (completion, total) in [("4.5", "1"), ("04", "1"), ("-4", "1"), ("4", "1e3"), ("\"4\"", "1")] {
-            assert!(dec.shape.matches(&chunk("t", completion, total)).is_none(), "{completion} {total}");
+            assert!(dec.shape.matches_counted(&chunk("t", completion, total)).is_none(), "{completion} {total}");
         }
-        assert!(dec.shape.matches(&chunk("t", "18446744073709551615", "1")).is_none(), "20 digits go the full way");
+        assert!(
+            dec.shape.matches_counted(&chunk("t", "18446744073709551615", "1")).is_none(),
+            "20 digits go the full way"
+        );
         assert!(dec.shape.content(&chunk("t", "1", "13")).is_none(), "a shape with counts gives no raw content");
         let mut p = Shape::default();
         let frame = br#"{"t":"text","n":12}"#;
@@ -613,9 +639,14 @@ pub(crate) mod tests {
         let holes = Holes { numbers: &numbers, counts: Some([0; COUNTS]), ..Holes::default() };
         p.learn_with(frame, &frame[6..10], holes, DeltaKind::Text);
         assert!(
-            p.matches(&Bytes::from_static(br#"{"t":"new","n":32}"#)).is_none(),
+            p.matches_counted(&Bytes::from_static(br#"{"t":"new","n":32}"#)).is_none(),
             "part of a number: nothing learned"
         );
+        let numbers = [(&frame[16..18], Some(1))];
+        let holes = Holes { numbers: &numbers, counts: Some([7; COUNTS]), ..Holes::default() };
+        p.learn_with(frame, &frame[6..10], holes, DeltaKind::Text);
+        let (_, counts) = p.matches_counted(&Bytes::from_static(br#"{"t":"new","n":32}"#)).unwrap();
+        assert_eq!(counts, [7, 32, 7, 7], "the hole fills its slot, the others keep the learned counts");
     }
 
     /// Unread padding of changing length (OpenAI's `obfuscation`) keeps the fast path.
@@ -632,7 +663,7 @@ pub(crate) mod tests {
         dec.frame(&chunk("xy", "second"), &mut out).unwrap();
         assert!(dec.shape.n == 3, "the delta, the padding and the fingerprint are holes");
         let hit = dec.shape.matches(&chunk(r#"a longer \"pad\""#, "third")).unwrap();
-        assert_eq!(hit.event, CanonicalEvent::TextDelta(JsonStr::from_text("third")));
+        assert_eq!(hit, CanonicalEvent::TextDelta(JsonStr::from_text("third")));
         assert!(dec.shape.matches(&chunk("", "fourth")).is_some(), "empty padding is valid");
         assert!(dec.shape.matches(&chunk(r"x\\", "fifth")).is_some(), "an escaped backslash");
         assert!(dec.shape.matches(&chunk(r"x\", "t")).is_none(), "padding whose quote is escaped");
