@@ -9,14 +9,21 @@ use crate::translate::canonical::{Block, CanonicalRequest, WireFormat};
 
 /// Derives the request's session key (`None` only for a request with no turns at all).
 pub fn derive(head: &RequestHead, format: WireFormat, req: &CanonicalRequest) -> Option<SessionKey> {
-    let first = first_turns(req);
-    SessionKey::derive(&SessionSources {
+    let mut sources = SessionSources {
         claude_code_session_id: head.header("x-claude-code-session-id"),
         // OpenAI's `user` is an end-user id, not a conversation: only Claude's metadata counts.
         metadata_user_id: if format == WireFormat::Claude { req.user.as_deref() } else { None },
         x_session_id: head.header("x-session-id"),
-        first_turns: (!first.is_empty()).then_some(first.as_bytes()),
-    })
+        first_turns: None,
+    };
+    // The first turns are the last source: the text is joined only when no other one is there
+    // (Claude Code sends its session header with every request).
+    if let Some(key) = SessionKey::derive(&sources) {
+        return Some(key);
+    }
+    let first = first_turns(req);
+    sources.first_turns = (!first.is_empty()).then_some(first.as_bytes());
+    SessionKey::derive(&sources)
 }
 
 /// The system prompt and the first message's text, separated by NULs.

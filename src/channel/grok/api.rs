@@ -32,6 +32,14 @@ pub fn chat_url(api_base_url: &str) -> String {
     format!("{api_base_url}/chat/completions")
 }
 
+/// `Bearer <key>`, built without the formatting machinery (once per request).
+fn bearer(key: &str) -> Bytes {
+    let mut v = Vec::with_capacity(7 + key.len());
+    v.extend_from_slice(b"Bearer ");
+    v.extend_from_slice(key.as_bytes());
+    Bytes::from(v)
+}
+
 /// Starts one chat completion.
 pub async fn start(
     ch: &GrokChannel,
@@ -46,7 +54,7 @@ pub async fn start(
     };
     let http = http
         .map_err(|e| super::transport_error(SURFACE, &e))?
-        .header_bytes(AUTHORIZATION, Bytes::from(format!("Bearer {key}")))
+        .header_bytes(AUTHORIZATION, bearer(key))
         .header_bytes(CONTENT_TYPE, Bytes::from_static(b"application/json"))
         .header_bytes(ACCEPT, Bytes::from_static(if req.stream { b"text/event-stream" } else { b"application/json" }))
         .options(super::request_options(target.account));
