@@ -126,6 +126,7 @@ fn cases() -> Vec<Case> {
         case("openai_passthrough", WireFormat::OpenAi, None, openai.clone()),
         case("openai_padded_to_claude", WireFormat::OpenAi, Some(WireFormat::Claude), padded(&openai)),
         case("openai_usage_to_claude", WireFormat::OpenAi, Some(WireFormat::Claude), running_usage(&openai)),
+        case("openai_usage_passthrough", WireFormat::OpenAi, None, running_usage(&openai)),
     ]
 }
 

@@ -14,15 +14,20 @@
 //! Fast path (see `shape`): a frame that differs from the last text-delta frame only in the
 //! delta's string is valid, changes nothing, and is forwarded as the bytes written for the last
 //! one around its new string (for OpenAI the rewritten parts before and after it are kept), with
-//! no parse.
+//! no parse. An OpenAI chunk that also carries running usage may differ in the integers of
+//! `usage` too: they are copied between the kept parts and read into the usage.
 
 use super::canonical::{JsonStr, Usage, WireFormat};
 use super::claude_dec::{ClaudeDecoder, DecodeError};
 use super::jscan::{self, Val};
 use super::out;
-use super::shape::{DeltaKind, Shape};
+use super::shape::{DeltaKind, Holes, MAX_HOLES, MAX_NUMBERS, Shape};
 use bytes::{BufMut, Bytes, BytesMut};
 use std::ops::DerefMut;
+use std::ops::Range;
+
+/// The usage members the passthrough reads (in count-slot order: input, output).
+const USAGE_KEYS: [&str; 2] = ["prompt_tokens", "completion_tokens"];
 
 /// Per-response passthrough state.
 #[derive(Debug)]
@@ -34,11 +39,12 @@ pub struct Passthrough {
     usage: Usage,
     scratch: Vec<super::CanonicalEvent>,
     claude: ClaudeDecoder,
-    /// OpenAI: the last text-delta chunk's shape, and what was written before and after its
-    /// string (`data: `, the rewritten `model`, the line end).
+    /// OpenAI: the last text-delta chunk's shape, and what was written for its fixed parts
+    /// (`data: `, the rewritten `model`, the line end): `out_fixed`, with each hole's content
+    /// going in at `out_cuts` (the delta's string, and with running usage its counts).
     shape: Shape,
-    out_before: Vec<u8>,
-    out_after: Vec<u8>,
+    out_fixed: Vec<u8>,
+    out_cuts: [usize; MAX_HOLES],
 }
 
 impl Passthrough {
@@ -52,8 +58,8 @@ impl Passthrough {
             scratch: Vec::new(),
             claude: ClaudeDecoder::new(),
             shape: Shape::default(),
-            out_before: Vec::new(),
-            out_after: Vec::new(),
+            out_fixed: Vec::new(),
+            out_cuts: [0; MAX_HOLES],
         }
     }
 
@@ -81,14 +87,16 @@ impl Passthrough {
     /// The fast path: `true` when the frame had the last delta frame's shape and was written.
     fn fast(&mut self, event: Option<&[u8]>, data: &Bytes, out: &mut BytesMut) -> bool {
         match self.format {
+            WireFormat::OpenAi if self.shape.has_counts() => return self.fast_counted(data, out),
             WireFormat::OpenAi => {
                 let Some(content) = self.shape.content(data) else {
                     return false;
                 };
-                out.reserve(self.out_before.len() + content.len() + self.out_after.len());
-                out.put_slice(&self.out_before);
+                let (before, after) = self.out_fixed.split_at(self.out_cuts[0].min(self.out_fixed.len()));
+                out.reserve(before.len() + content.len() + after.len());
+                out.put_slice(before);
                 out.put_slice(data.get(content).unwrap_or_default());
-                out.put_slice(&self.out_after);
+                out.put_slice(after);
             }
             WireFormat::Claude => {
                 if !self.claude.fits(event, data) {
@@ -101,6 +109,29 @@ impl Passthrough {
                 out::sse_close(out);
             }
         }
+        true
+    }
+
+    /// The fast path for a chunk with running usage: the fixed parts as written for the learned
+    /// chunk, each hole's content (the delta's string, the counts) copied between them, and the
+    /// counts read into the usage.
+    fn fast_counted(&mut self, data: &Bytes, out: &mut BytesMut) -> bool {
+        let mut spans: [Range<usize>; MAX_HOLES] = std::array::from_fn(|_| 0..0);
+        let Some([prompt, completion, ..]) = self.shape.hole_spans(data, &mut spans) else {
+            return false;
+        };
+        let n = self.shape.holes();
+        out.reserve(self.out_fixed.len() + data.len());
+        let mut from = 0;
+        for (span, &cut) in spans.iter().zip(self.out_cuts.iter()).take(n) {
+            out.put_slice(self.out_fixed.get(from..cut).unwrap_or_default());
+            out.put_slice(data.get(span.clone()).unwrap_or_default());
+            from = cut;
+        }
+        out.put_slice(self.out_fixed.get(from..).unwrap_or_default());
+        // A count that is no hole keeps the value it had when the shape was learned.
+        self.usage.input_tokens = prompt;
+        self.usage.output_tokens = completion;
         true
     }
 
@@ -140,7 +171,7 @@ impl Passthrough {
             }
             let usage_only = choices.is_some_and(|c| c.bytes() == b"[]");
             if let Some(u) = usage.filter(|u| !u.is_null()) {
-                let [prompt, completion] = u.pick(["prompt_tokens", "completion_tokens"]);
+                let [prompt, completion] = u.pick(USAGE_KEYS);
                 if let Some(n) = prompt.and_then(|v| v.as_u64()) {
                     self.usage.input_tokens = n;
                 }
@@ -162,7 +193,9 @@ impl Passthrough {
     }
 
     /// Remembers a chunk with a non-empty text (or reasoning) delta as the fast path's shape,
-    /// with the bytes written before and after that string.
+    /// with what was written for the parts around its string and, when the chunk carries
+    /// running usage, around the integers of `usage` (number holes: `prompt_tokens` and
+    /// `completion_tokens` read into the usage, the others free).
     fn learn(&mut self, data: &[u8], root: Val<'_>, model: Option<&[u8]>) {
         let Some(delta) = root.get("choices").and_then(|c| c.index(0)).and_then(|c| c.get("delta")) else {
             return;
@@ -175,21 +208,55 @@ impl Passthrough {
         else {
             return;
         };
-        let start = (text.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
-        let (Some(before), Some(after)) = (data.get(..start), data.get(start + text.len()..)) else {
-            return;
-        };
+        let mut numbers: [(&[u8], Option<usize>); MAX_NUMBERS] = [(&[], None); MAX_NUMBERS];
+        let mut n_numbers = 0;
+        if let Some(u) = root.get("usage").filter(|u| u.kind() == jscan::Kind::Object) {
+            let read = u.pick(USAGE_KEYS);
+            let integer = |v: &Val<'_>| v.kind() == jscan::Kind::Number && v.as_u64().is_some();
+            let same = |a: &Val<'_>, b: &Val<'_>| a.bytes().as_ptr() == b.bytes().as_ptr();
+            let read_holes =
+                read.into_iter().enumerate().filter_map(|(slot, v)| Some((v.filter(integer)?, Some(slot))));
+            let unread = u
+                .fields()
+                .map(|(_, v)| v)
+                .filter(|v| integer(v) && !read.iter().flatten().any(|r| same(r, v)))
+                .map(|v| (v, None));
+            for (slot, (v, count)) in numbers.iter_mut().zip(read_holes.chain(unread)) {
+                *slot = (v.bytes(), count);
+                n_numbers += 1;
+            }
+        }
+        let numbers = numbers.get(..n_numbers).unwrap_or_default();
+        // Every hole as offsets into `data`, in order; the parts between them are written now.
+        let offset = |part: &[u8]| (part.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
+        let mut spans = [(0usize, 0usize); MAX_HOLES];
+        let n = 1 + numbers.len();
+        for (slot, part) in spans.iter_mut().zip(std::iter::once(text).chain(numbers.iter().map(|&(d, _)| d))) {
+            *slot = (offset(part), offset(part).wrapping_add(part.len()));
+        }
+        let spans = spans.get_mut(..n).unwrap_or_default();
+        spans.sort_unstable_by_key(|s| s.0);
         let within = |part: &[u8], m: &[u8]| {
             let (p, m0) = (part.as_ptr() as usize, m.as_ptr() as usize);
             m0 >= p && m0 + m.len() <= p + part.len()
         };
-        self.out_before.clear();
-        out::data_open(&mut self.out_before);
-        splice(&mut self.out_before, before, model.filter(|m| within(before, m)), self.model.as_ref());
-        self.out_after.clear();
-        splice(&mut self.out_after, after, model.filter(|m| within(after, m)), self.model.as_ref());
-        out::sse_close(&mut self.out_after);
-        self.shape.learn(data, text, DeltaKind::Text);
+        self.out_fixed.clear();
+        out::data_open(&mut self.out_fixed);
+        let mut from = 0;
+        for (&(start, end), cut) in spans.iter().zip(self.out_cuts.iter_mut()) {
+            let (Some(part), true) = (data.get(from..start), start <= end) else {
+                return;
+            };
+            splice(&mut self.out_fixed, part, model.filter(|m| within(part, m)), self.model.as_ref());
+            *cut = self.out_fixed.len();
+            from = end;
+        }
+        let rest = data.get(from..).unwrap_or_default();
+        splice(&mut self.out_fixed, rest, model.filter(|m| within(rest, m)), self.model.as_ref());
+        out::sse_close(&mut self.out_fixed);
+        // The counts a hole does not fill keep what the usage holds now (this chunk's).
+        let counts = (!numbers.is_empty()).then_some([self.usage.input_tokens, self.usage.output_tokens, 0, 0]);
+        self.shape.learn_with(data, text, Holes { free: &[], numbers, counts }, DeltaKind::Text);
     }
 
     fn claude(&mut self, event: Option<&[u8]>, data: &Bytes, out: &mut BytesMut) -> Result<(), DecodeError> {
@@ -257,7 +324,7 @@ pub(crate) fn splice<B: BufMut + DerefMut<Target = [u8]>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::translate::shape::tests::{claude_frame, content, openai_frame, repeated};
+    use crate::translate::shape::tests::{claude_frame, content, openai_frame, renumber, repeated};
     use proptest::prelude::*;
 
     /// Runs the same frames through the fast path and the full one: same result, same bytes,
@@ -270,6 +337,11 @@ mod tests {
             let event = if i % 3 == 2 { None } else { event };
             if i % 2 == 1 {
                 crate::translate::test_support::retext(&mut data, &tweak[i % tweak.len()], false);
+            }
+            // OpenAI usage counts change on frames that are not a multiple of four (mostly to
+            // integers, sometimes to what is no integer or no number).
+            if format == WireFormat::OpenAi && i % 4 != 0 {
+                renumber(&mut data, if i % 5 == 0 { i } else { i % 3 });
             }
             let data = Bytes::from(data);
             let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
@@ -301,6 +373,34 @@ mod tests {
         ) {
             same_as_full(WireFormat::Claude, frames, &tweak, false);
         }
+    }
+
+    /// Running usage in every chunk keeps the fast path: the counts are copied and read.
+    #[test]
+    fn openai_chunks_with_running_usage_take_the_fast_path() {
+        let mut p = Passthrough::new(WireFormat::OpenAi, Some(JsonStr::from_static("mine")), true);
+        let chunk = |t: &str, n: u32| {
+            Bytes::from(format!(
+                r#"{{"id":"c","model":"up","choices":[{{"index":0,"delta":{{"content":"{t}"}}}}],"usage":{{"prompt_tokens":7,"completion_tokens":{n},"total_tokens":{}}}}}"#,
+                n + 7
+            ))
+        };
+        let mut out = BytesMut::new();
+        p.frame(None, &chunk("one", 1), &mut out).unwrap();
+        assert!(p.shape.has_counts(), "the counts are holes");
+        out.clear();
+        p.frame(None, &chunk("two", 20), &mut out).unwrap();
+        assert_eq!(
+            &out[..],
+            br#"data: {"id":"c","model":"mine","choices":[{"index":0,"delta":{"content":"two"}}],"usage":{"prompt_tokens":7,"completion_tokens":20,"total_tokens":27}}
+
+"#
+        );
+        assert_eq!((p.usage().input_tokens, p.usage().output_tokens), (7, 20));
+        out.clear();
+        assert!(p.fast(None, &chunk("three", 300), &mut out), "the fast path answers a chunk of this shape");
+        assert_eq!(p.usage().output_tokens, 300);
+        assert!(!p.fast(None, &chunk("four", 0).slice(1..), &mut out), "another shape goes the full way");
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub(crate) const MAX_FREE: usize = 2;
 /// Most number holes a shape has (the usage counts a chunk may carry).
 pub(crate) const MAX_NUMBERS: usize = 6;
 /// Most holes a shape has: the delta's string, the free strings and the numbers.
-const MAX_HOLES: usize = 1 + MAX_FREE + MAX_NUMBERS;
+pub(crate) const MAX_HOLES: usize = 1 + MAX_FREE + MAX_NUMBERS;
 /// How many counts a shape can read out of its number holes.
 pub(crate) const COUNTS: usize = 4;
 /// Counts a frame carries besides its delta (the OpenAI decoder's usage numbers), by slot.
@@ -217,10 +217,28 @@ impl Shape {
     /// number hole a non-negative integer, and nothing may follow the last fixed part. Returns
     /// the delta's content and the counts.
     fn walk(&self, data: &[u8]) -> Option<(Range<usize>, Option<Counts>)> {
+        let mut spans: [Range<usize>; MAX_HOLES] = std::array::from_fn(|_| 0..0);
+        self.walk_spans(data, &mut spans)
+    }
+
+    /// Where each hole lies in `data` (in order; the first [`Shape::holes`] of `spans`), and its
+    /// counts, if `data` has the remembered shape and the shape carries counts: for a caller
+    /// that writes the fixed parts itself (the passthrough, which rewrites them).
+    pub(crate) fn hole_spans(&self, data: &[u8], spans: &mut [Range<usize>; MAX_HOLES]) -> Option<Counts> {
+        self.walk_spans(data, spans).and_then(|(_, counts)| counts)
+    }
+
+    /// How many holes the shape has.
+    pub(crate) fn holes(&self) -> usize {
+        usize::from(self.n)
+    }
+
+    /// [`Shape::walk`], noting where each hole lies in `spans`.
+    fn walk_spans(&self, data: &[u8], spans: &mut [Range<usize>; MAX_HOLES]) -> Option<(Range<usize>, Option<Counts>)> {
         self.kind?;
         let (mut at, mut from, mut delta) = (0, 0, None);
         let mut counts = self.counts;
-        for &(hole, what) in self.holes.get(..usize::from(self.n))? {
+        for (&(hole, what), span) in self.holes.get(..usize::from(self.n))?.iter().zip(spans.iter_mut()) {
             let hole = hole as usize;
             let fixed = self.bytes.get(from..hole)?;
             let rest = data.get(at..)?;
@@ -247,6 +265,7 @@ impl Shape {
                 }
                 Hole::Free => jscan::str_content_len(rest)?,
             };
+            *span = at..at + len;
             at += len;
             from = hole;
         }
@@ -500,7 +519,7 @@ pub(crate) mod tests {
 
     /// Replaces the value of every `…_tokens` member in `data` with a token of [`NUMBERS`],
     /// the `k`-th from `pick + k`.
-    fn renumber(data: &mut Vec<u8>, pick: usize) {
+    pub(crate) fn renumber(data: &mut Vec<u8>, pick: usize) {
         let marker = br#"_tokens":"#;
         let (mut from, mut k) = (0, 0);
         while let Some(at) = data.get(from..).and_then(|d| d.windows(marker.len()).position(|w| w == marker)) {
