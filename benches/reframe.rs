@@ -106,6 +106,35 @@ fn running_usage(wire: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The OpenAI recording with log probabilities in every chunk (`logprobs: true`): each chunk's
+/// `"logprobs":null` becomes an object whose numbers and token differ from the chunk before.
+/// The decoder reads none of it, but it is no top-level string, so every chunk differs from the
+/// last one's shape and takes the full parse: the worst case of the re-framing.
+fn with_logprobs(wire: &[u8]) -> Vec<u8> {
+    let null = br#""logprobs":null"#;
+    let mut out = Vec::with_capacity(wire.len() * 2);
+    for (i, f) in read_all(wire).iter().enumerate() {
+        out.extend_from_slice(b"data: ");
+        let logprobs = format!(
+            r#""logprobs":{{"content":[{{"token":"t{i}","logprob":-{}.{:04},"bytes":[116,{}],"top_logprobs":[]}}]}}"#,
+            i % 3,
+            (i * 7919) % 10_000,
+            48 + i % 10
+        );
+        let at = f.data.windows(null.len()).position(|w| w == null);
+        match at.and_then(|at| Some((f.data.get(..at)?, f.data.get(at + null.len()..)?))) {
+            Some((head, tail)) => {
+                out.extend_from_slice(head);
+                out.extend_from_slice(logprobs.as_bytes());
+                out.extend_from_slice(tail);
+            }
+            None => out.extend_from_slice(&f.data),
+        }
+        out.extend_from_slice(b"\n\n");
+    }
+    out
+}
+
 /// One measured path: upstream format, client format (`None`: passthrough), the recorded
 /// upstream bytes and the same split into frames (once, outside any measurement).
 struct Case {
@@ -127,6 +156,7 @@ fn cases() -> Vec<Case> {
         case("openai_padded_to_claude", WireFormat::OpenAi, Some(WireFormat::Claude), padded(&openai)),
         case("openai_usage_to_claude", WireFormat::OpenAi, Some(WireFormat::Claude), running_usage(&openai)),
         case("openai_usage_passthrough", WireFormat::OpenAi, None, running_usage(&openai)),
+        case("openai_logprobs_to_claude", WireFormat::OpenAi, Some(WireFormat::Claude), with_logprobs(&openai)),
     ]
 }
 
