@@ -12,7 +12,7 @@
 use super::canonical::{BlockKind, CanonicalEvent, ErrorKind, JsonStr, StopReason, Usage};
 use super::claude_dec::{DecodeError, jstr, num};
 use super::jscan::{self, Val};
-use super::shape::{COUNTS, Counts, DeltaKind, Holes, MAX_FREE, MAX_NUMBERS, Shape};
+use super::shape::{COUNTS, Counts, DeltaKind, Holes, MAX_FREE, MAX_NUMBERS, Shape, usage_numbers};
 use bytes::Bytes;
 
 /// The members of a chunk this decoder reads; any other top-level string is free in a shape.
@@ -120,18 +120,7 @@ impl OpenAiDecoder {
             };
             let read = read_counts(u);
             learned = Some(read.map(|v| num(v).unwrap_or(0)));
-            let integer = |v: &Val<'_>| v.kind() == jscan::Kind::Number && v.as_u64().is_some();
-            let read_holes =
-                read.into_iter().enumerate().filter_map(|(slot, v)| Some((v.filter(integer)?, Some(slot))));
-            let unread = u
-                .fields()
-                .map(|(_, v)| v)
-                .filter(|v| integer(v) && !read.iter().flatten().any(|r| r.bytes().as_ptr() == v.bytes().as_ptr()))
-                .map(|v| (v, None));
-            for (slot, (v, count)) in numbers.iter_mut().zip(read_holes.chain(unread)) {
-                *slot = (v.bytes(), count);
-                n_numbers += 1;
-            }
+            n_numbers = usage_numbers(u, &read, &mut numbers);
         }
         let holes = Holes {
             free: free.get(..n_free).unwrap_or_default(),

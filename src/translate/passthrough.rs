@@ -21,7 +21,7 @@ use super::canonical::{JsonStr, Usage, WireFormat};
 use super::claude_dec::{ClaudeDecoder, DecodeError};
 use super::jscan::{self, Val};
 use super::out;
-use super::shape::{DeltaKind, Holes, MAX_HOLES, MAX_NUMBERS, Shape};
+use super::shape::{DeltaKind, Holes, MAX_HOLES, MAX_NUMBERS, Shape, usage_numbers};
 use bytes::{BufMut, Bytes, BytesMut};
 use std::ops::DerefMut;
 use std::ops::Range;
@@ -211,20 +211,7 @@ impl Passthrough {
         let mut numbers: [(&[u8], Option<usize>); MAX_NUMBERS] = [(&[], None); MAX_NUMBERS];
         let mut n_numbers = 0;
         if let Some(u) = root.get("usage").filter(|u| u.kind() == jscan::Kind::Object) {
-            let read = u.pick(USAGE_KEYS);
-            let integer = |v: &Val<'_>| v.kind() == jscan::Kind::Number && v.as_u64().is_some();
-            let same = |a: &Val<'_>, b: &Val<'_>| a.bytes().as_ptr() == b.bytes().as_ptr();
-            let read_holes =
-                read.into_iter().enumerate().filter_map(|(slot, v)| Some((v.filter(integer)?, Some(slot))));
-            let unread = u
-                .fields()
-                .map(|(_, v)| v)
-                .filter(|v| integer(v) && !read.iter().flatten().any(|r| same(r, v)))
-                .map(|v| (v, None));
-            for (slot, (v, count)) in numbers.iter_mut().zip(read_holes.chain(unread)) {
-                *slot = (v.bytes(), count);
-                n_numbers += 1;
-            }
+            n_numbers = usage_numbers(u, &u.pick(USAGE_KEYS), &mut numbers);
         }
         let numbers = numbers.get(..n_numbers).unwrap_or_default();
         // Every hole as offsets into `data`, in order; the parts between them are written now.

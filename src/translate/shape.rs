@@ -18,7 +18,7 @@
 //! events. The passthrough, which copies the frame's bytes, learns no free strings.
 
 use super::canonical::{CanonicalEvent, JsonStr};
-use super::jscan;
+use super::jscan::{self, Val};
 use bytes::Bytes;
 use std::ops::Range;
 
@@ -281,6 +281,26 @@ impl Shape {
         let len = jscan::str_content_len(rest)?;
         (len > 0 && rest.get(len..)? == tail).then_some(head.len()..head.len() + len)
     }
+}
+
+/// The integer members of a `usage` object as number holes, into `out`: first the values in
+/// `read` (what a reader reads, by count slot), then every other integer member of `usage`
+/// (free), at most [`MAX_NUMBERS`] in all. Returns how many.
+pub(crate) fn usage_numbers<'a>(
+    usage: Val<'a>,
+    read: &[Option<Val<'a>>],
+    out: &mut [(&'a [u8], Option<usize>); MAX_NUMBERS],
+) -> usize {
+    let integer = |v: &Val<'_>| v.kind() == jscan::Kind::Number && v.as_u64().is_some();
+    let is_read = |v: &Val<'_>| read.iter().flatten().any(|r| r.bytes().as_ptr() == v.bytes().as_ptr());
+    let read_holes = read.iter().enumerate().filter_map(|(slot, v)| Some((v.filter(integer)?, Some(slot))));
+    let unread = usage.fields().map(|(_, v)| v).filter(|v| integer(v) && !is_read(v)).map(|v| (v, None));
+    let mut n = 0;
+    for (slot, (v, count)) in out.iter_mut().zip(read_holes.chain(unread)) {
+        *slot = (v.bytes(), count);
+        n += 1;
+    }
+    n
 }
 
 /// Most digits a number hole holds: any 19-digit integer fits in a `u64`.
