@@ -63,47 +63,54 @@ fn opts() -> EncodeOptions {
     EncodeOptions { model: Some(JsonStr::from_text("client-model")), include_usage: true, created: 1, input_tokens: 0 }
 }
 
-/// The OpenAI recording with a field of varying length in front of every chunk, so no two
-/// neighbouring chunks have the same bytes around their text.
-fn padded(wire: &[u8]) -> Vec<u8> {
+/// `wire` recorded again frame by frame: `rewrite(i, data, out)` writes frame `i`'s new data.
+fn rewrite_frames(wire: &[u8], mut rewrite: impl FnMut(usize, &[u8], &mut Vec<u8>)) -> Vec<u8> {
     let mut out = Vec::with_capacity(wire.len() * 2);
     for (i, f) in read_all(wire).iter().enumerate() {
         out.extend_from_slice(b"data: ");
-        match f.data.strip_prefix(b"{") {
-            Some(rest) => {
-                out.extend_from_slice(br#"{"obfuscation":""#);
-                out.extend(std::iter::repeat_n(b'x', i % 7 + 1));
-                out.extend_from_slice(br#"","#);
-                out.extend_from_slice(rest);
-            }
-            None => out.extend_from_slice(&f.data),
-        }
+        rewrite(i, &f.data, &mut out);
         out.extend_from_slice(b"\n\n");
     }
     out
+}
+
+/// `wire` with the first `needle` in each frame's data replaced by `with(i)` (a frame without
+/// it stays as it was).
+fn replace_in_frames(wire: &[u8], needle: &[u8], with: impl Fn(usize) -> String) -> Vec<u8> {
+    rewrite_frames(wire, |i, data, out| {
+        let at = data.windows(needle.len()).position(|w| w == needle);
+        match at.and_then(|at| Some((data.get(..at)?, data.get(at + needle.len()..)?))) {
+            Some((head, tail)) => {
+                out.extend_from_slice(head);
+                out.extend_from_slice(with(i).as_bytes());
+                out.extend_from_slice(tail);
+            }
+            None => out.extend_from_slice(data),
+        }
+    })
+}
+
+/// The OpenAI recording with a field of varying length in front of every chunk, so no two
+/// neighbouring chunks have the same bytes around their text.
+fn padded(wire: &[u8]) -> Vec<u8> {
+    rewrite_frames(wire, |i, data, out| match data.strip_prefix(b"{") {
+        Some(rest) => {
+            out.extend_from_slice(br#"{"obfuscation":""#);
+            out.extend(std::iter::repeat_n(b'x', i % 7 + 1));
+            out.extend_from_slice(br#"","#);
+            out.extend_from_slice(rest);
+        }
+        None => out.extend_from_slice(data),
+    })
 }
 
 /// The OpenAI recording with running usage in every chunk (as upstreams that stream continuous
 /// usage send it): each chunk's `"usage":null` becomes counts that differ from the chunk
 /// before, so a chunk is never byte-for-byte the last one's shape.
 fn running_usage(wire: &[u8]) -> Vec<u8> {
-    let null = br#""usage":null"#;
-    let mut out = Vec::with_capacity(wire.len() * 2);
-    for (i, f) in read_all(wire).iter().enumerate() {
-        out.extend_from_slice(b"data: ");
-        let usage = format!(r#""usage":{{"prompt_tokens":12,"completion_tokens":{i},"total_tokens":{}}}"#, i + 12);
-        let at = f.data.windows(null.len()).position(|w| w == null);
-        match at.and_then(|at| Some((f.data.get(..at)?, f.data.get(at + null.len()..)?))) {
-            Some((head, tail)) => {
-                out.extend_from_slice(head);
-                out.extend_from_slice(usage.as_bytes());
-                out.extend_from_slice(tail);
-            }
-            None => out.extend_from_slice(&f.data),
-        }
-        out.extend_from_slice(b"\n\n");
-    }
-    out
+    replace_in_frames(wire, br#""usage":null"#, |i| {
+        format!(r#""usage":{{"prompt_tokens":12,"completion_tokens":{i},"total_tokens":{}}}"#, i + 12)
+    })
 }
 
 /// The OpenAI recording with log probabilities in every chunk (`logprobs: true`): each chunk's
@@ -111,28 +118,14 @@ fn running_usage(wire: &[u8]) -> Vec<u8> {
 /// The decoder reads none of it, but it is no top-level string, so every chunk differs from the
 /// last one's shape and takes the full parse: the worst case of the re-framing.
 fn with_logprobs(wire: &[u8]) -> Vec<u8> {
-    let null = br#""logprobs":null"#;
-    let mut out = Vec::with_capacity(wire.len() * 2);
-    for (i, f) in read_all(wire).iter().enumerate() {
-        out.extend_from_slice(b"data: ");
-        let logprobs = format!(
+    replace_in_frames(wire, br#""logprobs":null"#, |i| {
+        format!(
             r#""logprobs":{{"content":[{{"token":"t{i}","logprob":-{}.{:04},"bytes":[116,{}],"top_logprobs":[]}}]}}"#,
             i % 3,
             (i * 7919) % 10_000,
             48 + i % 10
-        );
-        let at = f.data.windows(null.len()).position(|w| w == null);
-        match at.and_then(|at| Some((f.data.get(..at)?, f.data.get(at + null.len()..)?))) {
-            Some((head, tail)) => {
-                out.extend_from_slice(head);
-                out.extend_from_slice(logprobs.as_bytes());
-                out.extend_from_slice(tail);
-            }
-            None => out.extend_from_slice(&f.data),
-        }
-        out.extend_from_slice(b"\n\n");
-    }
-    out
+        )
+    })
 }
 
 /// One measured path: upstream format, client format (`None`: passthrough), the recorded

@@ -29,20 +29,6 @@ impl Headers {
         Self { raw, spans: ranges.into_iter().map(|(name, value)| Span { name, value }).collect() }
     }
 
-    /// Headers built from (name, value) pairs (tests, synthetic heads).
-    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Self {
-        let mut raw = Vec::new();
-        let mut ranges = Vec::new();
-        for (n, v) in pairs {
-            let n0 = raw.len();
-            raw.extend_from_slice(n);
-            let v0 = raw.len();
-            raw.extend_from_slice(v);
-            ranges.push((n0..v0, v0..raw.len()));
-        }
-        Self::new(Bytes::from(raw), ranges)
-    }
-
     fn part(&self, r: &Range<usize>) -> &[u8] {
         self.raw.get(r.clone()).unwrap_or_default()
     }
@@ -85,8 +71,6 @@ mod tests {
         assert_eq!(h.get_all("X-TWO").collect::<Vec<_>>(), [&b"2"[..], b"3"]);
         assert_eq!(h.iter().nth(3), Some((&b""[..], &b"H"[..])), "a range past the end reads as empty");
         assert_eq!(h.get("missing"), None);
-        let p = Headers::from_pairs([(&b"a"[..], &b"1"[..]), (b"b", b"")]);
-        assert_eq!(p.iter().collect::<Vec<_>>(), [(&b"a"[..], &b"1"[..]), (b"b", b"")]);
         assert!(Headers::default().is_empty());
     }
 }

@@ -75,8 +75,9 @@ impl OpenAiDecoder {
             return Ok(());
         }
         let (before, n) = (self.state(), out.len());
+        // Forgotten first: only a chunk that decodes (below) is learned again.
         self.shape.forget();
-        let res = jscan::with_tape(|tape| {
+        jscan::with_tape(|tape| {
             let root = tape.parse(data)?;
             self.frame_parsed(data, root, out)?;
             // A chunk that gave one delta (and maybe its usage) and changed no state: remember
@@ -85,20 +86,16 @@ impl OpenAiDecoder {
                 self.learn(data, root, out.get(n..).unwrap_or_default());
             }
             Ok(())
-        });
-        if res.is_err() {
-            self.shape.forget();
-        }
-        res
+        })
     }
 
     /// Learns the shape of a chunk that decoded to `events` (one delta, or one delta and its
     /// usage): top-level strings this decoder never reads are free, and so are the integers of
     /// `usage`, each read one filling its count.
     fn learn(&mut self, data: &[u8], root: Val<'_>, events: &[CanonicalEvent]) {
-        let (delta, counts) = match events {
-            [delta] => (delta, None),
-            [delta, CanonicalEvent::Usage(_)] => (delta, Some(())),
+        let (delta, with_usage) = match events {
+            [delta] => (delta, false),
+            [delta, CanonicalEvent::Usage(_)] => (delta, true),
             _ => return,
         };
         let Some((kind, s)) = DeltaKind::of(delta) else {
@@ -114,7 +111,7 @@ impl OpenAiDecoder {
         let mut numbers: [(&[u8], Option<usize>); MAX_NUMBERS] = [(&[], None); MAX_NUMBERS];
         let mut n_numbers = 0;
         let mut learned = None;
-        if counts.is_some() {
+        if with_usage {
             let Some(u) = root.get("usage") else {
                 return;
             };
