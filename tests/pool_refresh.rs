@@ -110,7 +110,16 @@ fn a_401_refreshes_the_token_and_the_account_serves_again() {
     assert_eq!(text(&r), "account=a refreshes=1");
     let a = account(&s, "a");
     assert_eq!(a["status"]["state"], "active", "{a}");
-    assert_eq!(a["stored"]["status"]["state"], "active", "the lifted 401 cooldown is persisted: {a}");
+    // The lifted cooldown is written after the log line (off the refresh path): poll for it.
+    let stored = poll_until(WAIT, || {
+        let a = account(&s, "a");
+        (a["stored"]["status"]["state"] == "active").then_some(a)
+    });
+    assert!(stored.is_some(), "the lifted 401 cooldown is never persisted: {}", account(&s, "a"));
+    // The store's feed has echoed every status write by now: the account still serves.
+    support::pause(Duration::from_millis(300));
+    assert_eq!(account(&s, "a")["status"]["state"], "active");
+    assert_eq!(ask(&s, "refreshes").status, 200);
 }
 
 #[test]

@@ -81,7 +81,7 @@ pub fn build(
     let snap = Snapshot::build(defs, prev)?;
     for (id, status) in statuses.iter().filter(|(id, _)| fresh.contains(id)) {
         if let Some(acc) = snap.get(id) {
-            acc.restore(status, now);
+            acc.restore(status, now, cfg.pool.refresh_timeout_ms);
         }
     }
     apply_expiries(&snap, cfg);

@@ -101,9 +101,9 @@ async fn run(
                 continue;
             }
             Wake::Event(ev) => {
-                apply(&current, ev, &mut pending);
+                apply(&current, &cfg, ev, &mut pending);
                 while let Ok(ev) = events.try_recv() {
-                    apply(&current, ev, &mut pending);
+                    apply(&current, &cfg, ev, &mut pending);
                 }
             }
             Wake::Timer => {
@@ -150,7 +150,7 @@ async fn reload(store: &Store, plane: &ControlPlane, current: &mut Arc<Snapshot>
     }
 }
 
-fn apply(current: &Snapshot, ev: StoreEvent, pending: &mut Pending) {
+fn apply(current: &Snapshot, cfg: &Config, ev: StoreEvent, pending: &mut Pending) {
     match ev {
         StoreEvent::AccountPut { .. } | StoreEvent::AccountDeleted { .. } => pending.reload = true,
         StoreEvent::Resync => {
@@ -161,7 +161,7 @@ fn apply(current: &Snapshot, ev: StoreEvent, pending: &mut Pending) {
             if let Some(acc) = current.get(&id) {
                 match status {
                     AccountStatus::Active => acc.reset(),
-                    other => acc.restore(&other, crate::domain::now_ms()),
+                    other => acc.restore(&other, crate::domain::now_ms(), cfg.pool.refresh_timeout_ms),
                 }
             }
         }

@@ -215,15 +215,23 @@ impl Account {
         }
     }
 
-    /// Loads a persisted status (at start, or from another instance). `operator` disables are
-    /// the definition's business and ignored here.
-    pub fn restore(&self, status: &AccountStatus, now_ms: u64) {
+    /// Loads a persisted status (at start, or from the store's feed: this or another instance).
+    /// `operator` disables are the definition's business and ignored here. An `auth_refresh`
+    /// cooldown that began (`until_ms - refresh_timeout_ms`) no later than the account's last
+    /// successful refresh is moot and skipped: it is the late echo of a 401 the refresh already
+    /// answered (the feed delivers this instance's own write after the refresh lifted it).
+    pub fn restore(&self, status: &AccountStatus, now_ms: u64, refresh_timeout_ms: u64) {
         let sh = self.shared();
         match status {
             AccountStatus::Active => {}
             AccountStatus::Cooling { until_ms, reason } => {
-                if *until_ms > now_ms {
-                    sh.cool.extend(*until_ms, CoolReason::parse(reason));
+                let reason = CoolReason::parse(reason);
+                let refreshed = sh.last_refresh_ms();
+                let answered = reason == CoolReason::AuthRefresh
+                    && refreshed != 0
+                    && until_ms.saturating_sub(refresh_timeout_ms) <= refreshed;
+                if *until_ms > now_ms && !answered {
+                    sh.cool.extend(*until_ms, reason);
                 }
             }
             AccountStatus::Disabled { reason } => {

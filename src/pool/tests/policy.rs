@@ -312,13 +312,13 @@ fn reset_clears_cooldown_window_models_and_disable() {
 fn status_roundtrips_through_restore() {
     let (s, _) = setup(vec![def("a", 0, 1), def("b", 0, 1), def("c", 0, 1)]);
     let cooling = AccountStatus::Cooling { until_ms: T0 + 5_000, reason: "quota".into() };
-    s.account("a").unwrap().restore(&cooling, T0);
+    s.account("a").unwrap().restore(&cooling, T0, 15_000);
     assert_eq!(s.account("a").unwrap().status(T0), cooling);
     let disabled = AccountStatus::Disabled { reason: "blocked".into() };
-    s.account("b").unwrap().restore(&disabled, T0);
+    s.account("b").unwrap().restore(&disabled, T0, 15_000);
     assert_eq!(s.account("b").unwrap().status(T0), disabled);
-    s.account("c").unwrap().restore(&AccountStatus::Cooling { until_ms: T0 - 1, reason: "x".into() }, T0);
-    s.account("c").unwrap().restore(&AccountStatus::Disabled { reason: "operator".into() }, T0);
+    s.account("c").unwrap().restore(&AccountStatus::Cooling { until_ms: T0 - 1, reason: "x".into() }, T0, 15_000);
+    s.account("c").unwrap().restore(&AccountStatus::Disabled { reason: "operator".into() }, T0, 15_000);
     assert_eq!(
         s.account("c").unwrap().status(T0),
         AccountStatus::Active,

@@ -2,7 +2,7 @@
 //! definition, rejection, cancellation, the instance lock and refresh-ahead.
 
 use super::*;
-use crate::domain::FailureClass;
+use crate::domain::{AccountStatus, FailureClass};
 use std::cell::{Cell, RefCell};
 use std::pin::pin;
 use std::rc::Rc;
@@ -136,6 +136,39 @@ fn a_401_then_a_successful_refresh_brings_the_account_back() {
     let l = take(&s, "m").unwrap();
     assert_eq!(l.def().credentials["token"], "new");
     assert!(s.refresh_due().is_empty());
+}
+
+#[test]
+fn the_late_echo_of_an_answered_401_cooldown_does_not_cool_again() {
+    // The feed delivers this instance's own `cooling(auth_refresh)` write after the refresh has
+    // already lifted it (CI saw the account shown cooling right after it served again).
+    let (s, clock) = setup(vec![with_token("a", "old")]);
+    let timeout = PoolConfig::default().refresh_timeout_ms;
+    let l = take(&s, "m").unwrap();
+    s.on_failure(&l, FailureClass::Auth, Some("m"), None);
+    drop(l);
+    let acc = s.account("a").unwrap();
+    let echo = acc.status(T0);
+    assert_eq!(echo, AccountStatus::Cooling { until_ms: T0 + timeout, reason: "auth_refresh".into() });
+    clock.advance(5);
+    let gate = Gate::default();
+    gate.open(Ok(creds("new", None)));
+    ready(s.refresh("a", &gate, &LocalOnly)).unwrap();
+    clock.advance(5);
+    acc.restore(&echo, clock.now_ms(), timeout);
+    assert_eq!(acc.status(clock.now_ms()), AccountStatus::Active, "the echo of the answered 401 is moot");
+    assert!(take(&s, "m").is_ok());
+    // A 401 after the refresh (here: from another instance) still cools.
+    let later = AccountStatus::Cooling { until_ms: clock.now_ms() + timeout, reason: "auth_refresh".into() };
+    acc.restore(&later, clock.now_ms(), timeout);
+    assert_eq!(acc.status(clock.now_ms()), later);
+    // And other reasons are restored regardless of the refresh.
+    let (s2, _) = setup(vec![with_token("b", "old")]);
+    let b = s2.account("b").unwrap();
+    b.shared().set_last_refresh_ms(T0 + 50);
+    let quota = AccountStatus::Cooling { until_ms: T0 + 10, reason: "quota".into() };
+    b.restore(&quota, T0, timeout);
+    assert_eq!(b.status(T0), quota);
 }
 
 #[test]
