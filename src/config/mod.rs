@@ -161,6 +161,9 @@ fn read_top(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
     if let Some(w) = r.uint(p, "workers", 0, 1024) {
         cfg.workers = usize::try_from(w).unwrap_or(0);
     }
+    if let Some(us) = r.uint(p, "busy_poll_us", 0, 10_000) {
+        cfg.busy_poll = Duration::from_micros(us);
+    }
     if let Some(u) = r.string(p, "public_base_url") {
         let trimmed = u.trim_end_matches('/');
         if trimmed.is_empty() {
@@ -361,6 +364,14 @@ mod tests {
         assert_eq!(cfg.store_mode, StoreMode::Embedded);
         assert_eq!(cfg.admin_path, "/admin");
         assert_eq!(cfg.limits, Limits::default());
+    }
+
+    #[test]
+    fn busy_poll_is_off_by_default_and_bounded() {
+        assert_eq!(check("{}").unwrap().busy_poll, Duration::ZERO);
+        assert_eq!(check(r#"{"busy_poll_us":250}"#).unwrap().busy_poll, Duration::from_micros(250));
+        let err = check(r#"{"busy_poll_us":10001}"#).unwrap_err();
+        assert!(err.problems.iter().any(|p| p.path == "busy_poll_us"), "{err}");
     }
 
     #[test]

@@ -180,6 +180,9 @@ pub struct Config {
     pub admin_token: Secret,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
+    /// How long a worker's loop keeps polling without sleeping after network activity
+    /// (`busy_poll_us`; zero, the default, never spins). See `runtime::busy_poll`.
+    pub busy_poll: Duration,
     pub public_base_url: Option<String>,
     /// `error | warn | info | debug | trace`.
     pub log_level: log::LevelFilter,
@@ -231,6 +234,7 @@ impl Default for Config {
             admin_path: "/admin".to_owned(),
             admin_token: Secret::default(),
             workers: 0,
+            busy_poll: Duration::ZERO,
             public_base_url: None,
             log_level: log::LevelFilter::Info,
             debug_endpoints: false,

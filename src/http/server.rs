@@ -129,7 +129,10 @@ async fn read_head(
             let read = crate::runtime::coarse_timer::timeout(cfg.timeouts.keepalive_idle, more);
             monoio::select! {
                 r = read => match r {
-                    Ok((Ok(n), buf)) if n > 0 => *rbuf = buf,
+                    Ok((Ok(n), buf)) if n > 0 => {
+                        crate::runtime::busy_poll::activity();
+                        *rbuf = buf;
+                    }
                     _ => return Err(Stop::Quiet),
                 },
                 _ = worker.closing.recv() => return Err(Stop::Quiet),

@@ -14,6 +14,7 @@
 //! idle keep-alive connections close, in-flight requests and open streams get
 //! `timeouts.shutdown_grace` to finish, then the process exits 0. A second signal exits at once.
 
+pub mod busy_poll;
 pub mod coarse_timer;
 pub mod control;
 pub mod cores;

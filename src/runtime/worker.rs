@@ -79,6 +79,7 @@ async fn worker_main(spec: WorkerSpec) -> Result<(), String> {
     let control_task = monoio::spawn(control_loop(Rc::clone(&worker), control.clone(), closing_tx));
     // This thread's runtime lives as long as the thread: its streams get coarse deadlines.
     super::coarse_timer::install();
+    super::busy_poll::install(worker.config().busy_poll);
 
     let max_conns = worker.config().limits.max_connections_per_worker;
     let (permit_tx, permit_rx) = async_channel::bounded::<()>(max_conns);

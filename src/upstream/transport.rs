@@ -149,6 +149,7 @@ impl Transport {
             let buf = std::mem::take(dst);
             let (r, buf) = read_tcp(&mut self.tcp, &mut self.canceller, buf, deadline).await;
             *dst = buf;
+            crate::runtime::busy_poll::activity();
             return Ok(match r? {
                 None => ReadOutcome::TimedOut,
                 Some(0) => ReadOutcome::Eof,
@@ -183,6 +184,7 @@ impl Transport {
             let buf = std::mem::take(&mut self.cipher_in);
             let (r, buf) = read_tcp(&mut self.tcp, &mut self.canceller, buf, deadline).await;
             self.cipher_in = buf;
+            crate::runtime::busy_poll::activity();
             match r? {
                 None => return Ok(ReadOutcome::TimedOut),
                 Some(0) => {
