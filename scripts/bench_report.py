@@ -259,11 +259,17 @@ def value_str(v):
 
 def targets_md(f):
     def both(fig, limit, unit):
-        parts = []
-        for lane, what in (("ours-openai", "passthrough"), ("ours-claude", "translation")):
+        def judged(lane):
             v = f.get(fig, lane)
-            parts.append(f"{what}: " + ("not measured" if v is None else ("✅ " if v <= limit else "❌ ") + fmt(v, unit)))
-        return "; ".join(parts)
+            return "not measured" if v is None else ("✅ " if v <= limit else "❌ ") + fmt(v, unit)
+        parts = [f"{what}: {judged(lane)}" for lane, what in (("ours-openai", "passthrough"), ("ours-claude", "translation"))]
+        out = "; ".join(parts)
+        # The busy-polling gateway (latency and streaming lanes only), when the run had it.
+        if any(f.get(fig, l) is not None for l in ("ours-openai-spin", "ours-claude-spin")):
+            us = (f.meta.get("params") or {}).get("busy_poll_us", "?")
+            out += (f"; with `busy_poll_us: {us}`: passthrough {judged('ours-openai-spin')}, "
+                    f"translation {judged('ours-claude-spin')}")
+        return out
 
     def rat(lane, peer, need):
         a, b = f.get("frontier_5ms", lane), f.get("frontier_5ms", peer)
@@ -312,7 +318,7 @@ def esc(s):
 
 
 COLORS = {"direct": "#9e9e9e", "nginx": "#2e7d32", "litellm": "#c62828", "litellm-claude": "#ef5350",
-          "ours-openai": "#1565c0", "ours-claude": "#6a1b9a"}
+          "ours-openai": "#1565c0", "ours-claude": "#6a1b9a", "ours-openai-spin": "#42a5f5", "ours-claude-spin": "#ab47bc"}
 
 
 def color(lane):
