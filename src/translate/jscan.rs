@@ -106,6 +106,18 @@ pub fn str_content_len(rest: &[u8]) -> Option<usize> {
     Some(s.pos)
 }
 
+/// The length of the JSON value at the very start of `rest` (no leading whitespace), if it is
+/// valid (the same checks as [`parse`]); what follows it is not looked at. A number is read as
+/// far as its grammar goes, so `12` followed by `3` is the value `123`.
+pub fn value_len(rest: &[u8]) -> Option<usize> {
+    if rest.first().is_none_or(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
+        return None;
+    }
+    let mut s = Scanner { b: rest, pos: 0, sink: NoTape };
+    s.value(0).ok()?;
+    Some(s.pos)
+}
+
 // ---------------------------------------------------------------------------------------------
 // The tape
 // ---------------------------------------------------------------------------------------------

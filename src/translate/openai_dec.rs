@@ -12,11 +12,13 @@
 use super::canonical::{BlockKind, CanonicalEvent, ErrorKind, JsonStr, StopReason, Usage};
 use super::claude_dec::{DecodeError, jstr, num};
 use super::jscan::{self, Val};
-use super::shape::{COUNTS, Counts, DeltaKind, Holes, MAX_FREE, MAX_NUMBERS, Shape, usage_numbers};
+use super::shape::{COUNTS, Counts, DeltaKind, Holes, MAX_FREE, MAX_NUMBERS, MAX_VALUES, Shape, usage_numbers};
 use bytes::Bytes;
 
 /// The members of a chunk this decoder reads; any other top-level string is free in a shape.
 const ROOT_KEYS: [&str; 5] = ["error", "id", "model", "choices", "usage"];
+/// The members of a chunk's first choice this decoder reads.
+const CHOICE_KEYS: [&str; 2] = ["delta", "finish_reason"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Open {
@@ -91,7 +93,8 @@ impl OpenAiDecoder {
 
     /// Learns the shape of a chunk that decoded to `events` (one delta, or one delta and its
     /// usage): top-level strings this decoder never reads are free, and so are the integers of
-    /// `usage`, each read one filling its count.
+    /// `usage`, each read one filling its count, and the objects and arrays it never reads (at
+    /// the top level and in the first choice: `logprobs`) are free values.
     fn learn(&mut self, data: &[u8], root: Val<'_>, events: &[CanonicalEvent]) {
         let (delta, with_usage) = match events {
             [delta] => (delta, false),
@@ -123,7 +126,11 @@ impl OpenAiDecoder {
             free: free.get(..n_free).unwrap_or_default(),
             numbers: numbers.get(..n_numbers).unwrap_or_default(),
             counts: learned,
+            values: &[],
         };
+        let mut values: [&[u8]; MAX_VALUES] = [&[]; MAX_VALUES];
+        let n_values = unread_values(root, &mut values);
+        let holes = Holes { values: values.get(..n_values).unwrap_or_default(), ..holes };
         self.shape.learn_with(data, s.escaped(), holes, kind);
     }
 
@@ -139,7 +146,7 @@ impl OpenAiDecoder {
         }
         self.start(data, id, model, "", out);
         if let Some(choice) = choices.and_then(|c| c.index(0)) {
-            let [delta, finish] = choice.pick(["delta", "finish_reason"]);
+            let [delta, finish] = choice.pick(CHOICE_KEYS);
             if let Some(delta) = delta.filter(|d| !d.is_null()) {
                 self.delta(data, delta, false, out)?;
             }
@@ -334,6 +341,24 @@ impl OpenAiDecoder {
         }
         Ok(())
     }
+}
+
+/// The objects and arrays of a chunk that this decoder never reads, into `out` (at most
+/// [`MAX_VALUES`]): top-level members besides [`ROOT_KEYS`] and first-choice members besides
+/// [`CHOICE_KEYS`]. Returns how many. Further choices stay part of the fixed bytes (they sit
+/// inside `choices`, which is read).
+pub(crate) fn unread_values<'a>(root: Val<'a>, out: &mut [&'a [u8]; MAX_VALUES]) -> usize {
+    let composite = |v: &Val<'_>| matches!(v.kind(), jscan::Kind::Object | jscan::Kind::Array);
+    let top = root.fields().filter(|(k, _)| !ROOT_KEYS.iter().any(|r| r.as_bytes() == *k));
+    let first = root.get("choices").and_then(|c| c.index(0));
+    let choice =
+        first.into_iter().flat_map(|c| c.fields()).filter(|(k, _)| !CHOICE_KEYS.iter().any(|r| r.as_bytes() == *k));
+    let mut n = 0;
+    for (slot, v) in out.iter_mut().zip(top.chain(choice).map(|(_, v)| v).filter(composite)) {
+        *slot = v.bytes();
+        n += 1;
+    }
+    n
 }
 
 /// The usage members this decoder reads, in count-slot order: prompt, completion, cached

@@ -243,7 +243,7 @@ impl Passthrough {
         out::sse_close(&mut self.out_fixed);
         // The counts a hole does not fill keep what the usage holds now (this chunk's).
         let counts = (!numbers.is_empty()).then_some([self.usage.input_tokens, self.usage.output_tokens, 0, 0]);
-        self.shape.learn_with(data, text, Holes { free: &[], numbers, counts }, DeltaKind::Text);
+        self.shape.learn_with(data, text, Holes { free: &[], numbers, counts, values: &[] }, DeltaKind::Text);
     }
 
     fn claude(&mut self, event: Option<&[u8]>, data: &Bytes, out: &mut BytesMut) -> Result<(), DecodeError> {

@@ -16,6 +16,12 @@
 //! `obfuscation` padding changes length from chunk to chunk). Their content may differ too, as
 //! long as it is a valid string: the document keeps its structure and decodes to the same
 //! events. The passthrough, which copies the frame's bytes, learns no free strings.
+//!
+//! Free values go one step further: a whole object or array that the decoder never reads
+//! (OpenAI's `logprobs`, different in every chunk of a stream that asked for them) may be any
+//! valid JSON value in a later frame. The walk validates it with the scanner but records
+//! nothing; since a JSON value is self-delimiting, the bytes after it must again be the learned
+//! ones, so the document's structure outside it is the learned one.
 
 use super::canonical::{CanonicalEvent, JsonStr};
 use super::jscan::{self, Val};
@@ -57,8 +63,10 @@ impl DeltaKind {
 pub(crate) const MAX_FREE: usize = 2;
 /// Most number holes a shape has (the usage counts a chunk may carry).
 pub(crate) const MAX_NUMBERS: usize = 6;
-/// Most holes a shape has: the delta's string, the free strings and the numbers.
-pub(crate) const MAX_HOLES: usize = 1 + MAX_FREE + MAX_NUMBERS;
+/// Most free values a shape has (whole values of members the decoder never reads).
+pub(crate) const MAX_VALUES: usize = 2;
+/// Most holes a shape has: the delta's string, the free strings, the numbers, the free values.
+pub(crate) const MAX_HOLES: usize = 1 + MAX_FREE + MAX_NUMBERS + MAX_VALUES;
 /// How many counts a shape can read out of its number holes.
 pub(crate) const COUNTS: usize = 4;
 /// Counts a frame carries besides its delta (the OpenAI decoder's usage numbers), by slot.
@@ -76,6 +84,8 @@ pub(crate) struct Holes<'a> {
     /// The counts the frame gave (`Some`: decoding it gave a second event made of counts); a
     /// slot whose number is not a hole keeps its value here.
     pub counts: Option<Counts>,
+    /// Whole JSON values (objects, arrays) of members the decoder never reads.
+    pub values: &'a [&'a [u8]],
 }
 
 /// What one hole in a shape is.
@@ -88,6 +98,8 @@ enum Hole {
     Free,
     /// A non-negative integer: the count slot it fills, or `None` when never read.
     Number(Option<u8>),
+    /// Any JSON value the decoder never reads.
+    Value,
 }
 
 /// The remembered shape (none until a delta frame was decoded in full).
@@ -126,6 +138,7 @@ impl Shape {
         if content.is_empty()
             || holes.free.len() > MAX_FREE
             || holes.numbers.len() > MAX_NUMBERS
+            || holes.values.len() > MAX_VALUES
             || holes.numbers.iter().any(|&(_, slot)| slot.is_some_and(|s| s >= COUNTS || holes.counts.is_none()))
             || u32::try_from(data.len()).is_err()
         {
@@ -133,10 +146,16 @@ impl Shape {
         }
         // (start, end, what) of every hole, as offsets into `data`.
         let mut spans = [(0usize, 0usize, Hole::Delta); MAX_HOLES];
-        let n = 1 + holes.free.len() + holes.numbers.len();
-        let all = std::iter::once((content, Hole::Delta)).chain(holes.free.iter().map(|f| (*f, Hole::Free))).chain(
-            holes.numbers.iter().map(|&(digits, slot)| (digits, Hole::Number(slot.and_then(|s| u8::try_from(s).ok())))),
-        );
+        let n = 1 + holes.free.len() + holes.numbers.len() + holes.values.len();
+        let all = std::iter::once((content, Hole::Delta))
+            .chain(holes.free.iter().map(|f| (*f, Hole::Free)))
+            .chain(
+                holes
+                    .numbers
+                    .iter()
+                    .map(|&(digits, slot)| (digits, Hole::Number(slot.and_then(|s| u8::try_from(s).ok())))),
+            )
+            .chain(holes.values.iter().map(|v| (*v, Hole::Value)));
         for (slot, (part, what)) in spans.iter_mut().zip(all) {
             let start = (part.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
             let end = start.wrapping_add(part.len());
@@ -148,6 +167,12 @@ impl Shape {
                     number_len(data.get(start..).unwrap_or_default()) == Some(part.len())
                         && !data.get(start.wrapping_sub(1)).is_some_and(u8::is_ascii_digit)
                 }
+                // A whole value (what the scanner measures there), after a member's colon.
+                Hole::Value => {
+                    jscan::value_len(data.get(start..).unwrap_or_default()) == Some(part.len())
+                        && start > 0
+                        && data.get(start - 1) == Some(&b':')
+                }
                 _ => start > 0 && data.get(start - 1) == Some(&b'"') && data.get(end) == Some(&b'"'),
             };
             if !fits {
@@ -158,7 +183,8 @@ impl Shape {
         let spans = spans.get_mut(..n).unwrap_or_default();
         spans.sort_unstable_by_key(|s| s.0);
         // Distinct values: something lies between two holes (both quotes, between strings).
-        let strings = |a: Hole, b: Hole| usize::from(!matches!(a, Hole::Number(_)) && !matches!(b, Hole::Number(_)));
+        let quoted = |h: Hole| matches!(h, Hole::Delta | Hole::Free);
+        let strings = |a: Hole, b: Hole| usize::from(quoted(a) && quoted(b));
         if spans.windows(2).any(|w| matches!(w, [a, b] if a.1 + 1 + strings(a.2, b.2) > b.0)) {
             return;
         }
@@ -264,6 +290,7 @@ impl Shape {
                     len
                 }
                 Hole::Free => jscan::str_content_len(rest)?,
+                Hole::Value => jscan::value_len(rest)?,
             };
             *span = at..at + len;
             at += len;
@@ -471,10 +498,14 @@ pub(crate) mod tests {
             0usize..3,
             0usize..3,
             (any::<bool>(), prop::sample::select(vec!["", "\r\n", " \n"])),
-            // Unread padding (free in the shape): none, in front, at the end, or both.
-            prop::sample::select(vec![("", ""), (PAD, ""), ("", PAD), (PAD, PAD)]),
+            // Unread padding (free in the shape): none, in front, at the end, or both; and the
+            // first choice's log probabilities (a free value when not null).
+            (
+                prop::sample::select(vec![("", ""), (PAD, ""), ("", PAD), (PAD, PAD)]),
+                prop::sample::select(vec!["", r#","logprobs":null"#, LOGPROBS_MEMBER]),
+            ),
         )
-            .prop_map(|(field, text, finish, usage, tools, id, n, (model_first, ws), (p0, p1))| {
+            .prop_map(|(field, text, finish, usage, tools, id, n, (model_first, ws), ((p0, p1), lp))| {
                 let (m0, m1) = if model_first { (r#""model":"m","#, "") } else { ("", r#","model":"m""#) };
                 let (p0, p1) = (
                     if p0.is_empty() { String::new() } else { format!("{p0},") },
@@ -484,7 +515,7 @@ pub(crate) mod tests {
                     format!(r#"{{{p0}"id":"c{id}",{ws}{m0}"choices":[{{"index":0,"delta":{{"{field}":""#).into_bytes();
                 f.extend_from_slice(&text);
                 f.extend_from_slice(
-                    format!(r#""{tools}}},"finish_reason":{finish}}}],{ws}"usage":{usage},"n":{n}{m1}{p1}}}"#)
+                    format!(r#""{tools}}},"finish_reason":{finish}{lp}}}],{ws}"usage":{usage},"n":{n}{m1}{p1}}}"#)
                         .as_bytes(),
                 );
                 f
@@ -506,6 +537,41 @@ pub(crate) mod tests {
 
     /// An unread member whose string the tests vary ([`repad`]).
     const PAD: &str = r#""obfuscation":"pad""#;
+
+    /// The log probabilities the generated chunks carry, whose value the tests vary ([`relog`]).
+    const LOGPROBS: &str = r#"{"content":[{"token":"t","logprob":-0.5,"bytes":[116],"top_logprobs":[]}]}"#;
+    const LOGPROBS_MEMBER: &str =
+        concat!(r#","logprobs":"#, r#"{"content":[{"token":"t","logprob":-0.5,"bytes":[116],"top_logprobs":[]}]}"#);
+
+    /// Values [`relog`] puts in place of [`LOGPROBS`]: other valid values of every kind, and
+    /// invalid or unbalanced ones (some that would end early and leave a member behind).
+    const LOGPROB_VALUES: [&[u8]; 16] = [
+        br#"{"content":[{"token":"longer token","logprob":-12.25,"bytes":[108,111],"top_logprobs":[{"token":"x","logprob":-1}]}]}"#,
+        b"null",
+        b"[]",
+        b"{}",
+        b"7",
+        br#""s""#,
+        b"true",
+        br#"{"content":[}"#,
+        br#"{"a":1"#,
+        b"[1,,2]",
+        br#"{"a":1}}"#,
+        br#"{"a":1},"delta":{"content":"evil"}"#,
+        br#""unterminated"#,
+        b"{\"a\":\"\xff\"}",
+        br#"{"a":01}"#,
+        b" {}",
+    ];
+
+    /// Replaces every [`LOGPROBS`] value in `data` with [`LOGPROB_VALUES`]`[pick % 16]`.
+    fn relog(data: &mut Vec<u8>, pick: usize) {
+        let marker = LOGPROBS.as_bytes();
+        let value = LOGPROB_VALUES[pick % LOGPROB_VALUES.len()];
+        while let Some(at) = data.windows(marker.len()).position(|w| w == marker) {
+            data.splice(at..at + marker.len(), value.iter().copied());
+        }
+    }
 
     /// Replaces the content of every `PAD` string in `data` with `text`.
     fn repad(data: &mut Vec<u8>, text: &[u8]) {
@@ -587,7 +653,11 @@ pub(crate) mod tests {
         }
 
         #[test]
-        fn openai_fast_path_decodes_like_the_full_path(frames in repeated(openai_frame()), tweak in prop::collection::vec(content(), 40)) {
+        fn openai_fast_path_decodes_like_the_full_path(
+            frames in repeated(openai_frame()),
+            tweak in prop::collection::vec(content(), 40),
+            logs in prop::collection::vec(0..LOGPROB_VALUES.len(), 40),
+        ) {
             let (mut fast, mut full) = (OpenAiDecoder::new(), OpenAiDecoder::new());
             for (i, mut data) in frames.into_iter().enumerate() {
                 if i % 2 == 1 {
@@ -601,6 +671,10 @@ pub(crate) mod tests {
                 // to integers, sometimes to what is no integer or no number).
                 if i % 4 != 0 {
                     renumber(&mut data, if i % 5 == 0 { i } else { i % 3 });
+                }
+                // The log probabilities change on every other frame.
+                if i % 2 == 0 {
+                    relog(&mut data, logs[i % logs.len()]);
                 }
                 let data = Bytes::from(data);
                 let (mut a, mut b) = (Vec::new(), Vec::new());
@@ -717,5 +791,34 @@ pub(crate) mod tests {
             p.matches(&Bytes::from_static(br#"{"a":"pad","t":"new"}"#)).is_none(),
             "overlapping holes: nothing learned"
         );
+    }
+
+    /// Log probabilities in every chunk (a different object each time) keep the fast path: the
+    /// `logprobs` value is a free value, validated and never read.
+    #[test]
+    fn log_probabilities_take_the_fast_path() {
+        let chunk = |lp: &str, t: &str| {
+            Bytes::from(format!(
+                r#"{{"id":"c","model":"m","choices":[{{"index":0,"delta":{{"content":"{t}"}},"logprobs":{lp},"finish_reason":null}}]}}"#
+            ))
+        };
+        let lp = |tok: &str, p: &str| {
+            format!(r#"{{"content":[{{"token":"{tok}","logprob":{p},"bytes":[116],"top_logprobs":[]}}]}}"#)
+        };
+        let mut dec = OpenAiDecoder::new();
+        let mut out = Vec::new();
+        dec.frame(&chunk(&lp("a", "-0.5"), "first"), &mut out).unwrap();
+        dec.frame(&chunk(&lp("b", "-1.25"), "second"), &mut out).unwrap();
+        assert_eq!(dec.shape.n, 2, "the delta and the log probabilities are holes");
+        let hit = dec.shape.matches(&chunk(&lp("longer token", "-12.0e-3"), "third")).unwrap();
+        assert_eq!(hit, CanonicalEvent::TextDelta(JsonStr::from_text("third")));
+        for other in ["null", "[]", r#"{"content":[]}"#, "7", r#""s""#] {
+            assert!(dec.shape.matches(&chunk(other, "t")).is_some(), "any valid value: {other}");
+        }
+        for bad in [r#"{"a":01}"#, r#"{"a":1"#, "[1,,2]", r#"{"a":1}}"#, r#"{"a":"x\u12"}"#, " {}", "nul"] {
+            assert!(dec.shape.matches(&chunk(bad, "t")).is_none(), "an invalid value goes the full way: {bad}");
+        }
+        let smuggled = chunk(r#"{"a":1},"delta":{"content":"evil"}"#, "t");
+        assert!(dec.shape.matches(&smuggled).is_none(), "the bytes after the value must be the learned ones");
     }
 }

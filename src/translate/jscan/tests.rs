@@ -316,3 +316,49 @@ proptest! {
         agree(&bytes);
     }
 }
+
+#[test]
+fn value_len_measures_one_valid_value() {
+    let cases: [(&[u8], Option<usize>); 12] = [
+        (br#"{"a":[1,2]},"x":1"#, Some(11)),
+        (b"null}", Some(4)),
+        (b"12}", Some(2)),
+        (b"-0.5e3,", Some(6)),
+        (br#""a\"b","#, Some(6)),
+        (b"[]]", Some(2)),
+        (b"[1,,2]", None),
+        (b" 1", None),
+        (b"", None),
+        (br#"{"a":1"#, None),
+        (b"tru", None),
+        (b"\"\xff\"", None),
+    ];
+    for (input, want) in cases {
+        assert_eq!(value_len(input), want, "{}", String::from_utf8_lossy(input));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// A value followed by anything: measured exactly when it is valid (a serialized value), and
+    /// whatever prefix it measures in any soup is itself a valid document.
+    #[test]
+    fn value_len_agrees_with_parse(v in json_value(), tail in prop::collection::vec(piece(), 0..4),
+                                   pieces in prop::collection::vec(piece(), 0..12)) {
+        let mut text = serde_json::to_vec(&v).unwrap();
+        let len = text.len();
+        let tail = tail.concat();
+        // A number runs on into digits (or a fraction, an exponent) that follow it.
+        let runs_on = v.is_number() && tail.first().is_some_and(|b| b.is_ascii_digit() || b"-.eE".contains(b));
+        text.extend_from_slice(&tail);
+        if !runs_on {
+            prop_assert_eq!(value_len(&text), Some(len));
+        }
+        let soup = pieces.concat();
+        if let Some(n) = value_len(&soup) {
+            prop_assert!(parse(&soup[..n]).is_ok());
+            prop_assert!(!soup[..1].iter().any(u8::is_ascii_whitespace));
+        }
+    }
+}
