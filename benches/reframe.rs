@@ -115,8 +115,8 @@ fn running_usage(wire: &[u8]) -> Vec<u8> {
 
 /// The OpenAI recording with log probabilities in every chunk (`logprobs: true`): each chunk's
 /// `"logprobs":null` becomes an object whose numbers and token differ from the chunk before.
-/// The decoder reads none of it, but it is no top-level string, so every chunk differs from the
-/// last one's shape and takes the full parse: the worst case of the re-framing.
+/// Neither the decoder nor the passthrough reads it: a free value of the shape, validated by the
+/// scanner on the fast path.
 fn with_logprobs(wire: &[u8]) -> Vec<u8> {
     replace_in_frames(wire, br#""logprobs":null"#, |i| {
         format!(
@@ -126,6 +126,14 @@ fn with_logprobs(wire: &[u8]) -> Vec<u8> {
             48 + i % 10
         )
     })
+}
+
+/// The OpenAI recording with a different `created` in every chunk: no real upstream does this,
+/// but it makes every chunk differ from the last one's shape in a member the shape keeps fixed,
+/// so every chunk takes the full parse. It measures that path alone (the first chunk of a
+/// stream, block changes, tool-call starts and any chunk of a new shape take it).
+fn full_parse(wire: &[u8]) -> Vec<u8> {
+    replace_in_frames(wire, br#""created":1,"#, |i| format!(r#""created":{},"#, 1_700_000_000 + i))
 }
 
 /// One measured path: upstream format, client format (`None`: passthrough), the recorded
@@ -150,6 +158,8 @@ fn cases() -> Vec<Case> {
         case("openai_usage_to_claude", WireFormat::OpenAi, Some(WireFormat::Claude), running_usage(&openai)),
         case("openai_usage_passthrough", WireFormat::OpenAi, None, running_usage(&openai)),
         case("openai_logprobs_to_claude", WireFormat::OpenAi, Some(WireFormat::Claude), with_logprobs(&openai)),
+        case("openai_logprobs_passthrough", WireFormat::OpenAi, None, with_logprobs(&openai)),
+        case("openai_full_parse_to_claude", WireFormat::OpenAi, Some(WireFormat::Claude), full_parse(&openai)),
     ]
 }
 

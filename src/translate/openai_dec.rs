@@ -348,17 +348,23 @@ impl OpenAiDecoder {
 /// [`CHOICE_KEYS`]. Returns how many. Further choices stay part of the fixed bytes (they sit
 /// inside `choices`, which is read).
 pub(crate) fn unread_values<'a>(root: Val<'a>, out: &mut [&'a [u8]; MAX_VALUES]) -> usize {
+    let mut n = 0;
+    for (slot, v) in out.iter_mut().zip(unread_values_of(root)) {
+        *slot = v;
+        n += 1;
+    }
+    n
+}
+
+/// The bytes of every object and array of a chunk this decoder never reads (see
+/// [`unread_values`]), in document order.
+pub(crate) fn unread_values_of<'a>(root: Val<'a>) -> impl Iterator<Item = &'a [u8]> {
     let composite = |v: &Val<'_>| matches!(v.kind(), jscan::Kind::Object | jscan::Kind::Array);
     let top = root.fields().filter(|(k, _)| !ROOT_KEYS.iter().any(|r| r.as_bytes() == *k));
     let first = root.get("choices").and_then(|c| c.index(0));
     let choice =
         first.into_iter().flat_map(|c| c.fields()).filter(|(k, _)| !CHOICE_KEYS.iter().any(|r| r.as_bytes() == *k));
-    let mut n = 0;
-    for (slot, v) in out.iter_mut().zip(top.chain(choice).map(|(_, v)| v).filter(composite)) {
-        *slot = v.bytes();
-        n += 1;
-    }
-    n
+    top.chain(choice).map(|(_, v)| v).filter(composite).map(|v| v.bytes())
 }
 
 /// The usage members this decoder reads, in count-slot order: prompt, completion, cached

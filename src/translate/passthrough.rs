@@ -21,7 +21,7 @@ use super::canonical::{JsonStr, Usage, WireFormat};
 use super::claude_dec::{ClaudeDecoder, DecodeError};
 use super::jscan::{self, Val};
 use super::out;
-use super::shape::{DeltaKind, Holes, MAX_HOLES, MAX_NUMBERS, Shape, usage_numbers};
+use super::shape::{DeltaKind, Holes, MAX_HOLES, MAX_NUMBERS, MAX_VALUES, Shape, usage_numbers};
 use bytes::{BufMut, Bytes, BytesMut};
 use std::ops::DerefMut;
 use std::ops::Range;
@@ -87,7 +87,7 @@ impl Passthrough {
     /// The fast path: `true` when the frame had the last delta frame's shape and was written.
     fn fast(&mut self, event: Option<&[u8]>, data: &Bytes, out: &mut BytesMut) -> bool {
         match self.format {
-            WireFormat::OpenAi if self.shape.has_counts() => return self.fast_counted(data, out),
+            WireFormat::OpenAi if self.shape.holes() > 1 => return self.fast_holes(data, out),
             WireFormat::OpenAi => {
                 let Some(content) = self.shape.content(data) else {
                     return false;
@@ -112,15 +112,25 @@ impl Passthrough {
         true
     }
 
-    /// The fast path for a chunk with running usage: the fixed parts as written for the learned
-    /// chunk, each hole's content (the delta's string, the counts) copied between them, and the
-    /// counts read into the usage.
-    fn fast_counted(&mut self, data: &Bytes, out: &mut BytesMut) -> bool {
+    /// The fast path for a chunk with holes besides its text (running usage, log
+    /// probabilities): the fixed parts as written for the learned chunk, each hole's content
+    /// (the delta's string, the counts, the free values) copied between them, and the counts
+    /// read into the usage. A free value holding a raw CR or LF goes the full way, which turns
+    /// them into spaces (raw, they would end the SSE line).
+    fn fast_holes(&mut self, data: &Bytes, out: &mut BytesMut) -> bool {
         let mut spans: [Range<usize>; MAX_HOLES] = std::array::from_fn(|_| 0..0);
-        let Some([prompt, completion, ..]) = self.shape.hole_spans(data, &mut spans) else {
+        let Some(counts) = self.shape.hole_spans(data, &mut spans) else {
             return false;
         };
         let n = self.shape.holes();
+        if self.shape.has_values()
+            && spans
+                .iter()
+                .take(n)
+                .any(|s| memchr::memchr2(b'\r', b'\n', data.get(s.clone()).unwrap_or_default()).is_some())
+        {
+            return false;
+        }
         out.reserve(self.out_fixed.len() + data.len());
         let mut from = 0;
         for (span, &cut) in spans.iter().zip(self.out_cuts.iter()).take(n) {
@@ -130,8 +140,10 @@ impl Passthrough {
         }
         out.put_slice(self.out_fixed.get(from..).unwrap_or_default());
         // A count that is no hole keeps the value it had when the shape was learned.
-        self.usage.input_tokens = prompt;
-        self.usage.output_tokens = completion;
+        if let Some([prompt, completion, ..]) = counts {
+            self.usage.input_tokens = prompt;
+            self.usage.output_tokens = completion;
+        }
         true
     }
 
@@ -195,7 +207,9 @@ impl Passthrough {
     /// Remembers a chunk with a non-empty text (or reasoning) delta as the fast path's shape,
     /// with what was written for the parts around its string and, when the chunk carries
     /// running usage, around the integers of `usage` (number holes: `prompt_tokens` and
-    /// `completion_tokens` read into the usage, the others free).
+    /// `completion_tokens` read into the usage, the others free), and around the objects and
+    /// arrays the OpenAI decoder never reads (free values such as `logprobs`, copied as they
+    /// come; one holding a raw CR or LF stays fixed, written with spaces).
     fn learn(&mut self, data: &[u8], root: Val<'_>, model: Option<&[u8]>) {
         let Some(delta) = root.get("choices").and_then(|c| c.index(0)).and_then(|c| c.get("delta")) else {
             return;
@@ -214,11 +228,20 @@ impl Passthrough {
             n_numbers = usage_numbers(u, &u.pick(USAGE_KEYS), &mut numbers);
         }
         let numbers = numbers.get(..n_numbers).unwrap_or_default();
+        let mut values: [&[u8]; MAX_VALUES] = [&[]; MAX_VALUES];
+        let mut n_values = 0;
+        let unread = crate::translate::openai_dec::unread_values_of(root);
+        for (slot, v) in values.iter_mut().zip(unread.filter(|v| memchr::memchr2(b'\r', b'\n', v).is_none())) {
+            *slot = v;
+            n_values += 1;
+        }
+        let values = values.get(..n_values).unwrap_or_default();
         // Every hole as offsets into `data`, in order; the parts between them are written now.
         let offset = |part: &[u8]| (part.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
         let mut spans = [(0usize, 0usize); MAX_HOLES];
-        let n = 1 + numbers.len();
-        for (slot, part) in spans.iter_mut().zip(std::iter::once(text).chain(numbers.iter().map(|&(d, _)| d))) {
+        let n = 1 + numbers.len() + values.len();
+        let parts = std::iter::once(text).chain(numbers.iter().map(|&(d, _)| d)).chain(values.iter().copied());
+        for (slot, part) in spans.iter_mut().zip(parts) {
             *slot = (offset(part), offset(part).wrapping_add(part.len()));
         }
         let spans = spans.get_mut(..n).unwrap_or_default();
@@ -243,7 +266,7 @@ impl Passthrough {
         out::sse_close(&mut self.out_fixed);
         // The counts a hole does not fill keep what the usage holds now (this chunk's).
         let counts = (!numbers.is_empty()).then_some([self.usage.input_tokens, self.usage.output_tokens, 0, 0]);
-        self.shape.learn_with(data, text, Holes { free: &[], numbers, counts, values: &[] }, DeltaKind::Text);
+        self.shape.learn_with(data, text, Holes { free: &[], numbers, counts, values }, DeltaKind::Text);
     }
 
     fn claude(&mut self, event: Option<&[u8]>, data: &Bytes, out: &mut BytesMut) -> Result<(), DecodeError> {
@@ -311,12 +334,20 @@ pub(crate) fn splice<B: BufMut + DerefMut<Target = [u8]>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::translate::shape::tests::{claude_frame, content, openai_frame, renumber, repeated};
+    use crate::translate::shape::tests::{
+        LOGPROB_VALUES, claude_frame, content, openai_frame, relog, renumber, repeated,
+    };
     use proptest::prelude::*;
 
     /// Runs the same frames through the fast path and the full one: same result, same bytes,
     /// same usage and end, frame after frame.
-    fn same_as_full(format: WireFormat, frames: Vec<(Option<&'static [u8]>, Vec<u8>)>, tweak: &[Vec<u8>], usage: bool) {
+    fn same_as_full(
+        format: WireFormat,
+        frames: Vec<(Option<&'static [u8]>, Vec<u8>)>,
+        tweak: &[Vec<u8>],
+        logs: &[usize],
+        usage: bool,
+    ) {
         let model = Some(JsonStr::from_static("client-model"));
         let (mut fast, mut full) =
             (Passthrough::new(format, model.clone(), usage), Passthrough::new(format, model, usage));
@@ -329,6 +360,11 @@ mod tests {
             // integers, sometimes to what is no integer or no number).
             if format == WireFormat::OpenAi && i % 4 != 0 {
                 renumber(&mut data, if i % 5 == 0 { i } else { i % 3 });
+            }
+            // OpenAI log probabilities change on every other frame (valid values, invalid ones,
+            // and values holding raw CR LF).
+            if i % 2 == 0 && !logs.is_empty() {
+                relog(&mut data, logs[i % logs.len()]);
             }
             let data = Bytes::from(data);
             let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
@@ -348,9 +384,10 @@ mod tests {
         fn openai_fast_path_forwards_like_the_full_path(
             frames in repeated(openai_frame()),
             tweak in prop::collection::vec(content(), 40),
+            logs in prop::collection::vec(0..LOGPROB_VALUES.len(), 40),
             usage in any::<bool>(),
         ) {
-            same_as_full(WireFormat::OpenAi, frames.into_iter().map(|f| (None, f)).collect(), &tweak, usage);
+            same_as_full(WireFormat::OpenAi, frames.into_iter().map(|f| (None, f)).collect(), &tweak, &logs, usage);
         }
 
         #[test]
@@ -358,7 +395,7 @@ mod tests {
             frames in repeated(claude_frame()),
             tweak in prop::collection::vec(content(), 40),
         ) {
-            same_as_full(WireFormat::Claude, frames, &tweak, false);
+            same_as_full(WireFormat::Claude, frames, &tweak, &[], false);
         }
     }
 
@@ -388,6 +425,34 @@ mod tests {
         assert!(p.fast(None, &chunk("three", 300), &mut out), "the fast path answers a chunk of this shape");
         assert_eq!(p.usage().output_tokens, 300);
         assert!(!p.fast(None, &chunk("four", 0).slice(1..), &mut out), "another shape goes the full way");
+    }
+
+    /// Log probabilities in every chunk keep the fast path: copied between the fixed parts as
+    /// they come; one holding a raw line break goes the full way, which writes it as spaces.
+    #[test]
+    fn openai_chunks_with_log_probabilities_take_the_fast_path() {
+        let mut p = Passthrough::new(WireFormat::OpenAi, Some(JsonStr::from_static("mine")), false);
+        let chunk = |t: &str, lp: &str| {
+            Bytes::from(format!(
+                r#"{{"id":"c","model":"up","choices":[{{"index":0,"delta":{{"content":"{t}"}},"logprobs":{lp}}}]}}"#
+            ))
+        };
+        let mut out = BytesMut::new();
+        p.frame(None, &chunk("one", r#"{"content":[{"token":"one","logprob":-0.5}]}"#), &mut out).unwrap();
+        assert_eq!(p.shape.holes(), 2, "the text and the log probabilities are holes");
+        out.clear();
+        let lp = r#"{"content":[{"token":"two","logprob":-1.25,"bytes":[116]}]}"#;
+        assert!(p.fast(None, &chunk("two", lp), &mut out), "the fast path answers a chunk of this shape");
+        let want = format!(
+            r#"data: {{"id":"c","model":"mine","choices":[{{"index":0,"delta":{{"content":"two"}},"logprobs":{lp}}}]}}"#
+        );
+        assert_eq!(String::from_utf8_lossy(&out), format!("{want}\n\n"));
+        out.clear();
+        assert!(!p.fast(None, &chunk("three", "{\"a\":\r\n1}"), &mut out), "a raw line break goes the full way");
+        p.frame(None, &chunk("three", "{\"a\":\r\n1}"), &mut out).unwrap();
+        assert!(!out[..out.len() - 2].contains(&b'\n'), "{}", String::from_utf8_lossy(&out));
+        out.clear();
+        assert!(!p.fast(None, &chunk("four", r#"{"a":01}"#), &mut out), "an invalid value goes the full way");
     }
 
     #[test]

@@ -247,11 +247,17 @@ impl Shape {
         self.walk_spans(data, &mut spans)
     }
 
-    /// Where each hole lies in `data` (in order; the first [`Shape::holes`] of `spans`), and its
-    /// counts, if `data` has the remembered shape and the shape carries counts: for a caller
-    /// that writes the fixed parts itself (the passthrough, which rewrites them).
-    pub(crate) fn hole_spans(&self, data: &[u8], spans: &mut [Range<usize>; MAX_HOLES]) -> Option<Counts> {
-        self.walk_spans(data, spans).and_then(|(_, counts)| counts)
+    /// Where each hole lies in `data` (in order; the first [`Shape::holes`] of `spans`), if
+    /// `data` has the remembered shape, with its counts when the shape carries counts: for a
+    /// caller that writes the fixed parts itself (the passthrough, which rewrites them).
+    pub(crate) fn hole_spans(&self, data: &[u8], spans: &mut [Range<usize>; MAX_HOLES]) -> Option<Option<Counts>> {
+        self.walk_spans(data, spans).map(|(_, counts)| counts)
+    }
+
+    /// Whether the shape has free values (whose bytes, unlike a string's or a number's, may hold
+    /// raw whitespace such as CR and LF).
+    pub(crate) fn has_values(&self) -> bool {
+        self.holes.iter().take(usize::from(self.n)).any(|&(_, h)| h == Hole::Value)
     }
 
     /// How many holes the shape has.
@@ -545,7 +551,7 @@ pub(crate) mod tests {
 
     /// Values [`relog`] puts in place of [`LOGPROBS`]: other valid values of every kind, and
     /// invalid or unbalanced ones (some that would end early and leave a member behind).
-    const LOGPROB_VALUES: [&[u8]; 16] = [
+    pub(crate) const LOGPROB_VALUES: [&[u8]; 17] = [
         br#"{"content":[{"token":"longer token","logprob":-12.25,"bytes":[108,111],"top_logprobs":[{"token":"x","logprob":-1}]}]}"#,
         b"null",
         b"[]",
@@ -562,10 +568,11 @@ pub(crate) mod tests {
         b"{\"a\":\"\xff\"}",
         br#"{"a":01}"#,
         b" {}",
+        b"{\"a\":\r\n1}",
     ];
 
-    /// Replaces every [`LOGPROBS`] value in `data` with [`LOGPROB_VALUES`]`[pick % 16]`.
-    fn relog(data: &mut Vec<u8>, pick: usize) {
+    /// Replaces every [`LOGPROBS`] value in `data` with [`LOGPROB_VALUES`]`[pick % 17]`.
+    pub(crate) fn relog(data: &mut Vec<u8>, pick: usize) {
         let marker = LOGPROBS.as_bytes();
         let value = LOGPROB_VALUES[pick % LOGPROB_VALUES.len()];
         while let Some(at) = data.windows(marker.len()).position(|w| w == marker) {
