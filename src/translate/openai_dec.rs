@@ -358,7 +358,7 @@ pub(crate) fn unread_values<'a>(root: Val<'a>, out: &mut [&'a [u8]; MAX_VALUES])
 
 /// The bytes of every object and array of a chunk this decoder never reads (see
 /// [`unread_values`]), in document order.
-pub(crate) fn unread_values_of<'a>(root: Val<'a>) -> impl Iterator<Item = &'a [u8]> {
+pub(crate) fn unread_values_of(root: Val<'_>) -> impl Iterator<Item = &[u8]> {
     let composite = |v: &Val<'_>| matches!(v.kind(), jscan::Kind::Object | jscan::Kind::Array);
     let top = root.fields().filter(|(k, _)| !ROOT_KEYS.iter().any(|r| r.as_bytes() == *k));
     let first = root.get("choices").and_then(|c| c.index(0));

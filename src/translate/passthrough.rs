@@ -140,7 +140,7 @@ impl Passthrough {
         }
         out.put_slice(self.out_fixed.get(from..).unwrap_or_default());
         // A count that is no hole keeps the value it had when the shape was learned.
-        if let Some([prompt, completion, ..]) = counts {
+        if let (true, [prompt, completion, ..]) = (self.shape.has_counts(), counts) {
             self.usage.input_tokens = prompt;
             self.usage.output_tokens = completion;
         }

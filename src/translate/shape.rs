@@ -248,10 +248,11 @@ impl Shape {
     }
 
     /// Where each hole lies in `data` (in order; the first [`Shape::holes`] of `spans`), if
-    /// `data` has the remembered shape, with its counts when the shape carries counts: for a
-    /// caller that writes the fixed parts itself (the passthrough, which rewrites them).
-    pub(crate) fn hole_spans(&self, data: &[u8], spans: &mut [Range<usize>; MAX_HOLES]) -> Option<Option<Counts>> {
-        self.walk_spans(data, spans).map(|(_, counts)| counts)
+    /// `data` has the remembered shape, with its counts (all zero when the shape carries none,
+    /// see [`Shape::has_counts`]): for a caller that writes the fixed parts itself (the
+    /// passthrough, which rewrites them).
+    pub(crate) fn hole_spans(&self, data: &[u8], spans: &mut [Range<usize>; MAX_HOLES]) -> Option<Counts> {
+        self.walk_spans(data, spans).map(|(_, counts)| counts.unwrap_or_default())
     }
 
     /// Whether the shape has free values (whose bytes, unlike a string's or a number's, may hold
