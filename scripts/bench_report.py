@@ -303,7 +303,7 @@ def targets_md(f):
         ("added time to first token", "≤ 100 µs", both("added_ttft_p50", 100, " µs")),
         ("added inter-chunk gap, p99", "≤ 50 µs", both("added_gap_p99", 50, " µs")),
         (f"{hold_max or 10000:,} concurrent streams, gateway RSS", "≤ 150 MiB", "; ".join(rss_parts)),
-        ("re-framing throughput per core", "≥ 1 GB/s", "criterion, not this script: `cargo bench --bench reframe`; see [Re-framing](#re-framing-reframe-the-1-gbs-target) (`wire_*` on-CPU, session 5's VM: Claude SSE -> OpenAI 1.01–1.25, OpenAI -> Claude 1.42–1.77, passthrough 2.20–2.65, padded 1.47–1.78, running usage in every chunk 1.40–1.78 re-framed (was 0.53) and 1.77–1.79 passed through (was 0.49) GB/s: number holes ✅; a stream whose every chunk changes shape (log probabilities in every chunk) still takes the full parse, 0.37–0.41 GB/s ❌)"),
+        ("re-framing throughput per core", "≥ 1 GB/s", "criterion, not this script: `cargo bench --bench reframe`; see [Re-framing](#re-framing-reframe-the-1-gbs-target). Session 5's VM (`wire_*` on-CPU): Claude SSE -> OpenAI 1.01–1.25, OpenAI -> Claude 1.42–1.77, passthrough 2.20–2.65, padded 1.47–1.78, running usage 1.40–1.78 re-framed and 1.77–1.79 passed through GB/s ✅. Session 6 (a VM about 35–40 % slower on the same build): log probabilities in every chunk became free values of the shape, 0.28 → 0.58 GB/s re-framed and 0.85 passed through (about 2× and 3×) ❌ on this VM; the full-parse path alone (`openai_full_parse_to_claude`) 0.22 GB/s ❌"),
         ("allocations per text delta", "0", "criterion, not this script: ✅ 0 on every path (`cargo bench --bench reframe` prints the allocation table)"),
     ]
     out = [f"Measured by the latest run ({f.meta['mode']}, {f.meta['started']}).", "",
