@@ -16,7 +16,8 @@
 //! driver just woke, starving them until the window closed (measured: every request took two
 //! windows). Waking the *other* spinner, which is not running, queues it at the back. Outside the
 //! window the running spinner parks; [`activity`] (a counter bump, no clock read) wakes it. The
-//! network read paths call [`activity`] when bytes arrive (a request head, an upstream read).
+//! network read paths call [`activity`] when a read completes (the first bytes of a request
+//! head, any upstream read).
 //!
 //! Timers: monoio advances its timer wheel only when the loop parks, never in `submit`, so a
 //! loop that only spins would never fire a timer (no deadline, no heartbeat, no counter flush)
@@ -25,8 +26,8 @@
 //! parks with a zero timeout (the wheel's next expiry is in the past), which polls the driver and
 //! fires every due timer, this one included, and the spinning goes on.
 //!
-//! The state is a thread-local; [`install`] spawns the spinner on the current runtime (a gateway
-//! worker, which lives as long as its thread). Threads without a spinner pay a counter bump.
+//! The state is a thread-local; [`install`] spawns the spinners on the current runtime (a gateway
+//! worker, which lives as long as its thread). Threads without spinners pay a counter bump.
 
 use std::cell::Cell;
 use std::future::poll_fn;
@@ -126,8 +127,9 @@ fn step(cx: &mut std::task::Context<'_>, window: Duration, last: &mut u64, until
             if now.saturating_duration_since(s.released.get()) >= RELEASE {
                 return Poll::Ready(Step::Release);
             }
-            // The other spinner goes to the back of the run queue; this one waits for it.
-            if let Some(other) = s.baton.take() {
+            // The other spinner goes to the back of the run queue; this one waits for it. (The
+            // other may be parked instead: an activity between the two spinners' first polls.)
+            if let Some(other) = s.baton.take().or_else(|| s.parked.take()) {
                 other.wake();
             }
             s.baton.set(Some(cx.waker().clone()));

@@ -110,11 +110,17 @@ pub fn str_content_len(rest: &[u8]) -> Option<usize> {
 /// valid (the same checks as [`parse`]); what follows it is not looked at. A number is read as
 /// far as its grammar goes, so `12` followed by `3` is the value `123`.
 pub fn value_len(rest: &[u8]) -> Option<usize> {
+    value_len_at(rest, 0)
+}
+
+/// [`value_len`] for a value nested `depth` levels inside its document (a member of the root is
+/// at depth 1), so the nesting limit is the one [`parse`] applies to the whole document.
+pub fn value_len_at(rest: &[u8], depth: usize) -> Option<usize> {
     if rest.first().is_none_or(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
         return None;
     }
     let mut s = Scanner { b: rest, pos: 0, sink: NoTape };
-    s.value(0).ok()?;
+    s.value(depth).ok()?;
     Some(s.pos)
 }
 

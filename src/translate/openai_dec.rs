@@ -128,8 +128,8 @@ impl OpenAiDecoder {
             counts: learned,
             values: &[],
         };
-        let mut values: [&[u8]; MAX_VALUES] = [&[]; MAX_VALUES];
-        let n_values = unread_values(root, &mut values);
+        let mut values: [(&[u8], u8); MAX_VALUES] = [(&[], 0); MAX_VALUES];
+        let n_values = unread_values(data, root, &mut values);
         let holes = Holes { values: values.get(..n_values).unwrap_or_default(), ..holes };
         self.shape.learn_with(data, s.escaped(), holes, kind);
     }
@@ -347,24 +347,37 @@ impl OpenAiDecoder {
 /// [`MAX_VALUES`]): top-level members besides [`ROOT_KEYS`] and first-choice members besides
 /// [`CHOICE_KEYS`]. Returns how many. Further choices stay part of the fixed bytes (they sit
 /// inside `choices`, which is read).
-pub(crate) fn unread_values<'a>(root: Val<'a>, out: &mut [&'a [u8]; MAX_VALUES]) -> usize {
+pub(crate) fn unread_values<'a>(data: &'a [u8], root: Val<'a>, out: &mut [(&'a [u8], u8); MAX_VALUES]) -> usize {
     let mut n = 0;
-    for (slot, v) in out.iter_mut().zip(unread_values_of(root)) {
+    for (slot, v) in out.iter_mut().zip(unread_values_of(data, root)) {
         *slot = v;
         n += 1;
     }
     n
 }
 
-/// The bytes of every object and array of a chunk this decoder never reads (see
-/// [`unread_values`]), in document order.
-pub(crate) fn unread_values_of(root: Val<'_>) -> impl Iterator<Item = &[u8]> {
+/// The bytes of every object and array of the chunk `data` (parsed as `root`) that this decoder
+/// never reads (see [`unread_values`]), in document order, each with its nesting depth (1 at
+/// the top level, 3 in the first choice). A value written after whitespace (`"key": {…}`) is
+/// left out: a shape's value hole starts right after the colon, and such a value simply stays
+/// part of the fixed bytes.
+pub(crate) fn unread_values_of<'a>(data: &'a [u8], root: Val<'a>) -> impl Iterator<Item = (&'a [u8], u8)> {
     let composite = |v: &Val<'_>| matches!(v.kind(), jscan::Kind::Object | jscan::Kind::Array);
-    let top = root.fields().filter(|(k, _)| !ROOT_KEYS.iter().any(|r| r.as_bytes() == *k));
+    let top = root.fields().filter(|(k, _)| !ROOT_KEYS.iter().any(|r| r.as_bytes() == *k)).map(|(_, v)| (v, 1));
     let first = root.get("choices").and_then(|c| c.index(0));
-    let choice =
-        first.into_iter().flat_map(|c| c.fields()).filter(|(k, _)| !CHOICE_KEYS.iter().any(|r| r.as_bytes() == *k));
-    top.chain(choice).map(|(_, v)| v).filter(composite).map(|v| v.bytes())
+    let choice = first
+        .into_iter()
+        .flat_map(|c| c.fields())
+        .filter(|(k, _)| !CHOICE_KEYS.iter().any(|r| r.as_bytes() == *k))
+        .map(|(_, v)| (v, 3));
+    let after_colon = move |v: &[u8]| {
+        let at = (v.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
+        at > 0 && data.get(at - 1) == Some(&b':')
+    };
+    top.chain(choice)
+        .filter(move |(v, _)| composite(v))
+        .map(|(v, depth)| (v.bytes(), depth))
+        .filter(move |(v, _)| after_colon(v))
 }
 
 /// The usage members this decoder reads, in count-slot order: prompt, completion, cached

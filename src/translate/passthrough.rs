@@ -15,7 +15,9 @@
 //! delta's string is valid, changes nothing, and is forwarded as the bytes written for the last
 //! one around its new string (for OpenAI the rewritten parts before and after it are kept), with
 //! no parse. An OpenAI chunk that also carries running usage may differ in the integers of
-//! `usage` too: they are copied between the kept parts and read into the usage.
+//! `usage` too: they are copied between the kept parts and read into the usage; one with log
+//! probabilities may differ in them (free values, copied as they come unless they hold a raw CR
+//! or LF).
 
 use super::canonical::{JsonStr, Usage, WireFormat};
 use super::claude_dec::{ClaudeDecoder, DecodeError};
@@ -41,7 +43,8 @@ pub struct Passthrough {
     claude: ClaudeDecoder,
     /// OpenAI: the last text-delta chunk's shape, and what was written for its fixed parts
     /// (`data: `, the rewritten `model`, the line end): `out_fixed`, with each hole's content
-    /// going in at `out_cuts` (the delta's string, and with running usage its counts).
+    /// going in at `out_cuts` (the delta's string, with running usage its counts, and the free
+    /// values such as `logprobs`).
     shape: Shape,
     out_fixed: Vec<u8>,
     out_cuts: [usize; MAX_HOLES],
@@ -228,10 +231,10 @@ impl Passthrough {
             n_numbers = usage_numbers(u, &u.pick(USAGE_KEYS), &mut numbers);
         }
         let numbers = numbers.get(..n_numbers).unwrap_or_default();
-        let mut values: [&[u8]; MAX_VALUES] = [&[]; MAX_VALUES];
+        let mut values: [(&[u8], u8); MAX_VALUES] = [(&[], 0); MAX_VALUES];
         let mut n_values = 0;
-        let unread = crate::translate::openai_dec::unread_values_of(root);
-        for (slot, v) in values.iter_mut().zip(unread.filter(|v| memchr::memchr2(b'\r', b'\n', v).is_none())) {
+        let unread = crate::translate::openai_dec::unread_values_of(data, root);
+        for (slot, v) in values.iter_mut().zip(unread.filter(|(v, _)| memchr::memchr2(b'\r', b'\n', v).is_none())) {
             *slot = v;
             n_values += 1;
         }
@@ -240,7 +243,7 @@ impl Passthrough {
         let offset = |part: &[u8]| (part.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
         let mut spans = [(0usize, 0usize); MAX_HOLES];
         let n = 1 + numbers.len() + values.len();
-        let parts = std::iter::once(text).chain(numbers.iter().map(|&(d, _)| d)).chain(values.iter().copied());
+        let parts = std::iter::once(text).chain(numbers.iter().map(|&(d, _)| d)).chain(values.iter().map(|&(v, _)| v));
         for (slot, part) in spans.iter_mut().zip(parts) {
             *slot = (offset(part), offset(part).wrapping_add(part.len()));
         }

@@ -84,8 +84,10 @@ pub(crate) struct Holes<'a> {
     /// The counts the frame gave (`Some`: decoding it gave a second event made of counts); a
     /// slot whose number is not a hole keeps its value here.
     pub counts: Option<Counts>,
-    /// Whole JSON values (objects, arrays) of members the decoder never reads.
-    pub values: &'a [&'a [u8]],
+    /// Whole JSON values (objects, arrays) of members the decoder never reads, each with its
+    /// nesting depth in the document (a member of the root: 1), so the walk applies the
+    /// document's nesting limit.
+    pub values: &'a [(&'a [u8], u8)],
 }
 
 /// What one hole in a shape is.
@@ -98,15 +100,16 @@ enum Hole {
     Free,
     /// A non-negative integer: the count slot it fills, or `None` when never read.
     Number(Option<u8>),
-    /// Any JSON value the decoder never reads.
-    Value,
+    /// Any JSON value the decoder never reads, at this nesting depth.
+    Value(u8),
 }
 
 /// The remembered shape (none until a delta frame was decoded in full).
 #[derive(Debug, Default)]
 pub(crate) struct Shape {
     /// The frame with the content of each hole cut out: every string hole sits just after an
-    /// opening quote and just before a closing one, every number hole between two non-digits.
+    /// opening quote and just before a closing one, every number hole between two non-digits,
+    /// every free value just after a member's colon (the walk validates it at its depth).
     bytes: Vec<u8>,
     /// Where each hole is in `bytes`, ascending, and what it holds.
     holes: [(u32, Hole); MAX_HOLES],
@@ -155,7 +158,7 @@ impl Shape {
                     .iter()
                     .map(|&(digits, slot)| (digits, Hole::Number(slot.and_then(|s| u8::try_from(s).ok())))),
             )
-            .chain(holes.values.iter().map(|v| (*v, Hole::Value)));
+            .chain(holes.values.iter().map(|&(v, depth)| (v, Hole::Value(depth))));
         for (slot, (part, what)) in spans.iter_mut().zip(all) {
             let start = (part.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
             let end = start.wrapping_add(part.len());
@@ -168,8 +171,8 @@ impl Shape {
                         && !data.get(start.wrapping_sub(1)).is_some_and(u8::is_ascii_digit)
                 }
                 // A whole value (what the scanner measures there), after a member's colon.
-                Hole::Value => {
-                    jscan::value_len(data.get(start..).unwrap_or_default()) == Some(part.len())
+                Hole::Value(depth) => {
+                    jscan::value_len_at(data.get(start..).unwrap_or_default(), usize::from(depth)) == Some(part.len())
                         && start > 0
                         && data.get(start - 1) == Some(&b':')
                 }
@@ -258,7 +261,7 @@ impl Shape {
     /// Whether the shape has free values (whose bytes, unlike a string's or a number's, may hold
     /// raw whitespace such as CR and LF).
     pub(crate) fn has_values(&self) -> bool {
-        self.holes.iter().take(usize::from(self.n)).any(|&(_, h)| h == Hole::Value)
+        self.holes.iter().take(usize::from(self.n)).any(|&(_, h)| matches!(h, Hole::Value(_)))
     }
 
     /// How many holes the shape has.
@@ -297,7 +300,7 @@ impl Shape {
                     len
                 }
                 Hole::Free => jscan::str_content_len(rest)?,
-                Hole::Value => jscan::value_len(rest)?,
+                Hole::Value(depth) => jscan::value_len_at(rest, usize::from(depth))?,
             };
             *span = at..at + len;
             at += len;
@@ -828,5 +831,44 @@ pub(crate) mod tests {
         }
         let smuggled = chunk(r#"{"a":1},"delta":{"content":"evil"}"#, "t");
         assert!(dec.shape.matches(&smuggled).is_none(), "the bytes after the value must be the learned ones");
+    }
+
+    /// A free value is validated at its own depth in the document: the full parse's nesting
+    /// limit holds on the fast path too.
+    #[test]
+    fn free_values_keep_the_nesting_limit() {
+        let chunk = |lp: &str, t: &str| {
+            Bytes::from(format!(
+                r#"{{"id":"c","model":"m","choices":[{{"index":0,"delta":{{"content":"{t}"}},"logprobs":{lp}}}]}}"#
+            ))
+        };
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let mut dec = OpenAiDecoder::new();
+        let mut out = Vec::new();
+        dec.frame(&chunk("[1]", "first"), &mut out).unwrap();
+        dec.frame(&chunk("[2]", "second"), &mut out).unwrap();
+        assert_eq!(dec.shape.n, 2);
+        // The value sits at depth 3 (root, choices, choice): 62 arrays reach the limit of 64.
+        let (deepest, too_deep) = (chunk(&nested(62), "t"), chunk(&nested(63), "t"));
+        assert!(jscan::parse(&deepest).is_ok() && jscan::parse(&too_deep).is_err());
+        assert!(dec.shape.matches(&deepest).is_some());
+        assert!(dec.shape.matches(&too_deep).is_none(), "deeper than the full parse allows");
+    }
+
+    /// A value written after whitespace (`"logprobs": {…}`) stays part of the fixed bytes: the
+    /// chunk still learns the text's shape.
+    #[test]
+    fn a_value_after_a_space_stays_fixed() {
+        let chunk = |t: &str| {
+            Bytes::from(format!(
+                r#"{{"id":"c", "choices": [{{"index": 0, "delta": {{"content": "{t}"}}, "logprobs": {{"content": []}}}}]}}"#
+            ))
+        };
+        let mut dec = OpenAiDecoder::new();
+        let mut out = Vec::new();
+        dec.frame(&chunk("first"), &mut out).unwrap();
+        dec.frame(&chunk("second"), &mut out).unwrap();
+        assert_eq!(dec.shape.n, 1, "the text alone is a hole");
+        assert!(dec.shape.matches(&chunk("third")).is_some());
     }
 }
