@@ -93,17 +93,12 @@ fn open(until: Option<Instant>, now: Instant) -> bool {
     until.is_some_and(|u| now < u)
 }
 
-/// What a spinner does next.
-enum Step {
-    /// Let the loop park once so that monoio fires due timers (module docs).
-    Release,
-}
-
 async fn spinner(window: Duration) {
     let mut last = SPIN.with(|s| s.seen.get());
     let mut until: Option<Instant> = None;
     loop {
-        let Step::Release = poll_fn(|cx| step(cx, window, &mut last, &mut until)).await;
+        // Ready when the loop should park once (module docs, "Timers").
+        poll_fn(|cx| step(cx, window, &mut last, &mut until)).await;
         // Due a millisecond ago: the wheel's next expiry is in the past, so the loop's park has
         // a zero timeout. (Were it already processed, the timer fires at once: nothing is due.)
         let now = Instant::now();
@@ -114,7 +109,7 @@ async fn spinner(window: Duration) {
 
 /// One poll of a spinner: pass the baton while the window is open, release every [`RELEASE`],
 /// sleep until the next activity once the window is closed.
-fn step(cx: &mut std::task::Context<'_>, window: Duration, last: &mut u64, until: &mut Option<Instant>) -> Poll<Step> {
+fn step(cx: &mut std::task::Context<'_>, window: Duration, last: &mut u64, until: &mut Option<Instant>) -> Poll<()> {
     SPIN.with(|s| {
         s.polls.set(s.polls.get().wrapping_add(1));
         let now = Instant::now();
@@ -125,7 +120,7 @@ fn step(cx: &mut std::task::Context<'_>, window: Duration, last: &mut u64, until
         }
         if open(*until, now) {
             if now.saturating_duration_since(s.released.get()) >= RELEASE {
-                return Poll::Ready(Step::Release);
+                return Poll::Ready(());
             }
             // The other spinner goes to the back of the run queue; this one waits for it. (The
             // other may be parked instead: an activity between the two spinners' first polls.)

@@ -343,26 +343,14 @@ impl OpenAiDecoder {
     }
 }
 
-/// The objects and arrays of a chunk that this decoder never reads, into `out` (at most
-/// [`MAX_VALUES`]): top-level members besides [`ROOT_KEYS`] and first-choice members besides
-/// [`CHOICE_KEYS`]. Returns how many. Further choices stay part of the fixed bytes (they sit
-/// inside `choices`, which is read).
+/// The objects and arrays of the chunk `data` (parsed as `root`) that this decoder never reads,
+/// into `out` (at most [`MAX_VALUES`], in document order), each with its nesting depth: members
+/// of the root besides [`ROOT_KEYS`] (depth 1) and of the first choice besides [`CHOICE_KEYS`]
+/// (depth 3). Returns how many. Further choices stay part of the fixed bytes (they sit inside
+/// `choices`, which is read). Left out, so they stay fixed bytes too: a value written after
+/// whitespace (`"key": {…}`; a value hole starts right after the colon) and one holding a raw CR
+/// or LF (legal JSON whitespace that the passthrough could not copy into an SSE line).
 pub(crate) fn unread_values<'a>(data: &'a [u8], root: Val<'a>, out: &mut [(&'a [u8], u8); MAX_VALUES]) -> usize {
-    let mut n = 0;
-    for (slot, v) in out.iter_mut().zip(unread_values_of(data, root)) {
-        *slot = v;
-        n += 1;
-    }
-    n
-}
-
-/// The bytes of every object and array of the chunk `data` (parsed as `root`) that this decoder
-/// never reads (see [`unread_values`]), in document order, each with its nesting depth (1 at
-/// the top level, 3 in the first choice). A value written after whitespace (`"key": {…}`) is
-/// left out: a shape's value hole starts right after the colon, and such a value simply stays
-/// part of the fixed bytes.
-pub(crate) fn unread_values_of<'a>(data: &'a [u8], root: Val<'a>) -> impl Iterator<Item = (&'a [u8], u8)> {
-    let composite = |v: &Val<'_>| matches!(v.kind(), jscan::Kind::Object | jscan::Kind::Array);
     let top = root.fields().filter(|(k, _)| !ROOT_KEYS.iter().any(|r| r.as_bytes() == *k)).map(|(_, v)| (v, 1));
     let first = root.get("choices").and_then(|c| c.index(0));
     let choice = first
@@ -370,14 +358,19 @@ pub(crate) fn unread_values_of<'a>(data: &'a [u8], root: Val<'a>) -> impl Iterat
         .flat_map(|c| c.fields())
         .filter(|(k, _)| !CHOICE_KEYS.iter().any(|r| r.as_bytes() == *k))
         .map(|(_, v)| (v, 3));
-    let after_colon = move |v: &[u8]| {
-        let at = (v.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
-        at > 0 && data.get(at - 1) == Some(&b':')
+    let fits = |v: &Val<'_>| {
+        let at = (v.bytes().as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
+        matches!(v.kind(), jscan::Kind::Object | jscan::Kind::Array)
+            && at > 0
+            && data.get(at - 1) == Some(&b':')
+            && memchr::memchr2(b'\r', b'\n', v.bytes()).is_none()
     };
-    top.chain(choice)
-        .filter(move |(v, _)| composite(v))
-        .map(|(v, depth)| (v.bytes(), depth))
-        .filter(move |(v, _)| after_colon(v))
+    let mut n = 0;
+    for (slot, (v, depth)) in out.iter_mut().zip(top.chain(choice).filter(|(v, _)| fits(v))) {
+        *slot = (v.bytes(), depth);
+        n += 1;
+    }
+    n
 }
 
 /// The usage members this decoder reads, in count-slot order: prompt, completion, cached

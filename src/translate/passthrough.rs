@@ -212,7 +212,8 @@ impl Passthrough {
     /// running usage, around the integers of `usage` (number holes: `prompt_tokens` and
     /// `completion_tokens` read into the usage, the others free), and around the objects and
     /// arrays the OpenAI decoder never reads (free values such as `logprobs`, copied as they
-    /// come; one holding a raw CR or LF stays fixed, written with spaces).
+    /// come; `openai_dec::unread_values` leaves one holding a raw CR or LF fixed, written with
+    /// spaces).
     fn learn(&mut self, data: &[u8], root: Val<'_>, model: Option<&[u8]>) {
         let Some(delta) = root.get("choices").and_then(|c| c.index(0)).and_then(|c| c.get("delta")) else {
             return;
@@ -232,12 +233,7 @@ impl Passthrough {
         }
         let numbers = numbers.get(..n_numbers).unwrap_or_default();
         let mut values: [(&[u8], u8); MAX_VALUES] = [(&[], 0); MAX_VALUES];
-        let mut n_values = 0;
-        let unread = crate::translate::openai_dec::unread_values_of(data, root);
-        for (slot, v) in values.iter_mut().zip(unread.filter(|(v, _)| memchr::memchr2(b'\r', b'\n', v).is_none())) {
-            *slot = v;
-            n_values += 1;
-        }
+        let n_values = crate::translate::openai_dec::unread_values(data, root, &mut values);
         let values = values.get(..n_values).unwrap_or_default();
         // Every hole as offsets into `data`, in order; the parts between them are written now.
         let offset = |part: &[u8]| (part.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
