@@ -72,7 +72,7 @@ pub async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, worker: &
                         // Boxed: the handler future (the whole proxy lifecycle) is large and is
                         // done once the response starts; boxing keeps it out of the connection
                         // future, which lives as long as the connection (a stream: minutes).
-                        (Box::pin(crate::handlers::handle(worker, route, req)).await, true)
+                        (pin_in_place(|| crate::handlers::handle(worker, route, req)).await, true)
                     }
                     Err(Stop::Quiet) => return,
                     Err(Stop::Reply(status, msg)) => (Response::error(flavor(&head), status, msg).closing(), false),
@@ -93,6 +93,14 @@ pub async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, worker: &
             _ => return,
         }
     }
+}
+
+/// Boxes the future `make` builds, allocating first: with the room there before the future is
+/// built, the compiler can build it in place instead of building it on the stack and copying it
+/// (8 KiB for the handler future) into a box allocated after it.
+#[inline(always)]
+fn pin_in_place<F: std::future::Future>(make: impl FnOnce() -> F) -> std::pin::Pin<Box<F>> {
+    Box::into_pin(Box::write(Box::new_uninit(), make()))
 }
 
 /// Best-effort path of a request that failed before its head parsed (for the error flavor).
