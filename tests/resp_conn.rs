@@ -48,7 +48,7 @@ fn fake_server() -> String {
                     return;
                 }
                 at = end;
-                if step % 50 == 0 {
+                if step.is_multiple_of(50) {
                     std::thread::park_timeout(Duration::from_millis(1));
                 }
             }

@@ -36,7 +36,7 @@ fn one_gib_body_streams_in_flat_memory() {
         while let Some(chunk) = resp.body.chunk().await.unwrap() {
             total += chunk.len() as u64;
             chunks += 1;
-            if chunks % 256 == 0 {
+            if chunks.is_multiple_of(256) {
                 peak = peak.max(rss_kib());
             }
         }

@@ -26,7 +26,7 @@ pub mod openai_enc;
 pub mod out;
 pub mod passthrough;
 pub mod request;
-mod shape;
+pub(crate) mod shape;
 pub mod sse;
 #[cfg(test)]
 mod test_support;

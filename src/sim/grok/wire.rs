@@ -200,7 +200,7 @@ impl Streamer<'_> {
     pub async fn end_event(&mut self) -> io::Result<()> {
         self.events += 1;
         match self.pace {
-            Some((n, ms)) if self.events % n == 0 => {
+            Some((n, ms)) if self.events.is_multiple_of(n) => {
                 self.flush().await?;
                 if ms > 0 {
                     monoio::time::sleep(Duration::from_millis(ms)).await;

@@ -2,7 +2,8 @@
 //!
 //! - Same format as the client (an OpenAI client, an OpenAI-compatible upstream): the body is
 //!   forwarded as it came, validated, with only the top-level `model` rewritten to the id the
-//!   client asked for ([`passthrough`]); usage is read for accounting. No decode, no re-encode.
+//!   client asked for ([`passthrough`]); usage is read for accounting. No decode, no re-encode,
+//!   and for a body of a shape the worker saw before no parse either ([`shapes`]).
 //! - Otherwise the stream decoder reads the completion in one parse
 //!   (`StreamDecoder::whole`, `OpenAiDecoder::completion`): its message as one delta, then the
 //!   finish reason, usage and end, the same events its chunks would have given.
@@ -16,6 +17,8 @@ use crate::translate::jscan::{self, Kind};
 use crate::translate::passthrough::splice;
 use crate::translate::{StreamDecoder, first_error};
 use bytes::{Bytes, BytesMut};
+
+mod shapes;
 
 /// The error a whole answer carries instead of an answer (an error answered with 200), typed
 /// by the format's decoder.
@@ -34,11 +37,18 @@ pub fn error_of(format: WireFormat, body: &Bytes) -> Option<(ErrorKind, String)>
 }
 
 /// The body to send as is (model rewritten) and its usage, when `body` can be forwarded.
+///
+/// A body of a shape this worker saw before takes no parse ([`shapes`]); any other is parsed,
+/// and its shape learned.
 pub fn passthrough(format: WireFormat, body: &[u8], model: Option<&JsonStr>) -> Option<(Bytes, Usage)> {
     if format != WireFormat::OpenAi {
         return None;
     }
     let mut out = BytesMut::with_capacity(body.len() + 32);
+    if let Some((span, usage)) = shapes::lookup(body) {
+        splice(&mut out, body, body.get(shapes::quoted(span)), model);
+        return Some((out.freeze(), usage));
+    }
     let u = jscan::with_tape(|tape| {
         let root = tape.parse(body).ok()?;
         let [error, choices, usage, old_model] = root.pick(["error", "choices", "usage", "model"]);
@@ -52,6 +62,7 @@ pub fn passthrough(format: WireFormat, body: &[u8], model: Option<&JsonStr>) -> 
             u.output_tokens = output.and_then(|v| v.as_u64()).unwrap_or(0);
         }
         splice(&mut out, body, old_model.map(|m| m.bytes()), model);
+        shapes::learn(body, root, old_model, usage);
         Some(u)
     })?;
     Some((out.freeze(), u))
