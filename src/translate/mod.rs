@@ -18,6 +18,7 @@ pub mod canonical;
 pub mod claude_dec;
 pub mod claude_enc;
 pub mod collect;
+pub(crate) mod completion_shape;
 pub mod jscan;
 #[cfg(test)]
 mod jscan_reference;

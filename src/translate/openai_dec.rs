@@ -11,6 +11,7 @@
 
 use super::canonical::{BlockKind, CanonicalEvent, ErrorKind, JsonStr, StopReason, Usage};
 use super::claude_dec::{DecodeError, jstr, num};
+use super::completion_shape;
 use super::jscan::{self, Val};
 use super::shape::{COUNTS, Counts, DeltaKind, Holes, MAX_FREE, MAX_NUMBERS, MAX_VALUES, Shape, usage_numbers};
 use bytes::Bytes;
@@ -197,10 +198,23 @@ impl OpenAiDecoder {
         if self.ended {
             return Ok(());
         }
+        // A fresh decoder and a completion of a known shape: no parse (see `completion_shape`).
+        let fresh = self.state() == Self::default().state();
+        if fresh {
+            if let Some(m) = completion_shape::lookup(data) {
+                completion_shape::events(data, &m, out);
+                (self.started, self.ended, self.next_index) = (true, true, 1);
+                return Ok(());
+            }
+        }
         let n = out.len();
         let res = jscan::with_tape(|tape| {
             let root = tape.parse(data).map_err(|e| DecodeError(format!("the completion is not JSON: {e}")))?;
-            self.completion_parsed(data, root, out)
+            self.completion_parsed(data, root, out)?;
+            if fresh {
+                completion_shape::learn(data, root);
+            }
+            Ok(())
         });
         if res.is_err() {
             out.truncate(n);
@@ -208,7 +222,7 @@ impl OpenAiDecoder {
         res
     }
 
-    fn completion_parsed(
+    pub(crate) fn completion_parsed(
         &mut self,
         data: &Bytes,
         root: Val<'_>,
@@ -229,7 +243,7 @@ impl OpenAiDecoder {
         if calls.is_some_and(|c| c.elements().any(|call| call.kind() != jscan::Kind::Object)) {
             return Err(DecodeError("a tool call that is not an object".into()));
         }
-        self.start(data, id, model, "chatcmpl-upstream", out);
+        self.start(data, id, model, completion_shape::FALLBACK_ID, out);
         self.delta(data, message, true, out)?;
         self.close(out);
         let reason = finish.and_then(|f| f.str_content()).unwrap_or(b"stop");
@@ -375,7 +389,7 @@ pub(crate) fn unread_values<'a>(data: &'a [u8], root: Val<'a>, out: &mut [(&'a [
 
 /// The usage members this decoder reads, in count-slot order: prompt, completion, cached
 /// prompt and reasoning tokens.
-fn read_counts(u: Val<'_>) -> [Option<Val<'_>>; COUNTS] {
+pub(crate) fn read_counts(u: Val<'_>) -> [Option<Val<'_>>; COUNTS] {
     let [prompt, completion, prompt_details, completion_details] =
         u.pick(["prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"]);
     [
@@ -392,7 +406,7 @@ fn usage(u: Val<'_>) -> Usage {
 }
 
 /// The counts of [`read_counts`] -> canonical usage (`input_tokens` = prompt minus cached).
-fn usage_of([prompt, completion, cached, reasoning]: Counts) -> Usage {
+pub(crate) fn usage_of([prompt, completion, cached, reasoning]: Counts) -> Usage {
     Usage {
         input_tokens: prompt.saturating_sub(cached),
         output_tokens: completion,

@@ -3,7 +3,7 @@
 //! - Same format as the client (an OpenAI client, an OpenAI-compatible upstream): the body is
 //!   forwarded as it came, validated, with only the top-level `model` rewritten to the id the
 //!   client asked for ([`passthrough`]); usage is read for accounting. No decode, no re-encode,
-//!   and for a body of a shape the worker saw before no parse either ([`shapes`]).
+//!   and for a body of a shape the worker saw before no parse either.
 //! - Otherwise the stream decoder reads the completion in one parse
 //!   (`StreamDecoder::whole`, `OpenAiDecoder::completion`): its message as one delta, then the
 //!   finish reason, usage and end, the same events its chunks would have given.
@@ -13,12 +13,11 @@
 //! (before anything reaches the client) types an error answered with 200.
 
 use crate::translate::canonical::{ErrorKind, JsonStr, Usage, WireFormat};
+use crate::translate::completion_shape;
 use crate::translate::jscan::{self, Kind};
 use crate::translate::passthrough::splice;
 use crate::translate::{StreamDecoder, first_error};
 use bytes::{Bytes, BytesMut};
-
-mod shapes;
 
 /// The error a whole answer carries instead of an answer (an error answered with 200), typed
 /// by the format's decoder.
@@ -38,15 +37,19 @@ pub fn error_of(format: WireFormat, body: &Bytes) -> Option<(ErrorKind, String)>
 
 /// The body to send as is (model rewritten) and its usage, when `body` can be forwarded.
 ///
-/// A body of a shape this worker saw before takes no parse ([`shapes`]); any other is parsed,
-/// and its shape learned.
-pub fn passthrough(format: WireFormat, body: &[u8], model: Option<&JsonStr>) -> Option<(Bytes, Usage)> {
+/// A body of a shape this worker saw before takes no parse (`translate::completion_shape`);
+/// any other is parsed, and its shape learned.
+pub fn passthrough(format: WireFormat, body: &Bytes, model: Option<&JsonStr>) -> Option<(Bytes, Usage)> {
     if format != WireFormat::OpenAi {
         return None;
     }
     let mut out = BytesMut::with_capacity(body.len() + 32);
-    if let Some((span, usage)) = shapes::lookup(body) {
-        splice(&mut out, body, body.get(shapes::quoted(span)), model);
+    if let Some(m) = completion_shape::lookup(body) {
+        // The full path's replacement: the model's whole value, quotes included.
+        let old = m.model.and_then(|r| body.get(r.start.checked_sub(1)?..r.end + 1));
+        splice(&mut out, body, old, model);
+        let [prompt, completion, ..] = m.counts;
+        let usage = Usage { input_tokens: prompt, output_tokens: completion, ..Usage::default() };
         return Some((out.freeze(), usage));
     }
     let u = jscan::with_tape(|tape| {
@@ -62,7 +65,7 @@ pub fn passthrough(format: WireFormat, body: &[u8], model: Option<&JsonStr>) -> 
             u.output_tokens = output.and_then(|v| v.as_u64()).unwrap_or(0);
         }
         splice(&mut out, body, old_model.map(|m| m.bytes()), model);
-        shapes::learn(body, root, old_model, usage);
+        completion_shape::learn(body, root);
         Some(u)
     })?;
     Some((out.freeze(), u))
@@ -169,7 +172,7 @@ mod tests {
     #[test]
     fn passthrough_rewrites_only_the_model_and_reads_usage() {
         let model = JsonStr::from_static("grok-4-fast");
-        let (out, usage) = passthrough(WireFormat::OpenAi, COMPLETION, Some(&model)).unwrap();
+        let (out, usage) = passthrough(WireFormat::OpenAi, &Bytes::from_static(COMPLETION), Some(&model)).unwrap();
         let v: Value = serde_json::from_slice(&out).unwrap();
         let orig: Value = serde_json::from_slice(COMPLETION).unwrap();
         assert_eq!(v["model"], "grok-4-fast");
@@ -181,11 +184,25 @@ mod tests {
     #[test]
     fn passthrough_refuses_errors_missing_choices_bad_json_and_other_formats() {
         let m = JsonStr::from_static("m");
-        assert!(passthrough(WireFormat::OpenAi, br#"{"error":{"message":"x"},"choices":[]}"#, Some(&m)).is_none());
-        assert!(passthrough(WireFormat::OpenAi, br#"{"id":"x","model":"y"}"#, Some(&m)).is_none());
-        assert!(passthrough(WireFormat::OpenAi, br#"{"choices":[1,}"#, Some(&m)).is_none());
-        assert!(passthrough(WireFormat::Claude, COMPLETION, Some(&m)).is_none());
+        assert!(
+            passthrough(
+                WireFormat::OpenAi,
+                &Bytes::from_static(br#"{"error":{"message":"x"},"choices":[]}"#),
+                Some(&m)
+            )
+            .is_none()
+        );
+        assert!(passthrough(WireFormat::OpenAi, &Bytes::from_static(br#"{"id":"x","model":"y"}"#), Some(&m)).is_none());
+        assert!(passthrough(WireFormat::OpenAi, &Bytes::from_static(br#"{"choices":[1,}"#), Some(&m)).is_none());
+        assert!(passthrough(WireFormat::Claude, &Bytes::from_static(COMPLETION), Some(&m)).is_none());
         // A null error is no error.
-        assert!(passthrough(WireFormat::OpenAi, br#"{"error":null,"choices":[],"model":"y"}"#, Some(&m)).is_some());
+        assert!(
+            passthrough(
+                WireFormat::OpenAi,
+                &Bytes::from_static(br#"{"error":null,"choices":[],"model":"y"}"#),
+                Some(&m)
+            )
+            .is_some()
+        );
     }
 }

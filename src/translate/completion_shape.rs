@@ -1,0 +1,208 @@
+//! The shapes of the last whole OpenAI completions parsed, per worker: the fast path of the
+//! non-streaming answers, both the passthrough (`channel::whole::passthrough`) and the decode
+//! for a Claude client ([`super::openai_dec::OpenAiDecoder::completion`]).
+//!
+//! An OpenAI-compatible upstream answers one model's non-streaming requests with documents of
+//! one structure: the same members in the same order, with only the answer's text, the `id`,
+//! the `model`, `created` and the usage counts changing. The stream decoders' [`Shape`] knows
+//! that trick for chunks; here it remembers a completion's bytes around those holes:
+//!
+//! - the first choice's `message.content` (a non-empty string: the shape's delta hole),
+//! - `id` and `model` when they are strings (free strings),
+//! - `created` and the integers of `usage` (number holes; the prompt, completion, cached and
+//!   reasoning counts are read, as the decoder reads them).
+//!
+//! Only a completion the decoder reads as one text answer is learned (message start, one text
+//! block, usage if any, stop), and only one the passthrough would forward (no non-null
+//! `error`, an array `choices`). A later body that matches the shape is the same JSON document
+//! with other values in those places: valid, decoding to the same events with the holes'
+//! values, forwarded the same way. So it is answered without a parse, with exactly what the
+//! full path gives. Anything else (another structure, a tool call, reasoning, an empty answer,
+//! a value that is not valid in its hole) takes the full parse, which learns its shape for the
+//! next one. A few shapes are kept (one per upstream model in turn), replaced oldest first.
+
+use super::canonical::{BlockKind, CanonicalEvent, JsonStr, StopReason};
+use super::jscan::{Kind, Val};
+use super::openai_dec::{OpenAiDecoder, read_counts};
+use super::shape::{Counts, DeltaKind, Holes, MAX_HOLES, MAX_NUMBERS, Shape, usage_numbers};
+use bytes::Bytes;
+use std::cell::RefCell;
+use std::ops::Range;
+
+/// How many completion shapes a worker keeps.
+const KEPT: usize = 4;
+
+/// What a learned completion decodes to besides its holes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Template {
+    /// Whether a `Usage` event comes before the stop (the completion has a `usage` object).
+    pub usage: bool,
+    pub stop: StopReason,
+}
+
+/// One learned completion: its shape, which holes (in document order) are the answer, the id
+/// and the model, and what it decodes to.
+#[derive(Debug)]
+struct Learned {
+    shape: Shape,
+    content: usize,
+    id: Option<usize>,
+    model: Option<usize>,
+    template: Template,
+}
+
+/// A body that matched a learned shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Matched {
+    /// The answer's string content.
+    pub content: Range<usize>,
+    /// The `id` and `model` string contents (`None`: not a string in this shape).
+    pub id: Option<Range<usize>>,
+    pub model: Option<Range<usize>>,
+    /// Prompt, completion, cached and reasoning counts (0 where absent).
+    pub counts: Counts,
+    pub template: Template,
+}
+
+#[derive(Debug, Default)]
+struct Shapes {
+    kept: Vec<Learned>,
+    /// The slot the next learned shape replaces once `kept` is full.
+    next: usize,
+}
+
+thread_local! {
+    static SHAPES: RefCell<Shapes> = RefCell::new(Shapes::default());
+}
+
+/// The first learned shape `body` matches.
+pub(crate) fn lookup(body: &[u8]) -> Option<Matched> {
+    SHAPES.with_borrow(|s| {
+        let mut spans: [Range<usize>; MAX_HOLES] = std::array::from_fn(|_| 0..0);
+        s.kept.iter().find_map(|l| {
+            let counts = l.shape.hole_spans(body, &mut spans)?;
+            let span = |i: Option<usize>| i.and_then(|i| spans.get(i).cloned());
+            Some(Matched {
+                content: span(Some(l.content))?,
+                id: span(l.id),
+                model: span(l.model),
+                counts,
+                template: l.template,
+            })
+        })
+    })
+}
+
+/// Learns the shape of a completion that was parsed in full (`root`), if it has one.
+pub(crate) fn learn(body: &Bytes, root: Val<'_>) {
+    let Some(learned) = learned(body, root) else {
+        return;
+    };
+    SHAPES.with_borrow_mut(|s| {
+        if s.kept.len() < KEPT {
+            s.kept.push(learned);
+        } else if let Some(slot) = s.kept.get_mut(s.next) {
+            *slot = learned;
+            s.next = (s.next + 1) % KEPT;
+        }
+    });
+}
+
+/// Forgets every shape of this thread (tests).
+#[cfg(test)]
+pub(crate) fn forget_all() {
+    SHAPES.with_borrow_mut(|s| *s = Shapes::default());
+}
+
+/// What the decoder makes of a completion, when it is one text answer: its template.
+fn template(body: &Bytes, root: Val<'_>) -> Option<Template> {
+    let mut events = Vec::new();
+    OpenAiDecoder::new().completion_parsed(body, root, &mut events).ok()?;
+    match events.as_slice() {
+        [
+            CanonicalEvent::MessageStart { .. },
+            CanonicalEvent::BlockStart { index: 0, kind: BlockKind::Text },
+            CanonicalEvent::TextDelta(_),
+            CanonicalEvent::BlockStop { index: 0 },
+            rest @ ..,
+        ] => match rest {
+            [CanonicalEvent::Usage(_), CanonicalEvent::Stop { reason, stop_sequence: None }] => {
+                Some(Template { usage: true, stop: *reason })
+            }
+            [CanonicalEvent::Stop { reason, stop_sequence: None }] => Some(Template { usage: false, stop: *reason }),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn learned(body: &Bytes, root: Val<'_>) -> Option<Learned> {
+    let [error, id, model, choices, usage, created] =
+        root.pick(["error", "id", "model", "choices", "usage", "created"]);
+    // What the passthrough forwards: no error, an array of choices.
+    if error.is_some_and(|e| !e.is_null()) || choices.is_none_or(|c| c.kind() != Kind::Array) {
+        return None;
+    }
+    let template = template(body, root)?;
+    let content = choices?.index(0)?.get("message")?.get("content")?.str_content().filter(|c| !c.is_empty())?;
+    let id = id.and_then(|v| v.str_content());
+    // A model that is there but not a string is replaced whole by the passthrough: no hole.
+    let model = match model {
+        Some(v) => Some(v.str_content()?),
+        None => None,
+    };
+    let free: Vec<&[u8]> = id.into_iter().chain(model).collect();
+
+    let mut numbers = [(&[][..], None); MAX_NUMBERS];
+    let mut n = 0;
+    let mut counts = None;
+    if let Some(usage) = usage.filter(|u| u.kind() == Kind::Object) {
+        let read = read_counts(usage);
+        counts = Some(read.map(|v| v.and_then(|v| v.as_u64()).unwrap_or(0)));
+        n = usage_numbers(usage, &read, &mut numbers);
+    }
+    if let (Some(created), Some(slot)) = (created.filter(|c| c.as_u64().is_some()), numbers.get_mut(n)) {
+        *slot = (created.bytes(), None);
+        n += 1;
+    }
+    let numbers = numbers.get(..n)?;
+
+    let mut shape = Shape::default();
+    shape.learn_with(body, content, Holes { free: &free, numbers, counts, values: &[] }, DeltaKind::Text);
+    if shape.holes() == 0 {
+        return None;
+    }
+    // Holes are walked in document order: a hole's index is the number of holes before it.
+    let at = |part: &[u8]| (part.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize);
+    let starts: Vec<usize> = std::iter::once(content)
+        .chain(free.iter().copied())
+        .chain(numbers.iter().map(|&(digits, _)| digits))
+        .map(at)
+        .collect();
+    let index = |part: &[u8]| starts.iter().filter(|&&s| s < at(part)).count();
+    Some(Learned { shape, content: index(content), id: id.map(index), model: model.map(index), template })
+}
+
+/// The events the decoder gives for a matched completion (`body` is the whole completion).
+pub(crate) fn events(body: &Bytes, m: &Matched, out: &mut Vec<CanonicalEvent>) {
+    let text = |r: &Range<usize>| {
+        if r.is_empty() { JsonStr::default() } else { JsonStr::from_validated(body.slice(r.clone())) }
+    };
+    out.push(CanonicalEvent::MessageStart {
+        id: m.id.as_ref().map_or_else(|| JsonStr::from_static(FALLBACK_ID), text),
+        model: m.model.as_ref().map(text).unwrap_or_default(),
+    });
+    out.push(CanonicalEvent::BlockStart { index: 0, kind: BlockKind::Text });
+    out.push(CanonicalEvent::TextDelta(text(&m.content)));
+    out.push(CanonicalEvent::BlockStop { index: 0 });
+    if m.template.usage {
+        out.push(CanonicalEvent::Usage(super::openai_dec::usage_of(m.counts)));
+    }
+    out.push(CanonicalEvent::Stop { reason: m.template.stop, stop_sequence: None });
+}
+
+/// The message id of a completion without a string `id` (what the decoder gives).
+pub(crate) const FALLBACK_ID: &str = "chatcmpl-upstream";
+
+#[cfg(test)]
+mod tests;
