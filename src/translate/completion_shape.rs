@@ -19,7 +19,8 @@
 //! values, forwarded the same way. So it is answered without a parse, with exactly what the
 //! full path gives. Anything else (another structure, a tool call, reasoning, an empty answer,
 //! a value that is not valid in its hole) takes the full parse, which learns its shape for the
-//! next one. A few shapes are kept (one per upstream model in turn), replaced oldest first.
+//! next one. A few shapes are kept (one per upstream model in turn), the least recently used
+//! replaced first; completions over 64 KiB are not learned.
 
 use super::canonical::{BlockKind, CanonicalEvent, JsonStr, StopReason};
 use super::jscan::{Kind, Val};
@@ -31,6 +32,8 @@ use std::ops::Range;
 
 /// How many completion shapes a worker keeps.
 const KEPT: usize = 4;
+/// The largest completion whose shape is learned (a shape keeps a copy of its bytes).
+const MAX_LEARNED: usize = 64 * 1024;
 
 /// What a learned completion decodes to besides its holes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,47 +67,48 @@ pub(crate) struct Matched {
     pub template: Template,
 }
 
+/// Most recently used first.
 #[derive(Debug, Default)]
 struct Shapes {
     kept: Vec<Learned>,
-    /// The slot the next learned shape replaces once `kept` is full.
-    next: usize,
 }
 
 thread_local! {
     static SHAPES: RefCell<Shapes> = RefCell::new(Shapes::default());
 }
 
-/// The first learned shape `body` matches.
+/// The first learned shape `body` matches (which then moves to the front).
 pub(crate) fn lookup(body: &[u8]) -> Option<Matched> {
-    SHAPES.with_borrow(|s| {
+    SHAPES.with_borrow_mut(|s| {
         let mut spans: [Range<usize>; MAX_HOLES] = std::array::from_fn(|_| 0..0);
-        s.kept.iter().find_map(|l| {
+        let (i, m) = s.kept.iter().enumerate().find_map(|(i, l)| {
             let counts = l.shape.hole_spans(body, &mut spans)?;
             let span = |i: Option<usize>| i.and_then(|i| spans.get(i).cloned());
-            Some(Matched {
+            let m = Matched {
                 content: span(Some(l.content))?,
                 id: span(l.id),
                 model: span(l.model),
                 counts,
                 template: l.template,
-            })
-        })
+            };
+            Some((i, m))
+        })?;
+        if let Some(used) = s.kept.get_mut(..=i) {
+            used.rotate_right(1);
+        }
+        Some(m)
     })
 }
 
-/// Learns the shape of a completion that was parsed in full (`root`), if it has one.
+/// Learns the shape of a completion that was parsed in full (`root`), if it has one; it goes
+/// to the front, and the least recently used shape goes when more than a few are kept.
 pub(crate) fn learn(body: &Bytes, root: Val<'_>) {
     let Some(learned) = learned(body, root) else {
         return;
     };
     SHAPES.with_borrow_mut(|s| {
-        if s.kept.len() < KEPT {
-            s.kept.push(learned);
-        } else if let Some(slot) = s.kept.get_mut(s.next) {
-            *slot = learned;
-            s.next = (s.next + 1) % KEPT;
-        }
+        s.kept.insert(0, learned);
+        s.kept.truncate(KEPT);
     });
 }
 
@@ -137,14 +141,24 @@ fn template(body: &Bytes, root: Val<'_>) -> Option<Template> {
 }
 
 fn learned(body: &Bytes, root: Val<'_>) -> Option<Learned> {
+    if body.len() > MAX_LEARNED {
+        return None;
+    }
     let [error, id, model, choices, usage, created] =
         root.pick(["error", "id", "model", "choices", "usage", "created"]);
     // What the passthrough forwards: no error, an array of choices.
     if error.is_some_and(|e| !e.is_null()) || choices.is_none_or(|c| c.kind() != Kind::Array) {
         return None;
     }
+    // Cheap refusals first (tool calls, reasoning, no text), before the decode that decides.
+    let message = choices?.index(0)?.get("message")?;
+    let [text, calls, reasoning, reasoning_alt] =
+        message.pick(["content", "tool_calls", "reasoning_content", "reasoning"]);
+    if [calls, reasoning, reasoning_alt].iter().flatten().any(|v| !v.is_null()) {
+        return None;
+    }
+    let content = text?.str_content().filter(|c| !c.is_empty())?;
     let template = template(body, root)?;
-    let content = choices?.index(0)?.get("message")?.get("content")?.str_content().filter(|c| !c.is_empty())?;
     let id = id.and_then(|v| v.str_content());
     // A model that is there but not a string is replaced whole by the passthrough: no hole.
     let model = match model {

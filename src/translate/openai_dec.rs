@@ -189,8 +189,9 @@ impl OpenAiDecoder {
         }
     }
 
-    /// A whole (non-streaming) chat completion, in one parse, as the events its chunks would
-    /// have given: the choice's `message` read as one delta (its tool calls indexed by
+    /// A whole (non-streaming) chat completion, in one parse (none when a fresh decoder gets a
+    /// completion of a shape this worker learned, see `completion_shape`; a parsed one is
+    /// learned), as the events its chunks would have given: the choice's `message` read as one delta (its tool calls indexed by
     /// position), then `finish_reason` (`stop` when absent), `usage`, and the end. An error
     /// answered with 200 gives the typed error. `Err` (and no events) for a completion that is
     /// not JSON, has no choice, or whose message or a tool call is not an object.
@@ -222,6 +223,7 @@ impl OpenAiDecoder {
         res
     }
 
+    /// [`Self::completion`] on its parse (also what `completion_shape` decodes to learn).
     pub(crate) fn completion_parsed(
         &mut self,
         data: &Bytes,

@@ -52,33 +52,44 @@ fn without_usage(doc: &str) -> String {
     doc.to_owned()
 }
 
-/// The simulator's member order (sorted keys: the answer before the model).
-fn sorted(content: &str, id: &str, model: &str, created: &str, usage: [&str; 3]) -> String {
+/// Usage counts of the test documents: completion, prompt, total, cached, reasoning.
+type Counts5<'a> = [&'a str; 5];
+
+/// The simulator's member order (sorted keys: the answer before the model). `id` is JSON text.
+fn sorted(content: &str, id: &str, model: &str, created: &str, u: Counts5<'_>) -> String {
     format!(
-        r#"{{"choices":[{{"finish_reason":"stop","index":0,"message":{{"content":"{content}","role":"assistant"}}}}],"created":{created},"id":"{id}","model":"{model}","object":"chat.completion","system_fingerprint":"fp_sim","usage":{{"completion_tokens":{},"completion_tokens_details":{{"reasoning_tokens":0}},"prompt_tokens":{},"total_tokens":{}}}}}"#,
-        usage[0], usage[1], usage[2]
+        r#"{{"choices":[{{"finish_reason":"stop","index":0,"message":{{"content":"{content}","role":"assistant"}}}}],"created":{created},"id":{id},"model":"{model}","object":"chat.completion","system_fingerprint":"fp_sim","usage":{{"completion_tokens":{},"completion_tokens_details":{{"reasoning_tokens":{}}},"prompt_tokens":{},"prompt_tokens_details":{{"cached_tokens":{}}},"total_tokens":{}}}}}"#,
+        u[0], u[4], u[1], u[3], u[2]
     )
 }
 
-/// OpenAI's member order (the model before the answer).
-fn openai(content: &str, id: &str, model: &str, created: &str, usage: [&str; 3]) -> String {
+/// OpenAI's member order (the model before the answer). `id` is JSON text.
+fn openai(content: &str, id: &str, model: &str, created: &str, u: Counts5<'_>) -> String {
     format!(
-        r#"{{"id":"{id}","object":"chat.completion","created":{created},"model":"{model}","choices":[{{"index":0,"message":{{"role":"assistant","content":"{content}","refusal":null}},"logprobs":null,"finish_reason":"stop"}}],"usage":{{"prompt_tokens":{},"completion_tokens":{},"total_tokens":{}}},"service_tier":"default"}}"#,
-        usage[1], usage[0], usage[2]
+        r#"{{"id":{id},"object":"chat.completion","created":{created},"model":"{model}","choices":[{{"index":0,"message":{{"role":"assistant","content":"{content}","refusal":null}},"logprobs":null,"finish_reason":"stop"}}],"usage":{{"prompt_tokens":{},"completion_tokens":{},"total_tokens":{},"prompt_tokens_details":{{"cached_tokens":{}}},"completion_tokens_details":{{"reasoning_tokens":{}}}}},"service_tier":"default"}}"#,
+        u[1], u[0], u[2], u[3], u[4]
     )
 }
+
+const SMALL: Counts5<'static> = ["1", "2", "3", "0", "0"];
 
 #[test]
 fn a_second_completion_of_the_same_shape_takes_no_parse_and_gives_the_same_answer() {
     let client = JsonStr::from_text("grok-4-fast");
     for make in [sorted, openai] {
-        let first = make("Hello there.", "chatcmpl-1", "grok-4-fast-non-reasoning", "1796531730", ["10", "9", "19"]);
+        let first = make(
+            "Hello there.",
+            r#""chatcmpl-1""#,
+            "grok-4-fast-non-reasoning",
+            "1796531730",
+            ["10", "9", "19", "0", "0"],
+        );
         let second = make(
             "Another answer, \\\"quoted\\\" and ünï.",
-            "chatcmpl-22",
+            r#""chatcmpl-22""#,
             "grok-4",
             "1796531799",
-            ["123", "45", "168"],
+            ["123", "45", "168", "5", "7"],
         );
         let (passed, decoded) = full(&second, &client);
 
@@ -87,7 +98,7 @@ fn a_second_completion_of_the_same_shape_takes_no_parse_and_gives_the_same_answe
         let m = lookup(bytes(&second)).expect("the first completion's shape fits the second");
         assert_eq!(m.model.and_then(|r| bytes(&second).get(r)), Some(&b"grok-4"[..]));
         assert_eq!(m.id.and_then(|r| bytes(&second).get(r)), Some(&b"chatcmpl-22"[..]));
-        assert_eq!(m.counts, [45, 123, 0, 0]);
+        assert_eq!(m.counts, [45, 123, 5, 7]);
         assert_eq!(passthrough(&second, &client), passed);
         assert_eq!(decode(&second), decoded);
         // The decoder learns too: a shape it learned serves the passthrough.
@@ -102,7 +113,7 @@ fn a_second_completion_of_the_same_shape_takes_no_parse_and_gives_the_same_answe
 #[test]
 fn another_structure_takes_the_full_parse_and_only_text_answers_are_learned() {
     let client = JsonStr::from_text("m");
-    let text = sorted("hi", "a", "x", "1", ["1", "2", "3"]);
+    let text = sorted("hi", r#""a""#, "x", "1", SMALL);
     let tool = r#"{"choices":[{"index":0,"message":{"content":"t","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]}}],"model":"x"}"#;
     let reasoning = r#"{"choices":[{"message":{"content":"t","reasoning_content":"r"}}],"model":"x"}"#;
     let model_null = r#"{"choices":[{"message":{"content":"t"}}],"model":null}"#;
@@ -122,30 +133,46 @@ fn another_structure_takes_the_full_parse_and_only_text_answers_are_learned() {
 
 #[test]
 fn usage_is_cut_out_whole() {
-    let d = openai("a", "b", "c", "1", ["1", "2", "3"]);
+    let d = openai("a", r#""b""#, "c", "1", SMALL);
     assert!(!without_usage(&d).contains("usage"));
     assert!(without_usage(&d).ends_with(r#""finish_reason":"stop"}],"service_tier":"default"}"#));
-    assert!(without_usage(&sorted("a", "b", "c", "1", ["1", "2", "3"])).ends_with(r#""system_fingerprint":"fp_sim"}"#));
+    assert!(without_usage(&sorted("a", r#""b""#, "c", "1", SMALL)).ends_with(r#""system_fingerprint":"fp_sim"}"#));
 }
 
 #[test]
-fn at_most_a_few_shapes_are_kept_oldest_replaced_first() {
+fn at_most_a_few_shapes_are_kept_the_least_recently_used_replaced_first() {
     let client = JsonStr::from_text("m");
     forget_all();
     let doc = |i: usize| format!(r#"{{"choices":[{{"message":{{"content":"x"}}}}],"model":"y","extra{i}":1}}"#);
-    for i in 0..=KEPT {
+    for i in 0..KEPT {
         passthrough(&doc(i), &client).unwrap();
     }
-    assert!(lookup(bytes(&doc(0))).is_none(), "the oldest shape was replaced");
-    for i in 1..=KEPT {
+    // The oldest is used again: the next one learned replaces the second oldest.
+    assert!(lookup(bytes(&doc(0))).is_some());
+    passthrough(&doc(KEPT), &client).unwrap();
+    assert!(lookup(bytes(&doc(1))).is_none(), "the least recently used shape was replaced");
+    for i in [0, 2, 3, KEPT] {
         assert!(lookup(bytes(&doc(i))).is_some(), "shape {i} is kept");
     }
     forget_all();
 }
 
 #[test]
+fn a_large_completion_is_passed_but_not_learned() {
+    let client = JsonStr::from_text("m");
+    forget_all();
+    let big = sorted(&"x".repeat(MAX_LEARNED), r#""a""#, "y", "1", SMALL);
+    assert!(passthrough(&big, &client).is_some());
+    assert!(lookup(bytes(&big)).is_none());
+    let small = sorted("x", r#""a""#, "y", "1", SMALL);
+    assert!(passthrough(&small, &client).is_some());
+    assert!(lookup(bytes(&small)).is_some());
+    forget_all();
+}
+
+#[test]
 fn a_started_decoder_takes_the_full_parse() {
-    let text = sorted("hi", "a", "x", "1", ["1", "2", "3"]);
+    let text = sorted("hi", r#""a""#, "x", "1", SMALL);
     forget_all();
     let _ = decode(&text);
     let mut dec = OpenAiDecoder::new();
@@ -176,26 +203,51 @@ fn number() -> impl Strategy<Value = String> {
     prop_oneof!["[1-9][0-9]{0,9}", Just("0".to_owned()), "(-1|1\\.5|01|1e3|99999999999999999999|x|)",]
 }
 
+/// Whether `n` is what a number hole takes (digits, no leading zero, at most 19 of them).
+fn plain(n: &str) -> bool {
+    !n.is_empty() && n.len() <= 19 && n.bytes().all(|b| b.is_ascii_digit()) && (n == "0" || !n.starts_with('0'))
+}
+
+/// A test document: content, id (JSON text), model, created, usage counts.
+type Doc = (String, String, String, String, [String; 5]);
+
+fn id() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => "[a-z0-9-]{0,12}".prop_map(|s| format!("\"{s}\"")),
+        1 => "(\"\\\\u00e9x\"|\"é\"|7|null)",
+    ]
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(ProptestConfig::with_cases(500))]
 
     #[test]
     fn the_shape_path_equals_the_full_parse(
         order in any::<bool>(),
         usage in any::<bool>(),
-        a in (content(), "[a-z0-9-]{0,12}", "[a-z0-9-]{1,12}", number(), [number(), number(), number()]),
-        b in (content(), "[a-z0-9-]{0,12}", "[a-z0-9-]{0,12}", number(), [number(), number(), number()]),
+        finish in prop::sample::select(vec!["stop", "length", "tool_calls", "content_filter"]),
+        a in (content(), id(), "[a-z0-9-]{1,12}", number(), [number(), number(), number(), number(), number()]),
+        b in (content(), id(), "[a-z0-9-]{0,12}", number(), [number(), number(), number(), number(), number()]),
     ) {
         let make = if order { sorted } else { openai };
         let client = JsonStr::from_text("client-model");
-        let doc = |(c, id, m, cr, u): &(String, String, String, String, [String; 3])| {
-            let d = make(c, id, m, cr, [u[0].as_str(), u[1].as_str(), u[2].as_str()]);
+        let doc = |(c, id, m, cr, u): &Doc| {
+            let d = make(c, id, m, cr, [u[0].as_str(), u[1].as_str(), u[2].as_str(), u[3].as_str(), u[4].as_str()]);
+            let d = d.replace(r#""finish_reason":"stop""#, &format!(r#""finish_reason":"{finish}""#));
             if usage { d } else { without_usage(&d) }
         };
         let (first, second) = (doc(&a), doc(&b));
         let (passed, decoded) = full(&second, &client);
+        // Both valid, both with text, every number a plain integer, ids of one kind: one shape.
+        let numbers = |d: &Doc| std::iter::once(&d.3).chain(d.4.iter()).all(|n| plain(n));
+        let same_id_kind = a.1.starts_with('"') == b.1.starts_with('"') && (a.1.starts_with('"') || a.1 == b.1);
+        let one_shape = full(&first, &client).0.is_some() && passed.is_some() && !a.0.is_empty() && !b.0.is_empty()
+            && numbers(&a) && numbers(&b) && same_id_kind;
         forget_all();
         let _ = passthrough(&first, &client);
+        if one_shape {
+            prop_assert!(lookup(bytes(&second)).is_some(), "{} / {}", first, second);
+        }
         prop_assert_eq!(passthrough(&second, &client), passed);
         forget_all();
         let _ = decode(&first);
