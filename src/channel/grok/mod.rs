@@ -142,11 +142,12 @@ impl GrokChannel {
     }
 }
 
-/// A grok answer in progress, whichever surface.
+/// A grok answer in progress, whichever surface. Boxed: the proxy moves the stream through
+/// several results and futures before it streams (each move of the 768-byte stream a copy).
 #[derive(Debug)]
 pub enum GrokStream {
-    Api(api::ApiStream),
-    Web(web::WebStream),
+    Api(Box<api::ApiStream>),
+    Web(Box<web::WebStream>),
 }
 
 impl EventStream for GrokStream {
@@ -179,8 +180,10 @@ impl ChannelDriver for GrokChannel {
         }
         let target = Target { account: &account, model: &attempt.model, state: attempt.state.as_deref() };
         match creds? {
-            Creds::Api { key } => api::start(self, &target, key, req).await.map(GrokStream::Api),
-            Creds::Web { sso, cookies } => web::start(self, &target, sso, cookies, req).await.map(GrokStream::Web),
+            Creds::Api { key } => api::start(self, &target, key, req).await.map(|s| GrokStream::Api(Box::new(s))),
+            Creds::Web { sso, cookies } => {
+                web::start(self, &target, sso, cookies, req).await.map(|s| GrokStream::Web(Box::new(s)))
+            }
         }
     }
 }
