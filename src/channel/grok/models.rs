@@ -15,7 +15,7 @@ use crate::domain::{AccountDef, Channel, ModelDef};
 use crate::upstream::{Request, UpstreamClient};
 use crate::util::fast_hash::FastMap;
 use std::cell::RefCell;
-use std::collections::HashSet;
+use crate::util::fast_hash::FastSet;
 use std::sync::Arc;
 
 /// Whether `account`'s credential kind may serve `model` (the model table's `kinds`).
@@ -31,7 +31,7 @@ pub fn kind_serves(model: &ModelDef, kind: Kind) -> bool {
 /// The xAI model ids each API-key account may use, as far as this worker knows.
 #[derive(Debug, Default)]
 pub struct ApiModels {
-    by_account: RefCell<FastMap<String, HashSet<String>>>,
+    by_account: RefCell<FastMap<String, FastSet<String>>>,
 }
 
 impl ApiModels {
@@ -40,7 +40,7 @@ impl ApiModels {
         self.by_account.borrow().get(account_id).map(|ids| ids.contains(upstream_id))
     }
 
-    pub fn set(&self, account_id: &str, ids: HashSet<String>) {
+    pub fn set(&self, account_id: &str, ids: FastSet<String>) {
         self.by_account.borrow_mut().insert(account_id.to_owned(), ids);
     }
 
@@ -54,7 +54,7 @@ impl ApiModels {
 }
 
 /// Parses a `GET /models` body: `{"object":"list","data":[{"id":…},…]}`.
-pub fn parse_model_list(body: &[u8]) -> Option<HashSet<String>> {
+pub fn parse_model_list(body: &[u8]) -> Option<FastSet<String>> {
     #[derive(serde::Deserialize)]
     struct Entry {
         id: String,
@@ -72,7 +72,7 @@ pub async fn fetch(
     client: &UpstreamClient,
     api_base_url: &str,
     account: &AccountDef,
-) -> Result<HashSet<String>, String> {
+) -> Result<FastSet<String>, String> {
     let Ok(super::creds::Creds::Api { key }) = super::creds::Creds::of(account) else {
         return Err("not an API-key account".to_owned());
     };
