@@ -13,9 +13,8 @@
 use super::creds::{Kind, kind_of};
 use crate::domain::{AccountDef, Channel, ModelDef};
 use crate::upstream::{Request, UpstreamClient};
-use crate::util::fast_hash::FastMap;
+use crate::util::fast_hash::{FastMap, FastSet};
 use std::cell::RefCell;
-use crate::util::fast_hash::FastSet;
 use std::sync::Arc;
 
 /// Whether `account`'s credential kind may serve `model` (the model table's `kinds`).
