@@ -102,8 +102,10 @@ pub(crate) fn lookup(body: &[u8]) -> Option<Matched> {
 
 /// Learns the shape of a completion that was parsed in full (`root`), if it has one; it goes
 /// to the front, and the least recently used shape goes when more than a few are kept.
-pub(crate) fn learn(body: &Bytes, root: Val<'_>) {
-    let Some(learned) = learned(body, root) else {
+/// `decoded`: the events a fresh decoder gave for it, when the caller is that decoder (`None`:
+/// they are decoded here, for a learnable-looking completion only).
+pub(crate) fn learn(body: &Bytes, root: Val<'_>, decoded: Option<&[CanonicalEvent]>) {
+    let Some(learned) = learned(body, root, decoded) else {
         return;
     };
     SHAPES.with_borrow_mut(|s| {
@@ -118,11 +120,17 @@ pub(crate) fn forget_all() {
     SHAPES.with_borrow_mut(|s| *s = Shapes::default());
 }
 
-/// What the decoder makes of a completion, when it is one text answer: its template.
-fn template(body: &Bytes, root: Val<'_>) -> Option<Template> {
-    let mut events = Vec::new();
-    OpenAiDecoder::new().completion_parsed(body, root, &mut events).ok()?;
-    match events.as_slice() {
+/// What a fresh decoder makes of a completion (`decoded`, or decoded here), when it is one text
+/// answer: its template.
+fn template(body: &Bytes, root: Val<'_>, decoded: Option<&[CanonicalEvent]>) -> Option<Template> {
+    let mut own = Vec::new();
+    let events = if let Some(events) = decoded {
+        events
+    } else {
+        OpenAiDecoder::new().completion_parsed(body, root, &mut own).ok()?;
+        &own
+    };
+    match events {
         [
             CanonicalEvent::MessageStart { .. },
             CanonicalEvent::BlockStart { index: 0, kind: BlockKind::Text },
@@ -140,7 +148,7 @@ fn template(body: &Bytes, root: Val<'_>) -> Option<Template> {
     }
 }
 
-fn learned(body: &Bytes, root: Val<'_>) -> Option<Learned> {
+fn learned(body: &Bytes, root: Val<'_>, decoded: Option<&[CanonicalEvent]>) -> Option<Learned> {
     if body.len() > MAX_LEARNED {
         return None;
     }
@@ -158,7 +166,7 @@ fn learned(body: &Bytes, root: Val<'_>) -> Option<Learned> {
         return None;
     }
     let content = text?.str_content().filter(|c| !c.is_empty())?;
-    let template = template(body, root)?;
+    let template = template(body, root, decoded)?;
     let id = id.and_then(|v| v.str_content());
     // A model that is there but not a string is replaced whole by the passthrough: no hole.
     let model = match model {

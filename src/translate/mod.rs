@@ -79,14 +79,10 @@ fn mix64(mut z: u64) -> u64 {
 /// The low `digits` hex digits of `v`, most significant first.
 fn push_hex(out: &mut String, v: u64, digits: u32) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut buf = [b'0'; 16];
-    let digits = digits.min(16) as usize;
-    for (i, slot) in buf.iter_mut().take(digits).enumerate() {
-        let shift = (digits - 1 - i) * 4;
-        *slot = HEX.get(usize::try_from((v >> shift) & 0xf).unwrap_or(0)).copied().unwrap_or(b'0');
+    for i in (0..digits).rev() {
+        let nibble = usize::try_from((v >> (i * 4)) & 0xf).unwrap_or(0);
+        out.push(char::from(HEX.get(nibble).copied().unwrap_or(b'0')));
     }
-    // Hex digits are ASCII.
-    out.push_str(std::str::from_utf8(buf.get(..digits).unwrap_or_default()).unwrap_or_default());
 }
 
 fn unix_now_nanos() -> u128 {

@@ -191,8 +191,8 @@ impl OpenAiDecoder {
 
     /// A whole (non-streaming) chat completion, in one parse (none when a fresh decoder gets a
     /// completion of a shape this worker learned, see `completion_shape`; a parsed one is
-    /// learned), as the events its chunks would have given: the choice's `message` read as one delta (its tool calls indexed by
-    /// position), then `finish_reason` (`stop` when absent), `usage`, and the end. An error
+    /// learned), as the events its chunks would have given: the choice's `message` read as one
+    /// delta (its tool calls indexed by position), then `finish_reason` (`stop` when absent), `usage`, and the end. An error
     /// answered with 200 gives the typed error. `Err` (and no events) for a completion that is
     /// not JSON, has no choice, or whose message or a tool call is not an object.
     pub fn completion(&mut self, data: &Bytes, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
@@ -213,7 +213,7 @@ impl OpenAiDecoder {
             let root = tape.parse(data).map_err(|e| DecodeError(format!("the completion is not JSON: {e}")))?;
             self.completion_parsed(data, root, out)?;
             if fresh {
-                completion_shape::learn(data, root);
+                completion_shape::learn(data, root, out.get(n..));
             }
             Ok(())
         });
@@ -223,7 +223,8 @@ impl OpenAiDecoder {
         res
     }
 
-    /// [`Self::completion`] on its parse (also what `completion_shape` decodes to learn).
+    /// [`Self::completion`] on its parse (also what `completion_shape` decodes to learn a
+    /// completion the passthrough parsed).
     pub(crate) fn completion_parsed(
         &mut self,
         data: &Bytes,

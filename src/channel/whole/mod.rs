@@ -65,7 +65,7 @@ pub fn passthrough(format: WireFormat, body: &Bytes, model: Option<&JsonStr>) ->
             u.output_tokens = output.and_then(|v| v.as_u64()).unwrap_or(0);
         }
         splice(&mut out, body, old_model.map(|m| m.bytes()), model);
-        completion_shape::learn(body, root);
+        completion_shape::learn(body, root, None);
         Some(u)
     })?;
     Some((out.freeze(), u))
@@ -184,25 +184,12 @@ mod tests {
     #[test]
     fn passthrough_refuses_errors_missing_choices_bad_json_and_other_formats() {
         let m = JsonStr::from_static("m");
-        assert!(
-            passthrough(
-                WireFormat::OpenAi,
-                &Bytes::from_static(br#"{"error":{"message":"x"},"choices":[]}"#),
-                Some(&m)
-            )
-            .is_none()
-        );
-        assert!(passthrough(WireFormat::OpenAi, &Bytes::from_static(br#"{"id":"x","model":"y"}"#), Some(&m)).is_none());
-        assert!(passthrough(WireFormat::OpenAi, &Bytes::from_static(br#"{"choices":[1,}"#), Some(&m)).is_none());
-        assert!(passthrough(WireFormat::Claude, &Bytes::from_static(COMPLETION), Some(&m)).is_none());
+        let pass = |format, body: &'static [u8]| passthrough(format, &Bytes::from_static(body), Some(&m));
+        assert!(pass(WireFormat::OpenAi, br#"{"error":{"message":"x"},"choices":[]}"#).is_none());
+        assert!(pass(WireFormat::OpenAi, br#"{"id":"x","model":"y"}"#).is_none());
+        assert!(pass(WireFormat::OpenAi, br#"{"choices":[1,}"#).is_none());
+        assert!(pass(WireFormat::Claude, COMPLETION).is_none());
         // A null error is no error.
-        assert!(
-            passthrough(
-                WireFormat::OpenAi,
-                &Bytes::from_static(br#"{"error":null,"choices":[],"model":"y"}"#),
-                Some(&m)
-            )
-            .is_some()
-        );
+        assert!(pass(WireFormat::OpenAi, br#"{"error":null,"choices":[],"model":"y"}"#).is_some());
     }
 }
