@@ -33,7 +33,7 @@ impl JsonStr {
     /// Escapes plain text (allocates; for text that does not come from JSON).
     pub fn from_text(s: &str) -> Self {
         let mut out = Vec::with_capacity(s.len() + 2);
-        json::escape_into(&mut out, s.as_bytes());
+        json::escape_str_into(&mut out, s);
         Self(Bytes::from(out))
     }
 

@@ -193,7 +193,7 @@ impl ResponseBody {
         let Some(conn) = self.conn.as_mut() else {
             return Ok(());
         };
-        let r = conn.t.read(&mut conn.rbuf, Some(deadline.at)).await;
+        let r = conn.t.read_or_abandon(&mut conn.rbuf, deadline.at).await;
         let err = match r {
             Ok(ReadOutcome::Data(_)) => return Ok(()),
             Ok(ReadOutcome::Eof) => {

@@ -195,7 +195,7 @@ impl Connection {
                     return Err(UpstreamError::new(kind, format!("{host}: {}", e.message())));
                 }
             }
-            match self.t.read(&mut self.rbuf, Some(deadline.at)).await {
+            match self.t.read_or_abandon(&mut self.rbuf, deadline.at).await {
                 Ok(ReadOutcome::Data(_)) => {}
                 Ok(ReadOutcome::Eof) => {
                     return Err(UpstreamError::new(

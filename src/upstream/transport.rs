@@ -42,7 +42,8 @@ pub enum ReadOutcome {
     Data(usize),
     /// The peer closed its side (for TLS: with or without `close_notify`).
     Eof,
-    /// The deadline passed first; nothing was lost and the stream is still usable.
+    /// The deadline passed first. After [`Transport::read`] nothing was lost and the stream is
+    /// still usable; after [`Transport::read_or_abandon`] the transport is finished.
     TimedOut,
 }
 
@@ -58,6 +59,9 @@ pub struct Transport {
     /// Cancels a read whose deadline passed; kept for the connection's life, so a read with a
     /// deadline does not allocate a fresh one (an `Rc` and a hash set) every time.
     canceller: ReadCanceller,
+    /// A read was dropped at its deadline ([`Transport::read_or_abandon`]): bytes may have been
+    /// lost, so every later read or write fails.
+    abandoned: bool,
 }
 
 /// monoio's [`Canceller`], reused by every deadline read of one connection.
@@ -73,7 +77,14 @@ impl std::fmt::Debug for ReadCanceller {
 impl Transport {
     pub fn plain(tcp: TcpStream) -> Self {
         let _ = tcp.set_nodelay(true);
-        Self { tcp, tls: None, cipher_in: BytesMut::new(), scratch: Vec::new(), canceller: ReadCanceller::default() }
+        Self {
+            tcp,
+            tls: None,
+            cipher_in: BytesMut::new(),
+            scratch: Vec::new(),
+            canceller: ReadCanceller::default(),
+            abandoned: false,
+        }
     }
 
     /// Runs the TLS handshake for `host` (SNI; an IP literal is sent without SNI). The caller
@@ -91,6 +102,7 @@ impl Transport {
             cipher_in: BytesMut::with_capacity(READ_CHUNK),
             scratch: Vec::new(),
             canceller: ReadCanceller::default(),
+            abandoned: false,
         };
         let tls_err = |e: &io::Error| UpstreamError::new(ErrorKind::Tls, format!("tls handshake with {host}: {e}"));
         loop {
@@ -142,6 +154,9 @@ impl Transport {
     /// Appends at least one byte of plaintext to `dst`, or reports EOF, or gives up at
     /// `deadline` (`None`: wait as long as it takes).
     pub async fn read(&mut self, dst: &mut BytesMut, deadline: Option<Instant>) -> io::Result<ReadOutcome> {
+        if self.abandoned {
+            return Err(abandoned());
+        }
         if self.tls.is_none() {
             if dst.capacity() - dst.len() < READ_CHUNK / 4 {
                 dst.reserve(read_room(dst.len()));
@@ -197,8 +212,28 @@ impl Transport {
         }
     }
 
+    /// Like [`Transport::read`] with a deadline, for a caller that gives the connection up when
+    /// the deadline passes (a response head or body that stopped coming). The read is simply
+    /// dropped at the deadline rather than cancelled and awaited: no cancellation bookkeeping
+    /// per read (monoio's canceller hashes every read it guards into a set), at the price of
+    /// the bytes an io_uring read may already hold. So after `TimedOut` every later read or
+    /// write fails, and the caller must not pool the connection.
+    pub async fn read_or_abandon(&mut self, dst: &mut BytesMut, deadline: Instant) -> io::Result<ReadOutcome> {
+        let r = {
+            let read = std::pin::pin!(self.read(dst, None));
+            crate::runtime::coarse_timer::timeout_at(deadline, read).await
+        };
+        r.unwrap_or_else(|_| {
+            self.abandoned = true;
+            Ok(ReadOutcome::TimedOut)
+        })
+    }
+
     /// Writes all of `data` (encrypting it first on TLS).
     pub async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.abandoned {
+            return Err(abandoned());
+        }
         if self.tls.is_none() {
             let mut buf = std::mem::take(&mut self.scratch);
             buf.clear();
@@ -224,6 +259,9 @@ impl Transport {
 
     /// Writes an owned buffer; on plain TCP without copying it.
     pub async fn write_bytes(&mut self, data: Bytes) -> io::Result<()> {
+        if self.abandoned {
+            return Err(abandoned());
+        }
         if self.tls.is_some() {
             return self.write_all(&data).await;
         }
@@ -313,5 +351,88 @@ async fn read_tcp(
     }
 }
 
+/// The error of any use of a transport after [`Transport::read_or_abandon`] timed out.
+fn abandoned() -> io::Error {
+    io::Error::other("the connection was given up after a read deadline")
+}
+
 /// What monoio reports for a cancelled operation.
 const ECANCELED: i32 = 125;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Runs `make()` on the epoll driver and, where the kernel has it, on io_uring.
+    fn on_each_driver<F: Fn() -> Fut, Fut: std::future::Future<Output = ()>>(make: F) {
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap().block_on(make());
+        if monoio::utils::detect_uring() {
+            monoio::RuntimeBuilder::<monoio::IoUringDriver>::new().enable_timer().build().unwrap().block_on(make());
+        }
+    }
+
+    /// A peer that stays silent for `quiet`, then sends `late` and keeps the socket open a while.
+    fn late_peer(quiet: Duration, late: &'static [u8]) -> std::net::SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for mut s in listener.incoming().flatten().take(2) {
+                std::thread::spawn(move || {
+                    #[expect(clippy::disallowed_methods, reason = "a test peer pacing its answer")]
+                    std::thread::sleep(quiet);
+                    let _ = s.write_all(late);
+                    #[expect(clippy::disallowed_methods, reason = "a test peer holding its socket open")]
+                    std::thread::sleep(Duration::from_secs(2));
+                });
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn a_timed_out_deadline_read_keeps_the_stream_usable() {
+        let addr = late_peer(Duration::from_millis(300), b"late bytes");
+        on_each_driver(|| async move {
+            let mut t = Transport::plain(TcpStream::connect(addr).await.unwrap());
+            let mut buf = BytesMut::new();
+            let soon = Instant::now() + Duration::from_millis(50);
+            assert_eq!(t.read(&mut buf, Some(soon)).await.unwrap(), ReadOutcome::TimedOut);
+            while buf.len() < 10 {
+                assert!(matches!(t.read(&mut buf, None).await.unwrap(), ReadOutcome::Data(_)));
+            }
+            assert_eq!(&buf[..], b"late bytes");
+        });
+    }
+
+    #[test]
+    fn an_abandoned_read_finishes_the_transport() {
+        let addr = late_peer(Duration::from_millis(300), b"late bytes");
+        on_each_driver(|| async move {
+            let mut t = Transport::plain(TcpStream::connect(addr).await.unwrap());
+            let mut buf = BytesMut::new();
+            let soon = Instant::now() + Duration::from_millis(50);
+            assert_eq!(t.read_or_abandon(&mut buf, soon).await.unwrap(), ReadOutcome::TimedOut);
+            // Bytes that arrive later may have gone to the dropped read: nothing is read again.
+            monoio::time::sleep(Duration::from_millis(400)).await;
+            assert!(t.read(&mut buf, None).await.is_err());
+            assert!(t.read_or_abandon(&mut buf, Instant::now() + Duration::from_secs(1)).await.is_err());
+            assert!(t.write_all(b"x").await.is_err());
+            assert!(t.write_bytes(Bytes::from_static(b"x")).await.is_err());
+        });
+    }
+
+    #[test]
+    fn a_deadline_read_that_is_answered_in_time_returns_the_data() {
+        let addr = late_peer(Duration::from_millis(10), b"prompt");
+        on_each_driver(|| async move {
+            let mut t = Transport::plain(TcpStream::connect(addr).await.unwrap());
+            let mut buf = BytesMut::new();
+            let later = Instant::now() + Duration::from_secs(5);
+            while buf.len() < 6 {
+                assert!(matches!(t.read_or_abandon(&mut buf, later).await.unwrap(), ReadOutcome::Data(_)));
+            }
+            assert_eq!(&buf[..], b"prompt");
+        });
+    }
+}

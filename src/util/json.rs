@@ -10,15 +10,28 @@ use bytes::BufMut;
 /// Appends `s` as a JSON string literal (with quotes).
 pub fn push_str<B: BufMut>(out: &mut B, s: &str) {
     out.put_u8(b'"');
-    escape_into(out, s.as_bytes());
+    escape_str_into(out, s);
     out.put_u8(b'"');
 }
 
-/// Appends the escaped contents of `bytes` (no quotes). Runs of safe bytes are copied in one go.
+/// Appends the escaped contents of `bytes` (no quotes). Runs of safe bytes are found eight at a
+/// time and copied in one go; invalid UTF-8 becomes U+FFFD.
 pub fn escape_into<B: BufMut>(out: &mut B, bytes: &[u8]) {
+    escape_with(out, bytes, true);
+}
+
+/// [`escape_into`] for text already known to be UTF-8: non-ASCII bytes are copied unchecked
+/// with the safe runs around them.
+pub fn escape_str_into<B: BufMut>(out: &mut B, s: &str) {
+    escape_with(out, s.as_bytes(), false);
+}
+
+fn escape_with<B: BufMut>(out: &mut B, bytes: &[u8], check_utf8: bool) {
     let mut start = 0;
     let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
+    loop {
+        i = safe_run_end(bytes, i, check_utf8);
+        let Some(&b) = bytes.get(i) else { break };
         let esc: Option<&[u8]> = match b {
             b'"' => Some(b"\\\""),
             b'\\' => Some(b"\\\\"),
@@ -28,8 +41,9 @@ pub fn escape_into<B: BufMut>(out: &mut B, bytes: &[u8]) {
             0x08 => Some(b"\\b"),
             0x0c => Some(b"\\f"),
             0x00..=0x1f => None,
-            0x80..=0xff => {
-                // Validate the UTF-8 sequence; replace invalid bytes.
+            _ => {
+                // Non-ASCII, only stopped at when `check_utf8`: validate the sequence and
+                // replace an invalid byte.
                 let len = utf8_len(bytes.get(i..).unwrap_or_default());
                 if len == 0 {
                     out.put_slice(bytes.get(start..i).unwrap_or_default());
@@ -39,10 +53,6 @@ pub fn escape_into<B: BufMut>(out: &mut B, bytes: &[u8]) {
                 } else {
                     i += len;
                 }
-                continue;
-            }
-            _ => {
-                i += 1;
                 continue;
             }
         };
@@ -59,6 +69,40 @@ pub fn escape_into<B: BufMut>(out: &mut B, bytes: &[u8]) {
         start = i;
     }
     out.put_slice(bytes.get(start..).unwrap_or_default());
+}
+
+/// The first index at or after `i` whose byte needs a look: a control character, `"`, `\\`,
+/// and (when `stop_non_ascii`) any byte >= 0x80; `bytes.len()` when there is none.
+fn safe_run_end(bytes: &[u8], mut i: usize, stop_non_ascii: bool) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        // Per byte, the high bit flags a byte below 0x20 or equal to `"` or `\\` (the usual
+        // "has a zero byte" trick: exact for the lowest flagged byte, which is all we read).
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let slash = w ^ (ONES * u64::from(b'\\'));
+        let mut hit = (w.wrapping_sub(ONES * 0x20) & !w)
+            | (quote.wrapping_sub(ONES) & !quote)
+            | (slash.wrapping_sub(ONES) & !slash);
+        if stop_non_ascii {
+            hit |= w;
+        }
+        hit &= HIGH;
+        if hit != 0 {
+            return i + (hit.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&b) = bytes.get(i) {
+        if b < 0x20 || b == b'"' || b == b'\\' || (stop_non_ascii && b >= 0x80) {
+            return i;
+        }
+        i += 1;
+    }
+    i
 }
 
 /// Length of the valid multi-byte UTF-8 sequence at the start of `s`, or 0 if it is invalid
@@ -86,6 +130,38 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
+    fn esc_str(s: &str) -> String {
+        let mut out = Vec::new();
+        escape_str_into(&mut out, s);
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The char-at-a-time definition both escapers must match (one U+FFFD per invalid byte).
+    fn reference(bytes: &[u8]) -> String {
+        let mut text = String::new();
+        for chunk in bytes.utf8_chunks() {
+            text.push_str(chunk.valid());
+            text.extend(chunk.invalid().iter().map(|_| '\u{fffd}'));
+        }
+        let mut out = String::new();
+        for c in text.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                c if u32::from(c) < 0x20 => {
+                    let _ = std::fmt::Write::write_fmt(&mut out, format_args!("\\u{:04x}", u32::from(c)));
+                }
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
     #[test]
     fn escapes_specials_and_controls() {
         assert_eq!(esc(b"a\"b\\c\nd\te\x01"), "a\\\"b\\\\c\\nd\\te\\u0001");
@@ -109,12 +185,22 @@ mod tests {
             proptest::prop_assert_eq!(v.as_str().unwrap(), text.as_str());
         }
 
+        /// Both escapers give exactly the byte-at-a-time result, for every mix of ASCII,
+        /// specials, controls and multi-byte text at every offset from the 8-byte steps.
+        #[test]
+        fn word_steps_match_the_reference(text in "(.|\n|\x00|\x1f|\x7f|\"|\\\\|é|😀|✓){0,40}", pad in 0usize..9) {
+            let text = format!("{}{text}", "p".repeat(pad));
+            proptest::prop_assert_eq!(esc_str(&text), reference(text.as_bytes()));
+            proptest::prop_assert_eq!(esc(text.as_bytes()), reference(text.as_bytes()));
+        }
+
         /// Any bytes escape to a valid JSON string.
         #[test]
         fn any_bytes_escape_to_valid_json(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
             let quoted = format!("\"{}\"", esc(&bytes));
             let parsed = serde_json::from_str::<serde_json::Value>(&quoted);
             proptest::prop_assert!(parsed.is_ok(), "{}", quoted);
+            proptest::prop_assert_eq!(esc(&bytes), reference(&bytes));
         }
     }
 }

@@ -15,7 +15,7 @@
 
 use crate::translate::canonical::{Block, CanonicalRequest, ImageSource, Role, ToolChoice};
 use crate::translate::jscan;
-use crate::util::json::{escape_into, push_str};
+use crate::util::json::{escape_str_into, push_str};
 use std::io::Write as _;
 
 /// The JSON body for `POST /chat/completions` with `model` = the upstream id.
@@ -229,12 +229,12 @@ fn user_messages(blocks: &[Block], out: &mut Vec<u8>, first: &mut bool) {
                 let p = begin_element(o, &mut first_part);
                 p.extend_from_slice(br#"{"type":"image_url","image_url":{"url":""#);
                 match src {
-                    ImageSource::Url(u) => escape_into(p, u.as_bytes()),
+                    ImageSource::Url(u) => escape_str_into(p, u),
                     ImageSource::Base64 { media_type, data } => {
                         p.extend_from_slice(b"data:");
-                        escape_into(p, media_type.as_bytes());
+                        escape_str_into(p, media_type);
                         p.extend_from_slice(b";base64,");
-                        escape_into(p, data.as_bytes());
+                        escape_str_into(p, data);
                     }
                 }
                 p.extend_from_slice(b"\"}}");
