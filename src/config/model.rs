@@ -104,7 +104,7 @@ impl Default for Limits {
             upstream_max_head_bytes: 64 * 1024,
             upstream_max_body_bytes: 512 * 1024 * 1024,
             upstream_pool_idle: Duration::from_secs(90),
-            upstream_pool_max_idle_per_origin: 256,
+            upstream_pool_max_idle_per_origin: 1024,
         }
     }
 }

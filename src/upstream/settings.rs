@@ -60,7 +60,7 @@ impl Default for UpstreamLimits {
             max_head_bytes: 64 * 1024,
             max_body_bytes: 512 * 1024 * 1024,
             pool_idle: Duration::from_secs(90),
-            pool_max_idle_per_origin: 256,
+            pool_max_idle_per_origin: 1024,
         }
     }
 }
