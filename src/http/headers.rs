@@ -10,9 +10,9 @@ use std::ops::Range;
 
 /// Where one header's name and value lie in the head buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Span {
-    name: Range<usize>,
-    value: Range<usize>,
+pub struct Span {
+    pub name: Range<usize>,
+    pub value: Range<usize>,
 }
 
 /// The headers of one head, in wire order.
@@ -27,6 +27,11 @@ impl Headers {
     /// `raw` reads as empty.
     pub fn new(raw: Bytes, ranges: impl IntoIterator<Item = (Range<usize>, Range<usize>)>) -> Self {
         Self { raw, spans: ranges.into_iter().map(|(name, value)| Span { name, value }).collect() }
+    }
+
+    /// Headers over `raw` at spans already built (by [`super::head_lines::header_lines`]).
+    pub fn from_spans(raw: Bytes, spans: Vec<Span>) -> Self {
+        Self { raw, spans }
     }
 
     fn part(&self, r: &Range<usize>) -> &[u8] {

@@ -1,8 +1,9 @@
-//! The HTTP/1.1 layer: head parsing (httparse), chunked bodies, the server connection loop,
-//! responses and error bodies, and the SSE writer. Later steps add the upstream client here.
+//! The HTTP/1.1 layer: head parsing (httparse for requests, `head_lines` for answers),
+//! chunked bodies, the server connection loop, responses and error bodies, and the SSE writer. Later steps add the upstream client here.
 
 pub mod chunked;
 pub mod head;
+pub mod head_lines;
 pub mod headers;
 pub mod request;
 pub mod response;

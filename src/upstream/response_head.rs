@@ -1,4 +1,4 @@
-//! Response head parsing (httparse) and response body framing (RFC 9112 §6.3), as pure
+//! Response head parsing (`http::head_lines`) and response body framing (RFC 9112 §6.3), as pure
 //! functions: the upstream client, the proxy CONNECT handshake, the WebSocket upgrade and the
 //! `http_response_head` fuzz target all call these.
 //!
@@ -12,8 +12,8 @@
 //! and agree.
 
 use crate::http::head::{Headers, parse_content_length};
+use crate::http::head_lines::{self, LineError};
 use bytes::{Bytes, BytesMut};
-use std::mem::MaybeUninit;
 
 /// Most headers a response may carry.
 pub const MAX_RESPONSE_HEADERS: usize = 256;
@@ -89,43 +89,32 @@ pub fn parse_response_head(
     if buf.is_empty() {
         return Ok(None);
     }
-    let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_RESPONSE_HEADERS];
-    let mut resp = httparse::Response::new(&mut []);
-    let mut config = httparse::ParserConfig::default();
-    config.allow_spaces_after_header_name_in_responses(true);
-    config.allow_multiple_spaces_in_response_status_delimiters(true);
-    let head_len = match config.parse_response_with_uninit_headers(&mut resp, buf, &mut storage) {
-        Ok(httparse::Status::Partial) => {
-            return if buf.len() > max_head_bytes { Err(ResponseHeadError::TooLarge) } else { Ok(None) };
-        }
-        Ok(httparse::Status::Complete(n)) => n,
-        Err(httparse::Error::TooManyHeaders) => return Err(ResponseHeadError::TooManyHeaders),
-        Err(e) => return Err(ResponseHeadError::Malformed(malformed_reason(e))),
+    let incomplete =
+        |buf: &BytesMut| if buf.len() > max_head_bytes { Err(ResponseHeadError::TooLarge) } else { Ok(None) };
+    let line = match head_lines::status_line(buf) {
+        Ok(Some(line)) => line,
+        Ok(None) => return incomplete(buf),
+        Err(e) => return Err(malformed(e)),
+    };
+    // Room for a typical answer's headers in one allocation.
+    let mut spans = Vec::with_capacity(16);
+    let head_len = match head_lines::header_lines(buf, line.end, MAX_RESPONSE_HEADERS, true, &mut spans) {
+        Ok(Some(end)) => end,
+        Ok(None) => return incomplete(buf),
+        Err(e) => return Err(malformed(e)),
     };
     if head_len > max_head_bytes {
         return Err(ResponseHeadError::TooLarge);
     }
-    let status = resp.code.ok_or(ResponseHeadError::Malformed("missing status code"))?;
-    let minor_version = resp.version.unwrap_or(1);
-    // Offsets into the buffer, so the frozen head can be sliced without copying. httparse may
-    // hand back a static "" (a missing reason phrase), which lies outside the buffer: that
-    // becomes an empty range.
-    let within = |s: &[u8]| span(buf, s);
-    let reason_range = resp.reason.map_or(0..0, |r| within(r.as_bytes()));
-    let offsets: Vec<_> = resp.headers.iter().map(|h| (within(h.name.as_bytes()), within(h.value))).collect();
     let frozen = buf.split_to(head_len).freeze();
-    let reason = frozen.slice(reason_range);
-    Ok(Some(ResponseHead { status, reason, minor_version, headers: Headers::new(frozen, offsets), head_len }))
-}
-
-/// The range `part` occupies inside `whole`, or `0..0` when it is not inside it.
-fn span(whole: &[u8], part: &[u8]) -> std::ops::Range<usize> {
-    let base = whole.as_ptr() as usize;
-    let start = (part.as_ptr() as usize).wrapping_sub(base);
-    match start.checked_add(part.len()) {
-        Some(end) if start <= whole.len() && end <= whole.len() && !part.is_empty() => start..end,
-        _ => 0..0,
-    }
+    let reason = frozen.slice(line.reason);
+    Ok(Some(ResponseHead {
+        status: line.status,
+        reason,
+        minor_version: line.minor_version,
+        headers: Headers::from_spans(frozen, spans),
+        head_len,
+    }))
 }
 
 /// How a response body ends.
@@ -204,16 +193,15 @@ fn trim(v: &[u8]) -> &[u8] {
     v.get(start..end).unwrap_or_default()
 }
 
-fn malformed_reason(e: httparse::Error) -> &'static str {
-    match e {
-        httparse::Error::HeaderName => "invalid header name in response",
-        httparse::Error::HeaderValue => "invalid header value in response",
-        httparse::Error::NewLine => "invalid line ending in response",
-        httparse::Error::Status => "invalid response status",
-        httparse::Error::Token => "invalid token in response",
-        httparse::Error::TooManyHeaders => "too many response headers",
-        httparse::Error::Version => "unsupported HTTP version in response",
-    }
+fn malformed(e: LineError) -> ResponseHeadError {
+    ResponseHeadError::Malformed(match e {
+        LineError::HeaderName => "invalid header name in response",
+        LineError::HeaderValue => "invalid header value in response",
+        LineError::NewLine => "invalid line ending in response",
+        LineError::Status => "invalid response status",
+        LineError::TooManyHeaders => return ResponseHeadError::TooManyHeaders,
+        LineError::Version => "unsupported HTTP version in response",
+    })
 }
 
 #[cfg(test)]
@@ -284,5 +272,82 @@ mod tests {
             parse_response_head(&mut BytesMut::from("HTTP/9 x\r\n\r\n"), 8192),
             Err(ResponseHeadError::Malformed(_))
         ));
+    }
+
+    /// What httparse (configured as this module used to configure it) makes of a head:
+    /// `Some(Ok(...))` complete, `None` partial, `Some(Err(()))` rejected.
+    type Parsed = Option<Result<(u16, u8, Option<Vec<u8>>, Vec<(Vec<u8>, Vec<u8>)>, usize), ()>>;
+
+    fn by_httparse(buf: &[u8]) -> Parsed {
+        // Leading CR/LF bytes are dropped before parsing, as this module always did.
+        let buf = buf.get(buf.iter().take_while(|b| **b == b'\r' || **b == b'\n').count()..).unwrap_or_default();
+        if buf.is_empty() {
+            return None;
+        }
+        let mut storage = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
+        let mut resp = httparse::Response::new(&mut storage);
+        let mut config = httparse::ParserConfig::default();
+        config.allow_spaces_after_header_name_in_responses(true);
+        config.allow_multiple_spaces_in_response_status_delimiters(true);
+        match config.parse_response(&mut resp, buf) {
+            Ok(httparse::Status::Partial) => None,
+            Err(_) => Some(Err(())),
+            Ok(httparse::Status::Complete(n)) => {
+                // httparse hides a reason phrase holding obs-text: compare only ASCII ones.
+                let reason = resp.reason.filter(|r| !r.is_empty()).map(|r| r.as_bytes().to_vec());
+                let headers = resp.headers.iter().map(|h| (h.name.as_bytes().to_vec(), h.value.to_vec())).collect();
+                Some(Ok((resp.code.unwrap_or(0), resp.version.unwrap_or(9), reason, headers, n)))
+            }
+        }
+    }
+
+    fn by_us(buf: &[u8]) -> Parsed {
+        match parse_response_head(&mut BytesMut::from(buf), 1 << 20) {
+            Ok(None) => None,
+            Err(_) => Some(Err(())),
+            Ok(Some(h)) => {
+                let reason = (!h.reason.is_empty() && h.reason.is_ascii()).then(|| h.reason.to_vec());
+                let headers = h.headers.iter().map(|(n, v)| (n.to_vec(), v.to_vec())).collect();
+                Some(Ok((h.status, h.minor_version, reason, headers, h.head_len)))
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// The hand-written scanner accepts, rejects and splits exactly what httparse does, for
+        /// well-formed heads, heads with stray bytes anywhere, and every prefix of them.
+        #[test]
+        fn agrees_with_httparse(
+            status in proptest::sample::select(vec![
+                "HTTP/1.1 200 OK", "HTTP/1.0 404 Not Found", "HTTP/1.1  503  Busy now", "HTTP/1.1 204",
+                "HTTP/1.1 200 \u{e9}t\u{e9}", "HTTP/2 200 OK", "HTTP/1.1 20 OK", "HTTP/1.1 200\tOK", "HTTP/1.1 099 x",
+            ]),
+            headers in proptest::collection::vec(("[A-Za-z0-9!#$%&'*+.^_`|~-]{0,24}", "[ \t]{0,2}", "[ -~\t\u{80}-\u{ff}]{0,40}"), 0..12),
+            ends in proptest::collection::vec(proptest::sample::select(vec!["\r\n", "\n", "\r\n", "\r"]), 14),
+            stray in proptest::option::of((0usize..400, proptest::sample::select(vec![0u8, 1, 9, 10, 13, 32, 58, 127, 200, b'(']))),
+        ) {
+            let end = |i: usize| ends.get(i % ends.len()).copied().unwrap_or("\r\n");
+            let mut text: Vec<u8> = format!("{status}{}", end(0)).into_bytes();
+            for (i, (name, pad, value)) in headers.iter().enumerate() {
+                let value: Vec<u8> = value.chars().map(|c| u8::try_from(c).unwrap_or(b'?')).collect();
+                text.extend_from_slice(name.as_bytes());
+                text.extend_from_slice(pad.as_bytes());
+                text.push(b':');
+                text.extend_from_slice(&value);
+                text.extend_from_slice(end(i + 1).as_bytes());
+            }
+            text.extend_from_slice(end(13).as_bytes());
+            text.extend_from_slice(b"body");
+            if let Some((at, b)) = stray {
+                let at = at % text.len();
+                text.insert(at, b);
+            }
+            proptest::prop_assert_eq!(by_us(&text), by_httparse(&text), "{:?}", String::from_utf8_lossy(&text));
+            for cut in 0..text.len() {
+                let prefix = text.get(..cut).unwrap_or_default();
+                proptest::prop_assert_eq!(by_us(prefix), by_httparse(prefix), "prefix {:?}", String::from_utf8_lossy(prefix));
+            }
+        }
     }
 }
