@@ -2,9 +2,9 @@
 //! lines of any head (RFC 9112 §4 and §5), as offsets into the buffer.
 //!
 //! Why not httparse here: an upstream answer's head is parsed on every proxied request, and
-//! httparse spent about 2.3k instructions on a typical eight-header answer (its name loop takes
-//! a table lookup and a bounds check per byte; its value scan only goes wide from 32 bytes).
-//! Here values are checked eight bytes at a time and names in one tight table loop.
+//! `parse_response_head` took about 3.2k instructions with httparse on the simulator's
+//! eight-header answer, 2.8k with this scanner. Values are checked eight bytes at a time, and
+//! names eight at a time while they are letters, digits and dashes (the table takes the rest).
 //!
 //! The grammar is httparse's, so the two accept and reject the same heads (a property test in
 //! `upstream::response_head` holds them to it): names are tokens; a value is HTAB, SP, VCHAR

@@ -1,5 +1,6 @@
 //! The HTTP/1.1 layer: head parsing (httparse for requests, `head_lines` for answers),
-//! chunked bodies, the server connection loop, responses and error bodies, and the SSE writer. Later steps add the upstream client here.
+//! chunked bodies, the server connection loop, responses and error bodies, and the SSE writer.
+//! The upstream client, which shares `head_lines` and `headers`, lives in `crate::upstream`.
 
 pub mod chunked;
 pub mod head;

@@ -17,6 +17,7 @@ use super::conn::Connection;
 use super::proxy::ProxyConfig;
 use crate::util::fast_hash::FastMap;
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,7 +50,10 @@ pub struct PoolStats {
 
 #[derive(Debug)]
 pub struct Pool {
-    idle: RefCell<FastMap<PoolKey, Vec<Idle>>>,
+    /// Oldest first. A key's list stays in the map when it empties (the sweep drops empty ones),
+    /// so a request that takes the only idle connection and gives it back does not remove and
+    /// re-create the entry each time.
+    idle: RefCell<FastMap<PoolKey, VecDeque<Idle>>>,
     max_per_origin: usize,
     idle_timeout: Duration,
     stats: Cell<PoolStats>,
@@ -74,15 +78,12 @@ impl Pool {
         let list = map.get_mut(key)?;
         let mut evicted = 0;
         let found = loop {
-            let Some(idle) = list.pop() else { break None };
+            let Some(idle) = list.pop_back() else { break None };
             if now.duration_since(idle.since) < self.idle_timeout {
                 break Some(idle.conn);
             }
             evicted += 1;
         };
-        if list.is_empty() {
-            map.remove(key);
-        }
         drop(map);
         self.bump(|s| {
             s.evicted += evicted;
@@ -101,9 +102,9 @@ impl Pool {
         {
             let mut map = self.idle.borrow_mut();
             let list = map.entry(key).or_default();
-            list.push(Idle { conn, since: Instant::now() });
+            list.push_back(Idle { conn, since: Instant::now() });
             while list.len() > self.max_per_origin {
-                list.remove(0);
+                list.pop_front();
                 evicted += 1;
             }
         }
@@ -129,7 +130,7 @@ impl Pool {
 
     /// Idle connections held now.
     pub fn idle_count(&self) -> usize {
-        self.idle.borrow().values().map(Vec::len).sum()
+        self.idle.borrow().values().map(VecDeque::len).sum()
     }
 
     pub fn stats(&self) -> PoolStats {

@@ -6,7 +6,9 @@
 //! kernel, and those bytes are gone. Every read here is a monoio *cancelable* read: when its
 //! deadline passes we cancel it and still await its completion, keeping whatever it read. That
 //! lets the WebSocket client wake up to send a ping and go back to reading on the same
-//! connection, on both the io_uring and the epoll driver. The TLS state machine is rustls's
+//! connection, on both the io_uring and the epoll driver. The exception is
+//! [`Transport::read_or_abandon`], for a caller that gives the connection up at its deadline:
+//! that read is simply dropped, and the transport refuses all further use. The TLS state machine is rustls's
 //! `ClientConnection` driven synchronously between reads and writes.
 //!
 //! Dropping a `Transport` (or a future that borrows it) closes the socket: that is how a
@@ -139,7 +141,7 @@ impl Transport {
 
     /// The TCP stream back, for a plain transport (after a proxy handshake, before TLS).
     pub fn into_plain_tcp(self) -> Option<TcpStream> {
-        if self.tls.is_some() || !self.cipher_in.is_empty() { None } else { Some(self.tcp) }
+        if self.tls.is_some() || !self.cipher_in.is_empty() || self.abandoned { None } else { Some(self.tcp) }
     }
 
     pub fn is_tls(&self) -> bool {
@@ -271,6 +273,10 @@ impl Transport {
 
     /// Best-effort orderly close: TLS `close_notify`, then a TCP FIN.
     pub async fn shutdown(&mut self) {
+        if self.abandoned {
+            // A read was dropped mid-way (maybe mid-record): nothing orderly can follow.
+            return;
+        }
         if let Some(tls) = self.tls.as_deref_mut() {
             tls.send_close_notify();
             let _ = self.flush_tls().await;
