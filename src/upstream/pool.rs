@@ -164,3 +164,68 @@ impl Pool {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::transport::Transport;
+    use bytes::BytesMut;
+
+    fn key() -> PoolKey {
+        PoolKey { tls: false, host: Arc::from("127.0.0.1"), port: 1, proxy: None }
+    }
+
+    /// A connection to a throwaway listener, told apart by the marker in its read buffer.
+    async fn conn(listener: &std::net::TcpListener, marker: &str) -> Connection {
+        let tcp = monoio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        Connection::new(Transport::plain(tcp), BytesMut::from(marker))
+    }
+
+    fn marker(c: Option<Connection>) -> Option<String> {
+        c.map(|c| String::from_utf8(c.rbuf.to_vec()).unwrap())
+    }
+
+    fn run(f: impl std::future::Future<Output = ()>) {
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap().block_on(f);
+    }
+
+    #[test]
+    fn newest_first_and_the_oldest_evicted_past_the_cap() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        run(async {
+            let pool = Pool::new(2, Duration::from_secs(60));
+            for m in ["a", "b", "c"] {
+                pool.put(key(), conn(&listener, m).await);
+            }
+            assert_eq!(pool.idle_count(), 2);
+            assert_eq!(pool.stats().evicted, 1);
+            assert_eq!(marker(pool.take(&key())).as_deref(), Some("c"));
+            // Taking the last one keeps the key's (empty) list; the next put reuses it.
+            assert_eq!(marker(pool.take(&key())).as_deref(), Some("b"));
+            assert_eq!(marker(pool.take(&key())), None);
+            pool.put(key(), conn(&listener, "d").await);
+            assert_eq!(marker(pool.take(&key())).as_deref(), Some("d"));
+            assert_eq!(pool.stats().reused, 3);
+            // The sweep drops emptied lists.
+            pool.sweep();
+            assert!(pool.idle.borrow().is_empty());
+        });
+    }
+
+    #[test]
+    fn expired_connections_are_closed_not_reused() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        run(async {
+            let pool = Pool::new(8, Duration::from_millis(50));
+            pool.put(key(), conn(&listener, "old").await);
+            monoio::time::sleep(Duration::from_millis(80)).await;
+            pool.put(key(), conn(&listener, "new").await);
+            assert_eq!(marker(pool.take(&key())).as_deref(), Some("new"));
+            assert_eq!(marker(pool.take(&key())), None);
+            assert_eq!(pool.stats().evicted, 1);
+            let zero = Pool::new(0, Duration::from_secs(60));
+            zero.put(key(), conn(&listener, "x").await);
+            assert_eq!(zero.idle_count(), 0, "a cap of 0 disables pooling");
+        });
+    }
+}
