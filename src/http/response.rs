@@ -193,7 +193,7 @@ pub fn write_head(
     out.extend_from_slice(reason(status).as_bytes());
     out.extend_from_slice(b"\r\nserver: orchids-server\r\n");
     for (name, value) in headers {
-        if value.bytes().any(|b| b == b'\r' || b == b'\n') {
+        if crate::util::scan::any_byte(value.as_bytes(), |b| b == b'\r' || b == b'\n') {
             log::warn!("dropped response header {name} with a line break in its value");
             continue;
         }

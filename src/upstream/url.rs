@@ -73,7 +73,7 @@ impl Target {
         } else {
             path.to_owned()
         };
-        if path_and_query.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        if crate::util::scan::any_byte(path_and_query.as_bytes(), |b| b <= b' ' || b == 0x7f) {
             return Err(bad("path contains spaces or control characters"));
         }
         Ok(Self { scheme, websocket, host: host.into(), port, path_and_query: path_and_query.into() })

@@ -1,5 +1,6 @@
-//! Small helpers shared across modules: JSON output, decimal integers, percent-decoding, a fast hasher for
-//! per-core maps, lowercased header names, allocation counting for benches.
+//! Small helpers shared across modules: JSON output, decimal integers, percent-decoding, a fast
+//! hasher for per-core maps, lowercased header names, byte-class scans, allocation counting for
+//! benches.
 
 pub mod alloc_count;
 pub mod civil;
@@ -8,3 +9,4 @@ pub mod fast_hash;
 pub mod json;
 pub mod lower;
 pub mod percent;
+pub mod scan;

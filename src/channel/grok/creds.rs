@@ -34,7 +34,7 @@ impl<'a> Creds<'a> {
     pub fn of(account: &'a AccountDef) -> Result<Self, AttemptError> {
         let get = |k: &str| account.credentials.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
         if let Some(key) = get("api_key") {
-            if key.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+            if crate::util::scan::any_byte(key.as_bytes(), |b| b <= b' ' || b == 0x7f) {
                 return Err(bad(account, "its api_key contains spaces or control characters"));
             }
             return Ok(Self::Api { key });
