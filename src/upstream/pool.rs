@@ -216,9 +216,9 @@ mod tests {
     fn expired_connections_are_closed_not_reused() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         run(async {
-            let pool = Pool::new(8, Duration::from_millis(50));
+            let pool = Pool::new(8, Duration::from_millis(300));
             pool.put(key(), conn(&listener, "old").await);
-            monoio::time::sleep(Duration::from_millis(80)).await;
+            monoio::time::sleep(Duration::from_millis(400)).await;
             pool.put(key(), conn(&listener, "new").await);
             assert_eq!(marker(pool.take(&key())).as_deref(), Some("new"));
             assert_eq!(marker(pool.take(&key())), None);
