@@ -398,7 +398,7 @@ mod tests {
 
     #[test]
     fn a_timed_out_deadline_read_keeps_the_stream_usable() {
-        let addr = late_peer(Duration::from_millis(300), b"late bytes");
+        let addr = late_peer(Duration::from_millis(800), b"late bytes");
         on_each_driver(|| async move {
             let mut t = Transport::plain(TcpStream::connect(addr).await.unwrap());
             let mut buf = BytesMut::new();
@@ -413,7 +413,7 @@ mod tests {
 
     #[test]
     fn an_abandoned_read_finishes_the_transport() {
-        let addr = late_peer(Duration::from_millis(300), b"late bytes");
+        let addr = late_peer(Duration::from_millis(800), b"late bytes");
         on_each_driver(|| async move {
             let mut t = Transport::plain(TcpStream::connect(addr).await.unwrap());
             let mut buf = BytesMut::new();
