@@ -13,6 +13,7 @@
 //! phrase holding obs-text is kept as sent (httparse hands back an empty one).
 
 use super::headers::Span;
+use crate::util::swar;
 use std::ops::Range;
 
 /// What is wrong with a head.
@@ -185,27 +186,16 @@ pub fn header_lines(
 /// once (exact per-byte range tests on 7-bit bytes, which cannot carry into each other); the
 /// first other byte and the rest go through the table.
 fn token_run_end(buf: &[u8], mut i: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    // High bit of each byte: set where the (7-bit) byte is >= lo, or <= hi.
-    let at_least = |x: u64, lo: u8| (x + ONES * u64::from(0x80 - lo)) & HIGH;
-    let at_most = |x: u64, hi: u8| !(x + ONES * u64::from(0x7f - hi)) & HIGH;
-    while let Some(chunk) = buf.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        if w & HIGH != 0 {
+    while let Some(w) = swar::word_at(buf, i) {
+        if w & swar::HIGH != 0 {
             break;
         }
-        let folded = w | (ONES * 0x20);
-        let letter = at_least(folded, b'a') & at_most(folded, b'z');
-        let digit = at_least(w, b'0') & at_most(w, b'9');
-        let dash = w ^ (ONES * u64::from(b'-'));
-        let dash = !(((dash & LOW7) + LOW7) | dash) & HIGH;
-        let ok = letter | digit | dash;
-        if ok != HIGH {
-            i += ((!ok & HIGH).trailing_zeros() / 8) as usize;
+        let folded = w | (swar::ONES * 0x20);
+        let letter = swar::at_least(folded, b'a') & swar::at_most(folded, b'z');
+        let digit = swar::at_least(w, b'0') & swar::at_most(w, b'9');
+        let ok = letter | digit | swar::equal_7bit(w, b'-');
+        if ok != swar::HIGH {
+            i += swar::first(!ok & swar::HIGH);
             break;
         }
         i += 8;
@@ -219,19 +209,13 @@ fn token_run_end(buf: &[u8], mut i: usize) -> usize {
 /// `hit` flags a byte below 0x20 or equal to 0x7f (the "has a zero byte" trick, exact for the
 /// lowest flagged byte, which is the only one read); a flagged HTAB is stepped over.
 fn value_run_end(buf: &[u8], mut i: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    while let Some(chunk) = buf.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        let del = w ^ (ONES * 0x7f);
-        let hit = ((w.wrapping_sub(ONES * 0x20) & !w) | (del.wrapping_sub(ONES) & !del)) & HIGH;
+    while let Some(w) = swar::word_at(buf, i) {
+        let hit = swar::below(w, 0x20) | swar::equal(w, 0x7f);
         if hit == 0 {
             i += 8;
             continue;
         }
-        let at = i + (hit.trailing_zeros() / 8) as usize;
+        let at = i + swar::first(hit);
         if buf.get(at) != Some(&b'\t') {
             return at;
         }

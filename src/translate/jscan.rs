@@ -22,6 +22,7 @@
 //! Keys are compared in their escaped form: a key written with escapes (`"te\u0078t"`) does not
 //! match `text`. No real upstream escapes plain ASCII keys.
 
+use crate::util::swar;
 use std::cell::Cell;
 
 /// Deepest nesting accepted (deeper input is an error, never a stack overflow).
@@ -358,20 +359,6 @@ impl Sink for TapeSink<'_> {
     }
 }
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// The high bit of every byte of `w` (little-endian) that is `"`, `\` or below 0x20. Exact for
-/// the lowest such byte (borrows can only flag bytes above a true one), which is all the caller
-/// uses.
-#[inline]
-fn special(w: u64) -> u64 {
-    let q = w ^ (LO * u64::from(b'"'));
-    let e = w ^ (LO * u64::from(b'\\'));
-    let zero = |x: u64| x.wrapping_sub(LO) & !x;
-    (zero(q) | zero(e) | (w.wrapping_sub(LO * 0x20) & !w)) & HI
-}
-
 struct Scanner<'a, S> {
     b: &'a [u8],
     pos: usize,
@@ -558,18 +545,15 @@ impl<'a, S: Sink> Scanner<'a, S> {
         let mut high = false;
         loop {
             // Eight bytes at a time up to the first byte that needs a look.
-            while let Some(word) = self.b.get(self.pos..self.pos + 8) {
-                let mut w8 = [0u8; 8];
-                w8.copy_from_slice(word);
-                let w = u64::from_le_bytes(w8);
-                let s = special(w);
+            while let Some(w) = swar::word_at(self.b, self.pos) {
+                let s = swar::json_special(w);
                 if s != 0 {
-                    let n = s.trailing_zeros() / 8;
-                    high |= w & HI & ((1u64 << (n * 8)) - 1) != 0;
-                    self.pos += n as usize;
+                    let n = swar::first(s);
+                    high |= w & swar::HIGH & ((1u64 << (n * 8)) - 1) != 0;
+                    self.pos += n;
                     break;
                 }
-                high |= w & HI != 0;
+                high |= w & swar::HIGH != 0;
                 self.pos += 8;
             }
             match self.peek() {

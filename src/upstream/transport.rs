@@ -396,12 +396,16 @@ mod tests {
         addr
     }
 
+    /// A plain transport to `addr` and an empty read buffer.
+    async fn connect(addr: std::net::SocketAddr) -> (Transport, BytesMut) {
+        (Transport::plain(TcpStream::connect(addr).await.unwrap()), BytesMut::new())
+    }
+
     #[test]
     fn a_timed_out_deadline_read_keeps_the_stream_usable() {
         let addr = late_peer(Duration::from_millis(800), b"late bytes");
         on_each_driver(|| async move {
-            let mut t = Transport::plain(TcpStream::connect(addr).await.unwrap());
-            let mut buf = BytesMut::new();
+            let (mut t, mut buf) = connect(addr).await;
             let soon = Instant::now() + Duration::from_millis(50);
             assert_eq!(t.read(&mut buf, Some(soon)).await.unwrap(), ReadOutcome::TimedOut);
             while buf.len() < 10 {
@@ -415,8 +419,7 @@ mod tests {
     fn an_abandoned_read_finishes_the_transport() {
         let addr = late_peer(Duration::from_millis(800), b"late bytes");
         on_each_driver(|| async move {
-            let mut t = Transport::plain(TcpStream::connect(addr).await.unwrap());
-            let mut buf = BytesMut::new();
+            let (mut t, mut buf) = connect(addr).await;
             let soon = Instant::now() + Duration::from_millis(50);
             assert_eq!(t.read_or_abandon(&mut buf, soon).await.unwrap(), ReadOutcome::TimedOut);
             // Bytes that arrive later may have gone to the dropped read: nothing is read again.
@@ -432,8 +435,7 @@ mod tests {
     fn a_deadline_read_that_is_answered_in_time_returns_the_data() {
         let addr = late_peer(Duration::from_millis(10), b"prompt");
         on_each_driver(|| async move {
-            let mut t = Transport::plain(TcpStream::connect(addr).await.unwrap());
-            let mut buf = BytesMut::new();
+            let (mut t, mut buf) = connect(addr).await;
             let later = Instant::now() + Duration::from_secs(5);
             while buf.len() < 6 {
                 assert!(matches!(t.read_or_abandon(&mut buf, later).await.unwrap(), ReadOutcome::Data(_)));

@@ -74,25 +74,14 @@ fn escape_with<B: BufMut>(out: &mut B, bytes: &[u8], check_utf8: bool) {
 /// The first index at or after `i` whose byte needs a look: a control character, `"`, `\\`,
 /// and (when `stop_non_ascii`) any byte >= 0x80; `bytes.len()` when there is none.
 fn safe_run_end(bytes: &[u8], mut i: usize, stop_non_ascii: bool) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    while let Some(chunk) = bytes.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        // Per byte, the high bit flags a byte below 0x20 or equal to `"` or `\\` (the usual
-        // "has a zero byte" trick: exact for the lowest flagged byte, which is all we read).
-        let quote = w ^ (ONES * u64::from(b'"'));
-        let slash = w ^ (ONES * u64::from(b'\\'));
-        let mut hit = (w.wrapping_sub(ONES * 0x20) & !w)
-            | (quote.wrapping_sub(ONES) & !quote)
-            | (slash.wrapping_sub(ONES) & !slash);
+    use super::swar;
+    while let Some(w) = swar::word_at(bytes, i) {
+        let mut hit = swar::json_special(w);
         if stop_non_ascii {
-            hit |= w;
+            hit |= w & swar::HIGH;
         }
-        hit &= HIGH;
         if hit != 0 {
-            return i + (hit.trailing_zeros() / 8) as usize;
+            return i + swar::first(hit);
         }
         i += 8;
     }

@@ -1,5 +1,5 @@
 //! Small helpers shared across modules: JSON output, decimal integers, percent-decoding, a fast
-//! hasher for per-core maps, lowercased header names, byte-class scans, allocation counting for
+//! hasher for per-core maps, lowercased header names, byte-class scans, eight-bytes-at-a-time masks, allocation counting for
 //! benches.
 
 pub mod alloc_count;
@@ -10,3 +10,4 @@ pub mod json;
 pub mod lower;
 pub mod percent;
 pub mod scan;
+pub mod swar;
