@@ -1,8 +1,9 @@
 //! Method + path -> route. The query string never takes part (the head parser already split it
 //! off); path parameters are percent-decoded. Later steps add their routes to [`TABLE`].
 //!
-//! Matching is a linear scan over a small static table of segment patterns: no allocation for
-//! literal segments, one `String` per captured parameter. A path that matches some pattern with
+//! The path is split into its segments once; matching is then a linear scan over a small static
+//! table of segment patterns, each compared segment by segment only when its length fits: no
+//! allocation for literal segments, one `String` per captured parameter. A path that matches some pattern with
 //! another method gives 405 with the `Allow` list; no match gives 404.
 
 use crate::config::Limits;
@@ -162,10 +163,14 @@ pub fn resolve_with_admin(method: &Method, raw_path: &[u8], admin_path: &str) ->
 
 /// Resolves a raw (still percent-encoded) path. `HEAD` matches `GET` routes.
 pub fn resolve(method: &Method, raw_path: &[u8]) -> Resolved {
+    let Some((segs, n)) = segments(raw_path) else {
+        return Resolved::NotFound;
+    };
+    let segs = segs.get(..n).unwrap_or_default();
     let lookup = if method == Method::HEAD { &Method::GET } else { method };
     let mut allowed: Vec<&'static str> = Vec::new();
     for entry in TABLE {
-        let params = match match_pattern(entry.pattern, raw_path) {
+        let params = match match_pattern(entry.pattern, segs) {
             PatternMatch::No => continue,
             PatternMatch::BadParam => None,
             PatternMatch::Yes(p) => Some(p),
@@ -187,6 +192,24 @@ pub fn resolve(method: &Method, raw_path: &[u8]) -> Resolved {
     }
 }
 
+/// The most segments a pattern in [`TABLE`] has (a test holds the table to it).
+const MAX_SEGS: usize = 4;
+
+/// A path's segments, split once for the whole table: the leading `/` is required, one
+/// trailing `/` is ignored. `None` when there is no leading `/` or more segments than any
+/// pattern has (no route can match either).
+fn segments(raw_path: &[u8]) -> Option<([&[u8]; MAX_SEGS], usize)> {
+    let path = raw_path.strip_prefix(b"/")?;
+    let path = path.strip_suffix(b"/").unwrap_or(path);
+    let mut segs: [&[u8]; MAX_SEGS] = [&[]; MAX_SEGS];
+    let mut n = 0;
+    for seg in path.split(|b| *b == b'/') {
+        *segs.get_mut(n)? = seg;
+        n += 1;
+    }
+    Some((segs, n))
+}
+
 enum PatternMatch {
     No,
     /// The shape matches but a parameter is not valid percent-encoding (answered 404).
@@ -194,40 +217,28 @@ enum PatternMatch {
     Yes(Vec<String>),
 }
 
-fn match_pattern(pattern: &[Seg], raw_path: &[u8]) -> PatternMatch {
-    match_shape(pattern, raw_path).unwrap_or(PatternMatch::No)
-}
-
-fn match_shape(pattern: &[Seg], raw_path: &[u8]) -> Option<PatternMatch> {
-    let path = raw_path.strip_prefix(b"/")?;
-    let path = path.strip_suffix(b"/").unwrap_or(path);
-    // First the shape alone (literals, segment count, non-empty parameters), so a path is
+fn match_pattern(pattern: &[Seg], segs: &[&[u8]]) -> PatternMatch {
+    // First the shape alone (segment count, literals, non-empty parameters), so a path is
     // decoded only for the pattern it matches: no allocation for the patterns it does not.
-    let mut segs = path.split(|b| *b == b'/');
-    for seg in pattern {
-        let got = segs.next()?;
-        let fits = match seg {
-            Lit(lit) => got == lit.as_bytes(),
+    let fits = pattern.len() == segs.len()
+        && pattern.iter().zip(segs).all(|(seg, got)| match seg {
+            Lit(lit) => *got == lit.as_bytes(),
             Param => !got.is_empty(),
-        };
-        if !fits {
-            return None;
-        }
-    }
-    if segs.next().is_some() {
-        return None;
+        });
+    if !fits {
+        return PatternMatch::No;
     }
     let wanted = pattern.iter().filter(|s| matches!(s, Param)).count();
     let mut params = Vec::with_capacity(wanted);
-    for (seg, got) in pattern.iter().zip(path.split(|b| *b == b'/')) {
+    for (seg, got) in pattern.iter().zip(segs) {
         if matches!(seg, Param) {
             match crate::util::percent::decode(got, false) {
                 Some(p) => params.push(p),
-                None => return Some(PatternMatch::BadParam),
+                None => return PatternMatch::BadParam,
             }
         }
     }
-    Some(PatternMatch::Yes(params))
+    PatternMatch::Yes(params)
 }
 
 #[cfg(test)]
@@ -278,5 +289,33 @@ mod tests {
             Resolved::Found(RouteId::DebugSleep, vec!["a b".into()])
         );
         assert_eq!(resolve(&Method::GET, b"/debug/sleep/%zz"), Resolved::NotFound);
+    }
+
+    #[test]
+    fn no_pattern_is_longer_than_the_split() {
+        assert!(TABLE.iter().all(|e| e.pattern.len() <= MAX_SEGS));
+        assert!(TABLE.iter().any(|e| e.pattern.len() == MAX_SEGS));
+    }
+
+    #[test]
+    fn odd_paths() {
+        let get = |p: &[u8]| resolve(&Method::GET, p);
+        assert_eq!(get(b""), Resolved::NotFound);
+        assert_eq!(get(b"health"), Resolved::NotFound);
+        assert_eq!(get(b"/"), Resolved::NotFound);
+        assert_eq!(get(b"//health"), Resolved::NotFound);
+        assert_eq!(get(b"/health//"), Resolved::NotFound);
+        assert_eq!(get(b"/v1//models"), Resolved::NotFound);
+        // An empty parameter does not match: `//v1/models` is not channel "".
+        assert_eq!(get(b"//v1/models"), Resolved::NotFound);
+        assert_eq!(get(b"/grok/v1/models/grok-3/x"), Resolved::NotFound);
+        assert_eq!(get(b"/a/b/c/d/e/f"), Resolved::NotFound);
+        assert_eq!(
+            get(b"/grok/v1/models/grok-3/"),
+            Resolved::Found(RouteId::ChannelModel, vec!["grok".into(), "grok-3".into()])
+        );
+        assert!(
+            matches!(resolve(&Method::POST, b"/api/accounts/x/quota"), Resolved::MethodNotAllowed(a) if a == "GET, HEAD")
+        );
     }
 }

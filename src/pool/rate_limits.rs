@@ -303,6 +303,16 @@ mod tests {
     }
 
     #[test]
+    fn counts_are_the_leading_integer() {
+        assert_eq!(count(b" 60;w=60 "), Some(60));
+        assert_eq!(count(b"0"), Some(0));
+        assert_eq!(count(b"9999999999999999999"), Some(9_999_999_999_999_999_999));
+        for junk in [&b""[..], b" ", b"-1", b"x1", b"99999999999999999999"] {
+            assert_eq!(count(junk), None, "{:?}", String::from_utf8_lossy(junk));
+        }
+    }
+
+    #[test]
     fn generic_and_anthropic_names() {
         let o =
             observed(&[("x-ratelimit-limit", "60;w=60"), ("RateLimit-Remaining", "0"), ("x-ratelimit-reset", "30")]);
