@@ -195,7 +195,7 @@ impl ClaudeDecoder {
                 };
                 let s = jstr(data, v).ok_or_else(|| DecodeError(format!("delta without {key}")))?;
                 // A delta changes no state: remember the frame's shape for the fast path.
-                if let Some(content) = v.and_then(|v| v.str_content()) {
+                if let Some(content) = v.and_then(|v| v.str_content()).filter(|_| !self.shape.skip_learn()) {
                     self.shape.learn(data, content, kind);
                     self.typed_delta = ty_raw.and_then(|t| t.str_content()) == Some(b"content_block_delta");
                 }

@@ -97,6 +97,9 @@ impl OpenAiDecoder {
     /// `usage`, each read one filling its count, and the objects and arrays it never reads (at
     /// the top level and in the first choice: `logprobs`) are free values.
     fn learn(&mut self, data: &[u8], root: Val<'_>, events: &[CanonicalEvent]) {
+        if self.shape.skip_learn() {
+            return;
+        }
         let (delta, with_usage) = match events {
             [delta] => (delta, false),
             [delta, CanonicalEvent::Usage(_)] => (delta, true),

@@ -215,6 +215,9 @@ impl Passthrough {
     /// come; `openai_dec::unread_values` leaves one holding a raw CR or LF fixed, written with
     /// spaces).
     fn learn(&mut self, data: &[u8], root: Val<'_>, model: Option<&[u8]>) {
+        if self.shape.skip_learn() {
+            return;
+        }
         let Some(delta) = root.get("choices").and_then(|c| c.index(0)).and_then(|c| c.get("delta")) else {
             return;
         };

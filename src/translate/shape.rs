@@ -22,10 +22,15 @@
 //! valid JSON value in a later frame. The walk validates it with the scanner but records
 //! nothing; since a JSON value is self-delimiting, the bytes after it must again be the learned
 //! ones, so the document's structure outside it is the learned one.
+//!
+//! Learning backs off when it does not pay: a shape forgotten before any frame matched it makes
+//! the decoders skip the next 1, 2, 4 … (at most [`MAX_BACKOFF`]) learns ([`Shape::skip_learn`]);
+//! a shape that served resets it.
 
 use super::canonical::{CanonicalEvent, JsonStr};
 use super::jscan::{self, Val};
 use bytes::Bytes;
+use std::cell::Cell;
 use std::ops::Range;
 
 /// Which delta event a shape produces.
@@ -118,11 +123,43 @@ pub(crate) struct Shape {
     kind: Option<DeltaKind>,
     /// The counts of the learned frame, when it carried some.
     counts: Option<Counts>,
+    /// Whether a frame has matched the shape since it was learned.
+    used: Cell<bool>,
+    /// Learning back-off: how many learns the last unused shape cost ([`Shape::forget`]) and
+    /// how many are still to be skipped.
+    backoff: u8,
+    skip: u8,
 }
 
+/// The most learns skipped after a shape that no frame matched (the back-off doubles from 1).
+const MAX_BACKOFF: u8 = 32;
+
 impl Shape {
+    /// Drops the shape (a frame did not match it). A shape that no frame matched was learned
+    /// for nothing: the next learns are skipped, 1, 2, 4 … up to [`MAX_BACKOFF`] of them in a
+    /// row, so a stream whose every frame differs (say a `created` that changes with each
+    /// chunk) pays for the full parse only, not for a learn per frame as well. A shape that
+    /// served ends the back-off.
     pub(crate) fn forget(&mut self) {
-        self.kind = None;
+        if self.kind.take().is_some() {
+            if self.used.get() {
+                self.backoff = 0;
+            } else {
+                self.backoff = self.backoff.saturating_mul(2).clamp(1, MAX_BACKOFF);
+                self.skip = self.backoff;
+            }
+        }
+    }
+
+    /// Whether a decoder about to learn a frame's shape should not (the back-off of
+    /// [`Shape::forget`]); counts the skip. Asked before the decoder gathers the frame's holes,
+    /// which costs about as much as the learn itself.
+    pub(crate) fn skip_learn(&mut self) -> bool {
+        if self.skip == 0 {
+            return false;
+        }
+        self.skip -= 1;
+        true
     }
 
     /// Remembers `data` as the shape of a delta of `kind` whose escaped content is `content`, a
@@ -201,6 +238,7 @@ impl Shape {
         self.bytes.extend_from_slice(data.get(from..).unwrap_or_default());
         self.n = u8::try_from(n).unwrap_or(0);
         self.counts = holes.counts;
+        self.used.set(false);
         self.kind = Some(kind);
     }
 
@@ -306,7 +344,9 @@ impl Shape {
             at += len;
             from = hole;
         }
-        (data.get(at..)? == self.bytes.get(from..)?).then_some((delta?, counts))
+        let found = (data.get(at..)? == self.bytes.get(from..)?).then_some((delta?, counts))?;
+        self.used.set(true);
+        Some(found)
     }
 
     /// [`Shape::walk`] for the common shape, the delta's string alone: the bytes before it, a
@@ -316,7 +356,9 @@ impl Shape {
         let (head, tail) = self.bytes.split_at_checked(self.holes.first()?.0 as usize)?;
         let rest = data.strip_prefix(head)?;
         let len = jscan::str_content_len(rest)?;
-        (len > 0 && rest.get(len..)? == tail).then_some(head.len()..head.len() + len)
+        let found = (len > 0 && rest.get(len..)? == tail).then_some(head.len()..head.len() + len)?;
+        self.used.set(true);
+        Some(found)
     }
 }
 

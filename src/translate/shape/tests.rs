@@ -43,6 +43,64 @@ fn forgets_and_refuses_bad_spans() {
     assert!(s.matches(&Bytes::from_static(br#"{"t":"xyc"}"#)).is_none(), "not a whole string: nothing learned");
 }
 
+#[test]
+fn unused_shapes_back_off_learning() {
+    let frame = br#"{"t":"abc"}"#;
+    // As a decoder learns: asks first, gathers the holes, learns.
+    let learn = |s: &mut Shape| {
+        if s.skip_learn() {
+            return false;
+        }
+        s.learn(frame, &frame[6..9], DeltaKind::Text);
+        s.kind.is_some()
+    };
+    let mut s = Shape::default();
+    // Each shape that no frame matched doubles the learns skipped after it, up to the cap.
+    let mut skipped = 0;
+    for round in 0..8 {
+        assert!(learn(&mut s), "round {round} learns");
+        s.forget();
+        skipped = (skipped * 2).clamp(1, MAX_BACKOFF);
+        for i in 0..skipped {
+            assert!(!learn(&mut s), "round {round}: learn {i} of {skipped} is skipped");
+        }
+    }
+    assert_eq!(skipped, MAX_BACKOFF);
+    // A shape that served ends the back-off.
+    assert!(learn(&mut s));
+    assert!(s.matches(&Bytes::from_static(br#"{"t":"xyz"}"#)).is_some());
+    s.forget();
+    assert!(learn(&mut s), "no learn is skipped after a shape that served");
+    s.forget();
+    assert!(!learn(&mut s), "an unused one starts the back-off at 1 again");
+    assert!(learn(&mut s));
+}
+
+/// A stream whose every chunk differs from the last in a member the shape keeps fixed (here
+/// `created`) decodes exactly as the full path decodes it, while the back-off skips most learns.
+#[test]
+fn chunks_that_never_repeat_decode_like_the_full_path() {
+    let frames: Vec<Bytes> = (0..200)
+        .map(|i| {
+            Bytes::from(format!(
+                r#"{{"id":"c","object":"chat.completion.chunk","created":{},"model":"m","choices":[{{"index":0,"delta":{{"content":"w{i} "}},"finish_reason":null}}]}}"#,
+                1_700_000_000 + i
+            ))
+        })
+        .collect();
+    let (mut fast, mut full) = (OpenAiDecoder::new(), OpenAiDecoder::new());
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let mut learned = 0;
+    for f in &frames {
+        fast.frame(f, &mut a).unwrap();
+        full.frame_full(f, &mut b).unwrap();
+        learned += usize::from(fast.shape.kind.is_some());
+    }
+    assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    assert_eq!(a.len(), 202, "message start, block start and 200 deltas");
+    assert!(learned < 20, "the back-off skips most learns: {learned} of 200 frames learned");
+}
+
 // ---- the fast path decodes exactly like the full path ----
 
 /// Raw string content as it may appear between two quotes in an upstream frame: valid or not.
