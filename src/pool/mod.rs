@@ -30,6 +30,7 @@ pub mod clock;
 pub mod config;
 pub mod explain;
 pub mod failure_scope;
+mod hint_names;
 pub mod holds;
 pub mod policy;
 pub mod rate_limits;

@@ -63,8 +63,8 @@ pub enum Seen {
     Reset(Option<u64>),
 }
 
-#[derive(Clone, Copy)]
-enum Field {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Field {
     Limit,
     Remaining,
     Reset,
@@ -79,7 +79,7 @@ fn field_of(rest: &[u8]) -> Option<(Field, &[u8])> {
 
 /// `(tokens window?, field)` for a lowercase header name this module reads. Runs on every
 /// header of every upstream response, so it rejects most names on their first byte.
-fn classify(name: &[u8]) -> Option<(bool, Field)> {
+pub(super) fn classify(name: &[u8]) -> Option<(bool, Field)> {
     match name.first() {
         Some(b'x' | b'r') => {
             let rest = name
@@ -124,9 +124,15 @@ impl Observed {
 
     /// [`Observed::header`] for a name already in lowercase.
     pub fn header_lower(&mut self, name: &[u8], value: &[u8], now_ms: u64) -> Seen {
-        let Some((tokens, field)) = classify(name) else {
-            return Seen::Other;
-        };
+        match classify(name) {
+            Some((tokens, field)) => self.field(tokens, field, value, now_ms),
+            None => Seen::Other,
+        }
+    }
+
+    /// Reads `value` as the `field` of the tokens or the requests window (a name already
+    /// classified).
+    pub(super) fn field(&mut self, tokens: bool, field: Field, value: &[u8], now_ms: u64) -> Seen {
         let w = if tokens { &mut self.tokens } else { &mut self.requests };
         match field {
             Field::Limit => w.limit = count(value).or(w.limit),

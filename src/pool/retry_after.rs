@@ -27,6 +27,7 @@
 //! [`MAX_HINT_MS`] from now so a broken upstream cannot park an account for years. A deadline in
 //! the past is returned as is; the policy applies its own floor.
 
+use super::hint_names::HintName;
 use super::rate_limits::{Observed, Seen};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -60,34 +61,30 @@ impl HintParser {
         if !matches!(name.first().map(u8::to_ascii_lowercase), Some(b'r' | b'x' | b'a')) {
             return;
         }
-        // Lowered once, so every comparison below is exact.
-        crate::util::lower::with_lower(name, |lower| self.header_lower(lower, value));
-    }
-
-    fn header_lower(&mut self, name: &[u8], value: &[u8]) {
-        match self.windows.header_lower(name, value, self.now_ms) {
-            // A window's limit or remaining count is no other hint.
-            Seen::Count => return,
-            // A window's reset, already read: a reset hint too when the name is one.
-            Seen::Reset(at) => {
-                if let Some(t) = at.filter(|_| is_reset_header_lower(name)) {
+        match super::hint_names::kind_of(name) {
+            HintName::Other => {}
+            HintName::Window { tokens, field, reset_hint } => {
+                match self.windows.field(tokens, field, value, self.now_ms) {
+                    // A window's reset, read once: a reset hint too when the name is one.
+                    Seen::Reset(Some(t)) if reset_hint => self.reset = Some(self.reset.map_or(t, |r| r.max(t))),
+                    // A window's limit or remaining count is no other hint.
+                    _ => {}
+                }
+            }
+            HintName::RetryAfterMs => {
+                if let Some(ms) = parse_decimal_ms(trim(value), 1) {
+                    self.retry_after_ms = Some(self.now_ms.saturating_add(ms));
+                }
+            }
+            HintName::RetryAfter => {
+                if let Some(t) = retry_after(value, self.now_ms) {
+                    self.retry_after = Some(t);
+                }
+            }
+            HintName::ResetHint => {
+                if let Some(t) = reset_value(value, self.now_ms) {
                     self.reset = Some(self.reset.map_or(t, |r| r.max(t)));
                 }
-                return;
-            }
-            Seen::Other => {}
-        }
-        if name == b"retry-after-ms" {
-            if let Some(ms) = parse_decimal_ms(trim(value), 1) {
-                self.retry_after_ms = Some(self.now_ms.saturating_add(ms));
-            }
-        } else if name == b"retry-after" {
-            if let Some(t) = retry_after(value, self.now_ms) {
-                self.retry_after = Some(t);
-            }
-        } else if is_reset_header_lower(name) {
-            if let Some(t) = reset_value(value, self.now_ms) {
-                self.reset = Some(self.reset.map_or(t, |r| r.max(t)));
             }
         }
     }
@@ -117,7 +114,7 @@ pub fn is_reset_header(name: &[u8]) -> bool {
 }
 
 /// [`is_reset_header`] for a lowercase name.
-fn is_reset_header_lower(name: &[u8]) -> bool {
+pub(super) fn is_reset_header_lower(name: &[u8]) -> bool {
     matches!(name, b"x-ratelimit-reset" | b"x-rate-limit-reset" | b"ratelimit-reset")
         || name.starts_with(b"x-ratelimit-reset-")
         || (name.starts_with(b"anthropic-ratelimit-") && name.ends_with(b"-reset"))
