@@ -2,9 +2,10 @@
 //! off); path parameters are percent-decoded. Later steps add their routes to [`TABLE`].
 //!
 //! The path is split into its segments once; matching is then a linear scan over a small static
-//! table of segment patterns, each compared segment by segment only when its length fits: no
-//! allocation for literal segments, one `String` per captured parameter. A path that matches some pattern with
-//! another method gives 405 with the `Allow` list; no match gives 404.
+//! table of segment patterns, where a pattern of another length is passed over before any
+//! segment is compared: no allocation for literal segments, one `String` per captured
+//! parameter. A path that matches some pattern with another method gives 405 with the `Allow`
+//! list; no match gives 404.
 
 use crate::config::Limits;
 use http::Method;

@@ -7,8 +7,12 @@
 //! `memcmp` for the names seen before.
 //!
 //! The memo is a small per-thread list (no lock: thread-per-core), filled on first sight up to
-//! [`MEMO_CAP`] names and then left as it is (later names are classified each time), so an
-//! upstream that invents names cannot grow it.
+//! [`MEMO_CAP`] names of at most [`MEMO_NAME_MAX`] bytes and then left as it is (later names are
+//! classified each time), so an upstream that invents names cannot grow it. Only names that
+//! pass the parser's first-byte filter (`r`, `x`, `a`) get here; other spellings of a name (case)
+//! take slots of their own. First come, never evicted: a gateway whose upstreams send many
+//! such names may find a later upstream's names classified each time, which costs the saving,
+//! never a wrong verdict.
 
 use super::rate_limits::{Field, classify};
 use super::retry_after::is_reset_header_lower;
@@ -59,12 +63,13 @@ thread_local! {
 }
 
 /// The verdict for `name` (any case), from this thread's memo when it has seen these bytes.
+/// (Classified on the spot when the memo is in use or, at thread exit, gone.)
 pub(super) fn kind_of(name: &[u8]) -> HintName {
-    MEMO.with(|m| {
+    MEMO.try_with(|m| {
         let Ok(mut memo) = m.try_borrow_mut() else {
             return HintName::of(name);
         };
-        if let Some((_, kind)) = memo.iter().find(|(n, _)| n.len() == name.len() && **n == *name) {
+        if let Some((_, kind)) = memo.iter().find(|(n, _)| **n == *name) {
             return *kind;
         }
         let kind = HintName::of(name);
@@ -73,6 +78,7 @@ pub(super) fn kind_of(name: &[u8]) -> HintName {
         }
         kind
     })
+    .unwrap_or_else(|_| HintName::of(name))
 }
 
 #[cfg(test)]

@@ -66,7 +66,7 @@ impl HintParser {
             HintName::Window { tokens, field, reset_hint } => {
                 match self.windows.field(tokens, field, value, self.now_ms) {
                     // A window's reset, read once: a reset hint too when the name is one.
-                    Seen::Reset(Some(t)) if reset_hint => self.reset = Some(self.reset.map_or(t, |r| r.max(t))),
+                    Seen::Reset(Some(t)) if reset_hint => self.later_reset(t),
                     // A window's limit or remaining count is no other hint.
                     _ => {}
                 }
@@ -83,10 +83,15 @@ impl HintParser {
             }
             HintName::ResetHint => {
                 if let Some(t) = reset_value(value, self.now_ms) {
-                    self.reset = Some(self.reset.map_or(t, |r| r.max(t)));
+                    self.later_reset(t);
                 }
             }
         }
+    }
+
+    /// Several reset hints: the latest wins (module docs).
+    fn later_reset(&mut self, t: u64) {
+        self.reset = Some(self.reset.map_or(t, |r| r.max(t)));
     }
 
     /// The deadline by precedence, capped at `now + MAX_HINT_MS`.
