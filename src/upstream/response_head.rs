@@ -137,32 +137,13 @@ pub struct Framing {
 
 /// Decides body framing and reuse for a response to a request (HEAD or not).
 pub fn response_framing(head: &ResponseHead, request_was_head: bool) -> Result<Framing, ResponseHeadError> {
-    let mut keep_alive = if head.minor_version >= 1 {
-        !head.has_token("connection", "close")
-    } else {
-        head.has_token("connection", "keep-alive")
-    };
+    let fields = FramingFields::read(head);
+    let mut keep_alive = if head.minor_version >= 1 { !fields.close } else { fields.keep_alive };
     if request_was_head || (100..200).contains(&head.status) || head.status == 204 || head.status == 304 {
         return Ok(Framing { body: BodyFraming::Empty, keep_alive });
     }
-    let mut content_length: Option<u64> = None;
-    for v in head.header_all("content-length") {
-        // Some servers send `Content-Length: 5, 5`; accept identical repeats only.
-        for part in v.split(|b| *b == b',') {
-            let n = parse_content_length(part).ok_or(ResponseHeadError::BadContentLength)?;
-            if content_length.is_some_and(|prev| prev != n) {
-                return Err(ResponseHeadError::BadContentLength);
-            }
-            content_length = Some(n);
-        }
-    }
-    let codings: Vec<&[u8]> = head
-        .header_all("transfer-encoding")
-        .flat_map(|v| v.split(|b| *b == b','))
-        .map(trim)
-        .filter(|c| !c.is_empty())
-        .collect();
-    let body = if let Some(last) = codings.last() {
+    let content_length = fields.content_length?;
+    let body = if let Some(last) = fields.last_coding {
         // Transfer-Encoding overrides Content-Length; a message with both is suspect, so the
         // connection is not reused afterwards.
         if content_length.is_some() {
@@ -185,6 +166,48 @@ pub fn response_framing(head: &ResponseHead, request_was_head: bool) -> Result<F
         }
     };
     Ok(Framing { body, keep_alive })
+}
+
+/// What the framing depends on, read in one pass over the headers (names matched by length
+/// first, then case-insensitively).
+struct FramingFields<'a> {
+    /// `Connection` lists `close` / `keep-alive`.
+    close: bool,
+    keep_alive: bool,
+    /// Every `Content-Length` value (comma lists included) agrees; `Err` at the first that
+    /// does not parse or differs (reported only when the framing needs it).
+    content_length: Result<Option<u64>, ResponseHeadError>,
+    /// The last non-empty `Transfer-Encoding` coding.
+    last_coding: Option<&'a [u8]>,
+}
+
+impl<'a> FramingFields<'a> {
+    fn read(head: &'a ResponseHead) -> Self {
+        let mut f = Self { close: false, keep_alive: false, content_length: Ok(None), last_coding: None };
+        for (name, v) in head.headers.iter() {
+            let is = |want: &[u8]| name.len() == want.len() && name.eq_ignore_ascii_case(want);
+            if is(b"connection") {
+                for t in v.split(|b| *b == b',').map(trim) {
+                    f.close |= t.eq_ignore_ascii_case(b"close");
+                    f.keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+                }
+            } else if is(b"content-length") {
+                // Some servers send `Content-Length: 5, 5`; accept identical repeats only.
+                for part in v.split(|b| *b == b',') {
+                    f.content_length = match (f.content_length, parse_content_length(part)) {
+                        (Ok(prev), Some(n)) if prev.is_none_or(|p| p == n) => Ok(Some(n)),
+                        (Err(e), _) => Err(e),
+                        _ => Err(ResponseHeadError::BadContentLength),
+                    };
+                }
+            } else if is(b"transfer-encoding") {
+                if let Some(last) = v.split(|b| *b == b',').map(trim).rfind(|c| !c.is_empty()) {
+                    f.last_coding = Some(last);
+                }
+            }
+        }
+        f
+    }
 }
 
 fn trim(v: &[u8]) -> &[u8] {
@@ -344,6 +367,77 @@ mod tests {
             }
         }
         assert_eq!(verdict, Err(ResponseHeadError::TooLarge));
+    }
+
+    /// The framing as it was decided before the one-pass read: a pass over the headers per
+    /// name (`has_token`, every `content-length`, the collected codings).
+    fn reference_framing(head: &ResponseHead, request_was_head: bool) -> Result<Framing, ResponseHeadError> {
+        let mut keep_alive = if head.minor_version >= 1 {
+            !head.has_token("connection", "close")
+        } else {
+            head.has_token("connection", "keep-alive")
+        };
+        if request_was_head || (100..200).contains(&head.status) || head.status == 204 || head.status == 304 {
+            return Ok(Framing { body: BodyFraming::Empty, keep_alive });
+        }
+        let mut content_length: Option<u64> = None;
+        for v in head.header_all("content-length") {
+            for part in v.split(|b| *b == b',') {
+                let n = parse_content_length(part).ok_or(ResponseHeadError::BadContentLength)?;
+                if content_length.is_some_and(|prev| prev != n) {
+                    return Err(ResponseHeadError::BadContentLength);
+                }
+                content_length = Some(n);
+            }
+        }
+        let codings: Vec<&[u8]> = head
+            .header_all("transfer-encoding")
+            .flat_map(|v| v.split(|b| *b == b','))
+            .map(trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        let body = if let Some(last) = codings.last() {
+            if content_length.is_some() {
+                keep_alive = false;
+            }
+            if last.eq_ignore_ascii_case(b"chunked") && head.minor_version >= 1 {
+                BodyFraming::Chunked
+            } else {
+                keep_alive = false;
+                BodyFraming::Close
+            }
+        } else {
+            match content_length {
+                Some(0) => BodyFraming::Empty,
+                Some(n) => BodyFraming::Length(n),
+                None => {
+                    keep_alive = false;
+                    BodyFraming::Close
+                }
+            }
+        };
+        Ok(Framing { body, keep_alive })
+    }
+
+    proptest::proptest! {
+        /// The one-pass read decides what the per-name passes decided, on heads made of the
+        /// three framing headers (any case, comma lists, blanks, junk) and others.
+        #[test]
+        fn one_pass_framing_agrees_with_the_reference(
+            minor in 0u8..2,
+            status in proptest::sample::select(vec![100u16, 200, 204, 304, 404, 500]),
+            request_was_head: bool,
+            headers in proptest::collection::vec((
+                proptest::sample::select(vec!["Connection", "connection", "CONTENT-LENGTH", "content-length", "Transfer-Encoding", "transfer-encoding", "x-other", "Content-Type"]),
+                proptest::sample::select(vec!["close", "keep-alive", "Keep-Alive, Upgrade", " close ,x", "chunked", "gzip, chunked", "chunked, gzip", ",", "", "5", "5, 5", "5,6", "0", "x", "12 ", "99999999999999999999"]),
+            ), 0..6),
+        ) {
+            let lines: Vec<String> = headers.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
+            let lines = lines.concat();
+            let text = format!("HTTP/1.{minor} {status} X\r\n{lines}\r\n");
+            let h = head(&text);
+            proptest::prop_assert_eq!(response_framing(&h, request_was_head), reference_framing(&h, request_was_head), "{}", text);
+        }
     }
 
     proptest::proptest! {
