@@ -53,12 +53,18 @@ impl Headers {
 
     /// First value of a header, case-insensitive name.
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.iter().find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v)
+        self.spans.iter().find(|s| self.is_named(s, name.as_bytes())).map(|s| self.part(&s.value))
+    }
+
+    /// Whether a header's name is `name` (any case): lengths first, from the spans alone, so
+    /// most headers are passed over without touching the buffer.
+    fn is_named(&self, s: &Span, name: &[u8]) -> bool {
+        s.name.len() == name.len() && self.part(&s.name).eq_ignore_ascii_case(name)
     }
 
     /// Every value of a header, in order, case-insensitive name.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v)
+        self.spans.iter().filter(move |s| self.is_named(s, name.as_bytes())).map(|s| self.part(&s.value))
     }
 }
 

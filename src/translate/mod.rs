@@ -62,11 +62,12 @@ pub fn new_message_id(prefix: &str) -> String {
     });
     let a = mix64(seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
     let b = mix64(a ^ seed.rotate_left(32));
-    let mut id = String::with_capacity(prefix.len() + 24);
-    id.push_str(prefix);
-    push_hex(&mut id, a, 16);
-    push_hex(&mut id, b >> 32, 8);
-    id
+    let mut id = Vec::with_capacity(prefix.len() + 24);
+    id.extend_from_slice(prefix.as_bytes());
+    id.extend_from_slice(&hex_digits::<16>(a));
+    id.extend_from_slice(&hex_digits::<8>(b >> 32));
+    // A `&str` prefix and hex digits: always UTF-8 (the check is a few word compares).
+    String::from_utf8(id).unwrap_or_default()
 }
 
 /// splitmix64's finaliser: a bijection on u64 with good avalanche.
@@ -76,13 +77,16 @@ fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The low `digits` hex digits of `v`, most significant first.
-fn push_hex(out: &mut String, v: u64, digits: u32) {
+/// The low `N` (at most 16) hex digits of `v`, most significant first, as a fixed array the
+/// compiler unrolls (no per-character push).
+fn hex_digits<const N: usize>(v: u64) -> [u8; N] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    for i in (0..digits).rev() {
+    let mut out = [b'0'; N];
+    for (i, o) in out.iter_mut().rev().enumerate().take(16) {
         let nibble = usize::try_from((v >> (i * 4)) & 0xf).unwrap_or(0);
-        out.push(char::from(HEX.get(nibble).copied().unwrap_or(b'0')));
+        *o = HEX.get(nibble).copied().unwrap_or(b'0');
     }
+    out
 }
 
 fn unix_now_nanos() -> u128 {
@@ -206,8 +210,16 @@ pub fn decode_all(format: WireFormat, stream: &[u8]) -> Result<Vec<CanonicalEven
 
 #[cfg(test)]
 mod id_tests {
-    use super::new_message_id;
+    use super::{hex_digits, new_message_id};
     use std::collections::HashSet;
+
+    #[test]
+    fn hex_digits_are_the_low_digits_most_significant_first() {
+        assert_eq!(&hex_digits::<16>(0x0123_4567_89ab_cdef), b"0123456789abcdef");
+        assert_eq!(&hex_digits::<8>(0xdead_beef_cafe_f00d), b"cafef00d");
+        assert_eq!(&hex_digits::<4>(0xa), b"000a");
+        assert_eq!(&hex_digits::<18>(u64::MAX), b"00ffffffffffffffff");
+    }
 
     #[test]
     fn ids_are_prefix_and_24_hex_digits_and_never_repeat() {
