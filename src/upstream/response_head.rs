@@ -142,17 +142,29 @@ pub fn response_framing(head: &ResponseHead, request_was_head: bool) -> Result<F
     if request_was_head || (100..200).contains(&head.status) || head.status == 204 || head.status == 304 {
         return Ok(Framing { body: BodyFraming::Empty, keep_alive });
     }
-    let content_length = fields.content_length?;
-    let body = if let Some(last) = fields.last_coding {
+    let body = body_framing(fields.last_coding, fields.content_length?, head.minor_version, &mut keep_alive);
+    Ok(Framing { body, keep_alive })
+}
+
+/// The body's framing from the last transfer coding and the content length; clears
+/// `keep_alive` where the end of the body is the end of the connection or the message is
+/// suspect.
+fn body_framing(
+    last_coding: Option<&[u8]>,
+    content_length: Option<u64>,
+    minor_version: u8,
+    keep_alive: &mut bool,
+) -> BodyFraming {
+    if let Some(last) = last_coding {
         // Transfer-Encoding overrides Content-Length; a message with both is suspect, so the
         // connection is not reused afterwards.
         if content_length.is_some() {
-            keep_alive = false;
+            *keep_alive = false;
         }
-        if last.eq_ignore_ascii_case(b"chunked") && head.minor_version >= 1 {
+        if last.eq_ignore_ascii_case(b"chunked") && minor_version >= 1 {
             BodyFraming::Chunked
         } else {
-            keep_alive = false;
+            *keep_alive = false;
             BodyFraming::Close
         }
     } else {
@@ -160,12 +172,11 @@ pub fn response_framing(head: &ResponseHead, request_was_head: bool) -> Result<F
             Some(0) => BodyFraming::Empty,
             Some(n) => BodyFraming::Length(n),
             None => {
-                keep_alive = false;
+                *keep_alive = false;
                 BodyFraming::Close
             }
         }
-    };
-    Ok(Framing { body, keep_alive })
+    }
 }
 
 /// What the framing depends on, read in one pass over the headers (names matched by length
@@ -369,8 +380,8 @@ mod tests {
         assert_eq!(verdict, Err(ResponseHeadError::TooLarge));
     }
 
-    /// The framing as it was decided before the one-pass read: a pass over the headers per
-    /// name (`has_token`, every `content-length`, the collected codings).
+    /// The framing's inputs as they were read before the one-pass read: a pass over the headers
+    /// per name (`has_token`, every `content-length`, the collected codings).
     fn reference_framing(head: &ResponseHead, request_was_head: bool) -> Result<Framing, ResponseHeadError> {
         let mut keep_alive = if head.minor_version >= 1 {
             !head.has_token("connection", "close")
@@ -396,26 +407,7 @@ mod tests {
             .map(trim)
             .filter(|c| !c.is_empty())
             .collect();
-        let body = if let Some(last) = codings.last() {
-            if content_length.is_some() {
-                keep_alive = false;
-            }
-            if last.eq_ignore_ascii_case(b"chunked") && head.minor_version >= 1 {
-                BodyFraming::Chunked
-            } else {
-                keep_alive = false;
-                BodyFraming::Close
-            }
-        } else {
-            match content_length {
-                Some(0) => BodyFraming::Empty,
-                Some(n) => BodyFraming::Length(n),
-                None => {
-                    keep_alive = false;
-                    BodyFraming::Close
-                }
-            }
-        };
+        let body = body_framing(codings.last().copied(), content_length, head.minor_version, &mut keep_alive);
         Ok(Framing { body, keep_alive })
     }
 
