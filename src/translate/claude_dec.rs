@@ -194,10 +194,13 @@ impl ClaudeDecoder {
                     _ => return Ok(()),
                 };
                 let s = jstr(data, v).ok_or_else(|| DecodeError(format!("delta without {key}")))?;
-                // A delta changes no state: remember the frame's shape for the fast path.
-                if let Some(content) = v.and_then(|v| v.str_content()).filter(|_| !self.shape.skip_learn()) {
-                    self.shape.learn(data, content, kind);
-                    self.typed_delta = ty_raw.and_then(|t| t.str_content()) == Some(b"content_block_delta");
+                // A delta changes no state: remember the frame's shape for the fast path (unless
+                // learning is backing off).
+                if let Some(content) = v.and_then(|v| v.str_content()) {
+                    if !self.shape.skip_learn() {
+                        self.shape.learn(data, content, kind);
+                        self.typed_delta = ty_raw.and_then(|t| t.str_content()) == Some(b"content_block_delta");
+                    }
                 }
                 out.push(kind.event(s));
             }

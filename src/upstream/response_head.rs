@@ -196,7 +196,8 @@ impl<'a> FramingFields<'a> {
     fn read(head: &'a ResponseHead) -> Self {
         let mut f = Self { close: false, keep_alive: false, content_length: Ok(None), last_coding: None };
         for (name, v) in head.headers.iter() {
-            let is = |want: &[u8]| name.len() == want.len() && name.eq_ignore_ascii_case(want);
+            // `eq_ignore_ascii_case` compares lengths first, so most names stop there.
+            let is = |want: &[u8]| name.eq_ignore_ascii_case(want);
             if is(b"connection") {
                 for t in v.split(|b| *b == b',').map(trim) {
                     f.close |= t.eq_ignore_ascii_case(b"close");
