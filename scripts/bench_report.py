@@ -208,7 +208,9 @@ def header(meta):
     if meta.get("note"):
         lines.append(f"Note: {meta['note']}")
     p = meta.get("pinning", {})
-    if p.get("pinned"):
+    if p.get("split"):
+        lines.append(f"Pinning: proxy under test on CPUs 0..N-1 (N workers), {p.get('simulators')} simulators and the load generator on CPUs {p.get('load_cpu')}.")
+    elif p.get("pinned"):
         lines.append(f"Pinning: proxy under test on CPU {p.get('proxy_cpu')} (one worker), simulator and load generator on CPU {p.get('load_cpu')}.")
     if meta["mode"] == "quick":
         lines.append("**This is a `--quick` smoke run: too short to compare; run `scripts/bench` for results.**")
@@ -392,8 +394,11 @@ def scaling(meta, rows):
                 cur[1] = max(cur[1], rps)
     workers = sorted({w for lane in data.values() for w in lane})
     lanes = list(data)
-    md = [f"Scaling run {meta['started']} on {meta['machine']['cpu_model']} × {meta['machine']['cores']} cores (not pinned; "
-          f"load generator and simulators share the machine). Peak zero-error req/s (req/s at p99 ≤ 5 ms).", "",
+    pin = meta.get("pinning", {})
+    how = (f"pinned: the proxy on CPUs 0..N-1, {pin.get('simulators')} simulators and the load generator on CPUs {pin.get('load_cpu')}"
+           if pin.get("split") else "not pinned; load generator and simulators share the machine")
+    md = [f"Scaling run {meta['started']} on {meta['machine']['cpu_model']} × {meta['machine']['cores']} cores ({how}). "
+          f"Peak zero-error req/s (req/s at p99 ≤ 5 ms).", "",
           "| workers | " + " | ".join(f"`{l}`" for l in lanes) + " |", "|---|" + "---|" * len(lanes)]
     for w in workers:
         md.append(f"| {w} | " + " | ".join(f"{fmt(data[l].get(w, [None])[0])} ({fmt(data[l].get(w, [None, None])[1])})" for l in lanes) + " |")
