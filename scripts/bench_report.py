@@ -83,14 +83,26 @@ class Figures:
                                                        for levels in rounds.values()])
             self.put("peak_rps", lane, [max([d.get("rps") or 0 for d in levels if not g(d, "errors.total", 0)] or [0]) for levels in rounds.values()])
         # Streaming: absolute and added (vs direct in the same round) TTFT and inter-chunk gap.
+        # The added figures use the simulator-stamped ones (`*_beyond_sim`: the simulator's own
+        # waiting taken out, see `sim:stamp`) when the run has them, else the figures as read.
         sbase = {r["round"]: r["data"] for r in self.by("stream", "direct")}
+        def added_path(d, path):
+            kind, q = path.split(".")
+            return f"{kind}_beyond_sim.{q}" if g(d, f"{kind}_beyond_sim.count", 0) else path
         for lane in self.avail:
             runs = [r for r in self.by("stream", lane) if not g(r["data"], "errors.total", 0)]
             for key, path in (("ttft_p50", "ttft.p50_us"), ("ttft_p99", "ttft.p99_us"), ("gap_p50", "gap.p50_us"), ("gap_p99", "gap.p99_us")):
                 self.put(key, lane, [g(r["data"], path) for r in runs])
                 if lane != "direct":
-                    self.put("added_" + key, lane, [g(r["data"], path) - g(sbase[r["round"]], path) for r in runs
-                                                    if r["round"] in sbase and g(sbase[r["round"]], path) is not None])
+                    vals = []
+                    for r in runs:
+                        b = sbase.get(r["round"])
+                        if b is None:
+                            continue
+                        p = added_path(r["data"], path)
+                        if added_path(b, path) == p and g(b, p) is not None and g(r["data"], p) is not None:
+                            vals.append(g(r["data"], p) - g(b, p))
+                    self.put("added_" + key, lane, vals)
             self.put("stream_errors", lane, [g(r["data"], "errors.total", 0) for r in self.by("stream", lane)])
         # CPU.
         for lane in self.avail:

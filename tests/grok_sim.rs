@@ -606,6 +606,38 @@ fn pacing_by_keyword_header_and_query() {
 }
 
 #[test]
+fn stamped_tokens_carry_the_simulators_clock() {
+    use orchids2api::sim::grok::stamp;
+    let sim = Sim::start(&[]);
+    let auth = format!("Bearer {API_KEY}");
+    let h = [("authorization", auth.as_str()), ("content-type", "application/json")];
+    let r = sim.post("/v1/chat/completions", &h, &streamed("sim:tokens=6 sim:pace=1/15 sim:stamp").to_string());
+    let mut stamps = Vec::new();
+    let mut text = String::new();
+    for data in r.sse_data().iter().filter(|d| *d != "[DONE]") {
+        let v: Value = serde_json::from_str(data).unwrap();
+        if let Some(c) = v["choices"][0]["delta"]["content"].as_str().filter(|c| !c.is_empty()) {
+            let (plain, st) = stamp::strip(c);
+            stamps.push(st.unwrap_or_else(|| panic!("unstamped token {c:?}")));
+            text.push_str(&plain);
+        }
+    }
+    let want: String = (0..6).map(orchids2api::sim::grok::text::long_token).collect();
+    assert_eq!(text, want, "the stamps come off and leave the answer");
+    assert_eq!(stamps.len(), 6);
+    assert!(stamps.iter().all(|s| s.arrived_ns == stamps[0].arrived_ns), "one arrival per request");
+    for w in stamps.windows(2) {
+        // Paced 1/15: every token is written at least 15 ms after the one before it.
+        assert!(w[1].sent_ns >= w[0].sent_ns + 15_000_000, "{w:?}");
+    }
+    // The first token follows the role frame and one pace sleep.
+    assert!(stamps[0].sent_ns >= stamps[0].arrived_ns + 15_000_000, "{:?}", stamps[0]);
+    // Without the keyword, nothing is stamped.
+    let r = sim.post("/v1/chat/completions", &h, &streamed("sim:tokens=3").to_string());
+    assert!(!api_stream(&r).content.contains("[[t:"));
+}
+
+#[test]
 fn per_credential_overrides_and_web_quota() {
     let sim = Sim::start(&[
         "--api-key",

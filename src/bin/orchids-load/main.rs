@@ -9,13 +9,15 @@
 //!   with `--pid`, the CPU the measured processes spent per request.
 //! - `stream`: C concurrent streams (`--streams` in all, default C; `--ramp` starts per second)
 //!   of `--tokens` chunks paced `--pace N/M` by the simulator; time to first token, gaps
-//!   between chunks, every stream's text checked complete and in order; with `--pid`, RSS when
-//!   all C are open at once and CPU per chunk.
+//!   between chunks, every stream's text checked complete and in order; with `--stamped`, both
+//!   also without the simulator's own waiting (`sim:stamp`); with `--pid`, RSS when all C are
+//!   open at once and CPU per chunk.
 //!
 //! Requests carry the simulator's behaviour keywords in the prompt (`sim:tokens=N
 //! sim:pace=N/M`), so they pass through any proxy unchanged.
 
 mod client;
+mod frame_clock;
 mod job;
 mod load;
 mod sse;
@@ -80,6 +82,10 @@ struct Cli {
     /// simulator pacing N/M: N chunks every M ms; "none" for no delay (stream)
     #[argh(option, default = "String::from(\"1/20\")")]
     pace: String,
+    /// ask the simulator to stamp its tokens (sim:stamp) and report TTFT and gaps without its
+    /// own waiting (stream)
+    #[argh(switch)]
+    stamped: bool,
     /// streams started per second, 0 = all at once (stream)
     #[argh(option, default = "0.0")]
     ramp: f64,
@@ -148,7 +154,8 @@ fn build(cli: &Cli) -> Result<(Job, Plan), String> {
         }
     };
     let prompt = if stream {
-        format!("Benchmark stream, please answer. sim:tokens={} {pace_kw} {}", cli.tokens, cli.prompt)
+        let stamp_kw = if cli.stamped { " sim:stamp" } else { "" };
+        format!("Benchmark stream, please answer. sim:tokens={} {pace_kw}{stamp_kw} {}", cli.tokens, cli.prompt)
     } else {
         format!("Benchmark request, please answer. {}", cli.prompt)
     };

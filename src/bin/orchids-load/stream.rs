@@ -4,14 +4,19 @@
 //! head, time to first token (request written -> first text frame), the gap between
 //! consecutive text frames, and the total; the text is verified against the simulator's token
 //! sequence, so a lost, duplicated or reordered chunk fails the stream. Only streams that
-//! arrive complete feed the histograms. A sampler records the measured processes' RSS — at the
+//! arrive complete feed the histograms. When the simulator stamps its tokens (`--stamped`,
+//! [`orchids2api::sim::grok::stamp`]), two more figures leave the simulator's own waiting out:
+//! the time to first token minus how long the simulator held the request, and each gap minus
+//! the simulator's own gap between the two tokens (negative differences count as zero). A sampler records the measured processes' RSS — at the
 //! moment every stream is open at once, and the peak.
 
 use crate::client::{Conn, Failure};
+use crate::frame_clock::FrameClock;
 use crate::job::{Job, ensure_conn};
 use crate::sse::{Frame, SseParser, Verifier, classify};
 use crate::stats::{self, Errors};
 use hdrhistogram::Histogram;
+use orchids2api::sim::grok::stamp;
 use serde_json::{Value, json};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -33,6 +38,10 @@ struct Shared {
     ttft: Histogram<u64>,
     gap: Histogram<u64>,
     total: Histogram<u64>,
+    /// Stamped streams: TTFT minus the simulator's hold time.
+    ttft_beyond: Histogram<u64>,
+    /// Stamped streams: each gap minus the simulator's own gap.
+    gap_beyond: Histogram<u64>,
     errors: Errors,
     ok: u64,
     chunks: u64,
@@ -61,6 +70,8 @@ pub(crate) async fn run(job: Rc<Job>, plan: StreamPlan) -> Value {
         ttft: job.hist.clone(),
         gap: job.hist.clone(),
         total: job.hist.clone(),
+        ttft_beyond: job.hist.clone(),
+        gap_beyond: job.hist.clone(),
         errors: Errors::default(),
         ok: 0,
         chunks: 0,
@@ -124,6 +135,8 @@ pub(crate) async fn run(job: Rc<Job>, plan: StreamPlan) -> Value {
         "ttft": stats::summary(&s.ttft),
         "gap": stats::summary(&s.gap),
         "total": stats::summary(&s.total),
+        "ttft_beyond_sim": stats::summary(&s.ttft_beyond),
+        "gap_beyond_sim": stats::summary(&s.gap_beyond),
         "errors": s.errors.json(),
         "first_loss": s.first_loss,
         "cpu_us": cpu,
@@ -147,7 +160,7 @@ async fn stream_task(
     started: Instant,
 ) {
     let mut conn: Option<Conn> = None;
-    let mut gaps: Vec<Duration> = Vec::with_capacity(256);
+    let mut clock = FrameClock::default();
     let mut parser = SseParser::default();
     loop {
         {
@@ -162,9 +175,9 @@ async fn stream_task(
             shared.borrow_mut().errors.add(&f);
             continue;
         }
-        gaps.clear();
+        clock.reset();
         parser.reset();
-        let r = one_stream(job, &mut conn, &mut parser, &mut gaps, open, target_open, started).await;
+        let r = one_stream(job, &mut conn, &mut parser, &mut clock, open, target_open, started).await;
         let mut s = shared.borrow_mut();
         match r {
             Ok(t) => {
@@ -173,8 +186,14 @@ async fn stream_task(
                 stats::record(&mut s.head, t.head);
                 stats::record(&mut s.ttft, t.ttft);
                 stats::record(&mut s.total, t.total);
-                for g in &gaps {
+                if let Some(d) = t.ttft_beyond {
+                    stats::record(&mut s.ttft_beyond, d);
+                }
+                for g in &clock.raw {
                     stats::record(&mut s.gap, *g);
+                }
+                for g in &clock.beyond {
+                    stats::record(&mut s.gap_beyond, *g);
                 }
             }
             Err(f) => {
@@ -193,6 +212,8 @@ async fn stream_task(
 struct Timings {
     head: Duration,
     ttft: Duration,
+    /// TTFT minus the simulator's hold time (stamped streams).
+    ttft_beyond: Option<Duration>,
     total: Duration,
     frames: u64,
 }
@@ -210,7 +231,7 @@ async fn one_stream(
     job: &Job,
     slot: &mut Option<Conn>,
     parser: &mut SseParser,
-    gaps: &mut Vec<Duration>,
+    clock: &mut FrameClock,
     open: &Live,
     target_open: u64,
     started: Instant,
@@ -238,20 +259,14 @@ async fn one_stream(
         }
     }
     let mut verifier = Verifier::new(&job.expected);
-    let mut first: Option<Instant> = None;
-    let mut last: Option<Instant> = None;
     let mut stream_error: Option<String> = None;
     while let Some(piece) = conn.body_piece(&mut head.body).await? {
         let at = conn.last_read;
         parser.feed(&piece, &mut |data| match classify(job.format, data) {
             Frame::Text(t) => {
-                verifier.text(&t);
-                if let Some(prev) = last {
-                    gaps.push(at.saturating_duration_since(prev));
-                } else {
-                    first = Some(at);
-                }
-                last = Some(at);
+                let (text, stamp) = stamp::strip(&t);
+                verifier.text(&text);
+                clock.frame(at, stamp);
             }
             Frame::End => verifier.ended = true,
             Frame::Error(e) => {
@@ -275,9 +290,11 @@ async fn one_stream(
         return Err(Failure::BadBody(format!("{} bytes of text missing", verifier.missing())));
     }
     let end = conn.last_read;
+    let ttft = clock.ttft(start, end);
     Ok(Timings {
         head: head_at.saturating_duration_since(start),
-        ttft: first.unwrap_or(end).saturating_duration_since(start),
+        ttft,
+        ttft_beyond: clock.ttft_beyond(ttft),
         total: end.saturating_duration_since(start),
         frames: verifier.frames,
     })

@@ -197,6 +197,7 @@ struct Answer {
 
 /// `POST /v1/chat/completions`.
 pub(crate) async fn chat(state: &State, conn: &mut Conn, req: &Req, close: bool) -> KeepOpen {
+    let arrived_ns = super::stamp::now_ns();
     let key = match auth(state, conn, req, close).await {
         Ok(k) => k,
         Err(keep) => return keep,
@@ -259,7 +260,8 @@ pub(crate) async fn chat(state: &State, conn: &mut Conn, req: &Req, close: bool)
     let now = super::now_ms();
     let window = state.use_api_window(key, u64::try_from(prompt_tokens).unwrap_or(u64::MAX), now);
     let limits = super::api_limit_headers(&window, now);
-    let out = Out { model: &parsed.model, id, prompt: prompt_tokens, headers: &super::pairs(&limits), close };
+    let out =
+        Out { model: &parsed.model, id, prompt: prompt_tokens, headers: &super::pairs(&limits), close, arrived_ns };
     if parsed.stream.unwrap_or(false) {
         stream(conn, &out, &answer, &script).await
     } else {
@@ -275,6 +277,8 @@ struct Out<'a> {
     /// The `x-ratelimit-*` headers of this answer.
     headers: &'a [(&'a str, &'a str)],
     close: bool,
+    /// When the request had arrived, on the [`super::stamp`] clock.
+    arrived_ns: u64,
 }
 
 fn plan(parsed: &ChatReq, script: &Script) -> Answer {
@@ -380,7 +384,13 @@ async fn stream(conn: &mut Conn, out: &Out<'_>, a: &Answer, script: &Script) -> 
             if cut(&mut w, script, &mut emitted).await? {
                 return Ok(false);
             }
-            frame(&mut w, &prefix, |b| delta(b, "content", t), "null").await?;
+            if script.stamp {
+                let stamp = super::stamp::Stamp { arrived_ns: out.arrived_ns, sent_ns: super::stamp::now_ns() };
+                let t = super::stamp::stamped(stamp, t);
+                frame(&mut w, &prefix, |b| delta(b, "content", &t), "null").await?;
+            } else {
+                frame(&mut w, &prefix, |b| delta(b, "content", t), "null").await?;
+            }
             completion += 1;
         }
         let finish = if a.tool.is_some() { "\"tool_calls\"" } else { "\"stop\"" };

@@ -56,6 +56,7 @@
 //! | `sim:imagelimit` | web: an in-stream `renderToolRateLimited` line |
 //! | `sim:pace=N/M` | N chunks every M ms (also `--pace N/M` for every request) |
 //! | `sim:fast` | zero delay: the whole answer in one write (the default) |
+//! | `sim:stamp` | API streams: every answer token starts with `[[t:ARRIVED:SENT]]`, the simulator's clock readings ([`stamp`]), for load clients |
 //!
 //! A request whose last message is a tool result (API: role `tool`; web: a `tool (name, id):`
 //! line after the last assistant turn) gets a plain answer quoting the result, so tool round
@@ -66,6 +67,7 @@
 
 pub mod api;
 pub mod script;
+pub mod stamp;
 pub mod text;
 pub mod tryit;
 pub mod web;

@@ -80,6 +80,9 @@ pub struct Script {
     pub image_limit: bool,
     /// Write `N` chunks, then sleep `M` ms.
     pub pace: Option<(usize, u64)>,
+    /// API streams: prefix every answer token with the simulator's clock readings
+    /// ([`super::stamp`]).
+    pub stamp: bool,
     /// `sim:deny=MODEL`: the FNV hash of the one upstream model / web mode answered with a 403
     /// [`Fail::ModelDenied`] (others are served).
     pub deny: Option<u32>,
@@ -142,6 +145,7 @@ impl Script {
             "imagelimit" => self.image_limit = true,
             "pace" => self.pace = value.and_then(parse_pace),
             "fast" => self.pace = None,
+            "stamp" => self.stamp = true,
             _ => {}
         }
     }
