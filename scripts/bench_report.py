@@ -83,12 +83,17 @@ class Figures:
                                                        for levels in rounds.values()])
             self.put("peak_rps", lane, [max([d.get("rps") or 0 for d in levels if not g(d, "errors.total", 0)] or [0]) for levels in rounds.values()])
         # Streaming: absolute and added (vs direct in the same round) TTFT and inter-chunk gap.
-        # The added figures use the simulator-stamped ones (`*_beyond_sim`: the simulator's own
-        # waiting taken out, see `sim:stamp`) when the run has them, else the figures as read.
+        # Added TTFT (p50, p99) and added gap p99 use the simulator-stamped figures
+        # (`*_beyond_sim`: the simulator's own waiting taken out, see `sim:stamp`) when both the
+        # lane and that round's `direct` have them, else both the figures as read. The gap p50
+        # stays as read: a stamped gap counts negative differences as zero, so its median is ~0
+        # for every lane and says nothing.
         sbase = {r["round"]: r["data"] for r in self.by("stream", "direct")}
-        def added_path(d, path):
+        def added_path(d, b, key, path):
             kind, q = path.split(".")
-            return f"{kind}_beyond_sim.{q}" if g(d, f"{kind}_beyond_sim.count", 0) else path
+            stamped = f"{kind}_beyond_sim.{q}"
+            usable = key != "gap_p50" and g(d, f"{kind}_beyond_sim.count", 0) and g(b, f"{kind}_beyond_sim.count", 0)
+            return stamped if usable else path
         for lane in self.avail:
             runs = [r for r in self.by("stream", lane) if not g(r["data"], "errors.total", 0)]
             for key, path in (("ttft_p50", "ttft.p50_us"), ("ttft_p99", "ttft.p99_us"), ("gap_p50", "gap.p50_us"), ("gap_p99", "gap.p99_us")):
@@ -99,8 +104,8 @@ class Figures:
                         b = sbase.get(r["round"])
                         if b is None:
                             continue
-                        p = added_path(r["data"], path)
-                        if added_path(b, path) == p and g(b, p) is not None and g(r["data"], p) is not None:
+                        p = added_path(r["data"], b, key, path)
+                        if g(b, p) is not None and g(r["data"], p) is not None:
                             vals.append(g(r["data"], p) - g(b, p))
                     self.put("added_" + key, lane, vals)
             self.put("stream_errors", lane, [g(r["data"], "errors.total", 0) for r in self.by("stream", lane)])
@@ -162,6 +167,14 @@ def ratio(a, b):
     if r >= 0.1:
         return f"{r:.2f}×"
     return f"{r:.2g}×"
+
+
+def straddles_zero(f, fig, lane):
+    """An added figure whose rounds reach zero or below: a ratio to it would divide by noise."""
+    if not fig.startswith("added_"):
+        return False
+    sp = f.v.get((fig, lane), (None, None))[1]
+    return bool(sp) and sp[0] is not None and sp[0] <= 0
 
 
 def peer_of(f, ours, kind):
@@ -249,12 +262,13 @@ def results_md(f, svg_rel):
     for lvl in f.hold_levels:
         out.append(f"| RSS with {lvl:,} streams open (MiB) | " + " | ".join(cell(f, f"rss_{lvl}", n, mib) if n in f.avail else "n/a" for n in names) + " |")
     out += ["", "Ratios (ours ÷ peer; the last column says which way is better; \"—\" where a figure is missing or an "
-            "added figure is at or below zero, i.e. within the noise):", ""]
+            "added figure is at or below zero or the peer's rounds of it reach zero, i.e. within the noise):", ""]
     cols = [(o, peer_of(f, o, p)) for o in ("ours-openai", "ours-claude") for p in ("nginx", "litellm")]
     out.append("| figure | " + " | ".join(f"`{o}` ÷ `{p}`" for o, p in cols) + " | better |")
     out.append("|---|" + "---|" * len(cols) + "---|")
     for label, fig, better in RATIO_ROWS:
-        out.append(f"| {label} | " + " | ".join(ratio(f.get(fig, o), f.get(fig, p)) for o, p in cols) + f" | {better} |")
+        out.append(f"| {label} | " + " | ".join(ratio(f.get(fig, o), f.get(fig, p)) if not straddles_zero(f, fig, p) else "—"
+                                                for o, p in cols) + f" | {better} |")
     for lvl in f.hold_levels:
         out.append(f"| RSS with {lvl:,} streams open | " + " | ".join(ratio(f.get(f"rss_{lvl}", o), f.get(f"rss_{lvl}", p)) for o, p in cols) + " | lower |")
     out += ["", f"![latest benchmark run]({svg_rel})"]
@@ -409,11 +423,16 @@ def scaling(meta, rows):
     pin = meta.get("pinning", {})
     how = (f"pinned: the proxy on CPUs 0..N-1, {pin.get('simulators')} simulators and the load generator on CPUs {pin.get('load_cpu')}"
            if pin.get("split") else "not pinned; load generator and simulators share the machine")
+    ours = [l for l in lanes if l.startswith("ours-") and "nginx" in data]
     md = [f"Scaling run {meta['started']} on {meta['machine']['cpu_model']} × {meta['machine']['cores']} cores ({how}). "
-          f"Peak zero-error req/s (req/s at p99 ≤ 5 ms).", "",
-          "| workers | " + " | ".join(f"`{l}`" for l in lanes) + " |", "|---|" + "---|" * len(lanes)]
+          f"Peak zero-error req/s (req/s at p99 ≤ 5 ms); the ratio columns divide the peaks (the p99 ≤ 5 ms figures).", "",
+          "| workers | " + " | ".join(f"`{l}`" for l in lanes) + "".join(f" | `{o}` ÷ `nginx`" for o in ours) + " |",
+          "|---|" + "---|" * (len(lanes) + len(ours))]
     for w in workers:
-        md.append(f"| {w} | " + " | ".join(f"{fmt(data[l].get(w, [None])[0])} ({fmt(data[l].get(w, [None, None])[1])})" for l in lanes) + " |")
+        cells = [f"{fmt(data[l].get(w, [None])[0])} ({fmt(data[l].get(w, [None, None])[1])})" for l in lanes]
+        ng = data.get("nginx", {}).get(w, [None, None])
+        cells += [f"{ratio(data[o].get(w, [None])[0], ng[0])} ({ratio(data[o].get(w, [None, None])[1], ng[1])})" for o in ours]
+        md.append(f"| {w} | " + " | ".join(cells) + " |")
     # Line chart.
     W, H, L, B = 760, 380, 80, 40
     vmax = max([v[0] for l in data.values() for v in l.values()] + [1])

@@ -635,6 +635,12 @@ fn stamped_tokens_carry_the_simulators_clock() {
     // Without the keyword, nothing is stamped.
     let r = sim.post("/v1/chat/completions", &h, &streamed("sim:tokens=3").to_string());
     assert!(!api_stream(&r).content.contains("[[t:"));
+    // A credential's `--behave` override stamps every answer of that key.
+    let sim = Sim::start(&["--behave", &format!("{API_KEY}=sim:stamp")]);
+    let r = sim.post("/v1/chat/completions", &h, &streamed("sim:tokens=3").to_string());
+    let content = api_stream(&r).content;
+    assert_eq!(content.matches("[[t:").count(), 3, "{content}");
+    assert_eq!(stamp::strip(&content).0, (0..3).map(orchids2api::sim::grok::text::long_token).collect::<String>());
 }
 
 #[test]

@@ -7,8 +7,9 @@
 //! arrive complete feed the histograms. When the simulator stamps its tokens (`--stamped`,
 //! [`orchids2api::sim::grok::stamp`]), two more figures leave the simulator's own waiting out:
 //! the time to first token minus how long the simulator held the request, and each gap minus
-//! the simulator's own gap between the two tokens (negative differences count as zero). A sampler records the measured processes' RSS — at the
-//! moment every stream is open at once, and the peak.
+//! the simulator's own gap between the two tokens (negative differences count as zero). A
+//! sampler records the measured processes' RSS — at the moment every stream is open at once,
+//! and the peak.
 
 use crate::client::{Conn, Failure};
 use crate::frame_clock::FrameClock;

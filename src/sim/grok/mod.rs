@@ -326,6 +326,7 @@ fn merge(into: &mut Script, o: &Script) {
     into.markup |= o.markup;
     into.image_limit |= o.image_limit;
     into.pace = o.pace.or(into.pace);
+    into.stamp |= o.stamp;
     into.deny = o.deny.or(into.deny);
 }
 
