@@ -48,9 +48,7 @@ impl ResponseHead {
 
     /// Whether a comma-separated header (Connection, Upgrade, ...) lists `token`.
     pub fn has_token(&self, name: &str, token: &str) -> bool {
-        self.header_all(name)
-            .flat_map(|v| v.split(|b| *b == b','))
-            .any(|t| trim(t).eq_ignore_ascii_case(token.as_bytes()))
+        self.header_all(name).flat_map(list_items).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
     }
 }
 
@@ -199,7 +197,7 @@ impl<'a> FramingFields<'a> {
             // `eq_ignore_ascii_case` compares lengths first, so most names stop there.
             let is = |want: &[u8]| name.eq_ignore_ascii_case(want);
             if is(b"connection") {
-                for t in v.split(|b| *b == b',').map(trim) {
+                for t in list_items(v) {
                     f.close |= t.eq_ignore_ascii_case(b"close");
                     f.keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
                 }
@@ -213,13 +211,18 @@ impl<'a> FramingFields<'a> {
                     };
                 }
             } else if is(b"transfer-encoding") {
-                if let Some(last) = v.split(|b| *b == b',').map(trim).rfind(|c| !c.is_empty()) {
+                if let Some(last) = list_items(v).rfind(|c| !c.is_empty()) {
                     f.last_coding = Some(last);
                 }
             }
         }
         f
     }
+}
+
+/// The items of a comma-separated header value, each trimmed (empty ones included).
+fn list_items(v: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
+    v.split(|b| *b == b',').map(trim)
 }
 
 fn trim(v: &[u8]) -> &[u8] {
@@ -402,12 +405,8 @@ mod tests {
                 content_length = Some(n);
             }
         }
-        let codings: Vec<&[u8]> = head
-            .header_all("transfer-encoding")
-            .flat_map(|v| v.split(|b| *b == b','))
-            .map(trim)
-            .filter(|c| !c.is_empty())
-            .collect();
+        let codings: Vec<&[u8]> =
+            head.header_all("transfer-encoding").flat_map(list_items).filter(|c| !c.is_empty()).collect();
         let body = body_framing(codings.last().copied(), content_length, head.minor_version, &mut keep_alive);
         Ok(Framing { body, keep_alive })
     }

@@ -1,6 +1,6 @@
 //! Small helpers shared across modules: JSON output, decimal integers, percent-decoding, a fast
-//! hasher for per-core maps, lowercased header names, byte-class scans, eight-bytes-at-a-time masks, allocation counting for
-//! benches.
+//! hasher for per-core maps, lowercased header names, byte-class scans, eight-bytes-at-a-time
+//! masks, allocation counting for benches.
 
 pub mod alloc_count;
 pub mod civil;
