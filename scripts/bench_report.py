@@ -228,6 +228,16 @@ def header(meta):
         f"Peers: nginx {meta.get('nginx') or '—'}, LiteLLM {meta.get('litellm') or '—'}; throughput tool: {meta.get('frontier_tool')} "
         f"{meta.get('wrk') or ''}; open-files limit {meta.get('fd_limit')}.",
     ]
+    if m.get("cpuidle_driver"):
+        hp = m.get("halt_poll_ns")
+        idle = f"CPU idle driver: {m['cpuidle_driver']}"
+        if hp is not None:
+            idle += f", guest_halt_poll_ns {hp}"
+            if meta.get("halt_poll_ns_before") is not None:
+                idle += f" (set for this run with BENCH_HALT_POLL_NS; the machine's own value is {meta['halt_poll_ns_before']})"
+            elif hp == 0:
+                idle += " (an idle vCPU halts at once: every wake-up of an idle core is a VM exit and entry)"
+        lines.append(idle + ".")
     if meta.get("loadavg_start"):
         lines.append(f"Load average (1/5/15 min) at the start: {meta['loadavg_start']}; at the end: {meta.get('loadavg_end')}.")
     if meta.get("note"):

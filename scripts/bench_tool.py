@@ -85,7 +85,29 @@ def machine():
                     mem_kib = int(line.split()[1])
     except OSError:
         pass
-    return {"cpu_model": model, "cores": cores, "kernel": platform.release(), "mem_gib": round(mem_kib / 1048576, 1)}
+    return {"cpu_model": model, "cores": cores, "kernel": platform.release(), "mem_gib": round(mem_kib / 1048576, 1),
+            "cpuidle_driver": read_first("/sys/devices/system/cpu/cpuidle/current_driver"),
+            "halt_poll_ns": as_int(read_first(HALT_POLL_NS))}
+
+
+# A KVM guest's idle polling (the cpuidle-haltpoll driver): how long an idle vCPU polls before it
+# halts. It decides how fast an idle core wakes for the next packet (docs/benchmarks.md).
+HALT_POLL_NS = "/sys/module/haltpoll/parameters/guest_halt_poll_ns"
+
+
+def read_first(path):
+    try:
+        with open(path) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def as_int(v):
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
 
 
 def main(argv):

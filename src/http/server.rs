@@ -144,7 +144,7 @@ async fn read_head(
                     }
                     _ => return Err(Stop::Quiet),
                 },
-                _ = worker.closing.recv() => return Err(Stop::Quiet),
+                () = worker.closing.wait() => return Err(Stop::Quiet),
             }
         } else {
             let deadline = *head_deadline.get_or_insert_with(|| Instant::now() + cfg.timeouts.head_read);

@@ -33,10 +33,9 @@ pub struct Worker {
     pub id: usize,
     config: RefCell<Arc<Config>>,
     pub shared: Arc<Shared>,
-    /// Closed (every `recv` returns `Err`) once this worker starts draining; idle connections
-    /// wait on it so shutdown can cut them.
-    pub closing: async_channel::Receiver<()>,
-    draining: Cell<bool>,
+    /// Given once this worker starts draining; idle connections wait on it so shutdown can cut
+    /// them.
+    pub closing: super::closing::Closing,
     open_conns: Cell<usize>,
     in_flight: Cell<usize>,
     /// Front-end state (models, keys, channels) derived from the current config.
@@ -62,13 +61,12 @@ impl Drop for WriteGuard {
 }
 
 impl Worker {
-    pub fn new(id: usize, config: Arc<Config>, shared: Arc<Shared>, closing: async_channel::Receiver<()>) -> Self {
+    pub fn new(id: usize, config: Arc<Config>, shared: Arc<Shared>) -> Self {
         Self {
             id,
             config: RefCell::new(config),
             shared,
-            closing,
-            draining: Cell::new(false),
+            closing: super::closing::Closing::default(),
             open_conns: Cell::new(0),
             in_flight: Cell::new(0),
             front: crate::proxy::FrontCache::default(),
@@ -137,11 +135,12 @@ impl Worker {
     }
 
     pub fn draining(&self) -> bool {
-        self.draining.get()
+        self.closing.is_closed()
     }
 
+    /// Starts draining: wakes every connection waiting idle (and the accept loop).
     pub fn start_draining(&self) {
-        self.draining.set(true);
+        self.closing.close();
     }
 
     pub fn open_conns(&self) -> usize {

@@ -5,6 +5,7 @@
 //! - [`driver`]: io_uring vs epoll detection.
 //! - [`listener`]: per-worker listeners, bound up front on the main thread.
 //! - [`worker`]: the thread body (accept loop, drain).
+//! - [`closing`]: a worker's drain signal, awaited by idle connections without allocating.
 //! - [`coarse_timer`]: small per-thread deadlines for what every open stream waits on.
 //! - [`cores`]: which CPU each worker is pinned to (the process's allowed CPUs, in turn).
 //! - [`ctx`]: the per-core `Worker` context (`!Send`).
@@ -15,6 +16,7 @@
 //! `timeouts.shutdown_grace` to finish, then the process exits 0. A second signal exits at once.
 
 pub mod busy_poll;
+pub mod closing;
 pub mod coarse_timer;
 pub mod control;
 pub mod cores;

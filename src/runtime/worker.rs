@@ -70,13 +70,12 @@ async fn worker_main(spec: WorkerSpec) -> Result<(), String> {
     let WorkerSpec { id, listener, config, shared, control, .. } = spec;
     let listener = monoio::net::TcpListener::from_std(listener)
         .map_err(|e| format!("worker {id}: cannot register listener: {e}"))?;
-    let (closing_tx, closing_rx) = async_channel::bounded::<()>(1);
     let store = shared.store.as_ref().map(|hub| hub.handle());
-    let worker = Rc::new(Worker::new(id, config, shared, closing_rx));
+    let worker = Rc::new(Worker::new(id, config, shared));
     if let Some(store) = store {
         worker.set_store(store);
     }
-    let control_task = monoio::spawn(control_loop(Rc::clone(&worker), control.clone(), closing_tx));
+    let control_task = monoio::spawn(control_loop(Rc::clone(&worker), control.clone()));
     // This thread's runtime lives as long as the thread: its streams get coarse deadlines.
     super::coarse_timer::install();
     super::busy_poll::install(worker.config().busy_poll);
@@ -87,7 +86,7 @@ async fn worker_main(spec: WorkerSpec) -> Result<(), String> {
         // Wait for a connection slot; stop waiting if we start draining.
         monoio::select! {
             r = permit_tx.send(()) => { if r.is_err() { break; } }
-            _ = worker.closing.recv() => break,
+            () = worker.closing.wait() => break,
         }
         monoio::select! {
             accepted = listener.accept() => match accepted {
@@ -106,7 +105,7 @@ async fn worker_main(spec: WorkerSpec) -> Result<(), String> {
                     monoio::time::sleep(Duration::from_millis(5)).await;
                 }
             },
-            _ = worker.closing.recv() => break,
+            () = worker.closing.wait() => break,
         }
     }
     drop(listener);
@@ -145,16 +144,11 @@ async fn worker_main(spec: WorkerSpec) -> Result<(), String> {
     Ok(())
 }
 
-async fn control_loop(
-    worker: Rc<Worker>,
-    control: async_channel::Receiver<Control>,
-    closing: async_channel::Sender<()>,
-) {
+async fn control_loop(worker: Rc<Worker>, control: async_channel::Receiver<Control>) {
     while let Ok(msg) = control.recv().await {
         match msg {
             Control::Shutdown => {
                 worker.start_draining();
-                closing.close();
             }
             Control::Config(cfg) => worker.set_config(cfg),
             Control::Accounts(snap) => worker.pool().install(snap),
@@ -162,5 +156,4 @@ async fn control_loop(
     }
     // The main thread went away: drain as well.
     worker.start_draining();
-    closing.close();
 }
