@@ -8,6 +8,7 @@
 //! list; no match gives 404.
 
 use crate::config::Limits;
+use crate::http::path_params::PathParams;
 use http::Method;
 
 /// Every endpoint the server knows.
@@ -143,7 +144,7 @@ static TABLE: &[Entry] = &[
 /// The routing outcome.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Resolved {
-    Found(RouteId, Vec<String>),
+    Found(RouteId, PathParams),
     /// The path exists with other methods; the value is the `Allow` header.
     MethodNotAllowed(String),
     NotFound,
@@ -154,7 +155,7 @@ pub fn resolve_with_admin(method: &Method, raw_path: &[u8], admin_path: &str) ->
     let path = raw_path.strip_suffix(b"/").filter(|p| !p.is_empty()).unwrap_or(raw_path);
     if path == admin_path.as_bytes() {
         return if method == Method::GET || method == Method::HEAD {
-            Resolved::Found(RouteId::AdminPage, Vec::new())
+            Resolved::Found(RouteId::AdminPage, PathParams::default())
         } else {
             Resolved::MethodNotAllowed("GET, HEAD".to_owned())
         };
@@ -215,7 +216,7 @@ enum PatternMatch {
     No,
     /// The shape matches but a parameter is not valid percent-encoding (answered 404).
     BadParam,
-    Yes(Vec<String>),
+    Yes(PathParams),
 }
 
 fn match_pattern(pattern: &[Seg], segs: &[&[u8]]) -> PatternMatch {
@@ -229,14 +230,10 @@ fn match_pattern(pattern: &[Seg], segs: &[&[u8]]) -> PatternMatch {
     if !fits {
         return PatternMatch::No;
     }
-    let wanted = pattern.iter().filter(|s| matches!(s, Param)).count();
-    let mut params = Vec::with_capacity(wanted);
+    let mut params = PathParams::default();
     for (seg, got) in pattern.iter().zip(segs) {
-        if matches!(seg, Param) {
-            match crate::util::percent::decode(got, false) {
-                Some(p) => params.push(p),
-                None => return PatternMatch::BadParam,
-            }
+        if matches!(seg, Param) && params.push_raw(got).is_err() {
+            return PatternMatch::BadParam;
         }
     }
     PatternMatch::Yes(params)
@@ -248,9 +245,9 @@ mod tests {
 
     #[test]
     fn routes_and_methods() {
-        assert_eq!(resolve(&Method::GET, b"/health"), Resolved::Found(RouteId::Health, vec![]));
-        assert_eq!(resolve(&Method::HEAD, b"/health"), Resolved::Found(RouteId::Health, vec![]));
-        assert_eq!(resolve(&Method::GET, b"/health/"), Resolved::Found(RouteId::Health, vec![]));
+        assert_eq!(resolve(&Method::GET, b"/health"), Resolved::Found(RouteId::Health, PathParams::default()));
+        assert_eq!(resolve(&Method::HEAD, b"/health"), Resolved::Found(RouteId::Health, PathParams::default()));
+        assert_eq!(resolve(&Method::GET, b"/health/"), Resolved::Found(RouteId::Health, PathParams::default()));
         assert_eq!(resolve(&Method::POST, b"/health"), Resolved::MethodNotAllowed("GET, HEAD".into()));
         assert_eq!(resolve(&Method::GET, b"/nope"), Resolved::NotFound);
         assert_eq!(resolve(&Method::GET, b"/health/x"), Resolved::NotFound);
@@ -261,24 +258,24 @@ mod tests {
         use RouteId as R;
         let post = |p: &[u8]| resolve(&Method::POST, p);
         let get = |p: &[u8]| resolve(&Method::GET, p);
-        assert_eq!(post(b"/v1/messages"), Resolved::Found(R::Messages, vec![]));
-        assert_eq!(post(b"/grok/v1/messages"), Resolved::Found(R::ChannelMessages, vec!["grok".into()]));
-        assert_eq!(post(b"/v1/messages/count_tokens"), Resolved::Found(R::CountTokens, vec![]));
+        assert_eq!(post(b"/v1/messages"), Resolved::Found(R::Messages, PathParams::default()));
+        assert_eq!(post(b"/grok/v1/messages"), Resolved::Found(R::ChannelMessages, PathParams::of(&["grok"])));
+        assert_eq!(post(b"/v1/messages/count_tokens"), Resolved::Found(R::CountTokens, PathParams::default()));
         assert_eq!(
             post(b"/warp/v1/messages/count_tokens"),
-            Resolved::Found(R::ChannelCountTokens, vec!["warp".into()])
+            Resolved::Found(R::ChannelCountTokens, PathParams::of(&["warp"]))
         );
-        assert_eq!(post(b"/v1/chat/completions"), Resolved::Found(R::ChatCompletions, vec![]));
+        assert_eq!(post(b"/v1/chat/completions"), Resolved::Found(R::ChatCompletions, PathParams::default()));
         assert_eq!(
             post(b"/orchids/v1/chat/completions"),
-            Resolved::Found(R::ChannelChatCompletions, vec!["orchids".into()])
+            Resolved::Found(R::ChannelChatCompletions, PathParams::of(&["orchids"]))
         );
-        assert_eq!(get(b"/v1/models"), Resolved::Found(R::Models, vec![]));
-        assert_eq!(get(b"/grok/v1/models"), Resolved::Found(R::ChannelModels, vec!["grok".into()]));
-        assert_eq!(get(b"/v1/models/grok-3"), Resolved::Found(R::Model, vec!["grok-3".into()]));
+        assert_eq!(get(b"/v1/models"), Resolved::Found(R::Models, PathParams::default()));
+        assert_eq!(get(b"/grok/v1/models"), Resolved::Found(R::ChannelModels, PathParams::of(&["grok"])));
+        assert_eq!(get(b"/v1/models/grok-3"), Resolved::Found(R::Model, PathParams::of(&["grok-3"])));
         assert_eq!(
             get(b"/grok/v1/models/grok-3"),
-            Resolved::Found(R::ChannelModel, vec!["grok".into(), "grok-3".into()])
+            Resolved::Found(R::ChannelModel, PathParams::of(&["grok", "grok-3"]))
         );
         assert!(matches!(get(b"/v1/messages"), Resolved::MethodNotAllowed(_)));
     }
@@ -287,7 +284,7 @@ mod tests {
     fn params_are_percent_decoded() {
         assert_eq!(
             resolve(&Method::GET, b"/debug/sleep/a%20b"),
-            Resolved::Found(RouteId::DebugSleep, vec!["a b".into()])
+            Resolved::Found(RouteId::DebugSleep, PathParams::of(&["a b"]))
         );
         assert_eq!(resolve(&Method::GET, b"/debug/sleep/%zz"), Resolved::NotFound);
     }
@@ -296,6 +293,8 @@ mod tests {
     fn no_pattern_is_longer_than_the_split() {
         assert!(TABLE.iter().all(|e| e.pattern.len() <= MAX_SEGS));
         assert!(TABLE.iter().any(|e| e.pattern.len() == MAX_SEGS));
+        let params = |e: &Entry| e.pattern.iter().filter(|s| matches!(s, Param)).count();
+        assert!(TABLE.iter().all(|e| params(e) <= crate::http::path_params::MAX_PARAMS));
     }
 
     #[test]
@@ -313,7 +312,7 @@ mod tests {
         assert_eq!(get(b"/a/b/c/d/e/f"), Resolved::NotFound);
         assert_eq!(
             get(b"/grok/v1/models/grok-3/"),
-            Resolved::Found(RouteId::ChannelModel, vec!["grok".into(), "grok-3".into()])
+            Resolved::Found(RouteId::ChannelModel, PathParams::of(&["grok", "grok-3"]))
         );
         assert!(
             matches!(resolve(&Method::POST, b"/api/accounts/x/quota"), Resolved::MethodNotAllowed(a) if a == "GET, HEAD")

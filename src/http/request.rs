@@ -10,7 +10,7 @@ pub struct Request {
     pub head: RequestHead,
     pub body: Bytes,
     /// Percent-decoded path parameters, in pattern order.
-    pub params: Vec<String>,
+    pub params: super::path_params::PathParams,
     pub peer: SocketAddr,
 }
 
@@ -25,6 +25,6 @@ impl Request {
     }
 
     pub fn param(&self, i: usize) -> Option<&str> {
-        self.params.get(i).map(String::as_str)
+        self.params.get(i)
     }
 }
