@@ -37,9 +37,15 @@ impl Param {
 
 /// The parameters of one request, in pattern order. Equal when their texts are (wherever each
 /// is kept).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct PathParams {
     items: [Option<Param>; MAX_PARAMS],
+}
+
+impl std::fmt::Debug for PathParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries((0..MAX_PARAMS).filter_map(|i| self.get(i))).finish()
+    }
 }
 
 impl PartialEq for PathParams {
@@ -60,11 +66,12 @@ pub enum ParamError {
 }
 
 impl PathParams {
-    /// The parameters `values`, in order (tests and callers that build a request by hand).
+    /// The parameters `values`, in order (for tests); more than [`MAX_PARAMS`] is refused.
+    #[cfg(test)]
     pub fn of(values: &[&str]) -> Self {
         let mut p = Self::default();
         for v in values {
-            let _ = p.push_decoded(v);
+            assert!(p.push_decoded(v).is_ok(), "at most {MAX_PARAMS} parameters");
         }
         p
     }
@@ -147,5 +154,6 @@ mod tests {
         escaped.push_raw(b"a%20b").unwrap();
         assert_eq!(escaped, PathParams::of(&["a b"]), "equal by text, heap or inline");
         assert_ne!(escaped, PathParams::of(&["a b", "c"]));
+        assert_eq!(format!("{escaped:?}"), r#"["a b"]"#, "shown as the texts");
     }
 }

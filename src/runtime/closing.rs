@@ -43,31 +43,28 @@ impl Closing {
         Wait { closing: self, slot: None }
     }
 
+    /// Puts `waker` in the waiter's slot (a free one, or a new one, the first time). A waker it
+    /// replaces is dropped after the table's borrow ends: dropping the last reference to a task
+    /// drops its future, whose own `Wait` would then borrow the table again.
     fn register(&self, slot: Option<usize>, waker: &Waker) -> usize {
         let mut wakers = self.wakers.borrow_mut();
-        if let Some(i) = slot {
-            if let Some(entry) = wakers.get_mut(i) {
-                if !entry.as_ref().is_some_and(|w| w.will_wake(waker)) {
-                    *entry = Some(waker.clone());
-                }
-                return i;
+        let slot = slot.filter(|i| *i < wakers.len()).or_else(|| self.free.borrow_mut().pop());
+        let (i, _replaced) = match slot.and_then(|i| Some((i, wakers.get_mut(i)?))) {
+            Some((i, entry)) if entry.as_ref().is_some_and(|w| w.will_wake(waker)) => (i, None),
+            Some((i, entry)) => (i, entry.replace(waker.clone())),
+            None => {
+                wakers.push(Some(waker.clone()));
+                (wakers.len() - 1, None)
             }
-        }
-        if let Some(i) = self.free.borrow_mut().pop() {
-            if let Some(entry) = wakers.get_mut(i) {
-                *entry = Some(waker.clone());
-                return i;
-            }
-        }
-        wakers.push(Some(waker.clone()));
-        wakers.len() - 1
+        };
+        drop(wakers);
+        i
     }
 
     fn release(&self, slot: usize) {
-        if let Some(entry) = self.wakers.borrow_mut().get_mut(slot) {
-            *entry = None;
-        }
+        let old = self.wakers.borrow_mut().get_mut(slot).and_then(Option::take);
         self.free.borrow_mut().push(slot);
+        drop(old);
     }
 }
 
@@ -137,6 +134,37 @@ mod tests {
             assert_eq!(poll(w, waker), Poll::Ready(()));
         }
         assert_eq!(poll(&mut closing.wait(), &wakers[0]), Poll::Ready(()));
+    }
+
+    thread_local! {
+        static SIGNAL: Closing = Closing::default();
+    }
+
+    /// A waker whose `wake` waits on this thread's signal again (as a task woken in place
+    /// might): `close` must hold no borrow of the table while it wakes.
+    struct Reenter(AtomicUsize);
+
+    impl Wake for Reenter {
+        fn wake(self: Arc<Self>) {
+            let waker = Waker::from(Arc::clone(&self));
+            SIGNAL.with(|c| {
+                let mut again = c.wait();
+                assert_eq!(poll(&mut again, &waker), Poll::Ready(()), "closed before anyone is woken");
+            });
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_woken_waiter_may_wait_again_inside_wake() {
+        let me = Arc::new(Reenter(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&me));
+        SIGNAL.with(|c| {
+            let mut w = c.wait();
+            assert_eq!(poll(&mut w, &waker), Poll::Pending);
+            c.close();
+        });
+        assert_eq!(me.0.load(Ordering::SeqCst), 1);
     }
 
     #[test]
