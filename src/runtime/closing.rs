@@ -4,10 +4,12 @@
 //! Why not a closed `async_channel`: an idle connection waits on the signal before every
 //! request, and each `recv` of a channel allocates an event-listener node (about 800
 //! instructions and one allocation per request, callgrind). Here a waiter takes a slot in a
-//! per-worker table of wakers and gives it back when dropped; the table's slots are reused, so
-//! waiting allocates nothing once the table has grown to the number of idle connections.
+//! per-worker table of wakers ([`super::slots`]) and gives it back when dropped; the table's
+//! slots are reused, so waiting allocates nothing once the table has grown to the number of idle
+//! connections.
 //! Single-threaded (`Cell` / `RefCell`): a worker's connections live on its thread.
 
+use super::slots::Slots;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
@@ -17,8 +19,8 @@ use std::task::{Context, Poll, Waker};
 #[derive(Debug, Default)]
 pub struct Closing {
     closed: Cell<bool>,
-    wakers: RefCell<Vec<Option<Waker>>>,
-    free: RefCell<Vec<usize>>,
+    /// Each waiter's slot: its waker until `close` takes it.
+    wakers: RefCell<Slots<Option<Waker>>>,
 }
 
 impl Closing {
@@ -43,27 +45,22 @@ impl Closing {
         Wait { closing: self, slot: None }
     }
 
-    /// Puts `waker` in the waiter's slot (a free one, or a new one, the first time). A waker it
-    /// replaces is dropped after the table's borrow ends: dropping the last reference to a task
-    /// drops its future, whose own `Wait` would then borrow the table again.
+    /// Puts `waker` in the waiter's slot (a new one the first time). A waker it replaces is
+    /// dropped after the table's borrow ends: dropping the last reference to a task drops its
+    /// future, whose own `Wait` would then borrow the table again.
     fn register(&self, slot: Option<usize>, waker: &Waker) -> usize {
         let mut wakers = self.wakers.borrow_mut();
-        let slot = slot.filter(|i| *i < wakers.len()).or_else(|| self.free.borrow_mut().pop());
         let (i, _replaced) = match slot.and_then(|i| Some((i, wakers.get_mut(i)?))) {
             Some((i, entry)) if entry.as_ref().is_some_and(|w| w.will_wake(waker)) => (i, None),
             Some((i, entry)) => (i, entry.replace(waker.clone())),
-            None => {
-                wakers.push(Some(waker.clone()));
-                (wakers.len() - 1, None)
-            }
+            None => (wakers.insert(Some(waker.clone())), None),
         };
         drop(wakers);
         i
     }
 
     fn release(&self, slot: usize) {
-        let old = self.wakers.borrow_mut().get_mut(slot).and_then(Option::take);
-        self.free.borrow_mut().push(slot);
+        let old = self.wakers.borrow_mut().remove(slot);
         drop(old);
     }
 }
@@ -177,7 +174,7 @@ mod tests {
             assert_eq!(poll(&mut w, &waker), Poll::Pending);
             assert_eq!(poll(&mut w, &waker), Poll::Pending, "polled again: the same slot");
         }
-        assert_eq!(closing.wakers.borrow().len(), 1, "one slot, reused by every waiter in turn");
+        assert_eq!(closing.wakers.borrow().grown_to(), 1, "one slot, reused by every waiter in turn");
         closing.close();
         assert_eq!(count.0.load(Ordering::SeqCst), 0, "no waiter was left to wake");
     }

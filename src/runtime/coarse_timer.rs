@@ -37,8 +37,7 @@ struct Entry {
 
 #[derive(Default)]
 struct Table {
-    entries: RefCell<Vec<Option<Entry>>>,
-    free: RefCell<Vec<usize>>,
+    entries: RefCell<super::slots::Slots<Entry>>,
     /// The driver's waker while it sleeps, to wake it for an earlier entry.
     driver: Cell<Option<Waker>>,
     /// When the driver plans to wake (`None`: it waits for the first entry).
@@ -71,7 +70,7 @@ impl Deadline {
         self.at = at;
         if let Some(i) = self.slot {
             TABLE.with(|t| {
-                if let Some(Some(e)) = t.entries.borrow_mut().get_mut(i) {
+                if let Some(e) = t.entries.borrow_mut().get_mut(i) {
                     e.at = at;
                     e.fired = false;
                 }
@@ -95,7 +94,7 @@ impl Future for Deadline {
         let slot = TABLE.with(|t| {
             let slot = match slot {
                 Some(i) => {
-                    if let Some(Some(e)) = t.entries.borrow_mut().get_mut(i) {
+                    if let Some(e) = t.entries.borrow_mut().get_mut(i) {
                         if e.fired {
                             return None;
                         }
@@ -123,11 +122,10 @@ impl Drop for Deadline {
     fn drop(&mut self) {
         if let Some(i) = self.slot.take() {
             // `try_with`: a deadline dropped during thread teardown finds no table; nothing to do.
+            // The entry (and its waker) is dropped after the table's borrow ends.
             let _ = TABLE.try_with(|t| {
-                if let Some(e) = t.entries.borrow_mut().get_mut(i) {
-                    *e = None;
-                }
-                t.free.borrow_mut().push(i);
+                let old = t.entries.borrow_mut().remove(i);
+                drop(old);
             });
         }
     }
@@ -135,19 +133,7 @@ impl Drop for Deadline {
 
 impl Table {
     fn insert(&self, at: Instant, waker: Waker) -> usize {
-        let entry = Some(Entry { at, waker: Some(waker), fired: false });
-        let mut entries = self.entries.borrow_mut();
-        let reused = self.free.borrow_mut().pop();
-        let i = if let Some(i) = reused {
-            if let Some(e) = entries.get_mut(i) {
-                *e = entry;
-            }
-            i
-        } else {
-            entries.push(entry);
-            entries.len() - 1
-        };
-        drop(entries);
+        let i = self.entries.borrow_mut().insert(Entry { at, waker: Some(waker), fired: false });
         self.earlier(at);
         i
     }
@@ -167,7 +153,7 @@ impl Table {
     fn fire_due(&self, now: Instant) -> Option<Instant> {
         let mut earliest: Option<Instant> = None;
         let mut due = Vec::new();
-        for e in self.entries.borrow_mut().iter_mut().flatten() {
+        for e in self.entries.borrow_mut().iter_mut() {
             if e.fired {
                 continue;
             }
@@ -407,7 +393,7 @@ mod tests {
             assert!(start.elapsed() < Duration::from_secs(60));
             let past = Instant::now().checked_sub(Duration::from_secs(1)).unwrap();
             assert_eq!(timeout_at(past, std::pin::pin!(async { "ready" })).await, Ok("ready"), "a ready future wins");
-            let live = TABLE.with(|t| t.entries.borrow().iter().flatten().count());
+            let live = TABLE.with(|t| t.entries.borrow().len());
             assert_eq!(live, 0, "every timeout freed its deadline");
         });
     }
@@ -437,7 +423,7 @@ mod tests {
             let mut d = at(Instant::now() + Duration::from_secs(60));
             let _ = poll_fn(|cx| Poll::Ready(Pin::new(&mut d).poll(cx))).await;
             drop(d);
-            let live = TABLE.with(|t| t.entries.borrow().iter().flatten().count());
+            let live = TABLE.with(|t| t.entries.borrow().len());
             assert_eq!(live, 0);
         });
         // The first runtime is gone with its driver; a new install serves the next one.

@@ -5,6 +5,7 @@
 //! - [`driver`]: io_uring vs epoll detection.
 //! - [`listener`]: per-worker listeners, bound up front on the main thread.
 //! - [`worker`]: the thread body (accept loop, drain).
+//! - [`slots`]: the index table with reused slots that deadlines and drain waiters register in.
 //! - [`closing`]: a worker's drain signal, awaited by idle connections without allocating.
 //! - [`coarse_timer`]: small per-thread deadlines for what every open stream waits on.
 //! - [`cores`]: which CPU each worker is pinned to (the process's allowed CPUs, in turn).
@@ -23,6 +24,7 @@ pub mod cores;
 pub mod ctx;
 pub mod driver;
 pub mod listener;
+pub mod slots;
 pub mod worker;
 
 use crate::config::{Config, DriverChoice};
