@@ -124,6 +124,7 @@ class Figures:
                 rss = g(d, "rss_kib_all_open") or g(d, "rss_kib_most_open")
                 self.put(f"rss_{r['level']}", lane, [rss])
                 self.put(f"held_{r['level']}", lane, [g(d, "max_open")])
+                self.put(f"procs_{r['level']}", lane, [g(d, "procs", 1)])
                 if g(d, "streams_ok", 0) == r["level"] and not g(d, "streams_failed", 0):
                     best = max(best or 0, r["level"])
                 elif best is None:
@@ -270,7 +271,7 @@ def results_md(f, svg_rel):
     for label, fig, conv, unit in ROWS:
         out.append(f"| {label} | " + " | ".join(cell(f, fig, n, conv, unit) if n in f.avail else "n/a" for n in names) + " |")
     for lvl in f.hold_levels:
-        out.append(f"| RSS with {lvl:,} streams open (MiB) | " + " | ".join(cell(f, f"rss_{lvl}", n, mib) if n in f.avail else "n/a" for n in names) + " |")
+        out.append(f"| RSS with {lvl:,} streams open (MiB){procs_note(f, lvl)} | " + " | ".join(cell(f, f"rss_{lvl}", n, mib) if n in f.avail else "n/a" for n in names) + " |")
     out += ["", "Ratios (ours ÷ peer; the last column says which way is better; \"—\" where a figure is missing or an "
             "added figure is at or below zero or the peer's rounds of it reach zero, i.e. within the noise):", ""]
     cols = [(o, peer_of(f, o, p)) for o in ("ours-openai", "ours-claude") for p in ("nginx", "litellm")]
@@ -283,6 +284,12 @@ def results_md(f, svg_rel):
         out.append(f"| RSS with {lvl:,} streams open | " + " | ".join(ratio(f.get(f"rss_{lvl}", o), f.get(f"rss_{lvl}", p)) for o, p in cols) + " | lower |")
     out += ["", f"![latest benchmark run]({svg_rel})"]
     return "\n".join(out)
+
+
+def procs_note(f, lvl):
+    """Where a hold level ran a proxy as several processes (open-files limit), say so."""
+    many = sorted({int(f.get(f"procs_{lvl}", n)) for n in f.avail if (f.get(f"procs_{lvl}", n) or 1) > 1})
+    return f" ({' / '.join(map(str, many))} proxy processes on the one core, summed)" if many else ""
 
 
 def check(value, ok):
@@ -329,7 +336,8 @@ def targets_md(f):
         v = mib(f.get(f"rss_{hold_max}", lane)) if hold_max else None
         held = f.get(f"held_{hold_max}", lane) if hold_max else None
         rss_parts.append(f"{what}: " + ("not measured" if v is None else
-                                        ("✅ " if v <= 150 and held == hold_max else "❌ ") + f"{v:,.0f} MiB with {fmt(held)} of {hold_max:,} open"))
+                                        ("✅ " if v <= 150 and held == hold_max else "❌ ") + f"{v:,.0f} MiB with {fmt(held)} of {hold_max:,} open"
+                                        + (f" ({fmt(f.get(f'procs_{hold_max}', lane))} processes)" if (f.get(f"procs_{hold_max}", lane) or 1) > 1 else "")))
     rows = [
         ("added latency at c=1, p50", "≤ 50 µs", both("added_p50", 50, " µs")),
         ("added latency at c=1, p99", "≤ 200 µs", both("added_p99", 200, " µs")),

@@ -6,6 +6,7 @@
   bench_tool.py get FILE_OR_- PATH [DEFAULT]                      print one field (dotted path) of a JSON object
   bench_tool.py frontier-stop RESULT_JSON BOUND_US BEST_RPS       exit 0 when this level is past the bound
                                                                   or adds under 3 % to the best rate so far
+  bench_tool.py set-procs N < JSON                                the JSON object with "procs": N added
   bench_tool.py machine                                           one JSON object describing the machine
 """
 import json
@@ -134,6 +135,13 @@ def main(argv):
         errs = get(r, "errors.total", 0) or 0
         no_gain = (r.get("rps") or 0) < best * 1.03
         sys.exit(0 if (errs > 0 or p99 > bound or not r.get("ok") or no_gain) else 1)
+    elif cmd == "set-procs":
+        try:
+            obj = json.loads(sys.stdin.read())
+        except ValueError:
+            obj = {"errors": {"total": 1, "by_kind": {"client": 1}, "first": "the load client printed no JSON"}}
+        obj["procs"] = int(argv[2])
+        print(json.dumps(obj))
     elif cmd == "machine":
         print(json.dumps(machine()))
     else:
