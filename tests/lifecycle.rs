@@ -215,3 +215,20 @@ fn several_epoll_workers_drain_and_exit_zero() {
     assert_eq!(r.status, 200, "in-flight request cut off: {r:?}");
     exits_zero(&mut s, BOUND);
 }
+
+/// A second process may join the port (the listeners' SO_REUSEPORT; `docs/architecture.md`,
+/// "Several processes on one port"): it starts on the first one's port, and keeps answering
+/// there after the first has exited.
+#[test]
+fn a_second_process_joins_the_port_and_serves_after_the_first_exits() {
+    let mut first = Server::start(&json!({}));
+    let second = Server::start(&json!({"port": first.addr.port()}));
+    assert_eq!(second.addr, first.addr, "the second process listens elsewhere; log:\n{}", second.log());
+    assert_eq!(first.get("/health").status, 200);
+    first.sigterm();
+    exits_zero(&mut first, BOUND);
+    // Every new connection on the port now lands on the second process.
+    for _ in 0..5 {
+        assert_eq!(second.get("/health").status, 200);
+    }
+}
