@@ -76,7 +76,7 @@ pub enum Body {
     /// An event stream: complete SSE frames arrive on the channel; the server writes each as it
     /// comes (chunked), sends heartbeats when idle, and drops the receiver when the client goes
     /// away so the producer notices.
-    Sse(async_channel::Receiver<Bytes>),
+    Sse(super::sse_queue::Receiver),
 }
 
 /// What a handler returns.
@@ -104,7 +104,7 @@ impl Response {
         Self::json(status, error_body(flavor, status, message, None))
     }
 
-    pub fn sse(rx: async_channel::Receiver<Bytes>) -> Self {
+    pub fn sse(rx: super::sse_queue::Receiver) -> Self {
         Self::new(200, Body::Sse(rx))
             .header("content-type", "text/event-stream; charset=utf-8")
             .header("cache-control", "no-cache")

@@ -325,7 +325,7 @@ async fn stream_sse(
     stream: &mut TcpStream,
     rbuf: &mut BytesMut,
     mut out: Vec<u8>,
-    rx: &async_channel::Receiver<Bytes>,
+    rx: &super::sse_queue::Receiver,
     framing: WireFraming,
     heartbeat: Duration,
     max_pending: usize,
@@ -341,7 +341,7 @@ async fn stream_sse(
         out.clear();
         monoio::select! {
             frame = rx.recv() => {
-                let Ok(frame) = frame else {
+                let Some(frame) = frame else {
                     // The producer finished: end the body.
                     if framing == WireFraming::Chunked {
                         chunked::encode_last(&mut out);
@@ -352,7 +352,7 @@ async fn stream_sse(
                 push(&mut out, &frame);
                 // Coalesce whatever else is already queued into the same write.
                 while out.len() < SSE_BATCH {
-                    let Ok(more) = rx.try_recv() else { break };
+                    let Some(more) = rx.try_recv() else { break };
                     push(&mut out, &more);
                 }
             },

@@ -7,6 +7,7 @@
 //! completes (a producer waiting on a silent upstream selects on it). Either way the producer
 //! stops and drops its upstream request with it.
 
+use super::sse_queue;
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// The client disconnected (or the server is closing the connection).
@@ -16,12 +17,13 @@ pub struct ClientGone;
 /// Producer half of an SSE response.
 #[derive(Debug, Clone)]
 pub struct SseSender {
-    tx: async_channel::Sender<Bytes>,
+    tx: sse_queue::Sender,
 }
 
-/// Creates a stream with room for `capacity` queued frames (backpressure beyond that).
-pub fn channel(capacity: usize) -> (SseSender, async_channel::Receiver<Bytes>) {
-    let (tx, rx) = async_channel::bounded(capacity.max(1));
+/// Creates a stream with room for `capacity` queued frames (backpressure beyond that), on the
+/// worker's own queue ([`sse_queue`]).
+pub fn channel(capacity: usize) -> (SseSender, sse_queue::Receiver) {
+    let (tx, rx) = sse_queue::queue(capacity);
     (SseSender { tx }, rx)
 }
 
