@@ -118,6 +118,7 @@ class Figures:
         for lane in self.avail:
             self.put("rss_idle", lane, [g(r["data"], "rss_kib") for r in self.by("idle", lane)])
             self.put("rss_after", lane, [g(r["data"], "rss_kib") for r in self.by("after", lane)])
+            self.put("procs_after", lane, [g(r["data"], "procs", 1) for r in self.by("after", lane)])
             best = None
             for r in self.by("hold", lane):
                 d = r["data"]
@@ -250,6 +251,8 @@ def header(meta):
         lines.append(f"Pinning: proxy under test on CPU {p.get('proxy_cpu')} (one worker), simulator and load generator on CPU {p.get('load_cpu')}.")
     if meta["mode"] == "quick":
         lines.append("**This is a `--quick` smoke run: too short to compare; run `scripts/bench` for results.**")
+    if meta["mode"] == "partial":
+        lines.append(f"**A partial run: only the phases {meta.get('phases')} (`BENCH_PHASES`); the other figures are missing.**")
     return "\n".join(lines)
 
 
@@ -269,6 +272,8 @@ def results_md(f, svg_rel):
     out.append("| figure | " + " | ".join(f"`{n}`" for n in names) + " |")
     out.append("|---|" + "---|" * len(names))
     for label, fig, conv, unit in ROWS:
+        if fig == "rss_after":
+            label += procs_note(f, None, "procs_after")
         out.append(f"| {label} | " + " | ".join(cell(f, fig, n, conv, unit) if n in f.avail else "n/a" for n in names) + " |")
     for lvl in f.hold_levels:
         out.append(f"| RSS with {lvl:,} streams open (MiB){procs_note(f, lvl)} | " + " | ".join(cell(f, f"rss_{lvl}", n, mib) if n in f.avail else "n/a" for n in names) + " |")
@@ -286,9 +291,11 @@ def results_md(f, svg_rel):
     return "\n".join(out)
 
 
-def procs_note(f, lvl):
-    """Where a hold level ran a proxy as several processes (open-files limit), say so."""
-    many = sorted({int(f.get(f"procs_{lvl}", n)) for n in f.avail if (f.get(f"procs_{lvl}", n) or 1) > 1})
+def procs_note(f, lvl, fig="procs_{}"):
+    """Where a hold level (or the settled reading after it) ran a proxy as several processes
+    (open-files limit), say so."""
+    key = fig.format(lvl)
+    many = sorted({int(f.get(key, n)) for n in f.avail if (f.get(key, n) or 1) > 1})
     return f" ({' / '.join(map(str, many))} proxy processes on the one core, summed)" if many else ""
 
 

@@ -139,7 +139,9 @@ def main(argv):
         try:
             obj = json.loads(sys.stdin.read())
         except ValueError:
-            obj = {"errors": {"total": 1, "by_kind": {"client": 1}, "first": "the load client printed no JSON"}}
+            obj = None
+        if not isinstance(obj, dict):
+            obj = {"errors": {"total": 1, "by_kind": {"client": 1}, "first": "the load client printed no JSON object"}}
         obj["procs"] = int(argv[2])
         print(json.dumps(obj))
     elif cmd == "machine":

@@ -304,6 +304,9 @@ fn stream_response<S: EventStream + 'static>(
                 None => p.finish(),
             }
         }
+        // The answer is complete: the client's body ends now, not after the upstream's tail
+        // below (which may take up to `DRAIN_TAIL`).
+        drop(tx);
         let failure = failure.or_else(|| p.error().map(|(kind, message)| AttemptError::new(class_for(kind), message)));
         match failure {
             Some(e) => {

@@ -11,9 +11,9 @@
 //! the receiver is gone; `recv` hands out every queued frame, then `None` once every sender is
 //! gone; `closed` completes when the receiver is gone. Each waiting task leaves one waker (a
 //! task that waits again is recognised with `Waker::will_wake`, so a producer that selects on
-//! `closed` for every chunk keeps one entry). Wakers are woken and dropped after the queue's
-//! borrow ends: dropping the last reference to a task drops its future, and with it perhaps an
-//! end of this queue, whose `Drop` borrows the queue again.
+//! `closed` for every chunk keeps one entry; a test holds monoio's wakers to that). Wakers are
+//! woken and dropped after the queue's borrow ends: dropping the last reference to a task drops
+//! its future, and with it perhaps an end of this queue, whose `Drop` borrows the queue again.
 
 use bytes::Bytes;
 use std::cell::RefCell;
@@ -44,9 +44,28 @@ fn add_waker(list: &mut Vec<Waker>, waker: &Waker) {
     }
 }
 
-fn wake_all(list: Vec<Waker>) {
-    for w in list {
-        w.wake();
+/// Which waiting list of [`Inner`].
+#[derive(Clone, Copy)]
+enum Waiting {
+    Room,
+    Closing,
+}
+
+/// Wakes every task in one waiting list, one at a time, each outside the queue's borrow; the
+/// list keeps its capacity, so waiting again allocates nothing.
+fn wake_all(inner: &RefCell<Inner>, which: Waiting) {
+    loop {
+        let next = {
+            let mut q = inner.borrow_mut();
+            match which {
+                Waiting::Room => q.room.pop(),
+                Waiting::Closing => q.closing.pop(),
+            }
+        };
+        match next {
+            Some(w) => w.wake(),
+            None => return,
+        }
     }
 }
 
@@ -158,13 +177,10 @@ impl Receiver {
     }
 
     fn poll_recv(&self, cx: &Context<'_>) -> Poll<Option<Bytes>> {
-        let mut q = self.0.borrow_mut();
-        if let Some(frame) = q.frames.pop_front() {
-            let room = std::mem::take(&mut q.room);
-            drop(q);
-            wake_all(room);
+        if let Some(frame) = self.try_recv() {
             return Poll::Ready(Some(frame));
         }
+        let mut q = self.0.borrow_mut();
         if q.senders == 0 {
             return Poll::Ready(None);
         }
@@ -179,11 +195,8 @@ impl Receiver {
 
     /// A frame already queued, without waiting.
     pub fn try_recv(&self) -> Option<Bytes> {
-        let mut q = self.0.borrow_mut();
-        let frame = q.frames.pop_front()?;
-        let room = std::mem::take(&mut q.room);
-        drop(q);
-        wake_all(room);
+        let frame = self.0.borrow_mut().frames.pop_front()?;
+        wake_all(&self.0, Waiting::Room);
         Some(frame)
     }
 }
@@ -194,12 +207,10 @@ impl Drop for Receiver {
         q.receiver_alive = false;
         let frames = std::mem::take(&mut q.frames);
         let receiving = q.receiving.take();
-        let room = std::mem::take(&mut q.room);
-        let closing = std::mem::take(&mut q.closing);
         drop(q);
         drop((frames, receiving));
-        wake_all(room);
-        wake_all(closing);
+        wake_all(&self.0, Waiting::Room);
+        wake_all(&self.0, Waiting::Closing);
     }
 }
 
@@ -213,25 +224,12 @@ impl fmt::Debug for Receiver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::util::counting_waker::{WakeCount, counting_waker as counter};
     use std::future::Future;
     use std::pin::pin;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
 
-    /// Counts its wakes.
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-    fn counter() -> (Arc<Count>, Waker) {
-        let c = Arc::new(Count(AtomicUsize::new(0)));
-        (Arc::clone(&c), Waker::from(c))
-    }
-    fn wakes(c: &Count) -> usize {
-        c.0.load(Ordering::SeqCst)
+    fn wakes(c: &WakeCount) -> usize {
+        c.get()
     }
     fn poll<F: Future>(f: std::pin::Pin<&mut F>, w: &Waker) -> Poll<F::Output> {
         f.poll(&mut Context::from_waker(w))
@@ -331,5 +329,79 @@ mod tests {
         }
         assert_eq!(rx.0.borrow().closing.len(), 1);
         assert_eq!(wakes(&count), 0, "taking frames must not wake a task waiting on closed");
+    }
+
+    #[test]
+    fn a_monoio_task_waiting_on_closed_every_chunk_keeps_one_waker() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().build().expect("runtime");
+        let entries = rt.block_on(async {
+            let (tx, rx) = queue(2);
+            let producer = monoio::spawn(async move {
+                for _ in 0..100 {
+                    if tx.send(b("f")).await.is_err() {
+                        break;
+                    }
+                    // The producer's select: `closed` is polled (this task's waker registered),
+                    // then the other branch wins at its second poll.
+                    let mut polled = false;
+                    let ready_soon = poll_fn(|cx| {
+                        if polled {
+                            Poll::Ready(())
+                        } else {
+                            polled = true;
+                            cx.waker().wake_by_ref();
+                            Poll::Pending
+                        }
+                    });
+                    monoio::select! {
+                        () = tx.closed() => {}
+                        () = ready_soon => {}
+                    }
+                }
+                // Returned, not dropped: the last sender's drop would clear the list.
+                tx
+            });
+            let mut got = 0;
+            while got < 100 && rx.recv().await.is_some() {
+                got += 1;
+            }
+            let tx = producer.await;
+            let entries = rx.0.borrow().closing.len();
+            drop(tx);
+            (got, entries)
+        });
+        assert_eq!(entries, (100, 1), "monoio's waker for one task must be recognised by will_wake");
+    }
+
+    thread_local! {
+        static HELD: RefCell<Option<Sender>> = const { RefCell::new(None) };
+    }
+
+    /// A waker whose last reference, dropped, drops a sender of the queue (as a task whose
+    /// future owned one would).
+    struct DropsSender;
+    impl std::task::Wake for DropsSender {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    impl Drop for DropsSender {
+        fn drop(&mut self) {
+            let _ = HELD.with(|h| h.borrow_mut().take());
+        }
+    }
+
+    #[test]
+    fn a_replaced_waker_whose_drop_drops_a_sender_does_not_find_the_queue_borrowed() {
+        let (tx, rx) = queue(1);
+        HELD.with(|h| *h.borrow_mut() = Some(tx.clone()));
+        let holder = Waker::from(std::sync::Arc::new(DropsSender));
+        assert_eq!(poll(pin!(rx.recv()), &holder), Poll::Pending);
+        drop(holder);
+        // The queue holds the last reference; replacing it drops the held sender.
+        let (_, plain) = counter();
+        assert_eq!(poll(pin!(rx.recv()), &plain), Poll::Pending);
+        assert!(HELD.with(|h| h.borrow().is_none()), "the replaced waker was not dropped");
+        assert_eq!(rx.0.borrow().senders, 1);
+        drop(tx);
+        assert_eq!(poll(pin!(rx.recv()), &plain), Poll::Ready(None));
     }
 }

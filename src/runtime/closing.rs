@@ -96,17 +96,10 @@ impl Drop for Wait<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::util::counting_waker::counting_waker;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::Wake;
-
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
 
     fn poll(w: &mut Wait<'_>, waker: &Waker) -> Poll<()> {
         Pin::new(w).poll(&mut Context::from_waker(waker))
@@ -115,8 +108,7 @@ mod tests {
     #[test]
     fn close_wakes_every_waiter_and_later_waits_complete_at_once() {
         let closing = Closing::default();
-        let counts: Vec<Arc<Count>> = (0..3).map(|_| Arc::new(Count(AtomicUsize::new(0)))).collect();
-        let wakers: Vec<Waker> = counts.iter().map(|c| Waker::from(Arc::clone(c))).collect();
+        let (counts, wakers): (Vec<_>, Vec<Waker>) = (0..3).map(|_| counting_waker()).unzip();
         let mut waits: Vec<Wait<'_>> = (0..3).map(|_| closing.wait()).collect();
         for (w, waker) in waits.iter_mut().zip(&wakers) {
             assert_eq!(poll(w, waker), Poll::Pending);
@@ -125,7 +117,7 @@ mod tests {
         closing.close();
         assert!(closing.is_closed());
         for c in &counts {
-            assert_eq!(c.0.load(Ordering::SeqCst), 1, "each waiter is woken once");
+            assert_eq!(c.get(), 1, "each waiter is woken once");
         }
         for (w, waker) in waits.iter_mut().zip(&wakers) {
             assert_eq!(poll(w, waker), Poll::Ready(()));
@@ -167,8 +159,7 @@ mod tests {
     #[test]
     fn dropped_waiters_give_their_slots_back_and_are_not_woken() {
         let closing = Closing::default();
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(Arc::clone(&count));
+        let (count, waker) = counting_waker();
         for _ in 0..100 {
             let mut w = closing.wait();
             assert_eq!(poll(&mut w, &waker), Poll::Pending);
@@ -176,6 +167,6 @@ mod tests {
         }
         assert_eq!(closing.wakers.borrow().grown_to(), 1, "one slot, reused by every waiter in turn");
         closing.close();
-        assert_eq!(count.0.load(Ordering::SeqCst), 0, "no waiter was left to wake");
+        assert_eq!(count.get(), 0, "no waiter was left to wake");
     }
 }

@@ -1,9 +1,11 @@
 //! Small helpers shared across modules: JSON output, decimal integers, percent-decoding, a fast
 //! hasher for per-core maps, lowercased header names, byte-class scans, eight-bytes-at-a-time
-//! masks, allocation counting for benches.
+//! masks, allocation counting for benches, a counting waker for tests.
 
 pub mod alloc_count;
 pub mod civil;
+#[cfg(test)]
+pub mod counting_waker;
 pub mod decimal;
 pub mod fast_hash;
 pub mod json;
