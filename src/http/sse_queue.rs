@@ -44,24 +44,11 @@ fn add_waker(list: &mut Vec<Waker>, waker: &Waker) {
     }
 }
 
-/// Which waiting list of [`Inner`].
-#[derive(Clone, Copy)]
-enum Waiting {
-    Room,
-    Closing,
-}
-
-/// Wakes every task in one waiting list, one at a time, each outside the queue's borrow; the
-/// list keeps its capacity, so waiting again allocates nothing.
-fn wake_all(inner: &RefCell<Inner>, which: Waiting) {
+/// Wakes every task in one waiting list (`list` picks it), one at a time, each outside the
+/// queue's borrow; the list keeps its capacity, so waiting again allocates nothing.
+fn wake_all(inner: &RefCell<Inner>, list: fn(&mut Inner) -> &mut Vec<Waker>) {
     loop {
-        let next = {
-            let mut q = inner.borrow_mut();
-            match which {
-                Waiting::Room => q.room.pop(),
-                Waiting::Closing => q.closing.pop(),
-            }
-        };
+        let next = list(&mut inner.borrow_mut()).pop();
         match next {
             Some(w) => w.wake(),
             None => return,
@@ -196,7 +183,7 @@ impl Receiver {
     /// A frame already queued, without waiting.
     pub fn try_recv(&self) -> Option<Bytes> {
         let frame = self.0.borrow_mut().frames.pop_front()?;
-        wake_all(&self.0, Waiting::Room);
+        wake_all(&self.0, |q| &mut q.room);
         Some(frame)
     }
 }
@@ -209,8 +196,8 @@ impl Drop for Receiver {
         let receiving = q.receiving.take();
         drop(q);
         drop((frames, receiving));
-        wake_all(&self.0, Waiting::Room);
-        wake_all(&self.0, Waiting::Closing);
+        wake_all(&self.0, |q| &mut q.room);
+        wake_all(&self.0, |q| &mut q.closing);
     }
 }
 
@@ -224,13 +211,10 @@ impl fmt::Debug for Receiver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::util::counting_waker::{WakeCount, counting_waker as counter};
+    use crate::util::counting_waker::counting_waker as counter;
     use std::future::Future;
     use std::pin::pin;
 
-    fn wakes(c: &WakeCount) -> usize {
-        c.get()
-    }
     fn poll<F: Future>(f: std::pin::Pin<&mut F>, w: &Waker) -> Poll<F::Output> {
         f.poll(&mut Context::from_waker(w))
     }
@@ -262,12 +246,12 @@ mod tests {
         let mut recv = pin!(rx.recv());
         assert_eq!(poll(recv.as_mut(), &w), Poll::Pending);
         assert!(poll(pin!(tx.send(b("x"))), &w).is_ready());
-        assert_eq!(wakes(&count), 1);
+        assert_eq!(count.get(), 1);
         assert_eq!(poll(recv.as_mut(), &w), Poll::Ready(Some(b("x"))));
         let mut recv = pin!(rx.recv());
         assert_eq!(poll(recv.as_mut(), &w), Poll::Pending);
         drop(tx);
-        assert_eq!(wakes(&count), 2);
+        assert_eq!(count.get(), 2);
         assert_eq!(poll(recv.as_mut(), &w), Poll::Ready(None));
     }
 
@@ -282,7 +266,7 @@ mod tests {
         assert_eq!(poll(second.as_mut(), &w), Poll::Pending);
         assert_eq!(rx.0.borrow().room.len(), 1);
         assert_eq!(rx.try_recv(), Some(b("1")));
-        assert_eq!(wakes(&count), 1);
+        assert_eq!(count.get(), 1);
         assert_eq!(poll(second.as_mut(), &w), Poll::Ready(Ok(())));
         assert_eq!(rx.try_recv(), Some(b("2")));
     }
@@ -300,7 +284,7 @@ mod tests {
         drop(rx);
         assert!(tx.is_closed());
         // The blocked send and the closed waiter were both woken (same task: two wakes).
-        assert_eq!(wakes(&count), 2);
+        assert_eq!(count.get(), 2);
         assert_eq!(poll(blocked.as_mut(), &w), Poll::Ready(Err(b("blocked"))));
         assert_eq!(poll(closed.as_mut(), &w), Poll::Ready(()));
         assert_eq!(poll(pin!(tx.send(b("late"))), &w), Poll::Ready(Err(b("late"))));
@@ -328,7 +312,7 @@ mod tests {
             assert_eq!(rx.try_recv(), Some(b("f")));
         }
         assert_eq!(rx.0.borrow().closing.len(), 1);
-        assert_eq!(wakes(&count), 0, "taking frames must not wake a task waiting on closed");
+        assert_eq!(count.get(), 0, "taking frames must not wake a task waiting on closed");
     }
 
     #[test]
