@@ -33,7 +33,10 @@ use orchids2api::upstream::sse::SseParser;
 use orchids2api::util::alloc_count::{ALLOCATIONS as ALLOCS, Counting};
 use std::hint::black_box;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+
+#[path = "support/on_cpu.rs"]
+mod on_cpu;
+use on_cpu::on_cpu;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -301,33 +304,6 @@ fn report_allocations(cases: &[Case]) {
             wc as f64 / frames,
         );
     }
-}
-
-/// Nanoseconds this thread has spent on a CPU.
-fn cpu_ns() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    s.split_whitespace().next()?.parse().ok()
-}
-
-/// Upstream bytes per on-CPU second of `f` (one run = `bytes`): median and best of 5 rounds.
-#[expect(clippy::cast_precision_loss, reason = "a throughput figure")]
-fn on_cpu(bytes: usize, mut f: impl FnMut()) -> Option<(f64, f64)> {
-    for _ in 0..20 {
-        f();
-    }
-    let mut rates = Vec::new();
-    for _ in 0..5 {
-        let (start, wall) = (cpu_ns()?, Instant::now());
-        let mut runs = 0u64;
-        while wall.elapsed() < Duration::from_millis(300) {
-            f();
-            runs += 1;
-        }
-        let ns = cpu_ns()?.saturating_sub(start).max(1);
-        rates.push(bytes as f64 * runs as f64 * 1e9 / ns as f64);
-    }
-    rates.sort_by(f64::total_cmp);
-    Some((*rates.get(2)?, *rates.last()?))
 }
 
 #[expect(clippy::print_stdout, reason = "the bench's report")]

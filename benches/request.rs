@@ -1,0 +1,275 @@
+//! The request side of every proxied call: the client's body copied out of the read buffer,
+//! decoded into the canonical request (simd-json in place), the sticky-session key and the
+//! input-token estimate taken from it, and the upstream body written (`grok::api_body`, the
+//! OpenAI-compatible body every lane of `scripts/bench` sends). Two sizes per front-end:
+//!
+//! - `*_small`: the one-message chat request of `scripts/bench` (about 200 bytes);
+//! - `claude_code` / `openai_agent`: an agent turn as Claude Code (or an OpenAI-SDK agent)
+//!   sends it: a 12 KiB system prompt in two blocks, 18 tools with JSON schemas, 24 messages
+//!   of text, code with escapes, tool calls and tool results (about 60 KiB).
+//!
+//! Throughput in client body bytes per second; allocations per request are counted by a
+//! wrapping global allocator and printed first.
+
+use bytes::BytesMut;
+use criterion::{Criterion, Throughput, criterion_group};
+use orchids2api::channel::grok::api_body::chat_body;
+use orchids2api::http::head::{HeadLimits, RequestHead, parse_request_head};
+use orchids2api::proxy::session;
+use orchids2api::translate::canonical::WireFormat;
+use orchids2api::translate::request::{ClaudeEndpoint, decode_claude, decode_openai};
+use orchids2api::util::alloc_count::{Counting, per_call};
+use serde_json::{Value, json};
+use std::hint::black_box;
+use std::io::Write;
+
+#[path = "support/on_cpu.rs"]
+mod on_cpu;
+use on_cpu::on_cpu;
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+struct Case {
+    name: &'static str,
+    format: WireFormat,
+    /// The request head (the sticky-session key reads its headers).
+    head: RequestHead,
+    body: Vec<u8>,
+}
+
+/// A request head as the SDKs send it; Claude Code adds its session header, which spares the
+/// session key the join of the first turns.
+fn head(path: &str, claude_code: bool) -> Option<RequestHead> {
+    let extra = if claude_code { "x-claude-code-session-id: 6f1c2d3e-0000-4000-8000-0123456789ab\r\n" } else { "" };
+    let text = format!(
+        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+         authorization: Bearer sk-bench\r\n{extra}content-length: 0\r\n\r\n"
+    );
+    parse_request_head(&mut BytesMut::from(text.as_str()), HeadLimits { max_head_bytes: 16 * 1024, max_headers: 64 })
+        .ok()
+        .flatten()
+}
+
+/// Text as prompts and tool results carry it: mostly plain words, a line break every few
+/// words, now and then a quote, a backslash, a tab or non-ASCII text.
+fn prose(words: usize, seed: usize) -> String {
+    const W: [&str; 16] = [
+        "the",
+        "gateway",
+        "streams",
+        "tokens",
+        "to",
+        "every",
+        "client",
+        "\"quoted\"",
+        "and",
+        "config",
+        "über",
+        "account",
+        "pool",
+        "C:\\path",
+        "request",
+        "\tlet x = y;",
+    ];
+    let mut s = String::new();
+    for i in 0..words {
+        if i > 0 {
+            s.push(if i % 9 == 0 { '\n' } else { ' ' });
+        }
+        s.push_str(W.get((i * 7 + seed) % W.len()).copied().unwrap_or("x"));
+    }
+    s
+}
+
+fn schema(i: usize) -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "path": {"type": "string", "description": prose(25, i)},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 2000, "description": prose(12, i + 1)},
+            "mode": {"type": "string", "enum": ["read", "write", "append"], "description": prose(8, i + 2)},
+            "flags": {"type": "array", "items": {"type": "string"}, "description": prose(10, i + 3)}
+        },
+        "required": ["path"],
+        "additionalProperties": false,
+        "$schema": "http://json-schema.org/draft-07/schema#"
+    })
+}
+
+/// An agent conversation as (role, blocks) in Claude's content-block form.
+fn claude_messages() -> Vec<Value> {
+    let mut out = Vec::new();
+    for turn in 0..12 {
+        let id = format!("toolu_{turn:04}abcdefghijkl");
+        let user = if turn == 0 {
+            json!([{"type": "text", "text": prose(60, turn)}])
+        } else {
+            json!([
+                {"type": "tool_result", "tool_use_id": format!("toolu_{:04}abcdefghijkl", turn - 1),
+                 "content": [{"type": "text", "text": prose(250, turn)}]},
+                {"type": "text", "text": prose(20, turn + 5)}
+            ])
+        };
+        out.push(json!({"role": "user", "content": user}));
+        out.push(json!({"role": "assistant", "content": [
+            {"type": "text", "text": prose(40, turn + 9)},
+            {"type": "tool_use", "id": id, "name": format!("tool_{}", turn % 18),
+             "input": {"path": format!("src/module_{turn}.rs"), "limit": 200, "mode": "read"}}
+        ]}));
+    }
+    out
+}
+
+fn claude_code() -> Value {
+    let tools: Vec<Value> = (0..18)
+        .map(|i| json!({"name": format!("tool_{i}"), "description": prose(60, i), "input_schema": schema(i)}))
+        .collect();
+    json!({
+        "model": "grok-4",
+        "max_tokens": 32000,
+        "stream": true,
+        "system": [
+            {"type": "text", "text": prose(500, 1)},
+            {"type": "text", "text": prose(1500, 2), "cache_control": {"type": "ephemeral"}}
+        ],
+        "messages": claude_messages(),
+        "tools": tools,
+        "metadata": {"user_id": "user_0123456789abcdef_account__session_0123"},
+        "temperature": 1
+    })
+}
+
+/// The same conversation as an OpenAI-SDK agent sends it.
+fn openai_agent() -> Value {
+    let tools: Vec<Value> = (0..18)
+        .map(|i| {
+            json!({"type": "function", "function":
+                {"name": format!("tool_{i}"), "description": prose(60, i), "parameters": schema(i)}})
+        })
+        .collect();
+    let mut messages = vec![json!({"role": "system", "content": prose(2000, 1)})];
+    for turn in 0..12 {
+        if turn == 0 {
+            messages.push(json!({"role": "user", "content": prose(60, turn)}));
+        } else {
+            messages.push(json!({"role": "tool", "tool_call_id": format!("call_{:04}abcdefghijkl", turn - 1),
+                "content": prose(250, turn)}));
+            messages.push(json!({"role": "user", "content": prose(20, turn + 5)}));
+        }
+        let args = json!({"path": format!("src/module_{turn}.rs"), "limit": 200, "mode": "read"}).to_string();
+        messages.push(json!({"role": "assistant", "content": prose(40, turn + 9), "tool_calls": [
+            {"id": format!("call_{turn:04}abcdefghijkl"), "type": "function",
+             "function": {"name": format!("tool_{}", turn % 18), "arguments": args}}
+        ]}));
+    }
+    json!({"model": "grok-4", "stream": true, "stream_options": {"include_usage": true},
+        "max_completion_tokens": 32000, "messages": messages, "tools": tools, "temperature": 1})
+}
+
+fn cases() -> Vec<Case> {
+    let small = "Say hello. sim:tokens=8";
+    let body = |v: &Value| serde_json::to_vec(v).unwrap_or_default();
+    let case = |name, format, claude_code, v: &Value| {
+        let path = if format == WireFormat::Claude { "/grok/v1/messages" } else { "/grok/v1/chat/completions" };
+        Some(Case { name, format, head: head(path, claude_code)?, body: body(v) })
+    };
+    [
+        case(
+            "openai_small",
+            WireFormat::OpenAi,
+            false,
+            &json!({"model": "grok-4", "stream": false, "messages": [{"role": "user", "content": small}]}),
+        ),
+        case(
+            "claude_small",
+            WireFormat::Claude,
+            false,
+            &json!({"model": "grok-4", "max_tokens": 256, "stream": false,
+                "messages": [{"role": "user", "content": small}]}),
+        ),
+        case("openai_agent", WireFormat::OpenAi, false, &openai_agent()),
+        case("claude_code", WireFormat::Claude, true, &claude_code()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// One request's body work, as the front-end and the grok API channel do it; the upstream
+/// body's length (0 when the body was refused, which the setup check rules out).
+fn run(case: &Case) -> usize {
+    let mut body = case.body.clone();
+    let req = match case.format {
+        WireFormat::Claude => decode_claude(&mut body, ClaudeEndpoint::Messages),
+        WireFormat::OpenAi => decode_openai(&mut body),
+    };
+    let Ok(req) = req else { return 0 };
+    black_box(session::derive(&case.head, case.format, &req));
+    black_box(orchids2api::tokens::quick_estimate(&req));
+    chat_body(&req, "grok-4-upstream", req.stream).len()
+}
+
+fn report(cases: &[Case]) {
+    const N: u64 = 200;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "request: allocations per request (wrapping allocator, {N} requests each)");
+    for c in cases {
+        let upstream = run(c);
+        if upstream == 0 {
+            let _ = writeln!(out, "  {:<14} the body was refused: the bench's request is wrong", c.name);
+            continue;
+        }
+        let per = per_call(N, || {
+            black_box(run(black_box(c)));
+        });
+        let _ = writeln!(out, "  {:<14} {:>6} bytes in, {upstream:>6} bytes upstream: {per}", c.name, c.body.len());
+    }
+}
+
+/// On-CPU throughput and time per request (see `support/on_cpu.rs`).
+#[expect(clippy::cast_precision_loss, reason = "throughput figures")]
+fn report_on_cpu(cases: &[Case]) {
+    const MIB: f64 = 1024.0 * 1024.0;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "on-CPU (client body bytes per second this thread ran; median / best of 5 rounds)");
+    for c in cases {
+        let Some((median, best)) = on_cpu(c.body.len(), || {
+            black_box(run(black_box(c)));
+        }) else {
+            continue;
+        };
+        let us = c.body.len() as f64 / median * 1e6;
+        let _ = writeln!(
+            out,
+            "  {:<14} {:>7.0} / {:>7.0} MiB/s, {us:>8.2} us per request",
+            c.name,
+            median / MIB,
+            best / MIB
+        );
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let cases = cases();
+    let mut g = c.benchmark_group("request");
+    for case in &cases {
+        g.throughput(Throughput::Bytes(case.body.len() as u64));
+        g.bench_function(case.name, |b| b.iter(|| run(black_box(case))));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+
+fn main() {
+    let cases = cases();
+    report(&cases);
+    // Only for a real run (`cargo bench`), not under `cargo test` or `--profile-time`.
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--profile-time") {
+        report_on_cpu(&cases);
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
