@@ -6,7 +6,8 @@
 //! deserialize as [`ContentBlock::Other`] and are skipped by the mapper.
 
 use super::JsonText;
-use serde::Deserialize;
+use super::one_pass::{TextOrList, text_or_list};
+use serde::{Deserialize, Deserializer};
 use std::borrow::Cow;
 
 #[derive(Debug, Deserialize)]
@@ -42,13 +43,20 @@ pub struct MessagesRequest<'a> {
     pub output_config: Option<OutputConfig<'a>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// `system`: a string or an array of text blocks.
+#[derive(Debug)]
 pub enum System<'a> {
-    #[serde(borrow)]
     Text(Cow<'a, str>),
-    #[serde(borrow)]
     Blocks(Vec<ContentBlock<'a>>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for System<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match text_or_list(d, "a string or an array of text blocks")? {
+            TextOrList::Text(t) => Self::Text(t),
+            TextOrList::List(bs) => Self::Blocks(bs),
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,70 +67,37 @@ pub struct InputMessage<'a> {
     pub content: Content<'a>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// A message's `content`: a string or an array of content blocks.
+#[derive(Debug)]
 pub enum Content<'a> {
-    #[serde(borrow)]
     Text(Cow<'a, str>),
-    #[serde(borrow)]
     Blocks(Vec<ContentBlock<'a>>),
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text_or_list(d, "a string or an array of content blocks").map(Self::from)
+    }
+}
+
+/// One content block; read in one pass (`claude_block.rs`). Types the gateway does not map
+/// (`document`, `search_result`, server tool blocks…) are [`ContentBlock::Other`].
+#[derive(Debug)]
 pub enum ContentBlock<'a> {
-    Text {
-        #[serde(borrow)]
-        text: Cow<'a, str>,
-    },
-    Image {
-        #[serde(borrow)]
-        source: ImageSource<'a>,
-    },
-    ToolUse {
-        #[serde(borrow)]
-        id: Cow<'a, str>,
-        #[serde(borrow)]
-        name: Cow<'a, str>,
-        #[serde(default)]
-        input: Option<JsonText>,
-    },
-    ToolResult {
-        #[serde(borrow)]
-        tool_use_id: Cow<'a, str>,
-        #[serde(default, borrow)]
-        content: Option<Content<'a>>,
-        #[serde(default)]
-        is_error: Option<bool>,
-    },
-    Thinking {
-        #[serde(borrow)]
-        thinking: Cow<'a, str>,
-        #[serde(default, borrow)]
-        signature: Option<Cow<'a, str>>,
-    },
-    RedactedThinking {
-        #[serde(borrow)]
-        data: Cow<'a, str>,
-    },
-    #[serde(other)]
+    Text { text: Cow<'a, str> },
+    Image { source: ImageSource<'a> },
+    ToolUse { id: Cow<'a, str>, name: Cow<'a, str>, input: Option<JsonText> },
+    ToolResult { tool_use_id: Cow<'a, str>, content: Option<Content<'a>>, is_error: Option<bool> },
+    Thinking { thinking: Cow<'a, str>, signature: Option<Cow<'a, str>> },
+    RedactedThinking { data: Cow<'a, str> },
     Other,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+/// An image block's `source` (`claude_block.rs`); other source types are `Other`.
+#[derive(Debug)]
 pub enum ImageSource<'a> {
-    Base64 {
-        #[serde(borrow)]
-        media_type: Cow<'a, str>,
-        #[serde(borrow)]
-        data: Cow<'a, str>,
-    },
-    Url {
-        #[serde(borrow)]
-        url: Cow<'a, str>,
-    },
-    #[serde(other)]
+    Base64 { media_type: Cow<'a, str>, data: Cow<'a, str> },
+    Url { url: Cow<'a, str> },
     Other,
 }
 

@@ -2,21 +2,28 @@
 //! where possible; unknown fields are always ignored, never rejected.
 
 pub mod claude;
+mod claude_block;
+mod one_pass;
 pub mod openai;
+mod openai_part;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt;
+use std::io::Write as _;
 
 /// Any JSON value, kept as compact JSON text (tool schemas, tool inputs, `response_format`).
-/// Built while deserializing, without an intermediate value tree.
+/// Built while deserializing, without an intermediate value tree: strings are escaped and
+/// numbers formatted straight into one byte buffer, which becomes the `String` once at the end
+/// (no allocation per string or number).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct JsonText(pub String);
 
 impl<'de> Deserialize<'de> for JsonText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let mut out = String::new();
+        let mut out = Vec::new();
         d.deserialize_any(TextVisitor { out: &mut out, depth: 0 })?;
-        Ok(Self(out))
+        // Only escaped UTF-8 strings, ASCII numbers and punctuation went in.
+        String::from_utf8(out).map(Self).map_err(|_| de::Error::custom("JSON text is not UTF-8"))
     }
 }
 
@@ -24,12 +31,12 @@ impl<'de> Deserialize<'de> for JsonText {
 const MAX_DEPTH: usize = 128;
 
 struct TextVisitor<'o> {
-    out: &'o mut String,
+    out: &'o mut Vec<u8>,
     depth: usize,
 }
 
 struct Nested<'o> {
-    out: &'o mut String,
+    out: &'o mut Vec<u8>,
     depth: usize,
 }
 
@@ -40,10 +47,29 @@ impl<'de> de::DeserializeSeed<'de> for Nested<'_> {
     }
 }
 
-fn push_json_str(out: &mut String, s: &str) {
-    let mut buf = Vec::with_capacity(s.len() + 2);
-    crate::util::json::push_str(&mut buf, s);
-    out.push_str(&String::from_utf8_lossy(&buf));
+/// A map key, borrowed from the body when the deserializer can (no allocation per key).
+struct Key<'o> {
+    out: &'o mut Vec<u8>,
+}
+
+impl<'de> de::DeserializeSeed<'de> for Key<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for Key<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        crate::util::json::push_str(self.out, v);
+        Ok(())
+    }
 }
 
 impl<'de> Visitor<'de> for TextVisitor<'_> {
@@ -54,17 +80,17 @@ impl<'de> Visitor<'de> for TextVisitor<'_> {
     }
 
     fn visit_bool<E>(self, v: bool) -> Result<(), E> {
-        self.out.push_str(if v { "true" } else { "false" });
+        self.out.extend_from_slice(if v { b"true" } else { b"false" });
         Ok(())
     }
 
     fn visit_i64<E>(self, v: i64) -> Result<(), E> {
-        self.out.push_str(&v.to_string());
+        let _ = write!(self.out, "{v}");
         Ok(())
     }
 
     fn visit_u64<E>(self, v: u64) -> Result<(), E> {
-        self.out.push_str(&v.to_string());
+        let _ = write!(self.out, "{v}");
         Ok(())
     }
 
@@ -72,22 +98,22 @@ impl<'de> Visitor<'de> for TextVisitor<'_> {
         if !v.is_finite() {
             return Err(E::custom("non-finite number"));
         }
-        self.out.push_str(&v.to_string());
+        let _ = write!(self.out, "{v}");
         Ok(())
     }
 
     fn visit_str<E>(self, v: &str) -> Result<(), E> {
-        push_json_str(self.out, v);
+        crate::util::json::push_str(self.out, v);
         Ok(())
     }
 
     fn visit_unit<E>(self) -> Result<(), E> {
-        self.out.push_str("null");
+        self.out.extend_from_slice(b"null");
         Ok(())
     }
 
     fn visit_none<E>(self) -> Result<(), E> {
-        self.out.push_str("null");
+        self.out.extend_from_slice(b"null");
         Ok(())
     }
 
@@ -99,11 +125,11 @@ impl<'de> Visitor<'de> for TextVisitor<'_> {
         if self.depth >= MAX_DEPTH {
             return Err(de::Error::custom("nesting too deep"));
         }
-        self.out.push('[');
+        self.out.push(b'[');
         let mut first = true;
         loop {
             if !first {
-                self.out.push(',');
+                self.out.push(b',');
             }
             let mark = self.out.len();
             if seq.next_element_seed(Nested { out: self.out, depth: self.depth + 1 })?.is_none() {
@@ -112,7 +138,7 @@ impl<'de> Visitor<'de> for TextVisitor<'_> {
             }
             first = false;
         }
-        self.out.push(']');
+        self.out.push(b']');
         Ok(())
     }
 
@@ -120,18 +146,22 @@ impl<'de> Visitor<'de> for TextVisitor<'_> {
         if self.depth >= MAX_DEPTH {
             return Err(de::Error::custom("nesting too deep"));
         }
-        self.out.push('{');
+        self.out.push(b'{');
         let mut first = true;
-        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        loop {
+            let mark = self.out.len();
             if !first {
-                self.out.push(',');
+                self.out.push(b',');
+            }
+            if map.next_key_seed(Key { out: self.out })?.is_none() {
+                self.out.truncate(mark);
+                break;
             }
             first = false;
-            push_json_str(self.out, &k);
-            self.out.push(':');
+            self.out.push(b':');
             map.next_value_seed(Nested { out: self.out, depth: self.depth + 1 })?;
         }
-        self.out.push('}');
+        self.out.push(b'}');
         Ok(())
     }
 }
@@ -146,5 +176,16 @@ mod tests {
         let v: JsonText = simd_json::serde::from_slice(&mut b).unwrap();
         let back: serde_json::Value = serde_json::from_str(&v.0).unwrap();
         assert_eq!(back, serde_json::json!({"a":[1,-2,3.5,true,null,"x\"y"],"b":{},"c":[]}));
+    }
+
+    #[test]
+    fn keys_strings_and_numbers_are_written_exactly() {
+        let src = r#"{ "k\"ey\n" : "\u00e9 \"q\" \\ \t😀", "n" : [18446744073709551615, -9223372036854775808, 0.5], "e": [ ], "o": { } }"#;
+        let mut b = src.as_bytes().to_vec();
+        let v: JsonText = simd_json::serde::from_slice(&mut b).unwrap();
+        assert_eq!(
+            v.0,
+            r#"{"k\"ey\n":"é \"q\" \\ \t😀","n":[18446744073709551615,-9223372036854775808,0.5],"e":[],"o":{}}"#
+        );
     }
 }

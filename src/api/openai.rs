@@ -80,43 +80,33 @@ pub struct ChatMessage<'a> {
     pub name: Option<Cow<'a, str>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// A message's `content`: a string or an array of parts (read in one pass, `openai_part.rs`).
+#[derive(Debug)]
 pub enum MessageContent<'a> {
-    #[serde(borrow)]
     Text(Cow<'a, str>),
-    #[serde(borrow)]
     Parts(Vec<Part<'a>>),
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+/// One content part; other part types (`input_audio`, `file`…) are [`Part::Other`].
+#[derive(Debug)]
 pub enum Part<'a> {
     Text {
-        #[serde(borrow)]
         text: Cow<'a, str>,
     },
     ImageUrl {
-        #[serde(borrow)]
         image_url: ImageUrl<'a>,
     },
     /// `refusal` parts in assistant history.
     Refusal {
-        #[serde(borrow)]
         refusal: Cow<'a, str>,
     },
-    #[serde(other)]
     Other,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// A part's `image_url`: `{"url": …}` or a bare URL string.
+#[derive(Debug)]
 pub enum ImageUrl<'a> {
-    Object {
-        #[serde(borrow)]
-        url: Cow<'a, str>,
-    },
-    #[serde(borrow)]
+    Object { url: Cow<'a, str> },
     Bare(Cow<'a, str>),
 }
 

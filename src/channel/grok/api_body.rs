@@ -20,7 +20,11 @@ use std::io::Write as _;
 
 /// The JSON body for `POST /chat/completions` with `model` = the upstream id.
 pub fn chat_body(req: &CanonicalRequest, model: &str, stream: bool) -> Vec<u8> {
-    let mut w = Obj::new(Vec::with_capacity(256 + req.messages.len() * 128));
+    // Sized from the request's text, with room for escapes and the per-message framing, so a
+    // large agent turn is written without growing (and copying) the buffer again and again.
+    let mut text = 0;
+    req.for_each_text(|t| text += t.len());
+    let mut w = Obj::new(Vec::with_capacity(256 + text + text / 8 + (req.messages.len() + req.tools.len()) * 128));
     w.key("model");
     push_str(w.out(), model);
     w.key("messages");

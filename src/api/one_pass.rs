@@ -1,0 +1,212 @@
+//! Single-pass readers for the request fields whose JSON shape varies: "a string or an array"
+//! (`content`, `system`) and "an object whose `type` says which fields count" (content blocks,
+//! content parts).
+//!
+//! serde's derived `untagged` and internally tagged (`tag = "type"`) enums first copy the whole
+//! value into a buffered tree and then try each variant against it: for a 60 KiB agent turn
+//! that was most of the allocations of the request path (`benches/request.rs`). These readers
+//! look at the value once and borrow its strings from the body.
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+/// A string field that takes any JSON value: `Some` for a string, `None` for anything else
+/// (read past). For fields a block type may not use, so an unrelated value never fails a
+/// request; the block's own checks then say when a field it needs is missing.
+#[derive(Debug, Default)]
+pub(super) struct StrOrSkip<'a>(pub Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for StrOrSkip<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let kinds = Kinds { list: false, skip: true };
+        Ok(Self(match d.deserialize_any(AnyOf::<IgnoredAny>::new("a string", kinds))? {
+            Some(TextOrList::Text(t)) => Some(t),
+            Some(TextOrList::List(_)) | None => None,
+        }))
+    }
+}
+
+/// A string field a value of some `kind` needs: the field, or an error naming the value
+/// (`what`: "a content block"…), its kind and the field.
+pub(super) fn need<'a, E: de::Error>(
+    v: Option<Cow<'a, str>>,
+    what: &str,
+    kind: &str,
+    field: &str,
+) -> Result<Cow<'a, str>, E> {
+    v.ok_or_else(|| E::custom(format_args!("{what} of type `{kind}` needs a string `{field}`")))
+}
+
+/// A boolean field that takes any JSON value: `Some` for `true`/`false`, `None` otherwise.
+#[derive(Debug, Default)]
+pub(super) struct BoolOrSkip(pub Option<bool>);
+
+impl<'de> Deserialize<'de> for BoolOrSkip {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = BoolOrSkip;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<BoolOrSkip, E> {
+                Ok(BoolOrSkip(Some(v)))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<BoolOrSkip, E> {
+                Ok(BoolOrSkip(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<BoolOrSkip, E> {
+                Ok(BoolOrSkip(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<BoolOrSkip, E> {
+                Ok(BoolOrSkip(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<BoolOrSkip, E> {
+                Ok(BoolOrSkip(None))
+            }
+            fn visit_unit<E>(self) -> Result<BoolOrSkip, E> {
+                Ok(BoolOrSkip(None))
+            }
+            fn visit_none<E>(self) -> Result<BoolOrSkip, E> {
+                Ok(BoolOrSkip(None))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<BoolOrSkip, D::Error> {
+                d.deserialize_any(self)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<BoolOrSkip, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(BoolOrSkip(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BoolOrSkip, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(BoolOrSkip(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// "A string or an array of `T`", read in one pass.
+#[derive(Debug)]
+pub enum TextOrList<'a, T> {
+    Text(Cow<'a, str>),
+    List(Vec<T>),
+}
+
+/// Reads a value that must be a string or an array of `T` (anything else is an error naming
+/// `what`).
+pub(super) fn text_or_list<'de: 'a, 'a, D, T>(d: D, what: &'static str) -> Result<TextOrList<'a, T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    d.deserialize_any(AnyOf::new(what, Kinds { list: true, skip: false }))?
+        .ok_or_else(|| de::Error::custom(format_args!("expected {what}")))
+}
+
+/// [`text_or_list`] for a field a block may carry for another purpose: any other value is read
+/// past and gives `None`.
+pub(super) fn text_or_list_or_skip<'de: 'a, 'a, D, T>(
+    d: D,
+    what: &'static str,
+) -> Result<Option<TextOrList<'a, T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    d.deserialize_any(AnyOf::new(what, Kinds { list: true, skip: true }))
+}
+
+/// What an [`AnyOf`] accepts besides a string: arrays (`list`); every other kind is read past
+/// (`skip`) or refused.
+#[derive(Debug, Clone, Copy)]
+struct Kinds {
+    list: bool,
+    skip: bool,
+}
+
+/// The visitor behind the readers above.
+struct AnyOf<'a, T> {
+    what: &'static str,
+    kinds: Kinds,
+    _t: PhantomData<(&'a (), T)>,
+}
+
+impl<'a, T> AnyOf<'a, T> {
+    fn new(what: &'static str, kinds: Kinds) -> Self {
+        Self { what, kinds, _t: PhantomData }
+    }
+
+    fn other<E: de::Error>(self, unexpected: de::Unexpected<'_>) -> Result<Option<TextOrList<'a, T>>, E> {
+        if self.kinds.skip { Ok(None) } else { Err(E::invalid_type(unexpected, &self.what)) }
+    }
+}
+
+impl<'de: 'a, 'a, T: Deserialize<'de>> Visitor<'de> for AnyOf<'a, T> {
+    type Value = Option<TextOrList<'a, T>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.what)
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(TextOrList::Text(Cow::Borrowed(v))))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(TextOrList::Text(Cow::Owned(v.to_owned()))))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(TextOrList::Text(Cow::Owned(v))))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        if !self.kinds.list {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            return self.other(de::Unexpected::Seq);
+        }
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(item) = seq.next_element::<T>()? {
+            items.push(item);
+        }
+        Ok(Some(TextOrList::List(items)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        if self.kinds.skip {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        }
+        self.other(de::Unexpected::Map)
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        self.other(de::Unexpected::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        self.other(de::Unexpected::Signed(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        self.other(de::Unexpected::Unsigned(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        self.other(de::Unexpected::Float(v))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.other(de::Unexpected::Unit)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.other(de::Unexpected::Option)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
