@@ -15,8 +15,19 @@ use std::io::Write as _;
 /// Built while deserializing, without an intermediate value tree: strings are escaped and
 /// numbers formatted straight into one byte buffer, which becomes the `String` once at the end
 /// (no allocation per string or number).
+/// The text can only come from a parsed value, so it is always one valid JSON value.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct JsonText(pub String);
+pub struct JsonText(String);
+
+impl JsonText {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
 
 impl<'de> Deserialize<'de> for JsonText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -174,7 +185,7 @@ mod tests {
     fn any_value_becomes_compact_json() {
         let mut b = br#"{"a":[1,-2,3.5,true,null,"x\"y"],"b":{},"c":[]}"#.to_vec();
         let v: JsonText = simd_json::serde::from_slice(&mut b).unwrap();
-        let back: serde_json::Value = serde_json::from_str(&v.0).unwrap();
+        let back: serde_json::Value = serde_json::from_str(v.as_str()).unwrap();
         assert_eq!(back, serde_json::json!({"a":[1,-2,3.5,true,null,"x\"y"],"b":{},"c":[]}));
     }
 
@@ -184,7 +195,7 @@ mod tests {
         let mut b = src.as_bytes().to_vec();
         let v: JsonText = simd_json::serde::from_slice(&mut b).unwrap();
         assert_eq!(
-            v.0,
+            v.as_str(),
             r#"{"k\"ey\n":"é \"q\" \\ \t😀","n":[18446744073709551615,-9223372036854775808,0.5],"e":[],"o":{}}"#
         );
     }

@@ -351,7 +351,37 @@ pub struct Message {
 pub struct Tool {
     pub name: String,
     pub description: String,
-    pub parameters: String,
+    pub parameters: Json,
+}
+
+/// One JSON value as compact text, valid by construction: made only from a value the request
+/// decoder parsed ([`From<crate::api::JsonText>`]) or through [`Json::parse`], so a writer copies
+/// it into an upstream body as it is, without scanning it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Json(String);
+
+impl Json {
+    /// `text` (surrounding whitespace trimmed) when it is one valid JSON value.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        super::jscan::parse(text.as_bytes()).ok().map(|_| Self(text.to_owned()))
+    }
+
+    /// `{"type":"object"}`: the schema of a tool declared without one.
+    pub fn any_object() -> Self {
+        Self(r#"{"type":"object"}"#.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<crate::api::JsonText> for Json {
+    /// The decoder's text of a parsed value: compact and valid (`api::JsonText`).
+    fn from(v: crate::api::JsonText) -> Self {
+        Self(v.into_string())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -396,7 +426,7 @@ pub struct CanonicalRequest {
     /// OpenAI `reasoning_effort` or Claude `output_config.effort`.
     pub effort: Option<String>,
     /// OpenAI `response_format` as JSON text, passed to channels that can honour it.
-    pub response_format: Option<String>,
+    pub response_format: Option<Json>,
 }
 
 impl CanonicalRequest {
@@ -434,7 +464,7 @@ impl CanonicalRequest {
         for t in &self.tools {
             f(&t.name);
             f(&t.description);
-            f(&t.parameters);
+            f(t.parameters.as_str());
         }
         for m in &self.messages {
             for b in &m.content {
@@ -464,6 +494,18 @@ fn block_text(b: &Block, f: &mut dyn FnMut(&str)) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_holds_only_one_valid_value() {
+        assert_eq!(
+            Json::parse(" {\"a\": [1, 2]}\n").map(|j| j.as_str().to_owned()),
+            Some("{\"a\": [1, 2]}".to_owned())
+        );
+        for bad in ["", "   ", "{", "{} {}", "{\"a\":}", "nul"] {
+            assert_eq!(Json::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(Json::any_object().as_str(), r#"{"type":"object"}"#);
+    }
 
     #[test]
     fn json_str_round_trips_text() {

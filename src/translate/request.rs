@@ -10,7 +10,7 @@
 //! `reasoning_content` becomes a thinking block; `n` other than 1 is refused;
 //! `max_completion_tokens` wins over `max_tokens`.
 
-use super::canonical::{Block, CanonicalRequest, ImageSource, Message, Role, Thinking, Tool, ToolChoice};
+use super::canonical::{Block, CanonicalRequest, ImageSource, Json, Message, Role, Thinking, Tool, ToolChoice};
 use crate::api::{claude, openai};
 use std::borrow::Cow;
 
@@ -60,10 +60,6 @@ fn from_body<'a, T: serde::Deserialize<'a>>(body: &'a mut [u8]) -> Result<T, sim
 
 fn parse_error(e: &simd_json::Error) -> RequestError {
     RequestError::new(format!("invalid request body: {e}"), None)
-}
-
-fn to_json(v: &crate::api::JsonText) -> String {
-    v.0.clone()
 }
 
 fn u32_param(v: Option<u64>, param: &'static str) -> Result<Option<u32>, RequestError> {
@@ -138,7 +134,7 @@ pub fn decode_claude(body: &mut [u8], endpoint: ClaudeEndpoint) -> Result<Canoni
         out.tools.push(Tool {
             name: t.name.into_owned(),
             description: t.description.map(Cow::into_owned).unwrap_or_default(),
-            parameters: t.input_schema.as_ref().map_or_else(|| r#"{"type":"object"}"#.to_owned(), to_json),
+            parameters: t.input_schema.map_or_else(Json::any_object, Json::from),
         });
     }
     if let Some(tc) = req.tool_choice {
@@ -183,7 +179,7 @@ fn claude_block(b: claude::ContentBlock<'_>) -> Option<Block> {
         claude::ContentBlock::ToolUse { id, name, input } => Block::ToolUse {
             id: id.into_owned(),
             name: name.into_owned(),
-            input: input.as_ref().map_or_else(|| "{}".to_owned(), to_json),
+            input: input.map_or_else(|| "{}".to_owned(), crate::api::JsonText::into_string),
         },
         claude::ContentBlock::ToolResult { tool_use_id, content, is_error } => Block::ToolResult {
             tool_use_id: tool_use_id.into_owned(),
@@ -227,7 +223,7 @@ pub fn decode_openai(body: &mut [u8]) -> Result<CanonicalRequest, RequestError> 
         parallel_tool_calls: req.parallel_tool_calls,
         user: req.user.map(Cow::into_owned),
         effort: req.reasoning_effort.map(Cow::into_owned),
-        response_format: req.response_format.as_ref().map(to_json),
+        response_format: req.response_format.map(Json::from),
         ..CanonicalRequest::default()
     };
     for (i, m) in req.messages.into_iter().enumerate() {
@@ -238,7 +234,7 @@ pub fn decode_openai(body: &mut [u8]) -> Result<CanonicalRequest, RequestError> 
         out.tools.push(Tool {
             name: f.name.into_owned(),
             description: f.description.map(Cow::into_owned).unwrap_or_default(),
-            parameters: f.parameters.as_ref().map_or_else(|| r#"{"type":"object"}"#.to_owned(), to_json),
+            parameters: f.parameters.map_or_else(Json::any_object, Json::from),
         });
     }
     out.tool_choice = match req.tool_choice {
@@ -427,7 +423,7 @@ mod tests {
         assert!(
             matches!(&r.messages[0].content[1], Block::Image(ImageSource::Base64 { media_type, .. }) if media_type == "image/png")
         );
-        assert_eq!(r.response_format.as_deref(), Some(r#"{"type":"json_object"}"#));
+        assert_eq!(r.response_format.as_ref().map(Json::as_str), Some(r#"{"type":"json_object"}"#));
     }
 
     /// The thread's reused parser buffers give the same result as fresh ones, after a failed

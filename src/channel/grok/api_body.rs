@@ -14,7 +14,6 @@
 //! `util::json`, the client's tool schemas and `response_format` copied as the JSON they are.
 
 use crate::translate::canonical::{Block, CanonicalRequest, ImageSource, Role, ToolChoice};
-use crate::translate::jscan;
 use crate::util::json::{escape_str_into, push_str};
 use std::io::Write as _;
 
@@ -55,11 +54,8 @@ pub fn chat_body(req: &CanonicalRequest, model: &str, stream: bool) -> Vec<u8> {
             let mut f = Obj::new(std::mem::take(out));
             f.key("name");
             push_str(f.out(), &t.name);
-            // The client's schema as it came, when it is one JSON value (it always is after
-            // decoding; the fallback keeps the body valid whatever happens upstream of here).
-            let params = t.parameters.trim();
-            let valid = !params.is_empty() && jscan::parse(params.as_bytes()).is_ok();
-            f.raw("parameters", if valid { params.as_bytes() } else { br#"{"type":"object"}"# });
+            // The client's schema as it came (valid by construction: `canonical::Json`).
+            f.raw("parameters", t.parameters.as_str().as_bytes());
             if !t.description.is_empty() {
                 f.key("description");
                 push_str(f.out(), &t.description);
@@ -112,8 +108,8 @@ pub fn chat_body(req: &CanonicalRequest, model: &str, stream: bool) -> Vec<u8> {
         w.key("reasoning_effort");
         push_str(w.out(), &e.to_ascii_lowercase());
     }
-    if let Some(rf) = req.response_format.as_deref().map(str::trim).filter(|r| jscan::parse(r.as_bytes()).is_ok()) {
-        w.raw("response_format", rf.as_bytes());
+    if let Some(rf) = &req.response_format {
+        w.raw("response_format", rf.as_str().as_bytes());
     }
     w.finish()
 }
@@ -282,7 +278,7 @@ fn assistant_message(blocks: &[Block], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::translate::canonical::{Message, Tool};
+    use crate::translate::canonical::{Json, Message, Tool};
     use serde_json::{Value, json};
 
     #[test]
@@ -309,11 +305,7 @@ mod tests {
                     }],
                 },
             ],
-            tools: vec![Tool {
-                name: "get_weather".into(),
-                description: "w".into(),
-                parameters: r#"{"type":"object"}"#.into(),
-            }],
+            tools: vec![Tool { name: "get_weather".into(), description: "w".into(), parameters: Json::any_object() }],
             tool_choice: Some(ToolChoice::Any),
             max_tokens: Some(100),
             effort: Some("High".into()),

@@ -129,7 +129,7 @@ pub fn prompt(req: &CanonicalRequest) -> (Flattened, ToolPolicy) {
     let specs: Vec<ToolSpec<'_>> = req
         .tools
         .iter()
-        .map(|t| ToolSpec { name: &t.name, description: &t.description, parameters: &t.parameters })
+        .map(|t| ToolSpec { name: &t.name, description: &t.description, parameters: t.parameters.as_str() })
         .collect();
     let choice = match &req.tool_choice {
         None | Some(ToolChoice::Auto) => flatten::ToolChoice::Auto,
@@ -235,7 +235,7 @@ mod tests {
             tools: vec![Tool {
                 name: "get_weather".into(),
                 description: "Weather now.".into(),
-                parameters: r#"{"type":"object"}"#.into(),
+                parameters: crate::translate::canonical::Json::any_object(),
             }],
             ..CanonicalRequest::default()
         };
