@@ -5,8 +5,8 @@
 //!
 //! - `*_small`: the one-message chat request of `scripts/bench` (about 200 bytes);
 //! - `claude_code` / `openai_agent`: an agent turn as Claude Code (or an OpenAI-SDK agent)
-//!   sends it: a 12 KiB system prompt in two blocks, 18 tools with JSON schemas, 24 messages
-//!   of text, code with escapes, tool calls and tool results (about 60 KiB).
+//!   sends it (`sim::agent_turn`: a 12 KiB system prompt, 18 tools with JSON schemas, 25
+//!   messages of text, code with escapes, tool calls and tool results; about 65 KiB).
 //!
 //! Throughput in client body bytes per second; allocations per request are counted by a
 //! wrapping global allocator and printed first.
@@ -16,6 +16,7 @@ use criterion::{Criterion, Throughput, criterion_group};
 use orchids2api::channel::grok::api_body::chat_body;
 use orchids2api::http::head::{HeadLimits, RequestHead, parse_request_head};
 use orchids2api::proxy::session;
+use orchids2api::sim::agent_turn;
 use orchids2api::translate::canonical::WireFormat;
 use orchids2api::translate::request::{ClaudeEndpoint, decode_claude, decode_openai};
 use orchids2api::util::alloc_count::{Counting, per_call};
@@ -51,122 +52,6 @@ fn head(path: &str, claude_code: bool) -> Option<RequestHead> {
         .flatten()
 }
 
-/// Text as prompts and tool results carry it: mostly plain words, a line break every few
-/// words, now and then a quote, a backslash, a tab or non-ASCII text.
-fn prose(words: usize, seed: usize) -> String {
-    const W: [&str; 16] = [
-        "the",
-        "gateway",
-        "streams",
-        "tokens",
-        "to",
-        "every",
-        "client",
-        "\"quoted\"",
-        "and",
-        "config",
-        "über",
-        "account",
-        "pool",
-        "C:\\path",
-        "request",
-        "\tlet x = y;",
-    ];
-    let mut s = String::new();
-    for i in 0..words {
-        if i > 0 {
-            s.push(if i % 9 == 0 { '\n' } else { ' ' });
-        }
-        s.push_str(W.get((i * 7 + seed) % W.len()).copied().unwrap_or("x"));
-    }
-    s
-}
-
-fn schema(i: usize) -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "path": {"type": "string", "description": prose(25, i)},
-            "limit": {"type": "integer", "minimum": 1, "maximum": 2000, "description": prose(12, i + 1)},
-            "mode": {"type": "string", "enum": ["read", "write", "append"], "description": prose(8, i + 2)},
-            "flags": {"type": "array", "items": {"type": "string"}, "description": prose(10, i + 3)}
-        },
-        "required": ["path"],
-        "additionalProperties": false,
-        "$schema": "http://json-schema.org/draft-07/schema#"
-    })
-}
-
-/// An agent conversation as (role, blocks) in Claude's content-block form.
-fn claude_messages() -> Vec<Value> {
-    let mut out = Vec::new();
-    for turn in 0..12 {
-        let id = format!("toolu_{turn:04}abcdefghijkl");
-        let user = if turn == 0 {
-            json!([{"type": "text", "text": prose(60, turn)}])
-        } else {
-            json!([
-                {"type": "tool_result", "tool_use_id": format!("toolu_{:04}abcdefghijkl", turn - 1),
-                 "content": [{"type": "text", "text": prose(250, turn)}]},
-                {"type": "text", "text": prose(20, turn + 5)}
-            ])
-        };
-        out.push(json!({"role": "user", "content": user}));
-        out.push(json!({"role": "assistant", "content": [
-            {"type": "text", "text": prose(40, turn + 9)},
-            {"type": "tool_use", "id": id, "name": format!("tool_{}", turn % 18),
-             "input": {"path": format!("src/module_{turn}.rs"), "limit": 200, "mode": "read"}}
-        ]}));
-    }
-    out
-}
-
-fn claude_code() -> Value {
-    let tools: Vec<Value> = (0..18)
-        .map(|i| json!({"name": format!("tool_{i}"), "description": prose(60, i), "input_schema": schema(i)}))
-        .collect();
-    json!({
-        "model": "grok-4",
-        "max_tokens": 32000,
-        "stream": true,
-        "system": [
-            {"type": "text", "text": prose(500, 1)},
-            {"type": "text", "text": prose(1500, 2), "cache_control": {"type": "ephemeral"}}
-        ],
-        "messages": claude_messages(),
-        "tools": tools,
-        "metadata": {"user_id": "user_0123456789abcdef_account__session_0123"},
-        "temperature": 1
-    })
-}
-
-/// The same conversation as an OpenAI-SDK agent sends it.
-fn openai_agent() -> Value {
-    let tools: Vec<Value> = (0..18)
-        .map(|i| {
-            json!({"type": "function", "function":
-                {"name": format!("tool_{i}"), "description": prose(60, i), "parameters": schema(i)}})
-        })
-        .collect();
-    let mut messages = vec![json!({"role": "system", "content": prose(2000, 1)})];
-    for turn in 0..12 {
-        if turn == 0 {
-            messages.push(json!({"role": "user", "content": prose(60, turn)}));
-        } else {
-            messages.push(json!({"role": "tool", "tool_call_id": format!("call_{:04}abcdefghijkl", turn - 1),
-                "content": prose(250, turn)}));
-            messages.push(json!({"role": "user", "content": prose(20, turn + 5)}));
-        }
-        let args = json!({"path": format!("src/module_{turn}.rs"), "limit": 200, "mode": "read"}).to_string();
-        messages.push(json!({"role": "assistant", "content": prose(40, turn + 9), "tool_calls": [
-            {"id": format!("call_{turn:04}abcdefghijkl"), "type": "function",
-             "function": {"name": format!("tool_{}", turn % 18), "arguments": args}}
-        ]}));
-    }
-    json!({"model": "grok-4", "stream": true, "stream_options": {"include_usage": true},
-        "max_completion_tokens": 32000, "messages": messages, "tools": tools, "temperature": 1})
-}
-
 fn cases() -> Vec<Case> {
     let small = "Say hello. sim:tokens=8";
     let body = |v: &Value| serde_json::to_vec(v).unwrap_or_default();
@@ -188,8 +73,8 @@ fn cases() -> Vec<Case> {
             &json!({"model": "grok-4", "max_tokens": 256, "stream": false,
                 "messages": [{"role": "user", "content": small}]}),
         ),
-        case("openai_agent", WireFormat::OpenAi, false, &openai_agent()),
-        case("claude_code", WireFormat::Claude, true, &claude_code()),
+        case("openai_agent", WireFormat::OpenAi, false, &agent_turn::openai("grok-4", true, small)),
+        case("claude_code", WireFormat::Claude, true, &agent_turn::claude("grok-4", true, small)),
     ]
     .into_iter()
     .flatten()

@@ -6,6 +6,7 @@ use crate::sse::Format;
 use crate::stats::Procs;
 use bytes::Bytes;
 use hdrhistogram::Histogram;
+use orchids2api::sim::agent_turn;
 use serde_json::json;
 use std::time::Duration;
 
@@ -38,17 +39,21 @@ pub(crate) struct RequestSpec {
     pub(crate) key: String,
     pub(crate) prompt: String,
     pub(crate) stream: bool,
+    /// A 65 KiB agent turn (`sim::agent_turn`) ending in `prompt`, not a one-message chat.
+    pub(crate) agent: bool,
 }
 
 impl RequestSpec {
     /// The JSON body in the lane's format.
     pub(crate) fn body(&self) -> Vec<u8> {
         let messages = json!([{"role": "user", "content": self.prompt}]);
-        let v = match self.format {
-            Format::OpenAi => {
+        let v = match (self.format, self.agent) {
+            (Format::OpenAi, true) => agent_turn::openai(&self.model, self.stream, &self.prompt),
+            (Format::Claude, true) => agent_turn::claude(&self.model, self.stream, &self.prompt),
+            (Format::OpenAi, false) => {
                 json!({"model": self.model, "messages": messages, "stream": self.stream})
             }
-            Format::Claude => {
+            (Format::Claude, false) => {
                 json!({"model": self.model, "max_tokens": 4096, "messages": messages, "stream": self.stream})
             }
         };
@@ -128,6 +133,7 @@ mod tests {
             key: "k-123".into(),
             prompt: "hi \"x\"".into(),
             stream: true,
+            agent: false,
         };
         let b = spec.bytes(&t);
         let s = std::str::from_utf8(&b).unwrap();
@@ -139,8 +145,17 @@ mod tests {
         assert_eq!(v["messages"][0]["content"], "hi \"x\"");
         assert_eq!(v["stream"], true);
         assert_eq!(v["max_tokens"], 4096);
-        let oa = RequestSpec { format: Format::OpenAi, stream: false, ..spec };
+        let oa = RequestSpec { format: Format::OpenAi, stream: false, ..spec.clone() };
         let s = String::from_utf8(oa.bytes(&t).to_vec()).unwrap();
         assert!(s.contains("authorization: Bearer k-123\r\n") && !s.contains("x-api-key"));
+        // An agent turn ends in the prompt, in either format.
+        for format in [Format::Claude, Format::OpenAi] {
+            let agent = RequestSpec { format, agent: true, ..spec.clone() };
+            let v: serde_json::Value = serde_json::from_slice(&agent.body()).unwrap();
+            let last = &v["messages"].as_array().unwrap().last().unwrap()["content"];
+            let text = if format == Format::Claude { &last[1]["text"] } else { last };
+            assert_eq!(text, "hi \"x\"");
+            assert!(v["tools"].as_array().unwrap().len() > 10 && agent.body().len() > 50_000);
+        }
     }
 }

@@ -14,7 +14,8 @@
 //!   open at once and CPU per chunk.
 //!
 //! Requests carry the simulator's behaviour keywords in the prompt (`sim:tokens=N
-//! sim:pace=N/M`), so they pass through any proxy unchanged.
+//! sim:pace=N/M`), so they pass through any proxy unchanged. A request is a one-message chat,
+//! or with `--agent` a 65 KiB agent turn (`sim::agent_turn`) whose last user text is the prompt.
 
 mod client;
 mod frame_clock;
@@ -107,6 +108,10 @@ struct Cli {
     /// extra text appended to the prompt
     #[argh(option, default = "String::new()")]
     prompt: String,
+    /// send a 65 KiB agent turn (system prompt, 18 tools, 12 turns of history;
+    /// `sim::agent_turn`) with the prompt as its last user text, instead of a one-message chat
+    #[argh(switch)]
+    agent: bool,
 }
 
 fn out(v: &Value) {
@@ -165,6 +170,7 @@ fn build(cli: &Cli) -> Result<(Job, Plan), String> {
         key: cli.key.clone(),
         prompt: prompt.trim_end().to_owned(),
         stream,
+        agent: cli.agent,
     };
     let job = Job {
         request: spec.bytes(&target),
