@@ -244,6 +244,24 @@ fn api_models_and_plain_answers() {
 }
 
 #[test]
+fn api_reads_a_request_that_takes_several_reads() {
+    // A 65 KiB agent turn: several reads of the simulator's 16 KiB buffer (each read once
+    // overwrote the one before, so such a request never completed).
+    let sim = Sim::start(&[]);
+    for stream in [false, true] {
+        let body = orchids2api::sim::agent_turn::openai("grok-4-fast-non-reasoning", stream, "Go on.");
+        let r = sim.api(&body);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(r.complete);
+        if stream {
+            assert_eq!(api_stream(&r).content, DEFAULT_ANSWER);
+        } else {
+            assert_eq!(r.json()["choices"][0]["message"]["content"], DEFAULT_ANSWER);
+        }
+    }
+}
+
+#[test]
 fn api_long_and_reasoning() {
     let sim = Sim::start(&[]);
     let s = api_stream(&sim.api(&streamed("sim:long please")));

@@ -10,6 +10,7 @@
 use crate::http::chunked::{Chunk, ChunkedDecoder};
 use crate::http::head::{BodyFraming, HeadLimits, RequestHead, parse_request_head};
 use bytes::{Bytes, BytesMut};
+use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use std::io;
@@ -55,9 +56,13 @@ impl Conn {
         if self.rbuf.capacity() - self.rbuf.len() < 4096 {
             self.rbuf.reserve(16 * 1024);
         }
+        // Through a slice that begins at `len`: monoio reads into a `BytesMut` from its start,
+        // so reading into the buffer itself overwrote what was buffered, and a request that
+        // came in more than one read (a body over about 16 KiB) was never complete.
         let buf = std::mem::take(&mut self.rbuf);
-        let (r, buf) = self.stream.read(buf).await;
-        self.rbuf = buf;
+        let len = buf.len();
+        let (r, slice) = self.stream.read(buf.slice_mut(len..)).await;
+        self.rbuf = slice.into_inner();
         match r {
             Ok(n) if n > 0 => Ok(()),
             _ => Err(ReadEnd::Closed),
