@@ -129,8 +129,8 @@ pub fn openai(model: &str, stream: bool, last: &str) -> Value {
         .collect();
     let mut body = json!({"model": model, "stream": stream, "max_completion_tokens": 32000,
         "messages": messages, "tools": tools, "temperature": 1});
-    if stream {
-        body["stream_options"] = json!({"include_usage": true});
+    if let (true, Some(fields)) = (stream, body.as_object_mut()) {
+        fields.insert("stream_options".to_owned(), json!({"include_usage": true}));
     }
     body
 }
