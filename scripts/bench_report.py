@@ -62,16 +62,18 @@ class Figures:
         return self.v.get((fig, lane), (None, None))[0]
 
     def compute(self):
-        # Added latency at concurrency 1: per-round difference to the direct run of that round.
-        base = {r["round"]: r["data"] for r in self.by("latency", "direct")}
-        for lane in self.avail:
-            runs = [r for r in self.by("latency", lane) if not g(r["data"], "errors.total", 0)]
-            for q in ("p50", "p99"):
-                self.put(f"lat_{q}", lane, [g(r["data"], f"latency.{q}_us") for r in runs])
-                if lane != "direct":
-                    self.put(f"added_{q}", lane, [g(r["data"], f"latency.{q}_us") - g(base[r["round"]], f"latency.{q}_us")
-                                                  for r in runs if r["round"] in base and g(base[r["round"]], f"latency.{q}_us") is not None])
-            self.put("lat_errors", lane, [g(r["data"], "errors.total", 0) for r in self.by("latency", lane)])
+        # Added latency at concurrency 1: per-round difference to the direct run of that round;
+        # for the one-message chat (phase "latency") and the 65 KiB agent turn ("agent").
+        for phase, pre in (("latency", ""), ("agent", "agent_")):
+            base = {r["round"]: r["data"] for r in self.by(phase, "direct")}
+            for lane in self.avail:
+                runs = [r for r in self.by(phase, lane) if not g(r["data"], "errors.total", 0)]
+                for q in ("p50", "p99"):
+                    self.put(f"{pre}lat_{q}", lane, [g(r["data"], f"latency.{q}_us") for r in runs])
+                    if lane != "direct":
+                        self.put(f"{pre}added_{q}", lane, [g(r["data"], f"latency.{q}_us") - g(base[r["round"]], f"latency.{q}_us")
+                                                           for r in runs if r["round"] in base and g(base[r["round"]], f"latency.{q}_us") is not None])
+                self.put(f"{pre}lat_errors", lane, [g(r["data"], "errors.total", 0) for r in self.by(phase, lane)])
         # Frontier: per round, the best zero-error RPS whose p99 stays under each bound.
         for lane in self.avail:
             rounds = {}
@@ -192,6 +194,9 @@ ROWS = [
     ("added latency p99, c=1 (µs)", "added_p99", None, ""),
     ("latency p50 / request, c=1 (µs)", "lat_p50", None, ""),
     ("latency p99 / request, c=1 (µs)", "lat_p99", None, ""),
+    ("added latency p50, c=1, 65 KiB agent turn (µs)", "agent_added_p50", None, ""),
+    ("added latency p99, c=1, 65 KiB agent turn (µs)", "agent_added_p99", None, ""),
+    ("latency p50 / agent turn, c=1 (µs)", "agent_lat_p50", None, ""),
     ("throughput at p99 ≤ 1 ms (req/s)", "frontier_1ms", None, ""),
     ("throughput at p99 ≤ 5 ms (req/s)", "frontier_5ms", None, ""),
     ("throughput at p99 ≤ 10 ms (req/s)", "frontier_10ms", None, ""),
@@ -211,6 +216,8 @@ ROWS = [
 RATIO_ROWS = [
     ("added latency p50, c=1", "added_p50", "lower"),
     ("added latency p99, c=1", "added_p99", "lower"),
+    ("added latency p50, c=1, agent turn", "agent_added_p50", "lower"),
+    ("added latency p99, c=1, agent turn", "agent_added_p99", "lower"),
     ("throughput at p99 ≤ 1 ms", "frontier_1ms", "higher"),
     ("throughput at p99 ≤ 5 ms", "frontier_5ms", "higher"),
     ("throughput at p99 ≤ 10 ms", "frontier_10ms", "higher"),
