@@ -55,26 +55,26 @@ fn head(path: &str, claude_code: bool) -> Option<RequestHead> {
 fn cases() -> Vec<Case> {
     let small = "Say hello. sim:tokens=8";
     let body = |v: &Value| serde_json::to_vec(v).unwrap_or_default();
-    let case = |name, format, claude_code, v: &Value| {
+    let case = |name, format, claude_code, body: Vec<u8>| {
         let path = if format == WireFormat::Claude { "/grok/v1/messages" } else { "/grok/v1/chat/completions" };
-        Some(Case { name, format, head: head(path, claude_code)?, body: body(v) })
+        Some(Case { name, format, head: head(path, claude_code)?, body })
     };
     [
         case(
             "openai_small",
             WireFormat::OpenAi,
             false,
-            &json!({"model": "grok-4", "stream": false, "messages": [{"role": "user", "content": small}]}),
+            body(&json!({"model": "grok-4", "stream": false, "messages": [{"role": "user", "content": small}]})),
         ),
         case(
             "claude_small",
             WireFormat::Claude,
             false,
-            &json!({"model": "grok-4", "max_tokens": 256, "stream": false,
-                "messages": [{"role": "user", "content": small}]}),
+            body(&json!({"model": "grok-4", "max_tokens": 256, "stream": false,
+                "messages": [{"role": "user", "content": small}]})),
         ),
-        case("openai_agent", WireFormat::OpenAi, false, &agent_turn::openai("grok-4", true, small)),
-        case("claude_code", WireFormat::Claude, true, &agent_turn::claude("grok-4", true, small)),
+        case("openai_agent", WireFormat::OpenAi, false, agent_turn::openai("grok-4", true, small)),
+        case("claude_code", WireFormat::Claude, true, agent_turn::claude("grok-4", true, small)),
     ]
     .into_iter()
     .flatten()

@@ -175,7 +175,7 @@ def ratio(a, b):
 
 def straddles_zero(f, fig, lane):
     """An added figure whose rounds reach zero or below: a ratio to it would divide by noise."""
-    if not fig.startswith("added_"):
+    if not (fig.startswith("added_") or fig.startswith("agent_added_")):
         return False
     sp = f.v.get((fig, lane), (None, None))[1]
     return bool(sp) and sp[0] is not None and sp[0] <= 0

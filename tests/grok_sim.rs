@@ -250,7 +250,9 @@ fn api_reads_a_request_that_takes_several_reads() {
     let sim = Sim::start(&[]);
     for stream in [false, true] {
         let body = orchids2api::sim::agent_turn::openai("grok-4-fast-non-reasoning", stream, "Go on.");
-        let r = sim.api(&body);
+        let auth = format!("Bearer {API_KEY}");
+        let headers = [("authorization", auth.as_str()), ("content-type", "application/json")];
+        let r = sim.post("/v1/chat/completions", &headers, std::str::from_utf8(&body).unwrap());
         assert_eq!(r.status, 200, "{}", r.text());
         assert!(r.complete);
         if stream {

@@ -9,7 +9,7 @@
 
 use super::JsonText;
 use super::claude::{Content, ContentBlock, ImageSource};
-use super::one_pass::{BoolOrSkip, StrOrSkip, TextOrList, need, text_or_list_or_skip};
+use super::one_pass::{BoolOrSkip, KnownKey, Seen, StrOrSkip, TextOrList, need, text_or_list_or_skip};
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
@@ -26,6 +26,9 @@ struct Fields<'a> {
     tool_use_id: Option<Cow<'a, str>>,
     content: Option<Content<'a>>,
     is_error: Option<bool>,
+    /// A `content` of another shape than a string or an array (read before `type`): refused
+    /// only if the block turns out to be a tool result.
+    content_wrong: bool,
     thinking: Option<Cow<'a, str>>,
     signature: Option<Cow<'a, str>>,
     data: Option<Cow<'a, str>>,
@@ -47,25 +50,47 @@ impl<'de> Visitor<'de> for BlockVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        const KEYS: &[&str] = &[
+            "type",
+            "text",
+            "id",
+            "name",
+            "tool_use_id",
+            "thinking",
+            "signature",
+            "data",
+            "is_error",
+            "input",
+            "content",
+            "source",
+        ];
         let mut f = Fields::default();
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            // Which type the block is, if its `type` came first (it nearly always does).
+        while let Some(key) = map.next_key_seed(KnownKey(KEYS))? {
+            // Which type the block is, if its `type` came first (it does from the SDKs; clients
+            // that sort keys send it last).
             let kind = f.kind.as_deref();
             let uses = |t: &str| kind.is_none_or(|k| k == t);
-            match &*key {
-                "type" => f.kind = map.next_value::<StrOrSkip<'de>>()?.0,
-                "text" => f.text = map.next_value::<StrOrSkip<'de>>()?.0,
-                "id" => f.id = map.next_value::<StrOrSkip<'de>>()?.0,
-                "name" => f.name = map.next_value::<StrOrSkip<'de>>()?.0,
-                "tool_use_id" => f.tool_use_id = map.next_value::<StrOrSkip<'de>>()?.0,
-                "thinking" => f.thinking = map.next_value::<StrOrSkip<'de>>()?.0,
-                "signature" => f.signature = map.next_value::<StrOrSkip<'de>>()?.0,
-                "data" => f.data = map.next_value::<StrOrSkip<'de>>()?.0,
-                "is_error" => f.is_error = map.next_value::<BoolOrSkip>()?.0,
-                "input" if uses("tool_use") => f.input = Some(map.next_value::<JsonText>()?),
-                "content" if kind == Some("tool_result") => f.content = map.next_value::<Option<Content<'de>>>()?,
-                "content" if kind.is_none() => f.content = map.next_value_seed(ContentOrSkip)?,
-                "source" if uses("image") => f.source = Some(map.next_value::<ImageSource<'de>>()?),
+            match key {
+                Some("type") => f.kind = map.next_value::<StrOrSkip<'de>>()?.0,
+                Some("text") => f.text = map.next_value::<StrOrSkip<'de>>()?.0,
+                Some("id") => f.id = map.next_value::<StrOrSkip<'de>>()?.0,
+                Some("name") => f.name = map.next_value::<StrOrSkip<'de>>()?.0,
+                Some("tool_use_id") => f.tool_use_id = map.next_value::<StrOrSkip<'de>>()?.0,
+                Some("thinking") => f.thinking = map.next_value::<StrOrSkip<'de>>()?.0,
+                Some("signature") => f.signature = map.next_value::<StrOrSkip<'de>>()?.0,
+                Some("data") => f.data = map.next_value::<StrOrSkip<'de>>()?.0,
+                Some("is_error") => f.is_error = map.next_value::<BoolOrSkip>()?.0,
+                Some("input") if uses("tool_use") => f.input = map.next_value::<Option<JsonText>>()?,
+                Some("content") if kind == Some("tool_result") => {
+                    f.content = map.next_value::<Option<Content<'de>>>()?;
+                }
+                Some("content") if kind.is_none() => match map.next_value_seed(ContentOrSkip)? {
+                    Seen::Value(c) => f.content = Some(c),
+                    Seen::Null => f.content = None,
+                    Seen::Wrong => f.content_wrong = true,
+                },
+                Some("source") if kind == Some("image") => f.source = Some(map.next_value::<ImageSource<'de>>()?),
+                Some("source") if kind.is_none() => f.source = map.next_value_seed(SourceOrSkip)?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -89,6 +114,11 @@ fn build<E: de::Error>(f: Fields<'_>) -> Result<ContentBlock<'_>, E> {
             name: need(f.name, "tool_use", "name")?,
             input: f.input,
         },
+        "tool_result" if f.content_wrong => {
+            return Err(E::custom(
+                "a content block of type `tool_result` needs a `content` that is a string or an array of content blocks",
+            ));
+        }
         "tool_result" => ContentBlock::ToolResult {
             tool_use_id: need(f.tool_use_id, "tool_result", "tool_use_id")?,
             content: f.content,
@@ -102,15 +132,32 @@ fn build<E: de::Error>(f: Fields<'_>) -> Result<ContentBlock<'_>, E> {
     })
 }
 
-/// A `content` met before the block's `type`: a string or an array of blocks, anything else
-/// read past.
+/// A `content` met before the block's `type`: a string or an array of blocks, `null`, or
+/// another shape (read past, and refused later only for a tool result).
 struct ContentOrSkip;
 
 impl<'de> DeserializeSeed<'de> for ContentOrSkip {
-    type Value = Option<Content<'de>>;
+    type Value = Seen<Content<'de>>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        Ok(text_or_list_or_skip(d, "a string or an array of content blocks")?.map(Content::from))
+        Ok(match text_or_list_or_skip(d, "a string or an array of content blocks")? {
+            Seen::Value(v) => Seen::Value(Content::from(v)),
+            Seen::Null => Seen::Null,
+            Seen::Wrong => Seen::Wrong,
+        })
+    }
+}
+
+/// A `source` met before the block's `type`: an image source when it is an object (one without
+/// a `type` of its own is `Other`), `None` for any other value (read past). A document's or a
+/// search result's `source` must not fail the block.
+struct SourceOrSkip;
+
+impl<'de> DeserializeSeed<'de> for SourceOrSkip {
+    type Value = Option<ImageSource<'de>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(SourceVisitor { lenient: true })
     }
 }
 
@@ -125,27 +172,67 @@ impl<'a> From<TextOrList<'a, ContentBlock<'a>>> for Content<'a> {
 
 impl<'de: 'a, 'a> Deserialize<'de> for ImageSource<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(SourceVisitor)
+        d.deserialize_any(SourceVisitor { lenient: false })?
+            .ok_or_else(|| de::Error::custom("expected an image source object"))
     }
 }
 
-struct SourceVisitor;
+/// An image source object. `lenient` (a `source` read before its block's `type`): any other
+/// value is read past as `None`, and an object without a `type` is `Other`.
+struct SourceVisitor {
+    lenient: bool,
+}
+
+impl SourceVisitor {
+    fn other<T, E: de::Error>(self, unexpected: de::Unexpected<'_>) -> Result<Option<T>, E> {
+        if self.lenient { Ok(None) } else { Err(E::invalid_type(unexpected, &self)) }
+    }
+}
 
 impl<'de> Visitor<'de> for SourceVisitor {
-    type Value = ImageSource<'de>;
+    type Value = Option<ImageSource<'de>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an image source object")
     }
 
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        self.other(de::Unexpected::Str(v))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        self.other(de::Unexpected::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        self.other(de::Unexpected::Signed(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        self.other(de::Unexpected::Unsigned(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        self.other(de::Unexpected::Float(v))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.other(de::Unexpected::Unit)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        self.other(de::Unexpected::Seq)
+    }
+
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let (mut kind, mut media_type, mut data, mut url) = (None, None, None, None);
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            let slot = match &*key {
-                "type" => &mut kind,
-                "media_type" => &mut media_type,
-                "data" => &mut data,
-                "url" => &mut url,
+        while let Some(key) = map.next_key_seed(KnownKey(&["type", "media_type", "data", "url"]))? {
+            let slot = match key {
+                Some("type") => &mut kind,
+                Some("media_type") => &mut media_type,
+                Some("data") => &mut data,
+                Some("url") => &mut url,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
@@ -154,15 +241,16 @@ impl<'de> Visitor<'de> for SourceVisitor {
             *slot = map.next_value::<StrOrSkip<'de>>()?.0;
         }
         let need = |v, kind, field| need(v, "an image source", kind, field);
-        Ok(match kind.as_deref() {
+        Ok(Some(match kind.as_deref() {
             Some("base64") => ImageSource::Base64 {
                 media_type: need(media_type, "base64", "media_type")?,
                 data: need(data, "base64", "data")?,
             },
             Some("url") => ImageSource::Url { url: need(url, "url", "url")? },
             Some(_) => ImageSource::Other,
+            None if self.lenient => ImageSource::Other,
             None => return Err(de::Error::missing_field("type")),
-        })
+        }))
     }
 }
 
@@ -244,6 +332,46 @@ mod tests {
     }
 
     #[test]
+    fn fields_before_the_type_are_read_leniently_and_judged_by_the_type() {
+        // Clients that sort keys (Go maps, serde_json without preserve_order) send `type` last.
+        assert_eq!(
+            block(
+                r#"{"content":[{"text":"a","type":"text"}],"source":"https://x","title":"t","type":"search_result"}"#
+            )
+            .unwrap(),
+            "Other"
+        );
+        assert_eq!(block(r#"{"source":{"data":"A","media_type":"text/plain"},"type":"document"}"#).unwrap(), "Other");
+        assert_eq!(block(r#"{"content":{"error_code":"x"},"type":"web_search_tool_result"}"#).unwrap(), "Other");
+        assert_eq!(
+            block(r#"{"source":{"data":"AAAA","media_type":"image/png","type":"base64"},"type":"image"}"#).unwrap(),
+            r#"Image { source: Base64 { media_type: "image/png", data: "AAAA" } }"#
+        );
+        // An object content is refused for a tool result in either order.
+        for json in [
+            r#"{"content":{"a":1},"tool_use_id":"t","type":"tool_result"}"#,
+            r#"{"type":"tool_result","tool_use_id":"t","content":{"a":1}}"#,
+        ] {
+            assert!(block(json).unwrap_err().contains("a string or an array of content blocks"), "{json}");
+        }
+        assert_eq!(
+            block(r#"{"content":null,"tool_use_id":"t","type":"tool_result"}"#).unwrap(),
+            r#"ToolResult { tool_use_id: "t", content: None, is_error: None }"#
+        );
+        assert!(block(r#"{"source":"not an object","type":"image"}"#).unwrap_err().contains("needs a `source`"));
+    }
+
+    #[test]
+    fn a_null_tool_input_is_no_input() {
+        for json in [
+            r#"{"type":"tool_use","id":"t","name":"f","input":null}"#,
+            r#"{"id":"t","input":null,"name":"f","type":"tool_use"}"#,
+        ] {
+            assert_eq!(block(json).unwrap(), r#"ToolUse { id: "t", name: "f", input: None }"#, "{json}");
+        }
+    }
+
+    #[test]
     fn a_known_type_without_what_it_needs_is_an_error_naming_it() {
         let e = block(r#"{"type":"text"}"#).unwrap_err();
         assert!(e.contains("`text` needs a string `text`"), "{e}");
@@ -257,7 +385,7 @@ mod tests {
         assert!(e.contains("needs a `source`"), "{e}");
         let e = block(r#"{"type":"image","source":{"type":"base64","data":"A"}}"#).unwrap_err();
         assert!(e.contains("`media_type`"), "{e}");
-        assert!(block(r#"{"text":"no type"}"#).unwrap_err().contains("type"));
+        assert!(block(r#"{"text":"no type"}"#).unwrap_err().contains("missing field `type`"));
         assert!(block(r#""a string""#).is_err());
         let e = block(r#"{"type":"tool_result","tool_use_id":"t","content":{"a":1}}"#).unwrap_err();
         assert!(e.contains("a string or an array of content blocks"), "{e}");

@@ -15,8 +15,9 @@ use std::io::Write as _;
 /// Built while deserializing, without an intermediate value tree: strings are escaped and
 /// numbers formatted straight into one byte buffer, which becomes the `String` once at the end
 /// (no allocation per string or number).
-/// The text can only come from a parsed value, so it is always one valid JSON value.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// The text can only come from a parsed value, so it is always one valid JSON value (no
+/// `Default`: an empty text is not one). The bytes are checked as UTF-8 once, when done.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonText(String);
 
 impl JsonText {

@@ -7,7 +7,7 @@
 //! that was most of the allocations of the request path (`benches/request.rs`). These readers
 //! look at the value once and borrow its strings from the body.
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
@@ -22,8 +22,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for StrOrSkip<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let kinds = Kinds { list: false, skip: true };
         Ok(Self(match d.deserialize_any(AnyOf::<IgnoredAny>::new("a string", kinds))? {
-            Some(TextOrList::Text(t)) => Some(t),
-            Some(TextOrList::List(_)) | None => None,
+            Seen::Value(TextOrList::Text(t)) => Some(t),
+            Seen::Value(TextOrList::List(_)) | Seen::Null | Seen::Wrong => None,
         }))
     }
 }
@@ -88,6 +88,39 @@ impl<'de> Deserialize<'de> for BoolOrSkip {
     }
 }
 
+/// What a lenient reader found: `null`, a value of the expected shape, or another shape (read
+/// past).
+#[derive(Debug)]
+pub(super) enum Seen<T> {
+    Null,
+    Value(T),
+    Wrong,
+}
+
+/// A key among `names` (the `&'static` name itself), or `None` for any other key: object keys
+/// compared without an allocation (serde's `Cow<str>` keys are always owned).
+pub(super) struct KnownKey(pub(super) &'static [&'static str]);
+
+impl<'de> DeserializeSeed<'de> for KnownKey {
+    type Value = Option<&'static str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KnownKey {
+    type Value = Option<&'static str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(self.0.iter().copied().find(|n| *n == v))
+    }
+}
+
 /// "A string or an array of `T`", read in one pass.
 #[derive(Debug)]
 pub enum TextOrList<'a, T> {
@@ -102,16 +135,18 @@ where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
 {
-    d.deserialize_any(AnyOf::new(what, Kinds { list: true, skip: false }))?
-        .ok_or_else(|| de::Error::custom(format_args!("expected {what}")))
+    match d.deserialize_any(AnyOf::new(what, Kinds { list: true, skip: false }))? {
+        Seen::Value(v) => Ok(v),
+        Seen::Null | Seen::Wrong => Err(de::Error::custom(format_args!("expected {what}"))),
+    }
 }
 
-/// [`text_or_list`] for a field a block may carry for another purpose: any other value is read
-/// past and gives `None`.
+/// [`text_or_list`] for a field a block may carry for another purpose: `null` and any other
+/// shape are read past and said so.
 pub(super) fn text_or_list_or_skip<'de: 'a, 'a, D, T>(
     d: D,
     what: &'static str,
-) -> Result<Option<TextOrList<'a, T>>, D::Error>
+) -> Result<Seen<TextOrList<'a, T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
@@ -139,28 +174,32 @@ impl<'a, T> AnyOf<'a, T> {
         Self { what, kinds, _t: PhantomData }
     }
 
-    fn other<E: de::Error>(self, unexpected: de::Unexpected<'_>) -> Result<Option<TextOrList<'a, T>>, E> {
-        if self.kinds.skip { Ok(None) } else { Err(E::invalid_type(unexpected, &self.what)) }
+    fn other<E: de::Error>(self, unexpected: de::Unexpected<'_>) -> Result<Seen<TextOrList<'a, T>>, E> {
+        match unexpected {
+            _ if !self.kinds.skip => Err(E::invalid_type(unexpected, &self.what)),
+            de::Unexpected::Unit | de::Unexpected::Option => Ok(Seen::Null),
+            _ => Ok(Seen::Wrong),
+        }
     }
 }
 
 impl<'de: 'a, 'a, T: Deserialize<'de>> Visitor<'de> for AnyOf<'a, T> {
-    type Value = Option<TextOrList<'a, T>>;
+    type Value = Seen<TextOrList<'a, T>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.what)
     }
 
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Some(TextOrList::Text(Cow::Borrowed(v))))
+        Ok(Seen::Value(TextOrList::Text(Cow::Borrowed(v))))
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Some(TextOrList::Text(Cow::Owned(v.to_owned()))))
+        Ok(Seen::Value(TextOrList::Text(Cow::Owned(v.to_owned()))))
     }
 
     fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Some(TextOrList::Text(Cow::Owned(v))))
+        Ok(Seen::Value(TextOrList::Text(Cow::Owned(v))))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
@@ -172,7 +211,7 @@ impl<'de: 'a, 'a, T: Deserialize<'de>> Visitor<'de> for AnyOf<'a, T> {
         while let Some(item) = seq.next_element::<T>()? {
             items.push(item);
         }
-        Ok(Some(TextOrList::List(items)))
+        Ok(Seen::Value(TextOrList::List(items)))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {

@@ -3,7 +3,7 @@
 //! fields skipped, then the part is built from its `type`. Unknown types become
 //! [`Part::Other`]; a known type without a field it needs is an error naming both.
 
-use super::one_pass::{StrOrSkip, TextOrList, need, text_or_list};
+use super::one_pass::{KnownKey, StrOrSkip, TextOrList, need, text_or_list};
 use super::openai::{ImageUrl, MessageContent, Part};
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::borrow::Cow;
@@ -39,12 +39,12 @@ impl<'de> Visitor<'de> for PartVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let (mut kind, mut text, mut refusal, mut image_url) = (None, None, None, None);
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            match &*key {
-                "type" => kind = map.next_value::<StrOrSkip<'de>>()?.0,
-                "text" => text = map.next_value::<StrOrSkip<'de>>()?.0,
-                "refusal" => refusal = map.next_value::<StrOrSkip<'de>>()?.0,
-                "image_url" if kind.as_deref().is_none_or(|k| k == "image_url") => {
+        while let Some(key) = map.next_key_seed(KnownKey(&["type", "text", "refusal", "image_url"]))? {
+            match key {
+                Some("type") => kind = map.next_value::<StrOrSkip<'de>>()?.0,
+                Some("text") => text = map.next_value::<StrOrSkip<'de>>()?.0,
+                Some("refusal") => refusal = map.next_value::<StrOrSkip<'de>>()?.0,
+                Some("image_url") if kind.as_deref().is_none_or(|k| k == "image_url") => {
                     image_url = Some(map.next_value::<ImageUrl<'de>>()?);
                 }
                 _ => {
@@ -91,8 +91,8 @@ impl<'de> Visitor<'de> for ImageUrlVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut url = None;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if key == "url" {
+        while let Some(key) = map.next_key_seed(KnownKey(&["url"]))? {
+            if key.is_some() {
                 url = map.next_value::<StrOrSkip<'de>>()?.0;
             } else {
                 map.next_value::<IgnoredAny>()?;
@@ -138,7 +138,7 @@ mod tests {
         assert!(
             content(r#"[{"type":"image_url","image_url":{"detail":"low"}}]"#).unwrap_err().contains("image_url.url")
         );
-        assert!(content(r#"[{"text":"no type"}]"#).unwrap_err().contains("type"));
+        assert!(content(r#"[{"text":"no type"}]"#).unwrap_err().contains("missing field `type`"));
         for bad in ["5", "{}", "true"] {
             assert!(content(bad).unwrap_err().contains("a string or an array of content parts"), "{bad}");
         }

@@ -4,7 +4,8 @@
 //! turn that answers the last tool call and says `last`. About 65 KiB either way.
 //!
 //! Used by the request bench (`benches/request.rs`) and by the load client's `--agent` mode, so
-//! both measure the same body. Deterministic: the same arguments give the same bytes.
+//! both measure the same body. Deterministic: the same arguments give the same bytes. Objects
+//! are written with their members in the SDKs' order (`type` first in a block).
 
 use serde_json::{Value, json};
 
@@ -63,76 +64,123 @@ fn tool_input(turn: usize) -> Value {
     json!({"path": format!("src/module_{turn}.rs"), "limit": 200, "mode": "read"})
 }
 
-/// The turn as a Claude Messages body (as Claude Code sends it).
-pub fn claude(model: &str, stream: bool, last: &str) -> Value {
+/// A JSON string literal.
+fn s(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_default()
+}
+
+/// A JSON object with its members in the order given (values are JSON texts). The SDKs write a
+/// block's `type` first; `serde_json::json!` would sort the keys and put it last.
+fn obj(members: &[(&str, String)]) -> String {
+    let fields: Vec<String> = members.iter().map(|(k, v)| format!("{}:{v}", s(k))).collect();
+    format!("{{{}}}", fields.join(","))
+}
+
+fn arr(items: impl IntoIterator<Item = String>) -> String {
+    format!("[{}]", items.into_iter().collect::<Vec<_>>().join(","))
+}
+
+fn text_block(text: &str) -> String {
+    obj(&[("type", s("text")), ("text", s(text))])
+}
+
+/// The turn as a Claude Messages body (as Claude Code sends it: each block's `type` first).
+pub fn claude(model: &str, stream: bool, last: &str) -> Vec<u8> {
     let id = |turn: usize| format!("toolu_{turn:04}abcdefghijkl");
     let mut messages = Vec::new();
     for turn in 0..=TURNS {
         let text = if turn == TURNS { last.to_owned() } else { prose(if turn == 0 { 60 } else { 20 }, turn + 5) };
         let user = if turn == 0 {
-            json!([{"type": "text", "text": text}])
+            arr([text_block(&text)])
         } else {
-            json!([
-                {"type": "tool_result", "tool_use_id": id(turn - 1),
-                 "content": [{"type": "text", "text": prose(250, turn)}]},
-                {"type": "text", "text": text}
-            ])
+            let result = obj(&[
+                ("type", s("tool_result")),
+                ("tool_use_id", s(&id(turn - 1))),
+                ("content", arr([text_block(&prose(250, turn))])),
+            ]);
+            arr([result, text_block(&text)])
         };
-        messages.push(json!({"role": "user", "content": user}));
+        messages.push(obj(&[("role", s("user")), ("content", user)]));
         if turn < TURNS {
-            messages.push(json!({"role": "assistant", "content": [
-                {"type": "text", "text": prose(40, turn + 9)},
-                {"type": "tool_use", "id": id(turn), "name": format!("tool_{}", turn % TOOLS), "input": tool_input(turn)}
-            ]}));
+            let call = obj(&[
+                ("type", s("tool_use")),
+                ("id", s(&id(turn))),
+                ("name", s(&format!("tool_{}", turn % TOOLS))),
+                ("input", tool_input(turn).to_string()),
+            ]);
+            let content = arr([text_block(&prose(40, turn + 9)), call]);
+            messages.push(obj(&[("role", s("assistant")), ("content", content)]));
         }
     }
-    let tools: Vec<Value> = (0..TOOLS)
-        .map(|i| json!({"name": format!("tool_{i}"), "description": prose(60, i), "input_schema": schema(i)}))
-        .collect();
-    json!({
-        "model": model,
-        "max_tokens": 32000,
-        "stream": stream,
-        "system": [
-            {"type": "text", "text": prose(500, 1)},
-            {"type": "text", "text": prose(1500, 2), "cache_control": {"type": "ephemeral"}}
-        ],
-        "messages": messages,
-        "tools": tools,
-        "metadata": {"user_id": "user_0123456789abcdef_account__session_0123"},
-        "temperature": 1
-    })
+    let tools = arr((0..TOOLS).map(|i| {
+        obj(&[
+            ("name", s(&format!("tool_{i}"))),
+            ("description", s(&prose(60, i))),
+            ("input_schema", schema(i).to_string()),
+        ])
+    }));
+    let system = arr([
+        text_block(&prose(500, 1)),
+        obj(&[("type", s("text")), ("text", s(&prose(1500, 2))), ("cache_control", obj(&[("type", s("ephemeral"))]))]),
+    ]);
+    obj(&[
+        ("model", s(model)),
+        ("max_tokens", "32000".to_owned()),
+        ("stream", stream.to_string()),
+        ("system", system),
+        ("messages", arr(messages)),
+        ("tools", tools),
+        ("metadata", obj(&[("user_id", s("user_0123456789abcdef_account__session_0123"))])),
+        ("temperature", "1".to_owned()),
+    ])
+    .into_bytes()
 }
 
-/// The same turn as an OpenAI Chat Completions body.
-pub fn openai(model: &str, stream: bool, last: &str) -> Value {
+/// The same turn as an OpenAI Chat Completions body (members in the SDK's order).
+pub fn openai(model: &str, stream: bool, last: &str) -> Vec<u8> {
     let id = |turn: usize| format!("call_{turn:04}abcdefghijkl");
-    let mut messages = vec![json!({"role": "system", "content": prose(2000, 1)})];
+    let mut messages = vec![obj(&[("role", s("system")), ("content", s(&prose(2000, 1)))])];
     for turn in 0..=TURNS {
         let text = if turn == TURNS { last.to_owned() } else { prose(if turn == 0 { 60 } else { 20 }, turn + 5) };
         if turn > 0 {
-            messages.push(json!({"role": "tool", "tool_call_id": id(turn - 1), "content": prose(250, turn)}));
+            messages.push(obj(&[
+                ("role", s("tool")),
+                ("tool_call_id", s(&id(turn - 1))),
+                ("content", s(&prose(250, turn))),
+            ]));
         }
-        messages.push(json!({"role": "user", "content": text}));
+        messages.push(obj(&[("role", s("user")), ("content", s(&text))]));
         if turn < TURNS {
-            messages.push(json!({"role": "assistant", "content": prose(40, turn + 9), "tool_calls": [
-                {"id": id(turn), "type": "function",
-                 "function": {"name": format!("tool_{}", turn % TOOLS), "arguments": tool_input(turn).to_string()}}
-            ]}));
+            let function =
+                obj(&[("name", s(&format!("tool_{}", turn % TOOLS))), ("arguments", s(&tool_input(turn).to_string()))]);
+            let call = obj(&[("id", s(&id(turn))), ("type", s("function")), ("function", function)]);
+            messages.push(obj(&[
+                ("role", s("assistant")),
+                ("content", s(&prose(40, turn + 9))),
+                ("tool_calls", arr([call])),
+            ]));
         }
     }
-    let tools: Vec<Value> = (0..TOOLS)
-        .map(|i| {
-            json!({"type": "function", "function":
-                {"name": format!("tool_{i}"), "description": prose(60, i), "parameters": schema(i)}})
-        })
-        .collect();
-    let mut body = json!({"model": model, "stream": stream, "max_completion_tokens": 32000,
-        "messages": messages, "tools": tools, "temperature": 1});
-    if let (true, Some(fields)) = (stream, body.as_object_mut()) {
-        fields.insert("stream_options".to_owned(), json!({"include_usage": true}));
+    let tools = arr((0..TOOLS).map(|i| {
+        let function = obj(&[
+            ("name", s(&format!("tool_{i}"))),
+            ("description", s(&prose(60, i))),
+            ("parameters", schema(i).to_string()),
+        ]);
+        obj(&[("type", s("function")), ("function", function)])
+    }));
+    let mut members = vec![
+        ("model", s(model)),
+        ("messages", arr(messages)),
+        ("tools", tools),
+        ("max_completion_tokens", "32000".to_owned()),
+        ("temperature", "1".to_owned()),
+        ("stream", stream.to_string()),
+    ];
+    if stream {
+        members.push(("stream_options", obj(&[("include_usage", "true".to_owned())])));
     }
-    body
+    obj(&members).into_bytes()
 }
 
 #[cfg(test)]
@@ -142,8 +190,13 @@ mod tests {
 
     #[test]
     fn both_bodies_decode_to_the_conversation_ending_in_the_last_text() {
-        let mut c = serde_json::to_vec(&claude("m", true, "LAST sim:tokens=3")).unwrap();
-        let mut o = serde_json::to_vec(&openai("m", true, "LAST sim:tokens=3")).unwrap();
+        let mut c = claude("m", true, "LAST sim:tokens=3");
+        let mut o = openai("m", true, "LAST sim:tokens=3");
+        // Valid JSON, blocks written `type` first as the SDKs do.
+        for body in [&c, &o] {
+            serde_json::from_slice::<Value>(body).unwrap();
+        }
+        assert!(String::from_utf8_lossy(&c).contains(r#"{"type":"tool_result","tool_use_id":"#));
         assert!((50_000..90_000).contains(&c.len()) && (50_000..90_000).contains(&o.len()), "{} {}", c.len(), o.len());
         let c = decode_claude(&mut c, ClaudeEndpoint::Messages).unwrap();
         let o = decode_openai(&mut o).unwrap();

@@ -4,6 +4,7 @@
 //! completed. One connection per task; buffers are reused across requests.
 
 use bytes::{Bytes, BytesMut};
+use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use orchids2api::http::chunked::{Chunk, ChunkedDecoder};
@@ -121,11 +122,16 @@ impl Conn {
         if self.rbuf.capacity() - self.rbuf.len() < 4096 {
             self.rbuf.reserve(16 * 1024);
         }
+        // Appended through a slice that begins at the buffered length: monoio reads into a
+        // `BytesMut` from its start, so reading into the buffer itself would overwrite a
+        // partial head or frame kept from the last read.
         let buf = std::mem::take(&mut self.rbuf);
-        let Ok((r, buf)) = monoio::time::timeout(self.read_timeout, self.stream.read(buf)).await else {
+        let len = buf.len();
+        let Ok((r, slice)) = monoio::time::timeout(self.read_timeout, self.stream.read(buf.slice_mut(len..))).await
+        else {
             return Err(Failure::Timeout);
         };
-        self.rbuf = buf;
+        self.rbuf = slice.into_inner();
         self.last_read = Instant::now();
         match r {
             Ok(0) => Ok(false),

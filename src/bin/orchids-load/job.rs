@@ -48,8 +48,8 @@ impl RequestSpec {
     pub(crate) fn body(&self) -> Vec<u8> {
         let messages = json!([{"role": "user", "content": self.prompt}]);
         let v = match (self.format, self.agent) {
-            (Format::OpenAi, true) => agent_turn::openai(&self.model, self.stream, &self.prompt),
-            (Format::Claude, true) => agent_turn::claude(&self.model, self.stream, &self.prompt),
+            (Format::OpenAi, true) => return agent_turn::openai(&self.model, self.stream, &self.prompt),
+            (Format::Claude, true) => return agent_turn::claude(&self.model, self.stream, &self.prompt),
             (Format::OpenAi, false) => {
                 json!({"model": self.model, "messages": messages, "stream": self.stream})
             }
