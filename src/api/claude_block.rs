@@ -9,7 +9,9 @@
 
 use super::JsonText;
 use super::claude::{Content, ContentBlock, ImageSource};
-use super::one_pass::{BoolOrSkip, KnownKey, Seen, StrOrSkip, TextOrList, need, text_or_list_or_skip};
+use super::one_pass::{
+    BoolOrSkip, KnownKey, Seen, StrOrSkip, TextOrList, need, scalars_to_other, text_or_list_or_skip,
+};
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
@@ -200,25 +202,7 @@ impl<'de> Visitor<'de> for SourceVisitor {
         self.other(de::Unexpected::Str(v))
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        self.other(de::Unexpected::Bool(v))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        self.other(de::Unexpected::Signed(v))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        self.other(de::Unexpected::Unsigned(v))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        self.other(de::Unexpected::Float(v))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        self.other(de::Unexpected::Unit)
-    }
+    scalars_to_other!();
 
     fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}

@@ -12,6 +12,37 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
+/// The `visit_*` methods of the JSON scalars (`true`/`false`, numbers, `null`) for a visitor
+/// whose `other(self, de::Unexpected)` says what a value of an unexpected kind gives.
+macro_rules! scalars_to_other {
+    () => {
+        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            self.other(serde::de::Unexpected::Bool(v))
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            self.other(serde::de::Unexpected::Signed(v))
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            self.other(serde::de::Unexpected::Unsigned(v))
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            self.other(serde::de::Unexpected::Float(v))
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            self.other(serde::de::Unexpected::Unit)
+        }
+
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            self.other(serde::de::Unexpected::Option)
+        }
+    };
+}
+pub(super) use scalars_to_other;
+
 /// A string field that takes any JSON value: `Some` for a string, `None` for anything else
 /// (read past). For fields a block type may not use, so an unrelated value never fails a
 /// request; the block's own checks then say when a field it needs is missing.
@@ -221,29 +252,7 @@ impl<'de: 'a, 'a, T: Deserialize<'de>> Visitor<'de> for AnyOf<'a, T> {
         self.other(de::Unexpected::Map)
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        self.other(de::Unexpected::Bool(v))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        self.other(de::Unexpected::Signed(v))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        self.other(de::Unexpected::Unsigned(v))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        self.other(de::Unexpected::Float(v))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        self.other(de::Unexpected::Unit)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        self.other(de::Unexpected::Option)
-    }
+    scalars_to_other!();
 
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
