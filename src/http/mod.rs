@@ -8,6 +8,7 @@ pub mod head;
 pub mod head_lines;
 pub mod headers;
 pub mod path_params;
+pub mod read_more;
 pub mod request;
 pub mod response;
 pub mod server;

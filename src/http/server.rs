@@ -20,8 +20,7 @@ use super::request::Request;
 use super::response::{Body, ErrorFlavor, Response, WireFraming, error_body, write_head};
 use crate::runtime::ctx::Worker;
 use bytes::{Bytes, BytesMut};
-use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -158,18 +157,9 @@ async fn read_head(
     }
 }
 
-/// One read appending to `buf`'s spare capacity.
-async fn read_more(stream: &mut TcpStream, mut buf: BytesMut) -> (std::io::Result<usize>, BytesMut) {
-    if buf.capacity() - buf.len() < READ_CHUNK / 2 {
-        buf.reserve(READ_CHUNK);
-    }
-    // monoio reads into a `BytesMut` from its *start* (its write pointer is the base pointer, and
-    // `set_init` only ever grows `len`), so reading into `buf` itself overwrote whatever was
-    // already buffered: a head or body that arrived in two reads was corrupted. Reading through
-    // a slice that begins at `len` appends instead.
-    let len = buf.len();
-    let (r, slice) = stream.read(buf.slice_mut(len..)).await;
-    (r, slice.into_inner())
+/// One read appending to `buf` (`http::read_more`), grown by [`READ_CHUNK`].
+async fn read_more(stream: &mut TcpStream, buf: BytesMut) -> (std::io::Result<usize>, BytesMut) {
+    super::read_more::read_more(stream, buf, READ_CHUNK).await
 }
 
 /// Reads the whole request body under `limit` bytes.

@@ -4,10 +4,10 @@
 //! completed. One connection per task; buffers are reused across requests.
 
 use bytes::{Bytes, BytesMut};
-use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 use orchids2api::http::chunked::{Chunk, ChunkedDecoder};
+use orchids2api::http::read_more::read_more;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -119,19 +119,12 @@ impl Conn {
 
     /// Reads more bytes; `Ok(false)` on a clean end of stream.
     async fn fill(&mut self) -> Result<bool, Failure> {
-        if self.rbuf.capacity() - self.rbuf.len() < 4096 {
-            self.rbuf.reserve(16 * 1024);
-        }
-        // Appended through a slice that begins at the buffered length: monoio reads into a
-        // `BytesMut` from its start, so reading into the buffer itself would overwrite a
-        // partial head or frame kept from the last read.
-        let buf = std::mem::take(&mut self.rbuf);
-        let len = buf.len();
-        let Ok((r, slice)) = monoio::time::timeout(self.read_timeout, self.stream.read(buf.slice_mut(len..))).await
-        else {
+        // Appending (`http::read_more`), so a partial head or frame kept from the last read stays.
+        let read = read_more(&mut self.stream, std::mem::take(&mut self.rbuf), 16 * 1024);
+        let Ok((r, buf)) = monoio::time::timeout(self.read_timeout, read).await else {
             return Err(Failure::Timeout);
         };
-        self.rbuf = slice.into_inner();
+        self.rbuf = buf;
         self.last_read = Instant::now();
         match r {
             Ok(0) => Ok(false),

@@ -46,14 +46,18 @@ pub(crate) struct RequestSpec {
 impl RequestSpec {
     /// The JSON body in the lane's format.
     pub(crate) fn body(&self) -> Vec<u8> {
+        if self.agent {
+            return match self.format {
+                Format::OpenAi => agent_turn::openai(&self.model, self.stream, &self.prompt),
+                Format::Claude => agent_turn::claude(&self.model, self.stream, &self.prompt),
+            };
+        }
         let messages = json!([{"role": "user", "content": self.prompt}]);
-        let v = match (self.format, self.agent) {
-            (Format::OpenAi, true) => return agent_turn::openai(&self.model, self.stream, &self.prompt),
-            (Format::Claude, true) => return agent_turn::claude(&self.model, self.stream, &self.prompt),
-            (Format::OpenAi, false) => {
+        let v = match self.format {
+            Format::OpenAi => {
                 json!({"model": self.model, "messages": messages, "stream": self.stream})
             }
-            (Format::Claude, false) => {
+            Format::Claude => {
                 json!({"model": self.model, "max_tokens": 4096, "messages": messages, "stream": self.stream})
             }
         };

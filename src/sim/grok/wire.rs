@@ -9,9 +9,9 @@
 
 use crate::http::chunked::{Chunk, ChunkedDecoder};
 use crate::http::head::{BodyFraming, HeadLimits, RequestHead, parse_request_head};
+use crate::http::read_more::read_more;
 use bytes::{Bytes, BytesMut};
-use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 use std::io;
 use std::time::Duration;
@@ -53,16 +53,10 @@ impl Conn {
     }
 
     async fn fill(&mut self) -> Result<(), ReadEnd> {
-        if self.rbuf.capacity() - self.rbuf.len() < 4096 {
-            self.rbuf.reserve(16 * 1024);
-        }
-        // Through a slice that begins at `len`: monoio reads into a `BytesMut` from its start,
-        // so reading into the buffer itself overwrote what was buffered, and a request that
-        // came in more than one read (a body over about 16 KiB) was never complete.
-        let buf = std::mem::take(&mut self.rbuf);
-        let len = buf.len();
-        let (r, slice) = self.stream.read(buf.slice_mut(len..)).await;
-        self.rbuf = slice.into_inner();
+        // Appending (`http::read_more`): a request that came in more than one read once never
+        // completed here.
+        let (r, buf) = read_more(&mut self.stream, std::mem::take(&mut self.rbuf), 16 * 1024).await;
+        self.rbuf = buf;
         match r {
             Ok(n) if n > 0 => Ok(()),
             _ => Err(ReadEnd::Closed),
