@@ -6,7 +6,10 @@
 //! - `*_small`: the one-message chat request of `scripts/bench` (about 200 bytes);
 //! - `claude_code` / `openai_agent`: an agent turn as Claude Code (or an OpenAI-SDK agent)
 //!   sends it (`sim::agent_turn`: a 12 KiB system prompt, 18 tools with JSON schemas, 25
-//!   messages of text, code with escapes, tool calls and tool results; about 65 KiB).
+//!   messages of text, code with escapes, tool calls and tool results; about 65 KiB), sent
+//!   again and again as a conversation does, so its tools come from the thread's cache
+//!   (`translate::tools_cache`);
+//! - `*_first`: the same turn as the first of a conversation (the cache emptied before each).
 //!
 //! Throughput in client body bytes per second; allocations per request are counted by a
 //! wrapping global allocator and printed first.
@@ -19,6 +22,7 @@ use orchids2api::proxy::session;
 use orchids2api::sim::agent_turn;
 use orchids2api::translate::canonical::WireFormat;
 use orchids2api::translate::request::{ClaudeEndpoint, decode_claude, decode_openai};
+use orchids2api::translate::tools_cache;
 use orchids2api::util::alloc_count::{Counting, per_call};
 use serde_json::{Value, json};
 use std::hint::black_box;
@@ -75,6 +79,8 @@ fn cases() -> Vec<Case> {
         ),
         case("openai_agent", WireFormat::OpenAi, false, agent_turn::openai("grok-4", true, small)),
         case("claude_code", WireFormat::Claude, true, agent_turn::claude("grok-4", true, small)),
+        case("openai_agent_first", WireFormat::OpenAi, false, agent_turn::openai("grok-4", true, small)),
+        case("claude_code_first", WireFormat::Claude, true, agent_turn::claude("grok-4", true, small)),
     ]
     .into_iter()
     .flatten()
@@ -84,10 +90,12 @@ fn cases() -> Vec<Case> {
 /// One request's body work, as the front-end and the grok API channel do it; the upstream
 /// body's length (0 when the body was refused, which the setup check rules out).
 fn run(case: &Case) -> usize {
-    let mut body = case.body.clone();
+    if case.name.ends_with("_first") {
+        tools_cache::clear();
+    }
     let req = match case.format {
-        WireFormat::Claude => decode_claude(&mut body, ClaudeEndpoint::Messages),
-        WireFormat::OpenAi => decode_openai(&mut body),
+        WireFormat::Claude => decode_claude(&case.body, ClaudeEndpoint::Messages),
+        WireFormat::OpenAi => decode_openai(&case.body),
     };
     let Ok(req) = req else { return 0 };
     black_box(session::derive(&case.head, case.format, &req));

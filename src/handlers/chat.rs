@@ -16,8 +16,7 @@ pub async fn post(worker: &Rc<Worker>, req: Request, has_channel: bool) -> Respo
         Ok(c) => c,
         Err(r) => return r,
     };
-    let mut body = req.body.to_vec();
-    let creq = match decode_openai(&mut body) {
+    let creq = match decode_openai(&req.body) {
         Ok(r) => r,
         Err(e) => return front::bad_request(format, &e),
     };

@@ -13,8 +13,7 @@ pub async fn post(worker: &Worker, req: &Request, has_channel: bool) -> Response
         Ok(c) => c,
         Err(r) => return r,
     };
-    let mut body = req.body.to_vec();
-    let creq = match decode_claude(&mut body, ClaudeEndpoint::CountTokens) {
+    let creq = match decode_claude(&req.body, ClaudeEndpoint::CountTokens) {
         Ok(r) => r,
         Err(e) => return front::bad_request(format, &e),
     };

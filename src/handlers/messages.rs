@@ -16,8 +16,7 @@ pub async fn post(worker: &Rc<Worker>, req: Request, has_channel: bool) -> Respo
         Ok(c) => c,
         Err(r) => return r,
     };
-    let mut body = req.body.to_vec();
-    let creq = match decode_claude(&mut body, ClaudeEndpoint::Messages) {
+    let creq = match decode_claude(&req.body, ClaudeEndpoint::Messages) {
         Ok(r) => r,
         Err(e) => return front::bad_request(format, &e),
     };

@@ -70,7 +70,7 @@ mod tests {
             model: "m".into(),
             system: vec!["sys".into()],
             messages: vec![Message { role: Role::User, content: vec![Block::Text(first.into())] }],
-            tools: Vec::new(),
+            tools: Vec::new().into(),
             tool_choice: None,
             parallel_tool_calls: None,
             max_tokens: None,

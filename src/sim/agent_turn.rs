@@ -190,16 +190,16 @@ mod tests {
 
     #[test]
     fn both_bodies_decode_to_the_conversation_ending_in_the_last_text() {
-        let mut c = claude("m", true, "LAST sim:tokens=3");
-        let mut o = openai("m", true, "LAST sim:tokens=3");
+        let c = claude("m", true, "LAST sim:tokens=3");
+        let o = openai("m", true, "LAST sim:tokens=3");
         // Valid JSON, blocks written `type` first as the SDKs do.
         for body in [&c, &o] {
             serde_json::from_slice::<Value>(body).unwrap();
         }
         assert!(String::from_utf8_lossy(&c).contains(r#"{"type":"tool_result","tool_use_id":"#));
         assert!((50_000..90_000).contains(&c.len()) && (50_000..90_000).contains(&o.len()), "{} {}", c.len(), o.len());
-        let c = decode_claude(&mut c, ClaudeEndpoint::Messages).unwrap();
-        let o = decode_openai(&mut o).unwrap();
+        let c = decode_claude(&c, ClaudeEndpoint::Messages).unwrap();
+        let o = decode_openai(&o).unwrap();
         assert_eq!((c.tools.len(), o.tools.len()), (TOOLS, TOOLS));
         // OpenAI's tool messages are a user turn of their own, before the user's text.
         assert_eq!((c.messages.len(), o.messages.len()), (2 * TURNS + 1, 3 * TURNS + 1));

@@ -409,7 +409,8 @@ pub struct CanonicalRequest {
     /// System prompt pieces, in order.
     pub system: Vec<String>,
     pub messages: Vec<Message>,
-    pub tools: Vec<Tool>,
+    /// Shared: a conversation's tools are decoded once per worker (`translate::tools_cache`).
+    pub tools: std::rc::Rc<[Tool]>,
     pub tool_choice: Option<ToolChoice>,
     pub parallel_tool_calls: Option<bool>,
     pub max_tokens: Option<u32>,
@@ -461,7 +462,7 @@ impl CanonicalRequest {
         for s in &self.system {
             f(s);
         }
-        for t in &self.tools {
+        for t in self.tools.iter() {
             f(&t.name);
             f(&t.description);
             f(t.parameters.as_str());

@@ -10,9 +10,13 @@
 //! `reasoning_content` becomes a thinking block; `n` other than 1 is refused;
 //! `max_completion_tokens` wins over `max_tokens`.
 
-use super::canonical::{Block, CanonicalRequest, ImageSource, Json, Message, Role, Thinking, Tool, ToolChoice};
+use super::canonical::{
+    Block, CanonicalRequest, ImageSource, Json, Message, Role, Thinking, Tool, ToolChoice, WireFormat,
+};
+use super::tools_cache;
 use crate::api::{claude, openai};
 use std::borrow::Cow;
+use std::rc::Rc;
 
 /// A request that cannot be served as sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +41,7 @@ impl std::fmt::Display for RequestError {
 impl std::error::Error for RequestError {}
 
 /// Bodies up to this size are parsed with the thread's reused parser buffers.
-const SHARED_BUFFERS_MAX: usize = 64 * 1024;
+const SHARED_BUFFERS_MAX: usize = 256 * 1024;
 
 thread_local! {
     /// simd-json's scratch (structural indexes, string buffer, padded input copy), kept per
@@ -73,8 +77,60 @@ pub enum ClaudeEndpoint {
     CountTokens,
 }
 
+/// Decodes a Claude Messages body.
+pub fn decode_claude(body: &[u8], endpoint: ClaudeEndpoint) -> Result<CanonicalRequest, RequestError> {
+    decode_with_tools(body, WireFormat::Claude, |b| claude_in_place(b, endpoint))
+}
+
+/// Decodes an OpenAI Chat Completions body.
+pub fn decode_openai(body: &[u8]) -> Result<CanonicalRequest, RequestError> {
+    decode_with_tools(body, WireFormat::OpenAi, openai_in_place)
+}
+
+/// A decoded request and how many of its first tools came from the body's `tools` member (the
+/// rest from an OpenAI body's legacy `functions`).
+type Decoded = (CanonicalRequest, usize);
+
+/// Decodes `body`, taking a large `tools` array from the thread's cache when the same bytes
+/// were decoded before (`tools_cache`): the rest of the body is then decoded with that value
+/// replaced by `null`, and the cached tools go first (before any from `functions`, as in the
+/// plain decode). A spliced body that fails to decode is decoded again as it came, so errors
+/// are always the plain decode's. A miss decodes the whole body and keeps its tools.
+fn decode_with_tools(
+    body: &[u8],
+    format: WireFormat,
+    decode: impl Fn(&mut [u8]) -> Result<Decoded, RequestError>,
+) -> Result<CanonicalRequest, RequestError> {
+    let plain = || decode(&mut body.to_vec());
+    let Some(span) = tools_cache::span(body) else { return plain().map(|(req, _)| req) };
+    let (before, rest) = body.split_at(span.start);
+    let (raw, after) = rest.split_at(span.len());
+    if let Some(tools) = tools_cache::lookup(format, raw) {
+        let mut spliced = Vec::with_capacity(before.len() + 4 + after.len());
+        spliced.extend_from_slice(before);
+        spliced.extend_from_slice(b"null");
+        spliced.extend_from_slice(after);
+        return match decode(&mut spliced) {
+            Ok((mut req, _)) => {
+                req.tools =
+                    if req.tools.is_empty() { tools } else { tools.iter().chain(req.tools.iter()).cloned().collect() };
+                Ok(req)
+            }
+            Err(_) => plain().map(|(req, _)| req),
+        };
+    }
+    let (req, from_tools) = plain()?;
+    let tools = if from_tools == req.tools.len() {
+        Rc::clone(&req.tools)
+    } else {
+        req.tools.get(..from_tools).unwrap_or_default().into()
+    };
+    tools_cache::remember(format, raw, &tools);
+    Ok(req)
+}
+
 /// Decodes a Claude Messages body (mutated in place).
-pub fn decode_claude(body: &mut [u8], endpoint: ClaudeEndpoint) -> Result<CanonicalRequest, RequestError> {
+fn claude_in_place(body: &mut [u8], endpoint: ClaudeEndpoint) -> Result<Decoded, RequestError> {
     let req: claude::MessagesRequest<'_> = from_body(body).map_err(|e| parse_error(&e))?;
     if req.model.trim().is_empty() {
         return Err(RequestError::new("model: field required", Some("model")));
@@ -125,18 +181,7 @@ pub fn decode_claude(body: &mut [u8], endpoint: ClaudeEndpoint) -> Result<Canoni
         };
         out.messages.push(Message { role, content: claude_blocks(m.content) });
     }
-    for t in req.tools.unwrap_or_default() {
-        let custom = t.kind.as_deref().is_none_or(|k| k == "custom");
-        if !custom {
-            // Server tools (web search, code execution…) have no meaning upstream of a gateway.
-            continue;
-        }
-        out.tools.push(Tool {
-            name: t.name.into_owned(),
-            description: t.description.map(Cow::into_owned).unwrap_or_default(),
-            parameters: t.input_schema.map_or_else(Json::any_object, Json::from),
-        });
-    }
+    out.tools = claude_tools(req.tools.unwrap_or_default()).into();
     if let Some(tc) = req.tool_choice {
         let (choice, no_parallel) = match tc {
             claude::ToolChoice::Auto { disable_parallel_tool_use } => (ToolChoice::Auto, disable_parallel_tool_use),
@@ -156,7 +201,8 @@ pub fn decode_claude(body: &mut [u8], endpoint: ClaudeEndpoint) -> Result<Canoni
         claude::Thinking::Adaptive => Thinking::Adaptive,
         claude::Thinking::Disabled => Thinking::Disabled,
     });
-    Ok(out)
+    let from_tools = out.tools.len();
+    Ok((out, from_tools))
 }
 
 fn claude_blocks(c: claude::Content<'_>) -> Vec<Block> {
@@ -196,7 +242,7 @@ fn claude_block(b: claude::ContentBlock<'_>) -> Option<Block> {
 }
 
 /// Decodes an OpenAI Chat Completions body (mutated in place).
-pub fn decode_openai(body: &mut [u8]) -> Result<CanonicalRequest, RequestError> {
+fn openai_in_place(body: &mut [u8]) -> Result<Decoded, RequestError> {
     let req: openai::ChatRequest<'_> = from_body(body).map_err(|e| parse_error(&e))?;
     if req.model.trim().is_empty() {
         return Err(RequestError::new("you must provide a model parameter", Some("model")));
@@ -229,14 +275,9 @@ pub fn decode_openai(body: &mut [u8]) -> Result<CanonicalRequest, RequestError> 
     for (i, m) in req.messages.into_iter().enumerate() {
         openai_message(&mut out, i, m)?;
     }
+    let from_tools = req.tools.as_ref().map_or(0, Vec::len);
     let defs = req.tools.unwrap_or_default().into_iter().map(|t| t.function).chain(req.functions.unwrap_or_default());
-    for f in defs {
-        out.tools.push(Tool {
-            name: f.name.into_owned(),
-            description: f.description.map(Cow::into_owned).unwrap_or_default(),
-            parameters: f.parameters.map_or_else(Json::any_object, Json::from),
-        });
-    }
+    out.tools = openai_tools(defs).into();
     out.tool_choice = match req.tool_choice {
         None => None,
         Some(openai::ToolChoice::Mode(m)) => Some(match &*m {
@@ -252,7 +293,7 @@ pub fn decode_openai(body: &mut [u8]) -> Result<CanonicalRequest, RequestError> 
         }),
         Some(openai::ToolChoice::Named(n)) => Some(ToolChoice::Tool(n.function.name.into_owned())),
     };
-    Ok(out)
+    Ok((out, from_tools))
 }
 
 fn text_of(c: Option<openai::MessageContent<'_>>) -> Vec<Block> {
@@ -357,16 +398,39 @@ fn non_empty_args(a: Option<Cow<'_, str>>) -> String {
     }
 }
 
+/// Claude tool definitions -> canonical tools. Server tools (web search, code execution…) have
+/// no meaning upstream of a gateway and are dropped.
+fn claude_tools(defs: Vec<claude::Tool<'_>>) -> Vec<Tool> {
+    defs.into_iter()
+        .filter(|t| t.kind.as_deref().is_none_or(|k| k == "custom"))
+        .map(|t| Tool {
+            name: t.name.into_owned(),
+            description: t.description.map(Cow::into_owned).unwrap_or_default(),
+            parameters: t.input_schema.map_or_else(Json::any_object, Json::from),
+        })
+        .collect()
+}
+
+/// OpenAI function definitions -> canonical tools.
+fn openai_tools<'a>(defs: impl Iterator<Item = openai::FunctionDef<'a>>) -> Vec<Tool> {
+    defs.map(|f| Tool {
+        name: f.name.into_owned(),
+        description: f.description.map(Cow::into_owned).unwrap_or_default(),
+        parameters: f.parameters.map_or_else(Json::any_object, Json::from),
+    })
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn claude(s: &str) -> Result<CanonicalRequest, RequestError> {
-        decode_claude(&mut s.as_bytes().to_vec(), ClaudeEndpoint::Messages)
+        decode_claude(s.as_bytes(), ClaudeEndpoint::Messages)
     }
 
     fn oai(s: &str) -> Result<CanonicalRequest, RequestError> {
-        decode_openai(&mut s.as_bytes().to_vec())
+        decode_openai(s.as_bytes())
     }
 
     #[test]
@@ -398,7 +462,7 @@ mod tests {
         assert_eq!(claude(r#"{"model":"m","messages":[]}"#).unwrap_err().param, Some("max_tokens"));
         assert!(claude(r#"{"model":"m","max_tokens":1,"messages":[{"role":"robot","content":"x"}]}"#).is_err());
         assert!(claude("{not json").is_err());
-        assert!(decode_claude(&mut br#"{"model":"m","messages":[]}"#.to_vec(), ClaudeEndpoint::CountTokens).is_ok());
+        assert!(decode_claude(br#"{"model":"m","messages":[]}"#, ClaudeEndpoint::CountTokens).is_ok());
     }
 
     #[test]

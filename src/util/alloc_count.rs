@@ -1,9 +1,12 @@
 //! A counting global allocator for benches and allocation tests: counts every allocation and
-//! reallocation, then defers to the system allocator. Install it in a bench or test binary with
-//! `#[global_allocator] static GLOBAL: Counting = Counting;` and read [`allocations`] around the
-//! code under test. The server binary never uses it (it runs on mimalloc).
+//! reallocation, then defers to mimalloc, the allocator the server runs on (so a bench times
+//! the allocations the server makes, not glibc's: glibc gives a large freed block back to the
+//! kernel and faults its pages in again on the next request, which mimalloc does not). Install
+//! it in a bench or test binary with `#[global_allocator] static GLOBAL: Counting = Counting;`
+//! and read [`allocations`] around the code under test. The server binary never uses it.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use mimalloc::MiMalloc as Inner;
+use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Allocations (and reallocations) since the process started.
@@ -20,18 +23,18 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: forwarded unchanged (see the impl's comment).
-        unsafe { System.alloc(layout) }
+        unsafe { Inner.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: forwarded unchanged.
-        unsafe { System.dealloc(ptr, layout) }
+        unsafe { Inner.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: forwarded unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
+        unsafe { Inner.realloc(ptr, layout, new_size) }
     }
 }
 

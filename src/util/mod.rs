@@ -1,4 +1,4 @@
-//! Small helpers shared across modules: JSON output, decimal integers, percent-decoding, a fast
+//! Small helpers shared across modules: JSON output, a top-level JSON member locator, decimal integers, percent-decoding, a fast
 //! hasher for per-core maps, lowercased header names, byte-class scans, eight-bytes-at-a-time
 //! masks, allocation counting for benches, a counting waker for tests.
 
@@ -9,6 +9,7 @@ pub mod counting_waker;
 pub mod decimal;
 pub mod fast_hash;
 pub mod json;
+pub mod json_member;
 pub mod lower;
 pub mod percent;
 pub mod scan;

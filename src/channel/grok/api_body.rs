@@ -48,7 +48,7 @@ pub fn chat_body(req: &CanonicalRequest, model: &str, stream: bool) -> Vec<u8> {
         w.key("tools");
         w.out().push(b'[');
         let mut first = true;
-        for t in &req.tools {
+        for t in req.tools.iter() {
             let out = begin_element(w.out(), &mut first);
             out.extend_from_slice(br#"{"type":"function","function":"#);
             let mut f = Obj::new(std::mem::take(out));
@@ -305,7 +305,8 @@ mod tests {
                     }],
                 },
             ],
-            tools: vec![Tool { name: "get_weather".into(), description: "w".into(), parameters: Json::any_object() }],
+            tools: vec![Tool { name: "get_weather".into(), description: "w".into(), parameters: Json::any_object() }]
+                .into(),
             tool_choice: Some(ToolChoice::Any),
             max_tokens: Some(100),
             effort: Some("High".into()),

@@ -236,7 +236,8 @@ mod tests {
                 name: "get_weather".into(),
                 description: "Weather now.".into(),
                 parameters: crate::translate::canonical::Json::any_object(),
-            }],
+            }]
+            .into(),
             ..CanonicalRequest::default()
         };
         let (flat, policy) = prompt(&req);

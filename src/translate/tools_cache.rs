@@ -1,0 +1,208 @@
+//! The tool definitions of the last few requests, per worker thread, keyed by their bytes.
+//!
+//! An agent (Claude Code, an OpenAI-SDK agent) sends the same `tools` array, byte for byte, on
+//! every turn of a conversation: about a third of a turn's body, and the dearest third to decode
+//! (every JSON Schema is read and written out again). `translate::request` asks [`span`] where a
+//! large body's top-level `tools` value is (`util::json_member`), looks those bytes up here
+//! ([`lookup`]), and decodes the rest of the body with that value replaced by `null`; a miss
+//! decodes the tools alone and [`remember`]s them. Any failure on that road falls back to the
+//! plain decode of the whole body, so a bad request gets exactly the error it always got
+//! (`docs/translation.md`, "Repeated tool definitions").
+//!
+//! Per thread (`Rc`, no lock): each worker keeps its own [`ENTRIES`] most recently used tool
+//! sets; a key is the wire format and the exact bytes, so a hit can only be the same text.
+
+use super::canonical::{Tool, WireFormat};
+use std::cell::RefCell;
+use std::ops::Range;
+use std::rc::Rc;
+
+/// Tool sets kept per thread (several conversations with different tools can alternate).
+pub const ENTRIES: usize = 4;
+/// Bodies below this size are decoded whole: the lookup would cost more than it saves.
+pub const MIN_BODY: usize = 8 * 1024;
+/// Tool arrays below this size are decoded with the body.
+pub const MIN_TOOLS: usize = 1024;
+/// Tool arrays above this size are not kept (bounds the cache at `ENTRIES` times this).
+pub const MAX_TOOLS: usize = 512 * 1024;
+
+struct Entry {
+    format: WireFormat,
+    raw: Box<[u8]>,
+    tools: Rc<[Tool]>,
+}
+
+thread_local! {
+    static CACHE: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Where the body's top-level `tools` value is, when the body and the value are large enough
+/// for the cache to pay off.
+pub fn span(body: &[u8]) -> Option<Range<usize>> {
+    if body.len() < MIN_BODY {
+        return None;
+    }
+    crate::util::json_member::top_level_value(body, b"tools")
+        .filter(|r| (MIN_TOOLS..=MAX_TOOLS).contains(&r.len()) && body.get(r.start) == Some(&b'['))
+}
+
+/// The tools decoded from exactly these bytes in this format, most recently used first.
+pub fn lookup(format: WireFormat, raw: &[u8]) -> Option<Rc<[Tool]>> {
+    CACHE.with(|c| {
+        let mut c = c.try_borrow_mut().ok()?;
+        let at = c.iter().position(|e| e.format == format && *e.raw == *raw)?;
+        let hit = c.remove(at);
+        let tools = Rc::clone(&hit.tools);
+        c.insert(0, hit);
+        Some(tools)
+    })
+}
+
+/// Keeps `tools` as the decoding of `raw` in `format`, dropping the least recently used set.
+pub fn remember(format: WireFormat, raw: &[u8], tools: &Rc<[Tool]>) {
+    if raw.len() > MAX_TOOLS {
+        return;
+    }
+    CACHE.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            c.truncate(ENTRIES - 1);
+            c.insert(0, Entry { format, raw: raw.into(), tools: Rc::clone(tools) });
+        }
+    });
+}
+
+/// Forgets every tool set of this thread (benches time the first turn of a conversation).
+pub fn clear() {
+    CACHE.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            c.clear();
+        }
+    });
+}
+
+/// How many tool sets this thread keeps.
+pub fn len() -> usize {
+    CACHE.with(|c| c.try_borrow().map_or(0, |c| c.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::agent_turn;
+    use crate::translate::canonical::{CanonicalRequest, Json};
+    use crate::translate::request::{ClaudeEndpoint, RequestError, decode_claude, decode_openai};
+
+    fn tools(name: &str) -> Rc<[Tool]> {
+        vec![Tool { name: name.into(), description: String::new(), parameters: Json::any_object() }].into()
+    }
+
+    #[test]
+    fn a_hit_needs_the_same_bytes_and_format_and_the_oldest_set_goes_first() {
+        clear();
+        remember(WireFormat::Claude, b"[1]", &tools("a"));
+        assert_eq!(lookup(WireFormat::Claude, b"[1]").map(|t| t[0].name.clone()), Some("a".into()));
+        assert!(lookup(WireFormat::OpenAi, b"[1]").is_none(), "another format is another key");
+        assert!(lookup(WireFormat::Claude, b"[1 ]").is_none(), "other bytes are another key");
+        for i in 2..=ENTRIES {
+            remember(WireFormat::Claude, format!("[{i}]").as_bytes(), &tools("x"));
+        }
+        // "[1]" was the oldest; using it makes "[2]" the oldest, and one more set drops that.
+        assert!(lookup(WireFormat::Claude, b"[1]").is_some());
+        remember(WireFormat::Claude, b"[9]", &tools("y"));
+        assert_eq!(len(), ENTRIES);
+        assert!(lookup(WireFormat::Claude, b"[2]").is_none());
+        assert!(lookup(WireFormat::Claude, b"[1]").is_some());
+        clear();
+        assert_eq!(len(), 0);
+    }
+
+    /// A body decoded on a miss (the plain decode), then again from the cache.
+    fn twice(
+        body: &[u8],
+        format: WireFormat,
+    ) -> (Result<CanonicalRequest, RequestError>, Result<CanonicalRequest, RequestError>) {
+        let decode = |b: &[u8]| match format {
+            WireFormat::Claude => decode_claude(b, ClaudeEndpoint::Messages),
+            WireFormat::OpenAi => decode_openai(b),
+        };
+        clear();
+        let plain = decode(body);
+        (plain, decode(body))
+    }
+
+    fn agent(format: WireFormat) -> serde_json::Value {
+        let body = match format {
+            WireFormat::Claude => agent_turn::claude("m", true, "go on"),
+            WireFormat::OpenAi => agent_turn::openai("m", true, "go on"),
+        };
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    #[test]
+    fn a_repeated_turn_decodes_as_the_plain_decode_with_the_tools_shared() {
+        for format in [WireFormat::Claude, WireFormat::OpenAi] {
+            let body = serde_json::to_vec(&agent(format)).unwrap();
+            let (plain, cached) = twice(&body, format);
+            let (plain, cached) = (plain.unwrap(), cached.unwrap());
+            assert_eq!(cached, plain, "{format:?}");
+            assert!(!plain.tools.is_empty());
+            assert!(Rc::ptr_eq(&plain.tools, &cached.tools), "{format:?}: the second turn's tools come from the cache");
+            assert_eq!(len(), 1);
+        }
+    }
+
+    #[test]
+    fn legacy_functions_still_follow_the_cached_tools() {
+        let mut v = agent(WireFormat::OpenAi);
+        v["functions"] = serde_json::json!([{"name": "legacy", "parameters": {"type": "object"}}]);
+        let (plain, cached) = twice(&serde_json::to_vec(&v).unwrap(), WireFormat::OpenAi);
+        let (plain, cached) = (plain.unwrap(), cached.unwrap());
+        assert_eq!(plain.tools.last().map(|t| t.name.as_str()), Some("legacy"));
+        assert_eq!(cached, plain);
+    }
+
+    #[test]
+    fn a_bad_body_with_cached_tools_gets_the_plain_decodes_error() {
+        for format in [WireFormat::Claude, WireFormat::OpenAi] {
+            // A semantic error elsewhere in the body.
+            let mut v = agent(format);
+            v["messages"][1]["role"] = "wizard".into();
+            let body = serde_json::to_vec(&v).unwrap();
+            let good = serde_json::to_vec(&agent(format)).unwrap();
+            let (plain, _) = twice(&body, format);
+            let _ = twice(&good, format); // the same tools, cached
+            assert!(plain.is_err());
+            let again = match format {
+                WireFormat::Claude => decode_claude(&body, ClaudeEndpoint::Messages),
+                WireFormat::OpenAi => decode_openai(&body),
+            };
+            assert_eq!(again, plain, "{format:?}");
+            // Broken JSON right after the tools, and a second `tools` member.
+            let r = span(&good).unwrap();
+            for insert in [&b"x"[..], &br#","tools":[]"#[..]] {
+                let bad = [&good[..r.end], insert, &good[r.end..]].concat();
+                let (plain, cached) = twice(&good, format);
+                assert!(plain.is_ok() && cached.is_ok());
+                let after_hit = match format {
+                    WireFormat::Claude => decode_claude(&bad, ClaudeEndpoint::Messages),
+                    WireFormat::OpenAi => decode_openai(&bad),
+                };
+                let (plain, _) = twice(&bad, format);
+                assert!(plain.is_err(), "{format:?} {insert:?}");
+                assert_eq!(after_hit, plain, "{format:?} {insert:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_a_large_body_with_a_large_tools_array_has_a_span() {
+        let tools_json = format!("[{}]", vec![r#"{"name":"t","description":"d"}"#; 60].join(","));
+        let pad = "x".repeat(MIN_BODY);
+        let body = format!(r#"{{"messages":"{pad}","tools":{tools_json}}}"#);
+        let r = span(body.as_bytes()).expect("span");
+        assert_eq!(body.get(r), Some(tools_json.as_str()));
+        assert!(span(format!(r#"{{"messages":"{pad}","tools":[]}}"#).as_bytes()).is_none(), "small tools");
+        assert!(span(format!(r#"{{"tools":{tools_json}}}"#).as_bytes()).is_none(), "small body");
+        assert!(span(format!(r#"{{"messages":"{pad}","tools":"{pad}"}}"#).as_bytes()).is_none(), "not an array");
+    }
+}
