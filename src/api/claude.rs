@@ -34,7 +34,7 @@ pub struct MessagesRequest<'a> {
     #[serde(default, borrow)]
     pub metadata: Option<Metadata<'a>>,
     #[serde(default, borrow)]
-    pub tools: Option<Vec<Tool<'a>>>,
+    pub tools: Option<super::tool_list::ToolList<Tool<'a>>>,
     #[serde(default, borrow)]
     pub tool_choice: Option<ToolChoice<'a>>,
     #[serde(default)]

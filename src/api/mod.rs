@@ -6,6 +6,7 @@ mod claude_block;
 mod one_pass;
 pub mod openai;
 mod openai_part;
+pub mod tool_list;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt;

@@ -31,7 +31,7 @@ pub struct ChatRequest<'a> {
     #[serde(default, borrow)]
     pub stop: Option<Stop<'a>>,
     #[serde(default, borrow)]
-    pub tools: Option<Vec<ToolDef<'a>>>,
+    pub tools: Option<super::tool_list::ToolList<ToolDef<'a>>>,
     #[serde(default, borrow)]
     pub tool_choice: Option<ToolChoice<'a>>,
     #[serde(default)]

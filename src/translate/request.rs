@@ -14,8 +14,10 @@ use super::canonical::{
     Block, CanonicalRequest, ImageSource, Json, Message, Role, Thinking, Tool, ToolChoice, WireFormat,
 };
 use super::tools_cache;
+use crate::api::tool_list::{self, ToolList};
 use crate::api::{claude, openai};
 use std::borrow::Cow;
+use std::ops::Range;
 use std::rc::Rc;
 
 /// A request that cannot be served as sent.
@@ -87,46 +89,92 @@ pub fn decode_openai(body: &[u8]) -> Result<CanonicalRequest, RequestError> {
     decode_with_tools(body, WireFormat::OpenAi, openai_in_place)
 }
 
-/// A decoded request and how many of its first tools came from the body's `tools` member (the
-/// rest from an OpenAI body's legacy `functions`).
-type Decoded = (CanonicalRequest, usize);
+/// A decoded request, how many of its first tools came from the body's `tools` member (the rest
+/// from an OpenAI body's legacy `functions`), and whether that member was the cache's marker.
+struct Decoded {
+    req: CanonicalRequest,
+    from_tools: usize,
+    cached: bool,
+}
+
+/// `tools` as sent -> the definitions, and whether the cache's marker stood there instead.
+fn tool_defs<T>(tools: Option<ToolList<T>>) -> (Vec<T>, bool) {
+    match tools {
+        None => (Vec::new(), false),
+        Some(ToolList::Defs(defs)) => (defs, false),
+        Some(ToolList::Cached) => (Vec::new(), true),
+    }
+}
 
 /// Decodes `body`, taking a large `tools` array from the thread's cache when the same bytes
-/// were decoded before (`tools_cache`): the rest of the body is then decoded with that value
-/// replaced by `null`, and the cached tools go first (before any from `functions`, as in the
-/// plain decode). A spliced body that fails to decode is decoded again as it came, so errors
-/// are always the plain decode's. A miss decodes the whole body and keeps its tools.
+/// were decoded before (`tools_cache`, `docs/translation.md` "Repeated tool definitions").
+///
+/// The cached array is looked for first where it ended last time, counted from the body's end
+/// (an agent's turn grows before its tools, not after); failing that, the body's top-level
+/// `tools` value is located by a scan and looked up. Either way the body is decoded with that
+/// value replaced by the thread's marker, and the result counts only if the top-level `tools`
+/// member read the marker: then those bytes were that member. The cached tools go first, then an
+/// OpenAI body's legacy `functions`, as in the plain decode. Whatever fails on that road ends in
+/// the plain decode of the body as it came, so a bad request gets the plain decode's error. A
+/// miss decodes the whole body and keeps its tools.
 fn decode_with_tools(
     body: &[u8],
     format: WireFormat,
     decode: impl Fn(&mut [u8]) -> Result<Decoded, RequestError>,
 ) -> Result<CanonicalRequest, RequestError> {
-    let plain = || decode(&mut body.to_vec());
-    let Some(span) = tools_cache::span(body) else { return plain().map(|(req, _)| req) };
-    let (before, rest) = body.split_at(span.start);
-    let (raw, after) = rest.split_at(span.len());
-    if let Some(tools) = tools_cache::lookup(format, raw) {
-        let mut spliced = Vec::with_capacity(before.len() + 4 + after.len());
-        spliced.extend_from_slice(before);
-        spliced.extend_from_slice(b"null");
-        spliced.extend_from_slice(after);
-        return match decode(&mut spliced) {
-            Ok((mut req, _)) => {
-                req.tools =
-                    if req.tools.is_empty() { tools } else { tools.iter().chain(req.tools.iter()).cloned().collect() };
-                Ok(req)
-            }
-            Err(_) => plain().map(|(req, _)| req),
+    let plain = || match decode(&mut body.to_vec()) {
+        Ok(d) if d.cached => Err(RequestError::new("tools: expected an array of tool definitions", Some("tools"))),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e),
+    };
+    if body.len() < tools_cache::MIN_BODY {
+        return plain().map(|d| d.req);
+    }
+    if let Some((span, tools)) = tools_cache::guess(format, body) {
+        if let Some(req) = with_cached(body, span, tools, &decode) {
+            return Ok(req);
+        }
+    }
+    let Some(span) = tools_cache::span(body) else { return plain().map(|d| d.req) };
+    let tail = body.len() - span.end;
+    let raw = body.get(span.clone()).unwrap_or_default();
+    if let Some(tools) = tools_cache::lookup(format, raw, tail) {
+        return match with_cached(body, span, tools, &decode) {
+            Some(req) => Ok(req),
+            None => plain().map(|d| d.req),
         };
     }
-    let (req, from_tools) = plain()?;
-    let tools = if from_tools == req.tools.len() {
-        Rc::clone(&req.tools)
+    let d = plain()?;
+    let tools = if d.from_tools == d.req.tools.len() {
+        Rc::clone(&d.req.tools)
     } else {
-        req.tools.get(..from_tools).unwrap_or_default().into()
+        d.req.tools.get(..d.from_tools).unwrap_or_default().into()
     };
-    tools_cache::remember(format, raw, &tools);
-    Ok(req)
+    tools_cache::remember(format, raw, tail, &tools);
+    Ok(d.req)
+}
+
+/// The body decoded with `span` replaced by the marker, and `tools` in its place; `None` when
+/// that does not decode or the top-level `tools` did not read the marker.
+fn with_cached(
+    body: &[u8],
+    span: Range<usize>,
+    tools: Rc<[Tool]>,
+    decode: impl Fn(&mut [u8]) -> Result<Decoded, RequestError>,
+) -> Option<CanonicalRequest> {
+    let marker = tool_list::marker();
+    let mut spliced = Vec::with_capacity(body.len() - span.len() + marker.len() + 2);
+    spliced.extend_from_slice(body.get(..span.start)?);
+    spliced.push(b'"');
+    spliced.extend_from_slice(marker.as_bytes());
+    spliced.push(b'"');
+    spliced.extend_from_slice(body.get(span.end..)?);
+    let Decoded { mut req, cached, .. } = decode(&mut spliced).ok()?;
+    if !cached {
+        return None;
+    }
+    req.tools = if req.tools.is_empty() { tools } else { tools.iter().chain(req.tools.iter()).cloned().collect() };
+    Some(req)
 }
 
 /// Decodes a Claude Messages body (mutated in place).
@@ -181,7 +229,8 @@ fn claude_in_place(body: &mut [u8], endpoint: ClaudeEndpoint) -> Result<Decoded,
         };
         out.messages.push(Message { role, content: claude_blocks(m.content) });
     }
-    out.tools = claude_tools(req.tools.unwrap_or_default()).into();
+    let (defs, cached) = tool_defs(req.tools);
+    out.tools = claude_tools(defs).into();
     if let Some(tc) = req.tool_choice {
         let (choice, no_parallel) = match tc {
             claude::ToolChoice::Auto { disable_parallel_tool_use } => (ToolChoice::Auto, disable_parallel_tool_use),
@@ -202,7 +251,7 @@ fn claude_in_place(body: &mut [u8], endpoint: ClaudeEndpoint) -> Result<Decoded,
         claude::Thinking::Disabled => Thinking::Disabled,
     });
     let from_tools = out.tools.len();
-    Ok((out, from_tools))
+    Ok(Decoded { req: out, from_tools, cached })
 }
 
 fn claude_blocks(c: claude::Content<'_>) -> Vec<Block> {
@@ -275,8 +324,9 @@ fn openai_in_place(body: &mut [u8]) -> Result<Decoded, RequestError> {
     for (i, m) in req.messages.into_iter().enumerate() {
         openai_message(&mut out, i, m)?;
     }
-    let from_tools = req.tools.as_ref().map_or(0, Vec::len);
-    let defs = req.tools.unwrap_or_default().into_iter().map(|t| t.function).chain(req.functions.unwrap_or_default());
+    let (defs, cached) = tool_defs(req.tools);
+    let from_tools = defs.len();
+    let defs = defs.into_iter().map(|t| t.function).chain(req.functions.unwrap_or_default());
     out.tools = openai_tools(defs).into();
     out.tool_choice = match req.tool_choice {
         None => None,
@@ -293,7 +343,7 @@ fn openai_in_place(body: &mut [u8]) -> Result<Decoded, RequestError> {
         }),
         Some(openai::ToolChoice::Named(n)) => Some(ToolChoice::Tool(n.function.name.into_owned())),
     };
-    Ok((out, from_tools))
+    Ok(Decoded { req: out, from_tools, cached })
 }
 
 fn text_of(c: Option<openai::MessageContent<'_>>) -> Vec<Block> {

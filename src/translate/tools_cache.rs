@@ -29,6 +29,8 @@ pub const MAX_TOOLS: usize = 512 * 1024;
 struct Entry {
     format: WireFormat,
     raw: Box<[u8]>,
+    /// Bytes after the array, the last time it was seen (where [`guess`] looks first).
+    tail: usize,
     tools: Rc<[Tool]>,
 }
 
@@ -46,27 +48,48 @@ pub fn span(body: &[u8]) -> Option<Range<usize>> {
         .filter(|r| (MIN_TOOLS..=MAX_TOOLS).contains(&r.len()) && body.get(r.start) == Some(&b'['))
 }
 
-/// The tools decoded from exactly these bytes in this format, most recently used first.
-pub fn lookup(format: WireFormat, raw: &[u8]) -> Option<Rc<[Tool]>> {
+/// A cached array of this format found in `body` at the same distance from its end as last
+/// time: the range and the tools. Only the bytes are compared; the caller proves the range was
+/// the top-level `tools` (the decode of the body with the marker there).
+pub fn guess(format: WireFormat, body: &[u8]) -> Option<(Range<usize>, Rc<[Tool]>)> {
+    CACHE.with(|c| {
+        let mut c = c.try_borrow_mut().ok()?;
+        let (at, range) = c.iter().enumerate().find_map(|(at, e)| {
+            let end = body.len().checked_sub(e.tail)?;
+            let range = end.checked_sub(e.raw.len())?..end;
+            (e.format == format && body.get(range.clone()) == Some(&*e.raw)).then_some((at, range))
+        })?;
+        let hit = c.remove(at);
+        let tools = Rc::clone(&hit.tools);
+        c.insert(0, hit);
+        Some((range, tools))
+    })
+}
+
+/// The tools decoded from exactly these bytes in this format (most recently used first); a hit
+/// remembers `tail`, the bytes after the array in this body.
+pub fn lookup(format: WireFormat, raw: &[u8], tail: usize) -> Option<Rc<[Tool]>> {
     CACHE.with(|c| {
         let mut c = c.try_borrow_mut().ok()?;
         let at = c.iter().position(|e| e.format == format && *e.raw == *raw)?;
-        let hit = c.remove(at);
+        let mut hit = c.remove(at);
+        hit.tail = tail;
         let tools = Rc::clone(&hit.tools);
         c.insert(0, hit);
         Some(tools)
     })
 }
 
-/// Keeps `tools` as the decoding of `raw` in `format`, dropping the least recently used set.
-pub fn remember(format: WireFormat, raw: &[u8], tools: &Rc<[Tool]>) {
+/// Keeps `tools` as the decoding of `raw` in `format` (`tail` bytes after it in its body),
+/// dropping the least recently used set.
+pub fn remember(format: WireFormat, raw: &[u8], tail: usize, tools: &Rc<[Tool]>) {
     if raw.len() > MAX_TOOLS {
         return;
     }
     CACHE.with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
             c.truncate(ENTRIES - 1);
-            c.insert(0, Entry { format, raw: raw.into(), tools: Rc::clone(tools) });
+            c.insert(0, Entry { format, raw: raw.into(), tail, tools: Rc::clone(tools) });
         }
     });
 }
@@ -99,19 +122,19 @@ mod tests {
     #[test]
     fn a_hit_needs_the_same_bytes_and_format_and_the_oldest_set_goes_first() {
         clear();
-        remember(WireFormat::Claude, b"[1]", &tools("a"));
-        assert_eq!(lookup(WireFormat::Claude, b"[1]").map(|t| t[0].name.clone()), Some("a".into()));
-        assert!(lookup(WireFormat::OpenAi, b"[1]").is_none(), "another format is another key");
-        assert!(lookup(WireFormat::Claude, b"[1 ]").is_none(), "other bytes are another key");
+        remember(WireFormat::Claude, b"[1]", 0, &tools("a"));
+        assert_eq!(lookup(WireFormat::Claude, b"[1]", 0).map(|t| t[0].name.clone()), Some("a".into()));
+        assert!(lookup(WireFormat::OpenAi, b"[1]", 0).is_none(), "another format is another key");
+        assert!(lookup(WireFormat::Claude, b"[1 ]", 0).is_none(), "other bytes are another key");
         for i in 2..=ENTRIES {
-            remember(WireFormat::Claude, format!("[{i}]").as_bytes(), &tools("x"));
+            remember(WireFormat::Claude, format!("[{i}]").as_bytes(), 0, &tools("x"));
         }
         // "[1]" was the oldest; using it makes "[2]" the oldest, and one more set drops that.
-        assert!(lookup(WireFormat::Claude, b"[1]").is_some());
-        remember(WireFormat::Claude, b"[9]", &tools("y"));
+        assert!(lookup(WireFormat::Claude, b"[1]", 0).is_some());
+        remember(WireFormat::Claude, b"[9]", 0, &tools("y"));
         assert_eq!(len(), ENTRIES);
-        assert!(lookup(WireFormat::Claude, b"[2]").is_none());
-        assert!(lookup(WireFormat::Claude, b"[1]").is_some());
+        assert!(lookup(WireFormat::Claude, b"[2]", 0).is_none());
+        assert!(lookup(WireFormat::Claude, b"[1]", 0).is_some());
         clear();
         assert_eq!(len(), 0);
     }
@@ -192,6 +215,49 @@ mod tests {
                 assert_eq!(after_hit, plain, "{format:?} {insert:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_grown_turn_finds_its_tools_at_the_same_distance_from_the_end() {
+        clear();
+        let one = agent_turn::claude("m", true, "go on");
+        let r = span(&one).unwrap();
+        let (plain, _) = twice(&one, WireFormat::Claude);
+        let cached = plain.unwrap().tools;
+        // The next turn: a longer conversation before the tools, the same bytes after them.
+        let two = [&one[..10], b" ".repeat(5000).as_slice(), &one[10..]].concat();
+        let (range, tools) = guess(WireFormat::Claude, &two).expect("guessed");
+        assert_eq!(range, r.start + 5000..r.end + 5000);
+        assert!(Rc::ptr_eq(&tools, &cached));
+        assert!(guess(WireFormat::OpenAi, &two).is_none(), "another format");
+        assert!(guess(WireFormat::Claude, &two[..two.len() - 1]).is_none(), "another tail");
+    }
+
+    #[test]
+    fn cached_bytes_under_another_key_are_not_taken_for_the_tools() {
+        let one = agent_turn::claude("m", true, "go on");
+        let _ = twice(&one, WireFormat::Claude);
+        // The same array, at the same place, but as the value of a member that is not `tools`.
+        let text = String::from_utf8(one).unwrap().replacen(r#""tools":["#, r#""tools_backup":["#, 1);
+        let body = text.as_bytes();
+        assert!(guess(WireFormat::Claude, body).is_some(), "the bytes alone match");
+        let fast = decode_claude(body, ClaudeEndpoint::Messages).unwrap();
+        clear();
+        let plain = decode_claude(body, ClaudeEndpoint::Messages).unwrap();
+        assert!(plain.tools.is_empty());
+        assert_eq!(fast, plain);
+    }
+
+    #[test]
+    fn a_client_that_sends_the_marker_is_refused() {
+        let marker = crate::api::tool_list::marker();
+        let body = format!(
+            r#"{{"model":"m","max_tokens":9,"messages":[{{"role":"user","content":"x"}}],"tools":"{marker}"}}"#
+        );
+        let e = decode_claude(body.as_bytes(), ClaudeEndpoint::Messages).unwrap_err();
+        assert_eq!(e.param, Some("tools"));
+        let body = format!(r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}],"tools":"{marker}"}}"#);
+        assert!(decode_openai(body.as_bytes()).is_err());
     }
 
     #[test]
