@@ -193,7 +193,7 @@ fn token_run_end(buf: &[u8], mut i: usize) -> usize {
         let folded = w | (swar::ONES * 0x20);
         let letter = swar::at_least(folded, b'a') & swar::at_most(folded, b'z');
         let digit = swar::at_least(w, b'0') & swar::at_most(w, b'9');
-        let ok = letter | digit | swar::equal_7bit(w, b'-');
+        let ok = letter | digit | swar::equal_exact(w, b'-');
         if ok != swar::HIGH {
             i += swar::first(!ok & swar::HIGH);
             break;

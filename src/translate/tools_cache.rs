@@ -2,12 +2,14 @@
 //!
 //! An agent (Claude Code, an OpenAI-SDK agent) sends the same `tools` array, byte for byte, on
 //! every turn of a conversation: about a third of a turn's body, and the dearest third to decode
-//! (every JSON Schema is read and written out again). `translate::request` asks [`span`] where a
-//! large body's top-level `tools` value is (`util::json_member`), looks those bytes up here
-//! ([`lookup`]), and decodes the rest of the body with that value replaced by `null`; a miss
-//! decodes the tools alone and [`remember`]s them. Any failure on that road falls back to the
-//! plain decode of the whole body, so a bad request gets exactly the error it always got
-//! (`docs/translation.md`, "Repeated tool definitions").
+//! (every JSON Schema is read and written out again). For a large body `translate::request`
+//! first asks [`guess`] whether a cached array sits where it ended last time (counted from the
+//! body's end), else asks [`span`] where the top-level `tools` value is (`util::json_member`)
+//! and [`lookup`]s those bytes; on a hit it decodes the body with that value replaced by the
+//! thread's marker (`api::tool_list`) and takes the cached tools only if the top-level `tools`
+//! read the marker. A miss decodes the whole body and [`remember`]s its tools. Any failure on
+//! that road falls back to the plain decode of the body, so a bad request gets exactly the error
+//! it always got (`docs/translation.md`, "Repeated tool definitions").
 //!
 //! Per thread (`Rc`, no lock): each worker keeps its own [`ENTRIES`] most recently used tool
 //! sets; a key is the wire format and the exact bytes, so a hit can only be the same text.

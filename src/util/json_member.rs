@@ -1,119 +1,125 @@
 //! Where one top-level member's value sits in a JSON object, found without parsing it.
 //!
-//! [`top_level_value`] walks the outer object's members, skipping each value by its brackets and
-//! strings, and returns the byte range of the value of the first member whose key is exactly the
-//! given bytes. It does not validate: it is a locator for a document the caller parses anyway
-//! (`translate::tools_cache`). What it guarantees is that it lexes strings as any JSON parser
-//! does (it never steps over a `"` outside a string, and a string ends at the first `"` not
-//! preceded by an odd run of `\`), counts brackets outside strings, and reads the outer object
-//! strictly as key, `:`, value, `,` … (a scalar there only of the characters of numbers and
-//! literals): so when the document it was given, with the range replaced by another JSON value,
-//! is valid JSON, the range was that member's value. What it does not expect gives `None`.
+//! [`top_level_value`] walks the outer object's members from its end (a request's `tools` come
+//! near the end, after the conversation, so only the members behind them and the tools
+//! themselves are read), stepping over each value by its brackets and strings, and returns the
+//! byte range of the value of the member whose key is exactly the given bytes.
+//!
+//! Strings are lexed backwards by the rule every JSON lexer applies forwards: a `"` is escaped
+//! exactly when an odd run of `\` stands right before it. From outside a string the next `"`
+//! back closes one, and the next `"` before it with no `\` right before it opens it. For
+//! valid JSON the walk therefore finds exactly the parser's members. It does not validate: for a
+//! document that is not valid JSON its answer means nothing, so its caller
+//! (`translate::tools_cache`) uses it only on a document that parses, or proves the answer by
+//! parsing. What it does not expect gives `None`.
 
 use super::swar;
 use std::ops::Range;
-
-/// The range of the value of the first member of the outer object whose key is `key` (raw
-/// bytes, compared as written: a key spelled with escapes does not match), or `None`.
-pub fn top_level_value(doc: &[u8], key: &[u8]) -> Option<Range<usize>> {
-    let mut i = skip_ws(doc, 0);
-    if doc.get(i) != Some(&b'{') {
-        return None;
-    }
-    i += 1;
-    loop {
-        i = skip_ws(doc, i);
-        if doc.get(i) != Some(&b'"') {
-            return None;
-        }
-        let key_end = string_end(doc, i + 1)?;
-        let this_key = doc.get(i + 1..key_end)?;
-        i = skip_ws(doc, key_end + 1);
-        if doc.get(i) != Some(&b':') {
-            return None;
-        }
-        let start = skip_ws(doc, i + 1);
-        let end = value_end(doc, start)?;
-        if this_key == key {
-            return Some(start..end);
-        }
-        i = skip_ws(doc, end);
-        match doc.get(i) {
-            Some(b',') => i += 1,
-            _ => return None,
-        }
-    }
-}
-
-fn skip_ws(doc: &[u8], mut i: usize) -> usize {
-    while matches!(doc.get(i), Some(b' ' | b'\t' | b'\r' | b'\n')) {
-        i += 1;
-    }
-    i
-}
-
-/// The index of the `"` that closes the string whose content starts at `i`.
-fn string_end(doc: &[u8], mut i: usize) -> Option<usize> {
-    loop {
-        let q = next_quote(doc, i)?;
-        // Escaped when an odd run of backslashes (inside this string) stands right before it.
-        let run = doc.get(i..q)?.iter().rev().take_while(|&&b| b == b'\\').count();
-        if run % 2 == 0 {
-            return Some(q);
-        }
-        i = q + 1;
-    }
-}
-
-/// The index of the next `"` at or after `i`, eight bytes at a time.
-fn next_quote(doc: &[u8], mut i: usize) -> Option<usize> {
-    while let Some(w) = swar::word_at(doc, i) {
-        let hit = swar::equal(w, b'"');
-        if hit != 0 {
-            return Some(i + swar::first(hit));
-        }
-        i += 8;
-    }
-    doc.get(i..)?.iter().position(|&b| b == b'"').map(|k| i + k)
-}
-
-/// The index just past the value that starts at `i`.
-fn value_end(doc: &[u8], i: usize) -> Option<usize> {
-    match doc.get(i)? {
-        b'"' => Some(string_end(doc, i + 1)? + 1),
-        b'{' | b'[' => nested_end(doc, i),
-        _ => {
-            let len = doc.get(i..)?.iter().take_while(|&&b| is_scalar_byte(b)).count();
-            (len > 0).then_some(i + len)
-        }
-    }
-}
 
 /// Bytes of numbers and of `true`, `false`, `null`.
 fn is_scalar_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')
 }
 
-/// The index just past the object or array that opens at `i`: brackets counted, not matched,
-/// and the other bytes between strings not looked at (the parse that follows checks both). It
-/// steps a byte at a time, so a `"` is never stepped over and strings are lexed as a parser
-/// lexes them. (Searching eight bytes at a time for the next quote or bracket measured slower:
-/// between the strings of a request the next one is a byte or two away.)
-fn nested_end(doc: &[u8], mut i: usize) -> Option<usize> {
+/// The range of the value of the outer object's last member whose key is `key` (raw bytes,
+/// compared as written: a key spelled with escapes does not match), or `None`.
+pub fn top_level_value(doc: &[u8], key: &[u8]) -> Option<Range<usize>> {
+    let mut i = skip_ws_back(doc, doc.len());
+    if i == 0 || doc.get(i - 1) != Some(&b'}') {
+        return None;
+    }
+    i -= 1;
+    loop {
+        let end = skip_ws_back(doc, i);
+        if doc.get(end.checked_sub(1)?) == Some(&b'{') {
+            return None;
+        }
+        let start = value_start_back(doc, end)?;
+        let colon = skip_ws_back(doc, start);
+        if doc.get(colon.checked_sub(1)?) != Some(&b':') {
+            return None;
+        }
+        let key_close = skip_ws_back(doc, colon - 1).checked_sub(1)?;
+        if doc.get(key_close) != Some(&b'"') {
+            return None;
+        }
+        let key_open = string_start_back(doc, key_close)?;
+        if doc.get(key_open + 1..key_close)? == key {
+            return Some(start..end);
+        }
+        let sep = skip_ws_back(doc, key_open).checked_sub(1)?;
+        match doc.get(sep)? {
+            b',' => i = sep,
+            b'{' if skip_ws_back(doc, sep) == 0 => return None,
+            _ => return None,
+        }
+    }
+}
+
+/// The index just past the last non-whitespace byte before `i`.
+fn skip_ws_back(doc: &[u8], mut i: usize) -> usize {
+    while i > 0 && matches!(doc.get(i - 1), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+        i -= 1;
+    }
+    i
+}
+
+/// The index of the `"` that opens the string closed by the `"` at `close`.
+fn string_start_back(doc: &[u8], close: usize) -> Option<usize> {
+    let mut i = close;
+    loop {
+        let q = prev_quote(doc, i)?;
+        let run = doc.get(..q)?.iter().rev().take_while(|&&b| b == b'\\').count();
+        if run % 2 == 0 {
+            return Some(q);
+        }
+        i = q;
+    }
+}
+
+/// The index of the last `"` before `i`, eight bytes at a time.
+fn prev_quote(doc: &[u8], mut i: usize) -> Option<usize> {
+    while i >= 8 {
+        let hit = swar::equal_exact(swar::word_at(doc, i - 8)?, b'"');
+        if hit != 0 {
+            // The highest flagged byte: exact, so it is a quote.
+            return Some(i - 1 - (hit.leading_zeros() / 8) as usize);
+        }
+        i -= 8;
+    }
+    doc.get(..i)?.iter().rposition(|&b| b == b'"')
+}
+
+/// The index where the value that ends just before `end` starts.
+fn value_start_back(doc: &[u8], end: usize) -> Option<usize> {
+    let last = end.checked_sub(1)?;
+    match doc.get(last)? {
+        b'"' => string_start_back(doc, last),
+        b'}' | b']' => nested_start_back(doc, last),
+        _ => {
+            let len = doc.get(..end)?.iter().rev().take_while(|&&b| is_scalar_byte(b)).count();
+            (len > 0).then_some(end - len)
+        }
+    }
+}
+
+/// The index of the bracket that opens the object or array closed at `close` (brackets
+/// counted; strings stepped over backwards).
+fn nested_start_back(doc: &[u8], mut i: usize) -> Option<usize> {
     let mut depth = 0usize;
     loop {
         match *doc.get(i)? {
-            b'"' => i = string_end(doc, i + 1)?,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
+            b'"' => i = string_start_back(doc, i)?,
+            b'}' | b']' => depth += 1,
+            b'{' | b'[' => {
                 depth = depth.checked_sub(1)?;
                 if depth == 0 {
-                    return Some(i + 1);
+                    return Some(i);
                 }
             }
             _ => {}
         }
-        i += 1;
+        i = i.checked_sub(1)?;
     }
 }
 
@@ -128,32 +134,33 @@ mod tests {
 
     #[test]
     fn finds_the_top_level_member_not_a_nested_one_or_one_in_a_string() {
-        let doc = r#" { "a" : {"tools":[1]}, "b":"x \"tools\": [2] \\", "c":[{"tools":3}],
-            "tools" : [ {"name":"t"} ] , "d": -1.5e3 } "#;
-        assert_eq!(found(doc, "tools"), Some(r#"[ {"name":"t"} ]"#));
+        let doc = r#" { "a" : {"tools":[1]}, "b":"x \"tools\": [2] \\", "tools" : [ {"name":"t\"]"} ] ,
+            "c":[{"tools":3}, "\\", "]\"["], "d": -1.5e3 } "#;
+        assert_eq!(found(doc, "tools"), Some(r#"[ {"name":"t\"]"} ]"#));
         assert_eq!(found(doc, "d"), Some("-1.5e3"));
         assert_eq!(found(doc, "b"), Some(r#""x \"tools\": [2] \\""#));
+        assert_eq!(found(doc, "a"), Some(r#"{"tools":[1]}"#));
         assert_eq!(found(doc, "zz"), None);
+        assert_eq!(found("{}", "tools"), None);
     }
 
     #[test]
-    fn the_first_of_two_members_is_found_and_escaped_keys_do_not_match() {
-        assert_eq!(found(r#"{"tools":1,"tools":2}"#, "tools"), Some("1"));
+    fn the_last_of_two_members_is_found_and_escaped_keys_do_not_match() {
+        assert_eq!(found(r#"{"tools":1,"tools":2}"#, "tools"), Some("2"));
         assert_eq!(found(r#"{"tool\u0073":1}"#, "tools"), None);
     }
 
     #[test]
-    fn what_it_does_not_expect_gives_none() {
+    fn a_broken_end_gives_none() {
         for doc in [
             "",
             "[]",
-            r#"{"a":}"#,
-            r#"{"a" 1,"tools":[]}"#,
-            r#"{"a":1 "tools":[]}"#,
-            r#"{"a":tr"ue,"tools":[]}"#,
-            r#"{"a":[1,"x],"tools":[]}"#,
-            r#"{"a":[1}},"tools":[]}"#,
-            r#"{"tools":[1,2"#,
+            r#"{"tools":[]"#,
+            r#"{"tools" []}"#,
+            r#"{"tools":]}"#,
+            r#"{"tools":[1]]}"#,
+            r#"{tools":1}"#,
+            r#"{"a":1,}"#,
         ] {
             assert_eq!(found(doc, "tools"), None, "{doc:?}");
         }

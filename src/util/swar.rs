@@ -5,7 +5,8 @@
 //! A mask has the high bit of a byte set where that byte is in the class, nothing else. The
 //! "has a zero byte" masks ([`equal`], [`below`], [`json_special`]) are exact only for the
 //! lowest flagged byte (a borrow can flag bytes above a true one), which is the only one a
-//! scanner reads ([`first`]); [`at_least`], [`at_most`] and [`equal_7bit`] are exact for every
+//! scanner reads ([`first`]); [`equal_exact`] is exact for every byte of any word, and
+//! [`at_least`] and [`at_most`] are exact for every
 //! byte but need a word with no byte >= 0x80.
 
 /// 0x01 in every byte.
@@ -61,9 +62,10 @@ pub fn at_most(w: u64, hi: u8) -> u64 {
     !(w + ONES * u64::from(0x7f - hi.min(0x7f))) & HIGH
 }
 
-/// Bytes equal to `b` (a 7-bit word; exact for every byte).
+/// Bytes equal to `b`, exact for every byte of any word (no carry crosses a byte: each byte's
+/// low seven bits plus 0x7f stay below 0x100), so the highest flag can be read too.
 #[inline]
-pub fn equal_7bit(w: u64, b: u8) -> u64 {
+pub fn equal_exact(w: u64, b: u8) -> u64 {
     let x = w ^ (ONES * u64::from(b));
     !(((x & LOW7) + LOW7) | x) & HIGH
 }
@@ -92,8 +94,8 @@ mod tests {
             let lo = n.min(0x7f);
             proptest::prop_assert_eq!(flags(at_least(seven, lo)), bytes7.iter().map(|&x| x >= lo).collect::<Vec<_>>());
             proptest::prop_assert_eq!(flags(at_most(seven, lo)), bytes7.iter().map(|&x| x <= lo).collect::<Vec<_>>());
-            let b7 = b & 0x7f;
-            proptest::prop_assert_eq!(flags(equal_7bit(seven, b7)), bytes7.iter().map(|&x| x == b7).collect::<Vec<_>>());
+            proptest::prop_assert_eq!(flags(equal_exact(w, b)), bytes.iter().map(|&x| x == b).collect::<Vec<_>>());
+            proptest::prop_assert_eq!(flags(equal_exact(w, bytes[3])), bytes.iter().map(|&x| x == bytes[3]).collect::<Vec<_>>());
         }
     }
 
