@@ -1,10 +1,11 @@
 //! A request's `tools` member: the tool definitions, or the marker `translate::tools_cache`
 //! writes in their place when it already holds them.
 //!
-//! The marker is a string no client can send on purpose: a per-thread random token
-//! ([`marker`]), never written to any client. Seeing it as the top-level `tools` of a body the
-//! cache spliced proves that the spliced bytes were that member's value; the decoder refuses it
-//! anywhere else (`translate::request`).
+//! The marker is a string no client can send on purpose: 128 bits per thread drawn from the
+//! standard library's randomly keyed hasher for this purpose alone (not derived from the ids the
+//! gateway sends out), never written to any client. Seeing it as the top-level `tools` of a body
+//! the cache spliced proves that the spliced bytes were that member's value; a body as a client
+//! sent it is refused when it holds the marker there (`translate::request`).
 
 use serde::de::{self, Deserialize, Deserializer, SeqAccess, Unexpected, Visitor};
 use std::fmt;
@@ -19,12 +20,27 @@ pub enum ToolList<T> {
 }
 
 thread_local! {
-    static MARKER: String = crate::translate::new_message_id("orchids-cached-tools-");
+    static MARKER: String = {
+        use std::hash::BuildHasher;
+        // Two independently keyed SipHash outputs: unpredictable without the keys, which never
+        // leave this process.
+        let draw = |salt: u64| std::hash::RandomState::new().hash_one((salt, std::thread::current().id()));
+        format!("orchids-cached-tools-{:016x}{:016x}", draw(1), draw(2))
+    };
 }
 
 /// This thread's marker (letters, digits and `-`: written into JSON as it is).
 pub fn marker() -> String {
     MARKER.with(Clone::clone)
+}
+
+/// Appends this thread's marker as a JSON string (with its quotes).
+pub fn write_marker(out: &mut Vec<u8>) {
+    MARKER.with(|m| {
+        out.push(b'"');
+        out.extend_from_slice(m.as_bytes());
+        out.push(b'"');
+    });
 }
 
 fn is_marker(s: &str) -> bool {

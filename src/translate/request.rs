@@ -48,7 +48,9 @@ const SHARED_BUFFERS_MAX: usize = 256 * 1024;
 thread_local! {
     /// simd-json's scratch (structural indexes, string buffer, padded input copy), kept per
     /// thread so a request body parse does not allocate it anew. Only bodies up to
-    /// [`SHARED_BUFFERS_MAX`] use it, so it never grows past that size.
+    /// [`SHARED_BUFFERS_MAX`] use it: its string and input buffers are reserved at about that
+    /// size each on a worker's first parse (pages are touched only as bodies fill them), and its
+    /// index buffers grow to the most structural characters a body of that size has held.
     static PARSER_BUFFERS: std::cell::RefCell<simd_json::Buffers> =
         std::cell::RefCell::new(simd_json::Buffers::new(SHARED_BUFFERS_MAX));
 }
@@ -130,12 +132,18 @@ fn decode_with_tools(
     if body.len() < tools_cache::MIN_BODY {
         return plain().map(|d| d.req);
     }
+    let mut tried = None;
     if let Some((span, tools)) = tools_cache::guess(format, body) {
-        if let Some(req) = with_cached(body, span, tools, &decode) {
+        if let Some(req) = with_cached(body, span.clone(), tools, &decode) {
             return Ok(req);
         }
+        tried = Some(span);
     }
     let Some(span) = tools_cache::span(body) else { return plain().map(|d| d.req) };
+    if tried.as_ref() == Some(&span) {
+        // The same splice just failed: the body is bad (or the marker was not read there).
+        return plain().map(|d| d.req);
+    }
     let tail = body.len() - span.end;
     let raw = body.get(span.clone()).unwrap_or_default();
     if let Some(tools) = tools_cache::lookup(format, raw, tail) {
@@ -162,12 +170,9 @@ fn with_cached(
     tools: Rc<[Tool]>,
     decode: impl Fn(&mut [u8]) -> Result<Decoded, RequestError>,
 ) -> Option<CanonicalRequest> {
-    let marker = tool_list::marker();
-    let mut spliced = Vec::with_capacity(body.len() - span.len() + marker.len() + 2);
+    let mut spliced = Vec::with_capacity(body.len() - span.len() + 64);
     spliced.extend_from_slice(body.get(..span.start)?);
-    spliced.push(b'"');
-    spliced.extend_from_slice(marker.as_bytes());
-    spliced.push(b'"');
+    tool_list::write_marker(&mut spliced);
     spliced.extend_from_slice(body.get(span.end..)?);
     let Decoded { mut req, cached, .. } = decode(&mut spliced).ok()?;
     if !cached {

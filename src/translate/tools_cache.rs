@@ -202,21 +202,58 @@ mod tests {
                 WireFormat::OpenAi => decode_openai(&body),
             };
             assert_eq!(again, plain, "{format:?}");
-            // Broken JSON right after the tools, and a second `tools` member.
-            let r = span(&good).unwrap();
-            for insert in [&b"x"[..], &br#","tools":[]"#[..]] {
-                let bad = [&good[..r.end], insert, &good[r.end..]].concat();
+            // A second `tools` member, and broken JSON, both before the tools: the cached
+            // array is still where it was from the end, so the guess takes it.
+            let text = String::from_utf8(good.clone()).unwrap();
+            let duplicate = text.replacen('{', r#"{"tools":[],"#, 1);
+            let broken = text.replacen(r#""messages":["#, r#""messages":[x"#, 1);
+            for bad in [duplicate, broken] {
                 let (plain, cached) = twice(&good, format);
                 assert!(plain.is_ok() && cached.is_ok());
+                assert!(guess(format, bad.as_bytes()).is_some(), "{format:?}: the guess path is taken");
                 let after_hit = match format {
-                    WireFormat::Claude => decode_claude(&bad, ClaudeEndpoint::Messages),
-                    WireFormat::OpenAi => decode_openai(&bad),
+                    WireFormat::Claude => decode_claude(bad.as_bytes(), ClaudeEndpoint::Messages),
+                    WireFormat::OpenAi => decode_openai(bad.as_bytes()),
                 };
-                let (plain, _) = twice(&bad, format);
-                assert!(plain.is_err(), "{format:?} {insert:?}");
-                assert_eq!(after_hit, plain, "{format:?} {insert:?}");
+                let (plain, _) = twice(bad.as_bytes(), format);
+                assert!(plain.is_err(), "{format:?} {}", &bad[..40]);
+                assert_eq!(after_hit, plain, "{format:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_changed_tail_is_found_by_the_walk_and_guessed_at_the_next_turn() {
+        let one = agent_turn::claude("m", true, "go on");
+        let (plain, _) = twice(&one, WireFormat::Claude);
+        let cached = plain.unwrap().tools;
+        let text = String::from_utf8(one).unwrap();
+        let two = text.replacen(r#""temperature":1"#, r#""temperature":0.5"#, 1);
+        assert_ne!(two, text);
+        assert!(guess(WireFormat::Claude, two.as_bytes()).is_none(), "the tail moved");
+        let got = decode_claude(two.as_bytes(), ClaudeEndpoint::Messages).unwrap();
+        assert!(Rc::ptr_eq(&got.tools, &cached), "looked up by its bytes");
+        assert!(guess(WireFormat::Claude, two.as_bytes()).is_some(), "the new tail is remembered");
+        clear();
+        assert_eq!(decode_claude(two.as_bytes(), ClaudeEndpoint::Messages).unwrap(), got);
+    }
+
+    #[test]
+    fn server_tools_stay_dropped_and_count_tokens_shares_the_list() {
+        let mut v = agent(WireFormat::Claude);
+        let tools = v["tools"].as_array_mut().unwrap();
+        tools.insert(3, serde_json::json!({"type": "web_search_20250305", "name": "web_search", "max_uses": 5}));
+        let n = tools.len();
+        let body = serde_json::to_vec(&v).unwrap();
+        let (plain, cached) = twice(&body, WireFormat::Claude);
+        let (plain, cached) = (plain.unwrap(), cached.unwrap());
+        assert_eq!(plain.tools.len(), n - 1);
+        assert!(plain.tools.iter().all(|t| t.name != "web_search"));
+        assert_eq!(cached, plain);
+        let counted = decode_claude(&body, ClaudeEndpoint::CountTokens).unwrap();
+        assert!(Rc::ptr_eq(&counted.tools, &cached.tools));
+        clear();
+        assert_eq!(decode_claude(&body, ClaudeEndpoint::CountTokens).unwrap(), counted);
     }
 
     #[test]

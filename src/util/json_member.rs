@@ -50,7 +50,6 @@ pub fn top_level_value(doc: &[u8], key: &[u8]) -> Option<Range<usize>> {
         let sep = skip_ws_back(doc, key_open).checked_sub(1)?;
         match doc.get(sep)? {
             b',' => i = sep,
-            b'{' if skip_ws_back(doc, sep) == 0 => return None,
             _ => return None,
         }
     }
@@ -186,6 +185,28 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Client bytes, however broken, never make the walk panic or hand out a range outside
+        /// the document: random bytes, and valid objects with bytes overwritten.
+        #[test]
+        fn any_bytes_give_a_range_inside_or_none(
+            soup in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            members in proptest::collection::vec(("(tools|a)", value()), 0..4),
+            hits in proptest::collection::vec((0usize..400, proptest::sample::select(&b"{}[]\"\\,: x"[..])), 0..4),
+        ) {
+            let mut doc = serde_json::to_vec(&Value::Object(members.into_iter().collect())).unwrap();
+            for (at, b) in hits {
+                let len = doc.len();
+                if let Some(x) = doc.get_mut(at % len.max(1)) {
+                    *x = b;
+                }
+            }
+            for d in [&soup, &doc] {
+                if let Some(r) = top_level_value(d, b"tools") {
+                    proptest::prop_assert!(r.start <= r.end && r.end <= d.len());
+                }
+            }
+        }
+
         /// In any object, pretty or compact, the range found for a key holds exactly that
         /// member's value, and a key that is not a member is not found (nested or not).
         #[test]
