@@ -9,7 +9,9 @@
 //!   messages of text, code with escapes, tool calls and tool results; about 65 KiB), sent
 //!   again and again as a conversation does, so its tools come from the thread's cache
 //!   (`translate::tools_cache`);
-//! - `*_first`: the same turn as the first of a conversation (the cache emptied before each).
+//! - `*_first`: the same turn as the first of a conversation (the cache emptied before each);
+//! - `claude_code_notools`: the Claude Code turn without its `tools` (a long chat with no tools,
+//!   which the cache must not slow down).
 //!
 //! Throughput in client body bytes per second; allocations per request are counted by a
 //! wrapping global allocator and printed first.
@@ -79,6 +81,14 @@ fn cases() -> Vec<Case> {
         ),
         case("openai_agent", WireFormat::OpenAi, false, agent_turn::openai("grok-4", true, small)),
         case("claude_code", WireFormat::Claude, true, agent_turn::claude("grok-4", true, small)),
+        case("claude_code_notools", WireFormat::Claude, true, {
+            let mut turn: Value =
+                serde_json::from_slice(&agent_turn::claude("grok-4", true, small)).unwrap_or_default();
+            if let Some(members) = turn.as_object_mut() {
+                members.remove("tools");
+            }
+            body(&turn)
+        }),
         case("openai_agent_first", WireFormat::OpenAi, false, agent_turn::openai("grok-4", true, small)),
         case("claude_code_first", WireFormat::Claude, true, agent_turn::claude("grok-4", true, small)),
     ]

@@ -30,6 +30,7 @@ thread_local! {
 }
 
 /// This thread's marker (letters, digits and `-`: written into JSON as it is).
+#[cfg(test)]
 pub fn marker() -> String {
     MARKER.with(Clone::clone)
 }

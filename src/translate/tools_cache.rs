@@ -43,7 +43,9 @@ thread_local! {
 /// Where the body's top-level `tools` value is, when the body and the value are large enough
 /// for the cache to pay off.
 pub fn span(body: &[u8]) -> Option<Range<usize>> {
-    if body.len() < MIN_BODY {
+    // The walk steps over every member after the tools; a large body without them (a long chat)
+    // would pay it whole on every request, so a substring search (SIMD) rules them out first.
+    if body.len() < MIN_BODY || memchr::memmem::find(body, br#""tools""#).is_none() {
         return None;
     }
     crate::util::json_member::top_level_value(body, b"tools")
@@ -61,10 +63,7 @@ pub fn guess(format: WireFormat, body: &[u8]) -> Option<(Range<usize>, Rc<[Tool]
             let range = end.checked_sub(e.raw.len())?..end;
             (e.format == format && body.get(range.clone()) == Some(&*e.raw)).then_some((at, range))
         })?;
-        let hit = c.remove(at);
-        let tools = Rc::clone(&hit.tools);
-        c.insert(0, hit);
-        Some((range, tools))
+        Some((range, Rc::clone(&to_front(&mut c, at)?.tools)))
     })
 }
 
@@ -74,12 +73,17 @@ pub fn lookup(format: WireFormat, raw: &[u8], tail: usize) -> Option<Rc<[Tool]>>
     CACHE.with(|c| {
         let mut c = c.try_borrow_mut().ok()?;
         let at = c.iter().position(|e| e.format == format && *e.raw == *raw)?;
-        let mut hit = c.remove(at);
+        let hit = to_front(&mut c, at)?;
         hit.tail = tail;
-        let tools = Rc::clone(&hit.tools);
-        c.insert(0, hit);
-        Some(tools)
+        Some(Rc::clone(&hit.tools))
     })
+}
+
+/// Moves the entry at `at` to the front (most recently used) and returns it.
+fn to_front(c: &mut [Entry], at: usize) -> Option<&mut Entry> {
+    let used = c.get_mut(..=at)?;
+    used.rotate_right(1);
+    used.first_mut()
 }
 
 /// Keeps `tools` as the decoding of `raw` in `format` (`tail` bytes after it in its body),
@@ -106,6 +110,7 @@ pub fn clear() {
 }
 
 /// How many tool sets this thread keeps.
+#[cfg(test)]
 pub fn len() -> usize {
     CACHE.with(|c| c.try_borrow().map_or(0, |c| c.len()))
 }
