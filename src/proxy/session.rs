@@ -1,11 +1,11 @@
 //! The sticky-session key of a request (see `docs/failover.md`, "Stickiness"): the first of the
 //! `X-Claude-Code-Session-Id` header, the session part of Claude `metadata.user_id`, the
 //! `x-session-id` header, or a hash of the conversation's first turns (system prompt and the
-//! first message's text, as decoded).
+//! first message's text, as the client escaped it).
 
 use crate::http::head::RequestHead;
 use crate::pool::{SessionKey, SessionSources};
-use crate::translate::canonical::{Block, CanonicalRequest, WireFormat};
+use crate::translate::canonical::{Block, CanonicalRequest, Text, WireFormat};
 
 /// Derives the request's session key (`None` only for a request with no turns at all).
 pub fn derive(head: &RequestHead, format: WireFormat, req: &CanonicalRequest) -> Option<SessionKey> {
@@ -22,30 +22,32 @@ pub fn derive(head: &RequestHead, format: WireFormat, req: &CanonicalRequest) ->
         return Some(key);
     }
     let first = first_turns(req);
-    sources.first_turns = (!first.is_empty()).then_some(first.as_bytes());
+    sources.first_turns = (!first.is_empty()).then_some(first.as_slice());
     SessionKey::derive(&sources)
 }
 
-/// The system prompt and the first message's text, separated by NULs. Sized up front: one
-/// allocation, where growing it piece by piece took three.
-fn first_turns(req: &CanonicalRequest) -> String {
+/// The system prompt and the first message's text, separated by NULs, as the client escaped
+/// them (`translate::text`: the same client escapes the same text the same way every turn, and
+/// nothing is unescaped per request). Sized up front: one allocation, where growing it piece by
+/// piece took three.
+fn first_turns(req: &CanonicalRequest) -> Vec<u8> {
     let first = req.messages.first().map(|m| m.content.as_slice()).unwrap_or_default();
-    let text = |b: &Block| if let Block::Text(t) = b { Some(t.len() + 1) } else { None };
-    let system = req.system.iter().map(String::len).sum::<usize>() + req.system.len().saturating_sub(1);
+    let text = |b: &Block| if let Block::Text(t) = b { Some(t.escaped_len() + 1) } else { None };
+    let system = req.system.iter().map(Text::escaped_len).sum::<usize>() + req.system.len().saturating_sub(1);
     let turn = if req.messages.is_empty() { 0 } else { 1 + first.iter().filter_map(text).sum::<usize>() };
-    let mut out = String::with_capacity(system + turn);
+    let mut out = Vec::with_capacity(system + turn);
     for (i, s) in req.system.iter().enumerate() {
         if i > 0 {
-            out.push('\n');
+            out.push(b'\n');
         }
-        out.push_str(s);
+        out.extend_from_slice(s.escaped());
     }
     if !req.messages.is_empty() {
-        out.push('\0');
+        out.push(0);
         for b in first {
             if let Block::Text(t) = b {
-                out.push_str(t);
-                out.push('\0');
+                out.extend_from_slice(t.escaped());
+                out.push(0);
             }
         }
     }
@@ -116,11 +118,11 @@ mod tests {
         r.messages[0].content.push(Block::Text("there".into()));
         r.messages.push(Message { role: Role::Assistant, content: vec![Block::Text("later".into())] });
         let joined = first_turns(&r);
-        assert_eq!(joined, "one\ntwo\0hi\0there\0");
+        assert_eq!(joined, b"one\ntwo\0hi\0there\0");
         assert_eq!(joined.capacity(), joined.len(), "sized exactly up front");
         r.messages.clear();
-        assert_eq!(first_turns(&r), "one\ntwo");
+        assert_eq!(first_turns(&r), b"one\ntwo");
         r.system.clear();
-        assert_eq!(first_turns(&r), "");
+        assert_eq!(first_turns(&r), b"");
     }
 }

@@ -377,7 +377,7 @@ impl Script {
             let summary = format!(
                 "model={} system={:?} tools=[{}] max_tokens={:?} stream={} messages={}",
                 req.model,
-                req.system.join(" | "),
+                req.system.iter().map(|t| t.text()).collect::<Vec<_>>().join(" | "),
                 tools.join(","),
                 req.max_tokens,
                 req.stream,

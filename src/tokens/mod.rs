@@ -108,11 +108,11 @@ fn images(b: &Block) -> u64 {
     }
 }
 
-/// A cheap estimate for the hot path (bytes / 4 of the text), used where a BPE pass per request
+/// A cheap estimate for the hot path (bytes / 4 of the text, message text counted as the
+/// client escaped it), used where a BPE pass per request
 /// would cost more than it is worth (e.g. the `message_start` input-token hint).
 pub fn quick_estimate(req: &CanonicalRequest) -> u64 {
-    let mut bytes = 0usize;
-    req.for_each_text(|t| bytes += t.len());
+    let bytes = req.text_bytes();
     u64::try_from(bytes.div_ceil(4)).unwrap_or(u64::MAX) + PER_MESSAGE * u64::try_from(req.messages.len()).unwrap_or(0)
 }
 

@@ -14,6 +14,8 @@ use crate::util::json;
 use bytes::Bytes;
 use std::borrow::Cow;
 
+pub use super::text::Text;
+
 /// Escaped JSON string content (the bytes between the quotes), always valid.
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct JsonStr(Bytes);
@@ -317,7 +319,8 @@ pub enum ImageSource {
 /// One piece of a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Block {
-    Text(String),
+    /// Text, kept as the client escaped it ([`Text`]).
+    Text(Text),
     Image(ImageSource),
     /// An earlier tool call by the assistant; `input` is JSON text (an object).
     ToolUse {
@@ -407,7 +410,7 @@ pub struct CanonicalRequest {
     /// The model id as the client sent it.
     pub model: String,
     /// System prompt pieces, in order.
-    pub system: Vec<String>,
+    pub system: Vec<Text>,
     pub messages: Vec<Message>,
     /// Shared: a conversation's tools are decoded once per worker (`translate::tools_cache`).
     pub tools: std::rc::Rc<[Tool]>,
@@ -440,13 +443,13 @@ impl CanonicalRequest {
         for b in &m.content {
             match b {
                 Block::Text(t) => {
-                    out.push_str(t);
+                    out.push_str(&t.text());
                     out.push('\n');
                 }
                 Block::ToolResult { content, .. } => {
                     for c in content {
                         if let Block::Text(t) = c {
-                            out.push_str(t);
+                            out.push_str(&t.text());
                             out.push('\n');
                         }
                     }
@@ -457,10 +460,11 @@ impl CanonicalRequest {
         out
     }
 
-    /// Every piece of text the request carries, for token counting.
+    /// Every piece of text the request carries, for token counting (escaped text is
+    /// unescaped first: see [`Self::text_bytes`] for a size that needs no unescaping).
     pub fn for_each_text(&self, mut f: impl FnMut(&str)) {
         for s in &self.system {
-            f(s);
+            f(&s.text());
         }
         for t in self.tools.iter() {
             f(&t.name);
@@ -473,11 +477,35 @@ impl CanonicalRequest {
             }
         }
     }
+
+    /// The bytes of text the request carries, message text counted as escaped (the size it
+    /// takes in JSON; a little over its own for text with escapes): what [`Self::for_each_text`]
+    /// visits, without unescaping anything.
+    pub fn text_bytes(&self) -> usize {
+        let mut n = self.system.iter().map(Text::escaped_len).sum::<usize>();
+        for t in self.tools.iter() {
+            n += t.name.len() + t.description.len() + t.parameters.as_str().len();
+        }
+        for m in &self.messages {
+            n += m.content.iter().map(block_bytes).sum::<usize>();
+        }
+        n
+    }
+}
+
+fn block_bytes(b: &Block) -> usize {
+    match b {
+        Block::Text(t) => t.escaped_len(),
+        Block::Image(_) | Block::RedactedThinking { .. } => 0,
+        Block::ToolUse { name, input, .. } => name.len() + input.len(),
+        Block::ToolResult { content, .. } => content.iter().map(block_bytes).sum(),
+        Block::Thinking { thinking, .. } => thinking.len(),
+    }
 }
 
 fn block_text(b: &Block, f: &mut dyn FnMut(&str)) {
     match b {
-        Block::Text(t) => f(t),
+        Block::Text(t) => f(&t.text()),
         Block::Image(_) | Block::RedactedThinking { .. } => {}
         Block::ToolUse { name, input, .. } => {
             f(name);

@@ -3,7 +3,8 @@
 //!
 //! Key components:
 //! - [`canonical`]: `CanonicalRequest`, `CanonicalEvent`, `JsonStr` (escaped zero-copy text).
-//! - [`request`]: Claude / OpenAI request bodies -> canonical (simd-json, in place);
+//! - [`request`]: Claude / OpenAI request bodies -> canonical (simd-json, in place), the
+//!   client's text kept escaped ([`text`]);
 //!   [`tools_cache`]: a conversation's repeated tool definitions, decoded once per worker.
 //! - [`claude_enc`], [`openai_enc`]: canonical -> client SSE, written into a reused buffer.
 //! - [`collect`]: canonical -> one JSON body for non-streaming requests.
@@ -32,6 +33,7 @@ pub(crate) mod shape;
 pub mod sse;
 #[cfg(test)]
 mod test_support;
+pub mod text;
 pub mod tools_cache;
 
 pub use canonical::{CanonicalEvent, CanonicalRequest, JsonStr, WireFormat};

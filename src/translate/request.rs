@@ -13,6 +13,7 @@
 use super::canonical::{
     Block, CanonicalRequest, ImageSource, Json, Message, Role, Thinking, Tool, ToolChoice, WireFormat,
 };
+use super::text::{Locator, Sent};
 use super::tools_cache;
 use crate::api::tool_list::{self, ToolList};
 use crate::api::{claude, openai};
@@ -83,7 +84,7 @@ pub enum ClaudeEndpoint {
 
 /// Decodes a Claude Messages body.
 pub fn decode_claude(body: &[u8], endpoint: ClaudeEndpoint) -> Result<CanonicalRequest, RequestError> {
-    decode_with_tools(body, WireFormat::Claude, |b| claude_in_place(b, endpoint))
+    decode_with_tools(body, WireFormat::Claude, |b, sent| claude_in_place(b, sent, endpoint))
 }
 
 /// Decodes an OpenAI Chat Completions body.
@@ -122,9 +123,9 @@ fn tool_defs<T>(tools: Option<ToolList<T>>) -> (Vec<T>, bool) {
 fn decode_with_tools(
     body: &[u8],
     format: WireFormat,
-    decode: impl Fn(&mut [u8]) -> Result<Decoded, RequestError>,
+    decode: impl Fn(&mut [u8], Sent<'_>) -> Result<Decoded, RequestError>,
 ) -> Result<CanonicalRequest, RequestError> {
-    let plain = || match decode(&mut body.to_vec()) {
+    let plain = || match decode(&mut body.to_vec(), Sent::plain(body)) {
         Ok(d) if d.cached => Err(RequestError::new("tools: expected an array of tool definitions", Some("tools"))),
         Ok(d) => Ok(d),
         Err(e) => Err(e),
@@ -168,13 +169,14 @@ fn with_cached(
     body: &[u8],
     span: Range<usize>,
     tools: Rc<[Tool]>,
-    decode: impl Fn(&mut [u8]) -> Result<Decoded, RequestError>,
+    decode: impl Fn(&mut [u8], Sent<'_>) -> Result<Decoded, RequestError>,
 ) -> Option<CanonicalRequest> {
     let mut spliced = Vec::with_capacity(body.len() - span.len() + 64);
     spliced.extend_from_slice(body.get(..span.start)?);
     tool_list::write_marker(&mut spliced);
+    let marker_len = spliced.len() - span.start;
     spliced.extend_from_slice(body.get(span.end..)?);
-    let Decoded { mut req, cached, .. } = decode(&mut spliced).ok()?;
+    let Decoded { mut req, cached, .. } = decode(&mut spliced, Sent::spliced(body, &span, marker_len)).ok()?;
     if !cached {
         return None;
     }
@@ -183,7 +185,8 @@ fn with_cached(
 }
 
 /// Decodes a Claude Messages body (mutated in place).
-fn claude_in_place(body: &mut [u8], endpoint: ClaudeEndpoint) -> Result<Decoded, RequestError> {
+fn claude_in_place(body: &mut [u8], sent: Sent<'_>, endpoint: ClaudeEndpoint) -> Result<Decoded, RequestError> {
+    let loc = Locator::new(sent, body);
     let req: claude::MessagesRequest<'_> = from_body(body).map_err(|e| parse_error(&e))?;
     if req.model.trim().is_empty() {
         return Err(RequestError::new("model: field required", Some("model")));
@@ -204,11 +207,11 @@ fn claude_in_place(body: &mut [u8], endpoint: ClaudeEndpoint) -> Result<Decoded,
         ..CanonicalRequest::default()
     };
     match req.system {
-        Some(claude::System::Text(t)) => out.system.push(t.into_owned()),
+        Some(claude::System::Text(t)) => out.system.push(loc.text(t)),
         Some(claude::System::Blocks(bs)) => {
             for b in bs {
                 if let claude::ContentBlock::Text { text } = b {
-                    out.system.push(text.into_owned());
+                    out.system.push(loc.text(text));
                 }
             }
         }
@@ -219,7 +222,7 @@ fn claude_in_place(body: &mut [u8], endpoint: ClaudeEndpoint) -> Result<Decoded,
             "user" => Role::User,
             "assistant" => Role::Assistant,
             "system" => {
-                out.system.extend(claude_blocks(m.content).into_iter().filter_map(|b| match b {
+                out.system.extend(claude_blocks(m.content, &loc).into_iter().filter_map(|b| match b {
                     Block::Text(t) => Some(t),
                     _ => None,
                 }));
@@ -232,7 +235,7 @@ fn claude_in_place(body: &mut [u8], endpoint: ClaudeEndpoint) -> Result<Decoded,
                 ));
             }
         };
-        out.messages.push(Message { role, content: claude_blocks(m.content) });
+        out.messages.push(Message { role, content: claude_blocks(m.content, &loc) });
     }
     let (defs, cached) = tool_defs(req.tools);
     out.tools = claude_tools(defs).into();
@@ -259,16 +262,16 @@ fn claude_in_place(body: &mut [u8], endpoint: ClaudeEndpoint) -> Result<Decoded,
     Ok(Decoded { req: out, from_tools, cached })
 }
 
-fn claude_blocks(c: claude::Content<'_>) -> Vec<Block> {
+fn claude_blocks(c: claude::Content<'_>, loc: &Locator<'_>) -> Vec<Block> {
     match c {
-        claude::Content::Text(t) => vec![Block::Text(t.into_owned())],
-        claude::Content::Blocks(bs) => bs.into_iter().filter_map(claude_block).collect(),
+        claude::Content::Text(t) => vec![Block::Text(loc.text(t))],
+        claude::Content::Blocks(bs) => bs.into_iter().filter_map(|b| claude_block(b, loc)).collect(),
     }
 }
 
-fn claude_block(b: claude::ContentBlock<'_>) -> Option<Block> {
+fn claude_block(b: claude::ContentBlock<'_>, loc: &Locator<'_>) -> Option<Block> {
     Some(match b {
-        claude::ContentBlock::Text { text } => Block::Text(text.into_owned()),
+        claude::ContentBlock::Text { text } => Block::Text(loc.text(text)),
         claude::ContentBlock::Image { source } => Block::Image(match source {
             claude::ImageSource::Base64 { media_type, data } => {
                 ImageSource::Base64 { media_type: media_type.into_owned(), data: data.into_owned() }
@@ -283,7 +286,7 @@ fn claude_block(b: claude::ContentBlock<'_>) -> Option<Block> {
         },
         claude::ContentBlock::ToolResult { tool_use_id, content, is_error } => Block::ToolResult {
             tool_use_id: tool_use_id.into_owned(),
-            content: content.map(claude_blocks).unwrap_or_default(),
+            content: content.map(|c| claude_blocks(c, loc)).unwrap_or_default(),
             is_error: is_error.unwrap_or(false),
         },
         claude::ContentBlock::Thinking { thinking, signature } => Block::Thinking {
@@ -296,7 +299,8 @@ fn claude_block(b: claude::ContentBlock<'_>) -> Option<Block> {
 }
 
 /// Decodes an OpenAI Chat Completions body (mutated in place).
-fn openai_in_place(body: &mut [u8]) -> Result<Decoded, RequestError> {
+fn openai_in_place(body: &mut [u8], sent: Sent<'_>) -> Result<Decoded, RequestError> {
+    let loc = Locator::new(sent, body);
     let req: openai::ChatRequest<'_> = from_body(body).map_err(|e| parse_error(&e))?;
     if req.model.trim().is_empty() {
         return Err(RequestError::new("you must provide a model parameter", Some("model")));
@@ -327,7 +331,7 @@ fn openai_in_place(body: &mut [u8]) -> Result<Decoded, RequestError> {
         ..CanonicalRequest::default()
     };
     for (i, m) in req.messages.into_iter().enumerate() {
-        openai_message(&mut out, i, m)?;
+        openai_message(&mut out, i, m, &loc)?;
     }
     let (defs, cached) = tool_defs(req.tools);
     let from_tools = defs.len();
@@ -351,16 +355,16 @@ fn openai_in_place(body: &mut [u8]) -> Result<Decoded, RequestError> {
     Ok(Decoded { req: out, from_tools, cached })
 }
 
-fn text_of(c: Option<openai::MessageContent<'_>>) -> Vec<Block> {
+fn text_of(c: Option<openai::MessageContent<'_>>, loc: &Locator<'_>) -> Vec<Block> {
     match c {
         None => Vec::new(),
         Some(openai::MessageContent::Text(t)) if t.is_empty() => Vec::new(),
-        Some(openai::MessageContent::Text(t)) => vec![Block::Text(t.into_owned())],
+        Some(openai::MessageContent::Text(t)) => vec![Block::Text(loc.text(t))],
         Some(openai::MessageContent::Parts(ps)) => ps
             .into_iter()
             .filter_map(|p| match p {
-                openai::Part::Text { text } => Some(Block::Text(text.into_owned())),
-                openai::Part::Refusal { refusal } => Some(Block::Text(refusal.into_owned())),
+                openai::Part::Text { text } => Some(Block::Text(loc.text(text))),
+                openai::Part::Refusal { refusal } => Some(Block::Text(loc.text(refusal))),
                 openai::Part::ImageUrl { image_url } => {
                     let url = match image_url {
                         openai::ImageUrl::Object { url } | openai::ImageUrl::Bare(url) => url,
@@ -385,22 +389,27 @@ fn image_source(url: &str) -> ImageSource {
     ImageSource::Url(url.to_owned())
 }
 
-fn openai_message(out: &mut CanonicalRequest, i: usize, m: openai::ChatMessage<'_>) -> Result<(), RequestError> {
+fn openai_message(
+    out: &mut CanonicalRequest,
+    i: usize,
+    m: openai::ChatMessage<'_>,
+    loc: &Locator<'_>,
+) -> Result<(), RequestError> {
     match &*m.role {
         "system" | "developer" => {
-            for b in text_of(m.content) {
+            for b in text_of(m.content, loc) {
                 if let Block::Text(t) = b {
                     out.system.push(t);
                 }
             }
         }
-        "user" => out.messages.push(Message { role: Role::User, content: text_of(m.content) }),
+        "user" => out.messages.push(Message { role: Role::User, content: text_of(m.content, loc) }),
         "assistant" => {
             let mut content = Vec::new();
             if let Some(r) = m.reasoning_content.filter(|r| !r.is_empty()) {
                 content.push(Block::Thinking { thinking: r.into_owned(), signature: String::new() });
             }
-            content.extend(text_of(m.content));
+            content.extend(text_of(m.content, loc));
             for c in m.tool_calls.unwrap_or_default() {
                 content.push(Block::ToolUse {
                     id: c.id.into_owned(),
@@ -428,7 +437,7 @@ fn openai_message(out: &mut CanonicalRequest, i: usize, m: openai::ChatMessage<'
                     ));
                 }
             };
-            let result = Block::ToolResult { tool_use_id: id, content: text_of(m.content), is_error: false };
+            let result = Block::ToolResult { tool_use_id: id, content: text_of(m.content, loc), is_error: false };
             let merge = out.messages.last().is_some_and(|last| {
                 last.role == Role::User
                     && !last.content.is_empty()
@@ -479,6 +488,7 @@ fn openai_tools<'a>(defs: impl Iterator<Item = openai::FunctionDef<'a>>) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::translate::text::Text;
 
     fn claude(s: &str) -> Result<CanonicalRequest, RequestError> {
         decode_claude(s.as_bytes(), ClaudeEndpoint::Messages)
@@ -501,7 +511,7 @@ mod tests {
             "context_management":{"edits":[]},"tool_choice":{"type":"auto"},"future_field":42}"#,
         )
         .unwrap();
-        assert_eq!(r.system, vec!["You are \"CC\"".to_owned()]);
+        assert_eq!(r.system, vec![Text::from("You are \"CC\"")]);
         assert_eq!(r.messages.len(), 3);
         assert_eq!(r.messages[0].content, vec![Block::Text("hi\n".into())]);
         assert!(matches!(&r.messages[1].content[1], Block::ToolUse { input, .. } if input == r#"{"p":"/"}"#));
@@ -532,7 +542,7 @@ mod tests {
             "response_format":{"type":"json_object"},"seed":1,"logit_bias":{}}"#,
         )
         .unwrap();
-        assert_eq!(r.system, vec!["be brief".to_owned()]);
+        assert_eq!(r.system, vec![Text::from("be brief")]);
         assert_eq!(r.max_tokens, Some(9));
         assert!(r.include_usage);
         assert_eq!(r.stop, vec!["END".to_owned()]);
@@ -551,7 +561,7 @@ mod tests {
     fn reused_parser_buffers_change_nothing() {
         let body = |text: &str| format!(r#"{{"model":"m","messages":[{{"role":"user","content":"{text}"}}]}}"#);
         let text_of = |r: &CanonicalRequest| match r.messages.first().and_then(|m| m.content.first()) {
-            Some(Block::Text(t)) => t.clone(),
+            Some(Block::Text(t)) => t.text().into_owned(),
             other => panic!("{other:?}"),
         };
         let long = r"x\\y".repeat(6_000);

@@ -13,7 +13,7 @@
 //! Written straight into the body buffer (no `serde_json::Value` tree): strings escaped by
 //! `util::json`, the client's tool schemas and `response_format` copied as the JSON they are.
 
-use crate::translate::canonical::{Block, CanonicalRequest, ImageSource, Role, ToolChoice};
+use crate::translate::canonical::{Block, CanonicalRequest, ImageSource, Role, Text, ToolChoice};
 use crate::util::json::{escape_str_into, push_str};
 use std::io::Write as _;
 
@@ -21,8 +21,7 @@ use std::io::Write as _;
 pub fn chat_body(req: &CanonicalRequest, model: &str, stream: bool) -> Vec<u8> {
     // Sized from the request's text, with room for escapes and the per-message framing, so a
     // large agent turn is written without growing (and copying) the buffer again and again.
-    let mut text = 0;
-    req.for_each_text(|t| text += t.len());
+    let text = req.text_bytes();
     let mut w = Obj::new(Vec::with_capacity(256 + text + text / 8 + (req.messages.len() + req.tools.len()) * 128));
     w.key("model");
     push_str(w.out(), model);
@@ -31,7 +30,7 @@ pub fn chat_body(req: &CanonicalRequest, model: &str, stream: bool) -> Vec<u8> {
     let mut first = true;
     for s in &req.system {
         let m = begin_element(w.out(), &mut first);
-        message(m, "system", s);
+        message(m, "system", std::slice::from_ref(s).iter(), None);
     }
     for m in &req.messages {
         match m.role {
@@ -162,25 +161,43 @@ fn begin_element<'a>(out: &'a mut Vec<u8>, first: &mut bool) -> &'a mut Vec<u8> 
 }
 
 /// `{"role": role, "content": text}`.
-fn message(out: &mut Vec<u8>, role: &str, text: &str) {
+fn message<'a>(out: &mut Vec<u8>, role: &str, texts: impl Iterator<Item = &'a Text>, prefix: Option<&str>) {
     out.extend_from_slice(b"{\"role\":\"");
     out.extend_from_slice(role.as_bytes());
     out.extend_from_slice(b"\",\"content\":");
-    push_str(out, text);
+    joined(out, texts, prefix);
     out.push(b'}');
 }
 
-fn text_of(blocks: &[Block]) -> String {
-    let mut out = String::new();
-    for b in blocks {
-        if let Block::Text(t) = b {
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            out.push_str(t);
-        }
+/// The text blocks among `blocks`.
+fn texts(blocks: &[Block]) -> impl Iterator<Item = &Text> {
+    blocks.iter().filter_map(|b| if let Block::Text(t) = b { Some(t) } else { None })
+}
+
+/// `texts` joined by newlines as one JSON string, `prefix` first: the client's escaped text
+/// copied as it is (`translate::text`), never unescaped and escaped again.
+fn joined<'a>(out: &mut Vec<u8>, texts: impl Iterator<Item = &'a Text>, prefix: Option<&str>) {
+    out.push(b'"');
+    if let Some(p) = prefix {
+        escape_str_into(out, p);
     }
-    out
+    for (i, t) in texts.enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b"\\n");
+        }
+        out.extend_from_slice(t.escaped());
+    }
+    out.push(b'"');
+}
+
+/// Whether the texts of `blocks` joined by newlines are empty (none, or one empty one).
+fn no_text(blocks: &[Block]) -> bool {
+    let mut t = texts(blocks);
+    match (t.next(), t.next()) {
+        (None, _) => true,
+        (Some(first), None) => first.is_empty(),
+        (Some(_), Some(_)) => false,
+    }
 }
 
 /// A user turn: its tool results as `tool` messages first, then its text and images as one
@@ -191,15 +208,13 @@ fn user_messages(blocks: &[Block], out: &mut Vec<u8>, first: &mut bool) {
     for b in blocks {
         match b {
             Block::ToolResult { tool_use_id, content, is_error } => {
-                let mut text = text_of(content);
-                if *is_error && !text.starts_with("Error") {
-                    text.insert_str(0, "Error: ");
-                }
+                let flagged = || texts(content).next().is_some_and(|t| t.starts_with("Error"));
+                let prefix = (*is_error && !flagged()).then_some("Error: ");
                 let o = begin_element(out, first);
                 o.extend_from_slice(br#"{"role":"tool","tool_call_id":"#);
                 push_str(o, tool_use_id);
                 o.extend_from_slice(br#","content":"#);
-                push_str(o, &text);
+                joined(o, texts(content), prefix);
                 o.push(b'}');
             }
             Block::Text(_) => has_parts = true,
@@ -212,7 +227,7 @@ fn user_messages(blocks: &[Block], out: &mut Vec<u8>, first: &mut bool) {
     }
     let o = begin_element(out, first);
     if plain {
-        message(o, "user", &text_of(blocks));
+        message(o, "user", texts(blocks), None);
         return;
     }
     o.extend_from_slice(br#"{"role":"user","content":["#);
@@ -222,7 +237,7 @@ fn user_messages(blocks: &[Block], out: &mut Vec<u8>, first: &mut bool) {
             Block::Text(t) => {
                 let p = begin_element(o, &mut first_part);
                 p.extend_from_slice(br#"{"type":"text","text":"#);
-                push_str(p, t);
+                t.write_json(p);
                 p.push(b'}');
             }
             Block::Image(src) => {
@@ -247,13 +262,12 @@ fn user_messages(blocks: &[Block], out: &mut Vec<u8>, first: &mut bool) {
 
 /// An assistant turn: its text (null when it only calls tools) and its tool calls.
 fn assistant_message(blocks: &[Block], out: &mut Vec<u8>) {
-    let text = text_of(blocks);
     let has_calls = blocks.iter().any(|b| matches!(b, Block::ToolUse { .. }));
     out.extend_from_slice(br#"{"role":"assistant","content":"#);
-    if text.is_empty() && has_calls {
+    if has_calls && no_text(blocks) {
         out.extend_from_slice(b"null");
     } else {
-        push_str(out, &text);
+        joined(out, texts(blocks), None);
     }
     if has_calls {
         out.extend_from_slice(br#","tool_calls":["#);

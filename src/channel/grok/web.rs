@@ -30,9 +30,10 @@ use crate::grok::ndjson::decode_line;
 use crate::grok::tool_markup::ToolPolicy;
 use crate::grok::web_request::{self, CONVERSATIONS_NEW_PATH, ModelConfigOverride, WebChatRequest};
 use crate::translate::CanonicalRequest;
-use crate::translate::canonical::{Block, Role, ToolChoice};
+use crate::translate::canonical::{Block, Role, Text, ToolChoice};
 use crate::upstream::ndjson::NdjsonReader;
 use crate::upstream::{Request, ResponseBody};
+use std::borrow::Cow;
 
 const SURFACE: &str = "grok.com";
 
@@ -86,7 +87,7 @@ pub fn prompt(req: &CanonicalRequest) -> (Flattened, ToolPolicy) {
                     Block::ToolResult { content, is_error, .. } => {
                         let mut t = content
                             .iter()
-                            .filter_map(|c| if let Block::Text(t) = c { Some(t.as_str()) } else { None })
+                            .filter_map(|c| if let Block::Text(t) = c { Some(t.text()) } else { None })
                             .collect::<Vec<_>>()
                             .join("\n");
                         if *is_error {
@@ -99,17 +100,25 @@ pub fn prompt(req: &CanonicalRequest) -> (Flattened, ToolPolicy) {
                 .collect()
         })
         .collect();
+    // The text blocks' text (unescaped where the client escaped something), in order.
+    let plain: Vec<Vec<Cow<'_, str>>> = req
+        .messages
+        .iter()
+        .map(|m| m.content.iter().filter_map(|b| if let Block::Text(t) = b { Some(t.text()) } else { None }).collect())
+        .collect();
+    let system: Vec<Cow<'_, str>> = req.system.iter().map(Text::text).collect();
     let mut turns: Vec<Turn<'_>> = Vec::with_capacity(req.messages.len() + 1);
-    if !req.system.is_empty() {
-        turns.push(Turn { role: flatten::Role::System, items: req.system.iter().map(|s| Item::Text(s)).collect() });
+    if !system.is_empty() {
+        turns.push(Turn { role: flatten::Role::System, items: system.iter().map(|s| Item::Text(s)).collect() });
     }
-    for (m, texts) in req.messages.iter().zip(&results) {
+    for ((m, texts), plain) in req.messages.iter().zip(&results).zip(&plain) {
         let mut texts = texts.iter();
+        let mut plain = plain.iter();
         let items = m
             .content
             .iter()
             .filter_map(|b| match b {
-                Block::Text(t) => Some(Item::Text(t)),
+                Block::Text(_) => Some(Item::Text(plain.next().map_or("", |t| t))),
                 Block::Image(_) => Some(Item::Attachment),
                 Block::ToolUse { id, name, input } => Some(Item::ToolUse { id, name, arguments: input }),
                 Block::ToolResult { tool_use_id, .. } => Some(Item::ToolResult {

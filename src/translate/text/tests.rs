@@ -1,0 +1,225 @@
+use super::*;
+
+#[test]
+fn plain_text_is_kept_as_it_is() {
+    let t = Text::from("hello world");
+    assert!(t.is_plain());
+    assert_eq!(t.escaped(), b"hello world");
+    assert!(matches!(t.text(), Cow::Borrowed("hello world")));
+}
+
+#[test]
+fn text_needing_escapes_is_escaped_once_and_unescapes_back() {
+    let s = "a \"quote\", a \\ backslash,\na newline, a tab\t, a bell \u{7}, é and 😀";
+    let t = Text::from(s);
+    assert!(!t.is_plain());
+    assert_eq!(t.escaped(), r#"a \"quote\", a \\ backslash,\na newline, a tab\t, a bell \u0007, é and 😀"#.as_bytes());
+    assert_eq!(t.text(), s);
+    let mut out = Vec::new();
+    t.write_json(&mut out);
+    assert_eq!(serde_json::from_slice::<String>(&out).unwrap(), s);
+}
+
+#[test]
+fn validated_content_unescapes_any_valid_escape() {
+    let t = Text::from_validated(br"a\/b \u00e9 \ud83d\ude00 \n".to_vec(), false);
+    assert_eq!(t.text(), "a/b é 😀 \n");
+    assert_eq!(t.escaped(), br"a\/b \u00e9 \ud83d\ude00 \n");
+    assert!(t.starts_with("a/b"));
+    assert!(!t.starts_with(r"a\/"));
+    assert_eq!(format!("{t:?}"), format!("{:?}", "a/b é 😀 \n"));
+}
+
+#[test]
+fn content_len_stops_at_the_first_unescaped_quote() {
+    assert_eq!(content_len(br#"abc" tail"#), Some(3));
+    assert_eq!(content_len(br#"" tail"#), Some(0));
+    assert_eq!(content_len(br#"a\"b" tail"#), Some(4));
+    assert_eq!(content_len(br#"a\\" tail"#), Some(3));
+    assert_eq!(content_len(br#"a\\\"b\\\\" tail"#), Some(10));
+    assert_eq!(content_len(br#"\""#), None);
+    assert_eq!(content_len(b"no quote"), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The request decoders keep the client's escaped text (`Locator`)
+// ---------------------------------------------------------------------------------------------
+
+use crate::channel::grok::api_body::chat_body;
+use crate::translate::canonical::{Block, CanonicalRequest};
+use crate::translate::request::{ClaudeEndpoint, decode_claude, decode_openai};
+use crate::translate::tools_cache;
+use proptest::prelude::*;
+use std::fmt::Write as _;
+
+/// One text spelled in every way a client may escape it: (as sent, the text).
+const SPELLED: [(&str, &str); 10] = [
+    ("plain words", "plain words"),
+    (r"a\/b", "a/b"),
+    (r"\u00e9t\u00E9", "été"),
+    (r"\ud83d\ude00 smile", "😀 smile"),
+    (r#"say \"hi\" \\ back"#, "say \"hi\" \\ back"),
+    (r"line\nnext\ttab\r\b\f", "line\nnext\ttab\r\u{8}\u{c}"),
+    ("raw é 漢字 😀", "raw é 漢字 😀"),
+    (r"\\", "\\"),
+    (r#"\\\""#, "\\\""),
+    (r"\u0000 nul", "\0 nul"),
+];
+
+/// Every text of a request, in order (system, then messages, tool results' content included).
+fn texts_of(r: &CanonicalRequest) -> Vec<Text> {
+    fn walk(blocks: &[Block], out: &mut Vec<Text>) {
+        for b in blocks {
+            match b {
+                Block::Text(t) => out.push(t.clone()),
+                Block::ToolResult { content, .. } => walk(content, out),
+                _ => {}
+            }
+        }
+    }
+    let mut out = r.system.clone();
+    for m in &r.messages {
+        walk(&m.content, &mut out);
+    }
+    out
+}
+
+fn claude_body(s: &str) -> String {
+    format!(
+        r#"{{"model":"m","max_tokens":5,"system":[{{"type":"text","text":"{s}"}}],"messages":[
+        {{"role":"user","content":"{s}"}},
+        {{"role":"assistant","content":[{{"type":"text","text":"{s}"}},{{"type":"tool_use","id":"t","name":"n","input":{{}}}}]}},
+        {{"role":"user","content":[{{"type":"tool_result","tool_use_id":"t","content":"{s}"}},
+          {{"type":"tool_result","tool_use_id":"t","content":[{{"type":"text","text":"{s}"}}]}},{{"type":"text","text":"{s}"}}]}},
+        {{"role":"system","content":"{s}"}}]}}"#
+    )
+}
+
+fn openai_body(s: &str) -> String {
+    format!(
+        r#"{{"model":"m","messages":[{{"role":"system","content":"{s}"}},
+        {{"role":"developer","content":[{{"type":"text","text":"{s}"}}]}},
+        {{"role":"user","content":"{s}"}},{{"role":"user","content":[{{"type":"text","text":"{s}"}}]}},
+        {{"role":"assistant","content":[{{"type":"refusal","refusal":"{s}"}}],"tool_calls":[{{"id":"c","type":"function","function":{{"name":"f","arguments":"{{}}"}}}}]}},
+        {{"role":"tool","tool_call_id":"c","content":"{s}"}}]}}"#
+    )
+}
+
+#[test]
+fn decoded_text_is_the_clients_own_escaped_bytes() {
+    for (sent, text) in SPELLED {
+        let claude = decode_claude(claude_body(sent).as_bytes(), ClaudeEndpoint::Messages).unwrap();
+        let openai = decode_openai(openai_body(sent).as_bytes()).unwrap();
+        for (r, n) in [(claude, 7), (openai, 6)] {
+            let texts = texts_of(&r);
+            assert_eq!(texts.len(), n, "{sent}");
+            for t in texts {
+                assert_eq!(t.escaped(), sent.as_bytes(), "kept as sent");
+                assert_eq!(t.text(), text);
+                assert_eq!(t.is_plain(), !sent.contains('\\'));
+            }
+        }
+    }
+}
+
+/// The upstream body carries the client's spelling (nothing unescaped and escaped again) and
+/// reads as the same text.
+#[test]
+fn the_upstream_body_copies_the_escaped_text() {
+    for (sent, text) in SPELLED {
+        let r = decode_claude(claude_body(sent).as_bytes(), ClaudeEndpoint::Messages).unwrap();
+        let body = chat_body(&r, "up", false);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let messages = v["messages"].as_array().unwrap();
+        assert_eq!(messages[0]["content"], text, "system");
+        assert_eq!(messages[1]["content"], text, "system message");
+        assert_eq!(messages[2]["content"], text, "user string");
+        assert_eq!(messages[3]["content"], text, "assistant text");
+        assert_eq!(messages[4]["content"], text, "tool result string");
+        assert_eq!(messages[5]["content"], text, "tool result blocks");
+        assert_eq!(messages[6]["content"], text, "user text block");
+        if sent.contains('\\') {
+            let wire = format!("\"{sent}\"");
+            let copies = body.windows(wire.len()).filter(|w| *w == wire.as_bytes()).count();
+            assert_eq!(copies, 7, "{sent}: the client's spelling, verbatim");
+        }
+    }
+}
+
+/// A body decoded with the tools cache's marker in place of its tools: text after the tools is
+/// found in the body as sent (the offsets shifted by the splice).
+#[test]
+fn text_after_cached_tools_is_found_past_the_splice() {
+    let tool = format!(r#"{{"name":"t","description":"{}","input_schema":{{"type":"object"}}}}"#, "d".repeat(2_000));
+    let body = format!(
+        r#"{{"model":"m","max_tokens":5,"tools":[{tool}],"system":"{}{s}","messages":[{{"role":"user","content":"{s}"}}]}}"#,
+        "p".repeat(9_000),
+        s = r"a\/b \u00e9"
+    );
+    tools_cache::clear();
+    let first = decode_claude(body.as_bytes(), ClaudeEndpoint::Messages).unwrap();
+    let second = decode_claude(body.as_bytes(), ClaudeEndpoint::Messages).unwrap();
+    assert!(std::rc::Rc::ptr_eq(&first.tools, &second.tools), "the second decode took the cached tools");
+    assert_eq!(second, first);
+    let texts = texts_of(&second);
+    assert_eq!(texts.len(), 2);
+    assert!(texts[0].escaped().ends_with(br"pa\/b \u00e9"));
+    assert_eq!(texts[1].escaped(), br"a\/b \u00e9");
+    tools_cache::clear();
+}
+
+/// `c` spelled one of the ways JSON allows, picked by `how`.
+fn spell(c: char, how: u8, out: &mut String) {
+    let unicode = |out: &mut String| {
+        let mut units = [0u16; 2];
+        for u in c.encode_utf16(&mut units) {
+            let _ = write!(out, "\\u{u:04x}");
+        }
+    };
+    match (c, how % 3) {
+        (_, 0) => unicode(out),
+        ('"', _) => out.push_str("\\\""),
+        ('\\', _) => out.push_str("\\\\"),
+        ('/', 1) => out.push_str("\\/"),
+        ('\n', _) => out.push_str("\\n"),
+        ('\t', _) => out.push_str("\\t"),
+        (c, _) if u32::from(c) < 0x20 => unicode(out),
+        (c, _) => out.push(c),
+    }
+}
+
+fn chars() -> impl Strategy<Value = Vec<(char, u8)>> {
+    let c = prop_oneof![
+        4 => proptest::char::range('a', 'z'),
+        2 => proptest::sample::select(vec!['"', '\\', '/', '\n', '\t', '\0', '\u{1f}', ' ']),
+        1 => proptest::char::any(),
+    ];
+    proptest::collection::vec((c, any::<u8>()), 0..60)
+}
+
+proptest! {
+    /// Any text, spelled any valid way, decodes to itself with the spelling kept, in both
+    /// client formats, and reaches the upstream body as that text.
+    #[test]
+    fn any_spelling_is_kept_and_reads_back(cs in chars()) {
+        let text: String = cs.iter().map(|(c, _)| *c).collect();
+        let mut sent = String::new();
+        for (c, how) in &cs {
+            spell(*c, *how, &mut sent);
+        }
+        let claude = format!(r#"{{"model":"m","max_tokens":5,"messages":[{{"role":"user","content":[{{"type":"text","text":"{sent}"}}]}}]}}"#);
+        let openai = format!(r#"{{"model":"m","messages":[{{"role":"user","content":[{{"type":"text","text":"{sent}"}}]}}]}}"#);
+        let decoded = [
+            decode_claude(claude.as_bytes(), ClaudeEndpoint::Messages).unwrap(),
+            decode_openai(openai.as_bytes()).unwrap(),
+        ];
+        for r in decoded {
+            let texts = texts_of(&r);
+            prop_assert_eq!(texts.len(), 1);
+            prop_assert_eq!(texts[0].escaped(), sent.as_bytes());
+            prop_assert_eq!(texts[0].text(), text.as_str());
+            let v: serde_json::Value = serde_json::from_slice(&chat_body(&r, "up", false)).unwrap();
+            prop_assert_eq!(v["messages"][0]["content"].as_str(), Some(text.as_str()));
+        }
+    }
+}
