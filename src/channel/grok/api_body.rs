@@ -30,7 +30,7 @@ pub fn chat_body(req: &CanonicalRequest, model: &str, stream: bool) -> Vec<u8> {
     let mut first = true;
     for s in &req.system {
         let m = begin_element(w.out(), &mut first);
-        message(m, "system", std::slice::from_ref(s).iter(), None);
+        message(m, "system", std::iter::once(s), None);
     }
     for m in &req.messages {
         match m.role {
@@ -174,30 +174,34 @@ fn texts(blocks: &[Block]) -> impl Iterator<Item = &Text> {
     blocks.iter().filter_map(|b| if let Block::Text(t) = b { Some(t) } else { None })
 }
 
-/// `texts` joined by newlines as one JSON string, `prefix` first: the client's escaped text
-/// copied as it is (`translate::text`), never unescaped and escaped again.
+/// `texts` joined as one JSON string, `prefix` first: a newline goes before a text once some
+/// text came before it (leading empty texts leave no newline), and the client's escaped text
+/// is copied as it is (`translate::text`), never unescaped and escaped again.
 fn joined<'a>(out: &mut Vec<u8>, texts: impl Iterator<Item = &'a Text>, prefix: Option<&str>) {
     out.push(b'"');
     if let Some(p) = prefix {
         escape_str_into(out, p);
     }
-    for (i, t) in texts.enumerate() {
-        if i > 0 {
+    let mut any = false;
+    for t in texts {
+        if any {
             out.extend_from_slice(b"\\n");
         }
         out.extend_from_slice(t.escaped());
+        any |= !t.is_empty();
     }
     out.push(b'"');
 }
 
-/// Whether the texts of `blocks` joined by newlines are empty (none, or one empty one).
+/// Whether the texts of `blocks`, joined, are empty (none, or only empty ones).
 fn no_text(blocks: &[Block]) -> bool {
-    let mut t = texts(blocks);
-    match (t.next(), t.next()) {
-        (None, _) => true,
-        (Some(first), None) => first.is_empty(),
-        (Some(_), Some(_)) => false,
-    }
+    texts(blocks).all(Text::is_empty)
+}
+
+/// Whether the joined texts of a tool result start with `Error` (its first non-empty text
+/// does).
+fn says_error(blocks: &[Block]) -> bool {
+    texts(blocks).find(|t| !t.is_empty()).is_some_and(|t| t.starts_with("Error"))
 }
 
 /// A user turn: its tool results as `tool` messages first, then its text and images as one
@@ -208,8 +212,7 @@ fn user_messages(blocks: &[Block], out: &mut Vec<u8>, first: &mut bool) {
     for b in blocks {
         match b {
             Block::ToolResult { tool_use_id, content, is_error } => {
-                let flagged = || texts(content).next().is_some_and(|t| t.starts_with("Error"));
-                let prefix = (*is_error && !flagged()).then_some("Error: ");
+                let prefix = (*is_error && !says_error(content)).then_some("Error: ");
                 let o = begin_element(out, first);
                 o.extend_from_slice(br#"{"role":"tool","tool_call_id":"#);
                 push_str(o, tool_use_id);

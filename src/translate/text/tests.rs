@@ -105,6 +105,12 @@ fn openai_body(s: &str) -> String {
     )
 }
 
+/// What a decoded text keeps: the client's spelling, or the text escaped again when the spelling
+/// has a surrogate escape.
+fn kept(sent: &str, text: &str) -> Vec<u8> {
+    if has_surrogate_escape(sent.as_bytes()) { Text::from(text).escaped().to_vec() } else { sent.as_bytes().to_vec() }
+}
+
 #[test]
 fn decoded_text_is_the_clients_own_escaped_bytes() {
     for (sent, text) in SPELLED {
@@ -114,9 +120,9 @@ fn decoded_text_is_the_clients_own_escaped_bytes() {
             let texts = texts_of(&r);
             assert_eq!(texts.len(), n, "{sent}");
             for t in texts {
-                assert_eq!(t.escaped(), sent.as_bytes(), "kept as sent");
+                assert_eq!(t.escaped(), kept(sent, text).as_slice(), "kept as sent");
                 assert_eq!(t.text(), text);
-                assert_eq!(t.is_plain(), !sent.contains('\\'));
+                assert_eq!(t.is_plain(), !kept(sent, text).contains(&b'\\'));
             }
         }
     }
@@ -138,7 +144,7 @@ fn the_upstream_body_copies_the_escaped_text() {
         assert_eq!(messages[4]["content"], text, "tool result string");
         assert_eq!(messages[5]["content"], text, "tool result blocks");
         assert_eq!(messages[6]["content"], text, "user text block");
-        if sent.contains('\\') {
+        if sent.contains('\\') && !has_surrogate_escape(sent.as_bytes()) {
             let wire = format!("\"{sent}\"");
             let copies = body.windows(wire.len()).filter(|w| *w == wire.as_bytes()).count();
             assert_eq!(copies, 7, "{sent}: the client's spelling, verbatim");
@@ -146,25 +152,38 @@ fn the_upstream_body_copies_the_escaped_text() {
     }
 }
 
-/// A body decoded with the tools cache's marker in place of its tools: text after the tools is
-/// found in the body as sent (the offsets shifted by the splice).
+/// A body decoded with the tools cache's marker in place of its tools: text before the tools is
+/// where it was, text after them is found in the body as sent (offsets shifted by the splice).
 #[test]
-fn text_after_cached_tools_is_found_past_the_splice() {
-    let tool = format!(r#"{{"name":"t","description":"{}","input_schema":{{"type":"object"}}}}"#, "d".repeat(2_000));
-    let body = format!(
-        r#"{{"model":"m","max_tokens":5,"tools":[{tool}],"system":"{}{s}","messages":[{{"role":"user","content":"{s}"}}]}}"#,
-        "p".repeat(9_000),
-        s = r"a\/b \u00e9"
+fn text_around_cached_tools_is_found_in_the_body_as_sent() {
+    type Decode = fn(&[u8]) -> CanonicalRequest;
+    let s = r"a\/b \u00e9";
+    let pad = "p".repeat(9_000);
+    let desc = "d".repeat(2_000);
+    let claude_tool = format!(r#"{{"name":"t","description":"{desc}","input_schema":{{"type":"object"}}}}"#);
+    let openai_tool =
+        format!(r#"{{"type":"function","function":{{"name":"t","description":"{desc}","parameters":{{}}}}}}"#);
+    let claude = format!(
+        r#"{{"model":"m","max_tokens":5,"system":"{s}","tools":[{claude_tool}],"messages":[{{"role":"user","content":"{pad}{s}"}}]}}"#
     );
-    tools_cache::clear();
-    let first = decode_claude(body.as_bytes(), ClaudeEndpoint::Messages).unwrap();
-    let second = decode_claude(body.as_bytes(), ClaudeEndpoint::Messages).unwrap();
-    assert!(std::rc::Rc::ptr_eq(&first.tools, &second.tools), "the second decode took the cached tools");
-    assert_eq!(second, first);
-    let texts = texts_of(&second);
-    assert_eq!(texts.len(), 2);
-    assert!(texts[0].escaped().ends_with(br"pa\/b \u00e9"));
-    assert_eq!(texts[1].escaped(), br"a\/b \u00e9");
+    let openai = format!(
+        r#"{{"model":"m","messages":[{{"role":"system","content":"{s}"}}],"tools":[{openai_tool}],"user":"{pad}","max_tokens":5}}"#
+    );
+    let openai_after = format!(
+        r#"{{"model":"m","tools":[{openai_tool}],"user":"{pad}","messages":[{{"role":"user","content":"{s}"}}]}}"#
+    );
+    let by_claude: Decode = |b| decode_claude(b, ClaudeEndpoint::Messages).unwrap();
+    let by_openai: Decode = |b| decode_openai(b).unwrap();
+    for (body, decode) in [(claude, by_claude), (openai, by_openai), (openai_after, by_openai)] {
+        tools_cache::clear();
+        let first = decode(body.as_bytes());
+        let second = decode(body.as_bytes());
+        assert!(std::rc::Rc::ptr_eq(&first.tools, &second.tools), "the second decode took the cached tools");
+        assert_eq!(second, first);
+        for t in texts_of(&second) {
+            assert!(t.escaped().ends_with(s.as_bytes()), "{:?}", t.escaped().get(..20));
+        }
+    }
     tools_cache::clear();
 }
 
@@ -216,10 +235,101 @@ proptest! {
         for r in decoded {
             let texts = texts_of(&r);
             prop_assert_eq!(texts.len(), 1);
-            prop_assert_eq!(texts[0].escaped(), sent.as_bytes());
+            let want = kept(&sent, &text);
+            prop_assert_eq!(texts[0].escaped(), want.as_slice());
             prop_assert_eq!(texts[0].text(), text.as_str());
             let v: serde_json::Value = serde_json::from_slice(&chat_body(&r, "up", false)).unwrap();
             prop_assert_eq!(v["messages"][0]["content"].as_str(), Some(text.as_str()));
         }
     }
+}
+
+/// A lone surrogate escape (Node writes one for a string cut inside an emoji) is not copied
+/// upstream: the upstream body stays JSON that a strict parser (serde_json) reads.
+#[test]
+fn a_lone_surrogate_is_not_copied_upstream() {
+    let mut decoded = 0;
+    for sent in [r"cut \ud83d", r"cut \uDE00 low", r"\ud83d\ud83d twice", r"pair \ud83d\ude00"] {
+        // The parser refuses some of these (a 400 for the client); the others must not go on.
+        let Ok(r) = decode_claude(claude_body(sent).as_bytes(), ClaudeEndpoint::Messages) else { continue };
+        decoded += 1;
+        for t in texts_of(&r) {
+            assert!(!has_surrogate_escape(t.escaped()), "{sent}");
+        }
+        let body = chat_body(&r, "up", false);
+        assert!(
+            serde_json::from_slice::<serde_json::Value>(&body).is_ok(),
+            "{sent}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    assert!(decoded >= 2, "a lone high surrogate and a pair decode");
+    assert!(
+        has_surrogate_escape(br"\uD83D")
+            && has_surrogate_escape(br"x\udfff")
+            && !has_surrogate_escape(br"\ud7ff \ue000")
+    );
+}
+
+fn user(blocks: Vec<Block>) -> CanonicalRequest {
+    CanonicalRequest {
+        model: "m".into(),
+        messages: vec![crate::translate::canonical::Message {
+            role: crate::translate::canonical::Role::User,
+            content: blocks,
+        }],
+        ..CanonicalRequest::default()
+    }
+}
+
+fn upstream(r: &CanonicalRequest) -> serde_json::Value {
+    serde_json::from_slice(&chat_body(r, "up", false)).unwrap()
+}
+
+fn text_blocks(ts: &[&str]) -> Vec<Block> {
+    ts.iter().map(|t| Block::Text(Text::from(*t))).collect()
+}
+
+/// Texts of one message are joined by newlines once some text came (leading empty texts leave
+/// none); an assistant turn of empty texts and a tool call has `null` content; a failed tool
+/// result gets `Error: ` unless its text already starts with `Error`, however it was spelled.
+#[test]
+fn joined_texts_and_the_error_prefix() {
+    let v = upstream(&user(text_blocks(&["", "x", "", "y"])));
+    assert_eq!(v["messages"][0]["content"], "x\n\ny");
+    let mut r = user(text_blocks(&["hi"]));
+    let mut turn = text_blocks(&["", ""]);
+    turn.push(Block::ToolUse { id: "c".into(), name: "f".into(), input: "{}".into() });
+    r.messages.push(crate::translate::canonical::Message {
+        role: crate::translate::canonical::Role::Assistant,
+        content: turn,
+    });
+    assert_eq!(upstream(&r)["messages"][1]["content"], serde_json::Value::Null);
+    let failed = |content: Vec<Block>| {
+        upstream(&user(vec![Block::ToolResult { tool_use_id: "c".into(), content, is_error: true }]))["messages"][0]["content"].clone()
+    };
+    assert_eq!(failed(text_blocks(&["boom"])), "Error: boom");
+    assert_eq!(failed(text_blocks(&["", "Error: boom"])), "Error: boom");
+    assert_eq!(failed(text_blocks(&["Err", "or"])), "Error: Err\nor");
+    let spelled = decode_claude(
+        br#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"c","is_error":true,"content":"\u0045rror: boom"}]}]}"#,
+        ClaudeEndpoint::Messages,
+    )
+    .unwrap();
+    assert_eq!(upstream(&spelled)["messages"][0]["content"], "Error: boom");
+}
+
+/// The readers that need the characters get them unescaped: the grok web prompt and token
+/// counting; `text_bytes` sizes what `for_each_text` visits.
+#[test]
+fn readers_of_the_characters_see_the_text() {
+    let r = decode_claude(claude_body(r"a\/b \u00e9t\u00e9").as_bytes(), ClaudeEndpoint::Messages).unwrap();
+    let (flat, _) = crate::channel::grok::web::prompt(&r);
+    assert!(flat.prompt.contains("a/b été") && !flat.prompt.contains(r"\/"), "{}", flat.prompt);
+    let plain = decode_claude(claude_body("a/b été").as_bytes(), ClaudeEndpoint::Messages).unwrap();
+    assert_eq!(crate::tokens::count_request(&r), crate::tokens::count_request(&plain));
+    let mut visited = 0;
+    plain.for_each_text(|t| visited += t.len());
+    assert_eq!(plain.text_bytes(), visited);
+    assert!(r.text_bytes() > visited, "escaped text counted as escaped");
 }
