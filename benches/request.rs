@@ -1,5 +1,6 @@
-//! The request side of every proxied call: the client's body copied out of the read buffer,
-//! decoded into the canonical request (simd-json in place), the sticky-session key and the
+//! The request side of every proxied call: the client's body (shared `Bytes`, as the server
+//! holds it) copied for simd-json and decoded in place into the canonical request (its text
+//! blocks slices of the body), the sticky-session key and the
 //! input-token estimate taken from it, and the upstream body written (`grok::api_body`, the
 //! OpenAI-compatible body every lane of `scripts/bench` sends). Two sizes per front-end:
 //!
@@ -16,14 +17,14 @@
 //! Throughput in client body bytes per second; allocations per request are counted by a
 //! wrapping global allocator and printed first.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group};
 use orchids2api::channel::grok::api_body::chat_body;
 use orchids2api::http::head::{HeadLimits, RequestHead, parse_request_head};
 use orchids2api::proxy::session;
 use orchids2api::sim::agent_turn;
 use orchids2api::translate::canonical::WireFormat;
-use orchids2api::translate::request::{ClaudeEndpoint, decode_claude, decode_openai};
+use orchids2api::translate::request::{ClaudeEndpoint, decode_claude_shared, decode_openai_shared};
 use orchids2api::translate::tools_cache;
 use orchids2api::util::alloc_count::{Counting, per_call};
 use serde_json::{Value, json};
@@ -42,7 +43,7 @@ struct Case {
     format: WireFormat,
     /// The request head (the sticky-session key reads its headers).
     head: RequestHead,
-    body: Vec<u8>,
+    body: Bytes,
 }
 
 /// A request head as the SDKs send it; Claude Code adds its session header, which spares the
@@ -63,7 +64,7 @@ fn cases() -> Vec<Case> {
     let body = |v: &Value| serde_json::to_vec(v).unwrap_or_default();
     let case = |name, format, claude_code, body: Vec<u8>| {
         let path = if format == WireFormat::Claude { "/grok/v1/messages" } else { "/grok/v1/chat/completions" };
-        Some(Case { name, format, head: head(path, claude_code)?, body })
+        Some(Case { name, format, head: head(path, claude_code)?, body: Bytes::from(body) })
     };
     [
         case(
@@ -104,8 +105,8 @@ fn run(case: &Case) -> usize {
         tools_cache::clear();
     }
     let req = match case.format {
-        WireFormat::Claude => decode_claude(&case.body, ClaudeEndpoint::Messages),
-        WireFormat::OpenAi => decode_openai(&case.body),
+        WireFormat::Claude => decode_claude_shared(&case.body, ClaudeEndpoint::Messages),
+        WireFormat::OpenAi => decode_openai_shared(&case.body),
     };
     let Ok(req) = req else { return 0 };
     black_box(session::derive(&case.head, case.format, &req));

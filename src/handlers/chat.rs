@@ -6,7 +6,7 @@ use crate::http::{Request, Response};
 use crate::proxy::{self, ProxyRequest};
 use crate::runtime::ctx::Worker;
 use crate::translate::canonical::WireFormat;
-use crate::translate::request::decode_openai;
+use crate::translate::request::decode_openai_shared;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ pub async fn post(worker: &Rc<Worker>, req: Request, has_channel: bool) -> Respo
         Ok(c) => c,
         Err(r) => return r,
     };
-    let creq = match decode_openai(&req.body) {
+    let creq = match decode_openai_shared(&req.body) {
         Ok(r) => r,
         Err(e) => return front::bad_request(format, &e),
     };

@@ -5,7 +5,7 @@ use super::front;
 use crate::http::{Request, Response};
 use crate::runtime::ctx::Worker;
 use crate::translate::canonical::WireFormat;
-use crate::translate::request::{ClaudeEndpoint, decode_claude};
+use crate::translate::request::{ClaudeEndpoint, decode_claude_shared};
 
 pub async fn post(worker: &Worker, req: &Request, has_channel: bool) -> Response {
     let format = WireFormat::Claude;
@@ -13,7 +13,7 @@ pub async fn post(worker: &Worker, req: &Request, has_channel: bool) -> Response
         Ok(c) => c,
         Err(r) => return r,
     };
-    let creq = match decode_claude(&req.body, ClaudeEndpoint::CountTokens) {
+    let creq = match decode_claude_shared(&req.body, ClaudeEndpoint::CountTokens) {
         Ok(r) => r,
         Err(e) => return front::bad_request(format, &e),
     };

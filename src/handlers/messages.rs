@@ -6,7 +6,7 @@ use crate::http::{Request, Response};
 use crate::proxy::{self, ProxyRequest};
 use crate::runtime::ctx::Worker;
 use crate::translate::canonical::WireFormat;
-use crate::translate::request::{ClaudeEndpoint, decode_claude};
+use crate::translate::request::{ClaudeEndpoint, decode_claude_shared};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ pub async fn post(worker: &Rc<Worker>, req: Request, has_channel: bool) -> Respo
         Ok(c) => c,
         Err(r) => return r,
     };
-    let creq = match decode_claude(&req.body, ClaudeEndpoint::Messages) {
+    let creq = match decode_claude_shared(&req.body, ClaudeEndpoint::Messages) {
         Ok(r) => r,
         Err(e) => return front::bad_request(format, &e),
     };

@@ -17,6 +17,7 @@ use super::text::{Locator, Sent};
 use super::tools_cache;
 use crate::api::tool_list::{self, ToolList};
 use crate::api::{claude, openai};
+use bytes::Bytes;
 use std::borrow::Cow;
 use std::ops::Range;
 use std::rc::Rc;
@@ -83,12 +84,29 @@ pub enum ClaudeEndpoint {
 }
 
 /// Decodes a Claude Messages body.
+///
+/// For a caller that holds the body as bytes only (tests, fuzzing): a copy is shared by the
+/// request's text. The front end calls [`decode_claude_shared`].
 pub fn decode_claude(body: &[u8], endpoint: ClaudeEndpoint) -> Result<CanonicalRequest, RequestError> {
+    decode_claude_shared(&Bytes::copy_from_slice(body), endpoint)
+}
+
+/// Decodes a Claude Messages body; the request's text blocks are slices of `body`
+/// (`translate::text`), so they keep it alive and are not copied.
+pub fn decode_claude_shared(body: &Bytes, endpoint: ClaudeEndpoint) -> Result<CanonicalRequest, RequestError> {
     decode_with_tools(body, WireFormat::Claude, |b, sent| claude_in_place(b, sent, endpoint))
 }
 
 /// Decodes an OpenAI Chat Completions body.
+///
+/// For a caller that holds the body as bytes only (tests, fuzzing); the front end calls
+/// [`decode_openai_shared`].
 pub fn decode_openai(body: &[u8]) -> Result<CanonicalRequest, RequestError> {
+    decode_openai_shared(&Bytes::copy_from_slice(body))
+}
+
+/// Decodes an OpenAI Chat Completions body; the request's text parts are slices of `body`.
+pub fn decode_openai_shared(body: &Bytes) -> Result<CanonicalRequest, RequestError> {
     decode_with_tools(body, WireFormat::OpenAi, openai_in_place)
 }
 
@@ -121,7 +139,7 @@ fn tool_defs<T>(tools: Option<ToolList<T>>) -> (Vec<T>, bool) {
 /// the plain decode of the body as it came, so a bad request gets the plain decode's error. A
 /// miss decodes the whole body and keeps its tools.
 fn decode_with_tools(
-    body: &[u8],
+    body: &Bytes,
     format: WireFormat,
     decode: impl Fn(&mut [u8], Sent<'_>) -> Result<Decoded, RequestError>,
 ) -> Result<CanonicalRequest, RequestError> {
@@ -166,7 +184,7 @@ fn decode_with_tools(
 /// The body decoded with `span` replaced by the marker, and `tools` in its place; `None` when
 /// that does not decode or the top-level `tools` did not read the marker.
 fn with_cached(
-    body: &[u8],
+    body: &Bytes,
     span: Range<usize>,
     tools: Rc<[Tool]>,
     decode: impl Fn(&mut [u8], Sent<'_>) -> Result<Decoded, RequestError>,

@@ -14,6 +14,7 @@
 //! surrogate escapes ruled out ([`Text::from_validated`], via [`Locator`]).
 
 use crate::util::json;
+use bytes::Bytes;
 use std::borrow::Cow;
 
 /// Text stored as escaped JSON string content (the bytes between the quotes).
@@ -21,8 +22,8 @@ use std::borrow::Cow;
 pub struct Text {
     /// Bytes, not a `String`: content found in a request body is UTF-8 because the parser
     /// validated the whole body, and checking it again per text would cost what keeping it
-    /// escaped saves.
-    escaped: Vec<u8>,
+    /// escaped saves. A slice of the client's body when it came from one (no copy).
+    escaped: Bytes,
     /// No escape in `escaped`: it is the text itself.
     plain: bool,
 }
@@ -30,7 +31,7 @@ pub struct Text {
 impl Text {
     /// Wraps content a validating JSON parser accepted as a string's content. `plain` says it
     /// holds no escape (then it is the text itself).
-    pub(crate) fn from_validated(escaped: Vec<u8>, plain: bool) -> Self {
+    pub(crate) fn from_validated(escaped: Bytes, plain: bool) -> Self {
         Self { escaped, plain }
     }
 
@@ -97,9 +98,9 @@ impl From<String> for Text {
         json::escape_str_into(&mut escaped, &s);
         if escaped.len() == s.len() {
             // Nothing was escaped (an escape always makes the text longer).
-            return Self { escaped: s.into_bytes(), plain: true };
+            return Self { escaped: Bytes::from(s.into_bytes()), plain: true };
         }
-        Self { escaped, plain: false }
+        Self { escaped: Bytes::from(escaped), plain: false }
     }
 }
 
@@ -120,18 +121,18 @@ impl std::fmt::Debug for Text {
 /// (`splice`: the span's start, the marker's length, the span's end).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Sent<'s> {
-    body: &'s [u8],
+    body: &'s Bytes,
     splice: Option<(usize, usize, usize)>,
 }
 
 impl<'s> Sent<'s> {
     /// The parsed copy is `body` as it is.
-    pub(crate) fn plain(body: &'s [u8]) -> Self {
+    pub(crate) fn plain(body: &'s Bytes) -> Self {
         Self { body, splice: None }
     }
 
     /// The parsed copy is `body` with `span` replaced by a marker of `marker_len` bytes.
-    pub(crate) fn spliced(body: &'s [u8], span: &std::ops::Range<usize>, marker_len: usize) -> Self {
+    pub(crate) fn spliced(body: &'s Bytes, span: &std::ops::Range<usize>, marker_len: usize) -> Self {
         Self { body, splice: Some((span.start, marker_len, span.end)) }
     }
 
@@ -168,18 +169,20 @@ impl<'s> Locator<'s> {
     pub(crate) fn text(&self, s: Cow<'_, str>) -> Text {
         match s {
             Cow::Borrowed(b) => match self.escaped(b) {
-                Some(e) if e.len() == b.len() => Text::from_validated(e.to_vec(), true),
-                Some(e) if !has_surrogate_escape(e) => Text::from_validated(e.to_vec(), false),
+                Some(e) if e.len() == b.len() => Text::from_validated(self.sent.body.slice(e), true),
+                Some(e) if !has_surrogate_escape(self.sent.body.get(e.clone()).unwrap_or_default()) => {
+                    Text::from_validated(self.sent.body.slice(e), false)
+                }
                 _ => Text::from(b),
             },
             Cow::Owned(o) => Text::from(o),
         }
     }
 
-    /// The escaped content of decoded string `s` in the sent body. Checked: `s` lies in the
-    /// parsed copy, a quote opens its content in the sent body, a closing quote follows, and
-    /// the content is at least as long as the text (an escape only ever shortens it).
-    fn escaped(&self, s: &str) -> Option<&'s [u8]> {
+    /// Where the escaped content of decoded string `s` lies in the sent body. Checked: `s` lies
+    /// in the parsed copy, a quote opens its content in the sent body, a closing quote follows,
+    /// and the content is at least as long as the text (an escape only ever shortens it).
+    fn escaped(&self, s: &str) -> Option<std::ops::Range<usize>> {
         let at = s.as_ptr().addr().checked_sub(self.base)?;
         if at == 0 || at + s.len() > self.len {
             return None;
@@ -188,9 +191,8 @@ impl<'s> Locator<'s> {
         if self.sent.body.get(at.checked_sub(1)?) != Some(&b'"') {
             return None;
         }
-        let rest = self.sent.body.get(at..)?;
-        let content = rest.get(..content_len(rest)?)?;
-        (content.len() >= s.len()).then_some(content)
+        let len = content_len(self.sent.body.get(at..)?)?;
+        (len >= s.len()).then_some(at..at + len)
     }
 }
 
