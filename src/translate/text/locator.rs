@@ -1,0 +1,127 @@
+//! Finding a decoded string's escaped form in the request body as the client sent it.
+//!
+//! simd-json parses a copy of the body in place: a string it hands out starts where its content
+//! started in that copy (an escaped string is unescaped in place, so it only gets shorter; it
+//! never moves). The same offset in the body as sent is where the client's escaped content
+//! starts, and it ends at the first quote not escaped by an odd run of backslashes. See
+//! `docs/translation.md`, "Request text kept escaped".
+
+use super::Text;
+use bytes::Bytes;
+use std::borrow::Cow;
+
+/// The body a request was parsed from, as the client sent it, and how the parsed copy differs
+/// from it: the tools cache may have put its marker in place of the `tools` value
+/// (`splice`: the span's start, the marker's length, the span's end).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sent<'s> {
+    body: &'s Bytes,
+    splice: Option<(usize, usize, usize)>,
+}
+
+impl<'s> Sent<'s> {
+    /// The parsed copy is `body` as it is.
+    pub(crate) fn plain(body: &'s Bytes) -> Self {
+        Self { body, splice: None }
+    }
+
+    /// The parsed copy is `body` with `span` replaced by a marker of `marker_len` bytes.
+    pub(crate) fn spliced(body: &'s Bytes, span: &std::ops::Range<usize>, marker_len: usize) -> Self {
+        Self { body, splice: Some((span.start, marker_len, span.end)) }
+    }
+
+    /// The offset in the sent body of offset `at` of the parsed copy (`None` inside the marker).
+    fn offset(&self, at: usize) -> Option<usize> {
+        match self.splice {
+            None => Some(at),
+            Some((start, _, _)) if at < start => Some(at),
+            Some((start, marker, end)) => Some(at.checked_sub(start + marker)? + end),
+        }
+    }
+}
+
+/// Finds, for a string the JSON parser handed out, the client's escaped form of it in the sent
+/// body. simd-json parses a copy of the body in place: a string it hands out starts where its
+/// content started in that copy (it unescapes in place, so an escaped string's text is shorter
+/// than its content, never moved). The same offset in the body as sent is where the escaped
+/// content starts; it ends at the first quote not escaped.
+pub(crate) struct Locator<'s> {
+    sent: Sent<'s>,
+    /// Where the parsed copy lies (its address and length).
+    base: usize,
+    len: usize,
+}
+
+impl<'s> Locator<'s> {
+    /// For strings of `parsed` (the copy the parser is about to parse in place).
+    pub(crate) fn new(sent: Sent<'s>, parsed: &[u8]) -> Self {
+        Self { sent, base: parsed.as_ptr().addr(), len: parsed.len() }
+    }
+
+    /// A decoded string as [`Text`]: the client's escaped bytes when they are found, the string
+    /// escaped again when not (a string the parser made elsewhere than in the parsed copy).
+    pub(crate) fn text(&self, s: Cow<'_, str>) -> Text {
+        match s {
+            Cow::Borrowed(b) => match self.escaped(b) {
+                Some(e) if e.len() == b.len() => Text::from_validated(self.sent.body.slice(e), true),
+                Some(e) if !has_surrogate_escape(self.sent.body.get(e.clone()).unwrap_or_default()) => {
+                    Text::from_validated(self.sent.body.slice(e), false)
+                }
+                _ => Text::from(b),
+            },
+            Cow::Owned(o) => Text::from(o),
+        }
+    }
+
+    /// Where the escaped content of decoded string `s` lies in the sent body. Checked: `s` lies
+    /// in the parsed copy, a quote opens its content in the sent body, a closing quote follows,
+    /// and the content is at least as long as the text (an escape only ever shortens it).
+    fn escaped(&self, s: &str) -> Option<std::ops::Range<usize>> {
+        let at = s.as_ptr().addr().checked_sub(self.base)?;
+        if at == 0 || at + s.len() > self.len {
+            return None;
+        }
+        let at = self.sent.offset(at)?;
+        if self.sent.body.get(at.checked_sub(1)?) != Some(&b'"') {
+            return None;
+        }
+        let len = content_len(self.sent.body.get(at..)?)?;
+        (len >= s.len()).then_some(at..at + len)
+    }
+}
+
+/// Whether escaped content spells a UTF-16 surrogate (`\\uD800`–`\\uDFFF`, any case). The
+/// parser accepts a lone one (Node's `JSON.stringify` writes one for a string cut inside an
+/// emoji) and decodes it to a replacement it picks; copying it upstream would send text a
+/// strict parser refuses, so such a string is escaped again from its decoded text instead
+/// (a pair, which a client rarely escapes, takes the same road). A false alarm (`\\\\ud8`, an
+/// escaped backslash before the letters) only costs that re-escaping.
+pub(crate) fn has_surrogate_escape(content: &[u8]) -> bool {
+    memchr::memmem::find_iter(content, br"\u").any(|at| {
+        let digits = content.get(at + 2..at + 4).unwrap_or_default();
+        matches!(
+            digits,
+            [
+                b'd' | b'D',
+                b'8' | b'9' | b'a' | b'b' | b'c' | b'd' | b'e' | b'f' | b'A' | b'B' | b'C' | b'D' | b'E' | b'F'
+            ]
+        )
+    })
+}
+
+/// The length of the JSON string content at the start of `rest` (what follows an opening
+/// quote): the offset of the first quote not escaped by a backslash, `None` when there is none.
+/// Only quotes are stopped at (`memchr`), so an escape-dense text costs no more than a plain one;
+/// the content itself must have been validated already.
+pub(crate) fn content_len(rest: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    loop {
+        let at = from + memchr::memchr(b'"', rest.get(from..)?)?;
+        let before = rest.get(..at)?;
+        let backslashes = before.iter().rev().take_while(|b| **b == b'\\').count();
+        if backslashes % 2 == 0 {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+}
