@@ -333,3 +333,16 @@ fn readers_of_the_characters_see_the_text() {
     assert_eq!(plain.text_bytes(), visited);
     assert!(r.text_bytes() > visited, "escaped text counted as escaped");
 }
+
+/// The front end's decode shares the client's body: a text is a slice of it, not a copy.
+#[test]
+fn shared_decode_slices_the_clients_body() {
+    let body = Bytes::from(claude_body(r"a\/b and more"));
+    let r = crate::translate::request::decode_claude_shared(&body, ClaudeEndpoint::Messages).unwrap();
+    let range = body.as_ptr_range();
+    for t in texts_of(&r) {
+        assert!(range.contains(&t.escaped().as_ptr()), "a slice of the body");
+    }
+    let r = crate::translate::request::decode_openai_shared(&Bytes::from(openai_body("plain"))).unwrap();
+    assert_eq!(texts_of(&r).len(), 6);
+}
