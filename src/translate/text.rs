@@ -11,13 +11,15 @@
 //! Invariant: `escaped` is valid JSON string content (RFC 8259: no raw `"`, `\` only in a valid
 //! escape, no raw control character, UTF-8) that spells no UTF-16 surrogate. It is made either
 //! by escaping plain text ([`Text::from`]) or from content a validating JSON parser accepted,
-//! surrogate escapes ruled out ([`Text::from_validated`], via [`Locator`]).
+//! surrogate escapes ruled out (`Text::from_validated`, via `Locator`).
 
 use crate::util::json;
 use bytes::Bytes;
 use std::borrow::Cow;
 
-/// Text stored as escaped JSON string content (the bytes between the quotes).
+/// Text stored as escaped JSON string content (the bytes between the quotes). Decoded from a
+/// request it is a slice of the client's body: copy it (`Text::from(t.text())`) before keeping
+/// it past the request, or it keeps the whole body alive.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Text {
     /// Bytes, not a `String`: content found in a request body is UTF-8 because the parser
@@ -31,7 +33,7 @@ pub struct Text {
 impl Text {
     /// Wraps content a validating JSON parser accepted as a string's content. `plain` says it
     /// holds no escape (then it is the text itself).
-    pub(crate) fn from_validated(escaped: Bytes, plain: bool) -> Self {
+    fn from_validated(escaped: Bytes, plain: bool) -> Self {
         Self { escaped, plain }
     }
 

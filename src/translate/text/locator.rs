@@ -96,7 +96,7 @@ impl<'s> Locator<'s> {
 /// strict parser refuses, so such a string is escaped again from its decoded text instead
 /// (a pair, which a client rarely escapes, takes the same road). A false alarm (`\\\\ud8`, an
 /// escaped backslash before the letters) only costs that re-escaping.
-pub(crate) fn has_surrogate_escape(content: &[u8]) -> bool {
+pub(super) fn has_surrogate_escape(content: &[u8]) -> bool {
     memchr::memmem::find_iter(content, br"\u").any(|at| {
         let digits = content.get(at + 2..at + 4).unwrap_or_default();
         matches!(
@@ -113,7 +113,7 @@ pub(crate) fn has_surrogate_escape(content: &[u8]) -> bool {
 /// quote): the offset of the first quote not escaped by a backslash, `None` when there is none.
 /// Only quotes are stopped at (`memchr`), so an escape-dense text costs no more than a plain one;
 /// the content itself must have been validated already.
-pub(crate) fn content_len(rest: &[u8]) -> Option<usize> {
+pub(super) fn content_len(rest: &[u8]) -> Option<usize> {
     let mut from = 0;
     loop {
         let at = from + memchr::memchr(b'"', rest.get(from..)?)?;
