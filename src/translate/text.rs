@@ -13,7 +13,7 @@
 //! by escaping plain text ([`Text::from`]) or from content a validating JSON parser accepted,
 //! surrogate escapes ruled out (`Text::from_validated`, via `Locator`).
 
-use crate::util::json;
+use super::canonical::JsonStr;
 use bytes::Bytes;
 use std::borrow::Cow;
 
@@ -22,10 +22,11 @@ use std::borrow::Cow;
 /// it past the request, or it keeps the whole body alive.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Text {
-    /// Bytes, not a `String`: content found in a request body is UTF-8 because the parser
-    /// validated the whole body, and checking it again per text would cost what keeping it
-    /// escaped saves. A slice of the client's body when it came from one (no copy).
-    escaped: Bytes,
+    /// The escaped content as the streams carry theirs ([`JsonStr`]): bytes, not a `String`
+    /// (content found in a request body is UTF-8 because the parser validated the whole body,
+    /// and checking it again per text would cost what keeping it escaped saves), a slice of the
+    /// client's body when it came from one (no copy).
+    escaped: JsonStr,
     /// No escape in `escaped`: it is the text itself.
     plain: bool,
 }
@@ -34,28 +35,17 @@ impl Text {
     /// Wraps content a validating JSON parser accepted as a string's content. `plain` says it
     /// holds no escape (then it is the text itself).
     fn from_validated(escaped: Bytes, plain: bool) -> Self {
-        Self { escaped, plain }
+        Self { escaped: JsonStr::from_validated(escaped), plain }
     }
 
     /// The escaped content, ready to go between two quotes in JSON.
     pub fn escaped(&self) -> &[u8] {
-        &self.escaped
+        self.escaped.escaped()
     }
 
     /// The text itself: borrowed when it holds no escape, unescaped otherwise.
     pub fn text(&self) -> Cow<'_, str> {
-        if self.plain {
-            return String::from_utf8_lossy(&self.escaped);
-        }
-        let mut quoted = Vec::with_capacity(self.escaped.len() + 2);
-        quoted.push(b'"');
-        quoted.extend_from_slice(&self.escaped);
-        quoted.push(b'"');
-        // Valid by the invariant; the escaped form is the best there is if that ever failed.
-        match serde_json::from_slice::<String>(&quoted) {
-            Ok(t) => Cow::Owned(t),
-            Err(_) => String::from_utf8_lossy(&self.escaped).into_owned().into(),
-        }
+        self.escaped.unescape()
     }
 
     /// Whether the text holds no escape (its escaped form is the text).
@@ -65,20 +55,21 @@ impl Text {
 
     /// Whether the text is empty (an empty text has an empty escaped form, and only it).
     pub fn is_empty(&self) -> bool {
-        self.escaped.is_empty()
+        self.escaped().is_empty()
     }
 
     /// Length of the escaped form in bytes (the text's own length when [`Self::is_plain`]).
     pub fn escaped_len(&self) -> usize {
-        self.escaped.len()
+        self.escaped().len()
     }
 
     /// Whether the text (not its escaped form) starts with `prefix`. Unescapes only when an
     /// escape comes within the prefix's length (before it, the text is its escaped form).
     pub fn starts_with(&self, prefix: &str) -> bool {
-        let head = self.escaped.get(..prefix.len()).unwrap_or(&self.escaped);
+        let escaped = self.escaped();
+        let head = escaped.get(..prefix.len()).unwrap_or(escaped);
         if self.plain || !head.contains(&b'\\') {
-            self.escaped.starts_with(prefix.as_bytes())
+            escaped.starts_with(prefix.as_bytes())
         } else {
             self.text().starts_with(prefix)
         }
@@ -86,29 +77,27 @@ impl Text {
 
     /// Appends the text as a JSON string literal (quotes included).
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        out.reserve(self.escaped.len() + 2);
+        let escaped = self.escaped();
+        out.reserve(escaped.len() + 2);
         out.push(b'"');
-        out.extend_from_slice(&self.escaped);
+        out.extend_from_slice(escaped);
         out.push(b'"');
-    }
-}
-
-impl From<String> for Text {
-    /// Escapes plain text (no copy when nothing needs an escape).
-    fn from(s: String) -> Self {
-        let mut escaped = Vec::with_capacity(s.len());
-        json::escape_str_into(&mut escaped, &s);
-        if escaped.len() == s.len() {
-            // Nothing was escaped (an escape always makes the text longer).
-            return Self { escaped: Bytes::from(s.into_bytes()), plain: true };
-        }
-        Self { escaped: Bytes::from(escaped), plain: false }
     }
 }
 
 impl From<&str> for Text {
+    /// Escapes plain text.
     fn from(s: &str) -> Self {
-        Self::from(s.to_owned())
+        let escaped = JsonStr::from_text(s);
+        // An escape always makes the text longer.
+        let plain = escaped.escaped().len() == s.len();
+        Self { escaped, plain }
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Self {
+        Self::from(s.as_str())
     }
 }
 
@@ -120,9 +109,9 @@ impl std::fmt::Debug for Text {
 
 mod locator;
 
-pub(crate) use locator::{Locator, Sent};
 #[cfg(test)]
-use locator::{content_len, has_surrogate_escape};
+use locator::has_surrogate_escape;
+pub(crate) use locator::{Locator, Sent};
 
 #[cfg(test)]
 mod tests;

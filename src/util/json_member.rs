@@ -12,6 +12,9 @@
 //! document that is not valid JSON its answer means nothing, so its caller
 //! (`translate::tools_cache`) uses it only on a document that parses, or proves the answer by
 //! parsing. What it does not expect gives `None`.
+//!
+//! [`string_content_len`] lexes one string forwards by the same rule ([`quote_is_escaped`]), for
+//! `translate::text`, which finds a decoded string's end in the body the parser validated.
 
 use super::swar;
 use std::ops::Range;
@@ -63,16 +66,36 @@ fn skip_ws_back(doc: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Whether the `"` at `q` is escaped: an odd run of `\` stands right before it.
+pub fn quote_is_escaped(doc: &[u8], q: usize) -> bool {
+    let run = doc.get(..q).unwrap_or_default().iter().rev().take_while(|&&b| b == b'\\').count();
+    run % 2 == 1
+}
+
 /// The index of the `"` that opens the string closed by the `"` at `close`.
 fn string_start_back(doc: &[u8], close: usize) -> Option<usize> {
     let mut i = close;
     loop {
         let q = prev_quote(doc, i)?;
-        let run = doc.get(..q)?.iter().rev().take_while(|&&b| b == b'\\').count();
-        if run % 2 == 0 {
+        if !quote_is_escaped(doc, q) {
             return Some(q);
         }
         i = q;
+    }
+}
+
+/// The length of the string content at the start of `rest` (what follows an opening quote):
+/// the offset of the first `"` not escaped, `None` when there is none. Only quotes are stopped
+/// at (`memchr`), so an escape-dense text costs no more than a plain one. It does not validate:
+/// for content a parser accepted it is that string's end.
+pub fn string_content_len(rest: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    loop {
+        let q = from + memchr::memchr(b'"', rest.get(from..)?)?;
+        if !quote_is_escaped(rest, q) {
+            return Some(q);
+        }
+        from = q + 1;
     }
 }
 
@@ -126,6 +149,17 @@ fn nested_start_back(doc: &[u8], mut i: usize) -> Option<usize> {
 mod tests {
     use super::*;
     use serde_json::{Value, json};
+
+    #[test]
+    fn string_content_len_stops_at_the_first_unescaped_quote() {
+        assert_eq!(string_content_len(br#"abc" tail"#), Some(3));
+        assert_eq!(string_content_len(br#"" tail"#), Some(0));
+        assert_eq!(string_content_len(br#"a\"b" tail"#), Some(4));
+        assert_eq!(string_content_len(br#"a\\" tail"#), Some(3));
+        assert_eq!(string_content_len(br#"a\\\"b\\\\" tail"#), Some(10));
+        assert_eq!(string_content_len(br#"\""#), None);
+        assert_eq!(string_content_len(b"no quote"), None);
+    }
 
     fn found<'a>(doc: &'a str, key: &str) -> Option<&'a str> {
         top_level_value(doc.as_bytes(), key.as_bytes()).and_then(|r| doc.get(r))

@@ -3,12 +3,15 @@
 //! simd-json parses a copy of the body in place: a string it hands out starts where its content
 //! started in that copy (an escaped string is unescaped in place, so it only gets shorter; it
 //! never moves). The same offset in the body as sent is where the client's escaped content
-//! starts, and it ends at the first quote not escaped by an odd run of backslashes. See
+//! starts, and it ends at the first quote not escaped by an odd run of backslashes
+//! (`util::json_member::string_content_len`). See
 //! `docs/translation.md`, "Request text kept escaped".
 
 use super::Text;
+use crate::util::json_member::string_content_len;
 use bytes::Bytes;
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 /// The body a request was parsed from, as the client sent it, and how the parsed copy differs
 /// from it: the tools cache may have put its marker in place of the `tools` value
@@ -85,7 +88,7 @@ impl<'s> Locator<'s> {
         if self.sent.body.get(at.checked_sub(1)?) != Some(&b'"') {
             return None;
         }
-        let len = content_len(self.sent.body.get(at..)?)?;
+        let len = string_content_len(self.sent.body.get(at..)?)?;
         (len >= s.len()).then_some(at..at + len)
     }
 }
@@ -97,7 +100,10 @@ impl<'s> Locator<'s> {
 /// (a pair, which a client rarely escapes, takes the same road). A false alarm (`\\\\ud8`, an
 /// escaped backslash before the letters) only costs that re-escaping.
 pub(super) fn has_surrogate_escape(content: &[u8]) -> bool {
-    memchr::memmem::find_iter(content, br"\u").any(|at| {
+    // Built once: a finder per call cost as much as the search on a short text.
+    static UNICODE_ESCAPE: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new(br"\u"));
+    UNICODE_ESCAPE.find_iter(content).any(|at| {
         let digits = content.get(at + 2..at + 4).unwrap_or_default();
         matches!(
             digits,
@@ -107,21 +113,4 @@ pub(super) fn has_surrogate_escape(content: &[u8]) -> bool {
             ]
         )
     })
-}
-
-/// The length of the JSON string content at the start of `rest` (what follows an opening
-/// quote): the offset of the first quote not escaped by a backslash, `None` when there is none.
-/// Only quotes are stopped at (`memchr`), so an escape-dense text costs no more than a plain one;
-/// the content itself must have been validated already.
-pub(super) fn content_len(rest: &[u8]) -> Option<usize> {
-    let mut from = 0;
-    loop {
-        let at = from + memchr::memchr(b'"', rest.get(from..)?)?;
-        let before = rest.get(..at)?;
-        let backslashes = before.iter().rev().take_while(|b| **b == b'\\').count();
-        if backslashes % 2 == 0 {
-            return Some(at);
-        }
-        from = at + 1;
-    }
 }

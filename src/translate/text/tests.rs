@@ -30,17 +30,6 @@ fn validated_content_unescapes_any_valid_escape() {
     assert_eq!(format!("{t:?}"), format!("{:?}", "a/b é 😀 \n"));
 }
 
-#[test]
-fn content_len_stops_at_the_first_unescaped_quote() {
-    assert_eq!(content_len(br#"abc" tail"#), Some(3));
-    assert_eq!(content_len(br#"" tail"#), Some(0));
-    assert_eq!(content_len(br#"a\"b" tail"#), Some(4));
-    assert_eq!(content_len(br#"a\\" tail"#), Some(3));
-    assert_eq!(content_len(br#"a\\\"b\\\\" tail"#), Some(10));
-    assert_eq!(content_len(br#"\""#), None);
-    assert_eq!(content_len(b"no quote"), None);
-}
-
 // ---------------------------------------------------------------------------------------------
 // The request decoders keep the client's escaped text (`Locator`)
 // ---------------------------------------------------------------------------------------------
