@@ -88,14 +88,19 @@ impl<'a> Raw<'a> {
 
 /// Validates one complete JSON document (surrounding whitespace allowed) without recording it.
 pub fn parse(input: &[u8]) -> Result<Raw<'_>, ScanError> {
-    Scanner { b: input, pos: 0, sink: NoTape }.document()
+    let (kind, at) = Scanner { b: input, pos: 0, sink: NoTape }.document()?;
+    Ok(Raw { kind, bytes: input.get(at).unwrap_or_default() })
 }
 
 /// Checks that `content` is valid *escaped string content* (what goes between two quotes).
 pub fn validate_str_content(content: &[u8]) -> Result<(), ScanError> {
     let mut s = Scanner { b: content, pos: 0, sink: NoTape };
     s.string_body(false)?;
-    if s.pos == content.len() { Ok(()) } else { Err(s.err("unescaped quote in string content")) }
+    if s.pos == content.len() {
+        Ok(())
+    } else {
+        Err(ScanError { at: s.pos, what: "unescaped quote in string content" })
+    }
 }
 
 /// The length of the string content at the start of `rest` (what follows an opening quote), if
@@ -261,10 +266,29 @@ impl<'t> Val<'t> {
     }
 }
 
-/// Key equality; the length and first byte settle most comparisons without a `memcmp` call.
+/// Key equality without a `memcmp` call for the short keys JSON APIs use: two overlapping
+/// loads from each side cover a key of up to 16 bytes (the length settles most mismatches
+/// first).
 #[inline]
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.first() == b.first() && a == b
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0 => true,
+        1..=3 => a.first() == b.first() && a.get(n / 2) == b.get(n / 2) && a.last() == b.last(),
+        4..=7 => word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4),
+        8..=16 => swar::word_at(a, 0) == swar::word_at(b, 0) && swar::word_at(a, n - 8) == swar::word_at(b, n - 8),
+        _ => a == b,
+    }
+}
+
+/// The four bytes at `i` as a word (`None` past the end).
+#[inline]
+fn word4(s: &[u8], i: usize) -> Option<u32> {
+    let chunk: [u8; 4] = s.get(i..i.checked_add(4)?)?.try_into().ok()?;
+    Some(u32::from_le_bytes(chunk))
 }
 
 /// Iterator over an object's members ([`Val::fields`]).
@@ -282,10 +306,13 @@ impl<'t> Iterator for Fields<'t> {
         if self.i >= self.end {
             return None;
         }
-        let key = Val { i: self.i, ..self.val };
+        // A member's key is always a string: its content lies between its quotes.
+        let key = self.val.nodes.get(self.i).map_or(&[][..], |k| {
+            self.val.input.get(k.start as usize + 1..(k.end as usize).saturating_sub(1)).unwrap_or_default()
+        });
         let value = Val { i: self.i + 1, ..self.val };
         self.i = self.val.next_of(self.i + 1);
-        Some((key.str_content().unwrap_or_default(), value))
+        Some((key, value))
     }
 }
 
@@ -314,12 +341,70 @@ impl<'t> Iterator for Elements<'t> {
 // The scanner
 // ---------------------------------------------------------------------------------------------
 
+/// Why a scan failed, inside the scanner: one byte, so a failure (with its offset) comes back
+/// in registers from every step instead of through memory. [`ScanError`] carries the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Why {
+    UnexpectedByte,
+    Trailing,
+    TooDeep,
+    ExpectedValue,
+    BadLiteral,
+    BadNumber,
+    BadFraction,
+    BadExponent,
+    BadUnicodeEscape,
+    BadEscape,
+    RawControl,
+    RawQuote,
+    Unterminated,
+    InvalidUtf8,
+}
+
+impl Why {
+    fn text(self) -> &'static str {
+        match self {
+            Self::UnexpectedByte => "unexpected byte",
+            Self::Trailing => "trailing bytes after the value",
+            Self::TooDeep => "nesting too deep",
+            Self::ExpectedValue => "expected a value",
+            Self::BadLiteral => "bad literal",
+            Self::BadNumber => "bad number",
+            Self::BadFraction => "bad fraction",
+            Self::BadExponent => "bad exponent",
+            Self::BadUnicodeEscape => "bad \\u escape",
+            Self::BadEscape => "bad escape",
+            Self::RawControl => "raw control character in string",
+            Self::RawQuote => "raw quote",
+            Self::Unterminated => "unterminated string",
+            Self::InvalidUtf8 => "invalid UTF-8 in string",
+        }
+    }
+}
+
+/// A failure at a byte offset (converted to [`ScanError`] at the API's edge).
+#[derive(Debug, Clone, Copy)]
+struct Fail {
+    at: usize,
+    why: Why,
+}
+
+impl From<Fail> for ScanError {
+    fn from(f: Fail) -> Self {
+        Self { at: f.at, what: f.why.text() }
+    }
+}
+
+type Step<T = ()> = Result<T, Fail>;
+
 /// Where the scanner records values: nowhere ([`parse`]) or on a tape ([`Tape::parse`]).
 trait Sink {
-    /// A value of `kind` starts at `start`; returns its slot.
+    /// A value of `kind` with a subtree starts at `start`; returns its slot.
     fn open(&mut self, kind: Kind, start: usize) -> usize;
     /// The value in `slot` (and its subtree) ends at `end`.
     fn close(&mut self, slot: usize, end: usize);
+    /// A value without a subtree (string, number, literal) at `start..end`.
+    fn leaf(&mut self, kind: Kind, start: usize, end: usize);
 }
 
 struct NoTape;
@@ -332,13 +417,21 @@ impl Sink for NoTape {
 
     #[inline]
     fn close(&mut self, _: usize, _: usize) {}
+
+    #[inline]
+    fn leaf(&mut self, _: Kind, _: usize, _: usize) {}
 }
 
 struct TapeSink<'n>(&'n mut Vec<Node>);
 
 /// Offsets fit: [`Tape::parse`] refuses inputs of 4 GiB or more.
+#[inline]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "offsets and node counts stay below the input's length, and Tape::parse refuses 4 GiB or more"
+)]
 fn off(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
+    n as u32
 }
 
 impl Sink for TapeSink<'_> {
@@ -357,6 +450,12 @@ impl Sink for TapeSink<'_> {
             n.next = next;
         }
     }
+
+    #[inline]
+    fn leaf(&mut self, kind: Kind, start: usize, end: usize) {
+        let next = off(self.0.len() + 1);
+        self.0.push(Node { start: off(start), end: off(end), next, kind });
+    }
 }
 
 struct Scanner<'a, S> {
@@ -365,9 +464,10 @@ struct Scanner<'a, S> {
     sink: S,
 }
 
-impl<'a, S: Sink> Scanner<'a, S> {
-    fn err(&self, what: &'static str) -> ScanError {
-        ScanError { at: self.pos, what }
+impl<S: Sink> Scanner<'_, S> {
+    #[inline]
+    fn fail<T>(&self, why: Why) -> Step<T> {
+        Err(Fail { at: self.pos, why })
     }
 
     #[inline]
@@ -386,103 +486,113 @@ impl<'a, S: Sink> Scanner<'a, S> {
     }
 
     #[inline]
-    fn expect(&mut self, c: u8) -> Result<(), ScanError> {
-        if self.eat(c) { Ok(()) } else { Err(self.err("unexpected byte")) }
+    fn expect(&mut self, c: u8) -> Step {
+        if self.eat(c) { Ok(()) } else { self.fail(Why::UnexpectedByte) }
     }
 
+    /// Skips whitespace; the usual next byte (anything above a space) costs one compare.
     #[inline]
     fn ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        while let Some(&b) = self.b.get(self.pos) {
+            if b > b' ' || !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+                return;
+            }
             self.pos += 1;
         }
     }
 
-    fn document(&mut self) -> Result<Raw<'a>, ScanError> {
+    /// The root value's kind and where it lies (surrounding whitespace excluded).
+    fn document(&mut self) -> Step<(Kind, std::ops::Range<usize>)> {
         self.ws();
-        let v = self.value(0)?;
+        let start = self.pos;
+        let kind = self.value(0)?;
+        let end = self.pos;
         self.ws();
         if self.pos != self.b.len() {
-            return Err(self.err("trailing bytes after the value"));
+            return self.fail(Why::Trailing);
         }
-        Ok(v)
+        Ok((kind, start..end))
     }
 
-    fn value(&mut self, depth: usize) -> Result<Raw<'a>, ScanError> {
+    fn value(&mut self, depth: usize) -> Step<Kind> {
         if depth > MAX_DEPTH {
-            return Err(self.err("nesting too deep"));
+            return self.fail(Why::TooDeep);
         }
-        let start = self.pos;
-        let kind = match self.peek() {
-            Some(b'{') => {
-                let slot = self.sink.open(Kind::Object, start);
-                self.pos += 1;
-                self.ws();
-                if !self.eat(b'}') {
-                    loop {
-                        self.ws();
-                        self.string()?;
-                        self.ws();
-                        self.expect(b':')?;
-                        self.ws();
-                        self.value(depth + 1)?;
-                        self.ws();
-                        if self.eat(b',') {
-                            continue;
-                        }
-                        self.expect(b'}')?;
-                        break;
-                    }
-                }
-                self.sink.close(slot, self.pos);
-                Kind::Object
-            }
-            Some(b'[') => {
-                let slot = self.sink.open(Kind::Array, start);
-                self.pos += 1;
-                self.ws();
-                if !self.eat(b']') {
-                    loop {
-                        self.ws();
-                        self.value(depth + 1)?;
-                        self.ws();
-                        if self.eat(b',') {
-                            continue;
-                        }
-                        self.expect(b']')?;
-                        break;
-                    }
-                }
-                self.sink.close(slot, self.pos);
-                Kind::Array
-            }
+        match self.peek() {
             Some(b'"') => {
                 self.string()?;
-                Kind::String
+                Ok(Kind::String)
             }
-            Some(b't') => self.leaf(start, b"true", Kind::Bool)?,
-            Some(b'f') => self.leaf(start, b"false", Kind::Bool)?,
-            Some(b'n') => self.leaf(start, b"null", Kind::Null)?,
+            Some(b'{') => self.object(depth),
+            Some(b'[') => self.array(depth),
+            Some(b't') => self.literal(b"true", Kind::Bool),
+            Some(b'f') => self.literal(b"false", Kind::Bool),
+            Some(b'n') => self.literal(b"null", Kind::Null),
             Some(b'-' | b'0'..=b'9') => {
+                let start = self.pos;
                 self.number()?;
-                let slot = self.sink.open(Kind::Number, start);
-                self.sink.close(slot, self.pos);
-                Kind::Number
+                self.sink.leaf(Kind::Number, start, self.pos);
+                Ok(Kind::Number)
             }
-            _ => return Err(self.err("expected a value")),
-        };
-        Ok(Raw { kind, bytes: self.b.get(start..self.pos).unwrap_or_default() })
+            _ => self.fail(Why::ExpectedValue),
+        }
     }
 
-    fn leaf(&mut self, start: usize, word: &[u8], kind: Kind) -> Result<Kind, ScanError> {
-        if self.b.get(self.pos..self.pos + word.len()) != Some(word) {
-            return Err(self.err("bad literal"));
+    fn object(&mut self, depth: usize) -> Step<Kind> {
+        let slot = self.sink.open(Kind::Object, self.pos);
+        self.pos += 1;
+        self.ws();
+        if !self.eat(b'}') {
+            loop {
+                self.ws();
+                self.string()?;
+                self.ws();
+                self.expect(b':')?;
+                self.ws();
+                self.value(depth + 1)?;
+                self.ws();
+                if self.eat(b',') {
+                    continue;
+                }
+                self.expect(b'}')?;
+                break;
+            }
+        }
+        self.sink.close(slot, self.pos);
+        Ok(Kind::Object)
+    }
+
+    fn array(&mut self, depth: usize) -> Step<Kind> {
+        let slot = self.sink.open(Kind::Array, self.pos);
+        self.pos += 1;
+        self.ws();
+        if !self.eat(b']') {
+            loop {
+                self.ws();
+                self.value(depth + 1)?;
+                self.ws();
+                if self.eat(b',') {
+                    continue;
+                }
+                self.expect(b']')?;
+                break;
+            }
+        }
+        self.sink.close(slot, self.pos);
+        Ok(Kind::Array)
+    }
+
+    fn literal(&mut self, word: &[u8], kind: Kind) -> Step<Kind> {
+        let start = self.pos;
+        if self.b.get(start..start + word.len()) != Some(word) {
+            return self.fail(Why::BadLiteral);
         }
         self.pos += word.len();
-        let slot = self.sink.open(kind, start);
-        self.sink.close(slot, self.pos);
+        self.sink.leaf(kind, start, self.pos);
         Ok(kind)
     }
 
+    #[inline]
     fn digits(&mut self) -> usize {
         let start = self.pos;
         while matches!(self.peek(), Some(b'0'..=b'9')) {
@@ -491,15 +601,15 @@ impl<'a, S: Sink> Scanner<'a, S> {
         self.pos - start
     }
 
-    fn number(&mut self) -> Result<(), ScanError> {
+    fn number(&mut self) -> Step {
         self.eat(b'-');
         if self.eat(b'0') {
             // no leading zeros
         } else if self.digits() == 0 {
-            return Err(self.err("bad number"));
+            return self.fail(Why::BadNumber);
         }
         if self.eat(b'.') && self.digits() == 0 {
-            return Err(self.err("bad fraction"));
+            return self.fail(Why::BadFraction);
         }
         if matches!(self.peek(), Some(b'e' | b'E')) {
             self.pos += 1;
@@ -507,59 +617,62 @@ impl<'a, S: Sink> Scanner<'a, S> {
                 self.eat(b'-');
             }
             if self.digits() == 0 {
-                return Err(self.err("bad exponent"));
+                return self.fail(Why::BadExponent);
             }
         }
         Ok(())
     }
 
     /// A quoted string (a value or a key), recorded on the tape.
-    fn string(&mut self) -> Result<(), ScanError> {
+    #[inline]
+    fn string(&mut self) -> Step {
         let start = self.pos;
         self.expect(b'"')?;
         self.string_body(true)?;
-        self.expect(b'"')?;
-        let slot = self.sink.open(Kind::String, start);
-        self.sink.close(slot, self.pos);
+        // `string_body` stopped at the closing quote.
+        self.pos += 1;
+        self.sink.leaf(Kind::String, start, self.pos);
         Ok(())
     }
 
     /// The UTF-8 check of the string content `start..pos` (only when a byte ≥ 0x80 was seen).
     #[inline]
-    fn utf8(&self, start: usize, high: bool) -> Result<(), ScanError> {
+    fn utf8(&self, start: usize, high: bool) -> Step {
         if !high {
             return Ok(());
         }
         match std::str::from_utf8(self.b.get(start..self.pos).unwrap_or_default()) {
             Ok(_) => Ok(()),
-            Err(e) => Err(ScanError { at: start + e.valid_up_to(), what: "invalid UTF-8 in string" }),
+            Err(e) => Err(Fail { at: start + e.valid_up_to(), why: Why::InvalidUtf8 }),
         }
     }
 
-    /// Validates string content from `pos` up to the closing quote (left for the caller) when
-    /// `quoted`, or up to the end of the input when not (then a quote is an error). Any error
-    /// is reported after the UTF-8 check of the bytes before it, so the first problem in the
-    /// input is the one reported.
-    fn string_body(&mut self, quoted: bool) -> Result<(), ScanError> {
+    /// Validates string content from `pos` up to the closing quote (left at `pos` for the
+    /// caller) when `quoted`, or up to the end of the input when not (then a quote is an
+    /// error). Any error is reported after the UTF-8 check of the bytes before it, so the first
+    /// problem in the input is the one reported.
+    #[inline]
+    fn string_body(&mut self, quoted: bool) -> Step {
         let start = self.pos;
-        let mut high = false;
+        // Every byte passed over, OR-ed: its high bits say whether UTF-8 needs a check.
+        let mut seen = 0u64;
         loop {
             // Eight bytes at a time up to the first byte that needs a look.
             while let Some(w) = swar::word_at(self.b, self.pos) {
                 let s = swar::json_special(w);
                 if s != 0 {
                     let n = swar::first(s);
-                    high |= w & swar::HIGH & ((1u64 << (n * 8)) - 1) != 0;
+                    seen |= w & ((1u64 << (n * 8)) - 1);
                     self.pos += n;
                     break;
                 }
-                high |= w & swar::HIGH != 0;
+                seen |= w;
                 self.pos += 8;
             }
             match self.peek() {
                 Some(b'"') => {
-                    self.utf8(start, high)?;
-                    return if quoted { Ok(()) } else { Err(self.err("raw quote")) };
+                    self.utf8(start, seen & swar::HIGH != 0)?;
+                    return if quoted { Ok(()) } else { self.fail(Why::RawQuote) };
                 }
                 Some(b'\\') => {
                     self.pos += 1;
@@ -569,29 +682,29 @@ impl<'a, S: Sink> Scanner<'a, S> {
                             self.pos += 1;
                             let hex = self.b.get(self.pos..self.pos + 4).unwrap_or_default();
                             if hex.len() != 4 || !hex.iter().all(u8::is_ascii_hexdigit) {
-                                self.utf8(start, high)?;
-                                return Err(self.err("bad \\u escape"));
+                                self.utf8(start, seen & swar::HIGH != 0)?;
+                                return self.fail(Why::BadUnicodeEscape);
                             }
                             self.pos += 4;
                         }
                         _ => {
-                            self.utf8(start, high)?;
-                            return Err(self.err("bad escape"));
+                            self.utf8(start, seen & swar::HIGH != 0)?;
+                            return self.fail(Why::BadEscape);
                         }
                     }
                 }
                 Some(c) if c < 0x20 => {
-                    self.utf8(start, high)?;
-                    return Err(self.err("raw control character in string"));
+                    self.utf8(start, seen & swar::HIGH != 0)?;
+                    return self.fail(Why::RawControl);
                 }
                 Some(c) => {
                     // The last few bytes of the input, one at a time.
-                    high |= c >= 0x80;
+                    seen |= u64::from(c);
                     self.pos += 1;
                 }
                 None => {
-                    self.utf8(start, high)?;
-                    return if quoted { Err(self.err("unterminated string")) } else { Ok(()) };
+                    self.utf8(start, seen & swar::HIGH != 0)?;
+                    return if quoted { self.fail(Why::Unterminated) } else { Ok(()) };
                 }
             }
         }

@@ -362,3 +362,24 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// Key equality agrees with slice equality at every length the word loads cover and past
+    /// them, for equal keys, keys one byte apart (anywhere) and unrelated keys.
+    #[test]
+    fn key_equality_matches_slice_equality(
+        a in prop::collection::vec(any::<u8>(), 0..40),
+        flip in any::<prop::sample::Index>(),
+        to in any::<u8>(),
+        other in prop::collection::vec(any::<u8>(), 0..40),
+    ) {
+        prop_assert!(same(&a, &a.clone()));
+        let mut b = a.clone();
+        if !b.is_empty() {
+            let i = flip.index(b.len());
+            b[i] = to;
+        }
+        prop_assert_eq!(same(&a, &b), a == b);
+        prop_assert_eq!(same(&a, &other), a == other);
+    }
+}
