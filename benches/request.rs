@@ -15,7 +15,9 @@
 //!   which the cache must not slow down).
 //!
 //! Throughput in client body bytes per second; allocations per request are counted by a
-//! wrapping global allocator and printed first.
+//! wrapping global allocator and printed first. `REQUEST_CASES=openai_agent,claude_code_first`
+//! limits every table and criterion to the cases named exactly (for a profiler or callgrind,
+//! where one case's cost must not be mixed with the others').
 
 use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group};
@@ -60,6 +62,7 @@ fn head(path: &str, claude_code: bool) -> Option<RequestHead> {
 }
 
 fn cases() -> Vec<Case> {
+    let only = std::env::var("REQUEST_CASES").unwrap_or_default();
     let small = "Say hello. sim:tokens=8";
     let body = |v: &Value| serde_json::to_vec(v).unwrap_or_default();
     let case = |name, format, claude_code, body: Vec<u8>| {
@@ -95,6 +98,7 @@ fn cases() -> Vec<Case> {
     ]
     .into_iter()
     .flatten()
+    .filter(|c| only.is_empty() || only.split(',').any(|name| name.trim() == c.name))
     .collect()
 }
 

@@ -13,6 +13,7 @@
 //! Written straight into the body buffer (no `serde_json::Value` tree): strings escaped by
 //! `util::json`, the client's tool schemas and `response_format` copied as the JSON they are.
 
+use super::api_tools;
 use crate::translate::canonical::{Block, CanonicalRequest, ImageSource, Role, Text, ToolChoice};
 use crate::util::json::{escape_str_into, push_str};
 use std::io::Write as _;
@@ -45,24 +46,7 @@ pub fn chat_body(req: &CanonicalRequest, model: &str, stream: bool) -> Vec<u8> {
     }
     if !req.tools.is_empty() {
         w.key("tools");
-        w.out().push(b'[');
-        let mut first = true;
-        for t in req.tools.iter() {
-            let out = begin_element(w.out(), &mut first);
-            out.extend_from_slice(br#"{"type":"function","function":"#);
-            let mut f = Obj::new(std::mem::take(out));
-            f.key("name");
-            push_str(f.out(), &t.name);
-            // The client's schema as it came (valid by construction: `canonical::Json`).
-            f.raw("parameters", t.parameters.as_str().as_bytes());
-            if !t.description.is_empty() {
-                f.key("description");
-                push_str(f.out(), &t.description);
-            }
-            *out = f.finish();
-            out.push(b'}');
-        }
-        w.out().push(b']');
+        api_tools::write(&req.tools, w.out());
         if let Some(p) = req.parallel_tool_calls {
             w.raw("parallel_tool_calls", if p { b"true" } else { b"false" });
         }

@@ -24,6 +24,7 @@
 
 pub mod api;
 pub mod api_body;
+pub mod api_tools;
 pub mod creds;
 pub mod models;
 pub mod quota;
