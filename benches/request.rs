@@ -170,8 +170,15 @@ fn bench(c: &mut Criterion) {
 
 criterion_group!(benches, bench);
 
+#[expect(clippy::print_stderr, reason = "the bench's usage error")]
 fn main() {
     let cases = cases();
+    if cases.is_empty() {
+        eprintln!(
+            "REQUEST_CASES names no case of this bench (openai_small, claude_small, openai_agent, claude_code, claude_code_notools, openai_agent_first, claude_code_first)"
+        );
+        std::process::exit(2);
+    }
     report(&cases);
     // Only for a real run (`cargo bench`), not under `cargo test` or `--profile-time`.
     let args: Vec<String> = std::env::args().collect();

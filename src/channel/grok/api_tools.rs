@@ -1,62 +1,78 @@
-//! The `tools` array of an xAI API body, and the bytes of the last large one, kept per worker.
+//! The `tools` array of an xAI API body, and the bytes of the last few large ones, kept per worker.
 //!
 //! An agent sends the same tool definitions on every turn, and `translate::tools_cache` hands
 //! every turn of a conversation the same list (one `Rc`). Writing that list escapes every tool's
 //! description again (Claude Code's run to kilobytes each) and copies every schema: about a
 //! tenth of a repeated 65 KiB turn's request work. So the bytes written for a shared list are
-//! kept, one list per thread, and a turn that carries the same list copies them.
+//! kept, for as many lists as the tools cache keeps ([`ENTRIES`], most recently used first, so
+//! conversations with different tools that alternate on a worker, an agent and its subagent,
+//! each find theirs), and a turn that carries the same list copies them.
 //!
 //! - Kept only for a list that something else holds too (the tools cache): a list decoded for
 //!   one request alone never comes back, and storing it would cost a copy per request.
-//! - Kept only when the array is at least [`MIN_KEPT`] bytes: a short one costs less to write.
-//! - The same list is the same allocation: the kept list is held as a `Weak`, which keeps its
+//! - Kept only when the array is [`MIN_KEPT`] to [`MAX_KEPT`] bytes: a short one costs less to
+//!   write, and the cap bounds what a worker holds at `ENTRIES` times it.
+//! - The same list is the same allocation: a kept list is held as a `Weak`, which keeps its
 //!   allocation from being reused, so a pointer match can only be that list. A list is never
-//!   changed once built (`Rc<[Tool]>`), so its bytes never go stale.
+//!   changed once built (`Rc<[Tool]>`), so its bytes never go stale. A list nothing holds any
+//!   more (the tools cache dropped it) is dropped with its bytes at the next miss.
 
 use crate::translate::canonical::Tool;
+use crate::translate::tools_cache::ENTRIES;
 use crate::util::json::push_str;
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 /// Arrays shorter than this are written every time.
-pub const MIN_KEPT: usize = 1024;
+pub(super) const MIN_KEPT: usize = 1024;
+/// Arrays longer than this are written every time (the tools cache keeps none of 512 KiB or
+/// more as sent; escaping can make the written array a little longer).
+pub(super) const MAX_KEPT: usize = 1024 * 1024;
 
 /// A written list (held weakly) and its bytes.
 type Kept = (Weak<[Tool]>, Vec<u8>);
 
 thread_local! {
-    /// The last large shared list written on this thread, and its bytes.
-    static KEPT: RefCell<Option<Kept>> = const { RefCell::new(None) };
+    /// The large shared lists written on this thread, most recently used first.
+    static KEPT: RefCell<Vec<Kept>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Appends `tools` as the xAI API's `tools` array (`[{"type":"function","function":{…}}, …]`).
-pub fn write(tools: &Rc<[Tool]>, out: &mut Vec<u8>) {
+pub(super) fn write(tools: &Rc<[Tool]>, out: &mut Vec<u8>) {
     let shared = Rc::strong_count(tools) > 1;
-    if shared {
-        let hit = KEPT.with(|k| match k.try_borrow() {
-            Ok(kept) => match kept.as_ref() {
-                Some((list, bytes)) if std::ptr::eq(list.as_ptr(), Rc::as_ptr(tools)) => {
-                    out.extend_from_slice(bytes);
-                    true
-                }
-                _ => false,
-            },
-            Err(_) => false,
-        });
-        if hit {
-            return;
-        }
+    if shared && copy_kept(tools, out) {
+        return;
     }
     let start = out.len();
     write_array(tools, out);
     let written = out.get(start..).unwrap_or_default();
-    if shared && written.len() >= MIN_KEPT {
+    if shared && (MIN_KEPT..=MAX_KEPT).contains(&written.len()) {
         KEPT.with(|k| {
             if let Ok(mut kept) = k.try_borrow_mut() {
-                *kept = Some((Rc::downgrade(tools), written.to_vec()));
+                kept.retain(|(list, _)| list.strong_count() > 0);
+                kept.truncate(ENTRIES.saturating_sub(1));
+                kept.insert(0, (Rc::downgrade(tools), written.to_vec()));
             }
         });
     }
+}
+
+/// Copies the kept bytes of `tools` onto `out` (and makes them the most recently used); `false`
+/// when they are not kept.
+fn copy_kept(tools: &Rc<[Tool]>, out: &mut Vec<u8>) -> bool {
+    KEPT.with(|k| {
+        let Ok(mut kept) = k.try_borrow_mut() else { return false };
+        let Some(i) = kept.iter().position(|(list, _)| std::ptr::eq(list.as_ptr(), Rc::as_ptr(tools))) else {
+            return false;
+        };
+        if let Some((_, bytes)) = kept.get(i) {
+            out.extend_from_slice(bytes);
+        }
+        if let Some(slot) = kept.get_mut(..=i) {
+            slot.rotate_right(1);
+        }
+        true
+    })
 }
 
 /// Writes the array from the definitions.
@@ -80,20 +96,34 @@ fn write_array(tools: &[Tool], out: &mut Vec<u8>) {
     out.push(b']');
 }
 
-/// Forgets the kept bytes (tests).
+/// Forgets every kept array (tests).
 #[cfg(test)]
-pub fn forget() {
-    KEPT.with(|k| {
-        if let Ok(mut kept) = k.try_borrow_mut() {
-            *kept = None;
-        }
-    });
+fn forget() {
+    KEPT.with(|k| k.borrow_mut().clear());
 }
 
-/// Whether `tools` is the list whose bytes are kept (tests).
+/// Where `tools` is among the kept lists, most recently used first (tests).
 #[cfg(test)]
-pub fn is_kept(tools: &Rc<[Tool]>) -> bool {
-    KEPT.with(|k| k.borrow().as_ref().is_some_and(|(list, _)| std::ptr::eq(list.as_ptr(), Rc::as_ptr(tools))))
+fn kept_at(tools: &Rc<[Tool]>) -> Option<usize> {
+    KEPT.with(|k| k.borrow().iter().position(|(list, _)| std::ptr::eq(list.as_ptr(), Rc::as_ptr(tools))))
+}
+
+/// How many lists are kept (tests).
+#[cfg(test)]
+fn kept_count() -> usize {
+    KEPT.with(|k| k.borrow().len())
+}
+
+/// Replaces the kept bytes of `tools` (tests: shows that a hit copies them).
+#[cfg(test)]
+fn replace_kept(tools: &Rc<[Tool]>, bytes: &[u8]) {
+    KEPT.with(|k| {
+        for (list, kept) in k.borrow_mut().iter_mut() {
+            if std::ptr::eq(list.as_ptr(), Rc::as_ptr(tools)) {
+                *kept = bytes.to_vec();
+            }
+        }
+    });
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 //! - [`creds`]: `api_key` -> the xAI API, `sso` (+ `cookies`) -> the grok.com web chat.
 //! - [`api`] / [`api_body`]: OpenAI-compatible chat completions; SSE frames are forwarded as
 //!   [`StreamItem::Frame`]s (passthrough for OpenAI clients, decoded for Claude clients).
+//!   `api_tools` writes the body's `tools` array and keeps the bytes of the last few large
+//!   shared lists per worker (an agent's turns repeat them).
 //! - [`web`] / [`web_decode`]: the flattened-prompt web request and its NDJSON answer decoded
 //!   into canonical events (thinking, text, emulated tool calls, usage estimate).
 //! - [`models`]: which kind serves which model ([`can_serve`]) and the xAI model listing.
@@ -24,7 +26,7 @@
 
 pub mod api;
 pub mod api_body;
-pub mod api_tools;
+mod api_tools;
 pub mod creds;
 pub mod models;
 pub mod quota;

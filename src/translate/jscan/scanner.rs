@@ -1,0 +1,380 @@
+//! The validating scanner behind [`super::parse`] and [`super::Tape::parse`]: a recursive
+//! descent over the bytes that records each value on a [`Sink`] (nowhere, or the tape).
+//!
+//! Its steps return a failure as an offset and a one-byte reason ([`Fail`]), small enough to come
+//! back in registers; the public functions turn it into a [`ScanError`] with its message. The
+//! messages and offsets are exactly those of the first byte-at-a-time scanner
+//! (`jscan_reference`, which the tests hold this one to).
+
+use super::{Kind, MAX_DEPTH, Node, ScanError};
+use crate::util::swar;
+
+/// Why a scan failed, inside the scanner: one byte, so a failure (with its offset) comes back
+/// in registers from every step instead of through memory. [`ScanError`] carries the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Why {
+    UnexpectedByte,
+    Trailing,
+    TooDeep,
+    ExpectedValue,
+    BadLiteral,
+    BadNumber,
+    BadFraction,
+    BadExponent,
+    BadUnicodeEscape,
+    BadEscape,
+    RawControl,
+    RawQuote,
+    Unterminated,
+    InvalidUtf8,
+}
+
+impl Why {
+    fn text(self) -> &'static str {
+        match self {
+            Self::UnexpectedByte => "unexpected byte",
+            Self::Trailing => "trailing bytes after the value",
+            Self::TooDeep => "nesting too deep",
+            Self::ExpectedValue => "expected a value",
+            Self::BadLiteral => "bad literal",
+            Self::BadNumber => "bad number",
+            Self::BadFraction => "bad fraction",
+            Self::BadExponent => "bad exponent",
+            Self::BadUnicodeEscape => "bad \\u escape",
+            Self::BadEscape => "bad escape",
+            Self::RawControl => "raw control character in string",
+            Self::RawQuote => "raw quote",
+            Self::Unterminated => "unterminated string",
+            Self::InvalidUtf8 => "invalid UTF-8 in string",
+        }
+    }
+}
+
+/// A failure at a byte offset (converted to [`ScanError`] at the API's edge).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Fail {
+    at: usize,
+    why: Why,
+}
+
+impl From<Fail> for ScanError {
+    fn from(f: Fail) -> Self {
+        Self { at: f.at, what: f.why.text() }
+    }
+}
+
+pub(super) type Step<T = ()> = Result<T, Fail>;
+
+/// Where the scanner records values: nowhere ([`parse`]) or on a tape ([`Tape::parse`]).
+pub(super) trait Sink {
+    /// A value of `kind` with a subtree starts at `start`; returns its slot.
+    fn open(&mut self, kind: Kind, start: usize) -> usize;
+    /// The value in `slot` (and its subtree) ends at `end`.
+    fn close(&mut self, slot: usize, end: usize);
+    /// A value without a subtree (string, number, literal) at `start..end`.
+    fn leaf(&mut self, kind: Kind, start: usize, end: usize);
+}
+
+pub(super) struct NoTape;
+
+impl Sink for NoTape {
+    #[inline]
+    fn open(&mut self, _: Kind, _: usize) -> usize {
+        0
+    }
+
+    #[inline]
+    fn close(&mut self, _: usize, _: usize) {}
+
+    #[inline]
+    fn leaf(&mut self, _: Kind, _: usize, _: usize) {}
+}
+
+pub(super) struct TapeSink<'n>(pub(super) &'n mut Vec<Node>);
+
+/// Offsets fit: [`Tape::parse`] refuses inputs of 4 GiB or more.
+#[inline]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "offsets and node counts stay below the input's length, and Tape::parse refuses 4 GiB or more"
+)]
+fn off(n: usize) -> u32 {
+    n as u32
+}
+
+impl Sink for TapeSink<'_> {
+    #[inline]
+    fn open(&mut self, kind: Kind, start: usize) -> usize {
+        let slot = self.0.len();
+        self.0.push(Node { start: off(start), end: off(start), next: 0, kind });
+        slot
+    }
+
+    #[inline]
+    fn close(&mut self, slot: usize, end: usize) {
+        let next = off(self.0.len());
+        if let Some(n) = self.0.get_mut(slot) {
+            n.end = off(end);
+            n.next = next;
+        }
+    }
+
+    #[inline]
+    fn leaf(&mut self, kind: Kind, start: usize, end: usize) {
+        let next = off(self.0.len() + 1);
+        self.0.push(Node { start: off(start), end: off(end), next, kind });
+    }
+}
+
+pub(super) struct Scanner<'a, S> {
+    pub(super) b: &'a [u8],
+    pub(super) pos: usize,
+    pub(super) sink: S,
+}
+
+impl<S: Sink> Scanner<'_, S> {
+    #[inline]
+    fn fail<T>(&self, why: Why) -> Step<T> {
+        Err(Fail { at: self.pos, why })
+    }
+
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
+    #[inline]
+    fn eat(&mut self, c: u8) -> bool {
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    #[inline]
+    fn expect(&mut self, c: u8) -> Step {
+        if self.eat(c) { Ok(()) } else { self.fail(Why::UnexpectedByte) }
+    }
+
+    /// Skips whitespace; the usual next byte (anything above a space) costs one compare.
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(&b) = self.b.get(self.pos) {
+            if b > b' ' || !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+                return;
+            }
+            self.pos += 1;
+        }
+    }
+
+    /// The root value's kind and where it lies (surrounding whitespace excluded).
+    pub(super) fn document(&mut self) -> Step<(Kind, std::ops::Range<usize>)> {
+        self.ws();
+        let start = self.pos;
+        let kind = self.value(0)?;
+        let end = self.pos;
+        self.ws();
+        if self.pos != self.b.len() {
+            return self.fail(Why::Trailing);
+        }
+        Ok((kind, start..end))
+    }
+
+    pub(super) fn value(&mut self, depth: usize) -> Step<Kind> {
+        if depth > MAX_DEPTH {
+            return self.fail(Why::TooDeep);
+        }
+        match self.peek() {
+            Some(b'"') => {
+                self.string()?;
+                Ok(Kind::String)
+            }
+            Some(b'{') => self.object(depth),
+            Some(b'[') => self.array(depth),
+            Some(b't') => self.literal(b"true", Kind::Bool),
+            Some(b'f') => self.literal(b"false", Kind::Bool),
+            Some(b'n') => self.literal(b"null", Kind::Null),
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.pos;
+                self.number()?;
+                self.sink.leaf(Kind::Number, start, self.pos);
+                Ok(Kind::Number)
+            }
+            _ => self.fail(Why::ExpectedValue),
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Step<Kind> {
+        let slot = self.sink.open(Kind::Object, self.pos);
+        self.pos += 1;
+        self.ws();
+        if !self.eat(b'}') {
+            loop {
+                self.ws();
+                self.string()?;
+                self.ws();
+                self.expect(b':')?;
+                self.ws();
+                self.value(depth + 1)?;
+                self.ws();
+                if self.eat(b',') {
+                    continue;
+                }
+                self.expect(b'}')?;
+                break;
+            }
+        }
+        self.sink.close(slot, self.pos);
+        Ok(Kind::Object)
+    }
+
+    fn array(&mut self, depth: usize) -> Step<Kind> {
+        let slot = self.sink.open(Kind::Array, self.pos);
+        self.pos += 1;
+        self.ws();
+        if !self.eat(b']') {
+            loop {
+                self.ws();
+                self.value(depth + 1)?;
+                self.ws();
+                if self.eat(b',') {
+                    continue;
+                }
+                self.expect(b']')?;
+                break;
+            }
+        }
+        self.sink.close(slot, self.pos);
+        Ok(Kind::Array)
+    }
+
+    fn literal(&mut self, word: &[u8], kind: Kind) -> Step<Kind> {
+        let start = self.pos;
+        if self.b.get(start..start + word.len()) != Some(word) {
+            return self.fail(Why::BadLiteral);
+        }
+        self.pos += word.len();
+        self.sink.leaf(kind, start, self.pos);
+        Ok(kind)
+    }
+
+    #[inline]
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    fn number(&mut self) -> Step {
+        self.eat(b'-');
+        if self.eat(b'0') {
+            // no leading zeros
+        } else if self.digits() == 0 {
+            return self.fail(Why::BadNumber);
+        }
+        if self.eat(b'.') && self.digits() == 0 {
+            return self.fail(Why::BadFraction);
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if !self.eat(b'+') {
+                self.eat(b'-');
+            }
+            if self.digits() == 0 {
+                return self.fail(Why::BadExponent);
+            }
+        }
+        Ok(())
+    }
+
+    /// A quoted string (a value or a key), recorded on the tape.
+    #[inline]
+    fn string(&mut self) -> Step {
+        let start = self.pos;
+        self.expect(b'"')?;
+        self.string_body(true)?;
+        // `string_body` stopped at the closing quote.
+        self.pos += 1;
+        self.sink.leaf(Kind::String, start, self.pos);
+        Ok(())
+    }
+
+    /// The UTF-8 check of the string content `start..pos` (only when a byte ≥ 0x80 was seen).
+    #[inline]
+    fn utf8(&self, start: usize, high: bool) -> Step {
+        if !high {
+            return Ok(());
+        }
+        match std::str::from_utf8(self.b.get(start..self.pos).unwrap_or_default()) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(Fail { at: start + e.valid_up_to(), why: Why::InvalidUtf8 }),
+        }
+    }
+
+    /// Validates string content from `pos` up to the closing quote (left at `pos` for the
+    /// caller) when `quoted`, or up to the end of the input when not (then a quote is an
+    /// error). Any error is reported after the UTF-8 check of the bytes before it, so the first
+    /// problem in the input is the one reported.
+    #[inline]
+    pub(super) fn string_body(&mut self, quoted: bool) -> Step {
+        let start = self.pos;
+        // Every byte passed over, OR-ed: its high bits say whether UTF-8 needs a check.
+        let mut seen = 0u64;
+        loop {
+            // Eight bytes at a time up to the first byte that needs a look.
+            while let Some(w) = swar::word_at(self.b, self.pos) {
+                let s = swar::json_special(w);
+                if s != 0 {
+                    let n = swar::first(s);
+                    seen |= w & ((1u64 << (n * 8)) - 1);
+                    self.pos += n;
+                    break;
+                }
+                seen |= w;
+                self.pos += 8;
+            }
+            match self.peek() {
+                Some(b'"') => {
+                    self.utf8(start, seen & swar::HIGH != 0)?;
+                    return if quoted { Ok(()) } else { self.fail(Why::RawQuote) };
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    match self.peek() {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.pos += 1,
+                        Some(b'u') => {
+                            self.pos += 1;
+                            let hex = self.b.get(self.pos..self.pos + 4).unwrap_or_default();
+                            if hex.len() != 4 || !hex.iter().all(u8::is_ascii_hexdigit) {
+                                self.utf8(start, seen & swar::HIGH != 0)?;
+                                return self.fail(Why::BadUnicodeEscape);
+                            }
+                            self.pos += 4;
+                        }
+                        _ => {
+                            self.utf8(start, seen & swar::HIGH != 0)?;
+                            return self.fail(Why::BadEscape);
+                        }
+                    }
+                }
+                Some(c) if c < 0x20 => {
+                    self.utf8(start, seen & swar::HIGH != 0)?;
+                    return self.fail(Why::RawControl);
+                }
+                Some(c) => {
+                    // The last few bytes of the input, one at a time.
+                    seen |= u64::from(c);
+                    self.pos += 1;
+                }
+                None => {
+                    self.utf8(start, seen & swar::HIGH != 0)?;
+                    return if quoted { self.fail(Why::Unterminated) } else { Ok(()) };
+                }
+            }
+        }
+    }
+}
