@@ -149,6 +149,11 @@ struct Node {
 
 impl Node {
     const NONE: Self = Self { start: 0, end: 0, next: 0, kind: Kind::Null };
+
+    /// A string node's escaped content: its span without the quotes.
+    fn string_content(self, input: &[u8]) -> &[u8] {
+        input.get(self.start as usize + 1..(self.end as usize).saturating_sub(1)).unwrap_or_default()
+    }
 }
 
 /// A reusable record of one parsed document.
@@ -219,7 +224,8 @@ impl<'t> Val<'t> {
 
     /// The escaped content of a string (between the quotes), or `None` for other kinds.
     pub fn str_content(&self) -> Option<&'t [u8]> {
-        self.raw().str_content()
+        let n = self.node();
+        (n.kind == Kind::String).then(|| n.string_content(self.input))
     }
 
     /// A non-negative integer value.
@@ -309,10 +315,8 @@ impl<'t> Iterator for Fields<'t> {
         if self.i >= self.end {
             return None;
         }
-        // A member's key is always a string: its content lies between its quotes.
-        let key = self.val.nodes.get(self.i).map_or(&[][..], |k| {
-            self.val.input.get(k.start as usize + 1..(k.end as usize).saturating_sub(1)).unwrap_or_default()
-        });
+        // A member's key is always a string (no kind check needed).
+        let key = self.val.nodes.get(self.i).map_or(&[][..], |k| k.string_content(self.val.input));
         let value = Val { i: self.i + 1, ..self.val };
         self.i = self.val.next_of(self.i + 1);
         Some((key, value))

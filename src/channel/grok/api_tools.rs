@@ -62,7 +62,7 @@ pub(super) fn write(tools: &Rc<[Tool]>, out: &mut Vec<u8>) {
 fn copy_kept(tools: &Rc<[Tool]>, out: &mut Vec<u8>) -> bool {
     KEPT.with(|k| {
         let Ok(mut kept) = k.try_borrow_mut() else { return false };
-        let Some(i) = kept.iter().position(|(list, _)| std::ptr::eq(list.as_ptr(), Rc::as_ptr(tools))) else {
+        let Some(i) = kept.iter().position(|(list, _)| is(list, tools)) else {
             return false;
         };
         if let Some((_, bytes)) = kept.get(i) {
@@ -73,6 +73,12 @@ fn copy_kept(tools: &Rc<[Tool]>, out: &mut Vec<u8>) -> bool {
         }
         true
     })
+}
+
+/// Whether the kept `list` is `tools` (the same allocation: the `Weak` keeps it from being
+/// reused, so equal addresses are the same list).
+fn is(list: &Weak<[Tool]>, tools: &Rc<[Tool]>) -> bool {
+    std::ptr::eq(list.as_ptr(), Rc::as_ptr(tools))
 }
 
 /// Writes the array from the definitions.
@@ -94,36 +100,6 @@ fn write_array(tools: &[Tool], out: &mut Vec<u8>) {
         out.extend_from_slice(b"}}");
     }
     out.push(b']');
-}
-
-/// Forgets every kept array (tests).
-#[cfg(test)]
-fn forget() {
-    KEPT.with(|k| k.borrow_mut().clear());
-}
-
-/// Where `tools` is among the kept lists, most recently used first (tests).
-#[cfg(test)]
-fn kept_at(tools: &Rc<[Tool]>) -> Option<usize> {
-    KEPT.with(|k| k.borrow().iter().position(|(list, _)| std::ptr::eq(list.as_ptr(), Rc::as_ptr(tools))))
-}
-
-/// How many lists are kept (tests).
-#[cfg(test)]
-fn kept_count() -> usize {
-    KEPT.with(|k| k.borrow().len())
-}
-
-/// Replaces the kept bytes of `tools` (tests: shows that a hit copies them).
-#[cfg(test)]
-fn replace_kept(tools: &Rc<[Tool]>, bytes: &[u8]) {
-    KEPT.with(|k| {
-        for (list, kept) in k.borrow_mut().iter_mut() {
-            if std::ptr::eq(list.as_ptr(), Rc::as_ptr(tools)) {
-                *kept = bytes.to_vec();
-            }
-        }
-    });
 }
 
 #[cfg(test)]

@@ -65,7 +65,7 @@ impl From<Fail> for ScanError {
 
 pub(super) type Step<T = ()> = Result<T, Fail>;
 
-/// Where the scanner records values: nowhere ([`parse`]) or on a tape ([`Tape::parse`]).
+/// Where the scanner records values: nowhere ([`super::parse`]) or on a tape ([`super::Tape::parse`]).
 pub(super) trait Sink {
     /// A value of `kind` with a subtree starts at `start`; returns its slot.
     fn open(&mut self, kind: Kind, start: usize) -> usize;
@@ -92,7 +92,7 @@ impl Sink for NoTape {
 
 pub(super) struct TapeSink<'n>(pub(super) &'n mut Vec<Node>);
 
-/// Offsets fit: [`Tape::parse`] refuses inputs of 4 GiB or more.
+/// Offsets fit: [`super::Tape::parse`] refuses inputs of 4 GiB or more.
 #[inline]
 #[expect(
     clippy::cast_possible_truncation,

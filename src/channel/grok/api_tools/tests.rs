@@ -3,6 +3,32 @@
 use super::*;
 use crate::translate::canonical::Json;
 
+/// Forgets every kept array.
+fn forget() {
+    KEPT.with(|k| k.borrow_mut().clear());
+}
+
+/// Where `tools` is among the kept lists, most recently used first.
+fn kept_at(tools: &Rc<[Tool]>) -> Option<usize> {
+    KEPT.with(|k| k.borrow().iter().position(|(list, _)| is(list, tools)))
+}
+
+/// How many lists are kept.
+fn kept_count() -> usize {
+    KEPT.with(|k| k.borrow().len())
+}
+
+/// Replaces the kept bytes of `tools` (shows that a hit copies them).
+fn replace_kept(tools: &Rc<[Tool]>, bytes: &[u8]) {
+    KEPT.with(|k| {
+        for (list, kept) in k.borrow_mut().iter_mut() {
+            if is(list, tools) {
+                *kept = bytes.to_vec();
+            }
+        }
+    });
+}
+
 /// A list of `n` tools whose descriptions need escaping, with `tag` in every name and text.
 fn list(n: usize, tag: &str) -> Rc<[Tool]> {
     (0..n)
