@@ -8,9 +8,13 @@
 //! - `claude_code` / `openai_agent`: an agent turn as Claude Code (or an OpenAI-SDK agent)
 //!   sends it (`sim::agent_turn`: a 12 KiB system prompt, 18 tools with JSON schemas, 25
 //!   messages of text, code with escapes, tool calls and tool results; about 65 KiB), sent
-//!   again and again as a conversation does, so its tools come from the thread's cache
-//!   (`translate::tools_cache`);
-//! - `*_first`: the same turn as the first of a conversation (the cache emptied before each);
+//!   again and again, so its tools come from the thread's cache
+//!   (`translate::tools_cache`) and, the body being the same, all its messages from the
+//!   conversation cache (`translate::messages_cache`): a retried turn;
+//! - `claude_code_next` / `openai_agent_next`: the steady state of a conversation: that turn
+//!   and the next one (13 turns of history, `sim::agent_turn::claude_after`) in turn, so each
+//!   request repeats all but the last few messages of the one before and decodes those anew;
+//! - `*_first`: the same turn as the first of a conversation (both caches emptied before each);
 //! - `claude_code_notools`: the Claude Code turn without its `tools` (a long chat with no tools,
 //!   which the cache must not slow down).
 //!
@@ -27,9 +31,10 @@ use orchids2api::proxy::session;
 use orchids2api::sim::agent_turn;
 use orchids2api::translate::canonical::WireFormat;
 use orchids2api::translate::request::{ClaudeEndpoint, decode_claude_shared, decode_openai_shared};
-use orchids2api::translate::tools_cache;
+use orchids2api::translate::{messages_cache, tools_cache};
 use orchids2api::util::alloc_count::{Counting, per_call};
 use serde_json::{Value, json};
+use std::cell::Cell;
 use std::hint::black_box;
 use std::io::Write;
 
@@ -46,6 +51,19 @@ struct Case {
     /// The request head (the sticky-session key reads its headers).
     head: RequestHead,
     body: Bytes,
+    /// The conversation's next turn: sent in turn with `body` (`*_next` cases).
+    next: Option<Bytes>,
+    taken: Cell<usize>,
+}
+
+impl Case {
+    /// The body of this request: `body`, or `body` and `next` in turn.
+    fn body(&self) -> &Bytes {
+        let Some(next) = &self.next else { return &self.body };
+        let n = self.taken.get();
+        self.taken.set(n.wrapping_add(1));
+        if n % 2 == 1 { next } else { &self.body }
+    }
 }
 
 /// A request head as the SDKs send it; Claude Code adds its session header, which spares the
@@ -67,8 +85,16 @@ fn cases() -> Vec<Case> {
     let body = |v: &Value| serde_json::to_vec(v).unwrap_or_default();
     let case = |name, format, claude_code, body: Vec<u8>| {
         let path = if format == WireFormat::Claude { "/grok/v1/messages" } else { "/grok/v1/chat/completions" };
-        Some(Case { name, format, head: head(path, claude_code)?, body: Bytes::from(body) })
+        Some(Case {
+            name,
+            format,
+            head: head(path, claude_code)?,
+            body: Bytes::from(body),
+            next: None,
+            taken: Cell::new(0),
+        })
     };
+    let next = |case: Option<Case>, body: Vec<u8>| case.map(|c| Case { next: Some(Bytes::from(body)), ..c });
     [
         case(
             "openai_small",
@@ -93,6 +119,14 @@ fn cases() -> Vec<Case> {
             }
             body(&turn)
         }),
+        next(
+            case("openai_agent_next", WireFormat::OpenAi, false, agent_turn::openai("grok-4", true, small)),
+            agent_turn::openai_after("grok-4", true, small, agent_turn::TURNS + 1),
+        ),
+        next(
+            case("claude_code_next", WireFormat::Claude, true, agent_turn::claude("grok-4", true, small)),
+            agent_turn::claude_after("grok-4", true, small, agent_turn::TURNS + 1),
+        ),
         case("openai_agent_first", WireFormat::OpenAi, false, agent_turn::openai("grok-4", true, small)),
         case("claude_code_first", WireFormat::Claude, true, agent_turn::claude("grok-4", true, small)),
     ]
@@ -107,10 +141,12 @@ fn cases() -> Vec<Case> {
 fn run(case: &Case) -> usize {
     if case.name.ends_with("_first") {
         tools_cache::clear();
+        messages_cache::clear();
     }
+    let body = case.body();
     let req = match case.format {
-        WireFormat::Claude => decode_claude_shared(&case.body, ClaudeEndpoint::Messages),
-        WireFormat::OpenAi => decode_openai_shared(&case.body),
+        WireFormat::Claude => decode_claude_shared(body, ClaudeEndpoint::Messages),
+        WireFormat::OpenAi => decode_openai_shared(body),
     };
     let Ok(req) = req else { return 0 };
     black_box(session::derive(&case.head, case.format, &req));
@@ -175,7 +211,7 @@ fn main() {
     let cases = cases();
     if cases.is_empty() {
         eprintln!(
-            "REQUEST_CASES names no case of this bench (openai_small, claude_small, openai_agent, claude_code, claude_code_notools, openai_agent_first, claude_code_first)"
+            "REQUEST_CASES names no case of this bench (openai_small, claude_small, openai_agent, claude_code, claude_code_notools, openai_agent_next, claude_code_next, openai_agent_first, claude_code_first)"
         );
         std::process::exit(2);
     }

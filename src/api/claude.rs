@@ -18,7 +18,7 @@ pub struct MessagesRequest<'a> {
     #[serde(default)]
     pub max_tokens: Option<u64>,
     #[serde(borrow)]
-    pub messages: Vec<InputMessage<'a>>,
+    pub messages: super::message_list::MessageList<InputMessage<'a>>,
     #[serde(default, borrow)]
     pub system: Option<System<'a>>,
     #[serde(default, borrow)]

@@ -1,8 +1,10 @@
 //! Client wire types (types only; mapping lives in `translate`). Borrowed from the request body
 //! where possible; unknown fields are always ignored, never rejected.
 
+pub mod cache_marker;
 pub mod claude;
 mod claude_block;
+pub mod message_list;
 mod one_pass;
 pub mod openai;
 mod openai_part;

@@ -13,7 +13,7 @@ pub struct ChatRequest<'a> {
     #[serde(borrow)]
     pub model: Cow<'a, str>,
     #[serde(borrow)]
-    pub messages: Vec<ChatMessage<'a>>,
+    pub messages: super::message_list::MessageList<ChatMessage<'a>>,
     #[serde(default)]
     pub stream: Option<bool>,
     #[serde(default)]

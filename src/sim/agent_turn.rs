@@ -10,7 +10,7 @@
 use serde_json::{Value, json};
 
 /// Turns of history before the last user turn.
-const TURNS: usize = 12;
+pub const TURNS: usize = 12;
 /// Tools declared.
 const TOOLS: usize = 18;
 
@@ -86,22 +86,33 @@ fn text_block(text: &str) -> String {
 
 /// The turn as a Claude Messages body (as Claude Code sends it: each block's `type` first).
 pub fn claude(model: &str, stream: bool, last: &str) -> Vec<u8> {
+    claude_after(model, stream, last, TURNS)
+}
+
+/// The Claude body after `turns` turns of history: [`claude`] is `claude_after(…, 12)`, and the
+/// body after 13 is the next turn of the same conversation (the same first 24 messages, then
+/// the 13th turn and the last user turn). As Claude Code does, the last block of the last
+/// message is marked `cache_control`, so the message that ended the turn before differs.
+pub fn claude_after(model: &str, stream: bool, last: &str, turns: usize) -> Vec<u8> {
     let id = |turn: usize| format!("toolu_{turn:04}abcdefghijkl");
     let mut messages = Vec::new();
-    for turn in 0..=TURNS {
-        let text = if turn == TURNS { last.to_owned() } else { prose(if turn == 0 { 60 } else { 20 }, turn + 5) };
+    for turn in 0..=turns {
+        let text = if turn == turns { last.to_owned() } else { prose(if turn == 0 { 60 } else { 20 }, turn + 5) };
+        let ephemeral = ("cache_control", obj(&[("type", s("ephemeral"))]));
+        let text =
+            if turn == turns { obj(&[("type", s("text")), ("text", s(&text)), ephemeral]) } else { text_block(&text) };
         let user = if turn == 0 {
-            arr([text_block(&text)])
+            arr([text])
         } else {
             let result = obj(&[
                 ("type", s("tool_result")),
                 ("tool_use_id", s(&id(turn - 1))),
                 ("content", arr([text_block(&prose(250, turn))])),
             ]);
-            arr([result, text_block(&text)])
+            arr([result, text])
         };
         messages.push(obj(&[("role", s("user")), ("content", user)]));
-        if turn < TURNS {
+        if turn < turns {
             let call = obj(&[
                 ("type", s("tool_use")),
                 ("id", s(&id(turn))),
@@ -138,10 +149,15 @@ pub fn claude(model: &str, stream: bool, last: &str) -> Vec<u8> {
 
 /// The same turn as an OpenAI Chat Completions body (members in the SDK's order).
 pub fn openai(model: &str, stream: bool, last: &str) -> Vec<u8> {
+    openai_after(model, stream, last, TURNS)
+}
+
+/// The OpenAI body after `turns` turns of history (see [`claude_after`]).
+pub fn openai_after(model: &str, stream: bool, last: &str, turns: usize) -> Vec<u8> {
     let id = |turn: usize| format!("call_{turn:04}abcdefghijkl");
     let mut messages = vec![obj(&[("role", s("system")), ("content", s(&prose(2000, 1)))])];
-    for turn in 0..=TURNS {
-        let text = if turn == TURNS { last.to_owned() } else { prose(if turn == 0 { 60 } else { 20 }, turn + 5) };
+    for turn in 0..=turns {
+        let text = if turn == turns { last.to_owned() } else { prose(if turn == 0 { 60 } else { 20 }, turn + 5) };
         if turn > 0 {
             messages.push(obj(&[
                 ("role", s("tool")),
@@ -150,7 +166,7 @@ pub fn openai(model: &str, stream: bool, last: &str) -> Vec<u8> {
             ]));
         }
         messages.push(obj(&[("role", s("user")), ("content", s(&text))]));
-        if turn < TURNS {
+        if turn < turns {
             let function =
                 obj(&[("name", s(&format!("tool_{}", turn % TOOLS))), ("arguments", s(&tool_input(turn).to_string()))]);
             let call = obj(&[("id", s(&id(turn))), ("type", s("function")), ("function", function)]);
@@ -207,5 +223,34 @@ mod tests {
             |r: &crate::translate::canonical::CanonicalRequest| format!("{:?}", r.messages.last().map(|m| &m.content));
         assert!(last(&c).contains("LAST sim:tokens=3") && last(&o).contains("LAST sim:tokens=3"));
         assert!(c.stream && o.stream && o.include_usage);
+    }
+
+    /// The next turn repeats every message of this one but the last (whose text, and whose
+    /// `cache_control` in Claude Code's body, move on), so a worker that decoded this turn
+    /// replays all of them but the last.
+    #[test]
+    fn the_next_turn_repeats_all_but_the_last_message() {
+        use crate::translate::messages_cache;
+        use bytes::Bytes;
+        let elements =
+            |body: &[u8]| serde_json::from_slice::<Value>(body).unwrap()["messages"].as_array().unwrap().len();
+        messages_cache::clear();
+        let (c, c_next) = (claude("m", true, "LAST"), claude_after("m", true, "LAST", TURNS + 1));
+        let (o, o_next) = (openai("m", true, "LAST"), openai_after("m", true, "LAST", TURNS + 1));
+        assert_eq!((elements(&c_next), elements(&o_next)), (elements(&c) + 2, elements(&o) + 3));
+        let claude = |b: &[u8]| {
+            crate::translate::request::decode_claude_shared(&Bytes::copy_from_slice(b), ClaudeEndpoint::Messages)
+                .unwrap()
+        };
+        let openai = |b: &[u8]| crate::translate::request::decode_openai_shared(&Bytes::copy_from_slice(b)).unwrap();
+        claude(&c);
+        messages_cache::take_replayed();
+        let next = claude(&c_next);
+        assert_eq!(messages_cache::take_replayed(), Some(elements(&c) - 1));
+        assert_eq!(next, messages_cache::without(|| decode_claude(&c_next, ClaudeEndpoint::Messages).unwrap()));
+        openai(&o);
+        let next = openai(&o_next);
+        assert_eq!(messages_cache::take_replayed(), Some(elements(&o) - 1));
+        assert_eq!(next, messages_cache::without(|| decode_openai(&o_next).unwrap()));
     }
 }

@@ -349,6 +349,21 @@ pub struct Message {
     pub content: Vec<Block>,
 }
 
+impl Block {
+    /// A copy with every text (nested in tool results too) replaced by `f` of it.
+    pub(crate) fn with_texts(&self, f: &impl Fn(&Text) -> Text) -> Self {
+        match self {
+            Self::Text(t) => Self::Text(f(t)),
+            Self::ToolResult { tool_use_id, content, is_error } => Self::ToolResult {
+                tool_use_id: tool_use_id.clone(),
+                content: content.iter().map(|b| b.with_texts(f)).collect(),
+                is_error: *is_error,
+            },
+            other => other.clone(),
+        }
+    }
+}
+
 /// A function the model may call; `parameters` is a JSON Schema as JSON text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tool {

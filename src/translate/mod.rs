@@ -5,7 +5,8 @@
 //! - [`canonical`]: `CanonicalRequest`, `CanonicalEvent`, `JsonStr` (escaped zero-copy text).
 //! - [`request`]: Claude / OpenAI request bodies -> canonical (simd-json, in place), the
 //!   client's text kept escaped ([`text`]);
-//!   [`tools_cache`]: a conversation's repeated tool definitions, decoded once per worker.
+//!   [`tools_cache`]: a conversation's repeated tool definitions, decoded once per worker;
+//!   [`messages_cache`]: a conversation's earlier messages, decoded once per worker.
 //! - [`claude_enc`], [`openai_enc`]: canonical -> client SSE, written into a reused buffer.
 //! - [`collect`]: canonical -> one JSON body for non-streaming requests.
 //! - [`claude_dec`], [`openai_dec`]: upstream frames -> canonical (zero-copy text).
@@ -24,6 +25,7 @@ pub(crate) mod completion_shape;
 pub mod jscan;
 #[cfg(test)]
 mod jscan_reference;
+pub mod messages_cache;
 pub mod openai_dec;
 pub mod openai_enc;
 pub mod out;

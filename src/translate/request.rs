@@ -13,14 +13,14 @@
 use super::canonical::{
     Block, CanonicalRequest, ImageSource, Json, Message, Role, Thinking, Tool, ToolChoice, WireFormat,
 };
+use super::messages_cache::{self, Mark, Prefix};
 use super::text::{Locator, Sent};
-use super::tools_cache;
-use crate::api::tool_list::{self, ToolList};
+use crate::api::tool_list::ToolList;
 use crate::api::{claude, openai};
 use bytes::Bytes;
 use std::borrow::Cow;
-use std::ops::Range;
-use std::rc::Rc;
+
+mod reuse;
 
 /// A request that cannot be served as sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +94,7 @@ pub fn decode_claude(body: &[u8], endpoint: ClaudeEndpoint) -> Result<CanonicalR
 /// Decodes a Claude Messages body; the request's text blocks are slices of `body`
 /// (`translate::text`), so they keep it alive and are not copied.
 pub fn decode_claude_shared(body: &Bytes, endpoint: ClaudeEndpoint) -> Result<CanonicalRequest, RequestError> {
-    decode_with_tools(body, WireFormat::Claude, |b, sent| claude_in_place(b, sent, endpoint))
+    reuse::decode(body, WireFormat::Claude, |b, sent, prefix| claude_in_place(b, sent, prefix, endpoint))
 }
 
 /// Decodes an OpenAI Chat Completions body.
@@ -107,15 +107,23 @@ pub fn decode_openai(body: &[u8]) -> Result<CanonicalRequest, RequestError> {
 
 /// Decodes an OpenAI Chat Completions body; the request's text parts are slices of `body`.
 pub fn decode_openai_shared(body: &Bytes) -> Result<CanonicalRequest, RequestError> {
-    decode_with_tools(body, WireFormat::OpenAi, openai_in_place)
+    reuse::decode(body, WireFormat::OpenAi, openai_in_place)
 }
 
 /// A decoded request, how many of its first tools came from the body's `tools` member (the rest
-/// from an OpenAI body's legacy `functions`), and whether that member was the cache's marker.
+/// from an OpenAI body's legacy `functions`), whether that member was the tools cache's marker,
+/// and what the messages cache needs to keep its conversation.
 struct Decoded {
     req: CanonicalRequest,
     from_tools: usize,
     cached: bool,
+    /// The messages cache's marker stood first in `messages` (its prefix was replayed).
+    prefix_read: bool,
+    /// One mark per element of the body's `messages` (the replayed ones included), for a body
+    /// the messages cache keeps (`messages_cache::keeps`); none for another.
+    marks: Vec<Mark>,
+    /// How many of `req.system` came from outside `messages` (a Claude body's `system`).
+    system_base: usize,
 }
 
 /// `tools` as sent -> the definitions, and whether the cache's marker stood there instead.
@@ -127,83 +135,13 @@ fn tool_defs<T>(tools: Option<ToolList<T>>) -> (Vec<T>, bool) {
     }
 }
 
-/// Decodes `body`, taking a large `tools` array from the thread's cache when the same bytes
-/// were decoded before (`tools_cache`, `docs/translation.md` "Repeated tool definitions").
-///
-/// The cached array is looked for first where it ended last time, counted from the body's end
-/// (an agent's turn grows before its tools, not after); failing that, the body's top-level
-/// `tools` value is located by a scan and looked up. Either way the body is decoded with that
-/// value replaced by the thread's marker, and the result counts only if the top-level `tools`
-/// member read the marker: then those bytes were that member. The cached tools go first, then an
-/// OpenAI body's legacy `functions`, as in the plain decode. Whatever fails on that road ends in
-/// the plain decode of the body as it came, so a bad request gets the plain decode's error. A
-/// miss decodes the whole body and keeps its tools.
-fn decode_with_tools(
-    body: &Bytes,
-    format: WireFormat,
-    decode: impl Fn(&mut [u8], Sent<'_>) -> Result<Decoded, RequestError>,
-) -> Result<CanonicalRequest, RequestError> {
-    let plain = || match decode(&mut body.to_vec(), Sent::plain(body)) {
-        Ok(d) if d.cached => Err(RequestError::new("tools: expected an array of tool definitions", Some("tools"))),
-        Ok(d) => Ok(d),
-        Err(e) => Err(e),
-    };
-    if body.len() < tools_cache::MIN_BODY {
-        return plain().map(|d| d.req);
-    }
-    let mut tried = None;
-    if let Some((span, tools)) = tools_cache::guess(format, body) {
-        if let Some(req) = with_cached(body, span.clone(), tools, &decode) {
-            return Ok(req);
-        }
-        tried = Some(span);
-    }
-    let Some(span) = tools_cache::span(body) else { return plain().map(|d| d.req) };
-    if tried.as_ref() == Some(&span) {
-        // The same splice just failed: the body is bad (or the marker was not read there).
-        return plain().map(|d| d.req);
-    }
-    let tail = body.len() - span.end;
-    let raw = body.get(span.clone()).unwrap_or_default();
-    if let Some(tools) = tools_cache::lookup(format, raw, tail) {
-        return match with_cached(body, span, tools, &decode) {
-            Some(req) => Ok(req),
-            None => plain().map(|d| d.req),
-        };
-    }
-    let d = plain()?;
-    let tools = if d.from_tools == d.req.tools.len() {
-        Rc::clone(&d.req.tools)
-    } else {
-        d.req.tools.get(..d.from_tools).unwrap_or_default().into()
-    };
-    tools_cache::remember(format, raw, tail, &tools);
-    Ok(d.req)
-}
-
-/// The body decoded with `span` replaced by the marker, and `tools` in its place; `None` when
-/// that does not decode or the top-level `tools` did not read the marker.
-fn with_cached(
-    body: &Bytes,
-    span: Range<usize>,
-    tools: Rc<[Tool]>,
-    decode: impl Fn(&mut [u8], Sent<'_>) -> Result<Decoded, RequestError>,
-) -> Option<CanonicalRequest> {
-    let mut spliced = Vec::with_capacity(body.len() - span.len() + 64);
-    spliced.extend_from_slice(body.get(..span.start)?);
-    tool_list::write_marker(&mut spliced);
-    let marker_len = spliced.len() - span.start;
-    spliced.extend_from_slice(body.get(span.end..)?);
-    let Decoded { mut req, cached, .. } = decode(&mut spliced, Sent::spliced(body, &span, marker_len)).ok()?;
-    if !cached {
-        return None;
-    }
-    req.tools = if req.tools.is_empty() { tools } else { tools.iter().chain(req.tools.iter()).cloned().collect() };
-    Some(req)
-}
-
 /// Decodes a Claude Messages body (mutated in place).
-fn claude_in_place(body: &mut [u8], sent: Sent<'_>, endpoint: ClaudeEndpoint) -> Result<Decoded, RequestError> {
+fn claude_in_place(
+    body: &mut [u8],
+    sent: Sent<'_>,
+    prefix: Option<&Prefix>,
+    endpoint: ClaudeEndpoint,
+) -> Result<Decoded, RequestError> {
     let loc = Locator::new(sent, body);
     let req: claude::MessagesRequest<'_> = from_body(body).map_err(|e| parse_error(&e))?;
     if req.model.trim().is_empty() {
@@ -235,25 +173,14 @@ fn claude_in_place(body: &mut [u8], sent: Sent<'_>, endpoint: ClaudeEndpoint) ->
         }
         None => {}
     }
-    for (i, m) in req.messages.into_iter().enumerate() {
-        let role = match &*m.role {
-            "user" => Role::User,
-            "assistant" => Role::Assistant,
-            "system" => {
-                out.system.extend(claude_blocks(m.content, &loc).into_iter().filter_map(|b| match b {
-                    Block::Text(t) => Some(t),
-                    _ => None,
-                }));
-                continue;
-            }
-            other => {
-                return Err(RequestError::new(
-                    format!("messages.{i}.role: unexpected role {other:?} (expected user or assistant)"),
-                    Some("messages"),
-                ));
-            }
-        };
-        out.messages.push(Message { role, content: claude_blocks(m.content, &loc) });
+    let system_base = out.system.len();
+    let (prefix_read, mut marks) = replay(req.messages.cached_prefix, prefix, sent, &mut out)?;
+    let (first, keep) = (marks.len(), messages_cache::keeps(sent.body().len()));
+    for (i, m) in req.messages.items.into_iter().enumerate() {
+        claude_message(&mut out, first + i, m, &loc)?;
+        if keep {
+            marks.push(Mark::after(out.system.len() - system_base, &out.messages));
+        }
     }
     let (defs, cached) = tool_defs(req.tools);
     out.tools = claude_tools(defs).into();
@@ -277,7 +204,52 @@ fn claude_in_place(body: &mut [u8], sent: Sent<'_>, endpoint: ClaudeEndpoint) ->
         claude::Thinking::Disabled => Thinking::Disabled,
     });
     let from_tools = out.tools.len();
-    Ok(Decoded { req: out, from_tools, cached })
+    Ok(Decoded { req: out, from_tools, cached, prefix_read, marks, system_base })
+}
+
+/// Replays the messages cache's prefix into `out` when the marker stood first in `messages`:
+/// whether it did, and the marks of the replayed elements. The marker where the cache put none
+/// is refused (no client can know it).
+fn replay(
+    marker_read: bool,
+    prefix: Option<&Prefix>,
+    sent: Sent<'_>,
+    out: &mut CanonicalRequest,
+) -> Result<(bool, Vec<Mark>), RequestError> {
+    if !marker_read {
+        return Ok((false, Vec::new()));
+    }
+    let p = prefix.ok_or_else(|| RequestError::new("messages: expected an array of messages", Some("messages")))?;
+    p.replay(sent.body(), &mut out.system, &mut out.messages);
+    Ok((true, p.marks().to_vec()))
+}
+
+/// One element of a Claude body's `messages` (index `i`) into `out`.
+fn claude_message(
+    out: &mut CanonicalRequest,
+    i: usize,
+    m: claude::InputMessage<'_>,
+    loc: &Locator<'_>,
+) -> Result<(), RequestError> {
+    let role = match &*m.role {
+        "user" => Role::User,
+        "assistant" => Role::Assistant,
+        "system" => {
+            out.system.extend(claude_blocks(m.content, loc).into_iter().filter_map(|b| match b {
+                Block::Text(t) => Some(t),
+                _ => None,
+            }));
+            return Ok(());
+        }
+        other => {
+            return Err(RequestError::new(
+                format!("messages.{i}.role: unexpected role {other:?} (expected user or assistant)"),
+                Some("messages"),
+            ));
+        }
+    };
+    out.messages.push(Message { role, content: claude_blocks(m.content, loc) });
+    Ok(())
 }
 
 fn claude_blocks(c: claude::Content<'_>, loc: &Locator<'_>) -> Vec<Block> {
@@ -317,7 +289,7 @@ fn claude_block(b: claude::ContentBlock<'_>, loc: &Locator<'_>) -> Option<Block>
 }
 
 /// Decodes an OpenAI Chat Completions body (mutated in place).
-fn openai_in_place(body: &mut [u8], sent: Sent<'_>) -> Result<Decoded, RequestError> {
+fn openai_in_place(body: &mut [u8], sent: Sent<'_>, prefix: Option<&Prefix>) -> Result<Decoded, RequestError> {
     let loc = Locator::new(sent, body);
     let req: openai::ChatRequest<'_> = from_body(body).map_err(|e| parse_error(&e))?;
     if req.model.trim().is_empty() {
@@ -348,8 +320,13 @@ fn openai_in_place(body: &mut [u8], sent: Sent<'_>) -> Result<Decoded, RequestEr
         response_format: req.response_format.map(Json::from),
         ..CanonicalRequest::default()
     };
-    for (i, m) in req.messages.into_iter().enumerate() {
-        openai_message(&mut out, i, m, &loc)?;
+    let (prefix_read, mut marks) = replay(req.messages.cached_prefix, prefix, sent, &mut out)?;
+    let (first, keep) = (marks.len(), messages_cache::keeps(sent.body().len()));
+    for (i, m) in req.messages.items.into_iter().enumerate() {
+        openai_message(&mut out, first + i, m, &loc)?;
+        if keep {
+            marks.push(Mark::after(out.system.len(), &out.messages));
+        }
     }
     let (defs, cached) = tool_defs(req.tools);
     let from_tools = defs.len();
@@ -370,7 +347,7 @@ fn openai_in_place(body: &mut [u8], sent: Sent<'_>) -> Result<Decoded, RequestEr
         }),
         Some(openai::ToolChoice::Named(n)) => Some(ToolChoice::Tool(n.function.name.into_owned())),
     };
-    Ok(Decoded { req: out, from_tools, cached })
+    Ok(Decoded { req: out, from_tools, cached, prefix_read, marks, system_base: 0 })
 }
 
 fn text_of(c: Option<openai::MessageContent<'_>>, loc: &Locator<'_>) -> Vec<Block> {

@@ -75,6 +75,25 @@ impl Text {
         }
     }
 
+    /// The same text as a slice of `to`, when it is a slice of `from` inside `region`: `to`
+    /// must hold, from `to_start`, the same bytes as `from[region]` (the caller compared them).
+    /// Any other text (made from plain text, or lying elsewhere) is cloned as it is. The
+    /// conversation cache (`translate::messages_cache`) moves its texts onto each new body this
+    /// way, so it keeps one body alive, not every body of the conversation.
+    pub(crate) fn moved(&self, from: &Bytes, region: &std::ops::Range<usize>, to: &Bytes, to_start: usize) -> Self {
+        let escaped = self.escaped();
+        let off = escaped.as_ptr().addr().wrapping_sub(from.as_ptr().addr());
+        let inside = off >= region.start && off.checked_add(escaped.len()).is_some_and(|end| end <= region.end);
+        let at = off.wrapping_sub(region.start).wrapping_add(to_start);
+        match at.checked_add(escaped.len()) {
+            Some(end) if inside && !escaped.is_empty() && end <= to.len() => {
+                debug_assert_eq!(to.get(at..end), Some(escaped));
+                Self::from_validated(to.slice(at..end), self.plain)
+            }
+            _ => self.clone(),
+        }
+    }
+
     /// Appends the text as a JSON string literal (quotes included).
     pub fn write_json(&self, out: &mut Vec<u8>) {
         let escaped = self.escaped();
@@ -111,7 +130,7 @@ mod locator;
 
 #[cfg(test)]
 use locator::has_surrogate_escape;
-pub(crate) use locator::{Locator, Sent};
+pub(crate) use locator::{Cut, Locator, Sent};
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@
 //! first asks [`guess`] whether a cached array sits where it ended last time (counted from the
 //! body's end), else asks [`span`] where the top-level `tools` value is (`util::json_member`)
 //! and [`lookup`]s those bytes; on a hit it decodes the body with that value replaced by the
-//! thread's marker (`api::tool_list`) and takes the cached tools only if the top-level `tools`
+//! thread's marker (`api::cache_marker`) and takes the cached tools only if the top-level `tools`
 //! read the marker. A miss decodes the whole body and [`remember`]s its tools. Any failure on
 //! that road falls back to the plain decode of the body, so a bad request gets exactly the error
 //! it always got (`docs/translation.md`, "Repeated tool definitions").
@@ -294,7 +294,7 @@ mod tests {
 
     #[test]
     fn a_client_that_sends_the_marker_is_refused() {
-        let marker = crate::api::tool_list::marker();
+        let marker = crate::api::cache_marker::Marker::Tools.text();
         let body = format!(
             r#"{{"model":"m","max_tokens":9,"messages":[{{"role":"user","content":"x"}}],"tools":"{marker}"}}"#
         );

@@ -145,6 +145,104 @@ fn nested_start_back(doc: &[u8], mut i: usize) -> Option<usize> {
     }
 }
 
+/// Where the value of the outer object's first member whose key is `key` starts, walking the
+/// members forwards (for a member near the start, such as a request's `messages`; only the
+/// members before it are stepped over). Same rules as [`top_level_value`]: keys compared as
+/// written, no validation, `None` for what it does not expect.
+pub fn top_level_value_start(doc: &[u8], key: &[u8]) -> Option<usize> {
+    let open = skip_ws(doc, 0);
+    if doc.get(open) != Some(&b'{') {
+        return None;
+    }
+    let mut i = skip_ws(doc, open + 1);
+    loop {
+        if doc.get(i) != Some(&b'"') {
+            return None;
+        }
+        let key_end = value_end(doc, i)?;
+        let colon = skip_ws(doc, key_end);
+        if doc.get(colon) != Some(&b':') {
+            return None;
+        }
+        let start = skip_ws(doc, colon + 1);
+        if doc.get(i + 1..key_end - 1)? == key {
+            return Some(start);
+        }
+        let sep = skip_ws(doc, value_end(doc, start)?);
+        if doc.get(sep) != Some(&b',') {
+            return None;
+        }
+        i = skip_ws(doc, sep + 1);
+    }
+}
+
+/// The ends of the elements of the array whose `[` is at `open`, as offsets from `open` (each
+/// just past its element's last byte), read forwards from `from`: `open + 1` for the whole
+/// array, or the end of an element already known (then only the elements after it are read).
+/// The walk stops at the array's end, or after the first element that ends beyond `limit`
+/// (offset from `open`; `usize::MAX` for all). Values are stepped over by their brackets and
+/// strings, as [`top_level_value`] does backwards; like it, this does not validate, so its
+/// caller uses it only on a document that parsed. What it does not expect gives `None`.
+pub fn element_ends(doc: &[u8], open: usize, from: usize, limit: usize) -> Option<Vec<usize>> {
+    if doc.get(open) != Some(&b'[') || from <= open {
+        return None;
+    }
+    let mut ends = Vec::new();
+    let mut i = skip_ws(doc, from);
+    let mut first = from == open + 1;
+    loop {
+        match doc.get(i)? {
+            b']' => return Some(ends),
+            b',' if !first => i = skip_ws(doc, i + 1),
+            _ if first => {}
+            _ => return None,
+        }
+        first = false;
+        let end = value_end(doc, i)?;
+        ends.push(end - open);
+        if end - open > limit {
+            return Some(ends);
+        }
+        i = skip_ws(doc, end);
+    }
+}
+
+/// The index of the first non-whitespace byte at or after `i`.
+pub fn skip_ws(doc: &[u8], mut i: usize) -> usize {
+    while matches!(doc.get(i), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+        i += 1;
+    }
+    i
+}
+
+/// The index just past the value that starts at `i`.
+fn value_end(doc: &[u8], mut i: usize) -> Option<usize> {
+    match doc.get(i)? {
+        b'"' => Some(i + 2 + string_content_len(doc.get(i + 1..)?)?),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            loop {
+                match *doc.get(i)? {
+                    b'"' => i += 1 + string_content_len(doc.get(i + 1..)?)?,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.checked_sub(1)?;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        _ => {
+            let len = doc.get(i..)?.iter().take_while(|&&b| is_scalar_byte(b)).count();
+            (len > 0).then_some(i + len)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +354,80 @@ mod tests {
                     .map(|r| serde_json::from_slice::<Value>(&text.as_bytes()[r]).unwrap());
                 proptest::prop_assert_eq!(got.as_ref(), obj.get(key), "key {} in {}", key, text);
             }
+        }
+    }
+    fn ends(doc: &str) -> Option<Vec<usize>> {
+        let open = doc.find('[')?;
+        element_ends(doc.as_bytes(), open, open + 1, usize::MAX)
+    }
+
+    #[test]
+    fn element_ends_step_over_every_kind_of_value() {
+        let doc = r#"x [ {"a":"]}\"\\"} , [1,[2]] ,"s\"]",-1.5e3,true, null ,{}] y"#;
+        let open = doc.find('[').unwrap();
+        let got = ends(doc).unwrap();
+        let pieces: Vec<&str> = got
+            .iter()
+            .scan(open + 1, |from, &end| {
+                let piece = doc[*from..open + end].trim_start_matches([' ', ',']);
+                *from = open + end;
+                Some(piece)
+            })
+            .collect();
+        assert_eq!(pieces, [r#"{"a":"]}\"\\"}"#, "[1,[2]]", r#""s\"]""#, "-1.5e3", "true", "null", "{}"]);
+        // Read on from a known end: only the elements after it.
+        assert_eq!(element_ends(doc.as_bytes(), open, open + got[1], usize::MAX), Some(got[2..].to_vec()));
+        assert_eq!(element_ends(doc.as_bytes(), open, open + got[6], usize::MAX), Some(vec![]));
+        // Up to a limit: the elements that end within it and the first beyond it.
+        assert_eq!(element_ends(doc.as_bytes(), open, open + 1, got[2]), Some(got[..4].to_vec()));
+        assert_eq!(element_ends(doc.as_bytes(), open, open + got[2], got[2] + 1), Some(got[3..4].to_vec()));
+        assert_eq!(element_ends(doc.as_bytes(), open, open + 1, 0), Some(got[..1].to_vec()));
+        assert_eq!(ends("[]"), Some(vec![]));
+        assert_eq!(ends(" [ \n ] "), Some(vec![]));
+    }
+
+    #[test]
+    fn element_ends_agree_with_a_parser_on_generated_arrays() {
+        let elements = [
+            json!({"role":"user","content":[{"type":"text","text":"a \"b\" \\ ]}"}]}),
+            json!("x]"),
+            json!(3),
+            json!([[], {}]),
+            json!(null),
+        ];
+        for n in 0..=elements.len() {
+            let arr = Value::Array(elements[..n].to_vec());
+            for doc in [arr.to_string(), serde_json::to_string_pretty(&arr).unwrap()] {
+                let got = ends(&doc).unwrap();
+                assert_eq!(got.len(), n, "{doc}");
+                let open = doc.find('[').unwrap();
+                let mut from = open + 1;
+                for (end, want) in got.iter().zip(&elements) {
+                    let piece = doc[from..open + end].trim_start_matches([' ', ',', '\n']);
+                    assert_eq!(serde_json::from_str::<Value>(piece).unwrap(), *want, "{doc}");
+                    from = open + end;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn element_ends_refuse_what_they_do_not_expect() {
+        for doc in ["[1 2]", "[,1]", "[1,]x", r#"["a]"#, "[{]", "[1", "[;]"] {
+            assert_eq!(ends(doc), None, "{doc:?}");
+        }
+        assert_eq!(element_ends(b"{}", 0, 1, usize::MAX), None, "not an array");
+        assert_eq!(element_ends(b"[1]", 0, 0, usize::MAX), None, "from before the bracket's end");
+    }
+    #[test]
+    fn the_first_member_is_found_forwards_and_only_at_the_top() {
+        let doc = r#" { "a" : {"messages":[1]}, "b":"x \"messages\": [2] \\", "messages" : [ {"t":"\"]"} ] , "messages":[9] } "#;
+        let start = top_level_value_start(doc.as_bytes(), b"messages").unwrap();
+        assert!(doc[start..].starts_with(r#"[ {"t":"\"]"} ]"#), "{}", &doc[start..]);
+        assert_eq!(top_level_value_start(doc.as_bytes(), b"a").map(|s| &doc[s..=s]), Some("{"));
+        assert_eq!(top_level_value_start(doc.as_bytes(), b"zz"), None);
+        for bad in ["", "[]", "{}", r#"{"a" 1}"#, r#"{"a":1 "messages":[]}"#, "{a:1}", r#"{"a":"#] {
+            assert_eq!(top_level_value_start(bad.as_bytes(), b"messages"), None, "{bad:?}");
         }
     }
 }

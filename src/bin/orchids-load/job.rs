@@ -8,6 +8,7 @@ use bytes::Bytes;
 use hdrhistogram::Histogram;
 use orchids2api::sim::agent_turn;
 use serde_json::json;
+use std::cell::Cell;
 use std::time::Duration;
 
 /// A substring every non-streaming answer from the simulator contains (the default answer is
@@ -19,8 +20,11 @@ pub(crate) const ANSWER_MARK: &[u8] = b"simulator answering you";
 pub(crate) struct Job {
     pub(crate) target: Target,
     pub(crate) format: Format,
-    /// The request (streaming or not, per mode).
-    pub(crate) request: Bytes,
+    /// The requests (streaming or not, per mode), sent in turn: one, or an agent conversation's
+    /// two consecutive turns ([`RequestSpec::bodies`]).
+    pub(crate) requests: Vec<Bytes>,
+    /// How many requests were taken (which one is next).
+    pub(crate) taken: Cell<usize>,
     /// Streaming: the text the stream must carry, in order.
     pub(crate) expected: String,
     /// Non-streaming: text every answer must contain (the simulator's answer by default).
@@ -29,6 +33,15 @@ pub(crate) struct Job {
     pub(crate) procs: Procs,
     /// An empty latency histogram to clone.
     pub(crate) hist: Histogram<u64>,
+}
+
+impl Job {
+    /// The next request to send.
+    pub(crate) fn request(&self) -> Bytes {
+        let n = self.taken.get();
+        self.taken.set(n.wrapping_add(1));
+        self.requests.get(n % self.requests.len().max(1)).cloned().unwrap_or_default()
+    }
 }
 
 /// How a request is written for one lane.
@@ -44,14 +57,27 @@ pub(crate) struct RequestSpec {
 }
 
 impl RequestSpec {
-    /// The JSON body in the lane's format.
-    pub(crate) fn body(&self) -> Vec<u8> {
-        if self.agent {
-            return match self.format {
-                Format::OpenAi => agent_turn::openai(&self.model, self.stream, &self.prompt),
-                Format::Claude => agent_turn::claude(&self.model, self.stream, &self.prompt),
-            };
+    /// The JSON bodies to send in turn: the one-message chat; or, for an agent, the turn after 12
+    /// turns of history and the next one (13 turns: the same conversation one turn on), so each
+    /// request repeats all but the last few messages of the one before, as an agent's
+    /// consecutive turns do (`docs/benchmarks.md`, "Method").
+    pub(crate) fn bodies(&self) -> Vec<Vec<u8>> {
+        if !self.agent {
+            return vec![self.body()];
         }
+        [agent_turn::TURNS, agent_turn::TURNS + 1]
+            .into_iter()
+            .map(|turns| match self.format {
+                Format::OpenAi => agent_turn::openai_after(&self.model, self.stream, &self.prompt, turns),
+                Format::Claude => agent_turn::claude_after(&self.model, self.stream, &self.prompt, turns),
+            })
+            .collect()
+    }
+}
+
+impl RequestSpec {
+    /// The one-message chat's JSON body in the lane's format.
+    fn body(&self) -> Vec<u8> {
         let messages = json!([{"role": "user", "content": self.prompt}]);
         let v = match self.format {
             Format::OpenAi => {
@@ -64,13 +90,17 @@ impl RequestSpec {
         v.to_string().into_bytes()
     }
 
-    /// The complete request bytes for `target`.
-    pub(crate) fn bytes(&self, target: &Target) -> Bytes {
+    /// The complete requests for `target`, one per body of [`Self::bodies`].
+    pub(crate) fn requests(&self, target: &Target) -> Vec<Bytes> {
+        self.bodies().iter().map(|body| self.bytes(target, body)).collect()
+    }
+
+    /// The complete request bytes for `target` with `body`.
+    fn bytes(&self, target: &Target, body: &[u8]) -> Bytes {
         let bearer = format!("Bearer {}", self.key);
         let accept = if self.stream { "text/event-stream" } else { "application/json" };
-        let body = self.body();
         match self.format {
-            Format::OpenAi => target.post(&[("accept", accept), ("authorization", &bearer)], &body),
+            Format::OpenAi => target.post(&[("accept", accept), ("authorization", &bearer)], body),
             Format::Claude => target.post(
                 &[
                     ("accept", accept),
@@ -78,7 +108,7 @@ impl RequestSpec {
                     ("x-api-key", &self.key),
                     ("anthropic-version", "2023-06-01"),
                 ],
-                &body,
+                body,
             ),
         }
     }
@@ -110,7 +140,7 @@ async fn request_inner(job: &Job, slot: &mut Option<Conn>, body: &mut Vec<u8>) -
     let Some(conn) = slot.as_mut() else {
         return Err(Failure::Connect("no connection".to_owned()));
     };
-    conn.send(job.request.clone()).await?;
+    conn.send(job.request()).await?;
     let mut head = conn.read_head().await?;
     if head.status != 200 {
         conn.read_body(&mut head.body, body, 300).await?;
@@ -139,8 +169,9 @@ mod tests {
             stream: true,
             agent: false,
         };
-        let b = spec.bytes(&t);
-        let s = std::str::from_utf8(&b).unwrap();
+        let b = spec.requests(&t);
+        assert_eq!(b.len(), 1);
+        let s = std::str::from_utf8(&b[0]).unwrap();
         assert!(s.starts_with("POST /grok/v1/messages HTTP/1.1\r\nhost: 127.0.0.1:9\r\n"));
         assert!(s.contains("x-api-key: k-123\r\n") && s.contains("anthropic-version: 2023-06-01\r\n"));
         let (head, body) = s.split_once("\r\n\r\n").unwrap();
@@ -150,16 +181,45 @@ mod tests {
         assert_eq!(v["stream"], true);
         assert_eq!(v["max_tokens"], 4096);
         let oa = RequestSpec { format: Format::OpenAi, stream: false, ..spec.clone() };
-        let s = String::from_utf8(oa.bytes(&t).to_vec()).unwrap();
+        let s = String::from_utf8(oa.requests(&t)[0].to_vec()).unwrap();
         assert!(s.contains("authorization: Bearer k-123\r\n") && !s.contains("x-api-key"));
-        // An agent turn ends in the prompt, in either format.
-        for format in [Format::Claude, Format::OpenAi] {
+        // An agent's two turns end in the prompt, in either format; the second is the first
+        // with one more turn of history.
+        for (format, more) in [(Format::Claude, 2), (Format::OpenAi, 3)] {
             let agent = RequestSpec { format, agent: true, ..spec.clone() };
-            let v: serde_json::Value = serde_json::from_slice(&agent.body()).unwrap();
-            let last = &v["messages"].as_array().unwrap().last().unwrap()["content"];
-            let text = if format == Format::Claude { &last[1]["text"] } else { last };
-            assert_eq!(text, "hi \"x\"");
-            assert!(v["tools"].as_array().unwrap().len() > 10 && agent.body().len() > 50_000);
+            let bodies = agent.bodies();
+            let counts: Vec<usize> = bodies
+                .iter()
+                .map(|body| {
+                    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+                    let messages = v["messages"].as_array().unwrap();
+                    let last = &messages.last().unwrap()["content"];
+                    let text = if format == Format::Claude { &last[1]["text"] } else { last };
+                    assert_eq!(text, "hi \"x\"");
+                    assert!(v["tools"].as_array().unwrap().len() > 10 && body.len() > 50_000);
+                    messages.len()
+                })
+                .collect();
+            assert_eq!(counts.len(), 2);
+            assert_eq!(counts[1], counts[0] + more);
         }
+    }
+
+    #[test]
+    fn a_job_sends_its_requests_in_turn() {
+        let t = Target::parse("http://127.0.0.1:9/grok/v1/messages").unwrap();
+        let job = Job {
+            target: t,
+            format: Format::Claude,
+            requests: vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")],
+            taken: Cell::new(0),
+            expected: String::new(),
+            mark: Vec::new(),
+            timeout: Duration::from_secs(1),
+            procs: Procs { pids: Vec::new(), clk_tck: 100 },
+            hist: crate::stats::histogram().unwrap(),
+        };
+        let sent: Vec<Bytes> = (0..5).map(|_| job.request()).collect();
+        assert_eq!(sent, ["a", "b", "a", "b", "a"].map(|s| Bytes::from(s.as_bytes())));
     }
 }

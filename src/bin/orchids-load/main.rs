@@ -173,7 +173,8 @@ fn build(cli: &Cli) -> Result<(Job, Plan), String> {
         agent: cli.agent,
     };
     let job = Job {
-        request: spec.bytes(&target),
+        requests: spec.requests(&target),
+        taken: std::cell::Cell::new(0),
         target,
         format,
         expected: if stream { sse::expected_text(cli.tokens) } else { String::new() },

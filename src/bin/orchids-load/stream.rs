@@ -241,7 +241,7 @@ async fn one_stream(
         return Err(Failure::Connect("no connection".to_owned()));
     };
     let start = Instant::now();
-    conn.send(job.request.clone()).await?;
+    conn.send(job.request()).await?;
     let mut head = conn.read_head().await?;
     let head_at = conn.last_read;
     if head.status != 200 {

@@ -14,32 +14,56 @@ use std::borrow::Cow;
 use std::sync::LazyLock;
 
 /// The body a request was parsed from, as the client sent it, and how the parsed copy differs
-/// from it: the tools cache may have put its marker in place of the `tools` value
-/// (`splice`: the span's start, the marker's length, the span's end).
+/// from it: the request caches may have put markers in place of the `tools` value and of the
+/// first elements of `messages` ([`Cut`]s, in body order, not overlapping).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Sent<'s> {
     body: &'s Bytes,
-    splice: Option<(usize, usize, usize)>,
+    cuts: [Option<Cut>; 2],
+}
+
+/// Bytes of the sent body that a marker replaced in the parsed copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cut {
+    /// The replaced bytes of the sent body.
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    /// The marker's length in the parsed copy.
+    pub(crate) marker_len: usize,
 }
 
 impl<'s> Sent<'s> {
     /// The parsed copy is `body` as it is.
     pub(crate) fn plain(body: &'s Bytes) -> Self {
-        Self { body, splice: None }
+        Self { body, cuts: [None; 2] }
     }
 
-    /// The parsed copy is `body` with `span` replaced by a marker of `marker_len` bytes.
-    pub(crate) fn spliced(body: &'s Bytes, span: &std::ops::Range<usize>, marker_len: usize) -> Self {
-        Self { body, splice: Some((span.start, marker_len, span.end)) }
+    /// The parsed copy is `body` with each cut replaced by its marker (`cuts` in body order).
+    pub(crate) fn spliced(body: &'s Bytes, cuts: [Option<Cut>; 2]) -> Self {
+        Self { body, cuts }
     }
 
-    /// The offset in the sent body of offset `at` of the parsed copy (`None` inside the marker).
+    /// The body as the client sent it.
+    pub(crate) fn body(&self) -> &'s Bytes {
+        self.body
+    }
+
+    /// The offset in the sent body of offset `at` of the parsed copy (`None` inside a marker).
     fn offset(&self, at: usize) -> Option<usize> {
-        match self.splice {
-            None => Some(at),
-            Some((start, _, _)) if at < start => Some(at),
-            Some((start, marker, end)) => Some(at.checked_sub(start + marker)? + end),
+        // The sent offset minus the parsed offset, before the cut at hand.
+        let mut gap = 0;
+        for cut in self.cuts.iter().flatten() {
+            let start = cut.start.checked_sub(gap)?;
+            if at < start {
+                return Some(at + gap);
+            }
+            let after = start + cut.marker_len;
+            if at < after {
+                return None;
+            }
+            gap = cut.end.checked_sub(after)?;
         }
+        Some(at + gap)
     }
 }
 

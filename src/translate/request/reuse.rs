@@ -1,0 +1,138 @@
+//! Decoding a large body with what this worker decoded before: its `tools` array
+//! (`translate::tools_cache`) and its conversation's first messages
+//! (`translate::messages_cache`), each replaced in a copy of the body by its cache's marker.
+//!
+//! The decode of the spliced copy proves the splices: it counts only if the top-level `tools`
+//! read the tools marker and the top-level `messages` read the messages marker first, so the
+//! replaced bytes were those values. Whatever fails on that road ends in the plain decode of the
+//! body as it came, so a bad request gets the plain decode's error. See `docs/translation.md`,
+//! "Repeated tool definitions" and "Repeated conversations".
+
+use super::{Decoded, RequestError};
+use crate::api::cache_marker::Marker;
+use crate::translate::canonical::{CanonicalRequest, Tool, WireFormat};
+use crate::translate::messages_cache::{self, Prefix};
+use crate::translate::text::{Cut, Sent};
+use crate::translate::tools_cache;
+use bytes::Bytes;
+use std::ops::Range;
+use std::rc::Rc;
+
+/// Decodes `body` with `decode` (a format's decoder: the parsed copy, how it differs from the
+/// body, the conversation prefix the cache spliced out of it).
+///
+/// Tools: the cached array is looked for first where it ended last time, counted from the body's
+/// end (an agent's turn grows before its tools, not after); failing that, the body's top-level
+/// `tools` value is located by a scan and looked up. A miss decodes the tools with the body and
+/// keeps them. Messages: a kept conversation whose first elements the body repeats
+/// ([`messages_cache::find`]) is spliced out in every decode tried, and after the decode the
+/// body's conversation is kept for the next turn.
+pub(super) fn decode(
+    body: &Bytes,
+    format: WireFormat,
+    decode: impl Fn(&mut [u8], Sent<'_>, Option<&Prefix>) -> Result<Decoded, RequestError>,
+) -> Result<CanonicalRequest, RequestError> {
+    if body.len() < tools_cache::MIN_BODY.min(messages_cache::MIN_BODY) {
+        return plain(body, &decode).map(|d| d.req);
+    }
+    let prefix = messages_cache::find(format, body);
+    let p = prefix.as_ref();
+    let mut tried = None;
+    if let Some((span, tools)) = tools_cache::guess(format, body) {
+        if let Some(d) = spliced(body, p, Some((span.clone(), tools)), &decode) {
+            return Ok(keep_conversation(format, body, prefix, d));
+        }
+        tried = Some(span);
+    }
+    let d = match tools_cache::span(body) {
+        // The same splice just failed: the body is bad, or the marker was not read there.
+        Some(span) if tried.as_ref() != Some(&span) => {
+            let tail = body.len() - span.end;
+            let raw = body.get(span.clone()).unwrap_or_default();
+            if let Some(tools) = tools_cache::lookup(format, raw, tail) {
+                spliced_or_plain(body, p, Some((span, tools)), &decode)?
+            } else {
+                let d = spliced_or_plain(body, p, None, &decode)?;
+                let tools = if d.from_tools == d.req.tools.len() {
+                    Rc::clone(&d.req.tools)
+                } else {
+                    d.req.tools.get(..d.from_tools).unwrap_or_default().into()
+                };
+                tools_cache::remember(format, raw, tail, &tools);
+                d
+            }
+        }
+        _ => spliced_or_plain(body, p, None, &decode)?,
+    };
+    Ok(keep_conversation(format, body, prefix, d))
+}
+
+/// Keeps the conversation `d` decoded from `body` (with `prefix` replayed when it read it).
+fn keep_conversation(format: WireFormat, body: &Bytes, prefix: Option<Prefix>, d: Decoded) -> CanonicalRequest {
+    let used = prefix.filter(|_| d.prefix_read);
+    let system = d.req.system.get(d.system_base..).unwrap_or_default();
+    messages_cache::remember(format, body, used, d.marks, system, &d.req.messages);
+    d.req
+}
+
+/// The body as it came, decoded; a marker in it (which no client can know) is refused.
+fn plain(
+    body: &Bytes,
+    decode: impl Fn(&mut [u8], Sent<'_>, Option<&Prefix>) -> Result<Decoded, RequestError>,
+) -> Result<Decoded, RequestError> {
+    match decode(&mut body.to_vec(), Sent::plain(body), None) {
+        Ok(d) if d.cached => Err(RequestError::new("tools: expected an array of tool definitions", Some("tools"))),
+        other => other,
+    }
+}
+
+/// [`spliced`] when there is something to splice and it decodes, else [`plain`].
+fn spliced_or_plain(
+    body: &Bytes,
+    prefix: Option<&Prefix>,
+    tools: Option<(Range<usize>, Rc<[Tool]>)>,
+    decode: impl Fn(&mut [u8], Sent<'_>, Option<&Prefix>) -> Result<Decoded, RequestError>,
+) -> Result<Decoded, RequestError> {
+    if prefix.is_none() && tools.is_none() {
+        return plain(body, decode);
+    }
+    match spliced(body, prefix, tools, &decode) {
+        Some(d) => Ok(d),
+        None => plain(body, decode),
+    }
+}
+
+/// The body decoded with the prefix's elements and the `tools` span replaced by their markers,
+/// and the cached tools in place; `None` when that does not decode, a marker was not read where
+/// it was put, or the two spans overlap.
+fn spliced(
+    body: &Bytes,
+    prefix: Option<&Prefix>,
+    tools: Option<(Range<usize>, Rc<[Tool]>)>,
+    decode: impl Fn(&mut [u8], Sent<'_>, Option<&Prefix>) -> Result<Decoded, RequestError>,
+) -> Option<Decoded> {
+    let (tool_span, tools) = tools.map_or((None, None), |(s, t)| (Some(s), Some(t)));
+    let mut spans: Vec<(Range<usize>, Marker)> = prefix.map(|p| (p.span(), Marker::Messages)).into_iter().collect();
+    spans.extend(tool_span.map(|s| (s, Marker::Tools)));
+    spans.sort_by_key(|(s, _)| s.start);
+    let mut copy = Vec::with_capacity(body.len() + 128);
+    let mut cuts = [None; 2];
+    let mut from = 0;
+    for ((span, marker), cut) in spans.into_iter().zip(&mut cuts) {
+        copy.extend_from_slice(body.get(from..span.start)?);
+        let at = copy.len();
+        marker.write(&mut copy);
+        *cut = Some(Cut { start: span.start, end: span.end, marker_len: copy.len() - at });
+        from = span.end;
+    }
+    copy.extend_from_slice(body.get(from..)?);
+    let mut d = decode(&mut copy, Sent::spliced(body, cuts), prefix).ok()?;
+    if d.cached != tools.is_some() || d.prefix_read != prefix.is_some() {
+        return None;
+    }
+    if let Some(tools) = tools {
+        d.req.tools =
+            if d.req.tools.is_empty() { tools } else { tools.iter().chain(d.req.tools.iter()).cloned().collect() };
+    }
+    Some(d)
+}
