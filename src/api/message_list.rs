@@ -7,7 +7,7 @@
 //! splice, it is an error like any string where a message belongs.
 
 use super::cache_marker::Marker;
-use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -44,57 +44,92 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         // The same bound serde's own Vec uses against a hint a document lies about.
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-        let cached_prefix = match seq.next_element_seed(FirstSeed(PhantomData))? {
+        let cached_prefix = match seq.next_element_seed(ElementSeed { first: true, item: PhantomData })? {
             None => false,
-            Some(First::Marker) => true,
-            Some(First::Item(t)) => {
+            Some(Element::Marker) => true,
+            Some(Element::Item(t)) => {
                 items.push(t);
                 false
             }
         };
-        while let Some(t) = seq.next_element()? {
-            items.push(t);
+        while let Some(e) = seq.next_element_seed(ElementSeed { first: false, item: PhantomData })? {
+            if let Element::Item(t) = e {
+                items.push(t);
+            }
         }
         Ok(MessageList { cached_prefix, items })
     }
 }
 
-/// The first element: the marker, or a message like the others.
-enum First<T> {
+/// One element: the marker (first only), or a message.
+enum Element<T> {
     Marker,
     Item(T),
 }
 
-/// Reads the first element as a [`First`].
-struct FirstSeed<T>(PhantomData<T>);
+/// Reads one element. Every element takes this road, the first as the others, so a bad element
+/// gets the same error wherever it stands (the message type's own, through serde's value
+/// deserializers, where simd-json would say `ExpectedMap`).
+struct ElementSeed<T> {
+    first: bool,
+    item: PhantomData<T>,
+}
 
-impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for FirstSeed<T> {
-    type Value = First<T>;
+impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for ElementSeed<T> {
+    type Value = Element<T>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(FirstVisitor(PhantomData))
+        d.deserialize_any(ElementVisitor { first: self.first, item: PhantomData })
     }
 }
 
-struct FirstVisitor<T>(PhantomData<T>);
+struct ElementVisitor<T> {
+    first: bool,
+    item: PhantomData<T>,
+}
 
-impl<'de, T: Deserialize<'de>> Visitor<'de> for FirstVisitor<T> {
-    type Value = First<T>;
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ElementVisitor<T> {
+    type Value = Element<T>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a message")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        T::deserialize(de::value::MapAccessDeserializer::new(map)).map(First::Item)
+        T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Element::Item)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        T::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(First::Item)
+    /// A message is an object. (serde would read a struct from an array too, without checking
+    /// that the array ends with its fields.)
+    fn visit_seq<A: SeqAccess<'de>>(self, _seq: A) -> Result<Self::Value, A::Error> {
+        Err(de::Error::invalid_type(de::Unexpected::Seq, &self))
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        if Marker::Messages.is(v) { Ok(First::Marker) } else { Err(E::invalid_type(de::Unexpected::Str(v), &self)) }
+        if self.first && Marker::Messages.is(v) {
+            return Ok(Element::Marker);
+        }
+        T::deserialize(v.into_deserializer()).map(Element::Item)
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        T::deserialize(v.into_deserializer()).map(Element::Item)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        T::deserialize(v.into_deserializer()).map(Element::Item)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        T::deserialize(v.into_deserializer()).map(Element::Item)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        T::deserialize(v.into_deserializer()).map(Element::Item)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        T::deserialize(().into_deserializer()).map(Element::Item)
     }
 }
 
@@ -122,10 +157,22 @@ mod tests {
         assert_eq!(roles(&l), ["a", "b"]);
         let empty = parse("[]").unwrap();
         assert!(empty.is_empty() && !empty.cached_prefix);
-        // A struct reads from an array too; the first element keeps that.
-        assert_eq!(roles(&parse(r#"[["x"],{"role":"y"}]"#).unwrap()), ["x", "y"]);
+        // A message is an object, not an array of its fields.
+        assert!(parse(r#"[["x"],{"role":"y"}]"#).is_err());
         for bad in [r#"{"role":"a"}"#, r#"[{"role":"a"},"b"]"#, r#"["a"]"#, "[1]", r#"[{"x":1}]"#, "null"] {
             assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// A bad element gets the message type's own error, first or later.
+    #[test]
+    fn a_bad_element_gets_the_same_error_first_or_later() {
+        for bad in [r#""x""#, "1", "-1", "1.5", "true", "null", r#"{"x":1}"#, r#"["a","b"]"#] {
+            let first = parse(&format!("[{bad}]")).unwrap_err().to_string();
+            let later = parse(&format!(r#"[{{"role":"a"}},{bad}]"#)).unwrap_err().to_string();
+            assert_eq!(first, later, "{bad}");
+            let named = ["expected struct Msg", "missing field", "expected a message"];
+            assert!(named.iter().any(|n| first.contains(n)), "{bad}: {first}");
         }
     }
 

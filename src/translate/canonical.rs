@@ -343,12 +343,6 @@ pub enum Block {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    pub role: Role,
-    pub content: Vec<Block>,
-}
-
 impl Block {
     /// A copy with every text (nested in tool results too) replaced by `f` of it.
     pub(crate) fn with_texts(&self, f: &impl Fn(&Text) -> Text) -> Self {
@@ -362,6 +356,12 @@ impl Block {
             other => other.clone(),
         }
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub role: Role,
+    pub content: Vec<Block>,
 }
 
 /// A function the model may call; `parameters` is a JSON Schema as JSON text.

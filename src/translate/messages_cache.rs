@@ -5,7 +5,8 @@
 //! last turn's `messages` with the answer and the next user turn appended (Claude Code also
 //! moves its last `cache_control` marker, so the message that carried it differs). Decoding the
 //! same messages again was most of a repeated turn's cost. For a large body `translate::request`
-//! asks [`find`] whether a kept conversation's first messages stand, byte for byte, at the start
+//! (`request/reuse.rs`) asks [`find`] which kept conversation's first messages stand, byte for
+//! byte and for the most bytes, at the start
 //! of the body's `messages` array (looked for where that array started last time, else after the
 //! body's first `"messages"` key); on a hit it decodes the body with those elements replaced by
 //! the thread's marker (`api::cache_marker`) and takes the kept decoding for them only if the
@@ -20,21 +21,30 @@
 //! last message's blocks). Texts are slices of the body they were decoded from; a replay moves
 //! them onto the new body ([`Text::moved`]), so the cache holds one body per conversation.
 //!
-//! Per thread (`RefCell`, no lock): each worker keeps its own [`ENTRIES`] most recently used
-//! conversations.
+//! A conversation is kept as long as it is among the worker's [`ENTRIES`] most recently used and
+//! their bodies stay within [`BUDGET`] bytes. A turn that repeats most of a kept conversation
+//! replaces it; one that repeats only its start (another conversation with the same system
+//! prompt, an edited history) is kept beside it. Each kept body pins the buffer it was received
+//! in (the body and at most about as much again).
+//!
+//! Per thread (`RefCell`, `Rc`, no lock): each worker keeps its own conversations.
 
 use super::canonical::{Message, Text, WireFormat};
 use crate::util::json_member;
 use bytes::Bytes;
 use std::cell::RefCell;
 use std::ops::Range;
+use std::rc::Rc;
 
 /// Conversations kept per thread (an agent and its subagents alternate).
 pub const ENTRIES: usize = 4;
 /// Bodies below this size are decoded whole (the same bound as the tools cache's).
 pub const MIN_BODY: usize = super::tools_cache::MIN_BODY;
-/// Bodies above this size are not kept (bounds the cache at about `ENTRIES` times twice this).
+/// Bodies above this size are not kept.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
+/// The kept bodies of a worker together stay within this many bytes (least recently used
+/// dropped first).
+pub const BUDGET: usize = 8 * 1024 * 1024;
 /// A shared run of elements shorter than this is decoded with the body.
 pub const MIN_SHARED: usize = 1024;
 
@@ -67,7 +77,7 @@ struct Entry {
     open: usize,
     /// The end of each element, from `open`, as far as they were needed: found by
     /// [`Entry::walk_to`] when a later body repeats this one's bytes that far.
-    ends: Vec<usize>,
+    ends: RefCell<Vec<usize>>,
     marks: Vec<Mark>,
     /// The system texts the messages added, and the messages.
     system: Vec<Text>,
@@ -75,13 +85,15 @@ struct Entry {
 }
 
 thread_local! {
-    static CACHE: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+    static CACHE: RefCell<Vec<Rc<Entry>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A kept conversation whose first elements a new body repeats; taken out of the cache while
-/// the body is decoded ([`remember`] puts it back, moved onto the new body).
+/// A kept conversation whose first elements a new body repeats ([`remember`] keeps the new
+/// body's conversation in its place, or beside it).
 pub struct Prefix {
-    entry: Entry,
+    entry: Rc<Entry>,
+    /// Bytes of the shared elements, from the `[`.
+    len: usize,
     /// How many elements the new body repeats.
     shared: usize,
     /// Where the new body's `messages` `[` is.
@@ -95,14 +107,9 @@ impl std::fmt::Debug for Prefix {
 }
 
 impl Prefix {
-    /// Bytes of the shared elements, from the old `[`.
-    fn shared_len(&self) -> usize {
-        self.shared.checked_sub(1).and_then(|i| self.entry.ends.get(i)).copied().unwrap_or(0)
-    }
-
     /// The bytes of the new body the marker replaces: the shared elements, after the `[`.
     pub fn span(&self) -> Range<usize> {
-        self.open + 1..self.open + self.shared_len()
+        self.open + 1..self.open + self.len
     }
 
     /// The marks of the shared elements.
@@ -117,7 +124,7 @@ impl Prefix {
         #[cfg(test)]
         REPLAYED.with(|r| r.set(Some(self.shared)));
         let e = &self.entry;
-        let region = e.open..e.open + self.shared_len();
+        let region = e.open..e.open + self.len;
         let moved = |t: &Text| t.moved(&e.body, &region, body, self.open);
         system.extend(e.system.iter().take(mark.system).map(moved));
         for (i, m) in e.messages.iter().take(mark.messages).enumerate() {
@@ -129,30 +136,37 @@ impl Prefix {
 }
 
 impl Entry {
-    /// How many of this conversation's elements `body` repeats with its `messages` at `open`
-    /// (`None` when too few bytes to pay off). Element ends are found as far as the bytes agree
-    /// (a conversation that never comes back costs no walk).
-    fn shared_with(&mut self, body: &[u8], open: usize) -> Option<usize> {
+    /// How many of this conversation's elements `body` repeats with its `messages` at `open`,
+    /// and their bytes (`None` when too few to pay off). Element ends are found as far as the
+    /// bytes agree (a conversation that never comes back costs no walk).
+    fn shared_with(&self, body: &[u8], open: usize) -> Option<(usize, usize)> {
         let common = common_prefix_len(self.body.get(self.open..)?, body.get(open..)?);
         if common < MIN_SHARED {
             return None;
         }
         self.walk_to(common)?;
-        let shared = self.ends.partition_point(|&end| end <= common).min(self.marks.len());
-        let len = *self.ends.get(shared.checked_sub(1)?)?;
-        (len >= MIN_SHARED).then_some(shared)
+        let ends = self.ends.try_borrow().ok()?;
+        let shared = ends.partition_point(|&end| end <= common).min(self.marks.len());
+        let len = *ends.get(shared.checked_sub(1)?)?;
+        (len >= MIN_SHARED).then_some((shared, len))
     }
 
     /// Finds element ends until one lies beyond `limit` (from `open`) or all are known.
-    fn walk_to(&mut self, limit: usize) -> Option<()> {
-        let last = self.ends.last().copied();
-        if self.ends.len() >= self.marks.len() || last.is_some_and(|end| end > limit) {
+    fn walk_to(&self, limit: usize) -> Option<()> {
+        let mut ends = self.ends.try_borrow_mut().ok()?;
+        let last = ends.last().copied();
+        if ends.len() >= self.marks.len() || last.is_some_and(|end| end > limit) {
             return Some(());
         }
         let from = self.open + last.unwrap_or(1);
-        let more = json_member::element_ends(&self.body, self.open, from, limit)?;
-        self.ends.extend(more);
+        ends.extend(json_member::element_ends(&self.body, self.open, from, limit)?);
         Some(())
+    }
+
+    /// Whether a turn that repeats `shared` of this conversation's elements carries it on (and
+    /// replaces it) rather than branching off its start.
+    fn carried_on_by(&self, shared: usize) -> bool {
+        2 * shared >= self.marks.len()
     }
 }
 
@@ -178,27 +192,31 @@ fn messages_open(body: &[u8]) -> Option<usize> {
     (body.get(open) == Some(&b'[')).then_some(open)
 }
 
-/// A kept conversation of this format whose first elements `body` repeats, taken out of the
-/// cache (most recently used first). Only bytes are compared; the caller proves the elements
-/// were the top-level `messages`' first ones by the decode with the marker in their place.
+/// The kept conversation of this format whose first elements `body` repeats for the most bytes.
+/// Only bytes are compared; the caller proves the elements were the top-level `messages`' first
+/// ones by the decode with the marker in their place.
 pub fn find(format: WireFormat, body: &[u8]) -> Option<Prefix> {
     if !keeps(body.len()) {
         return None;
     }
     CACHE.with(|c| {
-        let mut c = c.try_borrow_mut().ok()?;
+        let c = c.try_borrow().ok()?;
         let mut keyed = None;
-        let (at, shared, open) = c.iter_mut().enumerate().find_map(|(at, e)| {
-            if e.format != format {
-                return None;
+        let mut best: Option<Prefix> = None;
+        for e in c.iter().filter(|e| e.format == format) {
+            let mut found = e.shared_with(body, e.open).map(|s| (s, e.open));
+            if found.is_none() {
+                if let Some(open) = (*keyed.get_or_insert_with(|| messages_open(body))).filter(|&o| o != e.open) {
+                    found = e.shared_with(body, open).map(|s| (s, open));
+                }
             }
-            if let Some(shared) = e.shared_with(body, e.open) {
-                return Some((at, shared, e.open));
+            if let Some(((shared, len), open)) = found {
+                if best.as_ref().is_none_or(|b| len > b.len) {
+                    best = Some(Prefix { entry: Rc::clone(e), len, shared, open });
+                }
             }
-            let open = (*keyed.get_or_insert_with(|| messages_open(body))).filter(|&o| o != e.open)?;
-            Some((at, e.shared_with(body, open)?, open))
-        })?;
-        Some(Prefix { entry: c.remove(at), shared, open })
+        }
+        best
     })
 }
 
@@ -211,7 +229,7 @@ pub fn find(format: WireFormat, body: &[u8]) -> Option<Prefix> {
 pub fn remember(
     format: WireFormat,
     body: &Bytes,
-    used: Option<Prefix>,
+    used: Option<&Prefix>,
     marks: Vec<Mark>,
     system: &[Text],
     messages: &[Message],
@@ -220,15 +238,15 @@ pub fn remember(
         return;
     }
     let (open, ends) = if let Some(p) = used {
-        let known = p.shared_len();
-        let (shared, open, mut ends) = (p.shared, p.open, p.entry.ends);
-        ends.truncate(shared);
-        let Some(more) = json_member::element_ends(body, open, open + known, usize::MAX) else { return };
+        let Ok(known) = p.entry.ends.try_borrow() else { return };
+        let mut ends = known.get(..p.shared).unwrap_or_default().to_vec();
+        drop(known);
+        let Some(more) = json_member::element_ends(body, p.open, p.open + p.len, usize::MAX) else { return };
         ends.extend(more);
         if ends.len() != marks.len() {
             return;
         }
-        (open, ends)
+        (p.open, ends)
     } else {
         // The ends are found when a later body repeats this one's first bytes.
         let Some(open) = json_member::top_level_value_start(body, b"messages") else { return };
@@ -237,13 +255,37 @@ pub fn remember(
     if marks.is_empty() || body.get(open) != Some(&b'[') {
         return;
     }
-    let entry =
-        Entry { format, body: body.clone(), open, ends, marks, system: system.to_vec(), messages: messages.to_vec() };
+    let entry = Rc::new(Entry {
+        format,
+        body: body.clone(),
+        open,
+        ends: RefCell::new(ends),
+        marks,
+        system: system.to_vec(),
+        messages: messages.to_vec(),
+    });
     CACHE.with(|c| {
-        if let Ok(mut c) = c.try_borrow_mut() {
-            c.truncate(ENTRIES - 1);
-            c.insert(0, entry);
+        let Ok(mut c) = c.try_borrow_mut() else { return };
+        // The conversation this turn carried on is replaced; one it only branched off stays,
+        // right behind it.
+        let mut kept = Vec::with_capacity(ENTRIES);
+        kept.push(entry);
+        if let Some(p) = used {
+            if let Some(at) = c.iter().position(|e| Rc::ptr_eq(e, &p.entry)) {
+                let parent = c.remove(at);
+                if !parent.carried_on_by(p.shared) {
+                    kept.push(parent);
+                }
+            }
         }
+        kept.append(&mut c);
+        let mut bytes = 0;
+        kept.retain(|e| {
+            bytes += e.body.len();
+            bytes <= BUDGET
+        });
+        kept.truncate(ENTRIES);
+        *c = kept;
     });
 }
 

@@ -15,6 +15,11 @@
 //!
 //! [`string_content_len`] lexes one string forwards by the same rule ([`quote_is_escaped`]), for
 //! `translate::text`, which finds a decoded string's end in the body the parser validated.
+//!
+//! Forwards, for `translate::messages_cache` (whose `messages` come near the start):
+//! [`top_level_value_start`] walks the outer object's members from its start to where a
+//! member's value starts, and [`element_ends`] steps over an array's elements, up to a limit,
+//! giving where each ends. Same rules, same caveat: only on a document that parsed.
 
 use super::swar;
 use std::ops::Range;

@@ -73,9 +73,7 @@ impl RequestSpec {
             })
             .collect()
     }
-}
 
-impl RequestSpec {
     /// The one-message chat's JSON body in the lane's format.
     fn body(&self) -> Vec<u8> {
         let messages = json!([{"role": "user", "content": self.prompt}]);

@@ -56,6 +56,14 @@ fn openai_body(elements: &[Value]) -> Bytes {
     ))
 }
 
+/// A body laid out another way: `tools` before `messages` (the two markers' order reversed) and
+/// every value pretty-printed (whitespace around every element).
+fn pretty_tools_first(format: WireFormat, elements: &[Value]) -> Bytes {
+    let messages = serde_json::to_string_pretty(&Value::Array(elements.to_vec())).unwrap_or_default();
+    let head = if format == WireFormat::Claude { r#""max_tokens": 64, "# } else { "" };
+    Bytes::from(format!(r#"{{ "model": "m", {head}"tools": {}, "messages": {messages} }}"#, tools(format)))
+}
+
 fn decode(format: WireFormat, body: &Bytes) -> Result<CanonicalRequest, RequestError> {
     match format {
         WireFormat::Claude => decode_claude_shared(body, ClaudeEndpoint::Messages),
@@ -312,6 +320,72 @@ fn only_the_latest_body_is_kept_and_conversations_alternate() {
     assert_eq!(len(), ENTRIES);
 }
 
+/// Two conversations with the same large system message alternate on a worker (OpenAI-SDK users
+/// of one app): each turn replays its own conversation (the one sharing the most bytes), and a
+/// third that shares only the system message does not push either out.
+#[test]
+fn conversations_sharing_their_first_message_each_replay_their_own() {
+    clear();
+    let system = json!({"role": "system", "content": prose(7).repeat(4)});
+    let start = |seed: usize| vec![system.clone(), json!({"role": "user", "content": prose(seed)})];
+    let (mut a, mut b) = (start(10), start(20));
+    for i in 1..=3 {
+        for (c, seed) in [(&mut a, 10), (&mut b, 20)] {
+            let before = c.len();
+            c.extend(openai_round(seed + i, 1));
+            let (_, replayed) = turn(WireFormat::OpenAi, &openai_body(c));
+            // The second conversation's first turn replays the first one's system message.
+            let want = if i > 1 {
+                Some(before)
+            } else if seed == 20 {
+                Some(1)
+            } else {
+                None
+            };
+            assert_eq!(replayed, want, "turn {i} of {seed}");
+        }
+    }
+    let (_, replayed) = turn(WireFormat::OpenAi, &openai_body(&start(30)));
+    assert_eq!(replayed, Some(1), "the new conversation replays the shared system message");
+    for (c, seed) in [(&mut a, 10), (&mut b, 20)] {
+        let before = c.len();
+        c.extend(openai_round(seed + 9, 0));
+        assert_eq!(turn(WireFormat::OpenAi, &openai_body(c)).1, Some(before));
+    }
+    assert_eq!(len(), 3);
+}
+
+/// A turn that fails (a bad new message) leaves the conversation kept: the corrected turn
+/// replays it.
+#[test]
+fn a_bad_turn_does_not_lose_the_conversation() {
+    clear();
+    let mut elements = vec![json!({"role": "user", "content": prose(0)})];
+    elements.extend(claude_round(1));
+    turn(WireFormat::Claude, &claude_body("s", &elements, false)).0.unwrap();
+    let mut bad = elements.clone();
+    bad.push(json!({"role": "robot", "content": "x"}));
+    assert!(turn(WireFormat::Claude, &claude_body("s", &bad, false)).0.is_err());
+    elements.extend(claude_round(2));
+    assert_eq!(turn(WireFormat::Claude, &claude_body("s", &elements, false)).1, Some(3));
+}
+
+/// The kept bodies of a worker stay within the byte budget: large conversations push the least
+/// recently used out before the entry count does.
+#[test]
+fn kept_bodies_stay_within_the_budget() {
+    clear();
+    let big = BUDGET / 3;
+    for seed in 0..3 {
+        let text = format!("{seed} {}", "x".repeat(big));
+        let elements = [json!({"role": "user", "content": text}), json!({"role": "assistant", "content": "ok"})];
+        turn(WireFormat::OpenAi, &openai_body(&elements)).0.unwrap();
+        let kept: usize = bodies().iter().map(Bytes::len).sum();
+        assert!(kept <= BUDGET, "{kept} bytes kept");
+    }
+    assert_eq!(len(), 2, "the third large conversation pushed out the first");
+}
+
 /// One step of a generated conversation.
 #[derive(Debug, Clone)]
 enum Step {
@@ -341,17 +415,31 @@ fn openai_round(i: usize, tools: usize) -> Vec<Value> {
     out
 }
 
+/// Elements as they stand in a body, one string each (the leading run two bodies share is
+/// what the cache can replay).
+fn element_texts(elements: &[Value]) -> Vec<String> {
+    elements.iter().map(Value::to_string).collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
-    /// Whatever a conversation does from turn to turn (grow, change an earlier message, shrink),
-    /// each turn decodes exactly as with an empty cache (`turn` asserts it).
+    /// Whatever a conversation does from turn to turn (grow, change an earlier message, shrink,
+    /// change its layout, go to count_tokens, arrive with a byte changed), each turn decodes
+    /// exactly as with an empty cache (`turn` asserts it), and a turn that only appended to the
+    /// turn before, in the same layout, replays at least the run they share.
     #[test]
-    fn any_sequence_of_turns_decodes_as_without_the_cache(claude in any::<bool>(), steps in prop::collection::vec(step(), 1..8)) {
+    fn any_sequence_of_turns_decodes_as_without_the_cache(
+        claude in any::<bool>(),
+        steps in prop::collection::vec((step(), 0u8..8, any::<u16>()), 1..8),
+    ) {
         clear();
         let format = if claude { WireFormat::Claude } else { WireFormat::OpenAi };
         let mut elements = vec![json!({"role": "user", "content": prose(0)}), json!({"role": "system", "content": prose(1)})];
-        for (n, s) in steps.into_iter().enumerate() {
+        // The layout, elements and size of the last turn decoded.
+        let mut last: Option<(u8, Vec<String>, usize)> = None;
+        for (n, (s, layout, flip)) in steps.into_iter().enumerate() {
+            let appended = matches!(s, Step::Round(_));
             match s {
                 Step::Round(k) if claude => elements.extend(claude_round(n * 3 + k)),
                 Step::Round(k) => elements.extend(openai_round(n, k)),
@@ -364,8 +452,41 @@ proptest! {
                 Step::Pop if elements.len() > 1 => { elements.pop(); }
                 Step::Pop => {}
             }
-            let body = if claude { claude_body("s", &with_cache_marker(&elements), n % 2 == 1) } else { openai_body(&elements) };
-            let _ = turn(format, &body);
+            let sent = if claude { with_cache_marker(&elements) } else { elements.clone() };
+            let body = match layout {
+                0 => pretty_tools_first(format, &sent),
+                _ if claude => claude_body("s", &sent, n % 2 == 1),
+                _ => openai_body(&sent),
+            };
+            if layout == 1 && body.len() > 1 {
+                // A byte changed somewhere: the cached road and the plain one must still agree.
+                let mut bytes = body.to_vec();
+                let at = usize::from(flip) % bytes.len();
+                if let Some(b) = bytes.get_mut(at) {
+                    *b = b'"';
+                }
+                let _ = turn(format, &Bytes::from(bytes));
+                last = None;
+                continue;
+            }
+            if claude && layout == 2 {
+                let body = body.clone();
+                let want = without(|| decode_claude_shared(&Bytes::copy_from_slice(&body), ClaudeEndpoint::CountTokens));
+                prop_assert_eq!(decode_claude_shared(&body, ClaudeEndpoint::CountTokens), want);
+            }
+            let (_, replayed) = turn(format, &body);
+            let texts = element_texts(&sent);
+            let same_layout = |l: u8| (l == 0) == (layout == 0);
+            if let Some((before_layout, before, size)) = last.as_ref().filter(|(l, ..)| appended && same_layout(*l)) {
+                let shared = before.iter().zip(&texts).take_while(|(a, b)| a == b).count();
+                let bytes: usize = texts.iter().take(shared).map(|t| t.len() + 1).sum();
+                // Pretty-printing adds whitespace: only the compact layouts are counted exactly;
+                // a body under the cache's size was not kept.
+                if shared > 0 && bytes > MIN_SHARED + 64 && *before_layout != 0 && keeps(*size) {
+                    prop_assert!(replayed.unwrap_or(0) >= shared, "shared {} replayed {:?}", shared, replayed);
+                }
+            }
+            last = Some((layout, texts, body.len()));
         }
     }
 }

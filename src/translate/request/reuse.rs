@@ -32,7 +32,8 @@ pub(super) fn decode(
     format: WireFormat,
     decode: impl Fn(&mut [u8], Sent<'_>, Option<&Prefix>) -> Result<Decoded, RequestError>,
 ) -> Result<CanonicalRequest, RequestError> {
-    if body.len() < tools_cache::MIN_BODY.min(messages_cache::MIN_BODY) {
+    // Both caches take bodies from the same size (`messages_cache::MIN_BODY` is this one).
+    if body.len() < tools_cache::MIN_BODY {
         return plain(body, &decode).map(|d| d.req);
     }
     let prefix = messages_cache::find(format, body);
@@ -40,7 +41,7 @@ pub(super) fn decode(
     let mut tried = None;
     if let Some((span, tools)) = tools_cache::guess(format, body) {
         if let Some(d) = spliced(body, p, Some((span.clone(), tools)), &decode) {
-            return Ok(keep_conversation(format, body, prefix, d));
+            return Ok(keep_conversation(format, body, p, d));
         }
         tried = Some(span);
     }
@@ -64,11 +65,11 @@ pub(super) fn decode(
         }
         _ => spliced_or_plain(body, p, None, &decode)?,
     };
-    Ok(keep_conversation(format, body, prefix, d))
+    Ok(keep_conversation(format, body, p, d))
 }
 
 /// Keeps the conversation `d` decoded from `body` (with `prefix` replayed when it read it).
-fn keep_conversation(format: WireFormat, body: &Bytes, prefix: Option<Prefix>, d: Decoded) -> CanonicalRequest {
+fn keep_conversation(format: WireFormat, body: &Bytes, prefix: Option<&Prefix>, d: Decoded) -> CanonicalRequest {
     let used = prefix.filter(|_| d.prefix_read);
     let system = d.req.system.get(d.system_base..).unwrap_or_default();
     messages_cache::remember(format, body, used, d.marks, system, &d.req.messages);
@@ -112,13 +113,20 @@ fn spliced(
     decode: impl Fn(&mut [u8], Sent<'_>, Option<&Prefix>) -> Result<Decoded, RequestError>,
 ) -> Option<Decoded> {
     let (tool_span, tools) = tools.map_or((None, None), |(s, t)| (Some(s), Some(t)));
-    let mut spans: Vec<(Range<usize>, Marker)> = prefix.map(|p| (p.span(), Marker::Messages)).into_iter().collect();
-    spans.extend(tool_span.map(|s| (s, Marker::Tools)));
-    spans.sort_by_key(|(s, _)| s.start);
+    let mut spans = [prefix.map(|p| (p.span(), Marker::Messages)), tool_span.map(|s| (s, Marker::Tools))];
+    if let [Some((a, _)), Some((b, _))] = &spans {
+        if b.start < a.start {
+            spans.swap(0, 1);
+        }
+    }
     let mut copy = Vec::with_capacity(body.len() + 128);
     let mut cuts = [None; 2];
     let mut from = 0;
-    for ((span, marker), cut) in spans.into_iter().zip(&mut cuts) {
+    for ((span, marker), cut) in spans.into_iter().flatten().zip(&mut cuts) {
+        // Spans that overlap cannot both be what their markers stand for.
+        if span.start < from {
+            return None;
+        }
         copy.extend_from_slice(body.get(from..span.start)?);
         let at = copy.len();
         marker.write(&mut copy);

@@ -50,20 +50,20 @@ impl<'s> Sent<'s> {
 
     /// The offset in the sent body of offset `at` of the parsed copy (`None` inside a marker).
     fn offset(&self, at: usize) -> Option<usize> {
-        // The sent offset minus the parsed offset, before the cut at hand.
-        let mut gap = 0;
+        // Where the text since the last cut starts, in the sent body and in the parsed copy.
+        let (mut sent, mut parsed) = (0, 0);
         for cut in self.cuts.iter().flatten() {
-            let start = cut.start.checked_sub(gap)?;
+            let start = parsed + cut.start.checked_sub(sent)?;
             if at < start {
-                return Some(at + gap);
+                break;
             }
             let after = start + cut.marker_len;
             if at < after {
                 return None;
             }
-            gap = cut.end.checked_sub(after)?;
+            (sent, parsed) = (cut.end, after);
         }
-        Some(at + gap)
+        Some(sent + at.checked_sub(parsed)?)
     }
 }
 
@@ -137,4 +137,28 @@ pub(super) fn has_surrogate_escape(content: &[u8]) -> bool {
             ]
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Offsets map back through two cuts, one shorter and one longer than its marker: the text
+    /// around them keeps its place, a marker's own bytes map nowhere.
+    #[test]
+    fn offsets_map_back_through_two_cuts() {
+        let body = Bytes::from_static(b"aaaaBBcccccDDDDDDDDee");
+        // Cut 1: "BB" (4..6) became a 5-byte marker; cut 2: "DDDDDDDD" (11..19) a 3-byte one.
+        let cuts = [Some(Cut { start: 4, end: 6, marker_len: 5 }), Some(Cut { start: 11, end: 19, marker_len: 3 })];
+        let sent = Sent::spliced(&body, cuts);
+        // Parsed: "aaaa" + "MMMMM" + "ccccc" + "mmm" + "ee".
+        let mapped: Vec<Option<usize>> = (0..19).map(|at| sent.offset(at)).collect();
+        let mut want: Vec<Option<usize>> = (0..4).map(Some).collect();
+        want.extend([None; 5]);
+        want.extend((6..11).map(Some));
+        want.extend([None; 3]);
+        want.extend((19..21).map(Some));
+        assert_eq!(mapped, want);
+        assert_eq!(Sent::plain(&body).offset(7), Some(7));
+    }
 }
