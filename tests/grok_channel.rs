@@ -450,3 +450,29 @@ fn model_listing_narrows_api_accounts() {
     // Listed models still work.
     assert_eq!(chat(&gw, "/grok/v1/chat/completions", &openai(API_MODEL, "hi", false)).status, 200);
 }
+
+/// An agent's consecutive turns (the next turn, a retry, a step back: the conversation cache's
+/// hits) reach the upstream exactly as a gateway that never saw the conversation sends them.
+#[test]
+fn an_agents_turns_reach_the_upstream_as_a_fresh_gateway_sends_them() {
+    use orchids2api::sim::agent_turn::{TURNS, claude_after, openai_after};
+    let sim = Sim::start(&[]);
+    let warm = gateway(&sim);
+    let send = |s: &Server, path: &str, body: &[u8]| {
+        let r = support::http(s.addr, "POST", path, &[("Content-Type", "application/json")], body);
+        assert_eq!(r.status, 200, "{}", r.text());
+        last_request(&sim, "api")["body"].clone()
+    };
+    let formats: [(&str, fn(&str, bool, &str, usize) -> Vec<u8>); 2] =
+        [("/grok/v1/messages", claude_after), ("/grok/v1/chat/completions", openai_after)];
+    for (path, body_of) in formats {
+        for turns in [TURNS, TURNS + 1, TURNS + 1, TURNS + 2, TURNS] {
+            let body = body_of(API_MODEL, false, "LAST", turns);
+            let through_warm = send(&warm, path, &body);
+            let fresh = gateway(&sim);
+            assert_eq!(through_warm, send(&fresh, path, &body), "{path} after {turns} turns");
+            let messages = through_warm["messages"].as_array().unwrap();
+            assert!(messages.len() > 2 * turns, "{path}: {} messages", messages.len());
+        }
+    }
+}
