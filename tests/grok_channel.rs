@@ -451,6 +451,9 @@ fn model_listing_narrows_api_accounts() {
     assert_eq!(chat(&gw, "/grok/v1/chat/completions", &openai(API_MODEL, "hi", false)).status, 200);
 }
 
+/// `sim::agent_turn`'s body after so many turns: model, streaming, last user text, turns.
+type TurnBody = fn(&str, bool, &str, usize) -> Vec<u8>;
+
 /// An agent's consecutive turns (the next turn, a retry, a step back: the conversation cache's
 /// hits) reach the upstream exactly as a gateway that never saw the conversation sends them.
 #[test]
@@ -463,7 +466,7 @@ fn an_agents_turns_reach_the_upstream_as_a_fresh_gateway_sends_them() {
         assert_eq!(r.status, 200, "{}", r.text());
         last_request(&sim, "api")["body"].clone()
     };
-    let formats: [(&str, fn(&str, bool, &str, usize) -> Vec<u8>); 2] =
+    let formats: [(&str, TurnBody); 2] =
         [("/grok/v1/messages", claude_after), ("/grok/v1/chat/completions", openai_after)];
     for (path, body_of) in formats {
         for turns in [TURNS, TURNS + 1, TURNS + 1, TURNS + 2, TURNS] {
