@@ -75,6 +75,10 @@ impl<R: Refresher> Refresher for Limited<R> {
 /// ran that changed the account's status (rejected: `disabled(auth)`; transient on an expired
 /// token: `refresh_failed`) is persisted like a background one, off the response path.
 pub async fn ensure_fresh(worker: &Worker, lease: &Lease) -> Result<Arc<AccountDef>, RefreshFailure> {
+    // Most requests: credentials that never expire, or a token far from its end.
+    if let Some(def) = worker.pool().fresh_def(lease) {
+        return Ok(def);
+    }
     let cfg = worker.config();
     let refresher = Limited::for_channel(&cfg, lease.def().channel);
     let lock = lock_with(&refresher, worker.store(), cfg.pool.refresh_timeout_ms);

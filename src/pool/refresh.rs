@@ -391,6 +391,19 @@ impl Shard {
         RefreshFailure::Transient(m.into())
     }
 
+    /// The definition a request holding `lease` should send when no refresh is due: its
+    /// credentials never expire (no clock read), or expire after `refresh_ahead_ms`. `None` when
+    /// [`Self::ensure_fresh`] has more to do (a refresh, or stale credentials).
+    pub fn fresh_def(&self, lease: &Lease) -> Option<Arc<AccountDef>> {
+        let acc = lease.account();
+        let sh = acc.shared();
+        let exp = sh.expires_ms();
+        if exp != 0 && self.clock.now_ms().saturating_add(self.config().refresh_ahead_ms) >= exp {
+            return None;
+        }
+        if lease.def().revision >= sh.min_revision() { Some(Arc::clone(lease.def())) } else { self.current_def(acc) }
+    }
+
     /// The definition a request holding `lease` should send: refreshed first when its token
     /// expires within `refresh_ahead_ms`. While the token is still valid and a refresh already
     /// runs (here or on another core), the current definition is returned without waiting; a
@@ -402,6 +415,9 @@ impl Shard {
         refresher: &R,
         lock: &L,
     ) -> Result<Arc<AccountDef>, RefreshFailure> {
+        if let Some(def) = self.fresh_def(lease) {
+            return Ok(def);
+        }
         let acc = lease.account();
         let sh = acc.shared();
         let def = if lease.def().revision >= sh.min_revision() {

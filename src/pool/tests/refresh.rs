@@ -369,6 +369,22 @@ fn ensure_fresh_refreshes_ahead_of_expiry_and_only_then() {
     assert_eq!(gate.calls.get(), 1);
 }
 
+/// `fresh_def` (the request path's first look) answers exactly when no refresh is due: never
+/// for a token within `refresh_ahead`, always with the lease's definition otherwise.
+#[test]
+fn fresh_def_answers_only_when_no_refresh_is_due() {
+    let (s, clock) = setup(vec![with_token("a", "old")]);
+    let l = take(&s, "m").unwrap();
+    let token = |d: Option<std::sync::Arc<AccountDef>>| d.map(|d| d.credentials["token"].clone());
+    assert_eq!(token(s.fresh_def(&l)), Some("old".into()), "no expiry known");
+    s.account("a").unwrap().set_token_expiry(T0 + 600_000);
+    assert_eq!(token(s.fresh_def(&l)), Some("old".into()), "far from expiry");
+    clock.advance(400_000);
+    assert_eq!(token(s.fresh_def(&l)), None, "within refresh_ahead: ensure_fresh's work");
+    clock.advance(400_000);
+    assert_eq!(token(s.fresh_def(&l)), None, "expired");
+}
+
 #[test]
 fn ensure_fresh_uses_a_still_valid_token_while_another_core_refreshes() {
     let clock = Clock::manual(T0);
