@@ -15,6 +15,7 @@ use super::canonical::{
 };
 use super::messages_cache::{self, Mark, Prefix};
 use super::text::{Locator, Sent};
+use crate::api::message_list::MessageList;
 use crate::api::tool_list::ToolList;
 use crate::api::{claude, openai};
 use bytes::Bytes;
@@ -174,14 +175,9 @@ fn claude_in_place(
         None => {}
     }
     let system_base = out.system.len();
-    let (prefix_read, mut marks) = replay(req.messages.cached_prefix, prefix, sent, &mut out)?;
-    let (first, keep) = (marks.len(), messages_cache::keeps(sent.body().len()));
-    for (i, m) in req.messages.items.into_iter().enumerate() {
-        claude_message(&mut out, first + i, m, &loc)?;
-        if keep {
-            marks.push(Mark::after(out.system.len() - system_base, &out.messages));
-        }
-    }
+    let (prefix_read, marks) = decode_messages(req.messages, prefix, sent, &mut out, system_base, |out, i, m| {
+        claude_message(out, i, m, &loc)
+    })?;
     let (defs, cached) = tool_defs(req.tools);
     out.tools = claude_tools(defs).into();
     if let Some(tc) = req.tool_choice {
@@ -207,21 +203,33 @@ fn claude_in_place(
     Ok(Decoded { req: out, from_tools, cached, prefix_read, marks, system_base })
 }
 
-/// Replays the messages cache's prefix into `out` when the marker stood first in `messages`:
-/// whether it did, and the marks of the replayed elements. The marker where the cache put none
-/// is refused (no client can know it).
-fn replay(
-    marker_read: bool,
+/// A body's `messages` into `out`, the same for both formats: the messages cache's prefix
+/// replayed when its marker stood first (refused where the cache put none: no client can know
+/// it), then each element by `each` (its index counts the replayed elements), with a mark after
+/// each for a body the cache keeps (`system_base`: the system texts from outside `messages`).
+/// Whether the prefix was read, and the marks.
+fn decode_messages<M>(
+    list: MessageList<M>,
     prefix: Option<&Prefix>,
     sent: Sent<'_>,
     out: &mut CanonicalRequest,
+    system_base: usize,
+    mut each: impl FnMut(&mut CanonicalRequest, usize, M) -> Result<(), RequestError>,
 ) -> Result<(bool, Vec<Mark>), RequestError> {
-    if !marker_read {
-        return Ok((false, Vec::new()));
+    let mut marks = Vec::new();
+    if list.cached_prefix {
+        let p = prefix.ok_or_else(|| RequestError::new("messages: expected an array of messages", Some("messages")))?;
+        p.replay(sent.body(), &mut out.system, &mut out.messages);
+        marks.extend_from_slice(p.marks());
     }
-    let p = prefix.ok_or_else(|| RequestError::new("messages: expected an array of messages", Some("messages")))?;
-    p.replay(sent.body(), &mut out.system, &mut out.messages);
-    Ok((true, p.marks().to_vec()))
+    let (first, keep) = (marks.len(), messages_cache::keeps(sent.body().len()));
+    for (i, m) in list.items.into_iter().enumerate() {
+        each(out, first + i, m)?;
+        if keep {
+            marks.push(Mark::after(out.system.len() - system_base, &out.messages));
+        }
+    }
+    Ok((list.cached_prefix, marks))
 }
 
 /// One element of a Claude body's `messages` (index `i`) into `out`.
@@ -320,14 +328,8 @@ fn openai_in_place(body: &mut [u8], sent: Sent<'_>, prefix: Option<&Prefix>) -> 
         response_format: req.response_format.map(Json::from),
         ..CanonicalRequest::default()
     };
-    let (prefix_read, mut marks) = replay(req.messages.cached_prefix, prefix, sent, &mut out)?;
-    let (first, keep) = (marks.len(), messages_cache::keeps(sent.body().len()));
-    for (i, m) in req.messages.items.into_iter().enumerate() {
-        openai_message(&mut out, first + i, m, &loc)?;
-        if keep {
-            marks.push(Mark::after(out.system.len(), &out.messages));
-        }
-    }
+    let (prefix_read, marks) =
+        decode_messages(req.messages, prefix, sent, &mut out, 0, |out, i, m| openai_message(out, i, m, &loc))?;
     let (defs, cached) = tool_defs(req.tools);
     let from_tools = defs.len();
     let defs = defs.into_iter().map(|t| t.function).chain(req.functions.unwrap_or_default());
