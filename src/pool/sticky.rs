@@ -8,8 +8,9 @@
 //!      `user_<hash>_account_<uuid>_session_<uuid>` (the part after `_session_`) or the JSON
 //!      string newer Claude Code sends (`{"device_id":…,"session_id":"…"}`: its `session_id`);
 //!   3. the `x-session-id` header;
-//!   4. a hash of the conversation's first turns (bytes chosen by the caller, e.g. the system
-//!      prompt and first user message as received), so a client that sends no id still sticks.
+//!   4. a hash of the conversation's first turns (computed by the caller from the system prompt
+//!      and first user message as received: `proxy::session`), so a client that sends no id
+//!      still sticks.
 //!
 //!   Empty or blank values are skipped. Sources 1–3 hash the id text alone, so the same uuid
 //!   from the header or from `metadata` is the same session.
@@ -57,8 +58,8 @@ pub struct SessionSources<'a> {
     pub metadata_user_id: Option<&'a str>,
     /// `x-session-id` header value.
     pub x_session_id: Option<&'a [u8]>,
-    /// Bytes of the conversation's first turns.
-    pub first_turns: Option<&'a [u8]>,
+    /// A hash of the conversation's first turns (`None`: no turns, or only blank ones).
+    pub first_turns: Option<u64>,
 }
 
 fn hash_bytes(b: &[u8]) -> u64 {
@@ -81,7 +82,7 @@ impl SessionKey {
                 pick(SessionSource::MetadataUserId, s.metadata_user_id.and_then(session_of_user_id).map(str::as_bytes))
             })
             .or_else(|| pick(SessionSource::XSessionId, s.x_session_id))
-            .or_else(|| pick(SessionSource::FirstTurns, s.first_turns))
+            .or_else(|| s.first_turns.map(|hash| Self { source: SessionSource::FirstTurns, hash }))
     }
 
     /// The map key: the session within one channel.
@@ -238,7 +239,7 @@ mod tests {
             claude_code_session_id: Some(b"cc-1"),
             metadata_user_id: Some("user_abc_account_def_session_s-2"),
             x_session_id: Some(b"x-3"),
-            first_turns: Some(b"hello"),
+            first_turns: Some(7),
         };
         assert_eq!(SessionKey::derive(&all).unwrap().source, SessionSource::ClaudeCodeHeader);
         let no_cc = SessionSources { claude_code_session_id: Some(b"  "), ..all };
@@ -248,7 +249,11 @@ mod tests {
         let no_meta = SessionSources { metadata_user_id: Some("user_abc"), ..no_cc };
         assert_eq!(SessionKey::derive(&no_meta).unwrap().source, SessionSource::XSessionId);
         let only_turns = SessionSources { x_session_id: None, ..no_meta };
-        assert_eq!(SessionKey::derive(&only_turns).unwrap().source, SessionSource::FirstTurns);
+        assert_eq!(
+            SessionKey::derive(&only_turns),
+            Some(SessionKey { source: SessionSource::FirstTurns, hash: 7 }),
+            "the first turns' hash is taken as given"
+        );
         assert_eq!(SessionKey::derive(&SessionSources::default()), None);
     }
 

@@ -1,11 +1,13 @@
 //! The sticky-session key of a request (see `docs/failover.md`, "Stickiness"): the first of the
 //! `X-Claude-Code-Session-Id` header, the session part of Claude `metadata.user_id`, the
 //! `x-session-id` header, or a hash of the conversation's first turns (system prompt and the
-//! first message's text, as the client escaped it).
+//! first message's text, as the client escaped it, hashed where it lies).
 
 use crate::http::head::RequestHead;
 use crate::pool::{SessionKey, SessionSources};
-use crate::translate::canonical::{Block, CanonicalRequest, Text, WireFormat};
+use crate::translate::canonical::{Block, CanonicalRequest, WireFormat};
+use crate::util::fast_hash::FastHasher;
+use std::hash::Hasher;
 
 /// Derives the request's session key (`None` only for a request with no turns at all).
 pub fn derive(head: &RequestHead, format: WireFormat, req: &CanonicalRequest) -> Option<SessionKey> {
@@ -16,42 +18,44 @@ pub fn derive(head: &RequestHead, format: WireFormat, req: &CanonicalRequest) ->
         x_session_id: head.header("x-session-id"),
         first_turns: None,
     };
-    // The first turns are the last source: the text is joined only when no other one is there
+    // The first turns are the last source: they are hashed only when no other one is there
     // (Claude Code sends its session header with every request).
     if let Some(key) = SessionKey::derive(&sources) {
         return Some(key);
     }
-    let first = first_turns(req);
-    sources.first_turns = (!first.is_empty()).then_some(first.as_slice());
+    sources.first_turns = first_turns(req);
     SessionKey::derive(&sources)
 }
 
-/// The system prompt and the first message's text, separated by NULs, as the client escaped
-/// them (`translate::text`: the same client escapes the same text the same way every turn, and
-/// nothing is unescaped per request). Sized up front: one allocation, where growing it piece by
-/// piece took three.
-fn first_turns(req: &CanonicalRequest) -> Vec<u8> {
-    let first = req.messages.first().map(|m| m.content.as_slice()).unwrap_or_default();
-    let text = |b: &Block| if let Block::Text(t) = b { Some(t.escaped_len() + 1) } else { None };
-    let system = req.system.iter().map(Text::escaped_len).sum::<usize>() + req.system.len().saturating_sub(1);
-    let turn = if req.messages.is_empty() { 0 } else { 1 + first.iter().filter_map(text).sum::<usize>() };
-    let mut out = Vec::with_capacity(system + turn);
-    for (i, s) in req.system.iter().enumerate() {
-        if i > 0 {
-            out.push(b'\n');
-        }
-        out.extend_from_slice(s.escaped());
+/// A hash of the system prompt and the first message's texts, as the client escaped them
+/// (`translate::text`: the same client escapes the same text the same way every turn, and
+/// nothing is unescaped per request). Each text is fed to the hasher where it lies, with a
+/// separator after it (`\n` after a system text, NUL before the first message and after each
+/// of its texts), never joined into a copy: an agent's system prompt runs to tens of KiB, and
+/// every turn of a conversation without a session id hashes it again. The hash is
+/// [`FastHasher`]'s multiply-rotate over 8-byte words, about a sixth of SipHash's instructions
+/// a byte; a client that crafts two conversations with one hash only makes them share one
+/// sticky slot, which it could as well by sending one `x-session-id`. `None` when there is no
+/// message and no system text that is not blank.
+fn first_turns(req: &CanonicalRequest) -> Option<u64> {
+    if req.messages.is_empty() && req.system.iter().all(|s| s.escaped().trim_ascii().is_empty()) {
+        return None;
     }
-    if !req.messages.is_empty() {
-        out.push(0);
-        for b in first {
+    let mut h = FastHasher::default();
+    for s in &req.system {
+        h.write(s.escaped());
+        h.write_u8(b'\n');
+    }
+    if let Some(first) = req.messages.first() {
+        h.write_u8(0);
+        for b in &first.content {
             if let Block::Text(t) = b {
-                out.extend_from_slice(t.escaped());
-                out.push(0);
+                h.write(t.escaped());
+                h.write_u8(0);
             }
         }
     }
-    out
+    Some(h.finish())
 }
 
 #[cfg(test)]
@@ -111,18 +115,54 @@ mod tests {
     }
 
     #[test]
-    fn first_turns_join_the_system_prompt_and_the_first_message_text() {
+    fn first_turns_hash_the_system_prompt_and_the_first_message_text() {
         let mut r = req(None, "hi");
         r.system = vec!["one".into(), "two".into()];
+        let base = first_turns(&r).unwrap();
         r.messages[0].content.push(Block::Image(crate::translate::canonical::ImageSource::Url("u".into())));
-        r.messages[0].content.push(Block::Text("there".into()));
+        assert_eq!(first_turns(&r), Some(base), "only text blocks count");
         r.messages.push(Message { role: Role::Assistant, content: vec![Block::Text("later".into())] });
-        let joined = first_turns(&r);
-        assert_eq!(joined, b"one\ntwo\0hi\0there\0");
-        assert_eq!(joined.capacity(), joined.len(), "sized exactly up front");
+        assert_eq!(first_turns(&r), Some(base), "later messages do not count");
+        r.messages[0].content.push(Block::Text("there".into()));
+        let with_there = first_turns(&r).unwrap();
+        assert_ne!(with_there, base, "every text of the first message counts");
+
+        let variant = |system: &[&str], first: &[&str]| {
+            let mut v = req(None, "");
+            v.system = system.iter().map(|s| (*s).into()).collect();
+            v.messages[0].content = first.iter().map(|t| Block::Text((*t).into())).collect();
+            first_turns(&v).unwrap()
+        };
+        assert_eq!(variant(&["one", "two"], &["hi", "there"]), with_there);
+        let others = [
+            variant(&["one", "two!"], &["hi", "there"]),
+            variant(&["one", "two"], &["hi", "there!"]),
+            variant(&["onetwo"], &["hi", "there"]),
+            variant(&["one"], &["two", "hi", "there"]),
+            variant(&["one", "two", "hi"], &["there"]),
+            variant(&["one", "two"], &["hithere"]),
+            variant(&[], &["one", "two", "hi", "there"]),
+        ];
+        for (i, h) in others.iter().enumerate() {
+            assert_ne!(*h, with_there, "variant {i}: where a text lies and where it ends count");
+        }
+
+        // Texts of whole 8-byte words: only the separators tell where one ends.
+        assert_ne!(variant(&["12345678", "abcdefgh"], &["x"]), variant(&["12345678abcdefgh"], &["x"]));
+        assert_ne!(variant(&["12345678"], &["abcdefgh", "x"]), variant(&["12345678", "abcdefgh"], &["x"]));
+        assert_ne!(variant(&[], &["12345678", "abcdefgh"]), variant(&[], &["12345678abcdefgh"]));
+
         r.messages.clear();
-        assert_eq!(first_turns(&r), b"one\ntwo");
+        let alone = first_turns(&r);
+        assert!(alone.is_some(), "a system prompt alone is a conversation");
+        r.messages.push(Message { role: Role::User, content: Vec::new() });
+        assert_ne!(first_turns(&r), alone, "a first message without text still counts");
+        r.messages.clear();
+        r.system = vec!["  ".into(), String::new().into()];
+        assert_eq!(first_turns(&r), None, "blank system texts and no message");
         r.system.clear();
-        assert_eq!(first_turns(&r), b"");
+        assert_eq!(first_turns(&r), None);
+        r.messages.push(Message { role: Role::User, content: Vec::new() });
+        assert!(first_turns(&r).is_some(), "a first message, even without text");
     }
 }
