@@ -31,7 +31,7 @@ use orchids2api::proxy::session;
 use orchids2api::sim::agent_turn;
 use orchids2api::translate::canonical::WireFormat;
 use orchids2api::translate::request::{ClaudeEndpoint, decode_claude_shared, decode_openai_shared};
-use orchids2api::translate::{messages_cache, tools_cache};
+use orchids2api::translate::{messages_cache, system_cache, tools_cache};
 use orchids2api::util::alloc_count::{Counting, per_call};
 use serde_json::{Value, json};
 use std::cell::Cell;
@@ -142,6 +142,7 @@ fn run(case: &Case) -> usize {
     if case.name.ends_with("_first") {
         tools_cache::clear();
         messages_cache::clear();
+        system_cache::clear();
     }
     let body = case.body();
     let req = match case.format {

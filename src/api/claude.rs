@@ -6,6 +6,7 @@
 //! deserialize as [`ContentBlock::Other`] and are skipped by the mapper.
 
 use super::JsonText;
+use super::cache_marker::Marker;
 use super::one_pass::{TextOrList, text_or_list};
 use serde::{Deserialize, Deserializer};
 use std::borrow::Cow;
@@ -43,16 +44,21 @@ pub struct MessagesRequest<'a> {
     pub output_config: Option<OutputConfig<'a>>,
 }
 
-/// `system`: a string or an array of text blocks.
+/// `system`: a string or an array of text blocks, or the marker `translate::system_cache`
+/// writes in place of a value it already holds (`api::cache_marker`; read at the top level, it
+/// proves the spliced bytes were this member's value).
 #[derive(Debug)]
 pub enum System<'a> {
     Text(Cow<'a, str>),
     Blocks(Vec<ContentBlock<'a>>),
+    /// The cache's marker stood where the value was.
+    Cached,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for System<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(match text_or_list(d, "a string or an array of text blocks")? {
+            TextOrList::Text(t) if Marker::System.is(&t) => Self::Cached,
             TextOrList::Text(t) => Self::Text(t),
             TextOrList::List(bs) => Self::Blocks(bs),
         })

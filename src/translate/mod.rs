@@ -33,6 +33,7 @@ pub mod passthrough;
 pub mod request;
 pub(crate) mod shape;
 pub mod sse;
+pub mod system_cache;
 #[cfg(test)]
 mod test_support;
 pub mod text;

@@ -125,6 +125,9 @@ struct Decoded {
     marks: Vec<Mark>,
     /// How many of `req.system` came from outside `messages` (a Claude body's `system`).
     system_base: usize,
+    /// A Claude body's top-level `system` was the system cache's marker (its texts are the
+    /// caller's to put in).
+    system_cached: bool,
 }
 
 /// `tools` as sent -> the definitions, and whether the cache's marker stood there instead.
@@ -163,6 +166,7 @@ fn claude_in_place(
         effort: req.output_config.and_then(|o| o.effort).map(Cow::into_owned),
         ..CanonicalRequest::default()
     };
+    let system_cached = matches!(req.system, Some(claude::System::Cached));
     match req.system {
         Some(claude::System::Text(t)) => out.system.push(loc.text(t)),
         Some(claude::System::Blocks(bs)) => {
@@ -172,7 +176,7 @@ fn claude_in_place(
                 }
             }
         }
-        None => {}
+        Some(claude::System::Cached) | None => {}
     }
     let system_base = out.system.len();
     let (prefix_read, marks) = decode_messages(req.messages, prefix, sent, &mut out, system_base, |out, i, m| {
@@ -200,7 +204,7 @@ fn claude_in_place(
         claude::Thinking::Disabled => Thinking::Disabled,
     });
     let from_tools = out.tools.len();
-    Ok(Decoded { req: out, from_tools, cached, prefix_read, marks, system_base })
+    Ok(Decoded { req: out, from_tools, cached, prefix_read, marks, system_base, system_cached })
 }
 
 /// A body's `messages` into `out`, the same for both formats: the messages cache's prefix
@@ -349,7 +353,7 @@ fn openai_in_place(body: &mut [u8], sent: Sent<'_>, prefix: Option<&Prefix>) -> 
         }),
         Some(openai::ToolChoice::Named(n)) => Some(ToolChoice::Tool(n.function.name.into_owned())),
     };
-    Ok(Decoded { req: out, from_tools, cached, prefix_read, marks, system_base: 0 })
+    Ok(Decoded { req: out, from_tools, cached, prefix_read, marks, system_base: 0, system_cached: false })
 }
 
 fn text_of(c: Option<openai::MessageContent<'_>>, loc: &Locator<'_>) -> Vec<Block> {

@@ -93,6 +93,14 @@ impl Text {
         }
     }
 
+    /// Whether the escaped form is a slice of `b` (then keeping the text keeps `b` alive, and
+    /// nothing else).
+    pub(crate) fn lies_in(&self, b: &Bytes) -> bool {
+        let escaped = self.escaped();
+        let off = escaped.as_ptr().addr().wrapping_sub(b.as_ptr().addr());
+        off <= b.len() && escaped.len() <= b.len() - off
+    }
+
     /// Appends the text as a JSON string literal (quotes included).
     pub fn write_json(&self, out: &mut Vec<u8>) {
         let escaped = self.escaped();
@@ -129,7 +137,7 @@ mod locator;
 
 #[cfg(test)]
 use locator::has_surrogate_escape;
-pub(crate) use locator::{Cut, Locator, Sent};
+pub(crate) use locator::{CUTS, Cut, Locator, Sent};
 
 #[cfg(test)]
 mod tests;

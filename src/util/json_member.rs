@@ -18,7 +18,8 @@
 //!
 //! Forwards, for `translate::messages_cache` (whose `messages` come near the start):
 //! [`top_level_value_start`] walks the outer object's members from its start to where a
-//! member's value starts, and [`element_ends`] steps over an array's elements, up to a limit,
+//! member's value starts ([`top_level_value_forward`]: and where it ends, for
+//! `translate::system_cache`), and [`element_ends`] steps over an array's elements, up to a limit,
 //! giving where each ends. Same rules, same caveat: only on a document that parsed.
 
 use super::swar;
@@ -179,6 +180,14 @@ pub fn top_level_value_start(doc: &[u8], key: &[u8]) -> Option<usize> {
         }
         i = skip_ws(doc, sep + 1);
     }
+}
+
+/// The range of the value of the outer object's first member whose key is `key`, walking the
+/// members forwards ([`top_level_value_start`], then the value stepped over): for a member near
+/// the start, where [`top_level_value`] would step over everything after it.
+pub fn top_level_value_forward(doc: &[u8], key: &[u8]) -> Option<Range<usize>> {
+    let start = top_level_value_start(doc, key)?;
+    Some(start..value_end(doc, start)?)
 }
 
 /// The ends of the elements of the array whose `[` is at `open`, as offsets from `open` (each
@@ -344,8 +353,9 @@ mod tests {
             }
         }
 
-        /// In any object, pretty or compact, the range found for a key holds exactly that
-        /// member's value, and a key that is not a member is not found (nested or not).
+        /// In any object, pretty or compact, the range found for a key (walking backwards or
+        /// forwards) holds exactly that member's value, and a key that is not a member is not
+        /// found (nested or not).
         #[test]
         fn the_range_holds_the_members_value(
             members in proptest::collection::vec(("(tools|model|a|b|\"|\\\\)", value()), 0..6),
@@ -358,6 +368,8 @@ mod tests {
                 let got = top_level_value(text.as_bytes(), key.as_bytes())
                     .map(|r| serde_json::from_slice::<Value>(&text.as_bytes()[r]).unwrap());
                 proptest::prop_assert_eq!(got.as_ref(), obj.get(key), "key {} in {}", key, text);
+                let forward = top_level_value_forward(text.as_bytes(), key.as_bytes());
+                proptest::prop_assert_eq!(forward, top_level_value(text.as_bytes(), key.as_bytes()), "{}", text);
             }
         }
     }

@@ -14,13 +14,17 @@ use std::borrow::Cow;
 use std::sync::LazyLock;
 
 /// The body a request was parsed from, as the client sent it, and how the parsed copy differs
-/// from it: the request caches may have put markers in place of the `tools` value and of the
-/// first elements of `messages` ([`Cut`]s, in body order, not overlapping).
+/// from it: the request caches may have put markers in place of the `tools` value, of the
+/// first elements of `messages` and of a Claude body's `system` value ([`Cut`]s, in body order,
+/// not overlapping).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Sent<'s> {
     body: &'s Bytes,
-    cuts: [Option<Cut>; 2],
+    cuts: [Option<Cut>; CUTS],
 }
+
+/// How many cuts a parsed copy may have (one per request cache).
+pub(crate) const CUTS: usize = 3;
 
 /// Bytes of the sent body that a marker replaced in the parsed copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,11 +39,11 @@ pub(crate) struct Cut {
 impl<'s> Sent<'s> {
     /// The parsed copy is `body` as it is.
     pub(crate) fn plain(body: &'s Bytes) -> Self {
-        Self { body, cuts: [None; 2] }
+        Self { body, cuts: [None; CUTS] }
     }
 
     /// The parsed copy is `body` with each cut replaced by its marker (`cuts` in body order).
-    pub(crate) fn spliced(body: &'s Bytes, cuts: [Option<Cut>; 2]) -> Self {
+    pub(crate) fn spliced(body: &'s Bytes, cuts: [Option<Cut>; CUTS]) -> Self {
         Self { body, cuts }
     }
 
@@ -143,21 +147,28 @@ pub(super) fn has_surrogate_escape(content: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    /// Offsets map back through two cuts, one shorter and one longer than its marker: the text
+    /// Offsets map back through three cuts, shorter and longer than their markers: the text
     /// around them keeps its place, a marker's own bytes map nowhere.
     #[test]
-    fn offsets_map_back_through_two_cuts() {
-        let body = Bytes::from_static(b"aaaaBBcccccDDDDDDDDee");
-        // Cut 1: "BB" (4..6) became a 5-byte marker; cut 2: "DDDDDDDD" (11..19) a 3-byte one.
-        let cuts = [Some(Cut { start: 4, end: 6, marker_len: 5 }), Some(Cut { start: 11, end: 19, marker_len: 3 })];
+    fn offsets_map_back_through_three_cuts() {
+        let body = Bytes::from_static(b"aaaaBBcccccDDDDDDDDeeFFFFgg");
+        // "BB" (4..6) became a 5-byte marker, "DDDDDDDD" (11..19) a 3-byte one, "FFFF"
+        // (21..25) a 4-byte one.
+        let cuts = [
+            Some(Cut { start: 4, end: 6, marker_len: 5 }),
+            Some(Cut { start: 11, end: 19, marker_len: 3 }),
+            Some(Cut { start: 21, end: 25, marker_len: 4 }),
+        ];
         let sent = Sent::spliced(&body, cuts);
-        // Parsed: "aaaa" + "MMMMM" + "ccccc" + "mmm" + "ee".
-        let mapped: Vec<Option<usize>> = (0..19).map(|at| sent.offset(at)).collect();
+        // Parsed: "aaaa" + "MMMMM" + "ccccc" + "mmm" + "ee" + "NNNN" + "gg".
+        let mapped: Vec<Option<usize>> = (0..25).map(|at| sent.offset(at)).collect();
         let mut want: Vec<Option<usize>> = (0..4).map(Some).collect();
         want.extend([None; 5]);
         want.extend((6..11).map(Some));
         want.extend([None; 3]);
         want.extend((19..21).map(Some));
+        want.extend([None; 4]);
+        want.extend((25..27).map(Some));
         assert_eq!(mapped, want);
         assert_eq!(Sent::plain(&body).offset(7), Some(7));
     }

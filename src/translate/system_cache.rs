@@ -1,0 +1,171 @@
+//! The system prompts of the last few Claude requests, per worker thread, keyed by their bytes.
+//!
+//! Claude Code and other Claude agents send the same top-level `system` value, byte for byte,
+//! on every turn: a prompt of 10–30 KiB that is a Claude body's largest value outside `messages`
+//! and `tools`, which the other two caches already take out of a repeated turn's decode. Parsing
+//! it, copying its text and finding the text's escaped form again (`translate::text`) was about
+//! a third of a repeated Claude Code turn (callgrind). For a large Claude body
+//! `translate::request` (`request/reuse.rs`) asks [`find`] whether a kept value stands in the
+//! body: first where it started last time (counted from the body's start: the value comes
+//! before `messages`), then where it ended last time (counted from the body's end: it comes
+//! after them, as Claude Code sends it), else where a scan finds the top-level `system` value
+//! (`util::json_member`), looked up by its bytes. On a hit the body is decoded with the value
+//! replaced by the thread's marker (`api::cache_marker`), and the kept texts count only if the
+//! top-level `system` read the marker. A miss decodes the value with the body and [`remember`]s
+//! it. Any failure on that road falls back to the plain decode of the body, so a bad request
+//! gets the error it always got (`docs/translation.md`, "Repeated system prompts").
+//!
+//! The kept texts are slices of the kept bytes (copied once, on the miss), so a hit pins no
+//! client's body. Per thread (`RefCell`, `Rc`, no lock): each worker keeps its own [`ENTRIES`]
+//! most recently used values.
+
+use super::canonical::Text;
+use crate::util::json_member;
+use bytes::Bytes;
+use std::cell::RefCell;
+use std::ops::Range;
+use std::rc::Rc;
+
+/// Values kept per thread (an agent and its subagents each have their own prompt).
+pub const ENTRIES: usize = 4;
+/// Values below this size are decoded with the body.
+pub const MIN_SYSTEM: usize = 1024;
+/// Values above this size are not kept (bounds the cache at `ENTRIES` times this).
+pub const MAX_SYSTEM: usize = 512 * 1024;
+
+struct Entry {
+    /// The value's bytes, which the texts are slices of.
+    raw: Bytes,
+    /// Where the value started, and how many bytes followed it, the last time it was seen
+    /// (where [`find`] looks first).
+    head: usize,
+    tail: usize,
+    texts: Rc<[Text]>,
+}
+
+thread_local! {
+    static CACHE: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A Claude body's top-level `system` value, where [`find`] saw it.
+#[derive(Debug, Clone)]
+pub enum Found {
+    /// A kept value stands at this range (only its bytes were compared: the decode with the
+    /// marker there proves it was the top-level `system`); its texts.
+    Kept(Range<usize>, Rc<[Text]>),
+    /// The value stands here and is not kept (the caller [`remember`]s it after the decode).
+    New(Range<usize>),
+}
+
+/// Where `body`'s top-level `system` value is and whether it is kept; `None` when the body has
+/// no such value of a size worth keeping.
+pub fn find(body: &[u8]) -> Option<Found> {
+    if let Some((span, texts)) = guess(body) {
+        return Some(Found::Kept(span, texts));
+    }
+    let span = span(body)?;
+    let raw = body.get(span.clone())?;
+    Some(match lookup(raw, span.start, body.len() - span.end) {
+        Some(texts) => Found::Kept(span, texts),
+        None => Found::New(span),
+    })
+}
+
+/// Where the body's top-level `system` value is, when it is large enough to keep. The members
+/// are walked from the nearer end: from the start when the first `"system"` in the body lies in
+/// its first half (the SDKs' `system=` before `messages=`), else from the end (Claude Code sends
+/// it after `messages`), so the walk steps over the members on one side of it only. Either
+/// walk finds exactly the parser's member in a body that parses, which is the only kind whose
+/// value is kept (after its decode).
+fn span(body: &[u8]) -> Option<Range<usize>> {
+    // A large body without the key would pay a whole walk; a substring search (SIMD) rules it
+    // out first.
+    let key = memchr::memmem::find(body, br#""system""#)?;
+    let r = if key < body.len() / 2 {
+        json_member::top_level_value_forward(body, b"system")
+    } else {
+        json_member::top_level_value(body, b"system")
+    };
+    r.filter(|r| (MIN_SYSTEM..=MAX_SYSTEM).contains(&r.len()))
+}
+
+/// A kept value found in `body` where it started last time, or where it ended last time
+/// (counted from the end): the range and the texts.
+fn guess(body: &[u8]) -> Option<(Range<usize>, Rc<[Text]>)> {
+    CACHE.with(|c| {
+        let mut c = c.try_borrow_mut().ok()?;
+        let (at, range) = c.iter().enumerate().find_map(|(at, e)| {
+            let from_end = body.len().checked_sub(e.tail).and_then(|end| Some(end.checked_sub(e.raw.len())?..end));
+            [Some(e.head..e.head + e.raw.len()), from_end]
+                .into_iter()
+                .flatten()
+                .find(|r| body.get(r.clone()) == Some(&*e.raw))
+                .map(|r| (at, r))
+        })?;
+        let hit = to_front(&mut c, at)?;
+        (hit.head, hit.tail) = (range.start, body.len() - range.end);
+        Some((range, Rc::clone(&hit.texts)))
+    })
+}
+
+/// The texts decoded from exactly these bytes (most recently used first); a hit remembers where
+/// they stood in this body.
+fn lookup(raw: &[u8], head: usize, tail: usize) -> Option<Rc<[Text]>> {
+    CACHE.with(|c| {
+        let mut c = c.try_borrow_mut().ok()?;
+        let at = c.iter().position(|e| *e.raw == *raw)?;
+        let hit = to_front(&mut c, at)?;
+        (hit.head, hit.tail) = (head, tail);
+        Some(Rc::clone(&hit.texts))
+    })
+}
+
+/// Moves the entry at `at` to the front (most recently used) and returns it.
+fn to_front(c: &mut [Entry], at: usize) -> Option<&mut Entry> {
+    let used = c.get_mut(..=at)?;
+    used.rotate_right(1);
+    used.first_mut()
+}
+
+/// Keeps `texts`, the decoding of `body[span]` (the top-level `system` value), dropping the
+/// least recently used value. The value's bytes are copied and the texts moved onto the copy;
+/// nothing is kept when a text does not lie inside the value (it would pin the body).
+pub fn remember(body: &Bytes, span: Range<usize>, texts: &[Text]) {
+    if !(MIN_SYSTEM..=MAX_SYSTEM).contains(&span.len()) {
+        return;
+    }
+    let Some(raw) = body.get(span.clone()).map(Bytes::copy_from_slice) else { return };
+    let mut moved = Vec::with_capacity(texts.len());
+    for t in texts {
+        let m = t.moved(body, &span, &raw, 0);
+        if !m.is_empty() && !m.lies_in(&raw) {
+            return;
+        }
+        moved.push(m);
+    }
+    let entry = Entry { head: span.start, tail: body.len() - span.end, raw, texts: moved.into() };
+    CACHE.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            c.truncate(ENTRIES - 1);
+            c.insert(0, entry);
+        }
+    });
+}
+
+/// Forgets every value of this thread (benches time the first turn of a conversation).
+pub fn clear() {
+    CACHE.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            c.clear();
+        }
+    });
+}
+
+/// How many values this thread keeps.
+#[cfg(test)]
+pub fn len() -> usize {
+    CACHE.with(|c| c.try_borrow().map_or(0, |c| c.len()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,220 @@
+//! The system cache against the decode without any cache: every body decodes to exactly what a
+//! worker with empty caches makes of it, and a kept value is taken where it should be.
+
+use super::*;
+use crate::api::cache_marker::Marker;
+use crate::sim::agent_turn;
+use crate::translate::canonical::CanonicalRequest;
+use crate::translate::request::{ClaudeEndpoint, RequestError, decode_claude_shared};
+use crate::translate::{messages_cache, tools_cache};
+use serde_json::{Value, json};
+
+/// A system prompt as agents send it: escapes, non-ASCII, a tab, about 3 KiB.
+fn prompt(tag: &str) -> String {
+    format!("You are \"{tag}\", working in C:\\repo über\tthe gateway. {}", "Follow the rules below. ".repeat(120))
+}
+
+/// A Claude body of `turns` user turns: `system` before `messages`, or after `tools` (as Claude
+/// Code sends it); `pretty` spaces every member.
+fn body(system: &Value, turns: usize, system_last: bool, pretty: bool) -> Bytes {
+    let messages: Vec<Value> = (0..turns)
+        .map(|i| {
+            let role = if i % 2 == 0 { "user" } else { "assistant" };
+            json!({"role": role, "content": format!("turn {i}: {}", "words ".repeat(400))})
+        })
+        .collect();
+    let tools: Vec<Value> = (0..4)
+        .map(|i| json!({"name": format!("tool_{i}"), "description": "reads", "input_schema": {"type": "object"}}))
+        .collect();
+    let mut members = vec![("model", json!("m")), ("max_tokens", json!(64))];
+    if !system_last {
+        members.push(("system", system.clone()));
+    }
+    members.push(("messages", Value::Array(messages)));
+    members.push(("tools", Value::Array(tools)));
+    if system_last {
+        members.push(("system", system.clone()));
+    }
+    members.push(("metadata", json!({"user_id": "u"})));
+    let sep = if pretty { ",\n  " } else { "," };
+    let inner: Vec<String> = members
+        .iter()
+        .map(|(k, v)| {
+            let v = if pretty { serde_json::to_string_pretty(v).unwrap() } else { v.to_string() };
+            format!("\"{k}\":{}{v}", if pretty { " " } else { "" })
+        })
+        .collect();
+    Bytes::from(format!("{{{}}}", inner.join(sep)))
+}
+
+fn blocks(tag: &str) -> Value {
+    json!([{"type": "text", "text": prompt(tag), "cache_control": {"type": "ephemeral"}},
+           {"type": "text", "text": format!("second block of {tag}")}])
+}
+
+fn decode(body: &Bytes) -> Result<CanonicalRequest, RequestError> {
+    decode_claude_shared(body, ClaudeEndpoint::Messages)
+}
+
+/// What a worker with empty caches makes of `body` (the caches are emptied).
+fn fresh(body: &Bytes) -> Result<CanonicalRequest, RequestError> {
+    clear();
+    tools_cache::clear();
+    messages_cache::clear();
+    decode(body)
+}
+
+/// Whether every system text is a slice of the cache's copy, none of the body's.
+fn from_the_cache(req: &CanonicalRequest, body: &Bytes) -> bool {
+    !req.system.is_empty() && req.system.iter().all(|t| !t.lies_in(body))
+}
+
+#[test]
+fn the_next_turn_takes_the_kept_value_wherever_the_body_puts_it() {
+    for (system_last, pretty) in [(false, false), (true, false), (false, true), (true, true)] {
+        for system in [blocks("agent"), Value::String(prompt("plain"))] {
+            let first = body(&system, 3, system_last, pretty);
+            let first_plain = fresh(&first).unwrap();
+            assert_eq!(len(), 1, "the first turn keeps its system value");
+            assert!(!from_the_cache(&first_plain, &first));
+            let next = body(&system, 5, system_last, pretty);
+            let got = decode(&next).unwrap();
+            assert!(from_the_cache(&got, &next), "last {system_last}, pretty {pretty}: {system}");
+            assert_eq!(got, fresh(&next).unwrap(), "last {system_last}, pretty {pretty}");
+            assert_eq!(got.system, first_plain.system);
+        }
+    }
+}
+
+#[test]
+fn a_value_moved_elsewhere_is_found_by_the_scan_and_looked_up_by_its_bytes() {
+    let system = blocks("agent");
+    let _ = fresh(&body(&system, 3, false, false));
+    // Before `messages` last time, after `tools` now: neither guessed place holds it.
+    let moved = body(&system, 5, true, false);
+    assert!(guess(&moved).is_none());
+    let got = decode(&moved).unwrap();
+    assert!(from_the_cache(&got, &moved));
+    assert_eq!(got, fresh(&moved).unwrap());
+}
+
+#[test]
+fn another_prompt_is_decoded_and_kept_beside_the_first_and_the_oldest_goes_first() {
+    let _ = fresh(&body(&blocks("a"), 3, true, false));
+    let other = body(&blocks("b"), 3, true, false);
+    let got = decode(&other).unwrap();
+    assert!(!from_the_cache(&got, &other));
+    assert_eq!(got, fresh(&other).unwrap());
+    let _ = decode(&body(&blocks("a"), 3, true, false));
+    assert_eq!(len(), 2);
+    for i in 0..ENTRIES {
+        let b = body(&blocks(&format!("x{i}")), 3, true, false);
+        let _ = decode(&b);
+    }
+    assert_eq!(len(), ENTRIES);
+    let again = body(&blocks("b"), 5, true, false);
+    assert!(!from_the_cache(&decode(&again).unwrap(), &again), "the oldest value was dropped");
+}
+
+#[test]
+fn small_values_and_small_bodies_are_not_kept() {
+    let small = json!([{"type": "text", "text": "short"}]);
+    let large = body(&small, 5, true, false);
+    assert!(large.len() >= tools_cache::MIN_BODY);
+    let _ = fresh(&large);
+    assert_eq!(len(), 0);
+    let tiny = Bytes::from(format!(
+        r#"{{"model":"m","max_tokens":8,"system":{},"messages":[{{"role":"user","content":"hi"}}]}}"#,
+        Value::String(prompt("tiny"))
+    ));
+    assert!(tiny.len() < tools_cache::MIN_BODY);
+    let _ = fresh(&tiny);
+    assert_eq!(len(), 0);
+}
+
+#[test]
+fn the_marker_from_a_client_is_refused_on_system() {
+    let marker = Value::String(Marker::System.text());
+    let want =
+        RequestError { message: "system: expected a string or an array of text blocks".into(), param: Some("system") };
+    let large = body(&marker, 5, true, false);
+    assert_eq!(fresh(&large), Err(want.clone()));
+    let small = Bytes::from(format!(r#"{{"model":"m","max_tokens":8,"system":{marker},"messages":[]}}"#));
+    assert_eq!(fresh(&small), Err(want.clone()));
+    // With the value kept, a body that sends the marker in its place is refused all the same.
+    let _ = fresh(&body(&blocks("agent"), 3, true, false));
+    assert_eq!(decode(&large), Err(want));
+}
+
+#[test]
+fn a_lookalike_at_the_guessed_place_is_not_taken() {
+    let system = blocks("agent");
+    let first = body(&system, 3, true, false);
+    let _ = fresh(&first);
+    // The same bytes, at the same distance from the end, one level down: under `metadata`.
+    let text = String::from_utf8(first.to_vec()).unwrap();
+    // The tail after the value keeps its length (28 bytes): metadata closes, then the body.
+    let nested = text.replacen(r#","system":"#, r#","metadata":{"system":"#, 1).replacen(
+        r#","metadata":{"user_id":"u"}}"#,
+        &format!("}}{}}}", " ".repeat(26)),
+        1,
+    );
+    let nested = Bytes::from(nested);
+    assert!(guess(&nested).is_some(), "the bytes are where the value ended last time");
+    let got = decode(&nested).unwrap();
+    assert!(got.system.is_empty(), "no top-level system");
+    assert_eq!(got, fresh(&nested).unwrap());
+}
+
+#[test]
+fn a_bad_body_with_a_kept_value_gets_the_plain_decodes_error() {
+    let system = blocks("agent");
+    let good = body(&system, 5, true, false);
+    let text = String::from_utf8(good.to_vec()).unwrap();
+    let bad_role = Bytes::from(text.replacen(r#""role":"assistant""#, r#""role":"wizard""#, 1));
+    let broken = Bytes::from(text.replacen(r#""messages":["#, r#""messages":[x"#, 1));
+    let bad_system = Bytes::from(text.replacen(r#"{"text":"second block of agent""#, r#"{"text":7"#, 1));
+    assert_ne!(bad_system, good);
+    for bad in [bad_role, broken, bad_system] {
+        let want = fresh(&bad);
+        assert!(want.is_err());
+        let _ = fresh(&body(&system, 3, true, false));
+        assert_eq!(decode(&bad), want);
+    }
+}
+
+#[test]
+fn kept_texts_hold_a_copy_of_the_value_not_the_body() {
+    let system = blocks("agent");
+    let first = body(&system, 3, true, false);
+    let _ = fresh(&first);
+    let kept: Vec<Bytes> = CACHE.with(|c| c.borrow().iter().map(|e| e.raw.clone()).collect());
+    assert_eq!(kept.len(), 1);
+    let raw = &kept[0];
+    assert_eq!(raw.len(), system.to_string().len());
+    let texts = CACHE.with(|c| c.borrow()[0].texts.clone());
+    assert!(texts.iter().all(|t| t.lies_in(raw) && !t.lies_in(&first)));
+}
+
+#[test]
+fn texts_from_outside_the_value_are_not_kept() {
+    clear();
+    let b = body(&blocks("agent"), 5, true, false);
+    let span = crate::util::json_member::top_level_value(&b, b"system").unwrap();
+    remember(&b, span.clone(), &[Text::from("made elsewhere")]);
+    assert_eq!(len(), 0, "it would not be a slice of the kept copy");
+    let decoded = fresh(&b).unwrap().system;
+    clear();
+    remember(&b, span, &[decoded[0].clone(), Text::default()]);
+    assert_eq!(len(), 1, "slices of the value, and empty texts, are kept");
+}
+
+#[test]
+fn the_agent_benchs_next_turn_takes_its_system_prompt_from_the_cache() {
+    let first = Bytes::from(agent_turn::claude("m", true, "go on"));
+    let next = Bytes::from(agent_turn::claude_after("m", true, "go on", agent_turn::TURNS + 1));
+    let _ = fresh(&first).unwrap();
+    let got = decode(&next).unwrap();
+    assert!(from_the_cache(&got, &next));
+    assert_eq!(got, fresh(&next).unwrap());
+}
