@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: orchids2api::util::mimalloc_alloc::Mimalloc = orchids2api::util::mimalloc_alloc::Mimalloc;
 
 /// Streaming LLM gateway: Claude Messages and OpenAI Chat Completions in front of orchids, warp
 /// and grok account pools.

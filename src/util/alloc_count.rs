@@ -1,11 +1,11 @@
 //! A counting global allocator for benches and allocation tests: counts every allocation and
-//! reallocation, then defers to mimalloc, the allocator the server runs on (so a bench times
+//! reallocation, then defers to mimalloc as the server runs it (`util::mimalloc_alloc`) (so a bench times
 //! the allocations the server makes, not glibc's: glibc gives a large freed block back to the
 //! kernel and faults its pages in again on the next request, which mimalloc does not). Install
 //! it in a bench or test binary with `#[global_allocator] static GLOBAL: Counting = Counting;`
 //! and read [`allocations`] around the code under test. The server binary never uses it.
 
-use mimalloc::MiMalloc as Inner;
+use super::mimalloc_alloc::Mimalloc as Inner;
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,8 +16,8 @@ pub static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 #[derive(Debug, Clone, Copy)]
 pub struct Counting;
 
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so the
-// `GlobalAlloc` contract is exactly `System`'s; the counter is a relaxed atomic add.
+// SAFETY: every method forwards to the server's allocator with the caller's arguments
+// unchanged, so the `GlobalAlloc` contract is exactly its; the counter is a relaxed atomic add.
 #[expect(unsafe_code, reason = "a counting global allocator must implement the unsafe GlobalAlloc trait")]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {

@@ -38,7 +38,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: orchids2api::util::mimalloc_alloc::Mimalloc = orchids2api::util::mimalloc_alloc::Mimalloc;
 
 /// Load client for scripts/bench: closed-loop, open-loop and streaming load with latency
 /// histograms; prints one JSON object.
