@@ -13,6 +13,8 @@
 use crate::util::json;
 use bytes::Bytes;
 use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::rc::Rc;
 
 pub use super::text::Text;
 
@@ -326,7 +328,7 @@ pub enum Block {
     ToolUse {
         id: String,
         name: String,
-        input: String,
+        input: Arguments,
     },
     /// The result of a tool call, sent by the user side.
     ToolResult {
@@ -355,6 +357,71 @@ impl Block {
             },
             other => other.clone(),
         }
+    }
+}
+
+/// A tool call's input (`Block::ToolUse`): JSON text, an object. Shared: a clone (the
+/// conversation cache replays a conversation's calls on every turn, `translate::messages_cache`)
+/// copies no text. Its form as a JSON string, which OpenAI-format bodies carry
+/// (`function.arguments`), is made the first time a writer asks and kept with the text, so a
+/// call written into every later turn's upstream body is escaped once.
+#[derive(Clone)]
+pub struct Arguments(Rc<ArgumentsInner>);
+
+struct ArgumentsInner {
+    text: Box<str>,
+    /// The text as a JSON string literal, quotes included (made on first use).
+    quoted: OnceCell<Box<[u8]>>,
+}
+
+impl Arguments {
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        &self.0.text
+    }
+
+    /// Appends the text as a JSON string literal (quotes included), escaped once per call.
+    pub fn write_quoted(&self, out: &mut Vec<u8>) {
+        let quoted = self.0.quoted.get_or_init(|| {
+            let mut q = Vec::with_capacity(self.0.text.len() + 8);
+            crate::util::json::push_str(&mut q, &self.0.text);
+            q.into_boxed_slice()
+        });
+        out.extend_from_slice(quoted);
+    }
+}
+
+impl std::ops::Deref for Arguments {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<String> for Arguments {
+    fn from(text: String) -> Self {
+        Self(Rc::new(ArgumentsInner { text: text.into_boxed_str(), quoted: OnceCell::new() }))
+    }
+}
+
+impl From<&str> for Arguments {
+    fn from(text: &str) -> Self {
+        Self::from(text.to_owned())
+    }
+}
+
+impl PartialEq for Arguments {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Arguments {}
+
+impl std::fmt::Debug for Arguments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
@@ -570,5 +637,28 @@ mod tests {
             assert_eq!(ErrorKind::parse(k.claude().as_bytes()), k);
             assert_eq!(ErrorKind::parse(k.openai().as_bytes()), k);
         }
+    }
+
+    #[test]
+    fn arguments_are_written_as_a_json_string_once_per_call() {
+        let text = "{\"path\":\"C:\\\\repo\",\"note\":\"tab\\there \u{1}✓\"}";
+        let a = Arguments::from(text);
+        assert_eq!(a.as_str(), text);
+        let mut want = Vec::new();
+        json::push_str(&mut want, text);
+        let (mut once, mut twice) = (Vec::new(), Vec::new());
+        a.write_quoted(&mut once);
+        assert_eq!(once, want);
+        assert_eq!(serde_json::from_slice::<String>(&once).unwrap(), text, "a JSON string of the text");
+        // A clone shares the text and the quoted form made for the original.
+        let b = a.clone();
+        assert!(Rc::ptr_eq(&a.0, &b.0));
+        assert!(b.0.quoted.get().is_some(), "quoted already, through the shared value");
+        b.write_quoted(&mut twice);
+        assert_eq!(twice, want);
+        assert_eq!(a, Arguments::from(text.to_owned()), "equal by text");
+        assert_ne!(a, Arguments::from("{}"));
+        assert_eq!(format!("{a:?}"), format!("{text:?}"));
+        assert_eq!(&*a, text);
     }
 }

@@ -284,7 +284,7 @@ fn claude_block(b: claude::ContentBlock<'_>, loc: &Locator<'_>) -> Option<Block>
         claude::ContentBlock::ToolUse { id, name, input } => Block::ToolUse {
             id: id.into_owned(),
             name: name.into_owned(),
-            input: input.map_or_else(|| "{}".to_owned(), crate::api::JsonText::into_string),
+            input: input.map_or_else(|| "{}".to_owned(), crate::api::JsonText::into_string).into(),
         },
         claude::ContentBlock::ToolResult { tool_use_id, content, is_error } => Block::ToolResult {
             tool_use_id: tool_use_id.into_owned(),
@@ -415,14 +415,14 @@ fn openai_message(
                 content.push(Block::ToolUse {
                     id: c.id.into_owned(),
                     name: c.function.name.into_owned(),
-                    input: non_empty_args(c.function.arguments),
+                    input: non_empty_args(c.function.arguments).into(),
                 });
             }
             if let Some(f) = m.function_call {
                 content.push(Block::ToolUse {
                     id: format!("call_{}", f.name),
                     name: f.name.into_owned(),
-                    input: non_empty_args(f.arguments),
+                    input: non_empty_args(f.arguments).into(),
                 });
             }
             out.messages.push(Message { role: Role::Assistant, content });
@@ -515,7 +515,7 @@ mod tests {
         assert_eq!(r.system, vec![Text::from("You are \"CC\"")]);
         assert_eq!(r.messages.len(), 3);
         assert_eq!(r.messages[0].content, vec![Block::Text("hi\n".into())]);
-        assert!(matches!(&r.messages[1].content[1], Block::ToolUse { input, .. } if input == r#"{"p":"/"}"#));
+        assert!(matches!(&r.messages[1].content[1], Block::ToolUse { input, .. } if input.as_str() == r#"{"p":"/"}"#));
         assert_eq!(r.tools.len(), 1, "server tools are dropped");
         assert_eq!(r.thinking, Some(Thinking::Enabled { budget_tokens: 31999 }));
         assert_eq!(r.user.as_deref(), Some("u"));

@@ -267,7 +267,12 @@ fn assistant_message(blocks: &[Block], out: &mut Vec<u8>) {
                 o.extend_from_slice(br#","type":"function","function":{"name":"#);
                 push_str(o, name);
                 o.extend_from_slice(br#","arguments":"#);
-                push_str(o, if input.is_empty() { "{}" } else { input.as_str() });
+                if input.is_empty() {
+                    push_str(o, "{}");
+                } else {
+                    // Escaped once per call, however many turns carry it.
+                    input.write_quoted(o);
+                }
                 o.extend_from_slice(b"}}");
             }
         }
