@@ -479,3 +479,25 @@ fn an_agents_turns_reach_the_upstream_as_a_fresh_gateway_sends_them() {
         }
     }
 }
+
+/// A client that leaves while the upstream is silent is noticed within seconds: the connection
+/// watches the client's socket once a stream has had nothing to send for a second, long before
+/// the next heartbeat (15 s) or the next token (30 s) would show it.
+#[test]
+fn a_client_that_leaves_a_silent_stream_is_noticed_within_seconds() {
+    let sim = Sim::start(&[]);
+    let mut cfg = sim.tryit.clone();
+    cfg["log_level"] = json!("debug");
+    let s = Server::start(&cfg);
+    // Two events (the role chunk and the first token), then 30 s of silence.
+    let body = serde_json::to_vec(&openai(API_MODEL, "sim:tokens=5 sim:pace=2/30000 hi", true)).unwrap();
+    let mut c = support::Conn::connect(s.addr);
+    c.send(&support::request_with_body("POST", "/grok/v1/chat/completions", &body, ""));
+    assert_eq!(c.read_head().status, 200);
+    assert!(c.read_chunk().is_some(), "the first events arrive");
+    let left = std::time::Instant::now();
+    drop(c);
+    let line = s.wait_for_line(std::time::Duration::from_secs(8), |l| l.contains("client went away"));
+    assert!(line.is_some(), "not noticed within 8 s:\n{}", s.log());
+    assert!(left.elapsed() < std::time::Duration::from_secs(8));
+}

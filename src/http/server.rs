@@ -29,6 +29,9 @@ use std::time::{Duration, Instant};
 const READ_CHUNK: usize = 8 * 1024;
 /// Coalesce queued SSE frames into one write up to this many bytes.
 const SSE_BATCH: usize = 64 * 1024;
+/// How long a stream must have had nothing to send before its client's socket is watched for a
+/// close (see [`stream_sse`]).
+const WATCH_AFTER: Duration = Duration::from_secs(1);
 
 /// A failure that ends the connection after (maybe) an error response.
 enum Stop {
@@ -311,6 +314,16 @@ async fn write_out(stream: &mut TcpStream, out: Vec<u8>) -> Result<Vec<u8>, ()> 
 
 /// Pumps SSE frames from the producer to the client until the producer finishes (`Ok`) or the
 /// client goes away (`Err`, and dropping `rx` tells the producer).
+///
+/// A client that goes away is noticed two ways. While frames flow, the writes fail: the first
+/// write after the client closed draws its reset, the next one the error. Once the stream has
+/// had nothing to send for [`WATCH_AFTER`] (or the heartbeat interval, if shorter), the
+/// client's socket is watched as well (a poll for readability, which a close or a pipelined
+/// request completes), so a stream whose upstream went silent (a long thinking phase) notices
+/// within a second instead of at the next heartbeat. The watch is not armed while frames flow:
+/// a poll armed and cancelled around every frame cost two more io_uring submissions and a
+/// cancellation per chunk. One coarse deadline serves both: first the watch's, then the
+/// heartbeat's; a stream whose frames come less than a second apart never reaches either.
 async fn stream_sse(
     stream: &mut TcpStream,
     rbuf: &mut BytesMut,
@@ -324,9 +337,12 @@ async fn stream_sse(
         WireFraming::Chunked => chunked::encode_chunk(out, frame),
         _ => out.extend_from_slice(frame),
     };
+    let watch_after = WATCH_AFTER.min(heartbeat);
+    let mut wrote = Instant::now();
     // A coarse deadline (`runtime::coarse_timer`): every open stream has one.
-    let mut sleep = crate::runtime::coarse_timer::timer_at(Instant::now() + heartbeat);
+    let mut sleep = crate::runtime::coarse_timer::timer_at(wrote + watch_after);
     let mut watch_client = true;
+    let mut watching = false;
     loop {
         out.clear();
         monoio::select! {
@@ -346,8 +362,18 @@ async fn stream_sse(
                     push(&mut out, &more);
                 }
             },
-            () = &mut sleep => push(&mut out, b":\n\n"),
-            r = stream.readable(false), if watch_client => {
+            () = &mut sleep => {
+                if !watching {
+                    // Quiet for `watch_after`: watch the client from now on.
+                    watching = true;
+                    if watch_after < heartbeat {
+                        sleep.reset(wrote + heartbeat);
+                        continue;
+                    }
+                }
+                push(&mut out, b":\n\n");
+            },
+            r = stream.readable(false), if watch_client && watching => {
                 if r.is_err() {
                     return Err(());
                 }
@@ -367,7 +393,9 @@ async fn stream_sse(
         // no buffer while it waits (10k open streams would hold 10k of them). The next batch
         // allocates what it needs.
         out = Vec::new();
-        sleep.reset(Instant::now() + heartbeat);
+        wrote = Instant::now();
+        sleep.reset(wrote + watch_after);
+        watching = false;
     }
 }
 
