@@ -131,3 +131,33 @@ fn client_disconnect_mid_stream_is_noticed_and_harmless() {
     c.send(b"GET /debug/sse?events=2 HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(ticks(&sse_frames(&c.read_response().text())), vec![0, 1]);
 }
+
+/// The client's socket is watched once a stream has been quiet, also when the heartbeat is
+/// shorter than the watch's second: a client that half-closes during the silence (its read 0)
+/// ends the stream, although every heartbeat write still succeeds.
+#[test]
+fn a_quiet_stream_watches_its_client_with_a_short_heartbeat() {
+    use std::io::{Read, Write};
+    let s = Server::start(&json!({"timeouts": {"sse_heartbeat_ms": 300}}));
+    let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.write_all(b"GET /debug/sse?events=2&interval_ms=60000 HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    // The head, then heartbeats (the first event is a minute away).
+    while !String::from_utf8_lossy(&got).contains(":\n\n") {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    let left = std::time::Instant::now();
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => assert!(left.elapsed() < Duration::from_secs(5), "heartbeats went on for 5 s after the close"),
+            Err(e) => panic!("no end of the stream: {e}"),
+        }
+    }
+    assert!(left.elapsed() < Duration::from_secs(5));
+}

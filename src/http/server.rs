@@ -345,6 +345,8 @@ async fn stream_sse(
     let mut watching = false;
     loop {
         out.clear();
+        // Whether this write carries frames (else a heartbeat).
+        let mut frames = true;
         monoio::select! {
             frame = rx.recv() => {
                 let Some(frame) = frame else {
@@ -364,7 +366,7 @@ async fn stream_sse(
             },
             () = &mut sleep => {
                 if !watching {
-                    // Quiet for `watch_after`: watch the client from now on.
+                    // Quiet for `watch_after`: watch the client until the next frame.
                     watching = true;
                     if watch_after < heartbeat {
                         sleep.reset(wrote + heartbeat);
@@ -372,6 +374,7 @@ async fn stream_sse(
                     }
                 }
                 push(&mut out, b":\n\n");
+                frames = false;
             },
             r = stream.readable(false), if watch_client && watching => {
                 if r.is_err() {
@@ -394,8 +397,13 @@ async fn stream_sse(
         // allocates what it needs.
         out = Vec::new();
         wrote = Instant::now();
-        sleep.reset(wrote + watch_after);
-        watching = false;
+        if frames {
+            sleep.reset(wrote + watch_after);
+            watching = false;
+        } else {
+            // Still quiet: keep watching, and the next heartbeat a full interval on.
+            sleep.reset(wrote + heartbeat);
+        }
     }
 }
 

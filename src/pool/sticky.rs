@@ -28,8 +28,7 @@
 //! locality upstream, never correctness.
 
 use crate::domain::Channel;
-use crate::util::fast_hash::FastMap;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{DefaultHasher, Hasher};
 
 /// Where a session key came from (for logs and explain).
@@ -127,7 +126,10 @@ struct Pin {
 /// This core's session -> account map (see the module docs).
 #[derive(Debug, Default)]
 pub struct StickyMap {
-    map: FastMap<u64, Pin>,
+    /// Keyed by SipHash with this process's random keys: a session hash comes from client
+    /// input (an id, or the first turns through the multiply-rotate hasher, which a client can
+    /// steer), so a client must not be able to crowd one probe chain.
+    map: HashMap<u64, Pin>,
     order: VecDeque<(u64, u64)>,
     max: usize,
     ttl_ms: u64,
@@ -135,7 +137,7 @@ pub struct StickyMap {
 
 impl StickyMap {
     pub fn new(max_entries: usize, ttl_ms: u64) -> Self {
-        Self { map: FastMap::default(), order: VecDeque::new(), max: max_entries, ttl_ms }
+        Self { map: HashMap::default(), order: VecDeque::new(), max: max_entries, ttl_ms }
     }
 
     /// Applies new limits; shrinking evicts at the next insert.

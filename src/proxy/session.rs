@@ -34,9 +34,10 @@ pub fn derive(head: &RequestHead, format: WireFormat, req: &CanonicalRequest) ->
 /// of its texts), never joined into a copy: an agent's system prompt runs to tens of KiB, and
 /// every turn of a conversation without a session id hashes it again. The hash is
 /// [`FastHasher`]'s multiply-rotate over 8-byte words, about a sixth of SipHash's instructions
-/// a byte; a client that crafts two conversations with one hash only makes them share one
-/// sticky slot, which it could as well by sending one `x-session-id`. `None` when there is no
-/// message and no system text that is not blank.
+/// a byte. A client can steer it: two conversations it crafts with one hash share one sticky
+/// slot, which it could as well have by sending one `x-session-id`; the sticky map itself is
+/// keyed by SipHash with random keys (`pool::sticky`), so steered hashes cannot crowd its
+/// probe chains. `None` when there is no message and no system text that is not blank.
 fn first_turns(req: &CanonicalRequest) -> Option<u64> {
     if req.messages.is_empty() && req.system.iter().all(|s| s.escaped().trim_ascii().is_empty()) {
         return None;

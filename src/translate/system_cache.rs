@@ -11,8 +11,10 @@
 //! after them, as Claude Code sends it), else where a scan finds the top-level `system` value
 //! (`util::json_member`), looked up by its bytes. On a hit the body is decoded with the value
 //! replaced by the thread's marker (`api::cache_marker`), and the kept texts count only if the
-//! top-level `system` read the marker. A miss decodes the value with the body and [`remember`]s
-//! it. Any failure on that road falls back to the plain decode of the body, so a bad request
+//! top-level `system` read the marker; only then is the value marked as used where it stood
+//! ([`seen`]), so a lookalike at a guessed place (the same bytes one level down) costs that one
+//! body the plain decode and moves nothing. A miss decodes the value with the body and
+//! [`remember`]s it. Any failure on that road falls back to the plain decode of the body, so a bad request
 //! gets the error it always got (`docs/translation.md`, "Repeated system prompts").
 //!
 //! The kept texts are slices of the kept bytes (copied once, on the miss), so a hit pins no
@@ -65,7 +67,7 @@ pub fn find(body: &[u8]) -> Option<Found> {
     }
     let span = span(body)?;
     let raw = body.get(span.clone())?;
-    Some(match lookup(raw, span.start, body.len() - span.end) {
+    Some(match lookup(raw) {
         Some(texts) => Found::Kept(span, texts),
         None => Found::New(span),
     })
@@ -90,34 +92,40 @@ fn span(body: &[u8]) -> Option<Range<usize>> {
 }
 
 /// A kept value found in `body` where it started last time, or where it ended last time
-/// (counted from the end): the range and the texts.
+/// (counted from the end): the range and the texts. Nothing is recorded until the decode proves
+/// the range ([`seen`]): a lookalike at a guessed place must not move the guesses.
 fn guess(body: &[u8]) -> Option<(Range<usize>, Rc<[Text]>)> {
     CACHE.with(|c| {
-        let mut c = c.try_borrow_mut().ok()?;
-        let (at, range) = c.iter().enumerate().find_map(|(at, e)| {
+        let c = c.try_borrow().ok()?;
+        c.iter().find_map(|e| {
             let from_end = body.len().checked_sub(e.tail).and_then(|end| Some(end.checked_sub(e.raw.len())?..end));
             [Some(e.head..e.head + e.raw.len()), from_end]
                 .into_iter()
                 .flatten()
                 .find(|r| body.get(r.clone()) == Some(&*e.raw))
-                .map(|r| (at, r))
-        })?;
-        let hit = to_front(&mut c, at)?;
-        (hit.head, hit.tail) = (range.start, body.len() - range.end);
-        Some((range, Rc::clone(&hit.texts)))
+                .map(|r| (r, Rc::clone(&e.texts)))
+        })
     })
 }
 
-/// The texts decoded from exactly these bytes (most recently used first); a hit remembers where
-/// they stood in this body.
-fn lookup(raw: &[u8], head: usize, tail: usize) -> Option<Rc<[Text]>> {
+/// The texts decoded from exactly these bytes.
+fn lookup(raw: &[u8]) -> Option<Rc<[Text]>> {
     CACHE.with(|c| {
-        let mut c = c.try_borrow_mut().ok()?;
-        let at = c.iter().position(|e| *e.raw == *raw)?;
-        let hit = to_front(&mut c, at)?;
-        (hit.head, hit.tail) = (head, tail);
-        Some(Rc::clone(&hit.texts))
+        let c = c.try_borrow().ok()?;
+        c.iter().find(|e| *e.raw == *raw).map(|e| Rc::clone(&e.texts))
     })
+}
+
+/// Records that the decode proved the kept value with these `texts` at `span` of a body of
+/// `body_len` bytes: it becomes the most recently used, and the next guesses look there.
+pub fn seen(texts: &Rc<[Text]>, span: &Range<usize>, body_len: usize) {
+    CACHE.with(|c| {
+        let Ok(mut c) = c.try_borrow_mut() else { return };
+        let Some(at) = c.iter().position(|e| Rc::ptr_eq(&e.texts, texts)) else { return };
+        if let Some(hit) = to_front(&mut c, at) {
+            (hit.head, hit.tail) = (span.start, body_len.saturating_sub(span.end));
+        }
+    });
 }
 
 /// Moves the entry at `at` to the front (most recently used) and returns it.
@@ -129,7 +137,9 @@ fn to_front(c: &mut [Entry], at: usize) -> Option<&mut Entry> {
 
 /// Keeps `texts`, the decoding of `body[span]` (the top-level `system` value), dropping the
 /// least recently used value. The value's bytes are copied and the texts moved onto the copy;
-/// nothing is kept when a text does not lie inside the value (it would pin the body).
+/// nothing is kept when a text is a slice of the body outside the value (it would pin the
+/// body). A text the decode made as its own copy (one spelled with surrogate escapes) is kept
+/// as it is.
 pub fn remember(body: &Bytes, span: Range<usize>, texts: &[Text]) {
     if !(MIN_SYSTEM..=MAX_SYSTEM).contains(&span.len()) {
         return;
@@ -138,7 +148,7 @@ pub fn remember(body: &Bytes, span: Range<usize>, texts: &[Text]) {
     let mut moved = Vec::with_capacity(texts.len());
     for t in texts {
         let m = t.moved(body, &span, &raw, 0);
-        if !m.is_empty() && !m.lies_in(&raw) {
+        if !m.is_empty() && m.lies_in(body) {
             return;
         }
         moved.push(m);

@@ -1,5 +1,5 @@
 //! A counting global allocator for benches and allocation tests: counts every allocation and
-//! reallocation, then defers to mimalloc as the server runs it (`util::mimalloc_alloc`) (so a bench times
+//! reallocation, then defers to the server's allocator, `util::mimalloc_alloc` (so a bench times
 //! the allocations the server makes, not glibc's: glibc gives a large freed block back to the
 //! kernel and faults its pages in again on the next request, which mimalloc does not). Install
 //! it in a bench or test binary with `#[global_allocator] static GLOBAL: Counting = Counting;`

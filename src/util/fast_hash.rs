@@ -1,9 +1,14 @@
 //! A fast hasher for the per-core maps on the request path, whose keys the operator configures
-//! (account ids, upstream hosts, scope names) or that are already hashes (session keys, account
-//! keys). std's default SipHash is built to resist keys chosen by an attacker and costs about
-//! 20 cycles per short key; none of these keys come from a client, so a multiply-rotate hash (the
-//! one rustc uses for its own tables) is enough and several times cheaper. Maps keyed by client
-//! input keep SipHash.
+//! (account ids, upstream hosts, scope names) or that are already hashes the gateway made
+//! (account keys). std's default SipHash is built to resist keys chosen by an attacker and costs
+//! about 20 cycles per short key; none of these keys come from a client, so a multiply-rotate
+//! hash (the one rustc uses for its own tables) is enough and several times cheaper. Maps keyed
+//! by client input keep SipHash with random keys (the sticky-session map among them).
+//!
+//! The hasher also makes the sticky-session key of a conversation's first turns
+//! (`proxy::session`): tens of KiB of client text per turn, where SipHash cost six times as
+//! much. A client can steer that hash, which only lets it pick its own conversation's sticky
+//! slot; the map those keys go into is keyed by SipHash.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};

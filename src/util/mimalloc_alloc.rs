@@ -7,9 +7,9 @@
 //! 1 KiB) went through its generic aligned path, and a size that is not a power of two on to the
 //! over-allocating fallback: about 1.7k instructions of every proxied request (callgrind,
 //! `docs/benchmarks.md`, sixteenth pass). Every mimalloc block is aligned to at least a word
-//! (8 bytes): its size classes are whole words, its pages start aligned to 16 bytes or more,
-//! and larger blocks are page-aligned. So a layout whose alignment is at most 8 bytes (every
-//! type of ours but the SIMD ones of our dependencies) is asked with plain `mi_malloc`
+//! (8 bytes on 64-bit targets): its size classes are whole words, its pages start aligned to
+//! 16 bytes or more, and larger blocks are page-aligned. So a layout whose alignment is at most
+//! a word (every type of ours but the SIMD ones of our dependencies) is asked with plain `mi_malloc`
 //! (`mi_zalloc`, `mi_realloc`), and only a larger alignment with the aligned calls;
 //! `mi_free` frees either kind. `tests/allocator.rs` runs a binary on it.
 
@@ -19,8 +19,8 @@ use libmimalloc_sys::{
 };
 use std::alloc::{GlobalAlloc, Layout};
 
-/// The alignment every mimalloc block has (a machine word).
-const BLOCK_ALIGN: usize = 8;
+/// The alignment every mimalloc block has (a machine word: 8 bytes here, 4 on a 32-bit target).
+const BLOCK_ALIGN: usize = std::mem::size_of::<usize>();
 
 /// mimalloc as the global allocator: `#[global_allocator] static GLOBAL: Mimalloc = Mimalloc;`.
 #[derive(Debug, Clone, Copy, Default)]

@@ -51,10 +51,12 @@ pub(super) fn decode(
         },
     };
     let d = with_tools(body, format, &kept, &decode)?;
-    if let Some(Found::New(span)) = system {
-        if !d.system_cached {
+    match system {
+        Some(Found::Kept(span, texts)) if d.system_cached => system_cache::seen(&texts, &span, body.len()),
+        Some(Found::New(span)) if !d.system_cached => {
             system_cache::remember(body, span, d.req.system.get(..d.system_base).unwrap_or_default());
         }
+        _ => {}
     }
     Ok(keep_conversation(format, body, kept.prefix, d))
 }
@@ -188,7 +190,8 @@ fn spliced(
             if d.req.tools.is_empty() { tools } else { tools.iter().chain(d.req.tools.iter()).cloned().collect() };
     }
     if let Some((_, texts)) = &kept.system {
-        // The value's texts come before any the messages added (a Claude body's have none).
+        // The value's texts come first, before any the messages added (a Claude `system`-role
+        // message adds some).
         d.req.system.splice(0..0, texts.iter().cloned());
         d.system_base += texts.len();
     }

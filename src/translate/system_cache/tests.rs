@@ -64,9 +64,20 @@ fn fresh(body: &Bytes) -> Result<CanonicalRequest, RequestError> {
     decode(body)
 }
 
-/// Whether every system text is a slice of the cache's copy, none of the body's.
+/// What a worker with empty caches makes of `body`, the caches kept as they were: the body is
+/// decoded with the system cache's entries set aside (the tools and messages caches only
+/// replay what a plain decode gives, which their own tests hold them to).
+fn fresh_keeping(body: &Bytes) -> CanonicalRequest {
+    let kept = CACHE.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    let got = decode(body).unwrap();
+    CACHE.with(|c| *c.borrow_mut() = kept);
+    got
+}
+
+/// Whether every system text is a slice of a kept copy, none of the body's.
 fn from_the_cache(req: &CanonicalRequest, body: &Bytes) -> bool {
-    !req.system.is_empty() && req.system.iter().all(|t| !t.lies_in(body))
+    let kept: Vec<Bytes> = CACHE.with(|c| c.borrow().iter().map(|e| e.raw.clone()).collect());
+    !req.system.is_empty() && req.system.iter().all(|t| !t.lies_in(body) && kept.iter().any(|raw| t.lies_in(raw)))
 }
 
 #[test]
@@ -99,21 +110,24 @@ fn a_value_moved_elsewhere_is_found_by_the_scan_and_looked_up_by_its_bytes() {
 }
 
 #[test]
-fn another_prompt_is_decoded_and_kept_beside_the_first_and_the_oldest_goes_first() {
+fn another_prompt_is_decoded_and_kept_beside_the_first_and_the_least_recently_used_goes_first() {
     let _ = fresh(&body(&blocks("a"), 3, true, false));
     let other = body(&blocks("b"), 3, true, false);
     let got = decode(&other).unwrap();
     assert!(!from_the_cache(&got, &other));
-    assert_eq!(got, fresh(&other).unwrap());
-    let _ = decode(&body(&blocks("a"), 3, true, false));
+    assert_eq!(got, fresh_keeping(&other));
     assert_eq!(len(), 2);
-    for i in 0..ENTRIES {
-        let b = body(&blocks(&format!("x{i}")), 3, true, false);
-        let _ = decode(&b);
+    // `a` used again (a proven hit), then ENTRIES - 1 new prompts: `b` is the one dropped.
+    let a_next = body(&blocks("a"), 5, true, false);
+    assert!(from_the_cache(&decode(&a_next).unwrap(), &a_next));
+    for i in 0..ENTRIES - 1 {
+        let _ = decode(&body(&blocks(&format!("x{i}")), 3, true, false));
     }
     assert_eq!(len(), ENTRIES);
-    let again = body(&blocks("b"), 5, true, false);
-    assert!(!from_the_cache(&decode(&again).unwrap(), &again), "the oldest value was dropped");
+    let a_again = body(&blocks("a"), 7, true, false);
+    assert!(from_the_cache(&decode(&a_again).unwrap(), &a_again), "the most recently used stays");
+    let b_again = body(&blocks("b"), 5, true, false);
+    assert!(!from_the_cache(&decode(&b_again).unwrap(), &b_again), "the least recently used was dropped");
 }
 
 #[test]
@@ -163,6 +177,11 @@ fn a_lookalike_at_the_guessed_place_is_not_taken() {
     assert!(guess(&nested).is_some(), "the bytes are where the value ended last time");
     let got = decode(&nested).unwrap();
     assert!(got.system.is_empty(), "no top-level system");
+    // The lookalike moved nothing: the conversation's next turn is still guessed and taken.
+    let next = body(&system, 5, true, false);
+    let (at, _) = guess(&next).unwrap();
+    assert_eq!(&next[at], &system.to_string().into_bytes()[..]);
+    assert!(from_the_cache(&decode(&next).unwrap(), &next));
     assert_eq!(got, fresh(&nested).unwrap());
 }
 
@@ -197,16 +216,22 @@ fn kept_texts_hold_a_copy_of_the_value_not_the_body() {
 }
 
 #[test]
-fn texts_from_outside_the_value_are_not_kept() {
-    clear();
+fn texts_of_the_body_outside_the_value_are_not_kept() {
     let b = body(&blocks("agent"), 5, true, false);
     let span = crate::util::json_member::top_level_value(&b, b"system").unwrap();
-    remember(&b, span.clone(), &[Text::from("made elsewhere")]);
-    assert_eq!(len(), 0, "it would not be a slice of the kept copy");
-    let decoded = fresh(&b).unwrap().system;
+    let decoded = fresh(&b).unwrap();
+    let outside = match &decoded.messages[0].content[0] {
+        crate::translate::canonical::Block::Text(t) => t.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(outside.lies_in(&b));
     clear();
-    remember(&b, span, &[decoded[0].clone(), Text::default()]);
-    assert_eq!(len(), 1, "slices of the value, and empty texts, are kept");
+    remember(&b, span.clone(), &[decoded.system[0].clone(), outside]);
+    assert_eq!(len(), 0, "a slice of the body outside the value would pin the body");
+    remember(&b, span, &[decoded.system[0].clone(), Text::from("made by the decode"), Text::default()]);
+    assert_eq!(len(), 1, "slices of the value, texts of their own and empty texts are kept");
+    let kept = CACHE.with(|c| c.borrow()[0].texts.clone());
+    assert!(kept.iter().all(|t| !t.lies_in(&b)));
 }
 
 #[test]
