@@ -22,6 +22,7 @@
 //! most recently used values.
 
 use super::canonical::Text;
+use super::recent::Recent;
 use crate::util::json_member;
 use bytes::Bytes;
 use std::cell::RefCell;
@@ -46,7 +47,7 @@ struct Entry {
 }
 
 thread_local! {
-    static CACHE: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+    static CACHE: RefCell<Recent<Entry>> = const { RefCell::new(Recent::new(ENTRIES)) };
 }
 
 /// A Claude body's top-level `system` value, where [`find`] saw it.
@@ -122,17 +123,10 @@ pub fn seen(texts: &Rc<[Text]>, span: &Range<usize>, body_len: usize) {
     CACHE.with(|c| {
         let Ok(mut c) = c.try_borrow_mut() else { return };
         let Some(at) = c.iter().position(|e| Rc::ptr_eq(&e.texts, texts)) else { return };
-        if let Some(hit) = to_front(&mut c, at) {
+        if let Some(hit) = c.to_front(at) {
             (hit.head, hit.tail) = (span.start, body_len.saturating_sub(span.end));
         }
     });
-}
-
-/// Moves the entry at `at` to the front (most recently used) and returns it.
-fn to_front(c: &mut [Entry], at: usize) -> Option<&mut Entry> {
-    let used = c.get_mut(..=at)?;
-    used.rotate_right(1);
-    used.first_mut()
 }
 
 /// Keeps `texts`, the decoding of `body[span]` (the top-level `system` value), dropping the
@@ -156,19 +150,14 @@ pub fn remember(body: &Bytes, span: Range<usize>, texts: &[Text]) {
     let entry = Entry { head: span.start, tail: body.len() - span.end, raw, texts: moved.into() };
     CACHE.with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
-            c.truncate(ENTRIES - 1);
-            c.insert(0, entry);
+            c.push_front(entry);
         }
     });
 }
 
 /// Forgets every value of this thread (benches time the first turn of a conversation).
 pub fn clear() {
-    CACHE.with(|c| {
-        if let Ok(mut c) = c.try_borrow_mut() {
-            c.clear();
-        }
-    });
+    let _ = CACHE.with(|c| c.try_borrow_mut().map(|mut c| c.clear()));
 }
 
 /// How many values this thread keeps.

@@ -15,6 +15,7 @@
 //! sets; a key is the wire format and the exact bytes, so a hit can only be the same text.
 
 use super::canonical::{Tool, WireFormat};
+use super::recent::Recent;
 use std::cell::RefCell;
 use std::ops::Range;
 use std::rc::Rc;
@@ -37,7 +38,7 @@ struct Entry {
 }
 
 thread_local! {
-    static CACHE: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+    static CACHE: RefCell<Recent<Entry>> = const { RefCell::new(Recent::new(ENTRIES)) };
 }
 
 /// Where the body's top-level `tools` value is, when the body and the value are large enough
@@ -63,7 +64,7 @@ pub fn guess(format: WireFormat, body: &[u8]) -> Option<(Range<usize>, Rc<[Tool]
             let range = end.checked_sub(e.raw.len())?..end;
             (e.format == format && body.get(range.clone()) == Some(&*e.raw)).then_some((at, range))
         })?;
-        Some((range, Rc::clone(&to_front(&mut c, at)?.tools)))
+        Some((range, Rc::clone(&c.to_front(at)?.tools)))
     })
 }
 
@@ -73,17 +74,10 @@ pub fn lookup(format: WireFormat, raw: &[u8], tail: usize) -> Option<Rc<[Tool]>>
     CACHE.with(|c| {
         let mut c = c.try_borrow_mut().ok()?;
         let at = c.iter().position(|e| e.format == format && *e.raw == *raw)?;
-        let hit = to_front(&mut c, at)?;
+        let hit = c.to_front(at)?;
         hit.tail = tail;
         Some(Rc::clone(&hit.tools))
     })
-}
-
-/// Moves the entry at `at` to the front (most recently used) and returns it.
-fn to_front(c: &mut [Entry], at: usize) -> Option<&mut Entry> {
-    let used = c.get_mut(..=at)?;
-    used.rotate_right(1);
-    used.first_mut()
 }
 
 /// Keeps `tools` as the decoding of `raw` in `format` (`tail` bytes after it in its body),
@@ -94,8 +88,7 @@ pub fn remember(format: WireFormat, raw: &[u8], tail: usize, tools: &Rc<[Tool]>)
     }
     CACHE.with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
-            c.truncate(ENTRIES - 1);
-            c.insert(0, Entry { format, raw: raw.into(), tail, tools: Rc::clone(tools) });
+            c.push_front(Entry { format, raw: raw.into(), tail, tools: Rc::clone(tools) });
         }
     });
 }

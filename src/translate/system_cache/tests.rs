@@ -68,7 +68,7 @@ fn fresh(body: &Bytes) -> Result<CanonicalRequest, RequestError> {
 /// decoded with the system cache's entries set aside (the tools and messages caches only
 /// replay what a plain decode gives, which their own tests hold them to).
 fn fresh_keeping(body: &Bytes) -> CanonicalRequest {
-    let kept = CACHE.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    let kept = CACHE.with(|c| c.borrow_mut().take());
     let got = decode(body).unwrap();
     CACHE.with(|c| *c.borrow_mut() = kept);
     got
@@ -211,7 +211,7 @@ fn kept_texts_hold_a_copy_of_the_value_not_the_body() {
     assert_eq!(kept.len(), 1);
     let raw = &kept[0];
     assert_eq!(raw.len(), system.to_string().len());
-    let texts = CACHE.with(|c| c.borrow()[0].texts.clone());
+    let texts = CACHE.with(|c| c.borrow().iter().next().unwrap().texts.clone());
     assert!(texts.iter().all(|t| t.lies_in(raw) && !t.lies_in(&first)));
 }
 
@@ -230,7 +230,7 @@ fn texts_of_the_body_outside_the_value_are_not_kept() {
     assert_eq!(len(), 0, "a slice of the body outside the value would pin the body");
     remember(&b, span, &[decoded.system[0].clone(), Text::from("made by the decode"), Text::default()]);
     assert_eq!(len(), 1, "slices of the value, texts of their own and empty texts are kept");
-    let kept = CACHE.with(|c| c.borrow()[0].texts.clone());
+    let kept = CACHE.with(|c| c.borrow().iter().next().unwrap().texts.clone());
     assert!(kept.iter().all(|t| !t.lies_in(&b)));
 }
 
