@@ -68,8 +68,13 @@ fn fresh(body: &Bytes) -> Result<CanonicalRequest, RequestError> {
 /// decoded with the system cache's entries set aside (the tools and messages caches only
 /// replay what a plain decode gives, which their own tests hold them to).
 fn fresh_keeping(body: &Bytes) -> CanonicalRequest {
+    fresh_keeping_result(body).unwrap()
+}
+
+/// [`fresh_keeping`], errors included.
+fn fresh_keeping_result(body: &Bytes) -> Result<CanonicalRequest, RequestError> {
     let kept = CACHE.with(|c| c.borrow_mut().take());
-    let got = decode(body).unwrap();
+    let got = decode(body);
     CACHE.with(|c| *c.borrow_mut() = kept);
     got
 }
@@ -242,4 +247,53 @@ fn the_agent_benchs_next_turn_takes_its_system_prompt_from_the_cache() {
     let got = decode(&next).unwrap();
     assert!(from_the_cache(&got, &next));
     assert_eq!(got, fresh(&next).unwrap());
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 40, ..proptest::prelude::ProptestConfig::default() })]
+
+    /// Whatever the bodies do from one to the next (another prompt, a plain-string prompt, more
+    /// or fewer turns, `system` before `messages` or after `tools`, pretty or compact, a byte
+    /// changed anywhere), each decodes exactly as with the system cache set aside; a large body
+    /// that repeats the prompt bytes of the body right before it (both untouched, that one
+    /// decoded) takes them from the cache.
+    #[test]
+    fn any_sequence_of_bodies_decodes_as_without_the_cache(
+        steps in proptest::collection::vec(
+            (0u8..3, 2usize..7, proptest::prelude::any::<bool>(), proptest::prelude::any::<bool>(),
+             proptest::option::of(proptest::prelude::any::<u16>())),
+            1..8,
+        ),
+    ) {
+        clear();
+        // The prompt bytes of the body before, when it was large, untouched and decoded.
+        let mut prev = None;
+        for (which, turns, system_last, pretty, flip) in steps {
+            let system = match which {
+                0 => blocks("a"),
+                1 => blocks("b"),
+                _ => Value::String(prompt("plain")),
+            };
+            let mut bytes = body(&system, turns, system_last, pretty).to_vec();
+            if let Some(f) = flip {
+                let at = usize::from(f) % bytes.len();
+                bytes[at] ^= 0x01;
+            }
+            let b = Bytes::from(bytes);
+            let got = decode(&b);
+            // The same prompt in the same layout is the same bytes.
+            let key = (which, pretty);
+            let large = flip.is_none() && b.len() >= tools_cache::MIN_BODY;
+            match &got {
+                Ok(req) if large => {
+                    if prev == Some(key) {
+                        proptest::prop_assert!(from_the_cache(req, &b), "prompt {:?} again", key);
+                    }
+                    prev = Some(key);
+                }
+                _ => prev = None,
+            }
+            proptest::prop_assert_eq!(got, fresh_keeping_result(&b));
+        }
+    }
 }
