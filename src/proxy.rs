@@ -272,17 +272,23 @@ fn stream_response<S: EventStream + 'static>(
     let mut p = Pipeline::new(pr.format, encode_options(pr));
     let worker = Rc::clone(worker);
     let model = pr.model.id.clone();
+    // The first item's frames are queued before the response goes back, so the connection
+    // writes them with the response head: one write and one wake-up of the client, where the
+    // head went alone and the first token followed in a second write.
+    p.item(first);
+    let first_chunk = p.take();
+    let unsent = if first_chunk.is_empty() { None } else { tx.try_send(first_chunk).err() };
     monoio::spawn(async move {
         // After the first byte nothing is retried: a failure ends the stream with an error
         // event in the client's format and counts against this account.
         let mut failure: Option<AttemptError> = None;
-        p.item(first);
-        loop {
-            let chunk = p.take();
-            if !chunk.is_empty() && tx.send(chunk).await.is_err() {
+        if let Some(chunk) = unsent {
+            if tx.send(chunk).await.is_err() {
                 log::debug!("client went away; dropping the upstream stream");
                 return;
             }
+        }
+        loop {
             if p.ended() {
                 break;
             }
@@ -302,6 +308,11 @@ fn stream_response<S: EventStream + 'static>(
                     failure = Some(e);
                 }
                 None => p.finish(),
+            }
+            let chunk = p.take();
+            if !chunk.is_empty() && tx.send(chunk).await.is_err() {
+                log::debug!("client went away; dropping the upstream stream");
+                return;
             }
         }
         // The answer is complete: the client's body ends now, not after the upstream's tail

@@ -291,6 +291,12 @@ async fn write_response(
             if is_head {
                 return write_out(stream, out).await;
             }
+            // Frames the producer queued already (its first, as a proxied stream queues it) go
+            // out with the head: one write, one wake-up of the client.
+            while out.len() < SSE_BATCH {
+                let Some(frame) = rx.try_recv() else { break };
+                push_frame(&mut out, framing, &frame);
+            }
             // A stream may stay open for minutes: keep no idle buffers for it. The head buffer
             // goes back to the allocator (frames are written from a small buffer that grows only
             // as large as the batches it carries), and an empty read buffer is released.
@@ -304,6 +310,14 @@ async fn write_response(
             let out = stream_sse(stream, rbuf, out, &rx, framing, heartbeat, max_pending).await?;
             if minor >= 1 { Ok(out) } else { Err(()) }
         }
+    }
+}
+
+/// Appends one SSE frame as the response's framing carries it (an HTTP chunk, or as it is).
+fn push_frame(out: &mut Vec<u8>, framing: WireFraming, frame: &[u8]) {
+    match framing {
+        WireFraming::Chunked => chunked::encode_chunk(out, frame),
+        _ => out.extend_from_slice(frame),
     }
 }
 
@@ -333,10 +347,7 @@ async fn stream_sse(
     heartbeat: Duration,
     max_pending: usize,
 ) -> Result<Vec<u8>, ()> {
-    let push = |out: &mut Vec<u8>, frame: &[u8]| match framing {
-        WireFraming::Chunked => chunked::encode_chunk(out, frame),
-        _ => out.extend_from_slice(frame),
-    };
+    let push = |out: &mut Vec<u8>, frame: &[u8]| push_frame(out, framing, frame);
     let watch_after = WATCH_AFTER.min(heartbeat);
     let mut wrote = Instant::now();
     // A coarse deadline (`runtime::coarse_timer`): every open stream has one.

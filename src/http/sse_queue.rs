@@ -102,6 +102,23 @@ impl Sender {
         Poll::Pending
     }
 
+    /// Queues `frame` if there is room now; `Err(frame)` when the queue is full or the receiver
+    /// is gone (a producer queues its first frame this way before the connection writes the
+    /// response head, so the two go out in one write).
+    pub fn try_send(&self, frame: Bytes) -> Result<(), Bytes> {
+        let mut q = self.0.borrow_mut();
+        if !q.receiver_alive || q.frames.len() >= q.capacity {
+            return Err(frame);
+        }
+        q.frames.push_back(frame);
+        let receiving = q.receiving.take();
+        drop(q);
+        if let Some(w) = receiving {
+            w.wake();
+        }
+        Ok(())
+    }
+
     /// Completes once the receiver is gone.
     pub async fn closed(&self) {
         poll_fn(|cx| {
@@ -253,6 +270,25 @@ mod tests {
         drop(tx);
         assert_eq!(count.get(), 2);
         assert_eq!(poll(recv.as_mut(), &w), Poll::Ready(None));
+    }
+
+    #[test]
+    fn try_send_queues_while_there_is_room_and_hands_the_frame_back_otherwise() {
+        let (tx, rx) = queue(2);
+        let (count, w) = counter();
+        {
+            let mut recv = pin!(rx.recv());
+            assert_eq!(poll(recv.as_mut(), &w), Poll::Pending);
+            assert_eq!(tx.try_send(b("1")), Ok(()));
+            assert_eq!(count.get(), 1, "a waiting receiver is woken");
+            assert_eq!(tx.try_send(b("2")), Ok(()));
+            assert_eq!(tx.try_send(b("3")), Err(b("3")), "full");
+            assert_eq!(poll(recv.as_mut(), &w), Poll::Ready(Some(b("1"))));
+        }
+        assert_eq!(rx.try_recv(), Some(b("2")));
+        assert_eq!(tx.try_send(b("4")), Ok(()));
+        drop(rx);
+        assert_eq!(tx.try_send(b("5")), Err(b("5")), "the receiver is gone");
     }
 
     #[test]

@@ -33,6 +33,13 @@ impl SseSender {
         self.tx.send(frame).await.map_err(|_| ClientGone)
     }
 
+    /// Queues one complete frame if there is room now; the frame back when there is none or the
+    /// client is gone. A producer queues its first frame with it before it returns the
+    /// response, so the connection writes the head and that frame at once.
+    pub fn try_send(&self, frame: Bytes) -> Result<(), Bytes> {
+        self.tx.try_send(frame)
+    }
+
     /// Frames and queues one event.
     pub async fn event(&self, event: Option<&str>, data: &[u8]) -> Result<(), ClientGone> {
         let mut buf = BytesMut::with_capacity(data.len() + 32);
