@@ -277,18 +277,18 @@ fn stream_response<S: EventStream + 'static>(
     // head went alone and the first token followed in a second write.
     p.item(first);
     let first_chunk = p.take();
-    let unsent = if first_chunk.is_empty() { None } else { tx.try_send(first_chunk).err() };
+    let mut unsent = if first_chunk.is_empty() { None } else { tx.try_send(first_chunk).err() };
     monoio::spawn(async move {
         // After the first byte nothing is retried: a failure ends the stream with an error
         // event in the client's format and counts against this account.
         let mut failure: Option<AttemptError> = None;
-        if let Some(chunk) = unsent {
-            if tx.send(chunk).await.is_err() {
-                log::debug!("client went away; dropping the upstream stream");
-                return;
-            }
-        }
         loop {
+            if let Some(chunk) = unsent.take() {
+                if tx.send(chunk).await.is_err() {
+                    log::debug!("client went away; dropping the upstream stream");
+                    return;
+                }
+            }
             if p.ended() {
                 break;
             }
@@ -310,10 +310,7 @@ fn stream_response<S: EventStream + 'static>(
                 None => p.finish(),
             }
             let chunk = p.take();
-            if !chunk.is_empty() && tx.send(chunk).await.is_err() {
-                log::debug!("client went away; dropping the upstream stream");
-                return;
-            }
+            unsent = (!chunk.is_empty()).then_some(chunk);
         }
         // The answer is complete: the client's body ends now, not after the upstream's tail
         // below (which may take up to `DRAIN_TAIL`).

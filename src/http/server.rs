@@ -293,10 +293,7 @@ async fn write_response(
             }
             // Frames the producer queued already (its first, as a proxied stream queues it) go
             // out with the head: one write, one wake-up of the client.
-            while out.len() < SSE_BATCH {
-                let Some(frame) = rx.try_recv() else { break };
-                push_frame(&mut out, framing, &frame);
-            }
+            push_queued(&mut out, &rx, framing);
             // A stream may stay open for minutes: keep no idle buffers for it. The head buffer
             // goes back to the allocator (frames are written from a small buffer that grows only
             // as large as the batches it carries), and an empty read buffer is released.
@@ -318,6 +315,14 @@ fn push_frame(out: &mut Vec<u8>, framing: WireFraming, frame: &[u8]) {
     match framing {
         WireFraming::Chunked => chunked::encode_chunk(out, frame),
         _ => out.extend_from_slice(frame),
+    }
+}
+
+/// Appends the frames already queued, up to [`SSE_BATCH`] bytes of output.
+fn push_queued(out: &mut Vec<u8>, rx: &super::sse_queue::Receiver, framing: WireFraming) {
+    while out.len() < SSE_BATCH {
+        let Some(frame) = rx.try_recv() else { break };
+        push_frame(out, framing, &frame);
     }
 }
 
@@ -370,10 +375,7 @@ async fn stream_sse(
                 };
                 push(&mut out, &frame);
                 // Coalesce whatever else is already queued into the same write.
-                while out.len() < SSE_BATCH {
-                    let Some(more) = rx.try_recv() else { break };
-                    push(&mut out, &more);
-                }
+                push_queued(&mut out, rx, framing);
             },
             () = &mut sleep => {
                 if !watching {

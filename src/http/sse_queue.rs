@@ -84,19 +84,12 @@ impl Sender {
             // Polled again after it completed: nothing left to send.
             return Poll::Ready(Ok(()));
         };
+        let Err(f) = self.try_send(f) else { return Poll::Ready(Ok(())) };
         let mut q = self.0.borrow_mut();
         if !q.receiver_alive {
             return Poll::Ready(Err(f));
         }
-        if q.frames.len() < q.capacity {
-            q.frames.push_back(f);
-            let receiving = q.receiving.take();
-            drop(q);
-            if let Some(w) = receiving {
-                w.wake();
-            }
-            return Poll::Ready(Ok(()));
-        }
+        // Full: wait for room.
         *frame = Some(f);
         add_waker(&mut q.room, cx.waker());
         Poll::Pending
