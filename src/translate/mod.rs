@@ -39,6 +39,7 @@ pub mod system_cache;
 mod test_support;
 pub mod text;
 pub mod tools_cache;
+pub mod value_cache;
 
 pub use canonical::{CanonicalEvent, CanonicalRequest, JsonStr, WireFormat};
 pub use claude_dec::DecodeError;

@@ -1,5 +1,5 @@
-//! A short most-recently-used list, the store of the per-worker request caches that keep a few
-//! decoded values by their bytes (`translate::tools_cache`, `translate::system_cache`): the
+//! A short most-recently-used list, the store under `translate::value_cache` (the per-worker
+//! request caches that keep a few decoded values by their bytes): the
 //! front is the most recently used entry, a new entry goes in front and pushes the least
 //! recently used one out, and a hit moves its entry to the front.
 

@@ -19,10 +19,10 @@
 //!
 //! The kept texts are slices of the kept bytes (copied once, on the miss), so a hit pins no
 //! client's body. Per thread (`RefCell`, `Rc`, no lock): each worker keeps its own [`ENTRIES`]
-//! most recently used values.
+//! most recently used values in a [`ValueCache`] (shared with the tools cache).
 
 use super::canonical::Text;
-use super::recent::Recent;
+use super::value_cache::ValueCache;
 use crate::util::json_member;
 use bytes::Bytes;
 use std::cell::RefCell;
@@ -36,18 +36,9 @@ pub const MIN_SYSTEM: usize = 1024;
 /// Values above this size are not kept (bounds the cache at `ENTRIES` times this).
 pub const MAX_SYSTEM: usize = 512 * 1024;
 
-struct Entry {
-    /// The value's bytes, which the texts are slices of.
-    raw: Bytes,
-    /// Where the value started, and how many bytes followed it, the last time it was seen
-    /// (where [`find`] looks first).
-    head: usize,
-    tail: usize,
-    texts: Rc<[Text]>,
-}
-
 thread_local! {
-    static CACHE: RefCell<Recent<Entry>> = const { RefCell::new(Recent::new(ENTRIES)) };
+    /// The texts of each kept value are slices of its kept bytes.
+    static CACHE: RefCell<ValueCache<(), [Text]>> = const { RefCell::new(ValueCache::new(ENTRIES)) };
 }
 
 /// A Claude body's top-level `system` value, where [`find`] saw it.
@@ -92,41 +83,21 @@ fn span(body: &[u8]) -> Option<Range<usize>> {
     r.filter(|r| (MIN_SYSTEM..=MAX_SYSTEM).contains(&r.len()))
 }
 
-/// A kept value found in `body` where it started last time, or where it ended last time
-/// (counted from the end): the range and the texts. Nothing is recorded until the decode proves
-/// the range ([`seen`]): a lookalike at a guessed place must not move the guesses.
+/// A kept value found in `body` where it started or ended last time: the range and the texts.
+/// Nothing is recorded until the decode proves the range ([`seen`]).
 fn guess(body: &[u8]) -> Option<(Range<usize>, Rc<[Text]>)> {
-    CACHE.with(|c| {
-        let c = c.try_borrow().ok()?;
-        c.iter().find_map(|e| {
-            let from_end = body.len().checked_sub(e.tail).and_then(|end| Some(end.checked_sub(e.raw.len())?..end));
-            [Some(e.head..e.head + e.raw.len()), from_end]
-                .into_iter()
-                .flatten()
-                .find(|r| body.get(r.clone()) == Some(&*e.raw))
-                .map(|r| (r, Rc::clone(&e.texts)))
-        })
-    })
+    CACHE.with(|c| c.try_borrow().ok()?.guess((), body))
 }
 
 /// The texts decoded from exactly these bytes.
 fn lookup(raw: &[u8]) -> Option<Rc<[Text]>> {
-    CACHE.with(|c| {
-        let c = c.try_borrow().ok()?;
-        c.iter().find(|e| *e.raw == *raw).map(|e| Rc::clone(&e.texts))
-    })
+    CACHE.with(|c| c.try_borrow().ok()?.lookup((), raw))
 }
 
 /// Records that the decode proved the kept value with these `texts` at `span` of a body of
 /// `body_len` bytes: it becomes the most recently used, and the next guesses look there.
 pub fn seen(texts: &Rc<[Text]>, span: &Range<usize>, body_len: usize) {
-    CACHE.with(|c| {
-        let Ok(mut c) = c.try_borrow_mut() else { return };
-        let Some(at) = c.iter().position(|e| Rc::ptr_eq(&e.texts, texts)) else { return };
-        if let Some(hit) = c.to_front(at) {
-            (hit.head, hit.tail) = (span.start, body_len.saturating_sub(span.end));
-        }
-    });
+    let _ = CACHE.with(|c| c.try_borrow_mut().map(|mut c| c.seen(texts, span, body_len)));
 }
 
 /// Keeps `texts`, the decoding of `body[span]` (the top-level `system` value), dropping the
@@ -147,12 +118,7 @@ pub fn remember(body: &Bytes, span: Range<usize>, texts: &[Text]) {
         }
         moved.push(m);
     }
-    let entry = Entry { head: span.start, tail: body.len() - span.end, raw, texts: moved.into() };
-    CACHE.with(|c| {
-        if let Ok(mut c) = c.try_borrow_mut() {
-            c.push_front(entry);
-        }
-    });
+    let _ = CACHE.with(|c| c.try_borrow_mut().map(|mut c| c.remember((), raw, &span, body.len(), moved.into())));
 }
 
 /// Forgets every value of this thread (benches time the first turn of a conversation).

@@ -3,19 +3,22 @@
 //! An agent (Claude Code, an OpenAI-SDK agent) sends the same `tools` array, byte for byte, on
 //! every turn of a conversation: about a third of a turn's body, and the dearest third to decode
 //! (every JSON Schema is read and written out again). For a large body `translate::request`
-//! first asks [`guess`] whether a cached array sits where it ended last time (counted from the
-//! body's end), else asks [`span`] where the top-level `tools` value is (`util::json_member`)
-//! and [`lookup`]s those bytes; on a hit it decodes the body with that value replaced by the
-//! thread's marker (`api::cache_marker`) and takes the cached tools only if the top-level `tools`
-//! read the marker. A miss decodes the whole body and [`remember`]s its tools. Any failure on
-//! that road falls back to the plain decode of the body, so a bad request gets exactly the error
-//! it always got (`docs/translation.md`, "Repeated tool definitions").
+//! (`request/reuse.rs`) first asks [`guess`] whether a kept array stands where it started or
+//! ended last time, else asks [`span`] where the top-level `tools` value is
+//! (`util::json_member`) and [`lookup`]s those bytes; on a hit it decodes the body with that
+//! value replaced by the thread's marker (`api::cache_marker`) and takes the kept tools only if
+//! the top-level `tools` read the marker; only then is the array marked as used where it stood
+//! ([`seen`]). A miss decodes the whole body and [`remember`]s its tools. Any failure on that
+//! road falls back to the plain decode of the body, so a bad request gets exactly the error it
+//! always got (`docs/translation.md`, "Repeated tool definitions").
 //!
 //! Per thread (`Rc`, no lock): each worker keeps its own [`ENTRIES`] most recently used tool
-//! sets; a key is the wire format and the exact bytes, so a hit can only be the same text.
+//! sets in a [`ValueCache`]; a key is the wire format and the exact bytes, so a hit can only be
+//! the same text.
 
 use super::canonical::{Tool, WireFormat};
-use super::recent::Recent;
+use super::value_cache::ValueCache;
+use bytes::Bytes;
 use std::cell::RefCell;
 use std::ops::Range;
 use std::rc::Rc;
@@ -29,16 +32,8 @@ pub const MIN_TOOLS: usize = 1024;
 /// Tool arrays above this size are not kept (bounds the cache at `ENTRIES` times this).
 pub const MAX_TOOLS: usize = 512 * 1024;
 
-struct Entry {
-    format: WireFormat,
-    raw: Box<[u8]>,
-    /// Bytes after the array, the last time it was seen (where [`guess`] looks first).
-    tail: usize,
-    tools: Rc<[Tool]>,
-}
-
 thread_local! {
-    static CACHE: RefCell<Recent<Entry>> = const { RefCell::new(Recent::new(ENTRIES)) };
+    static CACHE: RefCell<ValueCache<WireFormat, [Tool]>> = const { RefCell::new(ValueCache::new(ENTRIES)) };
 }
 
 /// Where the body's top-level `tools` value is, when the body and the value are large enough
@@ -53,53 +48,38 @@ pub fn span(body: &[u8]) -> Option<Range<usize>> {
         .filter(|r| (MIN_TOOLS..=MAX_TOOLS).contains(&r.len()) && body.get(r.start) == Some(&b'['))
 }
 
-/// A cached array of this format found in `body` at the same distance from its end as last
-/// time: the range and the tools. Only the bytes are compared; the caller proves the range was
-/// the top-level `tools` (the decode of the body with the marker there).
+/// A kept array of this format standing in `body` where it started or ended last time: the
+/// range and the tools. Only the bytes are compared; the caller proves the range was the
+/// top-level `tools` (the decode of the body with the marker there) and then calls [`seen`].
 pub fn guess(format: WireFormat, body: &[u8]) -> Option<(Range<usize>, Rc<[Tool]>)> {
-    CACHE.with(|c| {
-        let mut c = c.try_borrow_mut().ok()?;
-        let (at, range) = c.iter().enumerate().find_map(|(at, e)| {
-            let end = body.len().checked_sub(e.tail)?;
-            let range = end.checked_sub(e.raw.len())?..end;
-            (e.format == format && body.get(range.clone()) == Some(&*e.raw)).then_some((at, range))
-        })?;
-        Some((range, Rc::clone(&c.to_front(at)?.tools)))
-    })
+    CACHE.with(|c| c.try_borrow().ok()?.guess(format, body))
 }
 
-/// The tools decoded from exactly these bytes in this format (most recently used first); a hit
-/// remembers `tail`, the bytes after the array in this body.
-pub fn lookup(format: WireFormat, raw: &[u8], tail: usize) -> Option<Rc<[Tool]>> {
-    CACHE.with(|c| {
-        let mut c = c.try_borrow_mut().ok()?;
-        let at = c.iter().position(|e| e.format == format && *e.raw == *raw)?;
-        let hit = c.to_front(at)?;
-        hit.tail = tail;
-        Some(Rc::clone(&hit.tools))
-    })
+/// The tools decoded from exactly these bytes in this format.
+pub fn lookup(format: WireFormat, raw: &[u8]) -> Option<Rc<[Tool]>> {
+    CACHE.with(|c| c.try_borrow().ok()?.lookup(format, raw))
 }
 
-/// Keeps `tools` as the decoding of `raw` in `format` (`tail` bytes after it in its body),
-/// dropping the least recently used set.
-pub fn remember(format: WireFormat, raw: &[u8], tail: usize, tools: &Rc<[Tool]>) {
-    if raw.len() > MAX_TOOLS {
+/// Records that the decode proved the kept `tools` at `span` of a body of `body_len` bytes.
+pub fn seen(tools: &Rc<[Tool]>, span: &Range<usize>, body_len: usize) {
+    let _ = CACHE.with(|c| c.try_borrow_mut().map(|mut c| c.seen(tools, span, body_len)));
+}
+
+/// Keeps `tools` as the decoding of `body[span]` in `format` (the bytes are copied), dropping
+/// the least recently used set.
+pub fn remember(format: WireFormat, body: &[u8], span: Range<usize>, tools: &Rc<[Tool]>) {
+    if span.len() > MAX_TOOLS {
         return;
     }
-    CACHE.with(|c| {
-        if let Ok(mut c) = c.try_borrow_mut() {
-            c.push_front(Entry { format, raw: raw.into(), tail, tools: Rc::clone(tools) });
-        }
-    });
+    let Some(raw) = body.get(span.clone()) else { return };
+    let raw = Bytes::copy_from_slice(raw);
+    let _ =
+        CACHE.with(|c| c.try_borrow_mut().map(|mut c| c.remember(format, raw, &span, body.len(), Rc::clone(tools))));
 }
 
 /// Forgets every tool set of this thread (benches time the first turn of a conversation).
 pub fn clear() {
-    CACHE.with(|c| {
-        if let Ok(mut c) = c.try_borrow_mut() {
-            c.clear();
-        }
-    });
+    let _ = CACHE.with(|c| c.try_borrow_mut().map(|mut c| c.clear()));
 }
 
 /// How many tool sets this thread keeps.
@@ -119,22 +99,33 @@ mod tests {
         vec![Tool { name: name.into(), description: String::new(), parameters: Json::any_object() }].into()
     }
 
+    fn keep(format: WireFormat, raw: &str, tools: &Rc<[Tool]>) {
+        remember(format, raw.as_bytes(), 0..raw.len(), tools);
+    }
+
     #[test]
-    fn a_hit_needs_the_same_bytes_and_format_and_the_oldest_set_goes_first() {
+    fn a_hit_needs_the_same_bytes_and_format_and_the_least_recently_proven_set_goes_first() {
         clear();
-        remember(WireFormat::Claude, b"[1]", 0, &tools("a"));
-        assert_eq!(lookup(WireFormat::Claude, b"[1]", 0).map(|t| t[0].name.clone()), Some("a".into()));
-        assert!(lookup(WireFormat::OpenAi, b"[1]", 0).is_none(), "another format is another key");
-        assert!(lookup(WireFormat::Claude, b"[1 ]", 0).is_none(), "other bytes are another key");
+        let one = tools("a");
+        keep(WireFormat::Claude, "[1]", &one);
+        assert_eq!(lookup(WireFormat::Claude, b"[1]").map(|t| t[0].name.clone()), Some("a".into()));
+        assert!(lookup(WireFormat::OpenAi, b"[1]").is_none(), "another format is another key");
+        assert!(lookup(WireFormat::Claude, b"[1 ]").is_none(), "other bytes are another key");
         for i in 2..=ENTRIES {
-            remember(WireFormat::Claude, format!("[{i}]").as_bytes(), 0, &tools("x"));
+            keep(WireFormat::Claude, &format!("[{i}]"), &tools("x"));
         }
-        // "[1]" was the oldest; using it makes "[2]" the oldest, and one more set drops that.
-        assert!(lookup(WireFormat::Claude, b"[1]", 0).is_some());
-        remember(WireFormat::Claude, b"[9]", 0, &tools("y"));
+        // "[1]" is the oldest; a lookup alone does not change that, its proof does, which makes
+        // "[2]" the oldest, and one more set drops that.
+        assert!(lookup(WireFormat::Claude, b"[1]").is_some());
+        seen(&one, &(0..3), 3);
+        keep(WireFormat::Claude, "[9]", &tools("y"));
         assert_eq!(len(), ENTRIES);
-        assert!(lookup(WireFormat::Claude, b"[2]", 0).is_none());
-        assert!(lookup(WireFormat::Claude, b"[1]", 0).is_some());
+        assert!(lookup(WireFormat::Claude, b"[2]").is_none());
+        assert!(lookup(WireFormat::Claude, b"[1]").is_some());
+        // Without the proof, the oldest goes even when it was just looked up.
+        assert!(lookup(WireFormat::Claude, b"[3]").is_some());
+        keep(WireFormat::Claude, "[10]", &tools("z"));
+        assert!(lookup(WireFormat::Claude, b"[3]").is_none());
         clear();
         assert_eq!(len(), 0);
     }
@@ -221,17 +212,22 @@ mod tests {
     }
 
     #[test]
-    fn a_changed_tail_is_found_by_the_walk_and_guessed_at_the_next_turn() {
+    fn a_moved_array_is_found_by_the_walk_and_guessed_at_the_next_turn() {
         let one = agent_turn::claude("m", true, "go on");
         let (plain, _) = twice(&one, WireFormat::Claude);
         let cached = plain.unwrap().tools;
         let text = String::from_utf8(one).unwrap();
-        let two = text.replacen(r#""temperature":1"#, r#""temperature":0.5"#, 1);
-        assert_ne!(two, text);
-        assert!(guess(WireFormat::Claude, two.as_bytes()).is_none(), "the tail moved");
+        // Bytes before the array and after it change length: neither guess finds it.
+        let two = text.replacen(r#""temperature":1"#, r#""temperature":0.5"#, 1).replacen(
+            r#""model":"m""#,
+            r#""model":"mm""#,
+            1,
+        );
+        assert_eq!(two.len(), text.len() + 3);
+        assert!(guess(WireFormat::Claude, two.as_bytes()).is_none(), "the array moved");
         let got = decode_claude(two.as_bytes(), ClaudeEndpoint::Messages).unwrap();
         assert!(Rc::ptr_eq(&got.tools, &cached), "looked up by its bytes");
-        assert!(guess(WireFormat::Claude, two.as_bytes()).is_some(), "the new tail is remembered");
+        assert!(guess(WireFormat::Claude, two.as_bytes()).is_some(), "the new place is remembered");
         clear();
         assert_eq!(decode_claude(two.as_bytes(), ClaudeEndpoint::Messages).unwrap(), got);
     }
@@ -268,6 +264,13 @@ mod tests {
         assert!(Rc::ptr_eq(&tools, &cached));
         assert!(guess(WireFormat::OpenAi, &two).is_none(), "another format");
         assert!(guess(WireFormat::Claude, &two[..two.len() - 1]).is_none(), "another tail");
+        // The decode that took it there records its new start: a third body that keeps that
+        // start but changes the bytes after the array is guessed too.
+        let got = decode_claude(&two, ClaudeEndpoint::Messages).unwrap();
+        assert!(Rc::ptr_eq(&got.tools, &cached));
+        let text = String::from_utf8(two).unwrap();
+        let three = text.replacen(r#""temperature":1"#, r#""temperature":0.5"#, 1);
+        assert_eq!(guess(WireFormat::Claude, three.as_bytes()).map(|(r, _)| r), Some(range));
     }
 
     #[test]
@@ -278,7 +281,16 @@ mod tests {
         let text = String::from_utf8(one).unwrap().replacen(r#""tools":["#, r#""tools_backup":["#, 1);
         let body = text.as_bytes();
         assert!(guess(WireFormat::Claude, body).is_some(), "the bytes alone match");
+        // Another set, kept after the agent's: the agent's is the least recently used.
+        keep(WireFormat::Claude, "[\"other\"]", &tools("other"));
         let fast = decode_claude(body, ClaudeEndpoint::Messages).unwrap();
+        // The lookalike moved nothing: filling the cache drops the agent's set first.
+        for i in 2..ENTRIES {
+            keep(WireFormat::Claude, &format!("[{i}]"), &tools("x"));
+        }
+        assert!(guess(WireFormat::Claude, body).is_some(), "still kept with a full cache");
+        keep(WireFormat::Claude, "[last]", &tools("y"));
+        assert!(guess(WireFormat::Claude, body).is_none(), "the agent's set went first");
         clear();
         let plain = decode_claude(body, ClaudeEndpoint::Messages).unwrap();
         assert!(plain.tools.is_empty());

@@ -24,10 +24,10 @@ use std::rc::Rc;
 /// Decodes `body` with `decode` (a format's decoder: the parsed copy, how it differs from the
 /// body, the conversation prefix the cache spliced out of it).
 ///
-/// Tools: the cached array is looked for first where it ended last time, counted from the body's
-/// end (an agent's turn grows before its tools, not after); failing that, the body's top-level
-/// `tools` value is located by a scan and looked up. A miss decodes the tools with the body and
-/// keeps them. Messages: a kept conversation whose first elements the body repeats
+/// Tools: the cached array is looked for first where it started or ended last time (an agent's
+/// turn grows between the two); failing that, the body's top-level `tools` value is located by
+/// a scan and looked up. A hit counts (and is marked as seen) only when the decode read the
+/// marker where the array stood. A miss decodes the tools with the body and keeps them. Messages: a kept conversation whose first elements the body repeats
 /// ([`messages_cache::find`]) is spliced out in every decode tried, and after the decode the
 /// body's conversation is kept for the next turn. System (Claude): a kept `system` value the body
 /// holds ([`system_cache::find`]) is spliced out in every decode tried; a value the cache does
@@ -75,7 +75,7 @@ impl Kept<'_> {
 }
 
 /// The body decoded with `kept` spliced out and its tools from the tools cache when it holds
-/// them (a miss keeps them there).
+/// them (a proven hit is marked as seen there; a miss keeps them there).
 fn with_tools(
     body: &Bytes,
     format: WireFormat,
@@ -84,7 +84,8 @@ fn with_tools(
 ) -> Result<Decoded, RequestError> {
     let mut tried = None;
     if let Some((span, tools)) = tools_cache::guess(format, body) {
-        if let Some(d) = spliced(body, kept, Some((span.clone(), tools)), &decode) {
+        if let Some(d) = spliced(body, kept, Some((span.clone(), Rc::clone(&tools))), &decode) {
+            tools_cache::seen(&tools, &span, body.len());
             return Ok(d);
         }
         tried = Some(span);
@@ -92,10 +93,15 @@ fn with_tools(
     match tools_cache::span(body) {
         // The same splice just failed: the body is bad, or the marker was not read there.
         Some(span) if tried.as_ref() != Some(&span) => {
-            let tail = body.len() - span.end;
             let raw = body.get(span.clone()).unwrap_or_default();
-            if let Some(tools) = tools_cache::lookup(format, raw, tail) {
-                spliced_or_plain(body, kept, Some((span, tools)), &decode)
+            if let Some(tools) = tools_cache::lookup(format, raw) {
+                match spliced(body, kept, Some((span.clone(), Rc::clone(&tools))), &decode) {
+                    Some(d) => {
+                        tools_cache::seen(&tools, &span, body.len());
+                        Ok(d)
+                    }
+                    None => plain(body, &decode),
+                }
             } else {
                 let d = spliced_or_plain(body, kept, None, &decode)?;
                 let tools = if d.from_tools == d.req.tools.len() {
@@ -103,7 +109,7 @@ fn with_tools(
                 } else {
                     d.req.tools.get(..d.from_tools).unwrap_or_default().into()
                 };
-                tools_cache::remember(format, raw, tail, &tools);
+                tools_cache::remember(format, body, span, &tools);
                 Ok(d)
             }
         }

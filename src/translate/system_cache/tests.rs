@@ -216,7 +216,7 @@ fn kept_texts_hold_a_copy_of_the_value_not_the_body() {
     assert_eq!(kept.len(), 1);
     let raw = &kept[0];
     assert_eq!(raw.len(), system.to_string().len());
-    let texts = CACHE.with(|c| c.borrow().iter().next().unwrap().texts.clone());
+    let texts = CACHE.with(|c| c.borrow().iter().next().unwrap().value.clone());
     assert!(texts.iter().all(|t| t.lies_in(raw) && !t.lies_in(&first)));
 }
 
@@ -235,7 +235,7 @@ fn texts_of_the_body_outside_the_value_are_not_kept() {
     assert_eq!(len(), 0, "a slice of the body outside the value would pin the body");
     remember(&b, span, &[decoded.system[0].clone(), Text::from("made by the decode"), Text::default()]);
     assert_eq!(len(), 1, "slices of the value, texts of their own and empty texts are kept");
-    let kept = CACHE.with(|c| c.borrow().iter().next().unwrap().texts.clone());
+    let kept = CACHE.with(|c| c.borrow().iter().next().unwrap().value.clone());
     assert!(kept.iter().all(|t| !t.lies_in(&b)));
 }
 
