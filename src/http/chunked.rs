@@ -6,7 +6,7 @@
 //! response bodies in the upstream client. Chunk extensions are skipped; trailers are read and
 //! dropped. Size lines and trailers are bounded so a peer cannot grow the buffer forever.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// Longest chunk-size line (with extensions) we accept.
 pub const MAX_SIZE_LINE: usize = 4096;
@@ -103,8 +103,9 @@ impl ChunkedDecoder {
                     if nl > MAX_SIZE_LINE {
                         return Err(ChunkedError::SizeLineTooLong);
                     }
-                    let line = input.split_to(nl + 1);
-                    let size = parse_size_line(&line)?;
+                    let size = parse_size_line(input.get(..=nl).unwrap_or_default())?;
+                    // Dropped in place: no second handle on the buffer to make and drop.
+                    input.advance(nl + 1);
                     self.state = if size == 0 { State::Trailers(0) } else { State::Data(size) };
                 }
                 State::Data(left) => {
@@ -122,13 +123,13 @@ impl ChunkedDecoder {
                     Some(b'\r') => match input.get(1).copied() {
                         None => return Ok(Chunk::NeedMore),
                         Some(b'\n') => {
-                            let _ = input.split_to(2);
+                            input.advance(2);
                             self.state = State::Size;
                         }
                         Some(_) => return Err(ChunkedError::MissingCrlf),
                     },
                     Some(b'\n') => {
-                        let _ = input.split_to(1);
+                        input.advance(1);
                         self.state = State::Size;
                     }
                     Some(_) => return Err(ChunkedError::MissingCrlf),
@@ -140,12 +141,12 @@ impl ChunkedDecoder {
                         }
                         return Ok(Chunk::NeedMore);
                     };
-                    let line = input.split_to(nl + 1);
-                    let seen = seen + line.len();
+                    let seen = seen + nl + 1;
                     if seen > MAX_TRAILERS {
                         return Err(ChunkedError::TrailersTooLarge);
                     }
-                    let empty = matches!(&line[..], b"\n" | b"\r\n");
+                    let empty = matches!(input.get(..=nl), Some(b"\n" | b"\r\n"));
+                    input.advance(nl + 1);
                     self.state = if empty { State::Done } else { State::Trailers(seen) };
                 }
             }
