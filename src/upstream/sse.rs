@@ -187,7 +187,14 @@ impl SseParser {
         let (event, data, len) = quick_block(unread)?;
         // Finished lines before the block (comments) go with it.
         let lead = self.lines.bytes().len() - unread.len();
-        let known = event.as_ref().map(|r| known_event(unread.get(r.clone()).unwrap_or_default()));
+        let known = event.as_ref().map(|r| match r {
+            QuickName::Delta => Some(DELTA_NAME),
+            QuickName::Other(r) => known_event(unread.get(r.clone()).unwrap_or_default()),
+        });
+        let event = event.map(|r| match r {
+            QuickName::Delta => DELTA_RANGE,
+            QuickName::Other(r) => r,
+        });
         self.block = BytesMut::new();
         let mut block = self.lines.take_unread(len);
         let event = match (known, event) {
@@ -393,11 +400,26 @@ impl SseParser {
     }
 }
 
+/// The name of most events of a Claude stream, recognised whole by [`quick_block`].
+const DELTA_NAME: &[u8] = b"content_block_delta";
+/// Its line, and where the name stands in it.
+const DELTA_LINE: &[u8] = b"event: content_block_delta\n";
+const DELTA_RANGE: Range<usize> = 7..26;
+
+/// The event name of a block [`quick_block`] recognised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum QuickName {
+    /// `event: content_block_delta` with an LF (no search for the line's end, no name lookup).
+    Delta,
+    /// Any other name, where it stands.
+    Other(Range<usize>),
+}
+
 /// `event: NAME` (optional) then `data: PAYLOAD` and a blank line at the start of `b`, lines
-/// ending in LF or CRLF: the name's and the payload's ranges and the block's length. `None` for
-/// any other layout or an incomplete block (a lone CR, or a CR that may be half of a CRLF, takes
-/// the general path).
-fn quick_block(b: &[u8]) -> Option<(Option<Range<usize>>, Range<usize>, usize)> {
+/// ending in LF or CRLF: the name (or where it stands), the payload's range and the block's
+/// length. `None` for any other layout or an incomplete block (a lone CR, or a CR that may be
+/// half of a CRLF, takes the general path).
+fn quick_block(b: &[u8]) -> Option<(Option<QuickName>, Range<usize>, usize)> {
     const EVENT: &[u8] = b"event: ";
     const DATA: &[u8] = b"data: ";
     // The line end at or after `from`: where the line's content ends and the next line starts.
@@ -409,9 +431,11 @@ fn quick_block(b: &[u8]) -> Option<(Option<Range<usize>>, Range<usize>, usize)> 
             _ => None,
         }
     };
-    let (event, at) = if b.starts_with(EVENT) {
+    let (event, at) = if b.starts_with(DELTA_LINE) {
+        (Some(QuickName::Delta), DELTA_LINE.len())
+    } else if b.starts_with(EVENT) {
         let (end, next) = line_end(EVENT.len())?;
-        (Some(EVENT.len()..end), next)
+        (Some(QuickName::Other(EVENT.len()..end)), next)
     } else {
         (None, 0)
     };
@@ -585,11 +609,17 @@ mod tests {
 
     #[test]
     fn quick_blocks() {
-        assert_eq!(quick_block(b"event: e\ndata: d\n\nmore"), Some((Some(7..8), 15..16, 18)));
+        let other = |r: Range<usize>| Some(QuickName::Other(r));
+        assert_eq!(quick_block(b"event: e\ndata: d\n\nmore"), Some((other(7..8), 15..16, 18)));
         assert_eq!(quick_block(b"data: {\"a\":1}\n\n"), Some((None, 6..13, 15)));
         assert_eq!(quick_block(b"data: \n\n"), Some((None, 6..6, 8)));
         assert_eq!(quick_block(b"data: d\r\n\r\n"), Some((None, 6..7, 11)));
-        assert_eq!(quick_block(b"event: e\r\ndata: d\n\r\nx"), Some((Some(7..8), 16..17, 20)));
+        assert_eq!(quick_block(b"event: e\r\ndata: d\n\r\nx"), Some((other(7..8), 16..17, 20)));
+        let delta = b"event: content_block_delta\ndata: {}\n\n";
+        assert_eq!(quick_block(delta), Some((Some(QuickName::Delta), 33..35, 37)));
+        assert_eq!(delta.get(DELTA_RANGE), Some(DELTA_NAME));
+        // With a CR the name's line takes the search.
+        assert_eq!(quick_block(b"event: content_block_delta\r\ndata: {}\n\n"), Some((other(7..26), 34..36, 38)));
         for other in [
             &b"data: d\n"[..],
             b"data: d\ndata: e\n\n",
