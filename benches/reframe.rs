@@ -8,11 +8,13 @@
 //!   besides its text, so every chunk takes the full parse (the worst case). The throughput unit is always the upstream SSE bytes
 //!   (`event:` lines, `data:` prefixes and blank lines included).
 //! - Two variants of each: `wire_*` starts from the raw upstream bytes, fed to the upstream SSE
-//!   parser (`upstream::sse::SseParser`) in 16 KiB reads as they come off the socket, frames
-//!   taken as shared slices of the read buffer (`next_shared`), so the SSE parse is measured too
-//!   (the whole per-core path but the socket); the other starts from frames split once outside
-//!   the measurement (decode + encode only). The on-CPU table adds `wire+copy`: each frame
-//!   copied out of the parser into its own `Bytes`, as `channel/grok/api.rs` still does.
+//!   parser (`upstream::sse::SseParser::feed_shared`) in 16 KiB reads held as `Bytes`, as the
+//!   upstream body hands them over (`channel/grok/api.rs`), frames taken as shared slices of
+//!   those reads (`next_shared`), so the SSE parse is measured too (the whole per-core path but
+//!   the socket); the other starts from frames split once outside the measurement (decode +
+//!   encode only). The on-CPU table adds `wire+copy`: each read copied into the parser
+//!   (`feed`) and each frame copied out of it into its own `Bytes` (a caller that keeps no
+//!   shared buffer).
 //! - Allocations per event, counted by a counting global allocator, for the encoders alone, the
 //!   decoders alone, and the whole per-frame path as the proxy runs it (decode, encode, split the
 //!   output off as `Bytes`).
@@ -146,13 +148,18 @@ struct Case {
     from: WireFormat,
     to: Option<WireFormat>,
     wire: Vec<u8>,
+    /// The same bytes as 16 KiB reads, each a `Bytes` (made once, outside any measurement).
+    reads: Vec<Bytes>,
     frames: Vec<SseFrame>,
 }
 
 fn cases() -> Vec<Case> {
     let claude = encode_all(WireFormat::Claude, opts(), &events()).to_vec();
     let openai = encode_all(WireFormat::OpenAi, opts(), &events()).to_vec();
-    let case = |name, from, to, wire: Vec<u8>| Case { name, from, to, frames: read_all(&wire), wire };
+    let case = |name, from, to, wire: Vec<u8>| {
+        let reads = wire.chunks(READ).map(Bytes::copy_from_slice).collect();
+        Case { name, from, to, frames: read_all(&wire), wire, reads }
+    };
     vec![
         case("claude_sse_to_openai", WireFormat::Claude, Some(WireFormat::OpenAi), claude),
         case("openai_chunks_to_claude", WireFormat::OpenAi, Some(WireFormat::Claude), openai.clone()),
@@ -222,8 +229,8 @@ fn run_frames(case: &Case, scratch: &mut Vec<E>) -> usize {
 fn run_wire(case: &Case, scratch: &mut Vec<E>) -> usize {
     let mut parser = SseParser::default();
     let mut p = Path::new(case);
-    for read in case.wire.chunks(READ) {
-        parser.feed(read);
+    for read in &case.reads {
+        parser.feed_shared(read.clone());
         while let Ok(Some(ev)) = parser.next_shared() {
             if ev.has_data {
                 p.frame(ev.event.as_deref(), &ev.data, scratch);

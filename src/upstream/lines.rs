@@ -104,6 +104,12 @@ impl LineBuf {
         self.buf.split_to(total)
     }
 
+    /// Whether nothing is held and no `\n` is pending to be skipped: the next byte fed starts
+    /// a line.
+    pub fn is_clear(&self) -> bool {
+        self.buf.is_empty() && !self.skip_lf
+    }
+
     /// Bytes held: finished lines not yet taken plus the partial line.
     pub fn buffered(&self) -> usize {
         self.buf.len()

@@ -13,6 +13,12 @@
 //! Once those are dropped the buffer is reclaimed for the next reads, so a steady stream
 //! allocates nothing per event or per read either.
 //!
+//! A caller that holds the body as [`Bytes`] feeds it with [`SseParser::feed_shared`]: the
+//! common blocks (below) are then sliced out of those bytes themselves, and only what they
+//! cannot be taken from whole (a block split across reads, another layout) is copied into the
+//! parser's buffer, up to the end of the block it needs. Bytes fed that way come after the
+//! parser's buffer, so any mix of the two feeds and any split parse the same.
+//!
 //! Rules: lines end in LF, CRLF or CR; a blank line dispatches; `:` starts a comment; a field
 //! without `:` has an empty value; one space after `:` is dropped; `data` lines accumulate;
 //! `id` containing NUL is ignored; `retry` must be all digits; unknown fields are ignored; a
@@ -38,6 +44,9 @@ fn known_event(name: &[u8]) -> Option<&'static [u8]> {
         _ => return None,
     })
 }
+
+/// The UTF-8 byte order mark a stream may start with (dropped).
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Default cap on one event (all its lines together).
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
@@ -121,6 +130,9 @@ pub struct SseParser {
     max_event_bytes: usize,
     bom: Bom,
     bom_buf: Vec<u8>,
+    /// Bytes given by [`SseParser::feed_shared`] not yet looked at: they follow everything in
+    /// `lines`, and blocks are sliced out of them while `lines` is clear.
+    fresh: Bytes,
 }
 
 impl Default for SseParser {
@@ -143,12 +155,58 @@ impl SseParser {
             max_event_bytes,
             bom: Bom::Pending,
             bom_buf: Vec::new(),
+            fresh: Bytes::new(),
         }
     }
 
-    /// Appends a chunk of the body.
+    /// Appends a chunk of the body (copied into the parser's buffer).
     pub fn feed(&mut self, chunk: &[u8]) {
-        const BOM: &[u8] = b"\xEF\xBB\xBF";
+        self.spill_fresh();
+        self.feed_copy(chunk);
+    }
+
+    /// Appends a chunk of the body that the caller holds as [`Bytes`]: blocks that lie whole in
+    /// it are handed out by [`SseParser::next_shared`] as slices of it, without a copy.
+    pub fn feed_shared(&mut self, mut chunk: Bytes) {
+        if self.bom == Bom::Pending {
+            // A first read long enough to tell has its BOM (if any) dropped in place.
+            if !self.bom_buf.is_empty() || chunk.len() < BOM.len() {
+                self.feed(&chunk);
+                return;
+            }
+            if chunk.starts_with(BOM) {
+                chunk.advance(BOM.len());
+            }
+            self.bom = Bom::Done;
+        }
+        if self.fresh.is_empty() {
+            self.fresh = chunk;
+        } else {
+            // Two feeds without a look in between: the older bytes go to the buffer first.
+            self.spill_fresh();
+            self.fresh = chunk;
+        }
+    }
+
+    /// Moves every fresh byte into the line buffer (the borrowed API, the end of the stream,
+    /// and a copying feed read only from there).
+    fn spill_fresh(&mut self) {
+        if !self.fresh.is_empty() {
+            let fresh = std::mem::take(&mut self.fresh);
+            self.lines.feed(&fresh);
+        }
+    }
+
+    /// Moves fresh bytes into the line buffer up to the end of the first block they end
+    /// (a blank line written `\n\n`), or all of them: what the buffer needs to finish the
+    /// block it holds or to read a block of another layout. The rest stays fresh.
+    fn spill_block(&mut self) {
+        let cut = memchr::memmem::find(&self.fresh, b"\n\n").map_or(self.fresh.len(), |i| i + 2);
+        let head = self.fresh.split_to(cut);
+        self.lines.feed(&head);
+    }
+
+    fn feed_copy(&mut self, chunk: &[u8]) {
         if self.bom == Bom::Done {
             self.lines.feed(chunk);
             return;
@@ -164,16 +222,51 @@ impl SseParser {
 
     /// The next complete event, if the input so far holds one.
     pub fn next_event(&mut self) -> Result<Option<SseEvent<'_>>, SseError> {
+        self.spill_fresh();
         Ok(if self.complete()? { Some(self.dispatch()) } else { None })
     }
 
     /// [`SseParser::next_event`] as shared slices of the received bytes, for a caller that
     /// keeps the event (no copy; the parser keeps no reference to it).
     pub fn next_shared(&mut self) -> Result<Option<SharedEvent>, SseError> {
-        if let Some(e) = self.quick_shared() {
-            return Ok(Some(e));
+        loop {
+            if self.lines.is_clear() {
+                if let Some(e) = self.quick_fresh() {
+                    return Ok(Some(e));
+                }
+                if self.fresh.is_empty() {
+                    return Ok(None);
+                }
+                self.spill_block();
+            }
+            if let Some(e) = self.quick_shared() {
+                return Ok(Some(e));
+            }
+            if self.complete()? {
+                return Ok(Some(self.dispatch_shared()));
+            }
+            if self.fresh.is_empty() {
+                return Ok(None);
+            }
+            self.spill_block();
         }
-        Ok(if self.complete()? { Some(self.dispatch_shared()) } else { None })
+    }
+
+    /// The common block at the start of the fresh bytes, sliced out of them (the parser's
+    /// buffer is clear, so they start a line).
+    fn quick_fresh(&mut self) -> Option<SharedEvent> {
+        let (event, data, len) = quick_block(&self.fresh)?;
+        let mut block = self.fresh.split_to(len);
+        let event = event.map(|name| match name {
+            QuickName::Delta => Bytes::from_static(DELTA_NAME),
+            QuickName::Other(r) => match known_event(block.get(r.clone()).unwrap_or_default()) {
+                Some(name) => Bytes::from_static(name),
+                None => block.slice(r),
+            },
+        });
+        block.truncate(data.end);
+        block.advance(data.start);
+        Some(SharedEvent { event, data: block, has_data: true, id: None, retry: None })
     }
 
     /// The common block, `event: NAME\n` (optional) `data: PAYLOAD\n\n`, recognised whole
@@ -246,11 +339,13 @@ impl SseParser {
     /// lenient variant dispatches it (servers that close right after their last `data:` line
     /// exist). Call it once after the last `feed`.
     pub fn finish(&mut self) -> Option<SseEvent<'_>> {
+        self.spill_fresh();
         if self.complete_at_end() { Some(self.dispatch()) } else { None }
     }
 
     /// [`SseParser::finish`] as shared slices ([`SseParser::next_shared`]).
     pub fn finish_shared(&mut self) -> Option<SharedEvent> {
+        self.spill_fresh();
         if self.complete_at_end() { Some(self.dispatch_shared()) } else { None }
     }
 
@@ -274,7 +369,7 @@ impl SseParser {
 
     /// Bytes buffered and not yet returned as events.
     pub fn buffered(&self) -> usize {
-        self.lines.buffered()
+        self.lines.buffered() + self.fresh.len()
     }
 
     fn field(&mut self, line: Range<usize>) {
@@ -551,11 +646,28 @@ mod tests {
         assert!(p.next_event().unwrap().is_none());
     }
 
+    /// How [`shared_all`] feeds the pieces.
+    #[derive(Debug, Clone, Copy)]
+    enum Feed {
+        Copy,
+        Shared,
+        /// Shared, then copied, in turn.
+        Mixed,
+    }
+
     fn shared_all(pieces: &[&[u8]], max: usize) -> Result<Vec<OwnedEvent>, SseError> {
+        shared_all_fed(pieces, max, Feed::Copy)
+    }
+
+    fn shared_all_fed(pieces: &[&[u8]], max: usize, how: Feed) -> Result<Vec<OwnedEvent>, SseError> {
         let mut p = SseParser::new(max);
         let mut got: Vec<SharedEvent> = Vec::new();
-        for piece in pieces {
-            p.feed(piece);
+        for (i, piece) in pieces.iter().enumerate() {
+            match how {
+                Feed::Shared => p.feed_shared(Bytes::copy_from_slice(piece)),
+                Feed::Mixed if i % 2 == 0 => p.feed_shared(Bytes::copy_from_slice(piece)),
+                Feed::Copy | Feed::Mixed => p.feed(piece),
+            }
             while let Some(e) = p.next_shared()? {
                 got.push(e);
             }
@@ -584,7 +696,39 @@ mod tests {
         for step in 1..input.len() {
             let pieces: Vec<&[u8]> = input.chunks(step).collect();
             assert_eq!(shared_all(&pieces, 1024).unwrap(), want, "step {step}");
+            for how in [Feed::Shared, Feed::Mixed] {
+                assert_eq!(shared_all_fed(&pieces, 1024, how).unwrap(), want, "step {step} {how:?}");
+            }
         }
+    }
+
+    /// Blocks that lie whole in bytes fed shared are slices of those bytes; a block split
+    /// across two feeds is put together in the parser's buffer, and the blocks after it are
+    /// slices again.
+    #[test]
+    fn shared_feeds_are_sliced_not_copied() {
+        let one =
+            Bytes::from_static(b"event: content_block_delta\ndata: {\"a\":1}\n\nevent: ping\ndata: {}\n\ndata: spl");
+        let two = Bytes::from_static(b"it\n\ndata: after\n\n");
+        let within = |b: &Bytes, of: &Bytes| of.as_ptr_range().contains(&b.as_ptr());
+        let mut p = SseParser::default();
+        p.feed_shared(one.clone());
+        let a = p.next_shared().unwrap().unwrap();
+        assert_eq!((&a.data[..], a.event.as_deref()), (&b"{\"a\":1}"[..], Some(&b"content_block_delta"[..])));
+        assert!(within(&a.data, &one), "sliced from the fed bytes");
+        let ping = p.next_shared().unwrap().unwrap();
+        assert!(within(&ping.data, &one));
+        assert_eq!(p.next_shared().unwrap(), None, "the last block is incomplete");
+        assert_eq!(p.buffered(), 9);
+        p.feed_shared(two.clone());
+        let split = p.next_shared().unwrap().unwrap();
+        assert_eq!(&split.data[..], b"split");
+        assert!(!within(&split.data, &one) && !within(&split.data, &two), "put together in the buffer");
+        let after = p.next_shared().unwrap().unwrap();
+        assert_eq!(&after.data[..], b"after");
+        assert!(within(&after.data, &two), "sliced again once the buffer is clear");
+        assert_eq!(p.next_shared().unwrap(), None);
+        assert_eq!(p.buffered(), 0);
     }
 
     proptest::proptest! {
@@ -603,7 +747,10 @@ mod tests {
         ) {
             let input = parts.concat();
             let pieces: Vec<&[u8]> = input.as_bytes().chunks(step).collect();
-            proptest::prop_assert_eq!(shared_all(&pieces, 64), parse_all(pieces.iter().copied(), 64));
+            let want = parse_all(pieces.iter().copied(), 64);
+            proptest::prop_assert_eq!(shared_all(&pieces, 64), want.clone());
+            proptest::prop_assert_eq!(shared_all_fed(&pieces, 64, Feed::Shared), want.clone());
+            proptest::prop_assert_eq!(shared_all_fed(&pieces, 64, Feed::Mixed), want);
         }
     }
 

@@ -114,9 +114,9 @@ impl ApiStream {
             let body = self.body.as_mut()?;
             match body.chunk().await {
                 Ok(Some(chunk)) => {
-                    self.sse.feed(&chunk);
+                    self.sse.feed_shared(chunk);
                     loop {
-                        // Frames are slices of the read buffer (no copy per frame).
+                        // Frames are slices of the read buffer (no copy).
                         match self.sse.next_shared() {
                             Ok(Some(ev)) if ev.has_data => self.queue.push_back(ev.data),
                             Ok(Some(_)) => {}
