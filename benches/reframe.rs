@@ -157,7 +157,10 @@ fn cases() -> Vec<Case> {
     let claude = encode_all(WireFormat::Claude, opts(), &events()).to_vec();
     let openai = encode_all(WireFormat::OpenAi, opts(), &events()).to_vec();
     let case = |name, from, to, wire: Vec<u8>| {
-        let reads = wire.chunks(READ).map(Bytes::copy_from_slice).collect();
+        // Split off one buffer and frozen, as the upstream body's chunks are.
+        let mut buf = bytes::BytesMut::from(&wire[..]);
+        let reads =
+            std::iter::from_fn(|| (!buf.is_empty()).then(|| buf.split_to(READ.min(buf.len())).freeze())).collect();
         Case { name, from, to, frames: read_all(&wire), wire, reads }
     };
     vec![
@@ -240,7 +243,8 @@ fn run_wire(case: &Case, scratch: &mut Vec<E>) -> usize {
     p.sent
 }
 
-/// [`run_wire`] with each frame copied out of the parser, as `channel/grok/api.rs` does today.
+/// [`run_wire`] with each read copied into the parser and each frame copied out of it (a caller
+/// that keeps no shared buffer).
 fn run_wire_copy(case: &Case, scratch: &mut Vec<E>) -> usize {
     let mut parser = SseParser::default();
     let mut p = Path::new(case);

@@ -30,7 +30,6 @@ pub mod openai_dec;
 pub mod openai_enc;
 pub mod out;
 pub mod passthrough;
-pub mod recent;
 pub mod request;
 pub(crate) mod shape;
 pub mod sse;

@@ -14,8 +14,8 @@
 //! top-level `system` read the marker; only then is the value marked as used where it stood
 //! ([`seen`]), so a lookalike at a guessed place (the same bytes one level down) costs that one
 //! body the plain decode and moves nothing. A miss decodes the value with the body and
-//! [`remember`]s it. Any failure on that road falls back to the plain decode of the body, so a bad request
-//! gets the error it always got (`docs/translation.md`, "Repeated system prompts").
+//! [`remember`]s it. Any failure on that road falls back to the plain decode of the body, so a
+//! bad request gets the error it always got (`docs/translation.md`, "Repeated system prompts").
 //!
 //! The kept texts are slices of the kept bytes (copied once, on the miss), so a hit pins no
 //! client's body. Per thread (`RefCell`, `Rc`, no lock): each worker keeps its own [`ENTRIES`]

@@ -270,6 +270,7 @@ mod tests {
         assert!(Rc::ptr_eq(&got.tools, &cached));
         let text = String::from_utf8(two).unwrap();
         let three = text.replacen(r#""temperature":1"#, r#""temperature":0.5"#, 1);
+        assert_ne!(three, text);
         assert_eq!(guess(WireFormat::Claude, three.as_bytes()).map(|(r, _)| r), Some(range));
     }
 

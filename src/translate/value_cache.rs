@@ -11,10 +11,11 @@
 //! recently used and moves its guesses to where it stood, so a lookalike (the same bytes one
 //! level down) costs its one body the plain decode and moves nothing.
 //!
-//! Entries are most recently used first ([`Recent`]); a key (a wire format, or nothing) is part
-//! of an entry's identity, so a hit can only be the same text in the same kind of body.
+//! Entries are most recently used first: a new entry goes in front and pushes the least
+//! recently used one out, and a proven hit moves its entry to the front. A key (a wire format,
+//! or nothing) is part of an entry's identity, so a hit can only be the same text in the same
+//! kind of body.
 
-use super::recent::Recent;
 use bytes::Bytes;
 use std::ops::Range;
 use std::rc::Rc;
@@ -34,13 +35,14 @@ pub struct Entry<K, V: ?Sized> {
 /// At most `cap` kept values, most recently used first.
 #[derive(Debug)]
 pub struct ValueCache<K, V: ?Sized> {
-    entries: Recent<Entry<K, V>>,
+    entries: Vec<Entry<K, V>>,
+    cap: usize,
 }
 
 impl<K: Copy + Eq, V: ?Sized> ValueCache<K, V> {
-    /// An empty cache that keeps at most `cap` values.
+    /// An empty cache that keeps at most `cap` values (at least one).
     pub const fn new(cap: usize) -> Self {
-        Self { entries: Recent::new(cap) }
+        Self { entries: Vec::new(), cap }
     }
 
     /// A kept value of `key` that stands in `body` where it started last time or where it
@@ -67,7 +69,9 @@ impl<K: Copy + Eq, V: ?Sized> ValueCache<K, V> {
     /// it becomes the most recently used, and the next guesses look there.
     pub fn seen(&mut self, value: &Rc<V>, span: &Range<usize>, body_len: usize) {
         let Some(at) = self.entries.iter().position(|e| Rc::ptr_eq(&e.value, value)) else { return };
-        if let Some(hit) = self.entries.to_front(at) {
+        let Some(used) = self.entries.get_mut(..=at) else { return };
+        used.rotate_right(1);
+        if let Some(hit) = used.first_mut() {
             (hit.head, hit.tail) = (span.start, body_len.saturating_sub(span.end));
         }
     }
@@ -76,7 +80,8 @@ impl<K: Copy + Eq, V: ?Sized> ValueCache<K, V> {
     /// `body_len` bytes; the least recently used value goes when the cache is full.
     pub fn remember(&mut self, key: K, raw: Bytes, span: &Range<usize>, body_len: usize, value: Rc<V>) {
         let (head, tail) = (span.start, body_len.saturating_sub(span.end));
-        self.entries.push_front(Entry { key, raw, head, tail, value });
+        self.entries.truncate(self.cap.max(1) - 1);
+        self.entries.insert(0, Entry { key, raw, head, tail, value });
     }
 
     /// The kept values, most recently used first.
@@ -103,7 +108,7 @@ impl<K: Copy + Eq, V: ?Sized> ValueCache<K, V> {
     #[cfg(test)]
     #[must_use]
     pub fn take(&mut self) -> Self {
-        Self { entries: self.entries.take() }
+        Self { entries: std::mem::take(&mut self.entries), cap: self.cap }
     }
 }
 
@@ -164,5 +169,9 @@ mod tests {
         c.clear();
         assert!(c.is_empty());
         assert_eq!(c.len(), 0);
+        let mut one = ValueCache::new(0);
+        let _ = remember(&mut one, 0, b"1", 0, 1);
+        let _ = remember(&mut one, 0, b"2", 0, 1);
+        assert_eq!(kept(&one), ["2"], "a cap below one keeps one");
     }
 }

@@ -110,6 +110,12 @@ impl LineBuf {
         self.buf.is_empty() && !self.skip_lf
     }
 
+    /// Whether [`LineBuf::next_line`] has looked at part of the line being assembled (it
+    /// resumes where it stopped; a caller that recognises whole lines itself would start over).
+    pub fn partial_scanned(&self) -> bool {
+        self.pos > self.line_start
+    }
+
     /// Bytes held: finished lines not yet taken plus the partial line.
     pub fn buffered(&self) -> usize {
         self.buf.len()

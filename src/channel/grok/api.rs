@@ -123,6 +123,8 @@ impl ApiStream {
                             Ok(None) => break,
                             Err(e) => {
                                 self.body = None;
+                                // Nothing more is read: let go of the read buffer it holds.
+                                self.sse = SseParser::default();
                                 let msg = format!("{SURFACE} stream unreadable: {e}");
                                 return Some(Err(AttemptError::new(FailureClass::Server, msg)));
                             }

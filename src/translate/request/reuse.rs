@@ -27,7 +27,8 @@ use std::rc::Rc;
 /// Tools: the cached array is looked for first where it started or ended last time (an agent's
 /// turn grows between the two); failing that, the body's top-level `tools` value is located by
 /// a scan and looked up. A hit counts (and is marked as seen) only when the decode read the
-/// marker where the array stood. A miss decodes the tools with the body and keeps them. Messages: a kept conversation whose first elements the body repeats
+/// marker where the array stood. A miss decodes the tools with the body and keeps them.
+/// Messages: a kept conversation whose first elements the body repeats
 /// ([`messages_cache::find`]) is spliced out in every decode tried, and after the decode the
 /// body's conversation is kept for the next turn. System (Claude): a kept `system` value the body
 /// holds ([`system_cache::find`]) is spliced out in every decode tried; a value the cache does
