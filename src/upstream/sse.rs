@@ -553,27 +553,25 @@ pub fn parse_all_shared<'a>(
     pieces: impl IntoIterator<Item = &'a [u8]>,
     max_event_bytes: usize,
 ) -> Result<Vec<OwnedEvent>, SseError> {
-    let mut p = SseParser::new(max_event_bytes);
-    let mut out = Vec::new();
-    for piece in pieces {
-        p.feed_shared(Bytes::copy_from_slice(piece));
-        while let Some(e) = p.next_shared()? {
-            out.push(e.into());
+    parse_pieces(pieces, max_event_bytes, true)
+}
+
+impl SharedEvent {
+    /// The event as the borrowed form gives it.
+    pub fn borrowed(&self) -> SseEvent<'_> {
+        SseEvent {
+            event: self.event.as_deref(),
+            data: &self.data,
+            has_data: self.has_data,
+            id: self.id.as_deref(),
+            retry: self.retry,
         }
     }
-    out.extend(p.finish_shared().map(OwnedEvent::from));
-    Ok(out)
 }
 
 impl From<SharedEvent> for OwnedEvent {
     fn from(e: SharedEvent) -> Self {
-        Self {
-            event: e.event.map(|b| b.to_vec()),
-            data: e.data.to_vec(),
-            has_data: e.has_data,
-            id: e.id.map(|b| b.to_vec()),
-            retry: e.retry,
-        }
+        e.borrowed().into()
     }
 }
 
@@ -604,17 +602,32 @@ pub fn parse_all<'a>(
     pieces: impl IntoIterator<Item = &'a [u8]>,
     max_event_bytes: usize,
 ) -> Result<Vec<OwnedEvent>, SseError> {
+    parse_pieces(pieces, max_event_bytes, false)
+}
+
+/// [`parse_all`] (copied feeds, borrowed events) or, when `shared`, [`parse_all_shared`].
+fn parse_pieces<'a>(
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+    max_event_bytes: usize,
+    shared: bool,
+) -> Result<Vec<OwnedEvent>, SseError> {
     let mut p = SseParser::new(max_event_bytes);
     let mut out = Vec::new();
     for piece in pieces {
-        p.feed(piece);
-        while let Some(e) = p.next_event()? {
-            out.push(e.into());
+        if shared {
+            p.feed_shared(Bytes::copy_from_slice(piece));
+            while let Some(e) = p.next_shared()? {
+                out.push(e.into());
+            }
+        } else {
+            p.feed(piece);
+            while let Some(e) = p.next_event()? {
+                out.push(e.into());
+            }
         }
     }
-    if let Some(e) = p.finish() {
-        out.push(e.into());
-    }
+    let last = if shared { p.finish_shared().map(OwnedEvent::from) } else { p.finish().map(OwnedEvent::from) };
+    out.extend(last);
     Ok(out)
 }
 
