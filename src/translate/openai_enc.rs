@@ -22,6 +22,11 @@ use bytes::{BufMut, BytesMut};
 const TAIL: &[u8] = b",\"logprobs\":null,\"finish_reason\":null}]}\n\n";
 /// The same with `include_usage` (every chunk but the last carries `"usage":null`).
 const TAIL_USAGE: &[u8] = b",\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n";
+/// How a text chunk ends: its string and delta object closed, then [`TAIL`] (one constant, so
+/// the copy is inlined where a slice chosen at run time would cost a `memcpy` call).
+const TEXT_CLOSE: &[u8] = b"\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n";
+/// [`TEXT_CLOSE`] with `include_usage`.
+const TEXT_CLOSE_USAGE: &[u8] = b"\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n";
 
 /// The per-response OpenAI chunk encoder.
 #[derive(Debug)]
@@ -77,8 +82,8 @@ impl OpenAiSseEncoder {
                 self.tool_open = None;
             }
             CanonicalEvent::BlockStop { .. } => self.tool_open = None,
-            CanonicalEvent::TextDelta(t) => self.text_chunk(br#"{"content":""#, t, out),
-            CanonicalEvent::ThinkingDelta(t) => self.text_chunk(br#"{"reasoning_content":""#, t, out),
+            CanonicalEvent::TextDelta(t) => self.text_chunk::<false>(t, out),
+            CanonicalEvent::ThinkingDelta(t) => self.text_chunk::<true>(t, out),
             CanonicalEvent::ThinkingSignature(_) => {}
             CanonicalEvent::ToolCallStart { id, name, .. } => {
                 self.ensure_started(out);
@@ -134,17 +139,22 @@ impl OpenAiSseEncoder {
         }
     }
 
-    /// A chunk whose delta is one string field (`open` is `{"field":"`).
-    fn text_chunk(&mut self, open: &[u8], t: &JsonStr, out: &mut BytesMut) {
+    /// A chunk whose delta is one string: `content`, or `reasoning_content` when `THINKING`.
+    /// One copy per kind, so the field's opening and the close are constants there: two `memcpy`
+    /// calls a chunk (the head, the text) where there were four.
+    fn text_chunk<const THINKING: bool>(&mut self, t: &JsonStr, out: &mut BytesMut) {
+        let open: &[u8] = if THINKING { br#"{"reasoning_content":""# } else { br#"{"content":""# };
         self.ensure_started(out);
         self.tool_open = None;
-        let tail = if self.opts.include_usage { TAIL_USAGE } else { TAIL };
-        out.reserve(self.head.len() + open.len() + t.escaped().len() + 2 + tail.len());
+        out.reserve(self.head.len() + open.len() + t.escaped().len() + TEXT_CLOSE_USAGE.len());
         out.put_slice(&self.head);
         out.put_slice(open);
         out.put_slice(t.escaped());
-        out.put_slice(b"\"}");
-        out.put_slice(tail);
+        if self.opts.include_usage {
+            out.put_slice(TEXT_CLOSE_USAGE);
+        } else {
+            out.put_slice(TEXT_CLOSE);
+        }
     }
 
     fn ensure_started(&mut self, out: &mut BytesMut) {

@@ -201,9 +201,7 @@ impl SseParser {
     /// the block it holds or to read a block of another layout. The rest stays fresh. (A stream
     /// whose lines end in a lone CR has no such cut: its reads are copied whole.)
     fn spill_block(&mut self) {
-        let lf = memchr::memmem::find(&self.fresh, b"\n\n").map(|i| i + 2);
-        let crlf = memchr::memmem::find(&self.fresh, b"\n\r\n").map(|i| i + 3);
-        let cut = lf.into_iter().chain(crlf).min().unwrap_or(self.fresh.len());
+        let cut = block_end(&self.fresh).unwrap_or(self.fresh.len());
         let head = self.fresh.split_to(cut);
         self.lines.feed(&head);
     }
@@ -508,6 +506,22 @@ enum QuickName {
     Delta,
     /// Any other name, where it stands.
     Other(Range<usize>),
+}
+
+/// Where the first block of `b` ends: just after the first LF that another LF or a CRLF
+/// follows (the block's blank line). Steps from line end to line end, so it reads about one
+/// block, where a substring search for each of the two endings read a whole LF-only read for
+/// the CRLF one it never found (and set up a searcher per call).
+fn block_end(b: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    loop {
+        let at = from + memchr::memchr(b'\n', b.get(from..)?)? + 1;
+        match b.get(at..) {
+            Some([b'\n', ..]) => return Some(at + 1),
+            Some([b'\r', b'\n', ..]) => return Some(at + 2),
+            _ => from = at,
+        }
+    }
 }
 
 /// `event: NAME` (optional) then `data: PAYLOAD` and a blank line at the start of `b`, lines

@@ -129,6 +129,19 @@ fn shared_events_match_borrowed_ones_for_any_split() {
 /// across two feeds is put together in the parser's buffer, and the blocks after it are
 /// slices again.
 #[test]
+fn a_block_ends_after_its_first_blank_line() {
+    assert_eq!(block_end(b"data: a\n\ndata: b\n\n"), Some(9));
+    assert_eq!(block_end(b"event: x\r\ndata: a\r\n\r\ndata: b"), Some(21));
+    assert_eq!(block_end(b"data: a\n\r\n"), Some(10), "an LF line end then a CRLF blank line");
+    assert_eq!(block_end(b"data: a\r\n\n"), Some(10), "a CRLF line end then an LF blank line");
+    assert_eq!(block_end(b"\n\n"), Some(2));
+    assert_eq!(block_end(b"data: a\ndata: b\n"), None, "no blank line yet");
+    assert_eq!(block_end(b"data: a\n\r"), None, "a CR that may be half of a CRLF");
+    assert_eq!(block_end(b"data: a\r\rdata: b"), None, "lone CRs are not cut here");
+    assert_eq!(block_end(b""), None);
+}
+
+#[test]
 fn shared_feeds_are_sliced_not_copied() {
     let one = Bytes::from_static(b"event: content_block_delta\ndata: {\"a\":1}\n\nevent: ping\ndata: {}\n\ndata: spl");
     let two = Bytes::from_static(b"it\n\ndata: after\n\n");
