@@ -125,9 +125,7 @@ fn shared_events_match_borrowed_ones_for_any_split() {
     }
 }
 
-/// Blocks that lie whole in bytes fed shared are slices of those bytes; a block split
-/// across two feeds is put together in the parser's buffer, and the blocks after it are
-/// slices again.
+/// Where a block that must be copied ends: after the first blank line, LF or CRLF.
 #[test]
 fn a_block_ends_after_its_first_blank_line() {
     assert_eq!(block_end(b"data: a\n\ndata: b\n\n"), Some(9));
@@ -141,6 +139,9 @@ fn a_block_ends_after_its_first_blank_line() {
     assert_eq!(block_end(b""), None);
 }
 
+/// Blocks that lie whole in bytes fed shared are slices of those bytes; a block split
+/// across two feeds is put together in the parser's buffer, and the blocks after it are
+/// slices again.
 #[test]
 fn shared_feeds_are_sliced_not_copied() {
     let one = Bytes::from_static(b"event: content_block_delta\ndata: {\"a\":1}\n\nevent: ping\ndata: {}\n\ndata: spl");
