@@ -294,13 +294,7 @@ impl SseParser {
         self.block = BytesMut::new();
         let event = event.map(|name| match name {
             QuickName::Delta => Bytes::from_static(DELTA_NAME),
-            QuickName::Other(r) => {
-                let r = lead + r.start..lead + r.end;
-                match known_event(block.get(r.clone()).unwrap_or_default()) {
-                    Some(name) => Bytes::from_static(name),
-                    None => block.slice(r),
-                }
-            }
+            QuickName::Other(r) => name_at(&block, lead + r.start..lead + r.end),
         });
         block.truncate(lead + data.end);
         block.advance(lead + data.start);
@@ -471,13 +465,8 @@ impl SseParser {
         self.block = BytesMut::new();
         let block = self.lines.take_consumed().freeze();
         let (single, event, id, retry, has_data) = self.end_event(&block);
-        let slice =
-            |r: Range<usize>| if r.end <= block.len() && r.start <= r.end { block.slice(r) } else { Bytes::new() };
-        let event = event.map(|r| {
-            let name = block.get(r.clone()).unwrap_or_default();
-            known_event(name).map_or_else(|| slice(r), Bytes::from_static)
-        });
-        let id = id.map(slice);
+        let event = event.map(|r| name_at(&block, r));
+        let id = id.map(|r| slice_within(&block, r));
         let data = match single {
             Some(r) if r.is_empty() => Bytes::new(),
             // The data is the block itself, narrowed (no reference count taken).
@@ -491,6 +480,22 @@ impl SseParser {
             None => Bytes::copy_from_slice(&self.scratch),
         };
         SharedEvent { event, data, has_data, id, retry }
+    }
+}
+
+/// A slice of `block` (a second reference), empty when `r` is not within it.
+#[inline]
+fn slice_within(block: &Bytes, r: Range<usize>) -> Bytes {
+    if block.get(r.clone()).is_some() { block.slice(r) } else { Bytes::new() }
+}
+
+/// The event name at `r` in `block`: a known name as a static `Bytes` (no reference on the
+/// block), another as a slice of it.
+#[inline]
+fn name_at(block: &Bytes, r: Range<usize>) -> Bytes {
+    match block.get(r.clone()).and_then(known_event) {
+        Some(name) => Bytes::from_static(name),
+        None => slice_within(block, r),
     }
 }
 
