@@ -20,6 +20,8 @@ use bytes::Bytes;
 const ROOT_KEYS: [&str; 5] = ["error", "id", "model", "choices", "usage"];
 /// The members of a chunk's first choice this decoder reads.
 const CHOICE_KEYS: [&str; 2] = ["delta", "finish_reason"];
+/// The members of a delta (or a completion's message) this decoder reads, in slot order.
+const DELTA_KEYS: [&str; 4] = ["reasoning_content", "reasoning", "content", "tool_calls"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Open {
@@ -143,14 +145,14 @@ impl OpenAiDecoder {
     }
 
     fn frame_parsed(&mut self, data: &Bytes, root: Val<'_>, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
-        let [error, id, model, choices, usage_raw] = root.pick(ROOT_KEYS);
+        let [error, id, model, choices, usage_raw] = root.pick_by(|k| ROOT_KEYS.iter().position(|r| r.as_bytes() == k));
         if let Some(err) = error.filter(|e| !e.is_null()) {
             self.error(data, err, out);
             return Ok(());
         }
         self.start(data, id, model, "", out);
         if let Some(choice) = choices.and_then(|c| c.index(0)) {
-            let [delta, finish] = choice.pick(CHOICE_KEYS);
+            let [delta, finish] = choice.pick_by(|k| CHOICE_KEYS.iter().position(|r| r.as_bytes() == k));
             if let Some(delta) = delta.filter(|d| !d.is_null()) {
                 self.delta(data, delta, false, out)?;
             }
@@ -298,7 +300,7 @@ impl OpenAiDecoder {
         out: &mut Vec<CanonicalEvent>,
     ) -> Result<(), DecodeError> {
         let [reasoning_content, reasoning_alt, content, tool_calls] =
-            delta.pick(["reasoning_content", "reasoning", "content", "tool_calls"]);
+            delta.pick_by(|k| DELTA_KEYS.iter().position(|r| r.as_bytes() == k));
         let reasoning = reasoning_content.or(reasoning_alt);
         if let Some(t) = jstr(data, reasoning).filter(|t| !t.is_empty()) {
             if !matches!(self.open, Some((_, Open::Thinking))) {
