@@ -166,6 +166,22 @@ fn scratch_tape_is_reused_and_nesting_safe() {
     assert_eq!(outer, (Some(2), Some(3)));
 }
 
+#[test]
+fn the_nesting_limit_holds_for_every_kind_of_value() {
+    // A value at depth MAX_DEPTH is accepted, one deeper refused, whatever its kind, inside an
+    // array or an object, exactly as the reference scanner does.
+    for inner in ["1", "-2.5e3", "\"s\"", "null", "true", "false", "[]", "{}"] {
+        for depth in [MAX_DEPTH, MAX_DEPTH + 1] {
+            for (open, close) in [("[", "]"), ("{\"k\":", "}")] {
+                let doc = format!("{}{inner}{}", open.repeat(depth), close.repeat(depth));
+                agree(doc.as_bytes());
+                let e = parse(doc.as_bytes()).err().map(|e| e.what);
+                assert_eq!(e, (depth > MAX_DEPTH).then_some("nesting too deep"), "{inner} at {depth}");
+            }
+        }
+    }
+}
+
 // ---- differential checks against the first scanner ----
 
 fn reference_result(input: &[u8]) -> Result<(Kind, Vec<u8>), (usize, &'static str)> {
