@@ -157,11 +157,6 @@ impl<S: Sink> Scanner<'_, S> {
         }
     }
 
-    #[inline]
-    fn expect(&mut self, c: u8) -> Step {
-        if self.eat(c) { Ok(()) } else { self.fail(Why::UnexpectedByte) }
-    }
-
     /// Skips whitespace; the usual next byte (anything above a space) costs one compare.
     #[inline]
     fn ws(&mut self) {
@@ -171,6 +166,17 @@ impl<S: Sink> Scanner<'_, S> {
             }
             self.pos += 1;
         }
+    }
+
+    /// The next byte after any whitespace (one compare when there is none, the usual case).
+    #[inline]
+    fn next_byte(&mut self) -> Option<u8> {
+        let b = self.peek();
+        if matches!(b, Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.ws();
+            return self.peek();
+        }
+        b
     }
 
     /// The root value's kind and where it lies (surrounding whitespace excluded).
@@ -210,8 +216,9 @@ impl<S: Sink> Scanner<'_, S> {
         }
     }
 
-    /// A member's or an element's value (`depth` its own nesting): a string, number or literal
-    /// here, without the call [`Self::value`] costs; an object or array through it.
+    /// A member's or an element's value (`depth` its own nesting), after any whitespace: a
+    /// string, number or literal here, without the call [`Self::value`] costs; an object or
+    /// array (or a value after whitespace) through it.
     #[inline(always)]
     #[expect(
         clippy::inline_always,
@@ -232,27 +239,34 @@ impl<S: Sink> Scanner<'_, S> {
                 _ => {}
             }
         }
+        self.ws();
         self.value(depth).map(drop)
     }
 
     fn object(&mut self, depth: usize) -> Step<Kind> {
         let slot = self.sink.open(Kind::Object, self.pos);
         self.pos += 1;
-        self.ws();
-        if !self.eat(b'}') {
+        if self.next_byte() == Some(b'}') {
+            self.pos += 1;
+        } else {
             loop {
-                self.ws();
                 self.string()?;
-                self.ws();
-                self.expect(b':')?;
-                self.ws();
-                self.member(depth + 1)?;
-                self.ws();
-                if self.eat(b',') {
-                    continue;
+                if self.next_byte() != Some(b':') {
+                    return self.fail(Why::UnexpectedByte);
                 }
-                self.expect(b'}')?;
-                break;
+                self.pos += 1;
+                self.member(depth + 1)?;
+                match self.next_byte() {
+                    Some(b',') => {
+                        self.pos += 1;
+                        self.ws();
+                    }
+                    Some(b'}') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return self.fail(Why::UnexpectedByte),
+                }
             }
         }
         self.sink.close(slot, self.pos);
@@ -262,17 +276,19 @@ impl<S: Sink> Scanner<'_, S> {
     fn array(&mut self, depth: usize) -> Step<Kind> {
         let slot = self.sink.open(Kind::Array, self.pos);
         self.pos += 1;
-        self.ws();
-        if !self.eat(b']') {
+        if self.next_byte() == Some(b']') {
+            self.pos += 1;
+        } else {
             loop {
-                self.ws();
                 self.member(depth + 1)?;
-                self.ws();
-                if self.eat(b',') {
-                    continue;
+                match self.next_byte() {
+                    Some(b',') => self.pos += 1,
+                    Some(b']') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return self.fail(Why::UnexpectedByte),
                 }
-                self.expect(b']')?;
-                break;
             }
         }
         self.sink.close(slot, self.pos);
