@@ -12,6 +12,11 @@ use super::jscan::{self, Val};
 use super::shape::{DeltaKind, Shape};
 use bytes::Bytes;
 
+/// The members of an Anthropic stream event this decoder reads, in slot order.
+const EVENT_KEYS: [&str; 7] = ["type", "index", "delta", "content_block", "message", "usage", "error"];
+/// The members of a `content_block_delta`'s delta this decoder reads, in slot order.
+const DELTA_KEYS: [&str; 5] = ["type", "text", "thinking", "signature", "partial_json"];
+
 /// Why a frame could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError(pub String);
@@ -135,7 +140,7 @@ impl ClaudeDecoder {
         }
         self.shape.forget();
         let [ty_raw, index_raw, delta_raw, block_raw, message_raw, usage_raw, error_raw] =
-            root.pick(["type", "index", "delta", "content_block", "message", "usage", "error"]);
+            root.pick_by(|k| EVENT_KEYS.iter().position(|r| r.as_bytes() == k));
         let name = match event {
             Some(e) => e,
             None => ty_raw.and_then(|t| t.str_content()).unwrap_or_default(),
@@ -185,7 +190,7 @@ impl ClaudeDecoder {
                 }
                 let delta = delta_raw.ok_or_else(|| DecodeError("no delta".into()))?;
                 let [dty, text, thinking, signature, partial] =
-                    delta.pick(["type", "text", "thinking", "signature", "partial_json"]);
+                    delta.pick_by(|k| DELTA_KEYS.iter().position(|r| r.as_bytes() == k));
                 let (kind, v, key) = match dty.and_then(|t| t.str_content()).unwrap_or_default() {
                     b"text_delta" => (DeltaKind::Text, text, "text"),
                     b"thinking_delta" => (DeltaKind::Thinking, thinking, "thinking"),

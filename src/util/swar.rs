@@ -70,6 +70,19 @@ pub fn equal_exact(w: u64, b: u8) -> u64 {
     !(((x & LOW7) + LOW7) | x) & HIGH
 }
 
+/// Bytes that are not ASCII digits (exact for the lowest: `first` of it is the length of the
+/// word's leading run of digits).
+#[inline]
+pub fn non_digit(w: u64) -> u64 {
+    const F0: u64 = 0xf0f0_f0f0_f0f0_f0f0;
+    let threes = ONES * 0x30;
+    // A digit is 0x30..=0x39: its high nibble is 3, and still 3 after adding 6. (A byte of
+    // 0xfa or more carries into the next one, but is itself flagged, below that one.)
+    let x = ((w & F0) ^ threes) | ((w.wrapping_add(ONES * 6) & F0) ^ threes);
+    // Non-zero bytes of `x`, exact for each (no sum passes 0xff).
+    (((x & LOW7) + LOW7) | x) & HIGH
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +109,19 @@ mod tests {
             proptest::prop_assert_eq!(flags(at_most(seven, lo)), bytes7.iter().map(|&x| x <= lo).collect::<Vec<_>>());
             proptest::prop_assert_eq!(flags(equal_exact(w, b)), bytes.iter().map(|&x| x == b).collect::<Vec<_>>());
             proptest::prop_assert_eq!(flags(equal_exact(w, bytes[3])), bytes.iter().map(|&x| x == bytes[3]).collect::<Vec<_>>());
+        }
+    }
+
+    proptest::proptest! {
+        /// The leading digits of a word of digits, their neighbours (`/`, `:`) and any byte.
+        #[test]
+        fn a_words_leading_digits_are_counted(bytes in proptest::array::uniform8(proptest::prop_oneof![
+            b'0'..=b'9',
+            proptest::sample::select(vec![b'/', b':', b'.', b'e', b'-', 0x39 + 0x80, 0xfa, 0xff, 0x00]),
+            proptest::prelude::any::<u8>(),
+        ])) {
+            let want = bytes.iter().position(|x| !x.is_ascii_digit()).unwrap_or(8);
+            proptest::prop_assert_eq!(first(non_digit(u64::from_le_bytes(bytes))), want);
         }
     }
 

@@ -229,7 +229,19 @@ impl<S: Sink> Scanner<'_, S> {
         if depth <= MAX_DEPTH {
             match self.peek() {
                 Some(b'"') => return self.string(),
-                Some(b'-' | b'0'..=b'9') => {
+                Some(b'1'..=b'9') => {
+                    // A plain integer here (eight digits at a time); a fraction or an exponent
+                    // goes on in `number` (which reads the digits again).
+                    let start = self.pos;
+                    self.digits();
+                    if matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+                        self.pos = start;
+                        self.number()?;
+                    }
+                    self.sink.leaf(Kind::Number, start, self.pos);
+                    return Ok(());
+                }
+                Some(b'-' | b'0') => {
                     let start = self.pos;
                     self.number()?;
                     self.sink.leaf(Kind::Number, start, self.pos);
@@ -295,6 +307,12 @@ impl<S: Sink> Scanner<'_, S> {
         Ok(Kind::Array)
     }
 
+    /// `true`, `false` or `null`: inlined, so the compare is against a constant (a word load).
+    #[inline(always)]
+    #[expect(
+        clippy::inline_always,
+        reason = "out of line the word is a run-time slice and the compare a library call; a chunk has about three nulls"
+    )]
     fn literal(&mut self, word: &[u8], kind: Kind) -> Step<Kind> {
         let start = self.pos;
         if self.b.get(start..start + word.len()) != Some(word) {
@@ -305,9 +323,21 @@ impl<S: Sink> Scanner<'_, S> {
         Ok(kind)
     }
 
-    #[inline]
+    /// Passes over a run of digits, eight at a time while eight bytes are left; its length.
+    #[inline(always)]
+    #[expect(
+        clippy::inline_always,
+        reason = "a few instructions for the usual short run; out of line the call costs as much"
+    )]
     fn digits(&mut self) -> usize {
         let start = self.pos;
+        while let Some(w) = swar::word_at(self.b, self.pos) {
+            let n = swar::first(swar::non_digit(w));
+            self.pos += n;
+            if n < 8 {
+                return self.pos - start;
+            }
+        }
         while matches!(self.peek(), Some(b'0'..=b'9')) {
             self.pos += 1;
         }
