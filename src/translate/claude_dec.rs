@@ -103,7 +103,8 @@ impl ClaudeDecoder {
             return Ok(());
         }
         jscan::with_tape(|tape| {
-            let root = tape.parse(data)?;
+            let doc = tape.parse(data)?;
+            let root = doc.root();
             self.frame_parsed(event, data, root, out)
         })
     }

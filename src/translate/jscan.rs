@@ -167,14 +167,15 @@ impl Tape {
         Self { nodes: Vec::new() }
     }
 
-    /// Validates `input` as one JSON document and records it; the root value on success.
-    pub fn parse<'t>(&'t mut self, input: &'t [u8]) -> Result<Val<'t>, ScanError> {
+    /// Validates `input` as one JSON document and records it; the document on success (its
+    /// [`Doc::root`] is the root value).
+    pub fn parse<'t>(&'t mut self, input: &'t [u8]) -> Result<Doc<'t>, ScanError> {
         self.nodes.clear();
         if u32::try_from(input.len()).is_err() {
             return Err(ScanError { at: 0, what: "document too large" });
         }
         Scanner { b: input, pos: 0, sink: TapeSink(&mut self.nodes) }.document()?;
-        Ok(Val { input, nodes: &self.nodes, i: 0 })
+        Ok(Doc { input, nodes: &self.nodes })
     }
 }
 
@@ -191,21 +192,35 @@ pub fn with_tape<R>(f: impl FnOnce(&mut Tape) -> R) -> R {
     r
 }
 
-/// A value of a parsed document (a position on its tape).
+/// A parsed document: its input and its tape ([`Tape::parse`]).
 #[derive(Debug, Clone, Copy)]
-pub struct Val<'t> {
+pub struct Doc<'t> {
     input: &'t [u8],
     nodes: &'t [Node],
+}
+
+impl Doc<'_> {
+    /// The root value.
+    pub fn root(&self) -> Val<'_> {
+        Val { doc: self, i: 0 }
+    }
+}
+
+/// A value of a parsed document (a position on its tape). Two words: a reference to the
+/// document and the position, so an `Option<Val>` is two words too and moves in registers.
+#[derive(Debug, Clone, Copy)]
+pub struct Val<'t> {
+    doc: &'t Doc<'t>,
     i: usize,
 }
 
 impl<'t> Val<'t> {
     fn node(&self) -> Node {
-        self.nodes.get(self.i).copied().unwrap_or(Node::NONE)
+        self.doc.nodes.get(self.i).copied().unwrap_or(Node::NONE)
     }
 
     fn next_of(&self, i: usize) -> usize {
-        self.nodes.get(i).map_or(usize::MAX, |n| n.next as usize)
+        self.doc.nodes.get(i).map_or(usize::MAX, |n| n.next as usize)
     }
 
     pub fn kind(&self) -> Kind {
@@ -215,7 +230,7 @@ impl<'t> Val<'t> {
     /// The value's exact bytes (strings with their quotes).
     pub fn bytes(&self) -> &'t [u8] {
         let n = self.node();
-        self.input.get(n.start as usize..n.end as usize).unwrap_or_default()
+        self.doc.input.get(n.start as usize..n.end as usize).unwrap_or_default()
     }
 
     pub fn raw(&self) -> Raw<'t> {
@@ -225,7 +240,7 @@ impl<'t> Val<'t> {
     /// The escaped content of a string (between the quotes), or `None` for other kinds.
     pub fn str_content(&self) -> Option<&'t [u8]> {
         let n = self.node();
-        (n.kind == Kind::String).then(|| n.string_content(self.input))
+        (n.kind == Kind::String).then(|| n.string_content(self.doc.input))
     }
 
     /// A non-negative integer value.
@@ -333,7 +348,7 @@ impl<'t> Iterator for Fields<'t> {
             return None;
         }
         // A member's key is always a string (no kind check needed).
-        let key = self.val.nodes.get(self.i).map_or(&[][..], |k| k.string_content(self.val.input));
+        let key = self.val.doc.nodes.get(self.i).map_or(&[][..], |k| k.string_content(self.val.doc.input));
         let value = Val { i: self.i + 1, ..self.val };
         self.i = self.val.next_of(self.i + 1);
         Some((key, value))

@@ -83,7 +83,8 @@ impl OpenAiDecoder {
         // Forgotten first: only a chunk that decodes (below) is learned again.
         self.shape.forget();
         jscan::with_tape(|tape| {
-            let root = tape.parse(data)?;
+            let doc = tape.parse(data)?;
+            let root = doc.root();
             self.frame_parsed(data, root, out)?;
             // A chunk that gave one delta (and maybe its usage) and changed no state: remember
             // its shape, while the tape is at hand.
@@ -215,7 +216,8 @@ impl OpenAiDecoder {
         }
         let n = out.len();
         let res = jscan::with_tape(|tape| {
-            let root = tape.parse(data).map_err(|e| DecodeError(format!("the completion is not JSON: {e}")))?;
+            let doc = tape.parse(data).map_err(|e| DecodeError(format!("the completion is not JSON: {e}")))?;
+            let root = doc.root();
             self.completion_parsed(data, root, out)?;
             if fresh {
                 completion_shape::learn(data, root, out.get(n..));

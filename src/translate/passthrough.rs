@@ -179,7 +179,8 @@ impl Passthrough {
             return Ok(());
         }
         jscan::with_tape(|tape| {
-            let root = tape.parse(data)?;
+            let doc = tape.parse(data)?;
+            let root = doc.root();
             let [error, choices, usage, model] = root.pick(["error", "choices", "usage", "model"]);
             if error.is_some_and(|e| !e.is_null()) {
                 self.ended = true;
@@ -274,7 +275,8 @@ impl Passthrough {
     fn claude(&mut self, event: Option<&[u8]>, data: &Bytes, out: &mut BytesMut) -> Result<(), DecodeError> {
         jscan::with_tape(|tape| {
             // One parse: the decoder checks the frame and tracks the end and usage on it.
-            let root = tape.parse(data)?;
+            let doc = tape.parse(data)?;
+            let root = doc.root();
             self.scratch.clear();
             self.claude.frame_parsed(event, data, root, &mut self.scratch)?;
             for ev in &self.scratch {

@@ -25,8 +25,9 @@ use bytes::{Bytes, BytesMut};
 /// A scan for a non-null top-level `error` comes first, so a completion that merely mentions
 /// the word is not decoded twice (here and in the pipeline).
 pub fn error_of(format: WireFormat, body: &Bytes) -> Option<(ErrorKind, String)> {
-    let has_error =
-        jscan::with_tape(|tape| tape.parse(body).ok().and_then(|root| root.get("error")).is_some_and(|e| !e.is_null()));
+    let has_error = jscan::with_tape(|tape| {
+        tape.parse(body).is_ok_and(|doc| doc.root().get("error").is_some_and(|e| !e.is_null()))
+    });
     if !has_error {
         return None;
     }
@@ -53,7 +54,8 @@ pub fn passthrough(format: WireFormat, body: &Bytes, model: Option<&JsonStr>) ->
         return Some((out.freeze(), usage));
     }
     let u = jscan::with_tape(|tape| {
-        let root = tape.parse(body).ok()?;
+        let doc = tape.parse(body).ok()?;
+        let root = doc.root();
         let [error, choices, usage, old_model] = root.pick(["error", "choices", "usage", "model"]);
         if error.is_some_and(|e| !e.is_null()) || choices.is_none_or(|c| c.kind() != Kind::Array) {
             return None;

@@ -5,7 +5,7 @@ use super::*;
 use crate::translate::jscan_reference as reference;
 use proptest::prelude::*;
 
-fn root_get<'t>(tape: &'t mut Tape, j: &'t [u8]) -> Val<'t> {
+fn doc_of<'t>(tape: &'t mut Tape, j: &'t [u8]) -> Doc<'t> {
     tape.parse(j).unwrap()
 }
 
@@ -13,7 +13,8 @@ fn root_get<'t>(tape: &'t mut Tape, j: &'t [u8]) -> Val<'t> {
 fn finds_nested_fields_as_raw_spans() {
     let j = br#"{"type":"content_block_delta","index":3,"delta":{"type":"text_delta","text":"a\"b\n\u00e9"}}"#;
     let mut tape = Tape::new();
-    let root = root_get(&mut tape, j);
+    let doc = doc_of(&mut tape, j);
+    let root = doc.root();
     assert_eq!(root.get("index").unwrap().as_u64(), Some(3));
     let delta = root.get("delta").unwrap();
     let text = delta.get("text").unwrap();
@@ -25,7 +26,8 @@ fn finds_nested_fields_as_raw_spans() {
 #[test]
 fn pick_finds_several_keys_in_one_pass() {
     let mut tape = Tape::new();
-    let root = root_get(&mut tape, br#"{"a":1,"b":"x","a":2}"#);
+    let doc = doc_of(&mut tape, br#"{"a":1,"b":"x","a":2}"#);
+    let root = doc.root();
     let [a, b, c] = root.pick(["a", "b", "c"]);
     assert_eq!(a.unwrap().as_u64(), Some(1), "first occurrence wins");
     assert_eq!(b.unwrap().str_content(), Some(&b"x"[..]));
@@ -38,14 +40,16 @@ fn pick_finds_several_keys_in_one_pass() {
     // A slot past the array's end is no slot; a non-object has no members.
     let [a] = root.pick_by(|k| (k == b"b").then_some(1).or((k == b"a").then_some(0)));
     assert_eq!(a.unwrap().as_u64(), Some(1));
-    let arr = root_get(&mut tape, br#"[{"a":1}]"#);
+    let doc = doc_of(&mut tape, br#"[{"a":1}]"#);
+    let arr = doc.root();
     assert!(arr.pick_by::<1>(|_| Some(0))[0].is_none());
 }
 
 #[test]
 fn arrays_index() {
     let mut tape = Tape::new();
-    let root = root_get(&mut tape, br#"{"choices":[{"i":0},{"i":[1,{"x":2}]},3]}"#);
+    let doc = doc_of(&mut tape, br#"{"choices":[{"i":0},{"i":[1,{"x":2}]},3]}"#);
+    let root = doc.root();
     let c = root.get("choices").unwrap();
     assert_eq!(c.index(1).unwrap().get("i").unwrap().index(1).unwrap().bytes(), br#"{"x":2}"#);
     assert_eq!(c.index(2).unwrap().as_u64(), Some(3));
@@ -58,7 +62,8 @@ fn arrays_index() {
 #[test]
 fn numbers() {
     let mut tape = Tape::new();
-    let root = root_get(&mut tape, b"[0,18446744073709551615,18446744073709551616,-1,1.0,1e3,-0]");
+    let doc = doc_of(&mut tape, b"[0,18446744073709551615,18446744073709551616,-1,1.0,1e3,-0]");
+    let root = doc.root();
     let got: Vec<Option<u64>> = root.elements().map(|v| v.as_u64()).collect();
     assert_eq!(got, [Some(0), Some(u64::MAX), None, None, None, None, None]);
 }
@@ -120,7 +125,8 @@ fn strings_at_every_word_offset() {
             assert_eq!(r.is_ok(), ok, "{doc:?}");
             assert_eq!(parse(doc.as_bytes()).is_ok(), ok, "{doc:?}");
             if ok {
-                let root = tape.parse(doc.as_bytes()).unwrap();
+                let parsed = tape.parse(doc.as_bytes()).unwrap();
+                let root = parsed.root();
                 assert_eq!(root.get("k").unwrap().str_content().unwrap(), content.as_bytes());
                 assert_eq!(root.get("n").unwrap().as_u64(), Some(1));
             }
@@ -136,7 +142,8 @@ fn strings_at_every_word_offset() {
     }
     let huge = "a".repeat(1 << 20) + "é\\n" + &"b".repeat(1 << 20);
     let doc = format!(r#"{{"text":"{huge}"}}"#);
-    let root = tape.parse(doc.as_bytes()).unwrap();
+    let parsed = tape.parse(doc.as_bytes()).unwrap();
+    let root = parsed.root();
     assert_eq!(root.get("text").unwrap().str_content().unwrap().len(), huge.len());
 }
 
@@ -159,8 +166,9 @@ fn content_length_up_to_the_closing_quote() {
 #[test]
 fn scratch_tape_is_reused_and_nesting_safe() {
     let outer = with_tape(|t| {
-        let root = t.parse(br#"{"a":[1,2]}"#).unwrap();
-        let inner = with_tape(|t2| t2.parse(br#"{"b":3}"#).unwrap().get("b").unwrap().as_u64());
+        let doc = t.parse(br#"{"a":[1,2]}"#).unwrap();
+        let root = doc.root();
+        let inner = with_tape(|t2| t2.parse(br#"{"b":3}"#).unwrap().root().get("b").unwrap().as_u64());
         (root.get("a").unwrap().index(1).unwrap().as_u64(), inner)
     });
     assert_eq!(outer, (Some(2), Some(3)));
@@ -244,9 +252,9 @@ fn agree(input: &[u8]) {
     assert_eq!(got, want, "parse of {:?}", String::from_utf8_lossy(input));
     let mut tape = Tape::new();
     let taped = tape.parse(input);
-    assert_eq!(taped.map(|v| (v.kind(), v.bytes().to_vec())).map_err(|e| (e.at, e.what)), want);
+    assert_eq!(taped.map(|d| (d.root().kind(), d.root().bytes().to_vec())).map_err(|e| (e.at, e.what)), want);
     if let (Ok(r), Ok(v)) = (reference::parse(input), Tape::new().parse(input)) {
-        same_walk(r, v, &["a", "type", "b\\n", ""], 0);
+        same_walk(r, v.root(), &["a", "type", "b\\n", ""], 0);
     }
     let rs = reference::validate_str_content(input).map_err(|e| (e.at, e.what));
     assert_eq!(validate_str_content(input).map_err(|e| (e.at, e.what)), rs, "content {input:?}");
