@@ -152,7 +152,8 @@ impl Node {
 
     /// A string node's escaped content: its span without the quotes.
     fn string_content(self, input: &[u8]) -> &[u8] {
-        input.get(self.start as usize + 1..(self.end as usize).saturating_sub(1)).unwrap_or_default()
+        // A string node spans its two quotes, so `end - 1` does not wrap for one.
+        input.get(self.start as usize + 1..(self.end as usize).wrapping_sub(1)).unwrap_or_default()
     }
 }
 
@@ -347,10 +348,14 @@ impl<'t> Iterator for Fields<'t> {
         if self.i >= self.end {
             return None;
         }
-        // A member's key is always a string (no kind check needed).
-        let key = self.val.doc.nodes.get(self.i).map_or(&[][..], |k| k.string_content(self.val.doc.input));
+        // A member is its key's node and its value's, side by side: one bounds check for both.
+        // The key is always a string (no kind check needed).
+        let (key, next) = match self.val.doc.nodes.get(self.i..self.i + 2) {
+            Some([k, v]) => (k.string_content(self.val.doc.input), v.next as usize),
+            _ => (&[][..], usize::MAX),
+        };
         let value = Val { i: self.i + 1, ..self.val };
-        self.i = self.val.next_of(self.i + 1);
+        self.i = next;
         Some((key, value))
     }
 }
