@@ -287,7 +287,7 @@ impl<'t> Val<'t> {
 
     /// [`Val::pick`] with the keys compiled in: `slot_of` says which slot a member's escaped key
     /// fills (a search of a constant list, which the compiler turns into a few compares at
-    /// each call site); the first occurrence of each wins. For the hot lookups of the stream
+    /// each call site; a slot of `N` or more is ignored); the first occurrence of each wins. For the hot lookups of the stream
     /// decoders, where `pick`'s run-time key list costs a compare per member and key.
     #[inline]
     pub fn pick_by<const N: usize>(&self, slot_of: impl Fn(&[u8]) -> Option<usize>) -> [Option<Val<'t>>; N] {

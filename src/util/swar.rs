@@ -1,13 +1,13 @@
 //! Eight bytes at a time in a `u64` ("SWAR"): the word load and the per-byte masks that the
-//! byte scanners share (the JSON string scan in `translate::jscan`, JSON escaping in
-//! `util::json`, header lines in `http::head_lines`).
+//! byte scanners share (the JSON string and number scans in `translate::jscan`, JSON escaping
+//! in `util::json`, header lines in `http::head_lines`).
 //!
 //! A mask has the high bit of a byte set where that byte is in the class, nothing else. The
-//! "has a zero byte" masks ([`equal`], [`below`], [`json_special`]) are exact only for the
-//! lowest flagged byte (a borrow can flag bytes above a true one), which is the only one a
-//! scanner reads ([`first`]); [`equal_exact`] is exact for every byte of any word, and
-//! [`at_least`] and [`at_most`] are exact for every
-//! byte but need a word with no byte >= 0x80.
+//! "has a zero byte" masks ([`equal`], [`below`], [`json_special`]) and [`non_digit`] are exact
+//! only for the lowest flagged byte (a borrow or carry can flag bytes above a true one), which
+//! is the only one a scanner reads ([`first`]); [`equal_exact`] is exact for every byte of any
+//! word, and [`at_least`] and [`at_most`] are exact for every byte but need a word with no byte
+//! >= 0x80.
 
 /// 0x01 in every byte.
 pub const ONES: u64 = 0x0101_0101_0101_0101;
@@ -122,6 +122,21 @@ mod tests {
         ])) {
             let want = bytes.iter().position(|x| !x.is_ascii_digit()).unwrap_or(8);
             proptest::prop_assert_eq!(first(non_digit(u64::from_le_bytes(bytes))), want);
+        }
+    }
+
+    /// Every count of leading digits (0 to 8) followed by every byte value.
+    #[test]
+    fn every_run_of_digits_before_every_byte() {
+        for run in 0..=8 {
+            for b in 0..=255u8 {
+                let mut bytes = [b'7'; 8];
+                if let Some(x) = bytes.get_mut(run) {
+                    *x = b;
+                }
+                let want = bytes.iter().position(|x| !x.is_ascii_digit()).unwrap_or(8);
+                assert_eq!(first(non_digit(u64::from_le_bytes(bytes))), want, "{run} digits, then {b:#x}");
+            }
         }
     }
 

@@ -168,7 +168,7 @@ impl<S: Sink> Scanner<'_, S> {
         }
     }
 
-    /// The next byte after any whitespace (one compare when there is none, the usual case).
+    /// The next byte after any whitespace (one look at it when there is none, the usual case).
     #[inline]
     fn next_byte(&mut self) -> Option<u8> {
         let b = self.peek();
@@ -217,8 +217,8 @@ impl<S: Sink> Scanner<'_, S> {
     }
 
     /// A member's or an element's value (`depth` its own nesting), after any whitespace: a
-    /// string, number or literal here, without the call [`Self::value`] costs; an object or
-    /// array (or a value after whitespace) through it.
+    /// string, a number or `null` here, without the call [`Self::value`] costs; anything else
+    /// (an object, an array, `true`, `false`, a value after whitespace, an error) through it.
     #[inline(always)]
     #[expect(
         clippy::inline_always,
@@ -381,7 +381,8 @@ impl<S: Sink> Scanner<'_, S> {
             return self.fail(Why::UnexpectedByte);
         }
         let mut at = start + 1;
-        // Up to four words here (unrolled); a longer string goes on in `string_rest`.
+        // Up to four words here (a fixed count, which the compiler unrolls); a longer string,
+        // or one this close to the end of the input, goes on in `string_rest`.
         for _ in 0..4 {
             let Some(w) = swar::word_at(self.b, at) else { break };
             // The first byte that is not plain string content (`"`, `\`, a control, ≥ 0x80).

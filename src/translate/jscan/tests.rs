@@ -355,6 +355,73 @@ proptest! {
 }
 
 #[test]
+fn long_plain_strings_agree_with_the_reference_at_every_length() {
+    // Plain ASCII runs around the inline scan's 31/32-byte limit, then whatever ends the
+    // string: its quote, an escape, a bad escape, a raw control, UTF-8 (valid and cut), or the
+    // end of the input; as a value and as a key.
+    for pad in 0..48 {
+        let p = "x".repeat(pad);
+        for tail in
+            [&b"\""[..], b"\\n tail\"", b"\\q\"", b"\x01\"", "é\"".as_bytes(), b"\xc3\"", b"\xff\"", b"", b"\\u12"]
+        {
+            for (open, close) in [(&b"{\"k\":\""[..], &b",\"n\":1}"[..]), (b"{\"", b":1}")] {
+                let mut doc = open.to_vec();
+                doc.extend_from_slice(p.as_bytes());
+                doc.extend_from_slice(tail);
+                agree(&doc);
+                doc.extend_from_slice(close);
+                agree(&doc);
+            }
+        }
+    }
+}
+
+#[test]
+fn whitespace_and_punctuation_agree_with_the_reference() {
+    for doc in [
+        &b"{ }"[..],
+        b"[ ]",
+        b"{\n}",
+        b"[\t]",
+        b"{ \"a\" : 1 , \"b\" :[ 1 , 2 ] }",
+        b"{\"a\"\r\n:\r\n1\r\n}",
+        b"[ 1 ,\n 2 ]",
+        b"{\"a\" 1}",
+        b"{\"a\":1 x}",
+        b"[1 x]",
+        b"{,}",
+        b"[,]",
+        b"[1,]",
+        b"{\"a\":1,}",
+        b"{\"a\":1 ,}",
+        b"[1 ,]",
+        b"{\"a\" :",
+        b"[1 ,",
+        b"{ \"a\"",
+        b"[ ",
+    ] {
+        agree(doc);
+    }
+}
+
+#[test]
+fn numbers_agree_with_the_reference() {
+    for doc in [
+        &b"[1e5,2E-3,3e+7,45.25,6.0e1]"[..],
+        b"[3e,4.,5e+,6.e1,7E]",
+        b"[12345678,123456789,1234567890123456789,12345678901234567890123]",
+        b"{\"created\":1700000123,\"n\":0,\"m\":-0,\"x\":-12.5E+3}",
+        b"[01]",
+        b"[1-2]",
+        b"[99999999x]",
+        b"123456789",
+        b"7",
+    ] {
+        agree(doc);
+    }
+}
+
+#[test]
 fn value_len_measures_one_valid_value() {
     let cases: [(&[u8], Option<usize>); 12] = [
         (br#"{"a":[1,2]},"x":1"#, Some(11)),
