@@ -110,7 +110,13 @@ pub fn validate_str_content(content: &[u8]) -> Result<(), ScanError> {
 /// it is valid and closed by a quote: the same checks as [`validate_str_content`] on the
 /// content, but the scan may read past its end, so even a short string goes eight bytes at a time.
 pub fn str_content_len(rest: &[u8]) -> Option<usize> {
-    let mut s = Scanner { b: rest, pos: 0, sink: NoTape };
+    // A plain ASCII run (the usual delta's text) ends here; anything else is checked from
+    // where it stopped.
+    let at = scanner::plain_run::<{ usize::MAX }>(rest, 0);
+    if rest.get(at) == Some(&b'"') {
+        return Some(at);
+    }
+    let mut s = Scanner { b: rest, pos: at, sink: NoTape };
     s.string_body(true).ok()?;
     Some(s.pos)
 }

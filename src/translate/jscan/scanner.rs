@@ -130,6 +130,28 @@ impl Sink for TapeSink<'_> {
     }
 }
 
+/// Where plain string content (no `"`, `\\`, control or byte ≥ 0x80) that starts at `at` ends:
+/// the first other byte within `WORDS` words, or, when every word looked at is plain (or fewer
+/// than eight bytes are left), the end of those words. Everything before the result is plain
+/// ASCII; the byte at it is still to be looked at.
+#[inline(always)]
+#[expect(
+    clippy::inline_always,
+    reason = "the loop every string of a parse and every delta of a shape starts with; a call would cost as much as a short string's scan"
+)]
+pub(super) fn plain_run<const WORDS: usize>(b: &[u8], mut at: usize) -> usize {
+    for _ in 0..WORDS {
+        let Some(w) = swar::word_at(b, at) else { break };
+        // The first byte that is not plain string content (`"`, `\\`, a control, ≥ 0x80).
+        let stop = swar::json_special(w) | (w & swar::HIGH);
+        if stop != 0 {
+            return at + swar::first(stop);
+        }
+        at += 8;
+    }
+    at
+}
+
 pub(super) struct Scanner<'a, S> {
     pub(super) b: &'a [u8],
     pub(super) pos: usize,
@@ -380,24 +402,13 @@ impl<S: Sink> Scanner<'_, S> {
         if self.b.get(start) != Some(&b'"') {
             return self.fail(Why::UnexpectedByte);
         }
-        let mut at = start + 1;
         // Up to four words here (a fixed count, which the compiler unrolls); a longer string,
         // or one this close to the end of the input, goes on in `string_rest`.
-        for _ in 0..4 {
-            let Some(w) = swar::word_at(self.b, at) else { break };
-            // The first byte that is not plain string content (`"`, `\`, a control, ≥ 0x80).
-            let stop = swar::json_special(w) | (w & swar::HIGH);
-            if stop == 0 {
-                at += 8;
-                continue;
-            }
-            at += swar::first(stop);
-            if self.b.get(at) == Some(&b'"') {
-                self.pos = at + 1;
-                self.sink.leaf(Kind::String, start, self.pos);
-                return Ok(());
-            }
-            break;
+        let at = plain_run::<4>(self.b, start + 1);
+        if self.b.get(at) == Some(&b'"') {
+            self.pos = at + 1;
+            self.sink.leaf(Kind::String, start, self.pos);
+            return Ok(());
         }
         self.string_rest(start, at)
     }
