@@ -140,8 +140,7 @@ impl ClaudeDecoder {
             return Ok(());
         }
         self.shape.forget();
-        let [ty_raw, index_raw, delta_raw, block_raw, message_raw, usage_raw, error_raw] =
-            root.pick_by(|k| EVENT_KEYS.iter().position(|r| r.as_bytes() == k));
+        let [ty_raw, index_raw, delta_raw, block_raw, message_raw, usage_raw, error_raw] = root.pick(EVENT_KEYS);
         let name = match event {
             Some(e) => e,
             None => ty_raw.and_then(|t| t.str_content()).unwrap_or_default(),
@@ -190,8 +189,7 @@ impl ClaudeDecoder {
                     return Ok(());
                 }
                 let delta = delta_raw.ok_or_else(|| DecodeError("no delta".into()))?;
-                let [dty, text, thinking, signature, partial] =
-                    delta.pick_by(|k| DELTA_KEYS.iter().position(|r| r.as_bytes() == k));
+                let [dty, text, thinking, signature, partial] = delta.pick(DELTA_KEYS);
                 let (kind, v, key) = match dty.and_then(|t| t.str_content()).unwrap_or_default() {
                     b"text_delta" => (DeltaKind::Text, text, "text"),
                     b"thinking_delta" => (DeltaKind::Thinking, thinking, "thinking"),

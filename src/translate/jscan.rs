@@ -278,28 +278,19 @@ impl<'t> Val<'t> {
         self.fields().find(|(k, _)| same(k, key.as_bytes())).map(|(_, v)| v)
     }
 
-    /// Several members of an object in one walk (first occurrence of each wins).
+    /// Several members of an object in one walk (first occurrence of each wins). Always
+    /// inlined, so the keys (constants at every call site) fold into a few length-and-word
+    /// compares per member instead of a run-time list compared with every member.
+    #[inline(always)]
+    #[expect(
+        clippy::inline_always,
+        reason = "the stream decoders' lookups on every frame of a new shape: out of line the keys are a run-time list, about 300 instructions a call"
+    )]
     pub fn pick<const N: usize>(&self, keys: [&str; N]) -> [Option<Val<'t>>; N] {
         let mut found: [Option<Val<'t>>; N] = [None; N];
         for (k, v) in self.fields() {
-            for (slot, key) in found.iter_mut().zip(keys.iter()) {
-                if slot.is_none() && same(k, key.as_bytes()) {
-                    *slot = Some(v);
-                }
-            }
-        }
-        found
-    }
-
-    /// [`Val::pick`] with the keys compiled in: `slot_of` says which slot a member's escaped key
-    /// fills (a search of a constant list, which the compiler turns into a few compares at
-    /// each call site; a slot of `N` or more is ignored); the first occurrence of each wins. For the hot lookups of the stream
-    /// decoders, where `pick`'s run-time key list costs a compare per member and key.
-    #[inline]
-    pub fn pick_by<const N: usize>(&self, slot_of: impl Fn(&[u8]) -> Option<usize>) -> [Option<Val<'t>>; N] {
-        let mut found: [Option<Val<'t>>; N] = [None; N];
-        for (k, v) in self.fields() {
-            if let Some(slot) = slot_of(k).and_then(|i| found.get_mut(i)) {
+            // A member's key fills the slot of the first equal key (the lists hold no repeats).
+            if let Some(slot) = keys.iter().position(|key| key.as_bytes() == k).and_then(|i| found.get_mut(i)) {
                 if slot.is_none() {
                     *slot = Some(v);
                 }

@@ -146,14 +146,14 @@ impl OpenAiDecoder {
     }
 
     fn frame_parsed(&mut self, data: &Bytes, root: Val<'_>, out: &mut Vec<CanonicalEvent>) -> Result<(), DecodeError> {
-        let [error, id, model, choices, usage_raw] = root.pick_by(|k| ROOT_KEYS.iter().position(|r| r.as_bytes() == k));
+        let [error, id, model, choices, usage_raw] = root.pick(ROOT_KEYS);
         if let Some(err) = error.filter(|e| !e.is_null()) {
             self.error(data, err, out);
             return Ok(());
         }
         self.start(data, id, model, "", out);
         if let Some(choice) = choices.and_then(|c| c.index(0)) {
-            let [delta, finish] = choice.pick_by(|k| CHOICE_KEYS.iter().position(|r| r.as_bytes() == k));
+            let [delta, finish] = choice.pick(CHOICE_KEYS);
             if let Some(delta) = delta.filter(|d| !d.is_null()) {
                 self.delta(data, delta, false, out)?;
             }
@@ -301,8 +301,7 @@ impl OpenAiDecoder {
         whole: bool,
         out: &mut Vec<CanonicalEvent>,
     ) -> Result<(), DecodeError> {
-        let [reasoning_content, reasoning_alt, content, tool_calls] =
-            delta.pick_by(|k| DELTA_KEYS.iter().position(|r| r.as_bytes() == k));
+        let [reasoning_content, reasoning_alt, content, tool_calls] = delta.pick(DELTA_KEYS);
         let reasoning = reasoning_content.or(reasoning_alt);
         if let Some(t) = jstr(data, reasoning).filter(|t| !t.is_empty()) {
             if !matches!(self.open, Some((_, Open::Thinking))) {

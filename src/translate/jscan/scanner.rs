@@ -229,9 +229,7 @@ impl<S: Sink> Scanner<'_, S> {
             Some(b'f') => self.literal(b"false", Kind::Bool),
             Some(b'n') => self.literal(b"null", Kind::Null),
             Some(b'-' | b'0'..=b'9') => {
-                let start = self.pos;
-                self.number()?;
-                self.sink.leaf(Kind::Number, start, self.pos);
+                self.number_leaf()?;
                 Ok(Kind::Number)
             }
             _ => self.fail(Why::ExpectedValue),
@@ -251,24 +249,7 @@ impl<S: Sink> Scanner<'_, S> {
         if depth <= MAX_DEPTH {
             match self.peek() {
                 Some(b'"') => return self.string(),
-                Some(b'1'..=b'9') => {
-                    // A plain integer here (eight digits at a time); a fraction or an exponent
-                    // goes on in `number` (which reads the digits again).
-                    let start = self.pos;
-                    self.digits();
-                    if matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
-                        self.pos = start;
-                        self.number()?;
-                    }
-                    self.sink.leaf(Kind::Number, start, self.pos);
-                    return Ok(());
-                }
-                Some(b'-' | b'0') => {
-                    let start = self.pos;
-                    self.number()?;
-                    self.sink.leaf(Kind::Number, start, self.pos);
-                    return Ok(());
-                }
+                Some(b'-' | b'0'..=b'9') => return self.number_leaf(),
                 Some(b'n') => return self.literal(b"null", Kind::Null).map(drop),
                 _ => {}
             }
@@ -364,6 +345,29 @@ impl<S: Sink> Scanner<'_, S> {
             self.pos += 1;
         }
         self.pos - start
+    }
+
+    /// A number, recorded on the tape: a plain integer is read here, eight digits at a time;
+    /// one with a sign, a leading zero, a fraction or an exponent goes through [`Self::number`]
+    /// (which reads the digits again).
+    #[inline(always)]
+    #[expect(
+        clippy::inline_always,
+        reason = "a number member or two in every chunk (`created`, `index`): a call costs as much as the scan"
+    )]
+    fn number_leaf(&mut self) -> Step {
+        let start = self.pos;
+        if matches!(self.peek(), Some(b'1'..=b'9')) {
+            self.digits();
+            if !matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+                self.sink.leaf(Kind::Number, start, self.pos);
+                return Ok(());
+            }
+            self.pos = start;
+        }
+        self.number()?;
+        self.sink.leaf(Kind::Number, start, self.pos);
+        Ok(())
     }
 
     fn number(&mut self) -> Step {

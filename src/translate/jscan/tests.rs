@@ -32,17 +32,14 @@ fn pick_finds_several_keys_in_one_pass() {
     assert_eq!(a.unwrap().as_u64(), Some(1), "first occurrence wins");
     assert_eq!(b.unwrap().str_content(), Some(&b"x"[..]));
     assert!(c.is_none());
-    // The same with the keys compiled in.
-    let [a, b, c] = root.pick_by(|k| ["a", "b", "c"].iter().position(|x| x.as_bytes() == k));
+    // Keys listed in another order than the members; a non-object has no members.
+    let [c, b, a] = root.pick(["c", "b", "a"]);
     assert_eq!(a.unwrap().as_u64(), Some(1), "first occurrence wins");
     assert_eq!(b.unwrap().str_content(), Some(&b"x"[..]));
     assert!(c.is_none());
-    // A slot past the array's end is no slot; a non-object has no members.
-    let [a] = root.pick_by(|k| (k == b"b").then_some(1).or((k == b"a").then_some(0)));
-    assert_eq!(a.unwrap().as_u64(), Some(1));
     let doc = doc_of(&mut tape, br#"[{"a":1}]"#);
     let arr = doc.root();
-    assert!(arr.pick_by::<1>(|_| Some(0))[0].is_none());
+    assert!(arr.pick(["a"])[0].is_none());
 }
 
 #[test]
@@ -233,9 +230,6 @@ fn same_walk(r: reference::Raw<'_>, v: Val<'_>, keys: &[&str], depth: usize) {
     let [b0, b1] = v.pick([keys[0], keys[1]]);
     assert_eq!(a0.map(|x| x.bytes), b0.map(|x| x.bytes()));
     assert_eq!(a1.map(|x| x.bytes), b1.map(|x| x.bytes()));
-    let [c0, c1] = v.pick_by(|k| [keys[0], keys[1]].iter().position(|x| x.as_bytes() == k));
-    assert_eq!(a0.map(|x| x.bytes), c0.map(|x| x.bytes()));
-    assert_eq!(a1.map(|x| x.bytes), c1.map(|x| x.bytes()));
     for i in 0..3 {
         let a = r.index(i).unwrap();
         let b = v.index(i);
