@@ -76,8 +76,8 @@ pub async fn serve(worker: &Rc<Worker>, front: &Front, pr: ProxyRequest) -> Resp
     let fit_imp = imp.clone();
     let fit = move |d: &AccountDef| fit_imp.can_serve(d, &model);
     match imp {
-        ChannelImpl::Test(t) => run(worker, &*t, &fit, pr).await,
-        ChannelImpl::Grok(g) => run(worker, &*g, &fit, pr).await,
+        ChannelImpl::Test(t) => run(worker, &*t, &fit, &pr).await,
+        ChannelImpl::Grok(g) => run(worker, &*g, &fit, &pr).await,
     }
 }
 
@@ -118,7 +118,7 @@ async fn run<D: ChannelDriver>(
     worker: &Rc<Worker>,
     driver: &D,
     fit: &dyn Fn(&AccountDef) -> bool,
-    pr: ProxyRequest,
+    pr: &ProxyRequest,
 ) -> Response {
     let shard = worker.pool();
     let cfg = shard.config();
@@ -162,9 +162,9 @@ async fn run<D: ChannelDriver>(
         };
         let outcome = match start_first(driver, &attempt, &pr.req, cfg.ttft_timeout()).await {
             Ok((stream, first)) if pr.req.stream => {
-                return stream_response(worker, &pr, stream, first, Held { lease, _slot: slot });
+                return stream_response(worker, pr, stream, first, Held { lease, _slot: slot });
             }
-            Ok((stream, first)) => collect_response(&pr, stream, first).await,
+            Ok((stream, first)) => collect_response(pr, stream, first).await,
             Err(e) => Err(e),
         };
         let e = match outcome {

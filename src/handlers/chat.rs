@@ -10,9 +10,9 @@ use crate::translate::request::decode_openai_shared;
 use std::rc::Rc;
 use std::sync::Arc;
 
-pub async fn post(worker: &Rc<Worker>, req: Request, has_channel: bool) -> Response {
+pub async fn post(worker: &Rc<Worker>, req: &Request, has_channel: bool) -> Response {
     let format = WireFormat::OpenAi;
-    let checked = match front::check(worker, &req, format, has_channel) {
+    let checked = match front::check(worker, req, format, has_channel) {
         Ok(c) => c,
         Err(r) => return r,
     };

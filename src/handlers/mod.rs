@@ -28,12 +28,12 @@ pub async fn handle(worker: &Rc<Worker>, route: RouteId, req: Request) -> Respon
         RouteId::DebugEcho | RouteId::DebugSse | RouteId::DebugSleep => {
             Box::pin(debug::handle(worker, route, req)).await
         }
-        RouteId::Messages => messages::post(worker, req, false).await,
-        RouteId::ChannelMessages => messages::post(worker, req, true).await,
+        RouteId::Messages => messages::post(worker, &req, false).await,
+        RouteId::ChannelMessages => messages::post(worker, &req, true).await,
         RouteId::CountTokens => Box::pin(count_tokens::post(worker, &req, false)).await,
         RouteId::ChannelCountTokens => Box::pin(count_tokens::post(worker, &req, true)).await,
-        RouteId::ChatCompletions => chat::post(worker, req, false).await,
-        RouteId::ChannelChatCompletions => chat::post(worker, req, true).await,
+        RouteId::ChatCompletions => chat::post(worker, &req, false).await,
+        RouteId::ChannelChatCompletions => chat::post(worker, &req, true).await,
         RouteId::Models => models::list(worker, &req, false),
         RouteId::ChannelModels => models::list(worker, &req, true),
         RouteId::Model => models::get(worker, &req, false),

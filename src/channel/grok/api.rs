@@ -52,12 +52,15 @@ pub async fn start(
         Some(t) => Request::post_to(t.clone(), body),
         None => Request::post(&chat_url(&ch.api_base_url), body),
     };
-    let http = http
-        .map_err(|e| super::transport_error(SURFACE, &e))?
-        .header_bytes(AUTHORIZATION, bearer(key))
-        .header_bytes(CONTENT_TYPE, Bytes::from_static(b"application/json"))
-        .header_bytes(ACCEPT, Bytes::from_static(if req.stream { b"text/event-stream" } else { b"application/json" }))
-        .options(super::request_options(target.account));
+    // Built in place: each by-value builder call would copy the whole request.
+    let mut http = http.map_err(|e| super::transport_error(SURFACE, &e))?;
+    http.push_header_bytes(AUTHORIZATION, bearer(key));
+    http.push_header_bytes(CONTENT_TYPE, Bytes::from_static(b"application/json"));
+    http.push_header_bytes(
+        ACCEPT,
+        Bytes::from_static(if req.stream { b"text/event-stream" } else { b"application/json" }),
+    );
+    http.options = super::request_options(target.account);
     let resp = ch.client().send(http).await.map_err(|e| super::transport_error(SURFACE, &e))?;
     let hints = super::read_head(&resp.head, target.state);
     if !(200..300).contains(&resp.status()) {
