@@ -17,6 +17,7 @@ use super::transport::ReadOutcome;
 use crate::http::chunked::{Chunk, ChunkedDecoder};
 use bytes::{Bytes, BytesMut};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
@@ -46,7 +47,8 @@ pub struct ResponseBody {
     total: Instant,
     max_bytes: u64,
     received: u64,
-    host: Box<str>,
+    /// For error messages; shared with the request's target (no copy per response).
+    host: Arc<str>,
 }
 
 impl ResponseBody {
@@ -59,7 +61,7 @@ impl ResponseBody {
         idle: Duration,
         total: Instant,
         max_bytes: u64,
-        host: &str,
+        host: &Arc<str>,
     ) -> Self {
         let state = match framing {
             BodyFraming::Empty => State::Done,
@@ -67,8 +69,17 @@ impl ResponseBody {
             BodyFraming::Chunked => State::Chunked(ChunkedDecoder::new()),
             BodyFraming::Close => State::Close,
         };
-        let mut body =
-            Self { state, conn: Some(conn), ret, keep_alive, idle, total, max_bytes, received: 0, host: host.into() };
+        let mut body = Self {
+            state,
+            conn: Some(conn),
+            ret,
+            keep_alive,
+            idle,
+            total,
+            max_bytes,
+            received: 0,
+            host: Arc::clone(host),
+        };
         if let State::Length(n) = body.state {
             if n > max_bytes {
                 body.fail(UpstreamError::new(
