@@ -319,8 +319,14 @@ def value_str(v):
 def targets_md(f):
     def both(fig, limit, unit):
         def judged(lane):
-            v = f.get(fig, lane)
-            return "not measured" if v is None else ("✅ " if v <= limit else "❌ ") + fmt(v, unit)
+            v, sp = f.v.get((fig, lane), (None, None))
+            if v is None:
+                return "not measured"
+            out = ("✅ " if v <= limit else "❌ ") + fmt(v, unit)
+            # A median on one side of the limit with rounds on both: say so, it is the noise's call.
+            if sp and sp[0] <= limit < sp[1]:
+                out += f" (rounds {fmt(sp[0])}…{fmt(sp[1])}: the limit is within their spread)"
+            return out
         parts = [f"{what}: {judged(lane)}" for lane, what in (("ours-openai", "passthrough"), ("ours-claude", "translation"))]
         out = "; ".join(parts)
         # The busy-polling gateway (latency and streaming lanes only), when the run had it.

@@ -94,21 +94,6 @@ impl ResponseBody {
         body
     }
 
-    /// A body with nothing in it (tests, synthetic responses).
-    pub fn empty() -> Self {
-        Self {
-            state: State::Done,
-            conn: None,
-            ret: None,
-            keep_alive: false,
-            idle: Duration::ZERO,
-            total: Instant::now(),
-            max_bytes: 0,
-            received: 0,
-            host: "".into(),
-        }
-    }
-
     /// The next piece of the body; `Ok(None)` at its end.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, UpstreamError> {
         loop {
