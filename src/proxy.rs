@@ -232,16 +232,16 @@ fn may_name_error(data: &[u8], event: Option<&[u8]>) -> bool {
     // Built once per thread: `memmem::find` would build a searcher on every call.
     thread_local! {
         static ERROR: memchr::memmem::Finder<'static> = memchr::memmem::Finder::new(b"error");
+        static ESCAPE: memchr::memmem::Finder<'static> = memchr::memmem::Finder::new(b"\\u");
     }
     let named = |b: &[u8]| ERROR.with(|f| f.find(b).is_some());
-    named(data) || event.is_some_and(named) || unicode_escape(data)
-}
-
-/// Whether `data` holds a `\u` escape. A search for the backslash alone (most payloads have
-/// none, and most escapes are `\n` or `\"`), where a two-byte `memmem` search cost about twice
-/// as much on a typical body.
-fn unicode_escape(data: &[u8]) -> bool {
-    memchr::memchr_iter(b'\\', data).any(|i| data.get(i + 1) == Some(&b'u'))
+    // A `\u` escape: searched for only from the first backslash on, so a payload without one
+    // (most are) costs one `memchr`, and one full of escapes no more than the two-byte search.
+    let escaped = || {
+        memchr::memchr(b'\\', data)
+            .is_some_and(|first| ESCAPE.with(|f| f.find(data.get(first..).unwrap_or_default()).is_some()))
+    };
+    named(data) || event.is_some_and(named) || escaped()
 }
 
 /// The failure class an upstream error kind stands for.
