@@ -98,7 +98,7 @@ class Figures:
             return stamped if usable else path
         for lane in self.avail:
             runs = [r for r in self.by("stream", lane) if not g(r["data"], "errors.total", 0)]
-            for key, path in (("ttft_p50", "ttft.p50_us"), ("ttft_p99", "ttft.p99_us"), ("gap_p50", "gap.p50_us"), ("gap_p99", "gap.p99_us")):
+            for key, path in (("ttft_p50", "ttft.p50_us"), ("ttft_p99", "ttft.p99_us"), ("gap_p50", "gap.p50_us"), ("gap_p90", "gap.p90_us"), ("gap_p99", "gap.p99_us")):
                 self.put(key, lane, [g(r["data"], path) for r in runs])
                 if lane != "direct":
                     vals = []
@@ -205,6 +205,7 @@ ROWS = [
     ("added TTFT p50 (µs)", "added_ttft_p50", None, ""),
     ("added TTFT p99 (µs)", "added_ttft_p99", None, ""),
     ("added inter-chunk gap p50 (µs)", "added_gap_p50", None, ""),
+    ("added inter-chunk gap p90 (µs)", "added_gap_p90", None, ""),
     ("added inter-chunk gap p99 (µs)", "added_gap_p99", None, ""),
     ("most concurrent streams, no loss", "sustained", None, ""),
     ("RSS idle (MiB)", "rss_idle", mib, ""),
@@ -223,6 +224,7 @@ RATIO_ROWS = [
     ("throughput at p99 ≤ 10 ms", "frontier_10ms", "higher"),
     ("peak throughput, no errors", "peak_rps", "higher"),
     ("added TTFT p50", "added_ttft_p50", "lower"),
+    ("added inter-chunk gap p90", "added_gap_p90", "lower"),
     ("added inter-chunk gap p99", "added_gap_p99", "lower"),
     ("CPU per request", "cpu_req", "lower"),
     ("CPU per streamed chunk", "cpu_chunk", "lower"),
