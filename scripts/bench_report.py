@@ -85,7 +85,7 @@ class Figures:
                                                        for levels in rounds.values()])
             self.put("peak_rps", lane, [max([d.get("rps") or 0 for d in levels if not g(d, "errors.total", 0)] or [0]) for levels in rounds.values()])
         # Streaming: absolute and added (vs direct in the same round) TTFT and inter-chunk gap.
-        # Added TTFT (p50, p99) and added gap p99 use the simulator-stamped figures
+        # Added TTFT (p50, p99) and added gap p90 and p99 use the simulator-stamped figures
         # (`*_beyond_sim`: the simulator's own waiting taken out, see `sim:stamp`) when both the
         # lane and that round's `direct` have them, else both the figures as read. The gap p50
         # stays as read: a stamped gap counts negative differences as zero, so its median is ~0
