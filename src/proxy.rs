@@ -30,7 +30,7 @@ pub use state::{Front, FrontCache};
 use crate::channel::{Attempt, AttemptError, ChannelDriver, ChannelImpl, EventStream, StreamItem};
 use crate::domain::{AccountDef, Channel, FailureClass, ModelDef};
 use crate::http::Response;
-use crate::http::sse_writer;
+use crate::http::sse_writer::{self, Producer};
 use crate::pool::{Attempt as Tries, Lease, SelectRequest, SessionKey};
 use crate::runtime::ctx::Worker;
 use crate::translate::EncodeOptions;
@@ -284,7 +284,9 @@ fn stream_response<S: EventStream + 'static>(
     p.item(first);
     let first_chunk = p.take();
     let mut unsent = if first_chunk.is_empty() { None } else { tx.try_send(first_chunk).err() };
-    monoio::spawn(async move {
+    // The connection drives this producer in its own task (`http::sse_writer::Producer`); when
+    // the client goes away it drops it, and the upstream request with it.
+    let producer = Producer::new(async move {
         // After the first byte nothing is retried: a failure ends the stream with an error
         // event in the client's format and counts against this account.
         let mut failure: Option<AttemptError> = None;
@@ -298,15 +300,9 @@ fn stream_response<S: EventStream + 'static>(
             if p.ended() {
                 break;
             }
-            // A client that leaves while the upstream is silent is noticed at once: the upstream
-            // request is dropped here, not at its next event or idle timeout.
-            let next = monoio::select! {
-                next = stream.next() => next,
-                () = tx.closed() => {
-                    log::debug!("client went away while the upstream was silent; dropping the upstream stream");
-                    return;
-                }
-            };
+            // A client that leaves while the upstream is silent is noticed by the connection
+            // (its watch), which drops this producer and the upstream request with it.
+            let next = stream.next().await;
             match next {
                 Some(Ok(item)) => p.item(item),
                 Some(Err(e)) => {
@@ -339,7 +335,7 @@ fn stream_response<S: EventStream + 'static>(
             Box::pin(drain_tail(&mut stream)).await;
         }
     });
-    with_request_id(Response::sse(rx), pr.format)
+    with_request_id(Response::sse(rx, producer), pr.format)
 }
 
 async fn collect_response<S: EventStream + 'static>(

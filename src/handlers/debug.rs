@@ -35,7 +35,7 @@ pub async fn handle(worker: &Rc<Worker>, route: RouteId, req: Request) -> Respon
             let events = req.query("events").and_then(|v| v.parse::<u64>().ok()).unwrap_or(3).min(1_000_000);
             let interval = req.query("interval_ms").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0).min(MAX_MS);
             let (tx, rx) = sse_writer::channel(16);
-            monoio::spawn(async move {
+            let producer = sse_writer::Producer::new(async move {
                 for i in 0..events {
                     if interval > 0 {
                         monoio::time::sleep(Duration::from_millis(interval)).await;
@@ -47,7 +47,7 @@ pub async fn handle(worker: &Rc<Worker>, route: RouteId, req: Request) -> Respon
                     }
                 }
             });
-            Response::sse(rx)
+            Response::sse(rx, producer)
         }
         _ => Response::error(ErrorFlavor::Plain, 404, "no such endpoint"),
     }

@@ -73,10 +73,10 @@ pub fn error_type(flavor: ErrorFlavor, status: u16) -> &'static str {
 pub enum Body {
     Empty,
     Full(Bytes),
-    /// An event stream: complete SSE frames arrive on the channel; the server writes each as it
-    /// comes (chunked), sends heartbeats when idle, and drops the receiver when the client goes
-    /// away so the producer notices.
-    Sse(super::sse_queue::Receiver),
+    /// An event stream: the connection drives the producer, which queues complete SSE frames;
+    /// the server writes each as it comes (chunked), sends heartbeats when idle, and drops the
+    /// producer and the receiver when the client goes away (see `http::sse_writer`).
+    Sse(super::sse_queue::Receiver, super::sse_writer::Producer),
 }
 
 /// What a handler returns.
@@ -104,8 +104,8 @@ impl Response {
         Self::json(status, error_body(flavor, status, message, None))
     }
 
-    pub fn sse(rx: super::sse_queue::Receiver) -> Self {
-        Self::new(200, Body::Sse(rx))
+    pub fn sse(rx: super::sse_queue::Receiver, producer: super::sse_writer::Producer) -> Self {
+        Self::new(200, Body::Sse(rx, producer))
             .header("content-type", "text/event-stream; charset=utf-8")
             .header("cache-control", "no-cache")
             .header("x-accel-buffering", "no")

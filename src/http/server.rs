@@ -18,12 +18,15 @@ use super::chunked::{self, Chunk, ChunkedDecoder};
 use super::head::{BodyFraming, HeadLimits, RequestHead, parse_request_head};
 use super::request::Request;
 use super::response::{Body, ErrorFlavor, Response, WireFraming, error_body, write_head};
+use super::sse_writer::Producer;
 use crate::runtime::ctx::Worker;
 use bytes::{Bytes, BytesMut};
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
+use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 const READ_CHUNK: usize = 8 * 1024;
@@ -285,12 +288,20 @@ async fn write_response(
             }
             write_out(stream, out).await
         }
-        Body::Sse(rx) => {
+        Body::Sse(rx, mut producer) => {
             let framing = if minor >= 1 { WireFraming::Chunked } else { WireFraming::Close };
             write_head(&mut out, resp.status, &resp.headers, framing, keep_alive && minor >= 1);
             if is_head {
+                // No body: the producer is dropped unstarted, and its upstream request with it.
                 return write_out(stream, out).await;
             }
+            // Run the producer once first: it queues what its upstream has already sent and
+            // starts its next upstream read, which then travels with the head's write.
+            poll_fn(|cx| {
+                producer.step(cx);
+                Poll::Ready(())
+            })
+            .await;
             // Frames the producer queued already (its first, as a proxied stream queues it) go
             // out with the head: one write, one wake-up of the client.
             push_queued(&mut out, &rx, framing);
@@ -304,10 +315,24 @@ async fn write_response(
             }
             let heartbeat = worker.config().timeouts.sse_heartbeat;
             let max_pending = worker.config().limits.max_head_bytes;
-            let out = stream_sse(stream, rbuf, out, &rx, framing, heartbeat, max_pending).await?;
+            let source = SseSource { rx: &rx, producer: &mut producer, framing };
+            let Ok(out) = stream_sse(stream, rbuf, out, source, heartbeat, max_pending).await else {
+                if producer.is_running() {
+                    log::debug!("client went away; dropping the stream's producer and its upstream request");
+                }
+                return Err(());
+            };
             if minor >= 1 { Ok(out) } else { Err(()) }
         }
     }
+}
+
+/// Where a streamed body's frames come from: the producer the connection drives and the queue
+/// it fills.
+struct SseSource<'a> {
+    rx: &'a super::sse_queue::Receiver,
+    producer: &'a mut Producer,
+    framing: WireFraming,
 }
 
 /// Appends one SSE frame as the response's framing carries it (an HTTP chunk, or as it is).
@@ -331,8 +356,9 @@ async fn write_out(stream: &mut TcpStream, out: Vec<u8>) -> Result<Vec<u8>, ()> 
     r.map(|_| out).map_err(|_| ())
 }
 
-/// Pumps SSE frames from the producer to the client until the producer finishes (`Ok`) or the
-/// client goes away (`Err`, and dropping `rx` tells the producer).
+/// Drives the producer and pumps the frames it queues to the client until it ends the stream
+/// (`Ok`) or the client goes away (`Err`; the caller then drops the producer, and with it the
+/// upstream request).
 ///
 /// A client that goes away is noticed two ways. While frames flow, the writes fail: the first
 /// write after the client closed draws its reset, the next one the error. Once the stream has
@@ -347,11 +373,11 @@ async fn stream_sse(
     stream: &mut TcpStream,
     rbuf: &mut BytesMut,
     mut out: Vec<u8>,
-    rx: &super::sse_queue::Receiver,
-    framing: WireFraming,
+    source: SseSource<'_>,
     heartbeat: Duration,
     max_pending: usize,
 ) -> Result<Vec<u8>, ()> {
+    let SseSource { rx, producer, framing } = source;
     let push = |out: &mut Vec<u8>, frame: &[u8]| push_frame(out, framing, frame);
     let watch_after = WATCH_AFTER.min(heartbeat);
     let mut wrote = Instant::now();
@@ -363,10 +389,21 @@ async fn stream_sse(
         out.clear();
         // Whether this write carries frames (else a heartbeat).
         let mut frames = true;
+        // The next frame: the producer runs until it waits, then the queue is asked. Once the
+        // producer has ended the stream, what it has left to do (its bookkeeping, its
+        // upstream's tail) runs on in a task of its own, not holding up the end of the body.
+        let next_frame = poll_fn(|cx| {
+            let next = rx.poll_recv_after(cx, |cx| producer.step(cx));
+            if let Poll::Ready(None) = next {
+                producer.detach();
+            }
+            next
+        });
         monoio::select! {
-            frame = rx.recv() => {
+            biased;
+            frame = next_frame => {
                 let Some(frame) = frame else {
-                    // The producer finished: end the body.
+                    // The producer ended the stream: end the body.
                     if framing == WireFraming::Chunked {
                         chunked::encode_last(&mut out);
                         return write_out(stream, out).await;

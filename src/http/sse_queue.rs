@@ -2,18 +2,18 @@
 //! both ends on one worker (`Rc` / `RefCell`), nothing allocated per frame.
 //!
 //! Why not `async_channel` (which this replaced): its ends are thread-safe, so every frame paid
-//! for atomics, and every wait (the connection's `recv`, the producer's `closed` while the
-//! upstream is silent) allocated an event-listener node and freed it again. Callgrind counted
-//! about 1,500 of the 7,700 instructions the gateway spent per paced chunk of a passed-through
-//! stream in `async_channel` and `event_listener`.
+//! for atomics, and every wait allocated an event-listener node and freed it again. Callgrind
+//! counted about 1,500 of the 7,700 instructions the gateway spent per paced chunk of a
+//! passed-through stream in `async_channel` and `event_listener`.
 //!
 //! Semantics are the channel's: `send` waits for room and fails (handing the frame back) once
 //! the receiver is gone; `recv` hands out every queued frame, then `None` once every sender is
-//! gone; `closed` completes when the receiver is gone. Each waiting task leaves one waker (a
-//! task that waits again is recognised with `Waker::will_wake`, so a producer that selects on
-//! `closed` for every chunk keeps one entry; a test holds monoio's wakers to that). Wakers are
-//! woken and dropped after the queue's borrow ends: dropping the last reference to a task drops
-//! its future, and with it perhaps an end of this queue, whose `Drop` borrows the queue again.
+//! gone. [`Receiver::poll_recv_after`] serves a connection that runs the producer itself (in
+//! its own task, `http::sse_writer::Producer`): the frames the producer queues then do not wake
+//! the task that is already running it. Each waiting task leaves one waker (a task that waits
+//! again is recognised with `Waker::will_wake`). Wakers are woken and dropped after the queue's
+//! borrow ends: dropping the last reference to a task drops its future, and with it perhaps an
+//! end of this queue, whose `Drop` borrows the queue again.
 
 use bytes::Bytes;
 use std::cell::RefCell;
@@ -33,8 +33,6 @@ struct Inner {
     receiving: Option<Waker>,
     /// Sender tasks waiting for room.
     room: Vec<Waker>,
-    /// Sender tasks waiting for the receiver to go.
-    closing: Vec<Waker>,
 }
 
 /// Adds `waker` to `list` unless its task is already there.
@@ -112,20 +110,6 @@ impl Sender {
         Ok(())
     }
 
-    /// Completes once the receiver is gone.
-    pub async fn closed(&self) {
-        poll_fn(|cx| {
-            let mut q = self.0.borrow_mut();
-            if q.receiver_alive {
-                add_waker(&mut q.closing, cx.waker());
-                Poll::Pending
-            } else {
-                Poll::Ready(())
-            }
-        })
-        .await;
-    }
-
     /// Whether the receiver is gone.
     pub fn is_closed(&self) -> bool {
         !self.0.borrow().receiver_alive
@@ -149,12 +133,11 @@ impl Drop for Sender {
         // The last sender: the receiver sees the end, and no sender is left to wait.
         let receiving = q.receiving.take();
         let room = std::mem::take(&mut q.room);
-        let closing = std::mem::take(&mut q.closing);
         drop(q);
         if let Some(w) = receiving {
             w.wake();
         }
-        drop((room, closing));
+        drop(room);
     }
 }
 
@@ -190,6 +173,27 @@ impl Receiver {
         Poll::Pending
     }
 
+    /// [`Receiver::poll_recv`] for a connection that runs the producer itself: `step` runs it
+    /// first, and the frames it queues do not wake this task (it asks the queue right after).
+    pub fn poll_recv_after(&self, cx: &Context<'_>, step: impl FnOnce(&Context<'_>)) -> Poll<Option<Bytes>> {
+        let waiting = self.0.borrow_mut().receiving.take();
+        step(cx);
+        if let Some(frame) = self.try_recv() {
+            return Poll::Ready(Some(frame));
+        }
+        let mut q = self.0.borrow_mut();
+        if q.senders == 0 {
+            return Poll::Ready(None);
+        }
+        let replaced = match waiting {
+            Some(w) if w.will_wake(cx.waker()) => q.receiving.replace(w),
+            _ => q.receiving.replace(cx.waker().clone()),
+        };
+        drop(q);
+        drop(replaced);
+        Poll::Pending
+    }
+
     /// A frame already queued, without waiting.
     pub fn try_recv(&self) -> Option<Bytes> {
         let frame = self.0.borrow_mut().frames.pop_front()?;
@@ -207,7 +211,6 @@ impl Drop for Receiver {
         drop(q);
         drop((frames, receiving));
         wake_all(&self.0, |q| &mut q.room);
-        wake_all(&self.0, |q| &mut q.closing);
     }
 }
 
@@ -301,21 +304,18 @@ mod tests {
     }
 
     #[test]
-    fn dropping_the_receiver_fails_sends_hands_the_frame_back_and_completes_closed() {
+    fn dropping_the_receiver_fails_sends_and_hands_the_frame_back() {
         let (tx, rx) = queue(1);
         let (count, w) = counter();
         assert!(poll(pin!(tx.send(b("queued"))), &w).is_ready());
         let mut blocked = pin!(tx.send(b("blocked")));
         assert_eq!(poll(blocked.as_mut(), &w), Poll::Pending);
-        let mut closed = pin!(tx.closed());
-        assert_eq!(poll(closed.as_mut(), &w), Poll::Pending);
         assert!(!tx.is_closed());
         drop(rx);
         assert!(tx.is_closed());
-        // The blocked send and the closed waiter were both woken (same task: two wakes).
-        assert_eq!(count.get(), 2);
+        // The blocked send was woken.
+        assert_eq!(count.get(), 1);
         assert_eq!(poll(blocked.as_mut(), &w), Poll::Ready(Err(b("blocked"))));
-        assert_eq!(poll(closed.as_mut(), &w), Poll::Ready(()));
         assert_eq!(poll(pin!(tx.send(b("late"))), &w), Poll::Ready(Err(b("late"))));
     }
 
@@ -331,59 +331,30 @@ mod tests {
     }
 
     #[test]
-    fn closed_waiting_on_every_chunk_keeps_one_waker_and_is_not_woken_by_frames() {
-        let (tx, rx) = queue(2);
+    fn frames_queued_by_the_step_are_handed_out_without_waking_the_task() {
+        let (tx, rx) = queue(4);
         let (count, w) = counter();
-        for _ in 0..100 {
-            assert!(poll(pin!(tx.send(b("f"))), &w).is_ready());
-            // The producer's select: a fresh `closed` future every time, dropped unfinished.
-            assert_eq!(poll(pin!(tx.closed()), &w), Poll::Pending);
-            assert_eq!(rx.try_recv(), Some(b("f")));
-        }
-        assert_eq!(rx.0.borrow().closing.len(), 1);
-        assert_eq!(count.get(), 0, "taking frames must not wake a task waiting on closed");
-    }
-
-    #[test]
-    fn a_monoio_task_waiting_on_closed_every_chunk_keeps_one_waker() {
-        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().build().expect("runtime");
-        let entries = rt.block_on(async {
-            let (tx, rx) = queue(2);
-            let producer = monoio::spawn(async move {
-                for _ in 0..100 {
-                    if tx.send(b("f")).await.is_err() {
-                        break;
-                    }
-                    // The producer's select: `closed` is polled (this task's waker registered),
-                    // then the other branch wins at its second poll.
-                    let mut polled = false;
-                    let ready_soon = poll_fn(|cx| {
-                        if polled {
-                            Poll::Ready(())
-                        } else {
-                            polled = true;
-                            cx.waker().wake_by_ref();
-                            Poll::Pending
-                        }
-                    });
-                    monoio::select! {
-                        () = tx.closed() => {}
-                        () = ready_soon => {}
-                    }
-                }
-                // Returned, not dropped: the last sender's drop would clear the list.
-                tx
-            });
-            let mut got = 0;
-            while got < 100 && rx.recv().await.is_some() {
-                got += 1;
-            }
-            let tx = producer.await;
-            let entries = rx.0.borrow().closing.len();
-            drop(tx);
-            (got, entries)
+        let cx = Context::from_waker(&w);
+        // Nothing queued and nothing produced: waiting, with this task's waker left once.
+        assert_eq!(rx.poll_recv_after(&cx, |_| {}), Poll::Pending);
+        assert!(rx.0.borrow().receiving.is_some());
+        // The step queues two frames: the first comes back at once, and the task that ran the
+        // step was not woken for it (a plain send now would wake it).
+        let got = rx.poll_recv_after(&cx, |_| {
+            assert_eq!(tx.try_send(b("a")), Ok(()));
+            assert_eq!(tx.try_send(b("b")), Ok(()));
         });
-        assert_eq!(entries, (100, 1), "monoio's waker for one task must be recognised by will_wake");
+        assert_eq!(got, Poll::Ready(Some(b("a"))));
+        assert_eq!(count.get(), 0, "the task running the producer was woken by its own frames");
+        assert_eq!(rx.try_recv(), Some(b("b")));
+        // Waiting again keeps the waker; a frame from elsewhere (another task) wakes it.
+        assert_eq!(rx.poll_recv_after(&cx, |_| {}), Poll::Pending);
+        assert_eq!(tx.try_send(b("c")), Ok(()));
+        assert_eq!(count.get(), 1);
+        assert_eq!(rx.poll_recv_after(&cx, |_| {}), Poll::Ready(Some(b("c"))));
+        // The step drops the last sender: the end of the stream.
+        let mut last = Some(tx);
+        assert_eq!(rx.poll_recv_after(&cx, |_| drop(last.take())), Poll::Ready(None));
     }
 
     thread_local! {
