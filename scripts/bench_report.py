@@ -350,7 +350,9 @@ def targets_md(f):
             return (f"✅ `{peer}` never kept p99 ≤ 5 ms in this run; ours {fmt(a)} req/s" if a > 0
                     else f"❌ neither kept p99 ≤ 5 ms in this run (`{peer}` peak {fmt(f.get('peak_rps', peer))}, ours {fmt(f.get('peak_rps', lane))} req/s)")
         r = a / b
-        return ("✅ " if need is None or r >= need else "❌ ") + f"{r:.2f}×"
+        # Two decimals, or three where two would round a miss onto the goal (0.997 as "1.00").
+        shown = f"{r:.3f}×" if need is not None and r < need and round(r, 2) >= need else f"{r:.2f}×"
+        return ("✅ " if need is None or r >= need else "❌ ") + shown
 
     hold_max = max(f.hold_levels) if f.hold_levels else None
     rss_parts = []

@@ -8,7 +8,8 @@
 //!                                                  here applies the account policy and fails
 //!                                                  over to another account, see
 //!                                                  docs/failover.md)
-//! -> stream: items -> Pipeline -> SSE channel    (spawned producer; stops when the client goes)
+//! -> stream: items -> Pipeline -> SSE queue      (a producer the connection drives; dropped
+//!                                                  when the client goes)
 //!    or collect: items -> Collector -> one JSON body
 //! -> finish
 //! ```
@@ -293,7 +294,8 @@ fn stream_response<S: EventStream + 'static>(
         loop {
             if let Some(chunk) = unsent.take() {
                 if tx.send(chunk).await.is_err() {
-                    log::debug!("client went away; dropping the upstream stream");
+                    // Defensive: the connection drops this producer with its receiver, so a
+                    // send never finds the receiver gone.
                     return;
                 }
             }

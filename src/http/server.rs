@@ -317,7 +317,11 @@ async fn write_response(
             let max_pending = worker.config().limits.max_head_bytes;
             let source = SseSource { rx: &rx, producer: &mut producer, framing };
             let Ok(out) = stream_sse(stream, rbuf, out, source, heartbeat, max_pending).await else {
-                if producer.is_running() {
+                if rx.is_ended() {
+                    // The client left after the producer had ended the stream (a write of the
+                    // last frames failed): what it has left (its upstream's tail) still runs.
+                    producer.detach();
+                } else if producer.is_running() {
                     log::debug!("client went away; dropping the stream's producer and its upstream request");
                 }
                 return Err(());
@@ -390,7 +394,7 @@ async fn stream_sse(
         // Whether this write carries frames (else a heartbeat).
         let mut frames = true;
         // The next frame: the producer runs until it waits, then the queue is asked. Once the
-        // producer has ended the stream, what it has left to do (its bookkeeping, its
+        // producer has ended the stream, what it has left to do (a proxied stream reads its
         // upstream's tail) runs on in a task of its own, not holding up the end of the body.
         let next_frame = poll_fn(|cx| {
             let next = rx.poll_recv_after(cx, |cx| producer.step(cx));

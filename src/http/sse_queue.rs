@@ -1,4 +1,4 @@
-//! The queue between a streamed response's producer task and its connection: bounded, with
+//! The queue between a streamed response's producer and its connection: bounded, with
 //! both ends on one worker (`Rc` / `RefCell`), nothing allocated per frame.
 //!
 //! Why not `async_channel` (which this replaced): its ends are thread-safe, so every frame paid
@@ -153,28 +153,17 @@ pub struct Receiver(Rc<RefCell<Inner>>);
 impl Receiver {
     /// The next frame, waiting for one; `None` once the queue is empty and every sender gone.
     pub async fn recv(&self) -> Option<Bytes> {
-        poll_fn(|cx| self.poll_recv(cx)).await
+        poll_fn(|cx| self.poll_recv_after(cx, |_| {})).await
     }
 
-    fn poll_recv(&self, cx: &Context<'_>) -> Poll<Option<Bytes>> {
-        if let Some(frame) = self.try_recv() {
-            return Poll::Ready(Some(frame));
-        }
-        let mut q = self.0.borrow_mut();
-        if q.senders == 0 {
-            return Poll::Ready(None);
-        }
-        let replaced = match &q.receiving {
-            Some(w) if w.will_wake(cx.waker()) => None,
-            _ => q.receiving.replace(cx.waker().clone()),
-        };
-        drop(q);
-        drop(replaced);
-        Poll::Pending
+    /// Whether every sender is gone (the producer ended the stream), frames queued or not.
+    pub fn is_ended(&self) -> bool {
+        self.0.borrow().senders == 0
     }
 
-    /// [`Receiver::poll_recv`] for a connection that runs the producer itself: `step` runs it
-    /// first, and the frames it queues do not wake this task (it asks the queue right after).
+    /// The next frame as a poll, for a connection that runs the producer itself: `step` runs it
+    /// first, and the frames it queues do not wake this task (it asks the queue right after);
+    /// a task that waits leaves its waker once. [`Receiver::recv`] is this with no step.
     pub fn poll_recv_after(&self, cx: &Context<'_>, step: impl FnOnce(&Context<'_>)) -> Poll<Option<Bytes>> {
         let waiting = self.0.borrow_mut().receiving.take();
         step(cx);
@@ -353,8 +342,10 @@ mod tests {
         assert_eq!(count.get(), 1);
         assert_eq!(rx.poll_recv_after(&cx, |_| {}), Poll::Ready(Some(b("c"))));
         // The step drops the last sender: the end of the stream.
+        assert!(!rx.is_ended());
         let mut last = Some(tx);
         assert_eq!(rx.poll_recv_after(&cx, |_| drop(last.take())), Poll::Ready(None));
+        assert!(rx.is_ended());
     }
 
     thread_local! {

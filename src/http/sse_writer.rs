@@ -1,12 +1,13 @@
 //! Server-side SSE framing and the producer half of a streamed response.
 //!
 //! A handler that streams creates [`channel`] and returns `Response::sse(rx, Producer::new(..))`:
-//! the producer is a future that writes frames with [`SseSender::send`]. The connection that
-//! writes the stream drives that future itself, in its own task (no task of its own, so no
-//! hand-over between two tasks per frame): it polls the producer whenever it looks for the next
-//! frame, writes each frame as it comes (one flush per event), and the producer never touches the
-//! socket. Once the producer has ended the stream (dropped its sender) while it still has
-//! bookkeeping to do, [`Producer::detach`] hands that rest to a task of its own. When the client
+//! the producer is a future that writes frames with [`SseSender::send`]. The producer has no
+//! task of its own: the connection's task polls it whenever it looks for the next frame (no
+//! hand-over between two tasks per frame), writes each frame as it comes (one flush per event),
+//! and the producer never touches the socket. While a write is in flight the producer is not
+//! polled, so a slow client holds back the upstream reads at once. Once the producer has ended
+//! the stream (dropped its sender) while it still has work left (a proxied stream reads its
+//! upstream's tail), [`Producer::detach`] hands that rest to a task of its own. When the client
 //! goes away the connection drops the producer, and with it the upstream request (a `send`
 //! fails with [`ClientGone`] only for a producer that outlives its receiver).
 
@@ -114,9 +115,10 @@ impl Producer {
         }
     }
 
-    /// Hands what is left of the producer to a task of its own: once it has ended the stream
-    /// (dropped its sender) it may still record the outcome and read its upstream's tail, which
-    /// the client must not wait for.
+    /// Hands what is left of the producer to a task of its own (on the current worker's
+    /// runtime, which the connection calling it runs on): once it has ended the stream
+    /// (dropped its sender) it may still have work the client must not wait for (a proxied
+    /// stream reads its upstream's tail).
     pub fn detach(&mut self) {
         if let Some(fut) = self.fut.take() {
             monoio::spawn(fut);
@@ -198,6 +200,7 @@ mod tests {
         assert!(!p.is_running(), "it finished");
         p.step(&cx);
         assert_eq!(polls.get(), 3, "a finished producer is not polled again");
+        assert_eq!(task_wakes.get(), 2, "each wake-up of the producer woke the connection's task");
     }
 
     #[test]
@@ -227,7 +230,7 @@ mod tests {
         let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
         let (polls, slot) = (Rc::new(Cell::new(0)), Rc::new(RefCell::new(None::<Waker>)));
         let (steps, wakeups_made) = rt.block_on(async {
-            let mut p = gated(3, &polls, &slot);
+            let mut p = gated(4, &polls, &slot);
             let mut steps = 0;
             let mut made = std::collections::HashSet::new();
             // Step it from this task while another task opens its gate twice; this task is also
@@ -255,16 +258,19 @@ mod tests {
                 made.extend(p.wakeup.as_ref().map(|(w, _)| Arc::as_ptr(w) as usize));
             }
             opener.await;
-            // One wait is left: detached, it finishes in its own task once woken.
+            // Two waits are left. Detached, it runs in a task of its own (its fourth poll, which
+            // leaves that task's waker), and that task finishes it once woken.
             p.detach();
             assert!(!p.is_running());
+            monoio::time::sleep(std::time::Duration::from_millis(2)).await;
+            assert_eq!(polls.get(), 4, "the detached producer ran in its own task");
             if let Some(w) = slot.borrow_mut().take() {
                 w.wake();
             }
             monoio::time::sleep(std::time::Duration::from_millis(2)).await;
             (steps, made.len())
         });
-        assert_eq!(polls.get(), 4, "three runs while stepped (start, two wake-ups), one detached");
+        assert_eq!(polls.get(), 5, "three runs while stepped (start, two wake-ups), two detached");
         assert!(steps > 3, "the loop stepped it more often than it was woken ({steps})");
         assert_eq!(wakeups_made, 1, "monoio's waker for one task is recognised: one wake-up record");
     }

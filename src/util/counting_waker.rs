@@ -1,5 +1,5 @@
 //! Test support: a waker that counts its wakes, for the hand-written futures' unit tests
-//! (`runtime::closing`, `http::sse_queue`).
+//! (`runtime::closing`, `http::sse_queue`, `http::sse_writer`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
