@@ -316,16 +316,16 @@ async fn write_response(
             let heartbeat = worker.config().timeouts.sse_heartbeat;
             let max_pending = worker.config().limits.max_head_bytes;
             let source = SseSource { rx: &rx, producer: &mut producer, framing };
-            let Ok(out) = stream_sse(stream, rbuf, out, source, heartbeat, max_pending).await else {
-                if rx.is_ended() {
-                    // The client left after the producer had ended the stream (a write of the
-                    // last frames failed): what it has left (its upstream's tail) still runs.
-                    producer.detach();
-                } else if producer.is_running() {
-                    log::debug!("client went away; dropping the stream's producer and its upstream request");
-                }
-                return Err(());
-            };
+            let streamed = stream_sse(stream, rbuf, out, source, heartbeat, max_pending).await;
+            if rx.is_ended() {
+                // The producer ended the stream: what it has left to do (a proxied stream reads
+                // its upstream's tail) runs on in a task of its own, whether the body's end
+                // reached the client or the client left during its last writes.
+                producer.detach();
+            } else if producer.is_running() {
+                log::debug!("client went away; dropping the stream's producer and its upstream request");
+            }
+            let out = streamed?;
             if minor >= 1 { Ok(out) } else { Err(()) }
         }
     }
@@ -393,16 +393,8 @@ async fn stream_sse(
         out.clear();
         // Whether this write carries frames (else a heartbeat).
         let mut frames = true;
-        // The next frame: the producer runs until it waits, then the queue is asked. Once the
-        // producer has ended the stream, what it has left to do (a proxied stream reads its
-        // upstream's tail) runs on in a task of its own, not holding up the end of the body.
-        let next_frame = poll_fn(|cx| {
-            let next = rx.poll_recv_after(cx, |cx| producer.step(cx));
-            if let Poll::Ready(None) = next {
-                producer.detach();
-            }
-            next
-        });
+        // The next frame: the producer runs until it waits, then the queue is asked.
+        let next_frame = poll_fn(|cx| rx.poll_recv_after(cx, |cx| producer.step(cx)));
         monoio::select! {
             biased;
             frame = next_frame => {
