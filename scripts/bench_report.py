@@ -253,6 +253,8 @@ def header(meta):
         lines.append(f"Load average (1/5/15 min) at the start: {meta['loadavg_start']}; at the end: {meta.get('loadavg_end')}.")
     if meta.get("note"):
         lines.append(f"Note: {meta['note']}")
+    if meta.get("gateway_build") == "pgo":
+        lines.append("Gateway binary: the profile-guided build of `scripts/build-pgo` (`scripts/bench --pgo`); the simulator and the load client are plain release builds.")
     p = meta.get("pinning", {})
     if p.get("split"):
         lines.append(f"Pinning: proxy under test on CPUs 0..N-1 (N workers), {p.get('simulators')} simulators and the load generator on CPUs {p.get('load_cpu')}.")
