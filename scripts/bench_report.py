@@ -249,6 +249,14 @@ def header(meta):
             elif hp == 0:
                 idle += " (an idle vCPU halts at once: every wake-up of an idle core is a VM exit and entry)"
         lines.append(idle + ".")
+    cp = meta.get("cold_probe") or {}
+    if cp.get("cold_ns_per_line"):
+        lines.append(
+            f"Cold caches on the proxy's core: a cache line costs {cp['cold_ns_per_line']:g} ns right after "
+            f"{cp.get('sleep_ms', 20):g} ms asleep and {cp.get('warm_ns_per_line', 0):g} ns warm ({cp.get('lines', 0):,} lines "
+            f"walked at random, median of {cp.get('rounds', 0)} rounds; `orchids-load --mode cold-probe`): what every "
+            "proxy pays for each line of its path when a chunk follows a silence (see the twenty-fourth pass)."
+        )
     if meta.get("loadavg_start"):
         lines.append(f"Load average (1/5/15 min) at the start: {meta['loadavg_start']}; at the end: {meta.get('loadavg_end')}.")
     if meta.get("note"):

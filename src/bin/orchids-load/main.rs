@@ -13,11 +13,16 @@
 //!   also without the simulator's own waiting (`sim:stamp`); with `--pid`, RSS when all C are
 //!   open at once and CPU per chunk.
 //!
+//! - `cold-probe`: no requests; what a cache line costs this core right after a sleep of
+//!   `--sleep-ms`, next to its warm cost (`--lines` lines walked at random, `--rounds` rounds;
+//!   see `cold_probe`). `scripts/bench` runs it on the proxy's core for the machine line.
+//!
 //! Requests carry the simulator's behaviour keywords in the prompt (`sim:tokens=N
 //! sim:pace=N/M`), so they pass through any proxy unchanged. A request is a one-message chat,
 //! or with `--agent` a 65 KiB agent turn (`sim::agent_turn`) whose last user text is the prompt.
 
 mod client;
+mod cold_probe;
 mod frame_clock;
 mod job;
 mod load;
@@ -44,11 +49,11 @@ static GLOBAL: orchids2api::util::mimalloc_alloc::Mimalloc = orchids2api::util::
 /// histograms; prints one JSON object.
 #[derive(FromArgs, Debug)]
 struct Cli {
-    /// load | latency | rate | stream
+    /// load | latency | rate | stream | cold-probe
     #[argh(option, default = "String::from(\"load\")")]
     mode: String,
-    /// endpoint, http://IP:PORT/path
-    #[argh(option)]
+    /// endpoint, http://IP:PORT/path (every mode but cold-probe)
+    #[argh(option, default = "String::new()")]
     url: String,
     /// client format of the endpoint: openai | claude
     #[argh(option, default = "String::from(\"openai\")")]
@@ -112,6 +117,15 @@ struct Cli {
     /// `sim::agent_turn`) with the prompt as its last user text, instead of a one-message chat
     #[argh(switch)]
     agent: bool,
+    /// cache lines walked a round (cold-probe)
+    #[argh(option, default = "4096")]
+    lines: usize,
+    /// milliseconds slept before each cold walk (cold-probe)
+    #[argh(option, default = "20")]
+    sleep_ms: u64,
+    /// rounds (cold-probe)
+    #[argh(option, default = "50")]
+    rounds: usize,
 }
 
 fn out(v: &Value) {
@@ -214,7 +228,7 @@ fn build(cli: &Cli) -> Result<(Job, Plan), String> {
             })
         }
         other => {
-            return Err(format!("--mode: expected load, latency, rate or stream, found {other:?}"));
+            return Err(format!("--mode: expected load, latency, rate, stream or cold-probe, found {other:?}"));
         }
     };
     Ok((job, plan))
@@ -231,6 +245,10 @@ async fn execute(job: Job, plan: Plan) -> Value {
 
 fn main() -> ExitCode {
     let cli: Cli = argh::from_env();
+    if cli.mode == "cold-probe" {
+        out(&cold_probe::run(cli.lines, Duration::from_millis(cli.sleep_ms), cli.rounds));
+        return ExitCode::SUCCESS;
+    }
     let Some(choice) = DriverChoice::parse(&cli.driver) else {
         return fail(&format!("--driver: expected auto, uring or epoll, found {:?}", cli.driver));
     };

@@ -1,0 +1,128 @@
+//! `--mode cold-probe`: what a cache line costs on this core right after the thread slept, next
+//! to what it costs warm. On the microVMs we benchmark on, a core that idled for 20 ms has lost
+//! its caches, so every line a proxy's path touches after a silence comes from memory; this
+//! puts a number on that for each run's machine line (`docs/benchmarks.md`, twenty-fourth pass).
+//!
+//! The probe walks a random cyclic chain through `lines` cache lines (one `u64` slot used per
+//! 64-byte line, each line visited once a walk, in an order the prefetcher cannot follow), once
+//! right after a sleep and once again at once, for a number of rounds; it reports the median
+//! nanoseconds per line of each.
+
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// `u64` slots per 64-byte cache line.
+const SLOTS_PER_LINE: usize = 8;
+
+/// The walk's chain: `next[i * 8]` is the slot of the line after line `i`, a single cycle
+/// through every line in a shuffled order (xorshift from a fixed seed: the same chain every run).
+fn chain(lines: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..lines).collect();
+    let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in (1..lines).rev() {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        let j = usize::try_from(s % (i as u64 + 1)).unwrap_or(0);
+        order.swap(i, j);
+    }
+    let mut next = vec![0usize; lines * SLOTS_PER_LINE];
+    for (k, &line) in order.iter().enumerate() {
+        let after = order.get((k + 1) % lines).copied().unwrap_or(0);
+        if let Some(slot) = next.get_mut(line * SLOTS_PER_LINE) {
+            *slot = after * SLOTS_PER_LINE;
+        }
+    }
+    next
+}
+
+/// One walk of `lines` steps from `start`; where it ended (so the walk is not optimised away).
+fn walk(next: &[usize], start: usize, lines: usize) -> usize {
+    let mut p = start;
+    for _ in 0..lines {
+        p = next.get(p).copied().unwrap_or(0);
+    }
+    p
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+#[expect(clippy::cast_precision_loss, reason = "nanosecond totals and line counts far below 2^52")]
+fn ns_per_line(d: Duration, lines: usize) -> f64 {
+    d.as_nanos() as f64 / lines as f64
+}
+
+/// Runs the probe: `rounds` rounds of a sleep of `sleep`, a timed walk, and a second timed walk.
+pub(crate) fn run(lines: usize, sleep: Duration, rounds: usize) -> Value {
+    let lines = lines.max(1);
+    let next = chain(lines);
+    let mut p = walk(&next, 0, lines);
+    let (mut cold, mut warm) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+    for _ in 0..rounds.max(1) {
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the probe runs alone in main, before any runtime: the thread is meant to sleep and leave its core idle"
+        )]
+        std::thread::sleep(sleep);
+        let t = Instant::now();
+        p = walk(&next, p, lines);
+        cold.push(ns_per_line(t.elapsed(), lines));
+        let t = Instant::now();
+        p = walk(&next, p, lines);
+        warm.push(ns_per_line(t.elapsed(), lines));
+    }
+    let tenths = |x: f64| (x * 10.0).round() / 10.0;
+    json!({
+        "mode": "cold-probe",
+        "lines": lines,
+        "bytes": lines * 64,
+        "sleep_ms": sleep.as_secs_f64() * 1000.0,
+        "rounds": rounds.max(1),
+        "cold_ns_per_line": tenths(median(cold)),
+        "warm_ns_per_line": tenths(median(warm)),
+        "end": p,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chain_visits_every_line_once_a_walk() {
+        for lines in [1, 2, 7, 4096] {
+            let next = chain(lines);
+            let mut seen = vec![false; lines];
+            let mut p = 0;
+            for _ in 0..lines {
+                assert_eq!(p % SLOTS_PER_LINE, 0, "every step lands on a line's first slot");
+                let line = p / SLOTS_PER_LINE;
+                assert!(!seen[line], "line {line} visited twice in one walk of {lines}");
+                seen[line] = true;
+                p = next[p];
+            }
+            assert!(seen.iter().all(|s| *s), "a walk of {lines} misses a line");
+            assert_eq!(p, 0, "the chain is one cycle back to its start");
+        }
+    }
+
+    #[test]
+    fn the_chain_is_shuffled() {
+        let next = chain(4096);
+        let in_order = (0..4095).filter(|&i| next[i * SLOTS_PER_LINE] == (i + 1) * SLOTS_PER_LINE).count();
+        assert!(in_order < 40, "{in_order} of 4095 steps go to the next line: not shuffled");
+    }
+
+    #[test]
+    fn the_report_names_its_parameters() {
+        let v = run(64, Duration::from_millis(0), 3);
+        assert_eq!(v["lines"], 64);
+        assert_eq!(v["bytes"], 4096);
+        assert_eq!(v["rounds"], 3);
+        assert!(v["cold_ns_per_line"].as_f64().is_some_and(|x| x > 0.0));
+        assert!(v["warm_ns_per_line"].as_f64().is_some_and(|x| x > 0.0));
+    }
+}
