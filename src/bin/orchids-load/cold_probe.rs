@@ -3,16 +3,21 @@
 //! its caches, so every line a proxy's path touches after a silence comes from memory; this
 //! puts a number on that for each run's machine line (`docs/benchmarks.md`, twenty-fourth pass).
 //!
-//! The probe walks a random cyclic chain through `lines` cache lines (one `u64` slot used per
-//! 64-byte line, each line visited once a walk, in an order the prefetcher cannot follow), once
-//! right after a sleep and once again at once, for a number of rounds; it reports the median
-//! nanoseconds per line of each.
+//! The probe walks a random cyclic chain through `lines` contiguous cache lines (one `usize` slot
+//! used per 64-byte line, each line visited once a walk, each step's address read from the line
+//! before, in an order no stride prefetcher can follow; a core that fetches lines in pairs may
+//! still bring in a neighbour), once right after a sleep and once again at once, for a number of
+//! rounds; it reports the median nanoseconds per line of each.
 
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-/// `u64` slots per 64-byte cache line.
+/// `usize` slots per 64-byte cache line.
 const SLOTS_PER_LINE: usize = 8;
+
+/// The most lines a walk takes (1 GiB of lines) and the most rounds: larger asks are clamped.
+const MAX_LINES: usize = 1 << 24;
+const MAX_ROUNDS: usize = 100_000;
 
 /// The walk's chain: `next[i * 8]` is the slot of the line after line `i`, a single cycle
 /// through every line in a shuffled order (xorshift from a fixed seed: the same chain every run).
@@ -38,11 +43,12 @@ fn chain(lines: usize) -> Vec<usize> {
 
 /// One walk of `lines` steps from `start`; where it ended (so the walk is not optimised away).
 fn walk(next: &[usize], start: usize, lines: usize) -> usize {
-    let mut p = start;
+    let next = std::hint::black_box(next);
+    let mut p = std::hint::black_box(start);
     for _ in 0..lines {
         p = next.get(p).copied().unwrap_or(0);
     }
-    p
+    std::hint::black_box(p)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -57,11 +63,12 @@ fn ns_per_line(d: Duration, lines: usize) -> f64 {
 
 /// Runs the probe: `rounds` rounds of a sleep of `sleep`, a timed walk, and a second timed walk.
 pub(crate) fn run(lines: usize, sleep: Duration, rounds: usize) -> Value {
-    let lines = lines.max(1);
+    let lines = lines.clamp(1, MAX_LINES);
+    let rounds = rounds.clamp(1, MAX_ROUNDS);
     let next = chain(lines);
     let mut p = walk(&next, 0, lines);
     let (mut cold, mut warm) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
-    for _ in 0..rounds.max(1) {
+    for _ in 0..rounds {
         #[expect(
             clippy::disallowed_methods,
             reason = "the probe runs alone in main, before any runtime: the thread is meant to sleep and leave its core idle"
@@ -80,7 +87,7 @@ pub(crate) fn run(lines: usize, sleep: Duration, rounds: usize) -> Value {
         "lines": lines,
         "bytes": lines * 64,
         "sleep_ms": sleep.as_secs_f64() * 1000.0,
-        "rounds": rounds.max(1),
+        "rounds": rounds,
         "cold_ns_per_line": tenths(median(cold)),
         "warm_ns_per_line": tenths(median(warm)),
         "end": p,
@@ -111,18 +118,29 @@ mod tests {
 
     #[test]
     fn the_chain_is_shuffled() {
+        // A stride prefetcher follows steps of a fixed size; few steps may go to a line within
+        // eight lines either way of the one before (about 16 of 4,096 by chance).
         let next = chain(4096);
-        let in_order = (0..4095).filter(|&i| next[i * SLOTS_PER_LINE] == (i + 1) * SLOTS_PER_LINE).count();
-        assert!(in_order < 40, "{in_order} of 4095 steps go to the next line: not shuffled");
+        let near = (0..4096).filter(|&i| (next[i * SLOTS_PER_LINE] / SLOTS_PER_LINE).abs_diff(i) <= 8).count();
+        assert!(near < 64, "{near} of 4096 steps go to a line within 8 of the one before: not shuffled");
     }
 
     #[test]
     fn the_report_names_its_parameters() {
-        let v = run(64, Duration::from_millis(0), 3);
+        let v = run(64, Duration::from_millis(2), 3);
+        assert_eq!(v["mode"], "cold-probe");
         assert_eq!(v["lines"], 64);
         assert_eq!(v["bytes"], 4096);
         assert_eq!(v["rounds"], 3);
-        assert!(v["cold_ns_per_line"].as_f64().is_some_and(|x| x > 0.0));
-        assert!(v["warm_ns_per_line"].as_f64().is_some_and(|x| x > 0.0));
+        assert_eq!(v["sleep_ms"], 2.0);
+        assert!(v["cold_ns_per_line"].as_f64().is_some_and(|x| x >= 0.0));
+        assert!(v["warm_ns_per_line"].as_f64().is_some_and(|x| x >= 0.0));
+    }
+
+    #[test]
+    fn asks_beyond_the_limits_are_clamped() {
+        let v = run(0, Duration::from_millis(0), 0);
+        assert_eq!(v["lines"], 1);
+        assert_eq!(v["rounds"], 1);
     }
 }
