@@ -41,7 +41,8 @@ fn chain(lines: usize) -> Vec<usize> {
     next
 }
 
-/// One walk of `lines` steps from `start`; where it ended (so the walk is not optimised away).
+/// One walk of `lines` steps from `start`; where it ended (`black_box` keeps the walk and its
+/// place between the clock reads).
 fn walk(next: &[usize], start: usize, lines: usize) -> usize {
     let next = std::hint::black_box(next);
     let mut p = std::hint::black_box(start);
@@ -66,6 +67,7 @@ pub(crate) fn run(lines: usize, sleep: Duration, rounds: usize) -> Value {
     let lines = lines.clamp(1, MAX_LINES);
     let rounds = rounds.clamp(1, MAX_ROUNDS);
     let next = chain(lines);
+    // A first walk brings the chain into memory (its pages are touched once).
     let mut p = walk(&next, 0, lines);
     let (mut cold, mut warm) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
     for _ in 0..rounds {
@@ -90,7 +92,6 @@ pub(crate) fn run(lines: usize, sleep: Duration, rounds: usize) -> Value {
         "rounds": rounds,
         "cold_ns_per_line": tenths(median(cold)),
         "warm_ns_per_line": tenths(median(warm)),
-        "end": p,
     })
 }
 
