@@ -178,6 +178,13 @@ pub enum WireFraming {
     Close,
 }
 
+/// The most bytes [`write_head`] writes for `headers`: the status line, `server`, the framing
+/// and `connection` lines and the blank line take at most 160, each header its name, its value
+/// and four bytes of punctuation.
+fn head_room(headers: &[(&'static str, Cow<'static, str>)]) -> usize {
+    160 + headers.iter().map(|(name, value)| name.len() + value.len() + 4).sum::<usize>()
+}
+
 /// Writes the status line and headers. Header values containing CR or LF are dropped (a handler
 /// bug must never become response splitting).
 pub fn write_head(
@@ -187,6 +194,9 @@ pub fn write_head(
     framing: WireFraming,
     keep_alive: bool,
 ) {
+    // One allocation for the whole head (the buffer is often new: a stream's is released after
+    // every write).
+    out.reserve(head_room(headers));
     out.extend_from_slice(b"HTTP/1.1 ");
     crate::util::decimal::push_u64(out, u64::from(status));
     out.push(b' ');
@@ -240,6 +250,27 @@ mod tests {
         assert!(o["error"]["param"].is_null());
         let p: serde_json::Value = serde_json::from_slice(&error_body(ErrorFlavor::Plain, 431, "big", None)).unwrap();
         assert_eq!(p["error"]["status"], 431);
+    }
+
+    #[test]
+    fn a_head_is_written_in_one_reservation() {
+        let headers = vec![
+            ("content-type", Cow::Borrowed("text/event-stream")),
+            ("cache-control", Cow::Borrowed("no-cache")),
+            ("request-id", Cow::Owned("req_0123456789abcdef0123456789".to_owned())),
+        ];
+        // The longest reason phrase, a made-up status and ours; the longest framing line.
+        for status in [200, 511, 529, 999] {
+            for framing in [WireFraming::Length(usize::MAX), WireFraming::Chunked, WireFraming::Close] {
+                for keep_alive in [true, false] {
+                    let mut out = Vec::new();
+                    write_head(&mut out, status, &headers, framing, keep_alive);
+                    // A new buffer reserved once holds exactly the reservation unless it regrew.
+                    assert_eq!(out.capacity(), head_room(&headers), "{status} {framing:?}: the head regrew its buffer");
+                    assert!(out.ends_with(b"\r\n\r\n"));
+                }
+            }
+        }
     }
 
     #[test]

@@ -304,6 +304,7 @@ async fn write_response(
             .await;
             // Frames the producer queued already (its first, as a proxied stream queues it) go
             // out with the head: one write, one wake-up of the client.
+            reserve_batch(&mut out, 0, &rx);
             push_queued(&mut out, &rx, framing);
             // A stream may stay open for minutes: keep no idle buffers for it. The head buffer
             // goes back to the allocator (frames are written from a small buffer that grows only
@@ -345,6 +346,25 @@ fn push_frame(out: &mut Vec<u8>, framing: WireFraming, frame: &[u8]) {
         WireFraming::Chunked => chunked::encode_chunk(out, frame),
         _ => out.extend_from_slice(frame),
     }
+}
+
+/// Bytes of chunked framing around one frame, at most (its length in hex and two CRLFs).
+const CHUNK_FRAMING: usize = 20;
+
+/// Reserves room for one write: a frame of `first` bytes (0 when there is none) and the queued
+/// frames [`push_queued`] will add behind it, so a batch takes one allocation, not a regrowth
+/// (a copy and a reallocation) for each frame it carries.
+fn reserve_batch(out: &mut Vec<u8>, first: usize, rx: &super::sse_queue::Receiver) {
+    let mut need = out.len() + if first > 0 { first + CHUNK_FRAMING } else { 0 };
+    // The same rule as `push_queued`: another frame while the batch is under its limit.
+    rx.queued_lens(|len| {
+        if need >= SSE_BATCH {
+            return false;
+        }
+        need += len + CHUNK_FRAMING;
+        true
+    });
+    out.reserve(need - out.len());
 }
 
 /// Appends the frames already queued, up to [`SSE_BATCH`] bytes of output.
@@ -406,6 +426,7 @@ async fn stream_sse(
                     }
                     return Ok(out);
                 };
+                reserve_batch(&mut out, frame.len(), rx);
                 push(&mut out, &frame);
                 // Coalesce whatever else is already queued into the same write.
                 push_queued(&mut out, rx, framing);
@@ -457,6 +478,30 @@ async fn stream_sse(
 mod tests {
     use super::*;
     use monoio::io::AsyncWriteRentExt;
+
+    /// A batch of queued frames goes into one write buffer without regrowing it, whether the
+    /// buffer starts empty (a stream's next write) or holds the response head (its first).
+    #[test]
+    fn a_batch_of_frames_fits_its_reservation() {
+        for framing in [WireFraming::Chunked, WireFraming::Close] {
+            for head in [&b""[..], b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n"] {
+                let (tx, rx) = super::super::sse_queue::queue(8);
+                for len in [300, 1, 4096, 17, 70_000] {
+                    tx.try_send(Bytes::from(vec![b'x'; len])).unwrap();
+                }
+                let mut out = head.to_vec();
+                let first = if head.is_empty() { rx.try_recv() } else { None };
+                reserve_batch(&mut out, first.as_ref().map_or(0, Bytes::len), &rx);
+                let reserved = out.capacity();
+                if let Some(frame) = &first {
+                    push_frame(&mut out, framing, frame);
+                }
+                push_queued(&mut out, &rx, framing);
+                assert!(out.len() > SSE_BATCH, "the batch stops past its limit, at a frame's end");
+                assert_eq!(out.capacity(), reserved, "{framing:?}, head {}: the batch regrew its buffer", head.len());
+            }
+        }
+    }
 
     /// Regression: a second read used to overwrite the bytes of the first one.
     #[test]

@@ -183,6 +183,16 @@ impl Receiver {
         Poll::Pending
     }
 
+    /// Calls `f` with the length of each queued frame, in order, while it returns `true`.
+    pub fn queued_lens(&self, mut f: impl FnMut(usize) -> bool) {
+        let q = self.0.borrow();
+        for frame in &q.frames {
+            if !f(frame.len()) {
+                return;
+            }
+        }
+    }
+
     /// A frame already queued, without waiting.
     pub fn try_recv(&self) -> Option<Bytes> {
         let frame = self.0.borrow_mut().frames.pop_front()?;

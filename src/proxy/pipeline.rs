@@ -4,7 +4,7 @@
 //! - Frames in the other format are decoded to canonical events and encoded for the client.
 //! - Canonical events are encoded for the client.
 //!
-//! Output accumulates in one reused `BytesMut`; [`Pipeline::take`] splits off what is ready as a
+//! Output accumulates in one `BytesMut`, reserved per item; [`Pipeline::take`] splits off what is ready as a
 //! `Bytes` for the SSE channel (no copy). After a terminal event nothing more is written.
 
 use crate::channel::{AttemptError, StreamItem};
@@ -139,7 +139,12 @@ impl Pipeline {
         if self.ended {
             return;
         }
+        let first = matches!(self.mode, Mode::Pending);
         self.decide(&item);
+        // One allocation for the item's whole output, made before the first write: the buffer
+        // is empty after every `take`, and the encoders write a frame in several pieces, so
+        // without it each piece regrew the buffer (a copy and a reallocation each).
+        self.out.reserve(output_room(&item, first));
         let out = &mut self.out;
         match &mut self.mode {
             Mode::Pass(p) => {
@@ -208,10 +213,105 @@ impl Pipeline {
     }
 }
 
+/// Room for the output of one item beyond its input's length: an OpenAI chunk re-framed for a
+/// Claude client comes out shorter, a short Claude delta becomes a whole OpenAI chunk (about
+/// 150 bytes more with a long model id). The first item gets more: it also carries the
+/// stream's opening (Claude's `message_start` and the first block's start). A rarer item that
+/// writes more (a stream's end with its usage) regrows the buffer as it goes.
+const ITEM_ROOM: usize = 256;
+const FIRST_ITEM_ROOM: usize = 1024;
+
+/// The bytes to reserve before an item's output is written.
+fn output_room(item: &StreamItem, first: bool) -> usize {
+    let input = match item {
+        StreamItem::Frame { data, .. } => data.len(),
+        StreamItem::Whole { body, .. } => body.len(),
+        StreamItem::Event(_) => 0,
+    };
+    input + if first { FIRST_ITEM_ROOM } else { ITEM_ROOM }
+}
+
 /// An in-stream error in the client's format.
 pub fn write_error(format: WireFormat, kind: ErrorKind, message: &JsonStr, out: &mut BytesMut) {
     match format {
         WireFormat::Claude => claude_enc::write_error(kind, message, out),
         WireFormat::OpenAi => openai_enc::write_error_chunk(kind, message, out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPENAI_FIRST: &str = r#"{"id":"chatcmpl-7d1f0c2a9b","object":"chat.completion.chunk","created":1796684149,"model":"grok-4-fast-non-reasoning","system_fingerprint":"fp_sim","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#;
+    const OPENAI_TEXT: &str = r#"{"id":"chatcmpl-7d1f0c2a9b","object":"chat.completion.chunk","created":1796684149,"model":"grok-4-fast-non-reasoning","system_fingerprint":"fp_sim","choices":[{"index":0,"delta":{"content":" ipsum"},"finish_reason":null}]}"#;
+    const CLAUDE_FIRST: &str = r#"{"type":"message_start","message":{"id":"msg_01XFDUDYJgAACzvnptvVoYEL","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,"output_tokens":1}}}"#;
+    const CLAUDE_TEXT: &str = r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}"#;
+
+    fn frame(format: WireFormat, event: Option<&'static str>, data: &'static str) -> StreamItem {
+        StreamItem::Frame {
+            format,
+            event: event.map(|e| Bytes::from_static(e.as_bytes())),
+            data: Bytes::from_static(data.as_bytes()),
+        }
+    }
+
+    fn options() -> EncodeOptions {
+        EncodeOptions {
+            model: Some(JsonStr::from_static("a-client-model-with-a-long-name-2025-09-29")),
+            input_tokens: 12,
+            include_usage: true,
+            created: 0,
+        }
+    }
+
+    /// Feeds `items` to a new pipeline for a `client`; returns each item's output length and its
+    /// reservation, and asserts the first item's buffer never grew past what was reserved.
+    fn outputs(client: WireFormat, items: Vec<StreamItem>) -> Vec<(usize, usize)> {
+        let mut p = Pipeline::new(client, options());
+        let mut seen = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let room = output_room(&item, i == 0);
+            p.item(item);
+            if i == 0 {
+                // A new buffer reserved once holds exactly the reservation unless it regrew.
+                assert_eq!(p.out.capacity(), room, "the first item's output regrew its buffer");
+            }
+            seen.push((p.take().len(), room));
+        }
+        seen
+    }
+
+    #[test]
+    fn a_stream_opening_and_its_text_deltas_fit_their_reservation() {
+        let streams = [
+            // OpenAI upstream, Claude client: the first chunk opens the message (`message_start`
+            // and, with the text, the first block).
+            (WireFormat::Claude, WireFormat::OpenAi, None, OPENAI_FIRST, None, OPENAI_TEXT),
+            // OpenAI upstream and client: passed through with `model` rewritten.
+            (WireFormat::OpenAi, WireFormat::OpenAi, None, OPENAI_FIRST, None, OPENAI_TEXT),
+            // Claude upstream, OpenAI client: a short Claude delta becomes a whole OpenAI chunk.
+            (
+                WireFormat::OpenAi,
+                WireFormat::Claude,
+                Some("message_start"),
+                CLAUDE_FIRST,
+                Some("content_block_delta"),
+                CLAUDE_TEXT,
+            ),
+        ];
+        for (client, upstream, first_event, first, text_event, text) in streams {
+            let mut items = vec![frame(upstream, first_event, first)];
+            if upstream == WireFormat::Claude {
+                let start = r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#;
+                items.push(frame(upstream, Some("content_block_start"), start));
+            }
+            items.extend((0..4).map(|_| frame(upstream, text_event, text)));
+            let seen = outputs(client, items);
+            assert!(seen.iter().skip(1).any(|(len, _)| *len > 0), "{client:?} from {upstream:?}: no text written");
+            for (i, (len, room)) in seen.into_iter().enumerate() {
+                assert!(len <= room, "{client:?} from {upstream:?}, item {i}: {len} bytes written, {room} reserved");
+            }
+        }
     }
 }
