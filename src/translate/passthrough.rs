@@ -254,6 +254,8 @@ impl Passthrough {
             m0 >= p && m0 + m.len() <= p + part.len()
         };
         self.out_fixed.clear();
+        // One allocation (a first shape's buffer is empty and grew piece by piece).
+        self.out_fixed.reserve(self.fixed_room(data.len()));
         out::data_open(&mut self.out_fixed);
         let mut from = 0;
         for (&(start, end), cut) in spans.iter().zip(self.out_cuts.iter_mut()) {
@@ -270,6 +272,12 @@ impl Passthrough {
         // The counts a hole does not fill keep what the usage holds now (this chunk's).
         let counts = (!numbers.is_empty()).then_some([self.usage.input_tokens, self.usage.output_tokens, 0, 0]);
         self.shape.learn_with(data, text, Holes { free: &[], numbers, counts, values }, DeltaKind::Text);
+    }
+
+    /// The most bytes the fixed parts of a learned chunk of `len` bytes take: the chunk less its
+    /// holes, with the client's `model` in place of the upstream's, and the SSE framing.
+    fn fixed_room(&self, len: usize) -> usize {
+        len + self.model.as_ref().map_or(0, |m| m.escaped().len()) + 16
     }
 
     fn claude(&mut self, event: Option<&[u8]>, data: &Bytes, out: &mut BytesMut) -> Result<(), DecodeError> {
@@ -416,6 +424,8 @@ mod tests {
         let mut out = BytesMut::new();
         p.frame(None, &chunk("one", 1), &mut out).unwrap();
         assert!(p.shape.has_counts(), "the counts are holes");
+        // The fixed parts were written into one reservation (a regrowth would have doubled it).
+        assert_eq!(p.out_fixed.capacity(), p.fixed_room(chunk("one", 1).len()));
         out.clear();
         p.frame(None, &chunk("two", 20), &mut out).unwrap();
         assert_eq!(

@@ -229,6 +229,9 @@ impl Shape {
             return;
         }
         self.bytes.clear();
+        // The fixed parts are the frame less its holes: one allocation (a first shape's buffer
+        // is empty and grew piece by piece).
+        self.bytes.reserve(data.len());
         let mut from = 0;
         for (&(start, end, what), hole) in spans.iter().zip(self.holes.iter_mut()) {
             self.bytes.extend_from_slice(data.get(from..start).unwrap_or_default());

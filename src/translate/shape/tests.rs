@@ -32,6 +32,15 @@ fn same_ends_and_valid_content_match() {
 }
 
 #[test]
+fn a_shape_is_learned_into_one_allocation() {
+    let frame = br#"{"id":"chatcmpl-7d1f0c2a9b","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hello"}}]}"#;
+    let s = learned(frame, "Hello");
+    assert!(s.kind.is_some());
+    // Reserved once for the whole frame: a regrowth would have left another capacity.
+    assert_eq!(s.bytes.capacity(), frame.len());
+}
+
+#[test]
 fn forgets_and_refuses_bad_spans() {
     let mut s = learned(br#"{"t":"abc"}"#, "abc");
     s.forget();
