@@ -219,7 +219,7 @@ impl Pipeline {
 /// stream's opening (Claude's `message_start` and the first block's start). A rarer item that
 /// writes more (a stream's end with its usage) regrows the buffer as it goes.
 const ITEM_ROOM: usize = 256;
-const FIRST_ITEM_ROOM: usize = 1024;
+const FIRST_ITEM_ROOM: usize = 512;
 
 /// The bytes to reserve before an item's output is written.
 fn output_room(item: &StreamItem, first: bool) -> usize {
