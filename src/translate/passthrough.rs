@@ -178,7 +178,7 @@ impl Passthrough {
             self.ended = true;
             return Ok(());
         }
-        jscan::with_tape(|tape| {
+        let predicted = jscan::with_tape(|tape| -> Result<Option<Vec<u8>>, DecodeError> {
             let doc = tape.parse(data)?;
             let root = doc.root();
             let [error, choices, usage, model] = root.pick(["error", "choices", "usage", "model"]);
@@ -196,16 +196,30 @@ impl Passthrough {
                 }
             }
             if usage_only && !self.include_usage {
-                return Ok(());
+                return Ok(None);
             }
             out::data_open(out);
             splice(out, data, model.map(|m| m.bytes()), self.model.as_ref());
             out::sse_close(out);
-            if !self.ended {
-                self.learn(data, root, model.map(|m| m.bytes()));
+            if self.ended {
+                return Ok(None);
             }
-            Ok(())
-        })
+            self.learn(data, root, model.map(|m| m.bytes()));
+            Ok(if self.shape.is_learned() { None } else { crate::translate::shape::predicted_text_chunk(data, root) })
+        })?;
+        // The answer's opening chunk predicts its first text chunk: learned now, while the
+        // upstream is still working on that text, so the first token takes the fast path
+        // instead of a parse and a learn of its own (what a first token waits for).
+        if let Some(chunk) = predicted {
+            jscan::with_tape(|tape| {
+                if let Ok(doc) = tape.parse(&chunk) {
+                    let root = doc.root();
+                    self.learn(&chunk, root, root.get("model").map(|m| m.bytes()));
+                    self.shape.spare_backoff();
+                }
+            });
+        }
+        Ok(())
     }
 
     /// Remembers a chunk with a non-empty text (or reasoning) delta as the fast path's shape,
@@ -439,6 +453,75 @@ mod tests {
         assert!(p.fast(None, &chunk("three", 300), &mut out), "the fast path answers a chunk of this shape");
         assert_eq!(p.usage().output_tokens, 300);
         assert!(!p.fast(None, &chunk("four", 0).slice(1..), &mut out), "another shape goes the full way");
+    }
+
+    /// The chunk that opens an answer (the role, an empty text) predicts the first text chunk:
+    /// that one takes the fast path and is written as the full path writes it; a prediction the
+    /// upstream does not follow goes the full way and costs the next learn nothing.
+    #[test]
+    fn the_opening_chunk_predicts_the_first_text_chunk() {
+        let chunk = |delta: &str| {
+            Bytes::from(format!(
+                r#"{{"id":"c-1","object":"chat.completion.chunk","created":7,"model":"up","choices":[{{"index":0,"delta":{delta},"finish_reason":null}}]}}"#
+            ))
+        };
+        let opening = chunk(r#"{"role":"assistant","content":""}"#);
+        let first = chunk(r#"{"content":"Hello \"you\""}"#);
+        let (mut p, mut full) = (
+            Passthrough::new(WireFormat::OpenAi, Some(JsonStr::from_static("mine")), false),
+            Passthrough::new(WireFormat::OpenAi, Some(JsonStr::from_static("mine")), false),
+        );
+        let (mut out, mut want) = (BytesMut::new(), BytesMut::new());
+        p.frame(None, &opening, &mut out).unwrap();
+        full.frame_full(None, &opening, &mut want).unwrap();
+        assert_eq!(out, want, "the opening chunk is written as it always was");
+        assert!(p.shape.is_learned(), "its prediction is learned");
+        out.clear();
+        want.clear();
+        assert!(p.fast(None, &first, &mut out), "the first text chunk takes the fast path");
+        full.frame_full(None, &first, &mut want).unwrap();
+        assert_eq!(out, want);
+        // The role alone predicts the same chunk.
+        let mut q = Passthrough::new(WireFormat::OpenAi, None, false);
+        q.frame(None, &chunk(r#"{"role":"assistant"}"#), &mut out).unwrap();
+        assert!(q.fast(None, &first, &mut out));
+        // An upstream that sends something else: the full way, and that chunk is learned.
+        let mut r = Passthrough::new(WireFormat::OpenAi, None, false);
+        r.frame(None, &opening, &mut out).unwrap();
+        let other = Bytes::from_static(br#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"Hi"}}]}"#);
+        assert!(!r.fast(None, &other, &mut out));
+        r.frame_full(None, &other, &mut out).unwrap();
+        assert!(r.shape.is_learned(), "a prediction that did not come true holds no learn back");
+    }
+
+    #[test]
+    fn only_an_opening_chunk_predicts() {
+        let predicts = |data: &str| {
+            jscan::with_tape(|tape| {
+                let doc = tape.parse(data.as_bytes()).unwrap();
+                crate::translate::shape::predicted_text_chunk(data.as_bytes(), doc.root())
+            })
+        };
+        let chunk = |choices: &str, rest: &str| format!(r#"{{"id":"c","choices":[{choices}]{rest}}}"#);
+        let opening = r#"{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}"#;
+        assert_eq!(
+            predicts(&chunk(opening, r#","usage":null"#)).as_deref(),
+            Some(
+                &br#"{"id":"c","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}],"usage":null}"#[..]
+            )
+        );
+        for (choices, rest) in [
+            (opening, r#","usage":{"prompt_tokens":1}"#),
+            (&format!("{opening},{opening}")[..], ""),
+            (r#"{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":"stop"}"#, ""),
+            (r#"{"index":0,"delta":{"role":"assistant","content":"Hi"}}"#, ""),
+            (r#"{"index":0,"delta":{"role":"assistant","content":"","refusal":null}}"#, ""),
+            (r#"{"index":0,"delta":{"content":""}}"#, ""),
+            (r#"{"index":0,"delta":{"role":"user"}}"#, ""),
+            (r#"{"index":0}"#, ""),
+        ] {
+            assert_eq!(predicts(&chunk(choices, rest)), None, "{choices}{rest}");
+        }
     }
 
     /// Log probabilities in every chunk keep the fast path: copied between the fixed parts as
