@@ -304,7 +304,7 @@ async fn write_response(
             .await;
             // Frames the producer queued already (its first, as a proxied stream queues it) go
             // out with the head: one write, one wake-up of the client.
-            reserve_batch(&mut out, 0, &rx);
+            reserve_batch(&mut out, 0, &rx, framing);
             push_queued(&mut out, &rx, framing);
             // A stream may stay open for minutes: keep no idle buffers for it. The head buffer
             // goes back to the allocator (frames are written from a small buffer that grows only
@@ -348,23 +348,33 @@ fn push_frame(out: &mut Vec<u8>, framing: WireFraming, frame: &[u8]) {
     }
 }
 
-/// Bytes of chunked framing around one frame, at most (its length in hex and two CRLFs).
-const CHUNK_FRAMING: usize = 20;
+/// What `chunked::encode_chunk` reserves beyond a frame (its length in hex and two CRLFs, at
+/// most): the last frame of a batch needs that much room left or it regrows the buffer.
+const CHUNK_ROOM: usize = 20;
+
+/// The bytes [`push_frame`] writes for a frame of `len` bytes.
+fn framed_len(framing: WireFraming, len: usize) -> usize {
+    match framing {
+        // The length in hex (at least one digit), CRLF, the frame, CRLF.
+        WireFraming::Chunked => len + (usize::BITS - len.leading_zeros()).div_ceil(4).max(1) as usize + 4,
+        _ => len,
+    }
+}
 
 /// Reserves room for one write: a frame of `first` bytes (0 when there is none) and the queued
 /// frames [`push_queued`] will add behind it, so a batch takes one allocation, not a regrowth
 /// (a copy and a reallocation) for each frame it carries.
-fn reserve_batch(out: &mut Vec<u8>, first: usize, rx: &super::sse_queue::Receiver) {
-    let mut need = out.len() + if first > 0 { first + CHUNK_FRAMING } else { 0 };
+fn reserve_batch(out: &mut Vec<u8>, first: usize, rx: &super::sse_queue::Receiver, framing: WireFraming) {
+    let mut need = out.len() + if first > 0 { framed_len(framing, first) } else { 0 };
     // The same rule as `push_queued`: another frame while the batch is under its limit.
     rx.queued_lens(|len| {
         if need >= SSE_BATCH {
             return false;
         }
-        need += len + CHUNK_FRAMING;
+        need += framed_len(framing, len);
         true
     });
-    out.reserve(need - out.len());
+    out.reserve(need - out.len() + CHUNK_ROOM);
 }
 
 /// Appends the frames already queued, up to [`SSE_BATCH`] bytes of output.
@@ -426,7 +436,7 @@ async fn stream_sse(
                     }
                     return Ok(out);
                 };
-                reserve_batch(&mut out, frame.len(), rx);
+                reserve_batch(&mut out, frame.len(), rx, framing);
                 push(&mut out, &frame);
                 // Coalesce whatever else is already queued into the same write.
                 push_queued(&mut out, rx, framing);
@@ -483,22 +493,29 @@ mod tests {
     /// buffer starts empty (a stream's next write) or holds the response head (its first).
     #[test]
     fn a_batch_of_frames_fits_its_reservation() {
-        for framing in [WireFraming::Chunked, WireFraming::Close] {
-            for head in [&b""[..], b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n"] {
-                let (tx, rx) = super::super::sse_queue::queue(8);
-                for len in [300, 1, 4096, 17, 70_000] {
+        // Mixed sizes, one past the limit; and ten frames of 8,180 bytes, whose eighth ends the
+        // batch 32 bytes under the limit when chunked, so a ninth still goes in.
+        let batches = [vec![300, 1, 4096, 17, 70_000], vec![8180; 10]];
+        for (framing, lens, head) in [WireFraming::Chunked, WireFraming::Close].into_iter().flat_map(|f| {
+            batches.iter().flat_map(move |lens| {
+                [&b""[..], b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n"].map(|h| (f, lens, h))
+            })
+        }) {
+            {
+                let (tx, rx) = super::super::sse_queue::queue(16);
+                for &len in lens {
                     tx.try_send(Bytes::from(vec![b'x'; len])).unwrap();
                 }
                 let mut out = head.to_vec();
                 let first = if head.is_empty() { rx.try_recv() } else { None };
-                reserve_batch(&mut out, first.as_ref().map_or(0, Bytes::len), &rx);
+                reserve_batch(&mut out, first.as_ref().map_or(0, Bytes::len), &rx, framing);
                 let reserved = out.capacity();
                 if let Some(frame) = &first {
                     push_frame(&mut out, framing, frame);
                 }
                 push_queued(&mut out, &rx, framing);
-                assert!(out.len() > SSE_BATCH, "the batch stops past its limit, at a frame's end");
-                assert_eq!(out.capacity(), reserved, "{framing:?}, head {}: the batch regrew its buffer", head.len());
+                assert!(out.len() >= SSE_BATCH, "the batch stops past its limit, at a frame's end");
+                assert_eq!(out.capacity(), reserved, "{framing:?} {lens:?}, head {}: the batch regrew", head.len());
             }
         }
     }

@@ -4,8 +4,9 @@
 //! - Frames in the other format are decoded to canonical events and encoded for the client.
 //! - Canonical events are encoded for the client.
 //!
-//! Output accumulates in one `BytesMut`, reserved per item; [`Pipeline::take`] splits off what is ready as a
-//! `Bytes` for the SSE channel (no copy). After a terminal event nothing more is written.
+//! Output accumulates in one `BytesMut`, reserved per item; [`Pipeline::take`] splits off what is
+//! ready as a `Bytes` for the SSE channel (no copy). After a terminal event nothing more is
+//! written.
 
 use crate::channel::{AttemptError, StreamItem};
 use crate::translate::canonical::{CUT_STREAM_MESSAGE, CanonicalEvent, ErrorKind, JsonStr, Usage, WireFormat};
@@ -143,8 +144,10 @@ impl Pipeline {
         self.decide(&item);
         // One allocation for the item's whole output, made before the first write: the buffer
         // is empty after every `take`, and the encoders write a frame in several pieces, so
-        // without it each piece regrew the buffer (a copy and a reallocation each).
-        self.out.reserve(output_room(&item, first));
+        // without it each piece regrew the buffer (a copy and a reallocation each). Only a
+        // re-framed stream's first item writes an opening of its own.
+        let opening = first && matches!(self.mode, Mode::Encode(..));
+        self.out.reserve(output_room(&item, opening));
         let out = &mut self.out;
         match &mut self.mode {
             Mode::Pass(p) => {
@@ -221,14 +224,15 @@ impl Pipeline {
 const ITEM_ROOM: usize = 256;
 const FIRST_ITEM_ROOM: usize = 512;
 
-/// The bytes to reserve before an item's output is written.
-fn output_room(item: &StreamItem, first: bool) -> usize {
+/// The bytes to reserve before an item's output is written (`opening`: it also opens a
+/// re-framed answer).
+fn output_room(item: &StreamItem, opening: bool) -> usize {
     let input = match item {
         StreamItem::Frame { data, .. } => data.len(),
         StreamItem::Whole { body, .. } => body.len(),
         StreamItem::Event(_) => 0,
     };
-    input + if first { FIRST_ITEM_ROOM } else { ITEM_ROOM }
+    input + if opening { FIRST_ITEM_ROOM } else { ITEM_ROOM }
 }
 
 /// An in-stream error in the client's format.
@@ -271,7 +275,8 @@ mod tests {
         let mut p = Pipeline::new(client, options());
         let mut seen = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
-            let room = output_room(&item, i == 0);
+            let reframed = matches!(&item, StreamItem::Frame { format, .. } if *format != client);
+            let room = output_room(&item, i == 0 && reframed);
             p.item(item);
             if i == 0 {
                 // A new buffer reserved once holds exactly the reservation unless it regrew.

@@ -48,6 +48,9 @@ pub struct Passthrough {
     shape: Shape,
     out_fixed: Vec<u8>,
     out_cuts: [usize; MAX_HOLES],
+    /// Whether the answer's first text chunk was predicted already ([`predicted_text_chunk`]):
+    /// once a stream.
+    predicted: bool,
 }
 
 impl Passthrough {
@@ -63,6 +66,7 @@ impl Passthrough {
             shape: Shape::default(),
             out_fixed: Vec::new(),
             out_cuts: [0; MAX_HOLES],
+            predicted: false,
         }
     }
 
@@ -205,7 +209,11 @@ impl Passthrough {
                 return Ok(None);
             }
             self.learn(data, root, model.map(|m| m.bytes()));
-            Ok(if self.shape.is_learned() { None } else { crate::translate::shape::predicted_text_chunk(data, root) })
+            if self.predicted || self.shape.is_learned() {
+                return Ok(None);
+            }
+            self.predicted = true;
+            Ok(predicted_text_chunk(data, root))
         })?;
         // The answer's opening chunk predicts its first text chunk: learned now, while the
         // upstream is still working on that text, so the first token takes the fast path
@@ -215,7 +223,9 @@ impl Passthrough {
                 if let Ok(doc) = tape.parse(&chunk) {
                     let root = doc.root();
                     self.learn(&chunk, root, root.get("model").map(|m| m.bytes()));
-                    self.shape.spare_backoff();
+                    if self.shape.is_learned() {
+                        self.shape.spare_backoff();
+                    }
                 }
             });
         }
@@ -328,6 +338,51 @@ impl Passthrough {
     }
 }
 
+/// The chunk an upstream like the simulator, xAI or vLLM sends after the one that opens its
+/// answer: such servers open with the role and an empty text (`"delta":{"role":"assistant",
+/// "content":""}`, the role alone, or OpenAI's with `"refusal":null` as well) and then send
+/// every text delta in the same chunk with `"delta":{"content":"…"}` in place of that. The
+/// prediction is this chunk's bytes with a compact `{"content":"x"}` as the delta; learned as a
+/// shape, the first text chunk takes the fast path. A chunk that differs in any byte (another
+/// delta, spaces in it, a changed member elsewhere) goes the full way as before: a prediction
+/// that does not come true costs its allocation and parse and nothing else. `None` when `root`
+/// (the parse of `data`) is not such an opening: one choice, no finish reason, no usage.
+fn predicted_text_chunk(data: &[u8], root: Val<'_>) -> Option<Vec<u8>> {
+    let [choices, usage] = root.pick(["choices", "usage"]);
+    if usage.is_some_and(|u| !u.is_null()) {
+        return None;
+    }
+    let mut choices = choices?.elements();
+    let (choice, None) = (choices.next()?, choices.next()) else {
+        return None;
+    };
+    let [delta, finish] = choice.pick(["delta", "finish_reason"]);
+    if finish.is_some_and(|f| !f.is_null()) {
+        return None;
+    }
+    let delta = delta?;
+    let mut role = false;
+    for (key, value) in delta.fields() {
+        match (key, value.str_content()) {
+            (b"role", Some(b"assistant")) => role = true,
+            (b"content", Some(b"")) => {}
+            (b"refusal", None) if value.is_null() => {}
+            _ => return None,
+        }
+    }
+    if !role {
+        return None;
+    }
+    let bytes = delta.bytes();
+    let start = (bytes.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
+    let (before, after) = (data.get(..start)?, data.get(start.checked_add(bytes.len())?..)?);
+    let mut chunk = Vec::with_capacity(data.len());
+    chunk.extend_from_slice(before);
+    chunk.extend_from_slice(br#"{"content":"x"}"#);
+    chunk.extend_from_slice(after);
+    Some(chunk)
+}
+
 /// Writes `data` with the span `old` (a sub-slice of it, if any) replaced by the JSON string
 /// `new`. CR and LF become spaces: in validated JSON they can only be whitespace between tokens,
 /// and raw they would end the SSE line (a multi-line `data:` event, or a forged line).
@@ -367,6 +422,19 @@ mod tests {
 
     /// Runs the same frames through the fast path and the full one: same result, same bytes,
     /// same usage and end, frame after frame.
+    /// `frame` with `{"role":"assistant","content":""}` as its first choice's delta, if it has one.
+    fn opening_of(frame: &[u8]) -> Option<Vec<u8>> {
+        jscan::with_tape(|tape| {
+            let doc = tape.parse(frame).ok()?;
+            let delta = doc.root().get("choices")?.index(0)?.get("delta")?.bytes();
+            let start = delta.as_ptr() as usize - frame.as_ptr() as usize;
+            let mut out = frame[..start].to_vec();
+            out.extend_from_slice(br#"{"role":"assistant","content":""}"#);
+            out.extend_from_slice(&frame[start + delta.len()..]);
+            Some(out)
+        })
+    }
+
     fn same_as_full(
         format: WireFormat,
         frames: Vec<(Option<&'static [u8]>, Vec<u8>)>,
@@ -377,7 +445,11 @@ mod tests {
         let model = Some(JsonStr::from_static("client-model"));
         let (mut fast, mut full) =
             (Passthrough::new(format, model.clone(), usage), Passthrough::new(format, model, usage));
-        for (i, (event, mut data)) in frames.into_iter().enumerate() {
+        // OpenAI: the answer opens with the role (its first text chunk then is predicted), in
+        // the first frame's bytes with the role and an empty text as its delta.
+        let opening = frames.first().filter(|_| format == WireFormat::OpenAi).and_then(|(_, first)| opening_of(first));
+        let frames = opening.into_iter().map(|o| (None, o)).chain(frames);
+        for (i, (event, mut data)) in frames.enumerate() {
             let event = if i % 3 == 2 { None } else { event };
             if i % 2 == 1 {
                 crate::translate::test_support::retext(&mut data, &tweak[i % tweak.len()], false);
@@ -405,6 +477,45 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// A first text chunk that comes as predicted takes the fast path (when its text is a
+        /// valid string) and is written as the full path writes it, whatever its text.
+        #[test]
+        fn a_predicted_first_chunk_is_written_as_the_full_path_writes_it(
+            text in content(),
+            refusal in any::<bool>(),
+            include_usage in any::<bool>(),
+            tail in prop::sample::select(vec!["", r#","system_fingerprint":"fp""#, r#","usage":null"#]),
+        ) {
+            // The text's bytes as they come (invalid UTF-8 and raw controls included).
+            let chunk = |delta: &[u8]| {
+                let mut v = br#"{"id":"c-1","object":"chat.completion.chunk","created":7,"model":"up","choices":[{"index":0,"delta":"#.to_vec();
+                v.extend_from_slice(delta);
+                v.extend_from_slice(br#","logprobs":null,"finish_reason":null}]"#);
+                v.extend_from_slice(tail.as_bytes());
+                v.push(b'}');
+                Bytes::from(v)
+            };
+            let opening = chunk(if refusal { br#"{"role":"assistant","content":"","refusal":null}"# } else { br#"{"role":"assistant","content":""}"# });
+            let first = chunk(&[&br#"{"content":""#[..], &text, br#""}"#].concat());
+            let model = Some(JsonStr::from_static("client-model"));
+            let mut fast = Passthrough::new(WireFormat::OpenAi, model.clone(), include_usage);
+            let mut full = Passthrough::new(WireFormat::OpenAi, model, include_usage);
+            let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+            fast.frame(None, &opening, &mut a).unwrap();
+            full.frame_full(None, &opening, &mut b).unwrap();
+            prop_assert_eq!(&a, &b);
+            a.clear();
+            b.clear();
+            let took_fast = fast.fast(None, &first, &mut a);
+            let ra = if took_fast { Ok(()) } else { fast.frame_full(None, &first, &mut a) };
+            let rb = full.frame_full(None, &first, &mut b);
+            prop_assert_eq!(ra, rb);
+            prop_assert_eq!(&a, &b);
+            prop_assert_eq!((fast.usage(), fast.ended()), (full.usage(), full.ended()));
+            let plain = !text.is_empty() && text.iter().all(|c| c.is_ascii_alphanumeric() || b" ,.".contains(c));
+            prop_assert!(took_fast || !plain, "a plain text went the full way: {:?}", String::from_utf8_lossy(&text));
+        }
 
         #[test]
         fn openai_fast_path_forwards_like_the_full_path(
@@ -499,23 +610,24 @@ mod tests {
         let predicts = |data: &str| {
             jscan::with_tape(|tape| {
                 let doc = tape.parse(data.as_bytes()).unwrap();
-                crate::translate::shape::predicted_text_chunk(data.as_bytes(), doc.root())
+                predicted_text_chunk(data.as_bytes(), doc.root())
             })
         };
         let chunk = |choices: &str, rest: &str| format!(r#"{{"id":"c","choices":[{choices}]{rest}}}"#);
         let opening = r#"{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}"#;
-        assert_eq!(
-            predicts(&chunk(opening, r#","usage":null"#)).as_deref(),
-            Some(
-                &br#"{"id":"c","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}],"usage":null}"#[..]
-            )
-        );
+        let predicted =
+            br#"{"id":"c","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}],"usage":null}"#;
+        assert_eq!(predicts(&chunk(opening, r#","usage":null"#)).as_deref(), Some(&predicted[..]));
+        // OpenAI's own opening carries a null refusal.
+        let openai = r#"{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"finish_reason":null}"#;
+        assert_eq!(predicts(&chunk(openai, r#","usage":null"#)).as_deref(), Some(&predicted[..]));
         for (choices, rest) in [
             (opening, r#","usage":{"prompt_tokens":1}"#),
             (&format!("{opening},{opening}")[..], ""),
             (r#"{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":"stop"}"#, ""),
             (r#"{"index":0,"delta":{"role":"assistant","content":"Hi"}}"#, ""),
-            (r#"{"index":0,"delta":{"role":"assistant","content":"","refusal":null}}"#, ""),
+            (r#"{"index":0,"delta":{"role":"assistant","content":"","tool_calls":null}}"#, ""),
+            (r#"{"index":0,"delta":{"role":"assistant","content":"","refusal":"no"}}"#, ""),
             (r#"{"index":0,"delta":{"content":""}}"#, ""),
             (r#"{"index":0,"delta":{"role":"user"}}"#, ""),
             (r#"{"index":0}"#, ""),

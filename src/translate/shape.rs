@@ -151,9 +151,9 @@ impl Shape {
         }
     }
 
-    /// A shape learned from a frame the upstream did not send ([`predicted_text_chunk`]): the
-    /// next frame not matching it costs no back-off (it was a guess, not a learn wasted on a
-    /// frame of a kind that does not repeat).
+    /// A shape learned from a frame the upstream did not send (the passthrough's prediction of
+    /// an answer's first text chunk): the next frame not matching it costs no back-off (it was a
+    /// guess, not a learn wasted on a frame of a kind that does not repeat).
     pub(crate) fn spare_backoff(&self) {
         self.used.set(true);
     }
@@ -312,12 +312,12 @@ impl Shape {
         self.holes.iter().take(usize::from(self.n)).any(|&(_, h)| matches!(h, Hole::Value(_)))
     }
 
-    /// How many holes the shape has.
     /// Whether a shape is learned (and not forgotten since).
     pub(crate) fn is_learned(&self) -> bool {
         self.kind.is_some()
     }
 
+    /// How many holes the shape has.
     pub(crate) fn holes(&self) -> usize {
         usize::from(self.n)
     }
@@ -415,45 +415,3 @@ fn digits_value(digits: &[u8]) -> Option<u64> {
 
 #[cfg(test)]
 pub(crate) mod tests;
-
-/// The chunk an OpenAI-compatible upstream is expected to send next, from the chunk that opens
-/// its answer: the role with an empty text (`"delta":{"role":"assistant","content":""}`, or the
-/// role alone), one choice, no finish reason, no usage. Such servers send every text delta in
-/// the same chunk less the role, so the prediction is this chunk's bytes with
-/// `{"content":"x"}` as the delta: learned as a shape, its first text chunk takes the fast path.
-/// A prediction that does not come true costs nothing but its learn: a shape match checks every
-/// byte. `None` when `root` (the parse of `data`) is not such an opening.
-pub(crate) fn predicted_text_chunk(data: &[u8], root: crate::translate::jscan::Val<'_>) -> Option<Vec<u8>> {
-    let [choices, usage] = root.pick(["choices", "usage"]);
-    if usage.is_some_and(|u| !u.is_null()) {
-        return None;
-    }
-    let mut choices = choices?.elements();
-    let (choice, None) = (choices.next()?, choices.next()) else {
-        return None;
-    };
-    let [delta, finish] = choice.pick(["delta", "finish_reason"]);
-    if finish.is_some_and(|f| !f.is_null()) {
-        return None;
-    }
-    let delta = delta?;
-    let mut role = false;
-    for (key, value) in delta.fields() {
-        match (key, value.str_content()) {
-            (b"role", Some(b"assistant")) => role = true,
-            (b"content", Some(b"")) => {}
-            _ => return None,
-        }
-    }
-    let bytes = delta.bytes();
-    let start = (bytes.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
-    let (before, after) = (data.get(..start)?, data.get(start.checked_add(bytes.len())?..)?);
-    if !role {
-        return None;
-    }
-    let mut chunk = Vec::with_capacity(data.len());
-    chunk.extend_from_slice(before);
-    chunk.extend_from_slice(br#"{"content":"x"}"#);
-    chunk.extend_from_slice(after);
-    Some(chunk)
-}
