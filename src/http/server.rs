@@ -501,22 +501,20 @@ mod tests {
                 [&b""[..], b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n"].map(|h| (f, lens, h))
             })
         }) {
-            {
-                let (tx, rx) = super::super::sse_queue::queue(16);
-                for &len in lens {
-                    tx.try_send(Bytes::from(vec![b'x'; len])).unwrap();
-                }
-                let mut out = head.to_vec();
-                let first = if head.is_empty() { rx.try_recv() } else { None };
-                reserve_batch(&mut out, first.as_ref().map_or(0, Bytes::len), &rx, framing);
-                let reserved = out.capacity();
-                if let Some(frame) = &first {
-                    push_frame(&mut out, framing, frame);
-                }
-                push_queued(&mut out, &rx, framing);
-                assert!(out.len() >= SSE_BATCH, "the batch stops past its limit, at a frame's end");
-                assert_eq!(out.capacity(), reserved, "{framing:?} {lens:?}, head {}: the batch regrew", head.len());
+            let (tx, rx) = super::super::sse_queue::queue(16);
+            for &len in lens {
+                assert!(tx.try_send(Bytes::from(vec![b'x'; len])).is_ok(), "the queue holds every frame");
             }
+            let mut out = head.to_vec();
+            let first = if head.is_empty() { rx.try_recv() } else { None };
+            reserve_batch(&mut out, first.as_ref().map_or(0, Bytes::len), &rx, framing);
+            let reserved = out.capacity();
+            if let Some(frame) = &first {
+                push_frame(&mut out, framing, frame);
+            }
+            push_queued(&mut out, &rx, framing);
+            assert!(out.len() >= SSE_BATCH, "the batch stops past its limit, at a frame's end");
+            assert_eq!(out.capacity(), reserved, "{framing:?} {lens:?}, head {}: the batch regrew", head.len());
         }
     }
 
