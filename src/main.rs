@@ -106,7 +106,12 @@ fn main() -> ExitCode {
         say(&config::summary(&cfg));
         return ExitCode::SUCCESS;
     }
+    // Before any thread starts (logging included): see runtime::huge_code.
+    let code_pages = cfg.huge_code_pages.then(runtime::huge_code::remap);
     orchids2api::logging::init(cfg.log_level);
+    if let Some(outcome) = code_pages {
+        log::info!("{outcome}");
+    }
     match runtime::run(cfg, RunOptions { driver, workers: cli.workers }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

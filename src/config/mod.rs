@@ -179,6 +179,9 @@ fn read_top(r: &mut ObjReader<'_>, p: &mut Problems, cfg: &mut Config) {
     if let Some(l) = r.choice(p, "log_level", &["error", "warn", "info", "debug", "trace", "off"]) {
         cfg.log_level = l.parse().unwrap_or(log::LevelFilter::Info);
     }
+    if let Some(b) = r.boolean(p, "huge_code_pages") {
+        cfg.huge_code_pages = b;
+    }
     if let Some(b) = r.boolean(p, "debug_endpoints") {
         cfg.debug_endpoints = b;
     }
@@ -364,6 +367,14 @@ mod tests {
         assert_eq!(cfg.store_mode, StoreMode::Embedded);
         assert_eq!(cfg.admin_path, "/admin");
         assert_eq!(cfg.limits, Limits::default());
+    }
+
+    #[test]
+    fn huge_code_pages_is_on_by_default_and_a_boolean() {
+        assert!(check("{}").unwrap().huge_code_pages);
+        assert!(!check(r#"{"huge_code_pages":false}"#).unwrap().huge_code_pages);
+        let err = check(r#"{"huge_code_pages":"yes"}"#).unwrap_err();
+        assert!(err.problems.iter().any(|p| p.path == "huge_code_pages"), "{err}");
     }
 
     #[test]

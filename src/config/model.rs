@@ -153,6 +153,7 @@ impl Default for Timeouts {
 
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
+#[expect(clippy::struct_excessive_bools, reason = "independent on/off keys of the config file, one field each")]
 pub struct Config {
     /// The file it came from (for messages).
     pub source: PathBuf,
@@ -183,6 +184,9 @@ pub struct Config {
     /// How long a worker's loop keeps polling without sleeping after network activity
     /// (`busy_poll_us`; zero, the default, never spins). See `runtime::busy_poll`.
     pub busy_poll: Duration,
+    /// Move the executable's code and constants onto 2 MiB pages at start (`huge_code_pages`,
+    /// default on). See `runtime::huge_code`.
+    pub huge_code_pages: bool,
     pub public_base_url: Option<String>,
     /// `error | warn | info | debug | trace`.
     pub log_level: log::LevelFilter,
@@ -238,6 +242,7 @@ impl Default for Config {
             public_base_url: None,
             log_level: log::LevelFilter::Info,
             debug_endpoints: false,
+            huge_code_pages: true,
             limits: Limits::default(),
             timeouts: Timeouts::default(),
             accounts: Vec::new(),

@@ -3,6 +3,7 @@
 //!
 //! Key components:
 //! - [`driver`]: io_uring vs epoll detection.
+//! - [`huge_code`]: the executable's code moved onto 2 MiB pages at start (`main`, before threads).
 //! - [`listener`]: per-worker listeners, bound up front on the main thread.
 //! - [`worker`]: the thread body (accept loop, drain).
 //! - [`slots`]: the index table with reused slots that deadlines and drain waiters register in.
@@ -23,6 +24,7 @@ pub mod control;
 pub mod cores;
 pub mod ctx;
 pub mod driver;
+pub mod huge_code;
 pub mod listener;
 pub mod slots;
 pub mod worker;
